@@ -1,0 +1,523 @@
+//! Safe unpacking of python-build-standalone archives (`.tar.gz`, `.tar.zst`). The only module
+//! that uses tar, flate2 and zstd.
+//!
+//! Both upstream layouts are accepted: `install_only` (the runtime is `python/`) and `full`
+//! (the runtime is `python/install/`; `python/PYTHON.json`, `python/build/` and
+//! `python/licenses/` are metadata and are not unpacked). The runtime's contents land directly in
+//! the destination, which must be a fresh, empty directory.
+//!
+//! pyswap writes every member itself instead of calling `tar::Entry::unpack`: only regular
+//! files, directories, symlinks and hardlinks are accepted; a member that is absolute, contains
+//! `..`, is a device or FIFO, would be written through a symlink, or links outside the tree is
+//! refused with an error naming it. Files are created with `O_EXCL|O_NOFOLLOW`; modes are
+//! normalised to 0444/0555 (so setuid, setgid and sticky bits never land); ownership and xattrs
+//! are never applied. Each file is hashed as it is written, which yields the tree's nodes for
+//! [`crate::tree::digest`] without reading the tree again.
+
+use std::collections::HashMap;
+use std::fs::{self, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::tree::{Kind, Node};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("unsafe archive member `{member}`: {why}")]
+    Unsafe { member: String, why: String },
+    #[error("archive is neither gzip nor zstd (it starts with bytes {0})")]
+    UnknownFormat(String),
+    #[error("archive layout not recognised: {0}")]
+    Layout(String),
+    #[error("corrupt archive: {0}")]
+    Corrupt(String),
+    #[error("archive is too large when unpacked: more than {0}")]
+    TooLarge(String),
+    #[error("cannot write {}: {error}", path.display())]
+    Write { path: PathBuf, error: io::Error },
+}
+
+fn unsafe_member(member: &str, why: impl Into<String>) -> ArchiveError {
+    ArchiveError::Unsafe { member: member.to_owned(), why: why.into() }
+}
+
+/// Caps against decompression bombs.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_unpacked_bytes: u64,
+    pub max_entries: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_unpacked_bytes: 8 << 30, max_entries: 500_000 }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    InstallOnly,
+    Full,
+}
+
+/// What an unpack produced: the tree's nodes, hashed as written.
+#[derive(Debug)]
+pub struct Unpacked {
+    pub nodes: Vec<Node>,
+    pub layout: Layout,
+}
+
+const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+const MAX_PATH: usize = 4095;
+const MAX_NAME: usize = 255;
+
+/// Unpacks `archive` (compression detected from its magic bytes) into the empty `dest`.
+pub fn unpack(archive: impl Read, dest: &Path, limits: Limits) -> Result<Unpacked, ArchiveError> {
+    let mut input = BufReader::with_capacity(256 << 10, archive);
+    let head = input.fill_buf().map_err(|e| ArchiveError::Corrupt(format!("reading: {e}")))?.to_vec();
+    let decoder: Box<dyn Read> = if head.starts_with(GZIP_MAGIC) {
+        Box::new(flate2::bufread::GzDecoder::new(input))
+    } else if head.starts_with(ZSTD_MAGIC) {
+        let mut d = zstd::stream::read::Decoder::with_buffer(input).map_err(|e| ArchiveError::Corrupt(format!("zstd: {e}")))?;
+        // python-build-standalone uses the default window; refuse anything past 128 MiB.
+        d.window_log_max(27).map_err(|e| ArchiveError::Corrupt(format!("zstd: {e}")))?;
+        Box::new(d)
+    } else {
+        let shown: Vec<String> = head.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        return Err(ArchiveError::UnknownFormat(shown.join(" ")));
+    };
+    let counted = Capped { inner: decoder, left: limits.max_unpacked_bytes };
+    let mut tar = tar::Archive::new(counted);
+    let mut writer = Writer { dest, nodes: Vec::new(), index: HashMap::new(), layout: None, buf: vec![0; 256 << 10] };
+    let entries = tar.entries().map_err(|e| corrupt_or_cap(&e, limits))?;
+    let mut count = 0u64;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| corrupt_or_cap(&e, limits))?;
+        count += 1;
+        if count > limits.max_entries {
+            return Err(ArchiveError::TooLarge(format!("{} entries", limits.max_entries)));
+        }
+        writer.member(&mut entry, limits)?;
+    }
+    // Read the decompressed stream to its end so the whole input is consumed.
+    io::copy(&mut tar.into_inner(), &mut io::sink()).map_err(|e| corrupt_or_cap(&e, limits))?;
+    writer.finish()
+}
+
+fn corrupt_or_cap(e: &io::Error, limits: Limits) -> ArchiveError {
+    if e.kind() == io::ErrorKind::FileTooLarge {
+        ArchiveError::TooLarge(format!("{} bytes", limits.max_unpacked_bytes))
+    } else {
+        ArchiveError::Corrupt(e.to_string())
+    }
+}
+
+/// Fails the read once more than `left` decompressed bytes have been produced.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left = self.left.checked_sub(n as u64).ok_or_else(|| io::Error::new(io::ErrorKind::FileTooLarge, "decompressed size cap"))?;
+        Ok(n)
+    }
+}
+
+/// Where an archive member belongs.
+enum Place {
+    /// The runtime root itself (`python/`, `python/install/`).
+    Root,
+    /// Metadata of the `full` layout, not unpacked.
+    Metadata,
+    /// A path inside the runtime.
+    Tree(String),
+}
+
+/// Checks a member name and maps it into the runtime tree.
+fn classify(raw: &[u8]) -> Result<(Place, Option<Layout>), ArchiveError> {
+    let shown = String::from_utf8_lossy(raw).into_owned();
+    let name = std::str::from_utf8(raw).map_err(|_| unsafe_member(&shown, "name is not UTF-8"))?;
+    if name.contains('\0') {
+        return Err(unsafe_member(&shown, "name contains a NUL byte"));
+    }
+    if name.len() > MAX_PATH {
+        return Err(unsafe_member(&shown[..64], format!("name is longer than {MAX_PATH} bytes")));
+    }
+    if name.starts_with('/') {
+        return Err(unsafe_member(name, "absolute path"));
+    }
+    let comps: Vec<&str> = name.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    if comps.contains(&"..") {
+        return Err(unsafe_member(name, "path contains `..`"));
+    }
+    if comps.iter().any(|c| c.len() > MAX_NAME) {
+        return Err(unsafe_member(name, format!("a path component is longer than {MAX_NAME} bytes")));
+    }
+    match comps.split_first() {
+        None => Err(unsafe_member(name, "empty name")),
+        Some((&"python", rest)) => Ok(match rest {
+            [] => (Place::Root, None),
+            ["install"] => (Place::Root, Some(Layout::Full)),
+            ["install", inner @ ..] => (Place::Tree(inner.join("/")), Some(Layout::Full)),
+            ["PYTHON.json"] | ["build" | "licenses", ..] => (Place::Metadata, Some(Layout::Full)),
+            inner => (Place::Tree(inner.join("/")), Some(Layout::InstallOnly)),
+        }),
+        Some((top, _)) => Err(ArchiveError::Layout(format!("member `{name}` is outside `python/` (top-level `{top}`)"))),
+    }
+}
+
+struct Writer<'a> {
+    dest: &'a Path,
+    nodes: Vec<Node>,
+    index: HashMap<String, usize>,
+    layout: Option<Layout>,
+    buf: Vec<u8>,
+}
+
+impl Writer<'_> {
+    fn member<R: Read>(&mut self, entry: &mut tar::Entry<R>, limits: Limits) -> Result<(), ArchiveError> {
+        let raw = entry.path_bytes().into_owned();
+        let shown = String::from_utf8_lossy(&raw).into_owned();
+        let kind = entry.header().entry_type();
+        if kind.is_pax_global_extensions() {
+            return Ok(());
+        }
+        let (place, layout) = classify(&raw)?;
+        if let Some(l) = layout {
+            match self.layout {
+                None => self.layout = Some(l),
+                Some(seen) if seen != l => {
+                    return Err(ArchiveError::Layout(format!("member `{shown}` mixes the install_only and full layouts")));
+                }
+                Some(_) => {}
+            }
+        }
+        let rel = match place {
+            Place::Root if kind.is_dir() => return Ok(()),
+            Place::Metadata => return Ok(()),
+            Place::Root => return Err(unsafe_member(&shown, "replaces the runtime root with a non-directory")),
+            Place::Tree(rel) => rel,
+        };
+        if let Some(&i) = self.index.get(&rel) {
+            if kind.is_dir() && self.nodes[i].kind == Kind::Dir {
+                return Ok(());
+            }
+            return Err(unsafe_member(&shown, "the same path appears twice"));
+        }
+        self.parents(&rel, &shown)?;
+        let path = self.dest.join(&rel);
+        let write_err = |error| ArchiveError::Write { path: path.clone(), error };
+        let node_kind = if kind.is_file() || kind == tar::EntryType::Continuous {
+            let exec = entry.header().mode().map_err(|e| ArchiveError::Corrupt(format!("`{shown}`: {e}")))? & 0o111 != 0;
+            let size = entry.size();
+            if size > limits.max_unpacked_bytes {
+                return Err(ArchiveError::TooLarge(format!("{} bytes in `{shown}`", limits.max_unpacked_bytes)));
+            }
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&path)
+                .map_err(write_err)?;
+            let mut hasher = blake3::Hasher::new();
+            let mut written = 0u64;
+            loop {
+                let n = match entry.read(&mut self.buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(corrupt_or_cap(&e, limits)),
+                };
+                hasher.update(&self.buf[..n]);
+                file.write_all(&self.buf[..n]).map_err(write_err)?;
+                written += n as u64;
+            }
+            if written != size {
+                return Err(ArchiveError::Corrupt(format!("member `{shown}` is truncated ({written} of {size} bytes)")));
+            }
+            file.set_permissions(fs::Permissions::from_mode(if exec { 0o555 } else { 0o444 })).map_err(write_err)?;
+            Kind::File { exec, size, hash: *hasher.finalize().as_bytes() }
+        } else if kind.is_dir() {
+            fs::create_dir(&path).map_err(write_err)?;
+            Kind::Dir
+        } else if kind.is_symlink() {
+            let target = link_target(entry, &shown)?;
+            if target.starts_with('/') {
+                return Err(unsafe_member(&shown, format!("symlink to absolute path `{target}`")));
+            }
+            std::os::unix::fs::symlink(&target, &path).map_err(write_err)?;
+            Kind::Symlink { target }
+        } else if kind.is_hard_link() {
+            let target = link_target(entry, &shown)?;
+            let inside = match classify(target.as_bytes()) {
+                Ok((Place::Tree(t), l)) if l == self.layout => t,
+                _ => return Err(unsafe_member(&shown, format!("hardlink to `{target}`, outside the runtime tree"))),
+            };
+            let Some(&i) = self.index.get(&inside) else {
+                return Err(unsafe_member(&shown, format!("hardlink to `{target}`, which is not an earlier file of the archive")));
+            };
+            let Kind::File { .. } = self.nodes[i].kind else {
+                return Err(unsafe_member(&shown, format!("hardlink to `{target}`, which is not a regular file")));
+            };
+            fs::hard_link(self.dest.join(&inside), &path).map_err(write_err)?;
+            self.nodes[i].kind.clone()
+        } else if kind.is_character_special() || kind.is_block_special() || kind.is_fifo() {
+            return Err(unsafe_member(&shown, "device or FIFO"));
+        } else if kind.is_gnu_sparse() {
+            return Err(unsafe_member(&shown, "sparse file"));
+        } else {
+            return Err(unsafe_member(&shown, format!("unsupported entry type {:?}", kind.as_byte() as char)));
+        };
+        self.push(rel, node_kind);
+        Ok(())
+    }
+
+    fn push(&mut self, path: String, kind: Kind) {
+        self.index.insert(path.clone(), self.nodes.len());
+        self.nodes.push(Node { path, kind });
+    }
+
+    /// Creates missing parent directories; refuses to go through a symlink or a file.
+    fn parents(&mut self, rel: &str, shown: &str) -> Result<(), ArchiveError> {
+        let mut end = 0;
+        while let Some(i) = rel[end..].find('/') {
+            let parent = &rel[..end + i];
+            end += i + 1;
+            match self.index.get(parent).map(|&i| &self.nodes[i].kind) {
+                Some(Kind::Dir) => {}
+                Some(Kind::Symlink { .. }) => return Err(unsafe_member(shown, format!("would be written through the symlink `{parent}`"))),
+                Some(Kind::File { .. }) => return Err(unsafe_member(shown, format!("parent `{parent}` is a file"))),
+                None => {
+                    let path = self.dest.join(parent);
+                    fs::create_dir(&path).map_err(|error| ArchiveError::Write { path, error })?;
+                    self.push(parent.to_owned(), Kind::Dir);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every symlink against the finished tree, makes directories read-only.
+    fn finish(mut self) -> Result<Unpacked, ArchiveError> {
+        let Some(layout) = self.layout else {
+            return Err(ArchiveError::Layout("no runtime found under `python/`".into()));
+        };
+        if self.nodes.is_empty() {
+            return Err(ArchiveError::Layout("the runtime tree is empty".into()));
+        }
+        for node in &self.nodes {
+            if let Kind::Symlink { target } = &node.kind {
+                resolve_inside(&self.nodes, &self.index, &node.path, target).map_err(|why| unsafe_member(&format!("python/{}", node.path), why))?;
+            }
+        }
+        let mut dirs: Vec<&Node> = self.nodes.iter().filter(|n| n.kind == Kind::Dir).collect();
+        dirs.sort_unstable_by_key(|n| std::cmp::Reverse(n.path.matches('/').count()));
+        for d in dirs {
+            let path = self.dest.join(&d.path);
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o555)).map_err(|error| ArchiveError::Write { path, error })?;
+        }
+        fs::set_permissions(self.dest, fs::Permissions::from_mode(0o555)).map_err(|error| ArchiveError::Write { path: self.dest.to_owned(), error })?;
+        self.nodes.shrink_to_fit();
+        Ok(Unpacked { nodes: self.nodes, layout })
+    }
+}
+
+fn link_target<R: Read>(entry: &tar::Entry<R>, shown: &str) -> Result<String, ArchiveError> {
+    let raw = entry.link_name_bytes().ok_or_else(|| unsafe_member(shown, "link without a target"))?;
+    let target = std::str::from_utf8(&raw).map_err(|_| unsafe_member(shown, "link target is not UTF-8"))?;
+    if target.is_empty() || target.contains('\0') || target.len() > MAX_PATH {
+        return Err(unsafe_member(shown, "link target is empty, too long or contains NUL"));
+    }
+    Ok(target.to_owned())
+}
+
+/// Follows `target` from the directory of `link` through the finished tree (symlinks included,
+/// at most 40 hops) and fails if any step climbs above the root.
+fn resolve_inside(nodes: &[Node], index: &HashMap<String, usize>, link: &str, target: &str) -> Result<(), String> {
+    let mut stack: Vec<String> = link.split('/').map(str::to_owned).collect();
+    stack.pop();
+    let mut queue: std::collections::VecDeque<String> = target.split('/').map(str::to_owned).collect();
+    let mut hops = 0;
+    while let Some(c) = queue.pop_front() {
+        match c.as_str() {
+            "" | "." => {}
+            ".." => {
+                if stack.pop().is_none() {
+                    return Err(format!("symlink to `{target}` points outside the runtime tree"));
+                }
+            }
+            _ => {
+                stack.push(c);
+                if let Some(Kind::Symlink { target: next }) = index.get(&stack.join("/")).map(|&i| &nodes[i].kind) {
+                    hops += 1;
+                    if hops > 40 {
+                        return Err(format!("symlink to `{target}` loops"));
+                    }
+                    if next.starts_with('/') {
+                        return Err(format!("symlink to `{target}` goes through an absolute symlink"));
+                    }
+                    stack.pop();
+                    for part in next.split('/').rev() {
+                        queue.push_front(part.to_owned());
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_of(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        build(&mut b);
+        b.into_inner().unwrap()
+    }
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn file(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], mode: u32) {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(mode);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, path, data).unwrap();
+    }
+
+    fn link(b: &mut tar::Builder<Vec<u8>>, kind: tar::EntryType, path: &str, target: &str) {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(0);
+        h.set_mode(0o777);
+        h.set_entry_type(kind);
+        b.append_link(&mut h, path, target).unwrap();
+    }
+
+    fn run(data: &[u8]) -> (tempfile::TempDir, Result<Unpacked, ArchiveError>) {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("stage");
+        fs::create_dir(&dest).unwrap();
+        let r = unpack(data, &dest, Limits::default());
+        (dir, r)
+    }
+
+    #[test]
+    fn unpacks_both_layouts_to_the_same_tree() {
+        let install_only = tar_of(|b| {
+            file(b, "python/bin/python3.12", b"#!elf", 0o4755);
+            link(b, tar::EntryType::Symlink, "python/bin/python3", "python3.12");
+            file(b, "python/lib/python3.12/os.py", b"import sys", 0o644);
+        });
+        let full = tar_of(|b| {
+            file(b, "python/PYTHON.json", b"{}", 0o644);
+            file(b, "python/build/lib/libpython.a", b"junk", 0o644);
+            file(b, "python/install/bin/python3.12", b"#!elf", 0o755);
+            link(b, tar::EntryType::Symlink, "python/install/bin/python3", "python3.12");
+            file(b, "python/install/lib/python3.12/os.py", b"import sys", 0o644);
+        });
+        let (d1, a) = run(&gz(&install_only));
+        let (_d2, b) = run(&zstd::encode_all(&full[..], 3).unwrap());
+        let (mut a, mut b) = (a.unwrap(), b.unwrap());
+        assert_eq!((a.layout, b.layout), (Layout::InstallOnly, Layout::Full));
+        assert_eq!(crate::tree::digest(&mut a.nodes), crate::tree::digest(&mut b.nodes));
+        let mut scanned = crate::tree::scan(&d1.path().join("stage")).unwrap();
+        assert_eq!(crate::tree::digest(&mut scanned), crate::tree::digest(&mut a.nodes), "hash-while-writing equals a rescan");
+        let mode = fs::metadata(d1.path().join("stage/bin/python3.12")).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o555, "setuid dropped, made read-only");
+        let dmode = fs::metadata(d1.path().join("stage/lib")).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(dmode, 0o555);
+    }
+
+    fn refused(data: Vec<u8>, member: &str, why: &str) {
+        let (dir, r) = run(&gz(&data));
+        match r {
+            Err(ArchiveError::Unsafe { member: m, why: w }) => {
+                assert_eq!(m, member);
+                assert!(w.contains(why), "{w}");
+            }
+            other => panic!("{member}: expected refusal, got {other:?}"),
+        }
+        // Nothing escaped: the temporary dir holds only the staging dir.
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("stage")]);
+    }
+
+    /// A raw header, for names the tar crate's builder refuses to write.
+    fn raw_entry(out: &mut Vec<u8>, name: &[u8], kind: u8, link: &[u8], data: &[u8]) {
+        let mut h = [0u8; 512];
+        h[..name.len()].copy_from_slice(name);
+        h[100..107].copy_from_slice(b"0000644");
+        h[124..135].copy_from_slice(format!("{:011o}", data.len()).as_bytes());
+        h[136..147].copy_from_slice(b"00000000000");
+        h[156] = kind;
+        h[157..157 + link.len()].copy_from_slice(link);
+        h[257..263].copy_from_slice(b"ustar\0");
+        h[263..265].copy_from_slice(b"00");
+        h[148..156].copy_from_slice(b"        ");
+        let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+        h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+        out.extend_from_slice(&h);
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+
+    fn raw_tar(entries: &[(&[u8], u8, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (name, kind, link) in entries {
+            raw_entry(&mut out, name, *kind, link, if *kind == b'0' { b"x" } else { b"" });
+        }
+        out.extend_from_slice(&[0; 1024]);
+        out
+    }
+
+    #[test]
+    fn refuses_unsafe_members() {
+        refused(raw_tar(&[(b"python/../x", b'0', b"")]), "python/../x", "`..`");
+        refused(raw_tar(&[(b"/etc/x", b'0', b"")]), "/etc/x", "absolute");
+        refused(raw_tar(&[(b"python/a/../../x", b'0', b"")]), "python/a/../../x", "`..`");
+        refused(raw_tar(&[(b"python/l", b'2', b"/etc/passwd")]), "python/l", "absolute");
+        refused(raw_tar(&[(b"python/l", b'2', b"../../..")]), "python/l", "outside");
+        refused(raw_tar(&[(b"python/l", b'2', b"."), (b"python/m", b'2', b"l/..")]), "python/m", "outside");
+        refused(raw_tar(&[(b"python/l", b'2', b"lib"), (b"python/l/x", b'0', b"")]), "python/l/x", "through the symlink `l`");
+        refused(raw_tar(&[(b"python/l", b'2', b"lib"), (b"python/l", b'5', b"")]), "python/l", "twice");
+        refused(raw_tar(&[(b"python/f", b'0', b""), (b"python/h", b'1', b"/etc/passwd")]), "python/h", "outside");
+        refused(raw_tar(&[(b"python/h", b'1', b"python/../../x")]), "python/h", "outside");
+        refused(raw_tar(&[(b"python/dev", b'3', b"")]), "python/dev", "device");
+        refused(raw_tar(&[(b"python/dev", b'4', b"")]), "python/dev", "device");
+        refused(raw_tar(&[(b"python/fifo", b'6', b"")]), "python/fifo", "FIFO");
+        refused(raw_tar(&[(b"python/a\xffb", b'0', b"")]), "python/a\u{fffd}b", "UTF-8");
+    }
+
+    #[test]
+    fn refuses_bad_layouts_and_corruption() {
+        let (_d, r) = run(&gz(&raw_tar(&[(b"other/x", b'0', b"")])));
+        assert!(matches!(r, Err(ArchiveError::Layout(m)) if m.contains("top-level `other`")));
+        let (_d, r) = run(&gz(&raw_tar(&[(b"python/bin/x", b'0', b""), (b"python/install/bin/x", b'0', b"")])));
+        assert!(matches!(r, Err(ArchiveError::Layout(m)) if m.contains("mixes")));
+        let (_d, r) = run(b"PK\x03\x04 not a tarball");
+        assert!(matches!(r, Err(ArchiveError::UnknownFormat(m)) if m == "50 4b 03 04"));
+        let good = gz(&tar_of(|b| file(b, "python/bin/python3", &vec![7u8; 100_000], 0o755)));
+        let (_d, r) = run(&good[..good.len() / 2]);
+        assert!(matches!(r, Err(ArchiveError::Corrupt(_))), "{r:?}");
+    }
+
+    #[test]
+    fn caps_unpacked_size() {
+        let bomb = gz(&tar_of(|b| file(b, "python/big", &vec![0u8; 4 << 20], 0o644)));
+        let dir = tempfile::tempdir().unwrap();
+        let r = unpack(&bomb[..], dir.path(), Limits { max_unpacked_bytes: 1 << 20, max_entries: 10 });
+        assert!(matches!(r, Err(ArchiveError::TooLarge(_))), "{r:?}");
+    }
+}

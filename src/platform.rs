@@ -1,0 +1,124 @@
+//! The host platform, spelled as python-build-standalone catalogue keys spell it:
+//! `<os>-<arch>-<libc>`, e.g. `linux-x86_64-gnu` or `linux-aarch64-musl`.
+//!
+//! The libc is read from the ELF interpreter of `/bin/sh` (musl's loader is `ld-musl-*`), which
+//! tells what the host runs rather than what pyswap itself was linked against.
+
+use std::fmt;
+use std::fs;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    #[error("invalid platform `{0}`: expected <os>-<arch>-<libc> such as linux-x86_64-gnu")]
+    Invalid(String),
+    #[error("unsupported host: pyswap installs python-build-standalone builds for Linux, not {0}")]
+    UnsupportedOs(&'static str),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Platform {
+    pub os: String,
+    /// Architecture family plus optional microarchitecture level: `x86_64`, `x86_64_v3`, `aarch64`.
+    pub arch: String,
+    pub libc: String,
+}
+
+impl Platform {
+    /// Parses `linux-x86_64-gnu`. Each part is lowercase letters, digits and `_`.
+    pub fn parse(s: &str) -> Result<Self, PlatformError> {
+        let parts: Vec<&str> = s.split('-').collect();
+        let ok = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        match parts.as_slice() {
+            [os, arch, libc] if ok(os) && ok(arch) && ok(libc) => {
+                Ok(Self { os: (*os).to_owned(), arch: (*arch).to_owned(), libc: (*libc).to_owned() })
+            }
+            _ => Err(PlatformError::Invalid(s.to_owned())),
+        }
+    }
+
+    /// The platform of the machine pyswap runs on.
+    pub fn detect() -> Result<Self, PlatformError> {
+        if std::env::consts::OS != "linux" {
+            return Err(PlatformError::UnsupportedOs(std::env::consts::OS));
+        }
+        let arch = match std::env::consts::ARCH {
+            "x86" => "i686",
+            "arm" => "armv7",
+            "powerpc64" => "powerpc64le",
+            other => other,
+        };
+        Ok(Self { os: "linux".into(), arch: arch.into(), libc: detect_libc(Path::new("/bin/sh")).into() })
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}-{}", self.os, self.arch, self.libc)
+    }
+}
+
+/// `musl` when the program's ELF interpreter is musl's loader, else `gnu`.
+fn detect_libc(program: &Path) -> &'static str {
+    match fs::read(program).ok().as_deref().and_then(elf_interpreter) {
+        Some(interp) if interp.contains("musl") => "musl",
+        Some(_) => "gnu",
+        None if fs::read_dir("/lib").is_ok_and(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("ld-musl-"))) => "musl",
+        None => "gnu",
+    }
+}
+
+/// The `PT_INTERP` path of a little-endian ELF64 image.
+fn elf_interpreter(image: &[u8]) -> Option<String> {
+    const PT_INTERP: u32 = 3;
+    let u16_at = |o: usize| image.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u32_at = |o: usize| image.get(o..o + 4).map(|b| u32::from_le_bytes(b.try_into().unwrap_or_default()));
+    let u64_at = |o: usize| image.get(o..o + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()));
+    if image.get(..6)? != b"\x7fELF\x02\x01" {
+        return None;
+    }
+    let phoff = usize::try_from(u64_at(0x20)?).ok()?;
+    let phentsize = usize::from(u16_at(0x36)?);
+    let phnum = usize::from(u16_at(0x38)?);
+    (0..phnum).find_map(|i| {
+        let ph = phoff.checked_add(i.checked_mul(phentsize)?)?;
+        if u32_at(ph)? != PT_INTERP {
+            return None;
+        }
+        let off = usize::try_from(u64_at(ph + 8)?).ok()?;
+        let size = usize::try_from(u64_at(ph + 32)?).ok()?;
+        let raw = image.get(off..off.checked_add(size)?)?;
+        Some(String::from_utf8_lossy(raw.split(|b| *b == 0).next()?).into_owned())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints_catalogue_spelling() {
+        let p = Platform::parse("linux-x86_64_v3-musl").unwrap();
+        assert_eq!((p.os.as_str(), p.arch.as_str(), p.libc.as_str()), ("linux", "x86_64_v3", "musl"));
+        assert_eq!(p.to_string(), "linux-x86_64_v3-musl");
+        for bad in ["linux", "linux-x86_64", "Linux-x86_64-gnu", "linux-x86_64-gnu-x", "linux--gnu", "linux-../..-gnu"] {
+            assert!(Platform::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn detects_this_host() {
+        let p = Platform::detect().unwrap();
+        assert_eq!(p.os, "linux");
+        assert!(p.libc == "gnu" || p.libc == "musl");
+        // This machine's /bin/sh is a glibc program.
+        let interp = elf_interpreter(&fs::read("/bin/sh").unwrap()).unwrap();
+        assert!(interp.contains("ld-linux") || interp.contains("ld-musl"), "{interp}");
+    }
+
+    #[test]
+    fn garbage_is_not_an_elf() {
+        assert_eq!(elf_interpreter(b"#!/bin/sh\n"), None);
+        assert_eq!(elf_interpreter(b"\x7fELF\x02\x01\0\0"), None);
+    }
+}

@@ -1,0 +1,181 @@
+//! The canonical description of an unpacked runtime tree and its digest (`tree-v1`).
+//!
+//! A tree is a set of nodes (directory, file, executable file, symlink) keyed by a relative,
+//! `/`-separated UTF-8 path. Its digest is blake3 over a byte serialization defined here and in
+//! `store-layout.md`, so anyone can recompute it by hand. Ownership, timestamps and permission
+//! bits other than "executable" are not part of it: the store normalises them away.
+//!
+//! Unpacking computes the digest from what it writes (no second pass over the tree);
+//! [`scan`] recomputes it from disk, hashing files in parallel (rayon, and memmap2 for large
+//! files), for verification.
+
+use std::fs;
+use std::io::{self, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use rayon::prelude::*;
+
+/// Files at least this large are hashed through a memory map.
+const MMAP_THRESHOLD: u64 = 1 << 20;
+const HEADER: &[u8] = b"pyswap-tree-v1\n";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Dir,
+    File { exec: bool, size: u64, hash: [u8; 32] },
+    Symlink { target: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    /// Relative to the tree root, `/`-separated, never empty, no `.` or `..` components.
+    pub path: String,
+    pub kind: Kind,
+}
+
+/// Totals of a tree, for listings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// The `tree-v1` digest of `nodes` (sorted here by path bytes), as 64 lowercase hex digits.
+pub fn digest(nodes: &mut [Node]) -> String {
+    nodes.sort_unstable_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+    let mut h = blake3::Hasher::new();
+    h.update(HEADER);
+    for n in nodes.iter() {
+        let (tag, rest): (u8, Vec<u8>) = match &n.kind {
+            Kind::Dir => (b'd', Vec::new()),
+            Kind::File { exec, size, hash } => {
+                let mut r = size.to_le_bytes().to_vec();
+                r.extend_from_slice(hash);
+                (if *exec { b'x' } else { b'f' }, r)
+            }
+            Kind::Symlink { target } => {
+                let mut r = (target.len() as u32).to_le_bytes().to_vec();
+                r.extend_from_slice(target.as_bytes());
+                (b'l', r)
+            }
+        };
+        h.update(&[tag]);
+        h.update(&(n.path.len() as u32).to_le_bytes());
+        h.update(n.path.as_bytes());
+        h.update(&rest);
+    }
+    h.finalize().to_hex().to_string()
+}
+
+pub fn totals(nodes: &[Node]) -> Totals {
+    nodes.iter().fold(Totals::default(), |mut t, n| {
+        if let Kind::File { size, .. } = n.kind {
+            t.files += 1;
+            t.bytes += size;
+        }
+        t
+    })
+}
+
+/// Reads the tree under `root` back into nodes, hashing files in parallel.
+pub fn scan(root: &Path) -> io::Result<Vec<Node>> {
+    let mut nodes = Vec::new();
+    let mut files = Vec::new();
+    walk(root, "", &mut nodes, &mut files)?;
+    let hashed: Vec<Node> = files
+        .into_par_iter()
+        .map(|(path, exec, size)| {
+            let hash = hash_file(&root.join(&path), size)?;
+            Ok(Node { path, kind: Kind::File { exec, size, hash } })
+        })
+        .collect::<io::Result<_>>()?;
+    nodes.extend(hashed);
+    Ok(nodes)
+}
+
+fn walk(dir: &Path, prefix: &str, nodes: &mut Vec<Node>, files: &mut Vec<(String, bool, u64)>) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_str().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("non-UTF-8 name in {}", dir.display())))?;
+        let path = if prefix.is_empty() { name.to_owned() } else { format!("{prefix}/{name}") };
+        let meta = entry.metadata()?;
+        let ft = meta.file_type();
+        if ft.is_symlink() {
+            let target = fs::read_link(entry.path())?;
+            let target = target.to_str().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("non-UTF-8 symlink {path}")))?.to_owned();
+            nodes.push(Node { path, kind: Kind::Symlink { target } });
+        } else if ft.is_dir() {
+            walk(&entry.path(), &path, nodes, files)?;
+            nodes.push(Node { path, kind: Kind::Dir });
+        } else if ft.is_file() {
+            files.push((path, meta.permissions().mode() & 0o111 != 0, meta.len()));
+        } else {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{path} is not a file, directory or symlink")));
+        }
+    }
+    Ok(())
+}
+
+/// blake3 of one file's contents.
+pub fn hash_file(path: &Path, size: u64) -> io::Result<[u8; 32]> {
+    let mut file = fs::File::open(path)?;
+    let mut h = blake3::Hasher::new();
+    if size >= MMAP_THRESHOLD {
+        // SAFETY: store files are read-only (0444/0555) and only ever replaced by renaming a whole
+        // entry, never written in place; a concurrent truncation could at worst fault this
+        // read-only mapping, which the store's immutability rules out.
+        #[allow(unsafe_code)]
+        let map = unsafe { memmap2::Mmap::map(&file)? };
+        if size >= 16 * MMAP_THRESHOLD {
+            h.update_rayon(&map);
+        } else {
+            h.update(&map);
+        }
+    } else {
+        let mut buf = Vec::with_capacity(size as usize);
+        file.read_to_end(&mut buf)?;
+        h.update(&buf);
+    }
+    Ok(*h.finalize().as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn digest_is_order_independent_and_sensitive() {
+        let f = |p: &str, exec| Node { path: p.into(), kind: Kind::File { exec, size: 1, hash: [7; 32] } };
+        let mut a = vec![f("bin/python3", true), Node { path: "bin".into(), kind: Kind::Dir }];
+        let mut b = vec![Node { path: "bin".into(), kind: Kind::Dir }, f("bin/python3", true)];
+        assert_eq!(digest(&mut a), digest(&mut b));
+        let mut c = vec![Node { path: "bin".into(), kind: Kind::Dir }, f("bin/python3", false)];
+        assert_ne!(digest(&mut a), digest(&mut c), "the exec bit is part of the digest");
+    }
+
+    #[test]
+    fn scan_matches_a_hand_built_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("lib/empty")).unwrap();
+        fs::write(root.join("lib/a.txt"), b"hello").unwrap();
+        let big = vec![3u8; 3 << 20];
+        fs::write(root.join("big"), &big).unwrap();
+        fs::set_permissions(root.join("big"), fs::Permissions::from_mode(0o755)).unwrap();
+        symlink("lib/a.txt", root.join("link")).unwrap();
+        let mut scanned = scan(root).unwrap();
+        let mut expected = vec![
+            Node { path: "lib".into(), kind: Kind::Dir },
+            Node { path: "lib/empty".into(), kind: Kind::Dir },
+            Node { path: "lib/a.txt".into(), kind: Kind::File { exec: false, size: 5, hash: *blake3::hash(b"hello").as_bytes() } },
+            Node { path: "big".into(), kind: Kind::File { exec: true, size: big.len() as u64, hash: *blake3::hash(&big).as_bytes() } },
+            Node { path: "link".into(), kind: Kind::Symlink { target: "lib/a.txt".into() } },
+        ];
+        assert_eq!(digest(&mut scanned), digest(&mut expected));
+        assert_eq!(scanned, expected);
+        assert_eq!(totals(&scanned), Totals { files: 2, bytes: 5 + (3 << 20) });
+    }
+}

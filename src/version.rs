@@ -1,0 +1,434 @@
+//! Python versions and the requests users write for them.
+//!
+//! A [`PythonVersion`] wraps `semver::Version` so that ordering is semver's (a prerelease sorts
+//! below its release; `a` < `b` < `rc`), while display and parsing use Python's spelling
+//! (`3.15.0rc1`). A [`Request`] is what `pyswap switch` takes: `3`, `3.12`, `3.12.4`,
+//! `3.15.0rc1`, a PEP 440-style range such as `>=3.10,<3.12`, or a full catalogue key, each
+//! optionally followed by `+freethreaded`, `+debug` (or `t` for free-threaded, as in `3.13t`).
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use semver::{Prerelease, Version};
+
+/// Why a version or request string was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("invalid version request `{request}`: {reason}")]
+    Invalid { request: String, reason: String },
+}
+
+impl RequestError {
+    fn invalid(request: &str, reason: impl Into<String>) -> Self {
+        Self::Invalid { request: request.to_owned(), reason: reason.into() }
+    }
+}
+
+/// A CPython version such as `3.12.4` or `3.15.0rc1`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PythonVersion(Version);
+
+impl PythonVersion {
+    /// Builds a version from catalogue fields; `pre` is `""` or `a1`, `b2`, `rc1`.
+    pub fn from_parts(major: u64, minor: u64, patch: u64, pre: &str) -> Option<Self> {
+        let mut v = Version::new(major, minor, patch);
+        if !pre.is_empty() {
+            let (kind, number) = split_pre(pre)?;
+            v.pre = Prerelease::new(&format!("{kind}.{number}")).ok()?;
+        }
+        Some(Self(v))
+    }
+
+    /// Parses `3.12.4` or `3.15.0rc1` (all three components required).
+    pub fn parse(s: &str) -> Option<Self> {
+        let p = Partial::parse(s)?;
+        match (p.minor, p.patch) {
+            (Some(minor), Some(patch)) => Self::from_parts(p.major, minor, patch, p.pre.as_deref().unwrap_or("")),
+            _ => None,
+        }
+    }
+
+    pub fn major(&self) -> u64 {
+        self.0.major
+    }
+    pub fn minor(&self) -> u64 {
+        self.0.minor
+    }
+    pub fn patch(&self) -> u64 {
+        self.0.patch
+    }
+    pub fn is_prerelease(&self) -> bool {
+        !self.0.pre.is_empty()
+    }
+    /// The release triple without any prerelease tag.
+    pub fn release(&self) -> (u64, u64, u64) {
+        (self.0.major, self.0.minor, self.0.patch)
+    }
+}
+
+impl fmt::Display for PythonVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.0.major, self.0.minor, self.0.patch)?;
+        if !self.0.pre.is_empty() {
+            f.write_str(&self.0.pre.as_str().replace('.', ""))?;
+        }
+        Ok(())
+    }
+}
+
+/// `rc1` -> (`rc`, 1). Only Python's `a`, `b` and `rc` tags are prereleases.
+fn split_pre(pre: &str) -> Option<(&'static str, u64)> {
+    for kind in ["rc", "a", "b"] {
+        if let Some(n) = pre.strip_prefix(kind) {
+            if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) {
+                return Some((kind, n.parse().ok()?));
+            }
+        }
+    }
+    None
+}
+
+/// A possibly partial version as written in a request: `3`, `3.12`, `3.12.4`, `3.15.0rc1`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Partial {
+    major: u64,
+    minor: Option<u64>,
+    patch: Option<u64>,
+    pre: Option<String>,
+}
+
+impl Partial {
+    fn parse(s: &str) -> Option<Self> {
+        let (numbers, pre) = match s.find(|c: char| c.is_ascii_alphabetic()) {
+            Some(i) => (&s[..i], Some(&s[i..])),
+            None => (s, None),
+        };
+        let mut parts = numbers.split('.');
+        let num = |p: Option<&str>| -> Option<Option<u64>> {
+            match p {
+                None => Some(None),
+                Some(p) if !p.is_empty() && p.len() <= 6 && p.bytes().all(|b| b.is_ascii_digit()) => p.parse().ok().map(Some),
+                Some(_) => None,
+            }
+        };
+        let major = num(parts.next())??;
+        let minor = num(parts.next())?;
+        let patch = num(parts.next())?;
+        if parts.next().is_some() || (minor.is_none() && patch.is_some()) {
+            return None;
+        }
+        if let Some(pre) = pre {
+            // A prerelease tag needs the full release it belongs to.
+            if patch.is_none() || split_pre(pre).is_none() {
+                return None;
+            }
+        }
+        Some(Self { major, minor, patch, pre: pre.map(str::to_owned) })
+    }
+
+    /// Pads missing components with zeros, as PEP 440 does for comparisons.
+    fn padded(&self) -> PythonVersion {
+        PythonVersion::from_parts(self.major, self.minor.unwrap_or(0), self.patch.unwrap_or(0), self.pre.as_deref().unwrap_or(""))
+            .unwrap_or_else(|| PythonVersion(Version::new(self.major, 0, 0)))
+    }
+
+    /// True when `v` starts with the components given (`3.12` matches every `3.12.x`).
+    fn prefix_matches(&self, v: &PythonVersion) -> bool {
+        if v.major() != self.major || self.minor.is_some_and(|m| m != v.minor()) || self.patch.is_some_and(|p| p != v.patch()) {
+            return false;
+        }
+        match &self.pre {
+            Some(_) => *v == self.padded(),
+            None => true,
+        }
+    }
+}
+
+/// One `OP VERSION` clause of a range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Clause {
+    op: Op,
+    version: Partial,
+    wildcard: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Ge,
+    Gt,
+    Le,
+    Lt,
+    Eq,
+    Ne,
+    Compatible,
+}
+
+impl Clause {
+    fn parse(request: &str, s: &str) -> Result<Self, RequestError> {
+        let s = s.trim();
+        let ops = [("~=", Op::Compatible), (">=", Op::Ge), ("<=", Op::Le), ("==", Op::Eq), ("!=", Op::Ne), (">", Op::Gt), ("<", Op::Lt)];
+        let (op, rest) = ops
+            .iter()
+            .find_map(|(t, op)| s.strip_prefix(t).map(|rest| (*op, rest.trim())))
+            .ok_or_else(|| RequestError::invalid(request, format!("`{s}` does not start with one of >=, <=, >, <, ==, !=, ~=")))?;
+        let (text, wildcard) = match rest.strip_suffix(".*") {
+            Some(t) => (t, true),
+            None => (rest, false),
+        };
+        if wildcard && !matches!(op, Op::Eq | Op::Ne) {
+            return Err(RequestError::invalid(request, format!("`.*` is only allowed with == and != (in `{s}`)")));
+        }
+        let version = Partial::parse(text).ok_or_else(|| RequestError::invalid(request, format!("`{text}` is not a version")))?;
+        if op == Op::Compatible && version.minor.is_none() {
+            return Err(RequestError::invalid(request, format!("~= needs at least two components (in `{s}`)")));
+        }
+        Ok(Self { op, version, wildcard })
+    }
+
+    fn matches(&self, v: &PythonVersion) -> bool {
+        let bound = self.version.padded();
+        match self.op {
+            Op::Eq if self.wildcard => self.version.prefix_matches(v),
+            Op::Ne if self.wildcard => !self.version.prefix_matches(v),
+            Op::Eq => *v == bound,
+            Op::Ne => *v != bound,
+            Op::Ge => *v >= bound,
+            Op::Le => *v <= bound,
+            Op::Gt => *v > bound,
+            // PEP 440: `<3.12` does not admit 3.12.0's own prereleases.
+            Op::Lt => *v < bound && !(v.is_prerelease() && !bound.is_prerelease() && v.release() == bound.release()),
+            Op::Compatible => {
+                let mut prefix = self.version.clone();
+                prefix.pre = None;
+                if prefix.patch.is_some() {
+                    prefix.patch = None;
+                } else {
+                    prefix.minor = None;
+                }
+                *v >= bound && prefix.prefix_matches(v)
+            }
+        }
+    }
+
+    fn names_prerelease(&self) -> bool {
+        self.version.pre.is_some()
+    }
+}
+
+/// The build flavour asked for; matches the catalogue's `variant` field.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Variant {
+    #[default]
+    Default,
+    Freethreaded,
+    Debug,
+    FreethreadedDebug,
+}
+
+impl Variant {
+    /// Parses the catalogue's `variant` field (`null` is the default build).
+    pub fn from_catalogue(s: Option<&str>) -> Option<Self> {
+        match s {
+            None => Some(Self::Default),
+            Some("freethreaded") => Some(Self::Freethreaded),
+            Some("debug") => Some(Self::Debug),
+            Some("freethreaded+debug") => Some(Self::FreethreadedDebug),
+            Some(_) => None,
+        }
+    }
+
+    /// The suffix used in catalogue keys: `""`, `+freethreaded`, `+debug`, `+freethreaded+debug`.
+    pub fn key_suffix(self) -> &'static str {
+        match self {
+            Self::Default => "",
+            Self::Freethreaded => "+freethreaded",
+            Self::Debug => "+debug",
+            Self::FreethreadedDebug => "+freethreaded+debug",
+        }
+    }
+}
+
+/// What a request asks for, before the platform and catalogue are known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Spec {
+    /// `3`, `3.12`, `3.12.4`, `3.15.0rc1`.
+    Prefix(Partial),
+    /// `>=3.10,<3.12`: every clause must hold.
+    Range(Vec<Clause>),
+    /// A full catalogue key such as `cpython-3.12.4-linux-x86_64-gnu`.
+    Key(String),
+}
+
+/// A parsed version request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    raw: String,
+    spec: Spec,
+    variant: Variant,
+}
+
+impl Request {
+    pub fn parse(raw: &str) -> Result<Self, RequestError> {
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err(RequestError::invalid(raw, "it is empty"));
+        }
+        if s.len() > 200 {
+            return Err(RequestError::invalid(&s[..40], "it is longer than 200 characters"));
+        }
+        if s.starts_with(|c: char| c.is_ascii_alphabetic()) && s.contains('-') {
+            if !s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-._".contains(&b)) {
+                return Err(RequestError::invalid(raw, "a catalogue key has only letters, digits and `+-._`"));
+            }
+            return Ok(Self { raw: s.to_owned(), spec: Spec::Key(s.to_owned()), variant: Variant::Default });
+        }
+        let mut parts = s.split('+');
+        let mut head = parts.next().unwrap_or_default().trim();
+        let (mut freethreaded, mut debug) = (false, false);
+        for word in parts {
+            match word.trim() {
+                "freethreaded" if !freethreaded => freethreaded = true,
+                "debug" if !debug => debug = true,
+                other => return Err(RequestError::invalid(raw, format!("unknown variant `+{other}` (expected +freethreaded or +debug)"))),
+            }
+        }
+        if let Some(h) = head.strip_suffix('t') {
+            if h.ends_with(|c: char| c.is_ascii_digit()) && !freethreaded {
+                freethreaded = true;
+                head = h;
+            }
+        }
+        let variant = match (freethreaded, debug) {
+            (false, false) => Variant::Default,
+            (true, false) => Variant::Freethreaded,
+            (false, true) => Variant::Debug,
+            (true, true) => Variant::FreethreadedDebug,
+        };
+        let spec = if head.contains(['<', '>', '=', '!', '~', ',']) {
+            let clauses = head.split(',').map(|c| Clause::parse(raw, c)).collect::<Result<Vec<_>, _>>()?;
+            Spec::Range(clauses)
+        } else {
+            let partial = Partial::parse(head).ok_or_else(|| {
+                RequestError::invalid(raw, "expected a version like 3, 3.12, 3.12.4 or 3.15.0rc1, a range like >=3.10,<3.12, or a catalogue key")
+            })?;
+            Spec::Prefix(partial)
+        };
+        Ok(Self { raw: s.to_owned(), spec, variant })
+    }
+
+    pub fn raw(&self) -> &str {
+        &self.raw
+    }
+    pub fn spec(&self) -> &Spec {
+        &self.spec
+    }
+    pub fn variant(&self) -> Variant {
+        self.variant
+    }
+
+    /// The full catalogue key, when the request is one.
+    pub fn key(&self) -> Option<&str> {
+        match &self.spec {
+            Spec::Key(k) => Some(k),
+            _ => None,
+        }
+    }
+
+    /// Does `v` satisfy the version part of the request (ignoring prerelease policy)?
+    pub fn matches(&self, v: &PythonVersion) -> bool {
+        match &self.spec {
+            Spec::Prefix(p) => p.prefix_matches(v),
+            Spec::Range(clauses) => clauses.iter().all(|c| c.matches(v)),
+            Spec::Key(_) => false,
+        }
+    }
+
+    /// A request that names a prerelease itself admits prereleases without `--pre`.
+    pub fn names_prerelease(&self) -> bool {
+        match &self.spec {
+            Spec::Prefix(p) => p.pre.is_some(),
+            Spec::Range(c) => c.iter().any(Clause::names_prerelease),
+            Spec::Key(_) => true,
+        }
+    }
+
+    /// The version this request is "about", used to rank the nearest alternatives.
+    pub fn anchor(&self) -> Option<PythonVersion> {
+        match &self.spec {
+            Spec::Prefix(p) => Some(p.padded()),
+            Spec::Range(c) => c.first().map(|c| c.version.padded()),
+            Spec::Key(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.raw)
+    }
+}
+
+/// Distance used to rank "nearest versions" in error messages: same minor first, then by minor.
+pub fn distance(a: &PythonVersion, b: &PythonVersion) -> (u64, u64, u64, Ordering) {
+    (a.major().abs_diff(b.major()), a.minor().abs_diff(b.minor()), a.patch().abs_diff(b.patch()), b.cmp(a))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> PythonVersion {
+        PythonVersion::parse(s).unwrap()
+    }
+
+    #[test]
+    fn prerelease_orders_below_release() {
+        assert!(v("3.15.0a1") < v("3.15.0b1"));
+        assert!(v("3.15.0b4") < v("3.15.0rc1"));
+        assert!(v("3.15.0rc2") < v("3.15.0rc10"));
+        assert!(v("3.15.0rc1") < v("3.15.0"));
+        assert!(v("3.14.9") < v("3.15.0a1"));
+        assert_eq!(v("3.15.0rc1").to_string(), "3.15.0rc1");
+    }
+
+    #[test]
+    fn prefix_requests() {
+        let r = Request::parse("3.12").unwrap();
+        assert!(r.matches(&v("3.12.0")) && r.matches(&v("3.12.11")));
+        assert!(!r.matches(&v("3.13.0")) && !r.matches(&v("3.1.12")));
+        assert!(Request::parse("3").unwrap().matches(&v("3.9.1")));
+        assert!(Request::parse("3.12.4").unwrap().matches(&v("3.12.4")));
+        assert!(!Request::parse("3.12.4").unwrap().matches(&v("3.12.5")));
+        let pre = Request::parse("3.15.0rc1").unwrap();
+        assert!(pre.names_prerelease() && pre.matches(&v("3.15.0rc1")) && !pre.matches(&v("3.15.0")));
+    }
+
+    #[test]
+    fn range_requests_follow_pep440() {
+        let r = Request::parse(">=3.10,<3.12").unwrap();
+        assert!(r.matches(&v("3.10.0")) && r.matches(&v("3.11.9")));
+        assert!(!r.matches(&v("3.12.0")) && !r.matches(&v("3.9.20")));
+        assert!(!r.matches(&v("3.12.0rc1")), "<3.12 excludes 3.12's own prereleases");
+        assert!(Request::parse("==3.11.*").unwrap().matches(&v("3.11.4")));
+        assert!(!Request::parse("!=3.11.*").unwrap().matches(&v("3.11.4")));
+        assert!(Request::parse("~=3.10").unwrap().matches(&v("3.13.1")));
+        assert!(!Request::parse("~=3.10.2").unwrap().matches(&v("3.11.0")));
+        assert!(Request::parse(">3.10").unwrap().matches(&v("3.10.1")));
+    }
+
+    #[test]
+    fn variants_and_keys() {
+        assert_eq!(Request::parse("3.13+freethreaded").unwrap().variant(), Variant::Freethreaded);
+        assert_eq!(Request::parse("3.13t").unwrap().variant(), Variant::Freethreaded);
+        assert_eq!(Request::parse("3.13+freethreaded+debug").unwrap().variant(), Variant::FreethreadedDebug);
+        assert_eq!(Request::parse("cpython-3.12.4-linux-x86_64-gnu").unwrap().key(), Some("cpython-3.12.4-linux-x86_64-gnu"));
+    }
+
+    #[test]
+    fn bad_requests_say_why() {
+        for bad in ["", "3.x", "three", "3.12+fast", ">>3", "3..1", "3.12rc1", "=<3", "~=3", ">=3.*", "1.2.3.4"] {
+            let err = Request::parse(bad).unwrap_err().to_string();
+            assert!(err.starts_with("invalid version request"), "{bad}: {err}");
+        }
+    }
+}
