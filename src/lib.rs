@@ -1,6 +1,26 @@
+//! pyswap: install and switch Python runtimes through an immutable, content-addressed store.
+//!
+//! The binary (`src/main.rs`) is a thin shell over this library. Domain modules own one concern
+//! each and never see clap; `cli` turns flags and environment into [`settings::Settings`] once,
+//! and `commands` are short scripts over the domain modules.
+
 pub mod archive;
 pub mod catalog;
+pub mod cli;
+pub mod commands;
+pub mod crash;
+pub mod db;
+pub mod exit;
 pub mod fetch;
+pub mod gc;
+pub mod home;
+pub mod install;
+pub mod lock;
+pub mod output;
 pub mod platform;
+pub mod profile;
+pub mod settings;
+pub mod store;
 pub mod tree;
+pub mod validate;
 pub mod version;

@@ -1,0 +1,67 @@
+//! `pyswap gc`: prune generations by policy and unreferenced store entries. Meant for cron: if
+//! another command holds the store for longer than `--wait`, it skips this run and exits 0.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::gc::{self, Policy};
+use crate::lock::{self, LockError, Mode};
+use crate::output::{human_bytes, now_unix};
+use crate::settings::Settings;
+
+#[derive(Serialize)]
+struct GcReport {
+    dry_run: bool,
+    skipped: bool,
+    generations_removed: Vec<RemovedGeneration>,
+    entries_removed: Vec<String>,
+    leftover_dirs: u64,
+    leftover_links: u64,
+    bytes_freed: u64,
+}
+
+#[derive(Serialize)]
+struct RemovedGeneration {
+    profile: String,
+    number: u64,
+    version: String,
+}
+
+pub fn run(s: &Settings, keep: Option<u64>, older_than: Option<Duration>, dry_run: bool, wait: Duration) -> anyhow::Result<()> {
+    let mut db = super::open_rw(s)?;
+    let lock = lock::acquire(&s.home.locks().join("gc.lock"), Mode::Exclusive, wait, &|| s.out.say("waiting for running pyswap commands to finish…"));
+    let _lock = match lock {
+        Ok(l) => l,
+        Err(LockError::Timeout { .. }) => {
+            s.out.say(&format!("gc skipped: other pyswap commands were still running after {}s; nothing was changed", wait.as_secs()));
+            return s.out.json(&GcReport { dry_run, skipped: true, generations_removed: vec![], entries_removed: vec![], leftover_dirs: 0, leftover_links: 0, bytes_freed: 0 });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let report = gc::run(&s.home, &mut db, Policy { keep, older_than, now: now_unix() }, dry_run)?;
+    let verb = if dry_run { "would remove" } else { "removed" };
+    s.out.say(&format!(
+        "{verb} {} generation(s), {} store entr{} and {} leftover(s); {} freed",
+        report.generations.len(),
+        report.entries.len(),
+        if report.entries.len() == 1 { "y" } else { "ies" },
+        report.leftover_dirs + report.leftover_links,
+        human_bytes(report.bytes_freed)
+    ));
+    for g in &report.generations {
+        s.out.say(&format!("  generation {} of `{}` (CPython {})", g.number, g.profile, g.version));
+    }
+    for e in &report.entries {
+        s.out.say(&format!("  store entry {} ({})", e.name, human_bytes(e.bytes)));
+    }
+    s.out.json(&GcReport {
+        dry_run,
+        skipped: false,
+        generations_removed: report.generations.iter().map(|g| RemovedGeneration { profile: g.profile.clone(), number: g.number, version: g.version.clone() }).collect(),
+        entries_removed: report.entries.iter().map(|e| e.name.clone()).collect(),
+        leftover_dirs: report.leftover_dirs,
+        leftover_links: report.leftover_links,
+        bytes_freed: report.bytes_freed,
+    })
+}

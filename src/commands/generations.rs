@@ -1,0 +1,61 @@
+//! `pyswap generations`: the profile's generations, the current one marked.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::output::rfc3339;
+use crate::profile::Profiles;
+use crate::settings::Settings;
+use crate::store::Store;
+
+/// One element of `pyswap generations --json` (documented in README).
+#[derive(Serialize)]
+struct Generation {
+    number: u64,
+    version: String,
+    store_path: String,
+    created: String,
+    current: bool,
+    request: String,
+    command: String,
+}
+
+pub fn run(s: &Settings) -> anyhow::Result<()> {
+    let rows = match super::open_ro(s)? {
+        Some(db) => db.generations(&s.profile)?,
+        None => Vec::new(),
+    };
+    let current = Profiles::new(s.home.profiles()).current(&s.profile)?;
+    let store = Store::new(s.home.store());
+    let gens: Vec<Generation> = rows
+        .into_iter()
+        .map(|g| Generation {
+            current: current == Some(g.number),
+            number: g.number,
+            store_path: store.path(&g.entry_name).display().to_string(),
+            created: rfc3339(g.created),
+            version: g.version,
+            request: g.request,
+            command: g.command,
+        })
+        .collect();
+    if s.out.json {
+        return s.out.json(&gens);
+    }
+    if gens.is_empty() {
+        s.out.say(&format!("profile `{}` has no generations yet", s.profile));
+        return Ok(());
+    }
+    let mut t = String::from("   GEN  CREATED               VERSION     STORE ENTRY\n");
+    for g in &gens {
+        let name = g.store_path.rsplit('/').next().unwrap_or_default();
+        let short = match name.split_once('-') {
+            Some((digest, rest)) if digest.len() > 12 => format!("{}…-{rest}", &digest[..12]),
+            _ => name.to_owned(),
+        };
+        let _ = writeln!(t, "{} {:>4}  {:<20}  {:<10}  {short}", if g.current { "*" } else { " " }, g.number, g.created, g.version);
+    }
+    s.out.data(&t)?;
+    Ok(())
+}

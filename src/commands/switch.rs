@@ -1,0 +1,79 @@
+//! `pyswap switch REQUEST`: resolve, install if needed, record a generation, activate it.
+
+use serde::Serialize;
+
+use crate::db::GenerationRow;
+use crate::fetch::Fetcher;
+use crate::install::{self, Options};
+use crate::output::{now_unix, rfc3339};
+use crate::profile::Profiles;
+use crate::settings::Settings;
+use crate::version::Request;
+use crate::crash;
+
+#[derive(Serialize)]
+struct Switched<'a> {
+    profile: &'a str,
+    generation: u64,
+    version: &'a str,
+    store_path: String,
+    installed: bool,
+    changed: bool,
+    created: String,
+}
+
+pub fn run(s: &Settings, request: &str, pre: bool) -> anyhow::Result<()> {
+    let request = Request::parse(request)?;
+    let platform = s.platform()?;
+    let mut db = super::open_rw(s)?;
+    let _gc = super::gc_shared(s)?;
+    let fetcher = Fetcher::default();
+    let catalogue = super::load_catalogue(s, &fetcher)?;
+    let entry = catalogue.resolve(&request, &platform, pre)?;
+    let opts = Options { lock_wait: s.lock_wait, validate_timeout: s.validate_timeout };
+    let on_wait = || s.out.say(&format!("waiting for another pyswap command installing {}…", entry.key));
+    let installed = install::ensure(&s.home, &mut db, &fetcher, entry, &opts, || s.out.progress(&entry.key), &on_wait)?;
+    crash::point("switch:installed");
+
+    let _profile = super::profile_lock(s)?;
+    let profiles = Profiles::new(s.home.profiles());
+    let current = match profiles.current(&s.profile)? {
+        Some(n) => db.generation(&s.profile, n)?,
+        None => None,
+    };
+    let (generation, changed) = match current {
+        Some(g) if g.entry_id == installed.row.id => (g, false),
+        _ => {
+            let row = GenerationRow {
+                profile: s.profile.clone(),
+                number: 0,
+                entry_id: installed.row.id,
+                entry_name: installed.row.name.clone(),
+                version: installed.row.version.clone(),
+                request: request.to_string(),
+                command: "switch".into(),
+                created: now_unix(),
+            };
+            let n = db.add_generation(&row, |n| profiles.write_generation_link(&s.profile, n, &installed.row.name).map_err(|e| e.to_string()))?;
+            crash::point("switch:generation-committed");
+            profiles.activate(&s.profile, n)?;
+            crash::point("switch:activated");
+            (GenerationRow { number: n, ..row }, true)
+        }
+    };
+    let how = if installed.fresh { "installed and validated" } else { "already in the store" };
+    if changed {
+        s.out.say(&format!("switched profile `{}` to generation {}: CPython {} ({how})", s.profile, generation.number, generation.version));
+    } else {
+        s.out.say(&format!("profile `{}` is already at CPython {} (generation {}); nothing changed", s.profile, generation.version, generation.number));
+    }
+    s.out.json(&Switched {
+        profile: &s.profile,
+        generation: generation.number,
+        version: &generation.version,
+        store_path: installed.path.display().to_string(),
+        installed: installed.fresh,
+        changed,
+        created: rfc3339(generation.created),
+    })
+}

@@ -1,0 +1,78 @@
+//! Exit statuses (documented in README) and the `help:` line for errors that have one.
+//!
+//! - 0: success (including a cron `gc` that skipped because another command held the lock).
+//! - 1: a failure the user can act on: bad request, unknown version, download refused or
+//!   failed, digest mismatch, unsafe or corrupt archive, failed validation, lock timeout,
+//!   no such generation.
+//! - 2: an unexpected error: database, filesystem or internal failure.
+
+use crate::archive::ArchiveError;
+use crate::catalog::{CatalogError, ResolveError};
+use crate::commands::CommandError;
+use crate::fetch::FetchError;
+use crate::install::InstallError;
+use crate::lock::LockError;
+use crate::platform::PlatformError;
+use crate::profile::ProfileError;
+use crate::validate::ValidateError;
+use crate::version::RequestError;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExitStatus {
+    Success = 0,
+    Failure = 1,
+    Error = 2,
+}
+
+impl From<ExitStatus> for std::process::ExitCode {
+    fn from(s: ExitStatus) -> Self {
+        Self::from(s as u8)
+    }
+}
+
+/// 1 if any error in the chain is one the user can act on, else 2.
+pub fn classify(err: &anyhow::Error) -> ExitStatus {
+    let user = err.chain().any(|e| {
+        e.is::<RequestError>()
+            || e.is::<ResolveError>()
+            || e.is::<CatalogError>()
+            || e.is::<FetchError>()
+            || e.is::<InstallError>()
+            || e.is::<ValidateError>()
+            || e.is::<PlatformError>()
+            || e.is::<CommandError>()
+            || matches!(e.downcast_ref::<ArchiveError>(), Some(a) if !matches!(a, ArchiveError::Write { .. }))
+            || matches!(e.downcast_ref::<LockError>(), Some(LockError::Timeout { .. }))
+            || matches!(e.downcast_ref::<ProfileError>(), Some(ProfileError::BadName(_)))
+    });
+    if user { ExitStatus::Failure } else { ExitStatus::Error }
+}
+
+/// A suggestion printed as `help: …` under the error, where one helps.
+pub fn help(err: &anyhow::Error) -> Option<&'static str> {
+    err.chain().find_map(|e| {
+        if let Some(r) = e.downcast_ref::<ResolveError>() {
+            return Some(match r {
+                ResolveError::NoMatch { .. } | ResolveError::UnknownKey { .. } => "`pyswap list --available` shows what the catalogue offers for this platform",
+                _ => "choose another catalogue entry",
+            });
+        }
+        if e.is::<InstallError>() {
+            return Some("the download was corrupted or the catalogue is out of date; nothing was installed");
+        }
+        if let Some(LockError::Timeout { .. }) = e.downcast_ref::<LockError>() {
+            return Some("another pyswap command is still running; retry when it is done, or raise --lock-timeout");
+        }
+        if e.is::<ArchiveError>() {
+            return Some("the archive was refused and nothing was installed; the current runtime is unchanged");
+        }
+        if e.is::<ValidateError>() {
+            return Some("the new runtime was not activated; the current generation is unchanged");
+        }
+        if let Some(FetchError::Refused { .. }) = e.downcast_ref::<FetchError>() {
+            return Some("use an https URL (plain http is allowed only to 127.0.0.1/localhost)");
+        }
+        None
+    })
+}

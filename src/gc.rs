@@ -1,0 +1,155 @@
+//! Garbage collection: which generations to delete, then which store entries nothing uses.
+//!
+//! Policy: a generation is deleted only if it is not its profile's current generation, it is
+//! not among the profile's newest `keep` generations (when `--keep` is given), and it was
+//! created before the cutoff (when `--older-than` is given). With neither option no generation
+//! is deleted, only unreferenced entries and leftovers. Every check must agree to delete: each
+//! option can only protect more.
+//!
+//! Order (each step crash-safe): delete generation rows, then their links; delete rows of
+//! entries no remaining generation references, then their directories (rename to trash, then
+//! delete); then sweep what crashes left: staging/trash directories, unregistered entry
+//! directories, links without rows, temporary links and downloads. Runs under the exclusive gc
+//! lock, so no other command is between steps.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use crate::db::{Db, EntryRow, GenerationRow};
+use crate::home::Home;
+use crate::profile::Profiles;
+use crate::store::Store;
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Policy {
+    pub keep: Option<u64>,
+    pub older_than: Option<Duration>,
+    pub now: i64,
+}
+
+/// What gc will do (dry run) or did.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub generations: Vec<GenerationRow>,
+    pub entries: Vec<EntryRow>,
+    pub leftover_dirs: u64,
+    pub leftover_links: u64,
+    pub bytes_freed: u64,
+}
+
+/// Generations the policy deletes.
+pub fn doomed_generations(all: &[GenerationRow], current: &HashMap<String, u64>, policy: Policy) -> Vec<GenerationRow> {
+    let mut by_profile: HashMap<&str, Vec<&GenerationRow>> = HashMap::new();
+    for g in all {
+        by_profile.entry(&g.profile).or_default().push(g);
+    }
+    if policy.keep.is_none() && policy.older_than.is_none() {
+        return Vec::new();
+    }
+    let cutoff = policy.older_than.map(|d| policy.now - i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let mut out = Vec::new();
+    for (profile, mut gens) in by_profile {
+        gens.sort_by_key(|g| std::cmp::Reverse(g.number));
+        for (rank, g) in gens.into_iter().enumerate() {
+            let is_current = current.get(profile) == Some(&g.number);
+            let in_newest = policy.keep.is_some_and(|k| (rank as u64) < k);
+            let too_young = cutoff.is_some_and(|c| g.created >= c);
+            if !is_current && !in_newest && !too_young {
+                out.push(g.clone());
+            }
+        }
+    }
+    out.sort_by(|a, b| (&a.profile, a.number).cmp(&(&b.profile, b.number)));
+    out
+}
+
+/// Runs gc (or, with `dry_run`, only reports what it would do).
+pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::Result<Report> {
+    let profiles = Profiles::new(home.profiles());
+    let store = Store::new(home.store());
+    let all = db.all_generations()?;
+    let mut current = HashMap::new();
+    for p in db.profiles()? {
+        if let Some(n) = profiles.current(&p)? {
+            current.insert(p, n);
+        }
+    }
+    let doomed = doomed_generations(&all, &current, policy);
+    let doomed_keys: HashSet<(String, u64)> = doomed.iter().map(|g| (g.profile.clone(), g.number)).collect();
+    // Entries still used: by remaining generations, and by whatever a current link points at.
+    let mut used: HashSet<String> = all.iter().filter(|g| !doomed_keys.contains(&(g.profile.clone(), g.number))).map(|g| g.entry_name.clone()).collect();
+    for (p, n) in &current {
+        used.extend(profiles.link_target_entry(p, *n));
+    }
+    let mut report = Report { generations: doomed, ..Report::default() };
+    if dry_run {
+        report.entries = db.entries()?.into_iter().filter(|e| !used.contains(&e.name)).collect();
+    } else {
+        let keys: Vec<(String, u64)> = report.generations.iter().map(|g| (g.profile.clone(), g.number)).collect();
+        db.delete_generations(&keys)?;
+        crate::crash::point("gc:generations-deleted");
+        for (p, n) in &keys {
+            profiles.remove_generation_link(p, *n)?;
+        }
+        profiles.sync()?;
+        crate::crash::point("gc:links-removed");
+        let keep: Vec<String> = used.iter().cloned().collect();
+        report.entries = db.delete_unreferenced_entries(&keep)?;
+        crate::crash::point("gc:entries-deleted");
+        for e in &report.entries {
+            store.remove(&e.name)?;
+        }
+    }
+    report.bytes_freed = report.entries.iter().map(|e| e.bytes).sum();
+    // Leftovers from crashes: registered = rows that remain.
+    let registered: HashSet<String> = db.entries()?.into_iter().map(|e| e.name).collect();
+    let swept = store.sweep(&registered, dry_run)?;
+    report.leftover_dirs = swept.dirs;
+    report.bytes_freed += swept.bytes;
+    let rows: HashSet<(String, u64)> = db.all_generations()?.into_iter().map(|g| (g.profile, g.number)).collect();
+    for (p, n) in profiles.links()? {
+        let live = rows.contains(&(p.clone(), n)) && !(dry_run && doomed_keys.contains(&(p.clone(), n)));
+        if !live && current.get(&p) != Some(&n) {
+            report.leftover_links += 1;
+            if !dry_run {
+                profiles.remove_generation_link(&p, n)?;
+            }
+        }
+    }
+    report.leftover_links += profiles.sweep_temporaries(dry_run);
+    if !dry_run {
+        sweep_tmp(home);
+    }
+    Ok(report)
+}
+
+/// Deletes downloads a crash left in `tmp/`.
+fn sweep_tmp(home: &Home) {
+    if let Ok(rd) = std::fs::read_dir(home.tmp()) {
+        for e in rd.flatten() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g(profile: &str, number: u64, created: i64) -> GenerationRow {
+        GenerationRow { profile: profile.into(), number, entry_id: 1, entry_name: "e".into(), version: "3.12.4".into(), request: "3.12".into(), command: "switch".into(), created }
+    }
+
+    #[test]
+    fn policy_options_only_protect_more() {
+        let all: Vec<_> = (1..=6).map(|n| g("default", n, i64::try_from(n).unwrap() * 100)).collect();
+        let current: HashMap<String, u64> = [("default".to_owned(), 2)].into();
+        let numbers = |p: Policy| doomed_generations(&all, &current, p).iter().map(|g| g.number).collect::<Vec<_>>();
+        assert_eq!(numbers(Policy::default()), Vec::<u64>::new(), "no options: no generation deleted");
+        assert_eq!(numbers(Policy { keep: Some(3), ..Policy::default() }), vec![1, 3], "newest 3 and current kept");
+        assert_eq!(numbers(Policy { keep: Some(0), ..Policy::default() }), vec![1, 3, 4, 5, 6], "current always kept");
+        let older = Policy { older_than: Some(Duration::from_secs(250)), now: 600, ..Policy::default() };
+        assert_eq!(numbers(older), vec![1, 3], "created before 350");
+        assert_eq!(numbers(Policy { keep: Some(5), ..older }), vec![1]);
+    }
+}

@@ -1,0 +1,64 @@
+//! `$PYSWAP_HOME` and the fixed places inside it (see `store-layout.md`).
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HomeError {
+    #[error("cannot create {}: {error}", path.display())]
+    Create { path: PathBuf, error: io::Error },
+    #[error("no pyswap home: set PYSWAP_HOME or HOME")]
+    Unknown,
+}
+
+/// The root of one pyswap installation.
+#[derive(Clone, Debug)]
+pub struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    /// `$XDG_DATA_HOME/pyswap`, else `$HOME/.local/share/pyswap`.
+    pub fn default_root() -> Result<PathBuf, HomeError> {
+        if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| Path::new(x).is_absolute()) {
+            return Ok(PathBuf::from(x).join("pyswap"));
+        }
+        std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".local/share/pyswap")).ok_or(HomeError::Unknown)
+    }
+
+    /// A home whose directories may not exist yet (for read-only commands).
+    pub fn at(root: PathBuf) -> Self {
+        Self { root }
+    }
+
+    /// Creates the fixed directories if missing.
+    pub fn create(&self) -> Result<(), HomeError> {
+        for dir in [self.root.clone(), self.store(), self.profiles(), self.tmp(), self.locks()] {
+            fs::create_dir_all(&dir).map_err(|error| HomeError::Create { path: dir.clone(), error })?;
+        }
+        Ok(())
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn store(&self) -> PathBuf {
+        self.root.join("store")
+    }
+    pub fn profiles(&self) -> PathBuf {
+        self.root.join("profiles")
+    }
+    pub fn tmp(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+    pub fn locks(&self) -> PathBuf {
+        self.root.join("locks")
+    }
+    pub fn db(&self) -> PathBuf {
+        self.root.join("pyswap.db")
+    }
+    pub fn exists(&self) -> bool {
+        self.db().exists()
+    }
+}

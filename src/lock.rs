@@ -1,0 +1,81 @@
+//! Advisory file locks (`flock(2)` through std) under `$PYSWAP_HOME/locks/`.
+//!
+//! - `gc.lock`: `gc` takes it exclusive; `switch`, `rollback` and installs take it shared, so gc
+//!   never deletes what a running command is about to use, and commands never see gc half-done.
+//! - `profile-<name>.lock`: exclusive while a command changes that profile's current generation.
+//! - `entry-<sha256>.lock`: exclusive while one archive is being added to the store, so two
+//!   commands never unpack the same runtime at once.
+//!
+//! The kernel drops a lock when its holder dies (even by SIGKILL), so a crash never leaves a
+//! stale lock. Waits are bounded: a command that cannot get a lock in time fails saying so.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("timed out after {}s waiting for {} (held by another pyswap command)", waited.as_secs(), path.display())]
+    Timeout { path: PathBuf, waited: Duration },
+    #[error("cannot lock {}: {error}", path.display())]
+    Io { path: PathBuf, error: io::Error },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Shared,
+    Exclusive,
+}
+
+/// A held lock; released when dropped (or when the process dies).
+#[derive(Debug)]
+pub struct Lock {
+    _file: File,
+}
+
+/// Takes the lock at `path`, waiting up to `wait`; `on_wait` is called once if it must wait.
+pub fn acquire(path: &Path, mode: Mode, wait: Duration, on_wait: &dyn Fn()) -> Result<Lock, LockError> {
+    let io_err = |error| LockError::Io { path: path.to_owned(), error };
+    let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io_err)?;
+    let start = Instant::now();
+    let mut told = false;
+    loop {
+        let attempt = match mode {
+            Mode::Shared => file.try_lock_shared(),
+            Mode::Exclusive => file.try_lock(),
+        };
+        match attempt {
+            Ok(()) => return Ok(Lock { _file: file }),
+            Err(TryLockError::WouldBlock) => {}
+            Err(TryLockError::Error(e)) => return Err(io_err(e)),
+        }
+        if start.elapsed() >= wait {
+            return Err(LockError::Timeout { path: path.to_owned(), waited: start.elapsed() });
+        }
+        if !told {
+            on_wait();
+            told = true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_excludes_exclusive_with_bounded_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("gc.lock");
+        let a = acquire(&p, Mode::Shared, Duration::ZERO, &|| {}).unwrap();
+        let _b = acquire(&p, Mode::Shared, Duration::ZERO, &|| {}).unwrap();
+        let waited = std::cell::Cell::new(false);
+        let err = acquire(&p, Mode::Exclusive, Duration::from_millis(60), &|| waited.set(true)).unwrap_err();
+        assert!(matches!(err, LockError::Timeout { .. }) && waited.get());
+        drop(a);
+        drop(_b);
+        acquire(&p, Mode::Exclusive, Duration::ZERO, &|| {}).unwrap();
+    }
+}

@@ -1,0 +1,124 @@
+//! What pyswap prints: data on stdout (tables, `--json` documents), talk on stderr (progress,
+//! notes, warnings). Progress bars (indicatif) only when stderr is a terminal and neither
+//! `--quiet` nor `--json` is given.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+use crate::fetch::{NoProgress, Progress};
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Output {
+    pub json: bool,
+    pub quiet: bool,
+    pub progress: bool,
+}
+
+impl Output {
+    pub fn new(json: bool, quiet: bool) -> Self {
+        Self { json, quiet, progress: !json && !quiet && std::io::stderr().is_terminal() }
+    }
+
+    /// A note for the person at the terminal (stderr); silent under `--quiet` and `--json`.
+    pub fn say(&self, msg: &str) {
+        if !self.quiet && !self.json {
+            eprintln!("{msg}");
+        }
+    }
+
+    /// A warning (stderr); silent only under `--quiet`.
+    pub fn warn(&self, msg: &str) {
+        if !self.quiet {
+            eprintln!("warning: {msg}");
+        }
+    }
+
+    /// Human data on stdout (skipped under `--json`).
+    pub fn data(&self, text: &str) -> std::io::Result<()> {
+        if self.json {
+            return Ok(());
+        }
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())?;
+        out.flush()
+    }
+
+    /// The command's one JSON document on stdout (only under `--json`).
+    pub fn json<T: Serialize>(&self, value: &T) -> anyhow::Result<()> {
+        if self.json {
+            let mut out = std::io::stdout().lock();
+            serde_json::to_writer_pretty(&mut out, value)?;
+            out.write_all(b"\n")?;
+            out.flush()?;
+        }
+        Ok(())
+    }
+
+    /// A download progress display for `label`.
+    pub fn progress(&self, label: &str) -> Box<dyn Progress> {
+        if !self.progress {
+            return Box::new(NoProgress);
+        }
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{msg} {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_message(label.to_owned());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Box::new(Bar(bar))
+    }
+}
+
+struct Bar(ProgressBar);
+
+impl Progress for Bar {
+    fn start(&self, total: Option<u64>) {
+        if let Some(t) = total {
+            self.0.set_length(t);
+        }
+    }
+    fn advance(&self, bytes: u64) {
+        self.0.inc(bytes);
+    }
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+pub fn now_unix() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Unix seconds as RFC 3339 UTC (`2026-11-23T18:30:00Z`).
+pub fn rfc3339(unix: i64) -> String {
+    let t = UNIX_EPOCH + Duration::from_secs(u64::try_from(unix).unwrap_or(0));
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// `1.2 MiB`, `512 B`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(3 << 20), "3.0 MiB");
+    }
+}

@@ -1,0 +1,218 @@
+//! The immutable, content-addressed store: `$PYSWAP_HOME/store/<digest>-<catalogue key>/`.
+//!
+//! An entry is unpacked into a private staging directory `store/.staging-*`, made read-only,
+//! flushed to disk (`syncfs(2)` on the store's filesystem: one call that covers every file and
+//! directory written, instead of an fsync per file), then renamed into place in the same
+//! directory and `store/` itself fsynced. Only after that does its row get committed. Removal is
+//! the reverse: row first, then rename to `store/.trash-*`, then delete. Dot-directories are the
+//! only work areas, so `ls store/` shows entries and nothing else, and anything a crash leaves
+//! behind is a dot-directory (or an unregistered entry) that `gc` sweeps.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store {}: {error}", path.display())]
+    Io { path: PathBuf, error: io::Error },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+    move |error| StoreError::Io { path: path.to_owned(), error }
+}
+
+pub struct Store {
+    dir: PathBuf,
+}
+
+/// A staging directory that is deleted on drop unless published.
+pub struct Staging {
+    path: PathBuf,
+    published: bool,
+}
+
+impl Staging {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = remove_tree(&self.path);
+        }
+    }
+}
+
+/// What a sweep removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    pub dirs: u64,
+    pub bytes: u64,
+}
+
+/// `<digest>-<key>`: the directory name of an entry.
+pub fn entry_name(digest: &str, key: &str) -> String {
+    format!("{digest}-{key}")
+}
+
+impl Store {
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// A fresh, empty, private staging directory on the store's filesystem.
+    pub fn stage(&self) -> Result<Staging, StoreError> {
+        let dir = tempfile::Builder::new().prefix(".staging-").tempdir_in(&self.dir).map_err(io_err(&self.dir))?;
+        Ok(Staging { path: dir.keep(), published: false })
+    }
+
+    /// Makes the staged tree durable and moves it to `store/<name>`. An unregistered directory
+    /// already there (left by a crash between rename and commit) is replaced; the caller holds
+    /// the entry lock, so no other command is publishing the same name.
+    pub fn publish(&self, mut staging: Staging, name: &str) -> Result<PathBuf, StoreError> {
+        let target = self.path(name);
+        sync_filesystem(&staging.path).map_err(io_err(&staging.path))?;
+        crate::crash::point("store:synced");
+        if fs::symlink_metadata(&target).is_ok() {
+            self.remove(name)?;
+        }
+        fs::rename(&staging.path, &target).map_err(io_err(&target))?;
+        staging.published = true;
+        crate::crash::point("store:renamed");
+        sync_dir(&self.dir).map_err(io_err(&self.dir))?;
+        Ok(target)
+    }
+
+    /// Removes an entry: rename to a trash directory (atomic), then delete.
+    pub fn remove(&self, name: &str) -> Result<(), StoreError> {
+        let from = self.path(name);
+        let trash = self.dir.join(format!(".trash-{}-{}", std::process::id(), name.get(..16).unwrap_or(name)));
+        fs::rename(&from, &trash).map_err(io_err(&from))?;
+        sync_dir(&self.dir).map_err(io_err(&self.dir))?;
+        crate::crash::point("store:trashed");
+        remove_tree(&trash).map_err(io_err(&trash))
+    }
+
+    /// Entry directory names (no dot-directories).
+    pub fn entry_names(&self) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        let rd = match fs::read_dir(&self.dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(io_err(&self.dir)(e)),
+        };
+        for e in rd {
+            let e = e.map_err(io_err(&self.dir))?;
+            if let Some(n) = e.file_name().to_str().filter(|n| !n.starts_with('.')) {
+                out.push(n.to_owned());
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Deletes staging and trash directories and every entry directory not in `registered`.
+    /// Only safe while holding the gc lock exclusively.
+    pub fn sweep(&self, registered: &HashSet<String>, dry_run: bool) -> Result<Swept, StoreError> {
+        let mut swept = Swept::default();
+        let rd = match fs::read_dir(&self.dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(swept),
+            Err(e) => return Err(io_err(&self.dir)(e)),
+        };
+        for e in rd {
+            let e = e.map_err(io_err(&self.dir))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let work = name.starts_with(".staging-") || name.starts_with(".trash-");
+            if work || (!name.starts_with('.') && !registered.contains(&name)) {
+                swept.dirs += 1;
+                swept.bytes += du(&e.path());
+                if !dry_run {
+                    remove_tree(&e.path()).map_err(io_err(&e.path()))?;
+                }
+            }
+        }
+        Ok(swept)
+    }
+}
+
+/// Bytes of regular files under `path` (not following symlinks).
+pub fn du(path: &Path) -> u64 {
+    let Ok(meta) = fs::symlink_metadata(path) else { return 0 };
+    if meta.is_dir() {
+        fs::read_dir(path).map(|rd| rd.flatten().map(|e| du(&e.path())).sum()).unwrap_or(0)
+    } else if meta.is_file() {
+        meta.len()
+    } else {
+        0
+    }
+}
+
+/// Deletes a tree whose directories may be read-only.
+pub fn remove_tree(path: &Path) -> io::Result<()> {
+    fn writable(path: &Path) -> io::Result<()> {
+        let meta = fs::symlink_metadata(path)?;
+        if meta.is_dir() {
+            fs::set_permissions(path, fs::Permissions::from_mode(0o700))?;
+            for e in fs::read_dir(path)? {
+                writable(&e?.path())?;
+            }
+        }
+        Ok(())
+    }
+    match writable(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        r => r?,
+    }
+    fs::remove_dir_all(path)
+}
+
+/// fsync of a directory, so a rename or unlink in it is durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Flushes everything written to the filesystem holding `path`: one `syncfs(2)`.
+fn sync_filesystem(path: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let dir = File::open(path)?;
+    // SAFETY: syncfs only reads the descriptor, which `dir` keeps open for the call.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::syncfs(dir.as_raw_fd()) };
+    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staging_is_removed_unless_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().to_owned());
+        let s = store.stage().unwrap();
+        let p = s.path().to_owned();
+        fs::create_dir(p.join("ro")).unwrap();
+        fs::write(p.join("ro/f"), b"x").unwrap();
+        fs::set_permissions(p.join("ro"), fs::Permissions::from_mode(0o555)).unwrap();
+        drop(s);
+        assert!(!p.exists());
+        let s = store.stage().unwrap();
+        fs::write(s.path().join("f"), b"y").unwrap();
+        let out = store.publish(s, "abc-cpython-3.12.4-linux-x86_64-gnu").unwrap();
+        assert_eq!(fs::read(out.join("f")).unwrap(), b"y");
+        assert_eq!(store.entry_names().unwrap(), vec!["abc-cpython-3.12.4-linux-x86_64-gnu".to_owned()]);
+        store.remove("abc-cpython-3.12.4-linux-x86_64-gnu").unwrap();
+        assert!(store.entry_names().unwrap().is_empty());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "no trash left");
+    }
+}
