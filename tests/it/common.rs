@@ -1,0 +1,381 @@
+//! The test harness: a private `PYSWAP_HOME` per test, archives and catalogues built here, and a
+//! small HTTP server on 127.0.0.1 that can misbehave on purpose.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use sha2::{Digest, Sha256};
+
+pub const PLATFORM: &str = "linux-x86_64-gnu";
+
+pub struct TestContext {
+    pub dir: tempfile::TempDir,
+    pub home: PathBuf,
+    pub served: PathBuf,
+    pub entries: BTreeMap<String, serde_json::Value>,
+}
+
+pub struct Run {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Self {
+        Self { code: o.status.code(), signal: o.status.signal(), stdout: String::from_utf8_lossy(&o.stdout).into(), stderr: String::from_utf8_lossy(&o.stderr).into() }
+    }
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        assert_eq!(self.code, Some(0), "expected success\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        self
+    }
+    #[track_caller]
+    pub fn fails(self, code: i32, needle: &str) -> Self {
+        assert_eq!(self.code, Some(code), "expected exit {code}\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}:\n{}", self.stderr);
+        let errors = self.stderr.lines().filter(|l| l.starts_with("error: ")).count();
+        assert_eq!(errors, 1, "exactly one error line:\n{}", self.stderr);
+        self
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+}
+
+/// How a synthetic runtime's `bin/python3` behaves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Fake {
+    Good,
+    /// Exits 1 with an ImportError, as a build missing `_ssl` would.
+    BrokenSsl,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Gz,
+    Zst,
+}
+
+impl TestContext {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let served = dir.path().join("served");
+        std::fs::create_dir_all(&served).unwrap();
+        Self { dir, home, served, entries: BTreeMap::new() }
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_pyswap"));
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy();
+            if k.starts_with("PYSWAP_") || k.ends_with("_PROXY") || k.ends_with("_proxy") {
+                c.env_remove(&*k);
+            }
+        }
+        c.env("PYSWAP_HOME", &self.home).env("PYSWAP_PLATFORM", PLATFORM).env("NO_COLOR", "1").env("HOME", self.dir.path());
+        c.env("PYSWAP_CATALOGUE", self.catalogue_path());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.cmd().args(args).output().unwrap())
+    }
+
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut c = self.cmd();
+        c.args(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        Run::from(c.output().unwrap())
+    }
+
+    pub fn catalogue_path(&self) -> PathBuf {
+        self.served.join("catalogue.json")
+    }
+
+    /// Adds a synthetic runtime archive and its catalogue entry (served from file://).
+    pub fn add(&mut self, version: &str, fake: Fake, comp: Compression) -> String {
+        let data = synthetic_archive(version, fake, comp);
+        self.add_archive(version, &data, comp)
+    }
+
+    /// Adds an archive under `cpython-<version>-<PLATFORM>` with its true sha256.
+    pub fn add_archive(&mut self, version: &str, data: &[u8], comp: Compression) -> String {
+        let sha = sha256_hex(data);
+        self.add_archive_with_sha(version, data, comp, &sha)
+    }
+
+    pub fn add_archive_with_sha(&mut self, version: &str, data: &[u8], comp: Compression, sha: &str) -> String {
+        let ext = if comp == Compression::Gz { "tar.gz" } else { "tar.zst" };
+        let file = format!("cpython-{version}-x86_64-unknown-linux-gnu-install_only.{ext}");
+        std::fs::write(self.served.join(&file), data).unwrap();
+        let url = format!("file://{}", self.served.join(&file).display());
+        self.add_entry(version, &url, sha)
+    }
+
+    pub fn add_entry(&mut self, version: &str, url: &str, sha: &str) -> String {
+        let key = format!("cpython-{version}-{PLATFORM}");
+        let (release, pre) = match version.find(|c: char| c.is_ascii_alphabetic()) {
+            Some(i) => (&version[..i], &version[i..]),
+            None => (version, ""),
+        };
+        let parts: Vec<u64> = release.split('.').map(|p| p.parse().unwrap()).collect();
+        let entry = serde_json::json!({
+            "name": "cpython", "arch": {"family": "x86_64", "variant": null}, "os": "linux", "libc": "gnu",
+            "major": parts[0], "minor": parts[1], "patch": parts[2], "prerelease": pre,
+            "url": url, "sha256": sha, "variant": null, "build": "20260101"
+        });
+        self.entries.insert(key.clone(), entry);
+        self.write_catalogue();
+        key
+    }
+
+    pub fn set_url(&mut self, version: &str, url: &str) {
+        let key = format!("cpython-{version}-{PLATFORM}");
+        self.entries.get_mut(&key).unwrap()["url"] = url.into();
+        self.write_catalogue();
+    }
+
+    pub fn write_catalogue(&self) {
+        std::fs::write(self.catalogue_path(), serde_json::to_vec_pretty(&self.entries).unwrap()).unwrap();
+    }
+
+    pub fn profile_python(&self) -> PathBuf {
+        self.home.join("profiles/default/bin/python3")
+    }
+
+    /// The version the profile's python reports, or None if the profile does not resolve.
+    pub fn profile_version(&self) -> Option<String> {
+        // A synthetic python ignores its arguments and prints its report; a real one runs this.
+        let script = "import json, sys; print(json.dumps({'version': '%d.%d.%d' % sys.version_info[:3]}))";
+        let out = Command::new(self.profile_python()).args(["-c", script]).output().ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        Some(v["version"].as_str()?.to_owned())
+    }
+
+    pub fn store_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.home.join("store")).map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    pub fn tmp_files(&self) -> usize {
+        std::fs::read_dir(self.home.join("tmp")).map(|rd| rd.count()).unwrap_or(0)
+    }
+
+    /// The invariants that must hold at every instant: every row's tree is complete and matches
+    /// its digest, the database is consistent, and the profile (if any) resolves to a runtime.
+    #[track_caller]
+    pub fn assert_consistent(&self) {
+        let db = pyswap::db::Db::open(&self.home.join("pyswap.db")).unwrap();
+        assert!(db.integrity_ok().unwrap());
+        for e in db.entries().unwrap() {
+            let root = self.home.join("store").join(&e.name);
+            let mut nodes = pyswap::tree::scan(&root).unwrap_or_else(|err| panic!("row {} has no complete tree: {err}", e.name));
+            assert_eq!(pyswap::tree::digest(&mut nodes), e.tree_digest, "tree of {} does not match its digest", e.name);
+            assert!(e.name.starts_with(&e.tree_digest));
+        }
+        for g in db.all_generations().unwrap() {
+            assert!(db.entry_by_name(&g.entry_name).unwrap().is_some());
+        }
+        if self.home.join("profiles/default").symlink_metadata().is_ok() {
+            assert!(self.profile_version().is_some(), "profile link exists but does not run");
+        }
+    }
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn append_file(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], mode: u32) {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(data.len() as u64);
+    h.set_mode(mode);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mtime(0);
+    b.append_data(&mut h, path, data).unwrap();
+}
+
+fn append_symlink(b: &mut tar::Builder<Vec<u8>>, path: &str, target: &str) {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(0);
+    h.set_mode(0o777);
+    h.set_entry_type(tar::EntryType::Symlink);
+    b.append_link(&mut h, path, target).unwrap();
+}
+
+pub fn compress(tar: &[u8], comp: Compression) -> Vec<u8> {
+    match comp {
+        Compression::Gz => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(tar).unwrap();
+            e.finish().unwrap()
+        }
+        Compression::Zst => zstd::encode_all(tar, 3).unwrap(),
+    }
+}
+
+/// A small install_only tree whose `bin/python3` is a shell script answering the diagnostic.
+pub fn synthetic_tar(version: &str, fake: Fake, extra: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
+    let minor: Vec<&str> = version.split('.').collect();
+    let short = format!("{}.{}", minor[0], minor[1]);
+    let script = match fake {
+        Fake::Good => format!(
+            "#!/bin/sh\nhere=$(cd \"$(dirname \"$0\")/..\" && pwd -P)\nprintf '{{\"implementation\":\"cpython\",\"version\":\"{version}\",\"soabi\":\"cpython-3x-x86_64-linux-gnu\",\"prefix\":\"%s\",\"failed\":{{}}}}\\n' \"$here\"\n"
+        ),
+        Fake::BrokenSsl => "#!/bin/sh\necho 'ImportError: libssl.so.3: cannot open shared object file' >&2\nexit 1\n".to_owned(),
+    };
+    let mut b = tar::Builder::new(Vec::new());
+    append_file(&mut b, &format!("python/bin/python{short}"), script.as_bytes(), 0o755);
+    append_symlink(&mut b, "python/bin/python3", &format!("python{short}"));
+    append_file(&mut b, &format!("python/lib/python{short}/os.py"), format!("# os for {version}\n").as_bytes(), 0o644);
+    append_file(&mut b, &format!("python/lib/python{short}/encodings/__init__.py"), b"", 0o644);
+    append_file(&mut b, "python/include/Python.h", version.as_bytes(), 0o644);
+    extra(&mut b);
+    b.into_inner().unwrap()
+}
+
+pub fn synthetic_archive(version: &str, fake: Fake, comp: Compression) -> Vec<u8> {
+    compress(&synthetic_tar(version, fake, |_| {}), comp)
+}
+
+/// This machine's CPython, packed as an install_only .tar.gz once per test run:
+/// (version, archive bytes).
+pub fn real_cpython() -> &'static (String, Vec<u8>) {
+    static CELL: OnceLock<(String, Vec<u8>)> = OnceLock::new();
+    CELL.get_or_init(|| {
+        let out = Command::new("python3")
+            .args(["-c", "import sys; print(sys.base_prefix); print('%d.%d.%d' % sys.version_info[:3])"])
+            .output()
+            .expect("python3 must be on this machine to pack a real CPython");
+        let text = String::from_utf8(out.stdout).unwrap();
+        let mut lines = text.lines();
+        let prefix = PathBuf::from(lines.next().unwrap());
+        let version = lines.next().unwrap().to_owned();
+        let short: String = version.rsplitn(2, '.').nth(1).unwrap().to_owned();
+        let mut b = tar::Builder::new(Vec::new());
+        b.follow_symlinks(false);
+        let skip = ["test", "site-packages", "__pycache__", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip"];
+        let lib = prefix.join("lib");
+        for e in std::fs::read_dir(&lib).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("libpython") {
+                b.append_path_with_name(e.path(), format!("python/lib/{name}")).unwrap();
+            }
+        }
+        pack_dir(&mut b, &lib.join(format!("python{short}")), &format!("python/lib/python{short}"), &skip);
+        b.append_path_with_name(prefix.join(format!("bin/python{short}")), format!("python/bin/python{short}")).unwrap();
+        append_symlink(&mut b, "python/bin/python3", &format!("python{short}"));
+        let tar = b.into_inner().unwrap();
+        (version, compress(&tar, Compression::Gz))
+    })
+}
+
+fn pack_dir(b: &mut tar::Builder<Vec<u8>>, dir: &Path, name: &str, skip: &[&str]) {
+    b.append_dir(name, dir).unwrap();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if skip.contains(&n.as_str()) || n.starts_with("config-") {
+            continue;
+        }
+        let ft = e.file_type().unwrap();
+        let child = format!("{name}/{n}");
+        if ft.is_dir() {
+            pack_dir(b, &e.path(), &child, skip);
+        } else {
+            b.append_path_with_name(e.path(), &child).unwrap();
+        }
+    }
+}
+
+/// How the test server answers archive requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Behaviour {
+    Normal,
+    Status(u16),
+    /// Sends the full Content-Length, then only this many bytes, then closes.
+    Truncate(usize),
+}
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 serving a directory.
+pub struct Server {
+    pub base: String,
+    pub requests: Arc<AtomicUsize>,
+    behaviour: Arc<Mutex<Behaviour>>,
+}
+
+impl Server {
+    pub fn start(root: &Path) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(AtomicUsize::new(0));
+        let behaviour = Arc::new(Mutex::new(Behaviour::Normal));
+        let (root, req, beh) = (root.to_owned(), requests.clone(), behaviour.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (root, req, beh) = (root.clone(), req.clone(), beh.clone());
+                std::thread::spawn(move || {
+                    let _ = serve(stream, &root, &req, *beh.lock().unwrap());
+                });
+            }
+        });
+        Self { base, requests, behaviour }
+    }
+
+    pub fn set(&self, b: Behaviour) {
+        *self.behaviour.lock().unwrap() = b;
+    }
+
+    pub fn url(&self, file: &str) -> String {
+        format!("{}/{file}", self.base)
+    }
+}
+
+fn serve(mut stream: TcpStream, root: &Path, requests: &AtomicUsize, behaviour: Behaviour) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h)? == 0 || h == "\r\n" {
+            break;
+        }
+    }
+    requests.fetch_add(1, Ordering::SeqCst);
+    let path = line.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_owned();
+    let body = std::fs::read(root.join(&path));
+    let status = match (&body, behaviour) {
+        (_, Behaviour::Status(s)) => s,
+        (Err(_), _) => 404,
+        _ => 200,
+    };
+    if status != 200 {
+        write!(stream, "HTTP/1.1 {status} Nope\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+        return Ok(());
+    }
+    let body = body?;
+    write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())?;
+    let n = match behaviour {
+        Behaviour::Truncate(n) => n.min(body.len()),
+        _ => body.len(),
+    };
+    stream.write_all(&body[..n])?;
+    stream.flush()?;
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    let _ = reader.read(&mut [0u8; 1]);
+    Ok(())
+}
