@@ -8,7 +8,9 @@
 use std::path::Path;
 
 fn main() -> anyhow::Result<()> {
-    let src = std::env::args().nth(1).unwrap_or_else(|| "../shared/catalogue/download-metadata.json".into());
+    let src = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "../shared/catalogue/download-metadata.json".into());
     let text = fs_read(&src)?;
     let subset = pyswap::catalog::cpython_subset(&text)?;
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/download-metadata.cpython.json");

@@ -39,7 +39,10 @@ pub enum ArchiveError {
 }
 
 fn unsafe_member(member: &str, why: impl Into<String>) -> ArchiveError {
-    ArchiveError::Unsafe { member: member.to_owned(), why: why.into() }
+    ArchiveError::Unsafe {
+        member: member.to_owned(),
+        why: why.into(),
+    }
 }
 
 /// Caps against decompression bombs.
@@ -51,7 +54,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_unpacked_bytes: 8 << 30, max_entries: 500_000 }
+        Self {
+            max_unpacked_bytes: 8 << 30,
+            max_entries: 500_000,
+        }
     }
 }
 
@@ -76,28 +82,45 @@ const MAX_NAME: usize = 255;
 /// Unpacks `archive` (compression detected from its magic bytes) into the empty `dest`.
 pub fn unpack(archive: impl Read, dest: &Path, limits: Limits) -> Result<Unpacked, ArchiveError> {
     let mut input = BufReader::with_capacity(256 << 10, archive);
-    let head = input.fill_buf().map_err(|e| ArchiveError::Corrupt(format!("reading: {e}")))?.to_vec();
+    let head = input
+        .fill_buf()
+        .map_err(|e| ArchiveError::Corrupt(format!("reading: {e}")))?
+        .to_vec();
     let decoder: Box<dyn Read> = if head.starts_with(GZIP_MAGIC) {
         Box::new(flate2::bufread::GzDecoder::new(input))
     } else if head.starts_with(ZSTD_MAGIC) {
-        let mut d = zstd::stream::read::Decoder::with_buffer(input).map_err(|e| ArchiveError::Corrupt(format!("zstd: {e}")))?;
+        let mut d = zstd::stream::read::Decoder::with_buffer(input)
+            .map_err(|e| ArchiveError::Corrupt(format!("zstd: {e}")))?;
         // python-build-standalone uses the default window; refuse anything past 128 MiB.
-        d.window_log_max(27).map_err(|e| ArchiveError::Corrupt(format!("zstd: {e}")))?;
+        d.window_log_max(27)
+            .map_err(|e| ArchiveError::Corrupt(format!("zstd: {e}")))?;
         Box::new(d)
     } else {
         let shown: Vec<String> = head.iter().take(4).map(|b| format!("{b:02x}")).collect();
         return Err(ArchiveError::UnknownFormat(shown.join(" ")));
     };
-    let counted = Capped { inner: decoder, left: limits.max_unpacked_bytes };
+    let counted = Capped {
+        inner: decoder,
+        left: limits.max_unpacked_bytes,
+    };
     let mut tar = tar::Archive::new(counted);
-    let mut writer = Writer { dest, nodes: Vec::new(), index: HashMap::new(), layout: None, buf: vec![0; 256 << 10] };
+    let mut writer = Writer {
+        dest,
+        nodes: Vec::new(),
+        index: HashMap::new(),
+        layout: None,
+        buf: vec![0; 256 << 10],
+    };
     let entries = tar.entries().map_err(|e| corrupt_or_cap(&e, limits))?;
     let mut count = 0u64;
     for entry in entries {
         let mut entry = entry.map_err(|e| corrupt_or_cap(&e, limits))?;
         count += 1;
         if count > limits.max_entries {
-            return Err(ArchiveError::TooLarge(format!("{} entries", limits.max_entries)));
+            return Err(ArchiveError::TooLarge(format!(
+                "{} entries",
+                limits.max_entries
+            )));
         }
         writer.member(&mut entry, limits)?;
     }
@@ -123,7 +146,10 @@ struct Capped<R> {
 impl<R: Read> Read for Capped<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.left = self.left.checked_sub(n as u64).ok_or_else(|| io::Error::new(io::ErrorKind::FileTooLarge, "decompressed size cap"))?;
+        self.left = self
+            .left
+            .checked_sub(n as u64)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::FileTooLarge, "decompressed size cap"))?;
         Ok(n)
     }
 }
@@ -146,17 +172,26 @@ fn classify(raw: &[u8]) -> Result<(Place, Option<Layout>), ArchiveError> {
         return Err(unsafe_member(&shown, "name contains a NUL byte"));
     }
     if name.len() > MAX_PATH {
-        return Err(unsafe_member(&shown[..64], format!("name is longer than {MAX_PATH} bytes")));
+        return Err(unsafe_member(
+            &shown[..64],
+            format!("name is longer than {MAX_PATH} bytes"),
+        ));
     }
     if name.starts_with('/') {
         return Err(unsafe_member(name, "absolute path"));
     }
-    let comps: Vec<&str> = name.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    let comps: Vec<&str> = name
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
     if comps.contains(&"..") {
         return Err(unsafe_member(name, "path contains `..`"));
     }
     if comps.iter().any(|c| c.len() > MAX_NAME) {
-        return Err(unsafe_member(name, format!("a path component is longer than {MAX_NAME} bytes")));
+        return Err(unsafe_member(
+            name,
+            format!("a path component is longer than {MAX_NAME} bytes"),
+        ));
     }
     match comps.split_first() {
         None => Err(unsafe_member(name, "empty name")),
@@ -167,7 +202,9 @@ fn classify(raw: &[u8]) -> Result<(Place, Option<Layout>), ArchiveError> {
             ["PYTHON.json"] | ["build" | "licenses", ..] => (Place::Metadata, Some(Layout::Full)),
             inner => (Place::Tree(inner.join("/")), Some(Layout::InstallOnly)),
         }),
-        Some((top, _)) => Err(ArchiveError::Layout(format!("member `{name}` is outside `python/` (top-level `{top}`)"))),
+        Some((top, _)) => Err(ArchiveError::Layout(format!(
+            "member `{name}` is outside `python/` (top-level `{top}`)"
+        ))),
     }
 }
 
@@ -180,7 +217,11 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    fn member<R: Read>(&mut self, entry: &mut tar::Entry<R>, limits: Limits) -> Result<(), ArchiveError> {
+    fn member<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<R>,
+        limits: Limits,
+    ) -> Result<(), ArchiveError> {
         let raw = entry.path_bytes().into_owned();
         let shown = String::from_utf8_lossy(&raw).into_owned();
         let kind = entry.header().entry_type();
@@ -192,7 +233,9 @@ impl Writer<'_> {
             match self.layout {
                 None => self.layout = Some(l),
                 Some(seen) if seen != l => {
-                    return Err(ArchiveError::Layout(format!("member `{shown}` mixes the install_only and full layouts")));
+                    return Err(ArchiveError::Layout(format!(
+                        "member `{shown}` mixes the install_only and full layouts"
+                    )));
                 }
                 Some(_) => {}
             }
@@ -200,7 +243,12 @@ impl Writer<'_> {
         let rel = match place {
             Place::Root if kind.is_dir() => return Ok(()),
             Place::Metadata => return Ok(()),
-            Place::Root => return Err(unsafe_member(&shown, "replaces the runtime root with a non-directory")),
+            Place::Root => {
+                return Err(unsafe_member(
+                    &shown,
+                    "replaces the runtime root with a non-directory",
+                ));
+            }
             Place::Tree(rel) => rel,
         };
         if let Some(&i) = self.index.get(&rel) {
@@ -211,45 +259,22 @@ impl Writer<'_> {
         }
         self.parents(&rel, &shown)?;
         let path = self.dest.join(&rel);
-        let write_err = |error| ArchiveError::Write { path: path.clone(), error };
+        let write_err = |error| ArchiveError::Write {
+            path: path.clone(),
+            error,
+        };
         let node_kind = if kind.is_file() || kind == tar::EntryType::Continuous {
-            let exec = entry.header().mode().map_err(|e| ArchiveError::Corrupt(format!("`{shown}`: {e}")))? & 0o111 != 0;
-            let size = entry.size();
-            if size > limits.max_unpacked_bytes {
-                return Err(ArchiveError::TooLarge(format!("{} bytes in `{shown}`", limits.max_unpacked_bytes)));
-            }
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&path)
-                .map_err(write_err)?;
-            let mut hasher = blake3::Hasher::new();
-            let mut written = 0u64;
-            loop {
-                let n = match entry.read(&mut self.buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(corrupt_or_cap(&e, limits)),
-                };
-                hasher.update(&self.buf[..n]);
-                file.write_all(&self.buf[..n]).map_err(write_err)?;
-                written += n as u64;
-            }
-            if written != size {
-                return Err(ArchiveError::Corrupt(format!("member `{shown}` is truncated ({written} of {size} bytes)")));
-            }
-            file.set_permissions(fs::Permissions::from_mode(if exec { 0o555 } else { 0o444 })).map_err(write_err)?;
-            Kind::File { exec, size, hash: *hasher.finalize().as_bytes() }
+            self.write_file(entry, &path, &shown, limits)?
         } else if kind.is_dir() {
             fs::create_dir(&path).map_err(write_err)?;
             Kind::Dir
         } else if kind.is_symlink() {
             let target = link_target(entry, &shown)?;
             if target.starts_with('/') {
-                return Err(unsafe_member(&shown, format!("symlink to absolute path `{target}`")));
+                return Err(unsafe_member(
+                    &shown,
+                    format!("symlink to absolute path `{target}`"),
+                ));
             }
             std::os::unix::fs::symlink(&target, &path).map_err(write_err)?;
             Kind::Symlink { target }
@@ -257,13 +282,24 @@ impl Writer<'_> {
             let target = link_target(entry, &shown)?;
             let inside = match classify(target.as_bytes()) {
                 Ok((Place::Tree(t), l)) if l == self.layout => t,
-                _ => return Err(unsafe_member(&shown, format!("hardlink to `{target}`, outside the runtime tree"))),
+                _ => {
+                    return Err(unsafe_member(
+                        &shown,
+                        format!("hardlink to `{target}`, outside the runtime tree"),
+                    ));
+                }
             };
             let Some(&i) = self.index.get(&inside) else {
-                return Err(unsafe_member(&shown, format!("hardlink to `{target}`, which is not an earlier file of the archive")));
+                return Err(unsafe_member(
+                    &shown,
+                    format!("hardlink to `{target}`, which is not an earlier file of the archive"),
+                ));
             };
             let Kind::File { .. } = self.nodes[i].kind else {
-                return Err(unsafe_member(&shown, format!("hardlink to `{target}`, which is not a regular file")));
+                return Err(unsafe_member(
+                    &shown,
+                    format!("hardlink to `{target}`, which is not a regular file"),
+                ));
             };
             fs::hard_link(self.dest.join(&inside), &path).map_err(write_err)?;
             self.nodes[i].kind.clone()
@@ -272,10 +308,72 @@ impl Writer<'_> {
         } else if kind.is_gnu_sparse() {
             return Err(unsafe_member(&shown, "sparse file"));
         } else {
-            return Err(unsafe_member(&shown, format!("unsupported entry type {:?}", kind.as_byte() as char)));
+            return Err(unsafe_member(
+                &shown,
+                format!("unsupported entry type {:?}", kind.as_byte() as char),
+            ));
         };
         self.push(rel, node_kind);
         Ok(())
+    }
+
+    /// Writes one regular file, hashing it as it goes; returns its node kind.
+    fn write_file<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<R>,
+        path: &Path,
+        shown: &str,
+        limits: Limits,
+    ) -> Result<Kind, ArchiveError> {
+        let write_err = |error| ArchiveError::Write {
+            path: path.to_owned(),
+            error,
+        };
+        let exec = entry
+            .header()
+            .mode()
+            .map_err(|e| ArchiveError::Corrupt(format!("`{shown}`: {e}")))?
+            & 0o111
+            != 0;
+        let size = entry.size();
+        if size > limits.max_unpacked_bytes {
+            return Err(ArchiveError::TooLarge(format!(
+                "{} bytes in `{shown}`",
+                limits.max_unpacked_bytes
+            )));
+        }
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)
+            .map_err(write_err)?;
+        let mut hasher = blake3::Hasher::new();
+        let mut written = 0u64;
+        loop {
+            let n = match entry.read(&mut self.buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(corrupt_or_cap(&e, limits)),
+            };
+            hasher.update(&self.buf[..n]);
+            file.write_all(&self.buf[..n]).map_err(write_err)?;
+            written += n as u64;
+        }
+        if written != size {
+            return Err(ArchiveError::Corrupt(format!(
+                "member `{shown}` is truncated ({written} of {size} bytes)"
+            )));
+        }
+        file.set_permissions(fs::Permissions::from_mode(if exec { 0o555 } else { 0o444 }))
+            .map_err(write_err)?;
+        Ok(Kind::File {
+            exec,
+            size,
+            hash: *hasher.finalize().as_bytes(),
+        })
     }
 
     fn push(&mut self, path: String, kind: Kind) {
@@ -291,8 +389,15 @@ impl Writer<'_> {
             end += i + 1;
             match self.index.get(parent).map(|&i| &self.nodes[i].kind) {
                 Some(Kind::Dir) => {}
-                Some(Kind::Symlink { .. }) => return Err(unsafe_member(shown, format!("would be written through the symlink `{parent}`"))),
-                Some(Kind::File { .. }) => return Err(unsafe_member(shown, format!("parent `{parent}` is a file"))),
+                Some(Kind::Symlink { .. }) => {
+                    return Err(unsafe_member(
+                        shown,
+                        format!("would be written through the symlink `{parent}`"),
+                    ));
+                }
+                Some(Kind::File { .. }) => {
+                    return Err(unsafe_member(shown, format!("parent `{parent}` is a file")));
+                }
                 None => {
                     let path = self.dest.join(parent);
                     fs::create_dir(&path).map_err(|error| ArchiveError::Write { path, error })?;
@@ -306,61 +411,91 @@ impl Writer<'_> {
     /// Checks every symlink against the finished tree, makes directories read-only.
     fn finish(mut self) -> Result<Unpacked, ArchiveError> {
         let Some(layout) = self.layout else {
-            return Err(ArchiveError::Layout("no runtime found under `python/`".into()));
+            return Err(ArchiveError::Layout(
+                "no runtime found under `python/`".into(),
+            ));
         };
         if self.nodes.is_empty() {
             return Err(ArchiveError::Layout("the runtime tree is empty".into()));
         }
         for node in &self.nodes {
             if let Kind::Symlink { target } = &node.kind {
-                resolve_inside(&self.nodes, &self.index, &node.path, target).map_err(|why| unsafe_member(&format!("python/{}", node.path), why))?;
+                resolve_inside(&self.nodes, &self.index, &node.path, target)
+                    .map_err(|why| unsafe_member(&format!("python/{}", node.path), why))?;
             }
         }
         let mut dirs: Vec<&Node> = self.nodes.iter().filter(|n| n.kind == Kind::Dir).collect();
         dirs.sort_unstable_by_key(|n| std::cmp::Reverse(n.path.matches('/').count()));
         for d in dirs {
             let path = self.dest.join(&d.path);
-            fs::set_permissions(&path, fs::Permissions::from_mode(0o555)).map_err(|error| ArchiveError::Write { path, error })?;
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o555))
+                .map_err(|error| ArchiveError::Write { path, error })?;
         }
-        fs::set_permissions(self.dest, fs::Permissions::from_mode(0o555)).map_err(|error| ArchiveError::Write { path: self.dest.to_owned(), error })?;
+        fs::set_permissions(self.dest, fs::Permissions::from_mode(0o555)).map_err(|error| {
+            ArchiveError::Write {
+                path: self.dest.to_owned(),
+                error,
+            }
+        })?;
         self.nodes.shrink_to_fit();
-        Ok(Unpacked { nodes: self.nodes, layout })
+        Ok(Unpacked {
+            nodes: self.nodes,
+            layout,
+        })
     }
 }
 
 fn link_target<R: Read>(entry: &tar::Entry<R>, shown: &str) -> Result<String, ArchiveError> {
-    let raw = entry.link_name_bytes().ok_or_else(|| unsafe_member(shown, "link without a target"))?;
-    let target = std::str::from_utf8(&raw).map_err(|_| unsafe_member(shown, "link target is not UTF-8"))?;
+    let raw = entry
+        .link_name_bytes()
+        .ok_or_else(|| unsafe_member(shown, "link without a target"))?;
+    let target =
+        std::str::from_utf8(&raw).map_err(|_| unsafe_member(shown, "link target is not UTF-8"))?;
     if target.is_empty() || target.contains('\0') || target.len() > MAX_PATH {
-        return Err(unsafe_member(shown, "link target is empty, too long or contains NUL"));
+        return Err(unsafe_member(
+            shown,
+            "link target is empty, too long or contains NUL",
+        ));
     }
     Ok(target.to_owned())
 }
 
 /// Follows `target` from the directory of `link` through the finished tree (symlinks included,
 /// at most 40 hops) and fails if any step climbs above the root.
-fn resolve_inside(nodes: &[Node], index: &HashMap<String, usize>, link: &str, target: &str) -> Result<(), String> {
+fn resolve_inside(
+    nodes: &[Node],
+    index: &HashMap<String, usize>,
+    link: &str,
+    target: &str,
+) -> Result<(), String> {
     let mut stack: Vec<String> = link.split('/').map(str::to_owned).collect();
     stack.pop();
-    let mut queue: std::collections::VecDeque<String> = target.split('/').map(str::to_owned).collect();
+    let mut queue: std::collections::VecDeque<String> =
+        target.split('/').map(str::to_owned).collect();
     let mut hops = 0;
     while let Some(c) = queue.pop_front() {
         match c.as_str() {
             "" | "." => {}
             ".." => {
                 if stack.pop().is_none() {
-                    return Err(format!("symlink to `{target}` points outside the runtime tree"));
+                    return Err(format!(
+                        "symlink to `{target}` points outside the runtime tree"
+                    ));
                 }
             }
             _ => {
                 stack.push(c);
-                if let Some(Kind::Symlink { target: next }) = index.get(&stack.join("/")).map(|&i| &nodes[i].kind) {
+                if let Some(Kind::Symlink { target: next }) =
+                    index.get(&stack.join("/")).map(|&i| &nodes[i].kind)
+                {
                     hops += 1;
                     if hops > 40 {
                         return Err(format!("symlink to `{target}` loops"));
                     }
                     if next.starts_with('/') {
-                        return Err(format!("symlink to `{target}` goes through an absolute symlink"));
+                        return Err(format!(
+                            "symlink to `{target}` goes through an absolute symlink"
+                        ));
                     }
                     stack.pop();
                     for part in next.split('/').rev() {
@@ -417,31 +552,61 @@ mod tests {
     fn unpacks_both_layouts_to_the_same_tree() {
         let install_only = tar_of(|b| {
             file(b, "python/bin/python3.12", b"#!elf", 0o4755);
-            link(b, tar::EntryType::Symlink, "python/bin/python3", "python3.12");
+            link(
+                b,
+                tar::EntryType::Symlink,
+                "python/bin/python3",
+                "python3.12",
+            );
             file(b, "python/lib/python3.12/os.py", b"import sys", 0o644);
         });
         let full = tar_of(|b| {
             file(b, "python/PYTHON.json", b"{}", 0o644);
             file(b, "python/build/lib/libpython.a", b"junk", 0o644);
             file(b, "python/install/bin/python3.12", b"#!elf", 0o755);
-            link(b, tar::EntryType::Symlink, "python/install/bin/python3", "python3.12");
-            file(b, "python/install/lib/python3.12/os.py", b"import sys", 0o644);
+            link(
+                b,
+                tar::EntryType::Symlink,
+                "python/install/bin/python3",
+                "python3.12",
+            );
+            file(
+                b,
+                "python/install/lib/python3.12/os.py",
+                b"import sys",
+                0o644,
+            );
         });
         let (d1, a) = run(&gz(&install_only));
         let (_d2, b) = run(&zstd::encode_all(&full[..], 3).unwrap());
         let (mut a, mut b) = (a.unwrap(), b.unwrap());
         assert_eq!((a.layout, b.layout), (Layout::InstallOnly, Layout::Full));
-        assert_eq!(crate::tree::digest(&mut a.nodes), crate::tree::digest(&mut b.nodes));
+        assert_eq!(
+            crate::tree::digest(&mut a.nodes),
+            crate::tree::digest(&mut b.nodes)
+        );
         let mut scanned = crate::tree::scan(&d1.path().join("stage")).unwrap();
-        assert_eq!(crate::tree::digest(&mut scanned), crate::tree::digest(&mut a.nodes), "hash-while-writing equals a rescan");
-        let mode = fs::metadata(d1.path().join("stage/bin/python3.12")).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(
+            crate::tree::digest(&mut scanned),
+            crate::tree::digest(&mut a.nodes),
+            "hash-while-writing equals a rescan"
+        );
+        let mode = fs::metadata(d1.path().join("stage/bin/python3.12"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777;
         assert_eq!(mode, 0o555, "setuid dropped, made read-only");
-        let dmode = fs::metadata(d1.path().join("stage/lib")).unwrap().permissions().mode() & 0o7777;
+        let dmode = fs::metadata(d1.path().join("stage/lib"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777;
         assert_eq!(dmode, 0o555);
     }
 
-    fn refused(data: Vec<u8>, member: &str, why: &str) {
-        let (dir, r) = run(&gz(&data));
+    fn refused(data: &[u8], member: &str, why: &str) {
+        let (dir, r) = run(&gz(data));
         match r {
             Err(ArchiveError::Unsafe { member: m, why: w }) => {
                 assert_eq!(m, member);
@@ -450,7 +615,10 @@ mod tests {
             other => panic!("{member}: expected refusal, got {other:?}"),
         }
         // Nothing escaped: the temporary dir holds only the staging dir.
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("stage")]);
     }
 
@@ -476,7 +644,13 @@ mod tests {
     fn raw_tar(entries: &[(&[u8], u8, &[u8])]) -> Vec<u8> {
         let mut out = Vec::new();
         for (name, kind, link) in entries {
-            raw_entry(&mut out, name, *kind, link, if *kind == b'0' { b"x" } else { b"" });
+            raw_entry(
+                &mut out,
+                name,
+                *kind,
+                link,
+                if *kind == b'0' { b"x" } else { b"" },
+            );
         }
         out.extend_from_slice(&[0; 1024]);
         out
@@ -484,40 +658,109 @@ mod tests {
 
     #[test]
     fn refuses_unsafe_members() {
-        refused(raw_tar(&[(b"python/../x", b'0', b"")]), "python/../x", "`..`");
-        refused(raw_tar(&[(b"/etc/x", b'0', b"")]), "/etc/x", "absolute");
-        refused(raw_tar(&[(b"python/a/../../x", b'0', b"")]), "python/a/../../x", "`..`");
-        refused(raw_tar(&[(b"python/l", b'2', b"/etc/passwd")]), "python/l", "absolute");
-        refused(raw_tar(&[(b"python/l", b'2', b"../../..")]), "python/l", "outside");
-        refused(raw_tar(&[(b"python/l", b'2', b"."), (b"python/m", b'2', b"l/..")]), "python/m", "outside");
-        refused(raw_tar(&[(b"python/l", b'2', b"lib"), (b"python/l/x", b'0', b"")]), "python/l/x", "through the symlink `l`");
-        refused(raw_tar(&[(b"python/l", b'2', b"lib"), (b"python/l", b'5', b"")]), "python/l", "twice");
-        refused(raw_tar(&[(b"python/f", b'0', b""), (b"python/h", b'1', b"/etc/passwd")]), "python/h", "outside");
-        refused(raw_tar(&[(b"python/h", b'1', b"python/../../x")]), "python/h", "outside");
-        refused(raw_tar(&[(b"python/dev", b'3', b"")]), "python/dev", "device");
-        refused(raw_tar(&[(b"python/dev", b'4', b"")]), "python/dev", "device");
-        refused(raw_tar(&[(b"python/fifo", b'6', b"")]), "python/fifo", "FIFO");
-        refused(raw_tar(&[(b"python/a\xffb", b'0', b"")]), "python/a\u{fffd}b", "UTF-8");
+        refused(
+            &raw_tar(&[(b"python/../x", b'0', b"")]),
+            "python/../x",
+            "`..`",
+        );
+        refused(&raw_tar(&[(b"/etc/x", b'0', b"")]), "/etc/x", "absolute");
+        refused(
+            &raw_tar(&[(b"python/a/../../x", b'0', b"")]),
+            "python/a/../../x",
+            "`..`",
+        );
+        refused(
+            &raw_tar(&[(b"python/l", b'2', b"/etc/passwd")]),
+            "python/l",
+            "absolute",
+        );
+        refused(
+            &raw_tar(&[(b"python/l", b'2', b"../../..")]),
+            "python/l",
+            "outside",
+        );
+        refused(
+            &raw_tar(&[(b"python/l", b'2', b"."), (b"python/m", b'2', b"l/..")]),
+            "python/m",
+            "outside",
+        );
+        refused(
+            &raw_tar(&[(b"python/l", b'2', b"lib"), (b"python/l/x", b'0', b"")]),
+            "python/l/x",
+            "through the symlink `l`",
+        );
+        refused(
+            &raw_tar(&[(b"python/l", b'2', b"lib"), (b"python/l", b'5', b"")]),
+            "python/l",
+            "twice",
+        );
+        refused(
+            &raw_tar(&[
+                (b"python/f", b'0', b""),
+                (b"python/h", b'1', b"/etc/passwd"),
+            ]),
+            "python/h",
+            "outside",
+        );
+        refused(
+            &raw_tar(&[(b"python/h", b'1', b"python/../../x")]),
+            "python/h",
+            "outside",
+        );
+        refused(
+            &raw_tar(&[(b"python/dev", b'3', b"")]),
+            "python/dev",
+            "device",
+        );
+        refused(
+            &raw_tar(&[(b"python/dev", b'4', b"")]),
+            "python/dev",
+            "device",
+        );
+        refused(
+            &raw_tar(&[(b"python/fifo", b'6', b"")]),
+            "python/fifo",
+            "FIFO",
+        );
+        refused(
+            &raw_tar(&[(b"python/a\xffb", b'0', b"")]),
+            "python/a\u{fffd}b",
+            "UTF-8",
+        );
     }
 
     #[test]
     fn refuses_bad_layouts_and_corruption() {
         let (_d, r) = run(&gz(&raw_tar(&[(b"other/x", b'0', b"")])));
         assert!(matches!(r, Err(ArchiveError::Layout(m)) if m.contains("top-level `other`")));
-        let (_d, r) = run(&gz(&raw_tar(&[(b"python/bin/x", b'0', b""), (b"python/install/bin/x", b'0', b"")])));
+        let (_d, r) = run(&gz(&raw_tar(&[
+            (b"python/bin/x", b'0', b""),
+            (b"python/install/bin/x", b'0', b""),
+        ])));
         assert!(matches!(r, Err(ArchiveError::Layout(m)) if m.contains("mixes")));
         let (_d, r) = run(b"PK\x03\x04 not a tarball");
         assert!(matches!(r, Err(ArchiveError::UnknownFormat(m)) if m == "50 4b 03 04"));
-        let good = gz(&tar_of(|b| file(b, "python/bin/python3", &vec![7u8; 100_000], 0o755)));
+        let good = gz(&tar_of(|b| {
+            file(b, "python/bin/python3", &vec![7u8; 100_000], 0o755);
+        }));
         let (_d, r) = run(&good[..good.len() / 2]);
         assert!(matches!(r, Err(ArchiveError::Corrupt(_))), "{r:?}");
     }
 
     #[test]
     fn caps_unpacked_size() {
-        let bomb = gz(&tar_of(|b| file(b, "python/big", &vec![0u8; 4 << 20], 0o644)));
+        let bomb = gz(&tar_of(|b| {
+            file(b, "python/big", &vec![0u8; 4 << 20], 0o644);
+        }));
         let dir = tempfile::tempdir().unwrap();
-        let r = unpack(&bomb[..], dir.path(), Limits { max_unpacked_bytes: 1 << 20, max_entries: 10 });
+        let r = unpack(
+            &bomb[..],
+            dir.path(),
+            Limits {
+                max_unpacked_bytes: 1 << 20,
+                max_entries: 10,
+            },
+        );
         assert!(matches!(r, Err(ArchiveError::TooLarge(_))), "{r:?}");
     }
 }

@@ -14,8 +14,14 @@ use crate::profile;
 use crate::settings::Settings;
 
 #[derive(Debug, Parser)]
-#[command(name = "pyswap", version, about = "Install and switch Python runtimes through an immutable store with atomic, numbered generations")]
-#[command(after_help = "Put `$PYSWAP_HOME/profiles/<profile>/bin` on PATH (see `pyswap env`).\nExit status: 0 success, 1 failure the user can act on, 2 unexpected error.")]
+#[command(
+    name = "pyswap",
+    version,
+    about = "Install and switch Python runtimes through an immutable store with atomic, numbered generations"
+)]
+#[command(
+    after_help = "Put `$PYSWAP_HOME/profiles/<profile>/bin` on PATH (see `pyswap env`).\nExit status: 0 success, 1 failure the user can act on, 2 unexpected error."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -25,16 +31,22 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct Global {
-    /// Where pyswap keeps its store, profiles and database [default: $XDG_DATA_HOME/pyswap or ~/.local/share/pyswap]
+    /// Where pyswap keeps its store, profiles and database [default: $`XDG_DATA_HOME/pyswap` or ~/.local/share/pyswap]
     #[arg(long, global = true, env = "PYSWAP_HOME", value_name = "DIR")]
     pub home: Option<PathBuf>,
     /// The profile to act on
-    #[arg(long, global = true, env = "PYSWAP_PROFILE", default_value = "default", value_name = "NAME")]
+    #[arg(
+        long,
+        global = true,
+        env = "PYSWAP_PROFILE",
+        default_value = "default",
+        value_name = "NAME"
+    )]
     pub profile: String,
     /// Catalogue to resolve versions from: http(s) URL, file:// URL or path [default: the embedded one]
     #[arg(long, global = true, env = "PYSWAP_CATALOGUE", value_name = "URL|PATH")]
     pub catalogue: Option<String>,
-    /// Platform to install for, as <os>-<arch>-<libc> [default: this host]
+    /// Platform to install for, as OS-ARCH-LIBC such as linux-x86_64-gnu [default: this host]
     #[arg(long, global = true, env = "PYSWAP_PLATFORM", value_name = "PLATFORM")]
     pub platform: Option<String>,
     /// Print one JSON document on stdout instead of human output
@@ -44,10 +56,22 @@ pub struct Global {
     #[arg(long, short, global = true)]
     pub quiet: bool,
     /// Seconds to wait for a lock held by another pyswap command
-    #[arg(long, global = true, env = "PYSWAP_LOCK_TIMEOUT", default_value_t = 300, value_name = "SECS")]
+    #[arg(
+        long,
+        global = true,
+        env = "PYSWAP_LOCK_TIMEOUT",
+        default_value_t = 300,
+        value_name = "SECS"
+    )]
     pub lock_timeout: u64,
     /// Seconds the new interpreter's diagnostic may take
-    #[arg(long, global = true, env = "PYSWAP_VALIDATE_TIMEOUT", default_value_t = 60, value_name = "SECS")]
+    #[arg(
+        long,
+        global = true,
+        env = "PYSWAP_VALIDATE_TIMEOUT",
+        default_value_t = 60,
+        value_name = "SECS"
+    )]
     pub validate_timeout: u64,
 }
 
@@ -114,14 +138,28 @@ pub enum Shell {
 /// What to do, free of clap.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    Switch { request: String, pre: bool },
+    Switch {
+        request: String,
+        pre: bool,
+    },
     Generations,
-    Rollback { to: Option<u64> },
-    Gc { keep: Option<u64>, older_than: Option<Duration>, dry_run: bool, wait: Duration },
-    ListAvailable { pre: bool },
+    Rollback {
+        to: Option<u64>,
+    },
+    Gc {
+        keep: Option<u64>,
+        older_than: Option<Duration>,
+        dry_run: bool,
+        wait: Duration,
+    },
+    ListAvailable {
+        pre: bool,
+    },
     ListInstalled,
     Current,
-    Env { fish: bool },
+    Env {
+        fish: bool,
+    },
 }
 
 impl Cli {
@@ -134,7 +172,11 @@ impl Cli {
             None => Home::default_root()?,
         };
         let platform = g.platform.as_deref().map(Platform::parse).transpose()?;
-        let catalogue = g.catalogue.as_deref().filter(|c| !c.is_empty()).map_or(Location::Embedded, Location::parse);
+        let catalogue = g
+            .catalogue
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .map_or(Location::Embedded, Location::parse);
         let settings = Settings {
             home: Home::at(root),
             profile: g.profile,
@@ -148,11 +190,27 @@ impl Cli {
             Command::Switch { request, pre } => Action::Switch { request, pre },
             Command::Generations => Action::Generations,
             Command::Rollback { to } => Action::Rollback { to },
-            Command::Gc { keep, older_than, dry_run, wait } => Action::Gc { keep, older_than, dry_run, wait: Duration::from_secs(wait) },
-            Command::List { available: true, pre, .. } => Action::ListAvailable { pre },
+            Command::Gc {
+                keep,
+                older_than,
+                dry_run,
+                wait,
+            } => Action::Gc {
+                keep,
+                older_than,
+                dry_run,
+                wait: Duration::from_secs(wait),
+            },
+            Command::List {
+                available: true,
+                pre,
+                ..
+            } => Action::ListAvailable { pre },
             Command::List { .. } => Action::ListInstalled,
             Command::Current => Action::Current,
-            Command::Env { shell } => Action::Env { fish: shell == Shell::Fish },
+            Command::Env { shell } => Action::Env {
+                fish: shell == Shell::Fish,
+            },
         };
         Ok((settings, action))
     }

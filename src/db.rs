@@ -1,4 +1,4 @@
-//! The SQLite index of the store and of every profile's generations. The only module that uses
+//! The `SQLite` index of the store and of every profile's generations. The only module that uses
 //! rusqlite. Schema and invariants are documented in `store-layout.md`.
 //!
 //! The database is opened in WAL mode with `synchronous=FULL` and a busy timeout; every write is
@@ -15,7 +15,10 @@ pub const SCHEMA_VERSION: i64 = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("database {}: {error}", path.display())]
-    Sql { path: PathBuf, error: rusqlite::Error },
+    Sql {
+        path: PathBuf,
+        error: rusqlite::Error,
+    },
     #[error("database {} has schema version {found}, newer than this pyswap understands ({SCHEMA_VERSION})", path.display())]
     TooNew { path: PathBuf, found: i64 },
     #[error("{0}")]
@@ -136,37 +139,64 @@ const GENERATION_SELECT: &str = "SELECT g.profile, g.number, g.entry_id, e.name,
 impl Db {
     /// Opens (creating and migrating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, DbError> {
-        let err = |error| DbError::Sql { path: path.to_owned(), error };
+        let err = |error| DbError::Sql {
+            path: path.to_owned(),
+            error,
+        };
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
-        let mut db = Self { conn, path: path.to_owned() };
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(err)?;
+        let mut db = Self {
+            conn,
+            path: path.to_owned(),
+        };
         db.migrate()?;
         Ok(db)
     }
 
     fn err(&self, error: rusqlite::Error) -> DbError {
-        DbError::Sql { path: self.path.clone(), error }
+        DbError::Sql {
+            path: self.path.clone(),
+            error,
+        }
     }
 
     fn migrate(&mut self) -> Result<(), DbError> {
-        let found: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| self.err(e))?;
+        let found: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|e| self.err(e))?;
         if found > SCHEMA_VERSION {
-            return Err(DbError::TooNew { path: self.path.clone(), found });
+            return Err(DbError::TooNew {
+                path: self.path.clone(),
+                found,
+            });
         }
         if found == SCHEMA_VERSION {
             return Ok(());
         }
         let path = self.path.clone();
-        let err = |error| DbError::Sql { path: path.clone(), error };
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        let err = |error| DbError::Sql {
+            path: path.clone(),
+            error,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
         // Re-read under the write lock: another process may have migrated meanwhile.
-        let now: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(err)?;
+        let now: i64 = tx
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(err)?;
         if now == 0 {
             tx.execute_batch(SCHEMA).map_err(err)?;
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(err)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+                .map_err(err)?;
         }
         tx.commit().map_err(err)
     }
@@ -180,43 +210,85 @@ impl Db {
     }
 
     pub fn entry_by_name(&self, name: &str) -> Result<Option<EntryRow>, DbError> {
-        self.conn.query_row(&format!("SELECT {ENTRY_COLS} FROM entries WHERE name = ?1"), params![name], entry_from).optional().map_err(|e| self.err(e))
+        self.conn
+            .query_row(
+                &format!("SELECT {ENTRY_COLS} FROM entries WHERE name = ?1"),
+                params![name],
+                entry_from,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
     }
 
     pub fn entries(&self) -> Result<Vec<EntryRow>, DbError> {
-        let mut st = self.conn.prepare(&format!("SELECT {ENTRY_COLS} FROM entries ORDER BY version, name")).map_err(|e| self.err(e))?;
-        st.query_map([], entry_from).and_then(Iterator::collect).map_err(|e| self.err(e))
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "SELECT {ENTRY_COLS} FROM entries ORDER BY version, name"
+            ))
+            .map_err(|e| self.err(e))?;
+        st.query_map([], entry_from)
+            .and_then(Iterator::collect)
+            .map_err(|e| self.err(e))
     }
 
     /// Records a published entry; if a row with its name exists (same content), returns that.
     pub fn insert_entry(&mut self, e: &NewEntry) -> Result<EntryRow, DbError> {
         let path = self.path.clone();
-        let err = |error| DbError::Sql { path: path.clone(), error };
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        let err = |error| DbError::Sql {
+            path: path.clone(),
+            error,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
         tx.execute(
             "INSERT INTO entries (name, tree_digest, catalogue_key, version, platform, variant, build, archive_url, archive_sha256, files, bytes, validation, created)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT (name) DO NOTHING",
             params![e.name, e.tree_digest, e.catalogue_key, e.version, e.platform, e.variant, e.build, e.archive_url, e.archive_sha256, e.files, e.bytes, e.validation, e.created],
         )
         .map_err(err)?;
-        let row = tx.query_row(&format!("SELECT {ENTRY_COLS} FROM entries WHERE name = ?1"), params![e.name], entry_from).map_err(err)?;
+        let row = tx
+            .query_row(
+                &format!("SELECT {ENTRY_COLS} FROM entries WHERE name = ?1"),
+                params![e.name],
+                entry_from,
+            )
+            .map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(row)
     }
 
     pub fn generations(&self, profile: &str) -> Result<Vec<GenerationRow>, DbError> {
-        let mut st = self.conn.prepare(&format!("{GENERATION_SELECT} WHERE g.profile = ?1 ORDER BY g.number")).map_err(|e| self.err(e))?;
-        st.query_map(params![profile], generation_from).and_then(Iterator::collect).map_err(|e| self.err(e))
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "{GENERATION_SELECT} WHERE g.profile = ?1 ORDER BY g.number"
+            ))
+            .map_err(|e| self.err(e))?;
+        st.query_map(params![profile], generation_from)
+            .and_then(Iterator::collect)
+            .map_err(|e| self.err(e))
     }
 
     pub fn all_generations(&self) -> Result<Vec<GenerationRow>, DbError> {
-        let mut st = self.conn.prepare(&format!("{GENERATION_SELECT} ORDER BY g.profile, g.number")).map_err(|e| self.err(e))?;
-        st.query_map([], generation_from).and_then(Iterator::collect).map_err(|e| self.err(e))
+        let mut st = self
+            .conn
+            .prepare(&format!("{GENERATION_SELECT} ORDER BY g.profile, g.number"))
+            .map_err(|e| self.err(e))?;
+        st.query_map([], generation_from)
+            .and_then(Iterator::collect)
+            .map_err(|e| self.err(e))
     }
 
     pub fn generation(&self, profile: &str, number: u64) -> Result<Option<GenerationRow>, DbError> {
         self.conn
-            .query_row(&format!("{GENERATION_SELECT} WHERE g.profile = ?1 AND g.number = ?2"), params![profile, number], generation_from)
+            .query_row(
+                &format!("{GENERATION_SELECT} WHERE g.profile = ?1 AND g.number = ?2"),
+                params![profile, number],
+                generation_from,
+            )
             .optional()
             .map_err(|e| self.err(e))
     }
@@ -230,16 +302,32 @@ impl Db {
         materialise: impl FnOnce(u64) -> Result<(), String>,
     ) -> Result<u64, DbError> {
         let path = self.path.clone();
-        let err = |error| DbError::Sql { path: path.clone(), error };
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        let err = |error| DbError::Sql {
+            path: path.clone(),
+            error,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
         tx.execute("INSERT INTO profiles (name, next_generation) VALUES (?1, 1) ON CONFLICT (name) DO NOTHING", params![g.profile]).map_err(err)?;
-        let n: u64 = tx.query_row("SELECT next_generation FROM profiles WHERE name = ?1", params![g.profile], |r| r.get(0)).map_err(err)?;
+        let n: u64 = tx
+            .query_row(
+                "SELECT next_generation FROM profiles WHERE name = ?1",
+                params![g.profile],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
         tx.execute(
             "INSERT INTO generations (profile, number, entry_id, version, request, command, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![g.profile, n, g.entry_id, g.version, g.request, g.command, g.created],
         )
         .map_err(err)?;
-        tx.execute("UPDATE profiles SET next_generation = ?2 WHERE name = ?1", params![g.profile, n + 1]).map_err(err)?;
+        tx.execute(
+            "UPDATE profiles SET next_generation = ?2 WHERE name = ?1",
+            params![g.profile, n + 1],
+        )
+        .map_err(err)?;
         materialise(n).map_err(DbError::Hook)?;
         crate::crash::point("generation:before-commit");
         tx.commit().map_err(err)?;
@@ -249,40 +337,77 @@ impl Db {
     /// Deletes generation rows (links are the caller's to remove afterwards).
     pub fn delete_generations(&mut self, gens: &[(String, u64)]) -> Result<(), DbError> {
         let path = self.path.clone();
-        let err = |error| DbError::Sql { path: path.clone(), error };
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        let err = |error| DbError::Sql {
+            path: path.clone(),
+            error,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
         for (profile, n) in gens {
-            tx.execute("DELETE FROM generations WHERE profile = ?1 AND number = ?2", params![profile, n]).map_err(err)?;
+            tx.execute(
+                "DELETE FROM generations WHERE profile = ?1 AND number = ?2",
+                params![profile, n],
+            )
+            .map_err(err)?;
         }
         tx.commit().map_err(err)
     }
 
     /// Deletes entry rows that no generation references; returns the rows deleted.
-    pub fn delete_unreferenced_entries(&mut self, keep: &[String]) -> Result<Vec<EntryRow>, DbError> {
+    pub fn delete_unreferenced_entries(
+        &mut self,
+        keep: &[String],
+    ) -> Result<Vec<EntryRow>, DbError> {
         let path = self.path.clone();
-        let err = |error| DbError::Sql { path: path.clone(), error };
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        let err = |error| DbError::Sql {
+            path: path.clone(),
+            error,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
         let doomed: Vec<EntryRow> = {
             let mut st = tx.prepare(&format!("SELECT {ENTRY_COLS} FROM entries WHERE id NOT IN (SELECT entry_id FROM generations)")).map_err(err)?;
-            st.query_map([], entry_from).and_then(Iterator::collect).map_err(err)?
+            st.query_map([], entry_from)
+                .and_then(Iterator::collect)
+                .map_err(err)?
         };
-        let doomed: Vec<EntryRow> = doomed.into_iter().filter(|e| !keep.contains(&e.name)).collect();
+        let doomed: Vec<EntryRow> = doomed
+            .into_iter()
+            .filter(|e| !keep.contains(&e.name))
+            .collect();
         for e in &doomed {
-            tx.execute("DELETE FROM entries WHERE id = ?1", params![e.id]).map_err(err)?;
+            tx.execute("DELETE FROM entries WHERE id = ?1", params![e.id])
+                .map_err(err)?;
         }
         tx.commit().map_err(err)?;
         Ok(doomed)
     }
 
     pub fn profiles(&self) -> Result<Vec<String>, DbError> {
-        let mut st = self.conn.prepare("SELECT name FROM profiles ORDER BY name").map_err(|e| self.err(e))?;
-        st.query_map([], |r| r.get(0)).and_then(Iterator::collect).map_err(|e| self.err(e))
+        let mut st = self
+            .conn
+            .prepare("SELECT name FROM profiles ORDER BY name")
+            .map_err(|e| self.err(e))?;
+        st.query_map([], |r| r.get(0))
+            .and_then(Iterator::collect)
+            .map_err(|e| self.err(e))
     }
 
-    /// Runs SQLite's own consistency checks (used by tests and future `verify`).
+    /// Runs `SQLite`'s own consistency checks (used by tests and future `verify`).
     pub fn integrity_ok(&self) -> Result<bool, DbError> {
-        let ok: String = self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(|e| self.err(e))?;
-        let fk: Option<String> = self.conn.query_row("PRAGMA foreign_key_check", [], |r| r.get(0)).optional().map_err(|e| self.err(e))?;
+        let ok: String = self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        let fk: Option<String> = self
+            .conn
+            .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))?;
         Ok(ok == "ok" && fk.is_none())
     }
 }

@@ -46,7 +46,11 @@ pub fn classify(err: &anyhow::Error) -> ExitStatus {
             || matches!(e.downcast_ref::<LockError>(), Some(LockError::Timeout { .. }))
             || matches!(e.downcast_ref::<ProfileError>(), Some(ProfileError::BadName(_)))
     });
-    if user { ExitStatus::Failure } else { ExitStatus::Error }
+    if user {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Error
+    }
 }
 
 /// A suggestion printed as `help: …` under the error, where one helps.

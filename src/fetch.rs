@@ -14,6 +14,7 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::IpAddr;
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -40,7 +41,11 @@ pub enum FetchError {
     #[error("{url} is larger than {limit} bytes")]
     TooLarge { url: String, limit: u64 },
     #[error("cannot write download of {url} to {}: {error}", path.display())]
-    Write { url: String, path: PathBuf, error: io::Error },
+    Write {
+        url: String,
+        path: PathBuf,
+        error: io::Error,
+    },
 }
 
 /// `file:///a/b` -> `/a/b` (percent-escapes decoded); `None` for anything else.
@@ -54,17 +59,20 @@ pub fn file_url_path(s: &str) -> Option<PathBuf> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() + 1 {
-            if let Some(b) = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len() + 1
+            && let Some(b) = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
     }
-    use std::os::unix::ffi::OsStringExt;
     Some(PathBuf::from(std::ffi::OsString::from_vec(out)))
 }
 
@@ -79,7 +87,11 @@ fn check_policy(url: &reqwest::Url) -> Result<(), String> {
                 Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
                 None => false,
             };
-            if loopback { Ok(()) } else { Err("plain http is only allowed to a loopback host; use https".into()) }
+            if loopback {
+                Ok(())
+            } else {
+                Err("plain http is only allowed to a loopback host; use https".into())
+            }
         }
         other => Err(format!("scheme `{other}` is not http or https")),
     }
@@ -129,54 +141,116 @@ impl Fetcher {
 
     fn open(&self, url: &str) -> Result<Body, FetchError> {
         if let Some(path) = file_url_path(url) {
-            let file = File::open(&path).map_err(|error| FetchError::File { path: path.clone(), error })?;
+            let file = File::open(&path).map_err(|error| FetchError::File {
+                path: path.clone(),
+                error,
+            })?;
             let len = file.metadata().ok().map(|m| m.len());
-            return Ok(Body { reader: Box::new(file), len });
+            return Ok(Body {
+                reader: Box::new(file),
+                len,
+            });
         }
-        let parsed = reqwest::Url::parse(url).map_err(|e| FetchError::Refused { url: url.to_owned(), why: format!("not a URL: {e}") })?;
-        check_policy(&parsed).map_err(|why| FetchError::Refused { url: url.to_owned(), why })?;
-        let client = self.client().map_err(|error| FetchError::Http { url: url.to_owned(), error })?;
-        let response = client.get(parsed).send().map_err(|e| FetchError::Http { url: url.to_owned(), error: error_chain(&e) })?;
+        let parsed = reqwest::Url::parse(url).map_err(|e| FetchError::Refused {
+            url: url.to_owned(),
+            why: format!("not a URL: {e}"),
+        })?;
+        check_policy(&parsed).map_err(|why| FetchError::Refused {
+            url: url.to_owned(),
+            why,
+        })?;
+        let client = self.client().map_err(|error| FetchError::Http {
+            url: url.to_owned(),
+            error,
+        })?;
+        let response = client.get(parsed).send().map_err(|e| FetchError::Http {
+            url: url.to_owned(),
+            error: error_chain(&e),
+        })?;
         let status = response.status();
         if !status.is_success() {
-            return Err(FetchError::Status { url: url.to_owned(), status: status.as_u16() });
+            return Err(FetchError::Status {
+                url: url.to_owned(),
+                status: status.as_u16(),
+            });
         }
         let len = response.content_length();
-        Ok(Body { reader: Box::new(response), len })
+        Ok(Body {
+            reader: Box::new(response),
+            len,
+        })
     }
 
     /// The whole body of a small resource (a catalogue), refused past `limit` bytes.
     pub fn get_bytes(&self, url: &str, limit: u64) -> Result<Vec<u8>, FetchError> {
         let body = self.open(url)?;
         if body.len.is_some_and(|n| n > limit) {
-            return Err(FetchError::TooLarge { url: url.to_owned(), limit });
+            return Err(FetchError::TooLarge {
+                url: url.to_owned(),
+                limit,
+            });
         }
         let mut out = Vec::new();
-        body.reader.take(limit + 1).read_to_end(&mut out).map_err(|e| FetchError::Http { url: url.to_owned(), error: e.to_string() })?;
+        body.reader
+            .take(limit + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| FetchError::Http {
+                url: url.to_owned(),
+                error: e.to_string(),
+            })?;
         if out.len() as u64 > limit {
-            return Err(FetchError::TooLarge { url: url.to_owned(), limit });
+            return Err(FetchError::TooLarge {
+                url: url.to_owned(),
+                limit,
+            });
         }
         Ok(out)
     }
 
     /// Starts streaming `url` into a temporary file in `tmp_dir`, hashing as it goes.
     /// `on_bytes` is told the total length (when known) and then each chunk's size.
-    pub fn download(&self, url: &str, tmp_dir: &Path, progress: Box<dyn Progress>) -> Result<Download, FetchError> {
+    pub fn download(
+        &self,
+        url: &str,
+        tmp_dir: &Path,
+        progress: Box<dyn Progress>,
+    ) -> Result<Download, FetchError> {
         let body = self.open(url)?;
         let temp = tempfile::Builder::new()
             .prefix("download-")
             .suffix(".partial")
             .tempfile_in(tmp_dir)
-            .map_err(|error| FetchError::Write { url: url.to_owned(), path: tmp_dir.to_owned(), error })?;
+            .map_err(|error| FetchError::Write {
+                url: url.to_owned(),
+                path: tmp_dir.to_owned(),
+                error,
+            })?;
         let (file, path) = temp.into_parts();
         progress.start(body.len);
         let (tx, rx) = sync_channel(16);
         let url_owned = url.to_owned();
         let handle = std::thread::Builder::new()
             .name("pyswap-download".into())
-            .spawn(move || pump(&url_owned, body, file, &path, &tx, progress.as_ref()).map(|(sha256, bytes)| Downloaded { sha256, bytes, file: path }))
-            .map_err(|error| FetchError::Write { url: url.to_owned(), path: tmp_dir.to_owned(), error })?;
-        Ok(Download { rx: Some(rx), chunk: Vec::new(), pos: 0, handle: Some(handle) })
+            .spawn(move || {
+                pump(&url_owned, body, file, &path, &tx, progress.as_ref()).map(
+                    |(sha256, bytes)| Downloaded {
+                        sha256,
+                        bytes,
+                        file: path,
+                    },
+                )
+            })
+            .map_err(|error| FetchError::Write {
+                url: url.to_owned(),
+                path: tmp_dir.to_owned(),
+                error,
+            })?;
+        Ok(Download {
+            rx: Some(rx),
+            chunk: Vec::new(),
+            pos: 0,
+            handle: Some(handle),
+        })
     }
 }
 
@@ -212,7 +286,14 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 type Chunk = io::Result<Vec<u8>>;
 
 /// The producer: read, hash, write to the temporary file, hand to the consumer.
-fn pump(url: &str, mut body: Body, mut file: File, path: &Path, tx: &SyncSender<Chunk>, progress: &dyn Progress) -> Result<(String, u64), FetchError> {
+fn pump(
+    url: &str,
+    mut body: Body,
+    mut file: File,
+    path: &Path,
+    tx: &SyncSender<Chunk>,
+    progress: &dyn Progress,
+) -> Result<(String, u64), FetchError> {
     let mut hasher = Sha256::new();
     let mut total = 0u64;
     let mut consumer_alive = true;
@@ -227,26 +308,56 @@ fn pump(url: &str, mut body: Body, mut file: File, path: &Path, tx: &SyncSender<
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return fail(tx, FetchError::Http { url: url.to_owned(), error: format!("connection failed after {total} bytes: {}", error_chain(&e)) }),
+            Err(e) => {
+                return fail(
+                    tx,
+                    FetchError::Http {
+                        url: url.to_owned(),
+                        error: format!(
+                            "connection failed after {total} bytes: {}",
+                            error_chain(&e)
+                        ),
+                    },
+                );
+            }
         };
         buf.truncate(n);
         total += n as u64;
         if total > MAX_ARTIFACT_BYTES {
-            return fail(tx, FetchError::TooLarge { url: url.to_owned(), limit: MAX_ARTIFACT_BYTES });
+            return fail(
+                tx,
+                FetchError::TooLarge {
+                    url: url.to_owned(),
+                    limit: MAX_ARTIFACT_BYTES,
+                },
+            );
         }
         hasher.update(&buf);
         if let Err(error) = file.write_all(&buf) {
-            return fail(tx, FetchError::Write { url: url.to_owned(), path: path.to_owned(), error });
+            return fail(
+                tx,
+                FetchError::Write {
+                    url: url.to_owned(),
+                    path: path.to_owned(),
+                    error,
+                },
+            );
         }
         progress.advance(n as u64);
         if consumer_alive && tx.send(Ok(buf)).is_err() {
             consumer_alive = false;
         }
     }
-    if let Some(expected) = body.len {
-        if expected != total {
-            return fail(tx, FetchError::Http { url: url.to_owned(), error: format!("body ended after {total} of {expected} bytes") });
-        }
+    if let Some(expected) = body.len
+        && expected != total
+    {
+        return fail(
+            tx,
+            FetchError::Http {
+                url: url.to_owned(),
+                error: format!("body ended after {total} of {expected} bytes"),
+            },
+        );
     }
     progress.finish();
     Ok((hex(&hasher.finalize()), total))
@@ -254,10 +365,12 @@ fn pump(url: &str, mut body: Body, mut file: File, path: &Path, tx: &SyncSender<
 
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// What a finished download produced. The temporary file is deleted when this is dropped.
@@ -302,7 +415,10 @@ impl Download {
         self.rx = None;
         match self.handle.take().map(JoinHandle::join) {
             Some(Ok(result)) => result,
-            _ => Err(FetchError::Http { url: String::new(), error: "download thread panicked".into() }),
+            _ => Err(FetchError::Http {
+                url: String::new(),
+                error: "download thread panicked".into(),
+            }),
         }
     }
 }
@@ -322,8 +438,14 @@ mod tests {
 
     #[test]
     fn file_urls_decode() {
-        assert_eq!(file_url_path("file:///tmp/a%20b.json"), Some(PathBuf::from("/tmp/a b.json")));
-        assert_eq!(file_url_path("file://localhost/x"), Some(PathBuf::from("/x")));
+        assert_eq!(
+            file_url_path("file:///tmp/a%20b.json"),
+            Some(PathBuf::from("/tmp/a b.json"))
+        );
+        assert_eq!(
+            file_url_path("file://localhost/x"),
+            Some(PathBuf::from("/x"))
+        );
         assert_eq!(file_url_path("file://host/x"), None);
         assert_eq!(file_url_path("https://x/y"), None);
     }
@@ -332,8 +454,15 @@ mod tests {
     fn plain_http_only_to_loopback() {
         let ok = |u: &str| check_policy(&reqwest::Url::parse(u).unwrap()).is_ok();
         assert!(ok("https://example.org/a"));
-        assert!(ok("http://127.0.0.1:8000/a") && ok("http://127.8.0.1/a") && ok("http://[::1]:80/a") && ok("http://localhost/a"));
-        assert!(!ok("http://example.org/a") && !ok("http://10.0.0.1/a") && !ok("ftp://127.0.0.1/a"));
+        assert!(
+            ok("http://127.0.0.1:8000/a")
+                && ok("http://127.8.0.1/a")
+                && ok("http://[::1]:80/a")
+                && ok("http://localhost/a")
+        );
+        assert!(
+            !ok("http://example.org/a") && !ok("http://10.0.0.1/a") && !ok("ftp://127.0.0.1/a")
+        );
     }
 
     #[test]
@@ -343,7 +472,9 @@ mod tests {
         let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
         std::fs::write(&src, &data).unwrap();
         let url = format!("file://{}", src.display());
-        let mut dl = Fetcher::default().download(&url, dir.path(), Box::new(NoProgress)).unwrap();
+        let mut dl = Fetcher::default()
+            .download(&url, dir.path(), Box::new(NoProgress))
+            .unwrap();
         let mut head = vec![0u8; 1000];
         dl.read_exact(&mut head).unwrap();
         assert_eq!(head, data[..1000]);

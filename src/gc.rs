@@ -38,7 +38,11 @@ pub struct Report {
 }
 
 /// Generations the policy deletes.
-pub fn doomed_generations(all: &[GenerationRow], current: &HashMap<String, u64>, policy: Policy) -> Vec<GenerationRow> {
+pub fn doomed_generations<S: std::hash::BuildHasher>(
+    all: &[GenerationRow],
+    current: &HashMap<String, u64, S>,
+    policy: Policy,
+) -> Vec<GenerationRow> {
     let mut by_profile: HashMap<&str, Vec<&GenerationRow>> = HashMap::new();
     for g in all {
         by_profile.entry(&g.profile).or_default().push(g);
@@ -46,7 +50,9 @@ pub fn doomed_generations(all: &[GenerationRow], current: &HashMap<String, u64>,
     if policy.keep.is_none() && policy.older_than.is_none() {
         return Vec::new();
     }
-    let cutoff = policy.older_than.map(|d| policy.now - i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let cutoff = policy
+        .older_than
+        .map(|d| policy.now - i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
     let mut out = Vec::new();
     for (profile, mut gens) in by_profile {
         gens.sort_by_key(|g| std::cmp::Reverse(g.number));
@@ -75,17 +81,35 @@ pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::R
         }
     }
     let doomed = doomed_generations(&all, &current, policy);
-    let doomed_keys: HashSet<(String, u64)> = doomed.iter().map(|g| (g.profile.clone(), g.number)).collect();
+    let doomed_keys: HashSet<(String, u64)> = doomed
+        .iter()
+        .map(|g| (g.profile.clone(), g.number))
+        .collect();
     // Entries still used: by remaining generations, and by whatever a current link points at.
-    let mut used: HashSet<String> = all.iter().filter(|g| !doomed_keys.contains(&(g.profile.clone(), g.number))).map(|g| g.entry_name.clone()).collect();
+    let mut used: HashSet<String> = all
+        .iter()
+        .filter(|g| !doomed_keys.contains(&(g.profile.clone(), g.number)))
+        .map(|g| g.entry_name.clone())
+        .collect();
     for (p, n) in &current {
         used.extend(profiles.link_target_entry(p, *n));
     }
-    let mut report = Report { generations: doomed, ..Report::default() };
+    let mut report = Report {
+        generations: doomed,
+        ..Report::default()
+    };
     if dry_run {
-        report.entries = db.entries()?.into_iter().filter(|e| !used.contains(&e.name)).collect();
+        report.entries = db
+            .entries()?
+            .into_iter()
+            .filter(|e| !used.contains(&e.name))
+            .collect();
     } else {
-        let keys: Vec<(String, u64)> = report.generations.iter().map(|g| (g.profile.clone(), g.number)).collect();
+        let keys: Vec<(String, u64)> = report
+            .generations
+            .iter()
+            .map(|g| (g.profile.clone(), g.number))
+            .collect();
         db.delete_generations(&keys)?;
         crate::crash::point("gc:generations-deleted");
         for (p, n) in &keys {
@@ -106,9 +130,14 @@ pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::R
     let swept = store.sweep(&registered, dry_run)?;
     report.leftover_dirs = swept.dirs;
     report.bytes_freed += swept.bytes;
-    let rows: HashSet<(String, u64)> = db.all_generations()?.into_iter().map(|g| (g.profile, g.number)).collect();
+    let rows: HashSet<(String, u64)> = db
+        .all_generations()?
+        .into_iter()
+        .map(|g| (g.profile, g.number))
+        .collect();
     for (p, n) in profiles.links()? {
-        let live = rows.contains(&(p.clone(), n)) && !(dry_run && doomed_keys.contains(&(p.clone(), n)));
+        let live =
+            rows.contains(&(p.clone(), n)) && !(dry_run && doomed_keys.contains(&(p.clone(), n)));
         if !live && current.get(&p) != Some(&n) {
             report.leftover_links += 1;
             if !dry_run {
@@ -137,19 +166,63 @@ mod tests {
     use super::*;
 
     fn g(profile: &str, number: u64, created: i64) -> GenerationRow {
-        GenerationRow { profile: profile.into(), number, entry_id: 1, entry_name: "e".into(), version: "3.12.4".into(), request: "3.12".into(), command: "switch".into(), created }
+        GenerationRow {
+            profile: profile.into(),
+            number,
+            entry_id: 1,
+            entry_name: "e".into(),
+            version: "3.12.4".into(),
+            request: "3.12".into(),
+            command: "switch".into(),
+            created,
+        }
     }
 
     #[test]
     fn policy_options_only_protect_more() {
-        let all: Vec<_> = (1..=6).map(|n| g("default", n, i64::try_from(n).unwrap() * 100)).collect();
+        let all: Vec<_> = (1..=6)
+            .map(|n| g("default", n, i64::try_from(n).unwrap() * 100))
+            .collect();
         let current: HashMap<String, u64> = [("default".to_owned(), 2)].into();
-        let numbers = |p: Policy| doomed_generations(&all, &current, p).iter().map(|g| g.number).collect::<Vec<_>>();
-        assert_eq!(numbers(Policy::default()), Vec::<u64>::new(), "no options: no generation deleted");
-        assert_eq!(numbers(Policy { keep: Some(3), ..Policy::default() }), vec![1, 3], "newest 3 and current kept");
-        assert_eq!(numbers(Policy { keep: Some(0), ..Policy::default() }), vec![1, 3, 4, 5, 6], "current always kept");
-        let older = Policy { older_than: Some(Duration::from_secs(250)), now: 600, ..Policy::default() };
+        let numbers = |p: Policy| {
+            doomed_generations(&all, &current, p)
+                .iter()
+                .map(|g| g.number)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            numbers(Policy::default()),
+            Vec::<u64>::new(),
+            "no options: no generation deleted"
+        );
+        assert_eq!(
+            numbers(Policy {
+                keep: Some(3),
+                ..Policy::default()
+            }),
+            vec![1, 3],
+            "newest 3 and current kept"
+        );
+        assert_eq!(
+            numbers(Policy {
+                keep: Some(0),
+                ..Policy::default()
+            }),
+            vec![1, 3, 4, 5, 6],
+            "current always kept"
+        );
+        let older = Policy {
+            older_than: Some(Duration::from_secs(250)),
+            now: 600,
+            ..Policy::default()
+        };
         assert_eq!(numbers(older), vec![1, 3], "created before 350");
-        assert_eq!(numbers(Policy { keep: Some(5), ..older }), vec![1]);
+        assert_eq!(
+            numbers(Policy {
+                keep: Some(5),
+                ..older
+            }),
+            vec![1]
+        );
     }
 }

@@ -24,7 +24,10 @@ impl Home {
         if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| Path::new(x).is_absolute()) {
             return Ok(PathBuf::from(x).join("pyswap"));
         }
-        std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".local/share/pyswap")).ok_or(HomeError::Unknown)
+        std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(|h| PathBuf::from(h).join(".local/share/pyswap"))
+            .ok_or(HomeError::Unknown)
     }
 
     /// A home whose directories may not exist yet (for read-only commands).
@@ -34,8 +37,17 @@ impl Home {
 
     /// Creates the fixed directories if missing.
     pub fn create(&self) -> Result<(), HomeError> {
-        for dir in [self.root.clone(), self.store(), self.profiles(), self.tmp(), self.locks()] {
-            fs::create_dir_all(&dir).map_err(|error| HomeError::Create { path: dir.clone(), error })?;
+        for dir in [
+            self.root.clone(),
+            self.store(),
+            self.profiles(),
+            self.tmp(),
+            self.locks(),
+        ] {
+            fs::create_dir_all(&dir).map_err(|error| HomeError::Create {
+                path: dir.clone(),
+                error,
+            })?;
         }
         Ok(())
     }

@@ -20,7 +20,11 @@ use crate::{crash, tree, validate};
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
     #[error("sha256 mismatch for {url}: expected {expected}, got {actual}")]
-    DigestMismatch { url: String, expected: String, actual: String },
+    DigestMismatch {
+        url: String,
+        expected: String,
+        actual: String,
+    },
 }
 
 /// An entry in the store, and whether this call put it there.
@@ -36,13 +40,29 @@ pub struct Options {
 }
 
 /// Returns the store entry for `entry`, fetching and unpacking it if needed.
-pub fn ensure(home: &Home, db: &mut Db, fetcher: &Fetcher, entry: &Entry, opts: &Options, progress: impl FnOnce() -> Box<dyn Progress>, on_wait: &dyn Fn()) -> anyhow::Result<Installed> {
+pub fn ensure(
+    home: &Home,
+    db: &mut Db,
+    fetcher: &Fetcher,
+    entry: &Entry,
+    opts: &Options,
+    progress: impl FnOnce() -> Box<dyn Progress>,
+    on_wait: &dyn Fn(),
+) -> anyhow::Result<Installed> {
     let store = Store::new(home.store());
-    let sha256 = entry.sha256.as_deref().context("catalogue entry has no sha256")?;
+    let sha256 = entry
+        .sha256
+        .as_deref()
+        .context("catalogue entry has no sha256")?;
     if let Some(found) = registered(db, &store, sha256, &entry.key)? {
         return Ok(found);
     }
-    let _entry_lock = lock::acquire(&home.locks().join(format!("entry-{sha256}.lock")), Mode::Exclusive, opts.lock_wait, on_wait)?;
+    let _entry_lock = lock::acquire(
+        &home.locks().join(format!("entry-{sha256}.lock")),
+        Mode::Exclusive,
+        opts.lock_wait,
+        on_wait,
+    )?;
     if let Some(found) = registered(db, &store, sha256, &entry.key)? {
         return Ok(found);
     }
@@ -51,7 +71,12 @@ pub fn ensure(home: &Home, db: &mut Db, fetcher: &Fetcher, entry: &Entry, opts: 
     let unpacked = archive::unpack(&mut download, staging.path(), Limits::default());
     let downloaded = download.finish()?;
     if downloaded.sha256 != sha256 {
-        return Err(InstallError::DigestMismatch { url: entry.url.clone(), expected: sha256.to_owned(), actual: downloaded.sha256 }.into());
+        return Err(InstallError::DigestMismatch {
+            url: entry.url.clone(),
+            expected: sha256.to_owned(),
+            actual: downloaded.sha256,
+        }
+        .into());
     }
     let mut unpacked = unpacked.with_context(|| format!("cannot unpack {}", entry.url))?;
     drop(downloaded);
@@ -69,7 +94,11 @@ pub fn ensure(home: &Home, db: &mut Db, fetcher: &Fetcher, entry: &Entry, opts: 
         catalogue_key: entry.key.clone(),
         version: entry.version.to_string(),
         platform: entry.platform(),
-        variant: entry.variant.key_suffix().trim_start_matches('+').to_owned(),
+        variant: entry
+            .variant
+            .key_suffix()
+            .trim_start_matches('+')
+            .to_owned(),
         build: entry.build.clone(),
         archive_url: entry.url.clone(),
         archive_sha256: sha256.to_owned(),
@@ -79,13 +108,29 @@ pub fn ensure(home: &Home, db: &mut Db, fetcher: &Fetcher, entry: &Entry, opts: 
         created: crate::output::now_unix(),
     })?;
     crash::point("install:committed");
-    Ok(Installed { row, path, fresh: true })
+    Ok(Installed {
+        row,
+        path,
+        fresh: true,
+    })
 }
 
 /// A registered entry whose directory is present.
-fn registered(db: &Db, store: &Store, sha256: &str, key: &str) -> anyhow::Result<Option<Installed>> {
+fn registered(
+    db: &Db,
+    store: &Store,
+    sha256: &str,
+    key: &str,
+) -> anyhow::Result<Option<Installed>> {
     Ok(db.entry_by_archive(sha256, key)?.and_then(|row| {
         let path = store.path(&row.name);
-        path.join("bin/python3").symlink_metadata().is_ok().then_some(Installed { row, path, fresh: false })
+        path.join("bin/python3")
+            .symlink_metadata()
+            .is_ok()
+            .then_some(Installed {
+                row,
+                path,
+                fresh: false,
+            })
     }))
 }

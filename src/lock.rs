@@ -35,9 +35,23 @@ pub struct Lock {
 }
 
 /// Takes the lock at `path`, waiting up to `wait`; `on_wait` is called once if it must wait.
-pub fn acquire(path: &Path, mode: Mode, wait: Duration, on_wait: &dyn Fn()) -> Result<Lock, LockError> {
-    let io_err = |error| LockError::Io { path: path.to_owned(), error };
-    let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io_err)?;
+pub fn acquire(
+    path: &Path,
+    mode: Mode,
+    wait: Duration,
+    on_wait: &dyn Fn(),
+) -> Result<Lock, LockError> {
+    let io_err = |error| LockError::Io {
+        path: path.to_owned(),
+        error,
+    };
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(io_err)?;
     let start = Instant::now();
     let mut told = false;
     loop {
@@ -51,7 +65,10 @@ pub fn acquire(path: &Path, mode: Mode, wait: Duration, on_wait: &dyn Fn()) -> R
             Err(TryLockError::Error(e)) => return Err(io_err(e)),
         }
         if start.elapsed() >= wait {
-            return Err(LockError::Timeout { path: path.to_owned(), waited: start.elapsed() });
+            return Err(LockError::Timeout {
+                path: path.to_owned(),
+                waited: start.elapsed(),
+            });
         }
         if !told {
             on_wait();
@@ -70,12 +87,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("gc.lock");
         let a = acquire(&p, Mode::Shared, Duration::ZERO, &|| {}).unwrap();
-        let _b = acquire(&p, Mode::Shared, Duration::ZERO, &|| {}).unwrap();
+        let b = acquire(&p, Mode::Shared, Duration::ZERO, &|| {}).unwrap();
         let waited = std::cell::Cell::new(false);
-        let err = acquire(&p, Mode::Exclusive, Duration::from_millis(60), &|| waited.set(true)).unwrap_err();
+        let err = acquire(&p, Mode::Exclusive, Duration::from_millis(60), &|| {
+            waited.set(true);
+        })
+        .unwrap_err();
         assert!(matches!(err, LockError::Timeout { .. }) && waited.get());
         drop(a);
-        drop(_b);
+        drop(b);
         acquire(&p, Mode::Exclusive, Duration::ZERO, &|| {}).unwrap();
     }
 }

@@ -7,7 +7,9 @@ use pyswap::exit::{self, ExitStatus};
 
 fn main() -> ExitCode {
     let cli = pyswap::cli::Cli::parse();
-    let result = cli.into_parts().and_then(|(settings, action)| pyswap::commands::run(&settings, action));
+    let result = cli
+        .into_parts()
+        .and_then(|(settings, action)| pyswap::commands::run(&settings, action));
     match result {
         Ok(()) => ExitStatus::Success.into(),
         Err(err) if is_broken_pipe(&err) => ExitStatus::Success.into(),
@@ -23,5 +25,8 @@ fn main() -> ExitCode {
 
 /// `pyswap generations | head` closes our stdout early: not an error.
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

@@ -19,7 +19,11 @@ pub struct Output {
 
 impl Output {
     pub fn new(json: bool, quiet: bool) -> Self {
-        Self { json, quiet, progress: !json && !quiet && std::io::stderr().is_terminal() }
+        Self {
+            json,
+            quiet,
+            progress: !json && !quiet && std::io::stderr().is_terminal(),
+        }
     }
 
     /// A note for the person at the terminal (stderr); silent under `--quiet` and `--json`.
@@ -64,8 +68,10 @@ impl Output {
         }
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
         bar.set_style(
-            ProgressStyle::with_template("{msg} {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{msg} {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.set_message(label.to_owned());
         bar.enable_steady_tick(Duration::from_millis(120));
@@ -90,7 +96,9 @@ impl Progress for Bar {
 }
 
 pub fn now_unix() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// Unix seconds as RFC 3339 UTC (`2026-11-23T18:30:00Z`).
@@ -108,7 +116,11 @@ pub fn human_bytes(n: u64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }
 
 #[cfg(test)]

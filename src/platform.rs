@@ -28,11 +28,17 @@ impl Platform {
     /// Parses `linux-x86_64-gnu`. Each part is lowercase letters, digits and `_`.
     pub fn parse(s: &str) -> Result<Self, PlatformError> {
         let parts: Vec<&str> = s.split('-').collect();
-        let ok = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        let ok = |p: &str| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        };
         match parts.as_slice() {
-            [os, arch, libc] if ok(os) && ok(arch) && ok(libc) => {
-                Ok(Self { os: (*os).to_owned(), arch: (*arch).to_owned(), libc: (*libc).to_owned() })
-            }
+            [os, arch, libc] if ok(os) && ok(arch) && ok(libc) => Ok(Self {
+                os: (*os).to_owned(),
+                arch: (*arch).to_owned(),
+                libc: (*libc).to_owned(),
+            }),
             _ => Err(PlatformError::Invalid(s.to_owned())),
         }
     }
@@ -48,7 +54,11 @@ impl Platform {
             "powerpc64" => "powerpc64le",
             other => other,
         };
-        Ok(Self { os: "linux".into(), arch: arch.into(), libc: detect_libc(Path::new("/bin/sh")).into() })
+        Ok(Self {
+            os: "linux".into(),
+            arch: arch.into(),
+            libc: detect_libc(Path::new("/bin/sh")).into(),
+        })
     }
 }
 
@@ -62,18 +72,35 @@ impl fmt::Display for Platform {
 fn detect_libc(program: &Path) -> &'static str {
     match fs::read(program).ok().as_deref().and_then(elf_interpreter) {
         Some(interp) if interp.contains("musl") => "musl",
-        Some(_) => "gnu",
-        None if fs::read_dir("/lib").is_ok_and(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("ld-musl-"))) => "musl",
-        None => "gnu",
+        None if fs::read_dir("/lib").is_ok_and(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("ld-musl-"))
+        }) =>
+        {
+            "musl"
+        }
+        _ => "gnu",
     }
 }
 
 /// The `PT_INTERP` path of a little-endian ELF64 image.
 fn elf_interpreter(image: &[u8]) -> Option<String> {
     const PT_INTERP: u32 = 3;
-    let u16_at = |o: usize| image.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-    let u32_at = |o: usize| image.get(o..o + 4).map(|b| u32::from_le_bytes(b.try_into().unwrap_or_default()));
-    let u64_at = |o: usize| image.get(o..o + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()));
+    let u16_at = |o: usize| {
+        image
+            .get(o..o + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let u32_at = |o: usize| {
+        image
+            .get(o..o + 4)
+            .map(|b| u32::from_le_bytes(b.try_into().unwrap_or_default()))
+    };
+    let u64_at = |o: usize| {
+        image
+            .get(o..o + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
+    };
     if image.get(..6)? != b"\x7fELF\x02\x01" {
         return None;
     }
@@ -99,9 +126,19 @@ mod tests {
     #[test]
     fn parses_and_prints_catalogue_spelling() {
         let p = Platform::parse("linux-x86_64_v3-musl").unwrap();
-        assert_eq!((p.os.as_str(), p.arch.as_str(), p.libc.as_str()), ("linux", "x86_64_v3", "musl"));
+        assert_eq!(
+            (p.os.as_str(), p.arch.as_str(), p.libc.as_str()),
+            ("linux", "x86_64_v3", "musl")
+        );
         assert_eq!(p.to_string(), "linux-x86_64_v3-musl");
-        for bad in ["linux", "linux-x86_64", "Linux-x86_64-gnu", "linux-x86_64-gnu-x", "linux--gnu", "linux-../..-gnu"] {
+        for bad in [
+            "linux",
+            "linux-x86_64",
+            "Linux-x86_64-gnu",
+            "linux-x86_64-gnu-x",
+            "linux--gnu",
+            "linux-../..-gnu",
+        ] {
             assert!(Platform::parse(bad).is_err(), "{bad}");
         }
     }
@@ -113,7 +150,10 @@ mod tests {
         assert!(p.libc == "gnu" || p.libc == "musl");
         // This machine's /bin/sh is a glibc program.
         let interp = elf_interpreter(&fs::read("/bin/sh").unwrap()).unwrap();
-        assert!(interp.contains("ld-linux") || interp.contains("ld-musl"), "{interp}");
+        assert!(
+            interp.contains("ld-linux") || interp.contains("ld-musl"),
+            "{interp}"
+        );
     }
 
     #[test]

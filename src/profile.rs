@@ -26,7 +26,9 @@ pub enum ProfileError {
 }
 
 pub fn check_name(name: &str) -> Result<(), ProfileError> {
-    if (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+    if (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
         Ok(())
     } else {
         Err(ProfileError::BadName(name.to_owned()))
@@ -85,8 +87,17 @@ impl Profiles {
     }
 
     /// Creates (or re-creates) `<profile>-<n>-link -> ../store/<entry>`.
-    pub fn write_generation_link(&self, profile: &str, n: u64, entry: &str) -> Result<(), ProfileError> {
-        replace_symlink(&self.dir, &link_name(profile, n), &Path::new("../store").join(entry))
+    pub fn write_generation_link(
+        &self,
+        profile: &str,
+        n: u64,
+        entry: &str,
+    ) -> Result<(), ProfileError> {
+        replace_symlink(
+            &self.dir,
+            &link_name(profile, n),
+            &Path::new("../store").join(entry),
+        )
     }
 
     /// Makes generation `n` current: `<profile> -> <profile>-<n>-link`, atomically.
@@ -97,7 +108,9 @@ impl Profiles {
     pub fn remove_generation_link(&self, profile: &str, n: u64) -> Result<(), ProfileError> {
         let path = self.generation_link(profile, n);
         match fs::remove_file(&path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(ProfileError::Io { path, error: e }),
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(ProfileError::Io { path, error: e })
+            }
             _ => Ok(()),
         }
     }
@@ -107,14 +120,29 @@ impl Profiles {
         let rd = match fs::read_dir(&self.dir) {
             Ok(rd) => rd,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(error) => return Err(ProfileError::Io { path: self.dir.clone(), error }),
+            Err(error) => {
+                return Err(ProfileError::Io {
+                    path: self.dir.clone(),
+                    error,
+                });
+            }
         };
-        Ok(rd.flatten().filter_map(|e| e.file_name().to_str().and_then(parse_link_name).map(|(p, n)| (p.to_owned(), n))).collect())
+        Ok(rd
+            .flatten()
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(parse_link_name)
+                    .map(|(p, n)| (p.to_owned(), n))
+            })
+            .collect())
     }
 
     /// Removes temporary links a crash left behind; returns how many.
     pub fn sweep_temporaries(&self, dry_run: bool) -> u64 {
-        let Ok(rd) = fs::read_dir(&self.dir) else { return 0 };
+        let Ok(rd) = fs::read_dir(&self.dir) else {
+            return 0;
+        };
         let mut n = 0;
         for e in rd.flatten() {
             if e.file_name().to_string_lossy().starts_with(".tmp-") {
@@ -128,7 +156,10 @@ impl Profiles {
     }
 
     pub fn sync(&self) -> Result<(), ProfileError> {
-        crate::store::sync_dir(&self.dir).map_err(|error| ProfileError::Io { path: self.dir.clone(), error })
+        crate::store::sync_dir(&self.dir).map_err(|error| ProfileError::Io {
+            path: self.dir.clone(),
+            error,
+        })
     }
 }
 
@@ -152,7 +183,9 @@ fn replace_symlink(dir: &Path, name: &str, target: &Path) -> Result<(), ProfileE
 
 fn nonce() -> u64 {
     use std::time::{SystemTime, UNIX_EPOCH};
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::from(d.subsec_nanos()))
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()))
 }
 
 #[cfg(test)]
@@ -165,7 +198,12 @@ mod tests {
         assert_eq!(parse_link_name("my_prof-1-link"), Some(("my_prof", 1)));
         assert_eq!(parse_link_name("default"), None);
         assert_eq!(parse_link_name("a-b-1-link"), None);
-        assert!(check_name("ci_3").is_ok() && check_name("a-b").is_err() && check_name("").is_err() && check_name("../x").is_err());
+        assert!(
+            check_name("ci_3").is_ok()
+                && check_name("a-b").is_err()
+                && check_name("").is_err()
+                && check_name("../x").is_err()
+        );
     }
 
     #[test]
@@ -173,15 +211,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = Profiles::new(dir.path().to_owned());
         assert_eq!(p.current("default").unwrap(), None);
-        p.write_generation_link("default", 1, "aaa-cpython").unwrap();
+        p.write_generation_link("default", 1, "aaa-cpython")
+            .unwrap();
         p.activate("default", 1).unwrap();
-        p.write_generation_link("default", 2, "bbb-cpython").unwrap();
+        p.write_generation_link("default", 2, "bbb-cpython")
+            .unwrap();
         p.activate("default", 2).unwrap();
         assert_eq!(p.current("default").unwrap(), Some(2));
-        assert_eq!(p.link_target_entry("default", 1).as_deref(), Some("aaa-cpython"));
+        assert_eq!(
+            p.link_target_entry("default", 1).as_deref(),
+            Some("aaa-cpython")
+        );
         let mut links = p.links().unwrap();
         links.sort();
         assert_eq!(links, vec![("default".into(), 1), ("default".into(), 2)]);
-        assert_eq!(p.sweep_temporaries(false), 0, "no temporary link survives a swap");
+        assert_eq!(
+            p.sweep_temporaries(false),
+            0,
+            "no temporary link survives a swap"
+        );
     }
 }

@@ -21,7 +21,10 @@ pub enum StoreError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
-    move |error| StoreError::Io { path: path.to_owned(), error }
+    move |error| StoreError::Io {
+        path: path.to_owned(),
+        error,
+    }
 }
 
 pub struct Store {
@@ -71,8 +74,14 @@ impl Store {
 
     /// A fresh, empty, private staging directory on the store's filesystem.
     pub fn stage(&self) -> Result<Staging, StoreError> {
-        let dir = tempfile::Builder::new().prefix(".staging-").tempdir_in(&self.dir).map_err(io_err(&self.dir))?;
-        Ok(Staging { path: dir.keep(), published: false })
+        let dir = tempfile::Builder::new()
+            .prefix(".staging-")
+            .tempdir_in(&self.dir)
+            .map_err(io_err(&self.dir))?;
+        Ok(Staging {
+            path: dir.keep(),
+            published: false,
+        })
     }
 
     /// Makes the staged tree durable and moves it to `store/<name>`. An unregistered directory
@@ -95,7 +104,11 @@ impl Store {
     /// Removes an entry: rename to a trash directory (atomic), then delete.
     pub fn remove(&self, name: &str) -> Result<(), StoreError> {
         let from = self.path(name);
-        let trash = self.dir.join(format!(".trash-{}-{}", std::process::id(), name.get(..16).unwrap_or(name)));
+        let trash = self.dir.join(format!(
+            ".trash-{}-{}",
+            std::process::id(),
+            name.get(..16).unwrap_or(name)
+        ));
         fs::rename(&from, &trash).map_err(io_err(&from))?;
         sync_dir(&self.dir).map_err(io_err(&self.dir))?;
         crate::crash::point("store:trashed");
@@ -147,9 +160,11 @@ impl Store {
 
 /// Bytes of regular files under `path` (not following symlinks).
 pub fn du(path: &Path) -> u64 {
-    let Ok(meta) = fs::symlink_metadata(path) else { return 0 };
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return 0;
+    };
     if meta.is_dir() {
-        fs::read_dir(path).map(|rd| rd.flatten().map(|e| du(&e.path())).sum()).unwrap_or(0)
+        fs::read_dir(path).map_or(0, |rd| rd.flatten().map(|e| du(&e.path())).sum())
     } else if meta.is_file() {
         meta.len()
     } else {
@@ -188,7 +203,11 @@ fn sync_filesystem(path: &Path) -> io::Result<()> {
     // SAFETY: syncfs only reads the descriptor, which `dir` keeps open for the call.
     #[allow(unsafe_code)]
     let rc = unsafe { libc::syncfs(dir.as_raw_fd()) };
-    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 #[cfg(test)]
@@ -208,11 +227,20 @@ mod tests {
         assert!(!p.exists());
         let s = store.stage().unwrap();
         fs::write(s.path().join("f"), b"y").unwrap();
-        let out = store.publish(s, "abc-cpython-3.12.4-linux-x86_64-gnu").unwrap();
+        let out = store
+            .publish(s, "abc-cpython-3.12.4-linux-x86_64-gnu")
+            .unwrap();
         assert_eq!(fs::read(out.join("f")).unwrap(), b"y");
-        assert_eq!(store.entry_names().unwrap(), vec!["abc-cpython-3.12.4-linux-x86_64-gnu".to_owned()]);
+        assert_eq!(
+            store.entry_names().unwrap(),
+            vec!["abc-cpython-3.12.4-linux-x86_64-gnu".to_owned()]
+        );
         store.remove("abc-cpython-3.12.4-linux-x86_64-gnu").unwrap();
         assert!(store.entry_names().unwrap().is_empty());
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "no trash left");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "no trash left"
+        );
     }
 }

@@ -23,8 +23,14 @@ const HEADER: &[u8] = b"pyswap-tree-v1\n";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Kind {
     Dir,
-    File { exec: bool, size: u64, hash: [u8; 32] },
-    Symlink { target: String },
+    File {
+        exec: bool,
+        size: u64,
+        hash: [u8; 32],
+    },
+    Symlink {
+        target: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,32 +93,66 @@ pub fn scan(root: &Path) -> io::Result<Vec<Node>> {
         .into_par_iter()
         .map(|(path, exec, size)| {
             let hash = hash_file(&root.join(&path), size)?;
-            Ok(Node { path, kind: Kind::File { exec, size, hash } })
+            Ok(Node {
+                path,
+                kind: Kind::File { exec, size, hash },
+            })
         })
         .collect::<io::Result<_>>()?;
     nodes.extend(hashed);
     Ok(nodes)
 }
 
-fn walk(dir: &Path, prefix: &str, nodes: &mut Vec<Node>, files: &mut Vec<(String, bool, u64)>) -> io::Result<()> {
+fn walk(
+    dir: &Path,
+    prefix: &str,
+    nodes: &mut Vec<Node>,
+    files: &mut Vec<(String, bool, u64)>,
+) -> io::Result<()> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
-        let name = name.to_str().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("non-UTF-8 name in {}", dir.display())))?;
-        let path = if prefix.is_empty() { name.to_owned() } else { format!("{prefix}/{name}") };
+        let name = name.to_str().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("non-UTF-8 name in {}", dir.display()),
+            )
+        })?;
+        let path = if prefix.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{prefix}/{name}")
+        };
         let meta = entry.metadata()?;
         let ft = meta.file_type();
         if ft.is_symlink() {
             let target = fs::read_link(entry.path())?;
-            let target = target.to_str().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("non-UTF-8 symlink {path}")))?.to_owned();
-            nodes.push(Node { path, kind: Kind::Symlink { target } });
+            let target = target
+                .to_str()
+                .ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("non-UTF-8 symlink {path}"),
+                    )
+                })?
+                .to_owned();
+            nodes.push(Node {
+                path,
+                kind: Kind::Symlink { target },
+            });
         } else if ft.is_dir() {
             walk(&entry.path(), &path, nodes, files)?;
-            nodes.push(Node { path, kind: Kind::Dir });
+            nodes.push(Node {
+                path,
+                kind: Kind::Dir,
+            });
         } else if ft.is_file() {
             files.push((path, meta.permissions().mode() & 0o111 != 0, meta.len()));
         } else {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{path} is not a file, directory or symlink")));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{path} is not a file, directory or symlink"),
+            ));
         }
     }
     Ok(())
@@ -148,12 +188,41 @@ mod tests {
 
     #[test]
     fn digest_is_order_independent_and_sensitive() {
-        let f = |p: &str, exec| Node { path: p.into(), kind: Kind::File { exec, size: 1, hash: [7; 32] } };
-        let mut a = vec![f("bin/python3", true), Node { path: "bin".into(), kind: Kind::Dir }];
-        let mut b = vec![Node { path: "bin".into(), kind: Kind::Dir }, f("bin/python3", true)];
+        let f = |p: &str, exec| Node {
+            path: p.into(),
+            kind: Kind::File {
+                exec,
+                size: 1,
+                hash: [7; 32],
+            },
+        };
+        let mut a = vec![
+            f("bin/python3", true),
+            Node {
+                path: "bin".into(),
+                kind: Kind::Dir,
+            },
+        ];
+        let mut b = vec![
+            Node {
+                path: "bin".into(),
+                kind: Kind::Dir,
+            },
+            f("bin/python3", true),
+        ];
         assert_eq!(digest(&mut a), digest(&mut b));
-        let mut c = vec![Node { path: "bin".into(), kind: Kind::Dir }, f("bin/python3", false)];
-        assert_ne!(digest(&mut a), digest(&mut c), "the exec bit is part of the digest");
+        let mut c = vec![
+            Node {
+                path: "bin".into(),
+                kind: Kind::Dir,
+            },
+            f("bin/python3", false),
+        ];
+        assert_ne!(
+            digest(&mut a),
+            digest(&mut c),
+            "the exec bit is part of the digest"
+        );
     }
 
     #[test]
@@ -168,14 +237,45 @@ mod tests {
         symlink("lib/a.txt", root.join("link")).unwrap();
         let mut scanned = scan(root).unwrap();
         let mut expected = vec![
-            Node { path: "lib".into(), kind: Kind::Dir },
-            Node { path: "lib/empty".into(), kind: Kind::Dir },
-            Node { path: "lib/a.txt".into(), kind: Kind::File { exec: false, size: 5, hash: *blake3::hash(b"hello").as_bytes() } },
-            Node { path: "big".into(), kind: Kind::File { exec: true, size: big.len() as u64, hash: *blake3::hash(&big).as_bytes() } },
-            Node { path: "link".into(), kind: Kind::Symlink { target: "lib/a.txt".into() } },
+            Node {
+                path: "lib".into(),
+                kind: Kind::Dir,
+            },
+            Node {
+                path: "lib/empty".into(),
+                kind: Kind::Dir,
+            },
+            Node {
+                path: "lib/a.txt".into(),
+                kind: Kind::File {
+                    exec: false,
+                    size: 5,
+                    hash: *blake3::hash(b"hello").as_bytes(),
+                },
+            },
+            Node {
+                path: "big".into(),
+                kind: Kind::File {
+                    exec: true,
+                    size: big.len() as u64,
+                    hash: *blake3::hash(&big).as_bytes(),
+                },
+            },
+            Node {
+                path: "link".into(),
+                kind: Kind::Symlink {
+                    target: "lib/a.txt".into(),
+                },
+            },
         ];
         assert_eq!(digest(&mut scanned), digest(&mut expected));
         assert_eq!(scanned, expected);
-        assert_eq!(totals(&scanned), Totals { files: 2, bytes: 5 + (3 << 20) });
+        assert_eq!(
+            totals(&scanned),
+            Totals {
+                files: 2,
+                bytes: 5 + (3 << 20)
+            }
+        );
     }
 }

@@ -14,7 +14,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::version::PythonVersion;
 
-pub const MODULES: &[&str] = &["encodings", "json", "ssl", "sqlite3", "zlib", "ctypes", "decimal"];
+pub const MODULES: &[&str] = &[
+    "encodings",
+    "json",
+    "ssl",
+    "sqlite3",
+    "zlib",
+    "ctypes",
+    "decimal",
+];
 
 const SCRIPT: &str = r#"
 import sys
@@ -39,11 +47,22 @@ print(json.dumps({
 #[derive(Debug, thiserror::Error)]
 pub enum ValidateError {
     #[error("validation of {} could not start it: {error}", python.display())]
-    Spawn { python: PathBuf, error: std::io::Error },
+    Spawn {
+        python: PathBuf,
+        error: std::io::Error,
+    },
     #[error("validation of {} timed out after {}s; output: {output}", python.display(), timeout.as_secs())]
-    Timeout { python: PathBuf, timeout: Duration, output: String },
+    Timeout {
+        python: PathBuf,
+        timeout: Duration,
+        output: String,
+    },
     #[error("validation of {} failed: {why}; output: {output}", python.display())]
-    Failed { python: PathBuf, why: String, output: String },
+    Failed {
+        python: PathBuf,
+        why: String,
+        output: String,
+    },
 }
 
 /// What the diagnostic reported.
@@ -58,7 +77,11 @@ pub struct Diagnostic {
 }
 
 /// Runs the diagnostic on the runtime rooted at `root`.
-pub fn check(root: &Path, expected: &PythonVersion, timeout: Duration) -> Result<Diagnostic, ValidateError> {
+pub fn check(
+    root: &Path,
+    expected: &PythonVersion,
+    timeout: Duration,
+) -> Result<Diagnostic, ValidateError> {
     let python = root.join("bin/python3");
     let mut child = Command::new(&python)
         .args(["-I", "-B", "-c", SCRIPT])
@@ -69,7 +92,10 @@ pub fn check(root: &Path, expected: &PythonVersion, timeout: Duration) -> Result
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|error| ValidateError::Spawn { python: python.clone(), error })?;
+        .map_err(|error| ValidateError::Spawn {
+            python: python.clone(),
+            error,
+        })?;
     let pipe = |r: Option<Box<dyn Read + Send>>| {
         std::thread::spawn(move || {
             let mut s = Vec::new();
@@ -97,18 +123,30 @@ pub fn check(root: &Path, expected: &PythonVersion, timeout: Duration) -> Result
     let stderr = err.join().unwrap_or_default();
     let output = one_line(&format!("{stdout} {stderr}"));
     let Some(status) = status else {
-        return Err(ValidateError::Timeout { python, timeout, output });
+        return Err(ValidateError::Timeout {
+            python,
+            timeout,
+            output,
+        });
     };
-    let fail = |why: String| ValidateError::Failed { python: python.clone(), why, output: output.clone() };
+    let fail = |why: String| ValidateError::Failed {
+        python: python.clone(),
+        why,
+        output: output.clone(),
+    };
     if !status.success() {
         return Err(fail(format!("it exited with {status}")));
     }
-    let diag: Diagnostic = serde_json::from_str(stdout.trim()).map_err(|e| fail(format!("unreadable report ({e})")))?;
+    let diag: Diagnostic = serde_json::from_str(stdout.trim())
+        .map_err(|e| fail(format!("unreadable report ({e})")))?;
     if diag.implementation != "cpython" {
         return Err(fail(format!("it is {}, not CPython", diag.implementation)));
     }
     if diag.version != expected.to_string() {
-        return Err(fail(format!("it reports version {}, expected {expected}", diag.version)));
+        return Err(fail(format!(
+            "it reports version {}, expected {expected}",
+            diag.version
+        )));
     }
     if !diag.failed.is_empty() {
         let names: Vec<&str> = diag.failed.keys().map(String::as_str).collect();
@@ -119,7 +157,10 @@ pub fn check(root: &Path, expected: &PythonVersion, timeout: Duration) -> Result
     }
     let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
     if real(Path::new(&diag.prefix)) != real(root) {
-        return Err(fail(format!("its sys.prefix is {}, not its own tree", diag.prefix)));
+        return Err(fail(format!(
+            "its sys.prefix is {}, not its own tree",
+            diag.prefix
+        )));
     }
     Ok(diag)
 }
@@ -128,7 +169,10 @@ pub fn check(root: &Path, expected: &PythonVersion, timeout: Duration) -> Result
 fn one_line(s: &str) -> String {
     let folded: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
     if folded.len() > 600 {
-        let cut = (0..=600).rev().find(|&i| folded.is_char_boundary(i)).unwrap_or(0);
+        let cut = (0..=600)
+            .rev()
+            .find(|&i| folded.is_char_boundary(i))
+            .unwrap_or(0);
         format!("{}…", &folded[..cut])
     } else if folded.is_empty() {
         "(none)".into()

@@ -20,11 +20,14 @@ pub enum RequestError {
 
 impl RequestError {
     fn invalid(request: &str, reason: impl Into<String>) -> Self {
-        Self::Invalid { request: request.to_owned(), reason: reason.into() }
+        Self::Invalid {
+            request: request.to_owned(),
+            reason: reason.into(),
+        }
     }
 }
 
-/// A CPython version such as `3.12.4` or `3.15.0rc1`.
+/// A `CPython` version such as `3.12.4` or `3.15.0rc1`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PythonVersion(Version);
 
@@ -43,7 +46,9 @@ impl PythonVersion {
     pub fn parse(s: &str) -> Option<Self> {
         let p = Partial::parse(s)?;
         match (p.minor, p.patch) {
-            (Some(minor), Some(patch)) => Self::from_parts(p.major, minor, patch, p.pre.as_deref().unwrap_or("")),
+            (Some(minor), Some(patch)) => {
+                Self::from_parts(p.major, minor, patch, p.pre.as_deref().unwrap_or(""))
+            }
             _ => None,
         }
     }
@@ -79,10 +84,11 @@ impl fmt::Display for PythonVersion {
 /// `rc1` -> (`rc`, 1). Only Python's `a`, `b` and `rc` tags are prereleases.
 fn split_pre(pre: &str) -> Option<(&'static str, u64)> {
     for kind in ["rc", "a", "b"] {
-        if let Some(n) = pre.strip_prefix(kind) {
-            if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) {
-                return Some((kind, n.parse().ok()?));
-            }
+        if let Some(n) = pre.strip_prefix(kind)
+            && !n.is_empty()
+            && n.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Some((kind, n.parse().ok()?));
         }
     }
     None
@@ -107,7 +113,11 @@ impl Partial {
         let num = |p: Option<&str>| -> Option<Option<u64>> {
             match p {
                 None => Some(None),
-                Some(p) if !p.is_empty() && p.len() <= 6 && p.bytes().all(|b| b.is_ascii_digit()) => p.parse().ok().map(Some),
+                Some(p)
+                    if !p.is_empty() && p.len() <= 6 && p.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    p.parse().ok().map(Some)
+                }
                 Some(_) => None,
             }
         };
@@ -123,18 +133,31 @@ impl Partial {
                 return None;
             }
         }
-        Some(Self { major, minor, patch, pre: pre.map(str::to_owned) })
+        Some(Self {
+            major,
+            minor,
+            patch,
+            pre: pre.map(str::to_owned),
+        })
     }
 
     /// Pads missing components with zeros, as PEP 440 does for comparisons.
     fn padded(&self) -> PythonVersion {
-        PythonVersion::from_parts(self.major, self.minor.unwrap_or(0), self.patch.unwrap_or(0), self.pre.as_deref().unwrap_or(""))
-            .unwrap_or_else(|| PythonVersion(Version::new(self.major, 0, 0)))
+        PythonVersion::from_parts(
+            self.major,
+            self.minor.unwrap_or(0),
+            self.patch.unwrap_or(0),
+            self.pre.as_deref().unwrap_or(""),
+        )
+        .unwrap_or_else(|| PythonVersion(Version::new(self.major, 0, 0)))
     }
 
     /// True when `v` starts with the components given (`3.12` matches every `3.12.x`).
     fn prefix_matches(&self, v: &PythonVersion) -> bool {
-        if v.major() != self.major || self.minor.is_some_and(|m| m != v.minor()) || self.patch.is_some_and(|p| p != v.patch()) {
+        if v.major() != self.major
+            || self.minor.is_some_and(|m| m != v.minor())
+            || self.patch.is_some_and(|p| p != v.patch())
+        {
             return false;
         }
         match &self.pre {
@@ -166,23 +189,47 @@ enum Op {
 impl Clause {
     fn parse(request: &str, s: &str) -> Result<Self, RequestError> {
         let s = s.trim();
-        let ops = [("~=", Op::Compatible), (">=", Op::Ge), ("<=", Op::Le), ("==", Op::Eq), ("!=", Op::Ne), (">", Op::Gt), ("<", Op::Lt)];
+        let ops = [
+            ("~=", Op::Compatible),
+            (">=", Op::Ge),
+            ("<=", Op::Le),
+            ("==", Op::Eq),
+            ("!=", Op::Ne),
+            (">", Op::Gt),
+            ("<", Op::Lt),
+        ];
         let (op, rest) = ops
             .iter()
             .find_map(|(t, op)| s.strip_prefix(t).map(|rest| (*op, rest.trim())))
-            .ok_or_else(|| RequestError::invalid(request, format!("`{s}` does not start with one of >=, <=, >, <, ==, !=, ~=")))?;
+            .ok_or_else(|| {
+                RequestError::invalid(
+                    request,
+                    format!("`{s}` does not start with one of >=, <=, >, <, ==, !=, ~="),
+                )
+            })?;
         let (text, wildcard) = match rest.strip_suffix(".*") {
             Some(t) => (t, true),
             None => (rest, false),
         };
         if wildcard && !matches!(op, Op::Eq | Op::Ne) {
-            return Err(RequestError::invalid(request, format!("`.*` is only allowed with == and != (in `{s}`)")));
+            return Err(RequestError::invalid(
+                request,
+                format!("`.*` is only allowed with == and != (in `{s}`)"),
+            ));
         }
-        let version = Partial::parse(text).ok_or_else(|| RequestError::invalid(request, format!("`{text}` is not a version")))?;
+        let version = Partial::parse(text)
+            .ok_or_else(|| RequestError::invalid(request, format!("`{text}` is not a version")))?;
         if op == Op::Compatible && version.minor.is_none() {
-            return Err(RequestError::invalid(request, format!("~= needs at least two components (in `{s}`)")));
+            return Err(RequestError::invalid(
+                request,
+                format!("~= needs at least two components (in `{s}`)"),
+            ));
         }
-        Ok(Self { op, version, wildcard })
+        Ok(Self {
+            op,
+            version,
+            wildcard,
+        })
     }
 
     fn matches(&self, v: &PythonVersion) -> bool {
@@ -196,7 +243,12 @@ impl Clause {
             Op::Le => *v <= bound,
             Op::Gt => *v > bound,
             // PEP 440: `<3.12` does not admit 3.12.0's own prereleases.
-            Op::Lt => *v < bound && !(v.is_prerelease() && !bound.is_prerelease() && v.release() == bound.release()),
+            Op::Lt => {
+                *v < bound
+                    && !(v.is_prerelease()
+                        && !bound.is_prerelease()
+                        && v.release() == bound.release())
+            }
             Op::Compatible => {
                 let mut prefix = self.version.clone();
                 prefix.pre = None;
@@ -274,13 +326,26 @@ impl Request {
             return Err(RequestError::invalid(raw, "it is empty"));
         }
         if s.len() > 200 {
-            return Err(RequestError::invalid(&s[..40], "it is longer than 200 characters"));
+            return Err(RequestError::invalid(
+                &s[..40],
+                "it is longer than 200 characters",
+            ));
         }
         if s.starts_with(|c: char| c.is_ascii_alphabetic()) && s.contains('-') {
-            if !s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-._".contains(&b)) {
-                return Err(RequestError::invalid(raw, "a catalogue key has only letters, digits and `+-._`"));
+            if !s
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-._".contains(&b))
+            {
+                return Err(RequestError::invalid(
+                    raw,
+                    "a catalogue key has only letters, digits and `+-._`",
+                ));
             }
-            return Ok(Self { raw: s.to_owned(), spec: Spec::Key(s.to_owned()), variant: Variant::Default });
+            return Ok(Self {
+                raw: s.to_owned(),
+                spec: Spec::Key(s.to_owned()),
+                variant: Variant::Default,
+            });
         }
         let mut parts = s.split('+');
         let mut head = parts.next().unwrap_or_default().trim();
@@ -289,14 +354,20 @@ impl Request {
             match word.trim() {
                 "freethreaded" if !freethreaded => freethreaded = true,
                 "debug" if !debug => debug = true,
-                other => return Err(RequestError::invalid(raw, format!("unknown variant `+{other}` (expected +freethreaded or +debug)"))),
+                other => {
+                    return Err(RequestError::invalid(
+                        raw,
+                        format!("unknown variant `+{other}` (expected +freethreaded or +debug)"),
+                    ));
+                }
             }
         }
-        if let Some(h) = head.strip_suffix('t') {
-            if h.ends_with(|c: char| c.is_ascii_digit()) && !freethreaded {
-                freethreaded = true;
-                head = h;
-            }
+        if let Some(h) = head.strip_suffix('t')
+            && h.ends_with(|c: char| c.is_ascii_digit())
+            && !freethreaded
+        {
+            freethreaded = true;
+            head = h;
         }
         let variant = match (freethreaded, debug) {
             (false, false) => Variant::Default,
@@ -305,7 +376,10 @@ impl Request {
             (true, true) => Variant::FreethreadedDebug,
         };
         let spec = if head.contains(['<', '>', '=', '!', '~', ',']) {
-            let clauses = head.split(',').map(|c| Clause::parse(raw, c)).collect::<Result<Vec<_>, _>>()?;
+            let clauses = head
+                .split(',')
+                .map(|c| Clause::parse(raw, c))
+                .collect::<Result<Vec<_>, _>>()?;
             Spec::Range(clauses)
         } else {
             let partial = Partial::parse(head).ok_or_else(|| {
@@ -313,7 +387,11 @@ impl Request {
             })?;
             Spec::Prefix(partial)
         };
-        Ok(Self { raw: s.to_owned(), spec, variant })
+        Ok(Self {
+            raw: s.to_owned(),
+            spec,
+            variant,
+        })
     }
 
     pub fn raw(&self) -> &str {
@@ -370,7 +448,12 @@ impl fmt::Display for Request {
 
 /// Distance used to rank "nearest versions" in error messages: same minor first, then by minor.
 pub fn distance(a: &PythonVersion, b: &PythonVersion) -> (u64, u64, u64, Ordering) {
-    (a.major().abs_diff(b.major()), a.minor().abs_diff(b.minor()), a.patch().abs_diff(b.patch()), b.cmp(a))
+    (
+        a.major().abs_diff(b.major()),
+        a.minor().abs_diff(b.minor()),
+        a.patch().abs_diff(b.patch()),
+        b.cmp(a),
+    )
 }
 
 #[cfg(test)]
@@ -400,7 +483,9 @@ mod tests {
         assert!(Request::parse("3.12.4").unwrap().matches(&v("3.12.4")));
         assert!(!Request::parse("3.12.4").unwrap().matches(&v("3.12.5")));
         let pre = Request::parse("3.15.0rc1").unwrap();
-        assert!(pre.names_prerelease() && pre.matches(&v("3.15.0rc1")) && !pre.matches(&v("3.15.0")));
+        assert!(
+            pre.names_prerelease() && pre.matches(&v("3.15.0rc1")) && !pre.matches(&v("3.15.0"))
+        );
     }
 
     #[test]
@@ -408,7 +493,10 @@ mod tests {
         let r = Request::parse(">=3.10,<3.12").unwrap();
         assert!(r.matches(&v("3.10.0")) && r.matches(&v("3.11.9")));
         assert!(!r.matches(&v("3.12.0")) && !r.matches(&v("3.9.20")));
-        assert!(!r.matches(&v("3.12.0rc1")), "<3.12 excludes 3.12's own prereleases");
+        assert!(
+            !r.matches(&v("3.12.0rc1")),
+            "<3.12 excludes 3.12's own prereleases"
+        );
         assert!(Request::parse("==3.11.*").unwrap().matches(&v("3.11.4")));
         assert!(!Request::parse("!=3.11.*").unwrap().matches(&v("3.11.4")));
         assert!(Request::parse("~=3.10").unwrap().matches(&v("3.13.1")));
@@ -418,15 +506,41 @@ mod tests {
 
     #[test]
     fn variants_and_keys() {
-        assert_eq!(Request::parse("3.13+freethreaded").unwrap().variant(), Variant::Freethreaded);
-        assert_eq!(Request::parse("3.13t").unwrap().variant(), Variant::Freethreaded);
-        assert_eq!(Request::parse("3.13+freethreaded+debug").unwrap().variant(), Variant::FreethreadedDebug);
-        assert_eq!(Request::parse("cpython-3.12.4-linux-x86_64-gnu").unwrap().key(), Some("cpython-3.12.4-linux-x86_64-gnu"));
+        assert_eq!(
+            Request::parse("3.13+freethreaded").unwrap().variant(),
+            Variant::Freethreaded
+        );
+        assert_eq!(
+            Request::parse("3.13t").unwrap().variant(),
+            Variant::Freethreaded
+        );
+        assert_eq!(
+            Request::parse("3.13+freethreaded+debug").unwrap().variant(),
+            Variant::FreethreadedDebug
+        );
+        assert_eq!(
+            Request::parse("cpython-3.12.4-linux-x86_64-gnu")
+                .unwrap()
+                .key(),
+            Some("cpython-3.12.4-linux-x86_64-gnu")
+        );
     }
 
     #[test]
     fn bad_requests_say_why() {
-        for bad in ["", "3.x", "three", "3.12+fast", ">>3", "3..1", "3.12rc1", "=<3", "~=3", ">=3.*", "1.2.3.4"] {
+        for bad in [
+            "",
+            "3.x",
+            "three",
+            "3.12+fast",
+            ">>3",
+            "3..1",
+            "3.12rc1",
+            "=<3",
+            "~=3",
+            ">=3.*",
+            "1.2.3.4",
+        ] {
             let err = Request::parse(bad).unwrap_err().to_string();
             assert!(err.starts_with("invalid version request"), "{bad}: {err}");
         }

@@ -20,14 +20,26 @@ pub fn run(s: &Settings) -> anyhow::Result<()> {
     let profiles = Profiles::new(s.home.profiles());
     let n = profiles.current(&s.profile)?.ok_or_else(no_current)?;
     let db = super::open_ro(s)?.ok_or_else(no_current)?;
-    let g = db.generation(&s.profile, n)?.ok_or_else(|| CommandError::NoGeneration { profile: s.profile.clone(), number: n })?;
+    let g = db
+        .generation(&s.profile, n)?
+        .ok_or_else(|| CommandError::NoGeneration {
+            profile: s.profile.clone(),
+            number: n,
+        })?;
     let c = Current {
         profile: s.profile.clone(),
         generation: n,
         store_path: s.home.store().join(&g.entry_name).display().to_string(),
-        python: profiles.profile_path(&s.profile).join("bin/python3").display().to_string(),
+        python: profiles
+            .profile_path(&s.profile)
+            .join("bin/python3")
+            .display()
+            .to_string(),
         version: g.version,
     };
-    s.out.data(&format!("{} generation {}: CPython {} at {}\n", c.profile, c.generation, c.version, c.store_path))?;
+    s.out.data(&format!(
+        "{} generation {}: CPython {} at {}\n",
+        c.profile, c.generation, c.version, c.store_path
+    ))?;
     s.out.json(&c)
 }

@@ -11,9 +11,17 @@ struct Env {
 }
 
 pub fn run(s: &Settings, fish: bool) -> anyhow::Result<()> {
-    let bin = Profiles::new(s.home.profiles()).profile_path(&s.profile).join("bin").display().to_string();
+    let bin = Profiles::new(s.home.profiles())
+        .profile_path(&s.profile)
+        .join("bin")
+        .display()
+        .to_string();
     let quoted = format!("'{}'", bin.replace('\'', r"'\''"));
-    let line = if fish { format!("set -gx PATH {quoted} $PATH\n") } else { format!("export PATH={quoted}:\"$PATH\"\n") };
+    let line = if fish {
+        format!("set -gx PATH {quoted} $PATH\n")
+    } else {
+        format!("export PATH={quoted}:\"$PATH\"\n")
+    };
     s.out.data(&line)?;
     s.out.json(&Env { bin })
 }

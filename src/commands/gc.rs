@@ -28,37 +28,84 @@ struct RemovedGeneration {
     version: String,
 }
 
-pub fn run(s: &Settings, keep: Option<u64>, older_than: Option<Duration>, dry_run: bool, wait: Duration) -> anyhow::Result<()> {
+pub fn run(
+    s: &Settings,
+    keep: Option<u64>,
+    older_than: Option<Duration>,
+    dry_run: bool,
+    wait: Duration,
+) -> anyhow::Result<()> {
     let mut db = super::open_rw(s)?;
-    let lock = lock::acquire(&s.home.locks().join("gc.lock"), Mode::Exclusive, wait, &|| s.out.say("waiting for running pyswap commands to finish…"));
+    let lock = lock::acquire(
+        &s.home.locks().join("gc.lock"),
+        Mode::Exclusive,
+        wait,
+        &|| s.out.say("waiting for running pyswap commands to finish…"),
+    );
     let _lock = match lock {
         Ok(l) => l,
         Err(LockError::Timeout { .. }) => {
             s.out.say(&format!("gc skipped: other pyswap commands were still running after {}s; nothing was changed", wait.as_secs()));
-            return s.out.json(&GcReport { dry_run, skipped: true, generations_removed: vec![], entries_removed: vec![], leftover_dirs: 0, leftover_links: 0, bytes_freed: 0 });
+            return s.out.json(&GcReport {
+                dry_run,
+                skipped: true,
+                generations_removed: vec![],
+                entries_removed: vec![],
+                leftover_dirs: 0,
+                leftover_links: 0,
+                bytes_freed: 0,
+            });
         }
         Err(e) => return Err(e.into()),
     };
-    let report = gc::run(&s.home, &mut db, Policy { keep, older_than, now: now_unix() }, dry_run)?;
+    let report = gc::run(
+        &s.home,
+        &mut db,
+        Policy {
+            keep,
+            older_than,
+            now: now_unix(),
+        },
+        dry_run,
+    )?;
     let verb = if dry_run { "would remove" } else { "removed" };
     s.out.say(&format!(
         "{verb} {} generation(s), {} store entr{} and {} leftover(s); {} freed",
         report.generations.len(),
         report.entries.len(),
-        if report.entries.len() == 1 { "y" } else { "ies" },
+        if report.entries.len() == 1 {
+            "y"
+        } else {
+            "ies"
+        },
         report.leftover_dirs + report.leftover_links,
         human_bytes(report.bytes_freed)
     ));
     for g in &report.generations {
-        s.out.say(&format!("  generation {} of `{}` (CPython {})", g.number, g.profile, g.version));
+        s.out.say(&format!(
+            "  generation {} of `{}` (CPython {})",
+            g.number, g.profile, g.version
+        ));
     }
     for e in &report.entries {
-        s.out.say(&format!("  store entry {} ({})", e.name, human_bytes(e.bytes)));
+        s.out.say(&format!(
+            "  store entry {} ({})",
+            e.name,
+            human_bytes(e.bytes)
+        ));
     }
     s.out.json(&GcReport {
         dry_run,
         skipped: false,
-        generations_removed: report.generations.iter().map(|g| RemovedGeneration { profile: g.profile.clone(), number: g.number, version: g.version.clone() }).collect(),
+        generations_removed: report
+            .generations
+            .iter()
+            .map(|g| RemovedGeneration {
+                profile: g.profile.clone(),
+                number: g.number,
+                version: g.version.clone(),
+            })
+            .collect(),
         entries_removed: report.entries.iter().map(|e| e.name.clone()).collect(),
         leftover_dirs: report.leftover_dirs,
         leftover_links: report.leftover_links,

@@ -44,7 +44,8 @@ pub fn run(s: &Settings) -> anyhow::Result<()> {
         return s.out.json(&gens);
     }
     if gens.is_empty() {
-        s.out.say(&format!("profile `{}` has no generations yet", s.profile));
+        s.out
+            .say(&format!("profile `{}` has no generations yet", s.profile));
         return Ok(());
     }
     let mut t = String::from("   GEN  CREATED               VERSION     STORE ENTRY\n");
@@ -54,7 +55,14 @@ pub fn run(s: &Settings) -> anyhow::Result<()> {
             Some((digest, rest)) if digest.len() > 12 => format!("{}…-{rest}", &digest[..12]),
             _ => name.to_owned(),
         };
-        let _ = writeln!(t, "{} {:>4}  {:<20}  {:<10}  {short}", if g.current { "*" } else { " " }, g.number, g.created, g.version);
+        let _ = writeln!(
+            t,
+            "{} {:>4}  {:<20}  {:<10}  {short}",
+            if g.current { "*" } else { " " },
+            g.number,
+            g.created,
+            g.version
+        );
     }
     s.out.data(&t)?;
     Ok(())

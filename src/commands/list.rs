@@ -34,13 +34,22 @@ pub fn available(s: &Settings, pre: bool) -> anyhow::Result<()> {
     let platform = s.platform()?;
     let catalogue = super::load_catalogue(s, &Fetcher::default())?;
     let installed: Vec<String> = match super::open_ro(s)? {
-        Some(db) => db.entries()?.into_iter().map(|e| e.archive_sha256).collect(),
+        Some(db) => db
+            .entries()?
+            .into_iter()
+            .map(|e| e.archive_sha256)
+            .collect(),
         None => Vec::new(),
     };
     let mut rows: Vec<Available> = catalogue
         .entries
         .iter()
-        .filter(|e| e.implementation == "cpython" && e.os == platform.os && e.arch == platform.arch && e.libc == platform.libc)
+        .filter(|e| {
+            e.implementation == "cpython"
+                && e.os == platform.os
+                && e.arch == platform.arch
+                && e.libc == platform.libc
+        })
         .filter(|e| pre || !e.version.is_prerelease())
         .map(|e| Available {
             installed: e.sha256.as_ref().is_some_and(|d| installed.contains(d)),
@@ -59,7 +68,13 @@ pub fn available(s: &Settings, pre: bool) -> anyhow::Result<()> {
     }
     let mut t = String::new();
     for r in &rows {
-        let _ = writeln!(t, "{:<44} {:<10} {}", r.key, r.build.as_deref().unwrap_or("-"), if r.installed { "installed" } else { "" });
+        let _ = writeln!(
+            t,
+            "{:<44} {:<10} {}",
+            r.key,
+            r.build.as_deref().unwrap_or("-"),
+            if r.installed { "installed" } else { "" }
+        );
     }
     s.out.data(&t)?;
     Ok(())
@@ -67,11 +82,19 @@ pub fn available(s: &Settings, pre: bool) -> anyhow::Result<()> {
 
 pub fn installed(s: &Settings) -> anyhow::Result<()> {
     let Some(db) = super::open_ro(s)? else {
-        return if s.out.json { s.out.json(&Vec::<Installed>::new()) } else { Ok(s.out.say("nothing installed yet")) };
+        return if s.out.json {
+            s.out.json(&Vec::<Installed>::new())
+        } else {
+            s.out.say("nothing installed yet");
+            Ok(())
+        };
     };
     let mut users: BTreeMap<i64, Vec<String>> = BTreeMap::new();
     for g in db.all_generations()? {
-        users.entry(g.entry_id).or_default().push(format!("{}:{}", g.profile, g.number));
+        users
+            .entry(g.entry_id)
+            .or_default()
+            .push(format!("{}:{}", g.profile, g.number));
     }
     let store = Store::new(s.home.store());
     let rows: Vec<Installed> = db
@@ -92,8 +115,18 @@ pub fn installed(s: &Settings) -> anyhow::Result<()> {
     }
     let mut t = String::new();
     for r in &rows {
-        let gens = if r.generations.is_empty() { "(unused)".to_owned() } else { r.generations.join(" ") };
-        let _ = writeln!(t, "{:<10} {:>10}  {}  {gens}", r.version, human_bytes(r.bytes), r.name);
+        let gens = if r.generations.is_empty() {
+            "(unused)".to_owned()
+        } else {
+            r.generations.join(" ")
+        };
+        let _ = writeln!(
+            t,
+            "{:<10} {:>10}  {}  {gens}",
+            r.version,
+            human_bytes(r.bytes),
+            r.name
+        );
     }
     s.out.data(&t)?;
     Ok(())

@@ -33,7 +33,12 @@ pub fn run(settings: &Settings, action: Action) -> anyhow::Result<()> {
         Action::Switch { request, pre } => switch::run(settings, &request, pre),
         Action::Generations => generations::run(settings),
         Action::Rollback { to } => rollback::run(settings, to),
-        Action::Gc { keep, older_than, dry_run, wait } => gc::run(settings, keep, older_than, dry_run, wait),
+        Action::Gc {
+            keep,
+            older_than,
+            dry_run,
+            wait,
+        } => gc::run(settings, keep, older_than, dry_run, wait),
         Action::ListAvailable { pre } => list::available(settings, pre),
         Action::ListInstalled => list::installed(settings),
         Action::Current => current::run(settings),
@@ -57,14 +62,24 @@ fn open_ro(s: &Settings) -> anyhow::Result<Option<Db>> {
 
 /// The shared side of the gc lock, held by every command that adds or activates.
 fn gc_shared(s: &Settings) -> anyhow::Result<Lock> {
-    let lock = lock::acquire(&s.home.locks().join("gc.lock"), Mode::Shared, s.lock_wait, &|| s.out.say("waiting for a running `pyswap gc` to finish…"))?;
+    let lock = lock::acquire(
+        &s.home.locks().join("gc.lock"),
+        Mode::Shared,
+        s.lock_wait,
+        &|| s.out.say("waiting for a running `pyswap gc` to finish…"),
+    )?;
     Ok(lock)
 }
 
 /// The profile's own lock, held while its current generation changes.
 fn profile_lock(s: &Settings) -> anyhow::Result<Lock> {
     let path = s.home.locks().join(format!("profile-{}.lock", s.profile));
-    let lock = lock::acquire(&path, Mode::Exclusive, s.lock_wait, &|| s.out.say(&format!("waiting for another pyswap command changing profile `{}`…", s.profile)))?;
+    let lock = lock::acquire(&path, Mode::Exclusive, s.lock_wait, &|| {
+        s.out.say(&format!(
+            "waiting for another pyswap command changing profile `{}`…",
+            s.profile
+        ));
+    })?;
     Ok(lock)
 }
 

@@ -22,29 +22,55 @@ pub fn run(s: &Settings, to: Option<u64>) -> anyhow::Result<()> {
     let _gc = super::gc_shared(s)?;
     let _profile = super::profile_lock(s)?;
     let profiles = Profiles::new(s.home.profiles());
-    let current = profiles.current(&s.profile)?.ok_or_else(|| CommandError::NoCurrent(s.profile.clone()))?;
+    let current = profiles
+        .current(&s.profile)?
+        .ok_or_else(|| CommandError::NoCurrent(s.profile.clone()))?;
     let target = match to {
-        Some(n) => db.generation(&s.profile, n)?.ok_or_else(|| CommandError::NoGeneration { profile: s.profile.clone(), number: n })?,
+        Some(n) => db
+            .generation(&s.profile, n)?
+            .ok_or_else(|| CommandError::NoGeneration {
+                profile: s.profile.clone(),
+                number: n,
+            })?,
         None => db
             .generations(&s.profile)?
             .into_iter()
             .rev()
             .find(|g| g.number < current)
-            .ok_or_else(|| CommandError::NothingOlder { profile: s.profile.clone(), current })?,
+            .ok_or_else(|| CommandError::NothingOlder {
+                profile: s.profile.clone(),
+                current,
+            })?,
     };
     let path = Store::new(s.home.store()).path(&target.entry_name);
     if path.join("bin/python3").symlink_metadata().is_err() {
         return Err(CommandError::EntryMissing(path.display().to_string()).into());
     }
-    if target.number != current {
-        if profiles.link_target_entry(&s.profile, target.number).as_deref() != Some(target.entry_name.as_str()) {
+    if target.number == current {
+        s.out.say(&format!(
+            "profile `{}` is already at generation {}",
+            s.profile, target.number
+        ));
+    } else {
+        if profiles
+            .link_target_entry(&s.profile, target.number)
+            .as_deref()
+            != Some(target.entry_name.as_str())
+        {
             profiles.write_generation_link(&s.profile, target.number, &target.entry_name)?;
         }
         profiles.activate(&s.profile, target.number)?;
         crate::crash::point("rollback:activated");
-        s.out.say(&format!("profile `{}`: generation {current} -> {} (CPython {})", s.profile, target.number, target.version));
-    } else {
-        s.out.say(&format!("profile `{}` is already at generation {}", s.profile, target.number));
+        s.out.say(&format!(
+            "profile `{}`: generation {current} -> {} (CPython {})",
+            s.profile, target.number, target.version
+        ));
     }
-    s.out.json(&RolledBack { profile: &s.profile, from: current, generation: target.number, version: &target.version, store_path: path.display().to_string() })
+    s.out.json(&RolledBack {
+        profile: &s.profile,
+        from: current,
+        generation: target.number,
+        version: &target.version,
+        store_path: path.display().to_string(),
+    })
 }

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::crash;
 use crate::db::GenerationRow;
 use crate::fetch::Fetcher;
 use crate::install::{self, Options};
@@ -9,7 +10,6 @@ use crate::output::{now_unix, rfc3339};
 use crate::profile::Profiles;
 use crate::settings::Settings;
 use crate::version::Request;
-use crate::crash;
 
 #[derive(Serialize)]
 struct Switched<'a> {
@@ -30,9 +30,25 @@ pub fn run(s: &Settings, request: &str, pre: bool) -> anyhow::Result<()> {
     let fetcher = Fetcher::default();
     let catalogue = super::load_catalogue(s, &fetcher)?;
     let entry = catalogue.resolve(&request, &platform, pre)?;
-    let opts = Options { lock_wait: s.lock_wait, validate_timeout: s.validate_timeout };
-    let on_wait = || s.out.say(&format!("waiting for another pyswap command installing {}…", entry.key));
-    let installed = install::ensure(&s.home, &mut db, &fetcher, entry, &opts, || s.out.progress(&entry.key), &on_wait)?;
+    let opts = Options {
+        lock_wait: s.lock_wait,
+        validate_timeout: s.validate_timeout,
+    };
+    let on_wait = || {
+        s.out.say(&format!(
+            "waiting for another pyswap command installing {}…",
+            entry.key
+        ));
+    };
+    let installed = install::ensure(
+        &s.home,
+        &mut db,
+        &fetcher,
+        entry,
+        &opts,
+        || s.out.progress(&entry.key),
+        &on_wait,
+    )?;
     crash::point("switch:installed");
 
     let _profile = super::profile_lock(s)?;
@@ -54,18 +70,32 @@ pub fn run(s: &Settings, request: &str, pre: bool) -> anyhow::Result<()> {
                 command: "switch".into(),
                 created: now_unix(),
             };
-            let n = db.add_generation(&row, |n| profiles.write_generation_link(&s.profile, n, &installed.row.name).map_err(|e| e.to_string()))?;
+            let n = db.add_generation(&row, |n| {
+                profiles
+                    .write_generation_link(&s.profile, n, &installed.row.name)
+                    .map_err(|e| e.to_string())
+            })?;
             crash::point("switch:generation-committed");
             profiles.activate(&s.profile, n)?;
             crash::point("switch:activated");
             (GenerationRow { number: n, ..row }, true)
         }
     };
-    let how = if installed.fresh { "installed and validated" } else { "already in the store" };
-    if changed {
-        s.out.say(&format!("switched profile `{}` to generation {}: CPython {} ({how})", s.profile, generation.number, generation.version));
+    let how = if installed.fresh {
+        "installed and validated"
     } else {
-        s.out.say(&format!("profile `{}` is already at CPython {} (generation {}); nothing changed", s.profile, generation.version, generation.number));
+        "already in the store"
+    };
+    if changed {
+        s.out.say(&format!(
+            "switched profile `{}` to generation {}: CPython {} ({how})",
+            s.profile, generation.number, generation.version
+        ));
+    } else {
+        s.out.say(&format!(
+            "profile `{}` is already at CPython {} (generation {}); nothing changed",
+            s.profile, generation.version, generation.number
+        ));
     }
     s.out.json(&Switched {
         profile: &s.profile,

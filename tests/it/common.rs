@@ -29,24 +29,50 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(o: Output) -> Self {
-        Self { code: o.status.code(), signal: o.status.signal(), stdout: String::from_utf8_lossy(&o.stdout).into(), stderr: String::from_utf8_lossy(&o.stderr).into() }
+    fn from(o: &Output) -> Self {
+        Self {
+            code: o.status.code(),
+            signal: o.status.signal(),
+            stdout: String::from_utf8_lossy(&o.stdout).into(),
+            stderr: String::from_utf8_lossy(&o.stderr).into(),
+        }
     }
     #[track_caller]
     pub fn ok(self) -> Self {
-        assert_eq!(self.code, Some(0), "expected success\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code,
+            Some(0),
+            "expected success\nstdout: {}\nstderr: {}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
     #[track_caller]
     pub fn fails(self, code: i32, needle: &str) -> Self {
-        assert_eq!(self.code, Some(code), "expected exit {code}\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
-        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}:\n{}", self.stderr);
-        let errors = self.stderr.lines().filter(|l| l.starts_with("error: ")).count();
+        assert_eq!(
+            self.code,
+            Some(code),
+            "expected exit {code}\nstdout: {}\nstderr: {}",
+            self.stdout,
+            self.stderr
+        );
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.stderr
+        );
+        let errors = self
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("error: "))
+            .count();
         assert_eq!(errors, 1, "exactly one error line:\n{}", self.stderr);
         self
     }
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
     }
 }
 
@@ -54,7 +80,7 @@ impl Run {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Fake {
     Good,
-    /// Exits 1 with an ImportError, as a build missing `_ssl` would.
+    /// Exits 1 with an `ImportError`, as a build missing `_ssl` would.
     BrokenSsl,
 }
 
@@ -70,7 +96,12 @@ impl TestContext {
         let home = dir.path().join("home");
         let served = dir.path().join("served");
         std::fs::create_dir_all(&served).unwrap();
-        Self { dir, home, served, entries: BTreeMap::new() }
+        Self {
+            dir,
+            home,
+            served,
+            entries: BTreeMap::new(),
+        }
     }
 
     pub fn cmd(&self) -> Command {
@@ -81,13 +112,16 @@ impl TestContext {
                 c.env_remove(&*k);
             }
         }
-        c.env("PYSWAP_HOME", &self.home).env("PYSWAP_PLATFORM", PLATFORM).env("NO_COLOR", "1").env("HOME", self.dir.path());
+        c.env("PYSWAP_HOME", &self.home)
+            .env("PYSWAP_PLATFORM", PLATFORM)
+            .env("NO_COLOR", "1")
+            .env("HOME", self.dir.path());
         c.env("PYSWAP_CATALOGUE", self.catalogue_path());
         c
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
-        Run::from(self.cmd().args(args).output().unwrap())
+        Run::from(&self.cmd().args(args).output().unwrap())
     }
 
     pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
@@ -96,7 +130,7 @@ impl TestContext {
         for (k, v) in env {
             c.env(k, v);
         }
-        Run::from(c.output().unwrap())
+        Run::from(&c.output().unwrap())
     }
 
     pub fn catalogue_path(&self) -> PathBuf {
@@ -115,8 +149,18 @@ impl TestContext {
         self.add_archive_with_sha(version, data, comp, &sha)
     }
 
-    pub fn add_archive_with_sha(&mut self, version: &str, data: &[u8], comp: Compression, sha: &str) -> String {
-        let ext = if comp == Compression::Gz { "tar.gz" } else { "tar.zst" };
+    pub fn add_archive_with_sha(
+        &mut self,
+        version: &str,
+        data: &[u8],
+        comp: Compression,
+        sha: &str,
+    ) -> String {
+        let ext = if comp == Compression::Gz {
+            "tar.gz"
+        } else {
+            "tar.zst"
+        };
         let file = format!("cpython-{version}-x86_64-unknown-linux-gnu-install_only.{ext}");
         std::fs::write(self.served.join(&file), data).unwrap();
         let url = format!("file://{}", self.served.join(&file).display());
@@ -147,7 +191,11 @@ impl TestContext {
     }
 
     pub fn write_catalogue(&self) {
-        std::fs::write(self.catalogue_path(), serde_json::to_vec_pretty(&self.entries).unwrap()).unwrap();
+        std::fs::write(
+            self.catalogue_path(),
+            serde_json::to_vec_pretty(&self.entries).unwrap(),
+        )
+        .unwrap();
     }
 
     pub fn profile_python(&self) -> PathBuf {
@@ -157,8 +205,12 @@ impl TestContext {
     /// The version the profile's python reports, or None if the profile does not resolve.
     pub fn profile_version(&self) -> Option<String> {
         // A synthetic python ignores its arguments and prints its report; a real one runs this.
-        let script = "import json, sys; print(json.dumps({'version': '%d.%d.%d' % sys.version_info[:3]}))";
-        let out = Command::new(self.profile_python()).args(["-c", script]).output().ok()?;
+        let script =
+            "import json, sys; print(json.dumps({'version': '%d.%d.%d' % sys.version_info[:3]}))";
+        let out = Command::new(self.profile_python())
+            .args(["-c", script])
+            .output()
+            .ok()?;
         if !out.status.success() {
             return None;
         }
@@ -167,13 +219,19 @@ impl TestContext {
     }
 
     pub fn store_names(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(self.home.join("store")).map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
+        let mut v: Vec<String> = std::fs::read_dir(self.home.join("store"))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
         v.sort();
         v
     }
 
     pub fn tmp_files(&self) -> usize {
-        std::fs::read_dir(self.home.join("tmp")).map(|rd| rd.count()).unwrap_or(0)
+        std::fs::read_dir(self.home.join("tmp")).map_or(0, std::iter::Iterator::count)
     }
 
     /// The invariants that must hold at every instant: every row's tree is complete and matches
@@ -184,21 +242,35 @@ impl TestContext {
         assert!(db.integrity_ok().unwrap());
         for e in db.entries().unwrap() {
             let root = self.home.join("store").join(&e.name);
-            let mut nodes = pyswap::tree::scan(&root).unwrap_or_else(|err| panic!("row {} has no complete tree: {err}", e.name));
-            assert_eq!(pyswap::tree::digest(&mut nodes), e.tree_digest, "tree of {} does not match its digest", e.name);
+            let mut nodes = pyswap::tree::scan(&root)
+                .unwrap_or_else(|err| panic!("row {} has no complete tree: {err}", e.name));
+            assert_eq!(
+                pyswap::tree::digest(&mut nodes),
+                e.tree_digest,
+                "tree of {} does not match its digest",
+                e.name
+            );
             assert!(e.name.starts_with(&e.tree_digest));
         }
         for g in db.all_generations().unwrap() {
             assert!(db.entry_by_name(&g.entry_name).unwrap().is_some());
         }
-        if self.home.join("profiles/default").symlink_metadata().is_ok() {
-            assert!(self.profile_version().is_some(), "profile link exists but does not run");
+        if self
+            .home
+            .join("profiles/default")
+            .symlink_metadata()
+            .is_ok()
+        {
+            assert!(
+                self.profile_version().is_some(),
+                "profile link exists but does not run"
+            );
         }
     }
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
-    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+    pyswap::fetch::hex(&Sha256::digest(data))
 }
 
 fn append_file(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], mode: u32) {
@@ -229,8 +301,12 @@ pub fn compress(tar: &[u8], comp: Compression) -> Vec<u8> {
     }
 }
 
-/// A small install_only tree whose `bin/python3` is a shell script answering the diagnostic.
-pub fn synthetic_tar(version: &str, fake: Fake, extra: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
+/// A small `install_only` tree whose `bin/python3` is a shell script answering the diagnostic.
+pub fn synthetic_tar(
+    version: &str,
+    fake: Fake,
+    extra: impl FnOnce(&mut tar::Builder<Vec<u8>>),
+) -> Vec<u8> {
     let minor: Vec<&str> = version.split('.').collect();
     let short = format!("{}.{}", minor[0], minor[1]);
     let script = match fake {
@@ -240,10 +316,25 @@ pub fn synthetic_tar(version: &str, fake: Fake, extra: impl FnOnce(&mut tar::Bui
         Fake::BrokenSsl => "#!/bin/sh\necho 'ImportError: libssl.so.3: cannot open shared object file' >&2\nexit 1\n".to_owned(),
     };
     let mut b = tar::Builder::new(Vec::new());
-    append_file(&mut b, &format!("python/bin/python{short}"), script.as_bytes(), 0o755);
+    append_file(
+        &mut b,
+        &format!("python/bin/python{short}"),
+        script.as_bytes(),
+        0o755,
+    );
     append_symlink(&mut b, "python/bin/python3", &format!("python{short}"));
-    append_file(&mut b, &format!("python/lib/python{short}/os.py"), format!("# os for {version}\n").as_bytes(), 0o644);
-    append_file(&mut b, &format!("python/lib/python{short}/encodings/__init__.py"), b"", 0o644);
+    append_file(
+        &mut b,
+        &format!("python/lib/python{short}/os.py"),
+        format!("# os for {version}\n").as_bytes(),
+        0o644,
+    );
+    append_file(
+        &mut b,
+        &format!("python/lib/python{short}/encodings/__init__.py"),
+        b"",
+        0o644,
+    );
     append_file(&mut b, "python/include/Python.h", version.as_bytes(), 0o644);
     extra(&mut b);
     b.into_inner().unwrap()
@@ -253,32 +344,54 @@ pub fn synthetic_archive(version: &str, fake: Fake, comp: Compression) -> Vec<u8
     compress(&synthetic_tar(version, fake, |_| {}), comp)
 }
 
-/// This machine's CPython, packed as an install_only .tar.gz once per test run:
+/// This machine's `CPython`, packed as an `install_only` .tar.gz once per test run:
 /// (version, archive bytes).
 pub fn real_cpython() -> &'static (String, Vec<u8>) {
     static CELL: OnceLock<(String, Vec<u8>)> = OnceLock::new();
     CELL.get_or_init(|| {
         let out = Command::new("python3")
-            .args(["-c", "import sys; print(sys.base_prefix); print('%d.%d.%d' % sys.version_info[:3])"])
+            .args([
+                "-c",
+                "import sys; print(sys.base_prefix); print('%d.%d.%d' % sys.version_info[:3])",
+            ])
             .output()
             .expect("python3 must be on this machine to pack a real CPython");
         let text = String::from_utf8(out.stdout).unwrap();
         let mut lines = text.lines();
         let prefix = PathBuf::from(lines.next().unwrap());
         let version = lines.next().unwrap().to_owned();
-        let short: String = version.rsplitn(2, '.').nth(1).unwrap().to_owned();
+        let short: String = version.rsplit_once('.').unwrap().0.to_owned();
         let mut b = tar::Builder::new(Vec::new());
         b.follow_symlinks(false);
-        let skip = ["test", "site-packages", "__pycache__", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip"];
+        let skip = [
+            "test",
+            "site-packages",
+            "__pycache__",
+            "idlelib",
+            "tkinter",
+            "turtledemo",
+            "lib2to3",
+            "ensurepip",
+        ];
         let lib = prefix.join("lib");
         for e in std::fs::read_dir(&lib).unwrap().flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if name.starts_with("libpython") {
-                b.append_path_with_name(e.path(), format!("python/lib/{name}")).unwrap();
+                b.append_path_with_name(e.path(), format!("python/lib/{name}"))
+                    .unwrap();
             }
         }
-        pack_dir(&mut b, &lib.join(format!("python{short}")), &format!("python/lib/python{short}"), &skip);
-        b.append_path_with_name(prefix.join(format!("bin/python{short}")), format!("python/bin/python{short}")).unwrap();
+        pack_dir(
+            &mut b,
+            &lib.join(format!("python{short}")),
+            &format!("python/lib/python{short}"),
+            &skip,
+        );
+        b.append_path_with_name(
+            prefix.join(format!("bin/python{short}")),
+            format!("python/bin/python{short}"),
+        )
+        .unwrap();
         append_symlink(&mut b, "python/bin/python3", &format!("python{short}"));
         let tar = b.into_inner().unwrap();
         (version, compress(&tar, Compression::Gz))
@@ -333,7 +446,11 @@ impl Server {
                 });
             }
         });
-        Self { base, requests, behaviour }
+        Self {
+            base,
+            requests,
+            behaviour,
+        }
     }
 
     pub fn set(&self, b: Behaviour) {
@@ -345,7 +462,12 @@ impl Server {
     }
 }
 
-fn serve(mut stream: TcpStream, root: &Path, requests: &AtomicUsize, behaviour: Behaviour) -> std::io::Result<()> {
+fn serve(
+    mut stream: TcpStream,
+    root: &Path,
+    requests: &AtomicUsize,
+    behaviour: Behaviour,
+) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
     reader.read_line(&mut line)?;
@@ -356,7 +478,12 @@ fn serve(mut stream: TcpStream, root: &Path, requests: &AtomicUsize, behaviour: 
         }
     }
     requests.fetch_add(1, Ordering::SeqCst);
-    let path = line.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_owned();
+    let path = line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("/")
+        .trim_start_matches('/')
+        .to_owned();
     let body = std::fs::read(root.join(&path));
     let status = match (&body, behaviour) {
         (_, Behaviour::Status(s)) => s,
@@ -364,11 +491,18 @@ fn serve(mut stream: TcpStream, root: &Path, requests: &AtomicUsize, behaviour: 
         _ => 200,
     };
     if status != 200 {
-        write!(stream, "HTTP/1.1 {status} Nope\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+        write!(
+            stream,
+            "HTTP/1.1 {status} Nope\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )?;
         return Ok(());
     }
     let body = body?;
-    write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())?;
+    write!(
+        stream,
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
     let n = match behaviour {
         Behaviour::Truncate(n) => n.min(body.len()),
         _ => body.len(),

@@ -22,7 +22,11 @@ fn switch_and_gc_race_while_a_reader_runs_python() {
             let python = t.profile_python();
             while !stop.load(Ordering::SeqCst) {
                 let out = Command::new(&python).output().unwrap();
-                assert!(out.status.success(), "reader failed: {}", String::from_utf8_lossy(&out.stderr));
+                assert!(
+                    out.status.success(),
+                    "reader failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
                 reads.fetch_add(1, Ordering::SeqCst);
             }
         })
@@ -76,9 +80,18 @@ fn two_switches_of_the_same_version_at_once() {
     for h in handles {
         h.join().unwrap();
     }
-    assert_eq!(t.store_names().len(), 1, "unpacked once: {:?}", t.store_names());
+    assert_eq!(
+        t.store_names().len(),
+        1,
+        "unpacked once: {:?}",
+        t.store_names()
+    );
     let gens = t.run(&["generations", "--json"]).ok().json();
-    assert_eq!(gens.as_array().unwrap().len(), 1, "the later switches found it current");
+    assert_eq!(
+        gens.as_array().unwrap().len(),
+        1,
+        "the later switches found it current"
+    );
     t.assert_consistent();
 }
 

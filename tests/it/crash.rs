@@ -7,14 +7,34 @@ const CRASH: &str = "PYSWAP_TEST_CRASH_AT";
 
 #[track_caller]
 fn killed(r: &crate::common::Run, point: &str) {
-    assert_eq!(r.signal, Some(9), "{point} was not reached: code {:?}, stderr {}", r.code, r.stderr);
+    assert_eq!(
+        r.signal,
+        Some(9),
+        "{point} was not reached: code {:?}, stderr {}",
+        r.code,
+        r.stderr
+    );
 }
 
 fn no_leftovers(t: &TestContext) {
-    let store: Vec<String> = std::fs::read_dir(t.home.join("store")).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-    assert!(store.iter().all(|n| !n.starts_with('.')), "work dirs left: {store:?}");
-    let profiles: Vec<String> = std::fs::read_dir(t.home.join("profiles")).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-    assert!(profiles.iter().all(|n| !n.starts_with('.')), "temporary links left: {profiles:?}");
+    let store: Vec<String> = std::fs::read_dir(t.home.join("store"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        store.iter().all(|n| !n.starts_with('.')),
+        "work dirs left: {store:?}"
+    );
+    let profiles: Vec<String> = std::fs::read_dir(t.home.join("profiles"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        profiles.iter().all(|n| !n.starts_with('.')),
+        "temporary links left: {profiles:?}"
+    );
     assert_eq!(t.tmp_files(), 0);
 }
 
@@ -42,9 +62,16 @@ fn kill_during_switch_at_every_step() {
         killed(&r, point);
         t.assert_consistent();
         let v = t.profile_version();
-        assert!(v.as_deref() == Some("3.11.9") || v.as_deref() == Some("3.12.3"), "{point}: profile runs {v:?}");
+        assert!(
+            v.as_deref() == Some("3.11.9") || v.as_deref() == Some("3.12.3"),
+            "{point}: profile runs {v:?}"
+        );
         t.run(&["switch", "3.12.3"]).ok();
-        assert_eq!(t.profile_version().as_deref(), Some("3.12.3"), "{point}: re-run succeeds");
+        assert_eq!(
+            t.profile_version().as_deref(),
+            Some("3.12.3"),
+            "{point}: re-run succeeds"
+        );
         t.run(&["gc"]).ok();
         no_leftovers(&t);
         t.assert_consistent();
@@ -53,7 +80,11 @@ fn kill_during_switch_at_every_step() {
 
 #[test]
 fn kill_during_first_switch_leaves_a_clean_home() {
-    for point in ["store:renamed", "profile:temp-link", "switch:generation-committed"] {
+    for point in [
+        "store:renamed",
+        "profile:temp-link",
+        "switch:generation-committed",
+    ] {
         let mut t = TestContext::new();
         t.add("3.12.3", Fake::Good, Compression::Gz);
         killed(&t.run_env(&["switch", "3.12"], &[(CRASH, point)]), point);
@@ -65,7 +96,12 @@ fn kill_during_first_switch_leaves_a_clean_home() {
 
 #[test]
 fn kill_during_gc_at_every_step() {
-    for point in ["gc:generations-deleted", "gc:links-removed", "gc:entries-deleted", "store:trashed"] {
+    for point in [
+        "gc:generations-deleted",
+        "gc:links-removed",
+        "gc:entries-deleted",
+        "store:trashed",
+    ] {
         let mut t = TestContext::new();
         for v in ["3.10.14", "3.11.9", "3.12.3"] {
             t.add(v, Fake::Good, Compression::Gz);

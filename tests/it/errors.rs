@@ -1,6 +1,8 @@
 //! Bad input: each case asserts the one-line error, the exit code, and that nothing was lost.
 
-use crate::common::{Behaviour, Compression, Fake, Server, TestContext, compress, synthetic_archive, synthetic_tar};
+use crate::common::{
+    Behaviour, Compression, Fake, Server, TestContext, compress, synthetic_archive, synthetic_tar,
+};
 
 /// A context whose profile is already at a good 3.11.9, to prove it survives.
 fn with_current() -> TestContext {
@@ -12,8 +14,17 @@ fn with_current() -> TestContext {
 
 #[track_caller]
 fn nothing_lost(t: &TestContext) {
-    assert_eq!(t.profile_version().as_deref(), Some("3.11.9"), "current runtime unchanged");
-    assert_eq!(t.store_names().len(), 1, "no new store entry: {:?}", t.store_names());
+    assert_eq!(
+        t.profile_version().as_deref(),
+        Some("3.11.9"),
+        "current runtime unchanged"
+    );
+    assert_eq!(
+        t.store_names().len(),
+        1,
+        "no new store entry: {:?}",
+        t.store_names()
+    );
     assert_eq!(t.tmp_files(), 0, "no download left behind");
     let gens = t.run(&["generations", "--json"]).ok().json();
     assert_eq!(gens.as_array().unwrap().len(), 1);
@@ -27,8 +38,15 @@ fn wrong_hash_is_refused_and_nothing_kept() {
     let wrong = "0".repeat(64);
     t.add_archive_with_sha("3.12.3", &data, Compression::Gz, &wrong);
     let actual = crate::common::sha256_hex(&data);
-    let r = t.run(&["switch", "3.12.3"]).fails(1, &format!("sha256 mismatch for file://"));
-    assert!(r.stderr.contains(&format!("expected {wrong}, got {actual}")), "{}", r.stderr);
+    let r = t
+        .run(&["switch", "3.12.3"])
+        .fails(1, "sha256 mismatch for file://");
+    assert!(
+        r.stderr
+            .contains(&format!("expected {wrong}, got {actual}")),
+        "{}",
+        r.stderr
+    );
     nothing_lost(&t);
 }
 
@@ -37,9 +55,13 @@ fn truncated_archives_are_refused() {
     let mut t = with_current();
     let server = Server::start(&t.served);
     t.add("3.12.3", Fake::Good, Compression::Gz);
-    t.set_url("3.12.3", &server.url("cpython-3.12.3-x86_64-unknown-linux-gnu-install_only.tar.gz"));
+    t.set_url(
+        "3.12.3",
+        &server.url("cpython-3.12.3-x86_64-unknown-linux-gnu-install_only.tar.gz"),
+    );
     server.set(Behaviour::Truncate(100));
-    t.run(&["switch", "3.12.3"]).fails(1, "connection failed after 100 bytes");
+    t.run(&["switch", "3.12.3"])
+        .fails(1, "connection failed after 100 bytes");
     nothing_lost(&t);
     // A truncated file whose digest the catalogue vouches for: the archive itself is corrupt.
     let data = synthetic_archive("3.12.4", Fake::Good, Compression::Zst);
@@ -55,10 +77,14 @@ fn http_errors_and_refused_urls() {
     t.add_entry("3.12.3", &server.url("missing.tar.gz"), &"a".repeat(64));
     t.run(&["switch", "3.12.3"]).fails(1, "HTTP 404");
     server.set(Behaviour::Status(503));
-    t.set_url("3.12.3", &server.url("cpython-3.11.9-x86_64-unknown-linux-gnu-install_only.tar.gz"));
+    t.set_url(
+        "3.12.3",
+        &server.url("cpython-3.11.9-x86_64-unknown-linux-gnu-install_only.tar.gz"),
+    );
     t.run(&["switch", "3.12.3"]).fails(1, "HTTP 503");
     t.set_url("3.12.3", "http://example.invalid/a.tar.gz");
-    t.run(&["switch", "3.12.3"]).fails(1, "plain http is only allowed to a loopback host");
+    t.run(&["switch", "3.12.3"])
+        .fails(1, "plain http is only allowed to a loopback host");
     nothing_lost(&t);
 }
 
@@ -67,9 +93,17 @@ fn corrupt_catalogues() {
     let t = with_current();
     std::fs::write(t.catalogue_path(), b"<html>not json</html>").unwrap();
     t.run(&["switch", "3.12"]).fails(1, "is not a catalogue");
-    std::fs::write(t.catalogue_path(), br#"{"cpython-3.12.3-linux-x86_64-gnu": {"name": "cpython"}}"#).unwrap();
+    std::fs::write(
+        t.catalogue_path(),
+        br#"{"cpython-3.12.3-linux-x86_64-gnu": {"name": "cpython"}}"#,
+    )
+    .unwrap();
     t.run(&["switch", "3.12"]).fails(1, "none of them is valid");
-    t.run_env(&["switch", "3.12"], &[("PYSWAP_CATALOGUE", "/nonexistent/catalogue.json")]).fails(1, "cannot read catalogue /nonexistent/catalogue.json");
+    t.run_env(
+        &["switch", "3.12"],
+        &[("PYSWAP_CATALOGUE", "/nonexistent/catalogue.json")],
+    )
+    .fails(1, "cannot read catalogue /nonexistent/catalogue.json");
     nothing_lost(&t);
 }
 
@@ -77,10 +111,19 @@ fn corrupt_catalogues() {
 fn bad_entries_warn_and_are_skipped() {
     let mut t = with_current();
     t.add("3.12.3", Fake::Good, Compression::Gz);
-    t.entries.get_mut("cpython-3.12.3-linux-x86_64-gnu").unwrap()["sha256"] = "xyz".into();
+    t.entries
+        .get_mut("cpython-3.12.3-linux-x86_64-gnu")
+        .unwrap()["sha256"] = "xyz".into();
     t.write_catalogue();
     let r = t.run(&["switch", "3.12"]);
-    assert!(r.stderr.contains("warning: catalogue") && r.stderr.contains("skipped entry `cpython-3.12.3-linux-x86_64-gnu`: sha256 `xyz` is not 64 hex digits"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("warning: catalogue")
+            && r.stderr.contains(
+                "skipped entry `cpython-3.12.3-linux-x86_64-gnu`: sha256 `xyz` is not 64 hex digits"
+            ),
+        "{}",
+        r.stderr
+    );
     r.fails(1, "no CPython build in the catalogue matches `3.12`");
     nothing_lost(&t);
 }
@@ -88,9 +131,12 @@ fn bad_entries_warn_and_are_skipped() {
 #[test]
 fn unknown_versions_name_the_nearest() {
     let t = with_current();
-    let r = t.run(&["switch", "3.11.99"]).fails(1, "matches `3.11.99` for linux-x86_64-gnu; nearest: 3.11.9");
+    let r = t
+        .run(&["switch", "3.11.99"])
+        .fails(1, "matches `3.11.99` for linux-x86_64-gnu; nearest: 3.11.9");
     assert!(r.stderr.contains("help: `pyswap list --available`"));
-    t.run(&["switch", "3.x"]).fails(1, "invalid version request `3.x`");
+    t.run(&["switch", "3.x"])
+        .fails(1, "invalid version request `3.x`");
     nothing_lost(&t);
 }
 
@@ -98,16 +144,36 @@ fn unknown_versions_name_the_nearest() {
 fn unsafe_archive_members_are_refused() {
     let mut t = with_current();
     let cases: Vec<(&str, Box<dyn Fn(&mut tar::Builder<Vec<u8>>)>, &str)> = vec![
-        ("3.12.1", Box::new(|b| raw(b, "python/../../escape", b'0', "")), "unsafe archive member `python/../../escape`: path contains `..`"),
-        ("3.12.2", Box::new(|b| raw(b, "python/lib/evil", b'2', "/etc/passwd")), "unsafe archive member `python/lib/evil`: symlink to absolute path"),
-        ("3.12.3", Box::new(|b| {
-            raw(b, "python/out", b'2', "../../..");
-        }), "points outside the runtime tree"),
-        ("3.12.4", Box::new(|b| {
-            raw(b, "python/share", b'2', "lib");
-            raw(b, "python/share/x", b'0', "");
-        }), "would be written through the symlink `share`"),
-        ("3.12.5", Box::new(|b| raw(b, "python/dev/null", b'3', "")), "device or FIFO"),
+        (
+            "3.12.1",
+            Box::new(|b| raw(b, "python/../../escape", b'0', "")),
+            "unsafe archive member `python/../../escape`: path contains `..`",
+        ),
+        (
+            "3.12.2",
+            Box::new(|b| raw(b, "python/lib/evil", b'2', "/etc/passwd")),
+            "unsafe archive member `python/lib/evil`: symlink to absolute path",
+        ),
+        (
+            "3.12.3",
+            Box::new(|b| {
+                raw(b, "python/out", b'2', "../../..");
+            }),
+            "points outside the runtime tree",
+        ),
+        (
+            "3.12.4",
+            Box::new(|b| {
+                raw(b, "python/share", b'2', "lib");
+                raw(b, "python/share/x", b'0', "");
+            }),
+            "would be written through the symlink `share`",
+        ),
+        (
+            "3.12.5",
+            Box::new(|b| raw(b, "python/dev/null", b'3', "")),
+            "device or FIFO",
+        ),
     ];
     for (version, extra, needle) in cases {
         let tar = synthetic_tar(version, Fake::Good, |b| extra(b));
@@ -138,7 +204,12 @@ fn validation_failure_leaves_everything_as_it_was() {
     let mut t = with_current();
     t.add("3.12.3", Fake::BrokenSsl, Compression::Gz);
     let r = t.run(&["switch", "3.12.3"]).fails(1, "validation of");
-    assert!(r.stderr.contains("libssl.so.3: cannot open shared object file"), "the diagnostic's output is shown: {}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("libssl.so.3: cannot open shared object file"),
+        "the diagnostic's output is shown: {}",
+        r.stderr
+    );
     assert!(r.stderr.contains("help: the new runtime was not activated"));
     nothing_lost(&t);
 }
@@ -149,5 +220,13 @@ fn read_only_commands_on_an_empty_home() {
     assert_eq!(t.run(&["generations", "--json"]).ok().stdout.trim(), "[]");
     t.run(&["current"]).fails(1, "has no generation yet");
     t.run(&["rollback"]).fails(1, "has no generation yet");
-    assert!(!t.run(&["list", "--available", "--json", "--catalogue", ""]).ok().json().as_array().unwrap().is_empty(), "the embedded catalogue works offline");
+    assert!(
+        !t.run(&["list", "--available", "--json", "--catalogue", ""])
+            .ok()
+            .json()
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "the embedded catalogue works offline"
+    );
 }
