@@ -99,8 +99,9 @@ pub fn unpack(archive: impl Read, dest: &Path, limits: Limits) -> Result<Unpacke
         let shown: Vec<String> = head.iter().take(4).map(|b| format!("{b:02x}")).collect();
         return Err(ArchiveError::UnknownFormat(shown.join(" ")));
     };
+    // tar reads 512-byte headers; buffer the decoder's output so each is not a decoder call.
     let counted = Capped {
-        inner: decoder,
+        inner: BufReader::with_capacity(256 << 10, decoder),
         left: limits.max_unpacked_bytes,
     };
     let mut tar = tar::Archive::new(counted);
