@@ -31,23 +31,42 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct Global {
-    /// Where pyswap keeps its store, profiles and database [default: $`XDG_DATA_HOME/pyswap` or ~/.local/share/pyswap]
-    #[arg(long, global = true, env = "PYSWAP_HOME", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "PYSWAP_HOME",
+        hide_env_values = true,
+        value_name = "DIR",
+        help = "Where pyswap keeps its store, profiles and database [default: $XDG_DATA_HOME/pyswap or ~/.local/share/pyswap]"
+    )]
     pub home: Option<PathBuf>,
     /// The profile to act on
     #[arg(
         long,
         global = true,
         env = "PYSWAP_PROFILE",
+        hide_env_values = true,
         default_value = "default",
         value_name = "NAME"
     )]
     pub profile: String,
     /// Catalogue to resolve versions from: http(s) URL, file:// URL or path [default: the embedded one]
-    #[arg(long, global = true, env = "PYSWAP_CATALOGUE", value_name = "URL|PATH")]
+    #[arg(
+        long,
+        global = true,
+        env = "PYSWAP_CATALOGUE",
+        hide_env_values = true,
+        value_name = "URL|PATH"
+    )]
     pub catalogue: Option<String>,
     /// Platform to install for, as OS-ARCH-LIBC such as linux-x86_64-gnu [default: this host]
-    #[arg(long, global = true, env = "PYSWAP_PLATFORM", value_name = "PLATFORM")]
+    #[arg(
+        long,
+        global = true,
+        env = "PYSWAP_PLATFORM",
+        hide_env_values = true,
+        value_name = "PLATFORM"
+    )]
     pub platform: Option<String>,
     /// Print one JSON document on stdout instead of human output
     #[arg(long, global = true)]
@@ -60,6 +79,7 @@ pub struct Global {
         long,
         global = true,
         env = "PYSWAP_LOCK_TIMEOUT",
+        hide_env_values = true,
         default_value_t = 300,
         value_name = "SECS"
     )]
@@ -69,6 +89,7 @@ pub struct Global {
         long,
         global = true,
         env = "PYSWAP_VALIDATE_TIMEOUT",
+        hide_env_values = true,
         default_value_t = 60,
         value_name = "SECS"
     )]

@@ -115,42 +115,47 @@ impl Store {
         remove_tree(&trash).map_err(io_err(&trash))
     }
 
-    /// Entry directory names (no dot-directories).
-    pub fn entry_names(&self) -> Result<Vec<String>, StoreError> {
-        let mut out = Vec::new();
+    /// Every name directly in `store/`, dot-names included; empty if it does not exist yet.
+    fn names(&self) -> Result<Vec<String>, StoreError> {
         let rd = match fs::read_dir(&self.dir) {
             Ok(rd) => rd,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(io_err(&self.dir)(e)),
         };
+        let mut out = Vec::new();
         for e in rd {
-            let e = e.map_err(io_err(&self.dir))?;
-            if let Some(n) = e.file_name().to_str().filter(|n| !n.starts_with('.')) {
-                out.push(n.to_owned());
-            }
+            out.push(
+                e.map_err(io_err(&self.dir))?
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned(),
+            );
         }
         out.sort();
         Ok(out)
+    }
+
+    /// Entry directory names (no dot-directories).
+    pub fn entry_names(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .names()?
+            .into_iter()
+            .filter(|n| !n.starts_with('.'))
+            .collect())
     }
 
     /// Deletes staging and trash directories and every entry directory not in `registered`.
     /// Only safe while holding the gc lock exclusively.
     pub fn sweep(&self, registered: &HashSet<String>, dry_run: bool) -> Result<Swept, StoreError> {
         let mut swept = Swept::default();
-        let rd = match fs::read_dir(&self.dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(swept),
-            Err(e) => return Err(io_err(&self.dir)(e)),
-        };
-        for e in rd {
-            let e = e.map_err(io_err(&self.dir))?;
-            let name = e.file_name().to_string_lossy().into_owned();
+        for name in self.names()? {
+            let path = self.dir.join(&name);
             let work = name.starts_with(".staging-") || name.starts_with(".trash-");
             if work || (!name.starts_with('.') && !registered.contains(&name)) {
                 swept.dirs += 1;
-                swept.bytes += du(&e.path());
+                swept.bytes += du(&path);
                 if !dry_run {
-                    remove_tree(&e.path()).map_err(io_err(&e.path()))?;
+                    remove_tree(&path).map_err(io_err(&path))?;
                 }
             }
         }
