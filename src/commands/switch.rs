@@ -2,14 +2,15 @@
 
 use serde::Serialize;
 
+use crate::catalog::{CatalogError, Catalogue, Entry, Location};
 use crate::crash;
-use crate::db::GenerationRow;
+use crate::db::{Db, GenerationRow};
 use crate::fetch::Fetcher;
 use crate::install::{self, Options};
 use crate::output::{now_unix, rfc3339};
 use crate::profile::Profiles;
 use crate::settings::Settings;
-use crate::version::Request;
+use crate::version::{PythonVersion, Request, Variant};
 
 #[derive(Serialize)]
 struct Switched<'a> {
@@ -28,7 +29,26 @@ pub fn run(s: &Settings, request: &str, pre: bool) -> anyhow::Result<()> {
     let mut db = super::open_rw(s)?;
     let _gc = super::gc_shared(s)?;
     let fetcher = Fetcher::default();
-    let catalogue = super::load_catalogue(s, &fetcher)?;
+    let catalogue = match super::load_catalogue(s, &fetcher) {
+        Ok(c) => c,
+        // An unreachable catalogue must not stop a switch to a runtime already in the store.
+        Err(err)
+            if matches!(
+                err.downcast_ref::<CatalogError>(),
+                Some(CatalogError::Fetch(_))
+            ) =>
+        {
+            let installed = installed_catalogue(s, &db)?;
+            if installed.resolve(&request, &platform, pre).is_err() {
+                return Err(err);
+            }
+            s.out.warn(&format!(
+                "{err:#}; resolving `{request}` among the runtimes already installed"
+            ));
+            installed
+        }
+        Err(err) => return Err(err),
+    };
     let entry = catalogue.resolve(&request, &platform, pre)?;
     let opts = Options {
         lock_wait: s.lock_wait,
@@ -105,5 +125,36 @@ pub fn run(s: &Settings, request: &str, pre: bool) -> anyhow::Result<()> {
         installed: installed.fresh,
         changed,
         created: rfc3339(generation.created),
+    })
+}
+
+/// The runtimes in the store, as a catalogue (for resolving while the real one is unreachable).
+fn installed_catalogue(s: &Settings, db: &Db) -> anyhow::Result<Catalogue> {
+    let entries = db
+        .entries()?
+        .into_iter()
+        .filter_map(|row| {
+            let mut platform = row.platform.splitn(3, '-');
+            let (os, arch, libc) = (platform.next()?, platform.next()?, platform.next()?);
+            Some(Entry {
+                implementation: row.catalogue_key.split('-').next()?.to_owned(),
+                version: PythonVersion::parse(&row.version)?,
+                variant: Variant::from_catalogue(
+                    Some(row.variant.as_str()).filter(|v| !v.is_empty()),
+                )?,
+                os: os.to_owned(),
+                arch: arch.to_owned(),
+                libc: libc.to_owned(),
+                key: row.catalogue_key,
+                url: row.archive_url,
+                sha256: Some(row.archive_sha256),
+                build: row.build,
+            })
+        })
+        .collect();
+    Ok(Catalogue {
+        source: Location::Path(s.home.db()),
+        entries,
+        warnings: Vec::new(),
     })
 }

@@ -230,3 +230,31 @@ fn a_real_cpython_installs_validates_and_runs() {
     assert!(listed[0]["files"].as_u64().unwrap() > 500);
     t.assert_consistent();
 }
+
+#[test]
+fn switch_to_an_installed_runtime_needs_no_network() {
+    let mut t = TestContext::new();
+    let server = Server::start(&t.served);
+    t.add("3.11.9", Fake::Good, Compression::Gz);
+    t.add("3.12.3", Fake::Good, Compression::Gz);
+    let cat = server.url("catalogue.json");
+    t.run_env(&["switch", "3.11"], &[("PYSWAP_CATALOGUE", &cat)])
+        .ok();
+    t.run_env(&["switch", "3.12"], &[("PYSWAP_CATALOGUE", &cat)])
+        .ok();
+    server.set(crate::common::Behaviour::Status(503));
+    let r = t
+        .run_env(&["switch", "3.11"], &[("PYSWAP_CATALOGUE", &cat)])
+        .ok();
+    assert!(
+        r.stderr
+            .contains("HTTP 503; resolving `3.11` among the runtimes already installed"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(t.profile_version().as_deref(), Some("3.11.9"));
+    // Not installed: the catalogue's own error stands.
+    t.run_env(&["switch", "3.13"], &[("PYSWAP_CATALOGUE", &cat)])
+        .fails(1, "HTTP 503");
+    t.assert_consistent();
+}
