@@ -4,6 +4,7 @@
 //! - 1: a failure the user can act on: bad request, unknown version, download refused or
 //!   failed, digest mismatch, unsafe or corrupt archive, failed validation, lock timeout,
 //!   no such generation.
+//!   Also a full disk or a read-only/unwritable `$PYSWAP_HOME` (ENOSPC, EDQUOT, EROFS, EACCES).
 //! - 2: an unexpected error: database, filesystem or internal failure.
 
 use crate::archive::ArchiveError;
@@ -14,6 +15,7 @@ use crate::install::InstallError;
 use crate::lock::LockError;
 use crate::platform::PlatformError;
 use crate::profile::ProfileError;
+use crate::store::StoreError;
 use crate::validate::ValidateError;
 use crate::version::RequestError;
 
@@ -46,15 +48,44 @@ pub fn classify(err: &anyhow::Error) -> ExitStatus {
             || matches!(e.downcast_ref::<LockError>(), Some(LockError::Timeout { .. }))
             || matches!(e.downcast_ref::<ProfileError>(), Some(ProfileError::BadName(_)))
     });
-    if user {
+    if user || environment(err).is_some() {
         ExitStatus::Failure
     } else {
         ExitStatus::Error
     }
 }
 
+/// A hint for a failed write anywhere in the chain, if its OS error is one the operator can fix.
+fn environment(err: &anyhow::Error) -> Option<&'static str> {
+    let code = err.chain().find_map(|e| {
+        let io = match (
+            e.downcast_ref::<ArchiveError>(),
+            e.downcast_ref::<StoreError>(),
+            e.downcast_ref::<FetchError>(),
+        ) {
+            (Some(ArchiveError::Write { error, .. }), _, _)
+            | (_, Some(StoreError::Io { error, .. }), _)
+            | (_, _, Some(FetchError::Write { error, .. })) => Some(error),
+            _ => e.downcast_ref::<std::io::Error>(),
+        };
+        io.and_then(std::io::Error::raw_os_error)
+    })?;
+    match code {
+        libc::ENOSPC | libc::EDQUOT => Some(
+            "the filesystem holding PYSWAP_HOME is full; nothing was installed and the current runtime is unchanged (free space, or run `pyswap gc`)",
+        ),
+        libc::EROFS | libc::EACCES | libc::EPERM => {
+            Some("PYSWAP_HOME is not writable by this user; nothing was changed")
+        }
+        _ => None,
+    }
+}
+
 /// A suggestion printed as `help: …` under the error, where one helps.
 pub fn help(err: &anyhow::Error) -> Option<&'static str> {
+    if let Some(h) = environment(err) {
+        return Some(h);
+    }
     err.chain().find_map(|e| {
         if let Some(r) = e.downcast_ref::<ResolveError>() {
             return Some(match r {
