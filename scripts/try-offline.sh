@@ -7,7 +7,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 work=${TRY_DIR:-$(mktemp -d /tmp/pyswap-try.XXXXXX)}
 mkdir -p "$work/mirror"
 cargo build --release --locked --quiet --manifest-path "$repo/Cargo.toml"
-pyswap="$repo/target/release/pyswap"
+pyswap="${CARGO_TARGET_DIR:-$repo/target}/release/pyswap"
 
 # Pack: python/bin/python3.X, python/bin/python3 -> python3.X, python/lib/libpython*, stdlib.
 python3 - "$work/mirror" <<'PY'

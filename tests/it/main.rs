@@ -11,3 +11,4 @@ mod crash;
 mod errors;
 mod help;
 mod lifecycle;
+mod output;

@@ -1,0 +1,149 @@
+//! The documented output shapes: `--json` documents deserialized strictly (an added, removed or
+//! renamed field fails here), and snapshots of the human output with paths, digests and times
+//! masked.
+
+use std::fmt::Write;
+
+use serde::Deserialize;
+
+use crate::common::{Compression, Fake, TestContext};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Generation {
+    number: u64,
+    version: String,
+    store_path: String,
+    created: String,
+    current: bool,
+    request: String,
+    command: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Switched {
+    profile: String,
+    generation: u64,
+    version: String,
+    store_path: String,
+    installed: bool,
+    changed: bool,
+    created: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct RolledBack {
+    profile: String,
+    from: u64,
+    generation: u64,
+    version: String,
+    store_path: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct RemovedGeneration {
+    profile: String,
+    number: u64,
+    version: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct GcReport {
+    dry_run: bool,
+    skipped: bool,
+    generations_removed: Vec<RemovedGeneration>,
+    entries_removed: Vec<String>,
+    leftover_dirs: u64,
+    leftover_links: u64,
+    bytes_freed: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Current {
+    profile: String,
+    generation: u64,
+    version: String,
+    store_path: String,
+    python: String,
+}
+
+fn strict<T: serde::de::DeserializeOwned>(text: &str) -> T {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+#[test]
+fn json_documents_have_their_documented_shape() {
+    let mut t = TestContext::new();
+    t.add("3.11.9", Fake::Good, Compression::Gz);
+    t.add("3.12.3", Fake::Good, Compression::Gz);
+    let first: Switched = strict(&t.run(&["switch", "3.11", "--json"]).ok().stdout);
+    assert!(first.installed && first.changed && first.generation == 1);
+    let second: Switched = strict(&t.run(&["switch", "3.12", "--json"]).ok().stdout);
+    assert_eq!((second.generation, second.version.as_str()), (2, "3.12.3"));
+    let gens: Vec<Generation> = strict(&t.run(&["generations", "--json"]).ok().stdout);
+    assert_eq!(
+        gens.iter()
+            .map(|g| (g.number, g.current))
+            .collect::<Vec<_>>(),
+        vec![(1, false), (2, true)]
+    );
+    assert!(humantime::parse_rfc3339(&gens[0].created).is_ok());
+    let back: RolledBack = strict(&t.run(&["rollback", "--json"]).ok().stdout);
+    assert_eq!((back.from, back.generation), (2, 1));
+    let current: Current = strict(&t.run(&["current", "--json"]).ok().stdout);
+    assert_eq!(current.generation, 1);
+    // Current is 1 after the rollback; --keep 0 keeps only the current generation.
+    let report: GcReport = strict(&t.run(&["gc", "--keep", "0", "--json"]).ok().stdout);
+    assert_eq!(report.generations_removed.len(), 1);
+    assert_eq!(report.generations_removed[0].number, 2);
+    assert_eq!(report.entries_removed.len(), 1);
+}
+
+#[test]
+fn human_output_snapshots() {
+    let mut t = TestContext::new();
+    t.add("3.11.9", Fake::Good, Compression::Gz);
+    t.add("3.12.3", Fake::Good, Compression::Gz);
+    let mut transcript = String::new();
+    for args in [
+        &["switch", "3.11"][..],
+        &["switch", "3.12"],
+        &["switch", "3.12"],
+        &["generations"],
+        &["rollback"],
+        &["list"],
+        &["gc", "--keep", "1"],
+        &["generations"],
+    ] {
+        let r = t.run(args);
+        let _ = write!(
+            transcript,
+            "$ pyswap {}\n[exit {:?}]\n{}{}",
+            args.join(" "),
+            r.code,
+            r.stdout,
+            r.stderr
+        );
+    }
+    let home = t.home.display().to_string();
+    insta::with_settings!({filters => vec![
+        (home.as_str(), "[HOME]"),
+        (r"\b[0-9a-f]{64}\b", "[DIGEST]"),
+        (r"\b[0-9a-f]{12}…", "[DIGEST]…"),
+        (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[TIME]"),
+        (r"\d+(\.\d)? (B|KiB|MiB)\b", "[SIZE]"),
+    ]}, {
+        insta::assert_snapshot!("human_transcript", transcript);
+    });
+}
