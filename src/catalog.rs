@@ -70,6 +70,12 @@ pub enum ResolveError {
         "catalogue entry `{key}` has no sha256, and pyswap does not install archives it cannot verify"
     )]
     NoDigest { key: String },
+    #[error("catalogue entry `{key}` is a build for {entry_platform}, not for {platform}")]
+    WrongPlatform {
+        key: String,
+        entry_platform: String,
+        platform: String,
+    },
 }
 
 fn list_suffix(label: &str, items: &[String]) -> String {
@@ -307,6 +313,10 @@ impl Catalogue {
                 continue;
             }
             match check_entry(&key, value) {
+                // A catalogue from the network must not make pyswap read local files.
+                Ok(e) if matches!(source, Location::Url(_)) && e.url.starts_with("file:") => warnings.push(format!(
+                    "catalogue {source_name}: skipped entry `{key}`: a remote catalogue may not point at a file:// URL"
+                )),
                 Ok(e) => entries.push(e),
                 Err(why) => warnings.push(format!(
                     "catalogue {source_name}: skipped entry `{key}`: {why}"
@@ -386,6 +396,13 @@ impl Catalogue {
                         .collect(),
                 }
             })?;
+            if !entry.on(platform) {
+                return Err(ResolveError::WrongPlatform {
+                    key: key.to_owned(),
+                    entry_platform: entry.platform(),
+                    platform: platform.to_string(),
+                });
+            }
             return check_installable(entry);
         }
         let allow_pre = allow_pre || request.names_prerelease();
@@ -680,6 +697,35 @@ mod tests {
                 cat.warnings[0]
             );
         }
+    }
+
+    #[test]
+    fn remote_catalogues_cannot_point_at_local_files() {
+        let text = format!(
+            r#"{{"cpython-3.12.4-linux-x86_64-gnu": {{"name":"cpython","arch":{{"family":"x86_64","variant":null}},"os":"linux","libc":"gnu","major":3,"minor":12,"patch":4,"prerelease":"","url":"file:///etc/shadow","sha256":"{}","variant":null,"build":"1"}}}}"#,
+            "ab".repeat(32)
+        );
+        let local = Catalogue::parse(&text, Location::Path("/c.json".into())).unwrap();
+        assert_eq!(local.entries.len(), 1);
+        let err = Catalogue::parse(&text, Location::Url("https://mirror.example/c.json".into()))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("may not point at a file:// URL"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_key_for_another_platform_is_refused() {
+        let Some(cat) = upstream() else { return };
+        let err = cat
+            .resolve(&req("cpython-3.12.4-darwin-aarch64-none"), &host(), false)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "catalogue entry `cpython-3.12.4-darwin-aarch64-none` is a build for darwin-aarch64-none, not for linux-x86_64-gnu"
+        );
     }
 
     #[test]

@@ -148,8 +148,21 @@ pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::R
     report.leftover_links += profiles.sweep_temporaries(dry_run);
     if !dry_run {
         sweep_tmp(home);
+        sweep_entry_locks(home);
     }
     Ok(report)
+}
+
+/// Deletes per-archive lock files: under the exclusive gc lock no install holds or waits on one
+/// (installs take `gc.lock` shared first), so none can be unlinked from under a holder.
+fn sweep_entry_locks(home: &Home) {
+    if let Ok(rd) = std::fs::read_dir(home.locks()) {
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().starts_with("entry-") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
 }
 
 /// Deletes downloads a crash left in `tmp/`.

@@ -36,6 +36,15 @@ fn no_leftovers(t: &TestContext) {
         "temporary links left: {profiles:?}"
     );
     assert_eq!(t.tmp_files(), 0);
+    let locks: Vec<String> = std::fs::read_dir(t.home.join("locks"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        locks.iter().all(|n| !n.starts_with("entry-")),
+        "per-archive locks left: {locks:?}"
+    );
 }
 
 #[test]

@@ -151,7 +151,11 @@ fn switch_over_http_from_loopback_and_prerelease_policy() {
         &server.url("cpython-3.13.1-x86_64-unknown-linux-gnu-install_only.tar.zst"),
     );
     t.add("3.15.0rc1", Fake::Good, Compression::Gz);
-    // The catalogue itself over http too.
+    t.set_url(
+        "3.15.0rc1",
+        &server.url("cpython-3.15.0rc1-x86_64-unknown-linux-gnu-install_only.tar.gz"),
+    );
+    // The catalogue itself over http too (a remote catalogue may only point at http(s) URLs).
     let r = t.run_env(
         &["switch", "3.15"],
         &[("PYSWAP_CATALOGUE", &server.url("catalogue.json"))],
@@ -235,8 +239,15 @@ fn a_real_cpython_installs_validates_and_runs() {
 fn switch_to_an_installed_runtime_needs_no_network() {
     let mut t = TestContext::new();
     let server = Server::start(&t.served);
-    t.add("3.11.9", Fake::Good, Compression::Gz);
-    t.add("3.12.3", Fake::Good, Compression::Gz);
+    for v in ["3.11.9", "3.12.3"] {
+        t.add(v, Fake::Good, Compression::Gz);
+        t.set_url(
+            v,
+            &server.url(&format!(
+                "cpython-{v}-x86_64-unknown-linux-gnu-install_only.tar.gz"
+            )),
+        );
+    }
     let cat = server.url("catalogue.json");
     t.run_env(&["switch", "3.11"], &[("PYSWAP_CATALOGUE", &cat)])
         .ok();
