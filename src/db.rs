@@ -11,6 +11,14 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 pub const SCHEMA_VERSION: i64 = 1;
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -138,13 +146,31 @@ const GENERATION_SELECT: &str = "SELECT g.profile, g.number, g.entry_id, e.name,
 
 impl Db {
     /// Opens (creating and migrating if needed) the database at `path`.
+    ///
+    /// Switching a new database to WAL needs it to itself, and SQLite does not always wait for
+    /// that through the busy handler; so when several commands create the database at once, the
+    /// set-up is retried while SQLite answers "busy" or "locked", up to the busy timeout.
     pub fn open(path: &Path) -> Result<Self, DbError> {
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match Self::try_open(path) {
+                Err(DbError::Sql { error, .. })
+                    if is_busy(&error) && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn try_open(path: &Path) -> Result<Self, DbError> {
         let err = |error| DbError::Sql {
             path: path.to_owned(),
             error,
         };
         let conn = Connection::open(path).map_err(err)?;
-        conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(err)?;
         conn.pragma_update(None, "synchronous", "FULL")

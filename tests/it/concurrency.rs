@@ -108,3 +108,21 @@ fn cron_gc_skips_when_the_store_is_busy() {
     drop(lock);
     assert_eq!(t.run(&["gc", "--json"]).ok().json()["skipped"], false);
 }
+
+/// Found while building issue 2: commands creating a brand-new database at the same moment
+/// failed with "database is locked" (the switch to WAL does not wait through the busy handler).
+#[test]
+fn issue2_commands_creating_the_database_at_once() {
+    for _ in 0..5 {
+        let t = Arc::new(TestContext::new());
+        let handles: Vec<_> = (0..6)
+            .map(|_| {
+                let t = t.clone();
+                std::thread::spawn(move || t.run(&["gc", "--json"]).ok())
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+    }
+}
