@@ -19,6 +19,7 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use crate::tree::{Kind, Node};
 
@@ -105,13 +106,41 @@ pub fn unpack(archive: impl Read, dest: &Path, limits: Limits) -> Result<Unpacke
         left: limits.max_unpacked_bytes,
     };
     let mut tar = tar::Archive::new(counted);
-    let mut writer = Writer {
-        dest,
-        nodes: Vec::new(),
-        index: HashMap::new(),
-        layout: None,
-        buf: vec![0; 256 << 10],
-    };
+    // Small files are written and hashed on a second thread while this one decompresses and
+    // checks the next members; every safety decision stays on this thread.
+    let (jobs, queue) = sync_channel::<Job>(32);
+    std::thread::scope(|scope| {
+        let worker = scope.spawn(move || write_jobs(queue));
+        let mut writer = Writer {
+            dest,
+            nodes: Vec::new(),
+            index: HashMap::new(),
+            layout: None,
+            buf: vec![0; 256 << 10],
+            jobs: Some(jobs),
+            hardlinks: Vec::new(),
+        };
+        let parsed = read_members(&mut tar, &mut writer, limits);
+        writer.jobs = None;
+        let written = worker
+            .join()
+            .unwrap_or_else(|_| Err(ArchiveError::Corrupt("the writer thread panicked".into())));
+        parsed?;
+        for (i, kind) in written? {
+            writer.nodes[i].kind = kind;
+        }
+        writer.link_hardlinks()?;
+        // Read the decompressed stream to its end so the whole input is consumed.
+        io::copy(&mut tar.into_inner(), &mut io::sink()).map_err(|e| corrupt_or_cap(&e, limits))?;
+        writer.finish()
+    })
+}
+
+fn read_members<R: Read>(
+    tar: &mut tar::Archive<R>,
+    writer: &mut Writer<'_>,
+    limits: Limits,
+) -> Result<(), ArchiveError> {
     let entries = tar.entries().map_err(|e| corrupt_or_cap(&e, limits))?;
     let mut count = 0u64;
     for entry in entries {
@@ -125,9 +154,74 @@ pub fn unpack(archive: impl Read, dest: &Path, limits: Limits) -> Result<Unpacke
         }
         writer.member(&mut entry, limits)?;
     }
-    // Read the decompressed stream to its end so the whole input is consumed.
-    io::copy(&mut tar.into_inner(), &mut io::sink()).map_err(|e| corrupt_or_cap(&e, limits))?;
-    writer.finish()
+    Ok(())
+}
+
+/// Files up to this size are handed to the writer thread whole (so at most
+/// 32 x 1 MiB is in flight); larger ones are streamed to disk on the reading thread.
+const HANDOFF_MAX: u64 = 1 << 20;
+
+/// A small file for the writer thread: its place in the node list and its contents.
+struct Job {
+    index: usize,
+    path: PathBuf,
+    exec: bool,
+    data: Vec<u8>,
+}
+
+/// The writer thread: writes and hashes each job. After a failure it keeps draining the queue
+/// (so the reader never blocks) and reports the first error.
+fn write_jobs(queue: Receiver<Job>) -> Result<Vec<(usize, Kind)>, ArchiveError> {
+    let mut done = Vec::new();
+    let mut failed = None;
+    for job in queue {
+        if failed.is_some() {
+            continue;
+        }
+        let result = create_file(&job.path).and_then(|mut file| {
+            file.write_all(&job.data)
+                .map_err(|error| ArchiveError::Write {
+                    path: job.path.clone(),
+                    error,
+                })?;
+            seal_file(&file, &job.path, job.exec)
+        });
+        match result {
+            Ok(()) => done.push((
+                job.index,
+                Kind::File {
+                    exec: job.exec,
+                    size: job.data.len() as u64,
+                    hash: *blake3::hash(&job.data).as_bytes(),
+                },
+            )),
+            Err(e) => failed = Some(e),
+        }
+    }
+    failed.map_or(Ok(done), Err)
+}
+
+/// Creates a new file for writing, never following a symlink or replacing anything.
+fn create_file(path: &Path) -> Result<fs::File, ArchiveError> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|error| ArchiveError::Write {
+            path: path.to_owned(),
+            error,
+        })
+}
+
+/// Gives a written file its final read-only mode.
+fn seal_file(file: &fs::File, path: &Path, exec: bool) -> Result<(), ArchiveError> {
+    file.set_permissions(fs::Permissions::from_mode(if exec { 0o555 } else { 0o444 }))
+        .map_err(|error| ArchiveError::Write {
+            path: path.to_owned(),
+            error,
+        })
 }
 
 fn corrupt_or_cap(e: &io::Error, limits: Limits) -> ArchiveError {
@@ -215,6 +309,9 @@ struct Writer<'a> {
     index: HashMap<String, usize>,
     layout: Option<Layout>,
     buf: Vec<u8>,
+    jobs: Option<SyncSender<Job>>,
+    /// (target, link): made once every file they may point at is on disk.
+    hardlinks: Vec<(String, String)>,
 }
 
 impl Writer<'_> {
@@ -302,7 +399,8 @@ impl Writer<'_> {
                     format!("hardlink to `{target}`, which is not a regular file"),
                 ));
             };
-            fs::hard_link(self.dest.join(&inside), &path).map_err(write_err)?;
+            // The target may still be queued for the writer thread: link after it has run.
+            self.hardlinks.push((inside, rel.clone()));
             self.nodes[i].kind.clone()
         } else if kind.is_character_special() || kind.is_block_special() || kind.is_fifo() {
             return Err(unsafe_member(&shown, "device or FIFO"));
@@ -343,13 +441,33 @@ impl Writer<'_> {
                 limits.max_unpacked_bytes
             )));
         }
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(path)
-            .map_err(write_err)?;
+        if let Some(jobs) = self.jobs.as_ref().filter(|_| size <= HANDOFF_MAX) {
+            let mut data = Vec::with_capacity(size as usize);
+            entry
+                .read_to_end(&mut data)
+                .map_err(|e| corrupt_or_cap(&e, limits))?;
+            if data.len() as u64 != size {
+                return Err(ArchiveError::Corrupt(format!(
+                    "member `{shown}` is truncated ({} of {size} bytes)",
+                    data.len()
+                )));
+            }
+            let job = Job {
+                index: self.nodes.len(),
+                path: path.to_owned(),
+                exec,
+                data,
+            };
+            jobs.send(job)
+                .map_err(|_| ArchiveError::Corrupt("the writer thread stopped".into()))?;
+            // Filled in with the real hash when the writer thread reports back.
+            return Ok(Kind::File {
+                exec,
+                size,
+                hash: [0; 32],
+            });
+        }
+        let mut file = create_file(path)?;
         let mut hasher = blake3::Hasher::new();
         let mut written = 0u64;
         loop {
@@ -368,13 +486,26 @@ impl Writer<'_> {
                 "member `{shown}` is truncated ({written} of {size} bytes)"
             )));
         }
-        file.set_permissions(fs::Permissions::from_mode(if exec { 0o555 } else { 0o444 }))
-            .map_err(write_err)?;
+        seal_file(&file, path, exec)?;
         Ok(Kind::File {
             exec,
             size,
             hash: *hasher.finalize().as_bytes(),
         })
+    }
+
+    /// Creates the archive's hardlinks, now that every file is written, and gives each the
+    /// final node of its target.
+    fn link_hardlinks(&mut self) -> Result<(), ArchiveError> {
+        for (target, link) in std::mem::take(&mut self.hardlinks) {
+            let path = self.dest.join(&link);
+            fs::hard_link(self.dest.join(&target), &path)
+                .map_err(|error| ArchiveError::Write { path, error })?;
+            let kind = self.nodes[self.index[&target]].kind.clone();
+            let i = self.index[&link];
+            self.nodes[i].kind = kind;
+        }
+        Ok(())
     }
 
     fn push(&mut self, path: String, kind: Kind) {
@@ -604,6 +735,45 @@ mod tests {
             .mode()
             & 0o7777;
         assert_eq!(dmode, 0o555);
+    }
+
+    #[test]
+    fn hardlinks_are_made_after_their_targets_are_written() {
+        let data = tar_of(|b| {
+            file(b, "python/bin/python3.12", b"#!interp", 0o755);
+            link(
+                b,
+                tar::EntryType::Link,
+                "python/bin/python3",
+                "python/bin/python3.12",
+            );
+            link(
+                b,
+                tar::EntryType::Link,
+                "python/bin/python",
+                "python/bin/python3",
+            );
+            file(
+                b,
+                "python/lib/big.so",
+                &vec![9u8; (HANDOFF_MAX + 1) as usize],
+                0o755,
+            );
+        });
+        let (dir, r) = run(&gz(&data));
+        let mut u = r.unwrap();
+        let stage = dir.path().join("stage");
+        assert_eq!(fs::read(stage.join("bin/python")).unwrap(), b"#!interp");
+        let mut scanned = crate::tree::scan(&stage).unwrap();
+        assert_eq!(
+            crate::tree::digest(&mut scanned),
+            crate::tree::digest(&mut u.nodes)
+        );
+        assert!(
+            u.nodes
+                .iter()
+                .all(|n| !matches!(n.kind, Kind::File { hash, .. } if hash == [0; 32]))
+        );
     }
 
     fn refused(data: &[u8], member: &str, why: &str) {
