@@ -32,7 +32,7 @@ struct Installed {
 
 pub fn available(s: &Settings, pre: bool) -> anyhow::Result<()> {
     let platform = s.platform()?;
-    let catalogue = super::load_catalogue(s, &Fetcher::default())?;
+    let catalogue = super::load_catalogue(s, &Fetcher::default(), Some(&platform))?;
     let installed: Vec<String> = match super::open_ro(s)? {
         Some(db) => db
             .entries()?

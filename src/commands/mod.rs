@@ -13,6 +13,7 @@ use crate::cli::Action;
 use crate::db::Db;
 use crate::fetch::Fetcher;
 use crate::lock::{self, Lock, Mode};
+use crate::platform::Platform;
 use crate::settings::Settings;
 
 /// Failures of a command's own logic that the user can act on.
@@ -83,8 +84,13 @@ fn profile_lock(s: &Settings) -> anyhow::Result<Lock> {
     Ok(lock)
 }
 
-fn load_catalogue(s: &Settings, fetcher: &Fetcher) -> anyhow::Result<Catalogue> {
-    let cat = Catalogue::load(&s.catalogue, fetcher)?;
+/// Loads the configured catalogue; `platform` lets the embedded one skip other platforms.
+fn load_catalogue(
+    s: &Settings,
+    fetcher: &Fetcher,
+    platform: Option<&Platform>,
+) -> anyhow::Result<Catalogue> {
+    let cat = Catalogue::load(&s.catalogue, fetcher, platform)?;
     for w in &cat.warnings {
         s.out.warn(w);
     }

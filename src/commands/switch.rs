@@ -8,6 +8,7 @@ use crate::db::{Db, GenerationRow};
 use crate::fetch::Fetcher;
 use crate::install::{self, Options};
 use crate::output::{now_unix, rfc3339};
+use crate::platform::Platform;
 use crate::profile::Profiles;
 use crate::settings::Settings;
 use crate::version::{PythonVersion, Request, Variant};
@@ -29,26 +30,7 @@ pub fn run(s: &Settings, request: &str, pre: bool) -> anyhow::Result<()> {
     let mut db = super::open_rw(s)?;
     let _gc = super::gc_shared(s)?;
     let fetcher = Fetcher::default();
-    let catalogue = match super::load_catalogue(s, &fetcher) {
-        Ok(c) => c,
-        // An unreachable catalogue must not stop a switch to a runtime already in the store.
-        Err(err)
-            if matches!(
-                err.downcast_ref::<CatalogError>(),
-                Some(CatalogError::Fetch(_))
-            ) =>
-        {
-            let installed = installed_catalogue(s, &db)?;
-            if installed.resolve(&request, &platform, pre).is_err() {
-                return Err(err);
-            }
-            s.out.warn(&format!(
-                "{err:#}; resolving `{request}` among the runtimes already installed"
-            ));
-            installed
-        }
-        Err(err) => return Err(err),
-    };
+    let catalogue = catalogue_for(s, &db, &fetcher, &request, &platform, pre)?;
     let entry = catalogue.resolve(&request, &platform, pre)?;
     let opts = Options {
         lock_wait: s.lock_wait,
@@ -126,6 +108,38 @@ pub fn run(s: &Settings, request: &str, pre: bool) -> anyhow::Result<()> {
         changed,
         created: rfc3339(generation.created),
     })
+}
+
+/// The configured catalogue, or, when a remote one cannot be fetched and the request is
+/// satisfied by a runtime already in the store, the store's own runtimes (with a warning).
+fn catalogue_for(
+    s: &Settings,
+    db: &Db,
+    fetcher: &Fetcher,
+    request: &Request,
+    platform: &Platform,
+    pre: bool,
+) -> anyhow::Result<Catalogue> {
+    // A full key may name another platform: load everything so the error can say so.
+    let narrow = request.key().is_none().then_some(platform);
+    match super::load_catalogue(s, fetcher, narrow) {
+        Err(err)
+            if matches!(
+                err.downcast_ref::<CatalogError>(),
+                Some(CatalogError::Fetch(_))
+            ) =>
+        {
+            let installed = installed_catalogue(s, db)?;
+            if installed.resolve(request, platform, pre).is_err() {
+                return Err(err);
+            }
+            s.out.warn(&format!(
+                "{err:#}; resolving `{request}` among the runtimes already installed"
+            ));
+            Ok(installed)
+        }
+        other => other,
+    }
 }
 
 /// The runtimes in the store, as a catalogue (for resolving while the real one is unreachable).
