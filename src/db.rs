@@ -13,6 +13,14 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 pub const SCHEMA_VERSION: i64 = 1;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Maps a rusqlite error to [`DbError::Sql`] naming the database file.
+fn sql_err(path: &Path) -> impl Fn(rusqlite::Error) -> DbError + Copy + '_ {
+    move |error| DbError::Sql {
+        path: path.to_owned(),
+        error,
+    }
+}
+
 fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(
         e.sqlite_error_code(),
@@ -165,10 +173,7 @@ impl Db {
     }
 
     fn try_open(path: &Path) -> Result<Self, DbError> {
-        let err = |error| DbError::Sql {
-            path: path.to_owned(),
-            error,
-        };
+        let err = sql_err(path);
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -185,18 +190,11 @@ impl Db {
         Ok(db)
     }
 
-    fn err(&self, error: rusqlite::Error) -> DbError {
-        DbError::Sql {
-            path: self.path.clone(),
-            error,
-        }
-    }
-
     fn migrate(&mut self) -> Result<(), DbError> {
         let found: i64 = self
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(|e| self.err(e))?;
+            .map_err(sql_err(&self.path))?;
         if found > SCHEMA_VERSION {
             return Err(DbError::TooNew {
                 path: self.path.clone(),
@@ -206,11 +204,7 @@ impl Db {
         if found == SCHEMA_VERSION {
             return Ok(());
         }
-        let path = self.path.clone();
-        let err = |error| DbError::Sql {
-            path: path.clone(),
-            error,
-        };
+        let err = sql_err(&self.path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -232,7 +226,7 @@ impl Db {
         self.conn
             .query_row(&format!("SELECT {ENTRY_COLS} FROM entries WHERE archive_sha256 = ?1 AND catalogue_key = ?2"), params![sha256, key], entry_from)
             .optional()
-            .map_err(|e| self.err(e))
+            .map_err(sql_err(&self.path))
     }
 
     pub fn entry_by_name(&self, name: &str) -> Result<Option<EntryRow>, DbError> {
@@ -243,7 +237,7 @@ impl Db {
                 entry_from,
             )
             .optional()
-            .map_err(|e| self.err(e))
+            .map_err(sql_err(&self.path))
     }
 
     pub fn entries(&self) -> Result<Vec<EntryRow>, DbError> {
@@ -252,19 +246,15 @@ impl Db {
             .prepare(&format!(
                 "SELECT {ENTRY_COLS} FROM entries ORDER BY version, name"
             ))
-            .map_err(|e| self.err(e))?;
+            .map_err(sql_err(&self.path))?;
         st.query_map([], entry_from)
             .and_then(Iterator::collect)
-            .map_err(|e| self.err(e))
+            .map_err(sql_err(&self.path))
     }
 
     /// Records a published entry; if a row with its name exists (same content), returns that.
     pub fn insert_entry(&mut self, e: &NewEntry) -> Result<EntryRow, DbError> {
-        let path = self.path.clone();
-        let err = |error| DbError::Sql {
-            path: path.clone(),
-            error,
-        };
+        let err = sql_err(&self.path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -292,20 +282,20 @@ impl Db {
             .prepare(&format!(
                 "{GENERATION_SELECT} WHERE g.profile = ?1 ORDER BY g.number"
             ))
-            .map_err(|e| self.err(e))?;
+            .map_err(sql_err(&self.path))?;
         st.query_map(params![profile], generation_from)
             .and_then(Iterator::collect)
-            .map_err(|e| self.err(e))
+            .map_err(sql_err(&self.path))
     }
 
     pub fn all_generations(&self) -> Result<Vec<GenerationRow>, DbError> {
         let mut st = self
             .conn
             .prepare(&format!("{GENERATION_SELECT} ORDER BY g.profile, g.number"))
-            .map_err(|e| self.err(e))?;
+            .map_err(sql_err(&self.path))?;
         st.query_map([], generation_from)
             .and_then(Iterator::collect)
-            .map_err(|e| self.err(e))
+            .map_err(sql_err(&self.path))
     }
 
     pub fn generation(&self, profile: &str, number: u64) -> Result<Option<GenerationRow>, DbError> {
@@ -316,7 +306,7 @@ impl Db {
                 generation_from,
             )
             .optional()
-            .map_err(|e| self.err(e))
+            .map_err(sql_err(&self.path))
     }
 
     /// Allocates the profile's next generation number (never reused), inserts its row, and runs
@@ -327,11 +317,7 @@ impl Db {
         g: &GenerationRow,
         materialise: impl FnOnce(u64) -> Result<(), String>,
     ) -> Result<u64, DbError> {
-        let path = self.path.clone();
-        let err = |error| DbError::Sql {
-            path: path.clone(),
-            error,
-        };
+        let err = sql_err(&self.path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -362,11 +348,7 @@ impl Db {
 
     /// Deletes generation rows (links are the caller's to remove afterwards).
     pub fn delete_generations(&mut self, gens: &[(String, u64)]) -> Result<(), DbError> {
-        let path = self.path.clone();
-        let err = |error| DbError::Sql {
-            path: path.clone(),
-            error,
-        };
+        let err = sql_err(&self.path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -386,11 +368,7 @@ impl Db {
         &mut self,
         keep: &[String],
     ) -> Result<Vec<EntryRow>, DbError> {
-        let path = self.path.clone();
-        let err = |error| DbError::Sql {
-            path: path.clone(),
-            error,
-        };
+        let err = sql_err(&self.path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -417,10 +395,10 @@ impl Db {
         let mut st = self
             .conn
             .prepare("SELECT name FROM profiles ORDER BY name")
-            .map_err(|e| self.err(e))?;
+            .map_err(sql_err(&self.path))?;
         st.query_map([], |r| r.get(0))
             .and_then(Iterator::collect)
-            .map_err(|e| self.err(e))
+            .map_err(sql_err(&self.path))
     }
 
     /// Runs `SQLite`'s own consistency checks (used by tests and future `verify`).
@@ -428,12 +406,12 @@ impl Db {
         let ok: String = self
             .conn
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
+            .map_err(sql_err(&self.path))?;
         let fk: Option<String> = self
             .conn
             .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
             .optional()
-            .map_err(|e| self.err(e))?;
+            .map_err(sql_err(&self.path))?;
         Ok(ok == "ok" && fk.is_none())
     }
 }
