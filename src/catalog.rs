@@ -45,6 +45,8 @@ pub enum CatalogError {
         count: usize,
         first: String,
     },
+    #[error("offline, and catalogue {url} has never been fetched on this host")]
+    NotCached { url: String },
     #[error(transparent)]
     Fetch(#[from] FetchError),
 }
@@ -97,6 +99,21 @@ fn pre_suffix(pre: &[String]) -> String {
     }
 }
 
+/// Where upstream's archives live; `--mirror` replaces this prefix.
+pub const UPSTREAM_PREFIX: &str =
+    "https://github.com/astral-sh/python-build-standalone/releases/download";
+
+/// `url` with the upstream release prefix replaced by `mirror` (as uv's
+/// `UV_PYTHON_INSTALL_MIRROR` does); other URLs are left alone.
+pub fn mirrored(url: &str, mirror: Option<&str>) -> String {
+    match (mirror, url.strip_prefix(UPSTREAM_PREFIX)) {
+        (Some(m), Some(rest)) if rest.starts_with('/') => {
+            format!("{}{rest}", m.trim_end_matches('/'))
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// Where a catalogue comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Location {
@@ -143,11 +160,49 @@ pub struct Entry {
     /// Lowercase hex; `None` where upstream publishes none.
     pub sha256: Option<String>,
     pub build: Option<String>,
+    /// The archive's size in bytes, when the catalogue gives it (pyswap's mirrors do; the
+    /// upstream catalogue does not). A download is refused past it.
+    pub size: Option<u64>,
 }
 
 impl Entry {
     pub fn platform(&self) -> String {
         format!("{}-{}-{}", self.os, self.arch, self.libc)
+    }
+
+    /// The entry in upstream's JSON shape (what uv reads), with `url` and `size` as given.
+    pub fn to_json(&self, url: &str, size: Option<u64>) -> serde_json::Value {
+        let (family, level) = match self.arch.rsplit_once('_') {
+            Some((f, l))
+                if l.len() >= 2
+                    && l.starts_with('v')
+                    && l[1..].bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                (f, Some(l))
+            }
+            _ => (self.arch.as_str(), None),
+        };
+        let (major, minor, patch) = self.version.release();
+        let release = format!("{major}.{minor}.{patch}");
+        let version = self.version.to_string();
+        let mut v = serde_json::json!({
+            "name": self.implementation,
+            "arch": {"family": family, "variant": level},
+            "os": self.os,
+            "libc": self.libc,
+            "major": major,
+            "minor": minor,
+            "patch": patch,
+            "prerelease": version.strip_prefix(&release).unwrap_or(""),
+            "url": url,
+            "sha256": self.sha256,
+            "variant": Some(self.variant.key_suffix().trim_start_matches('+')).filter(|v| !v.is_empty()),
+            "build": self.build,
+        });
+        if let Some(n) = size {
+            v["size"] = n.into();
+        }
+        v
     }
 
     fn on(&self, p: &Platform) -> bool {
@@ -192,6 +247,7 @@ struct RawEntry<'a> {
     #[serde(borrow)]
     variant: Option<&'a str>,
     build: Option<String>,
+    size: Option<u64>,
 }
 
 /// The top-level object, in file order, with each entry still raw.
@@ -289,6 +345,7 @@ fn check_entry(key: &str, raw: &RawValue) -> Result<Entry, String> {
         url: e.url,
         sha256,
         build: e.build,
+        size: e.size,
     })
 }
 
@@ -382,14 +439,20 @@ impl Catalogue {
             })?,
             Location::Url(url) => fetcher.get_bytes(url, MAX_CATALOGUE_BYTES)?,
         };
-        if text.len() as u64 > MAX_CATALOGUE_BYTES {
+        Self::from_bytes(text, location.clone())
+    }
+
+    /// Checks size and encoding, then parses.
+    pub fn from_bytes(bytes: Vec<u8>, location: Location) -> Result<Self, CatalogError> {
+        let source_name = location.to_string();
+        if bytes.len() as u64 > MAX_CATALOGUE_BYTES {
             return Err(CatalogError::TooLarge { source_name });
         }
-        let text = String::from_utf8(text).map_err(|_| CatalogError::NotCatalogue {
+        let text = String::from_utf8(bytes).map_err(|_| CatalogError::NotCatalogue {
             source_name: source_name.clone(),
             reason: "not UTF-8 text".into(),
         })?;
-        Self::parse(&text, location.clone())
+        Self::parse(&text, location)
     }
 
     /// The best entry for `request` on `platform`: highest version, then newest build.
@@ -532,6 +595,39 @@ pub fn cpython_subset(upstream: &str) -> Result<String, CatalogError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entries_round_trip_through_json() {
+        let cat = Catalogue::embedded();
+        for e in &cat.entries {
+            let json = e.to_json(&e.url, Some(7));
+            let back = check_entry(&e.key, &serde_json::value::to_raw_value(&json).unwrap())
+                .unwrap_or_else(|why| panic!("{}: {why}", e.key));
+            assert_eq!(
+                back,
+                Entry {
+                    size: Some(7),
+                    ..e.clone()
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn mirror_rewrites_only_the_upstream_prefix() {
+        let up = format!("{UPSTREAM_PREFIX}/20260101/cpython-3.12.4%2B20260101-x.tar.gz");
+        assert_eq!(
+            mirrored(&up, Some("https://m.corp/pbs/")),
+            "https://m.corp/pbs/20260101/cpython-3.12.4%2B20260101-x.tar.gz"
+        );
+        assert_eq!(mirrored(&up, None), up);
+        assert_eq!(
+            mirrored("https://other/x", Some("https://m")),
+            "https://other/x"
+        );
+        let sneaky = format!("{UPSTREAM_PREFIX}-evil/x");
+        assert_eq!(mirrored(&sneaky, Some("https://m")), sneaky);
+    }
 
     const UPSTREAM: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Maps a rusqlite error to [`DbError::Sql`] naming the database file.
@@ -74,6 +74,14 @@ CREATE TABLE generations (
     PRIMARY KEY (profile, number)
 );
 CREATE INDEX generations_by_entry ON generations (entry_id);
+";
+
+/// Version 2: entries pre-staged by `install`, which gc keeps until a generation uses them.
+const SCHEMA_V2: &str = "
+CREATE TABLE staged (
+    entry_id INTEGER PRIMARY KEY REFERENCES entries (id),
+    created  INTEGER NOT NULL
+);
 ";
 
 /// A store entry's row.
@@ -213,8 +221,13 @@ impl Db {
         let now: i64 = tx
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(err)?;
-        if now == 0 {
+        if now < 1 {
             tx.execute_batch(SCHEMA).map_err(err)?;
+        }
+        if now < 2 {
+            tx.execute_batch(SCHEMA_V2).map_err(err)?;
+        }
+        if now < SCHEMA_VERSION {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(err)?;
         }
@@ -363,7 +376,40 @@ impl Db {
         tx.commit().map_err(err)
     }
 
-    /// Deletes entry rows that no generation references; returns the rows deleted.
+    /// Marks an entry as pre-staged: gc keeps it until a generation uses it.
+    pub fn mark_staged(&mut self, entry_id: i64, now: i64) -> Result<(), DbError> {
+        self.conn
+            .execute(
+                "INSERT INTO staged (entry_id, created) VALUES (?1, ?2) ON CONFLICT (entry_id) DO NOTHING",
+                params![entry_id, now],
+            )
+            .map(drop)
+            .map_err(sql_err(&self.path))
+    }
+
+    /// Clears the pre-staged mark (a generation now uses the entry).
+    pub fn unstage(&mut self, entry_id: i64) -> Result<(), DbError> {
+        self.conn
+            .execute("DELETE FROM staged WHERE entry_id = ?1", params![entry_id])
+            .map(drop)
+            .map_err(sql_err(&self.path))
+    }
+
+    /// Names of the entries pre-staged by `install`.
+    pub fn staged_names(&self) -> Result<Vec<String>, DbError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT e.name FROM staged s JOIN entries e ON e.id = s.entry_id ORDER BY e.name",
+            )
+            .map_err(sql_err(&self.path))?;
+        st.query_map([], |r| r.get(0))
+            .and_then(Iterator::collect)
+            .map_err(sql_err(&self.path))
+    }
+
+    /// Deletes entry rows that no generation references (and their staged marks); returns the
+    /// rows deleted. Entries named in `keep` stay.
     pub fn delete_unreferenced_entries(
         &mut self,
         keep: &[String],
@@ -384,6 +430,8 @@ impl Db {
             .filter(|e| !keep.contains(&e.name))
             .collect();
         for e in &doomed {
+            tx.execute("DELETE FROM staged WHERE entry_id = ?1", params![e.id])
+                .map_err(err)?;
             tx.execute("DELETE FROM entries WHERE id = ?1", params![e.id])
                 .map_err(err)?;
         }
@@ -413,5 +461,39 @@ impl Db {
             .optional()
             .map_err(sql_err(&self.path))?;
         Ok(ok == "ok" && fk.is_none())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_database_is_migrated_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pyswap.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.execute(
+                "INSERT INTO entries (name, tree_digest, catalogue_key, version, platform, variant, archive_url, archive_sha256, files, bytes, validation, created) VALUES ('n', 'd', 'k', '3.12.4', 'p', '', 'u', 's', 1, 2, '{}', 0)",
+                [],
+            )
+            .unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+        }
+        let mut db = Db::open(&path).unwrap();
+        let id = db.entries().unwrap()[0].id;
+        db.mark_staged(id, 5).unwrap();
+        db.mark_staged(id, 6).unwrap();
+        assert_eq!(db.staged_names().unwrap(), vec!["n".to_owned()]);
+        assert!(
+            db.delete_unreferenced_entries(&["n".into()])
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(db.delete_unreferenced_entries(&[]).unwrap().len(), 1);
+        assert!(db.staged_names().unwrap().is_empty());
+        assert!(db.integrity_ok().unwrap());
     }
 }

@@ -9,12 +9,15 @@
 //! Order (each step crash-safe): delete generation rows, then their links; delete rows of
 //! entries no remaining generation references, then their directories (rename to trash, then
 //! delete); then sweep what crashes left: staging/trash directories, unregistered entry
-//! directories, links without rows, temporary links and downloads. Runs under the exclusive gc
-//! lock, so no other command is between steps.
+//! directories, links without rows, temporary links and downloads. Entries pre-staged by
+//! `install` count as used unless `--staged` is given. Last, the download cache is pruned to its
+//! bound (least recently used first) and partial downloads older than a day are deleted. Runs
+//! under the exclusive gc lock, so no other command is between steps.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use crate::cache::{DownloadCache, PARTIAL_MAX_AGE, Pruned};
 use crate::db::{Db, EntryRow, GenerationRow};
 use crate::home::Home;
 use crate::profile::Profiles;
@@ -25,6 +28,10 @@ pub struct Policy {
     pub keep: Option<u64>,
     pub older_than: Option<Duration>,
     pub now: i64,
+    /// Also delete entries pre-staged by `install` that no generation uses.
+    pub staged: bool,
+    /// Bound on the download cache, in bytes.
+    pub cache_max: u64,
 }
 
 /// What gc will do (dry run) or did.
@@ -35,6 +42,8 @@ pub struct Report {
     pub leftover_dirs: u64,
     pub leftover_links: u64,
     pub bytes_freed: u64,
+    /// Cached archives and stale partial downloads deleted.
+    pub cache: Pruned,
 }
 
 /// Generations the policy deletes.
@@ -94,6 +103,9 @@ pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::R
     for (p, n) in &current {
         used.extend(profiles.link_target_entry(p, *n));
     }
+    if !policy.staged {
+        used.extend(db.staged_names()?);
+    }
     let mut report = Report {
         generations: doomed,
         ..Report::default()
@@ -150,6 +162,13 @@ pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::R
         sweep_tmp(home);
         sweep_entry_locks(home);
     }
+    let cache = DownloadCache::new(home.cache(), policy.cache_max);
+    let pruned = cache.prune(policy.cache_max, None, dry_run)?;
+    let partials = cache.sweep_partials(PARTIAL_MAX_AGE, dry_run);
+    report.cache = Pruned {
+        files: pruned.files + partials.files,
+        bytes: pruned.bytes + partials.bytes,
+    };
     Ok(report)
 }
 

@@ -43,6 +43,8 @@ impl Home {
             self.profiles(),
             self.tmp(),
             self.locks(),
+            self.cache(),
+            self.catalogues(),
         ] {
             fs::create_dir_all(&dir).map_err(|error| HomeError::Create {
                 path: dir.clone(),
@@ -66,6 +68,14 @@ impl Home {
     }
     pub fn locks(&self) -> PathBuf {
         self.root.join("locks")
+    }
+    /// Verified archives and partial downloads, named by sha256.
+    pub fn cache(&self) -> PathBuf {
+        self.root.join("cache")
+    }
+    /// Copies of remote catalogues with their validators.
+    pub fn catalogues(&self) -> PathBuf {
+        self.root.join("catalogues")
     }
     pub fn db(&self) -> PathBuf {
         self.root.join("pyswap.db")

@@ -1,30 +1,52 @@
-//! Admission of a catalogue entry into the store: fetch (sha256 while streaming), unpack safely
-//! into staging (blake3 while writing), validate, publish, register. Shared by `switch` and, in
-//! time, `install`. Idempotent and crash-safe: if the archive is already registered and its
-//! directory present, nothing is downloaded.
+//! Admission of a catalogue entry into the store: take the archive from the download cache
+//! (re-verified) or fetch it (sha256 while streaming, resumable, retried), unpack it safely into
+//! staging (blake3 while writing), validate, publish, register. Shared by `switch`, `install`
+//! and `mirror`'s verification. Idempotent and crash-safe: if the archive is already registered
+//! and its directory present, nothing is downloaded.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::archive::{self, Limits};
-use crate::catalog::Entry;
+use crate::archive::{self, Limits, Unpacked};
+use crate::cache::DownloadCache;
+use crate::catalog::{self, Entry};
 use crate::db::{Db, EntryRow};
-use crate::fetch::{Fetcher, Progress};
+use crate::fetch::{DownloadSpec, Downloaded, FetchError, Fetcher, Progress, file_url_path};
 use crate::home::Home;
 use crate::lock::{self, Mode};
-use crate::store::{self, Store};
+use crate::store::{self, Staging, Store, StoreError};
 use crate::{crash, tree, validate};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
-    #[error("sha256 mismatch for {url}: expected {expected}, got {actual}")]
-    DigestMismatch {
-        url: String,
-        expected: String,
-        actual: String,
+    #[error(
+        "offline: {key} is neither in the store nor in the download cache (it would come from {url})"
+    )]
+    NotOffline { key: String, url: String },
+    #[error("catalogue entry `{0}` has no sha256")]
+    NoDigest(String),
+    #[error("{failed} of {total} runtimes could not be installed (first: {first})")]
+    Some {
+        failed: usize,
+        total: usize,
+        first: String,
     },
+}
+
+/// Where the bytes of a fresh entry came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Already in the store: nothing read.
+    Store,
+    /// The download cache (re-verified).
+    Cache,
+    /// A `file://` URL.
+    File,
+    /// The network: bytes transferred, and bytes reused from an interrupted try.
+    Network { transferred: u64, resumed_from: u64 },
 }
 
 /// An entry in the store, and whether this call put it there.
@@ -32,28 +54,33 @@ pub struct Installed {
     pub row: EntryRow,
     pub path: PathBuf,
     pub fresh: bool,
+    pub origin: Origin,
 }
 
-pub struct Options {
+pub struct Options<'a> {
     pub lock_wait: Duration,
     pub validate_timeout: Duration,
+    /// Replaces the upstream release prefix of archive URLs.
+    pub mirror: Option<&'a str>,
+    pub cache: &'a DownloadCache,
 }
 
-/// Returns the store entry for `entry`, fetching and unpacking it if needed.
+/// Returns the store entry for `entry`, fetching and unpacking it if needed. `say` receives
+/// notes for the user (waiting on a lock, a cached file that no longer verified).
 pub fn ensure(
     home: &Home,
     db: &mut Db,
     fetcher: &Fetcher,
     entry: &Entry,
     opts: &Options,
-    progress: impl FnOnce() -> Box<dyn Progress>,
-    on_wait: &dyn Fn(),
+    progress: impl FnOnce() -> Arc<dyn Progress>,
+    say: &dyn Fn(&str),
 ) -> anyhow::Result<Installed> {
     let store = Store::new(home.store());
     let sha256 = entry
         .sha256
         .as_deref()
-        .context("catalogue entry has no sha256")?;
+        .ok_or_else(|| InstallError::NoDigest(entry.key.clone()))?;
     if let Some(found) = registered(db, &store, sha256, &entry.key)? {
         return Ok(found);
     }
@@ -61,25 +88,18 @@ pub fn ensure(
         &home.locks().join(format!("entry-{sha256}.lock")),
         Mode::Exclusive,
         opts.lock_wait,
-        on_wait,
+        &|| {
+            say(&format!(
+                "waiting for another pyswap command installing {}…",
+                entry.key
+            ));
+        },
     )?;
     if let Some(found) = registered(db, &store, sha256, &entry.key)? {
         return Ok(found);
     }
-    let staging = store.stage()?;
-    let mut download = fetcher.download(&entry.url, &home.tmp(), progress())?;
-    let unpacked = archive::unpack(&mut download, staging.path(), Limits::default());
-    let downloaded = download.finish()?;
-    if downloaded.sha256 != sha256 {
-        return Err(InstallError::DigestMismatch {
-            url: entry.url.clone(),
-            expected: sha256.to_owned(),
-            actual: downloaded.sha256,
-        }
-        .into());
-    }
-    let mut unpacked = unpacked.with_context(|| format!("cannot unpack {}", entry.url))?;
-    drop(downloaded);
+    let ((staging, mut unpacked), origin) =
+        obtain(&store, fetcher, entry, sha256, opts, &progress(), say)?;
     crash::point("install:unpacked");
     let digest = tree::digest(&mut unpacked.nodes);
     let totals = tree::totals(&unpacked.nodes);
@@ -112,7 +132,100 @@ pub fn ensure(
         row,
         path,
         fresh: true,
+        origin,
     })
+}
+
+/// The archive unpacked into staging: from the download cache when a copy there still
+/// verifies, else from its URL (through the mirror, resumable, kept in the cache after).
+fn obtain(
+    store: &Store,
+    fetcher: &Fetcher,
+    entry: &Entry,
+    sha256: &str,
+    opts: &Options,
+    progress: &Arc<dyn Progress>,
+    say: &dyn Fn(&str),
+) -> anyhow::Result<((Staging, Unpacked), Origin)> {
+    let url = catalog::mirrored(&entry.url, opts.mirror);
+    let mut spec = DownloadSpec {
+        url: url.clone(),
+        sha256: sha256.to_owned(),
+        size: entry.size,
+        partial: None,
+        local: None,
+    };
+    if let Some(cached) = opts.cache.lookup(sha256) {
+        spec.local = Some(cached.clone());
+        match fetch_and_unpack(store, fetcher, &spec, progress) {
+            Ok((got, _)) => {
+                opts.cache.touch(&cached);
+                return Ok((got, Origin::Cache));
+            }
+            Err(e) if is_mismatch(&e) => {
+                say(&format!(
+                    "cached archive {} no longer matches its sha256; deleted it",
+                    cached.display()
+                ));
+                opts.cache.evict(sha256);
+            }
+            Err(e) => return Err(e),
+        }
+        spec.local = None;
+    }
+    if file_url_path(&url).is_some() {
+        let (got, _) = fetch_and_unpack(store, fetcher, &spec, progress)?;
+        return Ok((got, Origin::File));
+    }
+    spec.partial = Some(opts.cache.partial(sha256)?);
+    let (got, done) = fetch_and_unpack(store, fetcher, &spec, progress).map_err(|e| {
+        if matches!(
+            e.downcast_ref::<FetchError>(),
+            Some(FetchError::Offline { .. })
+        ) {
+            InstallError::NotOffline {
+                key: entry.key.clone(),
+                url: url.clone(),
+            }
+            .into()
+        } else {
+            e
+        }
+    })?;
+    if let Err(e) = opts.cache.admit(sha256) {
+        say(&format!(
+            "warning: could not keep the download in the cache: {e}"
+        ));
+    }
+    let origin = Origin::Network {
+        transferred: done.transferred,
+        resumed_from: done.resumed_from,
+    };
+    Ok((got, origin))
+}
+
+fn is_mismatch(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<FetchError>(),
+        Some(FetchError::DigestMismatch { .. })
+    )
+}
+
+/// Streams `spec` into a fresh staging directory per try; the archive verified.
+fn fetch_and_unpack(
+    store: &Store,
+    fetcher: &Fetcher,
+    spec: &DownloadSpec,
+    progress: &Arc<dyn Progress>,
+) -> anyhow::Result<((Staging, Unpacked), Downloaded)> {
+    let (tried, done) = fetcher.download(spec, progress, |body| {
+        let staging = store.stage()?;
+        let unpacked = archive::unpack(body, staging.path(), Limits::default());
+        Ok::<_, StoreError>((staging, unpacked))
+    })?;
+    let (staging, unpacked) = tried?;
+    let unpacked = unpacked.with_context(|| format!("cannot unpack {}", spec.url))?;
+    Ok(((staging, unpacked), done))
 }
 
 /// A registered entry whose directory is present.
@@ -131,6 +244,7 @@ fn registered(
                 row,
                 path,
                 fresh: false,
+                origin: Origin::Store,
             })
     }))
 }

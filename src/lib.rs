@@ -5,7 +5,9 @@
 //! and `commands` are short scripts over the domain modules.
 
 pub mod archive;
+pub mod cache;
 pub mod catalog;
+pub mod catalog_cache;
 pub mod cli;
 pub mod commands;
 pub mod crash;
@@ -16,6 +18,7 @@ pub mod gc;
 pub mod home;
 pub mod install;
 pub mod lock;
+pub mod mirror;
 pub mod output;
 pub mod platform;
 pub mod profile;

@@ -5,7 +5,9 @@
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::sync::{Arc, OnceLock};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use crate::fetch::{NoProgress, Progress};
@@ -61,12 +63,16 @@ impl Output {
         Ok(())
     }
 
-    /// A download progress display for `label`.
-    pub fn progress(&self, label: &str) -> Box<dyn Progress> {
+    /// A download progress bar for `label`. All bars of a run share one display, so parallel
+    /// downloads show one bar each.
+    pub fn progress(&self, label: &str) -> Arc<dyn Progress> {
+        static DISPLAY: OnceLock<MultiProgress> = OnceLock::new();
         if !self.progress {
-            return Box::new(NoProgress);
+            return Arc::new(NoProgress);
         }
-        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        let display =
+            DISPLAY.get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        let bar = display.add(ProgressBar::new(0));
         bar.set_style(
             ProgressStyle::with_template(
                 "{msg} {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
@@ -75,7 +81,7 @@ impl Output {
         );
         bar.set_message(label.to_owned());
         bar.enable_steady_tick(Duration::from_millis(120));
-        Box::new(Bar(bar))
+        Arc::new(Bar(bar))
     }
 }
 
@@ -86,6 +92,8 @@ impl Progress for Bar {
         if let Some(t) = total {
             self.0.set_length(t);
         }
+        self.0.set_position(0);
+        self.0.reset_eta();
     }
     fn advance(&self, bytes: u64) {
         self.0.inc(bytes);

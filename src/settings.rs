@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
+use crate::cache::DownloadCache;
 use crate::catalog::Location;
+use crate::fetch::{Fetcher, NetConfig};
 use crate::home::Home;
 use crate::output::Output;
 use crate::platform::{Platform, PlatformError};
@@ -18,9 +20,24 @@ pub struct Settings {
     /// How long a command waits for a lock held by another pyswap.
     pub lock_wait: Duration,
     pub validate_timeout: Duration,
+    pub net: NetConfig,
+    /// Replaces the upstream release prefix of archive URLs.
+    pub mirror: Option<String>,
+    /// Bound on the download cache, in bytes.
+    pub cache_max: u64,
+    /// How long a cached remote catalogue is used without asking the server.
+    pub catalogue_ttl: Duration,
 }
 
 impl Settings {
+    pub fn fetcher(&self) -> Fetcher {
+        Fetcher::new(self.net.clone())
+    }
+
+    pub fn download_cache(&self) -> DownloadCache {
+        DownloadCache::new(self.home.cache(), self.cache_max)
+    }
+
     pub fn platform(&self) -> Result<Platform, PlatformError> {
         match &self.platform {
             Some(p) => Ok(p.clone()),

@@ -19,6 +19,8 @@ struct GcReport {
     leftover_dirs: u64,
     leftover_links: u64,
     bytes_freed: u64,
+    cache_files_removed: u64,
+    cache_bytes_freed: u64,
 }
 
 #[derive(Serialize)]
@@ -34,6 +36,7 @@ pub fn run(
     older_than: Option<Duration>,
     dry_run: bool,
     wait: Duration,
+    staged: bool,
 ) -> anyhow::Result<()> {
     let mut db = super::open_rw(s)?;
     let lock = lock::acquire(
@@ -54,6 +57,8 @@ pub fn run(
                 leftover_dirs: 0,
                 leftover_links: 0,
                 bytes_freed: 0,
+                cache_files_removed: 0,
+                cache_bytes_freed: 0,
             });
         }
         Err(e) => return Err(e.into()),
@@ -65,6 +70,8 @@ pub fn run(
             keep,
             older_than,
             now: now_unix(),
+            staged,
+            cache_max: s.cache_max,
         },
         dry_run,
     )?;
@@ -81,6 +88,13 @@ pub fn run(
         report.leftover_dirs + report.leftover_links,
         human_bytes(report.bytes_freed)
     ));
+    if report.cache.files > 0 {
+        s.out.say(&format!(
+            "{verb} {} file(s) from the download cache; {} freed",
+            report.cache.files,
+            human_bytes(report.cache.bytes)
+        ));
+    }
     for g in &report.generations {
         s.out.say(&format!(
             "  generation {} of `{}` (CPython {})",
@@ -110,5 +124,7 @@ pub fn run(
         leftover_dirs: report.leftover_dirs,
         leftover_links: report.leftover_links,
         bytes_freed: report.bytes_freed,
+        cache_files_removed: report.cache.files,
+        cache_bytes_freed: report.cache.bytes,
     })
 }

@@ -5,7 +5,6 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::fetch::Fetcher;
 use crate::output::human_bytes;
 use crate::settings::Settings;
 use crate::store::Store;
@@ -32,7 +31,7 @@ struct Installed {
 
 pub fn available(s: &Settings, pre: bool) -> anyhow::Result<()> {
     let platform = s.platform()?;
-    let catalogue = super::load_catalogue(s, &Fetcher::default(), Some(&platform))?;
+    let catalogue = super::load_catalogue(s, &s.fetcher(), Some(&platform))?;
     let installed: Vec<String> = match super::open_ro(s)? {
         Some(db) => db
             .entries()?

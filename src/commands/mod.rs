@@ -1,14 +1,18 @@
 //! One module per verb, each a short script over the domain modules.
 
+mod catalogue;
 mod current;
 mod env;
 mod gc;
 mod generations;
+mod install;
 mod list;
+mod mirror;
 mod rollback;
 mod switch;
 
-use crate::catalog::Catalogue;
+use crate::catalog::{Catalogue, Location};
+use crate::catalog_cache::{CatalogueCache, Freshness, human_age};
 use crate::cli::Action;
 use crate::db::Db;
 use crate::fetch::Fetcher;
@@ -39,11 +43,32 @@ pub fn run(settings: &Settings, action: Action) -> anyhow::Result<()> {
             older_than,
             dry_run,
             wait,
-        } => gc::run(settings, keep, older_than, dry_run, wait),
+            staged,
+        } => gc::run(settings, keep, older_than, dry_run, wait, staged),
         Action::ListAvailable { pre } => list::available(settings, pre),
         Action::ListInstalled => list::installed(settings),
         Action::Current => current::run(settings),
         Action::Env { fish } => env::run(settings, fish),
+        Action::Install {
+            requests,
+            pre,
+            jobs,
+        } => install::run(settings, &requests, pre, jobs),
+        Action::Mirror {
+            dir,
+            requests,
+            platforms,
+            base_url,
+            pre,
+        } => mirror::run(
+            settings,
+            &dir,
+            &requests,
+            &platforms,
+            base_url.as_deref(),
+            pre,
+        ),
+        Action::CatalogueUpdate => catalogue::update(settings),
     }
 }
 
@@ -84,13 +109,31 @@ fn profile_lock(s: &Settings) -> anyhow::Result<Lock> {
     Ok(lock)
 }
 
-/// Loads the configured catalogue; `platform` lets the embedded one skip other platforms.
+/// Loads the configured catalogue; `platform` lets the embedded one skip other platforms. A
+/// remote one goes through the catalogue cache (see `catalog_cache`).
 fn load_catalogue(
     s: &Settings,
     fetcher: &Fetcher,
     platform: Option<&Platform>,
 ) -> anyhow::Result<Catalogue> {
-    let cat = Catalogue::load(&s.catalogue, fetcher, platform)?;
+    let cat = match &s.catalogue {
+        Location::Url(url) => {
+            let (cat, freshness) = CatalogueCache::new(s.home.catalogues()).load(
+                url,
+                fetcher,
+                s.catalogue_ttl,
+                false,
+            )?;
+            if let Freshness::Stale { age, why } = freshness {
+                s.out.warn(&format!(
+                    "using the copy of catalogue {url} cached {} ago ({why})",
+                    human_age(age)
+                ));
+            }
+            cat
+        }
+        other => Catalogue::load(other, fetcher, platform)?,
+    };
     for w in &cat.warnings {
         s.out.warn(w);
     }

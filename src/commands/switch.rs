@@ -29,18 +29,15 @@ pub fn run(s: &Settings, request: &str, pre: bool) -> anyhow::Result<()> {
     let platform = s.platform()?;
     let mut db = super::open_rw(s)?;
     let _gc = super::gc_shared(s)?;
-    let fetcher = Fetcher::default();
+    let fetcher = s.fetcher();
     let catalogue = catalogue_for(s, &db, &fetcher, &request, &platform, pre)?;
     let entry = catalogue.resolve(&request, &platform, pre)?;
+    let cache = s.download_cache();
     let opts = Options {
         lock_wait: s.lock_wait,
         validate_timeout: s.validate_timeout,
-    };
-    let on_wait = || {
-        s.out.say(&format!(
-            "waiting for another pyswap command installing {}…",
-            entry.key
-        ));
+        mirror: s.mirror.as_deref(),
+        cache: &cache,
     };
     let installed = install::ensure(
         &s.home,
@@ -49,7 +46,7 @@ pub fn run(s: &Settings, request: &str, pre: bool) -> anyhow::Result<()> {
         entry,
         &opts,
         || s.out.progress(&entry.key),
-        &on_wait,
+        &|note| s.out.say(note),
     )?;
     crash::point("switch:installed");
 
@@ -80,6 +77,7 @@ pub fn run(s: &Settings, request: &str, pre: bool) -> anyhow::Result<()> {
             crash::point("switch:generation-committed");
             profiles.activate(&s.profile, n)?;
             crash::point("switch:activated");
+            db.unstage(installed.row.id)?;
             (GenerationRow { number: n, ..row }, true)
         }
     };
@@ -126,7 +124,7 @@ fn catalogue_for(
         Err(err)
             if matches!(
                 err.downcast_ref::<CatalogError>(),
-                Some(CatalogError::Fetch(_))
+                Some(CatalogError::Fetch(_) | CatalogError::NotCached { .. })
             ) =>
         {
             let installed = installed_catalogue(s, db)?;
@@ -163,6 +161,7 @@ fn installed_catalogue(s: &Settings, db: &Db) -> anyhow::Result<Catalogue> {
                 url: row.archive_url,
                 sha256: Some(row.archive_sha256),
                 build: row.build,
+                size: None,
             })
         })
         .collect();

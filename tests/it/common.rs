@@ -115,6 +115,8 @@ impl TestContext {
         c.env("PYSWAP_HOME", &self.home)
             .env("PYSWAP_PLATFORM", PLATFORM)
             .env("NO_COLOR", "1")
+            // Retries without the production back-off, so that failing tests stay fast.
+            .env("PYSWAP_HTTP_BACKOFF", "5ms")
             .env("HOME", self.dir.path());
         c.env("PYSWAP_CATALOGUE", self.catalogue_path());
         c

@@ -172,8 +172,8 @@ fn switch_over_http_from_loopback_and_prerelease_policy() {
     assert_eq!(t.profile_version().as_deref(), Some("3.13.1"));
     assert_eq!(
         server.requests.load(std::sync::atomic::Ordering::SeqCst),
-        3,
-        "two catalogue fetches and one archive"
+        2,
+        "one catalogue fetch (the second command used the cached copy) and one archive"
     );
     t.run(&["switch", "3.15", "--pre"]).ok();
     assert_eq!(t.profile_version().as_deref(), Some("3.15.0rc1"));
@@ -254,16 +254,28 @@ fn switch_to_an_installed_runtime_needs_no_network() {
     t.run_env(&["switch", "3.12"], &[("PYSWAP_CATALOGUE", &cat)])
         .ok();
     server.set(crate::common::Behaviour::Status(503));
-    let r = t
-        .run_env(&["switch", "3.11"], &[("PYSWAP_CATALOGUE", &cat)])
-        .ok();
+    // The cached catalogue is stale (TTL 0) and the server fails: the cached copy is used.
+    let stale = [("PYSWAP_CATALOGUE", cat.as_str()), ("PYSWAP_CATALOGUE_TTL", "0s")];
+    let r = t.run_env(&["switch", "3.11"], &stale).ok();
     assert!(
-        r.stderr
-            .contains("HTTP 503; resolving `3.11` among the runtimes already installed"),
+        r.stderr.contains(&format!("warning: using the copy of catalogue {cat} cached "))
+            && r.stderr.contains("HTTP 503"),
         "{}",
         r.stderr
     );
     assert_eq!(t.profile_version().as_deref(), Some("3.11.9"));
+    // No cached copy either: the runtimes already installed still resolve.
+    std::fs::remove_dir_all(t.home.join("catalogues")).unwrap();
+    let r = t
+        .run_env(&["switch", "3.12"], &[("PYSWAP_CATALOGUE", &cat)])
+        .ok();
+    assert!(
+        r.stderr
+            .contains("HTTP 503; resolving `3.12` among the runtimes already installed"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(t.profile_version().as_deref(), Some("3.12.3"));
     // Not installed: the catalogue's own error stands.
     t.run_env(&["switch", "3.13"], &[("PYSWAP_CATALOGUE", &cat)])
         .fails(1, "HTTP 503");

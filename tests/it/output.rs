@@ -65,6 +65,65 @@ struct GcReport {
     leftover_dirs: u64,
     leftover_links: u64,
     bytes_freed: u64,
+    cache_files_removed: u64,
+    cache_bytes_freed: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct InstallReport {
+    installed: Vec<InstalledRuntime>,
+    failed: Vec<FailedRuntime>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct InstalledRuntime {
+    key: String,
+    version: String,
+    store_path: String,
+    source: String,
+    downloaded_bytes: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct FailedRuntime {
+    key: String,
+    error: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct MirrorReport {
+    dir: String,
+    catalogue: String,
+    entries: Vec<MirroredArchive>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct MirroredArchive {
+    key: String,
+    path: String,
+    url: String,
+    sha256: String,
+    size: u64,
+    downloaded: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct CatalogueUpdated {
+    catalogue: String,
+    status: String,
+    entries: usize,
 }
 
 #[derive(Deserialize)]
@@ -108,6 +167,33 @@ fn json_documents_have_their_documented_shape() {
     assert_eq!(report.generations_removed.len(), 1);
     assert_eq!(report.generations_removed[0].number, 2);
     assert_eq!(report.entries_removed.len(), 1);
+}
+
+#[test]
+fn json_documents_of_install_mirror_and_catalogue_update() {
+    let mut t = TestContext::new();
+    t.add("3.11.9", Fake::Good, Compression::Gz);
+    t.add("3.12.3", Fake::Good, Compression::Zst);
+    let r = t
+        .run(&["install", "3.11", "3.12", "3.13", "--json"])
+        .fails(1, "no CPython build in the catalogue matches `3.13`");
+    assert!(r.stdout.is_empty(), "resolution fails before anything is installed");
+    assert!(t.store_names().is_empty());
+    let r: InstallReport = strict(&t.run(&["install", "3.11", "3.12", "--json"]).ok().stdout);
+    assert_eq!(
+        r.installed.iter().map(|i| (i.version.as_str(), i.source.as_str())).collect::<Vec<_>>(),
+        vec![("3.11.9", "file"), ("3.12.3", "file")]
+    );
+    let dir = t.dir.path().join("mirror");
+    let m: MirrorReport = strict(
+        &t.run(&["mirror", dir.to_str().unwrap(), "3.12", "--json"])
+            .ok()
+            .stdout,
+    );
+    assert_eq!(m.entries.len(), 1);
+    assert!(m.entries[0].downloaded && m.entries[0].url.starts_with("file://"));
+    let u: CatalogueUpdated = strict(&t.run(&["catalogue", "update", "--json"]).ok().stdout);
+    assert_eq!(u.status, "not-remote");
 }
 
 #[test]

@@ -1,0 +1,173 @@
+//! Remote catalogues kept under `$PYSWAP_HOME/catalogues/`, so that commands do not fetch the
+//! catalogue every time and still work offline.
+//!
+//! One file per URL, `catalogues/<first 32 hex digits of blake3(url)>.cache`: a first line of
+//! JSON `{"url", "etag", "last_modified"}`, then the catalogue exactly as served. Its mtime is
+//! when it was last fetched or confirmed unchanged. It is replaced only by a body that parsed
+//! as a catalogue with at least one valid entry and is under the size cap, written to a
+//! temporary file and renamed over the old one.
+//!
+//! The rule: a copy younger than the TTL (`--catalogue-ttl`, default 1 hour) is used without
+//! asking. An older one is revalidated with `If-None-Match`/`If-Modified-Since` (a `304` only
+//! refreshes its time). If the server cannot be reached, or `--offline` is given, the copy is
+//! used whatever its age, with a note saying how old it is. `pyswap catalogue update` always
+//! revalidates.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use crate::catalog::{CatalogError, Catalogue, Location, MAX_CATALOGUE_BYTES};
+use crate::fetch::{FetchError, Fetched, Fetcher, Validators};
+
+/// How the catalogue came to be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Freshness {
+    /// The cached copy, younger than the TTL.
+    Fresh { age: Duration },
+    /// The server said the cached copy is current.
+    Unchanged,
+    /// A new copy was downloaded.
+    Downloaded,
+    /// The cached copy, because the server could not be asked (offline or failing).
+    Stale { age: Duration, why: String },
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Header {
+    url: String,
+    #[serde(flatten)]
+    validators: Validators,
+}
+
+pub struct CatalogueCache {
+    dir: PathBuf,
+}
+
+struct Cached {
+    header: Header,
+    body: Vec<u8>,
+    age: Duration,
+}
+
+impl CatalogueCache {
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+
+    /// The cache file for `url`.
+    pub fn path(&self, url: &str) -> PathBuf {
+        let id = blake3::hash(url.as_bytes()).to_hex();
+        self.dir.join(format!("{}.cache", &id[..32]))
+    }
+
+    fn read(&self, url: &str) -> Option<Cached> {
+        let path = self.path(url);
+        let meta = path.metadata().ok()?;
+        if meta.len() > MAX_CATALOGUE_BYTES + 64 * 1024 {
+            return None;
+        }
+        let bytes = fs::read(&path).ok()?;
+        let split = bytes.iter().position(|&b| b == b'\n')?;
+        let header: Header = serde_json::from_slice(&bytes[..split]).ok()?;
+        if header.url != url {
+            return None;
+        }
+        let age = meta
+            .modified()
+            .ok()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .unwrap_or_default();
+        Some(Cached {
+            header,
+            body: bytes[split + 1..].to_vec(),
+            age,
+        })
+    }
+
+    fn write(&self, url: &str, validators: Validators, body: &[u8]) -> io::Result<()> {
+        fs::create_dir_all(&self.dir)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
+        let header = Header {
+            url: url.to_owned(),
+            validators,
+        };
+        serde_json::to_writer(&mut tmp, &header)?;
+        tmp.write_all(b"\n")?;
+        tmp.write_all(body)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(self.path(url)).map_err(|e| e.error)?;
+        Ok(())
+    }
+
+    fn touch(path: &Path) {
+        if let Ok(f) = fs::File::options().append(true).open(path) {
+            let _ = f.set_modified(SystemTime::now());
+        }
+    }
+
+    /// The catalogue at `url` under the rule above; `force` revalidates even a fresh copy.
+    pub fn load(
+        &self,
+        url: &str,
+        fetcher: &Fetcher,
+        ttl: Duration,
+        force: bool,
+    ) -> Result<(Catalogue, Freshness), CatalogError> {
+        let location = Location::Url(url.to_owned());
+        let cached = self.read(url);
+        let parse_cached = |c: Cached| Catalogue::from_bytes(c.body, location.clone());
+        if !force
+            && let Some(c) = &cached
+            && c.age < ttl
+            && let Ok(cat) = Catalogue::from_bytes(c.body.clone(), location.clone())
+        {
+            return Ok((cat, Freshness::Fresh { age: c.age }));
+        }
+        let validators = cached.as_ref().map(|c| c.header.validators.clone());
+        match fetcher.get(url, MAX_CATALOGUE_BYTES, validators.as_ref()) {
+            Ok(Fetched::NotModified) => {
+                let c = cached.ok_or_else(|| {
+                    CatalogError::Fetch(FetchError::Refused {
+                        url: url.to_owned(),
+                        why: "304 Not Modified to a request that had no validators".into(),
+                    })
+                })?;
+                Self::touch(&self.path(url));
+                Ok((parse_cached(c)?, Freshness::Unchanged))
+            }
+            Ok(Fetched::Body { bytes, validators }) => {
+                let cat = Catalogue::from_bytes(bytes.clone(), location.clone())?;
+                // A copy we cannot keep is not a reason to fail the command.
+                let _ = self.write(url, validators, &bytes);
+                Ok((cat, Freshness::Downloaded))
+            }
+            Err(e) if e.is_network() && cached.is_some() => {
+                let Some(c) = cached else {
+                    return Err(e.into());
+                };
+                let age = c.age;
+                let why = if matches!(e, FetchError::Offline { .. }) {
+                    "offline".to_owned()
+                } else {
+                    e.to_string()
+                };
+                Ok((parse_cached(c)?, Freshness::Stale { age, why }))
+            }
+            Err(FetchError::Offline { url }) => Err(CatalogError::NotCached { url }),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// `2h 5m`, `40s`: an age for messages.
+pub fn human_age(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86_400 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
+    }
+}

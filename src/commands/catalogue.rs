@@ -1,0 +1,51 @@
+//! `pyswap catalogue update`: fetch the configured remote catalogue now.
+
+use serde::Serialize;
+
+use crate::catalog::Location;
+use crate::catalog_cache::{CatalogueCache, Freshness, human_age};
+use crate::settings::Settings;
+
+#[derive(Serialize)]
+struct Updated<'a> {
+    catalogue: String,
+    /// `downloaded`, `unchanged`, or `not-remote`.
+    status: &'a str,
+    entries: usize,
+}
+
+pub fn update(s: &Settings) -> anyhow::Result<()> {
+    let Location::Url(url) = &s.catalogue else {
+        s.out.say(&format!(
+            "catalogue {} is not fetched from a URL; nothing to update",
+            s.catalogue
+        ));
+        return s.out.json(&Updated {
+            catalogue: s.catalogue.to_string(),
+            status: "not-remote",
+            entries: 0,
+        });
+    };
+    let cache = CatalogueCache::new(s.home.catalogues());
+    let (cat, freshness) = cache.load(url, &s.fetcher(), s.catalogue_ttl, true)?;
+    for w in &cat.warnings {
+        s.out.warn(w);
+    }
+    let status = match freshness {
+        Freshness::Downloaded => "downloaded",
+        Freshness::Unchanged | Freshness::Fresh { .. } => "unchanged",
+        Freshness::Stale { age, why } => anyhow::bail!(
+            "cannot update catalogue {url}: {why} (the copy cached {} ago is still there)",
+            human_age(age)
+        ),
+    };
+    s.out.say(&format!(
+        "catalogue {url}: {status}, {} entries",
+        cat.entries.len()
+    ));
+    s.out.json(&Updated {
+        catalogue: url.clone(),
+        status,
+        entries: cat.entries.len(),
+    })
+}

@@ -1,0 +1,177 @@
+//! `pyswap install REQUEST...`: put runtimes into the store without switching (pre-staging),
+//! several downloads at once. Installed entries are marked staged so that `gc` keeps them until
+//! a generation uses them.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde::Serialize;
+
+use crate::catalog::Entry;
+use crate::db::Db;
+use crate::fetch::Fetcher;
+use crate::install::{self, Installed, Options, Origin};
+use crate::output::now_unix;
+use crate::settings::Settings;
+use crate::version::Request;
+
+#[derive(Serialize)]
+struct Report {
+    installed: Vec<Done>,
+    failed: Vec<Failed>,
+}
+
+#[derive(Serialize)]
+struct Done {
+    key: String,
+    version: String,
+    store_path: String,
+    /// `store` (already there), `cache`, `file` or `network`.
+    source: &'static str,
+    downloaded_bytes: u64,
+}
+
+#[derive(Serialize)]
+struct Failed {
+    key: String,
+    error: String,
+}
+
+pub fn run(s: &Settings, requests: &[String], pre: bool, jobs: usize) -> anyhow::Result<()> {
+    let requests: Vec<Request> = requests
+        .iter()
+        .map(|r| Request::parse(r))
+        .collect::<Result<_, _>>()?;
+    let platform = s.platform()?;
+    let mut db = super::open_rw(s)?;
+    let _gc = super::gc_shared(s)?;
+    let fetcher = s.fetcher();
+    let narrow = requests
+        .iter()
+        .all(|r| r.key().is_none())
+        .then_some(&platform);
+    let catalogue = super::load_catalogue(s, &fetcher, narrow)?;
+    let mut entries: Vec<&Entry> = Vec::new();
+    for r in &requests {
+        let e = catalogue.resolve(r, &platform, pre)?;
+        if !entries.iter().any(|x| x.key == e.key) {
+            entries.push(e);
+        }
+    }
+    let cache = s.download_cache();
+    let opts = Options {
+        lock_wait: s.lock_wait,
+        validate_timeout: s.validate_timeout,
+        mirror: s.mirror.as_deref(),
+        cache: &cache,
+    };
+    let results = install_all(s, &fetcher, &entries, &opts, jobs);
+    let mut report = Report {
+        installed: Vec::new(),
+        failed: Vec::new(),
+    };
+    for (i, r) in results {
+        let entry = entries[i];
+        match r {
+            Ok(done) => {
+                db.mark_staged(done.row.id, now_unix())?;
+                let (source, bytes) = match done.origin {
+                    Origin::Store => ("store", 0),
+                    Origin::Cache => ("cache", 0),
+                    Origin::File => ("file", 0),
+                    Origin::Network { transferred, .. } => ("network", transferred),
+                };
+                let how = match done.origin {
+                    Origin::Store => "already in the store",
+                    Origin::Cache => "installed from the download cache",
+                    Origin::File => "installed",
+                    Origin::Network { .. } => "downloaded and installed",
+                };
+                s.out.say(&format!("{}: {how}", entry.key));
+                report.installed.push(Done {
+                    key: entry.key.clone(),
+                    version: done.row.version.clone(),
+                    store_path: done.path.display().to_string(),
+                    source,
+                    downloaded_bytes: bytes,
+                });
+            }
+            Err(e) => {
+                s.out.warn(&format!("{}: {e:#}", entry.key));
+                report.failed.push(Failed {
+                    key: entry.key.clone(),
+                    error: format!("{e:#}"),
+                });
+            }
+        }
+    }
+    s.out.json(&report)?;
+    match report.failed.len() {
+        0 => Ok(()),
+        n => Err(install::InstallError::Some {
+            failed: n,
+            total: entries.len(),
+            first: report.failed[0].error.clone(),
+        }
+        .into()),
+    }
+}
+
+/// Installs `entries` on up to `jobs` threads, each with its own database connection;
+/// results in `entries` order.
+fn install_all(
+    s: &Settings,
+    fetcher: &Fetcher,
+    entries: &[&Entry],
+    opts: &Options,
+    jobs: usize,
+) -> Vec<(usize, anyhow::Result<Installed>)> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, anyhow::Result<Installed>)>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(entries.len()) {
+            scope.spawn(|| {
+                let mut db = match Db::open(&s.home.db()) {
+                    Ok(db) => db,
+                    Err(e) => {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        if i < entries.len() {
+                            push(&results, i, Err(e.into()));
+                        }
+                        return;
+                    }
+                };
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(entry) = entries.get(i) else { break };
+                    let r = install::ensure(
+                        &s.home,
+                        &mut db,
+                        fetcher,
+                        entry,
+                        opts,
+                        || s.out.progress(&entry.key),
+                        &|note| s.out.say(note),
+                    );
+                    push(&results, i, r);
+                }
+            });
+        }
+    });
+    let mut results = results
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    results.sort_by_key(|(i, _)| *i);
+    results
+}
+
+fn push(
+    results: &Mutex<Vec<(usize, anyhow::Result<Installed>)>>,
+    i: usize,
+    r: anyhow::Result<Installed>,
+) {
+    results
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push((i, r));
+}

@@ -1,0 +1,182 @@
+//! `pyswap mirror DIR REQUEST...`: download and verify builds into a directory and write a
+//! catalogue beside them, so that a static web server or a shared directory serves a fleet.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::cache::DownloadCache;
+use crate::catalog::{self, Entry};
+use crate::fetch::{DownloadSpec, FetchError, Fetcher, file_url_path};
+use crate::mirror;
+use crate::platform::Platform;
+use crate::settings::Settings;
+use crate::version::Request;
+
+#[derive(Serialize)]
+struct Report {
+    dir: String,
+    catalogue: String,
+    entries: Vec<Mirrored>,
+}
+
+#[derive(Serialize)]
+struct Mirrored {
+    key: String,
+    path: String,
+    url: String,
+    sha256: String,
+    size: u64,
+    /// False when a verified copy was already in the mirror.
+    downloaded: bool,
+}
+
+pub fn run(
+    s: &Settings,
+    dir: &Path,
+    requests: &[String],
+    platforms: &[Platform],
+    base_url: Option<&str>,
+    pre: bool,
+) -> anyhow::Result<()> {
+    let requests: Vec<Request> = requests
+        .iter()
+        .map(|r| Request::parse(r))
+        .collect::<Result<_, _>>()?;
+    let platforms = if platforms.is_empty() {
+        vec![s.platform()?]
+    } else {
+        platforms.to_vec()
+    };
+    s.home.create()?;
+    let fetcher = s.fetcher();
+    let catalogue = super::load_catalogue(s, &fetcher, None)?;
+    let mut entries: Vec<&Entry> = Vec::new();
+    for r in &requests {
+        for p in &platforms {
+            let e = catalogue.resolve(r, p, pre)?;
+            if !entries.iter().any(|x| x.key == e.key) {
+                entries.push(e);
+            }
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let mut published = mirror::load(dir)?;
+    let base = mirror::base_url(dir, base_url)?;
+    let cache = s.download_cache();
+    let mut report = Report {
+        dir: dir.display().to_string(),
+        catalogue: String::new(),
+        entries: Vec::new(),
+    };
+    for entry in entries {
+        let (rel_url, target, size, downloaded) = mirror_one(s, &fetcher, &cache, dir, entry)?;
+        let sha256 = entry.sha256.clone().unwrap_or_default();
+        let url = base
+            .join(&rel_url)
+            .map_err(|_| mirror::MirrorError::BaseUrl(base.to_string()))?;
+        published.insert(entry.key.clone(), entry.to_json(url.as_str(), Some(size)));
+        s.out.say(&format!(
+            "{}: {} {}",
+            entry.key,
+            if downloaded {
+                "mirrored to"
+            } else {
+                "already mirrored at"
+            },
+            target.display()
+        ));
+        report.entries.push(Mirrored {
+            key: entry.key.clone(),
+            path: target.display().to_string(),
+            url: url.to_string(),
+            sha256,
+            size,
+            downloaded,
+        });
+    }
+    let path = mirror::save(dir, &published)?;
+    s.out.say(&format!(
+        "wrote {} ({} entries); point hosts at it with --catalogue",
+        path.display(),
+        published.len()
+    ));
+    report.catalogue = path.display().to_string();
+    s.out.json(&report)
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> mirror::MirrorError {
+    let path = path.to_owned();
+    move |error| mirror::MirrorError::Io { path, error }
+}
+
+/// Puts one entry's verified archive into the mirror (unless a verified copy is there).
+/// Returns its URL path relative to the mirror, its path, its size, and whether it was fetched.
+fn mirror_one(
+    s: &Settings,
+    fetcher: &Fetcher,
+    cache: &DownloadCache,
+    dir: &Path,
+    entry: &Entry,
+) -> anyhow::Result<(String, PathBuf, u64, bool)> {
+    let sha256 = entry
+        .sha256
+        .clone()
+        .ok_or_else(|| crate::install::InstallError::NoDigest(entry.key.clone()))?;
+    let (rel_url, rel_path) = mirror::layout(entry)?;
+    let target = dir.join(&rel_path);
+    let parent = target.parent().unwrap_or(dir).to_owned();
+    std::fs::create_dir_all(&parent).map_err(io_err(&parent))?;
+    let progress = s.out.progress(&entry.key);
+    let source_url = catalog::mirrored(&entry.url, s.mirror.as_deref());
+    let verify = |path: &Path| {
+        let spec = DownloadSpec {
+            url: source_url.clone(),
+            sha256: sha256.clone(),
+            size: None,
+            partial: None,
+            local: Some(path.to_owned()),
+        };
+        path.is_file()
+            && fetcher
+                .download(&spec, &progress, |r| io::copy(r, &mut io::sink()))
+                .is_ok()
+    };
+    if verify(&target) {
+        let size = target.metadata().map_err(io_err(&target))?.len();
+        return Ok((rel_url, target, size, false));
+    }
+    let cached = cache.lookup(&sha256);
+    if cached.as_deref().is_some_and(|c| !verify(c)) {
+        cache.evict(&sha256);
+    }
+    let remote = file_url_path(&source_url).is_none();
+    let spec = DownloadSpec {
+        url: source_url.clone(),
+        sha256: sha256.clone(),
+        size: entry.size,
+        partial: if remote {
+            Some(cache.partial(&sha256)?)
+        } else {
+            None
+        },
+        local: cache.lookup(&sha256),
+    };
+    let (copied, done) = fetcher.download(&spec, &progress, |r| {
+        let mut tmp = tempfile::NamedTempFile::new_in(&parent)?;
+        io::copy(r, &mut tmp)?;
+        tmp.as_file().sync_all()?;
+        Ok::<_, io::Error>(tmp)
+    })?;
+    let tmp = copied.map_err(|error| FetchError::Write {
+        url: spec.url.clone(),
+        path: parent.clone(),
+        error,
+    })?;
+    tmp.persist(&target).map_err(|e| io_err(&target)(e.error))?;
+    if remote && spec.local.is_none() {
+        cache.admit(&sha256)?;
+    }
+    Ok((rel_url, target, done.bytes, true))
+}
