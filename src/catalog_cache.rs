@@ -118,6 +118,14 @@ impl CatalogueCache {
         let location = Location::Url(url.to_owned());
         let cached = self.read(url);
         let parse_cached = |c: Cached| Catalogue::from_bytes(c.body, location.clone());
+        if fetcher.config().offline {
+            let c = cached.ok_or_else(|| CatalogError::NotCached {
+                url: url.to_owned(),
+            })?;
+            let age = c.age;
+            let why = "offline".to_owned();
+            return Ok((parse_cached(c)?, Freshness::Stale { age, why }));
+        }
         if !force
             && let Some(c) = &cached
             && c.age < ttl

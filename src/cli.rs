@@ -13,7 +13,7 @@ use crate::home::Home;
 use crate::output::Output;
 use crate::platform::Platform;
 use crate::profile;
-use crate::settings::Settings;
+use crate::settings::{Settings, SettingsError};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -105,7 +105,7 @@ pub struct Global {
 #[command(next_help_heading = "Network")]
 pub struct NetArgs {
     /// Never use the network: installed runtimes, cached downloads and cached catalogues only
-    #[arg(long, global = true, env = "PYSWAP_OFFLINE", value_parser = clap::builder::FalseyValueParser::new())]
+    #[arg(long, global = true, env = "PYSWAP_OFFLINE", hide_env_values = true, value_parser = clap::builder::FalseyValueParser::new())]
     pub offline: bool,
     /// Replace the python-build-standalone release prefix of archive URLs with this http(s) or file:// URL
     #[arg(
@@ -463,7 +463,10 @@ fn net_config(a: &NetArgs) -> anyhow::Result<(NetConfig, Option<String>)> {
                         .bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
                 {
-                    anyhow::bail!("{what} `{h}` is not a host name, `*.domain` or an IP address");
+                    return Err(SettingsError(format!(
+                        "{what} `{h}` is not a host name, `*.domain` or an IP address"
+                    ))
+                    .into());
                 }
                 Ok(h)
             })
@@ -476,13 +479,15 @@ fn net_config(a: &NetArgs) -> anyhow::Result<(NetConfig, Option<String>)> {
     };
     if !proxies.disabled {
         for u in proxies.urls() {
-            fetch::check_proxy_url(u).map_err(anyhow::Error::msg)?;
+            fetch::check_proxy_url(u).map_err(SettingsError)?;
         }
     }
     if let Some(m) = &a.mirror
         && !(m.starts_with("https://") || m.starts_with("http://") || m.starts_with("file://"))
     {
-        anyhow::bail!("mirror `{m}` is not an http(s):// or file:// URL");
+        return Err(
+            SettingsError(format!("mirror `{m}` is not an http(s):// or file:// URL")).into(),
+        );
     }
     let cfg = NetConfig {
         offline: a.offline,

@@ -8,13 +8,16 @@
 //! - 2: an unexpected error: database, filesystem or internal failure.
 
 use crate::archive::ArchiveError;
+use crate::cache::CacheError;
 use crate::catalog::{CatalogError, ResolveError};
 use crate::commands::CommandError;
 use crate::fetch::FetchError;
 use crate::install::InstallError;
 use crate::lock::LockError;
+use crate::mirror::MirrorError;
 use crate::platform::PlatformError;
 use crate::profile::ProfileError;
+use crate::settings::SettingsError;
 use crate::store::StoreError;
 use crate::validate::ValidateError;
 use crate::version::RequestError;
@@ -44,6 +47,9 @@ pub fn classify(err: &anyhow::Error) -> ExitStatus {
             || e.is::<ValidateError>()
             || e.is::<PlatformError>()
             || e.is::<CommandError>()
+            || e.is::<SettingsError>()
+            || e.is::<MirrorError>()
+            || e.is::<CacheError>()
             || matches!(e.downcast_ref::<ArchiveError>(), Some(a) if !matches!(a, ArchiveError::Write { .. }))
             || matches!(e.downcast_ref::<LockError>(), Some(LockError::Timeout { .. }))
             || matches!(e.downcast_ref::<ProfileError>(), Some(ProfileError::BadName(_)))

@@ -9,6 +9,11 @@ use crate::home::Home;
 use crate::output::Output;
 use crate::platform::{Platform, PlatformError};
 
+/// A flag or environment value that does not make sense.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SettingsError(pub String);
+
 #[derive(Debug)]
 pub struct Settings {
     pub home: Home,

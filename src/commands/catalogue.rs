@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use super::CommandError;
 use crate::catalog::Location;
 use crate::catalog_cache::{CatalogueCache, Freshness, human_age};
 use crate::settings::Settings;
@@ -34,10 +35,13 @@ pub fn update(s: &Settings) -> anyhow::Result<()> {
     let status = match freshness {
         Freshness::Downloaded => "downloaded",
         Freshness::Unchanged | Freshness::Fresh { .. } => "unchanged",
-        Freshness::Stale { age, why } => anyhow::bail!(
-            "cannot update catalogue {url}: {why} (the copy cached {} ago is still there)",
-            human_age(age)
-        ),
+        Freshness::Stale { age, why } => {
+            return Err(CommandError::CatalogueUpdate {
+                why,
+                age: human_age(age),
+            }
+            .into());
+        }
     };
     s.out.say(&format!(
         "catalogue {url}: {status}, {} entries",

@@ -31,6 +31,8 @@ pub enum CommandError {
     NothingOlder { profile: String, current: u64 },
     #[error("store entry {0} of this generation is missing; reinstall it with `pyswap switch`")]
     EntryMissing(String),
+    #[error("{why} (the copy cached {age} ago is still used)")]
+    CatalogueUpdate { why: String, age: String },
 }
 
 pub fn run(settings: &Settings, action: Action) -> anyhow::Result<()> {
@@ -125,10 +127,17 @@ fn load_catalogue(
                 false,
             )?;
             if let Freshness::Stale { age, why } = freshness {
-                s.out.warn(&format!(
+                let note = format!(
                     "using the copy of catalogue {url} cached {} ago ({why})",
                     human_age(age)
-                ));
+                );
+                // Offline with a copy the TTL still covers is the normal case: a note, not a
+                // warning.
+                if s.net.offline && age < s.catalogue_ttl {
+                    s.out.say(&note);
+                } else {
+                    s.out.warn(&note);
+                }
             }
             cat
         }

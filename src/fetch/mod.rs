@@ -611,7 +611,8 @@ fn build_client(cfg: &Arc<NetConfig>) -> Result<reqwest::blocking::Client, Strin
         .timeout(cfg.read_timeout)
         .no_proxy()
         .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() >= MAX_REDIRECTS {
+            // `previous` holds the URLs already requested, the first one included.
+            if attempt.previous().len() > MAX_REDIRECTS {
                 return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
             }
             match check_policy(attempt.url(), &policy_cfg) {

@@ -2,15 +2,15 @@
 //! small HTTP server on 127.0.0.1 that can misbehave on purpose.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
+
+pub use crate::server::{Behaviour, Server};
 
 pub const PLATFORM: &str = "linux-x86_64-gnu";
 
@@ -271,6 +271,88 @@ impl TestContext {
     }
 }
 
+/// A context whose profile is already at a good 3.11.9, to prove it survives.
+pub fn with_current() -> TestContext {
+    let mut t = TestContext::new();
+    t.add("3.11.9", Fake::Good, Compression::Gz);
+    t.run(&["switch", "3.11.9"]).ok();
+    t
+}
+
+/// The profile is still at 3.11.9 with one generation and one store entry, and all is valid.
+#[track_caller]
+pub fn nothing_lost(t: &TestContext) {
+    assert_eq!(
+        t.profile_version().as_deref(),
+        Some("3.11.9"),
+        "current runtime unchanged"
+    );
+    assert_eq!(
+        t.store_names().len(),
+        1,
+        "no new store entry: {:?}",
+        t.store_names()
+    );
+    assert_eq!(t.tmp_files(), 0, "no download left behind");
+    let gens = t.run(&["generations", "--json"]).ok().json();
+    assert_eq!(gens.as_array().unwrap().len(), 1);
+    t.assert_consistent();
+}
+
+/// A synthetic runtime with 512 KiB of incompressible data, so that a download has a middle.
+pub fn big_archive(version: &str, comp: Compression) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let noise: Vec<u8> = (0..512 * 1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    compress(
+        &synthetic_tar(version, Fake::Good, |b| {
+            append_file(b, "python/lib/noise.bin", &noise, 0o644);
+        }),
+        comp,
+    )
+}
+
+impl TestContext {
+    /// Adds `data` as the archive of `version`, served by `server`; returns its file name.
+    pub fn serve(
+        &mut self,
+        server: &Server,
+        version: &str,
+        data: &[u8],
+        comp: Compression,
+    ) -> String {
+        self.add_archive(version, data, comp);
+        let ext = if comp == Compression::Gz {
+            "tar.gz"
+        } else {
+            "tar.zst"
+        };
+        let file = format!("cpython-{version}-x86_64-unknown-linux-gnu-install_only.{ext}");
+        self.set_url(version, &server.url(&file));
+        file
+    }
+
+    /// Sets a field of `version`'s catalogue entry.
+    pub fn set_field(&mut self, version: &str, field: &str, value: serde_json::Value) {
+        let key = format!("cpython-{version}-{PLATFORM}");
+        self.entries.get_mut(&key).unwrap()[field] = value;
+        self.write_catalogue();
+    }
+
+    /// The partial download of an archive, if any.
+    pub fn partial(&self, data: &[u8]) -> PathBuf {
+        self.home
+            .join("cache")
+            .join(format!("{}.partial", sha256_hex(data)))
+    }
+}
+
 pub fn sha256_hex(data: &[u8]) -> String {
     pyswap::fetch::hex(&Sha256::digest(data))
 }
@@ -415,103 +497,4 @@ fn pack_dir(b: &mut tar::Builder<Vec<u8>>, dir: &Path, name: &str, skip: &[&str]
             b.append_path_with_name(e.path(), &child).unwrap();
         }
     }
-}
-
-/// How the test server answers archive requests.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Behaviour {
-    Normal,
-    Status(u16),
-    /// Sends the full Content-Length, then only this many bytes, then closes.
-    Truncate(usize),
-}
-
-/// A tiny HTTP/1.1 server on 127.0.0.1 serving a directory.
-pub struct Server {
-    pub base: String,
-    pub requests: Arc<AtomicUsize>,
-    behaviour: Arc<Mutex<Behaviour>>,
-}
-
-impl Server {
-    pub fn start(root: &Path) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let requests = Arc::new(AtomicUsize::new(0));
-        let behaviour = Arc::new(Mutex::new(Behaviour::Normal));
-        let (root, req, beh) = (root.to_owned(), requests.clone(), behaviour.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (root, req, beh) = (root.clone(), req.clone(), beh.clone());
-                std::thread::spawn(move || {
-                    let _ = serve(stream, &root, &req, *beh.lock().unwrap());
-                });
-            }
-        });
-        Self {
-            base,
-            requests,
-            behaviour,
-        }
-    }
-
-    pub fn set(&self, b: Behaviour) {
-        *self.behaviour.lock().unwrap() = b;
-    }
-
-    pub fn url(&self, file: &str) -> String {
-        format!("{}/{file}", self.base)
-    }
-}
-
-fn serve(
-    mut stream: TcpStream,
-    root: &Path,
-    requests: &AtomicUsize,
-    behaviour: Behaviour,
-) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h)? == 0 || h == "\r\n" {
-            break;
-        }
-    }
-    requests.fetch_add(1, Ordering::SeqCst);
-    let path = line
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("/")
-        .trim_start_matches('/')
-        .to_owned();
-    let body = std::fs::read(root.join(&path));
-    let status = match (&body, behaviour) {
-        (_, Behaviour::Status(s)) => s,
-        (Err(_), _) => 404,
-        _ => 200,
-    };
-    if status != 200 {
-        write!(
-            stream,
-            "HTTP/1.1 {status} Nope\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        )?;
-        return Ok(());
-    }
-    let body = body?;
-    write!(
-        stream,
-        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )?;
-    let n = match behaviour {
-        Behaviour::Truncate(n) => n.min(body.len()),
-        _ => body.len(),
-    };
-    stream.write_all(&body[..n])?;
-    stream.flush()?;
-    let _ = stream.shutdown(std::net::Shutdown::Both);
-    let _ = reader.read(&mut [0u8; 1]);
-    Ok(())
 }

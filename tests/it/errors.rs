@@ -1,35 +1,9 @@
 //! Bad input: each case asserts the one-line error, the exit code, and that nothing was lost.
 
 use crate::common::{
-    Behaviour, Compression, Fake, Server, TestContext, compress, synthetic_archive, synthetic_tar,
+    Behaviour, Compression, Fake, Server, TestContext, compress, nothing_lost, synthetic_archive,
+    synthetic_tar, with_current,
 };
-
-/// A context whose profile is already at a good 3.11.9, to prove it survives.
-fn with_current() -> TestContext {
-    let mut t = TestContext::new();
-    t.add("3.11.9", Fake::Good, Compression::Gz);
-    t.run(&["switch", "3.11.9"]).ok();
-    t
-}
-
-#[track_caller]
-fn nothing_lost(t: &TestContext) {
-    assert_eq!(
-        t.profile_version().as_deref(),
-        Some("3.11.9"),
-        "current runtime unchanged"
-    );
-    assert_eq!(
-        t.store_names().len(),
-        1,
-        "no new store entry: {:?}",
-        t.store_names()
-    );
-    assert_eq!(t.tmp_files(), 0, "no download left behind");
-    let gens = t.run(&["generations", "--json"]).ok().json();
-    assert_eq!(gens.as_array().unwrap().len(), 1);
-    t.assert_consistent();
-}
 
 #[test]
 fn wrong_hash_is_refused_and_nothing_kept() {
@@ -63,7 +37,11 @@ fn truncated_archives_are_refused() {
     let r = t
         .run(&["switch", "3.12.3"])
         .fails(1, "4 tries failed: 1-4) connection lost after 100 bytes");
-    assert!(r.stderr.contains(&server.url("cpython-3.12.3")), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&server.url("cpython-3.12.3")),
+        "{}",
+        r.stderr
+    );
     nothing_lost(&t);
     // A truncated file whose digest the catalogue vouches for: the archive itself is corrupt.
     let data = synthetic_archive("3.12.4", Fake::Good, Compression::Zst);

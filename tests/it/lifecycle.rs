@@ -255,11 +255,15 @@ fn switch_to_an_installed_runtime_needs_no_network() {
         .ok();
     server.set(crate::common::Behaviour::Status(503));
     // The cached catalogue is stale (TTL 0) and the server fails: the cached copy is used.
-    let stale = [("PYSWAP_CATALOGUE", cat.as_str()), ("PYSWAP_CATALOGUE_TTL", "0s")];
+    let stale = [
+        ("PYSWAP_CATALOGUE", cat.as_str()),
+        ("PYSWAP_CATALOGUE_TTL", "0s"),
+    ];
     let r = t.run_env(&["switch", "3.11"], &stale).ok();
     assert!(
-        r.stderr.contains(&format!("warning: using the copy of catalogue {cat} cached "))
-            && r.stderr.contains("HTTP 503"),
+        r.stderr.contains(&format!(
+            "warning: using the copy of catalogue {cat} cached "
+        )) && r.stderr.contains("HTTP 503"),
         "{}",
         r.stderr
     );

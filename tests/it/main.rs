@@ -11,4 +11,6 @@ mod crash;
 mod errors;
 mod help;
 mod lifecycle;
+mod network;
 mod output;
+mod server;

@@ -177,11 +177,17 @@ fn json_documents_of_install_mirror_and_catalogue_update() {
     let r = t
         .run(&["install", "3.11", "3.12", "3.13", "--json"])
         .fails(1, "no CPython build in the catalogue matches `3.13`");
-    assert!(r.stdout.is_empty(), "resolution fails before anything is installed");
+    assert!(
+        r.stdout.is_empty(),
+        "resolution fails before anything is installed"
+    );
     assert!(t.store_names().is_empty());
     let r: InstallReport = strict(&t.run(&["install", "3.11", "3.12", "--json"]).ok().stdout);
     assert_eq!(
-        r.installed.iter().map(|i| (i.version.as_str(), i.source.as_str())).collect::<Vec<_>>(),
+        r.installed
+            .iter()
+            .map(|i| (i.version.as_str(), i.source.as_str()))
+            .collect::<Vec<_>>(),
         vec![("3.11.9", "file"), ("3.12.3", "file")]
     );
     let dir = t.dir.path().join("mirror");
