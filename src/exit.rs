@@ -11,7 +11,7 @@ use crate::archive::ArchiveError;
 use crate::cache::CacheError;
 use crate::catalog::{CatalogError, ResolveError};
 use crate::commands::CommandError;
-use crate::fetch::FetchError;
+use crate::fetch::{Failure, FetchError};
 use crate::install::InstallError;
 use crate::lock::LockError;
 use crate::mirror::MirrorError;
@@ -99,8 +99,15 @@ pub fn help(err: &anyhow::Error) -> Option<&'static str> {
                 _ => "choose another catalogue entry",
             });
         }
-        if e.is::<InstallError>() {
-            return Some("the download was corrupted or the catalogue is out of date; nothing was installed");
+        if let Some(i) = e.downcast_ref::<InstallError>() {
+            return match i {
+                InstallError::NotOffline { .. } => Some("run it without --offline, or pre-stage it with `pyswap install` while online"),
+                InstallError::Some { .. } => Some("the runtimes that installed are in the store; run the command again for the others"),
+                InstallError::NoDigest(_) => Some("choose another catalogue entry"),
+            };
+        }
+        if let Some(CatalogError::NotCached { .. }) = e.downcast_ref::<CatalogError>() {
+            return Some("run `pyswap catalogue update` once while online");
         }
         if let Some(LockError::Timeout { .. }) = e.downcast_ref::<LockError>() {
             return Some("another pyswap command is still running; retry when it is done, or raise --lock-timeout");
@@ -111,8 +118,17 @@ pub fn help(err: &anyhow::Error) -> Option<&'static str> {
         if e.is::<ValidateError>() {
             return Some("the new runtime was not activated; the current generation is unchanged");
         }
-        if let Some(FetchError::Refused { .. }) = e.downcast_ref::<FetchError>() {
-            return Some("use an https URL (plain http is allowed only to 127.0.0.1/localhost)");
+        if let Some(f) = e.downcast_ref::<FetchError>() {
+            return match f {
+                FetchError::Refused { why, .. } if why.contains("allowed hosts") => Some("add the host to --allowed-host (PYSWAP_ALLOWED_HOSTS) if it is trusted"),
+                FetchError::Refused { .. } => Some("use https, or name the host with --insecure-host (PYSWAP_INSECURE_HOSTS) if plain http is really wanted"),
+                FetchError::DigestMismatch { .. } => Some("the download was corrupted or the catalogue is out of date; nothing was installed"),
+                FetchError::Failed { failure: Failure::Tls(_), .. } => Some("if the server uses a private CA, point SSL_CERT_FILE at its certificate bundle"),
+                FetchError::Failed { .. } | FetchError::GaveUp { .. } => Some("nothing was changed; what was downloaded is kept and the next try resumes it"),
+                FetchError::Offline { .. } => Some("run it without --offline"),
+                FetchError::TooLarge { .. } => Some("the server sent more than the catalogue says the file holds; nothing was installed"),
+                _ => None,
+            };
         }
         None
     })

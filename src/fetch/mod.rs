@@ -93,6 +93,8 @@ pub enum Failure {
     },
     /// A redirect loop or a refused redirect target.
     Redirect(String),
+    /// The TLS handshake failed (certificate not trusted, wrong name, …).
+    Tls(String),
     Protocol(String),
     /// A download resumed from byte `from` did not verify; its partial file was dropped.
     BadResume {
@@ -109,7 +111,7 @@ impl Failure {
             | Self::Truncated { .. }
             | Self::BadResume { .. } => true,
             Self::Status { code, .. } => matches!(code, 408 | 429 | 500..=599),
-            Self::Redirect(_) | Self::Protocol(_) => false,
+            Self::Redirect(_) | Self::Protocol(_) | Self::Tls(_) => false,
         }
     }
 }
@@ -131,6 +133,7 @@ impl std::fmt::Display for Failure {
                 write!(f, "body ended after {got} of {expected} bytes")
             }
             Self::Redirect(e) | Self::Protocol(e) => f.write_str(e),
+            Self::Tls(e) => write!(f, "TLS: {e}"),
             Self::BadResume { from } => write!(
                 f,
                 "the download resumed at byte {from} did not verify; starting over"
@@ -336,9 +339,17 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// Classifies a reqwest error from sending a request.
+/// Classifies a reqwest error from sending a request. A TLS failure (an untrusted or wrong
+/// certificate) is not transient: trying again would only fail again.
 fn send_failure(e: &reqwest::Error) -> Failure {
     let text = error_chain(e);
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(inner) = source {
+        if inner.is::<rustls::Error>() {
+            return Failure::Tls(text);
+        }
+        source = inner.source();
+    }
     if e.is_redirect() {
         Failure::Redirect(text)
     } else if e.is_timeout() {

@@ -695,3 +695,30 @@ fn install_pre_stages_in_parallel_and_gc_keeps_what_it_staged() {
     assert_eq!(t.store_names().len(), 2);
     t.assert_consistent();
 }
+
+#[test]
+fn https_with_a_custom_ca_bundle() {
+    let mut t = with_current();
+    let server = Server::start(&t.served);
+    let data = synthetic_archive("3.12.3", Fake::Good, Compression::Gz);
+    let file = t.serve(&server, "3.12.3", &data, Compression::Gz);
+    let tls = crate::server::TlsFront::start(&server, t.dir.path());
+    t.set_url("3.12.3", &tls.url(&file));
+    let ca = tls.ca_pem.to_str().unwrap();
+    // Not signed by anything this host trusts: refused, and not retried.
+    let other_ca = t.dir.path().join("other-ca.pem");
+    let unrelated = crate::server::TlsFront::start(&server, &t.dir.path().join("served"));
+    std::fs::rename(&unrelated.ca_pem, &other_ca).unwrap();
+    t.run_env(&["switch", "3.12.3"], &[("SSL_CERT_FILE", other_ca.to_str().unwrap())])
+        .fails(1, "invalid peer certificate");
+    assert_eq!(server.requests_for(&file), 0);
+    nothing_lost(&t);
+    // With the CA bundle named by SSL_CERT_FILE: the catalogue and the archive over https.
+    t.run_env(
+        &["switch", "3.12.3"],
+        &[("SSL_CERT_FILE", ca), ("PYSWAP_CATALOGUE", &tls.url("catalogue.json"))],
+    )
+    .ok();
+    assert_eq!(t.profile_version().as_deref(), Some("3.12.3"));
+    assert_eq!(server.requests_for(&file), 1);
+}

@@ -456,3 +456,79 @@ fn relay(
     let _ = client.shutdown(Shutdown::Write);
     Ok(())
 }
+
+/// A TLS front for a [`Server`]: `https://127.0.0.1:PORT/…` with a certificate from a CA made
+/// here (its PEM in `ca_pem`, for `SSL_CERT_FILE`), relaying each request to the plain server.
+pub struct TlsFront {
+    pub base: String,
+    pub ca_pem: PathBuf,
+}
+
+impl TlsFront {
+    pub fn start(backend: &Server, dir: &Path) -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "pyswap test CA");
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .unwrap()
+            .signed_by(&leaf_key, &ca)
+            .unwrap();
+        let ca_pem = dir.join("test-ca.pem");
+        std::fs::write(&ca_pem, ca.pem()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(
+                    vec![leaf.der().clone()],
+                    rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+                )
+                .unwrap(),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("https://{}", listener.local_addr().unwrap());
+        let origin = backend.base.trim_start_matches("http://").to_owned();
+        std::thread::spawn(move || {
+            for tcp in listener.incoming().flatten() {
+                let (config, origin) = (config.clone(), origin.clone());
+                std::thread::spawn(move || {
+                    let _ = terminate(tcp, config, &origin);
+                });
+            }
+        });
+        Self { base, ca_pem }
+    }
+
+    pub fn url(&self, file: &str) -> String {
+        format!("{}/{file}", self.base)
+    }
+}
+
+fn terminate(
+    tcp: TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    origin: &str,
+) -> std::io::Result<()> {
+    let conn = rustls::ServerConnection::new(config).map_err(std::io::Error::other)?;
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if tls.read(&mut byte)? == 0 {
+            return Ok(());
+        }
+        head.push(byte[0]);
+    }
+    let mut upstream = TcpStream::connect(origin)?;
+    upstream.write_all(&head)?;
+    std::io::copy(&mut upstream, &mut tls)?;
+    tls.conn.send_close_notify();
+    tls.flush()
+}
