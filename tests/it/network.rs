@@ -709,14 +709,20 @@ fn https_with_a_custom_ca_bundle() {
     let other_ca = t.dir.path().join("other-ca.pem");
     let unrelated = crate::server::TlsFront::start(&server, &t.dir.path().join("served"));
     std::fs::rename(&unrelated.ca_pem, &other_ca).unwrap();
-    t.run_env(&["switch", "3.12.3"], &[("SSL_CERT_FILE", other_ca.to_str().unwrap())])
-        .fails(1, "invalid peer certificate");
+    t.run_env(
+        &["switch", "3.12.3"],
+        &[("SSL_CERT_FILE", other_ca.to_str().unwrap())],
+    )
+    .fails(1, "invalid peer certificate");
     assert_eq!(server.requests_for(&file), 0);
     nothing_lost(&t);
     // With the CA bundle named by SSL_CERT_FILE: the catalogue and the archive over https.
     t.run_env(
         &["switch", "3.12.3"],
-        &[("SSL_CERT_FILE", ca), ("PYSWAP_CATALOGUE", &tls.url("catalogue.json"))],
+        &[
+            ("SSL_CERT_FILE", ca),
+            ("PYSWAP_CATALOGUE", &tls.url("catalogue.json")),
+        ],
     )
     .ok();
     assert_eq!(t.profile_version().as_deref(), Some("3.12.3"));
