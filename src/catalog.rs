@@ -45,6 +45,8 @@ pub enum CatalogError {
         count: usize,
         first: String,
     },
+    #[error("refusing to rewrite {url} for the mirror: its path is not plain file names")]
+    UnsafeMirrorPath { url: String },
     #[error("offline, and catalogue {url} has never been fetched on this host")]
     NotCached { url: String },
     #[error(transparent)]
@@ -104,14 +106,34 @@ pub const UPSTREAM_PREFIX: &str =
     "https://github.com/astral-sh/python-build-standalone/releases/download";
 
 /// `url` with the upstream release prefix replaced by `mirror` (as uv's
-/// `UV_PYTHON_INSTALL_MIRROR` does); other URLs are left alone.
-pub fn mirrored(url: &str, mirror: Option<&str>) -> String {
-    match (mirror, url.strip_prefix(UPSTREAM_PREFIX)) {
-        (Some(m), Some(rest)) if rest.starts_with('/') => {
-            format!("{}{rest}", m.trim_end_matches('/'))
-        }
-        _ => url.to_owned(),
+/// `UV_PYTHON_INSTALL_MIRROR` does); other URLs are left alone. The part after the prefix comes
+/// from the catalogue, so it must be plain path segments (no `.`/`..`, no encoded `/`, `\\` or
+/// `.`, no query): with a `file://` mirror it becomes a local path.
+pub fn mirrored(url: &str, mirror: Option<&str>) -> Result<String, CatalogError> {
+    let (Some(m), Some(rest)) = (mirror, url.strip_prefix(UPSTREAM_PREFIX)) else {
+        return Ok(url.to_owned());
+    };
+    let Some(path) = rest.strip_prefix('/') else {
+        return Ok(url.to_owned());
+    };
+    let plain = path.split('/').all(|seg| {
+        let lower = seg.to_ascii_lowercase();
+        !seg.is_empty()
+            && seg != "."
+            && seg != ".."
+            && !lower.contains("%2f")
+            && !lower.contains("%5c")
+            && !lower.contains("%2e")
+            && seg
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._+-~%".contains(&b))
+    });
+    if !plain {
+        return Err(CatalogError::UnsafeMirrorPath {
+            url: url.to_owned(),
+        });
     }
+    Ok(format!("{}/{path}", m.trim_end_matches('/')))
 }
 
 /// Where a catalogue comes from.
@@ -617,16 +639,27 @@ mod tests {
     fn mirror_rewrites_only_the_upstream_prefix() {
         let up = format!("{UPSTREAM_PREFIX}/20260101/cpython-3.12.4%2B20260101-x.tar.gz");
         assert_eq!(
-            mirrored(&up, Some("https://m.corp/pbs/")),
+            mirrored(&up, Some("https://m.corp/pbs/")).unwrap(),
             "https://m.corp/pbs/20260101/cpython-3.12.4%2B20260101-x.tar.gz"
         );
-        assert_eq!(mirrored(&up, None), up);
+        assert_eq!(mirrored(&up, None).unwrap(), up);
         assert_eq!(
-            mirrored("https://other/x", Some("https://m")),
+            mirrored("https://other/x", Some("https://m")).unwrap(),
             "https://other/x"
         );
         let sneaky = format!("{UPSTREAM_PREFIX}-evil/x");
-        assert_eq!(mirrored(&sneaky, Some("https://m")), sneaky);
+        assert_eq!(mirrored(&sneaky, Some("https://m")).unwrap(), sneaky);
+        for evil in [
+            "/../../etc/passwd",
+            "/a/%2e%2e/b",
+            "/a%2Fb",
+            "/a//b",
+            "/a?x=1",
+            "/a\\b",
+        ] {
+            let url = format!("{UPSTREAM_PREFIX}{evil}");
+            assert!(mirrored(&url, Some("file:///srv/m")).is_err(), "{url}");
+        }
     }
 
     const UPSTREAM: &str = concat!(

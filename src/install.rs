@@ -147,7 +147,7 @@ fn obtain(
     progress: &Arc<dyn Progress>,
     say: &dyn Fn(&str),
 ) -> anyhow::Result<((Staging, Unpacked), Origin)> {
-    let url = catalog::mirrored(&entry.url, opts.mirror);
+    let url = catalog::mirrored(&entry.url, opts.mirror)?;
     let mut spec = DownloadSpec {
         url: url.clone(),
         sha256: sha256.to_owned(),
@@ -169,6 +169,12 @@ fn obtain(
                 ));
                 opts.cache.evict(sha256);
             }
+            // Pruned by another command between the lookup and the read: fetch it instead.
+            Err(e)
+                if matches!(
+                    e.downcast_ref::<FetchError>(),
+                    Some(FetchError::File { .. })
+                ) => {}
             Err(e) => return Err(e),
         }
         spec.local = None;

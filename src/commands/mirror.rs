@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::cache::DownloadCache;
 use crate::catalog::{self, Entry};
 use crate::fetch::{DownloadSpec, FetchError, Fetcher, file_url_path};
+use crate::lock::{self, Mode};
 use crate::mirror;
 use crate::platform::Platform;
 use crate::settings::Settings;
@@ -50,6 +51,8 @@ pub fn run(
         platforms.to_vec()
     };
     s.home.create()?;
+    // Shared like every command that downloads, so that gc never deletes a lock file in use.
+    let _gc = super::gc_shared(s)?;
     let fetcher = s.fetcher();
     let catalogue = super::load_catalogue(s, &fetcher, None)?;
     let mut entries: Vec<&Entry> = Vec::new();
@@ -129,7 +132,19 @@ fn mirror_one(
     let parent = target.parent().unwrap_or(dir).to_owned();
     std::fs::create_dir_all(&parent).map_err(io_err(&parent))?;
     let progress = s.out.progress(&entry.key);
-    let source_url = catalog::mirrored(&entry.url, s.mirror.as_deref());
+    let source_url = catalog::mirrored(&entry.url, s.mirror.as_deref())?;
+    // The same lock as `install` holds for this archive: one writer of its partial download.
+    let _entry_lock = lock::acquire(
+        &s.home.locks().join(format!("entry-{sha256}.lock")),
+        Mode::Exclusive,
+        s.lock_wait,
+        &|| {
+            s.out.say(&format!(
+                "waiting for another pyswap command fetching {}…",
+                entry.key
+            ));
+        },
+    )?;
     let verify = |path: &Path| {
         let spec = DownloadSpec {
             url: source_url.clone(),

@@ -80,7 +80,7 @@ impl Fetcher {
             None => Source::Http(self.admit(&spec.url)?, self.client()?),
         };
         let deadline = Instant::now() + self.cfg.total_timeout;
-        self.retrying(&spec.url, deadline, || {
+        let result = self.retrying(&spec.url, deadline, || {
             let producer = Producer {
                 source: source.clone(),
                 spec: spec.clone(),
@@ -111,7 +111,9 @@ impl Fetcher {
                 });
             }
             Ok((out, done))
-        })
+        });
+        progress.finish();
+        result
     }
 }
 
@@ -196,7 +198,6 @@ impl Producer {
                 if let Err(e) = &result {
                     let _ = tx.send(Err(io::Error::other(e.to_string())));
                 }
-                self.progress.finish();
                 result
             })
             .map_err(|error| FetchError::Write {
