@@ -155,6 +155,37 @@ fn a_wrong_content_range_drops_the_partial() {
 }
 
 #[test]
+fn a_416_drops_the_partial() {
+    // A partial as long as the file (killed after the last byte, before verifying): the ranged
+    // request is answered 416, and pyswap starts over.
+    let (t, server, file, data) = served();
+    std::fs::create_dir_all(t.home.join("cache")).unwrap();
+    std::fs::write(t.partial(&data), &data).unwrap();
+    t.run(&["switch", "3.12.3"]).ok();
+    assert_eq!(
+        server.ranges_for(&file),
+        vec![Some(format!("bytes={}-", data.len())), None]
+    );
+    assert_eq!(t.profile_version().as_deref(), Some("3.12.3"));
+}
+
+#[test]
+fn the_overall_download_timeout_ends_the_retries() {
+    let (t, server, file, _) = served();
+    server.set(Behaviour::Stall(1000, Duration::from_secs(2)));
+    t.run_env(
+        &["switch", "3.12.3"],
+        &[
+            ("PYSWAP_DOWNLOAD_TIMEOUT", "1"),
+            ("PYSWAP_HTTP_TIMEOUT", "10"),
+        ],
+    )
+    .fails(1, "timed out: overall timeout of 1 s reached");
+    assert_eq!(server.requests_for(&file), 1);
+    nothing_lost(&t);
+}
+
+#[test]
 fn a_partial_that_does_not_verify_is_dropped_and_fetched_again() {
     let (t, server, file, data) = served();
     cut_once(&t, &server, &file, &data);
