@@ -96,9 +96,13 @@ time_install() { # label, args...
     t1=$(date +%s.%N)
     times+=("$(awk -v a="$t0" -v b="$t1" "BEGIN { print b - a }")")
   done
-  printf '%s\n' "${times[@]}" | sort -n | awk -v l="$label" '{a[NR]=$1} END {printf "%-40s median %.2f s (runs: %d)\n", l, a[int((NR+1)/2)], NR}'
+  printf '%s\n' "${times[@]}" | sort -n | awk -v l="$label" '{a[NR]=$1} END {printf "%-40s median %.2f s (min %.2f, max %.2f, runs: %d)\n", l, a[int((NR+1)/2)], a[1], a[NR], NR}'
 }
 echo "per-connection cap: $((rate >> 20)) MiB/s"
 time_install "one runtime" "$version"
 time_install "three runtimes, one at a time (-j 1)" -j 1 "$version" "$version+debug" "$version+freethreaded"
 time_install "three runtimes at once (-j 3)" -j 3 "$version" "$version+debug" "$version+freethreaded"
+# Where the time goes: CPU seconds (2 cores give at most 2 per wall second) and peak memory.
+rm -rf "$work/home"
+PYSWAP_HOME="$work/home" /usr/bin/time -f "three at once: %e s wall, %U s user + %S s system CPU, %M KiB peak RSS" \
+  "$pyswap" --catalogue "$base/catalogue.json" --quiet install -j 3 "$version" "$version+debug" "$version+freethreaded"
