@@ -493,7 +493,7 @@ impl Fetcher {
                 path: path.clone(),
                 error,
             })?;
-            let bytes = read_capped(file, limit, url).map_err(|e| match e {
+            let bytes = read_capped(file, limit).map_err(|e| match e {
                 Capped::TooLarge => FetchError::TooLarge {
                     url: url.to_owned(),
                     limit,
@@ -540,7 +540,7 @@ impl Fetcher {
             }
             let validators = validators_of(&response);
             let expected = response.content_length();
-            let bytes = read_capped(response, limit, url).map_err(|e| match e {
+            let bytes = read_capped(response, limit).map_err(|e| match e {
                 Capped::TooLarge => FetchError::TooLarge {
                     url: url.to_owned(),
                     limit,
@@ -573,7 +573,7 @@ enum Capped {
     Io(io::Error),
 }
 
-fn read_capped(r: impl Read, limit: u64, _url: &str) -> Result<Vec<u8>, Capped> {
+fn read_capped(r: impl Read, limit: u64) -> Result<Vec<u8>, Capped> {
     let mut out = Vec::new();
     r.take(limit + 1)
         .read_to_end(&mut out)
