@@ -70,7 +70,8 @@ fn resets_and_stalls_mid_body_are_retried_and_resumed_in_one_command() {
     let ranges = server.ranges_for(&file);
     assert_eq!(ranges.len(), 3, "{ranges:?}");
     assert_eq!(ranges[0], None);
-    // A reset can lose bytes in flight, so the resume point is at most what was sent.
+    // A reset can discard bytes the client had not read yet (all of them on a loaded machine),
+    // so the first resume point is at most what was sent; the stall's bytes always arrive.
     let resumed_at = |r: &Option<String>| -> usize {
         r.as_deref()
             .and_then(|r| r.strip_prefix("bytes="))
@@ -78,7 +79,7 @@ fn resets_and_stalls_mid_body_are_retried_and_resumed_in_one_command() {
             .and_then(|n| n.parse().ok())
             .unwrap_or(0)
     };
-    assert!(resumed_at(&ranges[1]) > 0 && resumed_at(&ranges[1]) <= 150_000);
+    assert!(resumed_at(&ranges[1]) <= 150_000);
     assert!(resumed_at(&ranges[2]) > resumed_at(&ranges[1]));
     t.assert_consistent();
 }
