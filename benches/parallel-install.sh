@@ -18,41 +18,26 @@ cargo build --release --locked --quiet --manifest-path "$repo/Cargo.toml"
 pyswap="${CARGO_TARGET_DIR:-$repo/target}/release/pyswap"
 mkdir -p "$work/www"
 
-python3 - "$work/www" <<'PY'
-import hashlib, io, json, os, sys, tarfile
+python3 - "$work/www" "$repo/scripts" <<'PY'
+import json, os, sys
 www = sys.argv[1]
-prefix, v = sys.base_prefix, sys.version_info
-short, version = f"{v.major}.{v.minor}", f"{v.major}.{v.minor}.{v.micro}"
-skip = {"test", "site-packages", "__pycache__", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip"}
-def walk_filter(info):
-    if any(p in skip or p.startswith("config-") for p in info.name.split("/")):
-        return None
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    return info
-arch = os.uname().machine
+sys.dont_write_bytecode = True
+sys.path.insert(0, sys.argv[2])
+from pack_cpython import pack
 catalogue = {}
 for variant in (None, "debug", "freethreaded"):
     suffix = f"+{variant}" if variant else ""
-    name = f"cpython-{version}{suffix}-{arch}-install_only.tar.gz"
-    path = os.path.join(www, name)
-    with tarfile.open(path, "w:gz", compresslevel=1) as tar:
-        tar.add(os.path.join(prefix, "bin", f"python{short}"), f"python/bin/python{short}")
-        link = tarfile.TarInfo("python/bin/python3"); link.type = tarfile.SYMTYPE; link.linkname = f"python{short}"
-        tar.addfile(link)
-        for entry in sorted(os.listdir(os.path.join(prefix, "lib"))):
-            if entry.startswith("libpython"):
-                tar.add(os.path.join(prefix, "lib", entry), f"python/lib/{entry}")
-        tar.add(os.path.join(prefix, "lib", f"python{short}"), f"python/lib/python{short}", filter=walk_filter)
-        marker = f"{variant}\n".encode()
-        info = tarfile.TarInfo("python/BUILD"); info.size = len(marker)
-        tar.addfile(info, io.BytesIO(marker))
-    key = f"cpython-{version}{suffix}-linux-{arch}-gnu"
-    catalogue[key] = {"name": "cpython", "arch": {"family": arch, "variant": None}, "os": "linux",
-        "libc": "gnu", "major": v.major, "minor": v.minor, "patch": v.micro, "prerelease": "",
-        "url": "URL/" + name, "sha256": hashlib.sha256(open(path, "rb").read()).hexdigest(),
-        "variant": variant, "build": "20260101", "size": os.path.getsize(path)}
-    print(f"packed {name}: {os.path.getsize(path) / 2**20:.1f} MiB")
+    info = pack(os.path.join(www, "packing.tar.gz"), marker=f"{variant}\n".encode())
+    name = f"cpython-{info['version']}{suffix}-{info['arch']}-install_only.tar.gz"
+    os.rename(os.path.join(www, "packing.tar.gz"), os.path.join(www, name))
+    v = [int(x) for x in info["version"].split(".")]
+    key = f"cpython-{info['version']}{suffix}-linux-{info['arch']}-gnu"
+    catalogue[key] = {"name": "cpython", "arch": {"family": info["arch"], "variant": None}, "os": "linux",
+        "libc": "gnu", "major": v[0], "minor": v[1], "patch": v[2], "prerelease": "",
+        "url": "URL/" + name, "sha256": info["sha256"], "variant": variant, "build": "20260101",
+        "size": info["size"]}
+    print(f"packed {name}: {info['size'] / 2**20:.1f} MiB")
+    version = info["version"]
 json.dump(catalogue, open(os.path.join(www, "catalogue.json"), "w"), indent=1)
 open(os.path.join(www, "VERSION"), "w").write(version)
 PY

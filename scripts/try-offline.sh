@@ -9,49 +9,30 @@ mkdir -p "$work/mirror"
 cargo build --release --locked --quiet --manifest-path "$repo/Cargo.toml"
 pyswap="${CARGO_TARGET_DIR:-$repo/target}/release/pyswap"
 
-# Pack: python/bin/python3.X, python/bin/python3 -> python3.X, python/lib/libpython*, stdlib.
-python3 - "$work/mirror" <<'PY'
-import hashlib, json, os, sys, tarfile
+# Pack (scripts/pack_cpython.py): python/bin/python3.X, python3 -> python3.X, libpython*, stdlib.
+python3 - "$work/mirror" "$repo/scripts" <<'PY'
+import json, os, sys
 mirror = sys.argv[1]
-prefix = sys.base_prefix
-v = sys.version_info
-short = f"{v.major}.{v.minor}"
-version = f"{v.major}.{v.minor}.{v.micro}"
-skip = {"test", "site-packages", "__pycache__", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip"}
-def walk_filter(info):
-    parts = info.name.split("/")
-    if any(p in skip or p.startswith("config-") for p in parts):
-        return None
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    return info
-arch = os.uname().machine
-catalogue = {}
+sys.dont_write_bytecode = True
+sys.path.insert(0, sys.argv[2])
+from pack_cpython import pack
 for build, marker in (("20260101", None), ("20260201", b"patched rebuild\n")):
+    path = os.path.join(mirror, f"packing-{build}.tar.gz")
+    info = pack(path, marker)
+    version, arch = info["version"], info["arch"]
     name = f"cpython-{version}+{build}-{arch}-unknown-linux-gnu-install_only.tar.gz"
-    path = os.path.join(mirror, name)
-    with tarfile.open(path, "w:gz", compresslevel=1) as tar:
-        tar.add(os.path.join(prefix, "bin", f"python{short}"), f"python/bin/python{short}")
-        link = tarfile.TarInfo("python/bin/python3"); link.type = tarfile.SYMTYPE; link.linkname = f"python{short}"
-        tar.addfile(link)
-        for entry in sorted(os.listdir(os.path.join(prefix, "lib"))):
-            if entry.startswith("libpython"):
-                tar.add(os.path.join(prefix, "lib", entry), f"python/lib/{entry}")
-        tar.add(os.path.join(prefix, "lib", f"python{short}"), f"python/lib/python{short}", filter=walk_filter)
-        if marker:
-            import io
-            info = tarfile.TarInfo("python/BUILD"); info.size = len(marker)
-            tar.addfile(info, io.BytesIO(marker))
-    sha = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    os.rename(path, os.path.join(mirror, name))
+    major, minor, patch = (int(x) for x in version.split("."))
     key = f"cpython-{version}-linux-{arch}-gnu"
     entry = {"name": "cpython", "arch": {"family": arch, "variant": None}, "os": "linux", "libc": "gnu",
-             "major": v.major, "minor": v.minor, "patch": v.micro, "prerelease": "",
-             "url": "file://" + path, "sha256": sha, "variant": None, "build": build}
+             "major": major, "minor": minor, "patch": patch, "prerelease": "",
+             "url": "file://" + os.path.join(mirror, name), "sha256": info["sha256"], "variant": None,
+             "build": build}
     with open(os.path.join(mirror, f"catalogue-{build}.json"), "w") as f:
         json.dump({key: entry}, f, indent=1)
-    print(f"packed {name} ({os.path.getsize(path) >> 20} MiB)")
+    print(f"packed {name} ({info['size'] >> 20} MiB)")
 with open(os.path.join(mirror, "VERSION"), "w") as f:
-    f.write(short)
+    f.write(info["short"])
 PY
 short=$(cat "$work/mirror/VERSION")
 export PYSWAP_HOME="$work/home"
