@@ -464,39 +464,21 @@ fn a_mirror_directory_serves_a_fleet() {
     let dir = up.dir.path().join("www");
     std::fs::create_dir_all(&dir).unwrap();
     let www = Server::start(&dir);
-    let r = up
-        .run_env(
-            &[
-                "mirror",
-                dir.to_str().unwrap(),
-                "3.11",
-                "3.12",
-                "--base-url",
-                &www.base,
-                "--json",
-            ],
-            &[("PYSWAP_CATALOGUE", &upstream.url("catalogue.json"))],
-        )
-        .ok()
-        .json();
+    let catalogue = upstream.url("catalogue.json");
+    let mirror = |requests: &[&str]| {
+        let mut args = vec!["mirror", dir.to_str().unwrap()];
+        args.extend_from_slice(requests);
+        args.extend_from_slice(&["--base-url", &www.base, "--json"]);
+        up.run_env(&args, &[("PYSWAP_CATALOGUE", &catalogue)])
+            .ok()
+            .json()
+    };
+    let r = mirror(&["3.11", "3.12"]);
     assert_eq!(r["entries"].as_array().unwrap().len(), 2);
     assert!(dir.join("20260202").is_dir() && dir.join("download-metadata.json").is_file());
     let fetched = upstream.requests.load(std::sync::atomic::Ordering::SeqCst);
     // Running it again finds verified copies and downloads nothing.
-    let again = up
-        .run_env(
-            &[
-                "mirror",
-                dir.to_str().unwrap(),
-                "3.12",
-                "--base-url",
-                &www.base,
-                "--json",
-            ],
-            &[("PYSWAP_CATALOGUE", &upstream.url("catalogue.json"))],
-        )
-        .ok()
-        .json();
+    let again = mirror(&["3.12"]);
     assert_eq!(again["entries"][0]["downloaded"], false);
     assert_eq!(
         upstream.requests.load(std::sync::atomic::Ordering::SeqCst),
