@@ -6,6 +6,7 @@ use crate::cache::DownloadCache;
 use crate::catalog::Location;
 use crate::fetch::{Fetcher, NetConfig};
 use crate::home::Home;
+use crate::install;
 use crate::output::Output;
 use crate::platform::{Platform, PlatformError};
 
@@ -41,6 +42,16 @@ impl Settings {
 
     pub fn download_cache(&self) -> DownloadCache {
         DownloadCache::new(self.home.cache(), self.cache_max)
+    }
+
+    /// How `install::ensure` runs under these settings, with `cache` as the download cache.
+    pub fn install_options<'a>(&'a self, cache: &'a DownloadCache) -> install::Options<'a> {
+        install::Options {
+            lock_wait: self.lock_wait,
+            validate_timeout: self.validate_timeout,
+            mirror: self.mirror.as_deref(),
+            cache,
+        }
     }
 
     pub fn platform(&self) -> Result<Platform, PlatformError> {

@@ -59,12 +59,7 @@ pub fn run(s: &Settings, requests: &[String], pre: bool, jobs: usize) -> anyhow:
         }
     }
     let cache = s.download_cache();
-    let opts = Options {
-        lock_wait: s.lock_wait,
-        validate_timeout: s.validate_timeout,
-        mirror: s.mirror.as_deref(),
-        cache: &cache,
-    };
+    let opts = s.install_options(&cache);
     let results = install_all(s, &fetcher, &entries, &opts, jobs);
     let mut report = Report {
         installed: Vec::new(),

@@ -6,7 +6,7 @@ use crate::catalog::{CatalogError, Catalogue, Entry, Location};
 use crate::crash;
 use crate::db::{Db, GenerationRow};
 use crate::fetch::Fetcher;
-use crate::install::{self, Options};
+use crate::install;
 use crate::output::{now_unix, rfc3339};
 use crate::platform::Platform;
 use crate::profile::Profiles;
@@ -33,12 +33,7 @@ pub fn run(s: &Settings, request: &str, pre: bool) -> anyhow::Result<()> {
     let catalogue = catalogue_for(s, &db, &fetcher, &request, &platform, pre)?;
     let entry = catalogue.resolve(&request, &platform, pre)?;
     let cache = s.download_cache();
-    let opts = Options {
-        lock_wait: s.lock_wait,
-        validate_timeout: s.validate_timeout,
-        mirror: s.mirror.as_deref(),
-        cache: &cache,
-    };
+    let opts = s.install_options(&cache);
     let installed = install::ensure(
         &s.home,
         &mut db,
