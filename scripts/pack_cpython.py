@@ -16,7 +16,7 @@ import os
 import sys
 import tarfile
 
-SKIP = {"test", "site-packages", "__pycache__", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip"}
+SKIP = {"test", "site-packages", "__pycache__", "idlelib", "tkinter", "turtledemo", "lib2to3"}
 
 
 def _filter(info):

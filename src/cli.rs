@@ -4,9 +4,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::catalog::Location;
+use crate::config::{self, At, FileConfig, Shown, Source};
 use crate::fetch::proxy::{Proxies, ProxyEnv};
 use crate::fetch::{self, NetConfig};
 use crate::home::Home;
@@ -14,6 +16,8 @@ use crate::output::Output;
 use crate::platform::Platform;
 use crate::profile;
 use crate::settings::{Settings, SettingsError};
+use crate::validate;
+use crate::window::Schedule;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -96,6 +100,15 @@ pub struct Global {
         value_name = "SECS"
     )]
     pub validate_timeout: u64,
+    /// Configuration manifest to read [default: $PYSWAP_HOME/config.toml, else /etc/pyswap/config.toml]
+    #[arg(
+        long,
+        global = true,
+        env = "PYSWAP_CONFIG",
+        hide_env_values = true,
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
     #[command(flatten)]
     pub net: NetArgs,
 }
@@ -186,50 +199,31 @@ pub struct NetArgs {
     #[arg(long, global = true, env = "PYSWAP_HTTP_BACKOFF", hide_env_values = true, default_value = "1s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub retry_backoff: Duration,
     /// Bound on the download cache, e.g. 2GiB, 500MB, 0 to keep nothing
-    #[arg(long, global = true, env = "PYSWAP_CACHE_MAX", hide_env_values = true, default_value = "2GiB", value_parser = parse_size, value_name = "SIZE")]
+    #[arg(long, global = true, env = "PYSWAP_CACHE_MAX", hide_env_values = true, default_value = "2GiB", value_parser = crate::config::parse_size, value_name = "SIZE")]
     pub cache_max: u64,
     /// Use a cached remote catalogue without asking the server while it is younger than this
     #[arg(long, global = true, env = "PYSWAP_CATALOGUE_TTL", hide_env_values = true, default_value = "1h", value_parser = humantime::parse_duration, value_name = "AGE")]
     pub catalogue_ttl: Duration,
 }
 
-/// `2GiB`, `500MB`, `1024`, `0`: a size in bytes (binary and decimal suffixes).
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a size such as 2GiB or 500MB"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" => 1_000,
-        "kib" => 1 << 10,
-        "m" | "mb" => 1_000_000,
-        "mib" => 1 << 20,
-        "g" | "gb" => 1_000_000_000,
-        "gib" => 1 << 30,
-        "t" | "tb" => 1_000_000_000_000,
-        "tib" => 1 << 40,
-        _ => {
-            return Err(format!(
-                "`{s}` has an unknown unit (use B, KB, KiB, MB, MiB, GB, GiB)"
-            ));
-        }
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("`{s}` is too large"))
-}
-
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Install a runtime if needed and make it the profile's new current generation
+    /// Install a runtime if needed, validate it, and make it the profile's new current generation
     Switch {
-        /// 3, 3.12, 3.12.4, 3.15.0rc1, >=3.10,<3.12, or a catalogue key; add +freethreaded or +debug for a variant
-        request: String,
+        /// 3, 3.12, 3.12.4, 3.15.0rc1, >=3.10,<3.12, or a catalogue key; add +freethreaded or +debug for a variant [default: from .python-version in this directory or a parent]
+        request: Option<String>,
         /// Allow prereleases (alpha, beta, rc)
         #[arg(long)]
         pre: bool,
+        /// Run even outside the configured maintenance windows
+        #[arg(long)]
+        force: bool,
+    },
+    /// Switch to the newest patch release of the current minor version that the policy allows
+    Upgrade {
+        /// Run even outside the configured maintenance windows
+        #[arg(long)]
+        force: bool,
     },
     /// List the profile's generations, marking the current one
     Generations,
@@ -238,13 +232,16 @@ pub enum Command {
         /// The generation to return to [default: the one before the current]
         #[arg(long, value_name = "N")]
         to: Option<u64>,
+        /// Run even outside the configured maintenance windows
+        #[arg(long)]
+        force: bool,
     },
     /// Delete old generations by policy and store entries nothing references
     Gc {
-        /// Keep the newest N generations of each profile
+        /// Keep the newest N generations of each profile [default: gc.keep from the manifest]
         #[arg(long, value_name = "N")]
         keep: Option<u64>,
-        /// Only delete generations older than this (e.g. 30d, 12h)
+        /// Only delete generations older than this (e.g. 30d, 12h) [default: gc.older_than from the manifest]
         #[arg(long, value_name = "AGE", value_parser = humantime::parse_duration)]
         older_than: Option<Duration>,
         /// Report what would be deleted without deleting it
@@ -256,6 +253,20 @@ pub enum Command {
         /// Also delete runtimes pre-staged by `install` that no generation uses
         #[arg(long)]
         staged: bool,
+        /// Run even outside the configured maintenance windows
+        #[arg(long)]
+        force: bool,
+    },
+    /// Re-run the validation policy on the current (or N-th) generation and record the result
+    Check {
+        /// The generation to check [default: the current one]
+        generation: Option<u64>,
+    },
+    /// Re-hash store entries and cross-check the database, store and profile links
+    Verify {
+        /// Re-fetch corrupt or missing entries, remove unregistered ones, re-create broken links
+        #[arg(long)]
+        repair: bool,
     },
     /// List installed runtimes, or the catalogue's with --available
     List {
@@ -308,12 +319,33 @@ pub enum Command {
     /// Manage the cached copy of a remote catalogue
     #[command(subcommand)]
     Catalogue(CatalogueCommand),
+    /// Show the effective configuration, or check a manifest
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print a shell completion script
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `pyswap man > /usr/local/share/man/man1/pyswap.1`
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum CatalogueCommand {
     /// Fetch the configured catalogue now (a conditional request when a copy is cached)
     Update,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print every effective setting and where it came from (flag, env, file:line or default)
+    Show,
+    /// Check a manifest: exit 0 if it is valid, else 1 naming the key and line
+    Check {
+        /// The manifest to check
+        file: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -326,12 +358,18 @@ pub enum Shell {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     Switch {
-        request: String,
+        /// `None`: read `.python-version`.
+        request: Option<String>,
         pre: bool,
+        force: bool,
+    },
+    Upgrade {
+        force: bool,
     },
     Generations,
     Rollback {
         to: Option<u64>,
+        force: bool,
     },
     Gc {
         keep: Option<u64>,
@@ -339,6 +377,13 @@ pub enum Action {
         dry_run: bool,
         wait: Duration,
         staged: bool,
+        force: bool,
+    },
+    Check {
+        generation: Option<u64>,
+    },
+    Verify {
+        repair: bool,
     },
     ListAvailable {
         pre: bool,
@@ -361,24 +406,237 @@ pub enum Action {
         pre: bool,
     },
     CatalogueUpdate,
+    ConfigShow,
+    ConfigCheck {
+        file: PathBuf,
+    },
+    /// The completion script, already generated (generation needs clap).
+    Completions {
+        shell: String,
+        script: String,
+    },
+    /// The man page, already rendered.
+    Man {
+        page: String,
+    },
+}
+
+/// Where each value comes from: flag > environment > manifest > default. Records every
+/// decision for `pyswap config show`.
+struct Layers<'a> {
+    m: &'a ArgMatches,
+    file: &'a FileConfig,
+    cmd: clap::Command,
+    shown: Vec<Shown>,
+}
+
+impl<'a> Layers<'a> {
+    fn new(m: &'a ArgMatches, file: &'a FileConfig) -> Self {
+        Self {
+            m,
+            file,
+            cmd: Cli::command(),
+            shown: Vec::new(),
+        }
+    }
+
+    /// The value for manifest `key`, whose flag has clap id `id`: `given` (clap's value, which
+    /// is its default when neither flag nor environment set it) or the file's.
+    fn pick<T>(
+        &mut self,
+        key: &str,
+        id: &str,
+        given: T,
+        file: Option<At<T>>,
+        show: impl Fn(&T) -> serde_json::Value,
+    ) -> T {
+        let arg = self.cmd.get_arguments().find(|a| a.get_id() == id);
+        let (value, source) = match value_source(self.m, id) {
+            Some(ValueSource::CommandLine) => (
+                given,
+                Source::Flag(format!(
+                    "--{}",
+                    arg.and_then(|a| a.get_long()).unwrap_or(id)
+                )),
+            ),
+            Some(ValueSource::EnvVariable) => (
+                given,
+                Source::Env(
+                    arg.and_then(|a| a.get_env())
+                        .map_or_else(|| id.to_owned(), |e| e.to_string_lossy().into_owned()),
+                ),
+            ),
+            _ => match file {
+                Some(At { value, line }) => (
+                    value,
+                    Source::File {
+                        path: self.file.path.clone().unwrap_or_default(),
+                        line,
+                    },
+                ),
+                None => (given, Source::Default),
+            },
+        };
+        self.shown.push(Shown {
+            key: key.to_owned(),
+            value: show(&value),
+            source,
+        });
+        value
+    }
+
+    /// A manifest-only value.
+    fn file_only<T>(
+        &mut self,
+        key: &str,
+        file: Option<At<T>>,
+        default: T,
+        show: impl Fn(&T) -> serde_json::Value,
+    ) -> T {
+        let (value, source) = match file {
+            Some(At { value, line }) => (
+                value,
+                Source::File {
+                    path: self.file.path.clone().unwrap_or_default(),
+                    line,
+                },
+            ),
+            None => (default, Source::Default),
+        };
+        self.shown.push(Shown {
+            key: key.to_owned(),
+            value: show(&value),
+            source,
+        });
+        value
+    }
+}
+
+/// How a global argument got its value, looking in the subcommand's matches too (a global flag
+/// written after the subcommand is recorded there).
+fn value_source(m: &ArgMatches, id: &str) -> Option<ValueSource> {
+    let mut found = None;
+    let mut level = Some(m);
+    while let Some(here) = level {
+        if here.ids().any(|i| i == id) {
+            match here.value_source(id) {
+                Some(ValueSource::DefaultValue) | None => {}
+                explicit => found = explicit,
+            }
+        }
+        level = here.subcommand().map(|(_, sub)| sub);
+    }
+    found
+}
+
+fn json_str(v: &impl ToString) -> serde_json::Value {
+    serde_json::Value::String(v.to_string())
+}
+
+fn json_secs(d: &Duration) -> serde_json::Value {
+    json_str(&humantime::format_duration(*d))
+}
+
+/// A URL for display, its password (if any) masked.
+fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("****"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
 }
 
 impl Cli {
-    /// Checks the flags and environment once.
-    pub fn into_parts(self) -> anyhow::Result<(Settings, Action)> {
-        let g = self.global;
+    /// Checks the flags, environment and manifest once. `m` is what `self` was parsed from.
+    pub fn into_parts(self, m: &ArgMatches) -> anyhow::Result<(Settings, Action)> {
+        let mut g = self.global;
         profile::check_name(&g.profile)?;
-        let root = match g.home {
+        let root = match g.home.take() {
             Some(h) => std::path::absolute(h)?,
             None => Home::default_root()?,
         };
-        let platform = g.platform.as_deref().map(Platform::parse).transpose()?;
-        let catalogue = g
-            .catalogue
+        // `config check FILE` judges FILE alone: a broken active manifest must not stop it.
+        let file = match &self.command {
+            Command::Config(ConfigCommand::Check { .. }) => FileConfig::default(),
+            _ => match config::locate(g.config.as_deref(), &root)? {
+                Some(p) => config::load(&std::path::absolute(&p)?)?,
+                None => FileConfig::default(),
+            },
+        };
+        let mut l = Layers::new(m, &file);
+        let opt = |v: &Option<String>| v.as_deref().map_or(serde_json::Value::Null, |s| json_str(&redacted(s)));
+        let wrap = |a: Option<At<String>>| a.map(|At { value, line }| At { value: Some(value), line });
+        let catalogue = l.pick("catalogue", "catalogue", g.catalogue.take(), wrap(file.catalogue.clone()), opt);
+        let platform = l.pick(
+            "platform",
+            "platform",
+            g.platform.take(),
+            file.platform.clone().map(|At { value, line }| At { value: Some(value.to_string()), line }),
+            opt,
+        );
+        g.net.mirror = l.pick("mirror", "mirror", g.net.mirror.take(), wrap(file.mirror.clone()), opt);
+        let lock_timeout = l.pick("lock_timeout", "lock_timeout", g.lock_timeout, file.lock_timeout.clone(), |v| (*v).into());
+        let n = &mut g.net;
+        n.offline = l.pick("network.offline", "offline", n.offline, file.offline.clone(), |v| (*v).into());
+        let hosts = |v: &Vec<String>| serde_json::json!(v);
+        n.allowed_hosts = l.pick("network.allowed_hosts", "allowed_hosts", std::mem::take(&mut n.allowed_hosts), file.allowed_hosts.clone(), hosts);
+        n.insecure_hosts = l.pick("network.insecure_hosts", "insecure_hosts", std::mem::take(&mut n.insecure_hosts), file.insecure_hosts.clone(), hosts);
+        n.proxy = l.pick("network.proxy", "proxy", n.proxy.take(), wrap(file.proxy.clone()), opt);
+        n.no_proxy = l.pick("network.no_proxy", "no_proxy", n.no_proxy, file.no_proxy.clone(), |v| (*v).into());
+        n.connect_timeout = l.pick("network.connect_timeout", "connect_timeout", n.connect_timeout, file.connect_timeout.clone(), |v| (*v).into());
+        n.http_timeout = l.pick("network.http_timeout", "http_timeout", n.http_timeout, file.http_timeout.clone(), |v| (*v).into());
+        n.download_timeout = l.pick("network.download_timeout", "download_timeout", n.download_timeout, file.download_timeout.clone(), |v| (*v).into());
+        n.retries = l.pick("network.retries", "retries", n.retries, file.retries.clone(), |v| (*v).into());
+        n.retry_backoff = l.pick("network.retry_backoff", "retry_backoff", n.retry_backoff, file.retry_backoff.clone(), json_secs);
+        n.cache_max = l.pick("network.cache_max", "cache_max", n.cache_max, file.cache_max.clone(), |v| (*v).into());
+        n.catalogue_ttl = l.pick("network.catalogue_ttl", "catalogue_ttl", n.catalogue_ttl, file.catalogue_ttl.clone(), json_secs);
+        if n.proxy.is_some() && n.no_proxy {
+            return Err(SettingsError("both a proxy and no_proxy are set; drop one".into()).into());
+        }
+        for (key, value, line) in &file.policy_lines {
+            l.shown.push(Shown {
+                key: key.clone(),
+                value: value.clone(),
+                source: Source::File { path: file.path.clone().unwrap_or_default(), line: *line },
+            });
+        }
+        let schedule = l.file_only("maintenance.windows", file.windows.clone(), Schedule::default(), |s| {
+            serde_json::json!(s.0.iter().map(ToString::to_string).collect::<Vec<_>>())
+        });
+        let defaults = validate::Policy::default();
+        let validation = validate::Policy {
+            timeout: Duration::from_secs(l.pick("validation.timeout", "validate_timeout", g.validate_timeout, file.validate_timeout.clone(), |v| (*v).into())),
+            modules: l.file_only("validation.modules", file.modules.clone(), defaults.modules, |v| serde_json::json!(v)),
+            health_check: l.file_only("validation.health_check", file.health_check.clone(), defaults.health_check, |v| (*v).into()),
+            checks: l.file_only("validation.checks", file.checks.clone(), Vec::new(), |v| {
+                serde_json::json!(v.iter().map(|c| serde_json::json!({
+                    "name": c.name, "run": c.run, "timeout": c.timeout.as_secs(), "when": c.when,
+                })).collect::<Vec<_>>())
+            }),
+        };
+        let gc_keep = l.file_only(
+            "gc.keep",
+            file.gc_keep.clone().map(|At { value, line }| At { value: Some(value), line }),
+            None,
+            |v| serde_json::json!(v),
+        );
+        let gc_older_than = l.file_only("gc.older_than", file.gc_older_than.clone().map(|At { value, line }| At { value: Some(value), line }), None, |v: &Option<Duration>| v.as_ref().map_or(serde_json::Value::Null, json_secs));
+
+        let platform = platform.as_deref().map(Platform::parse).transpose()?;
+        let catalogue = catalogue
             .as_deref()
             .filter(|c| !c.is_empty())
             .map_or(Location::Embedded, Location::parse);
         let net = net_config(&g.net)?;
+        let now = match std::env::var("PYSWAP_NOW") {
+            Ok(t) if !t.is_empty() => humantime::parse_rfc3339_weak(&t)
+                .map_err(|e| SettingsError(format!("PYSWAP_NOW `{t}` is not an RFC 3339 time ({e})")))?
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64),
+            _ => crate::output::now_unix(),
+        };
         let settings = Settings {
             net: net.0,
             mirror: net.1,
@@ -389,26 +647,38 @@ impl Cli {
             catalogue,
             platform,
             out: Output::new(g.json, g.quiet),
-            lock_wait: Duration::from_secs(g.lock_timeout),
-            validate_timeout: Duration::from_secs(g.validate_timeout),
+            lock_wait: Duration::from_secs(lock_timeout),
+            validation,
+            policy: file.policy.clone(),
+            schedule,
+            gc_keep,
+            gc_older_than,
+            now,
+            config_path: file.path.clone(),
+            shown: l.shown,
         };
         let action = match self.command {
-            Command::Switch { request, pre } => Action::Switch { request, pre },
+            Command::Switch { request, pre, force } => Action::Switch { request, pre, force },
+            Command::Upgrade { force } => Action::Upgrade { force },
             Command::Generations => Action::Generations,
-            Command::Rollback { to } => Action::Rollback { to },
+            Command::Rollback { to, force } => Action::Rollback { to, force },
             Command::Gc {
                 keep,
                 older_than,
                 dry_run,
                 wait,
                 staged,
+                force,
             } => Action::Gc {
-                keep,
-                older_than,
+                keep: keep.or(settings.gc_keep),
+                older_than: older_than.or(settings.gc_older_than),
                 dry_run,
                 wait: Duration::from_secs(wait),
                 staged,
+                force,
             },
+            Command::Check { generation } => Action::Check { generation },
+            Command::Verify { repair } => Action::Verify { repair },
             Command::List {
                 available: true,
                 pre,
@@ -445,6 +715,25 @@ impl Cli {
                 pre,
             },
             Command::Catalogue(CatalogueCommand::Update) => Action::CatalogueUpdate,
+            Command::Config(ConfigCommand::Show) => Action::ConfigShow,
+            Command::Config(ConfigCommand::Check { file }) => Action::ConfigCheck {
+                file: std::path::absolute(file)?,
+            },
+            Command::Completions { shell } => {
+                let mut out = Vec::new();
+                clap_complete::generate(shell, &mut Cli::command(), "pyswap", &mut out);
+                Action::Completions {
+                    shell: shell.to_string(),
+                    script: String::from_utf8_lossy(&out).into_owned(),
+                }
+            }
+            Command::Man => {
+                let mut out = Vec::new();
+                clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+                Action::Man {
+                    page: String::from_utf8_lossy(&out).into_owned(),
+                }
+            }
         };
         Ok((settings, action))
     }
@@ -501,18 +790,4 @@ fn net_config(a: &NetArgs) -> anyhow::Result<(NetConfig, Option<String>)> {
         backoff: a.retry_backoff,
     };
     Ok((cfg, a.mirror.clone().filter(|m| !m.is_empty())))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
-        assert_eq!(parse_size("500MB"), Ok(500_000_000));
-        assert_eq!(parse_size("0"), Ok(0));
-        assert_eq!(parse_size("10 kib"), Ok(10 << 10));
-        assert!(parse_size("lots").is_err() && parse_size("3 parsecs").is_err());
-    }
 }

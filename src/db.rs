@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Maps a rusqlite error to [`DbError::Sql`] naming the database file.
@@ -83,6 +83,38 @@ CREATE TABLE staged (
     created  INTEGER NOT NULL
 );
 ";
+
+/// Version 3: every validation run (install, activation, health check, `pyswap check`) with its
+/// full report, tied to the entry and, once there is one, the generation.
+const SCHEMA_V3: &str = "
+CREATE TABLE validations (
+    id         INTEGER PRIMARY KEY,
+    entry_id   INTEGER NOT NULL REFERENCES entries (id),
+    profile    TEXT,
+    generation INTEGER,
+    phase      TEXT    NOT NULL,
+    policy     TEXT    NOT NULL,
+    ok         INTEGER NOT NULL,
+    report     TEXT    NOT NULL,
+    created    INTEGER NOT NULL
+);
+CREATE INDEX validations_by_entry ON validations (entry_id, policy);
+CREATE INDEX validations_by_generation ON validations (profile, generation);
+";
+
+/// One stored validation run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidationRow {
+    pub entry_id: i64,
+    pub profile: Option<String>,
+    pub generation: Option<u64>,
+    pub phase: String,
+    pub policy: String,
+    pub ok: bool,
+    /// The report, as JSON (see `validate::Report`).
+    pub report: String,
+    pub created: i64,
+}
 
 /// A store entry's row.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -227,6 +259,9 @@ impl Db {
         if now < 2 {
             tx.execute_batch(SCHEMA_V2).map_err(err)?;
         }
+        if now < 3 {
+            tx.execute_batch(SCHEMA_V3).map_err(err)?;
+        }
         if now < SCHEMA_VERSION {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(err)?;
@@ -368,6 +403,11 @@ impl Db {
             .map_err(err)?;
         for (profile, n) in gens {
             tx.execute(
+                "DELETE FROM validations WHERE profile = ?1 AND generation = ?2",
+                params![profile, n],
+            )
+            .map_err(err)?;
+            tx.execute(
                 "DELETE FROM generations WHERE profile = ?1 AND number = ?2",
                 params![profile, n],
             )
@@ -432,11 +472,80 @@ impl Db {
         for e in &doomed {
             tx.execute("DELETE FROM staged WHERE entry_id = ?1", params![e.id])
                 .map_err(err)?;
+            tx.execute("DELETE FROM validations WHERE entry_id = ?1", params![e.id])
+                .map_err(err)?;
             tx.execute("DELETE FROM entries WHERE id = ?1", params![e.id])
                 .map_err(err)?;
         }
         tx.commit().map_err(err)?;
         Ok(doomed)
+    }
+
+    /// Stores one validation run.
+    pub fn record_validation(&mut self, v: &ValidationRow) -> Result<(), DbError> {
+        self.conn
+            .execute(
+                "INSERT INTO validations (entry_id, profile, generation, phase, policy, ok, report, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![v.entry_id, v.profile, v.generation, v.phase, v.policy, v.ok, v.report, v.created],
+            )
+            .map(drop)
+            .map_err(sql_err(&self.path))
+    }
+
+    /// The report of the entry's newest pre-activation validation under policy fingerprint
+    /// `policy`, if that run passed.
+    pub fn validated(&self, entry_id: i64, policy: &str) -> Result<Option<String>, DbError> {
+        self.conn
+            .query_row(
+                "SELECT ok, report FROM validations WHERE entry_id = ?1 AND policy = ?2 AND phase IN ('install', 'activate', 'check') ORDER BY id DESC LIMIT 1",
+                params![entry_id, policy],
+                |r| Ok((r.get::<_, bool>(0)?, r.get::<_, String>(1)?)),
+            )
+            .optional()
+            .map(|found| found.and_then(|(ok, report)| ok.then_some(report)))
+            .map_err(sql_err(&self.path))
+    }
+
+    /// The newest validation run recorded for each of the profile's generations.
+    pub fn latest_validations(
+        &self,
+        profile: &str,
+    ) -> Result<std::collections::HashMap<u64, ValidationRow>, DbError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT entry_id, profile, generation, phase, policy, ok, report, created FROM validations v
+                 WHERE profile = ?1 AND id = (SELECT MAX(id) FROM validations w WHERE w.profile = v.profile AND w.generation = v.generation)",
+            )
+            .map_err(sql_err(&self.path))?;
+        st.query_map(params![profile], |r| {
+            Ok(ValidationRow {
+                entry_id: r.get(0)?,
+                profile: r.get(1)?,
+                generation: r.get(2)?,
+                phase: r.get(3)?,
+                policy: r.get(4)?,
+                ok: r.get(5)?,
+                report: r.get(6)?,
+                created: r.get(7)?,
+            })
+        })
+        .and_then(|rows| {
+            rows.map(|row| row.map(|v| (v.generation.unwrap_or(0), v)))
+                .collect()
+        })
+        .map_err(sql_err(&self.path))
+    }
+
+    /// Names of all registered entries.
+    pub fn entry_names(&self) -> Result<Vec<String>, DbError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT name FROM entries ORDER BY name")
+            .map_err(sql_err(&self.path))?;
+        st.query_map([], |r| r.get(0))
+            .and_then(Iterator::collect)
+            .map_err(sql_err(&self.path))
     }
 
     pub fn profiles(&self) -> Result<Vec<String>, DbError> {
@@ -495,5 +604,45 @@ mod tests {
         assert_eq!(db.delete_unreferenced_entries(&[]).unwrap().len(), 1);
         assert!(db.staged_names().unwrap().is_empty());
         assert!(db.integrity_ok().unwrap());
+    }
+
+    #[test]
+    fn a_version_2_database_gains_validations_and_gc_removes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pyswap.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.execute_batch(SCHEMA_V2).unwrap();
+            conn.execute(
+                "INSERT INTO entries (name, tree_digest, catalogue_key, version, platform, variant, archive_url, archive_sha256, files, bytes, validation, created) VALUES ('n', 'd', 'k', '3.12.4', 'p', '', 'u', 's', 1, 2, '{}', 0)",
+                [],
+            )
+            .unwrap();
+            conn.pragma_update(None, "user_version", 2).unwrap();
+        }
+        let mut db = Db::open(&path).unwrap();
+        let id = db.entries().unwrap()[0].id;
+        let run = |phase: &str, ok: bool, generation: Option<u64>| ValidationRow {
+            entry_id: id,
+            profile: generation.map(|_| "default".to_owned()),
+            generation,
+            phase: phase.into(),
+            policy: "p1".into(),
+            ok,
+            report: "{}".into(),
+            created: 1,
+        };
+        assert_eq!(db.validated(id, "p1").unwrap(), None);
+        db.record_validation(&run("install", true, None)).unwrap();
+        assert_eq!(db.validated(id, "p1").unwrap().as_deref(), Some("{}"));
+        assert_eq!(db.validated(id, "p2").unwrap(), None);
+        db.record_validation(&run("check", false, None)).unwrap();
+        assert_eq!(db.validated(id, "p1").unwrap(), None, "a newer failure revokes it");
+        db.record_validation(&run("health", true, Some(1))).unwrap();
+        db.record_validation(&run("health", false, Some(1))).unwrap();
+        assert!(!db.latest_validations("default").unwrap()[&1].ok);
+        assert_eq!(db.delete_unreferenced_entries(&[]).unwrap().len(), 1);
+        assert!(db.integrity_ok().unwrap(), "validations went with their entry");
     }
 }

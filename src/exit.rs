@@ -6,11 +6,16 @@
 //!   no such generation.
 //!   Also a full disk or a read-only/unwritable `$PYSWAP_HOME` (ENOSPC, EDQUOT, EROFS, EACCES).
 //! - 2: an unexpected error: database, filesystem or internal failure.
+//! - 3: refused because it is outside the configured maintenance windows (`--force` overrides).
 
 use crate::archive::ArchiveError;
 use crate::cache::CacheError;
 use crate::catalog::{CatalogError, ResolveError};
 use crate::commands::CommandError;
+use crate::config::ConfigError;
+use crate::policy::{PolicyError, PythonVersionError};
+use crate::verify::VerifyError;
+use crate::window::WindowError;
 use crate::fetch::{Failure, FetchError};
 use crate::install::InstallError;
 use crate::lock::LockError;
@@ -28,6 +33,7 @@ pub enum ExitStatus {
     Success = 0,
     Failure = 1,
     Error = 2,
+    OutsideWindow = 3,
 }
 
 impl From<ExitStatus> for std::process::ExitCode {
@@ -38,6 +44,12 @@ impl From<ExitStatus> for std::process::ExitCode {
 
 /// 1 if any error in the chain is one the user can act on, else 2.
 pub fn classify(err: &anyhow::Error) -> ExitStatus {
+    if err
+        .chain()
+        .any(|e| matches!(e.downcast_ref::<WindowError>(), Some(WindowError::Closed { .. })))
+    {
+        return ExitStatus::OutsideWindow;
+    }
     let user = err.chain().any(|e| {
         e.is::<RequestError>()
             || e.is::<ResolveError>()
@@ -50,6 +62,11 @@ pub fn classify(err: &anyhow::Error) -> ExitStatus {
             || e.is::<SettingsError>()
             || e.is::<MirrorError>()
             || e.is::<CacheError>()
+            || e.is::<ConfigError>()
+            || e.is::<PolicyError>()
+            || e.is::<PythonVersionError>()
+            || e.is::<WindowError>()
+            || e.is::<VerifyError>()
             || matches!(e.downcast_ref::<ArchiveError>(), Some(a) if !matches!(a, ArchiveError::Write { .. }))
             || matches!(e.downcast_ref::<LockError>(), Some(LockError::Timeout { .. }))
             || matches!(e.downcast_ref::<ProfileError>(), Some(ProfileError::BadName(_)))
@@ -104,6 +121,7 @@ pub fn help(err: &anyhow::Error) -> Option<&'static str> {
                 InstallError::NotOffline { .. } => Some("run it without --offline, or pre-stage it with `pyswap install` while online"),
                 InstallError::Some { .. } => Some("the runtimes that installed are in the store; run the command again for the others"),
                 InstallError::NoDigest(_) => Some("choose another catalogue entry"),
+                InstallError::Unrestorable { .. } => Some("remove it with `pyswap gc` once no generation uses it, or switch to another build"),
             };
         }
         if let Some(CatalogError::NotCached { .. }) = e.downcast_ref::<CatalogError>() {
@@ -117,6 +135,18 @@ pub fn help(err: &anyhow::Error) -> Option<&'static str> {
         }
         if e.is::<ValidateError>() {
             return Some("the new runtime was not activated; the current generation is unchanged");
+        }
+        if let Some(CommandError::HealthFailed { .. }) = e.downcast_ref::<CommandError>() {
+            return Some("the failed generation stays listed; `pyswap check N` re-runs its checks");
+        }
+        if let Some(WindowError::Closed { .. }) = e.downcast_ref::<WindowError>() {
+            return Some("run it inside a window, pre-stage now with `pyswap install`, or override with --force");
+        }
+        if e.is::<PolicyError>() {
+            return Some("`pyswap config show` lists the policy in force; `pyswap list --available` what the catalogue offers");
+        }
+        if e.is::<VerifyError>() {
+            return Some("`pyswap verify --repair` re-fetches damaged entries and removes unregistered ones");
         }
         if let Some(f) = e.downcast_ref::<FetchError>() {
             return match f {

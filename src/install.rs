@@ -13,11 +13,13 @@ use anyhow::Context;
 use crate::archive::{self, Limits, Unpacked};
 use crate::cache::DownloadCache;
 use crate::catalog::{self, Entry};
-use crate::db::{Db, EntryRow};
+use crate::db::{Db, EntryRow, ValidationRow};
 use crate::fetch::{DownloadSpec, Downloaded, FetchError, Fetcher, Progress, file_url_path};
 use crate::home::Home;
 use crate::lock::{self, Mode};
 use crate::store::{self, Staging, Store, StoreError};
+use crate::validate::Phase;
+use crate::version::{PythonVersion, Variant};
 use crate::{crash, tree, validate};
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +28,8 @@ pub enum InstallError {
         "offline: {key} is neither in the store nor in the download cache (it would come from {url})"
     )]
     NotOffline { key: String, url: String },
+    #[error("cannot restore store entry {name}: {why}")]
+    Unrestorable { name: String, why: String },
     #[error("catalogue entry `{0}` has no sha256")]
     NoDigest(String),
     #[error("{failed} of {total} runtimes could not be installed (first: {first})")]
@@ -59,7 +63,7 @@ pub struct Installed {
 
 pub struct Options<'a> {
     pub lock_wait: Duration,
-    pub validate_timeout: Duration,
+    pub validation: &'a validate::Policy,
     /// Replaces the upstream release prefix of archive URLs.
     pub mirror: Option<&'a str>,
     pub cache: &'a DownloadCache,
@@ -103,7 +107,15 @@ pub fn ensure(
     crash::point("install:unpacked");
     let digest = tree::digest(&mut unpacked.nodes);
     let totals = tree::totals(&unpacked.nodes);
-    let diagnostic = validate::check(staging.path(), &entry.version, opts.validate_timeout)?;
+    let expected = validate::Expected {
+        version: entry.version.clone(),
+        variant: entry.variant,
+        os: entry.os.clone(),
+        arch: entry.arch.clone(),
+    };
+    let report = validate::validate(staging.path(), &expected, opts.validation, Phase::Install)
+        .into_result()?;
+    let report_json = serde_json::to_string(&report)?;
     let name = store::entry_name(&digest, &entry.key);
     let path = store.publish(staging, &name)?;
     crash::point("install:published");
@@ -124,8 +136,18 @@ pub fn ensure(
         archive_sha256: sha256.to_owned(),
         files: totals.files,
         bytes: totals.bytes,
-        validation: serde_json::to_string(&diagnostic)?,
+        validation: report_json.clone(),
         created: crate::output::now_unix(),
+    })?;
+    db.record_validation(&ValidationRow {
+        entry_id: row.id,
+        profile: None,
+        generation: None,
+        phase: Phase::Install.as_str().into(),
+        policy: report.policy.clone(),
+        ok: true,
+        report: report_json,
+        created: row.created,
     })?;
     crash::point("install:committed");
     Ok(Installed {
@@ -138,6 +160,60 @@ pub fn ensure(
 
 /// The archive unpacked into staging: from the download cache when a copy there still
 /// verifies, else from its URL (through the mirror, resumable, kept in the cache after).
+/// The catalogue entry a store entry was installed from (for re-fetching or resolving offline).
+pub fn entry_of(row: &EntryRow) -> Option<Entry> {
+    let mut platform = row.platform.splitn(3, '-');
+    let (os, arch, libc) = (platform.next()?, platform.next()?, platform.next()?);
+    Some(Entry {
+        implementation: row.catalogue_key.split('-').next()?.to_owned(),
+        version: PythonVersion::parse(&row.version)?,
+        variant: Variant::from_catalogue(Some(row.variant.as_str()).filter(|v| !v.is_empty()))?,
+        os: os.to_owned(),
+        arch: arch.to_owned(),
+        libc: libc.to_owned(),
+        key: row.catalogue_key.clone(),
+        url: row.archive_url.clone(),
+        sha256: Some(row.archive_sha256.clone()),
+        build: row.build.clone(),
+        size: None,
+    })
+}
+
+/// Re-fetches the archive a registered entry came from (cache, mirror or network, sha256
+/// checked), unpacks it and, if its tree digest is the recorded one, swaps it in place of the
+/// damaged or missing tree (`verify --repair`). The row is unchanged: the content is the same.
+pub fn restore(
+    home: &Home,
+    fetcher: &Fetcher,
+    row: &EntryRow,
+    opts: &Options,
+    progress: &Arc<dyn Progress>,
+    say: &dyn Fn(&str),
+) -> anyhow::Result<PathBuf> {
+    let store = Store::new(home.store());
+    let entry = entry_of(row).ok_or_else(|| InstallError::Unrestorable {
+        name: row.name.clone(),
+        why: "its row does not describe a catalogue entry".into(),
+    })?;
+    let _entry_lock = lock::acquire(
+        &home.locks().join(format!("entry-{}.lock", row.archive_sha256)),
+        Mode::Exclusive,
+        opts.lock_wait,
+        &|| say(&format!("waiting for another pyswap command installing {}…", entry.key)),
+    )?;
+    let ((staging, mut unpacked), _) =
+        obtain(&store, fetcher, &entry, &row.archive_sha256, opts, progress, say)?;
+    let digest = tree::digest(&mut unpacked.nodes);
+    if digest != row.tree_digest {
+        return Err(InstallError::Unrestorable {
+            name: row.name.clone(),
+            why: format!("the archive unpacks to tree digest {digest}, not the recorded one"),
+        }
+        .into());
+    }
+    Ok(store.replace(staging, &row.name)?)
+}
+
 fn obtain(
     store: &Store,
     fetcher: &Fetcher,

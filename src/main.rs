@@ -2,23 +2,39 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
+use pyswap::cli::Cli;
 use pyswap::exit::{self, ExitStatus};
 
 fn main() -> ExitCode {
-    let cli = pyswap::cli::Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let json = cli.global.json;
     let result = cli
-        .into_parts()
+        .into_parts(&matches)
         .and_then(|(settings, action)| pyswap::commands::run(&settings, action));
     match result {
         Ok(()) => ExitStatus::Success.into(),
         Err(err) if is_broken_pipe(&err) => ExitStatus::Success.into(),
         Err(err) => {
+            let status = exit::classify(&err);
+            let help = exit::help(&err);
             eprintln!("error: {err:#}");
-            if let Some(help) = exit::help(&err) {
+            if let Some(help) = help {
                 eprintln!("help: {help}");
             }
-            exit::classify(&err).into()
+            if json {
+                // Under --json a failure is a document too, so a script reads one shape.
+                let doc = serde_json::json!({
+                    "error": {
+                        "message": format!("{err:#}"),
+                        "help": help,
+                        "exit_code": status as u8,
+                    }
+                });
+                println!("{doc:#}");
+            }
+            status.into()
         }
     }
 }

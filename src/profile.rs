@@ -105,6 +105,18 @@ impl Profiles {
         replace_symlink(&self.dir, profile, Path::new(&link_name(profile, n)))
     }
 
+    /// Removes the profile's current link (the profile then has no runtime), durably.
+    pub fn deactivate(&self, profile: &str) -> Result<(), ProfileError> {
+        let path = self.profile_path(profile);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(ProfileError::Io { path, error: e });
+            }
+            _ => {}
+        }
+        self.sync()
+    }
+
     pub fn remove_generation_link(&self, profile: &str, n: u64) -> Result<(), ProfileError> {
         let path = self.generation_link(profile, n);
         match fs::remove_file(&path) {

@@ -4,11 +4,15 @@ use std::time::Duration;
 
 use crate::cache::DownloadCache;
 use crate::catalog::Location;
+use crate::config::Shown;
 use crate::fetch::{Fetcher, NetConfig};
 use crate::home::Home;
 use crate::install;
 use crate::output::Output;
 use crate::platform::{Platform, PlatformError};
+use crate::policy::VersionPolicy;
+use crate::validate;
+use crate::window::Schedule;
 
 /// A flag or environment value that does not make sense.
 #[derive(Debug, thiserror::Error)]
@@ -25,7 +29,21 @@ pub struct Settings {
     pub out: Output,
     /// How long a command waits for a lock held by another pyswap.
     pub lock_wait: Duration,
-    pub validate_timeout: Duration,
+    /// What validation checks, before activation and after (health check).
+    pub validation: validate::Policy,
+    /// Which builds requests may resolve to.
+    pub policy: VersionPolicy,
+    /// When `switch`, `rollback`, `upgrade` and `gc` may run without `--force`.
+    pub schedule: Schedule,
+    /// gc defaults from the manifest (the flags override them).
+    pub gc_keep: Option<u64>,
+    pub gc_older_than: Option<Duration>,
+    /// Unix seconds: the clock for windows and gc ages (`PYSWAP_NOW` in tests).
+    pub now: i64,
+    /// The manifest read, if any.
+    pub config_path: Option<std::path::PathBuf>,
+    /// Every effective setting and its source, for `pyswap config show`.
+    pub shown: Vec<Shown>,
     pub net: NetConfig,
     /// Replaces the upstream release prefix of archive URLs.
     pub mirror: Option<String>,
@@ -48,7 +66,7 @@ impl Settings {
     pub fn install_options<'a>(&'a self, cache: &'a DownloadCache) -> install::Options<'a> {
         install::Options {
             lock_wait: self.lock_wait,
-            validate_timeout: self.validate_timeout,
+            validation: &self.validation,
             mirror: self.mirror.as_deref(),
             cache,
         }

@@ -101,6 +101,29 @@ impl Store {
         Ok(target)
     }
 
+    /// Makes the staged tree durable and puts it at `store/<name>` in place of what is there
+    /// (`verify --repair`): on Linux the two are swapped by one `renameat2(RENAME_EXCHANGE)`, so
+    /// the path never goes missing for a running interpreter's new lookups; the old tree ends up
+    /// in the staging directory and is deleted with it. Elsewhere (or on a filesystem without
+    /// exchange) the old tree is moved to trash first.
+    pub fn replace(&self, staging: Staging, name: &str) -> Result<PathBuf, StoreError> {
+        let target = self.path(name);
+        if fs::symlink_metadata(&target).is_err() {
+            return self.publish(staging, name);
+        }
+        sync_filesystem(&staging.path).map_err(io_err(&staging.path))?;
+        match exchange(&staging.path, &target) {
+            Ok(()) => {
+                crate::crash::point("store:exchanged");
+                sync_dir(&self.dir).map_err(io_err(&self.dir))?;
+                // `staging` now holds the old tree; dropping it deletes that.
+                drop(staging);
+                Ok(target)
+            }
+            Err(_) => self.publish(staging, name),
+        }
+    }
+
     /// Removes an entry: rename to a trash directory (atomic), then delete.
     pub fn remove(&self, name: &str) -> Result<(), StoreError> {
         let from = self.path(name);
@@ -199,6 +222,37 @@ pub fn remove_tree(path: &Path) -> io::Result<()> {
 /// fsync of a directory, so a rename or unlink in it is durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+/// Swaps two paths atomically (Linux `renameat2` with `RENAME_EXCHANGE`).
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let ca = CString::new(a.as_os_str().as_bytes())?;
+    let cb = CString::new(b.as_os_str().as_bytes())?;
+    // SAFETY: both pointers are NUL-terminated strings that live across the call; AT_FDCWD
+    // makes them relative to the working directory (they are absolute here).
+    #[allow(unsafe_code)]
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_: &Path, _: &Path) -> io::Result<()> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
 /// Flushes everything written to the filesystem holding `path`: one `syncfs(2)`.

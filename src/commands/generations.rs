@@ -19,12 +19,25 @@ struct Generation {
     current: bool,
     request: String,
     command: String,
+    /// The newest validation recorded for this generation, if any.
+    validation: Option<Validation>,
+}
+
+#[derive(Serialize)]
+struct Validation {
+    /// `install`, `activate`, `health` or `check`.
+    phase: String,
+    ok: bool,
+    at: String,
 }
 
 pub fn run(s: &Settings) -> anyhow::Result<()> {
-    let rows = match super::open_ro(s)? {
-        Some(db) => db.generations(&s.profile)?,
-        None => Vec::new(),
+    let (rows, mut checks) = match super::open_ro(s)? {
+        Some(db) => (
+            db.generations(&s.profile)?,
+            db.latest_validations(&s.profile)?,
+        ),
+        None => Default::default(),
     };
     let current = Profiles::new(s.home.profiles()).current(&s.profile)?;
     let store = Store::new(s.home.store());
@@ -38,6 +51,11 @@ pub fn run(s: &Settings) -> anyhow::Result<()> {
             version: g.version,
             request: g.request,
             command: g.command,
+            validation: checks.remove(&g.number).map(|v| Validation {
+                phase: v.phase,
+                ok: v.ok,
+                at: rfc3339(v.created),
+            }),
         })
         .collect();
     if s.out.json {
@@ -48,16 +66,22 @@ pub fn run(s: &Settings) -> anyhow::Result<()> {
             .say(&format!("profile `{}` has no generations yet", s.profile));
         return Ok(());
     }
-    let mut t = String::from("   GEN  CREATED               VERSION     STORE ENTRY\n");
+    let mut t = String::from(
+        "   GEN  CREATED               VERSION     VALIDATION        STORE ENTRY\n",
+    );
     for g in &gens {
         let name = g.store_path.rsplit('/').next().unwrap_or_default();
         let short = match name.split_once('-') {
             Some((digest, rest)) if digest.len() > 12 => format!("{}…-{rest}", &digest[..12]),
             _ => name.to_owned(),
         };
+        let check = g.validation.as_ref().map_or_else(
+            || "-".to_owned(),
+            |v| format!("{} {}", if v.ok { "ok" } else { "FAILED" }, v.phase),
+        );
         let _ = writeln!(
             t,
-            "{} {:>4}  {:<20}  {:<10}  {short}",
+            "{} {:>4}  {:<20}  {:<10}  {check:<16}  {short}",
             if g.current { "*" } else { " " },
             g.number,
             g.created,

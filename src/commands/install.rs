@@ -51,13 +51,14 @@ pub fn run(s: &Settings, requests: &[String], pre: bool, jobs: usize) -> anyhow:
         .all(|r| r.key().is_none())
         .then_some(&platform);
     let catalogue = super::load_catalogue(s, &fetcher, narrow)?;
-    let mut entries: Vec<&Entry> = Vec::new();
+    let mut resolved: Vec<Entry> = Vec::new();
     for r in &requests {
-        let e = catalogue.resolve(r, &platform, pre)?;
-        if !entries.iter().any(|x| x.key == e.key) {
-            entries.push(e);
+        let e = super::resolve(s, &catalogue, r, &platform, pre)?;
+        if !resolved.iter().any(|x| x.key == e.key) {
+            resolved.push(e);
         }
     }
+    let entries: Vec<&Entry> = resolved.iter().collect();
     let cache = s.download_cache();
     let opts = s.install_options(&cache);
     let results = install_all(s, &fetcher, &entries, &opts, jobs);

@@ -1,6 +1,8 @@
 //! One module per verb, each a short script over the domain modules.
 
 mod catalogue;
+mod check;
+mod config;
 mod current;
 mod env;
 mod gc;
@@ -10,15 +12,19 @@ mod list;
 mod mirror;
 mod rollback;
 mod switch;
+mod upgrade;
+mod verify;
 
-use crate::catalog::{Catalogue, Location};
+use crate::catalog::{Catalogue, Entry, Location};
 use crate::catalog_cache::{CatalogueCache, Freshness, human_age};
 use crate::cli::Action;
 use crate::db::Db;
 use crate::fetch::Fetcher;
 use crate::lock::{self, Lock, Mode};
 use crate::platform::Platform;
+use crate::policy::PolicyError;
 use crate::settings::Settings;
+use crate::version::Request;
 
 /// Failures of a command's own logic that the user can act on.
 #[derive(Debug, thiserror::Error)]
@@ -33,20 +39,39 @@ pub enum CommandError {
     EntryMissing(String),
     #[error("{why} (the copy cached {age} ago is still used)")]
     CatalogueUpdate { why: String, age: String },
+    #[error("the health check of generation {generation} failed after the switch ({summary}); rolled back to {restored}")]
+    HealthFailed {
+        generation: u64,
+        summary: String,
+        restored: String,
+    },
+    #[error("{0}")]
+    PythonVersion(#[from] crate::policy::PythonVersionError),
 }
 
 pub fn run(settings: &Settings, action: Action) -> anyhow::Result<()> {
     match action {
-        Action::Switch { request, pre } => switch::run(settings, &request, pre),
+        Action::Switch {
+            request,
+            pre,
+            force,
+        } => switch::run(settings, request.as_deref(), pre, force),
+        Action::Upgrade { force } => upgrade::run(settings, force),
         Action::Generations => generations::run(settings),
-        Action::Rollback { to } => rollback::run(settings, to),
+        Action::Rollback { to, force } => rollback::run(settings, to, force),
         Action::Gc {
             keep,
             older_than,
             dry_run,
             wait,
             staged,
-        } => gc::run(settings, keep, older_than, dry_run, wait, staged),
+            force,
+        } => {
+            within_window(settings, force)?;
+            gc::run(settings, keep, older_than, dry_run, wait, staged)
+        }
+        Action::Check { generation } => check::run(settings, generation),
+        Action::Verify { repair } => verify::run(settings, repair),
         Action::ListAvailable { pre } => list::available(settings, pre),
         Action::ListInstalled => list::installed(settings),
         Action::Current => current::run(settings),
@@ -71,6 +96,72 @@ pub fn run(settings: &Settings, action: Action) -> anyhow::Result<()> {
             pre,
         ),
         Action::CatalogueUpdate => catalogue::update(settings),
+        Action::ConfigShow => config::show(settings),
+        Action::ConfigCheck { file } => config::check(settings, &file),
+        Action::Completions { shell, script } => {
+            settings.out.data(&script)?;
+            settings.out.json(&serde_json::json!({ "shell": shell, "script": script }))
+        }
+        Action::Man { page } => {
+            settings.out.data(&page)?;
+            settings.out.json(&serde_json::json!({ "page": page }))
+        }
+    }
+}
+
+/// Refuses (exit 3) outside the maintenance windows unless `force`, which only warns.
+fn within_window(s: &Settings, force: bool) -> anyhow::Result<()> {
+    match s.schedule.check(s.now) {
+        Ok(_) => Ok(()),
+        Err(e) if force => {
+            s.out.warn(&format!("{e}; going ahead because of --force"));
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Resolves `request` among the builds the version policy admits. A request that only refused
+/// builds satisfy is refused naming the rule; a full catalogue key is checked the same way.
+fn resolve(
+    s: &Settings,
+    catalogue: &Catalogue,
+    request: &Request,
+    platform: &Platform,
+    pre: bool,
+) -> anyhow::Result<Entry> {
+    let asked = pre || request.names_prerelease();
+    let pre = pre || s.policy.prereleases();
+    let refused = |e: &Entry| {
+        s.policy.refusal(e, asked).map(|refusal| PolicyError::Refused {
+            request: request.to_string(),
+            version: e.version.to_string(),
+            key: e.key.clone(),
+            refusal,
+        })
+    };
+    if s.policy.is_empty() {
+        return Ok(catalogue.resolve(request, platform, pre)?.clone());
+    }
+    let admitted = Catalogue {
+        source: catalogue.source.clone(),
+        entries: catalogue
+            .entries
+            .iter()
+            .filter(|e| request.key().is_some() || s.policy.refusal(e, asked).is_none())
+            .cloned()
+            .collect(),
+        warnings: Vec::new(),
+    };
+    match admitted.resolve(request, platform, pre) {
+        Ok(e) => match refused(e) {
+            Some(err) => Err(err.into()),
+            None => Ok(e.clone()),
+        },
+        Err(err) => match catalogue.resolve(request, platform, pre).ok().and_then(refused) {
+            Some(policy) => Err(policy.into()),
+            None => Err(err.into()),
+        },
     }
 }
 

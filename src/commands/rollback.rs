@@ -17,7 +17,8 @@ struct RolledBack<'a> {
     store_path: String,
 }
 
-pub fn run(s: &Settings, to: Option<u64>) -> anyhow::Result<()> {
+pub fn run(s: &Settings, to: Option<u64>, force: bool) -> anyhow::Result<()> {
+    super::within_window(s, force)?;
     let db = super::open_rw(s)?;
     let _gc = super::gc_shared(s)?;
     let _profile = super::profile_lock(s)?;

@@ -1,49 +1,131 @@
-//! `pyswap switch REQUEST`: resolve, install if needed, record a generation, activate it.
+//! `pyswap switch [REQUEST]`: resolve within the version policy, install if needed, validate,
+//! record a generation, activate it, then health-check it through the profile path and roll
+//! back automatically if that fails. [`activate`] is shared with `upgrade`.
 
 use serde::Serialize;
 
+use super::CommandError;
 use crate::catalog::{CatalogError, Catalogue, Entry, Location};
 use crate::crash;
-use crate::db::{Db, GenerationRow};
+use crate::db::{Db, GenerationRow, ValidationRow};
 use crate::fetch::Fetcher;
-use crate::install;
+use crate::install::{self, Installed};
 use crate::output::{now_unix, rfc3339};
 use crate::platform::Platform;
+use crate::policy;
 use crate::profile::Profiles;
 use crate::settings::Settings;
-use crate::version::{PythonVersion, Request, Variant};
+use crate::validate::{self, Expected, Phase, Report};
+use crate::version::Request;
 
 #[derive(Serialize)]
-struct Switched<'a> {
-    profile: &'a str,
+pub(super) struct Switched {
+    profile: String,
     generation: u64,
-    version: &'a str,
+    /// The generation that was current before, if any.
+    previous: Option<u64>,
+    version: String,
     store_path: String,
     installed: bool,
     changed: bool,
+    /// `install` (validated as it was unpacked), `activate` (validated now), `stored` (an
+    /// earlier passing run under the same policy), or `null` when nothing changed.
+    validated: Option<&'static str>,
+    /// The post-switch health check: `true`, or `null` when disabled or nothing changed.
+    health_check: Option<bool>,
     created: String,
 }
 
-pub fn run(s: &Settings, request: &str, pre: bool) -> anyhow::Result<()> {
-    let request = Request::parse(request)?;
+pub fn run(s: &Settings, request: Option<&str>, pre: bool, force: bool) -> anyhow::Result<()> {
+    let request = match request {
+        Some(r) => r.to_owned(),
+        None => {
+            let cwd = std::env::current_dir()?;
+            let (r, file) = policy::python_version_file(&cwd)?
+                .ok_or(policy::PythonVersionError::Missing(cwd))?;
+            s.out
+                .say(&format!("using `{r}` from {}", file.display()));
+            r
+        }
+    };
+    let request = Request::parse(&request)?;
+    super::within_window(s, force)?;
     let platform = s.platform()?;
     let mut db = super::open_rw(s)?;
     let _gc = super::gc_shared(s)?;
     let fetcher = s.fetcher();
     let catalogue = catalogue_for(s, &db, &fetcher, &request, &platform, pre)?;
-    let entry = catalogue.resolve(&request, &platform, pre)?;
+    let entry = super::resolve(s, &catalogue, &request, &platform, pre)?;
+    let done = activate(s, &mut db, &fetcher, &entry, &request.to_string(), "switch")?;
+    done.report(s)
+}
+
+impl Switched {
+    /// The document for a profile left at generation `g`.
+    pub(super) fn unchanged(profile: &str, g: &GenerationRow, store_path: &std::path::Path) -> Self {
+        Self {
+            profile: profile.to_owned(),
+            generation: g.number,
+            previous: Some(g.number),
+            version: g.version.clone(),
+            store_path: store_path.display().to_string(),
+            installed: false,
+            changed: false,
+            validated: None,
+            health_check: None,
+            created: rfc3339(g.created),
+        }
+    }
+
+    pub(super) fn report(&self, s: &Settings) -> anyhow::Result<()> {
+        let how = if self.installed {
+            "installed and validated"
+        } else {
+            "already in the store"
+        };
+        if self.changed {
+            s.out.say(&format!(
+                "switched profile `{}` to generation {}: CPython {} ({how})",
+                self.profile, self.generation, self.version
+            ));
+        } else {
+            s.out.say(&format!(
+                "profile `{}` is already at CPython {} (generation {}); nothing changed",
+                self.profile, self.version, self.generation
+            ));
+        }
+        s.out.json(self)
+    }
+}
+
+/// Installs `entry` if needed, validates it under the policy, records and activates a new
+/// generation (unless the profile already uses the entry), then runs the health check.
+pub(super) fn activate(
+    s: &Settings,
+    db: &mut Db,
+    fetcher: &Fetcher,
+    entry: &Entry,
+    request: &str,
+    command: &str,
+) -> anyhow::Result<Switched> {
     let cache = s.download_cache();
     let opts = s.install_options(&cache);
     let installed = install::ensure(
         &s.home,
-        &mut db,
-        &fetcher,
+        db,
+        fetcher,
         entry,
         &opts,
         || s.out.progress(&entry.key),
         &|note| s.out.say(note),
     )?;
     crash::point("switch:installed");
+    let expected = Expected {
+        version: entry.version.clone(),
+        variant: entry.variant,
+        os: entry.os.clone(),
+        arch: entry.arch.clone(),
+    };
 
     let _profile = super::profile_lock(s)?;
     let profiles = Profiles::new(s.home.profiles());
@@ -51,61 +133,132 @@ pub fn run(s: &Settings, request: &str, pre: bool) -> anyhow::Result<()> {
         Some(n) => db.generation(&s.profile, n)?,
         None => None,
     };
-    let (generation, changed) = match current {
-        Some(g) if g.entry_id == installed.row.id => (g, false),
-        _ => {
-            let row = GenerationRow {
-                profile: s.profile.clone(),
-                number: 0,
-                entry_id: installed.row.id,
-                entry_name: installed.row.name.clone(),
-                version: installed.row.version.clone(),
-                request: request.to_string(),
-                command: "switch".into(),
-                created: now_unix(),
-            };
-            let n = db.add_generation(&row, |n| {
-                profiles
-                    .write_generation_link(&s.profile, n, &installed.row.name)
-                    .map_err(|e| e.to_string())
-            })?;
-            crash::point("switch:generation-committed");
-            profiles.activate(&s.profile, n)?;
-            crash::point("switch:activated");
-            db.unstage(installed.row.id)?;
-            (GenerationRow { number: n, ..row }, true)
-        }
-    };
-    let how = if installed.fresh {
-        "installed and validated"
-    } else {
-        "already in the store"
-    };
-    if changed {
-        s.out.say(&format!(
-            "switched profile `{}` to generation {}: CPython {} ({how})",
-            s.profile, generation.number, generation.version
-        ));
-    } else {
-        s.out.say(&format!(
-            "profile `{}` is already at CPython {} (generation {}); nothing changed",
-            s.profile, generation.version, generation.number
-        ));
+    if let Some(g) = current.as_ref().filter(|g| g.entry_id == installed.row.id) {
+        return Ok(Switched::unchanged(&s.profile, g, &installed.path));
     }
-    s.out.json(&Switched {
-        profile: &s.profile,
-        generation: generation.number,
-        version: &generation.version,
+    let (validation, validated) = validated_report(s, db, &installed, &expected)?;
+    let row = GenerationRow {
+        profile: s.profile.clone(),
+        number: 0,
+        entry_id: installed.row.id,
+        entry_name: installed.row.name.clone(),
+        version: installed.row.version.clone(),
+        request: request.to_owned(),
+        command: command.into(),
+        created: now_unix(),
+    };
+    let n = db.add_generation(&row, |n| {
+        profiles
+            .write_generation_link(&s.profile, n, &installed.row.name)
+            .map_err(|e| e.to_string())
+    })?;
+    crash::point("switch:generation-committed");
+    record(db, installed.row.id, &s.profile, Some(n), &validation)?;
+    profiles.activate(&s.profile, n)?;
+    crash::point("switch:activated");
+    db.unstage(installed.row.id)?;
+    let previous = current.as_ref().map(|g| g.number);
+    let health_check = if s.validation.health_check {
+        let python = profiles.profile_path(&s.profile).join("bin/python3");
+        let report = validate::health(&python, &installed.path, &expected, &s.validation);
+        record(db, installed.row.id, &s.profile, Some(n), &report)?;
+        if !report.ok {
+            let restored = restore(s, &profiles, current.as_ref())?;
+            return Err(CommandError::HealthFailed {
+                generation: n,
+                summary: report.summary(),
+                restored,
+            }
+            .into());
+        }
+        Some(true)
+    } else {
+        None
+    };
+    Ok(Switched {
+        profile: s.profile.clone(),
+        generation: n,
+        previous,
+        version: row.version,
         store_path: installed.path.display().to_string(),
         installed: installed.fresh,
-        changed,
-        created: rfc3339(generation.created),
+        changed: true,
+        validated: Some(validated),
+        health_check,
+        created: rfc3339(row.created),
     })
+}
+
+/// The pre-activation verdict: the install's own run when the entry was just unpacked, a stored
+/// passing run under the same policy, or a new run now. A failure is recorded and returned.
+fn validated_report(
+    s: &Settings,
+    db: &mut Db,
+    installed: &Installed,
+    expected: &Expected,
+) -> anyhow::Result<(Report, &'static str)> {
+    let fingerprint = s.validation.fingerprint();
+    let stored = |json: &str| serde_json::from_str::<Report>(json).ok();
+    if installed.fresh
+        && let Some(r) = stored(&installed.row.validation)
+    {
+        return Ok((r, "install"));
+    }
+    if let Some(r) = db.validated(installed.row.id, &fingerprint)?.as_deref().and_then(stored) {
+        return Ok((r, "stored"));
+    }
+    let report = validate::validate(&installed.path, expected, &s.validation, Phase::Activate);
+    record(db, installed.row.id, &s.profile, None, &report)?;
+    Ok((report.into_result()?, "activate"))
+}
+
+/// Stores a validation run for the entry (and the generation, once there is one).
+pub(super) fn record(
+    db: &mut Db,
+    entry_id: i64,
+    profile: &str,
+    generation: Option<u64>,
+    report: &Report,
+) -> anyhow::Result<()> {
+    db.record_validation(&ValidationRow {
+        entry_id,
+        profile: generation.map(|_| profile.to_owned()),
+        generation,
+        phase: report.phase.as_str().into(),
+        policy: report.policy.clone(),
+        ok: report.ok,
+        report: serde_json::to_string(report)?,
+        created: now_unix(),
+    })?;
+    Ok(())
+}
+
+/// Puts the profile back where it was before a failed health check; says where.
+fn restore(
+    s: &Settings,
+    profiles: &Profiles,
+    previous: Option<&GenerationRow>,
+) -> anyhow::Result<String> {
+    let Some(g) = previous else {
+        profiles.deactivate(&s.profile)?;
+        crash::point("switch:rolled-back");
+        return Ok(format!(
+            "no runtime (profile `{}` had none before)",
+            s.profile
+        ));
+    };
+    if profiles.link_target_entry(&s.profile, g.number).as_deref() != Some(g.entry_name.as_str())
+    {
+        profiles.write_generation_link(&s.profile, g.number, &g.entry_name)?;
+    }
+    profiles.activate(&s.profile, g.number)?;
+    crash::point("switch:rolled-back");
+    Ok(format!("generation {} (CPython {})", g.number, g.version))
 }
 
 /// The configured catalogue, or, when a remote one cannot be fetched and the request is
 /// satisfied by a runtime already in the store, the store's own runtimes (with a warning).
-fn catalogue_for(
+pub(super) fn catalogue_for(
     s: &Settings,
     db: &Db,
     fetcher: &Fetcher,
@@ -123,7 +276,7 @@ fn catalogue_for(
             ) =>
         {
             let installed = installed_catalogue(s, db)?;
-            if installed.resolve(request, platform, pre).is_err() {
+            if super::resolve(s, &installed, request, platform, pre).is_err() {
                 return Err(err);
             }
             s.out.warn(&format!(
@@ -137,32 +290,9 @@ fn catalogue_for(
 
 /// The runtimes in the store, as a catalogue (for resolving while the real one is unreachable).
 fn installed_catalogue(s: &Settings, db: &Db) -> anyhow::Result<Catalogue> {
-    let entries = db
-        .entries()?
-        .into_iter()
-        .filter_map(|row| {
-            let mut platform = row.platform.splitn(3, '-');
-            let (os, arch, libc) = (platform.next()?, platform.next()?, platform.next()?);
-            Some(Entry {
-                implementation: row.catalogue_key.split('-').next()?.to_owned(),
-                version: PythonVersion::parse(&row.version)?,
-                variant: Variant::from_catalogue(
-                    Some(row.variant.as_str()).filter(|v| !v.is_empty()),
-                )?,
-                os: os.to_owned(),
-                arch: arch.to_owned(),
-                libc: libc.to_owned(),
-                key: row.catalogue_key,
-                url: row.archive_url,
-                sha256: Some(row.archive_sha256),
-                build: row.build,
-                size: None,
-            })
-        })
-        .collect();
     Ok(Catalogue {
         source: Location::Path(s.home.db()),
-        entries,
+        entries: db.entries()?.iter().filter_map(install::entry_of).collect(),
         warnings: Vec::new(),
     })
 }

@@ -394,9 +394,12 @@ pub fn synthetic_tar(
     let minor: Vec<&str> = version.split('.').collect();
     let short = format!("{}.{}", minor[0], minor[1]);
     let script = match fake {
-        Fake::Good => format!(
-            "#!/bin/sh\nhere=$(cd \"$(dirname \"$0\")/..\" && pwd -P)\nprintf '{{\"implementation\":\"cpython\",\"version\":\"{version}\",\"soabi\":\"cpython-3x-x86_64-linux-gnu\",\"prefix\":\"%s\",\"failed\":{{}}}}\\n' \"$here\"\n"
-        ),
+        Fake::Good => {
+            let soabi = format!("cpython-{}{}-x86_64-linux-gnu", minor[0], minor[1]);
+            format!(
+                "#!/bin/sh\nhere=$(cd \"$(dirname \"$0\")/..\" && pwd -P)\nprintf '{{\"implementation\":\"cpython\",\"version\":\"{version}\",\"soabi\":\"{soabi}\",\"abiflags\":\"\",\"platform\":\"linux-x86_64\",\"prefix\":\"%s\",\"stdlib\":\"%s/lib/python{short}\",\"failed\":{{}}}}\\n' \"$here\" \"$here\"\n"
+            )
+        }
         Fake::BrokenSsl => "#!/bin/sh\necho 'ImportError: libssl.so.3: cannot open shared object file' >&2\nexit 1\n".to_owned(),
     };
     let mut b = tar::Builder::new(Vec::new());
@@ -455,7 +458,6 @@ pub fn real_cpython() -> &'static (String, Vec<u8>) {
             "tkinter",
             "turtledemo",
             "lib2to3",
-            "ensurepip",
         ];
         let lib = prefix.join("lib");
         for e in std::fs::read_dir(&lib).unwrap().flatten() {

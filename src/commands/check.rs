@@ -1,0 +1,82 @@
+//! `pyswap check [N]`: re-run the validation policy on a generation's runtime (the current one
+//! by default) and record the result with the generation. For the current generation the
+//! health check through the profile path runs too. Nothing is switched or rolled back.
+
+use serde::Serialize;
+
+use super::CommandError;
+use crate::profile::Profiles;
+use crate::settings::Settings;
+use crate::store::Store;
+use crate::validate::{self, Expected, Phase, Report};
+
+#[derive(Serialize)]
+struct Checked {
+    profile: String,
+    generation: u64,
+    version: String,
+    current: bool,
+    ok: bool,
+    reports: Vec<Report>,
+}
+
+pub fn run(s: &Settings, generation: Option<u64>) -> anyhow::Result<()> {
+    let mut db = super::open_rw(s)?;
+    let _gc = super::gc_shared(s)?;
+    let profiles = Profiles::new(s.home.profiles());
+    let current = profiles.current(&s.profile)?;
+    let n = generation
+        .or(current)
+        .ok_or_else(|| CommandError::NoCurrent(s.profile.clone()))?;
+    let g = db
+        .generation(&s.profile, n)?
+        .ok_or_else(|| CommandError::NoGeneration {
+            profile: s.profile.clone(),
+            number: n,
+        })?;
+    let row = db
+        .entry_by_name(&g.entry_name)?
+        .ok_or_else(|| CommandError::EntryMissing(g.entry_name.clone()))?;
+    let path = Store::new(s.home.store()).path(&row.name);
+    if path.join("bin/python3").symlink_metadata().is_err() {
+        return Err(CommandError::EntryMissing(path.display().to_string()).into());
+    }
+    let expected = Expected::from_row(&row.version, &row.variant, &row.platform)
+        .ok_or_else(|| CommandError::EntryMissing(row.name.clone()))?;
+    let mut reports = vec![validate::validate(&path, &expected, &s.validation, Phase::Check)];
+    let is_current = current == Some(n);
+    if is_current && s.validation.health_check {
+        let python = profiles.profile_path(&s.profile).join("bin/python3");
+        reports.push(validate::health(&python, &path, &expected, &s.validation));
+    }
+    for r in &reports {
+        super::switch::record(&mut db, row.id, &s.profile, Some(n), r)?;
+    }
+    let ok = reports.iter().all(|r| r.ok);
+    for r in &reports {
+        for c in &r.checks {
+            s.out.say(&format!(
+                "  {} {:<10} {}",
+                if c.ok { "ok  " } else { "FAIL" },
+                c.name,
+                c.detail
+            ));
+        }
+    }
+    s.out.json(&Checked {
+        profile: s.profile.clone(),
+        generation: n,
+        version: g.version.clone(),
+        current: is_current,
+        ok,
+        reports: reports.clone(),
+    })?;
+    if let Some(failed) = reports.into_iter().find(|r| !r.ok) {
+        failed.into_result()?;
+    }
+    s.out.say(&format!(
+        "generation {n} of `{}` (CPython {}) passed validation",
+        s.profile, g.version
+    ));
+    Ok(())
+}

@@ -1,0 +1,92 @@
+//! `pyswap config show` (every effective setting and where it came from) and
+//! `pyswap config check FILE` (is this manifest valid?).
+
+use std::fmt::Write;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::config;
+use crate::settings::Settings;
+
+#[derive(Serialize)]
+struct Shown {
+    /// The manifest that was read, if any.
+    file: Option<String>,
+    settings: Vec<Setting>,
+}
+
+#[derive(Serialize)]
+struct Setting {
+    key: String,
+    value: serde_json::Value,
+    /// `flag`, `env`, `file` or `default`.
+    source: &'static str,
+    /// The flag, the variable, or `path:line`; `null` for a default.
+    origin: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Checked {
+    file: String,
+    ok: bool,
+    settings: usize,
+}
+
+pub fn show(s: &Settings) -> anyhow::Result<()> {
+    let doc = Shown {
+        file: s.config_path.as_ref().map(|p| p.display().to_string()),
+        settings: s
+            .shown
+            .iter()
+            .map(|v| Setting {
+                key: v.key.clone(),
+                value: v.value.clone(),
+                source: v.source.kind(),
+                origin: v.source.origin(),
+            })
+            .collect(),
+    };
+    if s.out.json {
+        return s.out.json(&doc);
+    }
+    let mut t = match &doc.file {
+        Some(f) => format!("# manifest: {f}\n"),
+        None => "# no manifest (looked for $PYSWAP_HOME/config.toml and /etc/pyswap/config.toml)\n"
+            .to_owned(),
+    };
+    let width = doc
+        .settings
+        .iter()
+        .map(|v| v.key.len() + v.value.to_string().len() + 3)
+        .max()
+        .unwrap_or(0);
+    for v in &doc.settings {
+        let line = format!("{} = {}", v.key, v.value);
+        let from = match &v.origin {
+            Some(o) => format!("{} {o}", v.source),
+            None => v.source.to_owned(),
+        };
+        let _ = writeln!(t, "{line:<width$}  # {from}");
+    }
+    s.out.data(&t)?;
+    Ok(())
+}
+
+pub fn check(s: &Settings, file: &Path) -> anyhow::Result<()> {
+    if !file.is_file() {
+        return Err(config::ConfigError::NotFound(file.to_owned()).into());
+    }
+    let parsed = config::load(file)?;
+    s.out.say(&format!(
+        "{}: valid ({} setting{})",
+        file.display(),
+        parsed.count(),
+        if parsed.count() == 1 { "" } else { "s" }
+    ));
+    s.out.json(&Checked {
+        file: file.display().to_string(),
+        ok: true,
+        settings: parsed.count(),
+    })
+}

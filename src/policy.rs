@@ -1,0 +1,205 @@
+//! Version policy: which catalogue builds a fleet accepts, set in the configuration manifest.
+//!
+//! Rules (each optional, all must hold): `allowed`, a PEP 440 range such as `>=3.10,<3.13`;
+//! `max_minor`, the highest minor version (`10` admits 3.10.x, refuses 3.11); `prereleases`,
+//! whether alpha/beta/rc builds are admitted without `--pre`; `build`, a pinned
+//! python-build-standalone release date such as `20250612`. A request is resolved among the
+//! builds the policy admits, so `switch 3` is the highest allowed version; a request only
+//! refused builds satisfy is refused naming the rule. `rollback` ignores the policy: it is the
+//! way back, and the generations it returns to were admitted when they were made.
+
+use std::fmt;
+
+use crate::catalog::Entry;
+use crate::version::Request;
+
+/// A rule and where it was set (for the message that refuses a request).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule<T> {
+    pub value: T,
+    /// e.g. `/etc/pyswap/config.toml line 4`.
+    pub origin: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VersionPolicy {
+    pub allowed: Option<Rule<Request>>,
+    pub max_minor: Option<Rule<u64>>,
+    pub prereleases: Option<Rule<bool>>,
+    pub build: Option<Rule<String>>,
+}
+
+/// The rule that refused a build.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub rule: String,
+    pub origin: String,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.rule, self.origin)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("`{request}` resolves to CPython {version} ({key}), which the version policy refuses: {refusal}")]
+    Refused {
+        request: String,
+        version: String,
+        key: String,
+        refusal: Refusal,
+    },
+}
+
+impl VersionPolicy {
+    /// Whether prereleases are admitted without `--pre`.
+    pub fn prereleases(&self) -> bool {
+        self.prereleases.as_ref().is_some_and(|r| r.value)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.allowed.is_none()
+            && self.max_minor.is_none()
+            && self.prereleases.is_none()
+            && self.build.is_none()
+    }
+
+    /// The first rule that refuses `entry`, if any. `pre` says prereleases were asked for.
+    pub fn refusal(&self, entry: &Entry, pre: bool) -> Option<Refusal> {
+        let refuse = |rule: String, origin: &str| {
+            Some(Refusal {
+                rule,
+                origin: origin.to_owned(),
+            })
+        };
+        if let Some(r) = &self.allowed
+            && !r.value.matches(&entry.version)
+        {
+            return refuse(format!("policy.allowed = \"{}\"", r.value), &r.origin);
+        }
+        if let Some(r) = &self.max_minor
+            && entry.version.minor() > r.value
+        {
+            return refuse(format!("policy.max_minor = {}", r.value), &r.origin);
+        }
+        if let Some(r) = &self.prereleases
+            && !r.value
+            && !pre
+            && entry.version.is_prerelease()
+        {
+            return refuse("policy.prereleases = false".into(), &r.origin);
+        }
+        if let Some(r) = &self.build
+            && entry.build.as_deref() != Some(r.value.as_str())
+        {
+            return refuse(format!("policy.build = \"{}\"", r.value), &r.origin);
+        }
+        None
+    }
+}
+
+/// Finds the request in `.python-version` in `dir` or the nearest parent that has one: the
+/// first line that is neither blank nor a `#` comment. `cpython@3.12` and `cpython-3.12` are
+/// read as `3.12`. Returns the request and the file it came from.
+pub fn python_version_file(
+    dir: &std::path::Path,
+) -> Result<Option<(String, std::path::PathBuf)>, PythonVersionError> {
+    for d in dir.ancestors() {
+        let path = d.join(".python-version");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(PythonVersionError::Read { path, error }),
+        };
+        let line = text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with('#'))
+            .ok_or_else(|| PythonVersionError::Empty(path.clone()))?;
+        let request = line
+            .strip_prefix("cpython@")
+            .or_else(|| {
+                line.strip_prefix("cpython-")
+                    .filter(|rest| !rest.contains('-'))
+            })
+            .unwrap_or(line);
+        return Ok(Some((request.to_owned(), path)));
+    }
+    Ok(None)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PythonVersionError {
+    #[error("cannot read {}: {error}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{} names no version", .0.display())]
+    Empty(std::path::PathBuf),
+    #[error("no version given, and no .python-version in {} or its parents", .0.display())]
+    Missing(std::path::PathBuf),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::version::{PythonVersion, Variant};
+
+    fn entry(v: &str, build: &str) -> Entry {
+        Entry {
+            implementation: "cpython".into(),
+            version: PythonVersion::parse(v).unwrap(),
+            variant: Variant::Default,
+            os: "linux".into(),
+            arch: "x86_64".into(),
+            libc: "gnu".into(),
+            key: format!("cpython-{v}-linux-x86_64-gnu"),
+            url: String::new(),
+            sha256: None,
+            build: Some(build.into()),
+            size: None,
+        }
+    }
+
+    fn rule<T>(value: T) -> Option<Rule<T>> {
+        Some(Rule {
+            value,
+            origin: "config.toml line 1".into(),
+        })
+    }
+
+    #[test]
+    fn each_rule_refuses_naming_itself() {
+        let p = VersionPolicy {
+            allowed: rule(Request::parse(">=3.10,<3.13").unwrap()),
+            max_minor: rule(11),
+            prereleases: rule(false),
+            build: rule("20250612".into()),
+        };
+        assert_eq!(p.refusal(&entry("3.11.9", "20250612"), false), None);
+        let why = |v: &str, b: &str, pre: bool| p.refusal(&entry(v, b), pre).unwrap().rule;
+        assert_eq!(why("3.9.20", "20250612", false), "policy.allowed = \">=3.10,<3.13\"");
+        assert_eq!(why("3.13.0", "20250612", false), "policy.allowed = \">=3.10,<3.13\"");
+        assert_eq!(why("3.12.1", "20250612", false), "policy.max_minor = 11");
+        assert_eq!(why("3.11.0rc1", "20250612", false), "policy.prereleases = false");
+        assert!(p.refusal(&entry("3.11.0rc1", "20250612"), true).is_none(), "--pre wins");
+        assert_eq!(why("3.11.9", "20250101", false), "policy.build = \"20250612\"");
+    }
+
+    #[test]
+    fn the_nearest_python_version_file_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("a/b");
+        std::fs::create_dir_all(&deep).unwrap();
+        std::fs::write(dir.path().join(".python-version"), "# pinned\n\ncpython@3.12\n").unwrap();
+        let (req, path) = python_version_file(&deep).unwrap().unwrap();
+        assert_eq!((req.as_str(), path), ("3.12", dir.path().join(".python-version")));
+        std::fs::write(dir.path().join("a/.python-version"), "3.11.4\n3.12\n").unwrap();
+        assert_eq!(python_version_file(&deep).unwrap().unwrap().0, "3.11.4");
+        std::fs::write(dir.path().join("a/b/.python-version"), "# nothing\n").unwrap();
+        assert!(matches!(python_version_file(&deep), Err(PythonVersionError::Empty(_))));
+    }
+}

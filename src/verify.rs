@@ -1,0 +1,211 @@
+//! Auditing a home: re-hash every store entry against its recorded tree digest, and cross-check
+//! the database, the store directory and the profile links (`pyswap verify`).
+//!
+//! Findings, each with what `--repair` does about it:
+//! - `corrupt`: the tree's digest (or file count or size) differs from its row → re-fetch the
+//!   archive it came from and swap the restored tree in;
+//! - `missing`: a row whose directory is gone → re-fetch it the same way;
+//! - `unregistered`: a directory in `store/` with no row → delete it;
+//! - `broken-link`: a generation's link is missing or points elsewhere → re-create it;
+//! - `stray-link`: a generation link with no row → delete it;
+//! - `dangling-current`: a profile's current link names a generation with no row → not
+//!   repaired (which generation to use is the operator's choice: `pyswap rollback --to N`);
+//! - `database`: `SQLite`'s integrity or foreign-key check fails → not repaired.
+//!
+//! Runs under the exclusive gc lock, so no install is half-way through publishing.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::db::{Db, EntryRow};
+use crate::home::Home;
+use crate::profile::Profiles;
+use crate::store::Store;
+use crate::tree;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("verify found {found} problem(s), {unrepaired} not repaired")]
+    Problems { found: usize, unrepaired: usize },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Corrupt,
+    Missing,
+    Unregistered,
+    BrokenLink,
+    StrayLink,
+    DanglingCurrent,
+    Database,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Corrupt => "corrupt",
+            Self::Missing => "missing",
+            Self::Unregistered => "unregistered",
+            Self::BrokenLink => "broken-link",
+            Self::StrayLink => "stray-link",
+            Self::DanglingCurrent => "dangling-current",
+            Self::Database => "database",
+        }
+    }
+}
+
+/// One thing found wrong.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub kind: Kind,
+    pub path: PathBuf,
+    /// The entry's directory name, for entry problems.
+    pub entry: Option<String>,
+    /// The generation, for link problems.
+    pub profile: Option<String>,
+    pub generation: Option<u64>,
+    pub detail: String,
+    pub repaired: bool,
+}
+
+/// The whole audit.
+#[derive(Debug, Default)]
+pub struct Findings {
+    pub entries: u64,
+    pub files: u64,
+    pub bytes: u64,
+    pub problems: Vec<Problem>,
+}
+
+/// Audits everything; changes nothing.
+pub fn audit(home: &Home, db: &Db) -> anyhow::Result<Findings> {
+    let store = Store::new(home.store());
+    let profiles = Profiles::new(home.profiles());
+    let mut f = Findings::default();
+    let problem = |kind: Kind, path: PathBuf, detail: String| Problem {
+        kind,
+        path,
+        entry: None,
+        profile: None,
+        generation: None,
+        detail,
+        repaired: false,
+    };
+    if !db.integrity_ok()? {
+        f.problems.push(problem(
+            Kind::Database,
+            home.db(),
+            "SQLite integrity_check or foreign_key_check failed".into(),
+        ));
+    }
+    let rows = db.entries()?;
+    for row in &rows {
+        f.entries += 1;
+        if let Some(mut p) = check_entry(&store, row, &mut f) {
+            p.entry = Some(row.name.clone());
+            f.problems.push(p);
+        }
+    }
+    let registered: HashSet<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+    for name in store.entry_names()? {
+        if !registered.contains(name.as_str()) {
+            let mut p = problem(
+                Kind::Unregistered,
+                store.path(&name),
+                "a store directory with no database row".into(),
+            );
+            p.entry = Some(name);
+            f.problems.push(p);
+        }
+    }
+    let gens = db.all_generations()?;
+    let known: HashSet<(&str, u64)> = gens.iter().map(|g| (g.profile.as_str(), g.number)).collect();
+    for g in &gens {
+        let target = profiles.link_target_entry(&g.profile, g.number);
+        if target.as_deref() != Some(g.entry_name.as_str()) {
+            let mut p = problem(
+                Kind::BrokenLink,
+                profiles.generation_link(&g.profile, g.number),
+                match target {
+                    None => format!("missing; it should point at store entry {}", g.entry_name),
+                    Some(t) => format!("points at {t}, not at store entry {}", g.entry_name),
+                },
+            );
+            p.profile = Some(g.profile.clone());
+            p.generation = Some(g.number);
+            f.problems.push(p);
+        }
+    }
+    for (profile, n) in profiles.links()? {
+        if !known.contains(&(profile.as_str(), n)) {
+            let mut p = problem(
+                Kind::StrayLink,
+                profiles.generation_link(&profile, n),
+                "a generation link with no database row".into(),
+            );
+            p.profile = Some(profile);
+            p.generation = Some(n);
+            f.problems.push(p);
+        }
+    }
+    let mut names: Vec<String> = db.profiles()?;
+    names.sort();
+    for profile in names {
+        let detail = match profiles.current(&profile) {
+            Ok(Some(n)) if !known.contains(&(profile.as_str(), n)) => {
+                format!("current generation {n} has no database row")
+            }
+            Err(e) => e.to_string(),
+            Ok(_) => continue,
+        };
+        let mut p = problem(Kind::DanglingCurrent, profiles.profile_path(&profile), detail);
+        p.profile = Some(profile);
+        f.problems.push(p);
+    }
+    Ok(f)
+}
+
+/// Re-hashes one entry (files in parallel); `None` if it matches its row.
+fn check_entry(store: &Store, row: &EntryRow, f: &mut Findings) -> Option<Problem> {
+    let path = store.path(&row.name);
+    let problem = |kind, detail| {
+        Some(Problem {
+            kind,
+            path: path.clone(),
+            entry: None,
+            profile: None,
+            generation: None,
+            detail,
+            repaired: false,
+        })
+    };
+    if std::fs::symlink_metadata(&path).is_err() {
+        return problem(Kind::Missing, "the directory is gone".into());
+    }
+    let mut nodes = match tree::scan(&path) {
+        Ok(n) => n,
+        Err(e) => return problem(Kind::Corrupt, format!("cannot read the tree: {e}")),
+    };
+    let totals = tree::totals(&nodes);
+    f.files += totals.files;
+    f.bytes += totals.bytes;
+    let digest = tree::digest(&mut nodes);
+    if digest != row.tree_digest {
+        return problem(
+            Kind::Corrupt,
+            format!(
+                "tree digest {} differs from the recorded {} ({} files, {} bytes; recorded {}, {})",
+                &digest[..16.min(digest.len())],
+                &row.tree_digest[..16.min(row.tree_digest.len())],
+                totals.files,
+                totals.bytes,
+                row.files,
+                row.bytes
+            ),
+        );
+    }
+    None
+}
