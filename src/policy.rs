@@ -5,7 +5,8 @@
 //! whether alpha/beta/rc builds are admitted without `--pre`; `build`, a pinned
 //! python-build-standalone release date such as `20250612`. A request is resolved among the
 //! builds the policy admits, so `switch 3` is the highest allowed version; a request only
-//! refused builds satisfy is refused naming the rule. `rollback` ignores the policy: it is the
+//! refused builds satisfy is refused naming the rule. `prereleases = false` is the default
+//! spelled out; `--pre` (a flag) or a request naming a prerelease still asks for one. `rollback` ignores the policy: it is the
 //! way back, and the generations it returns to were admitted when they were made.
 
 use std::fmt;
@@ -66,8 +67,9 @@ impl VersionPolicy {
             && self.build.is_none()
     }
 
-    /// The first rule that refuses `entry`, if any. `pre` says prereleases were asked for.
-    pub fn refusal(&self, entry: &Entry, pre: bool) -> Option<Refusal> {
+    /// The first rule that refuses `entry`, if any. (`prereleases` is not a refusal: it only
+    /// makes `--pre` the default, and resolution already leaves prereleases out unless asked.)
+    pub fn refusal(&self, entry: &Entry) -> Option<Refusal> {
         let refuse = |rule: String, origin: &str| {
             Some(Refusal {
                 rule,
@@ -83,13 +85,6 @@ impl VersionPolicy {
             && entry.version.minor() > r.value
         {
             return refuse(format!("policy.max_minor = {}", r.value), &r.origin);
-        }
-        if let Some(r) = &self.prereleases
-            && !r.value
-            && !pre
-            && entry.version.is_prerelease()
-        {
-            return refuse("policy.prereleases = false".into(), &r.origin);
         }
         if let Some(r) = &self.build
             && entry.build.as_deref() != Some(r.value.as_str())
@@ -179,14 +174,13 @@ mod tests {
             prereleases: rule(false),
             build: rule("20250612".into()),
         };
-        assert_eq!(p.refusal(&entry("3.11.9", "20250612"), false), None);
-        let why = |v: &str, b: &str, pre: bool| p.refusal(&entry(v, b), pre).unwrap().rule;
-        assert_eq!(why("3.9.20", "20250612", false), "policy.allowed = \">=3.10,<3.13\"");
-        assert_eq!(why("3.13.0", "20250612", false), "policy.allowed = \">=3.10,<3.13\"");
-        assert_eq!(why("3.12.1", "20250612", false), "policy.max_minor = 11");
-        assert_eq!(why("3.11.0rc1", "20250612", false), "policy.prereleases = false");
-        assert!(p.refusal(&entry("3.11.0rc1", "20250612"), true).is_none(), "--pre wins");
-        assert_eq!(why("3.11.9", "20250101", false), "policy.build = \"20250612\"");
+        assert_eq!(p.refusal(&entry("3.11.9", "20250612")), None);
+        assert_eq!(p.refusal(&entry("3.11.0rc1", "20250612")), None);
+        let why = |v: &str, b: &str| p.refusal(&entry(v, b)).unwrap().rule;
+        assert_eq!(why("3.9.20", "20250612"), "policy.allowed = \">=3.10,<3.13\"");
+        assert_eq!(why("3.13.0", "20250612"), "policy.allowed = \">=3.10,<3.13\"");
+        assert_eq!(why("3.12.1", "20250612"), "policy.max_minor = 11");
+        assert_eq!(why("3.11.9", "20250101"), "policy.build = \"20250612\"");
     }
 
     #[test]

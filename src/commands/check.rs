@@ -1,6 +1,6 @@
 //! `pyswap check [N]`: re-run the validation policy on a generation's runtime (the current one
 //! by default) and record the result with the generation. For the current generation the
-//! health check through the profile path runs too. Nothing is switched or rolled back.
+//! health check through the profile path runs too (first). Nothing is switched or rolled back.
 
 use serde::Serialize;
 
@@ -43,12 +43,15 @@ pub fn run(s: &Settings, generation: Option<u64>) -> anyhow::Result<()> {
     }
     let expected = Expected::from_row(&row.version, &row.variant, &row.platform)
         .ok_or_else(|| CommandError::EntryMissing(row.name.clone()))?;
-    let mut reports = vec![validate::validate(&path, &expected, &s.validation, Phase::Check)];
+    // Health first (is the profile alive?), then the whole policy, whose row is then the
+    // newest one `generations` shows.
+    let mut reports = Vec::new();
     let is_current = current == Some(n);
     if is_current && s.validation.health_check {
         let python = profiles.profile_path(&s.profile).join("bin/python3");
         reports.push(validate::health(&python, &path, &expected, &s.validation));
     }
+    reports.push(validate::validate(&path, &expected, &s.validation, Phase::Check));
     for r in &reports {
         super::switch::record(&mut db, row.id, &s.profile, Some(n), r)?;
     }

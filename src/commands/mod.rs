@@ -130,10 +130,9 @@ fn resolve(
     platform: &Platform,
     pre: bool,
 ) -> anyhow::Result<Entry> {
-    let asked = pre || request.names_prerelease();
     let pre = pre || s.policy.prereleases();
     let refused = |e: &Entry| {
-        s.policy.refusal(e, asked).map(|refusal| PolicyError::Refused {
+        s.policy.refusal(e).map(|refusal| PolicyError::Refused {
             request: request.to_string(),
             version: e.version.to_string(),
             key: e.key.clone(),
@@ -148,7 +147,7 @@ fn resolve(
         entries: catalogue
             .entries
             .iter()
-            .filter(|e| request.key().is_some() || s.policy.refusal(e, asked).is_none())
+            .filter(|e| request.key().is_some() || s.policy.refusal(e).is_none())
             .cloned()
             .collect(),
         warnings: Vec::new(),
@@ -158,9 +157,11 @@ fn resolve(
             Some(err) => Err(err.into()),
             None => Ok(e.clone()),
         },
-        Err(err) => match catalogue.resolve(request, platform, pre).ok().and_then(refused) {
-            Some(policy) => Err(policy.into()),
-            None => Err(err.into()),
+        // Refused by policy only if the unfiltered catalogue has a match; otherwise its own
+        // error (with its hints about prereleases and the nearest versions) says more.
+        Err(err) => match catalogue.resolve(request, platform, pre) {
+            Ok(e) => Err(refused(e).map_or_else(|| err.into(), Into::into)),
+            Err(unfiltered) => Err(unfiltered.into()),
         },
     }
 }

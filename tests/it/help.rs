@@ -8,4 +8,6 @@ fn help_text() {
     insta::assert_snapshot!("help", t.run(&["--help"]).ok().stdout);
     insta::assert_snapshot!("switch_help", t.run(&["switch", "--help"]).ok().stdout);
     insta::assert_snapshot!("gc_help", t.run(&["gc", "--help"]).ok().stdout);
+    insta::assert_snapshot!("verify_help", t.run(&["verify", "--help"]).ok().stdout);
+    insta::assert_snapshot!("config_help", t.run(&["config", "--help"]).ok().stdout);
 }

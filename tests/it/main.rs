@@ -11,6 +11,8 @@ mod crash;
 mod errors;
 mod help;
 mod lifecycle;
+mod manifest;
 mod network;
 mod output;
 mod server;
+mod validation;

@@ -19,19 +19,127 @@ struct Generation {
     current: bool,
     request: String,
     command: String,
+    validation: Option<GenerationValidation>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
-struct Switched {
-    profile: String,
-    generation: u64,
-    version: String,
-    store_path: String,
-    installed: bool,
-    changed: bool,
-    created: String,
+struct GenerationValidation {
+    phase: String,
+    ok: bool,
+    at: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct Switched {
+    pub profile: String,
+    pub generation: u64,
+    pub previous: Option<u64>,
+    pub version: String,
+    pub store_path: String,
+    pub installed: bool,
+    pub changed: bool,
+    pub validated: Option<String>,
+    pub health_check: Option<bool>,
+    pub created: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct ErrorDoc {
+    pub error: ErrorBody,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    pub message: String,
+    pub help: Option<String>,
+    pub exit_code: u8,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct Checked {
+    pub profile: String,
+    pub generation: u64,
+    pub version: String,
+    pub current: bool,
+    pub ok: bool,
+    pub reports: Vec<pyswap::validate::Report>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct Verified {
+    pub ok: bool,
+    pub repair: bool,
+    pub entries_checked: u64,
+    pub files_hashed: u64,
+    pub bytes_hashed: u64,
+    pub problems: Vec<VerifyProblem>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct VerifyProblem {
+    pub kind: String,
+    pub path: String,
+    pub entry: Option<String>,
+    pub profile: Option<String>,
+    pub generation: Option<u64>,
+    pub detail: String,
+    pub repaired: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct ConfigShown {
+    pub file: Option<String>,
+    pub settings: Vec<ConfigSetting>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct ConfigSetting {
+    pub key: String,
+    pub value: serde_json::Value,
+    pub source: String,
+    pub origin: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ConfigChecked {
+    file: String,
+    ok: bool,
+    settings: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Completions {
+    shell: String,
+    script: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ManPage {
+    page: String,
 }
 
 #[derive(Deserialize)]
@@ -137,7 +245,7 @@ struct Current {
     python: String,
 }
 
-fn strict<T: serde::de::DeserializeOwned>(text: &str) -> T {
+pub fn strict<T: serde::de::DeserializeOwned>(text: &str) -> T {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
@@ -148,6 +256,10 @@ fn json_documents_have_their_documented_shape() {
     t.add("3.12.3", Fake::Good, Compression::Gz);
     let first: Switched = strict(&t.run(&["switch", "3.11", "--json"]).ok().stdout);
     assert!(first.installed && first.changed && first.generation == 1);
+    assert_eq!(
+        (first.previous, first.validated.as_deref(), first.health_check),
+        (None, Some("install"), Some(true))
+    );
     let second: Switched = strict(&t.run(&["switch", "3.12", "--json"]).ok().stdout);
     assert_eq!((second.generation, second.version.as_str()), (2, "3.12.3"));
     let gens: Vec<Generation> = strict(&t.run(&["generations", "--json"]).ok().stdout);
@@ -158,6 +270,28 @@ fn json_documents_have_their_documented_shape() {
         vec![(1, false), (2, true)]
     );
     assert!(humantime::parse_rfc3339(&gens[0].created).is_ok());
+    let v = gens[1].validation.as_ref().expect("the health check is recorded");
+    assert!(v.ok && v.phase == "health");
+    let up: Switched = strict(&t.run(&["upgrade", "--json"]).ok().stdout);
+    assert!(!up.changed && up.generation == 2);
+    let checked: Checked = strict(&t.run(&["check", "--json"]).ok().stdout);
+    assert!(checked.ok && checked.current && checked.reports.len() == 2);
+    let verified: Verified = strict(&t.run(&["verify", "--json"]).ok().stdout);
+    assert!(verified.ok && verified.entries_checked == 2 && verified.problems.is_empty());
+    let shown: ConfigShown = strict(&t.run(&["config", "show", "--json"]).ok().stdout);
+    assert!(shown.file.is_none() && shown.settings.iter().any(|s| s.key == "network.retries"));
+    let cfg = t.dir.path().join("c.toml");
+    std::fs::write(&cfg, "[gc]\nkeep = 3\n").unwrap();
+    let checked: ConfigChecked = strict(
+        &t.run(&["config", "check", cfg.to_str().unwrap(), "--json"])
+            .ok()
+            .stdout,
+    );
+    assert!(checked.ok && checked.settings == 1);
+    let c: Completions = strict(&t.run(&["completions", "bash", "--json"]).ok().stdout);
+    assert!(c.shell == "bash" && c.script.contains("pyswap"));
+    let m: ManPage = strict(&t.run(&["man", "--json"]).ok().stdout);
+    assert!(m.page.contains(".TH pyswap"));
     let back: RolledBack = strict(&t.run(&["rollback", "--json"]).ok().stdout);
     assert_eq!((back.from, back.generation), (2, 1));
     let current: Current = strict(&t.run(&["current", "--json"]).ok().stdout);
@@ -177,10 +311,9 @@ fn json_documents_of_install_mirror_and_catalogue_update() {
     let r = t
         .run(&["install", "3.11", "3.12", "3.13", "--json"])
         .fails(1, "no CPython build in the catalogue matches `3.13`");
-    assert!(
-        r.stdout.is_empty(),
-        "resolution fails before anything is installed"
-    );
+    let e: ErrorDoc = strict(&r.stdout);
+    assert_eq!(e.error.exit_code, 1);
+    assert!(e.error.message.contains("`3.13`"), "{}", e.error.message);
     assert!(t.store_names().is_empty());
     let r: InstallReport = strict(&t.run(&["install", "3.11", "3.12", "--json"]).ok().stdout);
     assert_eq!(
@@ -237,5 +370,42 @@ fn human_output_snapshots() {
         (r"\d+(\.\d)? (B|KiB|MiB)\b", "[SIZE]"),
     ]}, {
         insta::assert_snapshot!("human_transcript", transcript);
+    });
+}
+
+/// The `--json` documents themselves, with paths, digests, times and durations masked: a
+/// reviewed change when a field or its spelling moves.
+#[test]
+fn json_snapshots() {
+    let mut t = TestContext::new();
+    t.add("3.11.9", Fake::Good, Compression::Gz);
+    t.add("3.12.3", Fake::Good, Compression::Gz);
+    t.write_config("[policy]\nmax_minor = 12\n\n[gc]\nkeep = 3\n");
+    let mut transcript = String::new();
+    for args in [
+        &["switch", "3.11", "--json"][..],
+        &["switch", "3.12", "--json"],
+        &["generations", "--json"],
+        &["rollback", "--json"],
+        &["verify", "--json"],
+        &["switch", "3.13", "--json"],
+    ] {
+        let r = t.run(args);
+        let _ = write!(transcript, "$ pyswap {}\n{}", args.join(" "), r.stdout);
+    }
+    let shown: ConfigShown = strict(&t.run(&["config", "show", "--json"]).ok().stdout);
+    for s in shown.settings.iter().filter(|s| s.source != "default") {
+        let _ = writeln!(transcript, "config: {} = {} ({})", s.key, s.value, s.source);
+    }
+    let home = t.home.display().to_string();
+    let served = t.served.display().to_string();
+    insta::with_settings!({filters => vec![
+        (home.as_str(), "[HOME]"),
+        (served.as_str(), "[SERVED]"),
+        (r"\b[0-9a-f]{64}\b", "[DIGEST]"),
+        (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[TIME]"),
+        (r#""(files|bytes)_hashed": \d+"#, "\"${1}_hashed\": [N]"),
+    ]}, {
+        insta::assert_snapshot!("json_transcript", transcript);
     });
 }
