@@ -100,13 +100,13 @@ pub struct Global {
         value_name = "SECS"
     )]
     pub validate_timeout: u64,
-    /// Configuration manifest to read [default: $PYSWAP_HOME/config.toml, else /etc/pyswap/config.toml]
     #[arg(
         long,
         global = true,
         env = "PYSWAP_CONFIG",
         hide_env_values = true,
-        value_name = "FILE"
+        value_name = "FILE",
+        help = "Configuration manifest to read [default: $PYSWAP_HOME/config.toml, else /etc/pyswap/config.toml]"
     )]
     pub config: Option<PathBuf>,
     #[command(flatten)]
@@ -238,11 +238,15 @@ pub enum Command {
     },
     /// Delete old generations by policy and store entries nothing references
     Gc {
-        /// Keep the newest N generations of each profile [default: gc.keep from the manifest]
+        /// Keep the newest N generations of each profile [default: from the manifest]
         #[arg(long, value_name = "N")]
         keep: Option<u64>,
-        /// Only delete generations older than this (e.g. 30d, 12h) [default: gc.older_than from the manifest]
-        #[arg(long, value_name = "AGE", value_parser = humantime::parse_duration)]
+        #[arg(
+            long,
+            value_name = "AGE",
+            value_parser = humantime::parse_duration,
+            help = "Only delete generations older than this (e.g. 30d, 12h) [default: gc.older_than from the manifest]"
+        )]
         older_than: Option<Duration>,
         /// Report what would be deleted without deleting it
         #[arg(long)]
@@ -339,7 +343,7 @@ pub enum CatalogueCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// Print every effective setting and where it came from (flag, env, file:line or default)
+    /// Print every effective setting and where it came from (flag, env, `file:line` or default)
     Show,
     /// Check a manifest: exit 0 if it is valid, else 1 naming the key and line
     Check {
@@ -565,178 +569,356 @@ impl Cli {
                 None => FileConfig::default(),
             },
         };
-        let mut l = Layers::new(m, &file);
-        let opt = |v: &Option<String>| v.as_deref().map_or(serde_json::Value::Null, |s| json_str(&redacted(s)));
-        let wrap = |a: Option<At<String>>| a.map(|At { value, line }| At { value: Some(value), line });
-        let catalogue = l.pick("catalogue", "catalogue", g.catalogue.take(), wrap(file.catalogue.clone()), opt);
-        let platform = l.pick(
-            "platform",
-            "platform",
-            g.platform.take(),
-            file.platform.clone().map(|At { value, line }| At { value: Some(value.to_string()), line }),
-            opt,
-        );
-        g.net.mirror = l.pick("mirror", "mirror", g.net.mirror.take(), wrap(file.mirror.clone()), opt);
-        let lock_timeout = l.pick("lock_timeout", "lock_timeout", g.lock_timeout, file.lock_timeout.clone(), |v| (*v).into());
-        let n = &mut g.net;
-        n.offline = l.pick("network.offline", "offline", n.offline, file.offline.clone(), |v| (*v).into());
-        let hosts = |v: &Vec<String>| serde_json::json!(v);
-        n.allowed_hosts = l.pick("network.allowed_hosts", "allowed_hosts", std::mem::take(&mut n.allowed_hosts), file.allowed_hosts.clone(), hosts);
-        n.insecure_hosts = l.pick("network.insecure_hosts", "insecure_hosts", std::mem::take(&mut n.insecure_hosts), file.insecure_hosts.clone(), hosts);
-        n.proxy = l.pick("network.proxy", "proxy", n.proxy.take(), wrap(file.proxy.clone()), opt);
-        n.no_proxy = l.pick("network.no_proxy", "no_proxy", n.no_proxy, file.no_proxy.clone(), |v| (*v).into());
-        n.connect_timeout = l.pick("network.connect_timeout", "connect_timeout", n.connect_timeout, file.connect_timeout.clone(), |v| (*v).into());
-        n.http_timeout = l.pick("network.http_timeout", "http_timeout", n.http_timeout, file.http_timeout.clone(), |v| (*v).into());
-        n.download_timeout = l.pick("network.download_timeout", "download_timeout", n.download_timeout, file.download_timeout.clone(), |v| (*v).into());
-        n.retries = l.pick("network.retries", "retries", n.retries, file.retries.clone(), |v| (*v).into());
-        n.retry_backoff = l.pick("network.retry_backoff", "retry_backoff", n.retry_backoff, file.retry_backoff.clone(), json_secs);
-        n.cache_max = l.pick("network.cache_max", "cache_max", n.cache_max, file.cache_max.clone(), |v| (*v).into());
-        n.catalogue_ttl = l.pick("network.catalogue_ttl", "catalogue_ttl", n.catalogue_ttl, file.catalogue_ttl.clone(), json_secs);
-        if n.proxy.is_some() && n.no_proxy {
-            return Err(SettingsError("both a proxy and no_proxy are set; drop one".into()).into());
-        }
-        for (key, value, line) in &file.policy_lines {
-            l.shown.push(Shown {
-                key: key.clone(),
-                value: value.clone(),
-                source: Source::File { path: file.path.clone().unwrap_or_default(), line: *line },
-            });
-        }
-        let schedule = l.file_only("maintenance.windows", file.windows.clone(), Schedule::default(), |s| {
-            serde_json::json!(s.0.iter().map(ToString::to_string).collect::<Vec<_>>())
-        });
-        let defaults = validate::Policy::default();
-        let validation = validate::Policy {
-            timeout: Duration::from_secs(l.pick("validation.timeout", "validate_timeout", g.validate_timeout, file.validate_timeout.clone(), |v| (*v).into())),
-            modules: l.file_only("validation.modules", file.modules.clone(), defaults.modules, |v| serde_json::json!(v)),
-            health_check: l.file_only("validation.health_check", file.health_check.clone(), defaults.health_check, |v| (*v).into()),
-            checks: l.file_only("validation.checks", file.checks.clone(), Vec::new(), |v| {
-                serde_json::json!(v.iter().map(|c| serde_json::json!({
-                    "name": c.name, "run": c.run, "timeout": c.timeout.as_secs(), "when": c.when,
-                })).collect::<Vec<_>>())
-            }),
-        };
-        let gc_keep = l.file_only(
-            "gc.keep",
-            file.gc_keep.clone().map(|At { value, line }| At { value: Some(value), line }),
-            None,
-            |v| serde_json::json!(v),
-        );
-        let gc_older_than = l.file_only("gc.older_than", file.gc_older_than.clone().map(|At { value, line }| At { value: Some(value), line }), None, |v: &Option<Duration>| v.as_ref().map_or(serde_json::Value::Null, json_secs));
-
-        let platform = platform.as_deref().map(Platform::parse).transpose()?;
-        let catalogue = catalogue
-            .as_deref()
-            .filter(|c| !c.is_empty())
-            .map_or(Location::Embedded, Location::parse);
-        let net = net_config(&g.net)?;
-        let now = match std::env::var("PYSWAP_NOW") {
-            Ok(t) if !t.is_empty() => humantime::parse_rfc3339_weak(&t)
-                .map_err(|e| SettingsError(format!("PYSWAP_NOW `{t}` is not an RFC 3339 time ({e})")))?
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64),
-            _ => crate::output::now_unix(),
-        };
-        let settings = Settings {
-            net: net.0,
-            mirror: net.1,
-            cache_max: g.net.cache_max,
-            catalogue_ttl: g.net.catalogue_ttl,
-            home: Home::at(root),
-            profile: g.profile,
-            catalogue,
-            platform,
-            out: Output::new(g.json, g.quiet),
-            lock_wait: Duration::from_secs(lock_timeout),
-            validation,
-            policy: file.policy.clone(),
-            schedule,
-            gc_keep,
-            gc_older_than,
-            now,
-            config_path: file.path.clone(),
-            shown: l.shown,
-        };
-        let action = match self.command {
-            Command::Switch { request, pre, force } => Action::Switch { request, pre, force },
-            Command::Upgrade { force } => Action::Upgrade { force },
-            Command::Generations => Action::Generations,
-            Command::Rollback { to, force } => Action::Rollback { to, force },
-            Command::Gc {
-                keep,
-                older_than,
-                dry_run,
-                wait,
-                staged,
-                force,
-            } => Action::Gc {
-                keep: keep.or(settings.gc_keep),
-                older_than: older_than.or(settings.gc_older_than),
-                dry_run,
-                wait: Duration::from_secs(wait),
-                staged,
-                force,
-            },
-            Command::Check { generation } => Action::Check { generation },
-            Command::Verify { repair } => Action::Verify { repair },
-            Command::List {
-                available: true,
-                pre,
-                ..
-            } => Action::ListAvailable { pre },
-            Command::List { .. } => Action::ListInstalled,
-            Command::Current => Action::Current,
-            Command::Env { shell } => Action::Env {
-                fish: shell == Shell::Fish,
-            },
-            Command::Install {
-                requests,
-                pre,
-                jobs,
-            } => Action::Install {
-                requests,
-                pre,
-                jobs: jobs as usize,
-            },
-            Command::Mirror {
-                dir,
-                requests,
-                platforms,
-                base_url,
-                pre,
-            } => Action::Mirror {
-                dir: std::path::absolute(dir)?,
-                requests,
-                platforms: platforms
-                    .iter()
-                    .map(|p| Platform::parse(p))
-                    .collect::<Result<_, _>>()?,
-                base_url,
-                pre,
-            },
-            Command::Catalogue(CatalogueCommand::Update) => Action::CatalogueUpdate,
-            Command::Config(ConfigCommand::Show) => Action::ConfigShow,
-            Command::Config(ConfigCommand::Check { file }) => Action::ConfigCheck {
-                file: std::path::absolute(file)?,
-            },
-            Command::Completions { shell } => {
-                let mut out = Vec::new();
-                clap_complete::generate(shell, &mut Cli::command(), "pyswap", &mut out);
-                Action::Completions {
-                    shell: shell.to_string(),
-                    script: String::from_utf8_lossy(&out).into_owned(),
-                }
-            }
-            Command::Man => {
-                let mut out = Vec::new();
-                clap_mangen::Man::new(Cli::command()).render(&mut out)?;
-                Action::Man {
-                    page: String::from_utf8_lossy(&out).into_owned(),
-                }
-            }
-        };
+        let settings = settings(g, m, &file, root)?;
+        let action = action(self.command, &settings)?;
         Ok((settings, action))
     }
+}
+
+// `&Option` because it is a `Fn(&T)` for `T = Option<String>`.
+#[allow(clippy::ref_option)]
+fn show_opt(v: &Option<String>) -> serde_json::Value {
+    v.as_deref()
+        .map_or(serde_json::Value::Null, |s| json_str(&redacted(s)))
+}
+
+fn some<T>(a: Option<At<T>>) -> Option<At<Option<T>>> {
+    a.map(|At { value, line }| At {
+        value: Some(value),
+        line,
+    })
+}
+
+/// Merges flags, environment and manifest into checked settings.
+fn settings(
+    mut g: Global,
+    m: &ArgMatches,
+    file: &FileConfig,
+    root: std::path::PathBuf,
+) -> anyhow::Result<Settings> {
+    let mut l = Layers::new(m, file);
+
+    let catalogue = l.pick(
+        "catalogue",
+        "catalogue",
+        g.catalogue.take(),
+        some(file.catalogue.clone()),
+        show_opt,
+    );
+    let platform = l.pick(
+        "platform",
+        "platform",
+        g.platform.take(),
+        file.platform.clone().map(|At { value, line }| At {
+            value: Some(value.to_string()),
+            line,
+        }),
+        show_opt,
+    );
+    g.net.mirror = l.pick(
+        "mirror",
+        "mirror",
+        g.net.mirror.take(),
+        some(file.mirror.clone()),
+        show_opt,
+    );
+    let lock_timeout = l.pick(
+        "lock_timeout",
+        "lock_timeout",
+        g.lock_timeout,
+        file.lock_timeout.clone(),
+        |v| (*v).into(),
+    );
+    layer_network(&mut l, &mut g.net, file);
+    if g.net.proxy.is_some() && g.net.no_proxy {
+        return Err(SettingsError("both a proxy and no_proxy are set; drop one".into()).into());
+    }
+    for (key, value, line) in &file.policy_lines {
+        l.shown.push(Shown {
+            key: key.clone(),
+            value: value.clone(),
+            source: Source::File {
+                path: file.path.clone().unwrap_or_default(),
+                line: *line,
+            },
+        });
+    }
+    let schedule = l.file_only(
+        "maintenance.windows",
+        file.windows.clone(),
+        Schedule::default(),
+        |s| serde_json::json!(s.0.iter().map(ToString::to_string).collect::<Vec<_>>()),
+    );
+    let validation = layer_validation(&mut l, g.validate_timeout, file);
+    let gc_keep = l.file_only(
+        "gc.keep",
+        file.gc_keep.clone().map(|At { value, line }| At {
+            value: Some(value),
+            line,
+        }),
+        None,
+        |v| serde_json::json!(v),
+    );
+    let gc_older_than = l.file_only(
+        "gc.older_than",
+        file.gc_older_than.clone().map(|At { value, line }| At {
+            value: Some(value),
+            line,
+        }),
+        None,
+        |v: &Option<Duration>| v.as_ref().map_or(serde_json::Value::Null, json_secs),
+    );
+
+    let platform = platform.as_deref().map(Platform::parse).transpose()?;
+    let catalogue = catalogue
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .map_or(Location::Embedded, Location::parse);
+    let net = net_config(&g.net)?;
+    let now = clock()?;
+    let settings = Settings {
+        net: net.0,
+        mirror: net.1,
+        cache_max: g.net.cache_max,
+        catalogue_ttl: g.net.catalogue_ttl,
+        home: Home::at(root),
+        profile: g.profile,
+        catalogue,
+        platform,
+        out: Output::new(g.json, g.quiet),
+        lock_wait: Duration::from_secs(lock_timeout),
+        validation,
+        policy: file.policy.clone(),
+        schedule,
+        gc_keep,
+        gc_older_than,
+        now,
+        config_path: file.path.clone(),
+        shown: l.shown,
+    };
+    Ok(settings)
+}
+
+/// Unix seconds now, or what `PYSWAP_NOW` (RFC 3339) says: the clock for maintenance windows
+/// and gc ages, settable so tests (and operators asking "would this run at …?") can pick it.
+fn clock() -> Result<i64, SettingsError> {
+    match std::env::var("PYSWAP_NOW") {
+        Ok(t) if !t.is_empty() => Ok(humantime::parse_rfc3339_weak(&t)
+            .map_err(|e| SettingsError(format!("PYSWAP_NOW `{t}` is not an RFC 3339 time ({e})")))?
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))),
+        _ => Ok(crate::output::now_unix()),
+    }
+}
+
+/// The network settings, each from flag, environment, manifest or default.
+fn layer_network(l: &mut Layers, n: &mut NetArgs, file: &FileConfig) {
+    n.offline = l.pick(
+        "network.offline",
+        "offline",
+        n.offline,
+        file.offline.clone(),
+        |v| (*v).into(),
+    );
+    let hosts = |v: &Vec<String>| serde_json::json!(v);
+    n.allowed_hosts = l.pick(
+        "network.allowed_hosts",
+        "allowed_hosts",
+        std::mem::take(&mut n.allowed_hosts),
+        file.allowed_hosts.clone(),
+        hosts,
+    );
+    n.insecure_hosts = l.pick(
+        "network.insecure_hosts",
+        "insecure_hosts",
+        std::mem::take(&mut n.insecure_hosts),
+        file.insecure_hosts.clone(),
+        hosts,
+    );
+    n.proxy = l.pick(
+        "network.proxy",
+        "proxy",
+        n.proxy.take(),
+        some(file.proxy.clone()),
+        show_opt,
+    );
+    n.no_proxy = l.pick(
+        "network.no_proxy",
+        "no_proxy",
+        n.no_proxy,
+        file.no_proxy.clone(),
+        |v| (*v).into(),
+    );
+    n.connect_timeout = l.pick(
+        "network.connect_timeout",
+        "connect_timeout",
+        n.connect_timeout,
+        file.connect_timeout.clone(),
+        |v| (*v).into(),
+    );
+    n.http_timeout = l.pick(
+        "network.http_timeout",
+        "http_timeout",
+        n.http_timeout,
+        file.http_timeout.clone(),
+        |v| (*v).into(),
+    );
+    n.download_timeout = l.pick(
+        "network.download_timeout",
+        "download_timeout",
+        n.download_timeout,
+        file.download_timeout.clone(),
+        |v| (*v).into(),
+    );
+    n.retries = l.pick(
+        "network.retries",
+        "retries",
+        n.retries,
+        file.retries.clone(),
+        |v| (*v).into(),
+    );
+    n.retry_backoff = l.pick(
+        "network.retry_backoff",
+        "retry_backoff",
+        n.retry_backoff,
+        file.retry_backoff.clone(),
+        json_secs,
+    );
+    n.cache_max = l.pick(
+        "network.cache_max",
+        "cache_max",
+        n.cache_max,
+        file.cache_max.clone(),
+        |v| (*v).into(),
+    );
+    n.catalogue_ttl = l.pick(
+        "network.catalogue_ttl",
+        "catalogue_ttl",
+        n.catalogue_ttl,
+        file.catalogue_ttl.clone(),
+        json_secs,
+    );
+}
+
+/// The validation policy: the timeout has a flag; the rest is manifest-only.
+fn layer_validation(l: &mut Layers, timeout: u64, file: &FileConfig) -> validate::Policy {
+    let defaults = validate::Policy::default();
+    validate::Policy {
+        timeout: Duration::from_secs(l.pick(
+            "validation.timeout",
+            "validate_timeout",
+            timeout,
+            file.validate_timeout.clone(),
+            |v| (*v).into(),
+        )),
+        modules: l.file_only(
+            "validation.modules",
+            file.modules.clone(),
+            defaults.modules,
+            |v| serde_json::json!(v),
+        ),
+        health_check: l.file_only(
+            "validation.health_check",
+            file.health_check.clone(),
+            defaults.health_check,
+            |v| (*v).into(),
+        ),
+        checks: l.file_only("validation.checks", file.checks.clone(), Vec::new(), |v| {
+            serde_json::json!(v.iter().map(|c| serde_json::json!({
+                "name": c.name, "run": c.run, "timeout": c.timeout.as_secs(), "when": c.when,
+            })).collect::<Vec<_>>())
+        }),
+    }
+}
+
+/// The action, free of clap (gc's defaults come from the manifest).
+fn action(command: Command, settings: &Settings) -> anyhow::Result<Action> {
+    Ok(match command {
+        Command::Switch {
+            request,
+            pre,
+            force,
+        } => Action::Switch {
+            request,
+            pre,
+            force,
+        },
+        Command::Upgrade { force } => Action::Upgrade { force },
+        Command::Generations => Action::Generations,
+        Command::Rollback { to, force } => Action::Rollback { to, force },
+        Command::Gc {
+            keep,
+            older_than,
+            dry_run,
+            wait,
+            staged,
+            force,
+        } => Action::Gc {
+            keep: keep.or(settings.gc_keep),
+            older_than: older_than.or(settings.gc_older_than),
+            dry_run,
+            wait: Duration::from_secs(wait),
+            staged,
+            force,
+        },
+        Command::Check { generation } => Action::Check { generation },
+        Command::Verify { repair } => Action::Verify { repair },
+        Command::List {
+            available: true,
+            pre,
+            ..
+        } => Action::ListAvailable { pre },
+        Command::List { .. } => Action::ListInstalled,
+        Command::Current => Action::Current,
+        Command::Env { shell } => Action::Env {
+            fish: shell == Shell::Fish,
+        },
+        Command::Install {
+            requests,
+            pre,
+            jobs,
+        } => Action::Install {
+            requests,
+            pre,
+            jobs: jobs as usize,
+        },
+        Command::Mirror {
+            dir,
+            requests,
+            platforms,
+            base_url,
+            pre,
+        } => Action::Mirror {
+            dir: std::path::absolute(dir)?,
+            requests,
+            platforms: platforms
+                .iter()
+                .map(|p| Platform::parse(p))
+                .collect::<Result<_, _>>()?,
+            base_url,
+            pre,
+        },
+        Command::Catalogue(CatalogueCommand::Update) => Action::CatalogueUpdate,
+        Command::Config(ConfigCommand::Show) => Action::ConfigShow,
+        Command::Config(ConfigCommand::Check { file }) => Action::ConfigCheck {
+            file: std::path::absolute(file)?,
+        },
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "pyswap", &mut out);
+            Action::Completions {
+                shell: shell.to_string(),
+                script: String::from_utf8_lossy(&out).into_owned(),
+            }
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+            Action::Man {
+                page: String::from_utf8_lossy(&out).into_owned(),
+            }
+        }
+    })
 }
 
 /// Checks the network flags and reads the proxy environment.

@@ -300,69 +300,28 @@ pub fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
             message: e.message().trim().replace('\n', " "),
         }
     })?;
-    let c = Checker { path, line_of: &line_of };
-    let mut f = FileConfig {
+    let chk = Checker {
+        path,
+        line_of: &line_of,
+    };
+    let mut out = FileConfig {
         path: Some(path.to_owned()),
         ..FileConfig::default()
     };
-    f.catalogue = c.plain(raw.catalogue);
-    f.mirror = c.check(raw.mirror, "mirror", |m| {
+    out.catalogue = chk.plain(raw.catalogue);
+    out.mirror = chk.check(raw.mirror, "mirror", |m| {
         if m.starts_with("https://") || m.starts_with("http://") || m.starts_with("file://") {
             Ok(m)
         } else {
             Err(format!("`{m}` is not an http(s):// or file:// URL"))
         }
     })?;
-    f.platform = c.check(raw.platform, "platform", |p| {
+    out.platform = chk.check(raw.platform, "platform", |p| {
         Platform::parse(&p).map_err(|e| e.to_string())
     })?;
-    f.lock_timeout = c.plain(raw.lock_timeout);
-    let n = raw.network;
-    f.offline = c.plain(n.offline);
-    f.allowed_hosts = c.plain(n.allowed_hosts);
-    f.insecure_hosts = c.plain(n.insecure_hosts);
-    f.proxy = c.plain(n.proxy);
-    f.no_proxy = c.plain(n.no_proxy);
-    f.connect_timeout = c.plain(n.connect_timeout);
-    f.http_timeout = c.plain(n.http_timeout);
-    f.download_timeout = c.plain(n.download_timeout);
-    f.retries = c.plain(n.retries);
-    f.retry_backoff = c.check(n.retry_backoff, "network.retry_backoff", duration)?;
-    f.cache_max = c.check(n.cache_max, "network.cache_max", |s| {
-        parse_size(&s)
-    })?;
-    f.catalogue_ttl = c.check(n.catalogue_ttl, "network.catalogue_ttl", duration)?;
-
-    let p = raw.policy;
-    if let Some(a) = c.check(p.allowed, "policy.allowed", |s| {
-        let r = Request::parse(&s).map_err(|e| e.to_string())?;
-        if matches!(r.spec(), crate::version::Spec::Key(_)) {
-            return Err("expected a version range such as \">=3.10,<3.13\"".into());
-        }
-        Ok(r)
-    })? {
-        f.policy_lines.push(("policy.allowed".into(), a.value.raw().into(), a.line));
-        f.policy.allowed = Some(Rule { value: a.value, origin: f.origin(a.line) });
-    }
-    if let Some(m) = c.plain(p.max_minor) {
-        f.policy_lines.push(("policy.max_minor".into(), m.value.into(), m.line));
-        f.policy.max_minor = Some(Rule { value: m.value, origin: f.origin(m.line) });
-    }
-    if let Some(m) = c.plain(p.prereleases) {
-        f.policy_lines.push(("policy.prereleases".into(), m.value.into(), m.line));
-        f.policy.prereleases = Some(Rule { value: m.value, origin: f.origin(m.line) });
-    }
-    if let Some(b) = c.check(p.build, "policy.build", |b| {
-        if b.len() == 8 && b.bytes().all(|c| c.is_ascii_digit()) {
-            Ok(b)
-        } else {
-            Err(format!("`{b}` is not a python-build-standalone release date such as 20250612"))
-        }
-    })? {
-        f.policy_lines.push(("policy.build".into(), b.value.clone().into(), b.line));
-        f.policy.build = Some(Rule { value: b.value, origin: f.origin(b.line) });
-    }
-
+    out.lock_timeout = chk.plain(raw.lock_timeout);
+    check_network(&chk, raw.network, &mut out)?;
+    check_policy(&chk, raw.policy, &mut out)?;
     if let Some(ws) = raw.maintenance.windows {
         let line = line_of(ws.span().start);
         let windows = ws
@@ -370,70 +329,20 @@ pub fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
             .into_iter()
             .map(|w| {
                 let line = line_of(w.span().start);
-                Window::parse(w.get_ref()).map_err(|e| c.bad(line, "maintenance.windows", e.to_string()))
+                Window::parse(w.get_ref())
+                    .map_err(|e| chk.bad(line, "maintenance.windows", e.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        f.windows = Some(At { value: Schedule(windows), line });
+        out.windows = Some(At {
+            value: Schedule(windows),
+            line,
+        });
     }
 
-    let v = raw.validation;
-    f.validate_timeout = c.plain(v.timeout);
-    if let Some(ms) = v.modules {
-        let line = line_of(ms.span().start);
-        let modules = ms
-            .into_inner()
-            .into_iter()
-            .map(|m| {
-                let ok = !m.get_ref().is_empty()
-                    && m.get_ref().split('.').all(|part| {
-                        part.chars().next().is_some_and(|ch| ch.is_ascii_alphabetic() || ch == '_')
-                            && part.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
-                    });
-                if ok {
-                    Ok(m.into_inner())
-                } else {
-                    Err(c.bad(
-                        line_of(m.span().start),
-                        "validation.modules",
-                        format!("`{}` is not a module name", m.get_ref()),
-                    ))
-                }
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        f.modules = Some(At { value: modules, line });
-    }
-    f.health_check = c.plain(v.health_check);
-    if let Some(cs) = v.checks {
-        let line = line_of(cs.span().start);
-        let mut checks: Vec<UserCheck> = Vec::new();
-        for ch in cs.into_inner() {
-            let at = line_of(ch.span().start);
-            let ch = ch.into_inner();
-            let bad = |why: String| c.bad(at, "validation.checks", why);
-            if ch.name.trim().is_empty() {
-                return Err(bad("a check needs a `name`".into()));
-            }
-            if checks.iter().any(|o| o.name == ch.name) {
-                return Err(bad(format!("two checks are named `{}`", ch.name)));
-            }
-            if ch.run.first().is_none_or(String::is_empty) {
-                return Err(bad(format!("check `{}` has an empty `run`", ch.name)));
-            }
-            if ch.timeout == 0 {
-                return Err(bad(format!("check `{}` has a zero timeout", ch.name)));
-            }
-            checks.push(UserCheck {
-                name: ch.name,
-                run: ch.run,
-                timeout: Duration::from_secs(ch.timeout),
-                when: ch.when,
-            });
-        }
-        f.checks = Some(At { value: checks, line });
-    }
-    f.gc_keep = c.plain(raw.gc.keep);
-    f.gc_older_than = c.check(raw.gc.older_than, "gc.older_than", duration)?;
-    Ok(f)
+    check_validation(&chk, raw.validation, &mut out)?;
+    out.gc_keep = chk.plain(raw.gc.keep);
+    out.gc_older_than = chk.check(raw.gc.older_than, "gc.older_than", |s| duration(&s))?;
+    Ok(out)
 }
 
 /// `2GiB`, `500MB`, `1024`, `0`: a size in bytes (binary and decimal suffixes).
@@ -464,8 +373,146 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{s}` is too large"))
 }
 
-fn duration(s: String) -> Result<Duration, String> {
-    humantime::parse_duration(&s).map_err(|e| format!("`{s}` is not a duration such as 30s, 5m, 12h, 30d ({e})"))
+fn check_network(c: &Checker, n: RawNetwork, f: &mut FileConfig) -> Result<(), ConfigError> {
+    f.offline = c.plain(n.offline);
+    f.allowed_hosts = c.plain(n.allowed_hosts);
+    f.insecure_hosts = c.plain(n.insecure_hosts);
+    f.proxy = c.plain(n.proxy);
+    f.no_proxy = c.plain(n.no_proxy);
+    f.connect_timeout = c.plain(n.connect_timeout);
+    f.http_timeout = c.plain(n.http_timeout);
+    f.download_timeout = c.plain(n.download_timeout);
+    f.retries = c.plain(n.retries);
+    f.retry_backoff = c.check(n.retry_backoff, "network.retry_backoff", |s| duration(&s))?;
+    f.cache_max = c.check(n.cache_max, "network.cache_max", |s| parse_size(&s))?;
+    f.catalogue_ttl = c.check(n.catalogue_ttl, "network.catalogue_ttl", |s| duration(&s))?;
+
+    Ok(())
+}
+
+fn check_policy(c: &Checker, p: RawPolicy, f: &mut FileConfig) -> Result<(), ConfigError> {
+    if let Some(a) = c.check(p.allowed, "policy.allowed", |s| {
+        let r = Request::parse(&s).map_err(|e| e.to_string())?;
+        if matches!(r.spec(), crate::version::Spec::Key(_)) {
+            return Err("expected a version range such as \">=3.10,<3.13\"".into());
+        }
+        Ok(r)
+    })? {
+        f.policy_lines
+            .push(("policy.allowed".into(), a.value.raw().into(), a.line));
+        f.policy.allowed = Some(Rule {
+            value: a.value,
+            origin: f.origin(a.line),
+        });
+    }
+    if let Some(m) = c.plain(p.max_minor) {
+        f.policy_lines
+            .push(("policy.max_minor".into(), m.value.into(), m.line));
+        f.policy.max_minor = Some(Rule {
+            value: m.value,
+            origin: f.origin(m.line),
+        });
+    }
+    if let Some(m) = c.plain(p.prereleases) {
+        f.policy_lines
+            .push(("policy.prereleases".into(), m.value.into(), m.line));
+        f.policy.prereleases = Some(Rule {
+            value: m.value,
+            origin: f.origin(m.line),
+        });
+    }
+    if let Some(b) = c.check(p.build, "policy.build", |b| {
+        if b.len() == 8 && b.bytes().all(|c| c.is_ascii_digit()) {
+            Ok(b)
+        } else {
+            Err(format!(
+                "`{b}` is not a python-build-standalone release date such as 20250612"
+            ))
+        }
+    })? {
+        f.policy_lines
+            .push(("policy.build".into(), b.value.clone().into(), b.line));
+        f.policy.build = Some(Rule {
+            value: b.value,
+            origin: f.origin(b.line),
+        });
+    }
+
+    Ok(())
+}
+
+fn check_validation(c: &Checker, v: RawValidation, f: &mut FileConfig) -> Result<(), ConfigError> {
+    let line_of = c.line_of;
+    f.validate_timeout = c.plain(v.timeout);
+    if let Some(ms) = v.modules {
+        let line = line_of(ms.span().start);
+        let modules = ms
+            .into_inner()
+            .into_iter()
+            .map(|m| {
+                let ok = !m.get_ref().is_empty()
+                    && m.get_ref().split('.').all(|part| {
+                        part.chars()
+                            .next()
+                            .is_some_and(|ch| ch.is_ascii_alphabetic() || ch == '_')
+                            && part
+                                .chars()
+                                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+                    });
+                if ok {
+                    Ok(m.into_inner())
+                } else {
+                    Err(c.bad(
+                        line_of(m.span().start),
+                        "validation.modules",
+                        format!("`{}` is not a module name", m.get_ref()),
+                    ))
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        f.modules = Some(At {
+            value: modules,
+            line,
+        });
+    }
+    f.health_check = c.plain(v.health_check);
+    if let Some(cs) = v.checks {
+        let line = line_of(cs.span().start);
+        let mut checks: Vec<UserCheck> = Vec::new();
+        for ch in cs.into_inner() {
+            let at = line_of(ch.span().start);
+            let ch = ch.into_inner();
+            let bad = |why: String| c.bad(at, "validation.checks", why);
+            if ch.name.trim().is_empty() {
+                return Err(bad("a check needs a `name`".into()));
+            }
+            if checks.iter().any(|o| o.name == ch.name) {
+                return Err(bad(format!("two checks are named `{}`", ch.name)));
+            }
+            if ch.run.first().is_none_or(String::is_empty) {
+                return Err(bad(format!("check `{}` has an empty `run`", ch.name)));
+            }
+            if ch.timeout == 0 {
+                return Err(bad(format!("check `{}` has a zero timeout", ch.name)));
+            }
+            checks.push(UserCheck {
+                name: ch.name,
+                run: ch.run,
+                timeout: Duration::from_secs(ch.timeout),
+                when: ch.when,
+            });
+        }
+        f.checks = Some(At {
+            value: checks,
+            line,
+        });
+    }
+    Ok(())
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration such as 30s, 5m, 12h, 30d ({e})"))
 }
 
 struct Checker<'a> {
@@ -552,13 +599,22 @@ older_than = "30d"
         let f = parse(text, Path::new("/etc/pyswap/config.toml")).unwrap();
         assert_eq!(f.lock_timeout, Some(At { value: 30, line: 3 }));
         assert_eq!(f.cache_max.as_ref().unwrap().value, 500_000_000);
-        assert_eq!(f.catalogue_ttl.as_ref().unwrap().value, Duration::from_secs(7200));
-        assert_eq!(f.policy.allowed.as_ref().unwrap().origin, "/etc/pyswap/config.toml line 12");
+        assert_eq!(
+            f.catalogue_ttl.as_ref().unwrap().value,
+            Duration::from_secs(7200)
+        );
+        assert_eq!(
+            f.policy.allowed.as_ref().unwrap().origin,
+            "/etc/pyswap/config.toml line 12"
+        );
         assert_eq!(f.policy.max_minor.as_ref().unwrap().value, 12);
         assert_eq!(f.windows.as_ref().unwrap().value.0.len(), 2);
         assert_eq!(f.modules.as_ref().unwrap().value.len(), 3);
         let checks = &f.checks.as_ref().unwrap().value;
-        assert_eq!((checks[0].when, checks[0].timeout), (When::Both, Duration::from_secs(5)));
+        assert_eq!(
+            (checks[0].when, checks[0].timeout),
+            (When::Both, Duration::from_secs(5))
+        );
         assert_eq!(f.gc_keep, Some(At { value: 5, line: 32 }));
         assert_eq!(f.count(), 17);
     }
@@ -570,8 +626,13 @@ older_than = "30d"
         let e = err("[network]\nretries = \"three\"\n");
         assert!(e.contains("line 2") && e.contains("retries"), "{e}");
         let e = err("[policy]\n\nallowed = \">=3.x\"\n");
-        assert!(e.contains("line 3") && e.contains("`policy.allowed`"), "{e}");
-        let e = err("[maintenance]\nwindows = [\n  \"Sat 02:00-04:00\",\n  \"Caturday 01:00-02:00\",\n]\n");
+        assert!(
+            e.contains("line 3") && e.contains("`policy.allowed`"),
+            "{e}"
+        );
+        let e = err(
+            "[maintenance]\nwindows = [\n  \"Sat 02:00-04:00\",\n  \"Caturday 01:00-02:00\",\n]\n",
+        );
         assert!(e.contains("line 4") && e.contains("Caturday"), "{e}");
         let e = err("[validation]\nmodules = [\"ssl\", \"not a module\"]\n");
         assert!(e.contains("line 2") && e.contains("not a module"), "{e}");
@@ -581,7 +642,8 @@ older_than = "30d"
         assert!(e.contains("release date"), "{e}");
         let e = err("[[validation.checks]]\nname = \"x\"\nrun = []\n");
         assert!(e.contains("empty `run`"), "{e}");
-        let e = err("[[validation.checks]]\nname = \"x\"\nrun = [\"true\"]\nwhen = \"sometimes\"\n");
+        let e =
+            err("[[validation.checks]]\nname = \"x\"\nrun = [\"true\"]\nwhen = \"sometimes\"\n");
         assert!(e.contains("line 4") && e.contains("sometimes"), "{e}");
         let e = err("mirror = \"ftp://old\"\n");
         assert!(e.contains("line 1") && e.contains("`mirror`"), "{e}");

@@ -638,11 +638,19 @@ mod tests {
         assert_eq!(db.validated(id, "p1").unwrap().as_deref(), Some("{}"));
         assert_eq!(db.validated(id, "p2").unwrap(), None);
         db.record_validation(&run("check", false, None)).unwrap();
-        assert_eq!(db.validated(id, "p1").unwrap(), None, "a newer failure revokes it");
+        assert_eq!(
+            db.validated(id, "p1").unwrap(),
+            None,
+            "a newer failure revokes it"
+        );
         db.record_validation(&run("health", true, Some(1))).unwrap();
-        db.record_validation(&run("health", false, Some(1))).unwrap();
+        db.record_validation(&run("health", false, Some(1)))
+            .unwrap();
         assert!(!db.latest_validations("default").unwrap()[&1].ok);
         assert_eq!(db.delete_unreferenced_entries(&[]).unwrap().len(), 1);
-        assert!(db.integrity_ok().unwrap(), "validations went with their entry");
+        assert!(
+            db.integrity_ok().unwrap(),
+            "validations went with their entry"
+        );
     }
 }

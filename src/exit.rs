@@ -13,19 +13,19 @@ use crate::cache::CacheError;
 use crate::catalog::{CatalogError, ResolveError};
 use crate::commands::CommandError;
 use crate::config::ConfigError;
-use crate::policy::{PolicyError, PythonVersionError};
-use crate::verify::VerifyError;
-use crate::window::WindowError;
 use crate::fetch::{Failure, FetchError};
 use crate::install::InstallError;
 use crate::lock::LockError;
 use crate::mirror::MirrorError;
 use crate::platform::PlatformError;
+use crate::policy::{PolicyError, PythonVersionError};
 use crate::profile::ProfileError;
 use crate::settings::SettingsError;
 use crate::store::StoreError;
 use crate::validate::ValidateError;
+use crate::verify::VerifyError;
 use crate::version::RequestError;
+use crate::window::WindowError;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -44,10 +44,12 @@ impl From<ExitStatus> for std::process::ExitCode {
 
 /// 1 if any error in the chain is one the user can act on, else 2.
 pub fn classify(err: &anyhow::Error) -> ExitStatus {
-    if err
-        .chain()
-        .any(|e| matches!(e.downcast_ref::<WindowError>(), Some(WindowError::Closed { .. })))
-    {
+    if err.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<WindowError>(),
+            Some(WindowError::Closed { .. })
+        )
+    }) {
         return ExitStatus::OutsideWindow;
     }
     let user = err.chain().any(|e| {

@@ -196,13 +196,27 @@ pub fn restore(
         why: "its row does not describe a catalogue entry".into(),
     })?;
     let _entry_lock = lock::acquire(
-        &home.locks().join(format!("entry-{}.lock", row.archive_sha256)),
+        &home
+            .locks()
+            .join(format!("entry-{}.lock", row.archive_sha256)),
         Mode::Exclusive,
         opts.lock_wait,
-        &|| say(&format!("waiting for another pyswap command installing {}…", entry.key)),
+        &|| {
+            say(&format!(
+                "waiting for another pyswap command installing {}…",
+                entry.key
+            ));
+        },
     )?;
-    let ((staging, mut unpacked), _) =
-        obtain(&store, fetcher, &entry, &row.archive_sha256, opts, progress, say)?;
+    let ((staging, mut unpacked), _) = obtain(
+        &store,
+        fetcher,
+        &entry,
+        &row.archive_sha256,
+        opts,
+        progress,
+        say,
+    )?;
     let digest = tree::digest(&mut unpacked.nodes);
     if digest != row.tree_digest {
         return Err(InstallError::Unrestorable {

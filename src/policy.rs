@@ -45,7 +45,9 @@ impl fmt::Display for Refusal {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
-    #[error("`{request}` resolves to CPython {version} ({key}), which the version policy refuses: {refusal}")]
+    #[error(
+        "`{request}` resolves to CPython {version} ({key}), which the version policy refuses: {refusal}"
+    )]
     Refused {
         request: String,
         version: String,
@@ -159,26 +161,32 @@ mod tests {
         }
     }
 
-    fn rule<T>(value: T) -> Option<Rule<T>> {
-        Some(Rule {
+    fn rule<T>(value: T) -> Rule<T> {
+        Rule {
             value,
             origin: "config.toml line 1".into(),
-        })
+        }
     }
 
     #[test]
     fn each_rule_refuses_naming_itself() {
         let p = VersionPolicy {
-            allowed: rule(Request::parse(">=3.10,<3.13").unwrap()),
-            max_minor: rule(11),
-            prereleases: rule(false),
-            build: rule("20250612".into()),
+            allowed: Some(rule(Request::parse(">=3.10,<3.13").unwrap())),
+            max_minor: Some(rule(11)),
+            prereleases: Some(rule(false)),
+            build: Some(rule("20250612".into())),
         };
         assert_eq!(p.refusal(&entry("3.11.9", "20250612")), None);
         assert_eq!(p.refusal(&entry("3.11.0rc1", "20250612")), None);
         let why = |v: &str, b: &str| p.refusal(&entry(v, b)).unwrap().rule;
-        assert_eq!(why("3.9.20", "20250612"), "policy.allowed = \">=3.10,<3.13\"");
-        assert_eq!(why("3.13.0", "20250612"), "policy.allowed = \">=3.10,<3.13\"");
+        assert_eq!(
+            why("3.9.20", "20250612"),
+            "policy.allowed = \">=3.10,<3.13\""
+        );
+        assert_eq!(
+            why("3.13.0", "20250612"),
+            "policy.allowed = \">=3.10,<3.13\""
+        );
         assert_eq!(why("3.12.1", "20250612"), "policy.max_minor = 11");
         assert_eq!(why("3.11.9", "20250101"), "policy.build = \"20250612\"");
     }
@@ -188,12 +196,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let deep = dir.path().join("a/b");
         std::fs::create_dir_all(&deep).unwrap();
-        std::fs::write(dir.path().join(".python-version"), "# pinned\n\ncpython@3.12\n").unwrap();
+        std::fs::write(
+            dir.path().join(".python-version"),
+            "# pinned\n\ncpython@3.12\n",
+        )
+        .unwrap();
         let (req, path) = python_version_file(&deep).unwrap().unwrap();
-        assert_eq!((req.as_str(), path), ("3.12", dir.path().join(".python-version")));
+        assert_eq!(
+            (req.as_str(), path),
+            ("3.12", dir.path().join(".python-version"))
+        );
         std::fs::write(dir.path().join("a/.python-version"), "3.11.4\n3.12\n").unwrap();
         assert_eq!(python_version_file(&deep).unwrap().unwrap().0, "3.11.4");
         std::fs::write(dir.path().join("a/b/.python-version"), "# nothing\n").unwrap();
-        assert!(matches!(python_version_file(&deep), Err(PythonVersionError::Empty(_))));
+        assert!(matches!(
+            python_version_file(&deep),
+            Err(PythonVersionError::Empty(_))
+        ));
     }
 }

@@ -1,7 +1,7 @@
 //! Proving a runtime works before it becomes current, and again through the profile after.
 //!
 //! The **validation policy** ([`Policy`]) has four parts, each a named check in the [`Report`]:
-//! - `abi`: the interpreter is CPython and reports the catalogue's version, the `sys.abiflags`
+//! - `abi`: the interpreter is `CPython` and reports the catalogue's version, the `sys.abiflags`
 //!   of its variant (`t` free-threaded, `d` debug), a `SOABI` of `cpython-<M><m><flags>` (with
 //!   the architecture on Linux), and a `sysconfig` platform of its OS and architecture;
 //! - `modules`: the extension modules operators lose most often import (configurable);
@@ -34,7 +34,16 @@ use crate::version::{PythonVersion, Variant};
 
 /// Extension modules checked unless the manifest sets `validation.modules`.
 pub const DEFAULT_MODULES: &[&str] = &[
-    "ssl", "sqlite3", "ctypes", "zlib", "bz2", "lzma", "_decimal", "readline", "_uuid", "venv",
+    "ssl",
+    "sqlite3",
+    "ctypes",
+    "zlib",
+    "bz2",
+    "lzma",
+    "_decimal",
+    "readline",
+    "_uuid",
+    "venv",
     "ensurepip",
 ];
 
@@ -311,7 +320,7 @@ pub fn validate(root: &Path, expected: &Expected, policy: &Policy, phase: Phase)
     names.extend(STDLIB.iter().map(|&m| m.to_owned()));
     let mut checks = Vec::new();
     match diagnose(&python, &names, &env, policy.timeout) {
-        Err(failed) => checks.push(failed),
+        Err(failed) => checks.push(*failed),
         Ok((diag, run)) => {
             checks.push(CheckResult {
                 name: "diagnostic".into(),
@@ -338,7 +347,7 @@ pub fn health(profile_python: &Path, entry: &Path, expected: &Expected, policy: 
     let env = environment(entry, profile_python, expected, Phase::Health);
     let mut checks = Vec::new();
     match diagnose(profile_python, &["encodings".into()], &env, policy.timeout) {
-        Err(failed) => checks.push(failed),
+        Err(failed) => checks.push(*failed),
         Ok((diag, run)) => {
             let mut why = Vec::new();
             if diag.version != expected.version.to_string() {
@@ -429,7 +438,7 @@ fn diagnose(
     modules: &[String],
     env: &BTreeMap<String, String>,
     timeout: Duration,
-) -> Result<(Diagnostic, RunRecord), CheckResult> {
+) -> Result<(Diagnostic, RunRecord), Box<CheckResult>> {
     let mut argv = vec![
         python.display().to_string(),
         "-I".into(),
@@ -441,12 +450,14 @@ fn diagnose(
     let mut run = execute(&argv, env, timeout);
     // The script is long and always the same: record it by name.
     run.command[4] = "<pyswap diagnostic>".into();
-    let fail = |detail: String, run: RunRecord| CheckResult {
-        name: "diagnostic".into(),
-        kind: "builtin".into(),
-        ok: false,
-        detail,
-        run: Some(run),
+    let fail = |detail: String, run: RunRecord| {
+        Box::new(CheckResult {
+            name: "diagnostic".into(),
+            kind: "builtin".into(),
+            ok: false,
+            detail,
+            run: Some(run),
+        })
     };
     if let Some(why) = run_failure(&run, timeout) {
         return Err(fail(why, run));
@@ -483,7 +494,10 @@ fn abi(d: &Diagnostic, e: &Expected) -> CheckResult {
         why.push(format!("it is {}, not CPython", d.implementation));
     }
     if d.version != e.version.to_string() {
-        why.push(format!("it reports version {}, expected {}", d.version, e.version));
+        why.push(format!(
+            "it reports version {}, expected {}",
+            d.version, e.version
+        ));
     }
     if d.abiflags != e.abiflags() {
         why.push(format!(
@@ -524,7 +538,7 @@ fn abi(d: &Diagnostic, e: &Expected) -> CheckResult {
     }
     verdict(
         "abi",
-        why,
+        &why,
         format!(
             "CPython {}, SOABI {soabi}, abiflags {:?}, platform {}",
             d.version, d.abiflags, d.platform
@@ -548,7 +562,7 @@ fn modules(d: &Diagnostic, wanted: &[String]) -> CheckResult {
         .iter()
         .filter_map(|m| d.failed.get(m).map(|e| format!("cannot import {m} ({e})")))
         .collect();
-    verdict("modules", why, format!("imported {}", wanted.join(", ")))
+    verdict("modules", &why, format!("imported {}", wanted.join(", ")))
 }
 
 fn stdlib(d: &Diagnostic, root: &Path) -> CheckResult {
@@ -569,12 +583,12 @@ fn stdlib(d: &Diagnostic, root: &Path) -> CheckResult {
     }
     verdict(
         "stdlib",
-        why,
+        &why,
         format!("{} readable; imported {}", d.stdlib, STDLIB.join(", ")),
     )
 }
 
-fn verdict(name: &str, why: Vec<String>, good: String) -> CheckResult {
+fn verdict(name: &str, why: &[String], good: String) -> CheckResult {
     CheckResult {
         name: name.into(),
         kind: "builtin".into(),
@@ -611,12 +625,12 @@ fn execute(argv: &[String], env: &BTreeMap<String, String>, timeout: Duration) -
         stdout: String::new(),
         stderr: String::new(),
     };
-    let Some((program, args)) = argv.split_first() else {
+    let Some((program, rest)) = argv.split_first() else {
         record.stderr = "empty command".into();
         return record;
     };
     let spawned = Command::new(program)
-        .args(args)
+        .args(rest)
         .env_clear()
         .envs(env)
         .stdin(Stdio::null())
@@ -670,15 +684,12 @@ fn execute(argv: &[String], env: &BTreeMap<String, String>, timeout: Duration) -
     record.stdout = out.join().unwrap_or_default();
     record.stderr = err.join().unwrap_or_default();
     record.duration_ms = started.elapsed().as_millis() as u64;
-    match status {
-        Some(s) => {
-            record.exit_code = s.code();
-            record.signal = s.signal();
-        }
-        None => {
-            record.timed_out = true;
-            record.signal = Some(libc::SIGKILL);
-        }
+    if let Some(s) = status {
+        record.exit_code = s.code();
+        record.signal = s.signal();
+    } else {
+        record.timed_out = true;
+        record.signal = Some(libc::SIGKILL);
     }
     record
 }
@@ -747,9 +758,21 @@ mod tests {
         assert_eq!(r.exit_code, Some(3));
         assert_eq!(r.stderr, "err\n");
         assert!(r.stdout.starts_with("out\n"));
-        assert!(!r.stdout.contains("CARGO"), "the caller's environment leaked: {}", r.stdout);
-        let missing = execute(&["/nonexistent/python".to_owned()], &env(), Duration::from_secs(1));
-        assert!(run_failure(&missing, Duration::from_secs(1)).unwrap().contains("could not start"));
+        assert!(
+            !r.stdout.contains("CARGO"),
+            "the caller's environment leaked: {}",
+            r.stdout
+        );
+        let missing = execute(
+            &["/nonexistent/python".to_owned()],
+            &env(),
+            Duration::from_secs(1),
+        );
+        assert!(
+            run_failure(&missing, Duration::from_secs(1))
+                .unwrap()
+                .contains("could not start")
+        );
     }
 
     #[test]
@@ -768,7 +791,11 @@ mod tests {
         assert!(abi(&d, &e).ok, "{}", abi(&d, &e).detail);
         e.variant = Variant::Default;
         let r = abi(&d, &e);
-        assert!(!r.ok && r.detail.contains("sys.abiflags") && r.detail.contains("SOABI"), "{}", r.detail);
+        assert!(
+            !r.ok && r.detail.contains("sys.abiflags") && r.detail.contains("SOABI"),
+            "{}",
+            r.detail
+        );
         let e = Expected::from_row("3.13.1", "freethreaded", "linux-aarch64-gnu").unwrap();
         let r = abi(&d, &e);
         assert!(!r.ok && r.detail.contains("platform"), "{}", r.detail);
@@ -779,14 +806,22 @@ mod tests {
         let p = Policy::default();
         let mut q = p.clone();
         q.timeout = Duration::from_secs(5);
-        assert_eq!(p.fingerprint(), q.fingerprint(), "timeouts do not change what is checked");
+        assert_eq!(
+            p.fingerprint(),
+            q.fingerprint(),
+            "timeouts do not change what is checked"
+        );
         q.checks.push(UserCheck {
             name: "after".into(),
             run: vec!["true".into()],
             timeout: Duration::from_secs(1),
             when: When::After,
         });
-        assert_eq!(p.fingerprint(), q.fingerprint(), "after-checks run after the swap");
+        assert_eq!(
+            p.fingerprint(),
+            q.fingerprint(),
+            "after-checks run after the swap"
+        );
         q.modules.push("_tkinter".into());
         assert_ne!(p.fingerprint(), q.fingerprint());
     }

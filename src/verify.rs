@@ -122,7 +122,10 @@ pub fn audit(home: &Home, db: &Db) -> anyhow::Result<Findings> {
         }
     }
     let gens = db.all_generations()?;
-    let known: HashSet<(&str, u64)> = gens.iter().map(|g| (g.profile.as_str(), g.number)).collect();
+    let known: HashSet<(&str, u64)> = gens
+        .iter()
+        .map(|g| (g.profile.as_str(), g.number))
+        .collect();
     for g in &gens {
         let target = profiles.link_target_entry(&g.profile, g.number);
         if target.as_deref() != Some(g.entry_name.as_str()) {
@@ -161,7 +164,11 @@ pub fn audit(home: &Home, db: &Db) -> anyhow::Result<Findings> {
             Err(e) => e.to_string(),
             Ok(_) => continue,
         };
-        let mut p = problem(Kind::DanglingCurrent, profiles.profile_path(&profile), detail);
+        let mut p = problem(
+            Kind::DanglingCurrent,
+            profiles.profile_path(&profile),
+            detail,
+        );
         p.profile = Some(profile);
         f.problems.push(p);
     }

@@ -24,9 +24,13 @@ const DAYS: [&str; 7] = [
 
 #[derive(Debug, thiserror::Error)]
 pub enum WindowError {
-    #[error("maintenance window `{text}`: {why} (expected e.g. `Sat 02:00-04:00 UTC` or `Mon-Fri 22:00-02:00 +01:00`)")]
+    #[error(
+        "maintenance window `{text}`: {why} (expected e.g. `Sat 02:00-04:00 UTC` or `Mon-Fri 22:00-02:00 +01:00`)"
+    )]
     Syntax { text: String, why: String },
-    #[error("outside the maintenance windows ({windows}); the next one opens at {next} (in {wait})")]
+    #[error(
+        "outside the maintenance windows ({windows}); the next one opens at {next} (in {wait})"
+    )]
     Closed {
         windows: String,
         next: String,
@@ -61,9 +65,11 @@ impl Window {
             why: why.to_owned(),
         };
         let mut words = text.split_whitespace();
-        let days = parse_days(words.next().ok_or_else(|| bad("it is empty"))?)
-            .map_err(|why| bad(&why))?;
-        let times = words.next().ok_or_else(|| bad("a time range HH:MM-HH:MM is missing"))?;
+        let days =
+            parse_days(words.next().ok_or_else(|| bad("it is empty"))?).map_err(|why| bad(&why))?;
+        let times = words
+            .next()
+            .ok_or_else(|| bad("a time range HH:MM-HH:MM is missing"))?;
         let (from, to) = times
             .split_once('-')
             .ok_or_else(|| bad("the time range needs a `-` between two HH:MM"))?;
@@ -90,11 +96,20 @@ impl Window {
         })
     }
 
+    /// The days (Monday = 0) the window opens on.
+    fn open_days(&self) -> impl Iterator<Item = i64> + '_ {
+        self.days
+            .iter()
+            .zip(0..)
+            .filter(|(on, _)| **on)
+            .map(|(_, d)| d)
+    }
+
     /// Seconds since the window last opened if it is open at `now`.
     fn open_for(&self, now: i64) -> Option<i64> {
         let sow = second_of_week(now + self.offset * 60);
-        (0..7).filter(|&d| self.days[d]).find_map(|d| {
-            let since = (sow - (d as i64 * DAY + self.start * 60)).rem_euclid(WEEK);
+        self.open_days().find_map(|d| {
+            let since = (sow - (d * DAY + self.start * 60)).rem_euclid(WEEK);
             (since < self.len * 60).then_some(since)
         })
     }
@@ -102,9 +117,8 @@ impl Window {
     /// Seconds until the window next opens after `now` (at most a week).
     fn opens_in(&self, now: i64) -> i64 {
         let sow = second_of_week(now + self.offset * 60);
-        (0..7)
-            .filter(|&d| self.days[d])
-            .map(|d| (d as i64 * DAY + self.start * 60 - sow).rem_euclid(WEEK))
+        self.open_days()
+            .map(|d| (d * DAY + self.start * 60 - sow).rem_euclid(WEEK))
             .map(|s| if s == 0 { WEEK } else { s })
             .min()
             .unwrap_or(WEEK)
@@ -261,7 +275,7 @@ mod tests {
     /// 2026-11-21 was a Saturday; `at("Sat 03:00")` style helper over that week (UTC).
     fn at(day: &str, hm: &str) -> i64 {
         let sat = 1_795_219_200; // 2026-11-21T00:00:00Z, checked in `the_anchor_is_a_saturday`
-        let d = day_index(day).unwrap() as i64;
+        let d = i64::try_from(day_index(day).unwrap()).unwrap();
         let offset = (d - 5) * DAY;
         sat + offset + parse_time(hm, false).unwrap() * 60
     }
@@ -272,7 +286,10 @@ mod tests {
 
     #[test]
     fn the_anchor_is_a_saturday() {
-        assert_eq!(crate::output::rfc3339(at("sat", "00:00")), "2026-11-21T00:00:00Z");
+        assert_eq!(
+            crate::output::rfc3339(at("sat", "00:00")),
+            "2026-11-21T00:00:00Z"
+        );
         assert_eq!(second_of_week(at("mon", "00:00")), 0);
         assert_eq!(second_of_week(at("sat", "00:00")), 5 * DAY);
     }
@@ -280,20 +297,46 @@ mod tests {
     #[test]
     fn inside_and_outside_a_simple_window() {
         let s = sched(&["Sat 02:00-04:00 UTC"]);
-        assert_eq!(s.status(at("sat", "02:00")), Status::Open { closes_in: 7200 });
+        assert_eq!(
+            s.status(at("sat", "02:00")),
+            Status::Open { closes_in: 7200 }
+        );
         assert_eq!(s.status(at("sat", "03:59")), Status::Open { closes_in: 60 });
-        assert_eq!(s.status(at("sat", "04:00")), Status::Closed { opens_in: WEEK - 7200 });
-        assert_eq!(s.status(at("sat", "01:00")), Status::Closed { opens_in: 3600 });
-        assert_eq!(s.status(at("fri", "02:00")), Status::Closed { opens_in: DAY });
+        assert_eq!(
+            s.status(at("sat", "04:00")),
+            Status::Closed {
+                opens_in: WEEK - 7200
+            }
+        );
+        assert_eq!(
+            s.status(at("sat", "01:00")),
+            Status::Closed { opens_in: 3600 }
+        );
+        assert_eq!(
+            s.status(at("fri", "02:00")),
+            Status::Closed { opens_in: DAY }
+        );
     }
 
     #[test]
     fn a_window_across_midnight_belongs_to_the_day_it_opens() {
         let s = sched(&["Sat 23:00-01:00"]);
-        assert!(matches!(s.status(at("sat", "23:30")), Status::Open { closes_in: 5400 }));
-        assert!(matches!(s.status(at("sun", "00:30")), Status::Open { closes_in: 1800 }));
-        assert!(matches!(s.status(at("sun", "01:00")), Status::Closed { .. }));
-        assert!(matches!(s.status(at("sat", "00:30")), Status::Closed { .. }), "not Saturday 00:30");
+        assert!(matches!(
+            s.status(at("sat", "23:30")),
+            Status::Open { closes_in: 5400 }
+        ));
+        assert!(matches!(
+            s.status(at("sun", "00:30")),
+            Status::Open { closes_in: 1800 }
+        ));
+        assert!(matches!(
+            s.status(at("sun", "01:00")),
+            Status::Closed { .. }
+        ));
+        assert!(
+            matches!(s.status(at("sat", "00:30")), Status::Closed { .. }),
+            "not Saturday 00:30"
+        );
     }
 
     #[test]
@@ -301,12 +344,29 @@ mod tests {
         // Sunday 22:00 to Monday 02:00: the week (Mon 00:00) starts inside it.
         let s = sched(&["Sun 22:00-02:00"]);
         assert!(matches!(s.status(at("sun", "23:00")), Status::Open { .. }));
-        assert!(matches!(s.status(at("mon", "01:00")), Status::Open { closes_in: 3600 }));
-        assert_eq!(s.status(at("mon", "02:00")), Status::Closed { opens_in: 6 * DAY + 20 * 3600 });
+        assert!(matches!(
+            s.status(at("mon", "01:00")),
+            Status::Open { closes_in: 3600 }
+        ));
+        assert_eq!(
+            s.status(at("mon", "02:00")),
+            Status::Closed {
+                opens_in: 6 * DAY + 20 * 3600
+            }
+        );
         let wrap = sched(&["Fri-Mon 12:00-13:00"]);
-        assert!(matches!(wrap.status(at("mon", "12:30")), Status::Open { .. }));
-        assert!(matches!(wrap.status(at("sun", "12:30")), Status::Open { .. }));
-        assert_eq!(wrap.status(at("tue", "12:00")), Status::Closed { opens_in: 3 * DAY });
+        assert!(matches!(
+            wrap.status(at("mon", "12:30")),
+            Status::Open { .. }
+        ));
+        assert!(matches!(
+            wrap.status(at("sun", "12:30")),
+            Status::Open { .. }
+        ));
+        assert_eq!(
+            wrap.status(at("tue", "12:00")),
+            Status::Closed { opens_in: 3 * DAY }
+        );
     }
 
     #[test]
@@ -314,15 +374,39 @@ mod tests {
         // 02:00-04:00 at +02:00 is 00:00-02:00 UTC.
         let s = sched(&["Sat 02:00-04:00 +02:00"]);
         assert!(matches!(s.status(at("sat", "01:00")), Status::Open { .. }));
-        assert!(matches!(s.status(at("sat", "03:00")), Status::Closed { .. }));
+        assert!(matches!(
+            s.status(at("sat", "03:00")),
+            Status::Closed { .. }
+        ));
         // -05:00: Saturday 22:00 local is Sunday 03:00 UTC.
         let west = sched(&["Sat 22:00-23:00 UTC-05:00"]);
-        assert!(matches!(west.status(at("sun", "03:30")), Status::Open { .. }));
-        let many = sched(&["Tue,Thu 01:00-02:00", "daily 12:00-12:30", "Wed 00:00-24:00"]);
-        assert!(matches!(many.status(at("thu", "01:30")), Status::Open { .. }));
-        assert!(matches!(many.status(at("mon", "12:10")), Status::Open { .. }));
-        assert!(matches!(many.status(at("wed", "23:59")), Status::Open { closes_in: 60 }));
-        assert_eq!(many.status(at("mon", "13:00")), Status::Closed { opens_in: 12 * 3600 });
+        assert!(matches!(
+            west.status(at("sun", "03:30")),
+            Status::Open { .. }
+        ));
+        let many = sched(&[
+            "Tue,Thu 01:00-02:00",
+            "daily 12:00-12:30",
+            "Wed 00:00-24:00",
+        ]);
+        assert!(matches!(
+            many.status(at("thu", "01:30")),
+            Status::Open { .. }
+        ));
+        assert!(matches!(
+            many.status(at("mon", "12:10")),
+            Status::Open { .. }
+        ));
+        assert!(matches!(
+            many.status(at("wed", "23:59")),
+            Status::Open { closes_in: 60 }
+        ));
+        assert_eq!(
+            many.status(at("mon", "13:00")),
+            Status::Closed {
+                opens_in: 12 * 3600
+            }
+        );
         assert_eq!(Schedule::default().status(0), Status::Always);
     }
 
@@ -330,7 +414,10 @@ mod tests {
     fn the_closed_error_says_when() {
         let s = sched(&["Sat 02:00-04:00 UTC"]);
         let e = s.check(at("sat", "01:00") - 1800).unwrap_err().to_string();
-        assert!(e.contains("2026-11-21T02:00:00Z") && e.contains("in 1h 30m"), "{e}");
+        assert!(
+            e.contains("2026-11-21T02:00:00Z") && e.contains("in 1h 30m"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -51,7 +51,12 @@ pub fn run(s: &Settings, generation: Option<u64>) -> anyhow::Result<()> {
         let python = profiles.profile_path(&s.profile).join("bin/python3");
         reports.push(validate::health(&python, &path, &expected, &s.validation));
     }
-    reports.push(validate::validate(&path, &expected, &s.validation, Phase::Check));
+    reports.push(validate::validate(
+        &path,
+        &expected,
+        &s.validation,
+        Phase::Check,
+    ));
     for r in &reports {
         super::switch::record(&mut db, row.id, &s.profile, Some(n), r)?;
     }

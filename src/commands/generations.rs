@@ -66,9 +66,8 @@ pub fn run(s: &Settings) -> anyhow::Result<()> {
             .say(&format!("profile `{}` has no generations yet", s.profile));
         return Ok(());
     }
-    let mut t = String::from(
-        "   GEN  CREATED               VERSION     VALIDATION        STORE ENTRY\n",
-    );
+    let mut t =
+        String::from("   GEN  CREATED               VERSION     VALIDATION        STORE ENTRY\n");
     for g in &gens {
         let name = g.store_path.rsplit('/').next().unwrap_or_default();
         let short = match name.split_once('-') {

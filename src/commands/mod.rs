@@ -39,7 +39,9 @@ pub enum CommandError {
     EntryMissing(String),
     #[error("{why} (the copy cached {age} ago is still used)")]
     CatalogueUpdate { why: String, age: String },
-    #[error("the health check of generation {generation} failed after the switch ({summary}); rolled back to {restored}")]
+    #[error(
+        "the health check of generation {generation} failed after the switch ({summary}); rolled back to {restored}"
+    )]
     HealthFailed {
         generation: u64,
         summary: String,
@@ -100,7 +102,9 @@ pub fn run(settings: &Settings, action: Action) -> anyhow::Result<()> {
         Action::ConfigCheck { file } => config::check(settings, &file),
         Action::Completions { shell, script } => {
             settings.out.data(&script)?;
-            settings.out.json(&serde_json::json!({ "shell": shell, "script": script }))
+            settings
+                .out
+                .json(&serde_json::json!({ "shell": shell, "script": script }))
         }
         Action::Man { page } => {
             settings.out.data(&page)?;

@@ -37,16 +37,14 @@ pub(super) struct Switched {
 }
 
 pub fn run(s: &Settings, request: Option<&str>, pre: bool, force: bool) -> anyhow::Result<()> {
-    let request = match request {
-        Some(r) => r.to_owned(),
-        None => {
-            let cwd = std::env::current_dir()?;
-            let (r, file) = policy::python_version_file(&cwd)?
-                .ok_or(policy::PythonVersionError::Missing(cwd))?;
-            s.out
-                .say(&format!("using `{r}` from {}", file.display()));
-            r
-        }
+    let request = if let Some(r) = request {
+        r.to_owned()
+    } else {
+        let cwd = std::env::current_dir()?;
+        let (r, file) =
+            policy::python_version_file(&cwd)?.ok_or(policy::PythonVersionError::Missing(cwd))?;
+        s.out.say(&format!("using `{r}` from {}", file.display()));
+        r
     };
     let request = Request::parse(&request)?;
     super::within_window(s, force)?;
@@ -62,7 +60,11 @@ pub fn run(s: &Settings, request: Option<&str>, pre: bool, force: bool) -> anyho
 
 impl Switched {
     /// The document for a profile left at generation `g`.
-    pub(super) fn unchanged(profile: &str, g: &GenerationRow, store_path: &std::path::Path) -> Self {
+    pub(super) fn unchanged(
+        profile: &str,
+        g: &GenerationRow,
+        store_path: &std::path::Path,
+    ) -> Self {
         Self {
             profile: profile.to_owned(),
             generation: g.number,
@@ -204,7 +206,11 @@ fn validated_report(
     {
         return Ok((r, "install"));
     }
-    if let Some(r) = db.validated(installed.row.id, &fingerprint)?.as_deref().and_then(stored) {
+    if let Some(r) = db
+        .validated(installed.row.id, &fingerprint)?
+        .as_deref()
+        .and_then(stored)
+    {
         return Ok((r, "stored"));
     }
     let report = validate::validate(&installed.path, expected, &s.validation, Phase::Activate);
@@ -247,8 +253,7 @@ fn restore(
             s.profile
         ));
     };
-    if profiles.link_target_entry(&s.profile, g.number).as_deref() != Some(g.entry_name.as_str())
-    {
+    if profiles.link_target_entry(&s.profile, g.number).as_deref() != Some(g.entry_name.as_str()) {
         profiles.write_generation_link(&s.profile, g.number, &g.entry_name)?;
     }
     profiles.activate(&s.profile, g.number)?;

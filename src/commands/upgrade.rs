@@ -30,11 +30,7 @@ pub fn run(s: &Settings, force: bool) -> anyhow::Result<()> {
     } else {
         format!("+{}", row.variant)
     };
-    let request = Request::parse(&format!(
-        "{}.{}{suffix}",
-        version.major(),
-        version.minor()
-    ))?;
+    let request = Request::parse(&format!("{}.{}{suffix}", version.major(), version.minor()))?;
     let platform = s.platform()?;
     let fetcher = s.fetcher();
     let catalogue = super::switch::catalogue_for(s, &db, &fetcher, &request, &platform, false)?;
@@ -49,12 +45,21 @@ pub fn run(s: &Settings, force: bool) -> anyhow::Result<()> {
             row.version
         ));
         let path = crate::store::Store::new(s.home.store()).path(&g.entry_name);
-        return s.out.json(&super::switch::Switched::unchanged(&s.profile, &g, &path));
+        return s
+            .out
+            .json(&super::switch::Switched::unchanged(&s.profile, &g, &path));
     }
     s.out.say(&format!(
         "upgrading profile `{}`: CPython {} -> {}",
         s.profile, row.version, newest.version
     ));
-    let done = super::switch::activate(s, &mut db, &fetcher, &newest, &request.to_string(), "upgrade")?;
+    let done = super::switch::activate(
+        s,
+        &mut db,
+        &fetcher,
+        &newest,
+        &request.to_string(),
+        "upgrade",
+    )?;
     done.report(s)
 }

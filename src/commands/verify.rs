@@ -3,12 +3,12 @@
 
 use serde::Serialize;
 
+use crate::install;
 use crate::lock::{self, Mode};
 use crate::output::human_bytes;
 use crate::profile::Profiles;
 use crate::settings::Settings;
 use crate::store::Store;
-use crate::install;
 use crate::verify::{Findings, Kind, Problem, VerifyError, audit};
 
 #[derive(Serialize)]
@@ -24,7 +24,7 @@ struct Verified {
 pub fn run(s: &Settings, repair: bool) -> anyhow::Result<()> {
     let Some(db) = super::open_ro(s)? else {
         s.out.say("nothing installed yet; nothing to verify");
-        return report(s, repair, Findings::default());
+        return report(s, repair, &Findings::default());
     };
     let _lock = lock::acquire(
         &s.home.locks().join("gc.lock"),
@@ -70,7 +70,10 @@ pub fn run(s: &Settings, repair: bool) -> anyhow::Result<()> {
                     .remove(p.entry.as_deref().unwrap_or_default())
                     .map_err(Into::into),
                 Kind::BrokenLink => {
-                    let (profile, n) = (p.profile.clone().unwrap_or_default(), p.generation.unwrap_or(0));
+                    let (profile, n) = (
+                        p.profile.clone().unwrap_or_default(),
+                        p.generation.unwrap_or(0),
+                    );
                     match db.generation(&profile, n)? {
                         Some(g) => profiles
                             .write_generation_link(&profile, n, &g.entry_name)
@@ -92,10 +95,10 @@ pub fn run(s: &Settings, repair: bool) -> anyhow::Result<()> {
             }
         }
     }
-    report(s, repair, findings)
+    report(s, repair, &findings)
 }
 
-fn report(s: &Settings, repair: bool, f: Findings) -> anyhow::Result<()> {
+fn report(s: &Settings, repair: bool, f: &Findings) -> anyhow::Result<()> {
     for p in &f.problems {
         let state = if p.repaired { " (repaired)" } else { "" };
         s.out.warn(&format!(
@@ -122,9 +125,11 @@ fn report(s: &Settings, repair: bool, f: Findings) -> anyhow::Result<()> {
         .into());
     }
     if f.problems.is_empty() {
-        s.out.say("all store entries match their digests; database and links agree");
+        s.out
+            .say("all store entries match their digests; database and links agree");
     } else {
-        s.out.say(&format!("all {} problem(s) repaired", f.problems.len()));
+        s.out
+            .say(&format!("all {} problem(s) repaired", f.problems.len()));
     }
     Ok(())
 }

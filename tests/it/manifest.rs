@@ -35,30 +35,64 @@ fn precedence_is_flag_then_environment_then_file_then_default() {
     let s = show(&[], &[]);
     assert_eq!(s.file.as_deref(), Some(cfg.as_str()));
     let retries = setting(&s, "network.retries");
-    assert_eq!((retries.value.as_u64(), retries.source.as_str()), (Some(7), "file"));
+    assert_eq!(
+        (retries.value.as_u64(), retries.source.as_str()),
+        (Some(7), "file")
+    );
     assert_eq!(retries.origin.as_deref(), Some(format!("{cfg}:4").as_str()));
-    assert_eq!(setting(&s, "lock_timeout").origin.as_deref(), Some(format!("{cfg}:1").as_str()));
+    assert_eq!(
+        setting(&s, "lock_timeout").origin.as_deref(),
+        Some(format!("{cfg}:1").as_str())
+    );
     assert_eq!(setting(&s, "gc.keep").value.as_u64(), Some(4));
     let default = setting(&s, "network.http_timeout");
-    assert_eq!((default.value.as_u64(), default.source.as_str()), (Some(30), "default"));
+    assert_eq!(
+        (default.value.as_u64(), default.source.as_str()),
+        (Some(30), "default")
+    );
     assert_eq!(default.origin, None);
     // The harness sets these two in the environment.
-    assert_eq!(setting(&s, "network.retry_backoff").origin.as_deref(), Some("PYSWAP_HTTP_BACKOFF"));
+    assert_eq!(
+        setting(&s, "network.retry_backoff").origin.as_deref(),
+        Some("PYSWAP_HTTP_BACKOFF")
+    );
     assert_eq!(setting(&s, "catalogue").source, "env");
     // Passwords never shown.
-    let proxy = setting(&s, "network.proxy").value.as_str().unwrap().to_owned();
-    assert!(proxy.contains("user:****@") && !proxy.contains("secret"), "{proxy}");
+    let proxy = setting(&s, "network.proxy")
+        .value
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        proxy.contains("user:****@") && !proxy.contains("secret"),
+        "{proxy}"
+    );
 
     let s = show(&[], &[("PYSWAP_HTTP_RETRIES", "5")]);
     let retries = setting(&s, "network.retries");
-    assert_eq!((retries.value.as_u64(), retries.origin.as_deref()), (Some(5), Some("PYSWAP_HTTP_RETRIES")));
+    assert_eq!(
+        (retries.value.as_u64(), retries.origin.as_deref()),
+        (Some(5), Some("PYSWAP_HTTP_RETRIES"))
+    );
     let s = show(&["--retries", "9"], &[("PYSWAP_HTTP_RETRIES", "5")]);
     let retries = setting(&s, "network.retries");
-    assert_eq!((retries.value.as_u64(), retries.origin.as_deref()), (Some(9), Some("--retries")));
+    assert_eq!(
+        (retries.value.as_u64(), retries.origin.as_deref()),
+        (Some(9), Some("--retries"))
+    );
     // A flag after the subcommand counts as a flag too.
     let r = t.run(&["config", "show", "--connect-timeout", "3"]).ok();
-    assert!(r.stdout.contains("network.connect_timeout = 3") && r.stdout.contains("# flag --connect-timeout"), "{}", r.stdout);
-    assert!(r.stdout.contains(&format!("network.retries = 7")) && r.stdout.contains(&format!("# file {cfg}:4")), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("network.connect_timeout = 3")
+            && r.stdout.contains("# flag --connect-timeout"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("network.retries = 7") && r.stdout.contains(&format!("# file {cfg}:4")),
+        "{}",
+        r.stdout
+    );
 
     // --config and PYSWAP_CONFIG pick another file; a named file must exist.
     let other = t.dir.path().join("fleet.toml");
@@ -81,7 +115,10 @@ fn gc_defaults_come_from_the_manifest_and_flags_override_them() {
     t.write_config("[gc]\nkeep = 2\n");
     let r = t.run(&["gc", "--dry-run", "--json"]).ok().json();
     assert_eq!(r["generations_removed"].as_array().unwrap().len(), 1);
-    let r = t.run(&["gc", "--dry-run", "--keep", "1", "--json"]).ok().json();
+    let r = t
+        .run(&["gc", "--dry-run", "--keep", "1", "--json"])
+        .ok()
+        .json();
     assert_eq!(r["generations_removed"].as_array().unwrap().len(), 2);
 }
 
@@ -90,11 +127,23 @@ fn bad_manifests_are_refused_naming_the_key_and_line() {
     let mut t = with_current();
     t.add("3.12.3", Fake::Good, Compression::Gz);
     for (text, needles) in [
-        ("[network]\nretries = 3\nflavour = \"mint\"\n", &["line 3", "flavour"][..]),
+        (
+            "[network]\nretries = 3\nflavour = \"mint\"\n",
+            &["line 3", "flavour"][..],
+        ),
         ("[network]\nretries = \"three\"\n", &["line 2", "retries"]),
-        ("[policy]\nallowed = \">=3.x\"\n", &["line 2", "`policy.allowed`"]),
-        ("[maintenance]\nwindows = [\"Caturday 01:00-02:00\"]\n", &["line 2", "Caturday"]),
-        ("[[validation.checks]]\nname = \"x\"\nrun = []\n", &["empty `run`"]),
+        (
+            "[policy]\nallowed = \">=3.x\"\n",
+            &["line 2", "`policy.allowed`"],
+        ),
+        (
+            "[maintenance]\nwindows = [\"Caturday 01:00-02:00\"]\n",
+            &["line 2", "Caturday"],
+        ),
+        (
+            "[[validation.checks]]\nname = \"x\"\nrun = []\n",
+            &["empty `run`"],
+        ),
         ("[gc]\nkeep = -1\n", &["line 2", "keep"]),
         ("lock_timeout = 5\n[network\n", &["line 2"]),
     ] {
@@ -106,7 +155,8 @@ fn bad_manifests_are_refused_naming_the_key_and_line() {
         // `config check` judges a file on its own, even while the active one is broken.
         let other = t.dir.path().join("bad.toml");
         std::fs::write(&other, text).unwrap();
-        t.run(&["config", "check", other.to_str().unwrap()]).fails(1, needles[0]);
+        t.run(&["config", "check", other.to_str().unwrap()])
+            .fails(1, needles[0]);
     }
     let good = t.dir.path().join("good.toml");
     std::fs::write(&good, "[policy]\nmax_minor = 12\n").unwrap();
@@ -135,12 +185,21 @@ fn the_policy_resolves_to_the_highest_allowed_and_refuses_naming_the_rule() {
     let r = t.run(&["switch", "3", "--json"]).ok().json();
     assert_eq!(r["version"], "3.11.9", "highest allowed by max_minor");
     let r = t.run(&["switch", "3.12"]).fails(1, "policy.max_minor = 11");
-    assert!(r.stderr.contains(&format!("{cfg} line 3")) && r.stderr.contains("CPython 3.12.3"), "{}", r.stderr);
-    t.run(&["switch", "3.13.0rc1"]).fails(1, "policy.allowed = \">=3.10,<3.13\"");
-    t.run(&["switch", &format!("cpython-3.12.3-{}", crate::common::PLATFORM)])
-        .fails(1, "policy.max_minor");
+    assert!(
+        r.stderr.contains(&format!("{cfg} line 3")) && r.stderr.contains("CPython 3.12.3"),
+        "{}",
+        r.stderr
+    );
+    t.run(&["switch", "3.13.0rc1"])
+        .fails(1, "policy.allowed = \">=3.10,<3.13\"");
+    t.run(&[
+        "switch",
+        &format!("cpython-3.12.3-{}", crate::common::PLATFORM),
+    ])
+    .fails(1, "policy.max_minor");
     // An unknown version is still "not in the catalogue", not a policy refusal.
-    t.run(&["switch", "3.9"]).fails(1, "no CPython build in the catalogue matches `3.9`");
+    t.run(&["switch", "3.9"])
+        .fails(1, "no CPython build in the catalogue matches `3.9`");
     // Install (pre-staging) obeys the policy as well.
     t.run(&["install", "3.12"]).fails(1, "policy.max_minor");
     assert_eq!(t.profile_version().as_deref(), Some("3.11.9"));
@@ -149,24 +208,43 @@ fn the_policy_resolves_to_the_highest_allowed_and_refuses_naming_the_rule() {
 #[test]
 fn prereleases_follow_the_policy_and_pre_overrides_it() {
     let t = policy_catalogue();
-    assert_eq!(t.run(&["switch", "3", "--json"]).ok().json()["version"], "3.12.3");
+    assert_eq!(
+        t.run(&["switch", "3", "--json"]).ok().json()["version"],
+        "3.12.3"
+    );
     t.write_config("[policy]\nprereleases = true\n");
-    assert_eq!(t.run(&["switch", "3", "--json"]).ok().json()["version"], "3.13.0rc1");
+    assert_eq!(
+        t.run(&["switch", "3", "--json"]).ok().json()["version"],
+        "3.13.0rc1"
+    );
     t.write_config("[policy]\nprereleases = false\n");
-    assert_eq!(t.run(&["switch", "3", "--json"]).ok().json()["version"], "3.12.3");
+    assert_eq!(
+        t.run(&["switch", "3", "--json"]).ok().json()["version"],
+        "3.12.3"
+    );
     // `false` is the default spelled out: prereleases still need asking for.
     t.run(&["switch", ">3.12.3"]).fails(1, "3.13.0rc1");
     // `--pre` (a flag) wins over the file, as any flag does; naming the prerelease asks too.
-    assert_eq!(t.run(&["switch", "3", "--pre", "--json"]).ok().json()["version"], "3.13.0rc1");
-    assert_eq!(t.run(&["switch", "3.13.0rc1", "--json"]).ok().json()["version"], "3.13.0rc1");
+    assert_eq!(
+        t.run(&["switch", "3", "--pre", "--json"]).ok().json()["version"],
+        "3.13.0rc1"
+    );
+    assert_eq!(
+        t.run(&["switch", "3.13.0rc1", "--json"]).ok().json()["version"],
+        "3.13.0rc1"
+    );
 }
 
 #[test]
 fn a_pinned_build_admits_only_that_release() {
     let t = policy_catalogue();
     t.write_config("[policy]\nbuild = \"20250612\"\n");
-    assert_eq!(t.run(&["switch", "3", "--json"]).ok().json()["version"], "3.11.9");
-    t.run(&["switch", "3.12"]).fails(1, "policy.build = \"20250612\"");
+    assert_eq!(
+        t.run(&["switch", "3", "--json"]).ok().json()["version"],
+        "3.11.9"
+    );
+    t.run(&["switch", "3.12"])
+        .fails(1, "policy.build = \"20250612\"");
 }
 
 #[test]
@@ -177,15 +255,26 @@ fn switch_without_a_request_reads_python_version_from_here_or_a_parent() {
     std::fs::create_dir_all(&deep).unwrap();
     let run = || {
         let out = t.cmd().arg("switch").current_dir(&deep).output().unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let (code, _, err) = run();
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("no .python-version in"), "{err}");
-    std::fs::write(project.join(".python-version"), "# the project's runtime\ncpython@3.11\n").unwrap();
+    std::fs::write(
+        project.join(".python-version"),
+        "# the project's runtime\ncpython@3.11\n",
+    )
+    .unwrap();
     let (code, _, err) = run();
     assert_eq!(code, Some(0), "{err}");
-    assert!(err.contains("using `3.11` from") && err.contains(".python-version"), "{err}");
+    assert!(
+        err.contains("using `3.11` from") && err.contains(".python-version"),
+        "{err}"
+    );
     assert_eq!(t.profile_version().as_deref(), Some("3.11.9"));
 }
 
@@ -198,12 +287,22 @@ fn outside_the_window_changes_are_refused_with_exit_3_and_the_next_opening() {
     t.add("3.12.3", Fake::Good, Compression::Gz);
     t.write_config("[maintenance]\nwindows = [\"Sat 02:00-04:00 UTC\"]\n");
     let now = [("PYSWAP_NOW", NOW_OUTSIDE)];
-    let r = t.run_env(&["switch", "3.12"], &now).fails(3, "outside the maintenance windows (Sat 02:00-04:00 UTC)");
-    assert!(r.stderr.contains("opens at 2026-11-28T02:00:00Z (in 6d 21h)"), "{}", r.stderr);
+    let r = t
+        .run_env(&["switch", "3.12"], &now)
+        .fails(3, "outside the maintenance windows (Sat 02:00-04:00 UTC)");
+    assert!(
+        r.stderr
+            .contains("opens at 2026-11-28T02:00:00Z (in 6d 21h)"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("--force"), "{}", r.stderr);
-    t.run_env(&["upgrade"], &now).fails(3, "outside the maintenance windows");
-    t.run_env(&["rollback"], &now).fails(3, "outside the maintenance windows");
-    t.run_env(&["gc"], &now).fails(3, "outside the maintenance windows");
+    t.run_env(&["upgrade"], &now)
+        .fails(3, "outside the maintenance windows");
+    t.run_env(&["rollback"], &now)
+        .fails(3, "outside the maintenance windows");
+    t.run_env(&["gc"], &now)
+        .fails(3, "outside the maintenance windows");
     let doc = t.run_env(&["switch", "3.12", "--json"], &now).json();
     assert_eq!(doc["error"]["exit_code"], 3);
     nothing_lost(&t);
@@ -213,7 +312,11 @@ fn outside_the_window_changes_are_refused_with_exit_3_and_the_next_opening() {
     t.run_env(&["check"], &now).ok();
     // Inside the window, or with --force (which warns), it goes ahead.
     let r = t.run_env(&["switch", "3.12", "--force"], &now).ok();
-    assert!(r.stderr.contains("going ahead because of --force"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("going ahead because of --force"),
+        "{}",
+        r.stderr
+    );
     t.run_env(&["rollback"], &[("PYSWAP_NOW", NOW_INSIDE)]).ok();
     assert_eq!(t.profile_version().as_deref(), Some("3.11.9"));
 }
@@ -221,7 +324,9 @@ fn outside_the_window_changes_are_refused_with_exit_3_and_the_next_opening() {
 #[test]
 fn windows_across_midnight_and_the_week_boundary() {
     let t = with_current();
-    t.write_config("[maintenance]\nwindows = [\"Sun 23:30-00:30 UTC\", \"Wed 12:00-13:00 +02:00\"]\n");
+    t.write_config(
+        "[maintenance]\nwindows = [\"Sun 23:30-00:30 UTC\", \"Wed 12:00-13:00 +02:00\"]\n",
+    );
     for (now, open) in [
         ("2026-11-22T23:45:00Z", true),  // Sunday, inside
         ("2026-11-23T00:15:00Z", true),  // Monday: the Sunday window runs on past midnight
@@ -230,9 +335,20 @@ fn windows_across_midnight_and_the_week_boundary() {
         ("2026-11-25T12:30:00Z", false),
     ] {
         let r = t.run_env(&["gc", "--dry-run"], &[("PYSWAP_NOW", now)]);
-        assert_eq!(r.code, Some(if open { 0 } else { 3 }), "{now}: {}", r.stderr);
+        assert_eq!(
+            r.code,
+            Some(if open { 0 } else { 3 }),
+            "{now}: {}",
+            r.stderr
+        );
     }
     let r = t.run_env(&["gc"], &[("PYSWAP_NOW", "2026-11-23T00:30:00Z")]);
-    assert!(r.stderr.contains("opens at 2026-11-25T10:00:00Z (in 2d 9h 30m)"), "{}", r.stderr);
-    t.run_env(&["gc"], &[("PYSWAP_NOW", "next tuesday")]).fails(1, "PYSWAP_NOW");
+    assert!(
+        r.stderr
+            .contains("opens at 2026-11-25T10:00:00Z (in 2d 9h 30m)"),
+        "{}",
+        r.stderr
+    );
+    t.run_env(&["gc"], &[("PYSWAP_NOW", "next tuesday")])
+        .fails(1, "PYSWAP_NOW");
 }

@@ -257,7 +257,11 @@ fn json_documents_have_their_documented_shape() {
     let first: Switched = strict(&t.run(&["switch", "3.11", "--json"]).ok().stdout);
     assert!(first.installed && first.changed && first.generation == 1);
     assert_eq!(
-        (first.previous, first.validated.as_deref(), first.health_check),
+        (
+            first.previous,
+            first.validated.as_deref(),
+            first.health_check
+        ),
         (None, Some("install"), Some(true))
     );
     let second: Switched = strict(&t.run(&["switch", "3.12", "--json"]).ok().stdout);
@@ -270,7 +274,10 @@ fn json_documents_have_their_documented_shape() {
         vec![(1, false), (2, true)]
     );
     assert!(humantime::parse_rfc3339(&gens[0].created).is_ok());
-    let v = gens[1].validation.as_ref().expect("the health check is recorded");
+    let v = gens[1]
+        .validation
+        .as_ref()
+        .expect("the health check is recorded");
     assert!(v.ok && v.phase == "health");
     let up: Switched = strict(&t.run(&["upgrade", "--json"]).ok().stdout);
     assert!(!up.changed && up.generation == 2);
@@ -288,10 +295,10 @@ fn json_documents_have_their_documented_shape() {
             .stdout,
     );
     assert!(checked.ok && checked.settings == 1);
-    let c: Completions = strict(&t.run(&["completions", "bash", "--json"]).ok().stdout);
-    assert!(c.shell == "bash" && c.script.contains("pyswap"));
-    let m: ManPage = strict(&t.run(&["man", "--json"]).ok().stdout);
-    assert!(m.page.contains(".TH pyswap"));
+    let completions: Completions = strict(&t.run(&["completions", "bash", "--json"]).ok().stdout);
+    assert!(completions.shell == "bash" && completions.script.contains("pyswap"));
+    let man: ManPage = strict(&t.run(&["man", "--json"]).ok().stdout);
+    assert!(man.page.contains(".TH pyswap"));
     let back: RolledBack = strict(&t.run(&["rollback", "--json"]).ok().stdout);
     assert_eq!((back.from, back.generation), (2, 1));
     let current: Current = strict(&t.run(&["current", "--json"]).ok().stdout);
@@ -311,9 +318,9 @@ fn json_documents_of_install_mirror_and_catalogue_update() {
     let r = t
         .run(&["install", "3.11", "3.12", "3.13", "--json"])
         .fails(1, "no CPython build in the catalogue matches `3.13`");
-    let e: ErrorDoc = strict(&r.stdout);
-    assert_eq!(e.error.exit_code, 1);
-    assert!(e.error.message.contains("`3.13`"), "{}", e.error.message);
+    let failed: ErrorDoc = strict(&r.stdout);
+    assert_eq!(failed.error.exit_code, 1);
+    assert!(failed.error.message.contains("`3.13`"), "{}", failed.error.message);
     assert!(t.store_names().is_empty());
     let r: InstallReport = strict(&t.run(&["install", "3.11", "3.12", "--json"]).ok().stdout);
     assert_eq!(

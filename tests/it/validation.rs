@@ -13,8 +13,14 @@ fn a_validation_failure_before_the_swap_changes_nothing() {
     t.write_config(
         "[[validation.checks]]\nname = \"smoke\"\nrun = [\"sh\", \"-c\", \"echo boom >&2; exit 4\"]\n",
     );
-    let r = t.run(&["switch", "3.12"]).fails(1, "smoke: exited with 4; output: boom");
-    assert!(r.stderr.contains("(install)") && r.stderr.contains("not activated"), "{}", r.stderr);
+    let r = t
+        .run(&["switch", "3.12"])
+        .fails(1, "smoke: exited with 4; output: boom");
+    assert!(
+        r.stderr.contains("(install)") && r.stderr.contains("not activated"),
+        "{}",
+        r.stderr
+    );
     std::fs::remove_file(t.home.join("config.toml")).unwrap();
     nothing_lost(&t);
 
@@ -25,7 +31,15 @@ fn a_validation_failure_before_the_swap_changes_nothing() {
     );
     t.run(&["switch", "3.12"]).fails(1, "validation of");
     assert_eq!(t.profile_version().as_deref(), Some("3.11.9"));
-    assert_eq!(t.run(&["generations", "--json"]).ok().json().as_array().unwrap().len(), 1);
+    assert_eq!(
+        t.run(&["generations", "--json"])
+            .ok()
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     // A policy it passes is remembered: the next switch reuses the stored result.
     t.write_config("[validation]\nmodules = [\"ssl\"]\n");
     let doc = t.run(&["switch", "3.12", "--json"]).ok().json();
@@ -41,7 +55,10 @@ fn a_real_cpython_missing_a_required_module_is_never_published() {
     let (version, archive) = real_cpython();
     t.add_archive(version, archive, Compression::Gz);
     t.write_config("[validation]\nmodules = [\"ssl\", \"sqlite3\", \"_pyswap_no_such_module\"]\n");
-    let r = t.run(&["switch", version]).fails(1, "cannot import _pyswap_no_such_module (ModuleNotFoundError");
+    let r = t.run(&["switch", version]).fails(
+        1,
+        "cannot import _pyswap_no_such_module (ModuleNotFoundError",
+    );
     assert!(!r.stderr.contains("cannot import ssl"), "{}", r.stderr);
     std::fs::remove_file(t.home.join("config.toml")).unwrap();
     nothing_lost(&t);
@@ -55,18 +72,36 @@ fn a_failed_health_check_rolls_back_to_the_previous_generation() {
     t.write_config(
         "[[validation.checks]]\nname = \"after-swap\"\nwhen = \"after\"\nrun = [\"sh\", \"-c\", \"echo \\\"$PYSWAP_PHASE $PYSWAP_VERSION\\\"; test $PYSWAP_VERSION = 3.11.9\"]\n",
     );
-    let r = t
-        .run(&["switch", "3.12", "--json"])
-        .fails(1, "the health check of generation 2 failed after the switch");
-    assert!(r.stderr.contains("rolled back to generation 1 (CPython 3.11.9)"), "{}", r.stderr);
-    assert!(r.stderr.contains("after-swap: exited with 1; output: health 3.12.3"), "{}", r.stderr);
+    let r = t.run(&["switch", "3.12", "--json"]).fails(
+        1,
+        "the health check of generation 2 failed after the switch",
+    );
+    assert!(
+        r.stderr
+            .contains("rolled back to generation 1 (CPython 3.11.9)"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("after-swap: exited with 1; output: health 3.12.3"),
+        "{}",
+        r.stderr
+    );
     let e: ErrorDoc = strict(&r.stdout);
     assert!(e.error.message.contains("rolled back") && e.error.exit_code == 1);
     assert_eq!(t.profile_version().as_deref(), Some("3.11.9"));
     // The failed generation stays listed, with its failed health check recorded.
     let gens = t.run(&["generations", "--json"]).ok().json();
     let g2 = &gens.as_array().unwrap()[1];
-    assert_eq!((g2["current"].as_bool(), g2["validation"]["phase"].as_str(), g2["validation"]["ok"].as_bool()), (Some(false), Some("health"), Some(false)));
+    assert_eq!(
+        (
+            g2["current"].as_bool(),
+            g2["validation"]["phase"].as_str(),
+            g2["validation"]["ok"].as_bool()
+        ),
+        (Some(false), Some("health"), Some(false))
+    );
     let human = t.run(&["generations"]).ok().stdout;
     assert!(human.contains("FAILED health"), "{human}");
     t.assert_consistent();
@@ -76,14 +111,20 @@ fn a_failed_health_check_rolls_back_to_the_previous_generation() {
 fn a_failed_health_check_on_a_first_switch_leaves_no_runtime() {
     let mut t = TestContext::new();
     t.add("3.12.3", Fake::Good, Compression::Gz);
-    t.write_config("[[validation.checks]]\nname = \"never\"\nwhen = \"after\"\nrun = [\"false\"]\n");
-    t.run(&["switch", "3.12"]).fails(1, "rolled back to no runtime");
+    t.write_config(
+        "[[validation.checks]]\nname = \"never\"\nwhen = \"after\"\nrun = [\"false\"]\n",
+    );
+    t.run(&["switch", "3.12"])
+        .fails(1, "rolled back to no runtime");
     assert!(t.home.join("profiles/default").symlink_metadata().is_err());
     t.run(&["current"]).fails(1, "has no generation yet");
     // Without the health check, the same switch goes through.
     t.write_config("[validation]\nhealth_check = false\n[[validation.checks]]\nname = \"never\"\nwhen = \"after\"\nrun = [\"false\"]\n");
     let doc = t.run(&["switch", "3.12", "--json"]).ok().json();
-    assert_eq!((doc["generation"].as_u64(), doc["health_check"].is_null()), (Some(2), true));
+    assert_eq!(
+        (doc["generation"].as_u64(), doc["health_check"].is_null()),
+        (Some(2), true)
+    );
 }
 
 #[test]
@@ -94,20 +135,45 @@ fn check_records_exit_code_output_and_exactly_the_environment_it_ran_with() {
     );
     let c: Checked = strict(&t.run(&["check", "--json"]).ok().stdout);
     assert!(c.ok && c.current && c.generation == 1);
-    let phases: Vec<String> = c.reports.iter().map(|r| r.phase.as_str().to_owned()).collect();
+    let phases: Vec<String> = c
+        .reports
+        .iter()
+        .map(|r| r.phase.as_str().to_owned())
+        .collect();
     assert_eq!(phases, ["health", "check"]);
-    let hello = c.reports[1].checks.iter().find(|k| k.name == "hello").unwrap();
+    let hello = c.reports[1]
+        .checks
+        .iter()
+        .find(|k| k.name == "hello")
+        .unwrap();
     let run = hello.run.as_ref().unwrap();
-    assert_eq!((run.exit_code, run.stdout.as_str(), run.stderr.as_str()), (Some(0), "hello\n", "check\n"));
+    assert_eq!(
+        (run.exit_code, run.stdout.as_str(), run.stderr.as_str()),
+        (Some(0), "hello\n", "check\n")
+    );
     assert!(run.env["PATH"].starts_with(&t.home.join("store").display().to_string()));
-    assert!(run.env.contains_key("PYSWAP_PYTHON") && !run.env.contains_key("PYSWAP_HOME"), "{:?}", run.env);
-    let names: Vec<&str> = c.reports[1].checks.iter().map(|k| k.name.as_str()).collect();
+    assert!(
+        run.env.contains_key("PYSWAP_PYTHON") && !run.env.contains_key("PYSWAP_HOME"),
+        "{:?}",
+        run.env
+    );
+    let names: Vec<&str> = c.reports[1]
+        .checks
+        .iter()
+        .map(|k| k.name.as_str())
+        .collect();
     assert_eq!(names, ["diagnostic", "abi", "modules", "stdlib", "hello"]);
     let health = &c.reports[0].checks[0];
-    assert!(health.ok && health.detail.contains("profiles/default/bin/python3"), "{}", health.detail);
+    assert!(
+        health.ok && health.detail.contains("profiles/default/bin/python3"),
+        "{}",
+        health.detail
+    );
 
     // A check that outlives its timeout is killed and fails `check` (exit 1), which records it.
-    t.write_config("[[validation.checks]]\nname = \"slow\"\ntimeout = 1\nrun = [\"sleep\", \"30\"]\n");
+    t.write_config(
+        "[[validation.checks]]\nname = \"slow\"\ntimeout = 1\nrun = [\"sleep\", \"30\"]\n",
+    );
     let started = std::time::Instant::now();
     t.run(&["check", "1"]).fails(1, "slow: timed out after 1s");
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
@@ -142,7 +208,9 @@ fn verify_finds_corruption_and_leftovers_and_repair_restores_them() {
     std::fs::create_dir(store.join("0000-junk")).unwrap();
     std::fs::remove_file(t.home.join("profiles/default-1-link")).unwrap();
 
-    let r = t.run(&["verify", "--json"]).fails(1, "verify found 4 problem(s), 4 not repaired");
+    let r = t
+        .run(&["verify", "--json"])
+        .fails(1, "verify found 4 problem(s), 4 not repaired");
     assert!(r.stderr.contains("pyswap verify --repair"), "{}", r.stderr);
     let found: Verified = strict(r.stdout.split("\n{\n  \"error\"").next().unwrap());
     let mut kinds: Vec<&str> = found.problems.iter().map(|p| p.kind.as_str()).collect();
@@ -152,9 +220,17 @@ fn verify_finds_corruption_and_leftovers_and_repair_restores_them() {
 
     let fixed: Verified = strict(&t.run(&["verify", "--repair", "--json"]).ok().stdout);
     assert!(fixed.ok && fixed.problems.iter().all(|p| p.repaired));
-    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "# os for 3.12.3\n");
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "# os for 3.12.3\n"
+    );
     assert!(missing.join("bin/python3").exists() && !store.join("0000-junk").exists());
-    assert!(t.home.join("profiles/default-1-link").symlink_metadata().is_ok());
+    assert!(
+        t.home
+            .join("profiles/default-1-link")
+            .symlink_metadata()
+            .is_ok()
+    );
     let again: Verified = strict(&t.run(&["verify", "--json"]).ok().stdout);
     assert!(again.ok && again.problems.is_empty());
     t.assert_consistent();
@@ -167,7 +243,11 @@ fn verify_repair_says_when_the_archive_is_gone() {
     t.add("3.12.3", Fake::Good, Compression::Gz);
     t.run(&["switch", "3.12"]).ok();
     let entry = t.home.join("store").join(&t.store_names()[0]);
-    std::fs::set_permissions(entry.join("include"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        entry.join("include"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
     std::fs::remove_file(entry.join("include/Python.h")).unwrap();
     for f in std::fs::read_dir(&t.served).unwrap().flatten() {
         if f.file_name().to_string_lossy().ends_with(".tar.gz") {
@@ -175,7 +255,11 @@ fn verify_repair_says_when_the_archive_is_gone() {
         }
     }
     let r = t.run(&["verify", "--repair"]).fails(1, "1 not repaired");
-    assert!(r.stderr.contains("corrupt") && r.stderr.contains("repair failed"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("corrupt") && r.stderr.contains("repair failed"),
+        "{}",
+        r.stderr
+    );
     // The damaged tree was left as it was: nothing else changed.
     assert!(entry.join("bin/python3").exists());
 }
@@ -189,13 +273,29 @@ fn completions_and_the_man_page_come_from_the_cli_definition() {
     }
     let file = t.dir.path().join("pyswap.bash");
     std::fs::write(&file, &bash).unwrap();
-    let syntax = std::process::Command::new("bash").arg("-n").arg(&file).status().unwrap();
-    assert!(syntax.success(), "the bash completion script does not parse");
+    let syntax = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&file)
+        .status()
+        .unwrap();
+    assert!(
+        syntax.success(),
+        "the bash completion script does not parse"
+    );
     for shell in ["zsh", "fish", "elvish", "powershell"] {
-        assert!(t.run(&["completions", shell]).ok().stdout.contains("pyswap"));
+        assert!(
+            t.run(&["completions", shell])
+                .ok()
+                .stdout
+                .contains("pyswap")
+        );
     }
     let man = t.run(&["man"]).ok().stdout;
-    assert!(man.starts_with(".ie") || man.contains(".TH pyswap 1"), "{}", &man[..200.min(man.len())]);
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH pyswap 1"),
+        "{}",
+        &man[..200.min(man.len())]
+    );
     for word in ["switch", "rollback", "upgrade", "verify", "PYSWAP_HOME"] {
         assert!(man.contains(word), "man page lacks {word}");
     }
