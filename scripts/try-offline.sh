@@ -46,6 +46,8 @@ run generations
 run rollback
 test ! -e "$PYSWAP_HOME/profiles/default/BUILD" || { echo "rollback did not restore the first build" >&2; exit 1; }
 run rollback --to 2
+run check
+run verify
 run list --installed
 run gc --keep 1
 run generations
