@@ -320,7 +320,11 @@ fn json_documents_of_install_mirror_and_catalogue_update() {
         .fails(1, "no CPython build in the catalogue matches `3.13`");
     let failed: ErrorDoc = strict(&r.stdout);
     assert_eq!(failed.error.exit_code, 1);
-    assert!(failed.error.message.contains("`3.13`"), "{}", failed.error.message);
+    assert!(
+        failed.error.message.contains("`3.13`"),
+        "{}",
+        failed.error.message
+    );
     assert!(t.store_names().is_empty());
     let r: InstallReport = strict(&t.run(&["install", "3.11", "3.12", "--json"]).ok().stdout);
     assert_eq!(
