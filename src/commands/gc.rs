@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::gc::{self, Policy};
 use crate::lock::{self, LockError, Mode};
-use crate::output::{human_bytes, now_unix};
+use crate::output::human_bytes;
 use crate::settings::Settings;
 
 #[derive(Serialize)]
@@ -69,7 +69,7 @@ pub fn run(
         Policy {
             keep,
             older_than,
-            now: now_unix(),
+            now: s.now,
             staged,
             cache_max: s.cache_max,
         },

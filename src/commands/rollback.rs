@@ -47,6 +47,14 @@ pub fn run(s: &Settings, to: Option<u64>, force: bool) -> anyhow::Result<()> {
     if path.join("bin/python3").symlink_metadata().is_err() {
         return Err(CommandError::EntryMissing(path.display().to_string()).into());
     }
+    if let Some(v) = db.latest_validations(&s.profile)?.get(&target.number)
+        && !v.ok
+    {
+        s.out.warn(&format!(
+            "generation {} failed its last validation ({}); `pyswap check {}` re-runs it",
+            target.number, v.phase, target.number
+        ));
+    }
     if target.number == current {
         s.out.say(&format!(
             "profile `{}` is already at generation {}",

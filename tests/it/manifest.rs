@@ -120,6 +120,19 @@ fn gc_defaults_come_from_the_manifest_and_flags_override_them() {
         .ok()
         .json();
     assert_eq!(r["generations_removed"].as_array().unwrap().len(), 2);
+    // Ages are measured on the same injectable clock as windows.
+    t.write_config("[gc]\nolder_than = \"30d\"\n");
+    let r = t.run(&["gc", "--dry-run", "--json"]).ok().json();
+    assert_eq!(r["generations_removed"].as_array().unwrap().len(), 0);
+    let later = humantime::format_rfc3339_seconds(
+        std::time::SystemTime::now() + std::time::Duration::from_secs(31 * 86_400),
+    )
+    .to_string();
+    let r = t
+        .run_env(&["gc", "--dry-run", "--json"], &[("PYSWAP_NOW", &later)])
+        .ok()
+        .json();
+    assert_eq!(r["generations_removed"].as_array().unwrap().len(), 2);
 }
 
 #[test]

@@ -105,6 +105,15 @@ fn a_failed_health_check_rolls_back_to_the_previous_generation() {
     let human = t.run(&["generations"]).ok().stdout;
     assert!(human.contains("FAILED health"), "{human}");
     t.assert_consistent();
+    // Going back to it on purpose works, with a warning.
+    let r = t.run(&["rollback", "--to", "2"]).ok();
+    assert!(
+        r.stderr
+            .contains("generation 2 failed its last validation (health)"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(t.profile_version().as_deref(), Some("3.12.3"));
 }
 
 #[test]
