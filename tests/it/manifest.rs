@@ -365,3 +365,45 @@ fn windows_across_midnight_and_the_week_boundary() {
     t.run_env(&["gc"], &[("PYSWAP_NOW", "next tuesday")])
         .fails(1, "PYSWAP_NOW");
 }
+
+#[test]
+fn upgrade_moves_to_the_newest_allowed_patch_of_the_current_minor() {
+    let mut t = TestContext::new();
+    for v in ["3.11.7", "3.11.8", "3.11.9", "3.12.3"] {
+        t.add(v, Fake::Good, Compression::Gz);
+    }
+    t.run(&["upgrade"]).fails(1, "has no generation yet");
+    t.run(&["switch", "3.11.7"]).ok();
+    // The policy caps the patch level: 3.11.9 is refused, so 3.11.8 is the newest allowed.
+    t.write_config("[policy]\nallowed = \"<3.11.9\"\n");
+    let r = t.run(&["upgrade"]).ok();
+    assert!(
+        r.stderr.contains("CPython 3.11.7 -> 3.11.8"),
+        "{}",
+        r.stderr
+    );
+    let doc = t.run(&["upgrade", "--json"]).ok().json();
+    assert_eq!(
+        (doc["changed"].as_bool(), doc["version"].as_str()),
+        (Some(false), Some("3.11.8"))
+    );
+    std::fs::remove_file(t.home.join("config.toml")).unwrap();
+    let doc = t.run(&["upgrade", "--json"]).ok().json();
+    assert_eq!(
+        (doc["version"].as_str(), doc["generation"].as_u64()),
+        (Some("3.11.9"), Some(3))
+    );
+    let r = t.run(&["upgrade"]).ok();
+    assert!(
+        r.stderr.contains("already at the newest CPython 3.11"),
+        "{}",
+        r.stderr
+    );
+    let gens = t.run(&["generations", "--json"]).ok().json();
+    assert_eq!(gens[2]["command"], "upgrade");
+    assert_eq!(
+        t.profile_version().as_deref(),
+        Some("3.11.9"),
+        "never to 3.12"
+    );
+}
