@@ -88,17 +88,7 @@ pub fn ensure(
     if let Some(found) = registered(db, &store, sha256, &entry.key)? {
         return Ok(found);
     }
-    let _entry_lock = lock::acquire(
-        &home.locks().join(format!("entry-{sha256}.lock")),
-        Mode::Exclusive,
-        opts.lock_wait,
-        &|| {
-            say(&format!(
-                "waiting for another pyswap command installing {}…",
-                entry.key
-            ));
-        },
-    )?;
+    let _entry_lock = entry_lock(home, sha256, &entry.key, opts, say)?;
     if let Some(found) = registered(db, &store, sha256, &entry.key)? {
         return Ok(found);
     }
@@ -107,12 +97,7 @@ pub fn ensure(
     crash::point("install:unpacked");
     let digest = tree::digest(&mut unpacked.nodes);
     let totals = tree::totals(&unpacked.nodes);
-    let expected = validate::Expected {
-        version: entry.version.clone(),
-        variant: entry.variant,
-        os: entry.os.clone(),
-        arch: entry.arch.clone(),
-    };
+    let expected = validate::Expected::of(entry);
     let report = validate::validate(staging.path(), &expected, opts.validation, Phase::Install)
         .into_result()?;
     let report_json = serde_json::to_string(&report)?;
@@ -160,6 +145,26 @@ pub fn ensure(
 
 /// The archive unpacked into staging: from the download cache when a copy there still
 /// verifies, else from its URL (through the mirror, resumable, kept in the cache after).
+/// The lock held while an archive is fetched, unpacked and published (one writer per archive).
+fn entry_lock(
+    home: &Home,
+    sha256: &str,
+    key: &str,
+    opts: &Options,
+    say: &dyn Fn(&str),
+) -> Result<lock::Lock, lock::LockError> {
+    lock::acquire(
+        &home.locks().join(format!("entry-{sha256}.lock")),
+        Mode::Exclusive,
+        opts.lock_wait,
+        &|| {
+            say(&format!(
+                "waiting for another pyswap command installing {key}…"
+            ))
+        },
+    )
+}
+
 /// The catalogue entry a store entry was installed from (for re-fetching or resolving offline).
 pub fn entry_of(row: &EntryRow) -> Option<Entry> {
     let mut platform = row.platform.splitn(3, '-');
@@ -195,19 +200,7 @@ pub fn restore(
         name: row.name.clone(),
         why: "its row does not describe a catalogue entry".into(),
     })?;
-    let _entry_lock = lock::acquire(
-        &home
-            .locks()
-            .join(format!("entry-{}.lock", row.archive_sha256)),
-        Mode::Exclusive,
-        opts.lock_wait,
-        &|| {
-            say(&format!(
-                "waiting for another pyswap command installing {}…",
-                entry.key
-            ));
-        },
-    )?;
+    let _entry_lock = entry_lock(home, &row.archive_sha256, &entry.key, opts, say)?;
     let ((staging, mut unpacked), _) = obtain(
         &store,
         fetcher,

@@ -204,6 +204,16 @@ pub struct Expected {
 }
 
 impl Expected {
+    /// What a catalogue entry's build must report.
+    pub fn of(entry: &crate::catalog::Entry) -> Self {
+        Self {
+            version: entry.version.clone(),
+            variant: entry.variant,
+            os: entry.os.clone(),
+            arch: entry.arch.clone(),
+        }
+    }
+
     /// From a store entry row's `version`, `variant` and `platform` (`os-arch-libc`).
     pub fn from_row(version: &str, variant: &str, platform: &str) -> Option<Self> {
         let mut p = platform.splitn(3, '-');

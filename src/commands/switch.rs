@@ -122,12 +122,7 @@ pub(super) fn activate(
         &|note| s.out.say(note),
     )?;
     crash::point("switch:installed");
-    let expected = Expected {
-        version: entry.version.clone(),
-        variant: entry.variant,
-        os: entry.os.clone(),
-        arch: entry.arch.clone(),
-    };
+    let expected = Expected::of(entry);
 
     let _profile = super::profile_lock(s)?;
     let profiles = Profiles::new(s.home.profiles());
