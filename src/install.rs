@@ -160,7 +160,7 @@ fn entry_lock(
         &|| {
             say(&format!(
                 "waiting for another pyswap command installing {key}…"
-            ))
+            ));
         },
     )
 }
