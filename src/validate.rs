@@ -89,6 +89,25 @@ print(json.dumps({
 }))
 "#;
 
+/// The health check's probe: no imports beyond what start-up loads (`encodings` among them), so
+/// it costs one interpreter start. Writes JSON by hand for the same reason.
+const HEALTH_SCRIPT: &str = r#"
+import sys
+v = sys.version_info
+tag = {"alpha": "a", "beta": "b", "candidate": "rc"}.get(v.releaselevel, "")
+p = sys.prefix.replace("\\", "\\\\").replace('"', '\\"')
+print('{"implementation": "%s", "version": "%d.%d.%d%s", "prefix": "%s"}' % (
+    sys.implementation.name, v.major, v.minor, v.micro, tag + str(v.serial) if tag else "", p))
+"#;
+
+/// What the health probe reports (a full diagnostic report parses as one too).
+#[derive(Debug, Deserialize)]
+struct Probe {
+    implementation: String,
+    version: String,
+    prefix: String,
+}
+
 const OUTPUT_CAP: u64 = 64 << 10;
 
 #[derive(Debug, thiserror::Error)]
@@ -329,7 +348,7 @@ pub fn validate(root: &Path, expected: &Expected, policy: &Policy, phase: Phase)
     let mut names = policy.modules.clone();
     names.extend(STDLIB.iter().map(|&m| m.to_owned()));
     let mut checks = Vec::new();
-    match diagnose(&python, &names, &env, policy.timeout) {
+    match probe::<Diagnostic>(&python, SCRIPT, &names, &env, policy.timeout) {
         Err(failed) => checks.push(*failed),
         Ok((diag, run)) => {
             checks.push(CheckResult {
@@ -356,10 +375,16 @@ pub fn health(profile_python: &Path, entry: &Path, expected: &Expected, policy: 
     let started = Instant::now();
     let env = environment(entry, profile_python, expected, Phase::Health);
     let mut checks = Vec::new();
-    match diagnose(profile_python, &["encodings".into()], &env, policy.timeout) {
+    match probe::<Probe>(profile_python, HEALTH_SCRIPT, &[], &env, policy.timeout) {
         Err(failed) => checks.push(*failed),
         Ok((diag, run)) => {
             let mut why = Vec::new();
+            if diag.implementation != "cpython" {
+                why.push(format!(
+                    "the profile runs {}, not CPython",
+                    diag.implementation
+                ));
+            }
             if diag.version != expected.version.to_string() {
                 why.push(format!(
                     "the profile runs CPython {}, expected {}",
@@ -372,9 +397,6 @@ pub fn health(profile_python: &Path, entry: &Path, expected: &Expected, policy: 
                     diag.prefix,
                     entry.display()
                 ));
-            }
-            if let Some(e) = diag.failed.get("encodings") {
-                why.push(format!("cannot import encodings ({e})"));
             }
             checks.push(CheckResult {
                 name: "health".into(),
@@ -442,21 +464,23 @@ fn environment(
     env
 }
 
-/// Runs the diagnostic script; a failure to run or to report is itself the failed check.
-fn diagnose(
+/// Runs one of pyswap's own scripts (`-I -B -c SCRIPT ARGS`) and reads its JSON report; a
+/// failure to run or to report is itself the failed `diagnostic` check.
+fn probe<T: serde::de::DeserializeOwned>(
     python: &Path,
-    modules: &[String],
+    script: &str,
+    script_args: &[String],
     env: &BTreeMap<String, String>,
     timeout: Duration,
-) -> Result<(Diagnostic, RunRecord), Box<CheckResult>> {
+) -> Result<(T, RunRecord), Box<CheckResult>> {
     let mut argv = vec![
         python.display().to_string(),
         "-I".into(),
         "-B".into(),
         "-c".into(),
-        SCRIPT.into(),
+        script.into(),
     ];
-    argv.extend(modules.iter().cloned());
+    argv.extend(script_args.iter().cloned());
     let mut run = execute(&argv, env, timeout);
     // The script is long and always the same: record it by name.
     run.command[4] = "<pyswap diagnostic>".into();
@@ -472,7 +496,7 @@ fn diagnose(
     if let Some(why) = run_failure(&run, timeout) {
         return Err(fail(why, run));
     }
-    match serde_json::from_str::<Diagnostic>(run.stdout.trim()) {
+    match serde_json::from_str::<T>(run.stdout.trim()) {
         Ok(d) => Ok((d, run)),
         Err(e) => Err(fail(format!("unreadable report ({e})"), run)),
     }
