@@ -715,8 +715,21 @@ fn execute(argv: &[String], env: &BTreeMap<String, String>, timeout: Duration) -
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    record.stdout = out.join().unwrap_or_default();
-    record.stderr = err.join().unwrap_or_default();
+    // A process that left the group (`setsid`) may hold a pipe forever: give the readers a
+    // last second, then abandon them rather than hang the command.
+    let last = Instant::now() + Duration::from_secs(1);
+    let collect = |h: std::thread::JoinHandle<String>| {
+        while !h.is_finished() && Instant::now() < last {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if h.is_finished() {
+            h.join().unwrap_or_default()
+        } else {
+            "(not collected: a process outside the check's process group still holds it)".into()
+        }
+    };
+    record.stdout = collect(out);
+    record.stderr = collect(err);
     record.duration_ms = started.elapsed().as_millis() as u64;
     if let Some(s) = status {
         record.exit_code = s.code();
@@ -780,6 +793,21 @@ mod tests {
         assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
         assert!(r.timed_out && r.exit_code.is_none());
         assert_eq!(r.stdout.trim(), "started");
+    }
+
+    #[test]
+    fn a_process_that_leaves_the_group_cannot_hang_validation() {
+        // `setsid` puts the sleeper in its own session, out of reach of the group kill, with
+        // stdout still open: the run must end anyway, reporting the timeout.
+        let argv: Vec<String> = ["sh", "-c", "setsid sleep 30 & sleep 30"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        let t = Instant::now();
+        let r = execute(&argv, &env(), Duration::from_millis(300));
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        assert!(r.timed_out);
+        assert!(r.stdout.starts_with("(not collected"), "{}", r.stdout);
     }
 
     #[test]
