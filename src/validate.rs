@@ -777,6 +777,10 @@ fn one_line(s: &str) -> String {
 mod tests {
     use super::*;
 
+    fn argv(words: &[&str]) -> Vec<String> {
+        words.iter().map(|s| (*s).to_owned()).collect()
+    }
+
     fn env() -> BTreeMap<String, String> {
         BTreeMap::from([("PATH".into(), "/usr/bin:/bin".into())])
     }
@@ -784,10 +788,7 @@ mod tests {
     #[test]
     fn a_timeout_kills_the_whole_process_group() {
         // The grandchild `sleep` keeps stdout open; without the group kill this would hang.
-        let argv: Vec<String> = ["sh", "-c", "sleep 30 & echo started; wait"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
+        let argv = argv(&["sh", "-c", "sleep 30 & echo started; wait"]);
         let t = Instant::now();
         let r = execute(&argv, &env(), Duration::from_millis(300));
         assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
@@ -799,10 +800,7 @@ mod tests {
     fn a_process_that_leaves_the_group_cannot_hang_validation() {
         // `setsid` puts the sleeper in its own session, out of reach of the group kill, with
         // stdout still open: the run must end anyway, reporting the timeout.
-        let argv: Vec<String> = ["sh", "-c", "setsid sleep 30 & sleep 30"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
+        let argv = argv(&["sh", "-c", "setsid sleep 30 & sleep 30"]);
         let t = Instant::now();
         let r = execute(&argv, &env(), Duration::from_millis(300));
         assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
@@ -812,10 +810,7 @@ mod tests {
 
     #[test]
     fn runs_record_exit_output_and_exactly_their_environment() {
-        let argv: Vec<String> = ["sh", "-c", "echo out; echo err >&2; env | sort; exit 3"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
+        let argv = argv(&["sh", "-c", "echo out; echo err >&2; env | sort; exit 3"]);
         let r = execute(&argv, &env(), Duration::from_secs(10));
         assert_eq!(r.exit_code, Some(3));
         assert_eq!(r.stderr, "err\n");

@@ -28,12 +28,7 @@ pub fn run(s: &Settings, generation: Option<u64>) -> anyhow::Result<()> {
     let n = generation
         .or(current)
         .ok_or_else(|| CommandError::NoCurrent(s.profile.clone()))?;
-    let g = db
-        .generation(&s.profile, n)?
-        .ok_or_else(|| CommandError::NoGeneration {
-            profile: s.profile.clone(),
-            number: n,
-        })?;
+    let g = super::generation(s, &db, n)?;
     let row = db
         .entry_by_name(&g.entry_name)?
         .ok_or_else(|| CommandError::EntryMissing(g.entry_name.clone()))?;

@@ -20,12 +20,7 @@ pub fn run(s: &Settings) -> anyhow::Result<()> {
     let profiles = Profiles::new(s.home.profiles());
     let n = profiles.current(&s.profile)?.ok_or_else(no_current)?;
     let db = super::open_ro(s)?.ok_or_else(no_current)?;
-    let g = db
-        .generation(&s.profile, n)?
-        .ok_or_else(|| CommandError::NoGeneration {
-            profile: s.profile.clone(),
-            number: n,
-        })?;
+    let g = super::generation(s, &db, n)?;
     let c = Current {
         profile: s.profile.clone(),
         generation: n,

@@ -170,6 +170,16 @@ fn resolve(
     }
 }
 
+/// The profile's generation `n`, or the error saying it does not exist.
+fn generation(s: &Settings, db: &Db, n: u64) -> anyhow::Result<crate::db::GenerationRow> {
+    Ok(db
+        .generation(&s.profile, n)?
+        .ok_or_else(|| CommandError::NoGeneration {
+            profile: s.profile.clone(),
+            number: n,
+        })?)
+}
+
 /// Opens the home for a command that writes: directories created, database migrated.
 fn open_rw(s: &Settings) -> anyhow::Result<Db> {
     s.home.create()?;

@@ -27,12 +27,7 @@ pub fn run(s: &Settings, to: Option<u64>, force: bool) -> anyhow::Result<()> {
         .current(&s.profile)?
         .ok_or_else(|| CommandError::NoCurrent(s.profile.clone()))?;
     let target = match to {
-        Some(n) => db
-            .generation(&s.profile, n)?
-            .ok_or_else(|| CommandError::NoGeneration {
-                profile: s.profile.clone(),
-                number: n,
-            })?,
+        Some(n) => super::generation(s, &db, n)?,
         None => db
             .generations(&s.profile)?
             .into_iter()

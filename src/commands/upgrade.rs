@@ -14,12 +14,7 @@ pub fn run(s: &Settings, force: bool) -> anyhow::Result<()> {
     let profiles = Profiles::new(s.home.profiles());
     let no_current = || CommandError::NoCurrent(s.profile.clone());
     let n = profiles.current(&s.profile)?.ok_or_else(no_current)?;
-    let g = db
-        .generation(&s.profile, n)?
-        .ok_or_else(|| CommandError::NoGeneration {
-            profile: s.profile.clone(),
-            number: n,
-        })?;
+    let g = super::generation(s, &db, n)?;
     let row = db
         .entry_by_name(&g.entry_name)?
         .ok_or_else(|| CommandError::EntryMissing(g.entry_name.clone()))?;
