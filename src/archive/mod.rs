@@ -14,6 +14,7 @@
 //! are never applied. Each file is hashed as it is written, which yields the tree's nodes for
 //! [`crate::tree::digest`] without reading the tree again.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -22,6 +23,9 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use crate::tree::{Kind, Node};
+
+mod headers;
+use headers::{Extension, Pending};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
@@ -80,6 +84,42 @@ const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
 const MAX_PATH: usize = 4095;
 const MAX_NAME: usize = 255;
 
+/// The decompressor, kept as a concrete type so that what follows its stream can be checked.
+enum Decoder<R: BufRead> {
+    Gzip(Box<flate2::bufread::GzDecoder<R>>),
+    Zstd(zstd::stream::read::Decoder<'static, R>),
+}
+
+impl<R: BufRead> Read for Decoder<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Gzip(d) => d.read(buf),
+            Self::Zstd(d) => d.read(buf),
+        }
+    }
+}
+
+impl<R: BufRead> Decoder<R> {
+    /// After the decompressed stream has ended: fails if compressed input follows it (a second
+    /// gzip member or zstd frame, or junk). Both are decoded as one member/frame on purpose.
+    fn check_end(&mut self) -> Result<(), ArchiveError> {
+        let (what, input) = match self {
+            Self::Gzip(d) => ("gzip member", d.get_mut()),
+            Self::Zstd(d) => ("zstd frame", d.get_mut()),
+        };
+        let rest = input
+            .fill_buf()
+            .map_err(|e| ArchiveError::Corrupt(format!("reading: {e}")))?;
+        if rest.is_empty() {
+            Ok(())
+        } else {
+            Err(ArchiveError::Corrupt(format!(
+                "data after the end of the {what} (a second {what} or trailing bytes)"
+            )))
+        }
+    }
+}
+
 /// Unpacks `archive` (compression detected from its magic bytes) into the empty `dest`.
 pub fn unpack(archive: impl Read, dest: &Path, limits: Limits) -> Result<Unpacked, ArchiveError> {
     let mut input = BufReader::with_capacity(256 << 10, archive);
@@ -87,15 +127,16 @@ pub fn unpack(archive: impl Read, dest: &Path, limits: Limits) -> Result<Unpacke
         .fill_buf()
         .map_err(|e| ArchiveError::Corrupt(format!("reading: {e}")))?
         .to_vec();
-    let decoder: Box<dyn Read> = if head.starts_with(GZIP_MAGIC) {
-        Box::new(flate2::bufread::GzDecoder::new(input))
+    let decoder = if head.starts_with(GZIP_MAGIC) {
+        Decoder::Gzip(Box::new(flate2::bufread::GzDecoder::new(input)))
     } else if head.starts_with(ZSTD_MAGIC) {
         let mut d = zstd::stream::read::Decoder::with_buffer(input)
-            .map_err(|e| ArchiveError::Corrupt(format!("zstd: {e}")))?;
+            .map_err(|e| ArchiveError::Corrupt(format!("zstd: {e}")))?
+            .single_frame();
         // python-build-standalone uses the default window; refuse anything past 128 MiB.
         d.window_log_max(27)
             .map_err(|e| ArchiveError::Corrupt(format!("zstd: {e}")))?;
-        Box::new(d)
+        Decoder::Zstd(d)
     } else {
         let shown: Vec<String> = head.iter().take(4).map(|b| format!("{b:02x}")).collect();
         return Err(ArchiveError::UnknownFormat(shown.join(" ")));
@@ -130,8 +171,23 @@ pub fn unpack(archive: impl Read, dest: &Path, limits: Limits) -> Result<Unpacke
             writer.nodes[i].kind = kind;
         }
         writer.link_hardlinks()?;
-        // Read the decompressed stream to its end so the whole input is consumed.
-        io::copy(&mut tar.into_inner(), &mut io::sink()).map_err(|e| corrupt_or_cap(&e, limits))?;
+        // The end-of-archive marker may be followed by zero padding only, and the compressed
+        // stream must end where its first member/frame does.
+        let mut rest = tar.into_inner();
+        loop {
+            let n = rest
+                .read(&mut writer.buf)
+                .map_err(|e| corrupt_or_cap(&e, limits))?;
+            if n == 0 {
+                break;
+            }
+            if writer.buf[..n].iter().any(|&b| b != 0) {
+                return Err(ArchiveError::Corrupt(
+                    "data after the tar end-of-archive marker".into(),
+                ));
+            }
+        }
+        rest.inner.into_inner().check_end()?;
         writer.finish()
     })
 }
@@ -141,10 +197,25 @@ fn read_members<R: Read>(
     writer: &mut Writer<'_>,
     limits: Limits,
 ) -> Result<(), ArchiveError> {
-    let entries = tar.entries().map_err(|e| corrupt_or_cap(&e, limits))?;
+    // Raw: extension headers come to us as entries and are applied by `headers`, strictly.
+    let entries = tar
+        .entries()
+        .map_err(|e| corrupt_or_cap(&e, limits))?
+        .raw(true);
     let mut count = 0u64;
+    let mut pending = Pending::default();
+    let mut last: Option<String> = None;
+    let after = |last: &Option<String>| {
+        last.as_ref().map_or_else(
+            || "at the first header".to_owned(),
+            |m| format!("after member `{m}`"),
+        )
+    };
     for entry in entries {
-        let mut entry = entry.map_err(|e| corrupt_or_cap(&e, limits))?;
+        let mut entry = entry.map_err(|e| match corrupt_or_cap(&e, limits) {
+            ArchiveError::Corrupt(m) => ArchiveError::Corrupt(format!("{m} ({})", after(&last))),
+            other => other,
+        })?;
         count += 1;
         if count > limits.max_entries {
             return Err(ArchiveError::TooLarge(format!(
@@ -152,7 +223,53 @@ fn read_members<R: Read>(
                 limits.max_entries
             )));
         }
-        writer.member(&mut entry, limits)?;
+        let header_name = String::from_utf8_lossy(&entry.header().path_bytes()).into_owned();
+        if let Some(ext) = Extension::of(entry.header().entry_type()) {
+            if entry.size() > headers::MAX_EXTENSION {
+                return Err(ArchiveError::Corrupt(format!(
+                    "extension header `{header_name}` is {} bytes (at most {} are read)",
+                    entry.size(),
+                    headers::MAX_EXTENSION
+                )));
+            }
+            let mut data = Vec::with_capacity(entry.size() as usize);
+            entry
+                .read_to_end(&mut data)
+                .map_err(|e| corrupt_or_cap(&e, limits))?;
+            if data.len() as u64 != entry.size() {
+                return Err(ArchiveError::Corrupt(format!(
+                    "extension header `{header_name}` is truncated"
+                )));
+            }
+            pending.add(ext, &header_name, &data)?;
+            continue;
+        }
+        let described = std::mem::take(&mut pending);
+        let name = described.name(entry.header().path_bytes().into_owned());
+        let shown = String::from_utf8_lossy(&name).into_owned();
+        if let Some(pax) = &described.pax {
+            if pax.sparse {
+                return Err(unsafe_member(&shown, "sparse file (PAX GNU.sparse)"));
+            }
+            if pax.size.is_some_and(|s| s != entry.size()) {
+                return Err(unsafe_member(
+                    &shown,
+                    format!(
+                        "its PAX size {} disagrees with its header size {} (a smuggled member?)",
+                        pax.size.unwrap_or_default(),
+                        entry.size()
+                    ),
+                ));
+            }
+        }
+        let link = described.link(entry.header().link_name_bytes().map(Cow::into_owned));
+        writer.member(&mut entry, &name, link.as_deref(), limits)?;
+        last = Some(shown);
+    }
+    if let Some(header) = pending.first {
+        return Err(ArchiveError::Corrupt(format!(
+            "extension header `{header}` is not followed by the member it describes"
+        )));
     }
     Ok(())
 }
@@ -318,15 +435,29 @@ impl Writer<'_> {
     fn member<R: Read>(
         &mut self,
         entry: &mut tar::Entry<R>,
+        raw: &[u8],
+        link: Option<&[u8]>,
         limits: Limits,
     ) -> Result<(), ArchiveError> {
-        let raw = entry.path_bytes().into_owned();
-        let shown = String::from_utf8_lossy(&raw).into_owned();
+        let shown = String::from_utf8_lossy(raw).into_owned();
         let kind = entry.header().entry_type();
-        if kind.is_pax_global_extensions() {
-            return Ok(());
+        let (place, layout) = classify(raw)?;
+        if kind.is_gnu_sparse() {
+            return Err(unsafe_member(&shown, "sparse file"));
         }
-        let (place, layout) = classify(&raw)?;
+        let is_file = kind.is_file() || kind == tar::EntryType::Continuous;
+        if !is_file && entry.size() != 0 {
+            // Readers disagree on whether such data exists: one that skips it and one that
+            // does not would see different members after this one.
+            return Err(unsafe_member(
+                &shown,
+                format!(
+                    "a non-file entry (type {:?}) carrying {} bytes of data",
+                    kind.as_byte() as char,
+                    entry.size()
+                ),
+            ));
+        }
         if let Some(l) = layout {
             match self.layout {
                 None => self.layout = Some(l),
@@ -361,13 +492,13 @@ impl Writer<'_> {
             path: path.clone(),
             error,
         };
-        let node_kind = if kind.is_file() || kind == tar::EntryType::Continuous {
+        let node_kind = if is_file {
             self.write_file(entry, &path, &shown, limits)?
         } else if kind.is_dir() {
             fs::create_dir(&path).map_err(write_err)?;
             Kind::Dir
         } else if kind.is_symlink() {
-            let target = link_target(entry, &shown)?;
+            let target = link_target(link, &shown)?;
             if target.starts_with('/') {
                 return Err(unsafe_member(
                     &shown,
@@ -377,35 +508,10 @@ impl Writer<'_> {
             std::os::unix::fs::symlink(&target, &path).map_err(write_err)?;
             Kind::Symlink { target }
         } else if kind.is_hard_link() {
-            let target = link_target(entry, &shown)?;
-            let inside = match classify(target.as_bytes()) {
-                Ok((Place::Tree(t), l)) if l == self.layout => t,
-                _ => {
-                    return Err(unsafe_member(
-                        &shown,
-                        format!("hardlink to `{target}`, outside the runtime tree"),
-                    ));
-                }
-            };
-            let Some(&i) = self.index.get(&inside) else {
-                return Err(unsafe_member(
-                    &shown,
-                    format!("hardlink to `{target}`, which is not an earlier file of the archive"),
-                ));
-            };
-            let Kind::File { .. } = self.nodes[i].kind else {
-                return Err(unsafe_member(
-                    &shown,
-                    format!("hardlink to `{target}`, which is not a regular file"),
-                ));
-            };
-            // The target may still be queued for the writer thread: link after it has run.
-            self.hardlinks.push((inside, rel.clone()));
-            self.nodes[i].kind.clone()
+            let target = link_target(link, &shown)?;
+            self.hardlink(&target, &rel, &shown)?
         } else if kind.is_character_special() || kind.is_block_special() || kind.is_fifo() {
             return Err(unsafe_member(&shown, "device or FIFO"));
-        } else if kind.is_gnu_sparse() {
-            return Err(unsafe_member(&shown, "sparse file"));
         } else {
             return Err(unsafe_member(
                 &shown,
@@ -414,6 +520,34 @@ impl Writer<'_> {
         };
         self.push(rel, node_kind);
         Ok(())
+    }
+
+    /// Queues a hardlink to an earlier regular file of the tree; returns the target's node kind.
+    fn hardlink(&mut self, target: &str, rel: &str, shown: &str) -> Result<Kind, ArchiveError> {
+        let inside = match classify(target.as_bytes()) {
+            Ok((Place::Tree(t), l)) if l == self.layout => t,
+            _ => {
+                return Err(unsafe_member(
+                    shown,
+                    format!("hardlink to `{target}`, outside the runtime tree"),
+                ));
+            }
+        };
+        let Some(&i) = self.index.get(&inside) else {
+            return Err(unsafe_member(
+                shown,
+                format!("hardlink to `{target}`, which is not an earlier file of the archive"),
+            ));
+        };
+        let Kind::File { .. } = self.nodes[i].kind else {
+            return Err(unsafe_member(
+                shown,
+                format!("hardlink to `{target}`, which is not a regular file"),
+            ));
+        };
+        // The target may still be queued for the writer thread: link after it has run.
+        self.hardlinks.push((inside, rel.to_owned()));
+        Ok(self.nodes[i].kind.clone())
     }
 
     /// Writes one regular file, hashing it as it goes; returns its node kind.
@@ -577,12 +711,10 @@ impl Writer<'_> {
     }
 }
 
-fn link_target<R: Read>(entry: &tar::Entry<R>, shown: &str) -> Result<String, ArchiveError> {
-    let raw = entry
-        .link_name_bytes()
-        .ok_or_else(|| unsafe_member(shown, "link without a target"))?;
+fn link_target(link: Option<&[u8]>, shown: &str) -> Result<String, ArchiveError> {
+    let raw = link.ok_or_else(|| unsafe_member(shown, "link without a target"))?;
     let target =
-        std::str::from_utf8(&raw).map_err(|_| unsafe_member(shown, "link target is not UTF-8"))?;
+        std::str::from_utf8(raw).map_err(|_| unsafe_member(shown, "link target is not UTF-8"))?;
     if target.is_empty() || target.contains('\0') || target.len() > MAX_PATH {
         return Err(unsafe_member(
             shown,
