@@ -92,10 +92,18 @@ enum Decoder<R: BufRead> {
 
 impl<R: BufRead> Read for Decoder<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Self::Gzip(d) => d.read(buf),
-            Self::Zstd(d) => d.read(buf),
-        }
+        let (what, r) = match self {
+            Self::Gzip(d) => ("gzip", d.read(buf)),
+            Self::Zstd(d) => ("zstd", d.read(buf)),
+        };
+        r.map_err(|e| {
+            let hint = if e.to_string().contains("too much memory") {
+                " (its window is larger than the 128 MiB pyswap allows)"
+            } else {
+                ""
+            };
+            io::Error::new(e.kind(), format!("{what} stream: {e}{hint}"))
+        })
     }
 }
 
@@ -1051,19 +1059,55 @@ mod tests {
     }
 
     #[test]
-    fn caps_unpacked_size() {
-        let bomb = gz(&tar_of(|b| {
-            file(b, "python/big", &vec![0u8; 4 << 20], 0o644);
-        }));
-        let dir = tempfile::tempdir().unwrap();
-        let r = unpack(
-            &bomb[..],
-            dir.path(),
-            Limits {
-                max_unpacked_bytes: 1 << 20,
-                max_entries: 10,
-            },
-        );
-        assert!(matches!(r, Err(ArchiveError::TooLarge(_))), "{r:?}");
+    fn bombs_stop_at_the_caps_in_gzip_and_zstd() {
+        let limits = Limits {
+            max_unpacked_bytes: 1 << 20,
+            max_entries: 50,
+        };
+        // 64 MiB of zeros in one member: a few hundred KiB compressed.
+        let zeros = tar_of(|b| file(b, "python/big", &vec![0u8; 64 << 20], 0o644));
+        // 1000 empty directories: 0.5 MiB of headers.
+        let many = tar_of(|b| {
+            for i in 0..1000 {
+                let mut h = tar::Header::new_gnu();
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(0o755);
+                h.set_size(0);
+                b.append_data(&mut h, format!("python/d{i}"), io::empty())
+                    .unwrap();
+            }
+        });
+        for (what, tar, want) in [
+            ("bytes", &zeros, "1048576 bytes"),
+            ("entries", &many, "50 entries"),
+        ] {
+            for data in [gz(tar), zstd::encode_all(&tar[..], 19).unwrap()] {
+                assert!(
+                    data.len() < tar.len() / 10,
+                    "{what}: a bomb compresses well ({} of {})",
+                    data.len(),
+                    tar.len()
+                );
+                let dir = tempfile::tempdir().unwrap();
+                let dest = dir.path().join("stage");
+                fs::create_dir(&dest).unwrap();
+                match unpack(&data[..], &dest, limits) {
+                    Err(ArchiveError::TooLarge(m)) => assert!(m.contains(want), "{what}: {m}"),
+                    other => panic!("{what}: expected the cap, got {other:?}"),
+                }
+                let written: u64 = crate::tree::scan(&dest)
+                    .unwrap()
+                    .iter()
+                    .map(|n| match n.kind {
+                        Kind::File { size, .. } => size,
+                        _ => 512,
+                    })
+                    .sum();
+                assert!(
+                    written <= 2 << 20,
+                    "{what}: stopped near the cap ({written} bytes)"
+                );
+            }
+        }
     }
 }

@@ -84,7 +84,7 @@ pub enum Fake {
     BrokenSsl,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
     Gz,
     Zst,

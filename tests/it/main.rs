@@ -7,9 +7,11 @@
 
 mod common;
 mod concurrency;
+mod corpus;
 mod crash;
 mod errors;
 mod help;
+mod hostile;
 mod lifecycle;
 mod manifest;
 mod network;
