@@ -101,6 +101,7 @@ impl DownloadCache {
         }
         let path = self.path(sha256)?;
         fs::rename(&partial, &path).map_err(|e| self.io(e))?;
+        crate::crash::point("cache:admitted");
         self.touch(&path);
         self.prune(self.max_bytes, Some(sha256), false)?;
         Ok(())

@@ -1,14 +1,42 @@
 //! Named crash points for the kill-at-every-step tests.
 //!
-//! When `PYSWAP_TEST_CRASH_AT` names a point, the process sends itself SIGKILL there: no
-//! destructor, no flush, exactly what `kill -9` from outside does at that instant. Unset (always,
-//! outside tests), a point costs one environment lookup.
+//! Built into debug (test) builds, or any build with the `crash-points` feature; a release build
+//! has none (every call compiles to nothing). When `PYSWAP_TEST_CRASH_AT` names a point
+//! (`name`, or `name#N` for its N-th pass), the process sends itself SIGKILL there: no
+//! destructor, no flush, exactly what `kill -9` from outside does at that instant. When
+//! `PYSWAP_TEST_CRASH_TRACE` names a file, every point passed is appended to it, one per line,
+//! so a test can list the points a command goes through and then kill it at each.
 
 pub const ENV: &str = "PYSWAP_TEST_CRASH_AT";
+pub const TRACE: &str = "PYSWAP_TEST_CRASH_TRACE";
 
 /// Dies here if the test harness asked for it.
+#[cfg(any(debug_assertions, feature = "crash-points"))]
 pub fn point(name: &str) {
-    if std::env::var_os(ENV).is_some_and(|v| v == name) {
+    use std::io::Write;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static HITS: AtomicUsize = AtomicUsize::new(0);
+    static TRACE_LOCK: Mutex<()> = Mutex::new(());
+
+    if let Some(path) = std::env::var_os(TRACE) {
+        let _serial = TRACE_LOCK.lock();
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{name}");
+        }
+    }
+    let Ok(target) = std::env::var(ENV) else {
+        return;
+    };
+    let (want, nth) = match target.split_once('#') {
+        Some((n, k)) => (n, k.parse().unwrap_or(1)),
+        None => (target.as_str(), 1),
+    };
+    if want == name && HITS.fetch_add(1, Ordering::SeqCst) + 1 == nth {
         // SAFETY: kill(2) on our own pid with a constant signal has no memory-safety conditions.
         #[allow(unsafe_code)]
         unsafe {
@@ -16,3 +44,7 @@ pub fn point(name: &str) {
         }
     }
 }
+
+#[cfg(not(any(debug_assertions, feature = "crash-points")))]
+#[inline(always)]
+pub fn point(_name: &str) {}

@@ -140,6 +140,7 @@ pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::R
     // Leftovers from crashes: registered = rows that remain.
     let registered: HashSet<String> = db.entries()?.into_iter().map(|e| e.name).collect();
     let swept = store.sweep(&registered, dry_run)?;
+    crate::crash::point("gc:swept");
     report.leftover_dirs = swept.dirs;
     report.bytes_freed += swept.bytes;
     let rows: HashSet<(String, u64)> = db

@@ -124,6 +124,7 @@ pub fn ensure(
         validation: report_json.clone(),
         created: crate::output::now_unix(),
     })?;
+    crash::point("install:entry-committed");
     db.record_validation(&ValidationRow {
         entry_id: row.id,
         profile: None,

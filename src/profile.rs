@@ -97,12 +97,18 @@ impl Profiles {
             &self.dir,
             &link_name(profile, n),
             &Path::new("../store").join(entry),
+            GENERATION_LINK,
         )
     }
 
     /// Makes generation `n` current: `<profile> -> <profile>-<n>-link`, atomically.
     pub fn activate(&self, profile: &str, n: u64) -> Result<(), ProfileError> {
-        replace_symlink(&self.dir, profile, Path::new(&link_name(profile, n)))
+        replace_symlink(
+            &self.dir,
+            profile,
+            Path::new(&link_name(profile, n)),
+            CURRENT_LINK,
+        )
     }
 
     /// Removes the profile's current link (the profile then has no runtime), durably.
@@ -175,22 +181,42 @@ impl Profiles {
     }
 }
 
+/// Crash points of one link replacement: temporary link made, renamed over, directory synced.
+type Points = [&'static str; 3];
+const GENERATION_LINK: Points = [
+    "generation-link:temp-link",
+    "generation-link:renamed",
+    "generation-link:synced",
+];
+const CURRENT_LINK: Points = [
+    "current-link:temp-link",
+    "current-link:renamed",
+    "current-link:synced",
+];
+
 /// Points `dir/name` at `target` by creating a temporary link and renaming it over `name`.
-fn replace_symlink(dir: &Path, name: &str, target: &Path) -> Result<(), ProfileError> {
+fn replace_symlink(
+    dir: &Path,
+    name: &str,
+    target: &Path,
+    points: Points,
+) -> Result<(), ProfileError> {
     let tmp = dir.join(format!(".tmp-{}-{}-{name}", std::process::id(), nonce()));
     let err = |path: &Path| {
         let path = path.to_owned();
         move |error| ProfileError::Io { path, error }
     };
     symlink(target, &tmp).map_err(err(&tmp))?;
-    crate::crash::point("profile:temp-link");
+    crate::crash::point(points[0]);
     let dest = dir.join(name);
     if let Err(e) = fs::rename(&tmp, &dest) {
         let _ = fs::remove_file(&tmp);
         return Err(err(&dest)(e));
     }
-    crate::crash::point("profile:renamed");
-    crate::store::sync_dir(dir).map_err(err(dir))
+    crate::crash::point(points[1]);
+    crate::store::sync_dir(dir).map_err(err(dir))?;
+    crate::crash::point(points[2]);
+    Ok(())
 }
 
 fn nonce() -> u64 {

@@ -98,6 +98,7 @@ impl Store {
         staging.published = true;
         crate::crash::point("store:renamed");
         sync_dir(&self.dir).map_err(io_err(&self.dir))?;
+        crate::crash::point("store:dir-synced");
         Ok(target)
     }
 
@@ -135,7 +136,9 @@ impl Store {
         fs::rename(&from, &trash).map_err(io_err(&from))?;
         sync_dir(&self.dir).map_err(io_err(&self.dir))?;
         crate::crash::point("store:trashed");
-        remove_tree(&trash).map_err(io_err(&trash))
+        remove_tree(&trash).map_err(io_err(&trash))?;
+        crate::crash::point("store:trash-deleted");
+        Ok(())
     }
 
     /// Every name directly in `store/`, dot-names included; empty if it does not exist yet.

@@ -71,6 +71,7 @@ pub fn run(s: &Settings, requests: &[String], pre: bool, jobs: usize) -> anyhow:
         match r {
             Ok(done) => {
                 db.mark_staged(done.row.id, now_unix())?;
+                crate::crash::point("install:staged");
                 let (source, bytes) = match done.origin {
                     Origin::Store => ("store", 0),
                     Origin::Cache => ("cache", 0),

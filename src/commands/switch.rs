@@ -131,6 +131,24 @@ pub(super) fn activate(
         None => None,
     };
     if let Some(g) = current.as_ref().filter(|g| g.entry_id == installed.row.id) {
+        // A switch killed between the swap and its health check left this generation current
+        // unchecked (or checked and failed, not yet undone): finish that switch's work now.
+        let checked = db
+            .latest_validations(&s.profile)?
+            .get(&g.number)
+            .is_some_and(|v| v.ok && v.phase == Phase::Health.as_str());
+        if s.validation.health_check && !checked {
+            let fallback = last_good_before(db, &s.profile, g.number)?;
+            health_or_restore(
+                s,
+                db,
+                &profiles,
+                &installed,
+                &expected,
+                g.number,
+                fallback.as_ref(),
+            )?;
+        }
         return Ok(Switched::unchanged(&s.profile, g, &installed.path));
     }
     let (validation, validated) = validated_report(s, db, &installed, &expected)?;
@@ -156,18 +174,7 @@ pub(super) fn activate(
     db.unstage(installed.row.id)?;
     let previous = current.as_ref().map(|g| g.number);
     let health_check = if s.validation.health_check {
-        let python = profiles.profile_path(&s.profile).join("bin/python3");
-        let report = validate::health(&python, &installed.path, &expected, &s.validation);
-        record(db, installed.row.id, &s.profile, Some(n), &report)?;
-        if !report.ok {
-            let restored = restore(s, &profiles, current.as_ref())?;
-            return Err(CommandError::HealthFailed {
-                generation: n,
-                summary: report.summary(),
-                restored,
-            }
-            .into());
-        }
+        health_or_restore(s, db, &profiles, &installed, &expected, n, current.as_ref())?;
         Some(true)
     } else {
         None
@@ -184,6 +191,43 @@ pub(super) fn activate(
         health_check,
         created: rfc3339(row.created),
     })
+}
+
+/// Runs the health check of generation `n` (current) through the profile path and records it;
+/// on failure puts the profile back at `previous` (or at no runtime) and fails naming both.
+fn health_or_restore(
+    s: &Settings,
+    db: &mut Db,
+    profiles: &Profiles,
+    installed: &Installed,
+    expected: &Expected,
+    n: u64,
+    previous: Option<&GenerationRow>,
+) -> anyhow::Result<()> {
+    let python = profiles.profile_path(&s.profile).join("bin/python3");
+    let report = validate::health(&python, &installed.path, expected, &s.validation);
+    record(db, installed.row.id, &s.profile, Some(n), &report)?;
+    if report.ok {
+        return Ok(());
+    }
+    let restored = restore(s, profiles, previous)?;
+    Err(CommandError::HealthFailed {
+        generation: n,
+        summary: report.summary(),
+        restored,
+    }
+    .into())
+}
+
+/// The newest generation before `n` whose last validation did not fail: where an unfinished
+/// switch to `n` goes back to when its health check fails on the re-run (the generation it
+/// came from is not recorded).
+fn last_good_before(db: &Db, profile: &str, n: u64) -> anyhow::Result<Option<GenerationRow>> {
+    let latest = db.latest_validations(profile)?;
+    Ok(db
+        .generations(profile)?
+        .into_iter()
+        .rfind(|g| g.number < n && latest.get(&g.number).is_none_or(|v| v.ok)))
 }
 
 /// The pre-activation verdict: the install's own run when the entry was just unpacked, a stored
