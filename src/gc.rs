@@ -13,6 +13,9 @@
 //! `install` count as used unless `--staged` is given. Last, the download cache is pruned to its
 //! bound (least recently used first) and partial downloads older than a day are deleted. Runs
 //! under the exclusive gc lock, so no other command is between steps.
+//!
+//! An entry that nothing references but that a running process still uses (see
+//! [`crate::inuse`]) is kept, and reported, until a `gc` after that process has exited.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -44,6 +47,8 @@ pub struct Report {
     pub bytes_freed: u64,
     /// Cached archives and stale partial downloads deleted.
     pub cache: Pruned,
+    /// Entries nothing references any more but a running process uses: (entry, pid). Kept.
+    pub in_use: Vec<(String, u32)>,
 }
 
 /// Generations the policy deletes.
@@ -106,8 +111,15 @@ pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::R
     if !policy.staged {
         used.extend(db.staged_names()?);
     }
+    // Runtime roots: an entry a live process runs from stays until that process is gone.
+    let in_use: Vec<(String, u32)> = crate::inuse::entries_in_use(&home.store())
+        .into_iter()
+        .filter(|(name, _)| !used.contains(name) && db_has(db, name))
+        .collect();
+    used.extend(in_use.iter().map(|(n, _)| n.clone()));
     let mut report = Report {
         generations: doomed,
+        in_use,
         ..Report::default()
     };
     if dry_run {
@@ -171,6 +183,10 @@ pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::R
         bytes: pruned.bytes + partials.bytes,
     };
     Ok(report)
+}
+
+fn db_has(db: &Db, name: &str) -> bool {
+    db.entry_by_name(name).is_ok_and(|e| e.is_some())
 }
 
 /// Deletes per-archive lock files: under the exclusive gc lock no install holds or waits on one

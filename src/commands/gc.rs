@@ -21,6 +21,13 @@ struct GcReport {
     bytes_freed: u64,
     cache_files_removed: u64,
     cache_bytes_freed: u64,
+    entries_in_use: Vec<InUse>,
+}
+
+#[derive(Serialize)]
+struct InUse {
+    entry: String,
+    pid: u32,
 }
 
 #[derive(Serialize)]
@@ -59,6 +66,7 @@ pub fn run(
                 bytes_freed: 0,
                 cache_files_removed: 0,
                 cache_bytes_freed: 0,
+                entries_in_use: vec![],
             });
         }
         Err(e) => return Err(e.into()),
@@ -75,6 +83,38 @@ pub fn run(
         },
         dry_run,
     )?;
+    say(s, &report, dry_run);
+    s.out.json(&GcReport {
+        dry_run,
+        skipped: false,
+        generations_removed: report
+            .generations
+            .iter()
+            .map(|g| RemovedGeneration {
+                profile: g.profile.clone(),
+                number: g.number,
+                version: g.version.clone(),
+            })
+            .collect(),
+        entries_removed: report.entries.iter().map(|e| e.name.clone()).collect(),
+        leftover_dirs: report.leftover_dirs,
+        leftover_links: report.leftover_links,
+        bytes_freed: report.bytes_freed,
+        cache_files_removed: report.cache.files,
+        cache_bytes_freed: report.cache.bytes,
+        entries_in_use: report
+            .in_use
+            .iter()
+            .map(|(entry, pid)| InUse {
+                entry: entry.clone(),
+                pid: *pid,
+            })
+            .collect(),
+    })
+}
+
+/// The human report.
+fn say(s: &Settings, report: &gc::Report, dry_run: bool) {
     let verb = if dry_run { "would remove" } else { "removed" };
     s.out.say(&format!(
         "{verb} {} generation(s), {} store entr{} and {} leftover(s); {} freed",
@@ -95,6 +135,11 @@ pub fn run(
             human_bytes(report.cache.bytes)
         ));
     }
+    for (entry, pid) in &report.in_use {
+        s.out.say(&format!(
+            "kept store entry {entry}: nothing references it, but process {pid} still runs from it (the next gc after it exits removes it)"
+        ));
+    }
     for g in &report.generations {
         s.out.say(&format!(
             "  generation {} of `{}` (CPython {})",
@@ -108,23 +153,4 @@ pub fn run(
             human_bytes(e.bytes)
         ));
     }
-    s.out.json(&GcReport {
-        dry_run,
-        skipped: false,
-        generations_removed: report
-            .generations
-            .iter()
-            .map(|g| RemovedGeneration {
-                profile: g.profile.clone(),
-                number: g.number,
-                version: g.version.clone(),
-            })
-            .collect(),
-        entries_removed: report.entries.iter().map(|e| e.name.clone()).collect(),
-        leftover_dirs: report.leftover_dirs,
-        leftover_links: report.leftover_links,
-        bytes_freed: report.bytes_freed,
-        cache_files_removed: report.cache.files,
-        cache_bytes_freed: report.cache.bytes,
-    })
 }

@@ -397,7 +397,7 @@ pub fn synthetic_tar(
         Fake::Good => {
             let soabi = format!("cpython-{}{}-x86_64-linux-gnu", minor[0], minor[1]);
             format!(
-                "#!/bin/sh\nhere=$(cd \"$(dirname \"$0\")/..\" && pwd -P)\nprintf '{{\"implementation\":\"cpython\",\"version\":\"{version}\",\"soabi\":\"{soabi}\",\"abiflags\":\"\",\"platform\":\"linux-x86_64\",\"prefix\":\"%s\",\"stdlib\":\"%s/lib/python{short}\",\"failed\":{{}}}}\\n' \"$here\" \"$here\"\n"
+                "#!/bin/sh\nhere=$(cd \"$(dirname \"$0\")/..\" && pwd -P)\nif [ \"$1 $2\" = '-c import encodings' ]; then\n  # Like CPython, find the prefix from the executable actually running (the script this\n  # shell holds open), not from a second lookup of the path.\n  for f in /proc/$$/fd/*; do l=$(readlink \"$f\"); case $l in */bin/python*) here=${{l%/bin/*}};; esac; done\n  test -f \"$here/lib/python{short}/encodings/__init__.py\" && exit 0\n  echo \"ModuleNotFoundError: No module named 'encodings' under $here\" >&2; exit 1\nfi\nprintf '{{\"implementation\":\"cpython\",\"version\":\"{version}\",\"soabi\":\"{soabi}\",\"abiflags\":\"\",\"platform\":\"linux-x86_64\",\"prefix\":\"%s\",\"stdlib\":\"%s/lib/python{short}\",\"failed\":{{}}}}\\n' \"$here\" \"$here\"\n"
             )
         }
         Fake::BrokenSsl => "#!/bin/sh\necho 'ImportError: libssl.so.3: cannot open shared object file' >&2\nexit 1\n".to_owned(),

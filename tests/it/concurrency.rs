@@ -7,8 +7,39 @@ use std::time::{Duration, Instant};
 
 use crate::common::{Compression, Fake, TestContext};
 
+/// A pyswap command started in the background, killed with SIGKILL after `kill_after` if
+/// given, and never waited on for longer than a minute (a hang is a failure).
+fn finish(mut child: std::process::Child, kill_after: Option<Duration>, what: &str) -> Option<i32> {
+    if let Some(d) = kill_after {
+        std::thread::sleep(d);
+        let _ = child.kill();
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} has waited for over a minute"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// A small deterministic generator: the same "random" kills on every run.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
 #[test]
-fn switch_and_gc_race_while_a_reader_runs_python() {
+fn gc_races_switch_while_a_reader_imports_encodings() {
     let mut t = TestContext::new();
     t.add("3.11.9", Fake::Good, Compression::Gz);
     t.add("3.12.3", Fake::Good, Compression::Zst);
@@ -19,51 +50,85 @@ fn switch_and_gc_race_while_a_reader_runs_python() {
     let reader = {
         let (t, stop, reads) = (t.clone(), stop.clone(), reads.clone());
         std::thread::spawn(move || {
-            let python = t.profile_python();
+            let python = t.home.join("profiles/default/bin/python3");
             while !stop.load(Ordering::SeqCst) {
-                let out = Command::new(&python).output().unwrap();
+                let out = Command::new(&python)
+                    .args(["-c", "import encodings"])
+                    .output()
+                    .unwrap();
                 assert!(
                     out.status.success(),
-                    "reader failed: {}",
+                    "the reader failed: {}",
                     String::from_utf8_lossy(&out.stderr)
                 );
                 reads.fetch_add(1, Ordering::SeqCst);
             }
         })
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // Hundreds of iterations, but never more than two minutes of them.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let switches = Arc::new(AtomicUsize::new(0));
     let switcher = {
-        let t = t.clone();
+        let (t, switches) = (t.clone(), switches.clone());
         std::thread::spawn(move || {
-            for i in 0..20 {
+            let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+            for i in 0..300 {
                 if Instant::now() > deadline {
                     break;
                 }
                 let v = if i % 2 == 0 { "3.12.3" } else { "3.11.9" };
-                t.run(&["switch", v, "--lock-timeout", "30"]).ok();
+                let child = t
+                    .cmd()
+                    .args(["switch", v, "--lock-timeout", "30"])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap();
+                // One switch in six is killed somewhere in its first 40 ms.
+                let kill = (rng.next(6) == 0).then(|| Duration::from_millis(rng.next(40)));
+                let code = finish(child, kill, "switch");
+                assert!(
+                    kill.is_some() || code == Some(0),
+                    "switch {v} exited {code:?}"
+                );
+                switches.fetch_add(1, Ordering::SeqCst);
             }
         })
     };
     let collector = {
         let t = t.clone();
         std::thread::spawn(move || {
-            for _ in 0..20 {
-                if Instant::now() > deadline {
-                    break;
-                }
-                let r = t.run(&["gc", "--keep", "1", "--wait", "1"]).ok();
-                assert!(r.code == Some(0));
+            let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+            let mut runs = 0;
+            while Instant::now() < deadline && runs < 300 {
+                let child = t
+                    .cmd()
+                    .args(["gc", "--keep", "1", "--wait", "1"])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap();
+                let kill = (rng.next(5) == 0).then(|| Duration::from_millis(rng.next(30)));
+                let code = finish(child, kill, "gc");
+                assert!(kill.is_some() || code == Some(0), "gc exited {code:?}");
+                runs += 1;
             }
         })
     };
     switcher.join().unwrap();
-    collector.join().unwrap();
     stop.store(true, Ordering::SeqCst);
+    collector.join().unwrap();
     reader.join().unwrap();
-    assert!(reads.load(Ordering::SeqCst) > 10);
+    let n = switches.load(Ordering::SeqCst);
+    assert!(n >= 100, "only {n} switches ran");
+    assert!(reads.load(Ordering::SeqCst) > 100);
+    eprintln!("{n} switches, {} reads", reads.load(Ordering::SeqCst));
     t.assert_consistent();
+    // Whatever was killed where, the next commands clean up without help.
+    t.run(&["switch", "3.12.3"]).ok();
     t.run(&["gc", "--keep", "1"]).ok();
     assert_eq!(t.store_names().len(), 1);
+    t.assert_consistent();
 }
 
 #[test]
@@ -125,4 +190,36 @@ fn issue2_commands_creating_the_database_at_once() {
             h.join().unwrap();
         }
     }
+}
+
+#[test]
+fn gc_keeps_an_entry_a_running_process_uses_until_it_exits() {
+    let mut t = TestContext::new();
+    t.add("3.11.9", Fake::Good, Compression::Gz);
+    t.add("3.12.3", Fake::Good, Compression::Gz);
+    t.run(&["switch", "3.11.9"]).ok();
+    // A long-running program started on 3.11.9 (its working directory is in the runtime).
+    let old = t.home.join("profiles/default").canonicalize().unwrap();
+    let mut service = Command::new("sleep")
+        .arg("60")
+        .current_dir(old.join("lib"))
+        .spawn()
+        .unwrap();
+    t.run(&["switch", "3.12.3"]).ok();
+    let r = t.run(&["gc", "--keep", "1", "--json"]).ok();
+    let doc = r.json();
+    assert_eq!(doc["generations_removed"].as_array().unwrap().len(), 1);
+    assert_eq!(doc["entries_removed"].as_array().unwrap().len(), 0);
+    assert_eq!(doc["entries_in_use"][0]["pid"], service.id());
+    assert!(
+        old.join("lib/python3.11/os.py").exists(),
+        "the service's runtime is still there"
+    );
+    t.assert_consistent();
+    service.kill().unwrap();
+    service.wait().unwrap();
+    let doc = t.run(&["gc", "--json"]).ok().json();
+    assert_eq!(doc["entries_removed"].as_array().unwrap().len(), 1);
+    assert!(!old.exists());
+    assert_eq!(t.store_names().len(), 1);
 }

@@ -175,6 +175,15 @@ struct GcReport {
     bytes_freed: u64,
     cache_files_removed: u64,
     cache_bytes_freed: u64,
+    entries_in_use: Vec<InUse>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct InUse {
+    entry: String,
+    pid: u32,
 }
 
 #[derive(Deserialize)]

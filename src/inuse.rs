@@ -1,0 +1,116 @@
+//! Store entries that running processes still use ("runtime roots").
+//!
+//! A Python process started on a runtime keeps importing from its prefix for as long as it
+//! runs, long after a switch has made another runtime current. Deleting its entry would break it
+//! at its next import, so `gc` keeps every entry that a process on this host has as its
+//! executable, working directory or root, holds open, or maps (shared libraries), as read from
+//! `/proc/<pid>/{exe,cwd,root,fd/*,maps}`. A process pyswap may not inspect (another user's,
+//! without root) is not seen; a process that exits is seen no more and its entry goes at the
+//! next `gc`. Elsewhere than Linux (no `/proc`) the scan finds nothing.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Entry name -> the lowest pid using it.
+pub fn entries_in_use(store: &Path) -> BTreeMap<String, u32> {
+    let store = fs::canonicalize(store).unwrap_or_else(|_| store.to_owned());
+    let mut found = BTreeMap::new();
+    let Ok(procs) = fs::read_dir("/proc") else {
+        return found;
+    };
+    let me = std::process::id();
+    for p in procs.flatten() {
+        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        for name in uses(&p.path(), &store) {
+            found
+                .entry(name)
+                .and_modify(|old: &mut u32| *old = (*old).min(pid))
+                .or_insert(pid);
+        }
+    }
+    found
+}
+
+/// The entries one process uses (best effort: a vanished process or a denied read is skipped).
+fn uses(proc_dir: &Path, store: &Path) -> Vec<String> {
+    let mut paths: Vec<PathBuf> = ["exe", "cwd", "root"]
+        .iter()
+        .filter_map(|l| fs::read_link(proc_dir.join(l)).ok())
+        .collect();
+    if let Ok(fds) = fs::read_dir(proc_dir.join("fd")) {
+        paths.extend(fds.flatten().filter_map(|fd| fs::read_link(fd.path()).ok()));
+    }
+    if let Ok(maps) = fs::read_to_string(proc_dir.join("maps")) {
+        // `address perms offset dev inode   /path`: the path is the sixth field, if any.
+        paths.extend(
+            maps.lines()
+                .filter_map(|l| l.split_whitespace().nth(5))
+                .filter(|p| p.starts_with('/'))
+                .map(PathBuf::from),
+        );
+    }
+    let mut names: Vec<String> = paths.iter().filter_map(|p| entry_of(p, store)).collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// `store/<entry>/...` -> `<entry>` (work directories, whose names start with `.`, excluded).
+fn entry_of(path: &Path, store: &Path) -> Option<String> {
+    let rest = path.strip_prefix(store).ok()?;
+    let first = rest.components().next()?.as_os_str().to_str()?;
+    (!first.starts_with('.')).then(|| first.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::{Command, Stdio};
+
+    #[test]
+    fn finds_a_process_by_its_working_directory_and_open_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        fs::create_dir_all(store.join("aaa-entry/lib")).unwrap();
+        fs::create_dir_all(store.join("bbb-entry/lib")).unwrap();
+        fs::create_dir_all(store.join(".staging-x")).unwrap();
+        fs::write(store.join("bbb-entry/lib/data"), b"x").unwrap();
+        let mut by_cwd = Command::new("sleep")
+            .arg("30")
+            .current_dir(store.join("aaa-entry/lib"))
+            .spawn()
+            .unwrap();
+        let mut by_fd = Command::new("sh")
+            .args(["-c", "exec 3<\"$1\"; exec sleep 30", "sh"])
+            .arg(store.join("bbb-entry/lib/data"))
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut in_staging = Command::new("sleep")
+            .arg("30")
+            .current_dir(store.join(".staging-x"))
+            .spawn()
+            .unwrap();
+        // Give the shell a moment to open its file.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut found = entries_in_use(&store);
+        while found.len() < 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            found = entries_in_use(&store);
+        }
+        for c in [&mut by_cwd, &mut by_fd, &mut in_staging] {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+        assert_eq!(found.get("aaa-entry"), Some(&by_cwd.id()));
+        assert_eq!(found.get("bbb-entry"), Some(&by_fd.id()));
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(entries_in_use(&store).is_empty(), "gone once they exit");
+    }
+}
