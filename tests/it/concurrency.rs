@@ -68,7 +68,7 @@ fn gc_races_switch_while_a_reader_imports_encodings() {
     // Hundreds of iterations, but never more than two minutes of them.
     let deadline = Instant::now() + Duration::from_secs(120);
     let switches = Arc::new(AtomicUsize::new(0));
-    let switcher = {
+    let switching = {
         let (t, switches) = (t.clone(), switches.clone());
         std::thread::spawn(move || {
             let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
@@ -115,7 +115,7 @@ fn gc_races_switch_while_a_reader_imports_encodings() {
             }
         })
     };
-    switcher.join().unwrap();
+    switching.join().unwrap();
     stop.store(true, Ordering::SeqCst);
     collector.join().unwrap();
     reader.join().unwrap();
