@@ -10,6 +10,12 @@ pub enum HomeError {
     Create { path: PathBuf, error: io::Error },
     #[error("no pyswap home: set PYSWAP_HOME or HOME")]
     Unknown,
+    #[error("cannot use PYSWAP_HOME {}: {error}", path.display())]
+    Unusable {
+        path: PathBuf,
+        #[source]
+        error: io::Error,
+    },
 }
 
 /// The root of one pyswap installation.
@@ -33,6 +39,30 @@ impl Home {
     /// A home whose directories may not exist yet (for read-only commands).
     pub fn at(root: PathBuf) -> Self {
         Self { root }
+    }
+
+    /// Why the filesystem holding the home refuses writes, if it does: read-only (EROFS) or
+    /// full (ENOSPC). Used to explain a failure whose own message does not (SQLite's
+    /// "unable to open database file", "disk I/O error").
+    pub fn unusable(&self) -> Option<HomeError> {
+        let c = std::ffi::CString::new(self.root.as_os_str().as_encoded_bytes()).ok()?;
+        let mut st = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
+        // SAFETY: `c` is NUL-terminated and `st` is a valid place for one statvfs.
+        #[allow(unsafe_code)]
+        let (rc, st) = unsafe { (libc::statvfs(c.as_ptr(), st.as_mut_ptr()), st.assume_init()) };
+        let code = if rc != 0 {
+            return None;
+        } else if st.f_flag & libc::ST_RDONLY != 0 {
+            libc::EROFS
+        } else if st.f_bavail == 0 {
+            libc::ENOSPC
+        } else {
+            return None;
+        };
+        Some(HomeError::Unusable {
+            path: self.root.clone(),
+            error: io::Error::from_raw_os_error(code),
+        })
     }
 
     /// Creates the fixed directories if missing.

@@ -183,7 +183,15 @@ fn generation(s: &Settings, db: &Db, n: u64) -> anyhow::Result<crate::db::Genera
 /// Opens the home for a command that writes: directories created, database migrated.
 fn open_rw(s: &Settings) -> anyhow::Result<Db> {
     s.home.create()?;
-    Ok(Db::open(&s.home.db())?)
+    open_db(s)
+}
+
+/// The database, or, when it cannot be opened because the home is read-only or full, that.
+fn open_db(s: &Settings) -> anyhow::Result<Db> {
+    Db::open(&s.home.db()).map_err(|e| match s.home.unusable() {
+        Some(why) => anyhow::Error::new(why),
+        None => e.into(),
+    })
 }
 
 /// Opens the database for a read-only command; `None` when nothing was ever installed.
@@ -191,7 +199,7 @@ fn open_ro(s: &Settings) -> anyhow::Result<Option<Db>> {
     if !s.home.exists() {
         return Ok(None);
     }
-    Ok(Some(Db::open(&s.home.db())?))
+    open_db(s).map(Some)
 }
 
 /// The shared side of the gc lock, held by every command that adds or activates.

@@ -1,8 +1,8 @@
 //! Bad input: each case asserts the one-line error, the exit code, and that nothing was lost.
 
 use crate::common::{
-    Behaviour, Compression, Fake, Server, TestContext, compress, nothing_lost, synthetic_archive,
-    synthetic_tar, with_current,
+    Behaviour, Compression, Fake, Server, TestContext, nothing_lost, synthetic_archive,
+    with_current,
 };
 
 #[test]
@@ -150,71 +150,4 @@ fn read_only_commands_on_an_empty_home() {
             .is_empty(),
         "the embedded catalogue works offline"
     );
-}
-
-/// A tiny tmpfs mounted for one test; unmounted on drop.
-struct TinyFs(std::path::PathBuf);
-
-impl TinyFs {
-    /// `None` when this machine does not let the test mount (not root): said on stderr.
-    fn mount(at: &std::path::Path, size: &str) -> Option<Self> {
-        std::fs::create_dir_all(at).unwrap();
-        let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            Some(Self(at.to_owned()))
-        } else {
-            eprintln!("NOTICE: cannot mount a tmpfs here; the disk-full test did not run");
-            None
-        }
-    }
-}
-
-impl Drop for TinyFs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
-}
-
-#[test]
-fn a_full_disk_loses_nothing() {
-    let mut t = TestContext::new();
-    let Some(_fs) = TinyFs::mount(&t.home, "600k") else {
-        return;
-    };
-    t.add("3.11.9", Fake::Good, Compression::Gz);
-    t.run(&["switch", "3.11.9"]).ok();
-    // 3 MiB of incompressible data: more than the 600 KiB filesystem holds.
-    let mut noise = vec![0u8; 3 << 20];
-    let mut x = 0x2545_f491_u32;
-    for b in &mut noise {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        *b = x as u8;
-    }
-    let tar = synthetic_tar("3.12.3", Fake::Good, |b| {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(noise.len() as u64);
-        h.set_mode(0o644);
-        b.append_data(&mut h, "python/lib/blob", &noise[..])
-            .unwrap();
-    });
-    t.add_archive("3.12.3", &compress(&tar, Compression::Gz), Compression::Gz);
-    let r = t
-        .run(&["switch", "3.12.3"])
-        .fails(1, "No space left on device");
-    assert!(
-        r.stderr
-            .contains("help: the filesystem holding PYSWAP_HOME is full"),
-        "{}",
-        r.stderr
-    );
-    nothing_lost(&t);
 }

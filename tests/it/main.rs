@@ -9,6 +9,7 @@ mod common;
 mod concurrency;
 mod corpus;
 mod crash;
+mod disk;
 mod errors;
 mod help;
 mod hostile;
