@@ -1,0 +1,25 @@
+//! The catalogue parser (and resolution over what it accepts) on arbitrary input: never a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use pyswap::catalog::{Catalogue, Location};
+use pyswap::platform::Platform;
+use pyswap::version::Request;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(catalogue) = Catalogue::from_bytes(data.to_vec(), Location::Embedded) else {
+        return;
+    };
+    let platform = Platform::parse("linux-x86_64-gnu").unwrap();
+    for request in [
+        "3",
+        "3.12",
+        "3.11.9",
+        ">=3.10,<3.13",
+        "cpython-3.12.3-linux-x86_64-gnu",
+    ] {
+        let request = Request::parse(request).unwrap();
+        let _ = catalogue.resolve(&request, &platform, false);
+        let _ = catalogue.resolve(&request, &platform, true);
+    }
+});
