@@ -27,6 +27,15 @@ fn finish(mut child: std::process::Child, kill_after: Option<Duration>, what: &s
     }
 }
 
+fn spawn_quiet(t: &TestContext, args: &[&str]) -> std::process::Child {
+    t.cmd()
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// A small deterministic generator: the same "random" kills on every run.
 struct Rng(u64);
 impl Rng {
@@ -77,13 +86,7 @@ fn gc_races_switch_while_a_reader_imports_encodings() {
                     break;
                 }
                 let v = if i % 2 == 0 { "3.12.3" } else { "3.11.9" };
-                let child = t
-                    .cmd()
-                    .args(["switch", v, "--lock-timeout", "30"])
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .spawn()
-                    .unwrap();
+                let child = spawn_quiet(&t, &["switch", v, "--lock-timeout", "30"]);
                 // One switch in six is killed somewhere in its first 40 ms.
                 let kill = (rng.next(6) == 0).then(|| Duration::from_millis(rng.next(40)));
                 let code = finish(child, kill, "switch");
@@ -101,13 +104,7 @@ fn gc_races_switch_while_a_reader_imports_encodings() {
             let mut rng = Rng(0x2545_f491_4f6c_dd1d);
             let mut runs = 0;
             while Instant::now() < deadline && runs < 300 {
-                let child = t
-                    .cmd()
-                    .args(["gc", "--keep", "1", "--wait", "1"])
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .spawn()
-                    .unwrap();
+                let child = spawn_quiet(&t, &["gc", "--keep", "1", "--wait", "1"]);
                 let kill = (rng.next(5) == 0).then(|| Duration::from_millis(rng.next(30)));
                 let code = finish(child, kill, "gc");
                 assert!(kill.is_some() || code == Some(0), "gc exited {code:?}");
