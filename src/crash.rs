@@ -6,9 +6,35 @@
 //! destructor, no flush, exactly what `kill -9` from outside does at that instant. When
 //! `PYSWAP_TEST_CRASH_TRACE` names a file, every point passed is appended to it, one per line,
 //! so a test can list the points a command goes through and then kill it at each.
+//!
+//! The points are the steps of a command, so they also serve profiling, in every build: with
+//! `PYSWAP_TIMINGS=1` each point passed prints `timing: <ms since start> <name>` on stderr.
 
 pub const ENV: &str = "PYSWAP_TEST_CRASH_AT";
 pub const TRACE: &str = "PYSWAP_TEST_CRASH_TRACE";
+pub const TIMINGS: &str = "PYSWAP_TIMINGS";
+
+/// The clock `PYSWAP_TIMINGS` reads from; `main` starts it first thing.
+static START: std::sync::OnceLock<Option<std::time::Instant>> = std::sync::OnceLock::new();
+
+/// Starts the timing clock when `PYSWAP_TIMINGS` is set (a no-op after the first call).
+pub fn start_clock() {
+    START.get_or_init(|| {
+        std::env::var_os(TIMINGS)
+            .filter(|v| !v.is_empty() && v != "0")
+            .map(|_| std::time::Instant::now())
+    });
+}
+
+/// Prints the time since start and `name`, when timings were asked for.
+pub fn timing(name: &str) {
+    if let Some(start) = START.get().copied().flatten() {
+        eprintln!(
+            "timing: {:8.1} ms {name}",
+            start.elapsed().as_secs_f64() * 1e3
+        );
+    }
+}
 
 /// Dies here if the test harness asked for it.
 #[cfg(any(debug_assertions, feature = "crash-points"))]
@@ -19,6 +45,7 @@ pub fn point(name: &str) {
     static HITS: AtomicUsize = AtomicUsize::new(0);
     static TRACE_LOCK: Mutex<()> = Mutex::new(());
 
+    timing(name);
     if let Some(path) = std::env::var_os(TRACE) {
         let _serial = TRACE_LOCK.lock();
         if let Ok(mut f) = std::fs::OpenOptions::new()
@@ -47,4 +74,6 @@ pub fn point(name: &str) {
 
 #[cfg(not(any(debug_assertions, feature = "crash-points")))]
 #[inline(always)]
-pub fn point(_name: &str) {}
+pub fn point(name: &str) {
+    timing(name);
+}

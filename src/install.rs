@@ -92,14 +92,18 @@ pub fn ensure(
     if let Some(found) = registered(db, &store, sha256, &entry.key)? {
         return Ok(found);
     }
-    let ((staging, mut unpacked), origin) =
+    let ((mut staging, mut unpacked), origin) =
         obtain(&store, fetcher, entry, sha256, opts, &progress(), say)?;
     crash::point("install:unpacked");
+    // The flush to disk runs while the interpreter is validated; publishing waits for it.
+    staging.start_flush();
     let digest = tree::digest(&mut unpacked.nodes);
+    crash::timing("install:digested");
     let totals = tree::totals(&unpacked.nodes);
     let expected = validate::Expected::of(entry);
     let report = validate::validate(staging.path(), &expected, opts.validation, Phase::Install)
         .into_result()?;
+    crash::timing("install:validated");
     let report_json = serde_json::to_string(&report)?;
     let name = store::entry_name(&digest, &entry.key);
     let path = store.publish(staging, &name)?;

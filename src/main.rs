@@ -7,12 +7,14 @@ use pyswap::cli::Cli;
 use pyswap::exit::{self, ExitStatus};
 
 fn main() -> ExitCode {
+    pyswap::crash::start_clock();
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let json = cli.global.json;
     let result = cli
         .into_parts(&matches)
         .and_then(|(settings, action)| pyswap::commands::run(&settings, action));
+    pyswap::crash::timing("done");
     match result {
         Ok(()) => ExitStatus::Success.into(),
         Err(err) if is_broken_pipe(&err) => ExitStatus::Success.into(),

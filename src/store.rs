@@ -35,11 +35,33 @@ pub struct Store {
 pub struct Staging {
     path: PathBuf,
     published: bool,
+    /// The `syncfs` started by [`Staging::start_flush`], if any.
+    flush: Option<std::thread::JoinHandle<io::Result<()>>>,
 }
 
 impl Staging {
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Starts flushing the finished tree to disk on another thread, so that the flush overlaps
+    /// whatever comes before [`Store::publish`] (validation runs the interpreter meanwhile).
+    /// The tree must be complete: what is written to it after this call may not be covered.
+    pub fn start_flush(&mut self) {
+        if self.flush.is_none() {
+            let path = self.path.clone();
+            self.flush = Some(std::thread::spawn(move || sync_filesystem(&path)));
+        }
+    }
+
+    /// Waits for the flush started by [`Staging::start_flush`], or flushes now.
+    fn flushed(&mut self) -> io::Result<()> {
+        match self.flush.take() {
+            Some(handle) => handle
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the flushing thread panicked"))),
+            None => sync_filesystem(&self.path),
+        }
     }
 }
 
@@ -81,6 +103,7 @@ impl Store {
         Ok(Staging {
             path: dir.keep(),
             published: false,
+            flush: None,
         })
     }
 
@@ -89,7 +112,7 @@ impl Store {
     /// the entry lock, so no other command is publishing the same name.
     pub fn publish(&self, mut staging: Staging, name: &str) -> Result<PathBuf, StoreError> {
         let target = self.path(name);
-        sync_filesystem(&staging.path).map_err(io_err(&staging.path))?;
+        staging.flushed().map_err(io_err(&staging.path))?;
         crate::crash::point("store:synced");
         if fs::symlink_metadata(&target).is_ok() {
             self.remove(name)?;
@@ -107,12 +130,12 @@ impl Store {
     /// the path never goes missing for a running interpreter's new lookups; the old tree ends up
     /// in the staging directory and is deleted with it. Elsewhere (or on a filesystem without
     /// exchange) the old tree is moved to trash first.
-    pub fn replace(&self, staging: Staging, name: &str) -> Result<PathBuf, StoreError> {
+    pub fn replace(&self, mut staging: Staging, name: &str) -> Result<PathBuf, StoreError> {
         let target = self.path(name);
         if fs::symlink_metadata(&target).is_err() {
             return self.publish(staging, name);
         }
-        sync_filesystem(&staging.path).map_err(io_err(&staging.path))?;
+        staging.flushed().map_err(io_err(&staging.path))?;
         match exchange(&staging.path, &target) {
             Ok(()) => {
                 crate::crash::point("store:exchanged");

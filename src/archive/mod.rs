@@ -16,11 +16,12 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::fs::{self, OpenOptions};
+use std::fs::{self, FileTimes, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::time::{Duration, SystemTime};
 
 use crate::tree::{Kind, Node};
 
@@ -291,6 +292,7 @@ struct Job {
     index: usize,
     path: PathBuf,
     exec: bool,
+    mtime: SystemTime,
     data: Vec<u8>,
 }
 
@@ -309,7 +311,7 @@ fn write_jobs(queue: Receiver<Job>) -> Result<Vec<(usize, Kind)>, ArchiveError> 
                     path: job.path.clone(),
                     error,
                 })?;
-            seal_file(&file, &job.path, job.exec)
+            seal_file(&file, &job.path, job.exec, job.mtime)
         });
         match result {
             Ok(()) => done.push((
@@ -340,13 +342,33 @@ fn create_file(path: &Path) -> Result<fs::File, ArchiveError> {
         })
 }
 
-/// Gives a written file its final read-only mode.
-fn seal_file(file: &fs::File, path: &Path, exec: bool) -> Result<(), ArchiveError> {
+/// Gives a written file the archive's modification time (Python trusts a `__pycache__` file
+/// only while its source's mtime matches the one recorded in it: without this every import
+/// of the runtime would compile from source) and its final read-only mode.
+fn seal_file(
+    file: &fs::File,
+    path: &Path,
+    exec: bool,
+    mtime: SystemTime,
+) -> Result<(), ArchiveError> {
+    let write_err = |error| ArchiveError::Write {
+        path: path.to_owned(),
+        error,
+    };
+    file.set_times(FileTimes::new().set_modified(mtime))
+        .map_err(write_err)?;
     file.set_permissions(fs::Permissions::from_mode(if exec { 0o555 } else { 0o444 }))
-        .map_err(|error| ArchiveError::Write {
-            path: path.to_owned(),
-            error,
-        })
+        .map_err(write_err)
+}
+
+/// The member's ustar modification time (whole seconds, as the bytecode check reads it).
+fn member_mtime(header: &tar::Header, shown: &str) -> Result<SystemTime, ArchiveError> {
+    let secs = header
+        .mtime()
+        .map_err(|e| ArchiveError::Corrupt(format!("`{shown}`: {e}")))?;
+    SystemTime::UNIX_EPOCH
+        .checked_add(Duration::from_secs(secs))
+        .ok_or_else(|| ArchiveError::Corrupt(format!("`{shown}`: mtime {secs} is out of range")))
 }
 
 fn corrupt_or_cap(e: &io::Error, limits: Limits) -> ArchiveError {
@@ -576,6 +598,7 @@ impl Writer<'_> {
             .map_err(|e| ArchiveError::Corrupt(format!("`{shown}`: {e}")))?
             & 0o111
             != 0;
+        let mtime = member_mtime(entry.header(), shown)?;
         let size = entry.size();
         if size > limits.max_unpacked_bytes {
             return Err(ArchiveError::TooLarge(format!(
@@ -598,6 +621,7 @@ impl Writer<'_> {
                 index: self.nodes.len(),
                 path: path.to_owned(),
                 exec,
+                mtime,
                 data,
             };
             jobs.send(job)
@@ -628,7 +652,7 @@ impl Writer<'_> {
                 "member `{shown}` is truncated ({written} of {size} bytes)"
             )));
         }
-        seal_file(&file, path, exec)?;
+        seal_file(&file, path, exec, mtime)?;
         Ok(Kind::File {
             exec,
             size,
@@ -875,6 +899,42 @@ mod tests {
             .mode()
             & 0o7777;
         assert_eq!(dmode, 0o555);
+    }
+
+    #[test]
+    fn files_keep_the_archive_mtime() {
+        // CPython trusts __pycache__/*.pyc only while the source's mtime matches: both the
+        // files handed to the writer thread and the large ones streamed here keep theirs.
+        let big = vec![7u8; (HANDOFF_MAX + 1) as usize];
+        let data = gz(&tar_of(|b| {
+            for (path, data, mtime) in [
+                ("python/lib/os.py", &b"import sys\n"[..], 1_715_240_177u64),
+                ("python/lib/libpython.so", &big[..], 1_600_000_000),
+            ] {
+                let mut h = tar::Header::new_gnu();
+                h.set_size(data.len() as u64);
+                h.set_mode(0o644);
+                h.set_mtime(mtime);
+                h.set_entry_type(tar::EntryType::Regular);
+                b.append_data(&mut h, path, data).unwrap();
+            }
+        }));
+        let (dir, out) = run(&data);
+        out.unwrap();
+        for (path, mtime) in [
+            ("lib/os.py", 1_715_240_177),
+            ("lib/libpython.so", 1_600_000_000),
+        ] {
+            let modified = fs::metadata(dir.path().join("stage").join(path))
+                .unwrap()
+                .modified()
+                .unwrap();
+            assert_eq!(
+                modified,
+                SystemTime::UNIX_EPOCH + Duration::from_secs(mtime),
+                "{path}"
+            );
+        }
     }
 
     #[test]

@@ -175,6 +175,7 @@ pub(super) fn activate(
     let previous = current.as_ref().map(|g| g.number);
     let health_check = if s.validation.health_check {
         health_or_restore(s, db, &profiles, &installed, &expected, n, current.as_ref())?;
+        crash::timing("switch:health-checked");
         Some(true)
     } else {
         None

@@ -90,6 +90,7 @@ impl Fetcher {
                 progress: Arc::clone(progress),
             };
             let mut download = producer.spawn()?;
+            crate::crash::timing("download:started");
             let out = consume(&mut download);
             let done = download.finish()?;
             if done.sha256 != spec.sha256 {

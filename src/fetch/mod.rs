@@ -20,6 +20,7 @@
 mod download;
 pub mod proxy;
 pub mod retry;
+mod tls;
 
 use std::io::{self, Read};
 use std::net::IpAddr;
@@ -611,10 +612,10 @@ fn status_failure(r: &reqwest::blocking::Response) -> Failure {
 
 fn build_client(cfg: &Arc<NetConfig>) -> Result<reqwest::blocking::Client, String> {
     // reqwest is built without a default crypto provider; ring is ours. Certificates are
-    // checked by the platform verifier: the system store, or `SSL_CERT_FILE`/`SSL_CERT_DIR`.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    // checked by the platform verifier (src/fetch/tls.rs), built at the first handshake.
     let policy_cfg = Arc::clone(cfg);
     let mut builder = reqwest::blocking::Client::builder()
+        .tls_backend_preconfigured(tls::client_config()?)
         .user_agent(concat!("pyswap/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(cfg.connect_timeout)
         // The blocking client applies this to the wait for the headers and to each read of
