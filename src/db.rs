@@ -102,6 +102,19 @@ CREATE INDEX validations_by_entry ON validations (entry_id, policy);
 CREATE INDEX validations_by_generation ON validations (profile, generation);
 ";
 
+fn validation_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ValidationRow> {
+    Ok(ValidationRow {
+        entry_id: r.get(0)?,
+        profile: r.get(1)?,
+        generation: r.get(2)?,
+        phase: r.get(3)?,
+        policy: r.get(4)?,
+        ok: r.get(5)?,
+        report: r.get(6)?,
+        created: r.get(7)?,
+    })
+}
+
 /// One stored validation run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ValidationRow {
@@ -507,6 +520,9 @@ impl Db {
     }
 
     /// The newest validation run recorded for each of the profile's generations.
+    /// The newest validation of every generation of `profile`, by generation number. The
+    /// `report` of each is left empty (the verdicts are what callers list; a report is several
+    /// KiB, and a profile can have thousands of generations).
     pub fn latest_validations(
         &self,
         profile: &str,
@@ -514,27 +530,33 @@ impl Db {
         let mut st = self
             .conn
             .prepare(
-                "SELECT entry_id, profile, generation, phase, policy, ok, report, created FROM validations v
+                "SELECT entry_id, profile, generation, phase, policy, ok, '', created FROM validations v
                  WHERE profile = ?1 AND id = (SELECT MAX(id) FROM validations w WHERE w.profile = v.profile AND w.generation = v.generation)",
             )
             .map_err(sql_err(&self.path))?;
-        st.query_map(params![profile], |r| {
-            Ok(ValidationRow {
-                entry_id: r.get(0)?,
-                profile: r.get(1)?,
-                generation: r.get(2)?,
-                phase: r.get(3)?,
-                policy: r.get(4)?,
-                ok: r.get(5)?,
-                report: r.get(6)?,
-                created: r.get(7)?,
+        st.query_map(params![profile], validation_row)
+            .and_then(|rows| {
+                rows.map(|row| row.map(|v| (v.generation.unwrap_or(0), v)))
+                    .collect()
             })
-        })
-        .and_then(|rows| {
-            rows.map(|row| row.map(|v| (v.generation.unwrap_or(0), v)))
-                .collect()
-        })
-        .map_err(sql_err(&self.path))
+            .map_err(sql_err(&self.path))
+    }
+
+    /// The newest validation of generation `n` of `profile`, report included.
+    pub fn latest_validation(
+        &self,
+        profile: &str,
+        n: u64,
+    ) -> Result<Option<ValidationRow>, DbError> {
+        self.conn
+            .query_row(
+                "SELECT entry_id, profile, generation, phase, policy, ok, report, created FROM validations
+                 WHERE profile = ?1 AND generation = ?2 ORDER BY id DESC LIMIT 1",
+                params![profile, n],
+                validation_row,
+            )
+            .optional()
+            .map_err(sql_err(&self.path))
     }
 
     /// Names of all registered entries.

@@ -144,9 +144,8 @@ pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::R
         let keep: Vec<String> = used.iter().cloned().collect();
         report.entries = db.delete_unreferenced_entries(&keep)?;
         crate::crash::point("gc:entries-deleted");
-        for e in &report.entries {
-            store.remove(&e.name)?;
-        }
+        let names: Vec<&str> = report.entries.iter().map(|e| e.name.as_str()).collect();
+        store.remove_all(&names)?;
     }
     report.bytes_freed = report.entries.iter().map(|e| e.bytes).sum();
     // Leftovers from crashes: registered = rows that remain.

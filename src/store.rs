@@ -9,6 +9,8 @@
 //! behind is a dot-directory (or an unregistered entry) that `gc` sweeps.
 
 use std::collections::HashSet;
+
+use rayon::prelude::*;
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -150,16 +152,33 @@ impl Store {
 
     /// Removes an entry: rename to a trash directory (atomic), then delete.
     pub fn remove(&self, name: &str) -> Result<(), StoreError> {
-        let from = self.path(name);
-        let trash = self.dir.join(format!(
-            ".trash-{}-{}",
-            std::process::id(),
-            name.get(..16).unwrap_or(name)
-        ));
-        fs::rename(&from, &trash).map_err(io_err(&from))?;
+        self.remove_all(&[name])
+    }
+
+    /// Removes entries: each is renamed to a trash directory (atomic; one fsync of `store/` for
+    /// all of them), then the trash trees are deleted in parallel (deletion is the cost of gc:
+    /// ~0.1 ms per file on ext4, mostly in the kernel, so it spreads over the cores).
+    pub fn remove_all(&self, names: &[&str]) -> Result<(), StoreError> {
+        let mut trashes = Vec::with_capacity(names.len());
+        for (i, name) in names.iter().enumerate() {
+            let from = self.path(name);
+            let trash = self.dir.join(format!(
+                ".trash-{}-{i}-{}",
+                std::process::id(),
+                name.get(..16).unwrap_or(name)
+            ));
+            fs::rename(&from, &trash).map_err(io_err(&from))?;
+            crate::crash::point("store:moved-to-trash");
+            trashes.push(trash);
+        }
+        if trashes.is_empty() {
+            return Ok(());
+        }
         sync_dir(&self.dir).map_err(io_err(&self.dir))?;
         crate::crash::point("store:trashed");
-        remove_tree(&trash).map_err(io_err(&trash))?;
+        trashes
+            .par_iter()
+            .try_for_each(|trash| remove_tree(trash).map_err(io_err(trash)))?;
         crate::crash::point("store:trash-deleted");
         Ok(())
     }
@@ -228,15 +247,25 @@ pub fn du(path: &Path) -> u64 {
 
 /// Deletes a tree whose directories may be read-only.
 pub fn remove_tree(path: &Path) -> io::Result<()> {
-    fn writable(path: &Path) -> io::Result<()> {
-        let meta = fs::symlink_metadata(path)?;
-        if meta.is_dir() {
-            fs::set_permissions(path, fs::Permissions::from_mode(0o700))?;
-            for e in fs::read_dir(path)? {
-                writable(&e?.path())?;
+    // Directories only (the entry type comes from readdir, no stat per file): a file's own
+    // mode does not matter for unlinking it, its directory's does.
+    fn writable(dir: &Path) -> io::Result<()> {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+        for e in fs::read_dir(dir)? {
+            let e = e?;
+            if e.file_type()?.is_dir() {
+                writable(&e.path())?;
             }
         }
         Ok(())
+    }
+    let is_dir = match fs::symlink_metadata(path) {
+        Ok(meta) => meta.is_dir(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if !is_dir {
+        return fs::remove_file(path);
     }
     match writable(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),

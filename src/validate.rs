@@ -67,7 +67,8 @@ pub const STDLIB: &[&str] = &[
 const CHECKS_VERSION: u32 = 2;
 
 const SCRIPT: &str = r#"
-import sys
+import gc, sys
+gc.disable()  # a short-lived process: collecting during the imports only costs time (~20 %)
 failed = {}
 for name in sys.argv[1:]:
     try:
@@ -89,8 +90,9 @@ print(json.dumps({
 }))
 "#;
 
-/// The health check's probe: no imports beyond what start-up loads (`encodings` among them), so
-/// it costs one interpreter start. Writes JSON by hand for the same reason.
+/// The health check's probe: no imports beyond what start-up loads (`encodings` among them, and
+/// without `site`: `-S`; the prefix is computed before `site` runs), so it costs one bare
+/// interpreter start. Writes JSON by hand for the same reason.
 const HEALTH_SCRIPT: &str = r#"
 import sys
 v = sys.version_info
@@ -348,7 +350,7 @@ pub fn validate(root: &Path, expected: &Expected, policy: &Policy, phase: Phase)
     let mut names = policy.modules.clone();
     names.extend(STDLIB.iter().map(|&m| m.to_owned()));
     let mut checks = Vec::new();
-    match probe::<Diagnostic>(&python, SCRIPT, &names, &env, policy.timeout) {
+    match probe::<Diagnostic>(&python, "-I", SCRIPT, &names, &env, policy.timeout) {
         Err(failed) => checks.push(*failed),
         Ok((diag, run)) => {
             checks.push(CheckResult {
@@ -375,7 +377,14 @@ pub fn health(profile_python: &Path, entry: &Path, expected: &Expected, policy: 
     let started = Instant::now();
     let env = environment(entry, profile_python, expected, Phase::Health);
     let mut checks = Vec::new();
-    match probe::<Probe>(profile_python, HEALTH_SCRIPT, &[], &env, policy.timeout) {
+    match probe::<Probe>(
+        profile_python,
+        "-IS",
+        HEALTH_SCRIPT,
+        &[],
+        &env,
+        policy.timeout,
+    ) {
         Err(failed) => checks.push(*failed),
         Ok((diag, run)) => {
             let mut why = Vec::new();
@@ -464,10 +473,12 @@ fn environment(
     env
 }
 
-/// Runs one of pyswap's own scripts (`-I -B -c SCRIPT ARGS`) and reads its JSON report; a
-/// failure to run or to report is itself the failed `diagnostic` check.
+/// Runs one of pyswap's own scripts (`ISOLATION -B -c SCRIPT ARGS`, ISOLATION being `-I` or
+/// `-IS`) and reads its JSON report; a failure to run or to report is itself the failed
+/// `diagnostic` check.
 fn probe<T: serde::de::DeserializeOwned>(
     python: &Path,
+    isolation: &str,
     script: &str,
     script_args: &[String],
     env: &BTreeMap<String, String>,
@@ -475,7 +486,7 @@ fn probe<T: serde::de::DeserializeOwned>(
 ) -> Result<(T, RunRecord), Box<CheckResult>> {
     let mut argv = vec![
         python.display().to_string(),
-        "-I".into(),
+        isolation.into(),
         "-B".into(),
         "-c".into(),
         script.into(),

@@ -283,46 +283,114 @@ fn read_members<R: Read>(
     Ok(())
 }
 
-/// Files up to this size are handed to the writer thread whole (so at most
-/// 32 x 1 MiB is in flight); larger ones are streamed to disk on the reading thread.
+/// Files are handed to the writer thread in pieces of at most this size (so at most
+/// 32 x 1 MiB is in flight); a file up to this size goes whole, in one job.
 const HANDOFF_MAX: u64 = 1 << 20;
 
-/// A small file for the writer thread: its place in the node list and its contents.
-struct Job {
+/// Work for the writer thread. The reading thread sends every regular file as `Open` followed
+/// by its data in order (`Data`, then `Close` for a file larger than one piece): one file at a
+/// time, so the writer needs no bookkeeping beyond the file it has open.
+enum Job {
+    /// A new file: its place in the node list, where, its mode and mtime, and its first piece.
+    /// `last` = this piece is all of it.
+    Open {
+        index: usize,
+        path: PathBuf,
+        exec: bool,
+        mtime: SystemTime,
+        data: Vec<u8>,
+        last: bool,
+    },
+    /// The next piece of the open file.
+    Data(Vec<u8>),
+    /// The open file is complete.
+    Close,
+}
+
+/// The file the writer thread is writing.
+struct OpenFile {
     index: usize,
     path: PathBuf,
     exec: bool,
     mtime: SystemTime,
-    data: Vec<u8>,
+    file: fs::File,
+    hasher: blake3::Hasher,
+    size: u64,
 }
 
-/// The writer thread: writes and hashes each job. After a failure it keeps draining the queue
-/// (so the reader never blocks) and reports the first error.
+impl OpenFile {
+    fn write(&mut self, data: &[u8]) -> Result<(), ArchiveError> {
+        self.hasher.update(data);
+        self.size += data.len() as u64;
+        self.file
+            .write_all(data)
+            .map_err(|error| ArchiveError::Write {
+                path: self.path.clone(),
+                error,
+            })
+    }
+
+    fn close(self) -> Result<(usize, Kind), ArchiveError> {
+        seal_file(&self.file, &self.path, self.exec, self.mtime)?;
+        Ok((
+            self.index,
+            Kind::File {
+                exec: self.exec,
+                size: self.size,
+                hash: *self.hasher.finalize().as_bytes(),
+            },
+        ))
+    }
+}
+
+/// The writer thread: creates, writes, hashes and seals every regular file, so the reading
+/// thread only decompresses and checks. After a failure it keeps draining the queue (so the
+/// reader never blocks) and reports the first error.
 fn write_jobs(queue: Receiver<Job>) -> Result<Vec<(usize, Kind)>, ArchiveError> {
     let mut done = Vec::new();
     let mut failed = None;
+    let mut open: Option<OpenFile> = None;
     for job in queue {
         if failed.is_some() {
             continue;
         }
-        let result = create_file(&job.path).and_then(|mut file| {
-            file.write_all(&job.data)
-                .map_err(|error| ArchiveError::Write {
-                    path: job.path.clone(),
-                    error,
-                })?;
-            seal_file(&file, &job.path, job.exec, job.mtime)
-        });
-        match result {
-            Ok(()) => done.push((
-                job.index,
-                Kind::File {
-                    exec: job.exec,
-                    size: job.data.len() as u64,
-                    hash: *blake3::hash(&job.data).as_bytes(),
-                },
-            )),
-            Err(e) => failed = Some(e),
+        let step = match job {
+            Job::Open {
+                index,
+                path,
+                exec,
+                mtime,
+                data,
+                last,
+            } => create_file(&path).and_then(|file| {
+                let mut f = OpenFile {
+                    index,
+                    path,
+                    exec,
+                    mtime,
+                    file,
+                    hasher: blake3::Hasher::new(),
+                    size: 0,
+                };
+                f.write(&data)?;
+                if last {
+                    done.push(f.close()?);
+                } else {
+                    open = Some(f);
+                }
+                Ok(())
+            }),
+            Job::Data(data) => open.as_mut().map_or_else(
+                || Err(ArchiveError::Corrupt("writer: data without a file".into())),
+                |f| f.write(&data),
+            ),
+            Job::Close => open.take().map_or_else(
+                || Err(ArchiveError::Corrupt("writer: close without a file".into())),
+                |f| f.close().map(|d| done.push(d)),
+            ),
+        };
+        if let Err(e) = step {
+            failed = Some(e);
         }
     }
     failed.map_or(Ok(done), Err)
@@ -588,10 +656,6 @@ impl Writer<'_> {
         shown: &str,
         limits: Limits,
     ) -> Result<Kind, ArchiveError> {
-        let write_err = |error| ArchiveError::Write {
-            path: path.to_owned(),
-            error,
-        };
         let exec = entry
             .header()
             .mode()
@@ -606,57 +670,55 @@ impl Writer<'_> {
                 limits.max_unpacked_bytes
             )));
         }
-        if let Some(jobs) = self.jobs.as_ref().filter(|_| size <= HANDOFF_MAX) {
-            let mut data = Vec::with_capacity(size as usize);
+        let jobs = self
+            .jobs
+            .as_ref()
+            .ok_or_else(|| ArchiveError::Corrupt("the writer thread stopped".into()))?;
+        let send = |job| {
+            jobs.send(job)
+                .map_err(|_| ArchiveError::Corrupt("the writer thread stopped".into()))
+        };
+        // Pieces of HANDOFF_MAX bytes, the last one shorter; an empty file is one empty piece.
+        let mut read = 0u64;
+        loop {
+            let want = (size - read).min(HANDOFF_MAX);
+            let mut data = Vec::with_capacity(want as usize);
             entry
+                .take(want)
                 .read_to_end(&mut data)
                 .map_err(|e| corrupt_or_cap(&e, limits))?;
-            if data.len() as u64 != size {
+            let first = read == 0;
+            read += data.len() as u64;
+            if (data.len() as u64) < want {
                 return Err(ArchiveError::Corrupt(format!(
-                    "member `{shown}` is truncated ({} of {size} bytes)",
-                    data.len()
+                    "member `{shown}` is truncated ({read} of {size} bytes)"
                 )));
             }
-            let job = Job {
-                index: self.nodes.len(),
-                path: path.to_owned(),
-                exec,
-                mtime,
-                data,
-            };
-            jobs.send(job)
-                .map_err(|_| ArchiveError::Corrupt("the writer thread stopped".into()))?;
-            // Filled in with the real hash when the writer thread reports back.
-            return Ok(Kind::File {
-                exec,
-                size,
-                hash: [0; 32],
-            });
+            let last = read == size;
+            send(if first {
+                Job::Open {
+                    index: self.nodes.len(),
+                    path: path.to_owned(),
+                    exec,
+                    mtime,
+                    data,
+                    last,
+                }
+            } else {
+                Job::Data(data)
+            })?;
+            if last {
+                break;
+            }
         }
-        let mut file = create_file(path)?;
-        let mut hasher = blake3::Hasher::new();
-        let mut written = 0u64;
-        loop {
-            let n = match entry.read(&mut self.buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(corrupt_or_cap(&e, limits)),
-            };
-            hasher.update(&self.buf[..n]);
-            file.write_all(&self.buf[..n]).map_err(write_err)?;
-            written += n as u64;
+        if size > HANDOFF_MAX {
+            send(Job::Close)?;
         }
-        if written != size {
-            return Err(ArchiveError::Corrupt(format!(
-                "member `{shown}` is truncated ({written} of {size} bytes)"
-            )));
-        }
-        seal_file(&file, path, exec, mtime)?;
+        // Filled in with the real hash when the writer thread reports back.
         Ok(Kind::File {
             exec,
             size,
-            hash: *hasher.finalize().as_bytes(),
+            hash: [0; 32],
         })
     }
 

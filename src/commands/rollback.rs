@@ -42,7 +42,7 @@ pub fn run(s: &Settings, to: Option<u64>, force: bool) -> anyhow::Result<()> {
     if path.join("bin/python3").symlink_metadata().is_err() {
         return Err(CommandError::EntryMissing(path.display().to_string()).into());
     }
-    if let Some(v) = db.latest_validations(&s.profile)?.get(&target.number)
+    if let Some(v) = db.latest_validation(&s.profile, target.number)?
         && !v.ok
     {
         s.out.warn(&format!(

@@ -134,8 +134,7 @@ pub(super) fn activate(
         // A switch killed between the swap and its health check left this generation current
         // unchecked (or checked and failed, not yet undone): finish that switch's work now.
         let checked = db
-            .latest_validations(&s.profile)?
-            .get(&g.number)
+            .latest_validation(&s.profile, g.number)?
             .is_some_and(|v| v.ok && v.phase == Phase::Health.as_str());
         if s.validation.health_check && !checked {
             let fallback = last_good_before(db, &s.profile, g.number)?;
