@@ -23,8 +23,11 @@ once, to install uv into target/bench-tools):
     python3 benches/compare-uv.py --python /path/to/python3.12 --rounds 11
 
 Before every timed run the page cache's dirty pages are flushed (`sync`), so that a tool which
-syncs does not pay for the previous run's writes; archives and binaries stay cached (warm runs),
-as on a CI runner that installs the same runtime every job. Runs are kept until the end (about
+syncs does not pay for the previous run's writes, and (as root) the page cache is dropped and the
+archives and binaries read back in: warm runs, as on a CI runner that installs the same runtime
+every job, without the trees of earlier runs pushing the machine into reclaim. For stable numbers
+give `--work` a directory on a filesystem without recent mass deletions (ext4 slows inode
+allocation next to inodes freed in the last minutes): a fresh mount, or wait ~5 minutes. Runs are kept until the end (about
 2 x 6 x (rounds + 1) unpacked trees on the disk of the working directory).
 """
 import argparse
@@ -79,7 +82,7 @@ def pack(python, work):
                                  capture_output=True, text=True).stdout)
     subprocess.run(["gzip", "-9", "-k", "-f", tar], check=True)
     subprocess.run(["zstd", "-19", "-T0", "-q", "-f", tar, "-o", tar + ".zst"], check=True)
-    info["entries"], info["tar_size"] = entries, os.path.getsize(tar)
+    info["entries"], info["tar_size"], info["python"] = entries, os.path.getsize(tar), python
     os.remove(tar)
     return info
 
@@ -128,6 +131,24 @@ def serve(www):
     return f"http://127.0.0.1:{server.server_address[1]}"
 
 
+def settle(warm):
+    """Before a timed run: write back dirty pages (`sync`) so no tool pays for the previous one's
+    writes and, as root, drop the page cache so the trees of earlier runs (several GB by the end)
+    do not push the machine into reclaim in the middle of a run; then read `warm` (archives,
+    binaries) back in, so every run starts from the same warm state."""
+    os.sync()
+    if os.geteuid() == 0:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("1\n")
+    for path in warm:
+        with open(path, "rb") as f:
+            while f.read(1 << 20):
+                pass
+
+
+WARM = []
+
+
 def run_timed(argv, env=None, shell=False):
     """Wall seconds and peak RSS (KiB) of one run; `/usr/bin/time` measures the RSS, so that the
     number is the tool's own and not the high-water mark it inherits from this Python."""
@@ -135,7 +156,7 @@ def run_timed(argv, env=None, shell=False):
     if shell:
         argv = ["sh", "-c", argv]
     argv = ["/usr/bin/time", "-f", "%M", "-o", time_out, *argv]
-    os.sync()
+    settle(WARM)
     start = time.perf_counter()
     proc = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wall = time.perf_counter() - start
@@ -182,6 +203,8 @@ def main():
         text = open(path).read().replace("BASE/", base + "/")
         open(path, "w").write(text)
     short = info["short"]
+    WARM.extend([pyswap, uv, shutil.which("tar"), shutil.which("curl")])
+    WARM.extend(os.path.join(www, a["file"]) for a in archives.values())
 
     # Every run gets a new directory and nothing is deleted until the end: ext4 scans past
     # inodes freed in the last minutes when it allocates new ones (`recently_deleted`), which
@@ -234,7 +257,7 @@ def main():
         keep = args.only.split(",")
         tools = [t for t in tools if any(t[0] == k or t[0].split()[0] == k for k in keep)]
         archives = {k: v for k, v in archives.items() if k in keep} or archives
-    print(f"{info['version']} from {args.python}: {info['entries']} entries, "
+    print(f"{info['version']} from {info['python']}: {info['entries']} entries, "
           f"{info['tar_size'] / 1e6:.0f} MB as tar; pyswap {pyswap}; {uv_version}; "
           f"{os.cpu_count()} CPUs; {args.rounds} rounds, tools alternating")
     results = {}
