@@ -6,8 +6,12 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HomeError {
-    #[error("cannot create {}: {error}", path.display())]
-    Create { path: PathBuf, error: io::Error },
+    #[error("cannot create {}", path.display())]
+    Create {
+        path: PathBuf,
+        #[source]
+        error: io::Error,
+    },
     #[error("no pyswap home: set PYSWAP_HOME or HOME")]
     Unknown,
     #[error("cannot use PYSWAP_HOME {}: {error}", path.display())]

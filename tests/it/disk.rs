@@ -166,6 +166,18 @@ fn a_read_only_home_is_refused_cleanly() {
         );
         assert_eq!(t.profile_version().as_deref(), Some("3.11.9"), "{args:?}");
     }
+    // A home that does not exist yet on a read-only filesystem: the same kind of answer.
+    let r = t.run_env(
+        &["switch", "3.12.3"],
+        &[("PYSWAP_HOME", t.home.join("new").to_str().unwrap())],
+    );
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("cannot create") && r.stderr.contains("Read-only file system"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("help: "), "{}", r.stderr);
     fs.remount("rw");
     nothing_lost(&t);
     t.run(&["switch", "3.12.3"]).ok();
