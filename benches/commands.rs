@@ -65,17 +65,12 @@ fn with_marker(gz: &[u8], marker: &str) -> Vec<u8> {
 /// A synthetic runtime (fake `bin/python3`) of `version` with `files` files of `size` bytes
 /// each, derived from `seed` (so every version is a distinct tree).
 fn payload_archive(version: &str, files: usize, size: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
     let tar = common::synthetic_tar(version, Fake::Good, |b| {
         for i in 0..files {
-            let data: Vec<u8> = (0..size)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    b"abcdefgh ()\n"[(x % 12) as usize]
-                })
-                .collect();
+            // Compressible like code: a small alphabet.
+            let data = common::noise(seed << 20 | i as u64, size, |x| {
+                b"abcdefgh ()\n"[(x % 12) as usize]
+            });
             let mut h = tar::Header::new_gnu();
             h.set_size(data.len() as u64);
             h.set_mode(0o644);
@@ -232,17 +227,9 @@ fn verifying(c: &mut Criterion) {
     // One entry of ~150 MB: 100 files of 1 MiB and 1,100 of 44 KiB.
     let mut t = TestContext::new();
     let mut tar_files = Vec::new();
-    let mut x = 0x2545_f491_4f6c_dd1d_u64;
-    for i in 0..1200 {
+    for i in 0..1200u64 {
         let size = if i % 12 == 0 { 1 << 20 } else { 44 << 10 };
-        let data: Vec<u8> = (0..size)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let data = common::noise(0x2545_f491_4f6c_dd1d ^ i, size, |x| x as u8);
         tar_files.push((format!("python/lib/pkg{}/f{i}.bin", i % 30), data));
     }
     let bytes: u64 = tar_files.iter().map(|(_, d)| d.len() as u64).sum();

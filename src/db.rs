@@ -102,7 +102,7 @@ CREATE INDEX validations_by_entry ON validations (entry_id, policy);
 CREATE INDEX validations_by_generation ON validations (profile, generation);
 ";
 
-fn validation_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ValidationRow> {
+fn validation_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<ValidationRow> {
     Ok(ValidationRow {
         entry_id: r.get(0)?,
         profile: r.get(1)?,
@@ -534,7 +534,7 @@ impl Db {
                  WHERE profile = ?1 AND id = (SELECT MAX(id) FROM validations w WHERE w.profile = v.profile AND w.generation = v.generation)",
             )
             .map_err(sql_err(&self.path))?;
-        st.query_map(params![profile], validation_row)
+        st.query_map(params![profile], validation_from)
             .and_then(|rows| {
                 rows.map(|row| row.map(|v| (v.generation.unwrap_or(0), v)))
                     .collect()
@@ -553,7 +553,7 @@ impl Db {
                 "SELECT entry_id, profile, generation, phase, policy, ok, report, created FROM validations
                  WHERE profile = ?1 AND generation = ?2 ORDER BY id DESC LIMIT 1",
                 params![profile, n],
-                validation_row,
+                validation_from,
             )
             .optional()
             .map_err(sql_err(&self.path))

@@ -299,17 +299,22 @@ pub fn nothing_lost(t: &TestContext) {
     t.assert_consistent();
 }
 
-/// A synthetic runtime with 512 KiB of incompressible data, so that a download has a middle.
-pub fn big_archive(version: &str, comp: Compression) -> Vec<u8> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let noise: Vec<u8> = (0..512 * 1024)
+/// `len` pseudo-random bytes (xorshift64 from `seed`), each state mapped to a byte by `byte`.
+pub fn noise(seed: u64, len: usize, byte: impl Fn(u64) -> u8) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            x as u8
+            byte(x)
         })
-        .collect();
+        .collect()
+}
+
+/// A synthetic runtime with 512 KiB of incompressible data, so that a download has a middle.
+pub fn big_archive(version: &str, comp: Compression) -> Vec<u8> {
+    let noise = noise(0x9e37_79b9_7f4a_7c15, 512 * 1024, |x| x as u8);
     compress(
         &synthetic_tar(version, Fake::Good, |b| {
             append_file(b, "python/lib/noise.bin", &noise, 0o644);
