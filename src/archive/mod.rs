@@ -11,7 +11,8 @@
 //! `..`, is a device or FIFO, would be written through a symlink, or links outside the tree is
 //! refused with an error naming it. Files are created with `O_EXCL|O_NOFOLLOW`; modes are
 //! normalised to 0444/0555 (so setuid, setgid and sticky bits never land); ownership and xattrs
-//! are never applied. Each file is hashed as it is written, which yields the tree's nodes for
+//! are never applied; each file keeps the member's mtime (CPython's bytecode check needs it).
+//! Each file is hashed as it is written, which yields the tree's nodes for
 //! [`crate::tree::digest`] without reading the tree again.
 
 use std::borrow::Cow;
@@ -156,7 +157,7 @@ pub fn unpack(archive: impl Read, dest: &Path, limits: Limits) -> Result<Unpacke
         left: limits.max_unpacked_bytes,
     };
     let mut tar = tar::Archive::new(counted);
-    // Small files are written and hashed on a second thread while this one decompresses and
+    // Files are written, hashed and sealed on a second thread while this one decompresses and
     // checks the next members; every safety decision stays on this thread.
     let (jobs, queue) = sync_channel::<Job>(32);
     std::thread::scope(|scope| {
