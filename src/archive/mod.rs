@@ -11,7 +11,7 @@
 //! `..`, is a device or FIFO, would be written through a symlink, or links outside the tree is
 //! refused with an error naming it. Files are created with `O_EXCL|O_NOFOLLOW`; modes are
 //! normalised to 0444/0555 (so setuid, setgid and sticky bits never land); ownership and xattrs
-//! are never applied; each file keeps the member's mtime (CPython's bytecode check needs it).
+//! are never applied; each file keeps the member's mtime (the interpreter's bytecode check needs it).
 //! Each file is hashed as it is written, which yields the tree's nodes for
 //! [`crate::tree::digest`] without reading the tree again.
 
