@@ -53,12 +53,7 @@ fn with_marker(gz: &[u8], marker: &str) -> Vec<u8> {
         tar.truncate(tar.len() - 512);
     }
     let mut b = tar::Builder::new(tar);
-    let mut h = tar::Header::new_gnu();
-    h.set_size(marker.len() as u64);
-    h.set_mode(0o644);
-    h.set_entry_type(tar::EntryType::Regular);
-    b.append_data(&mut h, "python/BUILD", marker.as_bytes())
-        .unwrap();
+    common::append_file(&mut b, "python/BUILD", marker.as_bytes(), 0o644);
     common::compress(&b.into_inner().unwrap(), Compression::Gz)
 }
 
@@ -71,16 +66,12 @@ fn payload_archive(version: &str, files: usize, size: usize, seed: u64) -> Vec<u
             let data = common::noise(seed << 20 | i as u64, size, |x| {
                 b"abcdefgh ()\n"[(x % 12) as usize]
             });
-            let mut h = tar::Header::new_gnu();
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            h.set_entry_type(tar::EntryType::Regular);
-            b.append_data(
-                &mut h,
-                format!("python/lib/pkg{}/m{i}.py", i % 40),
-                &data[..],
-            )
-            .unwrap();
+            common::append_file(
+                b,
+                &format!("python/lib/pkg{}/m{i}.py", i % 40),
+                &data,
+                0o644,
+            );
         }
     });
     common::compress(&tar, Compression::Zst)
@@ -235,11 +226,7 @@ fn verifying(c: &mut Criterion) {
     let bytes: u64 = tar_files.iter().map(|(_, d)| d.len() as u64).sum();
     let tar = common::synthetic_tar("3.10.1", Fake::Good, |b| {
         for (path, data) in &tar_files {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            h.set_entry_type(tar::EntryType::Regular);
-            b.append_data(&mut h, path, &data[..]).unwrap();
+            common::append_file(b, path, data, 0o644);
         }
     });
     drop(tar_files);

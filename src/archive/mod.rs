@@ -884,9 +884,14 @@ mod tests {
     }
 
     fn file(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], mode: u32) {
+        file_at(b, path, data, mode, 0);
+    }
+
+    fn file_at(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], mode: u32, mtime: u64) {
         let mut h = tar::Header::new_gnu();
         h.set_size(data.len() as u64);
         h.set_mode(mode);
+        h.set_mtime(mtime);
         h.set_entry_type(tar::EntryType::Regular);
         b.append_data(&mut h, path, data).unwrap();
     }
@@ -974,12 +979,7 @@ mod tests {
                 ("python/lib/os.py", &b"import sys\n"[..], 1_715_240_177u64),
                 ("python/lib/libpython.so", &big[..], 1_600_000_000),
             ] {
-                let mut h = tar::Header::new_gnu();
-                h.set_size(data.len() as u64);
-                h.set_mode(0o644);
-                h.set_mtime(mtime);
-                h.set_entry_type(tar::EntryType::Regular);
-                b.append_data(&mut h, path, data).unwrap();
+                file_at(b, path, data, 0o644, mtime);
             }
         }));
         let (dir, out) = run(&data);

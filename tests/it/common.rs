@@ -362,7 +362,7 @@ pub fn sha256_hex(data: &[u8]) -> String {
     pyswap::fetch::hex(&Sha256::digest(data))
 }
 
-fn append_file(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], mode: u32) {
+pub fn append_file(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], mode: u32) {
     let mut h = tar::Header::new_gnu();
     h.set_size(data.len() as u64);
     h.set_mode(mode);
