@@ -20,6 +20,9 @@ if ! [ -x "$deny" ] || ! "$deny" --version | grep -q '0.20.2'; then
     --only-binary=:all: --target "$tools" -r "$req" 2>&1 | grep -v "Running pip as the 'root'" || true
 fi
 "$deny" --version
+# `--offline` below needs the crates of every platform in Cargo.lock (cargo metadata resolves
+# them all), while a Linux build downloads only its own: fetch the rest from the registry first.
+cargo fetch --locked --quiet
 "$deny" --offline check bans licenses sources
 if timeout 120 "$deny" fetch db >/dev/null 2>&1; then
   "$deny" --offline check advisories

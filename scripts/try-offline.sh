@@ -6,7 +6,9 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=${TRY_DIR:-$(mktemp -d /tmp/pyswap-try.XXXXXX)}
 mkdir -p "$work/mirror"
-cargo build --release --locked --quiet --manifest-path "$repo/Cargo.toml"
+# A first release build compiles ~250 crates (SQLite, zstd, rustls...): several minutes on 2 cores.
+echo "building pyswap (release; the first build takes several minutes, later ones seconds)" >&2
+cargo build --release --locked --manifest-path "$repo/Cargo.toml"   # prints each crate it compiles
 pyswap="${CARGO_TARGET_DIR:-$repo/target}/release/pyswap"
 
 # Pack (scripts/pack_cpython.py): python/bin/python3.X, python3 -> python3.X, libpython*, stdlib.
