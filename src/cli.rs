@@ -286,6 +286,14 @@ pub enum Command {
     },
     /// Print the current generation, its version and path
     Current,
+    /// List running processes that use a runtime of the store (which to restart after a switch)
+    Ps,
+    /// List the profile's per-minor paths (`profiles/<profile>@3.11`), or remove one
+    Minors {
+        /// Remove this minor path (e.g. 3.11), so gc may delete what only it kept
+        #[arg(long, value_name = "MINOR")]
+        remove: Option<String>,
+    },
     /// Print the shell line that puts the profile's bin directory on PATH
     Env {
         #[arg(long, value_enum, default_value_t = Shell::Sh)]
@@ -394,6 +402,10 @@ pub enum Action {
     },
     ListInstalled,
     Current,
+    Ps,
+    Minors {
+        remove: Option<String>,
+    },
     Env {
         fish: bool,
     },
@@ -870,6 +882,8 @@ fn action(command: Command, settings: &Settings) -> anyhow::Result<Action> {
         } => Action::ListAvailable { pre },
         Command::List { .. } => Action::ListInstalled,
         Command::Current => Action::Current,
+        Command::Ps => Action::Ps,
+        Command::Minors { remove } => Action::Minors { remove },
         Command::Env { shell } => Action::Env {
             fish: shell == Shell::Fish,
         },

@@ -162,6 +162,16 @@ pub struct GenerationRow {
     pub request: String,
     pub command: String,
     pub created: i64,
+    /// The entry's variant (`''`, `freethreaded`, ...) and build tag.
+    pub variant: String,
+    pub build: Option<String>,
+}
+
+impl GenerationRow {
+    /// `3.11`, `3.13t`: the minor version and variant (see [`crate::profile::minor_tag`]).
+    pub fn minor(&self) -> Option<String> {
+        crate::profile::minor_tag(&self.version, &self.variant)
+    }
 }
 
 pub struct Db {
@@ -200,10 +210,12 @@ fn generation_from(r: &Row<'_>) -> rusqlite::Result<GenerationRow> {
         request: r.get(5)?,
         command: r.get(6)?,
         created: r.get(7)?,
+        variant: r.get(8)?,
+        build: r.get(9)?,
     })
 }
 
-const GENERATION_SELECT: &str = "SELECT g.profile, g.number, g.entry_id, e.name, g.version, g.request, g.command, g.created FROM generations g JOIN entries e ON e.id = g.entry_id";
+const GENERATION_SELECT: &str = "SELECT g.profile, g.number, g.entry_id, e.name, g.version, g.request, g.command, g.created, e.variant, e.build FROM generations g JOIN entries e ON e.id = g.entry_id";
 
 impl Db {
     /// Opens (creating and migrating if needed) the database at `path`.

@@ -71,7 +71,7 @@ pub fn classify(err: &anyhow::Error) -> ExitStatus {
             || e.is::<VerifyError>()
             || matches!(e.downcast_ref::<ArchiveError>(), Some(a) if !matches!(a, ArchiveError::Write { .. }))
             || matches!(e.downcast_ref::<LockError>(), Some(LockError::Timeout { .. }))
-            || matches!(e.downcast_ref::<ProfileError>(), Some(ProfileError::BadName(_)))
+            || matches!(e.downcast_ref::<ProfileError>(), Some(ProfileError::BadName(_) | ProfileError::Foreign { .. } | ProfileError::BadEntry(_)))
     });
     if user || environment(err).is_some() {
         ExitStatus::Failure

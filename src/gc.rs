@@ -49,12 +49,15 @@ pub struct Report {
     pub cache: Pruned,
     /// Entries nothing references any more but a running process uses: (entry, pid). Kept.
     pub in_use: Vec<(String, u32)>,
+    /// Generations the policy alone would delete but a minor link keeps: (profile, N, minor).
+    pub kept_for_minor: Vec<(String, u64, String)>,
 }
 
-/// Generations the policy deletes.
+/// Generations the policy deletes. `pinned` generations (current, or the target of a minor link)
+/// are never deleted.
 pub fn doomed_generations<S: std::hash::BuildHasher>(
     all: &[GenerationRow],
-    current: &HashMap<String, u64, S>,
+    pinned: &HashSet<(String, u64), S>,
     policy: Policy,
 ) -> Vec<GenerationRow> {
     let mut by_profile: HashMap<&str, Vec<&GenerationRow>> = HashMap::new();
@@ -71,7 +74,7 @@ pub fn doomed_generations<S: std::hash::BuildHasher>(
     for (profile, mut gens) in by_profile {
         gens.sort_by_key(|g| std::cmp::Reverse(g.number));
         for (rank, g) in gens.into_iter().enumerate() {
-            let is_current = current.get(profile) == Some(&g.number);
+            let is_current = pinned.contains(&(profile.to_owned(), g.number));
             let in_newest = policy.keep.is_some_and(|k| (rank as u64) < k);
             let too_young = cutoff.is_some_and(|c| g.created >= c);
             if !is_current && !in_newest && !too_young {
@@ -87,26 +90,40 @@ pub fn doomed_generations<S: std::hash::BuildHasher>(
 pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::Result<Report> {
     let profiles = Profiles::new(home.profiles());
     let store = Store::new(home.store());
-    let all = db.all_generations()?;
-    let mut current = HashMap::new();
-    for p in db.profiles()? {
-        if let Some(n) = profiles.current(&p)? {
-            current.insert(p, n);
+    let names = db.profiles()?;
+    if !dry_run {
+        for p in &names {
+            profiles.migrate(p)?;
         }
     }
-    let doomed = doomed_generations(&all, &current, policy);
+    let all = db.all_generations()?;
+    let minors = profiles.minors()?;
+    let current = pinned(&profiles, &names, &[])?;
+    let pinned = pinned(&profiles, &names, &minors)?;
+    let doomed = doomed_generations(&all, &pinned, policy);
+    let kept_for_minor: Vec<(String, u64, String)> = doomed_generations(&all, &current, policy)
+        .into_iter()
+        .filter(|g| !doomed.contains(g))
+        .filter_map(|g| {
+            let (_, minor, _) = minors
+                .iter()
+                .find(|(p, _, n)| *p == g.profile && *n == Some(g.number))?;
+            Some((g.profile, g.number, minor.clone()))
+        })
+        .collect();
     let doomed_keys: HashSet<(String, u64)> = doomed
         .iter()
         .map(|g| (g.profile.clone(), g.number))
         .collect();
-    // Entries still used: by remaining generations, and by whatever a current link points at.
+    // Entries still used: by remaining generations, and by whatever a pinned generation's
+    // directory leads to.
     let mut used: HashSet<String> = all
         .iter()
         .filter(|g| !doomed_keys.contains(&(g.profile.clone(), g.number)))
         .map(|g| g.entry_name.clone())
         .collect();
-    for (p, n) in &current {
-        used.extend(profiles.link_target_entry(p, *n));
+    for (p, n) in &pinned {
+        used.extend(profiles.generation_entry(p, *n));
     }
     if !policy.staged {
         used.extend(db.staged_names()?);
@@ -120,6 +137,7 @@ pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::R
     let mut report = Report {
         generations: doomed,
         in_use,
+        kept_for_minor,
         ..Report::default()
     };
     if dry_run {
@@ -137,7 +155,7 @@ pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::R
         db.delete_generations(&keys)?;
         crate::crash::point("gc:generations-deleted");
         for (p, n) in &keys {
-            profiles.remove_generation_link(p, *n)?;
+            profiles.remove_generation(p, *n)?;
         }
         profiles.sync()?;
         crate::crash::point("gc:links-removed");
@@ -159,16 +177,8 @@ pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::R
         .into_iter()
         .map(|g| (g.profile, g.number))
         .collect();
-    for (p, n) in profiles.links()? {
-        let live =
-            rows.contains(&(p.clone(), n)) && !(dry_run && doomed_keys.contains(&(p.clone(), n)));
-        if !live && current.get(&p) != Some(&n) {
-            report.leftover_links += 1;
-            if !dry_run {
-                profiles.remove_generation_link(&p, n)?;
-            }
-        }
-    }
+    report.leftover_links +=
+        sweep_generations(&profiles, &rows, &pinned, &minors, &doomed_keys, dry_run)?;
     report.leftover_links += profiles.sweep_temporaries(dry_run);
     if !dry_run {
         sweep_tmp(home);
@@ -182,6 +192,57 @@ pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::R
         bytes: pruned.bytes + partials.bytes,
     };
     Ok(report)
+}
+
+/// Generations gc never deletes: each profile's current one and every minor link's target.
+fn pinned(
+    profiles: &Profiles,
+    names: &[String],
+    minors: &[(String, String, Option<u64>)],
+) -> anyhow::Result<HashSet<(String, u64)>> {
+    let mut pinned = HashSet::new();
+    for p in names {
+        if let Some(n) = profiles.current(p)? {
+            pinned.insert((p.clone(), n));
+        }
+    }
+    pinned.extend(
+        minors
+            .iter()
+            .filter_map(|(p, _, n)| n.map(|n| (p.clone(), n))),
+    );
+    Ok(pinned)
+}
+
+/// Removes generation directories without a row (unless pinned) and minor links that lead to
+/// no generation directory; returns how many.
+fn sweep_generations(
+    profiles: &Profiles,
+    rows: &HashSet<(String, u64)>,
+    pinned: &HashSet<(String, u64)>,
+    minors: &[(String, String, Option<u64>)],
+    doomed: &HashSet<(String, u64)>,
+    dry_run: bool,
+) -> anyhow::Result<u64> {
+    let mut swept = 0;
+    for key in profiles.generations_on_disk()? {
+        let live = rows.contains(&key) && !(dry_run && doomed.contains(&key));
+        if !live && !pinned.contains(&key) {
+            swept += 1;
+            if !dry_run {
+                profiles.remove_generation(&key.0, key.1)?;
+            }
+        }
+    }
+    for (p, minor, n) in minors {
+        if n.is_none_or(|n| !profiles.generation_path(p, n).is_dir()) {
+            swept += 1;
+            if !dry_run {
+                profiles.remove_minor(p, minor)?;
+            }
+        }
+    }
+    Ok(swept)
 }
 
 fn db_has(db: &Db, name: &str) -> bool {
@@ -223,6 +284,8 @@ mod tests {
             request: "3.12".into(),
             command: "switch".into(),
             created,
+            variant: String::new(),
+            build: None,
         }
     }
 
@@ -231,7 +294,7 @@ mod tests {
         let all: Vec<_> = (1..=6)
             .map(|n| g("default", n, i64::try_from(n).unwrap() * 100))
             .collect();
-        let current: HashMap<String, u64> = [("default".to_owned(), 2)].into();
+        let current: HashSet<(String, u64)> = [("default".to_owned(), 2)].into();
         let numbers = |p: Policy| {
             doomed_generations(&all, &current, p)
                 .iter()

@@ -100,7 +100,7 @@ pub fn ensure(
     let digest = tree::digest(&mut unpacked.nodes);
     crash::timing("install:digested");
     let totals = tree::totals(&unpacked.nodes);
-    let expected = validate::Expected::of(entry);
+    let expected = validate::Expected::of(entry).with_digest(&digest);
     let report = validate::validate(staging.path(), &expected, opts.validation, Phase::Install)
         .into_result()?;
     crash::timing("install:validated");

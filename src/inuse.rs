@@ -10,12 +10,25 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-/// Entry name -> the lowest pid using it.
-pub fn entries_in_use(store: &Path) -> BTreeMap<String, u32> {
+/// A process that uses store entries.
+#[derive(Debug, Clone)]
+pub struct Process {
+    pub pid: u32,
+    /// Its real user id (the owner of `/proc/<pid>`).
+    pub uid: u32,
+    /// Its command line, arguments joined by spaces (`[name]` when it has none).
+    pub command: String,
+    /// The entries it uses, sorted.
+    pub entries: Vec<String>,
+}
+
+/// Every process (but this one) that uses an entry of `store`, by pid.
+pub fn processes(store: &Path) -> Vec<Process> {
     let store = fs::canonicalize(store).unwrap_or_else(|_| store.to_owned());
-    let mut found = BTreeMap::new();
+    let mut found = Vec::new();
     let Ok(procs) = fs::read_dir("/proc") else {
         return found;
     };
@@ -27,14 +40,61 @@ pub fn entries_in_use(store: &Path) -> BTreeMap<String, u32> {
         if pid == me {
             continue;
         }
-        for name in uses(&p.path(), &store) {
-            found
-                .entry(name)
-                .and_modify(|old: &mut u32| *old = (*old).min(pid))
-                .or_insert(pid);
+        let entries = uses(&p.path(), &store);
+        if entries.is_empty() {
+            continue;
+        }
+        let uid = fs::metadata(p.path()).map_or(u32::MAX, |m| m.uid());
+        found.push(Process {
+            pid,
+            uid,
+            command: command_line(&p.path()),
+            entries,
+        });
+    }
+    found.sort_by_key(|p| p.pid);
+    found
+}
+
+/// Entry name -> the lowest pid using it.
+pub fn entries_in_use(store: &Path) -> BTreeMap<String, u32> {
+    let mut found = BTreeMap::new();
+    for p in processes(store) {
+        for name in p.entries {
+            found.entry(name).or_insert(p.pid);
         }
     }
     found
+}
+
+/// `/proc/<pid>/cmdline` with NULs as spaces, or `[comm]` for a process without one.
+fn command_line(proc_dir: &Path) -> String {
+    let raw = fs::read(proc_dir.join("cmdline")).unwrap_or_default();
+    let words: Vec<String> = raw
+        .split(|&b| b == 0)
+        .filter(|w| !w.is_empty())
+        .map(|w| String::from_utf8_lossy(w).into_owned())
+        .collect();
+    if words.is_empty() {
+        let comm = fs::read_to_string(proc_dir.join("comm")).unwrap_or_default();
+        format!("[{}]", comm.trim())
+    } else {
+        words.join(" ")
+    }
+}
+
+/// The name of user `uid` from `/etc/passwd`, else the number.
+pub fn user_name(uid: u32) -> String {
+    fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|passwd| {
+            passwd.lines().find_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?;
+                (f.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
+            })
+        })
+        .unwrap_or_else(|| uid.to_string())
 }
 
 /// The entries one process uses (best effort: a vanished process or a denied read is skipped).

@@ -131,6 +131,25 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+/// `text` with control characters (ESC, CR, ...) escaped as `\u{..}`, so text from outside
+/// (a process's command line, a catalogue) cannot drive the terminal.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().any(char::is_control) {
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect::<String>()
+            .into()
+    } else {
+        text.into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

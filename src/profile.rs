@@ -1,18 +1,35 @@
-//! Profiles and their generation links under `$PYSWAP_HOME/profiles/`.
+//! Profiles, their generation directories and minor links under `$PYSWAP_HOME/profiles/`.
 //!
-//! `profiles/<name>-<N>-link -> ../store/<entry>` is generation N of profile `<name>`, and
-//! `profiles/<name> -> <name>-<N>-link` says which generation is current. Users put
-//! `profiles/<name>/bin` on PATH. Every change is made by creating the new link under a
-//! temporary dot-name and `rename(2)`-ing it over the old one, then fsyncing `profiles/`: at
-//! every instant the path resolves to a complete entry, old or new, never to nothing.
+//! Generation N of profile `<p>` is a small read-only directory `profiles/<p>-<N>/` that mirrors
+//! the top level of its store entry: `bin/` is a real directory holding one symlink per file of
+//! the entry's `bin/` (`bin/python3 -> ../../../store/<entry>/bin/python3`), every other
+//! top-level name (`include`, `lib`, `share`) is a symlink to the entry's (`lib ->
+//! ../../store/<entry>/lib`), and `.entry -> ../../store/<entry>` names the entry. Because the
+//! executables themselves are symlinks into the store, `CPython` (which follows the links of its
+//! executable *file* to find its prefix, normalising `..` lexically) takes its prefix from the
+//! store entry: a process started as `profiles/<p>/bin/python3` imports from that entry for as
+//! long as it runs, whatever the profile points at later. The targets are relative, so a home
+//! can be moved or bind-mounted elsewhere; they are written for the depth of `profiles/<x>/`,
+//! which is why the current link and the minor links live beside the generation directories.
 //!
-//! The database holds the generations; links are their materialisation. A link without a row
-//! (left by a crash) is garbage that `gc` removes; a row whose link is missing is re-linked when
-//! it is next used.
+//! `profiles/<p> -> <p>-<N>` says which generation is current; `profiles/<p>@<minor> -> <p>-<M>`
+//! (e.g. `default@3.11`, `default@3.13t`) is the newest generation of that minor version and
+//! variant that was made current, a stable path for venvs that must stay on their minor
+//! version. Every change of a link creates it under a temporary dot-name and `rename(2)`s it over
+//! the old one, then fsyncs `profiles/`; a generation directory is built under a temporary
+//! dot-name, fsynced and made read-only before it is renamed into place. At every instant a path
+//! resolves to a complete runtime, old or new, never to nothing.
+//!
+//! Homes made before generation directories have `<p>-<N>-link -> ../store/<entry>` symlinks
+//! ("legacy links"); they keep working, and [`Profiles::migrate`] turns them into directories.
+//!
+//! The database holds the generations; the directories are their materialisation. A directory
+//! without a row (left by a crash) is garbage that `gc` removes; a row whose directory is missing
+//! or altered is rebuilt when it is next used.
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -21,8 +38,13 @@ pub enum ProfileError {
     BadName(String),
     #[error("profile link {}: {error}", path.display())]
     Io { path: PathBuf, error: io::Error },
-    #[error("profile link {} points at `{target}`, which is not a generation link of this profile", path.display())]
+    #[error(
+        "profile link {} points at `{target}`, which is not a generation of this profile\nhelp: `pyswap rollback --to N` or `pyswap switch VERSION` puts it back",
+        path.display()
+    )]
     Foreign { path: PathBuf, target: String },
+    #[error("store entry name `{0}` is not one pyswap makes; refusing to use it as a path")]
+    BadEntry(String),
 }
 
 pub fn check_name(name: &str) -> Result<(), ProfileError> {
@@ -35,20 +57,109 @@ pub fn check_name(name: &str) -> Result<(), ProfileError> {
     }
 }
 
-pub struct Profiles {
-    dir: PathBuf,
+/// The minor tag of a runtime: `3.11`, `3.13t` (free-threaded), `3.13d` (debug), `3.13td`.
+pub fn minor_tag(version: &str, variant: &str) -> Option<String> {
+    let mut parts = version.split('.');
+    let major: u32 = parts.next()?.parse().ok()?;
+    let minor: String = parts
+        .next()?
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    if minor.is_empty() {
+        return None;
+    }
+    let flags = match variant {
+        "" => "",
+        "freethreaded" => "t",
+        "debug" => "d",
+        "freethreaded+debug" => "td",
+        _ => return None,
+    };
+    Some(format!("{major}.{minor}{flags}"))
 }
 
-fn link_name(profile: &str, n: u64) -> String {
+fn check_minor(minor: &str) -> bool {
+    let (num, flags) = minor.split_at(
+        minor
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(minor.len()),
+    );
+    let mut parts = num.split('.');
+    let ok_num = |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.len() <= 4);
+    ok_num(parts.next())
+        && ok_num(parts.next())
+        && parts.next().is_none()
+        && matches!(flags, "" | "t" | "d" | "td")
+}
+
+/// What a name directly in `profiles/` is.
+#[derive(Debug, PartialEq, Eq)]
+enum Name<'a> {
+    /// `<p>-<N>`: a generation directory.
+    Generation(&'a str, u64),
+    /// `<p>-<N>-link`: a generation link from before generation directories.
+    Legacy(&'a str, u64),
+    /// `<p>@<minor>`: a minor link.
+    Minor(&'a str, &'a str),
+    /// `.tmp-*`: work in progress (garbage unless its command still runs).
+    Temporary,
+    /// `<p>`, or anything else.
+    Other,
+}
+
+fn parse(name: &str) -> Name<'_> {
+    if name.starts_with(".tmp-") {
+        return Name::Temporary;
+    }
+    if let Some((p, minor)) = name.split_once('@') {
+        return if check_name(p).is_ok() && check_minor(minor) {
+            Name::Minor(p, minor)
+        } else {
+            Name::Other
+        };
+    }
+    let (rest, legacy) = match name.strip_suffix("-link") {
+        Some(rest) => (rest, true),
+        None => (name, false),
+    };
+    let Some((p, n)) = rest.rsplit_once('-') else {
+        return Name::Other;
+    };
+    let number = match n.parse::<u64>() {
+        Ok(v) if check_name(p).is_ok() && !n.starts_with('0') => v,
+        _ => return Name::Other,
+    };
+    if legacy {
+        Name::Legacy(p, number)
+    } else {
+        Name::Generation(p, number)
+    }
+}
+
+fn generation_name(profile: &str, n: u64) -> String {
+    format!("{profile}-{n}")
+}
+
+fn legacy_name(profile: &str, n: u64) -> String {
     format!("{profile}-{n}-link")
 }
 
-/// `default-12-link` -> (`default`, 12).
-fn parse_link_name(name: &str) -> Option<(&str, u64)> {
-    let rest = name.strip_suffix("-link")?;
-    let (profile, n) = rest.rsplit_once('-')?;
-    check_name(profile).ok()?;
-    Some((profile, n.parse().ok()?))
+/// What the current link of a profile is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CurrentLink {
+    /// No link: the profile has no runtime.
+    Missing,
+    /// Generation N (a directory, or a legacy link).
+    Generation(u64),
+    /// A symlink to something that is not one of the profile's generations.
+    Foreign(String),
+    /// Not a symlink at all (a directory or file put there by hand), or unreadable.
+    Broken(String),
+}
+
+pub struct Profiles {
+    dir: PathBuf,
 }
 
 impl Profiles {
@@ -61,212 +172,519 @@ impl Profiles {
         self.dir.join(profile)
     }
 
-    pub fn generation_link(&self, profile: &str, n: u64) -> PathBuf {
-        self.dir.join(link_name(profile, n))
+    /// Generation `n`'s directory.
+    pub fn generation_path(&self, profile: &str, n: u64) -> PathBuf {
+        self.dir.join(generation_name(profile, n))
+    }
+
+    /// The stable per-minor path (`profiles/<p>@3.11`), minus `/bin`.
+    pub fn minor_path(&self, profile: &str, minor: &str) -> PathBuf {
+        self.dir.join(format!("{profile}@{minor}"))
+    }
+
+    fn store(&self) -> PathBuf {
+        self.dir
+            .parent()
+            .map_or_else(|| PathBuf::from("store"), |home| home.join("store"))
+    }
+
+    fn io(path: &Path) -> impl FnOnce(io::Error) -> ProfileError + '_ {
+        move |error| ProfileError::Io {
+            path: path.to_owned(),
+            error,
+        }
+    }
+
+    /// What `profiles/<profile>` is, without failing on a damaged link.
+    pub fn current_link(&self, profile: &str) -> CurrentLink {
+        let path = self.profile_path(profile);
+        match fs::read_link(&path) {
+            Ok(t) => {
+                let target = t.to_string_lossy().into_owned();
+                match parse(&target) {
+                    Name::Generation(p, n) | Name::Legacy(p, n) if p == profile => {
+                        CurrentLink::Generation(n)
+                    }
+                    _ => CurrentLink::Foreign(target),
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => CurrentLink::Missing,
+            Err(e) => CurrentLink::Broken(match fs::symlink_metadata(&path) {
+                Ok(m) if m.is_dir() => "a directory, not a link".into(),
+                Ok(_) => "a file, not a link".into(),
+                Err(_) => e.to_string(),
+            }),
+        }
     }
 
     /// The current generation of `profile`, from its link; `None` if it has none yet.
     pub fn current(&self, profile: &str) -> Result<Option<u64>, ProfileError> {
         let path = self.profile_path(profile);
-        let target = match fs::read_link(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(error) => return Err(ProfileError::Io { path, error }),
-        };
-        let target = target.to_string_lossy().into_owned();
-        match parse_link_name(&target) {
-            Some((p, n)) if p == profile => Ok(Some(n)),
-            _ => Err(ProfileError::Foreign { path, target }),
+        match self.current_link(profile) {
+            CurrentLink::Missing => Ok(None),
+            CurrentLink::Generation(n) => Ok(Some(n)),
+            CurrentLink::Foreign(target) => Err(ProfileError::Foreign { path, target }),
+            CurrentLink::Broken(why) => Err(ProfileError::Foreign { path, target: why }),
         }
     }
 
-    /// The entry directory name generation `n`'s link points at, if the link exists.
-    pub fn link_target_entry(&self, profile: &str, n: u64) -> Option<String> {
-        let t = fs::read_link(self.generation_link(profile, n)).ok()?;
+    /// The store entry generation `n` uses, read from its directory (or legacy link).
+    pub fn generation_entry(&self, profile: &str, n: u64) -> Option<String> {
+        let t = fs::read_link(self.generation_path(profile, n).join(".entry"))
+            .or_else(|_| fs::read_link(self.dir.join(legacy_name(profile, n))))
+            .ok()?;
         Some(t.file_name()?.to_string_lossy().into_owned())
     }
 
-    /// Creates (or re-creates) `<profile>-<n>-link -> ../store/<entry>`.
-    pub fn write_generation_link(
-        &self,
-        profile: &str,
-        n: u64,
-        entry: &str,
-    ) -> Result<(), ProfileError> {
-        replace_symlink(
-            &self.dir,
-            &link_name(profile, n),
-            &Path::new("../store").join(entry),
-            GENERATION_LINK,
+    /// True if generation `n` is a generation directory exactly as [`Self::write_generation`]
+    /// makes it for `entry` (a legacy link counts when it points at `entry`): every link present,
+    /// pointing where it should, nothing else.
+    pub fn generation_intact(&self, profile: &str, n: u64, entry: &str) -> bool {
+        let dir = self.generation_path(profile, n);
+        match fs::symlink_metadata(&dir) {
+            Ok(m) if m.is_dir() => {}
+            _ => {
+                let legacy = fs::read_link(self.dir.join(legacy_name(profile, n)));
+                return legacy.is_ok_and(|t| t == Path::new("../store").join(entry));
+            }
+        }
+        let Ok(wanted) = self.layout(entry) else {
+            return false;
+        };
+        let listed = |d: &Path| -> Option<Vec<String>> {
+            let mut v: Vec<String> = fs::read_dir(d)
+                .ok()?
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            Some(v)
+        };
+        let mut top: Vec<String> = wanted
+            .iter()
+            .filter_map(|(rel, _)| rel.split('/').next().map(str::to_owned))
+            .collect();
+        top.sort();
+        top.dedup();
+        let mut bin: Vec<String> = wanted
+            .iter()
+            .filter_map(|(rel, _)| rel.strip_prefix("bin/").map(str::to_owned))
+            .collect();
+        bin.sort();
+        if listed(&dir) != Some(top) || (!bin.is_empty() && listed(&dir.join("bin")) != Some(bin)) {
+            return false;
+        }
+        wanted
+            .iter()
+            .all(|(rel, target)| fs::read_link(dir.join(rel)).is_ok_and(|t| &t == target))
+    }
+
+    /// The links a generation directory for `entry` holds: (relative path, target).
+    fn layout(&self, entry: &str) -> Result<Vec<(String, PathBuf)>, ProfileError> {
+        if !crate::store::is_entry_name(entry) {
+            return Err(ProfileError::BadEntry(entry.to_owned()));
+        }
+        let root = self.store().join(entry);
+        let up2 = Path::new("../../store").join(entry);
+        let up3 = Path::new("../../../store").join(entry);
+        let mut out = vec![(".entry".to_owned(), up2.clone())];
+        let mut names: Vec<(String, bool)> = fs::read_dir(&root)
+            .map_err(Self::io(&root))?
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_str()?.to_owned();
+                let dir = e.file_type().ok()?.is_dir();
+                (!name.starts_with('.')).then_some((name, dir))
+            })
+            .collect();
+        names.sort();
+        for (name, is_dir) in names {
+            if name == "bin" && is_dir {
+                let bin = root.join("bin");
+                let mut files: Vec<String> = fs::read_dir(&bin)
+                    .map_err(Self::io(&bin))?
+                    .flatten()
+                    .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+                    .filter(|n| !n.starts_with('.'))
+                    .collect();
+                files.sort();
+                out.extend(
+                    files
+                        .into_iter()
+                        .map(|f| (format!("bin/{f}"), up3.join("bin").join(&f))),
+                );
+            } else {
+                out.push((name.clone(), up2.join(&name)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Creates (or re-creates) generation `n`'s directory for store entry `entry`: built under a
+    /// temporary name, fsynced and made read-only, then renamed into place (an existing one is
+    /// exchanged atomically with it, then deleted).
+    pub fn write_generation(&self, profile: &str, n: u64, entry: &str) -> Result<(), ProfileError> {
+        let layout = self.layout(entry)?;
+        let name = generation_name(profile, n);
+        let tmp = self.temporary(&name);
+        let built = (|| -> io::Result<()> {
+            fs::create_dir(&tmp)?;
+            if layout.iter().any(|(rel, _)| rel.starts_with("bin/")) {
+                fs::create_dir(tmp.join("bin"))?;
+            }
+            for (rel, target) in &layout {
+                symlink(target, tmp.join(rel))?;
+            }
+            let bin = tmp.join("bin");
+            if bin.is_dir() {
+                fs::set_permissions(&bin, fs::Permissions::from_mode(0o555))?;
+                crate::store::sync_dir(&bin)?;
+            }
+            fs::set_permissions(&tmp, fs::Permissions::from_mode(0o555))?;
+            crate::store::sync_dir(&tmp)
+        })();
+        if let Err(e) = built {
+            let _ = crate::store::remove_tree(&tmp);
+            return Err(Self::io(&tmp)(e));
+        }
+        crate::crash::point("generation-dir:built");
+        let dest = self.dir.join(&name);
+        let placed = if fs::symlink_metadata(&dest).is_ok() {
+            crate::store::exchange(&tmp, &dest).and_then(|()| crate::store::remove_tree(&tmp))
+        } else {
+            fs::rename(&tmp, &dest)
+        };
+        if let Err(e) = placed {
+            let _ = crate::store::remove_tree(&tmp);
+            return Err(Self::io(&dest)(e));
+        }
+        crate::crash::point("generation-dir:renamed");
+        self.sync()?;
+        crate::crash::point("generation-dir:synced");
+        Ok(())
+    }
+
+    /// Makes generation `n` current: `<profile> -> <profile>-<n>`, atomically.
+    pub fn activate(&self, profile: &str, n: u64) -> Result<(), ProfileError> {
+        self.replace_symlink(
+            profile,
+            Path::new(&generation_name(profile, n)),
+            CURRENT_LINK,
         )
     }
 
-    /// Makes generation `n` current: `<profile> -> <profile>-<n>-link`, atomically.
-    pub fn activate(&self, profile: &str, n: u64) -> Result<(), ProfileError> {
-        replace_symlink(
-            &self.dir,
-            profile,
-            Path::new(&link_name(profile, n)),
-            CURRENT_LINK,
+    /// Points the minor link `<profile>@<minor>` at generation `n`, atomically.
+    pub fn set_minor(&self, profile: &str, minor: &str, n: u64) -> Result<(), ProfileError> {
+        if !check_minor(minor) {
+            return Err(ProfileError::BadName(format!("{profile}@{minor}")));
+        }
+        self.replace_symlink(
+            &format!("{profile}@{minor}"),
+            Path::new(&generation_name(profile, n)),
+            MINOR_LINK,
         )
+    }
+
+    /// Every minor link: (profile, minor, the generation it points at, if it points at one).
+    pub fn minors(&self) -> Result<Vec<(String, String, Option<u64>)>, ProfileError> {
+        let mut out = Vec::new();
+        for name in self.names()? {
+            if let Name::Minor(p, minor) = parse(&name) {
+                let target = fs::read_link(self.dir.join(&name)).ok();
+                let n = target.and_then(|t| match parse(t.to_str()?) {
+                    Name::Generation(tp, n) if tp == p => Some(n),
+                    _ => None,
+                });
+                out.push((p.to_owned(), minor.to_owned(), n));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes the minor link `<profile>@<minor>`, durably; `false` if there was none.
+    pub fn remove_minor(&self, profile: &str, minor: &str) -> Result<bool, ProfileError> {
+        let path = self.minor_path(profile, minor);
+        match fs::remove_file(&path) {
+            Ok(()) => self.sync().map(|()| true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Self::io(&path)(e)),
+        }
     }
 
     /// Removes the profile's current link (the profile then has no runtime), durably.
     pub fn deactivate(&self, profile: &str) -> Result<(), ProfileError> {
         let path = self.profile_path(profile);
         match fs::remove_file(&path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                return Err(ProfileError::Io { path, error: e });
-            }
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(Self::io(&path)(e)),
             _ => {}
         }
         self.sync()
     }
 
-    pub fn remove_generation_link(&self, profile: &str, n: u64) -> Result<(), ProfileError> {
-        let path = self.generation_link(profile, n);
-        match fs::remove_file(&path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                Err(ProfileError::Io { path, error: e })
-            }
-            _ => Ok(()),
+    /// Deletes generation `n`'s directory (and a legacy link of the same number).
+    pub fn remove_generation(&self, profile: &str, n: u64) -> Result<(), ProfileError> {
+        for path in [
+            self.generation_path(profile, n),
+            self.dir.join(legacy_name(profile, n)),
+        ] {
+            crate::store::remove_tree(&path).map_err(Self::io(&path))?;
+        }
+        Ok(())
+    }
+
+    fn names(&self) -> Result<Vec<String>, ProfileError> {
+        match fs::read_dir(&self.dir) {
+            Ok(rd) => Ok(rd
+                .flatten()
+                .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+                .collect()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(error) => Err(ProfileError::Io {
+                path: self.dir.clone(),
+                error,
+            }),
         }
     }
 
-    /// Every generation link present: (profile, number).
-    pub fn links(&self) -> Result<Vec<(String, u64)>, ProfileError> {
-        let rd = match fs::read_dir(&self.dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(error) => {
-                return Err(ProfileError::Io {
-                    path: self.dir.clone(),
-                    error,
-                });
-            }
-        };
-        Ok(rd
-            .flatten()
-            .filter_map(|e| {
-                e.file_name()
-                    .to_str()
-                    .and_then(parse_link_name)
-                    .map(|(p, n)| (p.to_owned(), n))
+    /// Every generation present on disk, as a directory or a legacy link: (profile, number).
+    pub fn generations_on_disk(&self) -> Result<Vec<(String, u64)>, ProfileError> {
+        let mut out: Vec<(String, u64)> = self
+            .names()?
+            .iter()
+            .filter_map(|name| match parse(name) {
+                Name::Generation(p, n) | Name::Legacy(p, n) => Some((p.to_owned(), n)),
+                _ => None,
             })
-            .collect())
+            .collect();
+        out.sort();
+        out.dedup();
+        Ok(out)
     }
 
-    /// Removes temporary links a crash left behind; returns how many.
+    /// Turns the profile's legacy links into generation directories, moving the current link
+    /// over (crash-safe: directory first, then the current link, then the old link goes).
+    /// Returns how many were migrated. A legacy link whose entry is gone is left alone.
+    pub fn migrate(&self, profile: &str) -> Result<u64, ProfileError> {
+        let mut migrated = 0;
+        for name in self.names()? {
+            let Name::Legacy(p, n) = parse(&name) else {
+                continue;
+            };
+            if p != profile {
+                continue;
+            }
+            let Some(entry) = self.generation_entry(profile, n) else {
+                continue;
+            };
+            if !self.store().join(&entry).is_dir() {
+                continue;
+            }
+            self.write_generation(profile, n, &entry)?;
+            if fs::read_link(self.profile_path(profile)).is_ok_and(|t| t == Path::new(&name)) {
+                self.activate(profile, n)?;
+            }
+            let path = self.dir.join(&name);
+            fs::remove_file(&path).map_err(Self::io(&path))?;
+            migrated += 1;
+        }
+        if migrated > 0 {
+            self.sync()?;
+        }
+        Ok(migrated)
+    }
+
+    /// Removes temporary links and directories a crash left behind; returns how many.
     pub fn sweep_temporaries(&self, dry_run: bool) -> u64 {
-        let Ok(rd) = fs::read_dir(&self.dir) else {
+        let Ok(names) = self.names() else {
             return 0;
         };
         let mut n = 0;
-        for e in rd.flatten() {
-            if e.file_name().to_string_lossy().starts_with(".tmp-") {
-                n += 1;
-                if !dry_run {
-                    let _ = fs::remove_file(e.path());
-                }
+        for name in names.into_iter().filter(|n| parse(n) == Name::Temporary) {
+            n += 1;
+            if !dry_run {
+                let _ = crate::store::remove_tree(&self.dir.join(name));
             }
         }
         n
     }
 
     pub fn sync(&self) -> Result<(), ProfileError> {
-        crate::store::sync_dir(&self.dir).map_err(|error| ProfileError::Io {
-            path: self.dir.clone(),
-            error,
-        })
+        crate::store::sync_dir(&self.dir).map_err(Self::io(&self.dir))
+    }
+
+    fn temporary(&self, name: &str) -> PathBuf {
+        self.dir
+            .join(format!(".tmp-{}-{}-{name}", std::process::id(), nonce()))
+    }
+
+    /// Points `profiles/<name>` at `target` by creating a temporary link and renaming it over
+    /// `name`.
+    fn replace_symlink(
+        &self,
+        name: &str,
+        target: &Path,
+        points: Points,
+    ) -> Result<(), ProfileError> {
+        let tmp = self.temporary(name);
+        symlink(target, &tmp).map_err(Self::io(&tmp))?;
+        crate::crash::point(points[0]);
+        let dest = self.dir.join(name);
+        if let Err(e) = fs::rename(&tmp, &dest) {
+            let _ = fs::remove_file(&tmp);
+            return Err(Self::io(&dest)(e));
+        }
+        crate::crash::point(points[1]);
+        self.sync()?;
+        crate::crash::point(points[2]);
+        Ok(())
     }
 }
 
 /// Crash points of one link replacement: temporary link made, renamed over, directory synced.
 type Points = [&'static str; 3];
-const GENERATION_LINK: Points = [
-    "generation-link:temp-link",
-    "generation-link:renamed",
-    "generation-link:synced",
-];
 const CURRENT_LINK: Points = [
     "current-link:temp-link",
     "current-link:renamed",
     "current-link:synced",
 ];
-
-/// Points `dir/name` at `target` by creating a temporary link and renaming it over `name`.
-fn replace_symlink(
-    dir: &Path,
-    name: &str,
-    target: &Path,
-    points: Points,
-) -> Result<(), ProfileError> {
-    let tmp = dir.join(format!(".tmp-{}-{}-{name}", std::process::id(), nonce()));
-    let err = |path: &Path| {
-        let path = path.to_owned();
-        move |error| ProfileError::Io { path, error }
-    };
-    symlink(target, &tmp).map_err(err(&tmp))?;
-    crate::crash::point(points[0]);
-    let dest = dir.join(name);
-    if let Err(e) = fs::rename(&tmp, &dest) {
-        let _ = fs::remove_file(&tmp);
-        return Err(err(&dest)(e));
-    }
-    crate::crash::point(points[1]);
-    crate::store::sync_dir(dir).map_err(err(dir))?;
-    crate::crash::point(points[2]);
-    Ok(())
-}
+const MINOR_LINK: Points = [
+    "minor-link:temp-link",
+    "minor-link:renamed",
+    "minor-link:synced",
+];
 
 fn nonce() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::{SystemTime, UNIX_EPOCH};
-    SystemTime::now()
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::from(d.subsec_nanos()))
+        .map_or(0, |d| u64::from(d.subsec_nanos()));
+    nanos ^ (COUNTER.fetch_add(1, Ordering::Relaxed) << 32)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-cpython-3.11.7-linux-x86_64-gnu";
+    const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-cpython-3.12.1-linux-x86_64-gnu";
+
+    fn home_with(entries: &[&str]) -> (tempfile::TempDir, Profiles) {
+        let home = tempfile::tempdir().unwrap();
+        for e in entries {
+            let root = home.path().join("store").join(e);
+            fs::create_dir_all(root.join("bin")).unwrap();
+            fs::create_dir_all(root.join("lib/python3.11")).unwrap();
+            fs::create_dir_all(root.join("include")).unwrap();
+            fs::write(root.join("bin/python3.11"), b"#!/bin/sh\n").unwrap();
+            symlink("python3.11", root.join("bin/python3")).unwrap();
+        }
+        fs::create_dir(home.path().join("profiles")).unwrap();
+        let p = Profiles::new(home.path().join("profiles"));
+        (home, p)
+    }
+
     #[test]
-    fn link_names_round_trip() {
-        assert_eq!(parse_link_name("default-12-link"), Some(("default", 12)));
-        assert_eq!(parse_link_name("my_prof-1-link"), Some(("my_prof", 1)));
-        assert_eq!(parse_link_name("default"), None);
-        assert_eq!(parse_link_name("a-b-1-link"), None);
+    fn names_parse() {
+        assert_eq!(parse("default-12"), Name::Generation("default", 12));
+        assert_eq!(parse("default-12-link"), Name::Legacy("default", 12));
+        assert_eq!(parse("my_prof-1"), Name::Generation("my_prof", 1));
+        assert_eq!(parse("default@3.11"), Name::Minor("default", "3.11"));
+        assert_eq!(parse("default@3.13td"), Name::Minor("default", "3.13td"));
+        assert_eq!(parse(".tmp-1-2-default-3"), Name::Temporary);
+        for other in [
+            "default",
+            "a-b-1",
+            "default-01",
+            "default@3",
+            "default@3.x",
+            "x@../y",
+        ] {
+            assert_eq!(parse(other), Name::Other, "{other}");
+        }
         assert!(
             check_name("ci_3").is_ok()
                 && check_name("a-b").is_err()
                 && check_name("").is_err()
                 && check_name("../x").is_err()
         );
+        assert_eq!(minor_tag("3.11.7", "").as_deref(), Some("3.11"));
+        assert_eq!(
+            minor_tag("3.13.1", "freethreaded").as_deref(),
+            Some("3.13t")
+        );
+        assert_eq!(minor_tag("3.15.0rc1", "debug").as_deref(), Some("3.15d"));
     }
 
     #[test]
-    fn activate_swaps_atomically() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = Profiles::new(dir.path().to_owned());
+    fn generation_directories_point_into_the_store_and_swap_atomically() {
+        let (home, p) = home_with(&[A, B]);
         assert_eq!(p.current("default").unwrap(), None);
-        p.write_generation_link("default", 1, "aaa-cpython")
-            .unwrap();
+        p.write_generation("default", 1, A).unwrap();
         p.activate("default", 1).unwrap();
-        p.write_generation_link("default", 2, "bbb-cpython")
-            .unwrap();
+        p.write_generation("default", 2, B).unwrap();
         p.activate("default", 2).unwrap();
         assert_eq!(p.current("default").unwrap(), Some(2));
+        assert_eq!(p.generation_entry("default", 1).as_deref(), Some(A));
+        let real = fs::canonicalize(p.profile_path("default").join("bin/python3")).unwrap();
         assert_eq!(
-            p.link_target_entry("default", 1).as_deref(),
-            Some("aaa-cpython")
+            real,
+            fs::canonicalize(home.path().join("store").join(B).join("bin/python3.11")).unwrap()
         );
-        let mut links = p.links().unwrap();
-        links.sort();
-        assert_eq!(links, vec![("default".into(), 1), ("default".into(), 2)]);
+        assert!(p.profile_path("default").join("lib/python3.11").is_dir());
+        assert!(p.generation_intact("default", 1, A));
+        assert!(!p.generation_intact("default", 1, B));
         assert_eq!(
-            p.sweep_temporaries(false),
-            0,
-            "no temporary link survives a swap"
+            p.generations_on_disk().unwrap(),
+            vec![("default".into(), 1), ("default".into(), 2)]
         );
+        // Re-writing an existing directory replaces it in one exchange.
+        p.write_generation("default", 1, B).unwrap();
+        assert!(p.generation_intact("default", 1, B));
+        assert_eq!(p.sweep_temporaries(false), 0, "nothing temporary survives");
+        p.set_minor("default", "3.12", 2).unwrap();
+        assert_eq!(
+            p.minors().unwrap(),
+            vec![("default".into(), "3.12".into(), Some(2))]
+        );
+        p.remove_generation("default", 1).unwrap();
+        assert_eq!(
+            p.generations_on_disk().unwrap(),
+            vec![("default".into(), 2)]
+        );
+    }
+
+    #[test]
+    fn a_hijacked_generation_is_not_intact() {
+        let (_home, p) = home_with(&[A]);
+        p.write_generation("default", 1, A).unwrap();
+        let bin = p.generation_path("default", 1).join("bin");
+        fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::remove_file(bin.join("python3")).unwrap();
+        symlink("/bin/sh", bin.join("python3")).unwrap();
+        assert!(!p.generation_intact("default", 1, A));
+        assert!(matches!(
+            p.write_generation("default", 2, "../../etc"),
+            Err(ProfileError::BadEntry(_))
+        ));
+    }
+
+    #[test]
+    fn legacy_links_migrate_to_directories() {
+        let (_home, p) = home_with(&[A]);
+        symlink(Path::new("../store").join(A), p.dir.join("default-3-link")).unwrap();
+        symlink("default-3-link", p.profile_path("default")).unwrap();
+        assert_eq!(p.current("default").unwrap(), Some(3));
+        assert_eq!(p.generation_entry("default", 3).as_deref(), Some(A));
+        assert!(p.generation_intact("default", 3, A));
+        assert_eq!(p.migrate("default").unwrap(), 1);
+        assert_eq!(
+            fs::read_link(p.profile_path("default")).unwrap(),
+            Path::new("default-3")
+        );
+        assert!(!p.dir.join("default-3-link").exists());
+        assert!(p.generation_path("default", 3).is_dir());
+        assert_eq!(p.migrate("default").unwrap(), 0);
     }
 }

@@ -87,6 +87,25 @@ pub fn entry_name(digest: &str, key: &str) -> String {
     format!("{digest}-{key}")
 }
 
+/// Checks that `name` is an entry name pyswap makes (`<64 lowercase hex>-<catalogue key>`, the
+/// key of ASCII letters, digits, `.`, `_`, `+` and `-`), so that a name read from the database
+/// or a link is never a path that leads elsewhere (`..`, `/`).
+pub fn is_entry_name(name: &str) -> bool {
+    let Some((digest, key)) = name.split_at_checked(64) else {
+        return false;
+    };
+    let key_ok = key.len() > 1
+        && key.len() <= 200
+        && key.starts_with('-')
+        && key[1..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-'));
+    let digest_ok = digest
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    key_ok && digest_ok && !key[1..].starts_with('.')
+}
+
 impl Store {
     pub fn new(dir: PathBuf) -> Self {
         Self { dir }
@@ -281,7 +300,7 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// Swaps two paths atomically (Linux `renameat2` with `RENAME_EXCHANGE`).
 #[cfg(target_os = "linux")]
-fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+pub(crate) fn exchange(a: &Path, b: &Path) -> io::Result<()> {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
     let ca = CString::new(a.as_os_str().as_bytes())?;
@@ -306,7 +325,7 @@ fn exchange(a: &Path, b: &Path) -> io::Result<()> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn exchange(_: &Path, _: &Path) -> io::Result<()> {
+pub(crate) fn exchange(_: &Path, _: &Path) -> io::Result<()> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 

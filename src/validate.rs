@@ -222,6 +222,8 @@ pub struct Expected {
     pub os: String,
     /// Catalogue architecture, e.g. `x86_64`, `x86_64_v3`, `aarch64`.
     pub arch: String,
+    /// The tree's `tree-v1` digest, when known: user checks must leave the tree as it is.
+    pub tree_digest: Option<String>,
 }
 
 impl Expected {
@@ -232,7 +234,15 @@ impl Expected {
             variant: entry.variant,
             os: entry.os.clone(),
             arch: entry.arch.clone(),
+            tree_digest: None,
         }
+    }
+
+    /// The same, with the tree digest the runtime's files must keep through the user checks.
+    #[must_use]
+    pub fn with_digest(mut self, digest: &str) -> Self {
+        self.tree_digest = Some(digest.to_owned());
+        self
     }
 
     /// From a store entry row's `version`, `variant` and `platform` (`os-arch-libc`).
@@ -243,6 +253,7 @@ impl Expected {
             variant: Variant::from_catalogue(Some(variant).filter(|v| !v.is_empty()))?,
             os: p.next()?.to_owned(),
             arch: p.next()?.to_owned(),
+            tree_digest: None,
         })
     }
 
@@ -365,8 +376,13 @@ pub fn validate(root: &Path, expected: &Expected, policy: &Policy, phase: Phase)
             checks.push(stdlib(&diag, root));
         }
     }
+    let mut ran_user = false;
     for c in policy.checks.iter().filter(|c| c.when != When::After) {
         checks.push(user(c, &python, &env));
+        ran_user = true;
+    }
+    if ran_user {
+        checks.extend(unchanged(root, expected));
     }
     finish(phase, &python, policy, started, checks)
 }
@@ -425,10 +441,45 @@ pub fn health(profile_python: &Path, entry: &Path, expected: &Expected, policy: 
             });
         }
     }
+    let mut ran_user = false;
     for c in policy.checks.iter().filter(|c| c.when != When::Before) {
         checks.push(user(c, profile_python, &env));
+        ran_user = true;
+    }
+    if ran_user {
+        checks.extend(unchanged(entry, expected));
     }
     finish(Phase::Health, profile_python, policy, started, checks)
+}
+
+/// After user checks ran: the `unchanged` check, that the runtime's files are still exactly
+/// those the digest records (a check that wrote bytecode, or anything else, into the tree fails
+/// here, and a runtime it wrote into before publishing is never published).
+fn unchanged(root: &Path, expected: &Expected) -> Option<CheckResult> {
+    let want = expected.tree_digest.as_deref()?;
+    let found = crate::tree::scan(root).map(|mut nodes| crate::tree::digest(&mut nodes));
+    let (ok, detail) = match found {
+        Ok(d) if d == want => (
+            true,
+            "the user checks left the runtime's files as they were".to_owned(),
+        ),
+        Ok(d) => (
+            false,
+            format!(
+                "a user check changed the runtime's files (tree digest {}, expected {}): checks must not write into a runtime; a store entry changed this way is put back by `pyswap verify --repair`",
+                &d[..16],
+                &want[..16.min(want.len())]
+            ),
+        ),
+        Err(e) => (false, format!("cannot re-read the runtime's files: {e}")),
+    };
+    Some(CheckResult {
+        name: "unchanged".into(),
+        kind: "builtin".into(),
+        ok,
+        detail,
+        run: None,
+    })
 }
 
 fn finish(
@@ -470,6 +521,8 @@ fn environment(
     env.insert("PYSWAP_PREFIX".into(), root.display().to_string());
     env.insert("PYSWAP_VERSION".into(), expected.version.to_string());
     env.insert("PYSWAP_PHASE".into(), phase.as_str().into());
+    // Nothing may write into a runtime: interpreters that checks start write no bytecode.
+    env.insert("PYTHONDONTWRITEBYTECODE".into(), "1".into());
     env
 }
 

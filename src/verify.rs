@@ -127,14 +127,18 @@ pub fn audit(home: &Home, db: &Db) -> anyhow::Result<Findings> {
         .map(|g| (g.profile.as_str(), g.number))
         .collect();
     for g in &gens {
-        let target = profiles.link_target_entry(&g.profile, g.number);
-        if target.as_deref() != Some(g.entry_name.as_str()) {
+        if !profiles.generation_intact(&g.profile, g.number, &g.entry_name) {
+            let target = profiles.generation_entry(&g.profile, g.number);
             let mut p = problem(
                 Kind::BrokenLink,
-                profiles.generation_link(&g.profile, g.number),
+                profiles.generation_path(&g.profile, g.number),
                 match target {
-                    None => format!("missing; it should point at store entry {}", g.entry_name),
-                    Some(t) => format!("points at {t}, not at store entry {}", g.entry_name),
+                    None => format!("missing; it should lead to store entry {}", g.entry_name),
+                    Some(t) if t == g.entry_name => format!(
+                        "altered: its links are not exactly those of store entry {}",
+                        g.entry_name
+                    ),
+                    Some(t) => format!("leads to {t}, not to store entry {}", g.entry_name),
                 },
             );
             p.profile = Some(g.profile.clone());
@@ -142,12 +146,12 @@ pub fn audit(home: &Home, db: &Db) -> anyhow::Result<Findings> {
             f.problems.push(p);
         }
     }
-    for (profile, n) in profiles.links()? {
+    for (profile, n) in profiles.generations_on_disk()? {
         if !known.contains(&(profile.as_str(), n)) {
             let mut p = problem(
                 Kind::StrayLink,
-                profiles.generation_link(&profile, n),
-                "a generation link with no database row".into(),
+                profiles.generation_path(&profile, n),
+                "a generation with no database row".into(),
             );
             p.profile = Some(profile);
             p.generation = Some(n);

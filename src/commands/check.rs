@@ -37,7 +37,8 @@ pub fn run(s: &Settings, generation: Option<u64>) -> anyhow::Result<()> {
         return Err(CommandError::EntryMissing(path.display().to_string()).into());
     }
     let expected = Expected::from_row(&row.version, &row.variant, &row.platform)
-        .ok_or_else(|| CommandError::EntryMissing(row.name.clone()))?;
+        .ok_or_else(|| CommandError::EntryMissing(row.name.clone()))?
+        .with_digest(&row.tree_digest);
     // Health first (is the profile alive?), then the whole policy, whose row is then the
     // newest one `generations` shows.
     let mut reports = Vec::new();

@@ -22,6 +22,15 @@ struct GcReport {
     cache_files_removed: u64,
     cache_bytes_freed: u64,
     entries_in_use: Vec<InUse>,
+    /// Generations the policy would have deleted but a minor path (`profiles/<p>@3.11`) keeps.
+    kept_for_minor_paths: Vec<KeptForMinor>,
+}
+
+#[derive(Serialize)]
+struct KeptForMinor {
+    profile: String,
+    generation: u64,
+    minor: String,
 }
 
 #[derive(Serialize)]
@@ -67,6 +76,7 @@ pub fn run(
                 cache_files_removed: 0,
                 cache_bytes_freed: 0,
                 entries_in_use: vec![],
+                kept_for_minor_paths: vec![],
             });
         }
         Err(e) => return Err(e.into()),
@@ -110,6 +120,15 @@ pub fn run(
                 pid: *pid,
             })
             .collect(),
+        kept_for_minor_paths: report
+            .kept_for_minor
+            .iter()
+            .map(|(profile, generation, minor)| KeptForMinor {
+                profile: profile.clone(),
+                generation: *generation,
+                minor: minor.clone(),
+            })
+            .collect(),
     })
 }
 
@@ -138,6 +157,11 @@ fn say(s: &Settings, report: &gc::Report, dry_run: bool) {
     for (entry, pid) in &report.in_use {
         s.out.say(&format!(
             "kept store entry {entry}: nothing references it, but process {pid} still runs from it (the next gc after it exits removes it)"
+        ));
+    }
+    for (profile, n, minor) in &report.kept_for_minor {
+        s.out.say(&format!(
+            "kept generation {n} of `{profile}`: minor path {profile}@{minor} leads to it (venvs may use it); `pyswap --profile {profile} minors --remove {minor}` releases it"
         ));
     }
     for g in &report.generations {

@@ -21,6 +21,9 @@ struct Generation {
     command: String,
     /// The newest validation recorded for this generation, if any.
     validation: Option<Validation>,
+    /// Whether its directory under `profiles/` is exactly what the row says (else `rollback
+    /// --to` or `verify --repair` rebuilds it).
+    intact: bool,
 }
 
 #[derive(Serialize)]
@@ -39,11 +42,17 @@ pub fn run(s: &Settings) -> anyhow::Result<()> {
         ),
         None => Default::default(),
     };
-    let current = Profiles::new(s.home.profiles()).current(&s.profile)?;
+    let profiles = Profiles::new(s.home.profiles());
+    let current = profiles.current(&s.profile)?;
     let store = Store::new(s.home.store());
+    let broken = rows
+        .iter()
+        .find(|g| Some(g.number) == current)
+        .and_then(|g| super::check_current_intact(&profiles, g).err());
     let gens: Vec<Generation> = rows
         .into_iter()
         .map(|g| Generation {
+            intact: profiles.generation_intact(&s.profile, g.number, &g.entry_name),
             current: current == Some(g.number),
             number: g.number,
             store_path: store.path(&g.entry_name).display().to_string(),
@@ -59,7 +68,8 @@ pub fn run(s: &Settings) -> anyhow::Result<()> {
         })
         .collect();
     if s.out.json {
-        return s.out.json(&gens);
+        s.out.json(&gens)?;
+        return broken.map_or(Ok(()), |e| Err(e.into()));
     }
     if gens.is_empty() {
         s.out
@@ -74,10 +84,13 @@ pub fn run(s: &Settings) -> anyhow::Result<()> {
             Some((digest, rest)) if digest.len() > 12 => format!("{}…-{rest}", &digest[..12]),
             _ => name.to_owned(),
         };
-        let check = g.validation.as_ref().map_or_else(
+        let mut check = g.validation.as_ref().map_or_else(
             || "-".to_owned(),
             |v| format!("{} {}", if v.ok { "ok" } else { "FAILED" }, v.phase),
         );
+        if !g.intact {
+            check = "BROKEN DIR".into();
+        }
         let _ = writeln!(
             t,
             "{} {:>4}  {:<20}  {:<10}  {check:<16}  {short}",
@@ -88,5 +101,5 @@ pub fn run(s: &Settings) -> anyhow::Result<()> {
         );
     }
     s.out.data(&t)?;
-    Ok(())
+    broken.map_or(Ok(()), |e| Err(e.into()))
 }

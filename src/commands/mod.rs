@@ -9,7 +9,9 @@ mod gc;
 mod generations;
 mod install;
 mod list;
+mod minors;
 mod mirror;
+mod ps;
 mod rollback;
 mod switch;
 mod upgrade;
@@ -49,6 +51,31 @@ pub enum CommandError {
     },
     #[error("{0}")]
     PythonVersion(#[from] crate::policy::PythonVersionError),
+    #[error(
+        "generation {number} of profile `{profile}` is current, but its directory {} is missing or altered, so the profile's python may not run\nhelp: `pyswap rollback --to {number}` puts it back",
+        path.display()
+    )]
+    BrokenGeneration {
+        profile: String,
+        number: u64,
+        path: std::path::PathBuf,
+    },
+}
+
+/// The error for a current generation whose directory is not what its row says, if it is not.
+fn check_current_intact(
+    profiles: &crate::profile::Profiles,
+    g: &crate::db::GenerationRow,
+) -> Result<(), CommandError> {
+    if profiles.generation_intact(&g.profile, g.number, &g.entry_name) {
+        Ok(())
+    } else {
+        Err(CommandError::BrokenGeneration {
+            profile: g.profile.clone(),
+            number: g.number,
+            path: profiles.generation_path(&g.profile, g.number),
+        })
+    }
 }
 
 pub fn run(settings: &Settings, action: Action) -> anyhow::Result<()> {
@@ -77,6 +104,8 @@ pub fn run(settings: &Settings, action: Action) -> anyhow::Result<()> {
         Action::ListAvailable { pre } => list::available(settings, pre),
         Action::ListInstalled => list::installed(settings),
         Action::Current => current::run(settings),
+        Action::Ps => ps::run(settings),
+        Action::Minors { remove } => minors::run(settings, remove.as_deref()),
         Action::Env { fish } => env::run(settings, fish),
         Action::Install {
             requests,
@@ -178,6 +207,48 @@ fn generation(s: &Settings, db: &Db, n: u64) -> anyhow::Result<crate::db::Genera
             profile: s.profile.clone(),
             number: n,
         })?)
+}
+
+/// Rebuilds generation `g`'s directory if it is missing or altered; says what was put back.
+fn ensure_links(
+    profiles: &crate::profile::Profiles,
+    g: &crate::db::GenerationRow,
+) -> anyhow::Result<Vec<String>> {
+    if profiles.generation_intact(&g.profile, g.number, &g.entry_name) {
+        return Ok(Vec::new());
+    }
+    profiles.write_generation(&g.profile, g.number, &g.entry_name)?;
+    Ok(vec![format!("generation {}'s directory", g.number)])
+}
+
+/// Points the minor link of `g`'s minor version at `g` (it has just been made current); returns
+/// the minor path.
+fn set_minor_link(
+    profiles: &crate::profile::Profiles,
+    g: &crate::db::GenerationRow,
+) -> anyhow::Result<Option<String>> {
+    let Some(minor) = g.minor() else {
+        return Ok(None);
+    };
+    let path = profiles.minor_path(&g.profile, &minor);
+    let already = std::fs::read_link(&path).is_ok_and(|t| {
+        t == profiles
+            .generation_path(&g.profile, g.number)
+            .file_name()
+            .unwrap_or_default()
+    });
+    if !already {
+        profiles.set_minor(&g.profile, &minor, g.number)?;
+    }
+    Ok(Some(path.display().to_string()))
+}
+
+/// How many running processes use store entry `name` (see `pyswap ps`).
+fn processes_using(s: &Settings, name: &str) -> u64 {
+    crate::inuse::processes(&s.home.store())
+        .iter()
+        .filter(|p| p.entries.iter().any(|e| e == name))
+        .count() as u64
 }
 
 /// Opens the home for a command that writes: directories created, database migrated.

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::CommandError;
+use super::switch::{MinorChange, say_still_running};
 use crate::profile::Profiles;
 use crate::settings::Settings;
 use crate::store::Store;
@@ -15,6 +16,11 @@ struct RolledBack<'a> {
     generation: u64,
     version: &'a str,
     store_path: String,
+    /// See `switch`'s document.
+    minor_path: Option<String>,
+    minor_change: Option<MinorChange>,
+    previous_runtime_processes: Option<u64>,
+    repaired: Vec<String>,
 }
 
 pub fn run(s: &Settings, to: Option<u64>, force: bool) -> anyhow::Result<()> {
@@ -23,6 +29,7 @@ pub fn run(s: &Settings, to: Option<u64>, force: bool) -> anyhow::Result<()> {
     let _gc = super::gc_shared(s)?;
     let _profile = super::profile_lock(s)?;
     let profiles = Profiles::new(s.home.profiles());
+    profiles.migrate(&s.profile)?;
     let current = profiles
         .current(&s.profile)?
         .ok_or_else(|| CommandError::NoCurrent(s.profile.clone()))?;
@@ -50,31 +57,50 @@ pub fn run(s: &Settings, to: Option<u64>, force: bool) -> anyhow::Result<()> {
             target.number, v.phase, target.number
         ));
     }
-    if target.number == current {
+    let from = db.generation(&s.profile, current)?;
+    let repaired = super::ensure_links(&profiles, &target)?;
+    for what in &repaired {
+        s.out.warn(&format!(
+            "profile `{}`: {what} was missing or altered; put back",
+            s.profile
+        ));
+    }
+    let (minor_change, previous_runtime_processes) = if target.number == current {
         s.out.say(&format!(
             "profile `{}` is already at generation {}",
             s.profile, target.number
         ));
+        (None, None)
     } else {
-        if profiles
-            .link_target_entry(&s.profile, target.number)
-            .as_deref()
-            != Some(target.entry_name.as_str())
-        {
-            profiles.write_generation_link(&s.profile, target.number, &target.entry_name)?;
-        }
         profiles.activate(&s.profile, target.number)?;
         crate::crash::point("rollback:activated");
         s.out.say(&format!(
             "profile `{}`: generation {current} -> {} (CPython {})",
             s.profile, target.number, target.version
         ));
-    }
+        let change = MinorChange::between(&profiles, from.as_ref(), &target);
+        if let Some(c) = &change {
+            c.warn(s, &s.profile);
+        }
+        let still = from
+            .as_ref()
+            .filter(|g| g.entry_id != target.entry_id)
+            .map(|g| super::processes_using(s, &g.entry_name));
+        if let Some(n) = still.filter(|&n| n > 0) {
+            say_still_running(s, n, current);
+        }
+        (change, still)
+    };
+    let minor_path = super::set_minor_link(&profiles, &target)?;
     s.out.json(&RolledBack {
         profile: &s.profile,
         from: current,
         generation: target.number,
         version: &target.version,
         store_path: path.display().to_string(),
+        minor_path,
+        minor_change,
+        previous_runtime_processes,
+        repaired,
     })
 }

@@ -13,7 +13,7 @@ use crate::install::{self, Installed};
 use crate::output::{now_unix, rfc3339};
 use crate::platform::Platform;
 use crate::policy;
-use crate::profile::Profiles;
+use crate::profile::{CurrentLink, Profiles};
 use crate::settings::Settings;
 use crate::validate::{self, Expected, Phase, Report};
 use crate::version::Request;
@@ -34,6 +34,25 @@ pub(super) struct Switched {
     /// The post-switch health check: `true`, or `null` when disabled or nothing changed.
     health_check: Option<bool>,
     created: String,
+    /// The profile's stable path for this minor version (`profiles/<p>@3.12`), made from.
+    minor_path: Option<String>,
+    /// Set when the switch moved the profile to another minor version (or variant): venvs made
+    /// from the profile path stop working; see [`MinorChange`].
+    minor_change: Option<MinorChange>,
+    /// Running processes that still use the previous generation's runtime (they keep it until
+    /// they exit; `pyswap ps` lists them); `null` when nothing changed.
+    previous_runtime_processes: Option<u64>,
+    /// Links that were missing or altered and were put back (`current`, `generation N`).
+    repaired: Vec<String>,
+}
+
+/// A change of minor version (or variant) of a profile.
+#[derive(Serialize, Clone)]
+pub(super) struct MinorChange {
+    from: String,
+    to: String,
+    /// Where venvs that must stay on `from` are made from.
+    from_path: String,
 }
 
 pub fn run(s: &Settings, request: Option<&str>, pre: bool, force: bool) -> anyhow::Result<()> {
@@ -76,6 +95,10 @@ impl Switched {
             validated: None,
             health_check: None,
             created: rfc3339(g.created),
+            minor_path: None,
+            minor_change: None,
+            previous_runtime_processes: None,
+            repaired: Vec::new(),
         }
     }
 
@@ -85,11 +108,23 @@ impl Switched {
         } else {
             "already in the store"
         };
+        for what in &self.repaired {
+            s.out.warn(&format!(
+                "profile `{}`: {what} was missing or altered; put back",
+                self.profile
+            ));
+        }
         if self.changed {
             s.out.say(&format!(
                 "switched profile `{}` to generation {}: CPython {} ({how})",
                 self.profile, self.generation, self.version
             ));
+            if let Some(c) = &self.minor_change {
+                c.warn(s, &self.profile);
+            }
+            if let Some(n) = self.previous_runtime_processes.filter(|&n| n > 0) {
+                say_still_running(s, n, self.previous.unwrap_or_default());
+            }
         } else {
             s.out.say(&format!(
                 "profile `{}` is already at CPython {} (generation {}); nothing changed",
@@ -122,33 +157,22 @@ pub(super) fn activate(
         &|note| s.out.say(note),
     )?;
     crash::point("switch:installed");
-    let expected = Expected::of(entry);
+    let expected = Expected::of(entry).with_digest(&installed.row.tree_digest);
 
     let _profile = super::profile_lock(s)?;
     let profiles = Profiles::new(s.home.profiles());
-    let current = match profiles.current(&s.profile)? {
-        Some(n) => db.generation(&s.profile, n)?,
-        None => None,
+    profiles.migrate(&s.profile)?;
+    let mut repaired = Vec::new();
+    let current = match profiles.current_link(&s.profile) {
+        CurrentLink::Generation(n) => db.generation(&s.profile, n)?,
+        CurrentLink::Missing => None,
+        CurrentLink::Foreign(what) | CurrentLink::Broken(what) => {
+            repaired.push(format!("the current link (it was `{what}`)"));
+            None
+        }
     };
     if let Some(g) = current.as_ref().filter(|g| g.entry_id == installed.row.id) {
-        // A switch killed between the swap and its health check left this generation current
-        // unchecked (or checked and failed, not yet undone): finish that switch's work now.
-        let checked = db
-            .latest_validation(&s.profile, g.number)?
-            .is_some_and(|v| v.ok && v.phase == Phase::Health.as_str());
-        if s.validation.health_check && !checked {
-            let fallback = last_good_before(db, &s.profile, g.number)?;
-            health_or_restore(
-                s,
-                db,
-                &profiles,
-                &installed,
-                &expected,
-                g.number,
-                fallback.as_ref(),
-            )?;
-        }
-        return Ok(Switched::unchanged(&s.profile, g, &installed.path));
+        return already_current(s, db, &profiles, &installed, &expected, g, repaired);
     }
     let (validation, validated) = validated_report(s, db, &installed, &expected)?;
     let row = GenerationRow {
@@ -160,10 +184,12 @@ pub(super) fn activate(
         request: request.to_owned(),
         command: command.into(),
         created: now_unix(),
+        variant: installed.row.variant.clone(),
+        build: installed.row.build.clone(),
     };
     let n = db.add_generation(&row, |n| {
         profiles
-            .write_generation_link(&s.profile, n, &installed.row.name)
+            .write_generation(&s.profile, n, &installed.row.name)
             .map_err(|e| e.to_string())
     })?;
     crash::point("switch:generation-committed");
@@ -179,18 +205,124 @@ pub(super) fn activate(
     } else {
         None
     };
+    let new = GenerationRow { number: n, ..row };
+    let minor_path = super::set_minor_link(&profiles, &new)?;
+    let previous_runtime_processes = current
+        .as_ref()
+        .filter(|g| g.entry_id != new.entry_id)
+        .map(|g| super::processes_using(s, &g.entry_name));
     Ok(Switched {
         profile: s.profile.clone(),
         generation: n,
         previous,
-        version: row.version,
+        minor_change: MinorChange::between(&profiles, current.as_ref(), &new),
+        version: new.version,
         store_path: installed.path.display().to_string(),
         installed: installed.fresh,
         changed: true,
         validated: Some(validated),
         health_check,
-        created: rfc3339(row.created),
+        created: rfc3339(new.created),
+        minor_path,
+        previous_runtime_processes,
+        repaired,
     })
+}
+
+impl MinorChange {
+    /// The change from `from` to `to`, if their minor versions (or variants) differ.
+    pub(super) fn between(
+        profiles: &Profiles,
+        from: Option<&GenerationRow>,
+        to: &GenerationRow,
+    ) -> Option<Self> {
+        let from = from?;
+        let (a, b) = (from.minor()?, to.minor()?);
+        (a != b).then(|| Self {
+            from_path: profiles.minor_path(&from.profile, &a).display().to_string(),
+            from: a,
+            to: b,
+        })
+    }
+
+    pub(super) fn warn(&self, s: &Settings, profile: &str) {
+        s.out.warn(&format!(
+            "profile `{profile}` moved from Python {} to {}: venvs made from {} no longer work \
+             (their packages are built for {}); make venvs that must stay on {} from {}/bin/python3, \
+             which follows only {}.x",
+            self.from,
+            self.to,
+            s.home.profiles().join(profile).join("bin").display(),
+            self.from,
+            self.from,
+            self.from_path,
+            self.from
+        ));
+    }
+}
+
+/// Tells how many running processes still use generation `previous`'s runtime.
+pub(super) fn say_still_running(s: &Settings, n: u64, previous: u64) {
+    s.out.say(&format!(
+        "{n} running process{} still use{} the runtime of generation {previous} and keep{} it until \
+         {} exit; `pyswap ps` lists them",
+        if n == 1 { "" } else { "es" },
+        if n == 1 { "s" } else { "" },
+        if n == 1 { "s" } else { "" },
+        if n == 1 { "it" } else { "they" },
+    ));
+}
+
+/// The profile already uses the requested entry: idempotent means "make it so", so the
+/// generation directory and the minor link are put back if something removed or redirected
+/// them, and a health check that a killed switch never ran is run now.
+fn already_current(
+    s: &Settings,
+    db: &mut Db,
+    profiles: &Profiles,
+    installed: &Installed,
+    expected: &Expected,
+    g: &GenerationRow,
+    mut repaired: Vec<String>,
+) -> anyhow::Result<Switched> {
+    // Idempotent means "make it so": the generation directory and the links are put back
+    // if something removed or redirected them.
+    repaired.extend(super::ensure_links(profiles, g)?);
+    // A switch killed between the swap and its health check left this generation current
+    // unchecked (or checked and failed, not yet undone): finish that switch's work now.
+    let checked = db
+        .latest_validation(&s.profile, g.number)?
+        .is_some_and(|v| v.ok && v.phase == Phase::Health.as_str());
+    if s.validation.health_check && !checked {
+        let fallback = last_good_before(db, &s.profile, g.number)?;
+        health_or_restore(
+            s,
+            db,
+            profiles,
+            installed,
+            expected,
+            g.number,
+            fallback.as_ref(),
+        )?;
+    }
+    let minor_link = g.minor().map(|m| profiles.minor_path(&s.profile, &m));
+    let pointed = minor_link
+        .as_ref()
+        .and_then(|l| std::fs::read_link(l).ok())
+        .is_some_and(|t| {
+            Some(t.as_path())
+                == profiles
+                    .generation_path(&s.profile, g.number)
+                    .file_name()
+                    .map(std::path::Path::new)
+        });
+    let mut done = Switched::unchanged(&s.profile, g, &installed.path);
+    done.minor_path = super::set_minor_link(profiles, g)?;
+    if minor_link.is_some() && !pointed {
+        repaired.push("the minor link".into());
+    }
+    done.repaired = repaired;
+    Ok(done)
 }
 
 /// Runs the health check of generation `n` (current) through the profile path and records it;
@@ -292,9 +424,7 @@ fn restore(
             s.profile
         ));
     };
-    if profiles.link_target_entry(&s.profile, g.number).as_deref() != Some(g.entry_name.as_str()) {
-        profiles.write_generation_link(&s.profile, g.number, &g.entry_name)?;
-    }
+    super::ensure_links(profiles, g)?;
     profiles.activate(&s.profile, g.number)?;
     crash::point("switch:rolled-back");
     Ok(format!("generation {} (CPython {})", g.number, g.version))

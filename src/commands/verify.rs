@@ -76,13 +76,13 @@ pub fn run(s: &Settings, repair: bool) -> anyhow::Result<()> {
                     );
                     match db.generation(&profile, n)? {
                         Some(g) => profiles
-                            .write_generation_link(&profile, n, &g.entry_name)
+                            .write_generation(&profile, n, &g.entry_name)
                             .map_err(Into::into),
                         None => Ok(()),
                     }
                 }
                 Kind::StrayLink => profiles
-                    .remove_generation_link(
+                    .remove_generation(
                         p.profile.as_deref().unwrap_or_default(),
                         p.generation.unwrap_or(0),
                     )

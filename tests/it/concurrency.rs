@@ -50,9 +50,9 @@ impl Rng {
 #[test]
 fn gc_races_switch_while_a_reader_imports_encodings() {
     let mut t = TestContext::new();
-    t.add("3.11.9", Fake::Good, Compression::Gz);
+    t.add("3.12.2", Fake::Good, Compression::Gz);
     t.add("3.12.3", Fake::Good, Compression::Zst);
-    t.run(&["switch", "3.11.9"]).ok();
+    t.run(&["switch", "3.12.2"]).ok();
     let t = Arc::new(t);
     let stop = Arc::new(AtomicBool::new(false));
     let reads = Arc::new(AtomicUsize::new(0));
@@ -85,7 +85,7 @@ fn gc_races_switch_while_a_reader_imports_encodings() {
                 if Instant::now() > deadline {
                     break;
                 }
-                let v = if i % 2 == 0 { "3.12.3" } else { "3.11.9" };
+                let v = if i % 2 == 0 { "3.12.3" } else { "3.12.2" };
                 let child = spawn_quiet(&t, &["switch", v, "--lock-timeout", "30"]);
                 // One switch in six is killed somewhere in its first 40 ms.
                 let kill = (rng.next(6) == 0).then(|| Duration::from_millis(rng.next(40)));
@@ -192,11 +192,15 @@ fn issue2_commands_creating_the_database_at_once() {
 #[test]
 fn gc_keeps_an_entry_a_running_process_uses_until_it_exits() {
     let mut t = TestContext::new();
-    t.add("3.11.9", Fake::Good, Compression::Gz);
+    t.add("3.12.2", Fake::Good, Compression::Gz);
     t.add("3.12.3", Fake::Good, Compression::Gz);
-    t.run(&["switch", "3.11.9"]).ok();
-    // A long-running program started on 3.11.9 (its working directory is in the runtime).
-    let old = t.home.join("profiles/default").canonicalize().unwrap();
+    t.run(&["switch", "3.12.2"]).ok();
+    // A long-running program started on 3.12.2 (its working directory is in the runtime).
+    let old = t
+        .home
+        .join("profiles/default/.entry")
+        .canonicalize()
+        .unwrap();
     let mut service = Command::new("sleep")
         .arg("60")
         .current_dir(old.join("lib"))
@@ -209,7 +213,7 @@ fn gc_keeps_an_entry_a_running_process_uses_until_it_exits() {
     assert_eq!(doc["entries_removed"].as_array().unwrap().len(), 0);
     assert_eq!(doc["entries_in_use"][0]["pid"], service.id());
     assert!(
-        old.join("lib/python3.11/os.py").exists(),
+        old.join("lib/python3.12/os.py").exists(),
         "the service's runtime is still there"
     );
     t.assert_consistent();

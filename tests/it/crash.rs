@@ -142,11 +142,13 @@ fn kill_switch_at_every_point() {
             "install:committed",
             "generation:before-commit",
             "switch:generation-committed",
-            "generation-link:renamed",
+            "generation-dir:built",
+            "generation-dir:renamed",
             "current-link:temp-link",
             "current-link:renamed",
             "current-link:synced",
             "switch:activated",
+            "minor-link:renamed",
         ],
     );
     assert!(n >= 15, "{n} points");
@@ -236,8 +238,8 @@ fn kill_rollback_at_every_point() {
     let setup = || {
         let t = at_3_11();
         t.run(&["switch", "3.12.3"]).ok();
-        // A missing generation link makes rollback write one first.
-        std::fs::remove_file(t.home.join("profiles/default-1-link")).unwrap();
+        // A missing generation directory makes rollback write one first.
+        pyswap::store::remove_tree(&t.home.join("profiles/default-1")).unwrap();
         t
     };
     kill_everywhere(
@@ -247,7 +249,7 @@ fn kill_rollback_at_every_point() {
         &[Some("3.11.9"), Some("3.12.3")],
         Some("3.11.9"),
         &[
-            "generation-link:renamed",
+            "generation-dir:renamed",
             "current-link:renamed",
             "rollback:activated",
         ],
@@ -258,7 +260,7 @@ fn kill_rollback_at_every_point() {
 fn kill_gc_at_every_point() {
     let setup = || {
         let mut t = TestContext::new();
-        for v in ["3.10.14", "3.11.9", "3.12.3"] {
+        for v in ["3.12.1", "3.12.2", "3.12.3"] {
             t.add(v, Fake::Good, Compression::Gz);
             t.run(&["switch", v]).ok();
         }

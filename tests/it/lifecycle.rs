@@ -119,6 +119,29 @@ fn switch_rollback_gc_end_to_end() {
     let listed = t.run(&["list", "--installed", "--json"]).ok().json();
     assert_eq!(listed.as_array().unwrap().len(), 2);
 
+    // The minor path `default@3.12` leads to generation 2: venvs may be built on it, so gc
+    // keeps it (and says so) until the path is removed.
+    let pinned = t
+        .run(&["gc", "--keep", "1", "--dry-run", "--json"])
+        .ok()
+        .json();
+    assert_eq!(pinned["generations_removed"].as_array().unwrap().len(), 1);
+    assert_eq!(pinned["kept_for_minor_paths"][0]["generation"], 2);
+    assert_eq!(pinned["kept_for_minor_paths"][0]["minor"], "3.12");
+    let minors = t.run(&["minors", "--json"]).ok().json();
+    assert_eq!(
+        minors
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (
+                m["minor"].as_str().unwrap(),
+                m["generation"].as_u64().unwrap()
+            ))
+            .collect::<Vec<_>>(),
+        vec![("3.10", 3), ("3.12", 2)]
+    );
+    t.run(&["minors", "--remove", "3.12"]).ok();
     // gc --keep 1: generation 3 (current) stays; 1 and 2 go; the 3.12.3 entry is unreferenced.
     let dry = t
         .run(&["gc", "--keep", "1", "--dry-run", "--json"])

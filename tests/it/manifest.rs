@@ -108,7 +108,7 @@ fn precedence_is_flag_then_environment_then_file_then_default() {
 #[test]
 fn gc_defaults_come_from_the_manifest_and_flags_override_them() {
     let mut t = TestContext::new();
-    for v in ["3.10.14", "3.11.9", "3.12.3"] {
+    for v in ["3.12.1", "3.12.2", "3.12.3"] {
         t.add(v, Fake::Good, Compression::Gz);
         t.run(&["switch", v]).ok();
     }

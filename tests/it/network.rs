@@ -551,6 +551,7 @@ fn offline_uses_the_store_and_the_download_cache_only() {
     t.run(&["switch", "3.12.3"]).ok();
     // Back to 3.11.9, then gc drops the 3.12.3 entry; its archive stays in the cache.
     t.run(&["switch", "3.11.9"]).ok();
+    t.run(&["minors", "--remove", "3.12"]).ok();
     t.run(&["gc", "--keep", "1"]).ok();
     assert_eq!(t.store_names().len(), 1);
     let r = t.run(&["switch", "3.12.3", "--offline"]).ok();
@@ -568,6 +569,7 @@ fn offline_uses_the_store_and_the_download_cache_only() {
 
     // A cached archive that no longer verifies is dropped and fetched again.
     t.run(&["switch", "3.11.9"]).ok();
+    t.run(&["minors", "--remove", "3.12"]).ok();
     t.run(&["gc", "--keep", "1"]).ok();
     let cached = t.home.join("cache").join(sha256_hex(&data));
     std::fs::write(&cached, b"bit rot").unwrap();

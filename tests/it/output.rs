@@ -20,6 +20,7 @@ struct Generation {
     request: String,
     command: String,
     validation: Option<GenerationValidation>,
+    intact: bool,
 }
 
 #[derive(Deserialize)]
@@ -45,6 +46,43 @@ pub struct Switched {
     pub validated: Option<String>,
     pub health_check: Option<bool>,
     pub created: String,
+    pub minor_path: Option<String>,
+    pub minor_change: Option<MinorChange>,
+    pub previous_runtime_processes: Option<u64>,
+    pub repaired: Vec<String>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct MinorChange {
+    pub from: String,
+    pub to: String,
+    pub from_path: String,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct Running {
+    pub pid: u32,
+    pub user: String,
+    pub command: String,
+    pub entry: String,
+    pub version: Option<String>,
+    pub build: Option<String>,
+    pub profile: Option<String>,
+    pub generation: Option<u64>,
+    pub current: bool,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct MinorPath {
+    pub minor: String,
+    pub path: String,
+    pub generation: Option<u64>,
+    pub version: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -151,6 +189,10 @@ struct RolledBack {
     generation: u64,
     version: String,
     store_path: String,
+    minor_path: Option<String>,
+    minor_change: Option<MinorChange>,
+    previous_runtime_processes: Option<u64>,
+    repaired: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -176,6 +218,16 @@ struct GcReport {
     cache_files_removed: u64,
     cache_bytes_freed: u64,
     entries_in_use: Vec<InUse>,
+    kept_for_minor_paths: Vec<KeptForMinor>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct KeptForMinor {
+    profile: String,
+    generation: u64,
+    minor: String,
 }
 
 #[derive(Deserialize)]
@@ -275,6 +327,20 @@ fn json_documents_have_their_documented_shape() {
     );
     let second: Switched = strict(&t.run(&["switch", "3.12", "--json"]).ok().stdout);
     assert_eq!((second.generation, second.version.as_str()), (2, "3.12.3"));
+    let change = second
+        .minor_change
+        .as_ref()
+        .expect("3.11 -> 3.12 is announced");
+    assert_eq!((change.from.as_str(), change.to.as_str()), ("3.11", "3.12"));
+    assert!(change.from_path.ends_with("profiles/default@3.11"));
+    assert!(
+        second
+            .minor_path
+            .as_deref()
+            .unwrap()
+            .ends_with("profiles/default@3.12")
+    );
+    assert_eq!(second.previous_runtime_processes, Some(0));
     let gens: Vec<Generation> = strict(&t.run(&["generations", "--json"]).ok().stdout);
     assert_eq!(
         gens.iter()
@@ -312,6 +378,17 @@ fn json_documents_have_their_documented_shape() {
     assert_eq!((back.from, back.generation), (2, 1));
     let current: Current = strict(&t.run(&["current", "--json"]).ok().stdout);
     assert_eq!(current.generation, 1);
+    let ps: Vec<Running> = strict(&t.run(&["ps", "--json"]).ok().stdout);
+    assert!(ps.is_empty(), "{ps:?}");
+    let minors: Vec<MinorPath> = strict(&t.run(&["minors", "--json"]).ok().stdout);
+    assert_eq!(
+        minors
+            .iter()
+            .map(|m| (m.minor.as_str(), m.generation))
+            .collect::<Vec<_>>(),
+        vec![("3.11", Some(1)), ("3.12", Some(2))]
+    );
+    t.run(&["minors", "--remove", "3.12"]).ok();
     // Current is 1 after the rollback; --keep 0 keeps only the current generation.
     let report: GcReport = strict(&t.run(&["gc", "--keep", "0", "--json"]).ok().stdout);
     assert_eq!(report.generations_removed.len(), 1);

@@ -171,7 +171,19 @@ fn check_records_exit_code_output_and_exactly_the_environment_it_ran_with() {
         .iter()
         .map(|k| k.name.as_str())
         .collect();
-    assert_eq!(names, ["diagnostic", "abi", "modules", "stdlib", "hello"]);
+    // After user checks, `unchanged` proves they left the runtime's files as they were.
+    assert_eq!(
+        names,
+        [
+            "diagnostic",
+            "abi",
+            "modules",
+            "stdlib",
+            "hello",
+            "unchanged"
+        ]
+    );
+    assert_eq!(run.env["PYTHONDONTWRITEBYTECODE"], "1");
     let health = &c.reports[0].checks[0];
     assert!(
         health.ok && health.detail.contains("profiles/default/bin/python3"),
@@ -215,7 +227,7 @@ fn verify_finds_corruption_and_leftovers_and_repair_restores_them() {
     let missing = store.join(name("3.11.9"));
     std::fs::rename(&missing, t.dir.path().join("moved-away")).unwrap();
     std::fs::create_dir(store.join("0000-junk")).unwrap();
-    std::fs::remove_file(t.home.join("profiles/default-1-link")).unwrap();
+    pyswap::store::remove_tree(&t.home.join("profiles/default-1")).unwrap();
 
     let r = t
         .run(&["verify", "--json"])
@@ -234,12 +246,7 @@ fn verify_finds_corruption_and_leftovers_and_repair_restores_them() {
         "# os for 3.12.3\n"
     );
     assert!(missing.join("bin/python3").exists() && !store.join("0000-junk").exists());
-    assert!(
-        t.home
-            .join("profiles/default-1-link")
-            .symlink_metadata()
-            .is_ok()
-    );
+    assert!(t.home.join("profiles/default-1/bin").is_dir());
     let again: Verified = strict(&t.run(&["verify", "--json"]).ok().stdout);
     assert!(again.ok && again.problems.is_empty());
     t.assert_consistent();

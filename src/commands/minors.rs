@@ -1,0 +1,79 @@
+//! `pyswap minors [--remove MINOR]`: the profile's per-minor paths. `profiles/<p>@3.11` always
+//! leads to the newest generation of 3.11 that was made current, so a venv made from its
+//! `bin/python3` follows patch upgrades of 3.11 and never a move to 3.12. Each is a gc root;
+//! `--remove` drops one so that gc may delete what only it kept.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::profile::Profiles;
+use crate::settings::Settings;
+
+/// One element of `pyswap minors --json` (docs/json.md).
+#[derive(Serialize)]
+struct Minor {
+    #[serde(rename = "minor")]
+    tag: String,
+    path: String,
+    generation: Option<u64>,
+    version: Option<String>,
+}
+
+pub fn run(s: &Settings, remove: Option<&str>) -> anyhow::Result<()> {
+    let profiles = Profiles::new(s.home.profiles());
+    if let Some(minor) = remove {
+        let _gc = super::gc_shared(s)?;
+        let _profile = super::profile_lock(s)?;
+        let removed = profiles.remove_minor(&s.profile, minor)?;
+        s.out.say(&if removed {
+            format!(
+                "removed {}; `pyswap gc` may now delete what only it kept",
+                profiles.minor_path(&s.profile, minor).display()
+            )
+        } else {
+            format!("profile `{}` has no minor path {minor}", s.profile)
+        });
+        return s
+            .out
+            .json(&serde_json::json!({ "removed": removed, "minor": minor }));
+    }
+    let db = super::open_ro(s)?;
+    let mut list = Vec::new();
+    for (p, minor, n) in profiles.minors()? {
+        if p != s.profile {
+            continue;
+        }
+        let version = match (&db, n) {
+            (Some(db), Some(n)) => db.generation(&p, n)?.map(|g| g.version),
+            _ => None,
+        };
+        list.push(Minor {
+            path: profiles.minor_path(&p, &minor).display().to_string(),
+            tag: minor,
+            generation: n,
+            version,
+        });
+    }
+    list.sort_by(|a, b| a.tag.cmp(&b.tag));
+    if s.out.json {
+        return s.out.json(&list);
+    }
+    if list.is_empty() {
+        s.out
+            .say(&format!("profile `{}` has no minor paths yet", s.profile));
+    }
+    let mut t = String::new();
+    for m in &list {
+        let _ = writeln!(
+            t,
+            "{:<7} generation {:<5} CPython {:<10} {}",
+            m.tag,
+            m.generation.map_or_else(|| "-".into(), |g| g.to_string()),
+            m.version.as_deref().unwrap_or("?"),
+            m.path
+        );
+    }
+    s.out.data(&t)?;
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! `pyswap ps`: the running processes that use a runtime of the store (found through `/proc`,
+//! like gc's runtime roots), with the generations that use that runtime and whether it is what
+//! the profile runs now: the list of services to restart after a switch (Debian's
+//! `needrestart` is the model).
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::profile::Profiles;
+use crate::settings::Settings;
+
+/// One element of `pyswap ps --json` (docs/json.md).
+#[derive(Serialize)]
+struct Running {
+    pid: u32,
+    user: String,
+    command: String,
+    /// The store entry it uses (a process using several is listed once per entry).
+    entry: String,
+    version: Option<String>,
+    build: Option<String>,
+    /// The selected profile's newest generation that uses this entry, if any.
+    profile: Option<String>,
+    generation: Option<u64>,
+    /// Whether the entry is what the profile's current generation uses.
+    current: bool,
+}
+
+pub fn run(s: &Settings) -> anyhow::Result<()> {
+    let db = super::open_ro(s)?;
+    let (gens, entries) = match &db {
+        Some(db) => (db.generations(&s.profile)?, db.entries()?),
+        None => Default::default(),
+    };
+    let profiles = Profiles::new(s.home.profiles());
+    let current = profiles
+        .current(&s.profile)
+        .ok()
+        .flatten()
+        .and_then(|n| profiles.generation_entry(&s.profile, n));
+    let mut rows = Vec::new();
+    for p in crate::inuse::processes(&s.home.store()) {
+        for entry in &p.entries {
+            let row = entries.iter().find(|e| &e.name == entry);
+            let generation = gens.iter().rev().find(|g| &g.entry_name == entry);
+            rows.push(Running {
+                pid: p.pid,
+                user: crate::inuse::user_name(p.uid),
+                command: p.command.clone(),
+                entry: entry.clone(),
+                version: row.map(|r| r.version.clone()),
+                build: row.and_then(|r| r.build.clone()),
+                profile: generation.map(|g| g.profile.clone()),
+                generation: generation.map(|g| g.number),
+                current: current.as_deref() == Some(entry.as_str()),
+            });
+        }
+    }
+    if s.out.json {
+        return s.out.json(&rows);
+    }
+    if rows.is_empty() {
+        s.out.say("no running process uses a runtime of this store");
+        return Ok(());
+    }
+    let mut t = String::from("    PID  USER        GEN  VERSION           CURRENT  COMMAND\n");
+    for r in &rows {
+        let version = match (&r.version, &r.build) {
+            (Some(v), Some(b)) => format!("{v}+{b}"),
+            (Some(v), None) => v.clone(),
+            _ => "(unregistered)".into(),
+        };
+        let _ = writeln!(
+            t,
+            "{:>7}  {:<10}  {:>3}  {version:<16}  {:<7}  {}",
+            r.pid,
+            r.user,
+            r.generation.map_or_else(|| "-".into(), |g| g.to_string()),
+            if r.current { "yes" } else { "no" },
+            crate::output::printable(&r.command),
+        );
+    }
+    s.out.data(&t)?;
+    let stale = rows.iter().filter(|r| !r.current).count();
+    if stale > 0 {
+        s.out.say(&format!(
+            "{stale} of {} run an older runtime than profile `{}`'s current one: restart them to pick it up",
+            rows.len(),
+            s.profile
+        ));
+    }
+    Ok(())
+}
