@@ -439,54 +439,76 @@ pub fn synthetic_archive(version: &str, fake: Fake, comp: Compression) -> Vec<u8
 /// This machine's `CPython`, packed as an `install_only` .tar.gz once per test run:
 /// (version, archive bytes).
 pub fn real_cpython() -> &'static (String, Vec<u8>) {
-    static CELL: OnceLock<(String, Vec<u8>)> = OnceLock::new();
-    CELL.get_or_init(|| {
-        let out = Command::new("python3")
-            .args([
-                "-c",
-                "import sys; print(sys.base_prefix); print('%d.%d.%d' % sys.version_info[:3])",
-            ])
-            .output()
-            .expect("python3 must be on this machine to pack a real CPython");
-        let text = String::from_utf8(out.stdout).unwrap();
-        let mut lines = text.lines();
-        let prefix = PathBuf::from(lines.next().unwrap());
-        let version = lines.next().unwrap().to_owned();
-        let short: String = version.rsplit_once('.').unwrap().0.to_owned();
-        let mut b = tar::Builder::new(Vec::new());
-        b.follow_symlinks(false);
-        let skip = [
-            "test",
-            "site-packages",
-            "__pycache__",
-            "idlelib",
-            "tkinter",
-            "turtledemo",
-            "lib2to3",
-        ];
-        let lib = prefix.join("lib");
-        for e in std::fs::read_dir(&lib).unwrap().flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with("libpython") {
-                b.append_path_with_name(e.path(), format!("python/lib/{name}"))
-                    .unwrap();
-            }
+    packed_cpython("python3", None)
+}
+
+/// The `CPython` that `python` runs (a name on PATH or a path: `python3` is pyenv's 3.11.7 on
+/// this project's machines, `/usr/bin/python3.11` Debian's 3.11.2), packed as an `install_only`
+/// .tar.gz once per test run; `marker` adds a file `BUILD` with that text, making another build
+/// of the same version. Returns (version, archive bytes).
+pub fn packed_cpython(python: &str, marker: Option<&str>) -> &'static (String, Vec<u8>) {
+    type Packs = std::sync::Mutex<BTreeMap<(String, Option<String>), &'static (String, Vec<u8>)>>;
+    static CACHE: OnceLock<Packs> = OnceLock::new();
+    let key = (python.to_owned(), marker.map(str::to_owned));
+    let cache = CACHE.get_or_init(Packs::default);
+    if let Some(found) = cache.lock().unwrap().get(&key) {
+        return found;
+    }
+    let packed: &'static (String, Vec<u8>) = Box::leak(Box::new(pack_cpython(python, marker)));
+    cache.lock().unwrap().insert(key, packed);
+    packed
+}
+
+fn pack_cpython(python: &str, marker: Option<&str>) -> (String, Vec<u8>) {
+    let out = Command::new(python)
+        .args([
+            "-c",
+            "import sys; print(sys.base_prefix); print('%d.%d.%d' % sys.version_info[:3])",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("{python} must be on this machine to pack a real CPython: {e}"));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    let prefix = PathBuf::from(lines.next().unwrap());
+    let version = lines.next().unwrap().to_owned();
+    let short: String = version.rsplit_once('.').unwrap().0.to_owned();
+    let mut b = tar::Builder::new(Vec::new());
+    b.follow_symlinks(false);
+    let skip = [
+        "test",
+        "site-packages",
+        "dist-packages",
+        "__pycache__",
+        "idlelib",
+        "tkinter",
+        "turtledemo",
+        "lib2to3",
+    ];
+    let lib = prefix.join("lib");
+    for e in std::fs::read_dir(&lib).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("libpython") {
+            b.append_path_with_name(e.path(), format!("python/lib/{name}"))
+                .unwrap();
         }
-        pack_dir(
-            &mut b,
-            &lib.join(format!("python{short}")),
-            &format!("python/lib/python{short}"),
-            &skip,
-        );
-        b.append_path_with_name(
-            prefix.join(format!("bin/python{short}")),
-            format!("python/bin/python{short}"),
-        )
-        .unwrap();
-        append_symlink(&mut b, "python/bin/python3", &format!("python{short}"));
-        let tar = b.into_inner().unwrap();
-        (version, compress(&tar, Compression::Gz))
-    })
+    }
+    pack_dir(
+        &mut b,
+        &lib.join(format!("python{short}")),
+        &format!("python/lib/python{short}"),
+        &skip,
+    );
+    b.append_path_with_name(
+        prefix.join(format!("bin/python{short}")),
+        format!("python/bin/python{short}"),
+    )
+    .unwrap();
+    append_symlink(&mut b, "python/bin/python3", &format!("python{short}"));
+    if let Some(m) = marker {
+        append_file(&mut b, "python/BUILD", m.as_bytes(), 0o644);
+    }
+    let tar = b.into_inner().unwrap();
+    (version, compress(&tar, Compression::Gz))
 }
 
 fn pack_dir(b: &mut tar::Builder<Vec<u8>>, dir: &Path, name: &str, skip: &[&str]) {
@@ -500,6 +522,11 @@ fn pack_dir(b: &mut tar::Builder<Vec<u8>>, dir: &Path, name: &str, skip: &[&str]
         let child = format!("{name}/{n}");
         if ft.is_dir() {
             pack_dir(b, &e.path(), &child, skip);
+        } else if ft.is_symlink() && std::fs::read_link(e.path()).unwrap().is_absolute() {
+            // Debian links `sitecustomize.py` to /etc: a runtime keeps a copy of the file.
+            if let Ok(target) = std::fs::canonicalize(e.path()) {
+                b.append_path_with_name(target, &child).unwrap();
+            }
         } else {
             b.append_path_with_name(e.path(), &child).unwrap();
         }

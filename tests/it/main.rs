@@ -17,5 +17,6 @@ mod lifecycle;
 mod manifest;
 mod network;
 mod output;
+mod running;
 mod server;
 mod validation;
