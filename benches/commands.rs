@@ -16,7 +16,6 @@
     clippy::doc_markdown
 )]
 
-use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -41,20 +40,6 @@ fn ok(mut cmd: Command, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-/// `gz` (a .tar.gz) with one more file, `python/BUILD` = `marker`: a distinct tree.
-fn with_marker(gz: &[u8], marker: &str) -> Vec<u8> {
-    let mut tar = Vec::new();
-    flate2::read::GzDecoder::new(gz)
-        .read_to_end(&mut tar)
-        .unwrap();
-    while tar.len() >= 512 && tar[tar.len() - 512..].iter().all(|&b| b == 0) {
-        tar.truncate(tar.len() - 512);
-    }
-    let mut b = tar::Builder::new(tar);
-    common::append_file(&mut b, "python/BUILD", marker.as_bytes(), 0o644);
-    common::compress(&b.into_inner().unwrap(), Compression::Gz)
 }
 
 /// A synthetic runtime (fake `bin/python3`) of `version` with `files` files of `size` bytes
@@ -89,12 +74,13 @@ fn write_config(t: &TestContext, health_check: bool) -> String {
 
 fn switching(c: &mut Criterion) {
     // Two store entries of this machine's CPython, each with its own catalogue.
-    let (version, gz) = common::real_cpython();
+    let version = &common::real_cpython().0;
     let short = version.rsplit_once('.').unwrap().0.to_owned();
     let mut t = TestContext::new();
     let mut catalogues = Vec::new();
     for marker in ["a\n", "b\n"] {
-        t.add_archive(version, &with_marker(gz, marker), Compression::Gz);
+        let (_, gz) = common::packed_cpython("python3", Some(marker));
+        t.add_archive(version, gz, Compression::Gz);
         let cat = t
             .dir
             .path()

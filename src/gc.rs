@@ -1,15 +1,17 @@
 //! Garbage collection: which generations to delete, then which store entries nothing uses.
 //!
-//! Policy: a generation is deleted only if it is not its profile's current generation, it is
+//! Policy: a generation is deleted only if it is not its profile's current generation, no
+//! minor path (`profiles/<p>@3.11`) leads to it, it is
 //! not among the profile's newest `keep` generations (when `--keep` is given), and it was
 //! created before the cutoff (when `--older-than` is given). With neither option no generation
 //! is deleted, only unreferenced entries and leftovers. Every check must agree to delete: each
 //! option can only protect more.
 //!
-//! Order (each step crash-safe): delete generation rows, then their links; delete rows of
+//! Order (each step crash-safe): delete generation rows, then their directories; delete rows of
 //! entries no remaining generation references, then their directories (rename to trash, then
 //! delete); then sweep what crashes left: staging/trash directories, unregistered entry
-//! directories, links without rows, temporary links and downloads. Entries pre-staged by
+//! directories, generation directories without rows, minor paths leading nowhere, temporary
+//! links and downloads. Entries pre-staged by
 //! `install` count as used unless `--staged` is given. Last, the download cache is pruned to its
 //! bound (least recently used first) and partial downloads older than a day are deleted. Runs
 //! under the exclusive gc lock, so no other command is between steps.

@@ -25,8 +25,19 @@ pub struct Process {
     pub entries: Vec<String>,
 }
 
+/// How much of a process counts as using an entry.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Uses {
+    /// Runs it: its executable or a mapped file (a shared library, `libpython` embedded in a
+    /// server) is in the entry. What `ps` lists and a switch counts: the processes to restart.
+    Runs,
+    /// Anything that would break if the entry went away: also its working directory, root and
+    /// open files. What gc keeps.
+    Anything,
+}
+
 /// Every process (but this one) that uses an entry of `store`, by pid.
-pub fn processes(store: &Path) -> Vec<Process> {
+pub fn processes(store: &Path, how: Uses) -> Vec<Process> {
     let store = fs::canonicalize(store).unwrap_or_else(|_| store.to_owned());
     let mut found = Vec::new();
     let Ok(procs) = fs::read_dir("/proc") else {
@@ -40,7 +51,7 @@ pub fn processes(store: &Path) -> Vec<Process> {
         if pid == me {
             continue;
         }
-        let entries = uses(&p.path(), &store);
+        let entries = uses(&p.path(), &store, how);
         if entries.is_empty() {
             continue;
         }
@@ -59,7 +70,7 @@ pub fn processes(store: &Path) -> Vec<Process> {
 /// Entry name -> the lowest pid using it.
 pub fn entries_in_use(store: &Path) -> BTreeMap<String, u32> {
     let mut found = BTreeMap::new();
-    for p in processes(store) {
+    for p in processes(store, Uses::Anything) {
         for name in p.entries {
             found.entry(name).or_insert(p.pid);
         }
@@ -98,12 +109,18 @@ pub fn user_name(uid: u32) -> String {
 }
 
 /// The entries one process uses (best effort: a vanished process or a denied read is skipped).
-fn uses(proc_dir: &Path, store: &Path) -> Vec<String> {
-    let mut paths: Vec<PathBuf> = ["exe", "cwd", "root"]
+fn uses(proc_dir: &Path, store: &Path, how: Uses) -> Vec<String> {
+    let links: &[&str] = match how {
+        Uses::Runs => &["exe"],
+        Uses::Anything => &["exe", "cwd", "root"],
+    };
+    let mut paths: Vec<PathBuf> = links
         .iter()
         .filter_map(|l| fs::read_link(proc_dir.join(l)).ok())
         .collect();
-    if let Ok(fds) = fs::read_dir(proc_dir.join("fd")) {
+    if how == Uses::Anything
+        && let Ok(fds) = fs::read_dir(proc_dir.join("fd"))
+    {
         paths.extend(fds.flatten().filter_map(|fd| fs::read_link(fd.path()).ok()));
     }
     if let Ok(maps) = fs::read_to_string(proc_dir.join("maps")) {

@@ -370,11 +370,20 @@ impl Profiles {
             profile,
             Path::new(&generation_name(profile, n)),
             CURRENT_LINK,
+            true,
         )
     }
 
-    /// Points the minor link `<profile>@<minor>` at generation `n`, atomically.
-    pub fn set_minor(&self, profile: &str, minor: &str, n: u64) -> Result<(), ProfileError> {
+    /// Points the minor link `<profile>@<minor>` at generation `n`, atomically. With `sync`
+    /// false `profiles/` is not fsynced: the caller's next link change (an [`Self::activate`])
+    /// makes both durable at once; a crash before that leaves the old link, which is as valid.
+    pub fn set_minor(
+        &self,
+        profile: &str,
+        minor: &str,
+        n: u64,
+        sync: bool,
+    ) -> Result<(), ProfileError> {
         if !check_minor(minor) {
             return Err(ProfileError::BadName(format!("{profile}@{minor}")));
         }
@@ -382,6 +391,7 @@ impl Profiles {
             &format!("{profile}@{minor}"),
             Path::new(&generation_name(profile, n)),
             MINOR_LINK,
+            sync,
         )
     }
 
@@ -524,6 +534,7 @@ impl Profiles {
         name: &str,
         target: &Path,
         points: Points,
+        sync: bool,
     ) -> Result<(), ProfileError> {
         let tmp = self.temporary(name);
         symlink(target, &tmp).map_err(Self::io(&tmp))?;
@@ -534,8 +545,10 @@ impl Profiles {
             return Err(Self::io(&dest)(e));
         }
         crate::crash::point(points[1]);
-        self.sync()?;
-        crate::crash::point(points[2]);
+        if sync {
+            self.sync()?;
+            crate::crash::point(points[2]);
+        }
         Ok(())
     }
 }
@@ -643,7 +656,7 @@ mod tests {
         p.write_generation("default", 1, B).unwrap();
         assert!(p.generation_intact("default", 1, B));
         assert_eq!(p.sweep_temporaries(false), 0, "nothing temporary survives");
-        p.set_minor("default", "3.12", 2).unwrap();
+        p.set_minor("default", "3.12", 2, true).unwrap();
         assert_eq!(
             p.minors().unwrap(),
             vec![("default".into(), "3.12".into(), Some(2))]

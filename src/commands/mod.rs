@@ -221,31 +221,27 @@ fn ensure_links(
     Ok(vec![format!("generation {}'s directory", g.number)])
 }
 
-/// Points the minor link of `g`'s minor version at `g` (it has just been made current); returns
-/// the minor path.
+/// Points the minor link of `g`'s minor version at `g` (it is being made current), fsynced
+/// now or (`sync` false) by the caller's next link change; returns the minor path.
 fn set_minor_link(
     profiles: &crate::profile::Profiles,
     g: &crate::db::GenerationRow,
+    sync: bool,
 ) -> anyhow::Result<Option<String>> {
     let Some(minor) = g.minor() else {
         return Ok(None);
     };
     let path = profiles.minor_path(&g.profile, &minor);
-    let already = std::fs::read_link(&path).is_ok_and(|t| {
-        t == profiles
-            .generation_path(&g.profile, g.number)
-            .file_name()
-            .unwrap_or_default()
-    });
-    if !already {
-        profiles.set_minor(&g.profile, &minor, g.number)?;
+    let wanted = profiles.generation_path(&g.profile, g.number);
+    if std::fs::read_link(&path).ok().as_deref() != wanted.file_name().map(std::path::Path::new) {
+        profiles.set_minor(&g.profile, &minor, g.number, sync)?;
     }
     Ok(Some(path.display().to_string()))
 }
 
 /// How many running processes use store entry `name` (see `pyswap ps`).
 fn processes_using(s: &Settings, name: &str) -> u64 {
-    crate::inuse::processes(&s.home.store())
+    crate::inuse::processes(&s.home.store(), crate::inuse::Uses::Runs)
         .iter()
         .filter(|p| p.entries.iter().any(|e| e == name))
         .count() as u64

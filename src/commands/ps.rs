@@ -1,5 +1,5 @@
-//! `pyswap ps`: the running processes that use a runtime of the store (found through `/proc`,
-//! like gc's runtime roots), with the generations that use that runtime and whether it is what
+//! `pyswap ps`: the running processes that run a runtime of the store (its executable or a mapped
+//! library is in the entry, found through `/proc` like gc's runtime roots), with the generations that use that runtime and whether it is what
 //! the profile runs now: the list of services to restart after a switch (Debian's
 //! `needrestart` is the model).
 
@@ -40,7 +40,7 @@ pub fn run(s: &Settings) -> anyhow::Result<()> {
         .flatten()
         .and_then(|n| profiles.generation_entry(&s.profile, n));
     let mut rows = Vec::new();
-    for p in crate::inuse::processes(&s.home.store()) {
+    for p in crate::inuse::processes(&s.home.store(), crate::inuse::Uses::Runs) {
         for entry in &p.entries {
             let row = entries.iter().find(|e| &e.name == entry);
             let generation = gens.iter().rev().find(|g| &g.entry_name == entry);

@@ -72,6 +72,8 @@ pub fn run(s: &Settings, to: Option<u64>, force: bool) -> anyhow::Result<()> {
         ));
         (None, None)
     } else {
+        // The minor path first, unsynced: activating fsyncs `profiles/` for both renames.
+        super::set_minor_link(&profiles, &target, false)?;
         profiles.activate(&s.profile, target.number)?;
         crate::crash::point("rollback:activated");
         s.out.say(&format!(
@@ -91,7 +93,7 @@ pub fn run(s: &Settings, to: Option<u64>, force: bool) -> anyhow::Result<()> {
         }
         (change, still)
     };
-    let minor_path = super::set_minor_link(&profiles, &target)?;
+    let minor_path = super::set_minor_link(&profiles, &target, true)?;
     s.out.json(&RolledBack {
         profile: &s.profile,
         from: current,

@@ -206,7 +206,7 @@ pub(super) fn activate(
         None
     };
     let new = GenerationRow { number: n, ..row };
-    let minor_path = super::set_minor_link(&profiles, &new)?;
+    let minor_path = super::set_minor_link(&profiles, &new, true)?;
     let previous_runtime_processes = current
         .as_ref()
         .filter(|g| g.entry_id != new.entry_id)
@@ -317,7 +317,7 @@ fn already_current(
                     .map(std::path::Path::new)
         });
     let mut done = Switched::unchanged(&s.profile, g, &installed.path);
-    done.minor_path = super::set_minor_link(profiles, g)?;
+    done.minor_path = super::set_minor_link(profiles, g, true)?;
     if minor_link.is_some() && !pointed {
         repaired.push("the minor link".into());
     }

@@ -127,6 +127,25 @@ fn issue13_running_processes_keep_their_runtime_through_switch_rollback_and_gc()
         "sys.prefix is the store entry"
     );
     assert_eq!(on_debian.version, debian.0);
+    // A script whose shebang goes through the profile, and python3.X, do the same.
+    let script = t.dir.path().join("tool");
+    std::fs::write(
+        &script,
+        format!(
+            "#!{}\nimport os, sys\nprint(os.path.realpath(sys.prefix))\n",
+            t.profile_python().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(run_ok(&script, &[]).trim(), on_debian.prefix);
+    let versioned = t.home.join("profiles/default/bin/python3.11");
+    let prefix =
+        "import os, sys; print(os.path.realpath(sys.prefix), sys.prefix == sys.base_prefix)";
+    assert_eq!(
+        run_ok(&versioned, &["-c", prefix]).trim(),
+        format!("{} True", on_debian.prefix)
+    );
 
     let r = t.run(&["switch", &build_a.0]).ok();
     assert!(
@@ -368,16 +387,12 @@ when = "both"
     t.run(&["switch", &build_a.0]).ok();
     t.run(&["check"]).ok();
     t.run(&["verify"]).ok();
-    let pycache = Command::new("find")
-        .arg(t.home.join("store"))
-        .args(["-name", "__pycache__"])
-        .output()
-        .unwrap();
-    assert!(
-        pycache.stdout.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&pycache.stdout)
+    let store = t.home.join("store");
+    let pycache = run_ok(
+        Path::new("find"),
+        &[store.to_str().unwrap(), "-name", "__pycache__"],
     );
+    assert!(pycache.is_empty(), "{pycache}");
 
     // A check that writes into the runtime anyway (even making itself room) is caught before
     // anything is published ...
