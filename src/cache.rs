@@ -163,7 +163,7 @@ impl DownloadCache {
             if keep.is_some_and(|k| path.file_name().is_some_and(|n| n == k)) {
                 continue;
             }
-            if dry_run || fs::remove_file(&path).is_ok() {
+            if dry_run || crate::remove::remove_tree(&path).is_ok() {
                 total -= size;
                 pruned.files += 1;
                 pruned.bytes += size;

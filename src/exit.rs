@@ -69,6 +69,10 @@ pub fn classify(err: &anyhow::Error) -> ExitStatus {
             || e.is::<PythonVersionError>()
             || e.is::<WindowError>()
             || e.is::<VerifyError>()
+            || matches!(
+                e.downcast_ref::<crate::home::HomeError>(),
+                Some(crate::home::HomeError::NotAHome { .. } | crate::home::HomeError::Insecure { .. })
+            )
             || matches!(e.downcast_ref::<ArchiveError>(), Some(a) if !matches!(a, ArchiveError::Write { .. }))
             || matches!(e.downcast_ref::<LockError>(), Some(LockError::Timeout { .. }))
             || matches!(e.downcast_ref::<ProfileError>(), Some(ProfileError::BadName(_) | ProfileError::Foreign { .. } | ProfileError::BadEntry(_)))
@@ -138,8 +142,20 @@ pub fn help(err: &anyhow::Error) -> Option<&'static str> {
         if e.is::<ValidateError>() {
             return Some("the new runtime was not activated; the current generation is unchanged");
         }
-        if let Some(CommandError::HealthFailed { .. }) = e.downcast_ref::<CommandError>() {
-            return Some("the failed generation stays listed; `pyswap check N` re-runs its checks");
+        match e.downcast_ref::<CommandError>() {
+            Some(CommandError::HealthFailed { .. }) => {
+                return Some("the failed generation stays listed; `pyswap check N` re-runs its checks");
+            }
+            Some(CommandError::BrokenGeneration { .. }) => {
+                return Some("`pyswap rollback --to N` (N: the current generation) or `pyswap switch VERSION` puts it back");
+            }
+            _ => {}
+        }
+        if let Some(crate::home::HomeError::NotAHome { .. }) = e.downcast_ref::<crate::home::HomeError>() {
+            return Some("point PYSWAP_HOME at a new or empty directory (pyswap creates it), or at an existing pyswap home");
+        }
+        if let Some(ProfileError::Foreign { .. }) = e.downcast_ref::<ProfileError>() {
+            return Some("`pyswap rollback --to N` or `pyswap switch VERSION` puts the profile link back");
         }
         if let Some(WindowError::Closed { .. }) = e.downcast_ref::<WindowError>() {
             return Some("run it inside a window, pre-stage now with `pyswap install`, or override with --force");

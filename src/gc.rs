@@ -251,23 +251,32 @@ fn db_has(db: &Db, name: &str) -> bool {
     db.entry_by_name(name).is_ok_and(|e| e.is_some())
 }
 
-/// Deletes per-archive lock files: under the exclusive gc lock no install holds or waits on one
-/// (installs take `gc.lock` shared first), so none can be unlinked from under a holder.
+/// Deletes per-archive lock files (`entry-<sha256>.lock`, nothing else): under the exclusive gc
+/// lock no install holds or waits on one (installs take `gc.lock` shared first), so none can be
+/// unlinked from under a holder.
 fn sweep_entry_locks(home: &Home) {
+    let is_entry_lock = |name: &str| {
+        name.strip_prefix("entry-")
+            .and_then(|n| n.strip_suffix(".lock"))
+            .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
     if let Ok(rd) = std::fs::read_dir(home.locks()) {
         for e in rd.flatten() {
-            if e.file_name().to_string_lossy().starts_with("entry-") {
-                let _ = std::fs::remove_file(e.path());
+            if e.file_name().to_str().is_some_and(is_entry_lock) {
+                let _ = crate::remove::remove_tree(&e.path());
             }
         }
     }
 }
 
-/// Deletes downloads a crash left in `tmp/`.
+/// Deletes the files that older pyswap versions left in `tmp/` (downloads: regular files only;
+/// a directory or anything else there was not made by pyswap and stays).
 fn sweep_tmp(home: &Home) {
     if let Ok(rd) = std::fs::read_dir(home.tmp()) {
         for e in rd.flatten() {
-            let _ = std::fs::remove_file(e.path());
+            if e.file_type().is_ok_and(|t| t.is_file()) {
+                let _ = crate::remove::remove_tree(&e.path());
+            }
         }
     }
 }

@@ -1,7 +1,19 @@
-//! `$PYSWAP_HOME` and the fixed places inside it (see `store-layout.md`).
+//! `$PYSWAP_HOME` and the fixed places inside it (see `store-layout.md`), and the rules that make
+//! a directory one pyswap may write and delete in.
+//!
+//! A home is pyswap's only when it says so: [`MARKER`] (`pyswap-home.tag`, in the spirit of
+//! `CACHEDIR.TAG` and a restic repository's `config`) is written when pyswap creates the home,
+//! and every command that writes or deletes refuses a non-empty directory without it, so
+//! `PYSWAP_HOME=$HOME` or `/` never gets its `store/` or `tmp/` swept. A home made by an earlier
+//! pyswap (its `pyswap.db`, `store/` and `profiles/` are there) is adopted: it gets the marker on
+//! first use. Like ssh's `StrictModes` for `~/.ssh`, the home and its fixed subdirectories must
+//! be real directories (not symlinks), owned by the user running pyswap or by root, and not
+//! writable by group or others; otherwise a command that writes refuses, naming the path and the
+//! fix. Deleting then goes through [`crate::remove`], which never follows a symlink.
 
 use std::fs;
 use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -20,7 +32,25 @@ pub enum HomeError {
         #[source]
         error: io::Error,
     },
+    #[error(
+        "{} is not a pyswap home: it is not empty and has no {MARKER}; pyswap writes and deletes only in its own homes",
+        path.display()
+    )]
+    NotAHome { path: PathBuf },
+    #[error("refusing to use {}: {why} (to fix: {fix})", path.display())]
+    Insecure {
+        path: PathBuf,
+        why: String,
+        /// The command that fixes it.
+        fix: String,
+    },
 }
+
+/// The file that marks a directory as a pyswap home.
+pub const MARKER: &str = "pyswap-home.tag";
+const MARKER_TEXT: &str = "Signature: pyswap home, layout 1\n\
+# This directory is a pyswap home. pyswap writes and deletes only in directories with this file.\n\
+# See store-layout.md for what is inside.\n";
 
 /// The root of one pyswap installation.
 #[derive(Clone, Debug)]
@@ -69,10 +99,20 @@ impl Home {
         })
     }
 
-    /// Creates the fixed directories if missing.
+    /// Makes the home ready for a command that writes or deletes: creates it (with its marker)
+    /// if it is new, adopts a home of an earlier pyswap, refuses a directory that is not a pyswap
+    /// home or that others could write to, and creates the fixed directories if missing.
     pub fn create(&self) -> Result<(), HomeError> {
+        let create = |dir: &Path| {
+            fs::create_dir_all(dir).map_err(|error| HomeError::Create {
+                path: dir.to_owned(),
+                error,
+            })
+        };
+        create(&self.root)?;
+        self.claim()?;
+        check_dir(&self.root, true)?;
         for dir in [
-            self.root.clone(),
             self.store(),
             self.profiles(),
             self.tmp(),
@@ -80,12 +120,48 @@ impl Home {
             self.cache(),
             self.catalogues(),
         ] {
-            fs::create_dir_all(&dir).map_err(|error| HomeError::Create {
-                path: dir.clone(),
-                error,
-            })?;
+            match fs::symlink_metadata(&dir) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => create(&dir)?,
+                _ => check_dir(&dir, false)?,
+            }
         }
+        // Lock files are opened by every command: nobody else may hold them.
+        let _ = fs::set_permissions(self.locks(), fs::Permissions::from_mode(0o700));
         Ok(())
+    }
+
+    /// Writes the marker into a new (empty, or holding only an operator's `config.toml`) home
+    /// or into one an earlier pyswap made; refuses anything else without it.
+    fn claim(&self) -> Result<(), HomeError> {
+        let marker = self.root.join(MARKER);
+        if fs::read_to_string(&marker).is_ok_and(|t| t.starts_with("Signature: pyswap home")) {
+            return Ok(());
+        }
+        let names: Vec<std::ffi::OsString> = fs::read_dir(&self.root)
+            .map_err(|error| HomeError::Unusable {
+                path: self.root.clone(),
+                error,
+            })?
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        let fresh = names.iter().all(|n| n == "config.toml");
+        let earlier_pyswap =
+            self.db().is_file() && self.store().is_dir() && self.profiles().is_dir();
+        if !fresh && !earlier_pyswap {
+            return Err(HomeError::NotAHome {
+                path: self.root.clone(),
+            });
+        }
+        fs::write(&marker, MARKER_TEXT).map_err(|error| HomeError::Create {
+            path: marker,
+            error,
+        })
+    }
+
+    /// True when the home carries its marker.
+    pub fn is_marked(&self) -> bool {
+        self.root.join(MARKER).is_file()
     }
 
     pub fn root(&self) -> &Path {
@@ -117,4 +193,65 @@ impl Home {
     pub fn exists(&self) -> bool {
         self.db().exists()
     }
+}
+
+/// A home directory (or one of its fixed subdirectories) must be a real directory, owned by this
+/// user or root, and writable by nobody else. The root itself may be reached through a symlink
+/// (`follow`), as an operator may configure it; below it nothing is.
+fn check_dir(dir: &Path, follow: bool) -> Result<(), HomeError> {
+    let meta = if follow {
+        fs::metadata(dir)
+    } else {
+        fs::symlink_metadata(dir)
+    };
+    let meta = meta.map_err(|error| HomeError::Unusable {
+        path: dir.to_owned(),
+        error,
+    })?;
+    let insecure = |why: String, fix: String| HomeError::Insecure {
+        path: dir.to_owned(),
+        why,
+        fix,
+    };
+    if !meta.is_dir() {
+        return Err(insecure(
+            if meta.file_type().is_symlink() {
+                "it is a symlink, and pyswap follows none inside its home".into()
+            } else {
+                "it is not a directory".into()
+            },
+            format!(
+                "move it away; pyswap re-creates {} as a directory",
+                dir.display()
+            ),
+        ));
+    }
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(insecure(
+            format!(
+                "it is owned by uid {}, not by this user (uid {me}) or root",
+                meta.uid()
+            ),
+            format!(
+                "run pyswap as its owner, or `chown -R {me} {}`",
+                dir.display()
+            ),
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(insecure(
+            format!(
+                "it is writable by {} (mode {:o})",
+                if meta.mode() & 0o002 != 0 {
+                    "anyone"
+                } else {
+                    "its group"
+                },
+                meta.mode() & 0o7777
+            ),
+            format!("chmod go-w {}", dir.display()),
+        ));
+    }
+    Ok(())
 }

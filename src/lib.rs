@@ -25,6 +25,7 @@ pub mod output;
 pub mod platform;
 pub mod policy;
 pub mod profile;
+pub mod remove;
 pub mod settings;
 pub mod store;
 pub mod tree;

@@ -39,7 +39,7 @@ pub enum ProfileError {
     #[error("profile link {}: {error}", path.display())]
     Io { path: PathBuf, error: io::Error },
     #[error(
-        "profile link {} points at `{target}`, which is not a generation of this profile\nhelp: `pyswap rollback --to N` or `pyswap switch VERSION` puts it back",
+        "profile link {} points at `{target}`, which is not a generation of this profile",
         path.display()
     )]
     Foreign { path: PathBuf, target: String },

@@ -13,7 +13,6 @@ use std::collections::HashSet;
 use rayon::prelude::*;
 use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -264,34 +263,9 @@ pub fn du(path: &Path) -> u64 {
     }
 }
 
-/// Deletes a tree whose directories may be read-only.
-pub fn remove_tree(path: &Path) -> io::Result<()> {
-    // Directories only (the entry type comes from readdir, no stat per file): a file's own
-    // mode does not matter for unlinking it, its directory's does.
-    fn writable(dir: &Path) -> io::Result<()> {
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
-        for e in fs::read_dir(dir)? {
-            let e = e?;
-            if e.file_type()?.is_dir() {
-                writable(&e.path())?;
-            }
-        }
-        Ok(())
-    }
-    let is_dir = match fs::symlink_metadata(path) {
-        Ok(meta) => meta.is_dir(),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    if !is_dir {
-        return fs::remove_file(path);
-    }
-    match writable(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        r => r?,
-    }
-    fs::remove_dir_all(path)
-}
+/// Deletes a tree whose directories may be read-only, never following a symlink or crossing a
+/// mount (see [`crate::remove`]).
+pub use crate::remove::remove_tree;
 
 /// fsync of a directory, so a rename or unlink in it is durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -346,6 +320,7 @@ fn sync_filesystem(path: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn staging_is_removed_unless_published() {

@@ -52,7 +52,7 @@ pub enum CommandError {
     #[error("{0}")]
     PythonVersion(#[from] crate::policy::PythonVersionError),
     #[error(
-        "generation {number} of profile `{profile}` is current, but its directory {} is missing or altered, so the profile's python may not run\nhelp: `pyswap rollback --to {number}` puts it back",
+        "generation {number} of profile `{profile}` is current, but its directory {} is missing or altered, so the profile's python may not run",
         path.display()
     )]
     BrokenGeneration {

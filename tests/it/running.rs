@@ -448,7 +448,7 @@ fn issue13_switch_puts_back_a_missing_or_hijacked_generation() {
     );
     let r = t
         .run(&["generations"])
-        .fails(1, "pyswap rollback --to 1` puts it back");
+        .fails(1, "`pyswap rollback --to N` (N: the current generation)");
     assert!(r.stdout.contains("BROKEN DIR"), "{}", r.stdout);
     let fixed: Switched = strict(&t.run(&["switch", "3.11.9", "--json"]).ok().stdout);
     assert!(!fixed.changed);

@@ -1,0 +1,190 @@
+//! Deleting inside the home, and nothing outside it.
+//!
+//! `gc` runs from root's cron on hosts where other users live. A path-based delete
+//! (`remove_dir_all("$HOME/store/.trash-1")`) follows any symlink an attacker put on the way
+//! (`store -> /etc`) and descends into whatever is mounted below. [`remove_tree`] instead opens
+//! the parent directory with `O_NOFOLLOW` on its last component, then works only relative to
+//! directory descriptors: every directory below is opened `O_DIRECTORY|O_NOFOLLOW`, checked to
+//! be the one just listed (same device and inode) and on the same mount (the `statx` mount id,
+//! which also tells bind mounts apart), then emptied with `unlinkat`. A symlink is unlinked,
+//! never followed; a mount point is refused with an error naming it. Read-only directories (store
+//! entries are 0555) are made writable through their descriptor first.
+//!
+//! Which names may be deleted at all is the callers' business: each checks a name against the
+//! grammar that made it (`store::is_entry_name`, `.staging-`, `.trash-`, `.tmp-`, ...) before
+//! asking. The directories above the parent are the home itself, which `home` checks (a real
+//! directory, owned by this user or root, writable by nobody else) before anything deletes.
+
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, StatxFlags};
+
+fn other(path: &Path, why: &str) -> io::Error {
+    io::Error::other(format!("{}: {why}", path.display()))
+}
+
+/// The device and mount of an open directory (the mount id where the kernel tells it).
+fn mount_of(fd: &OwnedFd) -> io::Result<(u64, u64, u64)> {
+    let st = rustix::fs::fstat(fd)?;
+    let mnt = rustix::fs::statx(fd, "", AtFlags::EMPTY_PATH, StatxFlags::MNT_ID)
+        .ok()
+        .filter(|x| x.stx_mask & StatxFlags::MNT_ID.bits() != 0)
+        .map_or(0, |x| x.stx_mnt_id);
+    Ok((st.st_dev, mnt, st.st_ino))
+}
+
+/// Opens the directory `path` for deleting in it: `O_NOFOLLOW` on its last component, so a
+/// symlink put in place of a home subdirectory is refused (`ELOOP`), not followed.
+fn open_parent(path: &Path) -> io::Result<OwnedFd> {
+    let dir = if path.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        path
+    };
+    rustix::fs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| {
+        if e == rustix::io::Errno::LOOP || e == rustix::io::Errno::NOTDIR {
+            other(
+                dir,
+                "is a symlink or not a directory; pyswap deletes nothing through it",
+            )
+        } else {
+            e.into()
+        }
+    })
+}
+
+/// Deletes `path` (a file, a symlink, or a directory tree) without following a symlink or
+/// crossing a mount point; a missing path is not an error.
+pub fn remove_tree(path: &Path) -> io::Result<()> {
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(other(path, "has no parent directory"));
+    };
+    let dir = match open_parent(parent) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        r => r?,
+    };
+    let (_, mount, _) = mount_of(&dir)?;
+    let dev = rustix::fs::fstat(&dir)?.st_dev;
+    remove_at(&dir, name, None, dev, mount, path)
+}
+
+/// Deletes the entry `name` of the open directory `dir`; `kind` is its type when the directory
+/// listing said so (saves a stat per file).
+fn remove_at(
+    dir: &OwnedFd,
+    name: &OsStr,
+    kind: Option<FileType>,
+    dev: u64,
+    mount: u64,
+    shown: &Path,
+) -> io::Result<()> {
+    let kind = match kind.filter(|k| *k != FileType::Unknown) {
+        Some(k) => k,
+        None => match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => FileType::from_raw_mode(st.st_mode),
+            Err(rustix::io::Errno::NOENT) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        },
+    };
+    if kind != FileType::Directory {
+        return match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
+            Err(rustix::io::Errno::NOENT) => Ok(()),
+            r => r.map_err(Into::into),
+        };
+    }
+    let listed = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    let sub = match rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Err(rustix::io::Errno::NOENT) => return Ok(()),
+        r => r?,
+    };
+    let (sub_dev, sub_mount, sub_ino) = mount_of(&sub)?;
+    let here = shown.join(name);
+    if (sub_dev, sub_ino) != (listed.st_dev, listed.st_ino) {
+        return Err(other(
+            &here,
+            "changed while it was being deleted; left alone",
+        ));
+    }
+    if sub_dev != dev || sub_mount != mount {
+        return Err(other(
+            &here,
+            "is a mount point; pyswap deletes nothing across a mount",
+        ));
+    }
+    if listed.st_mode & 0o700 != 0o700 {
+        rustix::fs::fchmod(&sub, Mode::from_raw_mode(0o700))?;
+    }
+    let mut children: Vec<(OsString, FileType)> = Vec::new();
+    for entry in rustix::fs::Dir::read_from(&sub)? {
+        let entry = entry?;
+        let child = entry.file_name().to_bytes();
+        if child != b"." && child != b".." {
+            children.push((OsStr::from_bytes(child).to_owned(), entry.file_type()));
+        }
+    }
+    for (child, kind) in children {
+        remove_at(&sub, &child, Some(kind), dev, mount, &here)?;
+    }
+    match rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR) {
+        Err(rustix::io::Errno::NOENT) => Ok(()),
+        r => r.map_err(Into::into),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::os::unix::fs::{PermissionsExt, symlink};
+
+    #[test]
+    fn deletes_read_only_trees_and_never_follows_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        fs::write(outside.join("passwd"), b"root:x:0:0").unwrap();
+        let tree = dir.path().join("home/store/.trash-1");
+        fs::create_dir_all(tree.join("lib/deep")).unwrap();
+        fs::write(tree.join("lib/deep/f"), b"x").unwrap();
+        symlink(&outside, tree.join("lib/escape")).unwrap();
+        symlink(outside.join("passwd"), tree.join("lib/deep/passwd")).unwrap();
+        for d in [tree.join("lib/deep"), tree.join("lib"), tree.clone()] {
+            fs::set_permissions(&d, fs::Permissions::from_mode(0o555)).unwrap();
+        }
+        remove_tree(&tree).unwrap();
+        assert!(!tree.exists());
+        assert!(
+            outside.join("passwd").exists(),
+            "nothing outside was touched"
+        );
+        remove_tree(&tree).unwrap();
+        remove_tree(&dir.path().join("no/such/thing")).unwrap();
+    }
+
+    #[test]
+    fn a_symlinked_parent_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("etc");
+        fs::create_dir(&outside).unwrap();
+        fs::write(outside.join("shadow"), b"secret").unwrap();
+        fs::create_dir(dir.path().join("home")).unwrap();
+        symlink(&outside, dir.path().join("home/store")).unwrap();
+        let err = remove_tree(&dir.path().join("home/store/shadow")).unwrap_err();
+        assert!(err.to_string().contains("is a symlink"), "{err}");
+        assert!(outside.join("shadow").exists());
+    }
+}
