@@ -419,6 +419,34 @@ impl Db {
         Ok(n)
     }
 
+    /// Inserts the row of generation `n` of `profile`, found on disk without one (`verify
+    /// --repair`), and raises the profile's `next_generation` past it.
+    pub fn insert_recovered_generation(
+        &mut self,
+        profile: &str,
+        n: u64,
+        entry: &EntryRow,
+        created: i64,
+    ) -> Result<(), DbError> {
+        let err = sql_err(&self.path);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        tx.execute(
+            "INSERT INTO profiles (name, next_generation) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET next_generation = max(next_generation, ?2)",
+            params![profile, n + 1],
+        )
+        .map_err(err)?;
+        tx.execute(
+            "INSERT INTO generations (profile, number, entry_id, version, request, command, created) VALUES (?1, ?2, ?3, ?4, '(recovered)', 'recover', ?5) ON CONFLICT DO NOTHING",
+            params![profile, n, entry.id, entry.version, created],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(())
+    }
+
     /// Deletes generation rows (links are the caller's to remove afterwards).
     pub fn delete_generations(&mut self, gens: &[(String, u64)]) -> Result<(), DbError> {
         let err = sql_err(&self.path);

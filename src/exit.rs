@@ -128,6 +128,7 @@ pub fn help(err: &anyhow::Error) -> Option<&'static str> {
                 InstallError::Some { .. } => Some("the runtimes that installed are in the store; run the command again for the others"),
                 InstallError::NoDigest(_) => Some("choose another catalogue entry"),
                 InstallError::Unrestorable { .. } => Some("remove it with `pyswap gc` once no generation uses it, or switch to another build"),
+                InstallError::Unrecoverable { .. } => Some("`pyswap verify --repair` deletes it once no profile or process uses it"),
             };
         }
         if let Some(CatalogError::NotCached { .. }) = e.downcast_ref::<CatalogError>() {

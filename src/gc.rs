@@ -7,11 +7,11 @@
 //! is deleted, only unreferenced entries and leftovers. Every check must agree to delete: each
 //! option can only protect more.
 //!
-//! Order (each step crash-safe): delete generation rows, then their directories; delete rows of
-//! entries no remaining generation references, then their directories (rename to trash, then
-//! delete); then sweep what crashes left: staging/trash directories, unregistered entry
-//! directories, generation directories without rows, minor paths leading nowhere, temporary
-//! links and downloads. Entries pre-staged by
+//! Order (each step crash-safe): delete generation directories, then their rows; delete rows of
+//! entries nothing references (no row, no link under `profiles/`, no staging, no running
+//! process), then their directories (rename to trash, then delete); then sweep what crashes
+//! left: staging/trash directories, minor paths leading nowhere, temporary links and downloads.
+//! Entry and generation directories without rows are reported, never deleted. Entries pre-staged by
 //! `install` count as used unless `--staged` is given. Last, the download cache is pruned to its
 //! bound (least recently used first) and partial downloads older than a day are deleted. Runs
 //! under the exclusive gc lock, so no other command is between steps.
@@ -53,6 +53,13 @@ pub struct Report {
     pub in_use: Vec<(String, u32)>,
     /// Generations the policy alone would delete but a minor link keeps: (profile, N, minor).
     pub kept_for_minor: Vec<(String, u64, String)>,
+    /// Entry directories without a row (kept; `verify --repair` registers them).
+    pub unregistered: Vec<String>,
+    /// Names in `store/` that pyswap never makes (left alone).
+    pub foreign: Vec<String>,
+    /// Generation directories without a row (kept: they are roots; `verify --repair` registers
+    /// them).
+    pub unregistered_generations: Vec<(String, u64)>,
 }
 
 /// Generations the policy deletes. `pinned` generations (current, or the target of a minor link)
@@ -89,6 +96,12 @@ pub fn doomed_generations<S: std::hash::BuildHasher>(
 }
 
 /// Runs gc (or, with `dry_run`, only reports what it would do).
+///
+/// Roots come from the filesystem as well as the database (Nix's way): every entry a link under
+/// `profiles/` leads to, every entry a running process uses, every staged entry and every entry a
+/// remaining generation row uses is kept. Only entries with a row are ever deleted: a directory
+/// without one is reported, for `verify --repair` to register (a database restored from a backup
+/// does not know what was installed after it, and may be what the profile runs).
 pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::Result<Report> {
     let profiles = Profiles::new(home.profiles());
     let store = Store::new(home.store());
@@ -100,48 +113,48 @@ pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::R
     }
     let all = db.all_generations()?;
     let minors = profiles.minors()?;
-    let current = pinned(&profiles, &names, &[])?;
-    let pinned = pinned(&profiles, &names, &minors)?;
+    let current = pinned(&profiles, &all, &names, &[]);
+    let pinned = pinned(&profiles, &all, &names, &minors);
     let doomed = doomed_generations(&all, &pinned, policy);
-    let kept_for_minor: Vec<(String, u64, String)> = doomed_generations(&all, &current, policy)
-        .into_iter()
-        .filter(|g| !doomed.contains(g))
-        .filter_map(|g| {
-            let (_, minor, _) = minors
-                .iter()
-                .find(|(p, _, n)| *p == g.profile && *n == Some(g.number))?;
-            Some((g.profile, g.number, minor.clone()))
-        })
-        .collect();
+    let kept_for_minor = kept_for_minor(&all, &current, &doomed, &minors, policy);
     let doomed_keys: HashSet<(String, u64)> = doomed
         .iter()
         .map(|g| (g.profile.clone(), g.number))
         .collect();
-    // Entries still used: by remaining generations, and by whatever a pinned generation's
-    // directory leads to.
+    let mut report = Report {
+        generations: doomed,
+        kept_for_minor,
+        ..Report::default()
+    };
+    if !dry_run {
+        // Directories first, rows second: a crash in between leaves rows whose directory is
+        // gone (the next gc deletes them again), never directories without rows (roots).
+        for (p, n) in &doomed_keys {
+            profiles.remove_generation(p, *n)?;
+        }
+        profiles.sync()?;
+        crate::crash::point("gc:links-removed");
+        let keys: Vec<(String, u64)> = doomed_keys.iter().cloned().collect();
+        db.delete_generations(&keys)?;
+        crate::crash::point("gc:generations-deleted");
+    }
+    // Entries still used: by remaining generation rows, by anything a link under `profiles/`
+    // leads to, by staged installs, by running processes.
     let mut used: HashSet<String> = all
         .iter()
         .filter(|g| !doomed_keys.contains(&(g.profile.clone(), g.number)))
         .map(|g| g.entry_name.clone())
         .collect();
-    for (p, n) in &pinned {
-        used.extend(profiles.generation_entry(p, *n));
-    }
+    used.extend(profiles.reachable_entries(&doomed_keys)?);
     if !policy.staged {
         used.extend(db.staged_names()?);
     }
-    // Runtime roots: an entry a live process runs from stays until that process is gone.
     let in_use: Vec<(String, u32)> = crate::inuse::entries_in_use(&home.store())
         .into_iter()
         .filter(|(name, _)| !used.contains(name) && db_has(db, name))
         .collect();
     used.extend(in_use.iter().map(|(n, _)| n.clone()));
-    let mut report = Report {
-        generations: doomed,
-        in_use,
-        kept_for_minor,
-        ..Report::default()
-    };
+    report.in_use = in_use;
     if dry_run {
         report.entries = db
             .entries()?
@@ -149,38 +162,37 @@ pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::R
             .filter(|e| !used.contains(&e.name))
             .collect();
     } else {
-        let keys: Vec<(String, u64)> = report
-            .generations
-            .iter()
-            .map(|g| (g.profile.clone(), g.number))
-            .collect();
-        db.delete_generations(&keys)?;
-        crate::crash::point("gc:generations-deleted");
-        for (p, n) in &keys {
-            profiles.remove_generation(p, *n)?;
-        }
-        profiles.sync()?;
-        crate::crash::point("gc:links-removed");
         let keep: Vec<String> = used.iter().cloned().collect();
         report.entries = db.delete_unreferenced_entries(&keep)?;
         crate::crash::point("gc:entries-deleted");
-        let names: Vec<&str> = report.entries.iter().map(|e| e.name.as_str()).collect();
+        let names: Vec<&str> = report
+            .entries
+            .iter()
+            .map(|e| e.name.as_str())
+            .filter(|n| crate::store::is_entry_name(n))
+            .collect();
         store.remove_all(&names)?;
     }
     report.bytes_freed = report.entries.iter().map(|e| e.bytes).sum();
-    // Leftovers from crashes: registered = rows that remain.
+    // Leftovers from crashes (work areas); entries without rows are reported, not deleted.
     let registered: HashSet<String> = db.entries()?.into_iter().map(|e| e.name).collect();
     let swept = store.sweep(&registered, dry_run)?;
     crate::crash::point("gc:swept");
     report.leftover_dirs = swept.dirs;
     report.bytes_freed += swept.bytes;
+    report.unregistered = swept.unregistered;
+    report.foreign = swept.foreign;
     let rows: HashSet<(String, u64)> = db
         .all_generations()?
         .into_iter()
         .map(|g| (g.profile, g.number))
         .collect();
-    report.leftover_links +=
-        sweep_generations(&profiles, &rows, &pinned, &minors, &doomed_keys, dry_run)?;
+    report.unregistered_generations = profiles
+        .generations_on_disk()?
+        .into_iter()
+        .filter(|k| !rows.contains(k) && !doomed_keys.contains(k))
+        .collect();
+    report.leftover_links += sweep_minor_links(&profiles, &minors, dry_run)?;
     report.leftover_links += profiles.sweep_temporaries(dry_run);
     if !dry_run {
         sweep_tmp(home);
@@ -196,16 +208,48 @@ pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::R
     Ok(report)
 }
 
-/// Generations gc never deletes: each profile's current one and every minor link's target.
+/// Generations the policy alone would delete but a minor link keeps: (profile, N, minor).
+fn kept_for_minor(
+    all: &[GenerationRow],
+    current: &HashSet<(String, u64)>,
+    doomed: &[GenerationRow],
+    minors: &[(String, String, Option<u64>)],
+    policy: Policy,
+) -> Vec<(String, u64, String)> {
+    doomed_generations(all, current, policy)
+        .into_iter()
+        .filter(|g| !doomed.contains(g))
+        .filter_map(|g| {
+            let (_, minor, _) = minors
+                .iter()
+                .find(|(p, _, n)| *p == g.profile && *n == Some(g.number))?;
+            Some((g.profile, g.number, minor.clone()))
+        })
+        .collect()
+}
+
+/// Generations gc never deletes: each profile's current one and every minor link's target. A
+/// profile whose current link is damaged (not a link, or leading elsewhere) has every generation
+/// pinned: which one it ran is unknown, so none may go.
 fn pinned(
     profiles: &Profiles,
+    all: &[GenerationRow],
     names: &[String],
     minors: &[(String, String, Option<u64>)],
-) -> anyhow::Result<HashSet<(String, u64)>> {
+) -> HashSet<(String, u64)> {
+    use crate::profile::CurrentLink;
     let mut pinned = HashSet::new();
     for p in names {
-        if let Some(n) = profiles.current(p)? {
-            pinned.insert((p.clone(), n));
+        match profiles.current_link(p) {
+            CurrentLink::Generation(n) => {
+                pinned.insert((p.clone(), n));
+            }
+            CurrentLink::Missing => {}
+            CurrentLink::Foreign(_) | CurrentLink::Broken(_) => pinned.extend(
+                all.iter()
+                    .filter(|g| &g.profile == p)
+                    .map(|g| (p.clone(), g.number)),
+            ),
         }
     }
     pinned.extend(
@@ -213,29 +257,17 @@ fn pinned(
             .iter()
             .filter_map(|(p, _, n)| n.map(|n| (p.clone(), n))),
     );
-    Ok(pinned)
+    pinned
 }
 
-/// Removes generation directories without a row (unless pinned) and minor links that lead to
-/// no generation directory; returns how many.
-fn sweep_generations(
+/// Removes minor links that lead to no generation directory; returns how many. (Generation
+/// directories without a row are roots and stay; see [`run`].)
+fn sweep_minor_links(
     profiles: &Profiles,
-    rows: &HashSet<(String, u64)>,
-    pinned: &HashSet<(String, u64)>,
     minors: &[(String, String, Option<u64>)],
-    doomed: &HashSet<(String, u64)>,
     dry_run: bool,
 ) -> anyhow::Result<u64> {
     let mut swept = 0;
-    for key in profiles.generations_on_disk()? {
-        let live = rows.contains(&key) && !(dry_run && doomed.contains(&key));
-        if !live && !pinned.contains(&key) {
-            swept += 1;
-            if !dry_run {
-                profiles.remove_generation(&key.0, key.1)?;
-            }
-        }
-    }
     for (p, minor, n) in minors {
         if n.is_none_or(|n| !profiles.generation_path(p, n).is_dir()) {
             swept += 1;

@@ -30,6 +30,8 @@ pub enum InstallError {
     NotOffline { key: String, url: String },
     #[error("cannot restore store entry {name}: {why}")]
     Unrestorable { name: String, why: String },
+    #[error("cannot register store entry {name}: {why}")]
+    Unrecoverable { name: String, why: String },
     #[error("catalogue entry `{0}` has no sha256")]
     NoDigest(String),
     #[error("{failed} of {total} runtimes could not be installed (first: {first})")]
@@ -187,6 +189,70 @@ pub fn entry_of(row: &EntryRow) -> Option<Entry> {
         build: row.build.clone(),
         size: None,
     })
+}
+
+/// What a recovered row says in place of an install-time validation report. It does not parse
+/// as a report, so the next `switch` to the entry validates it first.
+pub const RECOVERED: &str =
+    r#"{"recovered": "registered by verify --repair from its directory; never validated since"}"#;
+
+/// Registers an entry directory that has no row (`verify --repair` after a database was restored
+/// from a backup or lost): its name must be one pyswap makes and its tree must have the digest
+/// the name starts with; version, variant and platform come from the catalogue key in the name.
+/// Where it was downloaded from is not known (`archive_url` and `archive_sha256` are empty), so
+/// a later damage cannot be repaired from the archive.
+pub fn recover(home: &Home, db: &mut Db, name: &str) -> Result<EntryRow, anyhow::Error> {
+    let fail = |why: String| InstallError::Unrecoverable {
+        name: name.to_owned(),
+        why,
+    };
+    if !store::is_entry_name(name) {
+        return Err(fail("not a store entry name".into()).into());
+    }
+    let (digest, key) = (&name[..64], &name[65..]);
+    let (implementation, rest) = key
+        .split_once('-')
+        .ok_or_else(|| fail("no catalogue key in the name".into()))?;
+    let mut parts = rest.rsplitn(4, '-');
+    let (libc, arch, os, release) = (parts.next(), parts.next(), parts.next(), parts.next());
+    let (Some(libc), Some(arch), Some(os), Some(release)) = (libc, arch, os, release) else {
+        return Err(fail(format!("`{key}` is not a catalogue key")).into());
+    };
+    let (version, variant) = release.split_once('+').unwrap_or((release, ""));
+    if implementation != "cpython"
+        || PythonVersion::parse(version).is_none()
+        || Variant::from_catalogue(Some(variant).filter(|v| !v.is_empty())).is_none()
+    {
+        return Err(fail(format!("`{key}` is not a catalogue key")).into());
+    }
+    let path = Store::new(home.store()).path(name);
+    let mut nodes = tree::scan(&path).map_err(|e| fail(format!("cannot read its tree: {e}")))?;
+    let totals = tree::totals(&nodes);
+    let found = tree::digest(&mut nodes);
+    if found != digest {
+        return Err(fail(format!(
+            "its tree digest is {}, not the {} its name records",
+            &found[..16],
+            &digest[..16]
+        ))
+        .into());
+    }
+    Ok(db.insert_entry(&EntryRow {
+        id: 0,
+        name: name.to_owned(),
+        tree_digest: found,
+        catalogue_key: key.to_owned(),
+        version: version.to_owned(),
+        platform: format!("{os}-{arch}-{libc}"),
+        variant: variant.to_owned(),
+        build: None,
+        archive_url: String::new(),
+        archive_sha256: String::new(),
+        files: totals.files,
+        bytes: totals.bytes,
+        validation: RECOVERED.to_owned(),
+        created: crate::output::now_unix(),
+    })?)
 }
 
 /// Re-fetches the archive a registered entry came from (cache, mirror or network, sha256

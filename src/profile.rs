@@ -45,6 +45,8 @@ pub enum ProfileError {
     Foreign { path: PathBuf, target: String },
     #[error("store entry name `{0}` is not one pyswap makes; refusing to use it as a path")]
     BadEntry(String),
+    #[error("profile link {} is {what}", path.display())]
+    NotALink { path: PathBuf, what: String },
 }
 
 pub fn check_name(name: &str) -> Result<(), ProfileError> {
@@ -224,7 +226,7 @@ impl Profiles {
             CurrentLink::Missing => Ok(None),
             CurrentLink::Generation(n) => Ok(Some(n)),
             CurrentLink::Foreign(target) => Err(ProfileError::Foreign { path, target }),
-            CurrentLink::Broken(why) => Err(ProfileError::Foreign { path, target: why }),
+            CurrentLink::Broken(what) => Err(ProfileError::NotALink { path, what }),
         }
     }
 
@@ -364,14 +366,28 @@ impl Profiles {
         Ok(())
     }
 
-    /// Makes generation `n` current: `<profile> -> <profile>-<n>`, atomically.
-    pub fn activate(&self, profile: &str, n: u64) -> Result<(), ProfileError> {
+    /// Makes generation `n` current: `<profile> -> <profile>-<n>`, atomically. Something that is
+    /// not a link standing at `<profile>` (a directory put there by hand) is moved aside to
+    /// `<profile>.displaced-<unix time>`, never deleted; returns that path when it happened.
+    pub fn activate(&self, profile: &str, n: u64) -> Result<Option<PathBuf>, ProfileError> {
+        let path = self.profile_path(profile);
+        let displaced = match fs::symlink_metadata(&path) {
+            Ok(m) if !m.file_type().is_symlink() => {
+                let aside = self
+                    .dir
+                    .join(format!("{profile}.displaced-{}", crate::output::now_unix()));
+                fs::rename(&path, &aside).map_err(Self::io(&path))?;
+                Some(aside)
+            }
+            _ => None,
+        };
         self.replace_symlink(
             profile,
             Path::new(&generation_name(profile, n)),
             CURRENT_LINK,
             true,
-        )
+        )?;
+        Ok(displaced)
     }
 
     /// Points the minor link `<profile>@<minor>` at generation `n`, atomically. With `sync`
@@ -468,6 +484,36 @@ impl Profiles {
             .collect();
         out.sort();
         out.dedup();
+        Ok(out)
+    }
+
+    /// Every store entry a link under `profiles/` leads to, except through the generations in
+    /// `except`: each generation directory's and legacy link's entry, and the entry of any other
+    /// link that points into the store. These are gc roots whatever the database says.
+    pub fn reachable_entries(
+        &self,
+        except: &std::collections::HashSet<(String, u64)>,
+    ) -> Result<std::collections::HashSet<String>, ProfileError> {
+        let mut out = std::collections::HashSet::new();
+        for name in self.names()? {
+            match parse(&name) {
+                Name::Generation(p, n) | Name::Legacy(p, n) => {
+                    if !except.contains(&(p.to_owned(), n)) {
+                        out.extend(self.generation_entry(p, n));
+                    }
+                }
+                Name::Temporary | Name::Minor(..) => {}
+                Name::Other => {
+                    // A link straight into the store (made by hand, or by a future layout).
+                    if let Ok(t) = fs::read_link(self.dir.join(&name))
+                        && let Ok(rest) = t.strip_prefix("../store")
+                        && let Some(entry) = rest.components().next()
+                    {
+                        out.insert(entry.as_os_str().to_string_lossy().into_owned());
+                    }
+                }
+            }
+        }
         Ok(out)
     }
 

@@ -74,11 +74,30 @@ impl Drop for Staging {
     }
 }
 
-/// What a sweep removed.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// What a sweep removed, and what it found and left alone.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Swept {
+    /// Work areas (`.staging-*`, `.trash-*`) deleted.
     pub dirs: u64,
     pub bytes: u64,
+    /// Entry directories without a database row: never deleted by a sweep (a database restored
+    /// from a backup does not know the runtime it may be running); `verify --repair` registers
+    /// them.
+    pub unregistered: Vec<String>,
+    /// Names pyswap never makes: left alone.
+    pub foreign: Vec<String>,
+}
+
+/// A work area's name: `.staging-` or `.trash-` and then letters, digits, `-` and `_` only.
+fn is_work_area(name: &str) -> bool {
+    [".staging-", ".trash-"].iter().any(|p| {
+        name.strip_prefix(p).is_some_and(|rest| {
+            !rest.is_empty()
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+    })
 }
 
 /// `<digest>-<key>`: the directory name of an entry.
@@ -114,6 +133,20 @@ impl Store {
         self.dir.join(name)
     }
 
+    /// `store/<name>` for a name about to be written or deleted: refused unless it is an entry
+    /// name pyswap makes (a name from the database is never trusted as a path).
+    fn entry_path(&self, name: &str) -> Result<PathBuf, StoreError> {
+        let path = self.path(name);
+        if is_entry_name(name) {
+            Ok(path)
+        } else {
+            Err(StoreError::Io {
+                path,
+                error: io::Error::other("not a store entry name; refusing to write or delete it"),
+            })
+        }
+    }
+
     /// A fresh, empty, private staging directory on the store's filesystem.
     pub fn stage(&self) -> Result<Staging, StoreError> {
         let dir = tempfile::Builder::new()
@@ -131,7 +164,7 @@ impl Store {
     /// already there (left by a crash between rename and commit) is replaced; the caller holds
     /// the entry lock, so no other command is publishing the same name.
     pub fn publish(&self, mut staging: Staging, name: &str) -> Result<PathBuf, StoreError> {
-        let target = self.path(name);
+        let target = self.entry_path(name)?;
         staging.flushed().map_err(io_err(&staging.path))?;
         crate::crash::point("store:synced");
         if fs::symlink_metadata(&target).is_ok() {
@@ -151,7 +184,7 @@ impl Store {
     /// in the staging directory and is deleted with it. Elsewhere (or on a filesystem without
     /// exchange) the old tree is moved to trash first.
     pub fn replace(&self, mut staging: Staging, name: &str) -> Result<PathBuf, StoreError> {
-        let target = self.path(name);
+        let target = self.entry_path(name)?;
         if fs::symlink_metadata(&target).is_err() {
             return self.publish(staging, name);
         }
@@ -179,13 +212,16 @@ impl Store {
     pub fn remove_all(&self, names: &[&str]) -> Result<(), StoreError> {
         let mut trashes = Vec::with_capacity(names.len());
         for (i, name) in names.iter().enumerate() {
-            let from = self.path(name);
+            let from = self.entry_path(name)?;
             let trash = self.dir.join(format!(
                 ".trash-{}-{i}-{}",
                 std::process::id(),
                 name.get(..16).unwrap_or(name)
             ));
-            fs::rename(&from, &trash).map_err(io_err(&from))?;
+            match fs::rename(&from, &trash) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                r => r.map_err(io_err(&from))?,
+            }
             crate::crash::point("store:moved-to-trash");
             trashes.push(trash);
         }
@@ -230,19 +266,23 @@ impl Store {
             .collect())
     }
 
-    /// Deletes staging and trash directories and every entry directory not in `registered`.
-    /// Only safe while holding the gc lock exclusively.
+    /// Deletes staging and trash directories; lists entry directories not in `registered` and
+    /// names pyswap never makes, deleting neither. Only safe while holding the gc lock
+    /// exclusively (no install is unpacking into a staging directory then).
     pub fn sweep(&self, registered: &HashSet<String>, dry_run: bool) -> Result<Swept, StoreError> {
         let mut swept = Swept::default();
         for name in self.names()? {
             let path = self.dir.join(&name);
-            let work = name.starts_with(".staging-") || name.starts_with(".trash-");
-            if work || (!name.starts_with('.') && !registered.contains(&name)) {
+            if is_work_area(&name) {
                 swept.dirs += 1;
                 swept.bytes += du(&path);
                 if !dry_run {
                     remove_tree(&path).map_err(io_err(&path))?;
                 }
+            } else if !is_entry_name(&name) {
+                swept.foreign.push(name);
+            } else if !registered.contains(&name) {
+                swept.unregistered.push(name);
             }
         }
         Ok(swept)
@@ -322,6 +362,8 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
+    const NAME: &str = "abcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdefabcd-cpython-3.12.4-linux-x86_64-gnu";
+
     #[test]
     fn staging_is_removed_unless_published() {
         let dir = tempfile::tempdir().unwrap();
@@ -335,15 +377,10 @@ mod tests {
         assert!(!p.exists());
         let s = store.stage().unwrap();
         fs::write(s.path().join("f"), b"y").unwrap();
-        let out = store
-            .publish(s, "abc-cpython-3.12.4-linux-x86_64-gnu")
-            .unwrap();
+        let out = store.publish(s, NAME).unwrap();
         assert_eq!(fs::read(out.join("f")).unwrap(), b"y");
-        assert_eq!(
-            store.entry_names().unwrap(),
-            vec!["abc-cpython-3.12.4-linux-x86_64-gnu".to_owned()]
-        );
-        store.remove("abc-cpython-3.12.4-linux-x86_64-gnu").unwrap();
+        assert_eq!(store.entry_names().unwrap(), vec![NAME.to_owned()]);
+        store.remove(NAME).unwrap();
         assert!(store.entry_names().unwrap().is_empty());
         assert_eq!(
             fs::read_dir(dir.path()).unwrap().count(),

@@ -41,6 +41,8 @@ pub enum Kind {
     StrayLink,
     DanglingCurrent,
     Database,
+    /// A name in `store/` that pyswap never makes: reported, never touched.
+    Foreign,
 }
 
 impl Kind {
@@ -53,6 +55,7 @@ impl Kind {
             Self::StrayLink => "stray-link",
             Self::DanglingCurrent => "dangling-current",
             Self::Database => "database",
+            Self::Foreign => "foreign",
         }
     }
 }
@@ -85,15 +88,6 @@ pub fn audit(home: &Home, db: &Db) -> anyhow::Result<Findings> {
     let store = Store::new(home.store());
     let profiles = Profiles::new(home.profiles());
     let mut f = Findings::default();
-    let problem = |kind: Kind, path: PathBuf, detail: String| Problem {
-        kind,
-        path,
-        entry: None,
-        profile: None,
-        generation: None,
-        detail,
-        repaired: false,
-    };
     if !db.integrity_ok()? {
         f.problems.push(problem(
             Kind::Database,
@@ -103,6 +97,17 @@ pub fn audit(home: &Home, db: &Db) -> anyhow::Result<Findings> {
     }
     let rows = db.entries()?;
     for row in &rows {
+        if !crate::store::is_entry_name(&row.name) {
+            f.problems.push(problem(
+                Kind::Database,
+                home.db(),
+                format!(
+                    "an entries row names `{}`, which is not a store entry name; it is never used as a path",
+                    crate::output::printable(&row.name)
+                ),
+            ));
+            continue;
+        }
         f.entries += 1;
         if let Some(mut p) = check_entry(&store, row, &mut f) {
             p.entry = Some(row.name.clone());
@@ -110,17 +115,7 @@ pub fn audit(home: &Home, db: &Db) -> anyhow::Result<Findings> {
         }
     }
     let registered: HashSet<&str> = rows.iter().map(|r| r.name.as_str()).collect();
-    for name in store.entry_names()? {
-        if !registered.contains(name.as_str()) {
-            let mut p = problem(
-                Kind::Unregistered,
-                store.path(&name),
-                "a store directory with no database row".into(),
-            );
-            p.entry = Some(name);
-            f.problems.push(p);
-        }
-    }
+    f.problems.extend(strangers(&store, &registered)?);
     let gens = db.all_generations()?;
     let known: HashSet<(&str, u64)> = gens
         .iter()
@@ -177,6 +172,41 @@ pub fn audit(home: &Home, db: &Db) -> anyhow::Result<Findings> {
         f.problems.push(p);
     }
     Ok(f)
+}
+
+fn problem(kind: Kind, path: PathBuf, detail: String) -> Problem {
+    Problem {
+        kind,
+        path,
+        entry: None,
+        profile: None,
+        generation: None,
+        detail,
+        repaired: false,
+    }
+}
+
+/// Directories in `store/` without a row, and names pyswap never makes.
+fn strangers(store: &Store, registered: &HashSet<&str>) -> anyhow::Result<Vec<Problem>> {
+    let mut out = Vec::new();
+    for name in store.entry_names()? {
+        if !crate::store::is_entry_name(&name) {
+            out.push(problem(
+                Kind::Foreign,
+                store.path(&crate::output::printable(&name)),
+                "not a name pyswap makes; left alone (remove it by hand if it is not yours)".into(),
+            ));
+        } else if !registered.contains(name.as_str()) {
+            let mut p = problem(
+                Kind::Unregistered,
+                store.path(&name),
+                "a store directory with no database row".into(),
+            );
+            p.entry = Some(name);
+            out.push(p);
+        }
+    }
+    Ok(out)
 }
 
 /// Re-hashes one entry (files in parallel); `None` if it matches its row.

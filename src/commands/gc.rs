@@ -24,6 +24,12 @@ struct GcReport {
     entries_in_use: Vec<InUse>,
     /// Generations the policy would have deleted but a minor path (`profiles/<p>@3.11`) keeps.
     kept_for_minor_paths: Vec<KeptForMinor>,
+    /// Store directories without a database row: kept (`verify --repair` registers them).
+    unregistered_entries: Vec<String>,
+    /// Generation directories without a row: kept, they are roots.
+    unregistered_generations: Vec<GenerationKey>,
+    /// Names in `store/` that pyswap never makes: left alone.
+    foreign: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -37,6 +43,12 @@ struct KeptForMinor {
 struct InUse {
     entry: String,
     pid: u32,
+}
+
+#[derive(Serialize)]
+struct GenerationKey {
+    profile: String,
+    number: u64,
 }
 
 #[derive(Serialize)]
@@ -77,6 +89,9 @@ pub fn run(
                 cache_bytes_freed: 0,
                 entries_in_use: vec![],
                 kept_for_minor_paths: vec![],
+                unregistered_entries: vec![],
+                unregistered_generations: vec![],
+                foreign: vec![],
             });
         }
         Err(e) => return Err(e.into()),
@@ -129,6 +144,16 @@ pub fn run(
                 minor: minor.clone(),
             })
             .collect(),
+        unregistered_entries: report.unregistered.clone(),
+        unregistered_generations: report
+            .unregistered_generations
+            .iter()
+            .map(|(profile, number)| GenerationKey {
+                profile: profile.clone(),
+                number: *number,
+            })
+            .collect(),
+        foreign: report.foreign.clone(),
     })
 }
 
@@ -157,6 +182,24 @@ fn say(s: &Settings, report: &gc::Report, dry_run: bool) {
     for (entry, pid) in &report.in_use {
         s.out.say(&format!(
             "kept store entry {entry}: nothing references it, but process {pid} still runs from it (the next gc after it exits removes it)"
+        ));
+    }
+    if !report.unregistered.is_empty() || !report.unregistered_generations.is_empty() {
+        s.out.warn(&format!(
+            "kept {} store entr{} and {} generation director{} that the database does not know (restored from a backup, or left by a crash); `pyswap verify --repair` registers them",
+            report.unregistered.len(),
+            if report.unregistered.len() == 1 { "y" } else { "ies" },
+            report.unregistered_generations.len(),
+            if report.unregistered_generations.len() == 1 { "y" } else { "ies" },
+        ));
+    }
+    for name in &report.foreign {
+        s.out.warn(&format!(
+            "left {} alone: pyswap never makes that name",
+            s.home
+                .store()
+                .join(crate::output::printable(name).as_ref())
+                .display()
         ));
     }
     for (profile, n, minor) in &report.kept_for_minor {

@@ -209,6 +209,19 @@ fn generation(s: &Settings, db: &Db, n: u64) -> anyhow::Result<crate::db::Genera
         })?)
 }
 
+/// Makes generation `n` current, saying so when something that was not a link stood in place of
+/// the profile link (it is moved aside, never deleted).
+fn make_current(s: &Settings, profiles: &crate::profile::Profiles, n: u64) -> anyhow::Result<()> {
+    if let Some(aside) = profiles.activate(&s.profile, n)? {
+        s.out.warn(&format!(
+            "{} was not a profile link; moved it to {} (pyswap deletes nothing it did not make)",
+            profiles.profile_path(&s.profile).display(),
+            aside.display()
+        ));
+    }
+    Ok(())
+}
+
 /// Rebuilds generation `g`'s directory if it is missing or altered; says what was put back.
 fn ensure_links(
     profiles: &crate::profile::Profiles,

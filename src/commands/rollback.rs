@@ -5,14 +5,15 @@ use serde::Serialize;
 
 use super::CommandError;
 use super::switch::{MinorChange, say_still_running};
-use crate::profile::Profiles;
+use crate::profile::{CurrentLink, Profiles};
 use crate::settings::Settings;
 use crate::store::Store;
 
 #[derive(Serialize)]
 struct RolledBack<'a> {
     profile: &'a str,
-    from: u64,
+    /// `null` when the profile link was damaged (repaired by this rollback).
+    from: Option<u64>,
     generation: u64,
     version: &'a str,
     store_path: String,
@@ -30,12 +31,23 @@ pub fn run(s: &Settings, to: Option<u64>, force: bool) -> anyhow::Result<()> {
     let _profile = super::profile_lock(s)?;
     let profiles = Profiles::new(s.home.profiles());
     profiles.migrate(&s.profile)?;
-    let current = profiles
-        .current(&s.profile)?
-        .ok_or_else(|| CommandError::NoCurrent(s.profile.clone()))?;
-    let target = match to {
-        Some(n) => super::generation(s, &db, n)?,
-        None => db
+    // A damaged profile link (a directory in its place, or a link elsewhere) is repaired by
+    // `rollback --to N`; without `--to` there is no "previous" to go back to.
+    let current = match (profiles.current_link(&s.profile), to) {
+        (CurrentLink::Generation(n), _) => Some(n),
+        (CurrentLink::Missing, None) => {
+            return Err(CommandError::NoCurrent(s.profile.clone()).into());
+        }
+        (CurrentLink::Foreign(_) | CurrentLink::Broken(_), None) => {
+            profiles.current(&s.profile)?;
+            None
+        }
+        (_, Some(_)) => None,
+    };
+    let target = match (to, current) {
+        (Some(n), _) => super::generation(s, &db, n)?,
+        (None, None) => return Err(CommandError::NoCurrent(s.profile.clone()).into()),
+        (None, Some(current)) => db
             .generations(&s.profile)?
             .into_iter()
             .rev()
@@ -57,7 +69,10 @@ pub fn run(s: &Settings, to: Option<u64>, force: bool) -> anyhow::Result<()> {
             target.number, v.phase, target.number
         ));
     }
-    let from = db.generation(&s.profile, current)?;
+    let from = match current {
+        Some(n) => db.generation(&s.profile, n)?,
+        None => None,
+    };
     let repaired = super::ensure_links(&profiles, &target)?;
     for what in &repaired {
         s.out.warn(&format!(
@@ -65,7 +80,7 @@ pub fn run(s: &Settings, to: Option<u64>, force: bool) -> anyhow::Result<()> {
             s.profile
         ));
     }
-    let (minor_change, previous_runtime_processes) = if target.number == current {
+    let (minor_change, previous_runtime_processes) = if Some(target.number) == current {
         s.out.say(&format!(
             "profile `{}` is already at generation {}",
             s.profile, target.number
@@ -74,11 +89,14 @@ pub fn run(s: &Settings, to: Option<u64>, force: bool) -> anyhow::Result<()> {
     } else {
         // The minor path first, unsynced: activating fsyncs `profiles/` for both renames.
         super::set_minor_link(&profiles, &target, false)?;
-        profiles.activate(&s.profile, target.number)?;
+        super::make_current(s, &profiles, target.number)?;
         crate::crash::point("rollback:activated");
         s.out.say(&format!(
-            "profile `{}`: generation {current} -> {} (CPython {})",
-            s.profile, target.number, target.version
+            "profile `{}`: generation {} -> {} (CPython {})",
+            s.profile,
+            current.map_or_else(|| "(none)".to_owned(), |n| n.to_string()),
+            target.number,
+            target.version
         ));
         let change = MinorChange::between(&profiles, from.as_ref(), &target);
         if let Some(c) = &change {
@@ -88,8 +106,8 @@ pub fn run(s: &Settings, to: Option<u64>, force: bool) -> anyhow::Result<()> {
             .as_ref()
             .filter(|g| g.entry_id != target.entry_id)
             .map(|g| super::processes_using(s, &g.entry_name));
-        if let Some(n) = still.filter(|&n| n > 0) {
-            say_still_running(s, n, current);
+        if let (Some(n), Some(from)) = (still.filter(|&n| n > 0), current) {
+            say_still_running(s, n, from);
         }
         (change, still)
     };

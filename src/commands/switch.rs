@@ -194,7 +194,7 @@ pub(super) fn activate(
     })?;
     crash::point("switch:generation-committed");
     record(db, installed.row.id, &s.profile, Some(n), &validation)?;
-    profiles.activate(&s.profile, n)?;
+    super::make_current(s, &profiles, n)?;
     crash::point("switch:activated");
     db.unstage(installed.row.id)?;
     let previous = current.as_ref().map(|g| g.number);
@@ -425,7 +425,7 @@ fn restore(
         ));
     };
     super::ensure_links(profiles, g)?;
-    profiles.activate(&s.profile, g.number)?;
+    super::make_current(s, profiles, g.number)?;
     crash::point("switch:rolled-back");
     Ok(format!("generation {} (CPython {})", g.number, g.version))
 }

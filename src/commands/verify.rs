@@ -1,6 +1,8 @@
 //! `pyswap verify [--repair]`: re-hash the store against the database, cross-check links, and
 //! with `--repair` fix what can be fixed (see `verify` for what each finding means).
 
+use std::collections::HashSet;
+
 use serde::Serialize;
 
 use crate::install;
@@ -22,7 +24,14 @@ struct Verified {
 }
 
 pub fn run(s: &Settings, repair: bool) -> anyhow::Result<()> {
-    let Some(db) = super::open_ro(s)? else {
+    // Repairing writes: the home must be pyswap's and safe, and a lost database is created
+    // empty, then rebuilt from the store and the profiles below.
+    let db = if repair {
+        Some(super::open_rw(s)?)
+    } else {
+        super::open_ro(s)?
+    };
+    let Some(mut db) = db else {
         s.out.say("nothing installed yet; nothing to verify");
         return report(s, repair, &Findings::default());
     };
@@ -44,58 +53,106 @@ pub fn run(s: &Settings, repair: bool) -> anyhow::Result<()> {
         took.as_secs_f64()
     ));
     if repair {
-        let fetcher = s.fetcher();
-        let cache = s.download_cache();
-        let opts = s.install_options(&cache);
-        let store = Store::new(s.home.store());
-        let profiles = Profiles::new(s.home.profiles());
+        let mut roots = Profiles::new(s.home.profiles()).reachable_entries(&HashSet::new())?;
+        roots.extend(crate::inuse::entries_in_use(&s.home.store()).into_keys());
         for p in &mut findings.problems {
-            let fixed: anyhow::Result<()> = match p.kind {
-                Kind::Corrupt | Kind::Missing => {
-                    let name = p.entry.clone().unwrap_or_default();
-                    match db.entry_by_name(&name)? {
-                        Some(row) => install::restore(
-                            &s.home,
-                            &fetcher,
-                            &row,
-                            &opts,
-                            &s.out.progress(&row.catalogue_key),
-                            &|note| s.out.say(note),
-                        )
-                        .map(drop),
-                        None => Ok(()),
-                    }
-                }
-                Kind::Unregistered => store
-                    .remove(p.entry.as_deref().unwrap_or_default())
-                    .map_err(Into::into),
-                Kind::BrokenLink => {
-                    let (profile, n) = (
-                        p.profile.clone().unwrap_or_default(),
-                        p.generation.unwrap_or(0),
-                    );
-                    match db.generation(&profile, n)? {
-                        Some(g) => profiles
-                            .write_generation(&profile, n, &g.entry_name)
-                            .map_err(Into::into),
-                        None => Ok(()),
-                    }
-                }
-                Kind::StrayLink => profiles
-                    .remove_generation(
-                        p.profile.as_deref().unwrap_or_default(),
-                        p.generation.unwrap_or(0),
-                    )
-                    .map_err(Into::into),
-                Kind::DanglingCurrent | Kind::Database => continue,
+            let fixed = match p.kind {
+                Kind::DanglingCurrent | Kind::Database | Kind::Foreign => continue,
+                kind => fix(s, &mut db, kind, p, &roots),
             };
             match fixed {
                 Ok(()) => p.repaired = true,
                 Err(e) => p.detail = format!("{}; repair failed: {e:#}", p.detail),
             }
         }
+        // A current link that pointed at a generation without a row points at one with a row
+        // now if that generation was registered above.
+        let known = db.all_generations()?;
+        for p in &mut findings.problems {
+            if p.kind == Kind::DanglingCurrent {
+                let profile = p.profile.clone().unwrap_or_default();
+                let profiles = Profiles::new(s.home.profiles());
+                if let Ok(Some(n)) = profiles.current(&profile) {
+                    p.repaired = known.iter().any(|g| g.profile == profile && g.number == n);
+                }
+            }
+        }
     }
     report(s, repair, &findings)
+}
+
+/// Repairs one problem: re-fetches a damaged entry, registers an intact directory without a row
+/// (deletes one that cannot be registered, unless a profile or process uses it), rebuilds a
+/// generation directory from its row, registers a generation directory without a row.
+fn fix(
+    s: &Settings,
+    db: &mut crate::db::Db,
+    kind: Kind,
+    p: &Problem,
+    roots: &HashSet<String>,
+) -> anyhow::Result<()> {
+    let store = Store::new(s.home.store());
+    let profiles = Profiles::new(s.home.profiles());
+    let name = p.entry.clone().unwrap_or_default();
+    let (profile, n) = (
+        p.profile.clone().unwrap_or_default(),
+        p.generation.unwrap_or(0),
+    );
+    match kind {
+        Kind::Corrupt | Kind::Missing => match db.entry_by_name(&name)? {
+            Some(row) => {
+                let fetcher = s.fetcher();
+                let cache = s.download_cache();
+                let opts = s.install_options(&cache);
+                install::restore(
+                    &s.home,
+                    &fetcher,
+                    &row,
+                    &opts,
+                    &s.out.progress(&row.catalogue_key),
+                    &|note| s.out.say(note),
+                )
+                .map(drop)
+            }
+            None => Ok(()),
+        },
+        Kind::Unregistered => match install::recover(&s.home, db, &name) {
+            Ok(_) => Ok(()),
+            Err(e) if !roots.contains(&name) => {
+                s.out.warn(&format!("{e:#}; deleting it (nothing uses it)"));
+                store.remove(&name).map_err(Into::into)
+            }
+            Err(e) => Err(e),
+        },
+        Kind::BrokenLink => match db.generation(&profile, n)? {
+            Some(g) => profiles
+                .write_generation(&profile, n, &g.entry_name)
+                .map_err(Into::into),
+            None => Ok(()),
+        },
+        Kind::StrayLink => {
+            let entry = profiles
+                .generation_entry(&profile, n)
+                .ok_or_else(|| anyhow::anyhow!("it leads to no store entry"))?;
+            let row = match db.entry_by_name(&entry)? {
+                Some(row) => row,
+                None => install::recover(&s.home, db, &entry)?,
+            };
+            let created = std::fs::symlink_metadata(profiles.generation_path(&profile, n))
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or_else(crate::output::now_unix, |d| {
+                    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+                });
+            db.insert_recovered_generation(&profile, n, &row, created)?;
+            if !profiles.generation_intact(&profile, n, &entry) {
+                profiles.write_generation(&profile, n, &entry)?;
+            }
+            Ok(())
+        }
+        Kind::DanglingCurrent | Kind::Database | Kind::Foreign => Ok(()),
+    }
 }
 
 fn report(s: &Settings, repair: bool, f: &Findings) -> anyhow::Result<()> {

@@ -219,6 +219,17 @@ struct GcReport {
     cache_bytes_freed: u64,
     entries_in_use: Vec<InUse>,
     kept_for_minor_paths: Vec<KeptForMinor>,
+    unregistered_entries: Vec<String>,
+    unregistered_generations: Vec<GenerationKey>,
+    foreign: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct GenerationKey {
+    profile: String,
+    number: u64,
 }
 
 #[derive(Deserialize)]

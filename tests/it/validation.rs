@@ -226,26 +226,54 @@ fn verify_finds_corruption_and_leftovers_and_repair_restores_them() {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).unwrap();
     let missing = store.join(name("3.11.9"));
     std::fs::rename(&missing, t.dir.path().join("moved-away")).unwrap();
+    // A stranger pyswap would have made (its name is an entry's, its content is not) and one it
+    // never makes.
+    let stranger = store.join(format!(
+        "{}-cpython-3.10.1-linux-x86_64-gnu",
+        "0".repeat(64)
+    ));
+    std::fs::create_dir(&stranger).unwrap();
+    std::fs::write(stranger.join("f"), "x").unwrap();
     std::fs::create_dir(store.join("0000-junk")).unwrap();
     pyswap::store::remove_tree(&t.home.join("profiles/default-1")).unwrap();
 
     let r = t
         .run(&["verify", "--json"])
-        .fails(1, "verify found 4 problem(s), 4 not repaired");
+        .fails(1, "verify found 5 problem(s), 5 not repaired");
     assert!(r.stderr.contains("pyswap verify --repair"), "{}", r.stderr);
     let found: Verified = strict(r.stdout.split("\n{\n  \"error\"").next().unwrap());
     let mut kinds: Vec<&str> = found.problems.iter().map(|p| p.kind.as_str()).collect();
     kinds.sort_unstable();
-    assert_eq!(kinds, ["broken-link", "corrupt", "missing", "unregistered"]);
+    assert_eq!(
+        kinds,
+        [
+            "broken-link",
+            "corrupt",
+            "foreign",
+            "missing",
+            "unregistered"
+        ]
+    );
     assert!(!found.ok);
 
-    let fixed: Verified = strict(&t.run(&["verify", "--repair", "--json"]).ok().stdout);
-    assert!(fixed.ok && fixed.problems.iter().all(|p| p.repaired));
+    // Everything is repaired but the foreign name, which pyswap leaves to its owner.
+    let r = t
+        .run(&["verify", "--repair", "--json"])
+        .fails(1, "verify found 5 problem(s), 1 not repaired");
+    let fixed: Verified = strict(r.stdout.split("\n{\n  \"error\"").next().unwrap());
+    assert!(
+        fixed
+            .problems
+            .iter()
+            .all(|p| p.repaired == (p.kind != "foreign"))
+    );
     assert_eq!(
         std::fs::read_to_string(&victim).unwrap(),
         "# os for 3.12.3\n"
     );
-    assert!(missing.join("bin/python3").exists() && !store.join("0000-junk").exists());
+    assert!(missing.join("bin/python3").exists() && !stranger.exists());
+    assert!(store.join("0000-junk").exists());
+    std::fs::remove_dir(store.join("0000-junk")).unwrap();
     assert!(t.home.join("profiles/default-1/bin").is_dir());
     let again: Verified = strict(&t.run(&["verify", "--json"]).ok().stdout);
     assert!(again.ok && again.problems.is_empty());
