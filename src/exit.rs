@@ -75,7 +75,7 @@ pub fn classify(err: &anyhow::Error) -> ExitStatus {
             )
             || matches!(e.downcast_ref::<ArchiveError>(), Some(a) if !matches!(a, ArchiveError::Write { .. }))
             || matches!(e.downcast_ref::<LockError>(), Some(LockError::Timeout { .. }))
-            || matches!(e.downcast_ref::<ProfileError>(), Some(ProfileError::BadName(_) | ProfileError::Foreign { .. } | ProfileError::BadEntry(_)))
+            || matches!(e.downcast_ref::<ProfileError>(), Some(ProfileError::BadName(_) | ProfileError::Foreign { .. } | ProfileError::BadEntry(_) | ProfileError::NotALink { .. }))
     });
     if user || environment(err).is_some() {
         ExitStatus::Failure
@@ -155,7 +155,7 @@ pub fn help(err: &anyhow::Error) -> Option<&'static str> {
         if let Some(crate::home::HomeError::NotAHome { .. }) = e.downcast_ref::<crate::home::HomeError>() {
             return Some("point PYSWAP_HOME at a new or empty directory (pyswap creates it), or at an existing pyswap home");
         }
-        if let Some(ProfileError::Foreign { .. }) = e.downcast_ref::<ProfileError>() {
+        if let Some(ProfileError::Foreign { .. } | ProfileError::NotALink { .. }) = e.downcast_ref::<ProfileError>() {
             return Some("`pyswap rollback --to N` or `pyswap switch VERSION` puts the profile link back");
         }
         if let Some(WindowError::Closed { .. }) = e.downcast_ref::<WindowError>() {

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::CommandError;
 use super::switch::{MinorChange, say_still_running};
-use crate::profile::{CurrentLink, Profiles};
+use crate::profile::{CurrentLink, ProfileError, Profiles};
 use crate::settings::Settings;
 use crate::store::Store;
 
@@ -57,6 +57,9 @@ pub fn run(s: &Settings, to: Option<u64>, force: bool) -> anyhow::Result<()> {
                 current,
             })?,
     };
+    if !crate::store::is_entry_name(&target.entry_name) {
+        return Err(ProfileError::BadEntry(target.entry_name.clone()).into());
+    }
     let path = Store::new(s.home.store()).path(&target.entry_name);
     if path.join("bin/python3").symlink_metadata().is_err() {
         return Err(CommandError::EntryMissing(path.display().to_string()).into());

@@ -19,4 +19,5 @@ mod network;
 mod output;
 mod running;
 mod server;
+mod trust;
 mod validation;

@@ -1,0 +1,395 @@
+//! Issue 14: gc and repair never delete what is live, or anything outside the home. Every case
+//! puts decoys outside the home and checks they survive.
+
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::{Compression, Fake, TestContext};
+
+/// Files outside the home that nothing may touch: `<dir>/decoy/{passwd,shadow}`.
+fn decoy(t: &TestContext) -> PathBuf {
+    let d = t.dir.path().join("decoy");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+    std::fs::write(d.join("shadow"), "root:*:1::::::\n").unwrap();
+    d
+}
+
+#[track_caller]
+fn decoy_intact(d: &Path) {
+    assert_eq!(
+        std::fs::read_to_string(d.join("passwd")).unwrap(),
+        "root:x:0:0::/root:/bin/sh\n"
+    );
+    assert!(d.join("shadow").exists());
+}
+
+fn two_versions() -> TestContext {
+    let mut t = TestContext::new();
+    t.add("3.10.14", Fake::Good, Compression::Gz);
+    t.add("3.12.3", Fake::Good, Compression::Gz);
+    t
+}
+
+fn db_files(t: &TestContext) -> Vec<PathBuf> {
+    ["pyswap.db", "pyswap.db-wal", "pyswap.db-shm"]
+        .iter()
+        .map(|n| t.home.join(n))
+        .collect()
+}
+
+#[test]
+fn issue14_a_database_restored_from_a_backup_never_deletes_the_live_runtime() {
+    let t = two_versions();
+    let d = decoy(&t);
+    t.run(&["switch", "3.10"]).ok();
+    let backup = t.dir.path().join("pyswap.db.backup");
+    std::fs::copy(t.home.join("pyswap.db"), &backup).unwrap();
+    t.run(&["switch", "3.12"]).ok();
+    // A service started on 3.12 (its working directory is in the runtime).
+    let live = t
+        .home
+        .join("profiles/default/.entry")
+        .canonicalize()
+        .unwrap();
+    let mut service = Command::new("sleep")
+        .arg("60")
+        .current_dir(&live)
+        .spawn()
+        .unwrap();
+    for f in db_files(&t) {
+        let _ = std::fs::remove_file(f);
+    }
+    std::fs::copy(&backup, t.home.join("pyswap.db")).unwrap();
+
+    for args in [&["gc"][..], &["gc", "--keep", "1"], &["gc", "--keep", "0"]] {
+        let mut argv = args.to_vec();
+        argv.push("--json");
+        let r = t.run(&argv).ok();
+        let gc = r.json();
+        assert_eq!(
+            gc["entries_removed"].as_array().unwrap().len(),
+            0,
+            "{args:?}"
+        );
+        assert_eq!(gc["unregistered_entries"].as_array().unwrap().len(), 1);
+        assert_eq!(gc["unregistered_generations"][0]["number"], 2);
+        assert_eq!(t.profile_version().as_deref(), Some("3.12.3"), "{args:?}");
+    }
+    assert!(live.join("bin/python3").exists());
+    // verify reports; repair registers the entry and the generation from the disk.
+    t.run(&["verify"]).fails(1, "verify found");
+    t.run(&["verify", "--repair"]).ok();
+    t.run(&["verify"]).ok();
+    let gens = t.run(&["generations", "--json"]).ok().json();
+    assert_eq!(gens[1]["number"], 2);
+    assert_eq!(gens[1]["current"], true);
+    assert_eq!(gens[1]["request"], "(recovered)");
+    t.run(&["rollback", "--to", "1"]).ok();
+    t.run(&["rollback", "--to", "2"]).ok();
+    assert_eq!(t.profile_version().as_deref(), Some("3.12.3"));
+    service.kill().unwrap();
+    service.wait().unwrap();
+    decoy_intact(&d);
+    t.assert_consistent();
+}
+
+#[test]
+fn issue14_a_lost_database_deletes_nothing_and_repair_rebuilds_it() {
+    let t = two_versions();
+    t.run(&["switch", "3.10"]).ok();
+    t.run(&["switch", "3.12"]).ok();
+    for f in db_files(&t) {
+        let _ = std::fs::remove_file(f);
+    }
+    let gc = t.run(&["gc", "--keep", "0", "--json"]).ok().json();
+    assert_eq!(gc["entries_removed"].as_array().unwrap().len(), 0);
+    assert_eq!(t.store_names().len(), 2, "every entry survives");
+    assert_eq!(t.profile_version().as_deref(), Some("3.12.3"));
+    t.run(&["verify", "--repair"]).ok();
+    t.run(&["verify"]).ok();
+    let gens = t.run(&["generations", "--json"]).ok().json();
+    assert_eq!(gens.as_array().unwrap().len(), 2);
+    t.run(&["rollback"]).ok();
+    assert_eq!(t.profile_version().as_deref(), Some("3.10.14"));
+    // A recovered entry has no validation recorded: switching to it validates it first.
+    let back = t.run(&["switch", "3.12.3", "--json"]).ok().json();
+    assert!(back["validated"].is_string(), "{back}");
+    t.run(&["check"]).ok();
+    t.assert_consistent();
+}
+
+#[test]
+fn issue14_a_removed_row_keeps_its_entry() {
+    let t = two_versions();
+    t.run(&["switch", "3.10"]).ok();
+    t.run(&["switch", "3.12"]).ok();
+    let deleted = run_sql(
+        &t,
+        "DELETE FROM validations; DELETE FROM generations WHERE number = 2; DELETE FROM staged; DELETE FROM entries WHERE name LIKE '%3.12.3%';",
+    );
+    assert!(deleted, "rows deleted");
+    t.run(&["gc", "--keep", "0"]).ok();
+    assert_eq!(t.profile_version().as_deref(), Some("3.12.3"));
+    assert_eq!(t.store_names().len(), 2);
+    t.run(&["verify", "--repair"]).ok();
+    t.run(&["verify"]).ok();
+}
+
+/// Runs SQL on the home's database with the sqlite3 module of this machine's Python.
+fn run_sql(t: &TestContext, sql: &str) -> bool {
+    Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()",
+        ])
+        .arg(t.home.join("pyswap.db"))
+        .arg(sql)
+        .status()
+        .unwrap()
+        .success()
+}
+
+#[test]
+fn issue14_names_from_the_database_never_lead_outside_the_home() {
+    let t = two_versions();
+    let d = decoy(&t);
+    t.run(&["switch", "3.10"]).ok();
+    t.run(&["switch", "3.12"]).ok();
+    t.run(&["minors", "--remove", "3.10"]).ok();
+    // The 3.10 entry's row now names the decoy, relative to store/.
+    let crafted = format!("../../{}", d.file_name().unwrap().to_str().unwrap());
+    assert!(run_sql(
+        &t,
+        &format!("UPDATE entries SET name = '{crafted}' WHERE name LIKE '%3.10.14%';"),
+    ));
+    t.run(&["verify"])
+        .fails(1, "which is not a store entry name");
+    // The generation whose row names it cannot be made current (its directory is rebuilt from
+    // the row first).
+    pyswap::store::remove_tree(&t.home.join("profiles/default-1")).unwrap();
+    t.run(&["rollback", "--to", "1"])
+        .fails(1, "not one pyswap makes; refusing to use it as a path");
+    assert_eq!(t.profile_version().as_deref(), Some("3.12.3"));
+    let gc = t.run(&["gc", "--keep", "1", "--json"]).ok().json();
+    assert_eq!(gc["entries_removed"][0], crafted.as_str());
+    decoy_intact(&d);
+    t.run(&["verify", "--repair"]).ok();
+    decoy_intact(&d);
+}
+
+#[test]
+fn issue14_a_directory_that_is_not_a_pyswap_home_is_never_written_or_swept() {
+    let t = two_versions();
+    // Like PYSWAP_HOME=$HOME: files of someone's in store/ and tmp/.
+    let fake_home = t.dir.path().join("someones-home");
+    for sub in ["store/photos", "tmp"] {
+        std::fs::create_dir_all(fake_home.join(sub)).unwrap();
+    }
+    std::fs::write(fake_home.join("store/photos/cat.jpg"), "meow").unwrap();
+    std::fs::write(fake_home.join("tmp/notes.txt"), "remember").unwrap();
+    let home = fake_home.to_str().unwrap();
+    for args in [
+        &["gc"][..],
+        &["gc", "--dry-run"],
+        &["switch", "3.12"],
+        &["verify", "--repair"],
+    ] {
+        t.run_env(args, &[("PYSWAP_HOME", home)])
+            .fails(1, "is not a pyswap home");
+    }
+    assert!(fake_home.join("store/photos/cat.jpg").exists());
+    assert!(fake_home.join("tmp/notes.txt").exists());
+    assert!(!fake_home.join("pyswap-home.tag").exists());
+    assert!(!fake_home.join("pyswap.db").exists());
+}
+
+#[test]
+fn issue14_a_home_with_symlinked_or_open_directories_is_refused() {
+    let t = two_versions();
+    let d = decoy(&t);
+    t.run(&["switch", "3.12"]).ok();
+    t.run(&["switch", "3.10"]).ok();
+    // store/ replaced by a link to the decoy: nothing is followed.
+    let store = t.home.join("store");
+    let real_store = t.dir.path().join("real-store");
+    std::fs::rename(&store, &real_store).unwrap();
+    symlink(&d, &store).unwrap();
+    t.run(&["gc", "--keep", "0"]).fails(
+        1,
+        "it is a symlink, and pyswap follows none inside its home",
+    );
+    decoy_intact(&d);
+    std::fs::remove_file(&store).unwrap();
+    std::fs::rename(&real_store, &store).unwrap();
+    // tmp/ the same.
+    let tmp = t.home.join("tmp");
+    std::fs::remove_dir(&tmp).unwrap();
+    symlink(&d, &tmp).unwrap();
+    t.run(&["gc"]).fails(1, "is a symlink");
+    decoy_intact(&d);
+    std::fs::remove_file(&tmp).unwrap();
+    // A home others can write to.
+    std::fs::set_permissions(&t.home, std::fs::Permissions::from_mode(0o777)).unwrap();
+    t.run(&["gc"])
+        .fails(1, "it is writable by anyone (mode 777) (to fix: chmod go-w");
+    std::fs::set_permissions(&t.home, std::fs::Permissions::from_mode(0o755)).unwrap();
+    t.run(&["gc", "--keep", "1"]).ok();
+    assert_eq!(t.profile_version().as_deref(), Some("3.10.14"));
+}
+
+/// The test's own directories made reachable by `nobody` (tempdirs are 0700).
+fn open_to_nobody(t: &TestContext) {
+    std::fs::set_permissions(t.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn as_nobody(t: &TestContext, args: &[&str]) -> std::process::Output {
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_pyswap"))
+        .args(args)
+        .env("PYSWAP_HOME", &t.home)
+        .env("PYSWAP_CATALOGUE", t.catalogue_path())
+        .env("PYSWAP_PLATFORM", crate::common::PLATFORM)
+        .env("HOME", t.dir.path());
+    c.output().unwrap()
+}
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+#[test]
+fn issue14_a_service_users_home_is_not_roots_to_sweep() {
+    if !is_root() {
+        eprintln!(
+            "NOTICE: not root: the service-user home test needs setpriv as root and did not run"
+        );
+        return;
+    }
+    let t = two_versions();
+    let d = decoy(&t);
+    t.run(&["switch", "3.12"]).ok();
+    t.run(&["switch", "3.10"]).ok();
+    open_to_nobody(&t);
+    let chown = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(&t.home)
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    // The service user swaps its store/ for a link to a directory it cannot write.
+    let store = t.home.join("store");
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+            "sh",
+            "-c",
+        ])
+        .arg(format!(
+            "mv {s} {s}.real && ln -s {d} {s}",
+            s = store.display(),
+            d = d.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Root's cron gc refuses a home it does not own, before looking inside.
+    t.run(&["gc", "--keep", "0"]).fails(
+        1,
+        "it is owned by uid 65534, not by this user (uid 0) or root",
+    );
+    decoy_intact(&d);
+    // The service user's own gc refuses the symlinked store/.
+    let out = as_nobody(&t, &["gc", "--keep", "0"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is a symlink"));
+    decoy_intact(&d);
+    // Once put back, the owner's gc works.
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+            "sh",
+            "-c",
+        ])
+        .arg(format!("rm {s} && mv {s}.real {s}", s = store.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = as_nobody(&t, &["gc", "--keep", "1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    decoy_intact(&d);
+}
+
+#[test]
+fn issue14_one_broken_profile_stays_one() {
+    let t = two_versions();
+    t.run(&["switch", "3.10"]).ok();
+    t.run(&["switch", "3.12"]).ok();
+    t.run(&["switch", "3.10", "--profile", "ci"]).ok();
+    // Someone replaces the default profile's link by a directory of their own.
+    let link = t.home.join("profiles/default");
+    std::fs::remove_file(&link).unwrap();
+    std::fs::create_dir(&link).unwrap();
+    std::fs::write(link.join("mine.txt"), "keep me").unwrap();
+    t.run(&["current"]).fails(1, "is a directory, not a link");
+    // The other profile and gc go on; gc keeps every generation of the broken profile.
+    t.run(&["current", "--profile", "ci"]).ok();
+    t.run(&["switch", "3.12", "--profile", "ci"]).ok();
+    t.run(&["minors", "--remove", "3.10", "--profile", "ci"])
+        .ok();
+    let gc = t.run(&["gc", "--keep", "0", "--json"]).ok().json();
+    let removed: Vec<(String, u64)> = gc["generations_removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["profile"].as_str().unwrap().to_owned(),
+                g["number"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(removed, vec![("ci".to_owned(), 1)]);
+    // `rollback --to N` repairs it, moving the directory aside, never deleting it.
+    let r = t.run(&["rollback", "--to", "2"]).ok();
+    assert!(
+        r.stderr.contains("was not a profile link; moved it to"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(t.profile_version().as_deref(), Some("3.12.3"));
+    let aside: Vec<PathBuf> = std::fs::read_dir(t.home.join("profiles"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains("default.displaced-"))
+        .collect();
+    assert_eq!(aside.len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(aside[0].join("mine.txt")).unwrap(),
+        "keep me"
+    );
+    t.run(&["gc"]).ok();
+    assert!(aside[0].join("mine.txt").exists(), "gc leaves it alone");
+}
