@@ -6,8 +6,10 @@
 //! bits other than "executable" are not part of it: the store normalises them away.
 //!
 //! Unpacking computes the digest from what it writes (no second pass over the tree);
-//! [`scan`] recomputes it from disk, hashing files in parallel (rayon, and memmap2 for large
-//! files), for verification.
+//! [`scan`] recomputes it from disk, hashing files in parallel (rayon), for verification. Files
+//! are read, not memory-mapped: a file truncated while it is hashed (by a hostile or careless
+//! process) would make a mapping raise SIGBUS and kill `verify`; a read just returns fewer bytes,
+//! which is reported as a file that changed size.
 
 use std::fs;
 use std::io::{self, Read};
@@ -16,8 +18,8 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-/// Files at least this large are hashed through a memory map.
-const MMAP_THRESHOLD: u64 = 1 << 20;
+/// Large files are read in pieces of this size, each hashed on all cores.
+const PIECE: usize = 4 << 20;
 const HEADER: &[u8] = b"pyswap-tree-v1\n";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -158,25 +160,39 @@ fn walk(
     Ok(())
 }
 
-/// blake3 of one file's contents.
+/// blake3 of one file's contents, which must be `size` bytes long from start to end of the read
+/// (a file that changes size meanwhile is an error naming it).
 pub fn hash_file(path: &Path, size: u64) -> io::Result<[u8; 32]> {
     let mut file = fs::File::open(path)?;
     let mut h = blake3::Hasher::new();
-    if size >= MMAP_THRESHOLD {
-        // SAFETY: store files are read-only (0444/0555) and only ever replaced by renaming a whole
-        // entry, never written in place; a concurrent truncation could at worst fault this
-        // read-only mapping, which the store's immutability rules out.
-        #[allow(unsafe_code)]
-        let map = unsafe { memmap2::Mmap::map(&file)? };
-        if size >= 16 * MMAP_THRESHOLD {
-            h.update_rayon(&map);
-        } else {
-            h.update(&map);
+    let mut buf = vec![0u8; PIECE.min(usize::try_from(size).unwrap_or(PIECE)).max(1)];
+    let mut total: u64 = 0;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        total += n as u64;
+        if total > size {
+            break;
         }
-    } else {
-        let mut buf = Vec::with_capacity(size as usize);
-        file.read_to_end(&mut buf)?;
-        h.update(&buf);
+        if n >= PIECE / 2 {
+            h.update_rayon(&buf[..n]);
+        } else {
+            h.update(&buf[..n]);
+        }
+    }
+    if total != size {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{} changed size while it was read ({size} bytes listed, {}{total} read)",
+                path.display(),
+                if total > size { "over " } else { "" }
+            ),
+        ));
     }
     Ok(*h.finalize().as_bytes())
 }

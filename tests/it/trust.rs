@@ -393,3 +393,52 @@ fn issue14_one_broken_profile_stays_one() {
     t.run(&["gc"]).ok();
     assert!(aside[0].join("mine.txt").exists(), "gc leaves it alone");
 }
+
+#[test]
+fn issue14_verify_never_crashes_on_a_file_truncated_while_it_hashes() {
+    let t = two_versions();
+    t.run(&["switch", "3.12"]).ok();
+    let entry = t
+        .home
+        .join("profiles/default/.entry")
+        .canonicalize()
+        .unwrap();
+    let lib = entry.join("lib");
+    std::fs::set_permissions(&lib, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let big = lib.join("big.bin");
+    let flipper = {
+        let big = big.clone();
+        std::thread::spawn(move || {
+            // Grows and shrinks a sparse 256 MiB file for two seconds while verify reads it.
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&big)
+                .unwrap();
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
+            while std::time::Instant::now() < until {
+                f.set_len(256 << 20).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(3));
+                f.set_len(4096).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        })
+    };
+    let mut runs = 0;
+    while !flipper.is_finished() {
+        let r = t.run(&["verify"]);
+        assert_eq!(
+            r.signal, None,
+            "verify was killed by a signal: {}",
+            r.stderr
+        );
+        assert_eq!(r.code, Some(1), "{}", r.stderr);
+        runs += 1;
+    }
+    flipper.join().unwrap();
+    assert!(runs > 0);
+    std::fs::remove_file(&big).unwrap();
+    std::fs::set_permissions(&lib, std::fs::Permissions::from_mode(0o555)).unwrap();
+    t.run(&["verify"]).ok();
+}
