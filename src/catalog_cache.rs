@@ -71,7 +71,7 @@ impl CatalogueCache {
         let bytes = fs::read(&path).ok()?;
         let split = bytes.iter().position(|&b| b == b'\n')?;
         let header: Header = serde_json::from_slice(&bytes[..split]).ok()?;
-        if header.url != url {
+        if header.url != crate::secret::strip(url) {
             return None;
         }
         let age = meta
@@ -89,8 +89,10 @@ impl CatalogueCache {
     fn write(&self, url: &str, validators: Validators, body: &[u8]) -> io::Result<()> {
         fs::create_dir_all(&self.dir)?;
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
+        // The header names the URL without credentials; the file (0600, as `tempfile` makes
+        // it) holds the body as served.
         let header = Header {
-            url: url.to_owned(),
+            url: crate::secret::strip(url),
             validators,
         };
         serde_json::to_writer(&mut tmp, &header)?;

@@ -553,17 +553,6 @@ fn json_secs(d: &Duration) -> serde_json::Value {
     json_str(&humantime::format_duration(*d))
 }
 
-/// A URL for display, its password (if any) masked.
-fn redacted(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("****"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
-    }
-}
-
 impl Cli {
     /// Checks the flags, environment and manifest once. `m` is what `self` was parsed from.
     pub fn into_parts(self, m: &ArgMatches) -> anyhow::Result<(Settings, Action)> {
@@ -590,8 +579,9 @@ impl Cli {
 // `&Option` because it is a `Fn(&T)` for `T = Option<String>`.
 #[allow(clippy::ref_option)]
 fn show_opt(v: &Option<String>) -> serde_json::Value {
-    v.as_deref()
-        .map_or(serde_json::Value::Null, |s| json_str(&redacted(s)))
+    v.as_deref().map_or(serde_json::Value::Null, |s| {
+        json_str(&crate::secret::redact_text(s))
+    })
 }
 
 fn some<T>(a: Option<At<T>>) -> Option<At<Option<T>>> {

@@ -123,7 +123,8 @@ pub fn ensure(
             .trim_start_matches('+')
             .to_owned(),
         build: entry.build.clone(),
-        archive_url: entry.url.clone(),
+        // Never the credentials: a repair re-fetches through the mirror or catalogue in force.
+        archive_url: crate::secret::strip(&entry.url),
         archive_sha256: sha256.to_owned(),
         files: totals.files,
         bytes: totals.bytes,

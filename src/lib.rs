@@ -26,6 +26,7 @@ pub mod platform;
 pub mod policy;
 pub mod profile;
 pub mod remove;
+pub mod secret;
 pub mod settings;
 pub mod store;
 pub mod tree;

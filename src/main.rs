@@ -21,7 +21,8 @@ fn main() -> ExitCode {
         Err(err) => {
             let status = exit::classify(&err);
             let help = exit::help(&err);
-            eprintln!("error: {err:#}");
+            let message = pyswap::output::printable_line(&format!("{err:#}"));
+            eprintln!("error: {message}");
             if let Some(help) = help {
                 eprintln!("help: {help}");
             }
@@ -29,7 +30,7 @@ fn main() -> ExitCode {
                 // Under --json a failure is a document too, so a script reads one shape.
                 let doc = serde_json::json!({
                     "error": {
-                        "message": format!("{err:#}"),
+                        "message": pyswap::secret::redact_text(&format!("{err:#}")),
                         "help": help,
                         "exit_code": status as u8,
                     }

@@ -31,14 +31,14 @@ impl Output {
     /// A note for the person at the terminal (stderr); silent under `--quiet` and `--json`.
     pub fn say(&self, msg: &str) {
         if !self.quiet && !self.json {
-            eprintln!("{msg}");
+            eprintln!("{}", printable_line(msg));
         }
     }
 
     /// A warning (stderr); silent only under `--quiet`.
     pub fn warn(&self, msg: &str) {
         if !self.quiet {
-            eprintln!("warning: {msg}");
+            eprintln!("warning: {}", printable_line(msg));
         }
     }
 
@@ -48,15 +48,16 @@ impl Output {
             return Ok(());
         }
         let mut out = std::io::stdout().lock();
-        out.write_all(text.as_bytes())?;
+        out.write_all(crate::secret::redact_text(text).as_bytes())?;
         out.flush()
     }
 
     /// The command's one JSON document on stdout (only under `--json`).
     pub fn json<T: Serialize>(&self, value: &T) -> anyhow::Result<()> {
         if self.json {
+            let text = serde_json::to_string_pretty(value)?;
             let mut out = std::io::stdout().lock();
-            serde_json::to_writer_pretty(&mut out, value)?;
+            out.write_all(crate::secret::redact_text(&text).as_bytes())?;
             out.write_all(b"\n")?;
             out.flush()?;
         }
@@ -129,6 +130,16 @@ pub fn human_bytes(n: u64) -> String {
     } else {
         format!("{v:.1} {}", UNITS[u])
     }
+}
+
+/// A line of talk as it may reach a terminal: credentials masked, control characters escaped
+/// (line breaks between lines kept).
+pub fn printable_line(msg: &str) -> String {
+    crate::secret::redact_text(msg)
+        .split('\n')
+        .map(|l| printable(l).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// `text` with control characters (ESC, CR, ...) escaped as `\u{..}`, so text from outside

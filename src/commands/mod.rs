@@ -263,7 +263,20 @@ fn processes_using(s: &Settings, name: &str) -> u64 {
 /// Opens the home for a command that writes: directories created, database migrated.
 fn open_rw(s: &Settings) -> anyhow::Result<Db> {
     s.home.create()?;
-    open_db(s)
+    let new = !s.home.db().exists();
+    let db = open_db(s)?;
+    if new {
+        // The database is the owner's alone (SQLite gives -wal and -shm the same mode). An
+        // operator may open it to a group later; pyswap never widens or narrows it again.
+        use std::os::unix::fs::PermissionsExt;
+        for name in ["pyswap.db", "pyswap.db-wal", "pyswap.db-shm"] {
+            let _ = std::fs::set_permissions(
+                s.home.root().join(name),
+                std::fs::Permissions::from_mode(0o600),
+            );
+        }
+    }
+    Ok(db)
 }
 
 /// The database, or, when it cannot be opened because the home is read-only or full, that.

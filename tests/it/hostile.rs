@@ -275,7 +275,7 @@ fn corpus() -> Vec<(&'static str, Vec<u8>, Vec<String>)> {
             .pax(&[("path", b"python/a\0b")])
             .file("python/x", b"x", 0o644)
             .end(),
-        &["`python/a\0b`", "NUL"],
+        &["`python/a\\u{0}b`", "NUL"],
     );
     add(
         "a name with NUL (GNU)",

@@ -64,7 +64,7 @@ fn precedence_is_flag_then_environment_then_file_then_default() {
         .unwrap()
         .to_owned();
     assert!(
-        proxy.contains("user:****@") && !proxy.contains("secret"),
+        proxy.contains("://****@") && !proxy.contains("secret") && !proxy.contains("user"),
         "{proxy}"
     );
 

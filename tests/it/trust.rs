@@ -442,3 +442,95 @@ fn issue14_verify_never_crashes_on_a_file_truncated_while_it_hashes() {
     std::fs::set_permissions(&lib, std::fs::Permissions::from_mode(0o555)).unwrap();
     t.run(&["verify"]).ok();
 }
+
+/// Every file under `dir`, as bytes (for grepping a secret).
+fn all_bytes(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else if ft.is_file() {
+                out.push((e.path(), std::fs::read(e.path()).unwrap_or_default()));
+            } else if ft.is_symlink() {
+                let target = std::fs::read_link(e.path()).unwrap();
+                out.push((e.path(), target.as_os_str().as_encoded_bytes().to_vec()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn issue14_credentials_in_urls_never_leave_memory() {
+    const SECRET: &str = "s3cretT0ken";
+    let mut t = two_versions();
+    let server = crate::common::Server::start(&t.served);
+    let with_secret = |url: String| url.replacen("http://", &format!("http://fleet:{SECRET}@"), 1);
+    for v in ["3.10.14", "3.12.3"] {
+        let url = with_secret(server.url(&format!(
+            "cpython-{v}-x86_64-unknown-linux-gnu-install_only.tar.gz"
+        )));
+        t.set_url(v, &url);
+    }
+    let catalogue = with_secret(server.url("catalogue.json"));
+    let env = [
+        ("PYSWAP_CATALOGUE", catalogue.as_str()),
+        ("PYSWAP_CATALOGUE_TTL", "0s"),
+    ];
+    let mut outputs = Vec::new();
+    outputs.push(t.run_env(&["switch", "3.10"], &env).ok());
+    outputs.push(t.run_env(&["switch", "3.12", "--json"], &env).ok());
+    outputs.push(t.run_env(&["list", "--available", "--json"], &env).ok());
+    outputs.push(t.run_env(&["config", "show"], &env).ok());
+    // Failures name the URL: masked there too, in text and in the JSON error document.
+    t.set_url("3.10.14", &with_secret(server.url("missing.tar.gz")));
+    t.run(&["minors", "--remove", "3.10"]).ok();
+    t.run(&["gc", "--keep", "0", "--staged"]).ok();
+    t.run(&["gc", "--cache-max", "0"]).ok();
+    outputs.push(
+        t.run_env(&["switch", "3.10", "--json"], &env)
+            .fails(1, "****@"),
+    );
+    let proxy = format!("http://proxyuser:{SECRET}@127.0.0.1:9");
+    let mirror_env = [
+        ("PYSWAP_CATALOGUE", catalogue.as_str()),
+        ("PYSWAP_CATALOGUE_TTL", "0s"),
+        ("HTTP_PROXY", proxy.as_str()),
+        ("NO_PROXY", ""),
+        ("PYSWAP_HTTP_RETRIES", "0"),
+    ];
+    outputs.push(t.run_env(&["switch", "3.10", "--json"], &mirror_env));
+    for r in &outputs {
+        assert!(
+            !r.stdout.contains(SECRET) && !r.stderr.contains(SECRET),
+            "the secret was printed:\n{}\n{}",
+            r.stdout,
+            r.stderr
+        );
+    }
+    for (path, bytes) in all_bytes(&t.home) {
+        if path.extension().is_some_and(|e| e == "cache") {
+            // A cached catalogue holds the body as served (owner-only file); its header is not.
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", path.display());
+            let header = bytes.split(|&b| b == b'\n').next().unwrap();
+            assert!(!String::from_utf8_lossy(header).contains(SECRET));
+            continue;
+        }
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(SECRET),
+            "the secret is in {}",
+            path.display()
+        );
+    }
+    for db in ["pyswap.db", "pyswap.db-wal", "pyswap.db-shm"] {
+        if let Ok(m) = std::fs::metadata(t.home.join(db)) {
+            assert_eq!(m.permissions().mode() & 0o777, 0o600, "{db}");
+        }
+    }
+    let lock = std::fs::metadata(t.home.join("locks/gc.lock")).unwrap();
+    assert_eq!(lock.permissions().mode() & 0o777, 0o600);
+}
