@@ -480,11 +480,12 @@ fn issue14_credentials_in_urls_never_leave_memory() {
         ("PYSWAP_CATALOGUE", catalogue.as_str()),
         ("PYSWAP_CATALOGUE_TTL", "0s"),
     ];
-    let mut outputs = Vec::new();
-    outputs.push(t.run_env(&["switch", "3.10"], &env).ok());
-    outputs.push(t.run_env(&["switch", "3.12", "--json"], &env).ok());
-    outputs.push(t.run_env(&["list", "--available", "--json"], &env).ok());
-    outputs.push(t.run_env(&["config", "show"], &env).ok());
+    let mut outputs = vec![
+        t.run_env(&["switch", "3.10"], &env).ok(),
+        t.run_env(&["switch", "3.12", "--json"], &env).ok(),
+        t.run_env(&["list", "--available", "--json"], &env).ok(),
+        t.run_env(&["config", "show"], &env).ok(),
+    ];
     // Failures name the URL: masked there too, in text and in the JSON error document.
     t.set_url("3.10.14", &with_secret(server.url("missing.tar.gz")));
     t.run(&["minors", "--remove", "3.10"]).ok();
