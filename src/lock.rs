@@ -8,6 +8,14 @@
 //!
 //! The kernel drops a lock when its holder dies (even by SIGKILL), so a crash never leaves a
 //! stale lock. Waits are bounded: a command that cannot get a lock in time fails saying so.
+//!
+//! `flock` has no queue, so under a steady stream of switches (each holding `gc.lock` shared,
+//! overlapping the next) an exclusive taker would never find a moment with no holder. [`gc`]
+//! adds a turnstile, `turnstile.lock`: the exclusive side takes it first and keeps it, so new
+//! shared takers, which pass through it (shared, for an instant) before taking `gc.lock`, queue
+//! behind it while the current holders drain: writer preference, bounded by the longest command
+//! already running. Lock files are created mode 0600 in a 0700 `locks/`, so no other user can
+//! open, and hold, one.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
@@ -33,6 +41,51 @@ pub enum Mode {
 #[derive(Debug)]
 pub struct Lock {
     _file: File,
+}
+
+/// A held `gc.lock` (and, on the exclusive side, the turnstile).
+#[derive(Debug)]
+pub struct GcLock {
+    _turnstile: Option<Lock>,
+    _gc: Lock,
+}
+
+/// Takes `gc.lock` in `locks` fairly (see the module doc): the exclusive side gets it within the
+/// time the commands already holding it take, whatever starts meanwhile.
+pub fn gc(
+    locks: &Path,
+    mode: Mode,
+    wait: Duration,
+    on_wait: &dyn Fn(),
+) -> Result<GcLock, LockError> {
+    let start = Instant::now();
+    let turnstile = locks.join("turnstile.lock");
+    let told = std::cell::Cell::new(false);
+    let once = || {
+        if !told.replace(true) {
+            on_wait();
+        }
+    };
+    let gate = acquire(&turnstile, mode, wait, &once)?;
+    let kept = match mode {
+        Mode::Exclusive => Some(gate),
+        Mode::Shared => {
+            drop(gate);
+            None
+        }
+    };
+    let rest = wait.saturating_sub(start.elapsed());
+    let gc = acquire(&locks.join("gc.lock"), mode, rest, &once).map_err(|e| match e {
+        LockError::Timeout { path, .. } => LockError::Timeout {
+            path,
+            waited: start.elapsed(),
+        },
+        e @ LockError::Io { .. } => e,
+    })?;
+    Ok(GcLock {
+        _turnstile: kept,
+        _gc: gc,
+    })
 }
 
 /// Takes the lock at `path`, waiting up to `wait`; `on_wait` is called once if it must wait.

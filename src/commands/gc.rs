@@ -67,12 +67,9 @@ pub fn run(
     staged: bool,
 ) -> anyhow::Result<()> {
     let mut db = super::open_rw(s)?;
-    let lock = lock::acquire(
-        &s.home.locks().join("gc.lock"),
-        Mode::Exclusive,
-        wait,
-        &|| s.out.say("waiting for running pyswap commands to finish…"),
-    );
+    let lock = lock::gc(&s.home.locks(), Mode::Exclusive, wait, &|| {
+        s.out.say("waiting for running pyswap commands to finish…");
+    });
     let _lock = match lock {
         Ok(l) => l,
         Err(LockError::Timeout { .. }) => {

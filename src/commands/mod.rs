@@ -296,14 +296,15 @@ fn open_ro(s: &Settings) -> anyhow::Result<Option<Db>> {
 }
 
 /// The shared side of the gc lock, held by every command that adds or activates.
-fn gc_shared(s: &Settings) -> anyhow::Result<Lock> {
-    let lock = lock::acquire(
-        &s.home.locks().join("gc.lock"),
+fn gc_shared(s: &Settings) -> anyhow::Result<lock::GcLock> {
+    Ok(lock::gc(
+        &s.home.locks(),
         Mode::Shared,
         s.lock_wait,
-        &|| s.out.say("waiting for a running `pyswap gc` to finish…"),
-    )?;
-    Ok(lock)
+        &|| {
+            s.out.say("waiting for a running `pyswap gc` to finish…");
+        },
+    )?)
 }
 
 /// The profile's own lock, held while its current generation changes.

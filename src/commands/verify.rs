@@ -35,12 +35,9 @@ pub fn run(s: &Settings, repair: bool) -> anyhow::Result<()> {
         s.out.say("nothing installed yet; nothing to verify");
         return report(s, repair, &Findings::default());
     };
-    let _lock = lock::acquire(
-        &s.home.locks().join("gc.lock"),
-        Mode::Exclusive,
-        s.lock_wait,
-        &|| s.out.say("waiting for running pyswap commands to finish…"),
-    )?;
+    let _lock = lock::gc(&s.home.locks(), Mode::Exclusive, s.lock_wait, &|| {
+        s.out.say("waiting for running pyswap commands to finish…");
+    })?;
     let started = std::time::Instant::now();
     let mut findings = audit(&s.home, &db)?;
     let took = started.elapsed();

@@ -535,3 +535,104 @@ fn issue14_credentials_in_urls_never_leave_memory() {
     let lock = std::fs::metadata(t.home.join("locks/gc.lock")).unwrap();
     assert_eq!(lock.permissions().mode() & 0o777, 0o600);
 }
+
+#[test]
+fn issue14_gc_gets_the_store_within_a_bound_under_a_stream_of_switches() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let t = Arc::new(two_versions());
+    t.run(&["switch", "3.10"]).ok();
+    t.run(&["switch", "3.12"]).ok();
+    let stop = Arc::new(AtomicBool::new(false));
+    let switches = Arc::new(AtomicUsize::new(0));
+    // Commands that overlap without a gap, as pyswap takes the shared side: three holders of
+    // 40 ms each, staggered, so at no instant is the store free.
+    let locks = t.home.join("locks");
+    let mut loops: Vec<_> = (0..3u64)
+        .map(|k| {
+            let (locks, stop) = (locks.clone(), stop.clone());
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(13 * k));
+                while !stop.load(Ordering::SeqCst) {
+                    let held = pyswap::lock::gc(
+                        &locks,
+                        pyswap::lock::Mode::Shared,
+                        std::time::Duration::from_secs(60),
+                        &|| {},
+                    )
+                    .unwrap();
+                    std::thread::sleep(std::time::Duration::from_millis(40));
+                    drop(held);
+                }
+            })
+        })
+        .collect();
+    // And real switches among them.
+    loops.push({
+        let (t, stop, switches) = (t.clone(), stop.clone(), switches.clone());
+        std::thread::spawn(move || {
+            let mut i = 0;
+            while !stop.load(Ordering::SeqCst) {
+                let v = if i % 2 == 0 { "3.10.14" } else { "3.12.3" };
+                let r = t.run(&["switch", v, "--lock-timeout", "60"]);
+                assert_eq!(r.code, Some(0), "{}", r.stderr);
+                switches.fetch_add(1, Ordering::SeqCst);
+                i += 1;
+            }
+        })
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut waits = Vec::new();
+    for _ in 0..6 {
+        let started = std::time::Instant::now();
+        let gc = t.run(&["gc", "--wait", "3", "--json"]).ok().json();
+        assert_eq!(gc["skipped"], false, "gc starved behind the switches");
+        waits.push(started.elapsed());
+        let started = std::time::Instant::now();
+        t.run(&["verify", "--lock-timeout", "3"]).ok();
+        waits.push(started.elapsed());
+    }
+    stop.store(true, Ordering::SeqCst);
+    for l in loops {
+        l.join().unwrap();
+    }
+    eprintln!(
+        "{} switches meanwhile; gc/verify took {:?}",
+        switches.load(Ordering::SeqCst),
+        waits
+    );
+    assert!(
+        switches.load(Ordering::SeqCst) > 3,
+        "the switches really ran"
+    );
+    t.assert_consistent();
+}
+
+#[test]
+fn issue14_no_other_user_can_hold_a_lock() {
+    if !is_root() {
+        eprintln!("NOTICE: not root: the other-user lock test did not run");
+        return;
+    }
+    let t = two_versions();
+    t.run(&["switch", "3.12"]).ok();
+    open_to_nobody(&t);
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+            "sh",
+            "-c",
+        ])
+        .arg(format!(
+            "exec 3<{}/locks/gc.lock && echo opened",
+            t.home.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "another user opened the gc lock");
+    t.run(&["gc", "--wait", "1", "--json"]).ok();
+    t.run(&["switch", "3.10", "--lock-timeout", "2"]).ok();
+}
