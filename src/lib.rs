@@ -18,6 +18,7 @@ pub mod fetch;
 pub mod gc;
 pub mod home;
 pub mod install;
+pub mod interrupt;
 pub mod inuse;
 pub mod lock;
 pub mod mirror;

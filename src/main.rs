@@ -8,6 +8,7 @@ use pyswap::exit::{self, ExitStatus};
 
 fn main() -> ExitCode {
     pyswap::crash::start_clock();
+    pyswap::interrupt::install();
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let json = cli.global.json;
@@ -19,9 +20,17 @@ fn main() -> ExitCode {
         Ok(()) => ExitStatus::Success.into(),
         Err(err) if is_broken_pipe(&err) => ExitStatus::Success.into(),
         Err(err) => {
-            let status = exit::classify(&err);
+            let interrupted = pyswap::interrupt::received();
             let help = exit::help(&err);
             let message = pyswap::output::printable_line(&format!("{err:#}"));
+            let (code, message) = match interrupted {
+                // Interrupted during a check: the command undid what it had begun.
+                Some(sig) => (
+                    u8::try_from(128 + sig).unwrap_or(1),
+                    format!("interrupted by {}: {message}", pyswap::interrupt::name(sig)),
+                ),
+                None => (exit::classify(&err) as u8, message),
+            };
             eprintln!("error: {message}");
             if let Some(help) = help {
                 eprintln!("help: {help}");
@@ -32,12 +41,12 @@ fn main() -> ExitCode {
                     "error": {
                         "message": pyswap::secret::redact_text(&format!("{err:#}")),
                         "help": help,
-                        "exit_code": status as u8,
+                        "exit_code": code,
                     }
                 });
                 println!("{doc:#}");
             }
-            status.into()
+            ExitCode::from(code)
         }
     }
 }

@@ -727,6 +727,14 @@ fn execute(argv: &[String], env: &BTreeMap<String, String>, timeout: Duration) -
         record.stderr = "empty command".into();
         return record;
     };
+    let _running = crate::interrupt::Running::start();
+    if let Some(sig) = crate::interrupt::received() {
+        record.stderr = format!(
+            "not started: pyswap was interrupted ({})",
+            crate::interrupt::name(sig)
+        );
+        return record;
+    }
     let spawned = Command::new(program)
         .args(rest)
         .env_clear()
@@ -759,6 +767,11 @@ fn execute(argv: &[String], env: &BTreeMap<String, String>, timeout: Duration) -
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
+            Ok(None) if crate::interrupt::received().is_some() => {
+                // pyswap was told to stop: the check's whole group goes with it.
+                kill_group(child.id());
+                break child.wait().ok();
+            }
             Ok(None) if started.elapsed() < timeout => {
                 std::thread::sleep(Duration::from_millis(2));
             }

@@ -636,3 +636,66 @@ fn issue14_no_other_user_can_hold_a_lock() {
     t.run(&["gc", "--wait", "1", "--json"]).ok();
     t.run(&["switch", "3.10", "--lock-timeout", "2"]).ok();
 }
+
+#[test]
+fn issue14_a_signal_during_a_slow_check_kills_the_check_and_changes_nothing() {
+    for (sig, name, code) in [
+        (libc::SIGTERM, "SIGTERM", 143),
+        (libc::SIGINT, "SIGINT", 130),
+    ] {
+        let t = two_versions();
+        t.run(&["switch", "3.10"]).ok();
+        let pidfile = t.dir.path().join("check.pid");
+        t.write_config(&format!(
+            "[[validation.checks]]\nname = \"slow\"\nrun = [\"sh\", \"-c\", \"sleep 60 & echo $! > {}; wait\"]\ntimeout = 120\nwhen = \"before\"\n",
+            pidfile.display()
+        ));
+        let child = t
+            .cmd()
+            .args(["switch", "3.12"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !pidfile.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the check never started"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let sleeper: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let pid = i32::try_from(child.id()).unwrap();
+        // SAFETY: signalling a child process this test started.
+        #[allow(unsafe_code)]
+        let rc = unsafe { libc::kill(pid, sig) };
+        assert_eq!(rc, 0);
+        let started = std::time::Instant::now();
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!("interrupted by {name}")),
+            "{stderr}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // The check's process is gone (or a zombie waiting for init to reap it).
+        let stat = std::fs::read_to_string(format!("/proc/{sleeper}/stat")).unwrap_or_default();
+        assert!(
+            stat.is_empty() || stat.split_whitespace().nth(2) == Some("Z"),
+            "{name}: the check's process still runs: {stat}"
+        );
+        // Nothing changed, nothing is left but what gc sweeps, and the store is free.
+        assert_eq!(t.profile_version().as_deref(), Some("3.10.14"));
+        assert!(t.store_names().iter().all(|n| !n.starts_with(".staging-")));
+        let gc = t.run(&["gc", "--wait", "0", "--json"]).ok().json();
+        assert_eq!(gc["skipped"], false);
+        t.assert_consistent();
+    }
+}
