@@ -39,6 +39,8 @@ pub enum DbError {
     TooNew { path: PathBuf, found: i64 },
     #[error("{0}")]
     Hook(String),
+    #[error("database {} has schema version {found}; a command run by its owner upgrades it first", path.display())]
+    TooOld { path: PathBuf, found: i64 },
 }
 
 const SCHEMA: &str = "
@@ -235,6 +237,55 @@ impl Db {
                 other => return other,
             }
         }
+    }
+
+    /// Opens the database only to read it, for a user who may not write the home (`current`,
+    /// `generations`, `list`, `verify`): nothing is written, not even the WAL index. First as a
+    /// read-only connection (which still uses the `-shm` index when it can); when SQLite cannot
+    /// set that up without writing (another user's home, with no `-wal` left after its last
+    /// writer closed, which checkpoints), as an immutable file, which is then exactly what it
+    /// holds. The schema must be the current one: only a writer migrates.
+    pub fn open_read_only(path: &Path) -> Result<Self, DbError> {
+        use rusqlite::OpenFlags;
+        let err = sql_err(path);
+        let base = url::Url::from_file_path(path).map_err(|()| DbError::Sql {
+            path: path.to_owned(),
+            error: rusqlite::Error::InvalidPath(path.to_owned()),
+        })?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut last = None;
+        for query in ["mode=ro", "immutable=1"] {
+            let uri = format!("{base}?{query}");
+            let attempt = Connection::open_with_flags(&uri, flags).and_then(|conn| {
+                conn.busy_timeout(BUSY_TIMEOUT)?;
+                let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+                Ok((conn, found))
+            });
+            match attempt {
+                Ok((conn, found)) => {
+                    if found > SCHEMA_VERSION {
+                        return Err(DbError::TooNew {
+                            path: path.to_owned(),
+                            found,
+                        });
+                    }
+                    if found < SCHEMA_VERSION {
+                        return Err(DbError::TooOld {
+                            path: path.to_owned(),
+                            found,
+                        });
+                    }
+                    return Ok(Self {
+                        conn,
+                        path: path.to_owned(),
+                    });
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(err(last.unwrap_or(rusqlite::Error::InvalidQuery)))
     }
 
     fn try_open(path: &Path) -> Result<Self, DbError> {

@@ -69,9 +69,14 @@ pub fn classify(err: &anyhow::Error) -> ExitStatus {
             || e.is::<PythonVersionError>()
             || e.is::<WindowError>()
             || e.is::<VerifyError>()
+            || matches!(e.downcast_ref::<crate::db::DbError>(), Some(crate::db::DbError::TooOld { .. }))
             || matches!(
                 e.downcast_ref::<crate::home::HomeError>(),
-                Some(crate::home::HomeError::NotAHome { .. } | crate::home::HomeError::Insecure { .. })
+                Some(
+                    crate::home::HomeError::NotAHome { .. }
+                        | crate::home::HomeError::Insecure { .. }
+                        | crate::home::HomeError::ReadOnly { .. }
+                )
             )
             || matches!(e.downcast_ref::<ArchiveError>(), Some(a) if !matches!(a, ArchiveError::Write { .. }))
             || matches!(e.downcast_ref::<LockError>(), Some(LockError::Timeout { .. }))

@@ -37,6 +37,11 @@ pub enum HomeError {
         path.display()
     )]
     NotAHome { path: PathBuf },
+    #[error(
+        "{} is not writable by this user (uid {uid}); only `current`, `generations`, `list`, `minors`, `ps` and `verify` work here",
+        path.display()
+    )]
+    ReadOnly { path: PathBuf, uid: u32 },
     #[error("refusing to use {}: {why} (to fix: {fix})", path.display())]
     Insecure {
         path: PathBuf,
@@ -110,6 +115,15 @@ impl Home {
             })
         };
         create(&self.root)?;
+        if !self.writable_dir() {
+            if let Some(full_or_read_only) = self.unusable() {
+                return Err(full_or_read_only);
+            }
+            return Err(HomeError::ReadOnly {
+                path: self.root.clone(),
+                uid: rustix::process::geteuid().as_raw(),
+            });
+        }
         self.claim()?;
         check_dir(&self.root, true)?;
         for dir in [
@@ -145,7 +159,13 @@ impl Home {
             .flatten()
             .map(|e| e.file_name())
             .collect();
-        let fresh = names.iter().all(|n| n == "config.toml");
+        // Fresh: nothing but an operator's manifest, or another pyswap claiming it right now.
+        let fresh = names.iter().all(|n| {
+            n == "config.toml"
+                || n == MARKER
+                || n.to_str()
+                    .is_some_and(|n| n.starts_with(".pyswap-home.tag."))
+        });
         let earlier_pyswap =
             self.db().is_file() && self.store().is_dir() && self.profiles().is_dir();
         if !fresh && !earlier_pyswap {
@@ -153,10 +173,29 @@ impl Home {
                 path: self.root.clone(),
             });
         }
-        fs::write(&marker, MARKER_TEXT).map_err(|error| HomeError::Create {
-            path: marker,
+        // Written whole and renamed into place, so a concurrent first command never reads half.
+        let write = || -> io::Result<()> {
+            let mut tmp = tempfile::Builder::new()
+                .prefix(".pyswap-home.tag.")
+                .tempfile_in(&self.root)?;
+            io::Write::write_all(&mut tmp, MARKER_TEXT.as_bytes())?;
+            tmp.as_file().sync_all()?;
+            tmp.persist(&marker).map_err(|e| e.error)?;
+            fs::set_permissions(&marker, fs::Permissions::from_mode(0o644))
+        };
+        write().map_err(|error| HomeError::Create {
+            path: marker.clone(),
             error,
         })
+    }
+
+    /// True when this user may write the home's database (and so migrate it).
+    pub fn writable(&self) -> bool {
+        self.writable_dir() && rustix::fs::access(self.db(), rustix::fs::Access::WRITE_OK).is_ok()
+    }
+
+    fn writable_dir(&self) -> bool {
+        rustix::fs::access(&self.root, rustix::fs::Access::WRITE_OK).is_ok()
     }
 
     /// True when the home carries its marker.

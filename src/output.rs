@@ -42,13 +42,28 @@ impl Output {
         }
     }
 
+    /// Warnings that may come by the thousand (one per bad catalogue entry): the first few, then
+    /// how many more there were.
+    pub fn warn_all(&self, warnings: &[String]) {
+        const SHOWN: usize = 5;
+        for w in warnings.iter().take(SHOWN) {
+            self.warn(w);
+        }
+        if warnings.len() > SHOWN {
+            self.warn(&format!(
+                "… and {} more warnings like these",
+                warnings.len() - SHOWN
+            ));
+        }
+    }
+
     /// Human data on stdout (skipped under `--json`).
     pub fn data(&self, text: &str) -> std::io::Result<()> {
         if self.json {
             return Ok(());
         }
         let mut out = std::io::stdout().lock();
-        out.write_all(crate::secret::redact_text(text).as_bytes())?;
+        out.write_all(printable_line(text).as_bytes())?;
         out.flush()
     }
 
@@ -145,10 +160,11 @@ pub fn printable_line(msg: &str) -> String {
 /// `text` with control characters (ESC, CR, ...) escaped as `\u{..}`, so text from outside
 /// (a process's command line, a catalogue) cannot drive the terminal.
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.chars().any(char::is_control) {
+    let unsafe_char = |c: char| c.is_control() && c != '\t';
+    if text.chars().any(unsafe_char) {
         text.chars()
             .map(|c| {
-                if c.is_control() {
+                if unsafe_char(c) {
                     c.escape_unicode().to_string()
                 } else {
                     c.to_string()

@@ -29,9 +29,7 @@ pub fn update(s: &Settings) -> anyhow::Result<()> {
     };
     let cache = CatalogueCache::new(s.home.catalogues());
     let (cat, freshness) = cache.load(url, &s.fetcher(), s.catalogue_ttl, true)?;
-    for w in &cat.warnings {
-        s.out.warn(w);
-    }
+    s.out.warn_all(&cat.warnings);
     let status = match freshness {
         Freshness::Downloaded => "downloaded",
         Freshness::Unchanged | Freshness::Fresh { .. } => "unchanged",

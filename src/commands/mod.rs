@@ -287,12 +287,17 @@ fn open_db(s: &Settings) -> anyhow::Result<Db> {
     })
 }
 
-/// Opens the database for a read-only command; `None` when nothing was ever installed.
+/// Opens the database for a read-only command; `None` when nothing was ever installed. Reads
+/// only, so a user who may read the home but not write it can use it; a database of an older
+/// schema is upgraded first when this user may write it.
 fn open_ro(s: &Settings) -> anyhow::Result<Option<Db>> {
     if !s.home.exists() {
         return Ok(None);
     }
-    open_db(s).map(Some)
+    match Db::open_read_only(&s.home.db()) {
+        Err(crate::db::DbError::TooOld { .. }) if s.home.writable() => open_db(s).map(Some),
+        r => Ok(Some(r?)),
+    }
 }
 
 /// The shared side of the gc lock, held by every command that adds or activates.
@@ -351,8 +356,6 @@ fn load_catalogue(
         }
         other => Catalogue::load(other, fetcher, platform)?,
     };
-    for w in &cat.warnings {
-        s.out.warn(w);
-    }
+    s.out.warn_all(&cat.warnings);
     Ok(cat)
 }

@@ -117,7 +117,6 @@ fn a_disk_filled_to_the_last_byte_loses_nothing() {
         &["switch", "3.12.3"],
         &["rollback"],
         &["gc", "--keep", "1"],
-        &["generations"],
     ] {
         let r = t.run(args).fails(1, "No space left on device");
         assert!(
@@ -129,6 +128,8 @@ fn a_disk_filled_to_the_last_byte_loses_nothing() {
         assert_eq!(t.profile_version().as_deref(), Some("3.11.9"), "{args:?}");
     }
     assert_eq!(t.store_names(), before, "nothing half-installed");
+    // Readers only read: they work on a full disk.
+    t.run(&["generations"]).ok();
     std::fs::remove_file(t.home.join("filler")).unwrap();
     t.assert_consistent();
     t.run(&["switch", "3.10.14"]).ok();

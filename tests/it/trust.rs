@@ -699,3 +699,94 @@ fn issue14_a_signal_during_a_slow_check_kills_the_check_and_changes_nothing() {
         t.assert_consistent();
     }
 }
+
+#[test]
+fn issue14_untrusted_text_is_escaped_and_repeated_warnings_summarised() {
+    let mut t = two_versions();
+    let good = t.entries.values().next().unwrap().clone();
+    // A key that would recolour the terminal, and 100,000 broken entries.
+    t.entries.insert(
+        "cpython-3.12.9\u{1b}[31m-linux-x86_64-gnu".into(),
+        good.clone(),
+    );
+    for i in 0..100_000 {
+        t.entries.insert(
+            format!("cpython-bad{i}\u{1b}]0;owned\u{7}-linux-x86_64-gnu"),
+            serde_json::json!({"major": "not a number"}),
+        );
+    }
+    t.write_catalogue();
+    for args in [
+        &["list", "--available"][..],
+        &["switch", "3.12"],
+        &["generations"],
+    ] {
+        let r = t.run(args);
+        assert!(
+            !r.stdout.contains('\u{1b}') && !r.stderr.contains('\u{1b}'),
+            "{args:?} printed a raw ESC:\n{}\n{}",
+            r.stdout,
+            r.stderr
+        );
+        let warnings = r
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("warning:"))
+            .count();
+        assert!(
+            warnings <= 6,
+            "{args:?}: {warnings} warning lines:\n{}",
+            r.stderr
+        );
+    }
+    let r = t.run(&["list", "--available"]).ok();
+    assert!(
+        r.stderr.contains("more warnings like these"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn issue14_a_user_who_may_only_read_the_home_can_use_the_readers() {
+    if !is_root() {
+        eprintln!(
+            "NOTICE: not root: the read-only user test needs setpriv as root and did not run"
+        );
+        return;
+    }
+    let t = two_versions();
+    t.run(&["switch", "3.10"]).ok();
+    t.run(&["switch", "3.12"]).ok();
+    open_to_nobody(&t);
+    // The operator lets others read the database (pyswap creates it owner-only).
+    std::fs::set_permissions(
+        t.home.join("pyswap.db"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    for args in [
+        &["current"][..],
+        &["generations", "--json"],
+        &["list"],
+        &["verify"],
+        &["minors"],
+    ] {
+        let out = as_nobody(&t, args);
+        assert!(
+            out.status.success(),
+            "{args:?} as a reader: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Writing commands say why they cannot, with exit 1.
+    let out = as_nobody(&t, &["switch", "3.10"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    t.run(&["verify"]).ok();
+}
