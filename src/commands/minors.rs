@@ -23,6 +23,7 @@ struct Minor {
 pub fn run(s: &Settings, remove: Option<&str>) -> anyhow::Result<()> {
     let profiles = Profiles::new(s.home.profiles());
     if let Some(minor) = remove {
+        super::open_rw(s)?;
         let _gc = super::gc_shared(s)?;
         let _profile = super::profile_lock(s)?;
         let removed = profiles.remove_minor(&s.profile, minor)?;
