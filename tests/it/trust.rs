@@ -256,6 +256,22 @@ fn as_nobody(t: &TestContext, args: &[&str]) -> std::process::Output {
     c.output().unwrap()
 }
 
+/// Runs `script` with `sh -c` as `nobody`.
+fn as_nobody_sh(script: &str) -> std::process::Output {
+    Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+            "sh",
+            "-c",
+        ])
+        .arg(script)
+        .output()
+        .unwrap()
+}
+
 fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
@@ -281,22 +297,11 @@ fn issue14_a_service_users_home_is_not_roots_to_sweep() {
     assert!(chown.success());
     // The service user swaps its store/ for a link to a directory it cannot write.
     let store = t.home.join("store");
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--",
-            "sh",
-            "-c",
-        ])
-        .arg(format!(
-            "mv {s} {s}.real && ln -s {d} {s}",
-            s = store.display(),
-            d = d.display()
-        ))
-        .output()
-        .unwrap();
+    let out = as_nobody_sh(&format!(
+        "mv {s} {s}.real && ln -s {d} {s}",
+        s = store.display(),
+        d = d.display()
+    ));
     assert!(
         out.status.success(),
         "{}",
@@ -319,18 +324,7 @@ fn issue14_a_service_users_home_is_not_roots_to_sweep() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("is a symlink"));
     decoy_intact(&d);
     // Once put back, the owner's gc works.
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--",
-            "sh",
-            "-c",
-        ])
-        .arg(format!("rm {s} && mv {s}.real {s}", s = store.display()))
-        .output()
-        .unwrap();
+    let out = as_nobody_sh(&format!("rm {s} && mv {s}.real {s}", s = store.display()));
     assert!(out.status.success());
     let out = as_nobody(&t, &["gc", "--keep", "1"]);
     assert!(
@@ -617,21 +611,10 @@ fn issue14_no_other_user_can_hold_a_lock() {
     let t = two_versions();
     t.run(&["switch", "3.12"]).ok();
     open_to_nobody(&t);
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--",
-            "sh",
-            "-c",
-        ])
-        .arg(format!(
-            "exec 3<{}/locks/gc.lock && echo opened",
-            t.home.display()
-        ))
-        .output()
-        .unwrap();
+    let out = as_nobody_sh(&format!(
+        "exec 3<{}/locks/gc.lock && echo opened",
+        t.home.display()
+    ));
     assert!(!out.status.success(), "another user opened the gc lock");
     t.run(&["gc", "--wait", "1", "--json"]).ok();
     t.run(&["switch", "3.10", "--lock-timeout", "2"]).ok();
