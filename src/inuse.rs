@@ -78,6 +78,15 @@ pub fn entries_in_use(store: &Path) -> BTreeMap<String, u32> {
     found
 }
 
+/// A `/proc` file read whole in as few reads as possible (they report size 0, so `read_to_string`
+/// would start with small reads: the post-switch count reads every process's maps).
+fn read_proc_file(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut buf = Vec::with_capacity(64 * 1024);
+    fs::File::open(path).ok()?.read_to_end(&mut buf).ok()?;
+    String::from_utf8(buf).ok()
+}
+
 /// `/proc/<pid>/cmdline` with NULs as spaces, or `[comm]` for a process without one.
 fn command_line(proc_dir: &Path) -> String {
     let raw = fs::read(proc_dir.join("cmdline")).unwrap_or_default();
@@ -123,7 +132,9 @@ fn uses(proc_dir: &Path, store: &Path, how: Uses) -> Vec<String> {
     {
         paths.extend(fds.flatten().filter_map(|fd| fs::read_link(fd.path()).ok()));
     }
-    if let Ok(maps) = fs::read_to_string(proc_dir.join("maps")) {
+    // A process whose executable is a runtime runs it: its maps need not be read.
+    let runs_one = how == Uses::Runs && paths.iter().any(|p| entry_of(p, store).is_some());
+    if !runs_one && let Some(maps) = read_proc_file(&proc_dir.join("maps")) {
         // `address perms offset dev inode   /path`: the path is the sixth field, if any.
         paths.extend(
             maps.lines()

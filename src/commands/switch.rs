@@ -206,7 +206,9 @@ pub(super) fn activate(
         None
     };
     let new = GenerationRow { number: n, ..row };
-    let minor_path = super::set_minor_link(&profiles, &new, true)?;
+    // Unsynced: a crash that loses this rename leaves the minor path on an older generation of
+    // the same minor version, which is as valid (and pinned); the next link change syncs it.
+    let minor_path = super::set_minor_link(&profiles, &new, false)?;
     let previous_runtime_processes = current
         .as_ref()
         .filter(|g| g.entry_id != new.entry_id)
