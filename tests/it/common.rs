@@ -532,3 +532,17 @@ fn pack_dir(b: &mut tar::Builder<Vec<u8>>, dir: &Path, name: &str, skip: &[&str]
         }
     }
 }
+
+/// Whether a root-only test can run. Without root it says so on stderr and the test returns;
+/// under CI (`CI` set) it fails instead, so a CI run never passes by skipping.
+pub fn root_or_skip(what: &str) -> bool {
+    if rustix::process::geteuid().is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{what} needs root, and CI must run it"
+    );
+    eprintln!("NOTICE (skipped): {what} needs root; it did not run");
+    false
+}

@@ -272,16 +272,9 @@ fn as_nobody_sh(script: &str) -> std::process::Output {
         .unwrap()
 }
 
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
-
 #[test]
 fn issue14_a_service_users_home_is_not_roots_to_sweep() {
-    if !is_root() {
-        eprintln!(
-            "NOTICE: not root: the service-user home test needs setpriv as root and did not run"
-        );
+    if !crate::common::root_or_skip("service-user home test") {
         return;
     }
     let t = two_versions();
@@ -604,8 +597,7 @@ fn issue14_gc_gets_the_store_within_a_bound_under_a_stream_of_switches() {
 
 #[test]
 fn issue14_no_other_user_can_hold_a_lock() {
-    if !is_root() {
-        eprintln!("NOTICE: not root: the other-user lock test did not run");
+    if !crate::common::root_or_skip("other-user lock test") {
         return;
     }
     let t = two_versions();
@@ -732,10 +724,7 @@ fn issue14_untrusted_text_is_escaped_and_repeated_warnings_summarised() {
 
 #[test]
 fn issue14_a_user_who_may_only_read_the_home_can_use_the_readers() {
-    if !is_root() {
-        eprintln!(
-            "NOTICE: not root: the read-only user test needs setpriv as root and did not run"
-        );
+    if !crate::common::root_or_skip("read-only user test") {
         return;
     }
     let t = two_versions();
