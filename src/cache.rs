@@ -27,6 +27,12 @@ pub enum CacheError {
     Io { path: PathBuf, error: io::Error },
 }
 
+impl crate::exit::Reason for CacheError {
+    fn status(&self) -> crate::exit::ExitStatus {
+        crate::exit::ExitStatus::Failure
+    }
+}
+
 /// What a prune removed (or would remove).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Pruned {

@@ -53,6 +53,22 @@ pub enum CatalogError {
     Fetch(#[from] FetchError),
 }
 
+impl crate::exit::Reason for CatalogError {
+    fn status(&self) -> crate::exit::ExitStatus {
+        crate::exit::ExitStatus::Failure
+    }
+
+    fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
+        match self {
+            Self::NotCached { .. } => {
+                Some("run `pyswap catalogue update` once while online".into())
+            }
+            Self::Fetch(f) => crate::exit::Reason::help(f),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
     #[error(
@@ -80,6 +96,24 @@ pub enum ResolveError {
         entry_platform: String,
         platform: String,
     },
+}
+
+impl crate::exit::Reason for ResolveError {
+    fn status(&self) -> crate::exit::ExitStatus {
+        crate::exit::ExitStatus::Failure
+    }
+
+    fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
+        Some(
+            match self {
+                Self::NoMatch { .. } | Self::UnknownKey { .. } => {
+                    "`pyswap list --available` shows what the catalogue offers for this platform"
+                }
+                _ => "choose another catalogue entry",
+            }
+            .into(),
+        )
+    }
 }
 
 fn list_suffix(label: &str, items: &[String]) -> String {

@@ -139,9 +139,11 @@ impl CatalogueCache {
         match fetcher.get(url, MAX_CATALOGUE_BYTES, validators.as_ref()) {
             Ok(Fetched::NotModified) => {
                 let c = cached.ok_or_else(|| {
-                    CatalogError::Fetch(FetchError::Refused {
+                    CatalogError::Fetch(FetchError::Failed {
                         url: url.to_owned(),
-                        why: "304 Not Modified to a request that had no validators".into(),
+                        failure: crate::fetch::Failure::Protocol(
+                            "304 Not Modified to a request that had no validators".into(),
+                        ),
                     })
                 })?;
                 Self::touch(&self.path(url));

@@ -2,25 +2,22 @@
 //! environment variables set per command, plus what only a manifest sets (version policy,
 //! maintenance windows, validation checks, gc defaults).
 //!
-//! Which file: `--config PATH` / `PYSWAP_CONFIG` (must exist), else `$PYSWAP_HOME/config.toml`,
-//! else `/etc/pyswap/config.toml`; the first found is the only one read (files are not merged,
-//! so what applies is always one file, named by `pyswap config show`). Precedence per value:
-//! flag > environment > file > default (the merge is in `cli`, which sees the flags).
+//! Which file: `--config PATH` / `PYSWAP_CONFIG` (must exist and not be a directory; `/dev/null`
+//! is an empty manifest), else `$PYSWAP_HOME/config.toml`, else `/etc/pyswap/config.toml`; the
+//! first found is the only one read (files are not merged, so what applies is always one file,
+//! named by `pyswap config show`). Precedence per value: flag > environment > file > default
+//! (in `settings`).
 //!
-//! This module parses and checks: unknown keys and bad values are errors naming the key and the
-//! line. Each checked value keeps its line, so `pyswap config show` can say where it came from.
+//! This module reads the file and checks every value against the setting definitions
+//! (`settings::defs`): unknown keys and bad values are errors naming the key and the line. Each
+//! value keeps its line, so `pyswap config show` can say where it came from.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use serde::Deserialize;
-use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
-use crate::platform::Platform;
-use crate::policy::{Rule, VersionPolicy};
-use crate::validate::{UserCheck, When};
-use crate::version::Request;
-use crate::window::{Schedule, Window};
+use crate::settings::defs;
+use crate::settings::value::Item;
 
 pub const SYSTEM_CONFIG: &str = "/etc/pyswap/config.toml";
 
@@ -28,6 +25,8 @@ pub const SYSTEM_CONFIG: &str = "/etc/pyswap/config.toml";
 pub enum ConfigError {
     #[error("config file {} does not exist", .0.display())]
     NotFound(PathBuf),
+    #[error("config file {} is a directory", .0.display())]
+    Directory(PathBuf),
     #[error("cannot read config file {}: {error}", path.display())]
     Read {
         path: PathBuf,
@@ -48,6 +47,12 @@ pub enum ConfigError {
         key: String,
         why: String,
     },
+}
+
+impl crate::exit::Reason for ConfigError {
+    fn status(&self) -> crate::exit::ExitStatus {
+        crate::exit::ExitStatus::Failure
+    }
 }
 
 /// Where an effective value came from.
@@ -89,161 +94,22 @@ pub struct Shown {
     pub source: Source,
 }
 
-/// A checked value from the file and its line.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct At<T> {
-    pub value: T,
-    pub line: usize,
-}
-
-type Opt<T> = Option<At<T>>;
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Raw {
-    catalogue: Option<Spanned<String>>,
-    mirror: Option<Spanned<String>>,
-    platform: Option<Spanned<String>>,
-    lock_timeout: Option<Spanned<u64>>,
-    #[serde(default)]
-    network: RawNetwork,
-    #[serde(default)]
-    policy: RawPolicy,
-    #[serde(default)]
-    maintenance: RawMaintenance,
-    #[serde(default)]
-    validation: RawValidation,
-    #[serde(default)]
-    gc: RawGc,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawNetwork {
-    offline: Option<Spanned<bool>>,
-    allowed_hosts: Option<Spanned<Vec<String>>>,
-    insecure_hosts: Option<Spanned<Vec<String>>>,
-    proxy: Option<Spanned<String>>,
-    no_proxy: Option<Spanned<bool>>,
-    connect_timeout: Option<Spanned<u64>>,
-    http_timeout: Option<Spanned<u64>>,
-    download_timeout: Option<Spanned<u64>>,
-    retries: Option<Spanned<u32>>,
-    retry_backoff: Option<Spanned<String>>,
-    cache_max: Option<Spanned<String>>,
-    catalogue_ttl: Option<Spanned<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPolicy {
-    allowed: Option<Spanned<String>>,
-    max_minor: Option<Spanned<u64>>,
-    prereleases: Option<Spanned<bool>>,
-    build: Option<Spanned<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMaintenance {
-    windows: Option<Spanned<Vec<Spanned<String>>>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawValidation {
-    timeout: Option<Spanned<u64>>,
-    modules: Option<Spanned<Vec<Spanned<String>>>>,
-    health_check: Option<Spanned<bool>>,
-    checks: Option<Spanned<Vec<Spanned<RawCheck>>>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawCheck {
-    name: String,
-    run: Vec<String>,
-    #[serde(default = "default_check_timeout")]
-    timeout: u64,
-    #[serde(default)]
-    when: When,
-}
-
-fn default_check_timeout() -> u64 {
-    60
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawGc {
-    keep: Option<Spanned<u64>>,
-    older_than: Option<Spanned<String>>,
-}
-
-/// The checked content of one manifest (everything `None` when there is no file).
+/// The checked values of one manifest (none when there is no file).
 #[derive(Clone, Debug, Default)]
-pub struct FileConfig {
+pub struct Manifest {
     pub path: Option<PathBuf>,
-    pub catalogue: Opt<String>,
-    pub mirror: Opt<String>,
-    pub platform: Opt<Platform>,
-    pub lock_timeout: Opt<u64>,
-    pub offline: Opt<bool>,
-    pub allowed_hosts: Opt<Vec<String>>,
-    pub insecure_hosts: Opt<Vec<String>>,
-    pub proxy: Opt<String>,
-    pub no_proxy: Opt<bool>,
-    pub connect_timeout: Opt<u64>,
-    pub http_timeout: Opt<u64>,
-    pub download_timeout: Opt<u64>,
-    pub retries: Opt<u32>,
-    pub retry_backoff: Opt<Duration>,
-    pub cache_max: Opt<u64>,
-    pub catalogue_ttl: Opt<Duration>,
-    pub policy: VersionPolicy,
-    /// Lines of the `policy.*` keys set, for `config show`.
-    pub policy_lines: Vec<(String, serde_json::Value, usize)>,
-    pub windows: Opt<Schedule>,
-    pub validate_timeout: Opt<u64>,
-    pub modules: Opt<Vec<String>>,
-    pub health_check: Opt<bool>,
-    pub checks: Opt<Vec<UserCheck>>,
-    pub gc_keep: Opt<u64>,
-    pub gc_older_than: Opt<Duration>,
+    /// Every value the file sets, by manifest key, each already checked.
+    items: Vec<(String, Item)>,
 }
 
-impl FileConfig {
+impl Manifest {
     /// How many values the file sets.
     pub fn count(&self) -> usize {
-        [
-            self.catalogue.is_some(),
-            self.mirror.is_some(),
-            self.platform.is_some(),
-            self.lock_timeout.is_some(),
-            self.offline.is_some(),
-            self.allowed_hosts.is_some(),
-            self.insecure_hosts.is_some(),
-            self.proxy.is_some(),
-            self.no_proxy.is_some(),
-            self.connect_timeout.is_some(),
-            self.http_timeout.is_some(),
-            self.download_timeout.is_some(),
-            self.retries.is_some(),
-            self.retry_backoff.is_some(),
-            self.cache_max.is_some(),
-            self.catalogue_ttl.is_some(),
-            self.windows.is_some(),
-            self.validate_timeout.is_some(),
-            self.modules.is_some(),
-            self.health_check.is_some(),
-            self.checks.is_some(),
-            self.gc_keep.is_some(),
-            self.gc_older_than.is_some(),
-        ]
-        .iter()
-        .filter(|&&b| b)
-        .count()
-            + self.policy_lines.len()
+        self.items.len()
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Item> {
+        self.items.iter().find(|(k, _)| k == key).map(|(_, i)| i)
     }
 
     /// `path line N`, for messages that name where a rule was set.
@@ -258,10 +124,16 @@ impl FileConfig {
 /// The manifest that applies: the explicit one, else the home's, else the system's, else none.
 pub fn locate(explicit: Option<&Path>, home: &Path) -> Result<Option<PathBuf>, ConfigError> {
     if let Some(p) = explicit {
-        return if p.is_file() {
-            Ok(Some(p.to_owned()))
-        } else {
-            Err(ConfigError::NotFound(p.to_owned()))
+        return match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => Err(ConfigError::Directory(p.to_owned())),
+            Ok(_) => Ok(Some(p.to_owned())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(ConfigError::NotFound(p.to_owned()))
+            }
+            Err(error) => Err(ConfigError::Read {
+                path: p.to_owned(),
+                error,
+            }),
         };
     }
     Ok([home.join("config.toml"), PathBuf::from(SYSTEM_CONFIG)]
@@ -270,18 +142,24 @@ pub fn locate(explicit: Option<&Path>, home: &Path) -> Result<Option<PathBuf>, C
 }
 
 /// Reads and checks the manifest at `path`.
-pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
-        path: path.to_owned(),
-        error,
+pub fn load(path: &Path) -> Result<Manifest, ConfigError> {
+    if path.is_dir() {
+        return Err(ConfigError::Directory(path.to_owned()));
+    }
+    let text = std::fs::read_to_string(path).map_err(|error| match error.kind() {
+        std::io::ErrorKind::NotFound => ConfigError::NotFound(path.to_owned()),
+        _ => ConfigError::Read {
+            path: path.to_owned(),
+            error,
+        },
     })?;
     parse(&text, path)
 }
 
 /// Checks manifest `text` (read from `path`, named in errors).
-pub fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
+pub fn parse(text: &str, path: &Path) -> Result<Manifest, ConfigError> {
     let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
-    let raw: Raw = toml::from_str(text).map_err(|e| {
+    let syntax = |e: &toml::de::Error| {
         let line = e.span().map_or(1, |s| line_of(s.start));
         let near = text
             .lines()
@@ -299,255 +177,76 @@ pub fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
             near,
             message: e.message().trim().replace('\n', " "),
         }
-    })?;
-    let chk = Checker {
-        path,
-        line_of: &line_of,
     };
-    let mut out = FileConfig {
-        path: Some(path.to_owned()),
-        ..FileConfig::default()
-    };
-    out.catalogue = chk.plain(raw.catalogue);
-    out.mirror = chk.check(raw.mirror, "mirror", |m| {
-        if m.starts_with("https://") || m.starts_with("http://") || m.starts_with("file://") {
-            Ok(m)
-        } else {
-            Err(format!("`{m}` is not an http(s):// or file:// URL"))
-        }
-    })?;
-    out.platform = chk.check(raw.platform, "platform", |p| {
-        Platform::parse(&p).map_err(|e| e.to_string())
-    })?;
-    out.lock_timeout = chk.plain(raw.lock_timeout);
-    check_network(&chk, raw.network, &mut out)?;
-    check_policy(&chk, raw.policy, &mut out)?;
-    if let Some(ws) = raw.maintenance.windows {
-        let line = line_of(ws.span().start);
-        let windows = ws
-            .into_inner()
-            .into_iter()
-            .map(|w| {
-                let line = line_of(w.span().start);
-                Window::parse(w.get_ref())
-                    .map_err(|e| chk.bad(line, "maintenance.windows", e.to_string()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        out.windows = Some(At {
-            value: Schedule(windows),
+    let table = DeTable::parse(text).map_err(|e| syntax(&e))?;
+    let mut leaves = Vec::new();
+    flatten("", table.get_ref(), &mut leaves);
+    let mut items = Vec::new();
+    for (key, value) in leaves {
+        let line = line_of(value.span().start);
+        let bad = |why: String| ConfigError::Value {
+            path: path.to_owned(),
             line,
-        });
-    }
-
-    check_validation(&chk, raw.validation, &mut out)?;
-    out.gc_keep = chk.plain(raw.gc.keep);
-    out.gc_older_than = chk.check(raw.gc.older_than, "gc.older_than", |s| duration(&s))?;
-    Ok(out)
-}
-
-/// `2GiB`, `500MB`, `1024`, `0`: a size in bytes (binary and decimal suffixes).
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a size such as 2GiB or 500MB"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" => 1_000,
-        "kib" => 1 << 10,
-        "m" | "mb" => 1_000_000,
-        "mib" => 1 << 20,
-        "g" | "gb" => 1_000_000_000,
-        "gib" => 1 << 30,
-        "t" | "tb" => 1_000_000_000_000,
-        "tib" => 1 << 40,
-        _ => {
-            return Err(format!(
-                "`{s}` has an unknown unit (use B, KB, KiB, MB, MiB, GB, GiB)"
-            ));
-        }
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("`{s}` is too large"))
-}
-
-fn check_network(c: &Checker, n: RawNetwork, f: &mut FileConfig) -> Result<(), ConfigError> {
-    f.offline = c.plain(n.offline);
-    f.allowed_hosts = c.plain(n.allowed_hosts);
-    f.insecure_hosts = c.plain(n.insecure_hosts);
-    f.proxy = c.plain(n.proxy);
-    f.no_proxy = c.plain(n.no_proxy);
-    f.connect_timeout = c.plain(n.connect_timeout);
-    f.http_timeout = c.plain(n.http_timeout);
-    f.download_timeout = c.plain(n.download_timeout);
-    f.retries = c.plain(n.retries);
-    f.retry_backoff = c.check(n.retry_backoff, "network.retry_backoff", |s| duration(&s))?;
-    f.cache_max = c.check(n.cache_max, "network.cache_max", |s| parse_size(&s))?;
-    f.catalogue_ttl = c.check(n.catalogue_ttl, "network.catalogue_ttl", |s| duration(&s))?;
-
-    Ok(())
-}
-
-fn check_policy(c: &Checker, p: RawPolicy, f: &mut FileConfig) -> Result<(), ConfigError> {
-    if let Some(a) = c.check(p.allowed, "policy.allowed", |s| {
-        let r = Request::parse(&s).map_err(|e| e.to_string())?;
-        if matches!(r.spec(), crate::version::Spec::Key(_)) {
-            return Err("expected a version range such as \">=3.10,<3.13\"".into());
-        }
-        Ok(r)
-    })? {
-        f.policy_lines
-            .push(("policy.allowed".into(), a.value.raw().into(), a.line));
-        f.policy.allowed = Some(Rule {
-            value: a.value,
-            origin: f.origin(a.line),
-        });
-    }
-    if let Some(m) = c.plain(p.max_minor) {
-        f.policy_lines
-            .push(("policy.max_minor".into(), m.value.into(), m.line));
-        f.policy.max_minor = Some(Rule {
-            value: m.value,
-            origin: f.origin(m.line),
-        });
-    }
-    if let Some(m) = c.plain(p.prereleases) {
-        f.policy_lines
-            .push(("policy.prereleases".into(), m.value.into(), m.line));
-        f.policy.prereleases = Some(Rule {
-            value: m.value,
-            origin: f.origin(m.line),
-        });
-    }
-    if let Some(b) = c.check(p.build, "policy.build", |b| {
-        if b.len() == 8 && b.bytes().all(|c| c.is_ascii_digit()) {
-            Ok(b)
-        } else {
-            Err(format!(
-                "`{b}` is not a python-build-standalone release date such as 20250612"
-            ))
-        }
-    })? {
-        f.policy_lines
-            .push(("policy.build".into(), b.value.clone().into(), b.line));
-        f.policy.build = Some(Rule {
-            value: b.value,
-            origin: f.origin(b.line),
-        });
-    }
-
-    Ok(())
-}
-
-fn check_validation(c: &Checker, v: RawValidation, f: &mut FileConfig) -> Result<(), ConfigError> {
-    let line_of = c.line_of;
-    f.validate_timeout = c.plain(v.timeout);
-    if let Some(ms) = v.modules {
-        let line = line_of(ms.span().start);
-        let modules = ms
-            .into_inner()
-            .into_iter()
-            .map(|m| {
-                let ok = !m.get_ref().is_empty()
-                    && m.get_ref().split('.').all(|part| {
-                        part.chars()
-                            .next()
-                            .is_some_and(|ch| ch.is_ascii_alphabetic() || ch == '_')
-                            && part
-                                .chars()
-                                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
-                    });
-                if ok {
-                    Ok(m.into_inner())
-                } else {
-                    Err(c.bad(
-                        line_of(m.span().start),
-                        "validation.modules",
-                        format!("`{}` is not a module name", m.get_ref()),
-                    ))
-                }
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        f.modules = Some(At {
-            value: modules,
-            line,
-        });
-    }
-    f.health_check = c.plain(v.health_check);
-    if let Some(cs) = v.checks {
-        let line = line_of(cs.span().start);
-        let mut checks: Vec<UserCheck> = Vec::new();
-        for ch in cs.into_inner() {
-            let at = line_of(ch.span().start);
-            let ch = ch.into_inner();
-            let bad = |why: String| c.bad(at, "validation.checks", why);
-            if ch.name.trim().is_empty() {
-                return Err(bad("a check needs a `name`".into()));
-            }
-            if checks.iter().any(|o| o.name == ch.name) {
-                return Err(bad(format!("two checks are named `{}`", ch.name)));
-            }
-            if ch.run.first().is_none_or(String::is_empty) {
-                return Err(bad(format!("check `{}` has an empty `run`", ch.name)));
-            }
-            if ch.timeout == 0 {
-                return Err(bad(format!("check `{}` has a zero timeout", ch.name)));
-            }
-            checks.push(UserCheck {
-                name: ch.name,
-                run: ch.run,
-                timeout: Duration::from_secs(ch.timeout),
-                when: ch.when,
-            });
-        }
-        f.checks = Some(At {
-            value: checks,
-            line,
-        });
-    }
-    Ok(())
-}
-
-fn duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s)
-        .map_err(|e| format!("`{s}` is not a duration such as 30s, 5m, 12h, 30d ({e})"))
-}
-
-struct Checker<'a> {
-    path: &'a Path,
-    line_of: &'a dyn Fn(usize) -> usize,
-}
-
-impl Checker<'_> {
-    fn plain<T>(&self, v: Option<Spanned<T>>) -> Opt<T> {
-        v.map(|s| At {
-            line: (self.line_of)(s.span().start),
-            value: s.into_inner(),
-        })
-    }
-
-    fn check<T, U>(
-        &self,
-        v: Option<Spanned<T>>,
-        key: &str,
-        f: impl FnOnce(T) -> Result<U, String>,
-    ) -> Result<Opt<U>, ConfigError> {
-        let Some(At { value, line }) = self.plain(v) else {
-            return Ok(None);
-        };
-        f(value)
-            .map(|value| Some(At { value, line }))
-            .map_err(|why| self.bad(line, key, why))
-    }
-
-    fn bad(&self, line: usize, key: &str, why: String) -> ConfigError {
-        ConfigError::Value {
-            path: self.path.to_owned(),
-            line,
-            key: key.to_owned(),
+            key: key.clone(),
             why,
+        };
+        let def = defs::find(&key)
+            .filter(|d| d.meta().file)
+            .ok_or_else(|| bad("unknown setting".into()))?;
+        let lines = match value.get_ref() {
+            DeValue::Array(a) => a.iter().map(|v| line_of(v.span().start)).collect(),
+            _ => Vec::new(),
+        };
+        let fields = match value.get_ref() {
+            DeValue::Array(a) => a
+                .iter()
+                .map(|v| match v.get_ref() {
+                    DeValue::Table(t) => t
+                        .iter()
+                        .map(|(k, v)| (k.get_ref().to_string(), line_of(v.span().start)))
+                        .collect(),
+                    _ => Vec::new(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let owned = <toml::Value as serde::Deserialize>::deserialize(
+            toml::de::ValueDeserializer::from(value.clone()),
+        )
+        .map_err(|e| syntax(&e))?;
+        let item = Item {
+            value: owned,
+            line,
+            lines,
+            fields,
+        };
+        def.check(&item).map_err(|b| ConfigError::Value {
+            path: path.to_owned(),
+            line: b.line,
+            key: key.clone(),
+            why: b.why,
+        })?;
+        items.push((key, item));
+    }
+    Ok(Manifest {
+        path: Some(path.to_owned()),
+        items,
+    })
+}
+
+type Leaf<'i> = (String, toml::Spanned<DeValue<'i>>);
+
+/// Every non-table value under `table` with its dotted key (an array of tables is one value).
+fn flatten<'i>(prefix: &str, table: &DeTable<'i>, out: &mut Vec<Leaf<'i>>) {
+    for (k, v) in table {
+        let key = if prefix.is_empty() {
+            k.get_ref().to_string()
+        } else {
+            format!("{prefix}.{}", k.get_ref())
+        };
+        match v.get_ref() {
+            DeValue::Table(t) => flatten(&key, t, out),
+            _ => out.push((key, v.clone())),
         }
     }
 }
@@ -555,6 +254,7 @@ impl Checker<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::{Flags, Layers};
 
     fn err(text: &str) -> String {
         parse(text, Path::new("c.toml")).unwrap_err().to_string()
@@ -597,25 +297,27 @@ keep = 5
 older_than = "30d"
 "#;
         let f = parse(text, Path::new("/etc/pyswap/config.toml")).unwrap();
-        assert_eq!(f.lock_timeout, Some(At { value: 30, line: 3 }));
-        assert_eq!(f.cache_max.as_ref().unwrap().value, 500_000_000);
+        assert_eq!(f.get("lock_timeout").map(|i| i.line), Some(3));
+        assert_eq!(f.get("gc.keep").map(|i| i.line), Some(32));
+        let flags = Flags::default();
+        let env = |_: &str| None;
+        let mut l = Layers::new(&flags, &env, &f);
+        assert_eq!(l.get(&defs::CACHE_MAX).unwrap().0, 500_000_000);
         assert_eq!(
-            f.catalogue_ttl.as_ref().unwrap().value,
-            Duration::from_secs(7200)
+            l.get(&defs::CATALOGUE_TTL).unwrap(),
+            std::time::Duration::from_secs(7200)
         );
-        assert_eq!(
-            f.policy.allowed.as_ref().unwrap().origin,
-            "/etc/pyswap/config.toml line 12"
-        );
-        assert_eq!(f.policy.max_minor.as_ref().unwrap().value, 12);
-        assert_eq!(f.windows.as_ref().unwrap().value.0.len(), 2);
-        assert_eq!(f.modules.as_ref().unwrap().value.len(), 3);
-        let checks = &f.checks.as_ref().unwrap().value;
+        assert_eq!(l.get(&defs::POLICY_MAX_MINOR).unwrap(), 12);
+        assert_eq!(l.get(&defs::WINDOWS).unwrap().0.len(), 2);
+        assert_eq!(l.get(&defs::VALIDATE_MODULES).unwrap().0.len(), 3);
+        let checks = l.get(&defs::CHECKS).unwrap().0;
         assert_eq!(
             (checks[0].when, checks[0].timeout),
-            (When::Both, Duration::from_secs(5))
+            (
+                crate::validate::When::Both,
+                std::time::Duration::from_secs(5)
+            )
         );
-        assert_eq!(f.gc_keep, Some(At { value: 5, line: 32 }));
         assert_eq!(f.count(), 17);
     }
 
@@ -653,21 +355,21 @@ older_than = "30d"
     }
 
     #[test]
-    fn sizes() {
-        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
-        assert_eq!(parse_size("500MB"), Ok(500_000_000));
-        assert_eq!(parse_size("0"), Ok(0));
-        assert_eq!(parse_size("10 kib"), Ok(10 << 10));
-        assert!(parse_size("lots").is_err() && parse_size("3 parsecs").is_err());
-    }
-
-    #[test]
     fn the_explicit_file_must_exist_and_otherwise_home_wins() {
         let dir = tempfile::tempdir().unwrap();
         assert!(matches!(
             locate(Some(&dir.path().join("nope.toml")), dir.path()),
             Err(ConfigError::NotFound(_))
         ));
+        assert!(matches!(
+            locate(Some(dir.path()), dir.path()),
+            Err(ConfigError::Directory(_))
+        ));
+        assert_eq!(
+            locate(Some(Path::new("/dev/null")), dir.path()).unwrap(),
+            Some(PathBuf::from("/dev/null"))
+        );
+        assert_eq!(load(Path::new("/dev/null")).unwrap().count(), 0);
         std::fs::write(dir.path().join("config.toml"), "").unwrap();
         assert_eq!(
             locate(None, dir.path()).unwrap(),

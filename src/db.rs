@@ -43,6 +43,15 @@ pub enum DbError {
     TooOld { path: PathBuf, found: i64 },
 }
 
+impl crate::exit::Reason for DbError {
+    fn status(&self) -> crate::exit::ExitStatus {
+        match self {
+            Self::TooOld { .. } => crate::exit::ExitStatus::Failure,
+            _ => crate::exit::ExitStatus::Error,
+        }
+    }
+}
+
 const SCHEMA: &str = "
 CREATE TABLE entries (
     id             INTEGER PRIMARY KEY,

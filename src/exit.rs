@@ -1,39 +1,50 @@
-//! Exit statuses (documented in README) and the `help:` line for errors that have one.
+//! Exit statuses (documented in README and in the `--help` footer, which is generated from
+//! [`ExitStatus`]) and how an error decides its own.
 //!
-//! - 0: success (including a cron `gc` that skipped because another command held the lock).
-//! - 1: a failure the user can act on: bad request, unknown version, download refused or
-//!   failed, digest mismatch, unsafe or corrupt archive, failed validation, lock timeout,
-//!   no such generation.
-//!   Also a full disk or a read-only/unwritable `$PYSWAP_HOME` (ENOSPC, EDQUOT, EROFS, EACCES).
-//! - 2: an unexpected error: database, filesystem or internal failure.
-//! - 3: refused because it is outside the configured maintenance windows (`--force` overrides).
+//! Each module's error type implements [`Reason`] beside its definition: which status it means
+//! and the `help:` line that tells the operator what to do. Nothing here looks at message text.
+//! The one list in this file, [`reason`], only names the types that implement it, because an
+//! `anyhow` chain yields `&dyn Error` and Rust cannot ask a `dyn Error` for another trait.
 
-use crate::archive::ArchiveError;
-use crate::cache::CacheError;
-use crate::catalog::{CatalogError, ResolveError};
-use crate::commands::CommandError;
-use crate::config::ConfigError;
-use crate::fetch::{Failure, FetchError};
-use crate::install::InstallError;
-use crate::lock::LockError;
-use crate::mirror::MirrorError;
-use crate::platform::PlatformError;
-use crate::policy::{PolicyError, PythonVersionError};
-use crate::profile::ProfileError;
-use crate::settings::SettingsError;
-use crate::store::StoreError;
-use crate::validate::ValidateError;
-use crate::verify::VerifyError;
-use crate::version::RequestError;
-use crate::window::WindowError;
+use std::borrow::Cow;
+use std::fmt::Write as _;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What the process's exit status says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum ExitStatus {
     Success = 0,
+    /// A failure the user can act on, including every bad flag, environment value, argument,
+    /// manifest or home path.
     Failure = 1,
+    /// Unexpected: database, filesystem or internal failure.
     Error = 2,
+    /// Refused because it is outside the configured maintenance windows.
     OutsideWindow = 3,
+}
+
+impl ExitStatus {
+    pub const ALL: [Self; 4] = [
+        Self::Success,
+        Self::Failure,
+        Self::Error,
+        Self::OutsideWindow,
+    ];
+
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Self::Success => {
+                "success (also a cron `gc` that skipped because another command held the lock)"
+            }
+            Self::Failure => {
+                "a failure to act on: a bad flag, setting, home or request, a refused or failed\n                 download, failed verification or validation, a full disk"
+            }
+            Self::Error => "an unexpected error (database, filesystem or internal)",
+            Self::OutsideWindow => {
+                "refused outside the configured maintenance windows (--force overrides)"
+            }
+        }
+    }
 }
 
 impl From<ExitStatus> for std::process::ExitCode {
@@ -42,69 +53,106 @@ impl From<ExitStatus> for std::process::ExitCode {
     }
 }
 
-/// 1 if any error in the chain is one the user can act on, else 2.
-pub fn classify(err: &anyhow::Error) -> ExitStatus {
-    if err.chain().any(|e| {
-        matches!(
-            e.downcast_ref::<WindowError>(),
-            Some(WindowError::Closed { .. })
-        )
-    }) {
-        return ExitStatus::OutsideWindow;
+/// The `Exit status:` section of `pyswap --help`.
+pub fn footer() -> String {
+    let mut s = String::from("Exit status:\n");
+    for status in ExitStatus::ALL {
+        let _ = writeln!(s, "  {:<14} {}", status as u8, status.meaning());
     }
-    let user = err.chain().any(|e| {
-        e.is::<RequestError>()
-            || e.is::<ResolveError>()
-            || e.is::<CatalogError>()
-            || e.is::<FetchError>()
-            || e.is::<InstallError>()
-            || e.is::<ValidateError>()
-            || e.is::<PlatformError>()
-            || e.is::<CommandError>()
-            || e.is::<SettingsError>()
-            || e.is::<MirrorError>()
-            || e.is::<CacheError>()
-            || e.is::<ConfigError>()
-            || e.is::<PolicyError>()
-            || e.is::<PythonVersionError>()
-            || e.is::<WindowError>()
-            || e.is::<VerifyError>()
-            || matches!(e.downcast_ref::<crate::db::DbError>(), Some(crate::db::DbError::TooOld { .. }))
-            || matches!(
-                e.downcast_ref::<crate::home::HomeError>(),
-                Some(
-                    crate::home::HomeError::NotAHome { .. }
-                        | crate::home::HomeError::Insecure { .. }
-                        | crate::home::HomeError::ReadOnly { .. }
-                )
-            )
-            || matches!(e.downcast_ref::<ArchiveError>(), Some(a) if !matches!(a, ArchiveError::Write { .. }))
-            || matches!(e.downcast_ref::<LockError>(), Some(LockError::Timeout { .. }))
-            || matches!(e.downcast_ref::<ProfileError>(), Some(ProfileError::BadName(_) | ProfileError::Foreign { .. } | ProfileError::BadEntry(_) | ProfileError::NotALink { .. }))
-    });
-    if user || environment(err).is_some() {
-        ExitStatus::Failure
-    } else {
-        ExitStatus::Error
+    let signals: Vec<String> = crate::interrupt::HANDLED
+        .iter()
+        .map(|&sig| (128 + sig).to_string())
+        .collect();
+    let _ = write!(
+        s,
+        "  {:<14} interrupted by SIGHUP, SIGINT or SIGTERM during a check (undone)",
+        signals.join(", ")
+    );
+    s
+}
+
+/// What an error means for the exit status, and what to do about it.
+pub trait Reason {
+    fn status(&self) -> ExitStatus;
+
+    /// The `help:` line under the error, where one helps.
+    fn help(&self) -> Option<Cow<'static, str>> {
+        None
     }
 }
 
-/// A hint for a failed write anywhere in the chain, if its OS error is one the operator can fix.
-fn environment(err: &anyhow::Error) -> Option<&'static str> {
-    let code = err.chain().find_map(|e| {
-        let io = match (
-            e.downcast_ref::<ArchiveError>(),
-            e.downcast_ref::<StoreError>(),
-            e.downcast_ref::<FetchError>(),
-        ) {
-            (Some(ArchiveError::Write { error, .. }), _, _)
-            | (_, Some(StoreError::Io { error, .. }), _)
-            | (_, _, Some(FetchError::Write { error, .. })) => Some(error),
-            _ => e.downcast_ref::<std::io::Error>(),
+/// The types of this crate (and `std::io::Error`) that implement [`Reason`], found in a chain.
+fn reason<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Reason> {
+    macro_rules! find {
+        ($($t:ty),* $(,)?) => {
+            $(if let Some(r) = e.downcast_ref::<$t>() {
+                return Some(r);
+            })*
         };
-        io.and_then(std::io::Error::raw_os_error)
-    })?;
-    match code {
+    }
+    find!(
+        crate::archive::ArchiveError,
+        crate::cache::CacheError,
+        crate::catalog::CatalogError,
+        crate::catalog::ResolveError,
+        crate::cli::UsageError,
+        crate::commands::CommandError,
+        crate::config::ConfigError,
+        crate::db::DbError,
+        crate::fetch::FetchError,
+        crate::home::HomeError,
+        crate::install::InstallError,
+        crate::lock::LockError,
+        crate::mirror::MirrorError,
+        crate::platform::PlatformError,
+        crate::policy::PolicyError,
+        crate::policy::PythonVersionError,
+        crate::profile::ProfileError,
+        crate::settings::SettingsError,
+        crate::store::StoreError,
+        crate::validate::ValidateError,
+        crate::verify::VerifyError,
+        crate::version::RequestError,
+        crate::window::WindowError,
+        std::io::Error,
+    );
+    None
+}
+
+/// The exit status of a failed command: 3 if anything in the chain is a closed maintenance
+/// window, else 1 if anything in it is a failure the user can act on, else 2.
+pub fn classify(err: &anyhow::Error) -> ExitStatus {
+    err.chain()
+        .filter_map(reason)
+        .map(Reason::status)
+        .filter(|s| *s != ExitStatus::Error)
+        .max()
+        .unwrap_or(ExitStatus::Error)
+}
+
+/// The first `help:` line offered along the chain, outermost first.
+pub fn help(err: &anyhow::Error) -> Option<Cow<'static, str>> {
+    err.chain().filter_map(reason).find_map(Reason::help)
+}
+
+/// A failed write's OS error the operator can fix (a full disk, a read-only or unwritable
+/// home) is a failure with a hint; any other I/O error is unexpected.
+impl Reason for std::io::Error {
+    fn status(&self) -> ExitStatus {
+        if io_help(self).is_some() {
+            ExitStatus::Failure
+        } else {
+            ExitStatus::Error
+        }
+    }
+
+    fn help(&self) -> Option<Cow<'static, str>> {
+        io_help(self).map(Cow::Borrowed)
+    }
+}
+
+fn io_help(e: &std::io::Error) -> Option<&'static str> {
+    match e.raw_os_error()? {
         libc::ENOSPC | libc::EDQUOT => Some(
             "the filesystem holding PYSWAP_HOME is full; nothing was installed and the current runtime is unchanged (free space, or run `pyswap gc`)",
         ),
@@ -115,75 +163,37 @@ fn environment(err: &anyhow::Error) -> Option<&'static str> {
     }
 }
 
-/// A suggestion printed as `help: …` under the error, where one helps.
-pub fn help(err: &anyhow::Error) -> Option<&'static str> {
-    if let Some(h) = environment(err) {
-        return Some(h);
+/// A user-facing failure with `help`.
+pub fn failure(help: &'static str) -> (ExitStatus, Option<Cow<'static, str>>) {
+    (ExitStatus::Failure, Some(Cow::Borrowed(help)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_footer_lists_every_status_and_the_signal_exits() {
+        let f = footer();
+        for s in ExitStatus::ALL {
+            assert!(f.contains(&format!("\n  {} ", s as u8)), "{f}");
+        }
+        assert!(f.contains("129, 130, 143"), "{f}");
     }
-    err.chain().find_map(|e| {
-        if let Some(r) = e.downcast_ref::<ResolveError>() {
-            return Some(match r {
-                ResolveError::NoMatch { .. } | ResolveError::UnknownKey { .. } => "`pyswap list --available` shows what the catalogue offers for this platform",
-                _ => "choose another catalogue entry",
-            });
-        }
-        if let Some(i) = e.downcast_ref::<InstallError>() {
-            return match i {
-                InstallError::NotOffline { .. } => Some("run it without --offline, or pre-stage it with `pyswap install` while online"),
-                InstallError::Some { .. } => Some("the runtimes that installed are in the store; run the command again for the others"),
-                InstallError::NoDigest(_) => Some("choose another catalogue entry"),
-                InstallError::Unrestorable { .. } => Some("remove it with `pyswap gc` once no generation uses it, or switch to another build"),
-                InstallError::Unrecoverable { .. } => Some("`pyswap verify --repair` deletes it once no profile or process uses it"),
-            };
-        }
-        if let Some(CatalogError::NotCached { .. }) = e.downcast_ref::<CatalogError>() {
-            return Some("run `pyswap catalogue update` once while online");
-        }
-        if let Some(LockError::Timeout { .. }) = e.downcast_ref::<LockError>() {
-            return Some("another pyswap command is still running; retry when it is done, or raise --lock-timeout");
-        }
-        if e.is::<ArchiveError>() {
-            return Some("the archive was refused and nothing was installed; the current runtime is unchanged");
-        }
-        if e.is::<ValidateError>() {
-            return Some("the new runtime was not activated; the current generation is unchanged");
-        }
-        match e.downcast_ref::<CommandError>() {
-            Some(CommandError::HealthFailed { .. }) => {
-                return Some("the failed generation stays listed; `pyswap check N` re-runs its checks");
-            }
-            Some(CommandError::BrokenGeneration { .. }) => {
-                return Some("`pyswap rollback --to N` (N: the current generation) or `pyswap switch VERSION` puts it back");
-            }
-            _ => {}
-        }
-        if let Some(crate::home::HomeError::NotAHome { .. }) = e.downcast_ref::<crate::home::HomeError>() {
-            return Some("point PYSWAP_HOME at a new or empty directory (pyswap creates it), or at an existing pyswap home");
-        }
-        if let Some(ProfileError::Foreign { .. } | ProfileError::NotALink { .. }) = e.downcast_ref::<ProfileError>() {
-            return Some("`pyswap rollback --to N` or `pyswap switch VERSION` puts the profile link back");
-        }
-        if let Some(WindowError::Closed { .. }) = e.downcast_ref::<WindowError>() {
-            return Some("run it inside a window, pre-stage now with `pyswap install`, or override with --force");
-        }
-        if e.is::<PolicyError>() {
-            return Some("`pyswap config show` lists the policy in force; `pyswap list --available` what the catalogue offers");
-        }
-        if e.is::<VerifyError>() {
-            return Some("`pyswap verify --repair` re-fetches damaged entries and removes unregistered ones");
-        }
-        if let Some(f) = e.downcast_ref::<FetchError>() {
-            return match f {
-                FetchError::Refused { why, .. } if why.contains("allowed hosts") => Some("add the host to --allowed-host (PYSWAP_ALLOWED_HOSTS) if it is trusted"),
-                FetchError::Refused { .. } => Some("use https, or name the host with --insecure-host (PYSWAP_INSECURE_HOSTS) if plain http is really wanted"),
-                FetchError::DigestMismatch { .. } => Some("the download was corrupted or the catalogue is out of date; nothing was installed"),
-                FetchError::Failed { failure: Failure::Tls(_), .. } => Some("if the server uses a private CA, point SSL_CERT_FILE at its certificate bundle"),
-                FetchError::Failed { .. } | FetchError::GaveUp { .. } => Some("nothing was changed; what was downloaded is kept and the next try resumes it"),
-                FetchError::Offline { .. } => Some("run it without --offline"),
-                FetchError::TooLarge { .. } => Some("the server sent more than the catalogue says the file holds; nothing was installed"),
-                _ => None,
-            };
-        }
-        None
-    })
+
+    #[test]
+    fn the_status_comes_from_the_type_anywhere_in_the_chain() {
+        let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        let err = anyhow::Error::new(full).context("writing x");
+        assert_eq!(classify(&err), ExitStatus::Failure);
+        assert!(help(&err).is_some_and(|h| h.contains("full")));
+        let odd = std::io::Error::from_raw_os_error(libc::EIO);
+        assert_eq!(classify(&anyhow::Error::new(odd)), ExitStatus::Error);
+        assert_eq!(classify(&anyhow::anyhow!("no type")), ExitStatus::Error);
+        let window = crate::window::WindowError::Syntax {
+            text: "x".into(),
+            why: "y".into(),
+        };
+        assert_eq!(classify(&anyhow::Error::new(window)), ExitStatus::Failure);
+    }
 }

@@ -26,6 +26,8 @@ pub enum HomeError {
     },
     #[error("no pyswap home: set PYSWAP_HOME or HOME")]
     Unknown,
+    #[error("PYSWAP_HOME {} is not a directory", path.display())]
+    NotADirectory { path: PathBuf },
     #[error("cannot use PYSWAP_HOME {}: {error}", path.display())]
     Unusable {
         path: PathBuf,
@@ -49,6 +51,25 @@ pub enum HomeError {
         /// The command that fixes it.
         fix: String,
     },
+}
+
+impl crate::exit::Reason for HomeError {
+    fn status(&self) -> crate::exit::ExitStatus {
+        match self {
+            Self::Create { error, .. } | Self::Unusable { error, .. } => {
+                crate::exit::Reason::status(error)
+            }
+            _ => crate::exit::ExitStatus::Failure,
+        }
+    }
+
+    fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
+        match self {
+            Self::NotAHome { .. } | Self::NotADirectory { .. } => Some("point PYSWAP_HOME at a new or empty directory (pyswap creates it), or at an existing pyswap home".into()),
+            Self::Create { error, .. } | Self::Unusable { error, .. } => crate::exit::Reason::help(error),
+            _ => None,
+        }
+    }
 }
 
 /// The file that marks a directory as a pyswap home.
@@ -78,6 +99,14 @@ impl Home {
     /// A home whose directories may not exist yet (for read-only commands).
     pub fn at(root: PathBuf) -> Self {
         Self { root }
+    }
+
+    /// [`Home::at`], refusing a path that exists and is not a directory (or a link to one).
+    pub fn checked(root: PathBuf) -> Result<Self, HomeError> {
+        match fs::metadata(&root) {
+            Ok(m) if !m.is_dir() => Err(HomeError::NotADirectory { path: root }),
+            _ => Ok(Self { root }),
+        }
     }
 
     /// Why the filesystem holding the home refuses writes, if it does: read-only (EROFS) or

@@ -42,6 +42,22 @@ pub enum InstallError {
     },
 }
 
+impl crate::exit::Reason for InstallError {
+    fn status(&self) -> crate::exit::ExitStatus {
+        crate::exit::ExitStatus::Failure
+    }
+
+    fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
+        Some(match self {
+            Self::NotOffline { .. } => "run it without --offline, or pre-stage it with `pyswap install` while online",
+            Self::Some { .. } => "the runtimes that installed are in the store; run the command again for the others",
+            Self::NoDigest(_) => "choose another catalogue entry",
+            Self::Unrestorable { .. } => "remove it with `pyswap gc` once no generation uses it, or switch to another build",
+            Self::Unrecoverable { .. } => "`pyswap verify --repair` deletes it once no profile or process uses it",
+        }.into())
+    }
+}
+
 /// Where the bytes of a fresh entry came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Origin {

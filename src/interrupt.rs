@@ -17,12 +17,15 @@ use std::time::Duration;
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
+/// The signals handled here, in the order the `--help` footer lists their exits.
+pub const HANDLED: [i32; 3] = [SIGHUP, SIGINT, SIGTERM];
+
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
 
 /// Starts the thread that handles the three signals (once, from `main`).
 pub fn install() {
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+    let Ok(mut signals) = signal_hook::iterator::Signals::new(HANDLED) else {
         return;
     };
     std::thread::spawn(move || {

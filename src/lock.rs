@@ -31,6 +31,22 @@ pub enum LockError {
     Io { path: PathBuf, error: io::Error },
 }
 
+impl crate::exit::Reason for LockError {
+    fn status(&self) -> crate::exit::ExitStatus {
+        match self {
+            Self::Timeout { .. } => crate::exit::ExitStatus::Failure,
+            Self::Io { error, .. } => crate::exit::Reason::status(error),
+        }
+    }
+
+    fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
+        match self {
+            Self::Timeout { .. } => Some("another pyswap command is still running; retry when it is done, or raise --lock-timeout".into()),
+            Self::Io { error, .. } => crate::exit::Reason::help(error),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     Shared,

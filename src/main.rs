@@ -1,54 +1,77 @@
 //! The pyswap binary: parse, run, report. Everything else lives in the library.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches};
-use pyswap::cli::Cli;
 use pyswap::exit::{self, ExitStatus};
 
 fn main() -> ExitCode {
     pyswap::crash::start_clock();
     pyswap::interrupt::install();
-    let matches = Cli::command().get_matches();
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    let json = cli.global.json;
-    let result = cli
-        .into_parts(&matches)
-        .and_then(|(settings, action)| pyswap::commands::run(&settings, action));
+    // Known before parsing, so that a usage error is a JSON document too.
+    let json = pyswap::cli::wants_json(std::env::args_os());
+    let result = pyswap::cli::parse()
+        .and_then(|(settings, command)| pyswap::commands::run(&settings, command));
     pyswap::crash::timing("done");
-    match result {
-        Ok(()) => ExitStatus::Success.into(),
-        Err(err) if is_broken_pipe(&err) => ExitStatus::Success.into(),
-        Err(err) => {
-            let interrupted = pyswap::interrupt::received();
-            let help = exit::help(&err);
-            let message = pyswap::output::printable_line(&format!("{err:#}"));
-            let (code, message) = match interrupted {
-                // Interrupted during a check: the command undid what it had begun.
-                Some(sig) => (
-                    u8::try_from(128 + sig).unwrap_or(1),
-                    format!("interrupted by {}: {message}", pyswap::interrupt::name(sig)),
-                ),
-                None => (exit::classify(&err) as u8, message),
-            };
-            eprintln!("error: {message}");
-            if let Some(help) = help {
-                eprintln!("help: {help}");
+    let document = pyswap::output::take_document();
+    let (code, error) = match result {
+        Ok(()) => (ExitStatus::Success as u8, None),
+        Err(err) if is_broken_pipe(&err) => return ExitStatus::Success.into(),
+        Err(err) => report(&err),
+    };
+    if json {
+        // Exactly one document: the command's own, carrying the error when it failed after
+        // producing it (verify with problems, a partly failed install), or the error alone.
+        let doc = match (document, error) {
+            (Some(serde_json::Value::Object(mut map)), Some(e)) => {
+                map.insert("error".into(), e);
+                Some(serde_json::Value::Object(map))
             }
-            if json {
-                // Under --json a failure is a document too, so a script reads one shape.
-                let doc = serde_json::json!({
-                    "error": {
-                        "message": pyswap::secret::redact_text(&format!("{err:#}")),
-                        "help": help,
-                        "exit_code": code,
-                    }
-                });
-                println!("{doc:#}");
-            }
-            ExitCode::from(code)
+            (Some(doc), None) => Some(doc),
+            (_, Some(e)) => Some(serde_json::json!({ "error": e })),
+            (None, None) => None,
+        };
+        if let Some(doc) = doc
+            && let Err(e) = print_document(&doc)
+            && e.kind() != std::io::ErrorKind::BrokenPipe
+        {
+            eprintln!("error: cannot write the JSON document: {e}");
+            return ExitStatus::Error.into();
         }
     }
+    ExitCode::from(code)
+}
+
+/// Prints the error and its `help:` line; returns the exit status and the error document.
+fn report(err: &anyhow::Error) -> (u8, Option<serde_json::Value>) {
+    let help = exit::help(err);
+    let message = pyswap::output::printable_line(&format!("{err:#}"));
+    let (code, message) = match pyswap::interrupt::received() {
+        // Interrupted during a check: the command undid what it had begun.
+        Some(sig) => (
+            u8::try_from(128 + sig).unwrap_or(1),
+            format!("interrupted by {}: {message}", pyswap::interrupt::name(sig)),
+        ),
+        None => (exit::classify(err) as u8, message),
+    };
+    eprintln!("error: {message}");
+    if let Some(help) = &help {
+        eprintln!("help: {}", pyswap::output::printable_line(help));
+    }
+    let doc = serde_json::json!({
+        "message": pyswap::secret::redact_text(&format!("{err:#}")),
+        "help": help,
+        "exit_code": code,
+    });
+    (code, Some(doc))
+}
+
+fn print_document(doc: &serde_json::Value) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(doc).map_err(std::io::Error::other)?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(pyswap::secret::redact_text(&text).as_bytes())?;
+    out.write_all(b"\n")?;
+    out.flush()
 }
 
 /// `pyswap generations | head` closes our stdout early: not an error.

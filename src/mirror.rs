@@ -30,6 +30,12 @@ pub enum MirrorError {
     BaseUrl(String),
 }
 
+impl crate::exit::Reason for MirrorError {
+    fn status(&self) -> crate::exit::ExitStatus {
+        crate::exit::ExitStatus::Failure
+    }
+}
+
 /// Where an entry's archive goes in the mirror: (URL path relative to the mirror root, still
 /// percent-encoded; the same path on disk, decoded).
 pub fn layout(entry: &Entry) -> Result<(String, PathBuf), MirrorError> {

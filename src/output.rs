@@ -5,12 +5,23 @@
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use crate::fetch::{NoProgress, Progress};
+
+/// The document [`Output::json`] set, printed by `main`.
+static DOCUMENT: Mutex<Option<serde_json::Value>> = Mutex::new(None);
+
+/// The document the command set, if any (once).
+pub fn take_document() -> Option<serde_json::Value> {
+    DOCUMENT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+}
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Output {
@@ -67,14 +78,15 @@ impl Output {
         out.flush()
     }
 
-    /// The command's one JSON document on stdout (only under `--json`).
+    /// Sets the command's one JSON document (only under `--json`). `main` prints it when the
+    /// command ends, with the error inside when the command then fails, so stdout always holds
+    /// exactly one document.
     pub fn json<T: Serialize>(&self, value: &T) -> anyhow::Result<()> {
         if self.json {
-            let text = serde_json::to_string_pretty(value)?;
-            let mut out = std::io::stdout().lock();
-            out.write_all(crate::secret::redact_text(&text).as_bytes())?;
-            out.write_all(b"\n")?;
-            out.flush()?;
+            let doc = serde_json::to_value(value)?;
+            *DOCUMENT
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(doc);
         }
         Ok(())
     }

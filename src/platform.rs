@@ -16,6 +16,12 @@ pub enum PlatformError {
     UnsupportedOs(&'static str),
 }
 
+impl crate::exit::Reason for PlatformError {
+    fn status(&self) -> crate::exit::ExitStatus {
+        crate::exit::ExitStatus::Failure
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Platform {
     pub os: String,

@@ -56,6 +56,16 @@ pub enum PolicyError {
     },
 }
 
+impl crate::exit::Reason for PolicyError {
+    fn status(&self) -> crate::exit::ExitStatus {
+        crate::exit::ExitStatus::Failure
+    }
+
+    fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
+        Some("`pyswap config show` lists the policy in force; `pyswap list --available` what the catalogue offers".into())
+    }
+}
+
 impl VersionPolicy {
     /// Whether prereleases are admitted without `--pre`.
     pub fn prereleases(&self) -> bool {
@@ -138,6 +148,12 @@ pub enum PythonVersionError {
     Empty(std::path::PathBuf),
     #[error("no version given, and no .python-version in {} or its parents", .0.display())]
     Missing(std::path::PathBuf),
+}
+
+impl crate::exit::Reason for PythonVersionError {
+    fn status(&self) -> crate::exit::ExitStatus {
+        crate::exit::ExitStatus::Failure
+    }
 }
 
 #[cfg(test)]

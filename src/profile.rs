@@ -49,6 +49,26 @@ pub enum ProfileError {
     NotALink { path: PathBuf, what: String },
 }
 
+impl crate::exit::Reason for ProfileError {
+    fn status(&self) -> crate::exit::ExitStatus {
+        match self {
+            Self::Io { error, .. } => crate::exit::Reason::status(error),
+            _ => crate::exit::ExitStatus::Failure,
+        }
+    }
+
+    fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
+        match self {
+            Self::Foreign { .. } | Self::NotALink { .. } => Some(
+                "`pyswap rollback --to N` or `pyswap switch VERSION` puts the profile link back"
+                    .into(),
+            ),
+            Self::Io { error, .. } => crate::exit::Reason::help(error),
+            _ => None,
+        }
+    }
+}
+
 pub fn check_name(name: &str) -> Result<(), ProfileError> {
     if (1..=64).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')

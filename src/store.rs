@@ -21,6 +21,18 @@ pub enum StoreError {
     Io { path: PathBuf, error: io::Error },
 }
 
+impl crate::exit::Reason for StoreError {
+    fn status(&self) -> crate::exit::ExitStatus {
+        let Self::Io { error, .. } = self;
+        crate::exit::Reason::status(error)
+    }
+
+    fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
+        let Self::Io { error, .. } = self;
+        crate::exit::Reason::help(error)
+    }
+}
+
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
     move |error| StoreError::Io {
         path: path.to_owned(),

@@ -123,6 +123,16 @@ pub enum ValidateError {
     },
 }
 
+impl crate::exit::Reason for ValidateError {
+    fn status(&self) -> crate::exit::ExitStatus {
+        crate::exit::ExitStatus::Failure
+    }
+
+    fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
+        Some("the new runtime was not activated; the current generation is unchanged".into())
+    }
+}
+
 /// When a user check runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

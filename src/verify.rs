@@ -31,6 +31,19 @@ pub enum VerifyError {
     Problems { found: usize, unrepaired: usize },
 }
 
+impl crate::exit::Reason for VerifyError {
+    fn status(&self) -> crate::exit::ExitStatus {
+        crate::exit::ExitStatus::Failure
+    }
+
+    fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
+        Some(
+            "`pyswap verify --repair` re-fetches damaged entries and removes unregistered ones"
+                .into(),
+        )
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {

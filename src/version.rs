@@ -18,6 +18,12 @@ pub enum RequestError {
     Invalid { request: String, reason: String },
 }
 
+impl crate::exit::Reason for RequestError {
+    fn status(&self) -> crate::exit::ExitStatus {
+        crate::exit::ExitStatus::Failure
+    }
+}
+
 impl RequestError {
     fn invalid(request: &str, reason: impl Into<String>) -> Self {
         Self::Invalid {

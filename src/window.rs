@@ -38,6 +38,22 @@ pub enum WindowError {
     },
 }
 
+impl crate::exit::Reason for WindowError {
+    fn status(&self) -> crate::exit::ExitStatus {
+        match self {
+            Self::Closed { .. } => crate::exit::ExitStatus::OutsideWindow,
+            Self::Syntax { .. } => crate::exit::ExitStatus::Failure,
+        }
+    }
+
+    fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
+        match self {
+            Self::Closed { .. } => Some("run it inside a window, pre-stage now with `pyswap install`, or override with --force".into()),
+            Self::Syntax { .. } => None,
+        }
+    }
+}
+
 /// One weekly window.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Window {

@@ -45,6 +45,25 @@ pub enum ArchiveError {
     Write { path: PathBuf, error: io::Error },
 }
 
+impl crate::exit::Reason for ArchiveError {
+    fn status(&self) -> crate::exit::ExitStatus {
+        match self {
+            Self::Write { error, .. } => error.status(),
+            _ => crate::exit::ExitStatus::Failure,
+        }
+    }
+
+    fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
+        match self {
+            Self::Write { error, .. } => error.help(),
+            _ => Some(
+                "the archive was refused and nothing was installed; the current runtime is unchanged"
+                    .into(),
+            ),
+        }
+    }
+}
+
 fn unsafe_member(member: &str, why: impl Into<String>) -> ArchiveError {
     ArchiveError::Unsafe {
         member: member.to_owned(),

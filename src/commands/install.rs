@@ -23,6 +23,8 @@ struct Report {
 
 #[derive(Serialize)]
 struct Done {
+    /// The request as given (the first one, when several resolve to one build).
+    request: String,
     key: String,
     version: String,
     store_path: String,
@@ -33,41 +35,55 @@ struct Done {
 
 #[derive(Serialize)]
 struct Failed {
-    key: String,
+    /// The request as given.
+    request: String,
+    /// The catalogue entry it resolved to; `null` when it did not resolve.
+    key: Option<String>,
     error: String,
 }
 
 pub fn run(s: &Settings, requests: &[String], pre: bool, jobs: usize) -> anyhow::Result<()> {
-    let requests: Vec<Request> = requests
-        .iter()
-        .map(|r| Request::parse(r))
-        .collect::<Result<_, _>>()?;
     let platform = s.platform()?;
     let mut db = super::open_rw(s)?;
     let _gc = super::gc_shared(s)?;
     let fetcher = s.fetcher();
-    let narrow = requests
+    let parsed: Vec<Result<Request, _>> = requests.iter().map(|r| Request::parse(r)).collect();
+    let narrow = parsed
         .iter()
-        .all(|r| r.key().is_none())
+        .all(|r| r.as_ref().is_ok_and(|r| r.key().is_none()))
         .then_some(&platform);
     let catalogue = super::load_catalogue(s, &fetcher, narrow)?;
-    let mut resolved: Vec<Entry> = Vec::new();
-    for r in &requests {
-        let e = super::resolve(s, &catalogue, r, &platform, pre)?;
-        if !resolved.iter().any(|x| x.key == e.key) {
-            resolved.push(e);
-        }
-    }
-    let entries: Vec<&Entry> = resolved.iter().collect();
-    let cache = s.download_cache();
-    let opts = s.install_options(&cache);
-    let results = install_all(s, &fetcher, &entries, &opts, jobs);
     let mut report = Report {
         installed: Vec::new(),
         failed: Vec::new(),
     };
+    // Each request on its own: one that does not resolve is reported, the others install.
+    let mut resolved: Vec<(&String, Entry)> = Vec::new();
+    let mut unresolved: Option<anyhow::Error> = None;
+    for (text, r) in requests.iter().zip(parsed) {
+        let entry = r
+            .map_err(anyhow::Error::from)
+            .and_then(|r| super::resolve(s, &catalogue, &r, &platform, pre));
+        match entry {
+            Ok(e) if resolved.iter().any(|(_, x)| x.key == e.key) => {}
+            Ok(e) => resolved.push((text, e)),
+            Err(e) => {
+                s.out.warn(&format!("{text}: {e:#}"));
+                report.failed.push(Failed {
+                    request: text.clone(),
+                    key: None,
+                    error: format!("{e:#}"),
+                });
+                unresolved.get_or_insert(e);
+            }
+        }
+    }
+    let entries: Vec<&Entry> = resolved.iter().map(|(_, e)| e).collect();
+    let cache = s.download_cache();
+    let opts = s.install_options(&cache);
+    let results = install_all(s, &fetcher, &entries, &opts, jobs);
     for (i, r) in results {
-        let entry = entries[i];
+        let (request, entry) = (resolved[i].0, entries[i]);
         match r {
             Ok(done) => {
                 db.mark_staged(done.row.id, now_unix())?;
@@ -86,6 +102,7 @@ pub fn run(s: &Settings, requests: &[String], pre: bool, jobs: usize) -> anyhow:
                 };
                 s.out.say(&format!("{}: {how}", entry.key));
                 report.installed.push(Done {
+                    request: request.clone(),
                     key: entry.key.clone(),
                     version: done.row.version.clone(),
                     store_path: done.path.display().to_string(),
@@ -96,18 +113,23 @@ pub fn run(s: &Settings, requests: &[String], pre: bool, jobs: usize) -> anyhow:
             Err(e) => {
                 s.out.warn(&format!("{}: {e:#}", entry.key));
                 report.failed.push(Failed {
-                    key: entry.key.clone(),
+                    request: request.clone(),
+                    key: Some(entry.key.clone()),
                     error: format!("{e:#}"),
                 });
             }
         }
     }
     s.out.json(&report)?;
+    // A single request that did not resolve fails with its own error (and help).
+    if let (1, Some(e)) = (requests.len(), unresolved) {
+        return Err(e);
+    }
     match report.failed.len() {
         0 => Ok(()),
         n => Err(install::InstallError::Some {
             failed: n,
-            total: entries.len(),
+            total: n + report.installed.len(),
             first: report.failed[0].error.clone(),
         }
         .into()),

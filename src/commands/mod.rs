@@ -19,7 +19,7 @@ mod verify;
 
 use crate::catalog::{Catalogue, Entry, Location};
 use crate::catalog_cache::{CatalogueCache, Freshness, human_age};
-use crate::cli::Action;
+use crate::cli::{CatalogueCommand, Command, ConfigCommand, Shell};
 use crate::db::Db;
 use crate::fetch::Fetcher;
 use crate::lock::{self, Lock, Mode};
@@ -62,6 +62,25 @@ pub enum CommandError {
     },
 }
 
+impl crate::exit::Reason for CommandError {
+    fn status(&self) -> crate::exit::ExitStatus {
+        crate::exit::ExitStatus::Failure
+    }
+
+    fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
+        match self {
+            Self::HealthFailed { .. } => Some(
+                "the failed generation stays listed; `pyswap check N` re-runs its checks".into(),
+            ),
+            Self::BrokenGeneration { .. } => Some(
+                "`pyswap rollback --to N` (N: the current generation) or `pyswap switch VERSION` puts it back"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
 /// The error for a current generation whose directory is not what its row says, if it is not.
 fn check_current_intact(
     profiles: &crate::profile::Profiles,
@@ -78,64 +97,85 @@ fn check_current_intact(
     }
 }
 
-pub fn run(settings: &Settings, action: Action) -> anyhow::Result<()> {
-    match action {
-        Action::Switch {
+pub fn run(settings: &Settings, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Switch {
             request,
             pre,
             force,
         } => switch::run(settings, request.as_deref(), pre, force),
-        Action::Upgrade { force } => upgrade::run(settings, force),
-        Action::Generations => generations::run(settings),
-        Action::Rollback { to, force } => rollback::run(settings, to, force),
-        Action::Gc {
-            keep,
-            older_than,
+        Command::Upgrade { force } => upgrade::run(settings, force),
+        Command::Generations => generations::run(settings),
+        Command::Rollback { to, force } => rollback::run(settings, to, force),
+        Command::Gc {
             dry_run,
             wait,
             staged,
             force,
         } => {
             within_window(settings, force)?;
-            gc::run(settings, keep, older_than, dry_run, wait, staged)
+            let wait = std::time::Duration::from_secs(wait);
+            gc::run(
+                settings,
+                settings.gc_keep,
+                settings.gc_older_than,
+                dry_run,
+                wait,
+                staged,
+            )
         }
-        Action::Check { generation } => check::run(settings, generation),
-        Action::Verify { repair } => verify::run(settings, repair),
-        Action::ListAvailable { pre } => list::available(settings, pre),
-        Action::ListInstalled => list::installed(settings),
-        Action::Current => current::run(settings),
-        Action::Ps => ps::run(settings),
-        Action::Minors { remove } => minors::run(settings, remove.as_deref()),
-        Action::Env { fish } => env::run(settings, fish),
-        Action::Install {
+        Command::Check { generation } => check::run(settings, generation),
+        Command::Verify { repair } => verify::run(settings, repair),
+        Command::List {
+            available: true,
+            pre,
+            ..
+        } => list::available(settings, pre),
+        Command::List { .. } => list::installed(settings),
+        Command::Current => current::run(settings),
+        Command::Ps => ps::run(settings),
+        Command::Minors { remove } => minors::run(settings, remove.as_deref()),
+        Command::Env { shell } => env::run(settings, shell == Shell::Fish),
+        Command::Install {
             requests,
             pre,
             jobs,
-        } => install::run(settings, &requests, pre, jobs),
-        Action::Mirror {
+        } => install::run(settings, &requests, pre, jobs as usize),
+        Command::Mirror {
             dir,
             requests,
             platforms,
             base_url,
             pre,
-        } => mirror::run(
-            settings,
-            &dir,
-            &requests,
-            &platforms,
-            base_url.as_deref(),
-            pre,
-        ),
-        Action::CatalogueUpdate => catalogue::update(settings),
-        Action::ConfigShow => config::show(settings),
-        Action::ConfigCheck { file } => config::check(settings, &file),
-        Action::Completions { shell, script } => {
+        } => {
+            let platforms = platforms
+                .iter()
+                .map(|p| Platform::parse(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let dir = std::path::absolute(dir)?;
+            mirror::run(
+                settings,
+                &dir,
+                &requests,
+                &platforms,
+                base_url.as_deref(),
+                pre,
+            )
+        }
+        Command::Catalogue(CatalogueCommand::Update) => catalogue::update(settings),
+        Command::Config(ConfigCommand::Show) => config::show(settings),
+        Command::Config(ConfigCommand::Check { file }) => {
+            config::check(settings, &std::path::absolute(file)?)
+        }
+        Command::Completions { shell } => {
+            let script = crate::cli::completions(shell);
             settings.out.data(&script)?;
             settings
                 .out
-                .json(&serde_json::json!({ "shell": shell, "script": script }))
+                .json(&serde_json::json!({ "shell": shell.to_string(), "script": script }))
         }
-        Action::Man { page } => {
+        Command::Man => {
+            let page = crate::cli::man()?;
             settings.out.data(&page)?;
             settings.out.json(&serde_json::json!({ "page": page }))
         }

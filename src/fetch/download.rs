@@ -79,14 +79,14 @@ impl Fetcher {
             Some(path) => Source::File(path),
             None => Source::Http(self.admit(&spec.url)?, self.client()?),
         };
-        let deadline = Instant::now() + self.cfg.total_timeout;
+        let deadline = Instant::now() + self.cfg.download_timeout;
         let result = self.retrying(&spec.url, deadline, || {
             let producer = Producer {
                 source: source.clone(),
                 spec: spec.clone(),
                 cap: spec.size.unwrap_or(MAX_ARTIFACT_BYTES),
                 deadline,
-                total_secs: self.cfg.total_timeout.as_secs(),
+                total_secs: self.cfg.download_timeout.as_secs(),
                 progress: Arc::clone(progress),
             };
             let mut download = producer.spawn()?;

@@ -48,13 +48,13 @@ pub struct NetConfig {
     pub proxies: Proxies,
     pub connect_timeout: Duration,
     /// The longest wait for the next bytes of a response (a stall).
-    pub read_timeout: Duration,
+    pub http_timeout: Duration,
     /// The longest a whole download may take, retries included.
-    pub total_timeout: Duration,
+    pub download_timeout: Duration,
     /// How many times a transient failure is retried.
     pub retries: u32,
     /// The first retry's wait, doubled for each further retry.
-    pub backoff: Duration,
+    pub retry_backoff: Duration,
 }
 
 impl Default for NetConfig {
@@ -65,10 +65,10 @@ impl Default for NetConfig {
             insecure_hosts: Vec::new(),
             proxies: Proxies::default(),
             connect_timeout: Duration::from_secs(15),
-            read_timeout: Duration::from_secs(30),
-            total_timeout: Duration::from_secs(30 * 60),
+            http_timeout: Duration::from_secs(30),
+            download_timeout: Duration::from_secs(30 * 60),
             retries: 3,
-            backoff: Duration::from_secs(1),
+            retry_backoff: Duration::from_secs(1),
         }
     }
 }
@@ -146,7 +146,7 @@ impl std::fmt::Display for Failure {
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error("refusing {url}: {why}")]
-    Refused { url: String, why: String },
+    Refused { url: String, why: Refusal },
     #[error("offline: not fetching {url}")]
     Offline { url: String },
     #[error("cannot fetch {url}: {failure}")]
@@ -171,6 +171,41 @@ pub enum FetchError {
     },
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+}
+
+impl crate::exit::Reason for FetchError {
+    fn status(&self) -> crate::exit::ExitStatus {
+        crate::exit::ExitStatus::Failure
+    }
+
+    fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
+        Some(match self {
+            Self::Refused { why: Refusal::NotAllowed { .. }, .. } => "add the host to --allowed-host (PYSWAP_ALLOWED_HOSTS) if it is trusted",
+            Self::Refused { .. } => "use https, or name the host with --insecure-host (PYSWAP_INSECURE_HOSTS) if plain http is really wanted",
+            Self::DigestMismatch { .. } => "the download was corrupted or the catalogue is out of date; nothing was installed",
+            Self::Failed { failure: Failure::Tls(_), .. } => "if the server uses a private CA, point SSL_CERT_FILE at its certificate bundle",
+            Self::Failed { .. } | Self::GaveUp { .. } => "nothing was changed; what was downloaded is kept and the next try resumes it",
+            Self::Offline { .. } => "run it without --offline",
+            Self::TooLarge { .. } => "the server sent more than the catalogue says the file holds; nothing was installed",
+            Self::Write { error, .. } => return crate::exit::Reason::help(error),
+            Self::File { .. } | Self::Client(_) => return None,
+        }.into())
+    }
+}
+
+/// Why a URL is refused before any request is made.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("not a URL: {0}")]
+    NotAUrl(String),
+    #[error("scheme `{0}` is not http or https")]
+    Scheme(String),
+    #[error(
+        "plain http is only allowed to loopback and insecure hosts, and `{0}` is neither; use https"
+    )]
+    PlainHttp(String),
+    #[error("host `{host}` is not in the allowed hosts ({})", allowed.join(", "))]
+    NotAllowed { host: String, allowed: Vec<String> },
 }
 
 /// `1) HTTP 503; 2-4) connection lost after 100 bytes: …`: consecutive equal failures share
@@ -265,7 +300,7 @@ fn host_of(url: &url::Url) -> String {
 }
 
 /// Checks the scheme and host policy for one URL (a request or a redirect target).
-fn check_policy(url: &url::Url, cfg: &NetConfig) -> Result<(), String> {
+fn check_policy(url: &url::Url, cfg: &NetConfig) -> Result<(), Refusal> {
     let host = host_of(url);
     match url.scheme() {
         "https" => {}
@@ -277,18 +312,16 @@ fn check_policy(url: &url::Url, cfg: &NetConfig) -> Result<(), String> {
                 None => false,
             };
             if !loopback && !cfg.insecure_hosts.iter().any(|p| host_matches(p, &host)) {
-                return Err(format!(
-                    "plain http is only allowed to loopback and insecure hosts, and `{host}` is neither; use https"
-                ));
+                return Err(Refusal::PlainHttp(host));
             }
         }
-        other => return Err(format!("scheme `{other}` is not http or https")),
+        other => return Err(Refusal::Scheme(other.to_owned())),
     }
     if !cfg.allowed_hosts.is_empty() && !cfg.allowed_hosts.iter().any(|p| host_matches(p, &host)) {
-        return Err(format!(
-            "host `{host}` is not in the allowed hosts ({})",
-            cfg.allowed_hosts.join(", ")
-        ));
+        return Err(Refusal::NotAllowed {
+            host,
+            allowed: cfg.allowed_hosts.clone(),
+        });
     }
     Ok(())
 }
@@ -417,7 +450,7 @@ impl Fetcher {
     fn admit(&self, url: &str) -> Result<url::Url, FetchError> {
         let parsed = url::Url::parse(url).map_err(|e| FetchError::Refused {
             url: url.to_owned(),
-            why: format!("not a URL: {e}"),
+            why: Refusal::NotAUrl(e.to_string()),
         })?;
         if self.cfg.offline && matches!(parsed.scheme(), "http" | "https") {
             return Err(FetchError::Offline {
@@ -454,7 +487,7 @@ impl Fetcher {
             };
             let wait = retry_after.unwrap_or_else(|| {
                 retry::backoff(
-                    self.cfg.backoff,
+                    self.cfg.retry_backoff,
                     u32::try_from(tries.len()).unwrap_or(u32::MAX),
                 )
             });
@@ -465,7 +498,7 @@ impl Fetcher {
                 if past_deadline && !out_of_tries && !too_long {
                     tries.push(Failure::Timeout(format!(
                         "overall timeout of {} s reached",
-                        self.cfg.total_timeout.as_secs()
+                        self.cfg.download_timeout.as_secs()
                     )));
                 }
                 return Err(if tries.len() == 1 {
@@ -508,7 +541,7 @@ impl Fetcher {
         }
         let parsed = self.admit(url)?;
         let client = self.client()?;
-        let deadline = Instant::now() + self.cfg.total_timeout;
+        let deadline = Instant::now() + self.cfg.download_timeout;
         self.retrying(url, deadline, || {
             let mut req = client
                 .get(parsed.clone())
@@ -620,7 +653,7 @@ fn build_client(cfg: &Arc<NetConfig>) -> Result<reqwest::blocking::Client, Strin
         .connect_timeout(cfg.connect_timeout)
         // The blocking client applies this to the wait for the headers and to each read of
         // the body: it is a stall timeout. The overall deadline is checked by the caller.
-        .timeout(cfg.read_timeout)
+        .timeout(cfg.http_timeout)
         .no_proxy()
         .redirect(reqwest::redirect::Policy::custom(move |attempt| {
             // `previous` holds the URLs already requested, the first one included.
@@ -706,18 +739,17 @@ mod tests {
         assert!(check("https://objects.github.com/a", &cfg).is_ok());
         let err = check("https://github.com/a", &cfg).unwrap_err();
         assert!(
-            err.contains("`github.com` is not in the allowed hosts"),
+            matches!(&err, Refusal::NotAllowed { host, .. } if host == "github.com"),
             "{err}"
         );
         assert!(
             check("http://127.0.0.1/a", &cfg).is_err(),
             "the list binds loopback too"
         );
-        assert!(
-            check("http://other.corp/a", &cfg)
-                .unwrap_err()
-                .contains("plain http")
-        );
+        assert!(matches!(
+            check("http://other.corp/a", &cfg).unwrap_err(),
+            Refusal::PlainHttp(h) if h == "other.corp"
+        ));
     }
 
     #[test]

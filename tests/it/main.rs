@@ -13,6 +13,7 @@ mod disk;
 mod errors;
 mod help;
 mod hostile;
+mod interface;
 mod lifecycle;
 mod manifest;
 mod network;

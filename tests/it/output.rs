@@ -111,6 +111,9 @@ pub struct Checked {
     pub current: bool,
     pub ok: bool,
     pub reports: Vec<pyswap::validate::Report>,
+    /// Set when a check failed: the document carries the error too.
+    #[serde(default)]
+    pub error: Option<ErrorBody>,
 }
 
 #[derive(Deserialize)]
@@ -123,6 +126,8 @@ pub struct Verified {
     pub files_hashed: u64,
     pub bytes_hashed: u64,
     pub problems: Vec<VerifyProblem>,
+    #[serde(default)]
+    pub error: Option<ErrorBody>,
 }
 
 #[derive(Deserialize)]
@@ -255,12 +260,15 @@ struct InUse {
 struct InstallReport {
     installed: Vec<InstalledRuntime>,
     failed: Vec<FailedRuntime>,
+    #[serde(default)]
+    error: Option<ErrorBody>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 struct InstalledRuntime {
+    request: String,
     key: String,
     version: String,
     store_path: String,
@@ -272,7 +280,8 @@ struct InstalledRuntime {
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 struct FailedRuntime {
-    key: String,
+    request: String,
+    key: Option<String>,
     error: String,
 }
 
@@ -412,18 +421,11 @@ fn json_documents_of_install_mirror_and_catalogue_update() {
     let mut t = TestContext::new();
     t.add("3.11.9", Fake::Good, Compression::Gz);
     t.add("3.12.3", Fake::Good, Compression::Zst);
+    // Each request on its own: 3.13 does not resolve, the other two are installed.
     let r = t
         .run(&["install", "3.11", "3.12", "3.13", "--json"])
-        .fails(1, "no CPython build in the catalogue matches `3.13`");
-    let failed: ErrorDoc = strict(&r.stdout);
-    assert_eq!(failed.error.exit_code, 1);
-    assert!(
-        failed.error.message.contains("`3.13`"),
-        "{}",
-        failed.error.message
-    );
-    assert!(t.store_names().is_empty());
-    let r: InstallReport = strict(&t.run(&["install", "3.11", "3.12", "--json"]).ok().stdout);
+        .fails(1, "1 of 3 runtimes could not be installed");
+    let r: InstallReport = strict(&r.stdout);
     assert_eq!(
         r.installed
             .iter()
@@ -431,6 +433,13 @@ fn json_documents_of_install_mirror_and_catalogue_update() {
             .collect::<Vec<_>>(),
         vec![("3.11.9", "file"), ("3.12.3", "file")]
     );
+    assert!(
+        r.failed[0].error.contains("`3.13`"),
+        "{}",
+        r.failed[0].error
+    );
+    assert_eq!(r.error.map(|e| e.exit_code), Some(1));
+    assert_eq!(t.store_names().len(), 2);
     let dir = t.dir.path().join("mirror");
     let m: MirrorReport = strict(
         &t.run(&["mirror", dir.to_str().unwrap(), "3.12", "--json"])

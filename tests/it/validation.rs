@@ -241,7 +241,9 @@ fn verify_finds_corruption_and_leftovers_and_repair_restores_them() {
         .run(&["verify", "--json"])
         .fails(1, "verify found 5 problem(s), 5 not repaired");
     assert!(r.stderr.contains("pyswap verify --repair"), "{}", r.stderr);
-    let found: Verified = strict(r.stdout.split("\n{\n  \"error\"").next().unwrap());
+    // One document: the findings and the error together.
+    let found: Verified = strict(&r.stdout);
+    assert_eq!(found.error.as_ref().map(|e| e.exit_code), Some(1));
     let mut kinds: Vec<&str> = found.problems.iter().map(|p| p.kind.as_str()).collect();
     kinds.sort_unstable();
     assert_eq!(
@@ -260,7 +262,8 @@ fn verify_finds_corruption_and_leftovers_and_repair_restores_them() {
     let r = t
         .run(&["verify", "--repair", "--json"])
         .fails(1, "verify found 5 problem(s), 1 not repaired");
-    let fixed: Verified = strict(r.stdout.split("\n{\n  \"error\"").next().unwrap());
+    let fixed: Verified = strict(&r.stdout);
+    assert!(fixed.error.is_some());
     assert!(
         fixed
             .problems

@@ -1,0 +1,361 @@
+//! Checked settings: each defined once in [`defs`] (flag, environment variable, manifest key,
+//! default, parser, display), resolved here per group with flag > environment > manifest >
+//! default, the source of every value kept for `pyswap config show`. Commands get a
+//! [`Settings`]; nothing past this module reads a flag, a variable or the manifest.
+
+pub mod defs;
+pub mod value;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cache::DownloadCache;
+use crate::catalog::Location;
+use crate::config::{self, Manifest, Shown, Source};
+use crate::fetch::proxy::{Proxies, ProxyEnv};
+use crate::fetch::{Fetcher, NetConfig};
+use crate::home::Home;
+use crate::install;
+use crate::output::Output;
+use crate::platform::{Platform, PlatformError};
+use crate::policy::{Rule, VersionPolicy};
+use crate::validate;
+use crate::window::Schedule;
+use defs::Def;
+use value::Value;
+
+/// A flag or environment value that does not make sense.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SettingsError(pub String);
+
+impl crate::exit::Reason for SettingsError {
+    fn status(&self) -> crate::exit::ExitStatus {
+        crate::exit::ExitStatus::Failure
+    }
+}
+
+#[derive(Debug)]
+pub struct Settings {
+    pub home: Home,
+    pub profile: String,
+    pub catalogue: Location,
+    /// `None`: detect the host.
+    pub platform: Option<Platform>,
+    pub out: Output,
+    /// How long a command waits for a lock held by another pyswap.
+    pub lock_wait: Duration,
+    /// What validation checks, before activation and after (health check).
+    pub validation: validate::Policy,
+    /// Which builds requests may resolve to.
+    pub policy: VersionPolicy,
+    /// When `switch`, `rollback`, `upgrade` and `gc` may run without `--force`.
+    pub schedule: Schedule,
+    /// gc: keep the newest N generations (`--keep`, else the manifest).
+    pub gc_keep: Option<u64>,
+    /// gc: only generations older than this (`--older-than`, else the manifest).
+    pub gc_older_than: Option<Duration>,
+    /// Unix seconds: the clock for windows and gc ages (`PYSWAP_NOW` in tests).
+    pub now: i64,
+    /// The manifest read, if any.
+    pub config_path: Option<PathBuf>,
+    /// Every effective setting and its source, for `pyswap config show`.
+    pub shown: Vec<Shown>,
+    pub net: NetConfig,
+    /// Replaces the upstream release prefix of archive URLs.
+    pub mirror: Option<String>,
+    /// Bound on the download cache, in bytes.
+    pub cache_max: u64,
+    /// How long a cached remote catalogue is used without asking the server.
+    pub catalogue_ttl: Duration,
+}
+
+/// The flags given on the command line, by setting key: the flag as written and its values.
+#[derive(Debug, Default)]
+pub struct Flags(pub HashMap<&'static str, (String, Vec<String>)>);
+
+/// Where the values come from, in order of precedence; records each decision.
+pub struct Layers<'a> {
+    flags: &'a Flags,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    file: &'a Manifest,
+    shown: Vec<Shown>,
+}
+
+impl<'a> Layers<'a> {
+    pub fn new(
+        flags: &'a Flags,
+        env: &'a dyn Fn(&str) -> Option<String>,
+        file: &'a Manifest,
+    ) -> Self {
+        Self {
+            flags,
+            env,
+            file,
+            shown: Vec::new(),
+        }
+    }
+
+    /// The value set by flag, environment or manifest, if any.
+    fn given<T: Value>(&self, def: &Def<T>) -> Result<Option<(T, Source)>, SettingsError> {
+        let m = &def.meta;
+        if let Some((flag, values)) = self.flags.0.get(m.key) {
+            let text = if T::SWITCH {
+                "true".to_owned()
+            } else {
+                values.join(",")
+            };
+            let v = T::parse(&text).map_err(|why| SettingsError(format!("{flag}: {why}")))?;
+            return Ok(Some((v, Source::Flag(flag.clone()))));
+        }
+        if let Some(var) = m.env
+            && let Some(text) = (self.env)(var).filter(|t| !t.is_empty())
+        {
+            let v = T::parse(&text).map_err(|why| SettingsError(format!("{var}: {why}")))?;
+            return Ok(Some((v, Source::Env(var.to_owned()))));
+        }
+        if m.file
+            && let Some(item) = self.file.get(m.key)
+        {
+            // Checked when the manifest was read.
+            let v = T::from_toml(item).map_err(|b| {
+                SettingsError(format!(
+                    "{} line {}: {}",
+                    self.file.origin(b.line),
+                    m.key,
+                    b.why
+                ))
+            })?;
+            let source = Source::File {
+                path: self.file.path.clone().unwrap_or_default(),
+                line: item.line,
+            };
+            return Ok(Some((v, source)));
+        }
+        Ok(None)
+    }
+
+    fn record(&mut self, key: &str, value: serde_json::Value, source: Source) {
+        self.shown.push(Shown {
+            key: key.to_owned(),
+            value,
+            source,
+        });
+    }
+
+    /// The value, or the setting's default.
+    pub fn get<T: Value>(&mut self, def: &Def<T>) -> Result<T, SettingsError> {
+        if let Some((v, source)) = self.given(def)? {
+            self.record(def.meta.key, v.show(), source);
+            return Ok(v);
+        }
+        let v = match (def.meta.default, def.make_default) {
+            (Some(text), _) => T::parse(text)
+                .map_err(|why| SettingsError(format!("default of {}: {why}", def.meta.key)))?,
+            (None, Some(make)) => make(),
+            (None, None) => {
+                return Err(SettingsError(format!(
+                    "setting {} has no default",
+                    def.meta.key
+                )));
+            }
+        };
+        self.record(def.meta.key, v.show(), Source::Default);
+        Ok(v)
+    }
+
+    /// The value if one is set (shown as `null` when not).
+    pub fn optional<T: Value>(&mut self, def: &Def<T>) -> Result<Option<T>, SettingsError> {
+        let found = self.given(def)?;
+        match &found {
+            Some((v, source)) => self.record(def.meta.key, v.show(), source.clone()),
+            None => self.record(def.meta.key, serde_json::Value::Null, Source::Default),
+        }
+        Ok(found.map(|(v, _)| v))
+    }
+
+    /// A manifest rule of the version policy, listed only when set.
+    fn rule<T: Value, U>(
+        &mut self,
+        def: &Def<T>,
+        into: impl FnOnce(T) -> U,
+    ) -> Result<Option<Rule<U>>, SettingsError> {
+        let Some((v, source)) = self.given(def)? else {
+            return Ok(None);
+        };
+        let origin = match &source {
+            Source::File { line, .. } => self.file.origin(*line),
+            other => other.origin().unwrap_or_default(),
+        };
+        self.record(def.meta.key, v.show(), source);
+        Ok(Some(Rule {
+            value: into(v),
+            origin,
+        }))
+    }
+}
+
+/// Where the home and the manifest are: resolved first, since the manifest may live in the home.
+pub struct Bootstrap {
+    pub home: PathBuf,
+    pub profile: String,
+    pub config: Option<PathBuf>,
+}
+
+impl Bootstrap {
+    pub fn resolve(flags: &Flags, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let none = Manifest::default();
+        let mut l = Layers::new(flags, env, &none);
+        let home = match l.optional(&defs::HOME)? {
+            Some(h) => std::path::absolute(h)?,
+            None => Home::default_root()?,
+        };
+        Ok(Self {
+            home,
+            profile: l.get(&defs::PROFILE)?.0,
+            config: l
+                .optional(&defs::CONFIG)?
+                .map(std::path::absolute)
+                .transpose()?,
+        })
+    }
+
+    /// The manifest that applies (none for `config check`, which judges its file alone).
+    pub fn manifest(&self) -> Result<Manifest, config::ConfigError> {
+        match config::locate(self.config.as_deref(), &self.home)? {
+            Some(p) => config::load(&p),
+            None => Ok(Manifest::default()),
+        }
+    }
+}
+
+impl Settings {
+    /// Resolves every setting; `out` is how the command prints.
+    pub fn resolve(
+        boot: Bootstrap,
+        flags: &Flags,
+        env: &dyn Fn(&str) -> Option<String>,
+        file: &Manifest,
+        out: Output,
+    ) -> anyhow::Result<Self> {
+        let mut l = Layers::new(flags, env, file);
+        let catalogue = l.optional(&defs::CATALOGUE)?.unwrap_or(Location::Embedded);
+        let platform = l.optional(&defs::PLATFORM)?;
+        let mirror = l.optional(&defs::MIRROR)?.map(|m| m.0);
+        let lock_wait = Duration::from_secs(l.get(&defs::LOCK_TIMEOUT)?);
+        let net = network(&mut l, env)?;
+        let cache_max = l.get(&defs::CACHE_MAX)?.0;
+        let catalogue_ttl = l.get(&defs::CATALOGUE_TTL)?;
+        let policy = VersionPolicy {
+            allowed: l.rule(&defs::POLICY_ALLOWED, |r| r.0)?,
+            max_minor: l.rule(&defs::POLICY_MAX_MINOR, |m| m)?,
+            prereleases: l.rule(&defs::POLICY_PRERELEASES, |p| p)?,
+            build: l.rule(&defs::POLICY_BUILD, |b| b.0)?,
+        };
+        let schedule = l.get(&defs::WINDOWS)?;
+        let validation = validate::Policy {
+            timeout: Duration::from_secs(l.get(&defs::VALIDATE_TIMEOUT)?),
+            modules: l.get(&defs::VALIDATE_MODULES)?.0,
+            health_check: l.get(&defs::HEALTH_CHECK)?,
+            checks: l.get(&defs::CHECKS)?.0,
+        };
+        let gc_keep = l.optional(&defs::GC_KEEP)?;
+        let gc_older_than = l.optional(&defs::GC_OLDER_THAN)?;
+        Ok(Self {
+            home: Home::checked(boot.home)?,
+            profile: boot.profile,
+            catalogue,
+            platform,
+            out,
+            lock_wait,
+            validation,
+            policy,
+            schedule,
+            gc_keep,
+            gc_older_than,
+            now: clock(env)?,
+            config_path: file.path.clone(),
+            shown: l.shown,
+            net,
+            mirror,
+            cache_max,
+            catalogue_ttl,
+        })
+    }
+    pub fn fetcher(&self) -> Fetcher {
+        Fetcher::new(self.net.clone())
+    }
+
+    pub fn download_cache(&self) -> DownloadCache {
+        DownloadCache::new(self.home.cache(), self.cache_max)
+    }
+
+    /// How `install::ensure` runs under these settings, with `cache` as the download cache.
+    pub fn install_options<'a>(&'a self, cache: &'a DownloadCache) -> install::Options<'a> {
+        install::Options {
+            lock_wait: self.lock_wait,
+            validation: &self.validation,
+            mirror: self.mirror.as_deref(),
+            cache,
+        }
+    }
+
+    pub fn platform(&self) -> Result<Platform, PlatformError> {
+        match &self.platform {
+            Some(p) => Ok(p.clone()),
+            None => Platform::detect(),
+        }
+    }
+}
+
+/// The network group; the proxy also from the usual `*_PROXY` variables.
+fn network(
+    l: &mut Layers,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<NetConfig, SettingsError> {
+    let secs = |s: u64| Duration::from_secs(s.max(1));
+    let offline = l.get(&defs::OFFLINE)?;
+    let allowed_hosts = l.get(&defs::ALLOWED_HOSTS)?.0;
+    let insecure_hosts = l.get(&defs::INSECURE_HOSTS)?.0;
+    let proxy = l.optional(&defs::PROXY)?.map(|p| p.0);
+    let no_proxy = l.get(&defs::NO_PROXY)?;
+    if proxy.is_some() && no_proxy {
+        return Err(SettingsError(
+            "both a proxy and no_proxy are set; drop one".into(),
+        ));
+    }
+    let proxies = Proxies {
+        disabled: no_proxy,
+        explicit: proxy,
+        env: ProxyEnv::read(env),
+    };
+    if !proxies.disabled {
+        for u in proxies.urls() {
+            crate::fetch::check_proxy_url(u).map_err(SettingsError)?;
+        }
+    }
+    Ok(NetConfig {
+        offline,
+        allowed_hosts,
+        insecure_hosts,
+        proxies,
+        connect_timeout: secs(l.get(&defs::CONNECT_TIMEOUT)?),
+        http_timeout: secs(l.get(&defs::HTTP_TIMEOUT)?),
+        download_timeout: secs(l.get(&defs::DOWNLOAD_TIMEOUT)?),
+        retries: l.get(&defs::RETRIES)?,
+        retry_backoff: l.get(&defs::RETRY_BACKOFF)?,
+    })
+}
+
+/// Unix seconds now, or what `PYSWAP_NOW` (RFC 3339) says: the clock for maintenance windows
+/// and gc ages, settable so tests (and operators asking "would this run at …?") can pick it.
+fn clock(env: &dyn Fn(&str) -> Option<String>) -> Result<i64, SettingsError> {
+    match env("PYSWAP_NOW") {
+        Some(t) if !t.is_empty() => Ok(humantime::parse_rfc3339_weak(&t)
+            .map_err(|e| SettingsError(format!("PYSWAP_NOW: `{t}` is not an RFC 3339 time ({e})")))?
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))),
+        _ => Ok(crate::output::now_unix()),
+    }
+}

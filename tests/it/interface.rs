@@ -1,0 +1,154 @@
+//! Issue 15: every bad flag, environment value, argument or home path is one error line and
+//! exit 1 (with the error document under `--json`); every command prints exactly one JSON
+//! document; `install` with several requests installs every one that can be.
+
+use crate::common::{Compression, Fake, TestContext, with_current};
+use crate::output::{ErrorDoc, strict};
+
+/// Runs `args` with `env`, expects exit 1 naming `needle` on one line, and under `--json` one
+/// error document on stdout.
+#[track_caller]
+fn usage_error(t: &TestContext, args: &[&str], env: &[(&str, &str)], needle: &str) {
+    let r = t.run_env(args, env).fails(1, needle);
+    let error_line = r.stderr.lines().find(|l| l.starts_with("error: ")).unwrap();
+    assert!(error_line.contains(needle), "{}", r.stderr);
+    if args.contains(&"--json") {
+        let doc: ErrorDoc = strict(&r.stdout);
+        assert_eq!(doc.error.exit_code, 1, "{}", r.stdout);
+    } else {
+        assert!(r.stdout.is_empty(), "{}", r.stdout);
+    }
+}
+
+#[test]
+fn issue_15_bad_flags_variables_arguments_and_homes_exit_1_with_one_line() {
+    let t = with_current();
+    usage_error(
+        &t,
+        &["--json", "gc", "--older-than", "bogus"],
+        &[],
+        "--older-than: `bogus` is not a duration",
+    );
+    usage_error(
+        &t,
+        &["--json", "generations"],
+        &[("PYSWAP_HTTP_RETRIES", "abc")],
+        "PYSWAP_HTTP_RETRIES: `abc` is not a whole number",
+    );
+    usage_error(
+        &t,
+        &["--json", "env", "--shell", "tcsh"],
+        &[],
+        "invalid value 'tcsh' for '--shell <SHELL>'",
+    );
+    usage_error(
+        &t,
+        &["rollback", "--to", "abc"],
+        &[],
+        "invalid value 'abc' for '--to <N>'",
+    );
+    usage_error(
+        &t,
+        &["rollback", "--to", "18446744073709551615"],
+        &[],
+        "--to <N>",
+    );
+    usage_error(
+        &t,
+        &["--json", "switch", "--no-such-flag"],
+        &[],
+        "unexpected argument '--no-such-flag'",
+    );
+    usage_error(
+        &t,
+        &["--json", "list"],
+        &[("PYSWAP_OFFLINE", "maybe")],
+        "PYSWAP_OFFLINE: `maybe` is not a boolean",
+    );
+    usage_error(
+        &t,
+        &["--json", "list", "--cache-max", "3 parsecs"],
+        &[],
+        "--cache-max: `3 parsecs` has an unknown unit",
+    );
+    usage_error(
+        &t,
+        &["--json", "list"],
+        &[("PYSWAP_PROFILE", "../etc")],
+        "PYSWAP_PROFILE",
+    );
+    usage_error(
+        &t,
+        &["--json", "list", "--allowed-host", "bad host"],
+        &[],
+        "--allowed-host: `bad host` is not a host name",
+    );
+    // No command at all: the help goes to stderr, and it is still exit 1.
+    let r = t.run(&[]).fails(1, "no command given");
+    assert!(r.stderr.contains("Usage:"), "{}", r.stderr);
+    // Help and version are not errors.
+    t.run(&["--help"]).ok();
+    t.run(&["--version"]).ok();
+
+    // A home that is a file.
+    let file = t.dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let f = file.to_str().unwrap();
+    usage_error(
+        &t,
+        &["--json", "switch", "3.11"],
+        &[("PYSWAP_HOME", f)],
+        "is not a directory",
+    );
+    usage_error(
+        &t,
+        &["generations"],
+        &[("PYSWAP_HOME", f)],
+        "is not a directory",
+    );
+    // A manifest that is a directory; /dev/null is an empty manifest.
+    let dir = t.dir.path().to_str().unwrap();
+    usage_error(
+        &t,
+        &["--json", "generations", "--config", dir],
+        &[],
+        "is a directory",
+    );
+    let shown = t
+        .run(&["config", "show", "--json", "--config", "/dev/null"])
+        .ok()
+        .json();
+    assert_eq!(shown["file"], "/dev/null");
+    // Nothing was lost on the way.
+    assert_eq!(t.profile_version().as_deref(), Some("3.11.9"));
+}
+
+#[test]
+fn issue_15_a_failing_command_prints_one_document_with_its_error_inside() {
+    let mut t = with_current();
+    t.add("3.12.3", Fake::Good, Compression::Gz);
+    // A partly failing install: the report and the error in one document.
+    let r = t
+        .run(&["install", "3.12", "3.99", "--json"])
+        .fails(1, "1 of 2 runtimes could not be installed");
+    let doc = r.json();
+    assert_eq!(
+        doc["installed"][0]["key"], "cpython-3.12.3-linux-x86_64-gnu",
+        "{doc}"
+    );
+    assert_eq!(doc["installed"][0]["request"], "3.12");
+    assert_eq!(doc["failed"][0]["request"], "3.99");
+    assert!(doc["failed"][0]["key"].is_null());
+    assert_eq!(doc["error"]["exit_code"], 1);
+    assert_eq!(
+        t.store_names().len(),
+        2,
+        "3.12 was installed although 3.99 does not resolve"
+    );
+    // One request that does not resolve keeps its own error and help.
+    let r = t
+        .run(&["install", "3.98"])
+        .fails(1, "no CPython build in the catalogue matches `3.98`");
+    assert!(r.stderr.contains("pyswap list --available"), "{}", r.stderr);
+    t.assert_consistent();
+}
