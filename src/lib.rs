@@ -4,6 +4,7 @@
 //! each and never see clap; `cli` turns flags and environment into [`settings::Settings`] once,
 //! and `commands` are short scripts over the domain modules.
 
+pub mod activation;
 pub mod archive;
 pub mod cache;
 pub mod catalog;

@@ -5,10 +5,11 @@
 use serde::Serialize;
 
 use super::CommandError;
+use crate::activation;
 use crate::profile::Profiles;
 use crate::settings::Settings;
 use crate::store::Store;
-use crate::validate::{self, Expected, Phase, Report};
+use crate::validate::Report;
 
 #[derive(Serialize)]
 struct Checked {
@@ -36,26 +37,8 @@ pub fn run(s: &Settings, generation: Option<u64>) -> anyhow::Result<()> {
     if path.join("bin/python3").symlink_metadata().is_err() {
         return Err(CommandError::EntryMissing(path.display().to_string()).into());
     }
-    let expected = Expected::from_row(&row.version, &row.variant, &row.platform)
-        .ok_or_else(|| CommandError::EntryMissing(row.name.clone()))?
-        .with_digest(&row.tree_digest);
-    // Health first (is the profile alive?), then the whole policy, whose row is then the
-    // newest one `generations` shows.
-    let mut reports = Vec::new();
     let is_current = current == Some(n);
-    if is_current && s.validation.health_check {
-        let python = profiles.profile_path(&s.profile).join("bin/python3");
-        reports.push(validate::health(&python, &path, &expected, &s.validation));
-    }
-    reports.push(validate::validate(
-        &path,
-        &expected,
-        &s.validation,
-        Phase::Check,
-    ));
-    for r in &reports {
-        super::switch::record(&mut db, row.id, &s.profile, Some(n), r)?;
-    }
+    let reports = activation::recheck(s, &mut db, &profiles, &row, n, is_current)?;
     let ok = reports.iter().all(|r| r.ok);
     for r in &reports {
         for c in &r.checks {

@@ -21,7 +21,7 @@ pub fn run(s: &Settings) -> anyhow::Result<()> {
     let n = profiles.current(&s.profile)?.ok_or_else(no_current)?;
     let db = super::open_ro(s)?.ok_or_else(no_current)?;
     let g = super::generation(s, &db, n)?;
-    super::check_current_intact(&profiles, &g)?;
+    crate::activation::check_current_intact(&profiles, &g)?;
     let c = Current {
         profile: s.profile.clone(),
         generation: n,

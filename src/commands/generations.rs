@@ -48,7 +48,7 @@ pub fn run(s: &Settings) -> anyhow::Result<()> {
     let broken = rows
         .iter()
         .find(|g| Some(g.number) == current)
-        .and_then(|g| super::check_current_intact(&profiles, g).err());
+        .and_then(|g| crate::activation::check_current_intact(&profiles, g).err());
     let gens: Vec<Generation> = rows
         .into_iter()
         .map(|g| Generation {

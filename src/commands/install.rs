@@ -63,7 +63,7 @@ pub fn run(s: &Settings, requests: &[String], pre: bool, jobs: usize) -> anyhow:
     for (text, r) in requests.iter().zip(parsed) {
         let entry = r
             .map_err(anyhow::Error::from)
-            .and_then(|r| super::resolve(s, &catalogue, &r, &platform, pre));
+            .and_then(|r| crate::activation::resolve(s, &catalogue, &r, &platform, pre));
         match entry {
             Ok(e) if resolved.iter().any(|(_, x)| x.key == e.key) => {}
             Ok(e) => resolved.push((text, e)),

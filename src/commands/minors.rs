@@ -25,7 +25,7 @@ pub fn run(s: &Settings, remove: Option<&str>) -> anyhow::Result<()> {
     if let Some(minor) = remove {
         super::open_rw(s)?;
         let _gc = super::gc_shared(s)?;
-        let _profile = super::profile_lock(s)?;
+        let _profile = crate::activation::profile_lock(s)?;
         let removed = profiles.remove_minor(&s.profile, minor)?;
         s.out.say(&if removed {
             format!(

@@ -17,14 +17,13 @@ mod switch;
 mod upgrade;
 mod verify;
 
-use crate::catalog::{Catalogue, Entry, Location};
+use crate::catalog::{CatalogError, Catalogue, Location};
 use crate::catalog_cache::{CatalogueCache, Freshness, human_age};
 use crate::cli::{CatalogueCommand, Command, ConfigCommand, Shell};
 use crate::db::Db;
 use crate::fetch::Fetcher;
-use crate::lock::{self, Lock, Mode};
+use crate::lock::{self, Mode};
 use crate::platform::Platform;
-use crate::policy::PolicyError;
 use crate::settings::Settings;
 use crate::version::Request;
 
@@ -78,22 +77,6 @@ impl crate::exit::Reason for CommandError {
             ),
             _ => None,
         }
-    }
-}
-
-/// The error for a current generation whose directory is not what its row says, if it is not.
-fn check_current_intact(
-    profiles: &crate::profile::Profiles,
-    g: &crate::db::GenerationRow,
-) -> Result<(), CommandError> {
-    if profiles.generation_intact(&g.profile, g.number, &g.entry_name) {
-        Ok(())
-    } else {
-        Err(CommandError::BrokenGeneration {
-            profile: g.profile.clone(),
-            number: g.number,
-            path: profiles.generation_path(&g.profile, g.number),
-        })
     }
 }
 
@@ -183,7 +166,7 @@ pub fn run(settings: &Settings, command: Command) -> anyhow::Result<()> {
 }
 
 /// Refuses (exit 3) outside the maintenance windows unless `force`, which only warns.
-fn within_window(s: &Settings, force: bool) -> anyhow::Result<()> {
+pub(crate) fn within_window(s: &Settings, force: bool) -> anyhow::Result<()> {
     match s.schedule.check(s.now) {
         Ok(_) => Ok(()),
         Err(e) if force => {
@@ -191,51 +174,6 @@ fn within_window(s: &Settings, force: bool) -> anyhow::Result<()> {
             Ok(())
         }
         Err(e) => Err(e.into()),
-    }
-}
-
-/// Resolves `request` among the builds the version policy admits. A request that only refused
-/// builds satisfy is refused naming the rule; a full catalogue key is checked the same way.
-fn resolve(
-    s: &Settings,
-    catalogue: &Catalogue,
-    request: &Request,
-    platform: &Platform,
-    pre: bool,
-) -> anyhow::Result<Entry> {
-    let pre = pre || s.policy.prereleases();
-    let refused = |e: &Entry| {
-        s.policy.refusal(e).map(|refusal| PolicyError::Refused {
-            request: request.to_string(),
-            version: e.version.to_string(),
-            key: e.key.clone(),
-            refusal,
-        })
-    };
-    if s.policy.is_empty() {
-        return Ok(catalogue.resolve(request, platform, pre)?.clone());
-    }
-    let admitted = Catalogue {
-        source: catalogue.source.clone(),
-        entries: catalogue
-            .entries
-            .iter()
-            .filter(|e| request.key().is_some() || s.policy.refusal(e).is_none())
-            .cloned()
-            .collect(),
-        warnings: Vec::new(),
-    };
-    match admitted.resolve(request, platform, pre) {
-        Ok(e) => match refused(e) {
-            Some(err) => Err(err.into()),
-            None => Ok(e.clone()),
-        },
-        // Refused by policy only if the unfiltered catalogue has a match; otherwise its own
-        // error (with its hints about prereleases and the nearest versions) says more.
-        Err(err) => match catalogue.resolve(request, platform, pre) {
-            Ok(e) => Err(refused(e).map_or_else(|| err.into(), Into::into)),
-            Err(unfiltered) => Err(unfiltered.into()),
-        },
     }
 }
 
@@ -247,57 +185,6 @@ fn generation(s: &Settings, db: &Db, n: u64) -> anyhow::Result<crate::db::Genera
             profile: s.profile.clone(),
             number: n,
         })?)
-}
-
-/// Makes generation `n` current, saying so when something that was not a link stood in place of
-/// the profile link (it is moved aside, never deleted).
-fn make_current(s: &Settings, profiles: &crate::profile::Profiles, n: u64) -> anyhow::Result<()> {
-    if let Some(aside) = profiles.activate(&s.profile, n)? {
-        s.out.warn(&format!(
-            "{} was not a profile link; moved it to {} (pyswap deletes nothing it did not make)",
-            profiles.profile_path(&s.profile).display(),
-            aside.display()
-        ));
-    }
-    Ok(())
-}
-
-/// Rebuilds generation `g`'s directory if it is missing or altered; says what was put back.
-fn ensure_links(
-    profiles: &crate::profile::Profiles,
-    g: &crate::db::GenerationRow,
-) -> anyhow::Result<Vec<String>> {
-    if profiles.generation_intact(&g.profile, g.number, &g.entry_name) {
-        return Ok(Vec::new());
-    }
-    profiles.write_generation(&g.profile, g.number, &g.entry_name)?;
-    Ok(vec![format!("generation {}'s directory", g.number)])
-}
-
-/// Points the minor link of `g`'s minor version at `g` (it is being made current), fsynced
-/// now or (`sync` false) by the caller's next link change; returns the minor path.
-fn set_minor_link(
-    profiles: &crate::profile::Profiles,
-    g: &crate::db::GenerationRow,
-    sync: bool,
-) -> anyhow::Result<Option<String>> {
-    let Some(minor) = g.minor() else {
-        return Ok(None);
-    };
-    let path = profiles.minor_path(&g.profile, &minor);
-    let wanted = profiles.generation_path(&g.profile, g.number);
-    if std::fs::read_link(&path).ok().as_deref() != wanted.file_name().map(std::path::Path::new) {
-        profiles.set_minor(&g.profile, &minor, g.number, sync)?;
-    }
-    Ok(Some(path.display().to_string()))
-}
-
-/// How many running processes use store entry `name` (see `pyswap ps`).
-fn processes_using(s: &Settings, name: &str) -> u64 {
-    crate::inuse::processes(&s.home.store(), crate::inuse::Uses::Runs)
-        .iter()
-        .filter(|p| p.entries.iter().any(|e| e == name))
-        .count() as u64
 }
 
 /// Opens the home for a command that writes: directories created, database migrated.
@@ -352,18 +239,6 @@ fn gc_shared(s: &Settings) -> anyhow::Result<lock::GcLock> {
     )?)
 }
 
-/// The profile's own lock, held while its current generation changes.
-fn profile_lock(s: &Settings) -> anyhow::Result<Lock> {
-    let path = s.home.locks().join(format!("profile-{}.lock", s.profile));
-    let lock = lock::acquire(&path, Mode::Exclusive, s.lock_wait, &|| {
-        s.out.say(&format!(
-            "waiting for another pyswap command changing profile `{}`…",
-            s.profile
-        ));
-    })?;
-    Ok(lock)
-}
-
 /// Loads the configured catalogue; `platform` lets the embedded one skip other platforms. A
 /// remote one goes through the catalogue cache (see `catalog_cache`).
 fn load_catalogue(
@@ -398,4 +273,49 @@ fn load_catalogue(
     };
     s.out.warn_all(&cat.warnings);
     Ok(cat)
+}
+
+/// The configured catalogue, or, when a remote one cannot be fetched and the request is
+/// satisfied by a runtime already in the store, the store's own runtimes (with a warning).
+fn catalogue_for(
+    s: &Settings,
+    db: &Db,
+    fetcher: &Fetcher,
+    request: &Request,
+    platform: &Platform,
+    pre: bool,
+) -> anyhow::Result<Catalogue> {
+    // A full key may name another platform: load everything so the error can say so.
+    let narrow = request.key().is_none().then_some(platform);
+    match load_catalogue(s, fetcher, narrow) {
+        Err(err)
+            if matches!(
+                err.downcast_ref::<CatalogError>(),
+                Some(CatalogError::Fetch(_) | CatalogError::NotCached { .. })
+            ) =>
+        {
+            let installed = installed_catalogue(s, db)?;
+            if crate::activation::resolve(s, &installed, request, platform, pre).is_err() {
+                return Err(err);
+            }
+            s.out.warn(&format!(
+                "{err:#}; resolving `{request}` among the runtimes already installed"
+            ));
+            Ok(installed)
+        }
+        other => other,
+    }
+}
+
+/// The runtimes in the store, as a catalogue (for resolving while the real one is unreachable).
+fn installed_catalogue(s: &Settings, db: &Db) -> anyhow::Result<Catalogue> {
+    Ok(Catalogue {
+        source: Location::Path(s.home.db()),
+        entries: db
+            .entries()?
+            .iter()
+            .filter_map(crate::install::entry_of)
+            .collect(),
+        warnings: Vec::new(),
+    })
 }

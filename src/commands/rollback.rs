@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::CommandError;
-use super::switch::{MinorChange, say_still_running};
+use crate::activation::{self, MinorChange};
 use crate::profile::{CurrentLink, ProfileError, Profiles};
 use crate::settings::Settings;
 use crate::store::Store;
@@ -28,7 +28,7 @@ pub fn run(s: &Settings, to: Option<u64>, force: bool) -> anyhow::Result<()> {
     super::within_window(s, force)?;
     let db = super::open_rw(s)?;
     let _gc = super::gc_shared(s)?;
-    let _profile = super::profile_lock(s)?;
+    let _profile = activation::profile_lock(s)?;
     let profiles = Profiles::new(s.home.profiles());
     profiles.migrate(&s.profile)?;
     // A damaged profile link (a directory in its place, or a link elsewhere) is repaired by
@@ -72,58 +72,16 @@ pub fn run(s: &Settings, to: Option<u64>, force: bool) -> anyhow::Result<()> {
             target.number, v.phase, target.number
         ));
     }
-    let from = match current {
-        Some(n) => db.generation(&s.profile, n)?,
-        None => None,
-    };
-    let repaired = super::ensure_links(&profiles, &target)?;
-    for what in &repaired {
-        s.out.warn(&format!(
-            "profile `{}`: {what} was missing or altered; put back",
-            s.profile
-        ));
-    }
-    let (minor_change, previous_runtime_processes) = if Some(target.number) == current {
-        s.out.say(&format!(
-            "profile `{}` is already at generation {}",
-            s.profile, target.number
-        ));
-        (None, None)
-    } else {
-        // The minor path first, unsynced: activating fsyncs `profiles/` for both renames.
-        super::set_minor_link(&profiles, &target, false)?;
-        super::make_current(s, &profiles, target.number)?;
-        crate::crash::point("rollback:activated");
-        s.out.say(&format!(
-            "profile `{}`: generation {} -> {} (CPython {})",
-            s.profile,
-            current.map_or_else(|| "(none)".to_owned(), |n| n.to_string()),
-            target.number,
-            target.version
-        ));
-        let change = MinorChange::between(&profiles, from.as_ref(), &target);
-        if let Some(c) = &change {
-            c.warn(s, &s.profile);
-        }
-        let still = from
-            .as_ref()
-            .filter(|g| g.entry_id != target.entry_id)
-            .map(|g| super::processes_using(s, &g.entry_name));
-        if let (Some(n), Some(from)) = (still.filter(|&n| n > 0), current) {
-            say_still_running(s, n, from);
-        }
-        (change, still)
-    };
-    let minor_path = super::set_minor_link(&profiles, &target, true)?;
+    let done = activation::return_to(s, &db, &profiles, &target, current)?;
     s.out.json(&RolledBack {
         profile: &s.profile,
         from: current,
         generation: target.number,
         version: &target.version,
         store_path: path.display().to_string(),
-        minor_path,
-        minor_change,
-        previous_runtime_processes,
-        repaired,
+        minor_path: done.minor_path,
+        minor_change: done.minor_change,
+        previous_runtime_processes: done.previous_runtime_processes,
+        repaired: done.repaired,
     })
 }

@@ -28,8 +28,8 @@ pub fn run(s: &Settings, force: bool) -> anyhow::Result<()> {
     let request = Request::parse(&format!("{}.{}{suffix}", version.major(), version.minor()))?;
     let platform = s.platform()?;
     let fetcher = s.fetcher();
-    let catalogue = super::switch::catalogue_for(s, &db, &fetcher, &request, &platform, false)?;
-    let newest = super::resolve(s, &catalogue, &request, &platform, false)?;
+    let catalogue = super::catalogue_for(s, &db, &fetcher, &request, &platform, false)?;
+    let newest = crate::activation::resolve(s, &catalogue, &request, &platform, false)?;
     let same = newest.key == row.catalogue_key && newest.build == row.build;
     if same || (&newest.version, &newest.build) < (&version, &row.build) {
         s.out.say(&format!(
@@ -40,15 +40,15 @@ pub fn run(s: &Settings, force: bool) -> anyhow::Result<()> {
             row.version
         ));
         let path = crate::store::Store::new(s.home.store()).path(&g.entry_name);
-        return s
-            .out
-            .json(&super::switch::Switched::unchanged(&s.profile, &g, &path));
+        return s.out.json(&crate::activation::Switched::unchanged(
+            &s.profile, &g, &path,
+        ));
     }
     s.out.say(&format!(
         "upgrading profile `{}`: CPython {} -> {}",
         s.profile, row.version, newest.version
     ));
-    let done = super::switch::activate(
+    let done = crate::activation::activate(
         s,
         &mut db,
         &fetcher,

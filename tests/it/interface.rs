@@ -152,3 +152,18 @@ fn issue_15_a_failing_command_prints_one_document_with_its_error_inside() {
     assert!(r.stderr.contains("pyswap list --available"), "{}", r.stderr);
     t.assert_consistent();
 }
+
+#[test]
+fn issue_15_a_failing_check_prints_its_reports_and_the_error_in_one_document() {
+    let t = with_current();
+    std::fs::write(
+        t.home.join("config.toml"),
+        "[[validation.checks]]\nname = \"always-fails\"\nrun = [\"false\"]\n",
+    )
+    .unwrap();
+    let r = t.run(&["check", "--json"]).fails(1, "always-fails");
+    let doc: crate::output::Checked = strict(&r.stdout);
+    assert!(!doc.ok);
+    assert_eq!(doc.error.map(|e| e.exit_code), Some(1));
+    assert_eq!(t.profile_version().as_deref(), Some("3.11.9"));
+}

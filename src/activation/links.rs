@@ -1,0 +1,89 @@
+//! The profile's links as an activation moves them: the current link, the generation
+//! directories, the minor paths, and the profile lock that serialises those changes.
+
+use crate::commands::CommandError;
+use crate::lock::{self, Lock, Mode};
+use crate::settings::Settings;
+
+/// Makes generation `n` current, saying so when something that was not a link stood in place of
+/// the profile link (it is moved aside, never deleted).
+pub fn make_current(
+    s: &Settings,
+    profiles: &crate::profile::Profiles,
+    n: u64,
+) -> anyhow::Result<()> {
+    if let Some(aside) = profiles.activate(&s.profile, n)? {
+        s.out.warn(&format!(
+            "{} was not a profile link; moved it to {} (pyswap deletes nothing it did not make)",
+            profiles.profile_path(&s.profile).display(),
+            aside.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Rebuilds generation `g`'s directory if it is missing or altered; says what was put back.
+pub fn ensure_links(
+    profiles: &crate::profile::Profiles,
+    g: &crate::db::GenerationRow,
+) -> anyhow::Result<Vec<String>> {
+    if profiles.generation_intact(&g.profile, g.number, &g.entry_name) {
+        return Ok(Vec::new());
+    }
+    profiles.write_generation(&g.profile, g.number, &g.entry_name)?;
+    Ok(vec![format!("generation {}'s directory", g.number)])
+}
+
+/// Points the minor link of `g`'s minor version at `g` (it is being made current), fsynced
+/// now or (`sync` false) by the caller's next link change; returns the minor path.
+pub fn set_minor_link(
+    profiles: &crate::profile::Profiles,
+    g: &crate::db::GenerationRow,
+    sync: bool,
+) -> anyhow::Result<Option<String>> {
+    let Some(minor) = g.minor() else {
+        return Ok(None);
+    };
+    let path = profiles.minor_path(&g.profile, &minor);
+    let wanted = profiles.generation_path(&g.profile, g.number);
+    if std::fs::read_link(&path).ok().as_deref() != wanted.file_name().map(std::path::Path::new) {
+        profiles.set_minor(&g.profile, &minor, g.number, sync)?;
+    }
+    Ok(Some(path.display().to_string()))
+}
+
+/// The error for a current generation whose directory is not what its row says, if it is not.
+pub fn check_current_intact(
+    profiles: &crate::profile::Profiles,
+    g: &crate::db::GenerationRow,
+) -> Result<(), CommandError> {
+    if profiles.generation_intact(&g.profile, g.number, &g.entry_name) {
+        Ok(())
+    } else {
+        Err(CommandError::BrokenGeneration {
+            profile: g.profile.clone(),
+            number: g.number,
+            path: profiles.generation_path(&g.profile, g.number),
+        })
+    }
+}
+
+/// How many running processes use store entry `name` (see `pyswap ps`).
+pub fn processes_using(s: &Settings, name: &str) -> u64 {
+    crate::inuse::processes(&s.home.store(), crate::inuse::Uses::Runs)
+        .iter()
+        .filter(|p| p.entries.iter().any(|e| e == name))
+        .count() as u64
+}
+
+/// The profile's own lock, held while its current generation changes.
+pub fn profile_lock(s: &Settings) -> anyhow::Result<Lock> {
+    let path = s.home.locks().join(format!("profile-{}.lock", s.profile));
+    let lock = lock::acquire(&path, Mode::Exclusive, s.lock_wait, &|| {
+        s.out.say(&format!(
+            "waiting for another pyswap command changing profile `{}`…",
+            s.profile
+        ));
+    })?;
+    Ok(lock)
+}

@@ -1,0 +1,383 @@
+//! Activation: how a runtime becomes a profile's current generation, and how it stops being
+//! one. Install it if needed, validate it under the policy (or reuse a passing run), record the
+//! generation, swap the profile link atomically, health-check it through the profile path, and
+//! restore the previous generation if that fails. `switch`, `upgrade`, `rollback` and `check`
+//! are scripts over this module.
+
+mod links;
+mod report;
+mod resolve;
+
+pub use links::{
+    check_current_intact, ensure_links, make_current, processes_using, profile_lock, set_minor_link,
+};
+pub use report::{MinorChange, Switched, say_still_running};
+pub use resolve::resolve;
+
+use crate::catalog::Entry;
+use crate::commands::CommandError;
+use crate::crash;
+use crate::db::{Db, GenerationRow, ValidationRow};
+use crate::fetch::Fetcher;
+use crate::install::{self, Installed};
+use crate::output::{now_unix, rfc3339};
+use crate::profile::{CurrentLink, Profiles};
+use crate::settings::Settings;
+use crate::validate::{self, Expected, Phase, Report};
+
+/// Installs `entry` if needed, validates it under the policy, records and activates a new
+/// generation (unless the profile already uses the entry), then runs the health check.
+pub fn activate(
+    s: &Settings,
+    db: &mut Db,
+    fetcher: &Fetcher,
+    entry: &Entry,
+    request: &str,
+    command: &str,
+) -> anyhow::Result<Switched> {
+    let cache = s.download_cache();
+    let opts = s.install_options(&cache);
+    let installed = install::ensure(
+        &s.home,
+        db,
+        fetcher,
+        entry,
+        &opts,
+        || s.out.progress(&entry.key),
+        &|note| s.out.say(note),
+    )?;
+    crash::point("switch:installed");
+    let expected = Expected::of(entry).with_digest(&installed.row.tree_digest);
+
+    let _profile = links::profile_lock(s)?;
+    let profiles = Profiles::new(s.home.profiles());
+    profiles.migrate(&s.profile)?;
+    let mut repaired = Vec::new();
+    let current = match profiles.current_link(&s.profile) {
+        CurrentLink::Generation(n) => db.generation(&s.profile, n)?,
+        CurrentLink::Missing => None,
+        CurrentLink::Foreign(what) | CurrentLink::Broken(what) => {
+            repaired.push(format!("the current link (it was `{what}`)"));
+            None
+        }
+    };
+    if let Some(g) = current.as_ref().filter(|g| g.entry_id == installed.row.id) {
+        return already_current(s, db, &profiles, &installed, &expected, g, repaired);
+    }
+    let (validation, validated) = validated_report(s, db, &installed, &expected)?;
+    let row = GenerationRow {
+        profile: s.profile.clone(),
+        number: 0,
+        entry_id: installed.row.id,
+        entry_name: installed.row.name.clone(),
+        version: installed.row.version.clone(),
+        request: request.to_owned(),
+        command: command.into(),
+        created: now_unix(),
+        variant: installed.row.variant.clone(),
+        build: installed.row.build.clone(),
+    };
+    let n = db.add_generation(&row, |n| {
+        profiles
+            .write_generation(&s.profile, n, &installed.row.name)
+            .map_err(|e| e.to_string())
+    })?;
+    crash::point("switch:generation-committed");
+    record(db, installed.row.id, &s.profile, Some(n), &validation)?;
+    links::make_current(s, &profiles, n)?;
+    crash::point("switch:activated");
+    db.unstage(installed.row.id)?;
+    let previous = current.as_ref().map(|g| g.number);
+    let health_check = if s.validation.health_check {
+        health_or_restore(s, db, &profiles, &installed, &expected, n, current.as_ref())?;
+        crash::timing("switch:health-checked");
+        Some(true)
+    } else {
+        None
+    };
+    let new = GenerationRow { number: n, ..row };
+    // Unsynced: a crash that loses this rename leaves the minor path on an older generation of
+    // the same minor version, which is as valid (and pinned); the next link change syncs it.
+    let minor_path = links::set_minor_link(&profiles, &new, false)?;
+    let previous_runtime_processes = current
+        .as_ref()
+        .filter(|g| g.entry_id != new.entry_id)
+        .map(|g| links::processes_using(s, &g.entry_name));
+    Ok(Switched {
+        profile: s.profile.clone(),
+        generation: n,
+        previous,
+        minor_change: MinorChange::between(&profiles, current.as_ref(), &new),
+        version: new.version,
+        store_path: installed.path.display().to_string(),
+        installed: installed.fresh,
+        changed: true,
+        validated: Some(validated),
+        health_check,
+        created: rfc3339(new.created),
+        minor_path,
+        previous_runtime_processes,
+        repaired,
+    })
+}
+
+/// The profile already uses the requested entry: idempotent means "make it so", so the
+/// generation directory and the minor link are put back if something removed or redirected
+/// them, and a health check that a killed switch never ran is run now.
+fn already_current(
+    s: &Settings,
+    db: &mut Db,
+    profiles: &Profiles,
+    installed: &Installed,
+    expected: &Expected,
+    g: &GenerationRow,
+    mut repaired: Vec<String>,
+) -> anyhow::Result<Switched> {
+    // Idempotent means "make it so": the generation directory and the links are put back
+    // if something removed or redirected them.
+    repaired.extend(links::ensure_links(profiles, g)?);
+    // A switch killed between the swap and its health check left this generation current
+    // unchecked (or checked and failed, not yet undone): finish that switch's work now.
+    let checked = db
+        .latest_validation(&s.profile, g.number)?
+        .is_some_and(|v| v.ok && v.phase == Phase::Health.as_str());
+    if s.validation.health_check && !checked {
+        let fallback = last_good_before(db, &s.profile, g.number)?;
+        health_or_restore(
+            s,
+            db,
+            profiles,
+            installed,
+            expected,
+            g.number,
+            fallback.as_ref(),
+        )?;
+    }
+    let minor_link = g.minor().map(|m| profiles.minor_path(&s.profile, &m));
+    let pointed = minor_link
+        .as_ref()
+        .and_then(|l| std::fs::read_link(l).ok())
+        .is_some_and(|t| {
+            Some(t.as_path())
+                == profiles
+                    .generation_path(&s.profile, g.number)
+                    .file_name()
+                    .map(std::path::Path::new)
+        });
+    let mut done = Switched::unchanged(&s.profile, g, &installed.path);
+    done.minor_path = links::set_minor_link(profiles, g, true)?;
+    if minor_link.is_some() && !pointed {
+        repaired.push("the minor link".into());
+    }
+    done.repaired = repaired;
+    Ok(done)
+}
+
+/// Runs the health check of generation `n` (current) through the profile path and records it;
+/// on failure puts the profile back at `previous` (or at no runtime) and fails naming both.
+fn health_or_restore(
+    s: &Settings,
+    db: &mut Db,
+    profiles: &Profiles,
+    installed: &Installed,
+    expected: &Expected,
+    n: u64,
+    previous: Option<&GenerationRow>,
+) -> anyhow::Result<()> {
+    let python = profiles.profile_path(&s.profile).join("bin/python3");
+    let report = validate::health(&python, &installed.path, expected, &s.validation);
+    record(db, installed.row.id, &s.profile, Some(n), &report)?;
+    if report.ok {
+        return Ok(());
+    }
+    let restored = restore(s, profiles, previous)?;
+    Err(CommandError::HealthFailed {
+        generation: n,
+        summary: report.summary(),
+        restored,
+    }
+    .into())
+}
+
+/// The newest generation before `n` whose last validation did not fail: where an unfinished
+/// switch to `n` goes back to when its health check fails on the re-run (the generation it
+/// came from is not recorded).
+fn last_good_before(db: &Db, profile: &str, n: u64) -> anyhow::Result<Option<GenerationRow>> {
+    let latest = db.latest_validations(profile)?;
+    Ok(db
+        .generations(profile)?
+        .into_iter()
+        .rfind(|g| g.number < n && latest.get(&g.number).is_none_or(|v| v.ok)))
+}
+
+/// The pre-activation verdict: the install's own run when the entry was just unpacked, a stored
+/// passing run under the same policy, or a new run now. A failure is recorded and returned.
+fn validated_report(
+    s: &Settings,
+    db: &mut Db,
+    installed: &Installed,
+    expected: &Expected,
+) -> anyhow::Result<(Report, &'static str)> {
+    let fingerprint = s.validation.fingerprint();
+    let stored = |json: &str| serde_json::from_str::<Report>(json).ok();
+    if installed.fresh
+        && let Some(r) = stored(&installed.row.validation)
+    {
+        return Ok((r, "install"));
+    }
+    if let Some(r) = db
+        .validated(installed.row.id, &fingerprint)?
+        .as_deref()
+        .and_then(stored)
+    {
+        return Ok((r, "stored"));
+    }
+    let report = validate::validate(&installed.path, expected, &s.validation, Phase::Activate);
+    record(db, installed.row.id, &s.profile, None, &report)?;
+    Ok((report.into_result()?, "activate"))
+}
+
+/// Stores a validation run for the entry (and the generation, once there is one).
+pub fn record(
+    db: &mut Db,
+    entry_id: i64,
+    profile: &str,
+    generation: Option<u64>,
+    report: &Report,
+) -> anyhow::Result<()> {
+    db.record_validation(&ValidationRow {
+        entry_id,
+        profile: generation.map(|_| profile.to_owned()),
+        generation,
+        phase: report.phase.as_str().into(),
+        policy: report.policy.clone(),
+        ok: report.ok,
+        report: serde_json::to_string(report)?,
+        created: now_unix(),
+    })?;
+    Ok(())
+}
+
+/// Puts the profile back where it was before a failed health check; says where.
+fn restore(
+    s: &Settings,
+    profiles: &Profiles,
+    previous: Option<&GenerationRow>,
+) -> anyhow::Result<String> {
+    let Some(g) = previous else {
+        profiles.deactivate(&s.profile)?;
+        crash::point("switch:rolled-back");
+        return Ok(format!(
+            "no runtime (profile `{}` had none before)",
+            s.profile
+        ));
+    };
+    links::ensure_links(profiles, g)?;
+    links::make_current(s, profiles, g.number)?;
+    crash::point("switch:rolled-back");
+    Ok(format!("generation {} (CPython {})", g.number, g.version))
+}
+
+/// What [`return_to`] did.
+pub struct Returned {
+    pub minor_path: Option<String>,
+    pub minor_change: Option<MinorChange>,
+    /// Running processes still on the runtime left; `None` when nothing changed.
+    pub previous_runtime_processes: Option<u64>,
+    pub repaired: Vec<String>,
+}
+
+/// Makes existing generation `target` current again (`current`: the generation current
+/// before, if the link was intact): nothing is installed or validated, its directory and
+/// minor path are put back if something removed them. The caller holds the profile lock.
+pub fn return_to(
+    s: &Settings,
+    db: &Db,
+    profiles: &Profiles,
+    target: &GenerationRow,
+    current: Option<u64>,
+) -> anyhow::Result<Returned> {
+    let from = match current {
+        Some(n) => db.generation(&s.profile, n)?,
+        None => None,
+    };
+    let repaired = links::ensure_links(profiles, target)?;
+    for what in &repaired {
+        s.out.warn(&format!(
+            "profile `{}`: {what} was missing or altered; put back",
+            s.profile
+        ));
+    }
+    let (minor_change, previous_runtime_processes) = if Some(target.number) == current {
+        s.out.say(&format!(
+            "profile `{}` is already at generation {}",
+            s.profile, target.number
+        ));
+        (None, None)
+    } else {
+        // The minor path first, unsynced: activating fsyncs `profiles/` for both renames.
+        links::set_minor_link(profiles, target, false)?;
+        links::make_current(s, profiles, target.number)?;
+        crate::crash::point("rollback:activated");
+        s.out.say(&format!(
+            "profile `{}`: generation {} -> {} (CPython {})",
+            s.profile,
+            current.map_or_else(|| "(none)".to_owned(), |n| n.to_string()),
+            target.number,
+            target.version
+        ));
+        let change = MinorChange::between(profiles, from.as_ref(), target);
+        if let Some(c) = &change {
+            c.warn(s, &s.profile);
+        }
+        let still = from
+            .as_ref()
+            .filter(|g| g.entry_id != target.entry_id)
+            .map(|g| links::processes_using(s, &g.entry_name));
+        if let (Some(n), Some(from)) = (still.filter(|&n| n > 0), current) {
+            say_still_running(s, n, from);
+        }
+        (change, still)
+    };
+    let minor_path = links::set_minor_link(profiles, target, true)?;
+    Ok(Returned {
+        minor_path,
+        minor_change,
+        previous_runtime_processes,
+        repaired,
+    })
+}
+
+/// Re-runs the validation policy on generation `n`'s runtime (`row`) and records each result;
+/// for the current generation the health check through the profile path runs first. Nothing
+/// is switched or rolled back.
+pub fn recheck(
+    s: &Settings,
+    db: &mut Db,
+    profiles: &Profiles,
+    row: &crate::db::EntryRow,
+    n: u64,
+    is_current: bool,
+) -> anyhow::Result<Vec<Report>> {
+    let path = crate::store::Store::new(s.home.store()).path(&row.name);
+    let expected = Expected::from_row(&row.version, &row.variant, &row.platform)
+        .ok_or_else(|| CommandError::EntryMissing(row.name.clone()))?
+        .with_digest(&row.tree_digest);
+    // Health first (is the profile alive?), then the whole policy, whose row is then the
+    // newest one `generations` shows.
+    let mut reports = Vec::new();
+    if is_current && s.validation.health_check {
+        let python = profiles.profile_path(&s.profile).join("bin/python3");
+        reports.push(validate::health(&python, &path, &expected, &s.validation));
+    }
+    reports.push(validate::validate(
+        &path,
+        &expected,
+        &s.validation,
+        Phase::Check,
+    ));
+    for r in &reports {
+        record(db, row.id, &s.profile, Some(n), r)?;
+    }
+    Ok(reports)
+}

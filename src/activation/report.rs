@@ -1,0 +1,144 @@
+//! What an activation reports: the `switch`/`upgrade` document, a change of minor version, the
+//! processes still running the previous runtime.
+
+use serde::Serialize;
+
+use crate::db::GenerationRow;
+use crate::output::rfc3339;
+use crate::profile::Profiles;
+use crate::settings::Settings;
+
+#[derive(Serialize)]
+pub struct Switched {
+    pub(crate) profile: String,
+    pub(crate) generation: u64,
+    /// The generation that was current before, if any.
+    pub(crate) previous: Option<u64>,
+    pub(crate) version: String,
+    pub(crate) store_path: String,
+    pub(crate) installed: bool,
+    pub(crate) changed: bool,
+    /// `install` (validated as it was unpacked), `activate` (validated now), `stored` (an
+    /// earlier passing run under the same policy), or `null` when nothing changed.
+    pub(crate) validated: Option<&'static str>,
+    /// The post-switch health check: `true`, or `null` when disabled or nothing changed.
+    pub(crate) health_check: Option<bool>,
+    pub(crate) created: String,
+    /// The profile's stable path for this minor version (`profiles/<p>@3.12`), made from.
+    pub(crate) minor_path: Option<String>,
+    /// Set when the switch moved the profile to another minor version (or variant): venvs made
+    /// from the profile path stop working; see [`MinorChange`].
+    pub(crate) minor_change: Option<MinorChange>,
+    /// Running processes that still use the previous generation's runtime (they keep it until
+    /// they exit; `pyswap ps` lists them); `null` when nothing changed.
+    pub(crate) previous_runtime_processes: Option<u64>,
+    /// Links that were missing or altered and were put back (`current`, `generation N`).
+    pub(crate) repaired: Vec<String>,
+}
+
+/// A change of minor version (or variant) of a profile.
+#[derive(Serialize, Clone)]
+pub struct MinorChange {
+    pub(crate) from: String,
+    pub(crate) to: String,
+    /// Where venvs that must stay on `from` are made from.
+    pub(crate) from_path: String,
+}
+
+impl Switched {
+    /// The document for a profile left at generation `g`.
+    pub fn unchanged(profile: &str, g: &GenerationRow, store_path: &std::path::Path) -> Self {
+        Self {
+            profile: profile.to_owned(),
+            generation: g.number,
+            previous: Some(g.number),
+            version: g.version.clone(),
+            store_path: store_path.display().to_string(),
+            installed: false,
+            changed: false,
+            validated: None,
+            health_check: None,
+            created: rfc3339(g.created),
+            minor_path: None,
+            minor_change: None,
+            previous_runtime_processes: None,
+            repaired: Vec::new(),
+        }
+    }
+
+    pub fn report(&self, s: &Settings) -> anyhow::Result<()> {
+        let how = if self.installed {
+            "installed and validated"
+        } else {
+            "already in the store"
+        };
+        for what in &self.repaired {
+            s.out.warn(&format!(
+                "profile `{}`: {what} was missing or altered; put back",
+                self.profile
+            ));
+        }
+        if self.changed {
+            s.out.say(&format!(
+                "switched profile `{}` to generation {}: CPython {} ({how})",
+                self.profile, self.generation, self.version
+            ));
+            if let Some(c) = &self.minor_change {
+                c.warn(s, &self.profile);
+            }
+            if let Some(n) = self.previous_runtime_processes.filter(|&n| n > 0) {
+                say_still_running(s, n, self.previous.unwrap_or_default());
+            }
+        } else {
+            s.out.say(&format!(
+                "profile `{}` is already at CPython {} (generation {}); nothing changed",
+                self.profile, self.version, self.generation
+            ));
+        }
+        s.out.json(self)
+    }
+}
+
+impl MinorChange {
+    /// The change from `from` to `to`, if their minor versions (or variants) differ.
+    pub fn between(
+        profiles: &Profiles,
+        from: Option<&GenerationRow>,
+        to: &GenerationRow,
+    ) -> Option<Self> {
+        let from = from?;
+        let (a, b) = (from.minor()?, to.minor()?);
+        (a != b).then(|| Self {
+            from_path: profiles.minor_path(&from.profile, &a).display().to_string(),
+            from: a,
+            to: b,
+        })
+    }
+
+    pub fn warn(&self, s: &Settings, profile: &str) {
+        s.out.warn(&format!(
+            "profile `{profile}` moved from Python {} to {}: venvs made from {} no longer work \
+             (their packages are built for {}); make venvs that must stay on {} from {}/bin/python3, \
+             which follows only {}.x",
+            self.from,
+            self.to,
+            s.home.profiles().join(profile).join("bin").display(),
+            self.from,
+            self.from,
+            self.from_path,
+            self.from
+        ));
+    }
+}
+
+/// Tells how many running processes still use generation `previous`'s runtime.
+pub fn say_still_running(s: &Settings, n: u64, previous: u64) {
+    s.out.say(&format!(
+        "{n} running process{} still use{} the runtime of generation {previous} and keep{} it until \
+         {} exit; `pyswap ps` lists them",
+        if n == 1 { "" } else { "es" },
+        if n == 1 { "s" } else { "" },
+        if n == 1 { "s" } else { "" },
+        if n == 1 { "it" } else { "they" },
+    ));
+}
