@@ -17,17 +17,23 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::fs::{self, FileTimes, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs;
+use std::io::{self, BufRead, BufReader, Read};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::time::{Duration, SystemTime};
+use std::sync::mpsc::{SyncSender, sync_channel};
 
 use crate::tree::{Kind, Node};
 
+mod decode;
 mod headers;
+mod rules;
+mod writer;
+
+use decode::{Capped, Decoder, GZIP_MAGIC, ZSTD_MAGIC, corrupt_or_cap};
 use headers::{Extension, Pending};
+use rules::{Place, classify, link_target, member_mtime, resolve_inside};
+use writer::{HANDOFF_MAX, Job, write_jobs};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
@@ -98,55 +104,6 @@ pub enum Layout {
 pub struct Unpacked {
     pub nodes: Vec<Node>,
     pub layout: Layout,
-}
-
-const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
-const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
-const MAX_PATH: usize = 4095;
-const MAX_NAME: usize = 255;
-
-/// The decompressor, kept as a concrete type so that what follows its stream can be checked.
-enum Decoder<R: BufRead> {
-    Gzip(Box<flate2::bufread::GzDecoder<R>>),
-    Zstd(zstd::stream::read::Decoder<'static, R>),
-}
-
-impl<R: BufRead> Read for Decoder<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let (what, r) = match self {
-            Self::Gzip(d) => ("gzip", d.read(buf)),
-            Self::Zstd(d) => ("zstd", d.read(buf)),
-        };
-        r.map_err(|e| {
-            let hint = if e.to_string().contains("too much memory") {
-                " (its window is larger than the 128 MiB pyswap allows)"
-            } else {
-                ""
-            };
-            io::Error::new(e.kind(), format!("{what} stream: {e}{hint}"))
-        })
-    }
-}
-
-impl<R: BufRead> Decoder<R> {
-    /// After the decompressed stream has ended: fails if compressed input follows it (a second
-    /// gzip member or zstd frame, or junk). Both are decoded as one member/frame on purpose.
-    fn check_end(&mut self) -> Result<(), ArchiveError> {
-        let (what, input) = match self {
-            Self::Gzip(d) => ("gzip member", d.get_mut()),
-            Self::Zstd(d) => ("zstd frame", d.get_mut()),
-        };
-        let rest = input
-            .fill_buf()
-            .map_err(|e| ArchiveError::Corrupt(format!("reading: {e}")))?;
-        if rest.is_empty() {
-            Ok(())
-        } else {
-            Err(ArchiveError::Corrupt(format!(
-                "data after the end of the {what} (a second {what} or trailing bytes)"
-            )))
-        }
-    }
 }
 
 /// Unpacks `archive` (compression detected from its magic bytes) into the empty `dest`.
@@ -301,241 +258,6 @@ fn read_members<R: Read>(
         )));
     }
     Ok(())
-}
-
-/// Files are handed to the writer thread in pieces of at most this size (so at most
-/// 32 x 1 MiB is in flight); a file up to this size goes whole, in one job.
-const HANDOFF_MAX: u64 = 1 << 20;
-
-/// Work for the writer thread. The reading thread sends every regular file as `Open` followed
-/// by its data in order (`Data`, then `Close` for a file larger than one piece): one file at a
-/// time, so the writer needs no bookkeeping beyond the file it has open.
-enum Job {
-    /// A new file: its place in the node list, where, its mode and mtime, and its first piece.
-    /// `last` = this piece is all of it.
-    Open {
-        index: usize,
-        path: PathBuf,
-        exec: bool,
-        mtime: SystemTime,
-        data: Vec<u8>,
-        last: bool,
-    },
-    /// The next piece of the open file.
-    Data(Vec<u8>),
-    /// The open file is complete.
-    Close,
-}
-
-/// The file the writer thread is writing.
-struct OpenFile {
-    index: usize,
-    path: PathBuf,
-    exec: bool,
-    mtime: SystemTime,
-    file: fs::File,
-    hasher: blake3::Hasher,
-    size: u64,
-}
-
-impl OpenFile {
-    fn write(&mut self, data: &[u8]) -> Result<(), ArchiveError> {
-        self.hasher.update(data);
-        self.size += data.len() as u64;
-        self.file
-            .write_all(data)
-            .map_err(|error| ArchiveError::Write {
-                path: self.path.clone(),
-                error,
-            })
-    }
-
-    fn close(self) -> Result<(usize, Kind), ArchiveError> {
-        seal_file(&self.file, &self.path, self.exec, self.mtime)?;
-        Ok((
-            self.index,
-            Kind::File {
-                exec: self.exec,
-                size: self.size,
-                hash: *self.hasher.finalize().as_bytes(),
-            },
-        ))
-    }
-}
-
-/// The writer thread: creates, writes, hashes and seals every regular file, so the reading
-/// thread only decompresses and checks. After a failure it keeps draining the queue (so the
-/// reader never blocks) and reports the first error.
-fn write_jobs(queue: Receiver<Job>) -> Result<Vec<(usize, Kind)>, ArchiveError> {
-    let mut done = Vec::new();
-    let mut failed = None;
-    let mut open: Option<OpenFile> = None;
-    for job in queue {
-        if failed.is_some() {
-            continue;
-        }
-        let step = match job {
-            Job::Open {
-                index,
-                path,
-                exec,
-                mtime,
-                data,
-                last,
-            } => create_file(&path).and_then(|file| {
-                let mut f = OpenFile {
-                    index,
-                    path,
-                    exec,
-                    mtime,
-                    file,
-                    hasher: blake3::Hasher::new(),
-                    size: 0,
-                };
-                f.write(&data)?;
-                if last {
-                    done.push(f.close()?);
-                } else {
-                    open = Some(f);
-                }
-                Ok(())
-            }),
-            Job::Data(data) => open.as_mut().map_or_else(
-                || Err(ArchiveError::Corrupt("writer: data without a file".into())),
-                |f| f.write(&data),
-            ),
-            Job::Close => open.take().map_or_else(
-                || Err(ArchiveError::Corrupt("writer: close without a file".into())),
-                |f| f.close().map(|d| done.push(d)),
-            ),
-        };
-        if let Err(e) = step {
-            failed = Some(e);
-        }
-    }
-    failed.map_or(Ok(done), Err)
-}
-
-/// Creates a new file for writing, never following a symlink or replacing anything.
-fn create_file(path: &Path) -> Result<fs::File, ArchiveError> {
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|error| ArchiveError::Write {
-            path: path.to_owned(),
-            error,
-        })
-}
-
-/// Gives a written file the archive's modification time (Python trusts a `__pycache__` file
-/// only while its source's mtime matches the one recorded in it: without this every import
-/// of the runtime would compile from source) and its final read-only mode.
-fn seal_file(
-    file: &fs::File,
-    path: &Path,
-    exec: bool,
-    mtime: SystemTime,
-) -> Result<(), ArchiveError> {
-    let write_err = |error| ArchiveError::Write {
-        path: path.to_owned(),
-        error,
-    };
-    file.set_times(FileTimes::new().set_modified(mtime))
-        .map_err(write_err)?;
-    file.set_permissions(fs::Permissions::from_mode(if exec { 0o555 } else { 0o444 }))
-        .map_err(write_err)
-}
-
-/// The member's ustar modification time (whole seconds, as the bytecode check reads it).
-fn member_mtime(header: &tar::Header, shown: &str) -> Result<SystemTime, ArchiveError> {
-    let secs = header
-        .mtime()
-        .map_err(|e| ArchiveError::Corrupt(format!("`{shown}`: {e}")))?;
-    SystemTime::UNIX_EPOCH
-        .checked_add(Duration::from_secs(secs))
-        .ok_or_else(|| ArchiveError::Corrupt(format!("`{shown}`: mtime {secs} is out of range")))
-}
-
-fn corrupt_or_cap(e: &io::Error, limits: Limits) -> ArchiveError {
-    if e.kind() == io::ErrorKind::FileTooLarge {
-        ArchiveError::TooLarge(format!("{} bytes", limits.max_unpacked_bytes))
-    } else {
-        ArchiveError::Corrupt(e.to_string())
-    }
-}
-
-/// Fails the read once more than `left` decompressed bytes have been produced.
-struct Capped<R> {
-    inner: R,
-    left: u64,
-}
-
-impl<R: Read> Read for Capped<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.left = self
-            .left
-            .checked_sub(n as u64)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::FileTooLarge, "decompressed size cap"))?;
-        Ok(n)
-    }
-}
-
-/// Where an archive member belongs.
-enum Place {
-    /// The runtime root itself (`python/`, `python/install/`).
-    Root,
-    /// Metadata of the `full` layout, not unpacked.
-    Metadata,
-    /// A path inside the runtime.
-    Tree(String),
-}
-
-/// Checks a member name and maps it into the runtime tree.
-fn classify(raw: &[u8]) -> Result<(Place, Option<Layout>), ArchiveError> {
-    let shown = String::from_utf8_lossy(raw).into_owned();
-    let name = std::str::from_utf8(raw).map_err(|_| unsafe_member(&shown, "name is not UTF-8"))?;
-    if name.contains('\0') {
-        return Err(unsafe_member(&shown, "name contains a NUL byte"));
-    }
-    if name.len() > MAX_PATH {
-        return Err(unsafe_member(
-            &shown[..64],
-            format!("name is longer than {MAX_PATH} bytes"),
-        ));
-    }
-    if name.starts_with('/') {
-        return Err(unsafe_member(name, "absolute path"));
-    }
-    let comps: Vec<&str> = name
-        .split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .collect();
-    if comps.contains(&"..") {
-        return Err(unsafe_member(name, "path contains `..`"));
-    }
-    if comps.iter().any(|c| c.len() > MAX_NAME) {
-        return Err(unsafe_member(
-            name,
-            format!("a path component is longer than {MAX_NAME} bytes"),
-        ));
-    }
-    match comps.split_first() {
-        None => Err(unsafe_member(name, "empty name")),
-        Some((&"python", rest)) => Ok(match rest {
-            [] => (Place::Root, None),
-            ["install"] => (Place::Root, Some(Layout::Full)),
-            ["install", inner @ ..] => (Place::Tree(inner.join("/")), Some(Layout::Full)),
-            ["PYTHON.json"] | ["build" | "licenses", ..] => (Place::Metadata, Some(Layout::Full)),
-            inner => (Place::Tree(inner.join("/")), Some(Layout::InstallOnly)),
-        }),
-        Some((top, _)) => Err(ArchiveError::Layout(format!(
-            "member `{name}` is outside `python/` (top-level `{top}`)"
-        ))),
-    }
 }
 
 struct Writer<'a> {
@@ -825,70 +547,11 @@ impl Writer<'_> {
     }
 }
 
-fn link_target(link: Option<&[u8]>, shown: &str) -> Result<String, ArchiveError> {
-    let raw = link.ok_or_else(|| unsafe_member(shown, "link without a target"))?;
-    let target =
-        std::str::from_utf8(raw).map_err(|_| unsafe_member(shown, "link target is not UTF-8"))?;
-    if target.is_empty() || target.contains('\0') || target.len() > MAX_PATH {
-        return Err(unsafe_member(
-            shown,
-            "link target is empty, too long or contains NUL",
-        ));
-    }
-    Ok(target.to_owned())
-}
-
-/// Follows `target` from the directory of `link` through the finished tree (symlinks included,
-/// at most 40 hops) and fails if any step climbs above the root.
-fn resolve_inside(
-    nodes: &[Node],
-    index: &HashMap<String, usize>,
-    link: &str,
-    target: &str,
-) -> Result<(), String> {
-    let mut stack: Vec<String> = link.split('/').map(str::to_owned).collect();
-    stack.pop();
-    let mut queue: std::collections::VecDeque<String> =
-        target.split('/').map(str::to_owned).collect();
-    let mut hops = 0;
-    while let Some(c) = queue.pop_front() {
-        match c.as_str() {
-            "" | "." => {}
-            ".." => {
-                if stack.pop().is_none() {
-                    return Err(format!(
-                        "symlink to `{target}` points outside the runtime tree"
-                    ));
-                }
-            }
-            _ => {
-                stack.push(c);
-                if let Some(Kind::Symlink { target: next }) =
-                    index.get(&stack.join("/")).map(|&i| &nodes[i].kind)
-                {
-                    hops += 1;
-                    if hops > 40 {
-                        return Err(format!("symlink to `{target}` loops"));
-                    }
-                    if next.starts_with('/') {
-                        return Err(format!(
-                            "symlink to `{target}` goes through an absolute symlink"
-                        ));
-                    }
-                    stack.pop();
-                    for part in next.split('/').rev() {
-                        queue.push_front(part.to_owned());
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+    use std::time::{Duration, SystemTime};
 
     fn tar_of(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());

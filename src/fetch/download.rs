@@ -454,8 +454,13 @@ impl<R: Read> Read for DeadlineReader<R> {
             ));
         }
         self.inner.read(buf).map_err(|e| {
-            let text = error_chain(&e);
-            io::Error::new(e.kind(), text)
+            // Flattened to its text (the line names every cause); a stall stays a timeout.
+            let kind = if super::is_timeout(&e) {
+                io::ErrorKind::TimedOut
+            } else {
+                e.kind()
+            };
+            io::Error::new(kind, error_chain(&e))
         })
     }
 }

@@ -395,10 +395,36 @@ fn send_failure(e: &reqwest::Error) -> Failure {
     }
 }
 
+/// Whether a body read failed because the response stalled: reqwest reports that as an
+/// `io::Error` whose sources include its timeout (an `io::Error` of kind `TimedOut`, or a
+/// reqwest error that says it is one).
+pub(super) fn is_timeout(e: &io::Error) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        if err
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::TimedOut)
+            || err
+                .downcast_ref::<reqwest::Error>()
+                .is_some_and(reqwest::Error::is_timeout)
+        {
+            return true;
+        }
+        // `io::Error::source` skips the error it wraps; step into it instead.
+        next = match err.downcast_ref::<io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    false
+}
+
 /// Classifies an error while reading a body, `after` bytes in.
 fn read_failure(e: &io::Error, after: u64) -> Failure {
     let text = error_chain(e);
-    if e.kind() == io::ErrorKind::TimedOut || text.contains("timed out") {
+    if is_timeout(e) {
         Failure::Timeout(format!("no data for a while after {after} bytes: {text}"))
     } else {
         Failure::Interrupted { after, error: text }
