@@ -93,8 +93,8 @@ fn reason<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Reason
     find!(
         crate::archive::ArchiveError,
         crate::cache::CacheError,
-        crate::catalog::CatalogError,
-        crate::catalog::ResolveError,
+        crate::catalogue::CatalogueError,
+        crate::catalogue::ResolveError,
         crate::cli::UsageError,
         crate::commands::CommandError,
         crate::config::ConfigError,

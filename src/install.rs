@@ -12,7 +12,7 @@ use anyhow::Context;
 
 use crate::archive::{self, Limits, Unpacked};
 use crate::cache::DownloadCache;
-use crate::catalog::{self, Entry};
+use crate::catalogue::{self, Entry};
 use crate::db::{Db, EntryRow, ValidationRow};
 use crate::fetch::{DownloadSpec, Downloaded, FetchError, Fetcher, Progress, file_url_path};
 use crate::home::Home;
@@ -318,7 +318,7 @@ fn obtain(
     progress: &Arc<dyn Progress>,
     say: &dyn Fn(&str),
 ) -> anyhow::Result<((Staging, Unpacked), Origin)> {
-    let url = catalog::mirrored(&entry.url, opts.mirror)?;
+    let url = catalogue::mirrored(&entry.url, opts.mirror)?;
     let mut spec = DownloadSpec {
         url: url.clone(),
         sha256: sha256.to_owned(),

@@ -7,8 +7,7 @@
 pub mod activation;
 pub mod archive;
 pub mod cache;
-pub mod catalog;
-pub mod catalog_cache;
+pub mod catalogue;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -13,7 +13,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::catalog::{Catalogue, Entry, Location, UPSTREAM_PREFIX};
+use crate::catalogue::{Catalogue, Entry, Location, UPSTREAM_PREFIX};
 use crate::fetch::percent_decode;
 
 pub const CATALOGUE_FILE: &str = "download-metadata.json";

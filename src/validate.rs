@@ -238,7 +238,7 @@ pub struct Expected {
 
 impl Expected {
     /// What a catalogue entry's build must report.
-    pub fn of(entry: &crate::catalog::Entry) -> Self {
+    pub fn of(entry: &crate::catalogue::Entry) -> Self {
         Self {
             version: entry.version.clone(),
             variant: entry.variant,

@@ -14,7 +14,7 @@ pub use links::{
 pub use report::{MinorChange, Switched, say_still_running};
 pub use resolve::resolve;
 
-use crate::catalog::Entry;
+use crate::catalogue::Entry;
 use crate::commands::CommandError;
 use crate::crash;
 use crate::db::{Db, GenerationRow, ValidationRow};

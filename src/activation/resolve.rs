@@ -1,7 +1,7 @@
 //! Resolution with the version policy applied once: a request resolves among the builds the
 //! policy admits, and a build only refused ones satisfy is refused naming the rule.
 
-use crate::catalog::{Catalogue, Entry};
+use crate::catalogue::{Catalogue, Entry};
 use crate::platform::Platform;
 use crate::policy::PolicyError;
 use crate::settings::Settings;

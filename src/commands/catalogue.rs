@@ -3,8 +3,8 @@
 use serde::Serialize;
 
 use super::CommandError;
-use crate::catalog::Location;
-use crate::catalog_cache::{CatalogueCache, Freshness, human_age};
+use crate::catalogue::Location;
+use crate::catalogue::cache::{CatalogueCache, Freshness, human_age};
 use crate::settings::Settings;
 
 #[derive(Serialize)]

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 
-use crate::catalog::Entry;
+use crate::catalogue::Entry;
 use crate::db::Db;
 use crate::fetch::Fetcher;
 use crate::install::{self, Installed, Options, Origin};

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::cache::DownloadCache;
-use crate::catalog::{self, Entry};
+use crate::catalogue::{self, Entry};
 use crate::fetch::{DownloadSpec, FetchError, Fetcher, file_url_path};
 use crate::lock::{self, Mode};
 use crate::mirror;
@@ -132,7 +132,7 @@ fn mirror_one(
     let parent = target.parent().unwrap_or(dir).to_owned();
     std::fs::create_dir_all(&parent).map_err(io_err(&parent))?;
     let progress = s.out.progress(&entry.key);
-    let source_url = catalog::mirrored(&entry.url, s.mirror.as_deref())?;
+    let source_url = catalogue::mirrored(&entry.url, s.mirror.as_deref())?;
     // The same lock as `install` holds for this archive: one writer of its partial download.
     let _entry_lock = lock::acquire(
         &s.home.locks().join(format!("entry-{sha256}.lock")),

@@ -17,8 +17,8 @@ mod switch;
 mod upgrade;
 mod verify;
 
-use crate::catalog::{CatalogError, Catalogue, Location};
-use crate::catalog_cache::{CatalogueCache, Freshness, human_age};
+use crate::catalogue::cache::{CatalogueCache, Freshness, human_age};
+use crate::catalogue::{Catalogue, CatalogueError, Location};
 use crate::cli::{CatalogueCommand, Command, ConfigCommand, Shell};
 use crate::db::Db;
 use crate::fetch::Fetcher;
@@ -240,7 +240,7 @@ fn gc_shared(s: &Settings) -> anyhow::Result<lock::GcLock> {
 }
 
 /// Loads the configured catalogue; `platform` lets the embedded one skip other platforms. A
-/// remote one goes through the catalogue cache (see `catalog_cache`).
+/// remote one goes through the catalogue cache (see `catalogue::cache`).
 fn load_catalogue(
     s: &Settings,
     fetcher: &Fetcher,
@@ -290,8 +290,8 @@ fn catalogue_for(
     match load_catalogue(s, fetcher, narrow) {
         Err(err)
             if matches!(
-                err.downcast_ref::<CatalogError>(),
-                Some(CatalogError::Fetch(_) | CatalogError::NotCached { .. })
+                err.downcast_ref::<CatalogueError>(),
+                Some(CatalogueError::Fetch(_) | CatalogueError::NotCached { .. })
             ) =>
         {
             let installed = installed_catalogue(s, db)?;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::value::{
     BuildDate, Bytes, Checks, Hosts, Item, MirrorUrl, Modules, ProfileName, ProxyUrl, Range, Value,
 };
-use crate::catalog::Location;
+use crate::catalogue::Location;
 use crate::platform::Platform;
 use crate::window::Schedule;
 

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cache::DownloadCache;
-use crate::catalog::Location;
+use crate::catalogue::Location;
 use crate::config::{self, Manifest, Shown, Source};
 use crate::fetch::proxy::{Proxies, ProxyEnv};
 use crate::fetch::{Fetcher, NetConfig};

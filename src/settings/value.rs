@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::catalog::Location;
+use crate::catalogue::Location;
 use crate::platform::Platform;
 use crate::validate::{UserCheck, When};
 use crate::version::Request;

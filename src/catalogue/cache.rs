@@ -18,7 +18,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::catalog::{CatalogError, Catalogue, Location, MAX_CATALOGUE_BYTES};
+use crate::catalogue::{Catalogue, CatalogueError, Location, MAX_CATALOGUE_BYTES};
 use crate::fetch::{FetchError, Fetched, Fetcher, Validators};
 
 /// How the catalogue came to be used.
@@ -116,12 +116,12 @@ impl CatalogueCache {
         fetcher: &Fetcher,
         ttl: Duration,
         force: bool,
-    ) -> Result<(Catalogue, Freshness), CatalogError> {
+    ) -> Result<(Catalogue, Freshness), CatalogueError> {
         let location = Location::Url(url.to_owned());
         let cached = self.read(url);
         let parse_cached = |c: Cached| Catalogue::from_bytes(c.body, location.clone());
         if fetcher.config().offline {
-            let c = cached.ok_or_else(|| CatalogError::NotCached {
+            let c = cached.ok_or_else(|| CatalogueError::NotCached {
                 url: url.to_owned(),
             })?;
             let age = c.age;
@@ -139,7 +139,7 @@ impl CatalogueCache {
         match fetcher.get(url, MAX_CATALOGUE_BYTES, validators.as_ref()) {
             Ok(Fetched::NotModified) => {
                 let c = cached.ok_or_else(|| {
-                    CatalogError::Fetch(FetchError::Failed {
+                    CatalogueError::Fetch(FetchError::Failed {
                         url: url.to_owned(),
                         failure: crate::fetch::Failure::Protocol(
                             "304 Not Modified to a request that had no validators".into(),
@@ -167,7 +167,7 @@ impl CatalogueCache {
                 };
                 Ok((parse_cached(c)?, Freshness::Stale { age, why }))
             }
-            Err(FetchError::Offline { url }) => Err(CatalogError::NotCached { url }),
+            Err(FetchError::Offline { url }) => Err(CatalogueError::NotCached { url }),
             Err(e) => Err(e.into()),
         }
     }

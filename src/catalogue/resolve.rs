@@ -1,0 +1,126 @@
+//! Resolution: the best catalogue entry for a request on a platform (highest version, then
+//! newest build), and errors that say what the catalogue has nearby.
+
+use super::{Catalogue, Entry, ResolveError};
+use crate::platform::Platform;
+use crate::version::{self, PythonVersion, Request};
+
+impl Catalogue {
+    /// The best entry for `request` on `platform`: highest version, then newest build.
+    pub fn resolve(
+        &self,
+        request: &Request,
+        platform: &Platform,
+        allow_pre: bool,
+    ) -> Result<&Entry, ResolveError> {
+        if let Some(key) = request.key() {
+            let entry = self.entries.iter().find(|e| e.key == key).ok_or_else(|| {
+                ResolveError::UnknownKey {
+                    key: key.to_owned(),
+                    similar: self
+                        .entries
+                        .iter()
+                        .filter(|e| {
+                            e.key.starts_with(
+                                key.split('-')
+                                    .take(2)
+                                    .collect::<Vec<_>>()
+                                    .join("-")
+                                    .as_str(),
+                            )
+                        })
+                        .take(5)
+                        .map(|e| e.key.clone())
+                        .collect(),
+                }
+            })?;
+            if !entry.on(platform) {
+                return Err(ResolveError::WrongPlatform {
+                    key: key.to_owned(),
+                    entry_platform: entry.platform(),
+                    platform: platform.to_string(),
+                });
+            }
+            return check_installable(entry);
+        }
+        let allow_pre = allow_pre || request.names_prerelease();
+        let candidates = self.entries.iter().filter(|e| {
+            e.implementation == "cpython" && e.variant == request.variant() && e.on(platform)
+        });
+        let mut best: Option<&Entry> = None;
+        let mut skipped_pre: Vec<&PythonVersion> = Vec::new();
+        for e in candidates.clone().filter(|e| request.matches(&e.version)) {
+            if e.version.is_prerelease() && !allow_pre {
+                skipped_pre.push(&e.version);
+                continue;
+            }
+            if best.is_none_or(|b| rank(e) > rank(b)) {
+                best = Some(e);
+            }
+        }
+        if let Some(e) = best {
+            return check_installable(e);
+        }
+        skipped_pre.sort_unstable_by(|a, b| b.cmp(a));
+        skipped_pre.dedup();
+        let mut stable: Vec<&PythonVersion> = candidates
+            .map(|e| &e.version)
+            .filter(|v| allow_pre || !v.is_prerelease())
+            .collect();
+        stable.sort_unstable();
+        stable.dedup();
+        if let Some(anchor) = request.anchor() {
+            stable.sort_by_key(|v| version::distance(v, &anchor));
+        }
+        let mut nearest: Vec<&PythonVersion> = stable.into_iter().take(5).collect();
+        nearest.sort_unstable_by(|a, b| b.cmp(a));
+        Err(ResolveError::NoMatch {
+            request: request.to_string(),
+            platform: format!("{platform}{}", request.variant().key_suffix()),
+            nearest: nearest.iter().map(ToString::to_string).collect(),
+            skipped_pre: skipped_pre
+                .iter()
+                .take(3)
+                .map(ToString::to_string)
+                .collect(),
+        })
+    }
+}
+
+fn check_installable(e: &Entry) -> Result<&Entry, ResolveError> {
+    if e.implementation != "cpython" {
+        return Err(ResolveError::NotCpython {
+            key: e.key.clone(),
+            implementation: e.implementation.clone(),
+        });
+    }
+    if e.sha256.is_none() {
+        return Err(ResolveError::NoDigest { key: e.key.clone() });
+    }
+    Ok(e)
+}
+
+/// Orders entries of one request: version, then build (numerically when both are dates).
+fn rank(e: &Entry) -> (&PythonVersion, u64, &str) {
+    let build = e.build.as_deref().unwrap_or("");
+    (&e.version, build.parse().unwrap_or(0), build)
+}
+
+pub(super) fn list_suffix(label: &str, items: &[String]) -> String {
+    if items.is_empty() {
+        String::new()
+    } else {
+        format!("; {label}: {}", items.join(", "))
+    }
+}
+
+pub(super) fn pre_suffix(pre: &[String]) -> String {
+    if pre.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; skipped prerelease {} (pass --pre to allow prereleases)",
+            pre.join(", ")
+        )
+    }
+}
