@@ -7,6 +7,11 @@
 //! `-05:30`. An end at or before the start crosses midnight (`Sat 23:00-01:00` closes Sunday
 //! 01:00); `24:00` is allowed as an end; start = end is refused. A window belongs to the day it
 //! opens on.
+//!
+//! A hand-written grammar on purpose: cron expressions cannot say "Sat 23:00-01:00" as one
+//! window, and a calendar crate would bring time zones pyswap deliberately does not resolve
+//! (fixed offsets only, so a window never moves with a tz database update on one host of a
+//! fleet).
 
 use std::fmt;
 

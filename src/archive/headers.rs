@@ -1,4 +1,4 @@
-//! The tar extension headers, read strictly.
+//! The tar extension headers, read strictly (by hand on purpose: see below).
 //!
 //! The tar crate reads headers for us in raw mode (checksums, octal and base-256 numbers), but
 //! pyswap applies PAX and GNU extension headers itself, because lenient readers disagree about

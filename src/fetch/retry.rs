@@ -6,6 +6,11 @@
 //! `[0.5, 1.0)` so that a fleet does not retry in step. A `Retry-After` header (seconds or an
 //! HTTP date) replaces the computed wait; one longer than [`MAX_RETRY_AFTER`] ends the retries.
 //! No wait runs past the download's overall deadline.
+//!
+//! Written here rather than taken from a retry crate on purpose: the loop must know pyswap's
+//! resumable downloads (a cut body is retried from where it stopped), honour `Retry-After`,
+//! and share one deadline with the download; the crates looked at (`backoff`, `retry`) do one
+//! of these each. It is 80 lines with its own tests.
 
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, SystemTime};

@@ -1,0 +1,463 @@
+//! Proving a runtime works before it becomes current, and again through the profile after.
+//!
+//! The **validation policy** ([`Policy`]) has four parts, each a named check in the [`Report`]:
+//! - `abi`: the interpreter is `CPython` and reports the catalogue's version, the `sys.abiflags`
+//!   of its variant (`t` free-threaded, `d` debug), a `SOABI` of `cpython-<M><m><flags>` (with
+//!   the architecture on Linux), and a `sysconfig` platform of its OS and architecture;
+//! - `modules`: the extension modules operators lose most often import (configurable);
+//! - `stdlib`: `sys.prefix` is the runtime's own tree, the standard library directory is inside
+//!   it, and a spread of pure-Python stdlib modules import;
+//! - user checks: commands from the manifest, `{python}` replaced by the interpreter.
+//!
+//! Every process runs with a cleared environment plus a short allow-list (`PATH` with the
+//! runtime's `bin` first, `HOME`, `LANG`, `LC_ALL`, `TZ`, `TMPDIR`) and `PYSWAP_PYTHON`,
+//! `PYSWAP_PREFIX`, `PYSWAP_VERSION`, `PYSWAP_PHASE`, so the recorded environment is exactly the
+//! one it ran with and no secret of the caller's ends up in the database. Each runs in its own
+//! process group, killed whole at its timeout; output is kept up to 64 KiB per stream. The
+//! built-in diagnostic runs isolated (`-I`) and writes no bytecode (`-B`).
+//!
+//! The **health check** runs after a swap through `profiles/<profile>/bin/python3`: the
+//! interpreter the profile path reaches must report the expected version and a `sys.prefix`
+//! that resolves to the new store entry; user checks marked `when = "after"` or `"both"` run
+//! there too.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+mod checks;
+mod policy;
+mod runner;
+mod scripts;
+
+pub use policy::{DEFAULT_MODULES, Policy, STDLIB, UserCheck, When};
+
+use checks::{abi, modules, real, stdlib, unchanged, user};
+use runner::{environment, probe};
+use scripts::{HEALTH_SCRIPT, Probe, SCRIPT};
+
+use crate::version::{PythonVersion, Variant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ValidateError {
+    #[error("validation of {} failed ({phase}): {summary}", python.display())]
+    Failed {
+        python: PathBuf,
+        phase: Phase,
+        summary: String,
+        report: Box<Report>,
+    },
+}
+
+impl crate::exit::Reason for ValidateError {
+    fn status(&self) -> crate::exit::ExitStatus {
+        crate::exit::ExitStatus::Failure
+    }
+
+    fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
+        Some("the new runtime was not activated; the current generation is unchanged".into())
+    }
+}
+
+/// Where a validation ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// In the staging directory, before an entry is published.
+    Install,
+    /// On a published entry, before a generation using it becomes current.
+    Activate,
+    /// After the swap, through the profile path.
+    Health,
+    /// `pyswap check`.
+    Check,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Install => "install",
+            Self::Activate => "activate",
+            Self::Health => "health",
+            Self::Check => "check",
+        }
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the runtime must report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expected {
+    pub version: PythonVersion,
+    pub variant: Variant,
+    /// `linux`, `darwin`, `windows`.
+    pub os: String,
+    /// Catalogue architecture, e.g. `x86_64`, `x86_64_v3`, `aarch64`.
+    pub arch: String,
+    /// The tree's `tree-v1` digest, when known: user checks must leave the tree as it is.
+    pub tree_digest: Option<String>,
+}
+
+impl Expected {
+    /// What a catalogue entry's build must report.
+    pub fn of(entry: &crate::catalogue::Entry) -> Self {
+        Self {
+            version: entry.version.clone(),
+            variant: entry.variant,
+            os: entry.os.clone(),
+            arch: entry.arch.clone(),
+            tree_digest: None,
+        }
+    }
+
+    /// The same, with the tree digest the runtime's files must keep through the user checks.
+    #[must_use]
+    pub fn with_digest(mut self, digest: &str) -> Self {
+        self.tree_digest = Some(digest.to_owned());
+        self
+    }
+
+    /// From a store entry row's `version`, `variant` and `platform` (`os-arch-libc`).
+    pub fn from_row(version: &str, variant: &str, platform: &str) -> Option<Self> {
+        let mut p = platform.splitn(3, '-');
+        Some(Self {
+            version: PythonVersion::parse(version)?,
+            variant: Variant::from_catalogue(Some(variant).filter(|v| !v.is_empty()))?,
+            os: p.next()?.to_owned(),
+            arch: p.next()?.to_owned(),
+            tree_digest: None,
+        })
+    }
+
+    fn abiflags(&self) -> &'static str {
+        match self.variant {
+            Variant::Default => "",
+            Variant::Freethreaded => "t",
+            Variant::Debug => "d",
+            Variant::FreethreadedDebug => "td",
+        }
+    }
+}
+
+/// What the built-in diagnostic reported.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Diagnostic {
+    pub implementation: String,
+    pub version: String,
+    pub soabi: Option<String>,
+    pub abiflags: String,
+    pub platform: String,
+    pub prefix: String,
+    pub stdlib: String,
+    pub failed: BTreeMap<String, String>,
+}
+
+/// One process run: what ran, how, and what came out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunRecord {
+    pub command: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    /// `None` when killed by a signal (including the timeout's).
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub timed_out: bool,
+    pub duration_ms: u64,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// One named check's verdict.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckResult {
+    pub name: String,
+    /// `builtin` or `user`.
+    pub kind: String,
+    pub ok: bool,
+    pub detail: String,
+    pub run: Option<RunRecord>,
+}
+
+/// A whole validation, as stored in the `validations` table and printed by `pyswap check`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    pub ok: bool,
+    pub phase: Phase,
+    pub python: String,
+    pub policy: String,
+    pub started: String,
+    pub duration_ms: u64,
+    pub checks: Vec<CheckResult>,
+}
+
+impl Report {
+    /// The failed checks, one phrase each.
+    pub fn summary(&self) -> String {
+        let failed: Vec<String> = self
+            .checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| format!("{}: {}", c.name, c.detail))
+            .collect();
+        if failed.is_empty() {
+            "all checks passed".into()
+        } else {
+            failed.join("; ")
+        }
+    }
+
+    /// `Ok(self)` if every check passed, else the error carrying it.
+    pub fn into_result(self) -> Result<Self, ValidateError> {
+        if self.ok {
+            Ok(self)
+        } else {
+            Err(ValidateError::Failed {
+                python: PathBuf::from(&self.python),
+                phase: self.phase,
+                summary: self.summary(),
+                report: Box::new(self),
+            })
+        }
+    }
+}
+
+/// Validates the runtime rooted at `root` (staging directory or store entry) before it is
+/// published or activated: built-in checks, then user checks marked `before`/`both`.
+pub fn validate(root: &Path, expected: &Expected, policy: &Policy, phase: Phase) -> Report {
+    let started = Instant::now();
+    let python = root.join("bin/python3");
+    let env = environment(root, &python, expected, phase);
+    let mut names = policy.modules.clone();
+    names.extend(STDLIB.iter().map(|&m| m.to_owned()));
+    let mut checks = Vec::new();
+    match probe::<Diagnostic>(&python, "-I", SCRIPT, &names, &env, policy.timeout) {
+        Err(failed) => checks.push(*failed),
+        Ok((diag, run)) => {
+            checks.push(CheckResult {
+                name: "diagnostic".into(),
+                kind: "builtin".into(),
+                ok: true,
+                detail: format!("CPython {} reported on itself", diag.version),
+                run: Some(run),
+            });
+            checks.push(abi(&diag, expected));
+            checks.push(modules(&diag, &policy.modules));
+            checks.push(stdlib(&diag, root));
+        }
+    }
+    let mut ran_user = false;
+    for c in policy.checks.iter().filter(|c| c.when != When::After) {
+        checks.push(user(c, &python, &env));
+        ran_user = true;
+    }
+    if ran_user {
+        checks.extend(unchanged(root, expected));
+    }
+    finish(phase, &python, policy, started, checks)
+}
+
+/// The post-switch health check through `profile_python` (the profile's `bin/python3`), which
+/// must lead to the runtime at `entry`.
+pub fn health(profile_python: &Path, entry: &Path, expected: &Expected, policy: &Policy) -> Report {
+    let started = Instant::now();
+    let env = environment(entry, profile_python, expected, Phase::Health);
+    let mut checks = Vec::new();
+    match probe::<Probe>(
+        profile_python,
+        "-IS",
+        HEALTH_SCRIPT,
+        &[],
+        &env,
+        policy.timeout,
+    ) {
+        Err(failed) => checks.push(*failed),
+        Ok((diag, run)) => {
+            let mut why = Vec::new();
+            if diag.implementation != "cpython" {
+                why.push(format!(
+                    "the profile runs {}, not CPython",
+                    diag.implementation
+                ));
+            }
+            if diag.version != expected.version.to_string() {
+                why.push(format!(
+                    "the profile runs CPython {}, expected {}",
+                    diag.version, expected.version
+                ));
+            }
+            if real(Path::new(&diag.prefix)) != real(entry) {
+                why.push(format!(
+                    "the profile's sys.prefix is {}, not {}",
+                    diag.prefix,
+                    entry.display()
+                ));
+            }
+            checks.push(CheckResult {
+                name: "health".into(),
+                kind: "builtin".into(),
+                ok: why.is_empty(),
+                detail: if why.is_empty() {
+                    format!(
+                        "{} runs CPython {} from {}",
+                        profile_python.display(),
+                        diag.version,
+                        entry.display()
+                    )
+                } else {
+                    why.join("; ")
+                },
+                run: Some(run),
+            });
+        }
+    }
+    let mut ran_user = false;
+    for c in policy.checks.iter().filter(|c| c.when != When::Before) {
+        checks.push(user(c, profile_python, &env));
+        ran_user = true;
+    }
+    if ran_user {
+        checks.extend(unchanged(entry, expected));
+    }
+    finish(Phase::Health, profile_python, policy, started, checks)
+}
+
+fn finish(
+    phase: Phase,
+    python: &Path,
+    policy: &Policy,
+    started: Instant,
+    checks: Vec<CheckResult>,
+) -> Report {
+    Report {
+        ok: checks.iter().all(|c| c.ok),
+        phase,
+        python: python.display().to_string(),
+        policy: policy.fingerprint(),
+        started: crate::output::rfc3339(crate::output::now_unix()),
+        duration_ms: started.elapsed().as_millis() as u64,
+        checks,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::runner::{execute, run_failure};
+    use super::*;
+    use std::time::Duration;
+
+    fn argv(words: &[&str]) -> Vec<String> {
+        words.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn env() -> BTreeMap<String, String> {
+        BTreeMap::from([("PATH".into(), "/usr/bin:/bin".into())])
+    }
+
+    #[test]
+    fn a_timeout_kills_the_whole_process_group() {
+        // The grandchild `sleep` keeps stdout open; without the group kill this would hang.
+        let argv = argv(&["sh", "-c", "sleep 30 & echo started; wait"]);
+        let t = Instant::now();
+        let r = execute(&argv, &env(), Duration::from_millis(300));
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        assert!(r.timed_out && r.exit_code.is_none());
+        assert_eq!(r.stdout.trim(), "started");
+    }
+
+    #[test]
+    fn a_process_that_leaves_the_group_cannot_hang_validation() {
+        // `setsid` puts the sleeper in its own session, out of reach of the group kill, with
+        // stdout still open: the run must end anyway, reporting the timeout.
+        let argv = argv(&["sh", "-c", "setsid sleep 30 & sleep 30"]);
+        let t = Instant::now();
+        let r = execute(&argv, &env(), Duration::from_millis(300));
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        assert!(r.timed_out);
+        assert!(r.stdout.starts_with("(not collected"), "{}", r.stdout);
+    }
+
+    #[test]
+    fn runs_record_exit_output_and_exactly_their_environment() {
+        let argv = argv(&["sh", "-c", "echo out; echo err >&2; env | sort; exit 3"]);
+        let r = execute(&argv, &env(), Duration::from_secs(10));
+        assert_eq!(r.exit_code, Some(3));
+        assert_eq!(r.stderr, "err\n");
+        assert!(r.stdout.starts_with("out\n"));
+        assert!(
+            !r.stdout.contains("CARGO"),
+            "the caller's environment leaked: {}",
+            r.stdout
+        );
+        let missing = execute(
+            &["/nonexistent/python".to_owned()],
+            &env(),
+            Duration::from_secs(1),
+        );
+        assert!(
+            run_failure(&missing, Duration::from_secs(1))
+                .unwrap()
+                .contains("could not start")
+        );
+    }
+
+    #[test]
+    fn abi_expectations_follow_the_variant_and_platform() {
+        let d = Diagnostic {
+            implementation: "cpython".into(),
+            version: "3.13.1".into(),
+            soabi: Some("cpython-313t-x86_64-linux-gnu".into()),
+            abiflags: "t".into(),
+            platform: "linux-x86_64".into(),
+            prefix: "/".into(),
+            stdlib: "/".into(),
+            failed: BTreeMap::new(),
+        };
+        let mut e = Expected::from_row("3.13.1", "freethreaded", "linux-x86_64_v3-gnu").unwrap();
+        assert!(abi(&d, &e).ok, "{}", abi(&d, &e).detail);
+        e.variant = Variant::Default;
+        let r = abi(&d, &e);
+        assert!(
+            !r.ok && r.detail.contains("sys.abiflags") && r.detail.contains("SOABI"),
+            "{}",
+            r.detail
+        );
+        let e = Expected::from_row("3.13.1", "freethreaded", "linux-aarch64-gnu").unwrap();
+        let r = abi(&d, &e);
+        assert!(!r.ok && r.detail.contains("platform"), "{}", r.detail);
+    }
+
+    #[test]
+    fn the_fingerprint_follows_what_is_checked_before_activation() {
+        let p = Policy::default();
+        let mut q = p.clone();
+        q.timeout = Duration::from_secs(5);
+        assert_eq!(
+            p.fingerprint(),
+            q.fingerprint(),
+            "timeouts do not change what is checked"
+        );
+        q.checks.push(UserCheck {
+            name: "after".into(),
+            run: vec!["true".into()],
+            timeout: Duration::from_secs(1),
+            when: When::After,
+        });
+        assert_eq!(
+            p.fingerprint(),
+            q.fingerprint(),
+            "after-checks run after the swap"
+        );
+        q.modules.push("_tkinter".into());
+        assert_ne!(p.fingerprint(), q.fingerprint());
+    }
+}

@@ -1,0 +1,240 @@
+//! The process runner: every check runs with a cleared environment plus an allow-list, in its
+//! own process group killed whole at its timeout, with its output capped; a signal to pyswap
+//! (see `interrupt`) kills the group and stops further checks.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{CheckResult, Expected, Phase, RunRecord};
+
+pub(super) const OUTPUT_CAP: u64 = 64 << 10;
+
+pub(super) fn environment(
+    root: &Path,
+    python: &Path,
+    expected: &Expected,
+    phase: Phase,
+) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    let inherited = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
+    env.insert(
+        "PATH".into(),
+        format!("{}:{inherited}", root.join("bin").display()),
+    );
+    for k in ["HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"] {
+        if let Ok(v) = std::env::var(k) {
+            env.insert(k.into(), v);
+        }
+    }
+    env.insert("PYSWAP_PYTHON".into(), python.display().to_string());
+    env.insert("PYSWAP_PREFIX".into(), root.display().to_string());
+    env.insert("PYSWAP_VERSION".into(), expected.version.to_string());
+    env.insert("PYSWAP_PHASE".into(), phase.as_str().into());
+    // Nothing may write into a runtime: interpreters that checks start write no bytecode.
+    env.insert("PYTHONDONTWRITEBYTECODE".into(), "1".into());
+    env
+}
+
+/// Runs one of pyswap's own scripts (`ISOLATION -B -c SCRIPT ARGS`, ISOLATION being `-I` or
+/// `-IS`) and reads its JSON report; a failure to run or to report is itself the failed
+/// `diagnostic` check.
+pub(super) fn probe<T: serde::de::DeserializeOwned>(
+    python: &Path,
+    isolation: &str,
+    script: &str,
+    script_args: &[String],
+    env: &BTreeMap<String, String>,
+    timeout: Duration,
+) -> Result<(T, RunRecord), Box<CheckResult>> {
+    let mut argv = vec![
+        python.display().to_string(),
+        isolation.into(),
+        "-B".into(),
+        "-c".into(),
+        script.into(),
+    ];
+    argv.extend(script_args.iter().cloned());
+    let mut run = execute(&argv, env, timeout);
+    // The script is long and always the same: record it by name.
+    run.command[4] = "<pyswap diagnostic>".into();
+    let fail = |detail: String, run: RunRecord| {
+        Box::new(CheckResult {
+            name: "diagnostic".into(),
+            kind: "builtin".into(),
+            ok: false,
+            detail,
+            run: Some(run),
+        })
+    };
+    if let Some(why) = run_failure(&run, timeout) {
+        return Err(fail(why, run));
+    }
+    match serde_json::from_str::<T>(run.stdout.trim()) {
+        Ok(d) => Ok((d, run)),
+        Err(e) => Err(fail(format!("unreadable report ({e})"), run)),
+    }
+}
+
+/// Why a run failed, if it did: could not start, timed out, signal, non-zero exit.
+pub(super) fn run_failure(run: &RunRecord, timeout: Duration) -> Option<String> {
+    let tail = || one_line(&format!("{} {}", run.stderr, run.stdout));
+    if run.timed_out {
+        Some(format!(
+            "timed out after {}s; output: {}",
+            timeout.as_secs(),
+            tail()
+        ))
+    } else if let Some(sig) = run.signal {
+        Some(format!("killed by signal {sig}; output: {}", tail()))
+    } else {
+        match run.exit_code {
+            Some(0) => None,
+            Some(code) => Some(format!("exited with {code}; output: {}", tail())),
+            None => Some(format!("could not start: {}", run.stderr)),
+        }
+    }
+}
+
+/// Runs `argv` with exactly `env`, in its own process group, killed at `timeout`.
+pub(super) fn execute(
+    argv: &[String],
+    env: &BTreeMap<String, String>,
+    timeout: Duration,
+) -> RunRecord {
+    let started = Instant::now();
+    let mut record = RunRecord {
+        command: argv.to_vec(),
+        env: env.clone(),
+        exit_code: None,
+        signal: None,
+        timed_out: false,
+        duration_ms: 0,
+        stdout: String::new(),
+        stderr: String::new(),
+    };
+    let Some((program, rest)) = argv.split_first() else {
+        record.stderr = "empty command".into();
+        return record;
+    };
+    let _running = crate::interrupt::Running::start();
+    if let Some(sig) = crate::interrupt::received() {
+        record.stderr = format!(
+            "not started: pyswap was interrupted ({})",
+            crate::interrupt::name(sig)
+        );
+        return record;
+    }
+    let spawned = Command::new(program)
+        .args(rest)
+        .env_clear()
+        .envs(env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            record.stderr = format!("{program}: {e}");
+            return record;
+        }
+    };
+    let pipe = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut s = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.by_ref().take(OUTPUT_CAP).read_to_end(&mut s);
+                // Drain the rest so the child never blocks on a full pipe.
+                let _ = std::io::copy(&mut r, &mut std::io::sink());
+            }
+            String::from_utf8_lossy(&s).into_owned()
+        })
+    };
+    let out = pipe(child.stdout.take().map(|s| Box::new(s) as _));
+    let err = pipe(child.stderr.take().map(|s| Box::new(s) as _));
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if crate::interrupt::received().is_some() => {
+                // pyswap was told to stop: the check's whole group goes with it.
+                kill_group(child.id());
+                break child.wait().ok();
+            }
+            Ok(None) if started.elapsed() < timeout => {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Ok(None) | Err(_) => {
+                kill_group(child.id());
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    // A grandchild left holding the pipes after a normal exit is in the child's group (whose
+    // number cannot be reused while it has a member): give it a moment, then kill the group.
+    let grace = Instant::now() + Duration::from_secs(2);
+    while status.is_some() && !(out.is_finished() && err.is_finished()) {
+        if Instant::now() > grace {
+            kill_group(child.id());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // A process that left the group (`setsid`) may hold a pipe forever: give the readers a
+    // last second, then abandon them rather than hang the command.
+    let last = Instant::now() + Duration::from_secs(1);
+    let collect = |h: std::thread::JoinHandle<String>| {
+        while !h.is_finished() && Instant::now() < last {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if h.is_finished() {
+            h.join().unwrap_or_default()
+        } else {
+            "(not collected: a process outside the check's process group still holds it)".into()
+        }
+    };
+    record.stdout = collect(out);
+    record.stderr = collect(err);
+    record.duration_ms = started.elapsed().as_millis() as u64;
+    if let Some(s) = status {
+        record.exit_code = s.code();
+        record.signal = s.signal();
+    } else {
+        record.timed_out = true;
+        record.signal = Some(libc::SIGKILL);
+    }
+    record
+}
+
+#[allow(unsafe_code)]
+fn kill_group(pid: u32) {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return;
+    };
+    // SAFETY: kill(2) with a negative pid signals the process group the child leads (it was
+    // spawned with process_group(0)); no memory is involved.
+    unsafe {
+        libc::kill(-pid, libc::SIGKILL);
+    }
+}
+
+/// Folds output to one line of bounded length for an error message.
+pub(super) fn one_line(s: &str) -> String {
+    let folded: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if folded.len() > 600 {
+        let cut = (0..=600)
+            .rev()
+            .find(|&i| folded.is_char_boundary(i))
+            .unwrap_or(0);
+        format!("{}…", &folded[..cut])
+    } else if folded.is_empty() {
+        "(none)".into()
+    } else {
+        folded
+    }
+}
