@@ -3,12 +3,15 @@
 //! A [`PythonVersion`] wraps `semver::Version` so that ordering is semver's (a prerelease sorts
 //! below its release; `a` < `b` < `rc`), while display and parsing use Python's spelling
 //! (`3.15.0rc1`). A [`Request`] is what `pyswap switch` takes: `3`, `3.12`, `3.12.4`,
-//! `3.15.0rc1`, a PEP 440-style range such as `>=3.10,<3.12`, or a full catalogue key, each
+//! `3.15.0rc1`, a PEP 440 range such as `>=3.10,<3.12`, or a full catalogue key, each
 //! optionally followed by `+freethreaded`, `+debug` (or `t` for free-threaded, as in `3.13t`).
+//! Ranges are PEP 440 version specifiers, parsed and matched by `pep440_rs` (as uv's are);
+//! the rest of the grammar (prefixes, variants, keys) is pyswap's own.
 
 use std::cmp::Ordering;
 use std::fmt;
 
+use pep440_rs::{PrereleaseKind, VersionSpecifiers};
 use semver::{Prerelease, Version};
 
 /// Why a version or request string was refused.
@@ -71,6 +74,19 @@ impl PythonVersion {
     pub fn is_prerelease(&self) -> bool {
         !self.0.pre.is_empty()
     }
+    /// The same version in PEP 440's terms (for specifiers).
+    pub fn pep440(&self) -> pep440_rs::Version {
+        let pre = split_pre(&self.0.pre.as_str().replace('.', "")).map(|(kind, number)| {
+            let kind = match kind {
+                "a" => PrereleaseKind::Alpha,
+                "b" => PrereleaseKind::Beta,
+                _ => PrereleaseKind::Rc,
+            };
+            pep440_rs::Prerelease { kind, number }
+        });
+        pep440_rs::Version::new([self.0.major, self.0.minor, self.0.patch]).with_pre(pre)
+    }
+
     /// The release triple without any prerelease tag.
     pub fn release(&self) -> (u64, u64, u64) {
         (self.0.major, self.0.minor, self.0.patch)
@@ -173,106 +189,6 @@ impl Partial {
     }
 }
 
-/// One `OP VERSION` clause of a range.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Clause {
-    op: Op,
-    version: Partial,
-    wildcard: bool,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Op {
-    Ge,
-    Gt,
-    Le,
-    Lt,
-    Eq,
-    Ne,
-    Compatible,
-}
-
-impl Clause {
-    fn parse(request: &str, s: &str) -> Result<Self, RequestError> {
-        let s = s.trim();
-        let ops = [
-            ("~=", Op::Compatible),
-            (">=", Op::Ge),
-            ("<=", Op::Le),
-            ("==", Op::Eq),
-            ("!=", Op::Ne),
-            (">", Op::Gt),
-            ("<", Op::Lt),
-        ];
-        let (op, rest) = ops
-            .iter()
-            .find_map(|(t, op)| s.strip_prefix(t).map(|rest| (*op, rest.trim())))
-            .ok_or_else(|| {
-                RequestError::invalid(
-                    request,
-                    format!("`{s}` does not start with one of >=, <=, >, <, ==, !=, ~="),
-                )
-            })?;
-        let (text, wildcard) = match rest.strip_suffix(".*") {
-            Some(t) => (t, true),
-            None => (rest, false),
-        };
-        if wildcard && !matches!(op, Op::Eq | Op::Ne) {
-            return Err(RequestError::invalid(
-                request,
-                format!("`.*` is only allowed with == and != (in `{s}`)"),
-            ));
-        }
-        let version = Partial::parse(text)
-            .ok_or_else(|| RequestError::invalid(request, format!("`{text}` is not a version")))?;
-        if op == Op::Compatible && version.minor.is_none() {
-            return Err(RequestError::invalid(
-                request,
-                format!("~= needs at least two components (in `{s}`)"),
-            ));
-        }
-        Ok(Self {
-            op,
-            version,
-            wildcard,
-        })
-    }
-
-    fn matches(&self, v: &PythonVersion) -> bool {
-        let bound = self.version.padded();
-        match self.op {
-            Op::Eq if self.wildcard => self.version.prefix_matches(v),
-            Op::Ne if self.wildcard => !self.version.prefix_matches(v),
-            Op::Eq => *v == bound,
-            Op::Ne => *v != bound,
-            Op::Ge => *v >= bound,
-            Op::Le => *v <= bound,
-            Op::Gt => *v > bound,
-            // PEP 440: `<3.12` does not admit 3.12.0's own prereleases.
-            Op::Lt => {
-                *v < bound
-                    && !(v.is_prerelease()
-                        && !bound.is_prerelease()
-                        && v.release() == bound.release())
-            }
-            Op::Compatible => {
-                let mut prefix = self.version.clone();
-                prefix.pre = None;
-                if prefix.patch.is_some() {
-                    prefix.patch = None;
-                } else {
-                    prefix.minor = None;
-                }
-                *v >= bound && prefix.prefix_matches(v)
-            }
-        }
-    }
-
-    fn names_prerelease(&self) -> bool {
-        self.version.pre.is_some()
-    }
-}
-
 /// The build flavour asked for; matches the catalogue's `variant` field.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Variant {
@@ -311,8 +227,8 @@ impl Variant {
 pub enum Spec {
     /// `3`, `3.12`, `3.12.4`, `3.15.0rc1`.
     Prefix(Partial),
-    /// `>=3.10,<3.12`: every clause must hold.
-    Range(Vec<Clause>),
+    /// `>=3.10,<3.12`: PEP 440 specifiers, every one must hold.
+    Range(VersionSpecifiers),
     /// A full catalogue key such as `cpython-3.12.4-linux-x86_64-gnu`.
     Key(String),
 }
@@ -382,11 +298,15 @@ impl Request {
             (true, true) => Variant::FreethreadedDebug,
         };
         let spec = if head.contains(['<', '>', '=', '!', '~', ',']) {
-            let clauses = head
-                .split(',')
-                .map(|c| Clause::parse(raw, c))
-                .collect::<Result<Vec<_>, _>>()?;
-            Spec::Range(clauses)
+            let specifiers = head.parse::<VersionSpecifiers>().map_err(|e| {
+                // pep440_rs draws a caret under the fault on further lines: keep the first.
+                let e = e.to_string();
+                RequestError::invalid(raw, e.lines().next().unwrap_or_default().trim().to_owned())
+            })?;
+            if specifiers.is_empty() {
+                return Err(RequestError::invalid(raw, "the range is empty"));
+            }
+            Spec::Range(specifiers)
         } else {
             let partial = Partial::parse(head).ok_or_else(|| {
                 RequestError::invalid(raw, "expected a version like 3, 3.12, 3.12.4 or 3.15.0rc1, a range like >=3.10,<3.12, or a catalogue key")
@@ -422,7 +342,7 @@ impl Request {
     pub fn matches(&self, v: &PythonVersion) -> bool {
         match &self.spec {
             Spec::Prefix(p) => p.prefix_matches(v),
-            Spec::Range(clauses) => clauses.iter().all(|c| c.matches(v)),
+            Spec::Range(specifiers) => specifiers.contains(&v.pep440()),
             Spec::Key(_) => false,
         }
     }
@@ -431,7 +351,7 @@ impl Request {
     pub fn names_prerelease(&self) -> bool {
         match &self.spec {
             Spec::Prefix(p) => p.pre.is_some(),
-            Spec::Range(c) => c.iter().any(Clause::names_prerelease),
+            Spec::Range(specifiers) => specifiers.iter().any(|s| s.version().any_prerelease()),
             Spec::Key(_) => true,
         }
     }
@@ -440,7 +360,17 @@ impl Request {
     pub fn anchor(&self) -> Option<PythonVersion> {
         match &self.spec {
             Spec::Prefix(p) => Some(p.padded()),
-            Spec::Range(c) => c.first().map(|c| c.version.padded()),
+            Spec::Range(specifiers) => specifiers.first().and_then(|s| {
+                let v = s.version();
+                let r = v.release();
+                let pre = v.pre().map(|p| p.to_string()).unwrap_or_default();
+                PythonVersion::from_parts(
+                    r.first().copied().unwrap_or(0),
+                    r.get(1).copied().unwrap_or(0),
+                    r.get(2).copied().unwrap_or(0),
+                    &pre,
+                )
+            }),
             Spec::Key(_) => None,
         }
     }
@@ -549,6 +479,7 @@ mod tests {
         ] {
             let err = Request::parse(bad).unwrap_err().to_string();
             assert!(err.starts_with("invalid version request"), "{bad}: {err}");
+            assert!(!err.contains('\n'), "one line: {err}");
         }
     }
 }
