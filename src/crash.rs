@@ -64,11 +64,8 @@ pub fn point(name: &str) {
         None => (target.as_str(), 1),
     };
     if want == name && HITS.fetch_add(1, Ordering::SeqCst) + 1 == nth {
-        // SAFETY: kill(2) on our own pid with a constant signal has no memory-safety conditions.
-        #[allow(unsafe_code)]
-        unsafe {
-            libc::kill(libc::getpid(), libc::SIGKILL);
-        }
+        let _ =
+            rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
     }
 }
 

@@ -113,14 +113,8 @@ impl Home {
     /// full (ENOSPC). Used to explain a failure whose own message does not (SQLite's
     /// "unable to open database file", "disk I/O error").
     pub fn unusable(&self) -> Option<HomeError> {
-        let c = std::ffi::CString::new(self.root.as_os_str().as_encoded_bytes()).ok()?;
-        let mut st = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
-        // SAFETY: `c` is NUL-terminated and `st` is a valid place for one statvfs.
-        #[allow(unsafe_code)]
-        let (rc, st) = unsafe { (libc::statvfs(c.as_ptr(), st.as_mut_ptr()), st.assume_init()) };
-        let code = if rc != 0 {
-            return None;
-        } else if st.f_flag & libc::ST_RDONLY != 0 {
+        let st = rustix::fs::statvfs(&self.root).ok()?;
+        let code = if st.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY) {
             libc::EROFS
         } else if st.f_bavail == 0 {
             libc::ENOSPC

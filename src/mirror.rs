@@ -14,7 +14,6 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::catalogue::{Catalogue, Entry, Location, UPSTREAM_PREFIX};
-use crate::fetch::percent_decode;
 
 pub const CATALOGUE_FILE: &str = "download-metadata.json";
 
@@ -56,7 +55,7 @@ pub fn layout(entry: &Entry) -> Result<(String, PathBuf), MirrorError> {
     };
     let mut disk = PathBuf::new();
     for seg in &segments {
-        let decoded = String::from_utf8(percent_decode(seg)).ok();
+        let decoded = percent_encoding::percent_decode_str(seg).decode_utf8().ok();
         let safe = decoded.as_deref().filter(|d| {
             !d.is_empty()
                 && d.len() <= 255

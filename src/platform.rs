@@ -89,40 +89,13 @@ fn detect_libc(program: &Path) -> &'static str {
     }
 }
 
-/// The `PT_INTERP` path of a little-endian ELF64 image.
+/// The `PT_INTERP` path of an ELF image (32- or 64-bit, either byte order: `detect` maps i686
+/// and armv7 too), read with `goblin`.
 fn elf_interpreter(image: &[u8]) -> Option<String> {
-    const PT_INTERP: u32 = 3;
-    let u16_at = |o: usize| {
-        image
-            .get(o..o + 2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]))
-    };
-    let u32_at = |o: usize| {
-        image
-            .get(o..o + 4)
-            .map(|b| u32::from_le_bytes(b.try_into().unwrap_or_default()))
-    };
-    let u64_at = |o: usize| {
-        image
-            .get(o..o + 8)
-            .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
-    };
-    if image.get(..6)? != b"\x7fELF\x02\x01" {
-        return None;
-    }
-    let phoff = usize::try_from(u64_at(0x20)?).ok()?;
-    let phentsize = usize::from(u16_at(0x36)?);
-    let phnum = usize::from(u16_at(0x38)?);
-    (0..phnum).find_map(|i| {
-        let ph = phoff.checked_add(i.checked_mul(phentsize)?)?;
-        if u32_at(ph)? != PT_INTERP {
-            return None;
-        }
-        let off = usize::try_from(u64_at(ph + 8)?).ok()?;
-        let size = usize::try_from(u64_at(ph + 32)?).ok()?;
-        let raw = image.get(off..off.checked_add(size)?)?;
-        Some(String::from_utf8_lossy(raw.split(|b| *b == 0).next()?).into_owned())
-    })
+    goblin::elf::Elf::parse(image)
+        .ok()?
+        .interpreter
+        .map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -159,6 +132,28 @@ mod tests {
         assert!(
             interp.contains("ld-linux") || interp.contains("ld-musl"),
             "{interp}"
+        );
+    }
+
+    #[test]
+    fn a_32_bit_elf_names_its_interpreter_too() {
+        let interp = b"/lib/ld-musl-i386.so.1\0";
+        let mut image = Vec::new();
+        image.extend_from_slice(b"\x7fELF\x01\x01\x01\0\0\0\0\0\0\0\0\0");
+        for (v, n) in [(2u32, 2), (3, 2), (1, 4), (0, 4), (52, 4), (0, 4), (0, 4)] {
+            image.extend_from_slice(&v.to_le_bytes()[..n]);
+        }
+        for v in [52u16, 32, 1, 40, 0, 0] {
+            image.extend_from_slice(&v.to_le_bytes());
+        }
+        let len = interp.len() as u32;
+        for v in [3u32, 84, 0, 0, len, len, 4, 1] {
+            image.extend_from_slice(&v.to_le_bytes());
+        }
+        image.extend_from_slice(interp);
+        assert_eq!(
+            elf_interpreter(&image).as_deref(),
+            Some("/lib/ld-musl-i386.so.1")
         );
     }
 

@@ -327,27 +327,8 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 /// Swaps two paths atomically (Linux `renameat2` with `RENAME_EXCHANGE`).
 #[cfg(target_os = "linux")]
 pub(crate) fn exchange(a: &Path, b: &Path) -> io::Result<()> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let ca = CString::new(a.as_os_str().as_bytes())?;
-    let cb = CString::new(b.as_os_str().as_bytes())?;
-    // SAFETY: both pointers are NUL-terminated strings that live across the call; AT_FDCWD
-    // makes them relative to the working directory (they are absolute here).
-    #[allow(unsafe_code)]
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            ca.as_ptr(),
-            libc::AT_FDCWD,
-            cb.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(io::Error::from)
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -357,16 +338,8 @@ pub(crate) fn exchange(_: &Path, _: &Path) -> io::Result<()> {
 
 /// Flushes everything written to the filesystem holding `path`: one `syncfs(2)`.
 fn sync_filesystem(path: &Path) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
     let dir = File::open(path)?;
-    // SAFETY: syncfs only reads the descriptor, which `dir` keeps open for the call.
-    #[allow(unsafe_code)]
-    let rc = unsafe { libc::syncfs(dir.as_raw_fd()) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    rustix::fs::syncfs(&dir).map_err(io::Error::from)
 }
 
 #[cfg(test)]

@@ -24,7 +24,6 @@ mod tls;
 
 use std::io::{self, Read};
 use std::net::IpAddr;
-use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -246,38 +245,14 @@ impl FetchError {
     }
 }
 
-/// `file:///a/b` -> `/a/b` (percent-escapes decoded); `None` for anything else.
+/// `file:///a/b` -> `/a/b` (percent-escapes decoded, by `url`); `None` for anything else,
+/// including a `file://` URL that names another host.
 pub fn file_url_path(s: &str) -> Option<PathBuf> {
-    let rest = s.strip_prefix("file://")?;
-    let rest = rest.strip_prefix("localhost").unwrap_or(rest);
-    if !rest.starts_with('/') {
+    let u = url::Url::parse(s).ok()?;
+    if u.scheme() != "file" {
         return None;
     }
-    Some(PathBuf::from(std::ffi::OsString::from_vec(percent_decode(
-        rest,
-    ))))
-}
-
-/// Decodes `%XX` escapes; anything else (including a malformed escape) is kept as it is.
-pub fn percent_decode(s: &str) -> Vec<u8> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(b) = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    out
+    u.to_file_path().ok()
 }
 
 /// `host` matches `pattern` exactly (ignoring case), or `*.domain` matches its subdomains.

@@ -211,16 +211,15 @@ pub(super) fn execute(
     record
 }
 
-#[allow(unsafe_code)]
+/// Kills the process group the child leads (it was spawned with `process_group(0)`).
 fn kill_group(pid: u32) {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
         return;
     };
-    // SAFETY: kill(2) with a negative pid signals the process group the child leads (it was
-    // spawned with process_group(0)); no memory is involved.
-    unsafe {
-        libc::kill(-pid, libc::SIGKILL);
-    }
+    let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
 }
 
 /// Folds output to one line of bounded length for an error message.

@@ -165,7 +165,8 @@ fn read_request(reader: &mut impl BufRead) -> std::io::Result<Request> {
     // Decoded, as a static file server does (`%2B` is `+` on disk).
     let raw = line.split_whitespace().nth(1).unwrap_or("/");
     let mut req = Request {
-        path: String::from_utf8_lossy(&pyswap::fetch::percent_decode(raw.trim_start_matches('/')))
+        path: percent_encoding::percent_decode_str(raw.trim_start_matches('/'))
+            .decode_utf8_lossy()
             .into_owned(),
         range: None,
         if_range: None,
