@@ -37,6 +37,9 @@ pub struct Global {
     /// Print nothing but errors and data
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    /// Log what pyswap does on stderr: -v steps, -vv details with timings, -vvv everything [env: `PYSWAP_LOG` (filter directives)]
+    #[arg(long, short, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
 }
 
 /// A bad command line: an unknown flag, a missing or malformed argument.
@@ -109,6 +112,8 @@ pub fn parse() -> anyhow::Result<(Settings, Command)> {
     let cli = Cli::from_arg_matches(&matches).map_err(|e| usage(&e))?;
     let flags = flags(&matches);
     let env = |k: &str| std::env::var(k).ok();
+    crate::log::init(cli.global.verbose, &env)?;
+    tracing::info!(command = ?matches.subcommand_name(), "pyswap {}", env!("CARGO_PKG_VERSION"));
     let boot = Bootstrap::resolve(&flags, &env)?;
     let manifest = match &cli.command {
         Command::Config(ConfigCommand::Check { .. }) => crate::config::Manifest::default(),

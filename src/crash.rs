@@ -7,33 +7,15 @@
 //! `PYSWAP_TEST_CRASH_TRACE` names a file, every point passed is appended to it, one per line,
 //! so a test can list the points a command goes through and then kill it at each.
 //!
-//! The points are the steps of a command, so they also serve profiling, in every build: with
-//! `PYSWAP_TIMINGS=1` each point passed prints `timing: <ms since start> <name>` on stderr.
+//! The points are the steps of a command, so they also serve profiling, in every build: each
+//! point passed is a `debug` log event (`pyswap -vv …` shows them with the time since start).
 
 pub const ENV: &str = "PYSWAP_TEST_CRASH_AT";
 pub const TRACE: &str = "PYSWAP_TEST_CRASH_TRACE";
-pub const TIMINGS: &str = "PYSWAP_TIMINGS";
 
-/// The clock `PYSWAP_TIMINGS` reads from; `main` starts it first thing.
-static START: std::sync::OnceLock<Option<std::time::Instant>> = std::sync::OnceLock::new();
-
-/// Starts the timing clock when `PYSWAP_TIMINGS` is set (a no-op after the first call).
-pub fn start_clock() {
-    START.get_or_init(|| {
-        std::env::var_os(TIMINGS)
-            .filter(|v| !v.is_empty() && v != "0")
-            .map(|_| std::time::Instant::now())
-    });
-}
-
-/// Prints the time since start and `name`, when timings were asked for.
+/// Logs a step of the command (see `log`).
 pub fn timing(name: &str) {
-    if let Some(start) = START.get().copied().flatten() {
-        eprintln!(
-            "timing: {:8.1} ms {name}",
-            start.elapsed().as_secs_f64() * 1e3
-        );
-    }
+    tracing::debug!(step = name);
 }
 
 /// Dies here if the test harness asked for it.

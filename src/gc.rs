@@ -127,16 +127,7 @@ pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::R
         ..Report::default()
     };
     if !dry_run {
-        // Directories first, rows second: a crash in between leaves rows whose directory is
-        // gone (the next gc deletes them again), never directories without rows (roots).
-        for (p, n) in &doomed_keys {
-            profiles.remove_generation(p, *n)?;
-        }
-        profiles.sync()?;
-        crate::crash::point("gc:links-removed");
-        let keys: Vec<(String, u64)> = doomed_keys.iter().cloned().collect();
-        db.delete_generations(&keys)?;
-        crate::crash::point("gc:generations-deleted");
+        delete_generations(&profiles, db, &doomed_keys)?;
     }
     // Entries still used: by remaining generation rows, by anything a link under `profiles/`
     // leads to, by staged installs, by running processes.
@@ -165,6 +156,9 @@ pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::R
         let keep: Vec<String> = used.iter().cloned().collect();
         report.entries = db.delete_unreferenced_entries(&keep)?;
         crate::crash::point("gc:entries-deleted");
+        for e in &report.entries {
+            tracing::info!(entry = %e.name, "deleting store entry");
+        }
         let names: Vec<&str> = report
             .entries
             .iter()
@@ -182,16 +176,7 @@ pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::R
     report.bytes_freed += swept.bytes;
     report.unregistered = swept.unregistered;
     report.foreign = swept.foreign;
-    let rows: HashSet<(String, u64)> = db
-        .all_generations()?
-        .into_iter()
-        .map(|g| (g.profile, g.number))
-        .collect();
-    report.unregistered_generations = profiles
-        .generations_on_disk()?
-        .into_iter()
-        .filter(|k| !rows.contains(k) && !doomed_keys.contains(k))
-        .collect();
+    report.unregistered_generations = unregistered_generations(&profiles, db, &doomed_keys)?;
     report.leftover_links += sweep_minor_links(&profiles, &minors, dry_run)?;
     report.leftover_links += profiles.sweep_temporaries(dry_run);
     if !dry_run {
@@ -206,6 +191,44 @@ pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::R
         bytes: pruned.bytes + partials.bytes,
     };
     Ok(report)
+}
+
+/// Deletes the doomed generations: directories first, rows second, so a crash in between
+/// leaves rows whose directory is gone (the next gc deletes them again), never directories
+/// without rows (which would be roots).
+fn delete_generations(
+    profiles: &Profiles,
+    db: &mut Db,
+    doomed: &HashSet<(String, u64)>,
+) -> anyhow::Result<()> {
+    for (p, n) in doomed {
+        tracing::info!(profile = %p, generation = n, "deleting generation");
+        profiles.remove_generation(p, *n)?;
+    }
+    profiles.sync()?;
+    crate::crash::point("gc:links-removed");
+    let keys: Vec<(String, u64)> = doomed.iter().cloned().collect();
+    db.delete_generations(&keys)?;
+    crate::crash::point("gc:generations-deleted");
+    Ok(())
+}
+
+/// Generation directories on disk that no row describes (reported, never deleted).
+fn unregistered_generations(
+    profiles: &Profiles,
+    db: &Db,
+    doomed: &HashSet<(String, u64)>,
+) -> anyhow::Result<Vec<(String, u64)>> {
+    let rows: HashSet<(String, u64)> = db
+        .all_generations()?
+        .into_iter()
+        .map(|g| (g.profile, g.number))
+        .collect();
+    Ok(profiles
+        .generations_on_disk()?
+        .into_iter()
+        .filter(|k| !rows.contains(k) && !doomed.contains(k))
+        .collect())
 }
 
 /// Generations the policy alone would delete but a minor link keeps: (profile, N, minor).

@@ -21,6 +21,7 @@ pub mod install;
 pub mod interrupt;
 pub mod inuse;
 pub mod lock;
+pub mod log;
 pub mod mirror;
 pub mod output;
 pub mod platform;

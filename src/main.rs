@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use pyswap::exit::{self, ExitStatus};
 
 fn main() -> ExitCode {
-    pyswap::crash::start_clock();
     pyswap::interrupt::install();
     // Known before parsing, so that a usage error is a JSON document too.
     let json = pyswap::cli::wants_json(std::env::args_os());

@@ -47,6 +47,7 @@ pub fn activate(
         &|note| s.out.say(note),
     )?;
     crash::point("switch:installed");
+    tracing::info!(key = %entry.key, entry = %installed.row.name, fresh = installed.fresh, "installed");
     let expected = Expected::of(entry).with_digest(&installed.row.tree_digest);
 
     let _profile = links::profile_lock(s)?;
@@ -86,6 +87,7 @@ pub fn activate(
     record(db, installed.row.id, &s.profile, Some(n), &validation)?;
     links::make_current(s, &profiles, n)?;
     crash::point("switch:activated");
+    tracing::info!(profile = %s.profile, generation = n, "generation {n} is current");
     db.unstage(installed.row.id)?;
     let previous = current.as_ref().map(|g| g.number);
     let health_check = if s.validation.health_check {

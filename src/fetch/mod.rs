@@ -511,6 +511,13 @@ impl Fetcher {
                     }
                 });
             }
+            tracing::warn!(
+                url,
+                try_number = tries.len(),
+                of = self.cfg.retries + 1,
+                "retrying in {} ms: {failure}",
+                wait.as_millis()
+            );
             std::thread::sleep(wait);
         }
     }

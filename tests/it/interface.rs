@@ -167,3 +167,32 @@ fn issue_15_a_failing_check_prints_its_reports_and_the_error_in_one_document() {
     assert_eq!(doc.error.map(|e| e.exit_code), Some(1));
     assert_eq!(t.profile_version().as_deref(), Some("3.11.9"));
 }
+
+#[test]
+fn issue_15_logs_go_to_stderr_with_v_or_pyswap_log() {
+    let mut t = TestContext::new();
+    t.add("3.11.9", Fake::Good, Compression::Gz);
+    let r = t.run(&["switch", "3.11", "--json", "-vv"]).ok();
+    let doc = r.json();
+    assert_eq!(doc["generation"], 1, "stdout stays one document");
+    assert!(
+        r.stderr.contains("step=\"switch:activated\""),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("generation 1 is current"), "{}", r.stderr);
+    let r = t
+        .run_env(&["generations"], &[("PYSWAP_LOG", "pyswap=info")])
+        .ok();
+    assert!(r.stderr.contains("INFO"), "{}", r.stderr);
+    assert!(!r.stderr.contains("DEBUG"), "{}", r.stderr);
+    // Without either, nothing is logged.
+    let r = t.run(&["generations"]).ok();
+    assert!(!r.stderr.contains("INFO"), "{}", r.stderr);
+    usage_error(
+        &t,
+        &["--json", "generations"],
+        &[("PYSWAP_LOG", "pyswap=loud")],
+        "PYSWAP_LOG",
+    );
+}
