@@ -54,35 +54,13 @@ pub fn activate(
     let profiles = Profiles::new(s.home.profiles());
     profiles.migrate(&s.profile)?;
     let mut repaired = Vec::new();
-    let current = match profiles.current_link(&s.profile) {
-        CurrentLink::Generation(n) => db.generation(&s.profile, n)?,
-        CurrentLink::Missing => None,
-        CurrentLink::Foreign(what) | CurrentLink::Broken(what) => {
-            repaired.push(format!("the current link (it was `{what}`)"));
-            None
-        }
-    };
+    let current = current_generation(db, &profiles, &s.profile, &mut repaired)?;
     if let Some(g) = current.as_ref().filter(|g| g.entry_id == installed.row.id) {
         return already_current(s, db, &profiles, &installed, &expected, g, repaired);
     }
     let (validation, validated) = validated_report(s, db, &installed, &expected)?;
-    let row = GenerationRow {
-        profile: s.profile.clone(),
-        number: 0,
-        entry_id: installed.row.id,
-        entry_name: installed.row.name.clone(),
-        version: installed.row.version.clone(),
-        request: request.to_owned(),
-        command: command.into(),
-        created: now_unix(),
-        variant: installed.row.variant.clone(),
-        build: installed.row.build.clone(),
-    };
-    let n = db.add_generation(&row, |n| {
-        profiles
-            .write_generation(&s.profile, n, &installed.row.name)
-            .map_err(|e| e.to_string())
-    })?;
+    let new = new_generation(s, db, &profiles, &installed, request, command)?;
+    let n = new.number;
     crash::point("switch:generation-committed");
     record(db, installed.row.id, &s.profile, Some(n), &validation)?;
     links::make_current(s, &profiles, n)?;
@@ -97,7 +75,6 @@ pub fn activate(
     } else {
         None
     };
-    let new = GenerationRow { number: n, ..row };
     // Unsynced: a crash that loses this rename leaves the minor path on an older generation of
     // the same minor version, which is as valid (and pinned); the next link change syncs it.
     let minor_path = links::set_minor_link(&profiles, &new, false)?;
@@ -121,6 +98,54 @@ pub fn activate(
         previous_runtime_processes,
         repaired,
     })
+}
+
+/// The generation the profile's link points at; a link that is not one of pyswap's is noted in
+/// `repaired` (the activation replaces it).
+fn current_generation(
+    db: &Db,
+    profiles: &Profiles,
+    profile: &str,
+    repaired: &mut Vec<String>,
+) -> anyhow::Result<Option<GenerationRow>> {
+    Ok(match profiles.current_link(profile) {
+        CurrentLink::Generation(n) => db.generation(profile, n)?,
+        CurrentLink::Missing => None,
+        CurrentLink::Foreign(what) | CurrentLink::Broken(what) => {
+            repaired.push(format!("the current link (it was `{what}`)"));
+            None
+        }
+    })
+}
+
+/// Records a new generation of the profile for `installed`, its directory written (and
+/// fsynced) before the row commits.
+fn new_generation(
+    s: &Settings,
+    db: &mut Db,
+    profiles: &Profiles,
+    installed: &Installed,
+    request: &str,
+    command: &str,
+) -> anyhow::Result<GenerationRow> {
+    let row = GenerationRow {
+        profile: s.profile.clone(),
+        number: 0,
+        entry_id: installed.row.id,
+        entry_name: installed.row.name.clone(),
+        version: installed.row.version.clone(),
+        request: request.to_owned(),
+        command: command.into(),
+        created: now_unix(),
+        variant: installed.row.variant.clone(),
+        build: installed.row.build.clone(),
+    };
+    let number = db.add_generation(&row, |n| {
+        profiles
+            .write_generation(&s.profile, n, &installed.row.name)
+            .map_err(|e| e.to_string())
+    })?;
+    Ok(GenerationRow { number, ..row })
 }
 
 /// The profile already uses the requested entry: idempotent means "make it so", so the

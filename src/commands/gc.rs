@@ -10,7 +10,7 @@ use crate::lock::{self, LockError, Mode};
 use crate::output::human_bytes;
 use crate::settings::Settings;
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct GcReport {
     dry_run: bool,
     skipped: bool,
@@ -58,6 +58,57 @@ struct RemovedGeneration {
     version: String,
 }
 
+impl GcReport {
+    fn of(report: &gc::Report, dry_run: bool) -> Self {
+        Self {
+            dry_run,
+            skipped: false,
+            generations_removed: report
+                .generations
+                .iter()
+                .map(|g| RemovedGeneration {
+                    profile: g.profile.clone(),
+                    number: g.number,
+                    version: g.version.clone(),
+                })
+                .collect(),
+            entries_removed: report.entries.iter().map(|e| e.name.clone()).collect(),
+            leftover_dirs: report.leftover_dirs,
+            leftover_links: report.leftover_links,
+            bytes_freed: report.bytes_freed,
+            cache_files_removed: report.cache.files,
+            cache_bytes_freed: report.cache.bytes,
+            entries_in_use: report
+                .in_use
+                .iter()
+                .map(|(entry, pid)| InUse {
+                    entry: entry.clone(),
+                    pid: *pid,
+                })
+                .collect(),
+            kept_for_minor_paths: report
+                .kept_for_minor
+                .iter()
+                .map(|(profile, generation, minor)| KeptForMinor {
+                    profile: profile.clone(),
+                    generation: *generation,
+                    minor: minor.clone(),
+                })
+                .collect(),
+            unregistered_entries: report.unregistered.clone(),
+            unregistered_generations: report
+                .unregistered_generations
+                .iter()
+                .map(|(profile, number)| GenerationKey {
+                    profile: profile.clone(),
+                    number: *number,
+                })
+                .collect(),
+            foreign: report.foreign.clone(),
+        }
+    }
+}
+
 pub fn run(
     s: &Settings,
     keep: Option<u64>,
@@ -77,18 +128,7 @@ pub fn run(
             return s.out.json(&GcReport {
                 dry_run,
                 skipped: true,
-                generations_removed: vec![],
-                entries_removed: vec![],
-                leftover_dirs: 0,
-                leftover_links: 0,
-                bytes_freed: 0,
-                cache_files_removed: 0,
-                cache_bytes_freed: 0,
-                entries_in_use: vec![],
-                kept_for_minor_paths: vec![],
-                unregistered_entries: vec![],
-                unregistered_generations: vec![],
-                foreign: vec![],
+                ..GcReport::default()
             });
         }
         Err(e) => return Err(e.into()),
@@ -106,52 +146,7 @@ pub fn run(
         dry_run,
     )?;
     say(s, &report, dry_run);
-    s.out.json(&GcReport {
-        dry_run,
-        skipped: false,
-        generations_removed: report
-            .generations
-            .iter()
-            .map(|g| RemovedGeneration {
-                profile: g.profile.clone(),
-                number: g.number,
-                version: g.version.clone(),
-            })
-            .collect(),
-        entries_removed: report.entries.iter().map(|e| e.name.clone()).collect(),
-        leftover_dirs: report.leftover_dirs,
-        leftover_links: report.leftover_links,
-        bytes_freed: report.bytes_freed,
-        cache_files_removed: report.cache.files,
-        cache_bytes_freed: report.cache.bytes,
-        entries_in_use: report
-            .in_use
-            .iter()
-            .map(|(entry, pid)| InUse {
-                entry: entry.clone(),
-                pid: *pid,
-            })
-            .collect(),
-        kept_for_minor_paths: report
-            .kept_for_minor
-            .iter()
-            .map(|(profile, generation, minor)| KeptForMinor {
-                profile: profile.clone(),
-                generation: *generation,
-                minor: minor.clone(),
-            })
-            .collect(),
-        unregistered_entries: report.unregistered.clone(),
-        unregistered_generations: report
-            .unregistered_generations
-            .iter()
-            .map(|(profile, number)| GenerationKey {
-                profile: profile.clone(),
-                number: *number,
-            })
-            .collect(),
-        foreign: report.foreign.clone(),
-    })
+    s.out.json(&GcReport::of(&report, dry_run))
 }
 
 /// The human report.

@@ -42,6 +42,35 @@ struct Failed {
     error: String,
 }
 
+impl Done {
+    fn of(request: &str, entry: &Entry, done: &Installed) -> Self {
+        let (source, bytes) = match done.origin {
+            Origin::Store => ("store", 0),
+            Origin::Cache => ("cache", 0),
+            Origin::File => ("file", 0),
+            Origin::Network { transferred, .. } => ("network", transferred),
+        };
+        Self {
+            request: request.to_owned(),
+            key: entry.key.clone(),
+            version: done.row.version.clone(),
+            store_path: done.path.display().to_string(),
+            source,
+            downloaded_bytes: bytes,
+        }
+    }
+}
+
+/// What happened to a runtime, for the person at the terminal.
+fn how(origin: &Origin) -> &'static str {
+    match origin {
+        Origin::Store => "already in the store",
+        Origin::Cache => "installed from the download cache",
+        Origin::File => "installed",
+        Origin::Network { .. } => "downloaded and installed",
+    }
+}
+
 pub fn run(s: &Settings, requests: &[String], pre: bool, jobs: usize) -> anyhow::Result<()> {
     let platform = s.platform()?;
     let mut db = super::open_rw(s)?;
@@ -88,27 +117,8 @@ pub fn run(s: &Settings, requests: &[String], pre: bool, jobs: usize) -> anyhow:
             Ok(done) => {
                 db.mark_staged(done.row.id, now_unix())?;
                 crate::crash::point("install:staged");
-                let (source, bytes) = match done.origin {
-                    Origin::Store => ("store", 0),
-                    Origin::Cache => ("cache", 0),
-                    Origin::File => ("file", 0),
-                    Origin::Network { transferred, .. } => ("network", transferred),
-                };
-                let how = match done.origin {
-                    Origin::Store => "already in the store",
-                    Origin::Cache => "installed from the download cache",
-                    Origin::File => "installed",
-                    Origin::Network { .. } => "downloaded and installed",
-                };
-                s.out.say(&format!("{}: {how}", entry.key));
-                report.installed.push(Done {
-                    request: request.clone(),
-                    key: entry.key.clone(),
-                    version: done.row.version.clone(),
-                    store_path: done.path.display().to_string(),
-                    source,
-                    downloaded_bytes: bytes,
-                });
+                s.out.say(&format!("{}: {}", entry.key, how(&done.origin)));
+                report.installed.push(Done::of(request, entry, &done));
             }
             Err(e) => {
                 s.out.warn(&format!("{}: {e:#}", entry.key));

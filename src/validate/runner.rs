@@ -144,37 +144,9 @@ pub(super) fn execute(
             return record;
         }
     };
-    let pipe = |r: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut s = Vec::new();
-            if let Some(mut r) = r {
-                let _ = r.by_ref().take(OUTPUT_CAP).read_to_end(&mut s);
-                // Drain the rest so the child never blocks on a full pipe.
-                let _ = std::io::copy(&mut r, &mut std::io::sink());
-            }
-            String::from_utf8_lossy(&s).into_owned()
-        })
-    };
-    let out = pipe(child.stdout.take().map(|s| Box::new(s) as _));
-    let err = pipe(child.stderr.take().map(|s| Box::new(s) as _));
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if crate::interrupt::received().is_some() => {
-                // pyswap was told to stop: the check's whole group goes with it.
-                kill_group(child.id());
-                break child.wait().ok();
-            }
-            Ok(None) if started.elapsed() < timeout => {
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            Ok(None) | Err(_) => {
-                kill_group(child.id());
-                let _ = child.wait();
-                break None;
-            }
-        }
-    };
+    let out = read_pipe(child.stdout.take().map(|s| Box::new(s) as _));
+    let err = read_pipe(child.stderr.take().map(|s| Box::new(s) as _));
+    let status = wait_or_kill(&mut child, started, timeout);
     // A grandchild left holding the pipes after a normal exit is in the child's group (whose
     // number cannot be reused while it has a member): give it a moment, then kill the group.
     let grace = Instant::now() + Duration::from_secs(2);
@@ -209,6 +181,46 @@ pub(super) fn execute(
         record.signal = Some(libc::SIGKILL);
     }
     record
+}
+
+/// Reads up to `OUTPUT_CAP` of a child's pipe on its own thread, draining the rest so the child
+/// never blocks on a full pipe.
+fn read_pipe(r: Option<Box<dyn Read + Send>>) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut s = Vec::new();
+        if let Some(mut r) = r {
+            let _ = r.by_ref().take(OUTPUT_CAP).read_to_end(&mut s);
+            let _ = std::io::copy(&mut r, &mut std::io::sink());
+        }
+        String::from_utf8_lossy(&s).into_owned()
+    })
+}
+
+/// Waits for the child until `timeout` (from `started`); kills its whole group at the timeout
+/// or when pyswap is told to stop. `None`: timed out.
+fn wait_or_kill(
+    child: &mut std::process::Child,
+    started: Instant,
+    timeout: Duration,
+) -> Option<std::process::ExitStatus> {
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if crate::interrupt::received().is_some() => {
+                // pyswap was told to stop: the check's whole group goes with it.
+                kill_group(child.id());
+                return child.wait().ok();
+            }
+            Ok(None) if started.elapsed() < timeout => {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Ok(None) | Err(_) => {
+                kill_group(child.id());
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
 }
 
 /// Kills the process group the child leads (it was spawned with `process_group(0)`).
