@@ -99,29 +99,24 @@ fn parse_whole<T: std::str::FromStr>(text: &str) -> Result<T, String> {
         .map_err(|_| format!("`{text}` is not a whole number in range"))
 }
 
-impl Value for u64 {
-    fn parse(text: &str) -> Result<Self, String> {
-        parse_whole(text)
-    }
-    fn from_toml(item: &Item) -> Result<Self, Bad> {
-        whole(item)
-    }
-    fn show(&self) -> serde_json::Value {
-        (*self).into()
-    }
+/// Whole numbers: digits as text, an integer in the manifest.
+macro_rules! whole_number {
+    ($($t:ty),*) => {$(
+        impl Value for $t {
+            fn parse(text: &str) -> Result<Self, String> {
+                parse_whole(text)
+            }
+            fn from_toml(item: &Item) -> Result<Self, Bad> {
+                whole(item)
+            }
+            fn show(&self) -> serde_json::Value {
+                (*self).into()
+            }
+        }
+    )*};
 }
 
-impl Value for u32 {
-    fn parse(text: &str) -> Result<Self, String> {
-        parse_whole(text)
-    }
-    fn from_toml(item: &Item) -> Result<Self, Bad> {
-        whole(item)
-    }
-    fn show(&self) -> serde_json::Value {
-        (*self).into()
-    }
-}
+whole_number!(u64, u32);
 
 impl Value for bool {
     const SWITCH: bool = true;
