@@ -3,7 +3,7 @@
 //!
 //! Each module's error type implements [`Reason`] beside its definition: which status it means
 //! and the `help:` line that tells the operator what to do. Nothing here looks at message text.
-//! The one list in this file, [`reason`], only names the types that implement it, because an
+//! The one list in this file, `reason`, only names the types that implement it, because an
 //! `anyhow` chain yields `&dyn Error` and Rust cannot ask a `dyn Error` for another trait.
 
 use std::borrow::Cow;

@@ -141,7 +141,7 @@ pub(super) fn check_entry(key: &str, raw: &RawValue) -> Result<Entry, String> {
     })
 }
 
-/// The `CPython` entries of an upstream catalogue as compact JSON: what [`EMBEDDED`] holds.
+/// The `CPython` entries of an upstream catalogue as compact JSON: what [`super::EMBEDDED`] holds.
 pub fn cpython_subset(upstream: &str) -> Result<String, CatalogueError> {
     let source_name = "upstream catalogue".to_owned();
     let raw: RawEntries =
