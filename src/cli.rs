@@ -233,6 +233,14 @@ pub enum Command {
     },
     /// List the profile's generations, marking the current one
     Generations,
+    /// Pin a request in .python-version here (or for the home with --global), or show the pin that applies
+    Pin {
+        /// A request, as for `switch` [default: print the pin that applies and its file]
+        request: Option<String>,
+        /// The home's own pin (`$PYSWAP_HOME/.python-version`), used where no directory has one
+        #[arg(long)]
+        global: bool,
+    },
     /// Make an earlier generation current again (nothing is downloaded)
     Rollback {
         /// The generation to return to [default: the one before the current]
@@ -269,15 +277,17 @@ pub enum Command {
         #[arg(long)]
         repair: bool,
     },
-    /// List installed runtimes, or the catalogue's with --available
+    /// List installed runtimes and what the catalogue offers, marking current, installed and staged
     List {
-        /// List what the catalogue offers for this platform
+        /// Only runtimes this request matches (`3.12`, `cpython@3.11`, `>=3.10`)
+        request: Option<String>,
+        /// Only what the catalogue offers for this platform
         #[arg(long, conflicts_with = "installed")]
         available: bool,
-        /// List store entries, their size and the generations using them (the default)
+        /// Only store entries, their size and the generations using them
         #[arg(long)]
         installed: bool,
-        /// With --available: include prereleases
+        /// Include prereleases from the catalogue
         #[arg(long)]
         pre: bool,
     },

@@ -179,6 +179,16 @@ pub struct GenerationRow {
 }
 
 impl GenerationRow {
+    /// The catalogue key of its entry (the entry name after the digest).
+    pub fn key(&self) -> &str {
+        crate::store::key_of(&self.entry_name)
+    }
+
+    /// `3.11.7+20240107`: the version and build, as human output shows a runtime.
+    pub fn label(&self) -> String {
+        crate::version::label(&self.version, self.build.as_deref())
+    }
+
     /// `3.11`, `3.13t`: the minor version and variant (see [`crate::profile::minor_tag`]).
     pub fn minor(&self) -> Option<String> {
         crate::profile::minor_tag(&self.version, &self.variant)

@@ -106,7 +106,7 @@ fn reason<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Reason
         crate::mirror::MirrorError,
         crate::platform::PlatformError,
         crate::policy::PolicyError,
-        crate::policy::PythonVersionError,
+        crate::pin::PinError,
         crate::profile::ProfileError,
         crate::settings::SettingsError,
         crate::store::StoreError,

@@ -53,6 +53,9 @@ pub struct Report {
     pub in_use: Vec<(String, u32)>,
     /// Generations the policy alone would delete but a minor link keeps: (profile, N, minor).
     pub kept_for_minor: Vec<(String, u64, String)>,
+    /// Every generation kept while a policy (`keep`, `older_than`) was given, and the rule
+    /// that kept it: (profile, N, reason).
+    pub kept: Vec<(String, u64, Kept)>,
     /// Entry directories without a row (kept; `verify --repair` registers them).
     pub unregistered: Vec<String>,
     /// Names in `store/` that pyswap never makes (left alone).
@@ -60,6 +63,71 @@ pub struct Report {
     /// Generation directories without a row (kept: they are roots; `verify --repair` registers
     /// them).
     pub unregistered_generations: Vec<(String, u64)>,
+}
+
+/// Why gc kept a generation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kept {
+    /// It is the profile's current generation.
+    Current,
+    /// It is among the newest `keep`.
+    Newest,
+    /// It is younger than `older_than`.
+    Younger,
+    /// A minor path (`profiles/<p>@3.11`) leads to it.
+    MinorPath,
+}
+
+impl Kept {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Current => "current",
+            Self::Newest => "newest",
+            Self::Younger => "younger",
+            Self::MinorPath => "minor_path",
+        }
+    }
+}
+
+/// The rule that kept each generation not in `doomed`, when a policy was given (without one gc
+/// deletes no generation, and there is nothing to explain).
+fn kept(
+    all: &[GenerationRow],
+    current: &HashSet<(String, u64)>,
+    doomed: &[GenerationRow],
+    for_minor: &[(String, u64, String)],
+    policy: Policy,
+) -> Vec<(String, u64, Kept)> {
+    if policy.keep.is_none() && policy.older_than.is_none() {
+        return Vec::new();
+    }
+    let cutoff = policy
+        .older_than
+        .map(|d| policy.now - i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let mut out = Vec::new();
+    for g in all.iter().filter(|g| !doomed.contains(g)) {
+        let key = (g.profile.clone(), g.number);
+        let newer = all
+            .iter()
+            .filter(|o| o.profile == g.profile && o.number > g.number)
+            .count() as u64;
+        let reason = if current.contains(&key) {
+            Kept::Current
+        } else if policy.keep.is_some_and(|k| newer < k) {
+            Kept::Newest
+        } else if cutoff.is_some_and(|c| g.created >= c) {
+            Kept::Younger
+        } else if for_minor
+            .iter()
+            .any(|(p, n, _)| *p == g.profile && *n == g.number)
+        {
+            Kept::MinorPath
+        } else {
+            continue;
+        };
+        out.push((key.0, key.1, reason));
+    }
+    out
 }
 
 /// Generations the policy deletes. `pinned` generations (current, or the target of a minor link)
@@ -117,6 +185,7 @@ pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::R
     let pinned = pinned(&profiles, &all, &names, &minors);
     let doomed = doomed_generations(&all, &pinned, policy);
     let kept_for_minor = kept_for_minor(&all, &current, &doomed, &minors, policy);
+    let kept = kept(&all, &current, &doomed, &kept_for_minor, policy);
     let doomed_keys: HashSet<(String, u64)> = doomed
         .iter()
         .map(|g| (g.profile.clone(), g.number))
@@ -124,6 +193,7 @@ pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::R
     let mut report = Report {
         generations: doomed,
         kept_for_minor,
+        kept,
         ..Report::default()
     };
     if !dry_run {

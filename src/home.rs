@@ -226,6 +226,11 @@ impl Home {
         self.root.join(MARKER).is_file()
     }
 
+    /// The home's own `.python-version` (`pyswap pin --global`).
+    pub fn pin_file(&self) -> PathBuf {
+        self.root.join(crate::pin::FILE)
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

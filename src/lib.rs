@@ -24,6 +24,7 @@ pub mod lock;
 pub mod log;
 pub mod mirror;
 pub mod output;
+pub mod pin;
 pub mod platform;
 pub mod policy;
 pub mod profile;

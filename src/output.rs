@@ -91,43 +91,80 @@ impl Output {
         Ok(())
     }
 
-    /// A download progress bar for `label`. All bars of a run share one display, so parallel
-    /// downloads show one bar each.
+    /// How a download of `label` is shown: a line when it starts (with its size when the server
+    /// says it) unless `--quiet` or `--json`, and a bar while it runs when stderr is a terminal.
+    /// All bars of a run share one display, so parallel downloads show one bar each.
     pub fn progress(&self, label: &str) -> Arc<dyn Progress> {
         static DISPLAY: OnceLock<MultiProgress> = OnceLock::new();
-        if !self.progress {
+        let bar = self.progress.then(|| {
+            let display = DISPLAY
+                .get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+            // No length and no ticking until the download starts: no `0 B/0 B` frame.
+            let bar = display.add(ProgressBar::no_length());
+            bar.set_message(label.to_owned());
+            bar
+        });
+        if bar.is_none() && (self.quiet || self.json) {
             return Arc::new(NoProgress);
         }
-        let display =
-            DISPLAY.get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
-        let bar = display.add(ProgressBar::new(0));
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{msg} {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar.set_message(label.to_owned());
-        bar.enable_steady_tick(Duration::from_millis(120));
-        Arc::new(Bar(bar))
+        Arc::new(Download {
+            label: label.to_owned(),
+            out: *self,
+            announced: std::sync::atomic::AtomicBool::new(false),
+            bar,
+        })
     }
 }
 
-struct Bar(ProgressBar);
+/// A download as the person at the terminal sees it.
+struct Download {
+    label: String,
+    out: Output,
+    announced: std::sync::atomic::AtomicBool,
+    bar: Option<ProgressBar>,
+}
 
-impl Progress for Bar {
+impl Progress for Download {
     fn start(&self, total: Option<u64>) {
-        if let Some(t) = total {
-            self.0.set_length(t);
+        if !self
+            .announced
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            let size = total
+                .map(|t| format!(" ({})", human_bytes(t)))
+                .unwrap_or_default();
+            let line = format!("downloading {}{size}", self.label);
+            match &self.bar {
+                Some(bar) => bar.println(line),
+                None => self.out.say(&line),
+            }
         }
-        self.0.set_position(0);
-        self.0.reset_eta();
+        if let Some(bar) = &self.bar {
+            let template = match total {
+                Some(t) => {
+                    bar.set_length(t);
+                    "{msg} {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"
+                }
+                None => "{msg} {spinner} {bytes} {bytes_per_sec}",
+            };
+            bar.set_style(
+                ProgressStyle::with_template(template)
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.set_position(0);
+            bar.reset_eta();
+            bar.enable_steady_tick(Duration::from_millis(120));
+        }
     }
     fn advance(&self, bytes: u64) {
-        self.0.inc(bytes);
+        if let Some(bar) = &self.bar {
+            bar.inc(bytes);
+        }
     }
     fn finish(&self) {
-        self.0.finish_and_clear();
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
     }
 }
 

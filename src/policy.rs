@@ -107,55 +107,6 @@ impl VersionPolicy {
     }
 }
 
-/// Finds the request in `.python-version` in `dir` or the nearest parent that has one: the
-/// first line that is neither blank nor a `#` comment. `cpython@3.12` and `cpython-3.12` are
-/// read as `3.12`. Returns the request and the file it came from.
-pub fn python_version_file(
-    dir: &std::path::Path,
-) -> Result<Option<(String, std::path::PathBuf)>, PythonVersionError> {
-    for d in dir.ancestors() {
-        let path = d.join(".python-version");
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(error) => return Err(PythonVersionError::Read { path, error }),
-        };
-        let line = text
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty() && !l.starts_with('#'))
-            .ok_or_else(|| PythonVersionError::Empty(path.clone()))?;
-        let request = line
-            .strip_prefix("cpython@")
-            .or_else(|| {
-                line.strip_prefix("cpython-")
-                    .filter(|rest| !rest.contains('-'))
-            })
-            .unwrap_or(line);
-        return Ok(Some((request.to_owned(), path)));
-    }
-    Ok(None)
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum PythonVersionError {
-    #[error("cannot read {}: {error}", path.display())]
-    Read {
-        path: std::path::PathBuf,
-        error: std::io::Error,
-    },
-    #[error("{} names no version", .0.display())]
-    Empty(std::path::PathBuf),
-    #[error("no version given, and no .python-version in {} or its parents", .0.display())]
-    Missing(std::path::PathBuf),
-}
-
-impl crate::exit::Reason for PythonVersionError {
-    fn status(&self) -> crate::exit::ExitStatus {
-        crate::exit::ExitStatus::Failure
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,29 +156,5 @@ mod tests {
         );
         assert_eq!(why("3.12.1", "20250612"), "policy.max_minor = 11");
         assert_eq!(why("3.11.9", "20250101"), "policy.build = \"20250612\"");
-    }
-
-    #[test]
-    fn the_nearest_python_version_file_wins() {
-        let dir = tempfile::tempdir().unwrap();
-        let deep = dir.path().join("a/b");
-        std::fs::create_dir_all(&deep).unwrap();
-        std::fs::write(
-            dir.path().join(".python-version"),
-            "# pinned\n\ncpython@3.12\n",
-        )
-        .unwrap();
-        let (req, path) = python_version_file(&deep).unwrap().unwrap();
-        assert_eq!(
-            (req.as_str(), path),
-            ("3.12", dir.path().join(".python-version"))
-        );
-        std::fs::write(dir.path().join("a/.python-version"), "3.11.4\n3.12\n").unwrap();
-        assert_eq!(python_version_file(&deep).unwrap().unwrap().0, "3.11.4");
-        std::fs::write(dir.path().join("a/b/.python-version"), "# nothing\n").unwrap();
-        assert!(matches!(
-            python_version_file(&deep),
-            Err(PythonVersionError::Empty(_))
-        ));
     }
 }

@@ -117,6 +117,14 @@ pub fn entry_name(digest: &str, key: &str) -> String {
     format!("{digest}-{key}")
 }
 
+/// The catalogue key in entry name `name` (all of it if it has no digest prefix).
+pub fn key_of(name: &str) -> &str {
+    match name.split_at_checked(65) {
+        Some((digest, key)) if digest.ends_with('-') => key,
+        _ => name,
+    }
+}
+
 /// Checks that `name` is an entry name pyswap makes (`<64 lowercase hex>-<catalogue key>`, the
 /// key of ASCII letters, digits, `.`, `_`, `+` and `-`), so that a name read from the database
 /// or a link is never a path that leads elsewhere (`..`, `/`).

@@ -248,10 +248,16 @@ fn check_entry(store: &Store, row: &EntryRow, f: &mut Findings) -> Option<Proble
     f.bytes += totals.bytes;
     let digest = tree::digest(&mut nodes);
     if digest != row.tree_digest {
+        let changed = changed_since(&path, row.created, 5);
+        let named = if changed.is_empty() {
+            String::new()
+        } else {
+            format!("changed after it was installed: {}; ", changed.join(", "))
+        };
         return problem(
             Kind::Corrupt,
             format!(
-                "tree digest {} differs from the recorded {} ({} files, {} bytes; recorded {}, {})",
+                "{named}tree digest {} differs from the recorded {} ({} files, {} bytes; recorded {}, {})",
                 &digest[..16.min(digest.len())],
                 &row.tree_digest[..16.min(row.tree_digest.len())],
                 totals.files,
@@ -262,4 +268,38 @@ fn check_entry(store: &Store, row: &EntryRow, f: &mut Findings) -> Option<Proble
         );
     }
     None
+}
+
+/// Up to `most` paths under `root` (relative, sorted) that changed after the entry was
+/// installed at `installed` (Unix seconds): a file written since (its modification time is
+/// no longer the archive's, which is older than the install) or whose inode changed in a later
+/// second (re-moded, renamed, added), and a directory whose entries changed in a later second
+/// (where a file was added or deleted). No per-file manifest is kept, so a deleted file is
+/// named by its directory.
+fn changed_since(root: &std::path::Path, installed: i64, most: usize) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut found = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(meta) = e.path().symlink_metadata() else {
+                continue;
+            };
+            let changed = if meta.is_dir() {
+                dirs.push(e.path());
+                meta.ctime() > installed
+            } else {
+                meta.mtime() >= installed || meta.ctime() > installed
+            };
+            if changed && let Ok(rel) = e.path().strip_prefix(root) {
+                found.push(rel.display().to_string());
+            }
+        }
+    }
+    found.sort();
+    found.truncate(most);
+    found
 }

@@ -253,6 +253,29 @@ impl Request {
                 "it is longer than 200 characters",
             ));
         }
+        // uv's spellings of a CPython request: `cpython@3.12`, `cpython-3.12`, `cpython3.12`.
+        let lower = s.to_ascii_lowercase();
+        let s = if let Some(i) = lower.find('@') {
+            if &lower[..i] != "cpython" {
+                return Err(RequestError::invalid(
+                    raw,
+                    format!("pyswap installs CPython only, not `{}`", &s[..i]),
+                ));
+            }
+            &s[i + 1..]
+        } else if let Some(rest) = lower
+            .strip_prefix("cpython-")
+            .filter(|r| !r.contains('-'))
+            .or_else(|| {
+                lower
+                    .strip_prefix("cpython")
+                    .filter(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+            })
+        {
+            &s[s.len() - rest.len()..]
+        } else {
+            s
+        };
         if s.starts_with(|c: char| c.is_ascii_alphabetic()) && s.contains('-') {
             if !s
                 .bytes()
@@ -264,7 +287,7 @@ impl Request {
                 ));
             }
             return Ok(Self {
-                raw: s.to_owned(),
+                raw: raw.trim().to_owned(),
                 spec: Spec::Key(s.to_owned()),
                 variant: Variant::Default,
             });
@@ -314,7 +337,7 @@ impl Request {
             Spec::Prefix(partial)
         };
         Ok(Self {
-            raw: s.to_owned(),
+            raw: raw.trim().to_owned(),
             spec,
             variant,
         })
@@ -382,6 +405,15 @@ impl fmt::Display for Request {
     }
 }
 
+/// `3.11.7+20240107`: a version and the python-build-standalone build it comes from, as human
+/// output shows a runtime (two builds of one version are different runtimes).
+pub fn label(version: &str, build: Option<&str>) -> String {
+    match build.filter(|b| !b.is_empty()) {
+        Some(b) => format!("{version}+{b}"),
+        None => version.to_owned(),
+    }
+}
+
 /// Distance used to rank "nearest versions" in error messages: same minor first, then by minor.
 pub fn distance(a: &PythonVersion, b: &PythonVersion) -> (u64, u64, u64, Ordering) {
     (
@@ -438,6 +470,31 @@ mod tests {
         assert!(Request::parse("~=3.10").unwrap().matches(&v("3.13.1")));
         assert!(!Request::parse("~=3.10.2").unwrap().matches(&v("3.11.0")));
         assert!(Request::parse(">3.10").unwrap().matches(&v("3.10.1")));
+    }
+
+    #[test]
+    fn uv_spellings_are_requests_too() {
+        for r in [
+            "cpython@3.12",
+            "cpython-3.12",
+            "cpython3.12",
+            "CPython@3.12",
+            "3.12",
+        ] {
+            let req = Request::parse(r).unwrap();
+            assert!(req.matches(&v("3.12.4")) && req.key().is_none(), "{r}");
+        }
+        let t = Request::parse("cpython@3.13t").unwrap();
+        assert_eq!(t.variant(), Variant::Freethreaded);
+        assert!(
+            Request::parse("cpython@>=3.11")
+                .unwrap()
+                .matches(&v("3.12.0"))
+        );
+        let key = Request::parse("cpython-3.12.4-linux-x86_64-gnu").unwrap();
+        assert_eq!(key.key(), Some("cpython-3.12.4-linux-x86_64-gnu"));
+        let err = Request::parse("pypy@3.10").unwrap_err().to_string();
+        assert!(err.contains("CPython only"), "{err}");
     }
 
     #[test]

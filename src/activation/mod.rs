@@ -37,6 +37,7 @@ pub fn activate(
 ) -> anyhow::Result<Switched> {
     let cache = s.download_cache();
     let opts = s.install_options(&cache);
+    let started = std::time::Instant::now();
     let installed = install::ensure(
         &s.home,
         db,
@@ -47,6 +48,13 @@ pub fn activate(
         &|note| s.out.say(note),
     )?;
     crash::point("switch:installed");
+    if installed.fresh {
+        s.out.say(&format!(
+            "installed {} in {:.1} s",
+            entry.key,
+            started.elapsed().as_secs_f64()
+        ));
+    }
     tracing::info!(key = %entry.key, entry = %installed.row.name, fresh = installed.fresh, "installed");
     let expected = Expected::of(entry).with_digest(&installed.row.tree_digest);
 
@@ -87,6 +95,8 @@ pub fn activate(
         generation: n,
         previous,
         minor_change: MinorChange::between(&profiles, current.as_ref(), &new),
+        key: new.key().to_owned(),
+        build: new.build.clone(),
         version: new.version,
         store_path: installed.path.display().to_string(),
         installed: installed.fresh,
@@ -302,7 +312,7 @@ fn restore(
     links::ensure_links(profiles, g)?;
     links::make_current(s, profiles, g.number)?;
     crash::point("switch:rolled-back");
-    Ok(format!("generation {} (CPython {})", g.number, g.version))
+    Ok(format!("generation {} (CPython {})", g.number, g.label()))
 }
 
 /// What [`return_to`] did.
@@ -351,7 +361,7 @@ pub fn return_to(
             s.profile,
             current.map_or_else(|| "(none)".to_owned(), |n| n.to_string()),
             target.number,
-            target.version
+            target.label()
         ));
         let change = MinorChange::between(profiles, from.as_ref(), target);
         if let Some(c) = &change {

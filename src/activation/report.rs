@@ -15,6 +15,10 @@ pub struct Switched {
     /// The generation that was current before, if any.
     pub(crate) previous: Option<u64>,
     pub(crate) version: String,
+    /// The python-build-standalone build (release date), if the catalogue named one.
+    pub(crate) build: Option<String>,
+    /// The catalogue key of the runtime.
+    pub(crate) key: String,
     pub(crate) store_path: String,
     pub(crate) installed: bool,
     pub(crate) changed: bool,
@@ -53,6 +57,8 @@ impl Switched {
             generation: g.number,
             previous: Some(g.number),
             version: g.version.clone(),
+            build: g.build.clone(),
+            key: g.key().to_owned(),
             store_path: store_path.display().to_string(),
             installed: false,
             changed: false,
@@ -81,7 +87,9 @@ impl Switched {
         if self.changed {
             s.out.say(&format!(
                 "switched profile `{}` to generation {}: CPython {} ({how})",
-                self.profile, self.generation, self.version
+                self.profile,
+                self.generation,
+                crate::version::label(&self.version, self.build.as_deref())
             ));
             if let Some(c) = &self.minor_change {
                 c.warn(s, &self.profile);
@@ -92,7 +100,9 @@ impl Switched {
         } else {
             s.out.say(&format!(
                 "profile `{}` is already at CPython {} (generation {}); nothing changed",
-                self.profile, self.version, self.generation
+                self.profile,
+                crate::version::label(&self.version, self.build.as_deref()),
+                self.generation
             ));
         }
         s.out.json(self)

@@ -213,7 +213,7 @@ impl Entry {
         v
     }
 
-    fn on(&self, p: &Platform) -> bool {
+    pub fn on(&self, p: &Platform) -> bool {
         self.os == p.os && self.arch == p.arch && self.libc == p.libc
     }
 }

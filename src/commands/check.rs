@@ -63,7 +63,8 @@ pub fn run(s: &Settings, generation: Option<u64>) -> anyhow::Result<()> {
     }
     s.out.say(&format!(
         "generation {n} of `{}` (CPython {}) passed validation",
-        s.profile, g.version
+        s.profile,
+        g.label()
     ));
     Ok(())
 }

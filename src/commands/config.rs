@@ -34,6 +34,9 @@ struct Checked {
 }
 
 pub fn show(s: &Settings) -> anyhow::Result<()> {
+    // Sources line up in one column, set by the short lines: a long value (the validation
+    // checks) does not push every other line out to its width.
+    const MAX_WIDTH: usize = 48;
     let doc = Shown {
         file: s.config_path.as_ref().map(|p| p.display().to_string()),
         settings: s
@@ -59,6 +62,7 @@ pub fn show(s: &Settings) -> anyhow::Result<()> {
         .settings
         .iter()
         .map(|v| v.key.len() + v.value.to_string().len() + 3)
+        .filter(|&w| w <= MAX_WIDTH)
         .max()
         .unwrap_or(0);
     for v in &doc.settings {

@@ -11,6 +11,8 @@ struct Current {
     profile: String,
     generation: u64,
     version: String,
+    build: Option<String>,
+    key: String,
     store_path: String,
     python: String,
 }
@@ -31,11 +33,16 @@ pub fn run(s: &Settings) -> anyhow::Result<()> {
             .join("bin/python3")
             .display()
             .to_string(),
-        version: g.version,
+        key: g.key().to_owned(),
+        build: g.build.clone(),
+        version: g.version.clone(),
     };
     s.out.data(&format!(
         "{} generation {}: CPython {} at {}\n",
-        c.profile, c.generation, c.version, c.store_path
+        c.profile,
+        c.generation,
+        g.label(),
+        c.store_path
     ))?;
     s.out.json(&c)
 }

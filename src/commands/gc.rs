@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::gc::{self, Policy};
+use crate::gc::{self, Kept, Policy};
 use crate::lock::{self, LockError, Mode};
 use crate::output::human_bytes;
 use crate::settings::Settings;
@@ -24,12 +24,22 @@ struct GcReport {
     entries_in_use: Vec<InUse>,
     /// Generations the policy would have deleted but a minor path (`profiles/<p>@3.11`) keeps.
     kept_for_minor_paths: Vec<KeptForMinor>,
+    /// With a policy given: every generation kept and why (`current`, `newest`, `younger`,
+    /// `minor_path`).
+    kept: Vec<KeptGeneration>,
     /// Store directories without a database row: kept (`verify --repair` registers them).
     unregistered_entries: Vec<String>,
     /// Generation directories without a row: kept, they are roots.
     unregistered_generations: Vec<GenerationKey>,
     /// Names in `store/` that pyswap never makes: left alone.
     foreign: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct KeptGeneration {
+    profile: String,
+    generation: u64,
+    reason: &'static str,
 }
 
 #[derive(Serialize)]
@@ -93,6 +103,15 @@ impl GcReport {
                     profile: profile.clone(),
                     generation: *generation,
                     minor: minor.clone(),
+                })
+                .collect(),
+            kept: report
+                .kept
+                .iter()
+                .map(|(profile, generation, why)| KeptGeneration {
+                    profile: profile.clone(),
+                    generation: *generation,
+                    reason: why.as_str(),
                 })
                 .collect(),
             unregistered_entries: report.unregistered.clone(),
@@ -194,6 +213,25 @@ fn say(s: &Settings, report: &gc::Report, dry_run: bool) {
                 .display()
         ));
     }
+    for (profile, n, why) in &report.kept {
+        let why = match why {
+            Kept::Current => "it is current".to_owned(),
+            Kept::Newest => format!(
+                "it is among the newest {} (gc.keep / --keep)",
+                s.gc_keep.unwrap_or_default()
+            ),
+            Kept::Younger => format!(
+                "it is younger than {} (gc.older_than / --older-than)",
+                s.gc_older_than
+                    .map(|d| humantime::format_duration(d).to_string())
+                    .unwrap_or_default()
+            ),
+            // Said below, with how to release it.
+            Kept::MinorPath => continue,
+        };
+        s.out
+            .say(&format!("kept generation {n} of `{profile}`: {why}"));
+    }
     for (profile, n, minor) in &report.kept_for_minor {
         s.out.say(&format!(
             "kept generation {n} of `{profile}`: minor path {profile}@{minor} leads to it (venvs may use it); `pyswap --profile {profile} minors --remove {minor}` releases it"
@@ -202,7 +240,9 @@ fn say(s: &Settings, report: &gc::Report, dry_run: bool) {
     for g in &report.generations {
         s.out.say(&format!(
             "  generation {} of `{}` (CPython {})",
-            g.number, g.profile, g.version
+            g.number,
+            g.profile,
+            g.label()
         ));
     }
     for e in &report.entries {

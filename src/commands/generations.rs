@@ -14,6 +14,10 @@ use crate::store::Store;
 struct Generation {
     number: u64,
     version: String,
+    /// The python-build-standalone build (release date), if known.
+    build: Option<String>,
+    /// The catalogue key of its runtime.
+    key: String,
     store_path: String,
     created: String,
     current: bool,
@@ -57,6 +61,8 @@ pub fn run(s: &Settings) -> anyhow::Result<()> {
             number: g.number,
             store_path: store.path(&g.entry_name).display().to_string(),
             created: rfc3339(g.created),
+            key: g.key().to_owned(),
+            build: g.build.clone(),
             version: g.version,
             request: g.request,
             command: g.command,
@@ -76,8 +82,9 @@ pub fn run(s: &Settings) -> anyhow::Result<()> {
             .say(&format!("profile `{}` has no generations yet", s.profile));
         return Ok(());
     }
-    let mut t =
-        String::from("   GEN  CREATED               VERSION     VALIDATION        STORE ENTRY\n");
+    let mut t = String::from(
+        "   GEN  CREATED               VERSION     BUILD     VALIDATION        STORE ENTRY\n",
+    );
     for g in &gens {
         let name = g.store_path.rsplit('/').next().unwrap_or_default();
         let short = match name.split_once('-') {
@@ -93,11 +100,12 @@ pub fn run(s: &Settings) -> anyhow::Result<()> {
         }
         let _ = writeln!(
             t,
-            "{} {:>4}  {:<20}  {:<10}  {check:<16}  {short}",
+            "{} {:>4}  {:<20}  {:<10}  {:<8}  {check:<16}  {short}",
             if g.current { "*" } else { " " },
             g.number,
             g.created,
-            g.version
+            g.version,
+            g.build.as_deref().unwrap_or("-")
         );
     }
     s.out.data(&t)?;

@@ -1,13 +1,19 @@
-//! `pyswap list [--installed]` and `pyswap list --available`.
+//! `pyswap list [REQUEST]`: installed runtimes and what the catalogue offers, together (as
+//! `uv python list`), each marked `current`, `installed`, `staged` or not; `--installed` and
+//! `--available` show one side. A REQUEST (`3.12`, `cpython@3.11`, `>=3.10`) filters both.
+//! `--json` keeps its documented shapes: the installed entries (default and `--installed`) or
+//! the catalogue's (`--available`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write;
 
 use serde::Serialize;
 
+use crate::catalogue::Entry;
 use crate::output::human_bytes;
 use crate::settings::Settings;
 use crate::store::Store;
+use crate::version::{PythonVersion, Request, Variant, label};
 
 #[derive(Serialize)]
 struct Available {
@@ -15,78 +21,93 @@ struct Available {
     version: String,
     build: Option<String>,
     url: String,
+    #[serde(skip)]
+    variant: Variant,
     installed: bool,
+    /// Pre-staged by `install` and not used by a generation yet.
+    staged: bool,
+    /// The runtime of the profile's current generation.
+    current: bool,
 }
 
 #[derive(Serialize)]
 struct Installed {
     name: String,
     version: String,
+    build: Option<String>,
     platform: String,
     store_path: String,
     bytes: u64,
     files: u64,
     generations: Vec<String>,
+    staged: bool,
+    current: bool,
+    #[serde(skip)]
+    variant: Variant,
 }
 
-pub fn available(s: &Settings, pre: bool) -> anyhow::Result<()> {
-    let platform = s.platform()?;
-    let catalogue = super::load_catalogue(s, &s.fetcher(), Some(&platform))?;
-    let installed: Vec<String> = match super::open_ro(s)? {
-        Some(db) => db
-            .entries()?
-            .into_iter()
-            .map(|e| e.archive_sha256)
-            .collect(),
-        None => Vec::new(),
+/// What `list` shows; the flags pick one side, the default both.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Both,
+    Installed,
+    Available,
+}
+
+pub fn run(s: &Settings, request: Option<&str>, side: Side, pre: bool) -> anyhow::Result<()> {
+    let request = request.map(Request::parse).transpose()?;
+    let matches = |version: &str, variant: Variant| {
+        request.as_ref().is_none_or(|r| {
+            PythonVersion::parse(version).is_some_and(|v| r.matches(&v)) && r.variant() == variant
+        })
     };
-    let mut rows: Vec<Available> = catalogue
-        .entries
-        .iter()
-        .filter(|e| {
-            e.implementation == "cpython"
-                && e.os == platform.os
-                && e.arch == platform.arch
-                && e.libc == platform.libc
-        })
-        .filter(|e| pre || !e.version.is_prerelease())
-        .map(|e| Available {
-            installed: e.sha256.as_ref().is_some_and(|d| installed.contains(d)),
-            key: e.key.clone(),
-            version: e.version.to_string(),
-            build: e.build.clone(),
-            url: e.url.clone(),
-        })
+    let installed = installed_rows(s)?
+        .into_iter()
+        .filter(|r| matches(&r.version, r.variant))
+        .collect::<Vec<_>>();
+    if side == Side::Installed || (side == Side::Both && s.out.json) {
+        return show_installed(s, &installed);
+    }
+    let available = match available_rows(s, &installed, pre) {
+        Ok(rows) => rows,
+        // The default view still shows what is installed when the catalogue is out of reach.
+        Err(e) if side == Side::Both => {
+            s.out
+                .warn(&format!("{e:#}; showing installed runtimes only"));
+            Vec::new()
+        }
+        Err(e) => return Err(e),
+    };
+    let available: Vec<Available> = available
+        .into_iter()
+        .filter(|r| matches(&r.version, r.variant))
         .collect();
-    rows.sort_by(|a, b| {
-        let v = |r: &Available| crate::version::PythonVersion::parse(&r.version);
-        v(b).cmp(&v(a)).then_with(|| a.key.cmp(&b.key))
-    });
-    if s.out.json {
-        return s.out.json(&rows);
+    if side == Side::Available {
+        if s.out.json {
+            return s.out.json(&available);
+        }
+        s.out.data(&available_table(&available))?;
+        return Ok(());
     }
-    let mut t = String::new();
-    for r in &rows {
-        let _ = writeln!(
-            t,
-            "{:<44} {:<10} {}",
-            r.key,
-            r.build.as_deref().unwrap_or("-"),
-            if r.installed { "installed" } else { "" }
-        );
-    }
-    s.out.data(&t)?;
+    s.out.data(&both_table(&installed, &available))?;
     Ok(())
 }
 
-pub fn installed(s: &Settings) -> anyhow::Result<()> {
+fn status(current: bool, installed: bool, staged: bool) -> &'static str {
+    if current {
+        "current"
+    } else if staged {
+        "staged"
+    } else if installed {
+        "installed"
+    } else {
+        ""
+    }
+}
+
+fn installed_rows(s: &Settings) -> anyhow::Result<Vec<Installed>> {
     let Some(db) = super::open_ro(s)? else {
-        return if s.out.json {
-            s.out.json(&Vec::<Installed>::new())
-        } else {
-            s.out.say("nothing installed yet");
-            Ok(())
-        };
+        return Ok(Vec::new());
     };
     let mut users: BTreeMap<i64, Vec<String>> = BTreeMap::new();
     for g in db.all_generations()? {
@@ -95,38 +116,145 @@ pub fn installed(s: &Settings) -> anyhow::Result<()> {
             .or_default()
             .push(format!("{}:{}", g.profile, g.number));
     }
+    let staged: HashSet<String> = db.staged_names()?.into_iter().collect();
+    let current = current_entry(s, &db);
     let store = Store::new(s.home.store());
-    let rows: Vec<Installed> = db
+    Ok(db
         .entries()?
         .into_iter()
         .map(|e| Installed {
             store_path: store.path(&e.name).display().to_string(),
             generations: users.remove(&e.id).unwrap_or_default(),
+            staged: staged.contains(&e.name),
+            current: current.as_deref() == Some(e.name.as_str()),
+            variant: Variant::from_catalogue(Some(e.variant.as_str()).filter(|v| !v.is_empty()))
+                .unwrap_or_default(),
             name: e.name,
             version: e.version,
+            build: e.build,
             platform: e.platform,
             bytes: e.bytes,
             files: e.files,
         })
+        .collect())
+}
+
+/// The entry name of the profile's current generation.
+fn current_entry(s: &Settings, db: &crate::db::Db) -> Option<String> {
+    let n = crate::profile::Profiles::new(s.home.profiles())
+        .current(&s.profile)
+        .ok()??;
+    db.generation(&s.profile, n).ok()?.map(|g| g.entry_name)
+}
+
+fn available_rows(
+    s: &Settings,
+    installed: &[Installed],
+    pre: bool,
+) -> anyhow::Result<Vec<Available>> {
+    let platform = s.platform()?;
+    let catalogue = super::load_catalogue(s, &s.fetcher(), Some(&platform))?;
+    let by_key = |e: &Entry| {
+        installed
+            .iter()
+            .find(|i| crate::store::key_of(&i.name) == e.key)
+    };
+    let mut rows: Vec<Available> = catalogue
+        .entries
+        .iter()
+        .filter(|e| e.implementation == "cpython" && e.on(&platform))
+        .filter(|e| pre || !e.version.is_prerelease())
+        .map(|e| {
+            let mine = by_key(e).filter(|i| i.build == e.build);
+            Available {
+                installed: mine.is_some(),
+                staged: mine.is_some_and(|i| i.staged),
+                current: mine.is_some_and(|i| i.current),
+                key: e.key.clone(),
+                version: e.version.to_string(),
+                build: e.build.clone(),
+                url: e.url.clone(),
+                variant: e.variant,
+            }
+        })
         .collect();
+    rows.sort_by(|a, b| {
+        let v = |r: &Available| PythonVersion::parse(&r.version);
+        v(b).cmp(&v(a)).then_with(|| a.key.cmp(&b.key))
+    });
+    Ok(rows)
+}
+
+fn show_installed(s: &Settings, rows: &[Installed]) -> anyhow::Result<()> {
     if s.out.json {
         return s.out.json(&rows);
     }
-    let mut t = String::new();
-    for r in &rows {
+    if rows.is_empty() {
+        s.out.say("nothing installed yet");
+        return Ok(());
+    }
+    let mut t = String::from("VERSION              SIZE       STATUS     GENERATIONS  ENTRY\n");
+    for r in rows {
         let gens = if r.generations.is_empty() {
-            "(unused)".to_owned()
+            "-".to_owned()
         } else {
             r.generations.join(" ")
         };
+        let state = match status(r.current, true, r.staged) {
+            "installed" if r.generations.is_empty() => "unused",
+            other => other,
+        };
         let _ = writeln!(
             t,
-            "{:<10} {:>10}  {}  {gens}",
-            r.version,
+            "{:<20} {:>10} {:<10} {gens:<12} {}",
+            label(&r.version, r.build.as_deref()),
             human_bytes(r.bytes),
+            state,
             r.name
         );
     }
     s.out.data(&t)?;
     Ok(())
+}
+
+fn available_table(rows: &[Available]) -> String {
+    let width = rows.iter().map(|r| r.key.len()).max().unwrap_or(3).max(3);
+    let mut t = format!("{:<width$}  {:<8}  STATUS\n", "KEY", "BUILD");
+    for r in rows {
+        let _ = writeln!(
+            t,
+            "{:<width$}  {:<8}  {}",
+            r.key,
+            r.build.as_deref().unwrap_or("-"),
+            status(r.current, r.installed, r.staged)
+        );
+    }
+    t
+}
+
+/// Installed runtimes first (those the catalogue no longer lists too), then what can be
+/// installed, one table.
+fn both_table(installed: &[Installed], available: &[Available]) -> String {
+    let mut rows: Vec<(String, String, &'static str)> = installed
+        .iter()
+        .map(|i| {
+            (
+                crate::store::key_of(&i.name).to_owned(),
+                label(&i.version, i.build.as_deref()),
+                status(i.current, true, i.staged),
+            )
+        })
+        .collect();
+    rows.extend(
+        available
+            .iter()
+            .filter(|a| !a.installed)
+            .map(|a| (a.key.clone(), label(&a.version, a.build.as_deref()), "")),
+    );
+    let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(3).max(3);
+    let mut t = format!("{:<width$}  {:<20}  STATUS\n", "KEY", "VERSION");
+    for (key, version, state) in rows {
+        let _ = writeln!(t, "{key:<width$}  {version:<20}  {state}");
+    }
+    t
 }

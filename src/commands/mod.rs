@@ -11,6 +11,7 @@ mod install;
 mod list;
 mod minors;
 mod mirror;
+mod pin;
 mod ps;
 mod rollback;
 mod switch;
@@ -30,8 +31,13 @@ use crate::version::Request;
 /// Failures of a command's own logic that the user can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
-    #[error("profile `{profile}` has no generation {number}")]
-    NoGeneration { profile: String, number: u64 },
+    #[error("profile `{profile}` has no generation {number}; {}", existing_list(.existing))]
+    NoGeneration {
+        profile: String,
+        number: u64,
+        /// The generations it has, oldest first.
+        existing: Vec<u64>,
+    },
     #[error("profile `{0}` has no generation yet; run `pyswap switch VERSION` first")]
     NoCurrent(String),
     #[error("profile `{profile}` has no generation older than the current one ({current})")]
@@ -48,8 +54,6 @@ pub enum CommandError {
         summary: String,
         restored: String,
     },
-    #[error("{0}")]
-    PythonVersion(#[from] crate::policy::PythonVersionError),
     #[error(
         "generation {number} of profile `{profile}` is current, but its directory {} is missing or altered, so the profile's python may not run",
         path.display()
@@ -75,6 +79,9 @@ impl crate::exit::Reason for CommandError {
                 "`pyswap rollback --to N` (N: the current generation) or `pyswap switch VERSION` puts it back"
                     .into(),
             ),
+            Self::NoGeneration { .. } => {
+                Some("`pyswap generations` lists them with their versions".into())
+            }
             _ => None,
         }
     }
@@ -89,6 +96,7 @@ pub fn run(settings: &Settings, command: Command) -> anyhow::Result<()> {
         } => switch::run(settings, request.as_deref(), pre, force),
         Command::Upgrade { force } => upgrade::run(settings, force),
         Command::Generations => generations::run(settings),
+        Command::Pin { request, global } => pin::run(settings, request.as_deref(), global),
         Command::Rollback { to, force } => rollback::run(settings, to, force),
         Command::Gc {
             dry_run,
@@ -110,11 +118,18 @@ pub fn run(settings: &Settings, command: Command) -> anyhow::Result<()> {
         Command::Check { generation } => check::run(settings, generation),
         Command::Verify { repair } => verify::run(settings, repair),
         Command::List {
-            available: true,
+            request,
+            available,
+            installed,
             pre,
-            ..
-        } => list::available(settings, pre),
-        Command::List { .. } => list::installed(settings),
+        } => {
+            let side = match (available, installed) {
+                (true, _) => list::Side::Available,
+                (_, true) => list::Side::Installed,
+                _ => list::Side::Both,
+            };
+            list::run(settings, request.as_deref(), side, pre)
+        }
         Command::Current => current::run(settings),
         Command::Ps => ps::run(settings),
         Command::Minors { remove } => minors::run(settings, remove.as_deref()),
@@ -179,12 +194,43 @@ pub(crate) fn within_window(s: &Settings, force: bool) -> anyhow::Result<()> {
 
 /// The profile's generation `n`, or the error saying it does not exist.
 fn generation(s: &Settings, db: &Db, n: u64) -> anyhow::Result<crate::db::GenerationRow> {
-    Ok(db
-        .generation(&s.profile, n)?
-        .ok_or_else(|| CommandError::NoGeneration {
-            profile: s.profile.clone(),
-            number: n,
-        })?)
+    if let Some(g) = db.generation(&s.profile, n)? {
+        return Ok(g);
+    }
+    let existing = db
+        .generations(&s.profile)?
+        .iter()
+        .map(|g| g.number)
+        .collect();
+    Err(CommandError::NoGeneration {
+        profile: s.profile.clone(),
+        number: n,
+        existing,
+    }
+    .into())
+}
+
+/// `it has 1-3, 5 and 9` (runs of consecutive numbers collapsed), or `it has none`.
+fn existing_list(numbers: &[u64]) -> String {
+    let mut runs: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < numbers.len() {
+        let mut j = i;
+        while j + 1 < numbers.len() && numbers[j + 1] == numbers[j] + 1 {
+            j += 1;
+        }
+        if j > i + 1 {
+            runs.push(format!("{}-{}", numbers[i], numbers[j]));
+        } else {
+            runs.extend(numbers[i..=j].iter().map(ToString::to_string));
+        }
+        i = j + 1;
+    }
+    match runs.split_last() {
+        None => "it has none".into(),
+        Some((last, [])) => format!("it has {last}"),
+        Some((last, rest)) => format!("it has {} and {last}", rest.join(", ")),
+    }
 }
 
 /// Opens the home for a command that writes: directories created, database migrated.
@@ -318,4 +364,15 @@ fn installed_catalogue(s: &Settings, db: &Db) -> anyhow::Result<Catalogue> {
             .collect(),
         warnings: Vec::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn existing_generations_are_listed_briefly() {
+        let l = |n: &[u64]| super::existing_list(n);
+        assert_eq!(l(&[]), "it has none");
+        assert_eq!(l(&[4]), "it has 4");
+        assert_eq!(l(&[1, 2, 3, 5, 7, 8]), "it has 1-3, 5, 7 and 8");
+    }
 }

@@ -16,6 +16,10 @@ struct RolledBack<'a> {
     from: Option<u64>,
     generation: u64,
     version: &'a str,
+    build: Option<&'a str>,
+    key: &'a str,
+    /// `false` when the generation was already current.
+    changed: bool,
     store_path: String,
     /// See `switch`'s document.
     minor_path: Option<String>,
@@ -78,6 +82,9 @@ pub fn run(s: &Settings, to: Option<u64>, force: bool) -> anyhow::Result<()> {
         from: current,
         generation: target.number,
         version: &target.version,
+        build: target.build.as_deref(),
+        key: target.key(),
+        changed: current != Some(target.number),
         store_path: path.display().to_string(),
         minor_path: done.minor_path,
         minor_change: done.minor_change,

@@ -3,7 +3,7 @@
 //! roll back automatically if that fails.
 
 use crate::activation;
-use crate::policy;
+use crate::pin;
 use crate::settings::Settings;
 use crate::version::Request;
 
@@ -12,10 +12,13 @@ pub fn run(s: &Settings, request: Option<&str>, pre: bool, force: bool) -> anyho
         r.to_owned()
     } else {
         let cwd = std::env::current_dir()?;
-        let (r, file) =
-            policy::python_version_file(&cwd)?.ok_or(policy::PythonVersionError::Missing(cwd))?;
-        s.out.say(&format!("using `{r}` from {}", file.display()));
-        r
+        let pin = pin::find(&cwd, &s.home.pin_file())?.ok_or(pin::PinError::Missing(cwd))?;
+        s.out.say(&format!(
+            "using `{}` from {}",
+            pin.request,
+            pin.file.display()
+        ));
+        pin.request
     };
     let request = Request::parse(&request)?;
     super::within_window(s, force)?;

@@ -37,7 +37,7 @@ pub fn run(s: &Settings, force: bool) -> anyhow::Result<()> {
             s.profile,
             version.major(),
             version.minor(),
-            row.version
+            crate::version::label(&row.version, row.build.as_deref())
         ));
         let path = crate::store::Store::new(s.home.store()).path(&g.entry_name);
         return s.out.json(&crate::activation::Switched::unchanged(
@@ -46,7 +46,9 @@ pub fn run(s: &Settings, force: bool) -> anyhow::Result<()> {
     }
     s.out.say(&format!(
         "upgrading profile `{}`: CPython {} -> {}",
-        s.profile, row.version, newest.version
+        s.profile,
+        crate::version::label(&row.version, row.build.as_deref()),
+        crate::version::label(&newest.version.to_string(), newest.build.as_deref())
     ));
     let done = crate::activation::activate(
         s,

@@ -183,6 +183,8 @@ impl crate::exit::Reason for FetchError {
             Self::Refused { .. } => "use https, or name the host with --insecure-host (PYSWAP_INSECURE_HOSTS) if plain http is really wanted",
             Self::DigestMismatch { .. } => "the download was corrupted or the catalogue is out of date; nothing was installed",
             Self::Failed { failure: Failure::Tls(_), .. } => "if the server uses a private CA, point SSL_CERT_FILE at its certificate bundle",
+            Self::Failed { failure: Failure::Connect(_), .. } => UNREACHABLE,
+            Self::GaveUp { tries, .. } if matches!(tries.last(), Some(Failure::Connect(_))) => UNREACHABLE,
             Self::Failed { .. } | Self::GaveUp { .. } => "nothing was changed; what was downloaded is kept and the next try resumes it",
             Self::Offline { .. } => "run it without --offline",
             Self::TooLarge { .. } => "the server sent more than the catalogue says the file holds; nothing was installed",
@@ -191,6 +193,9 @@ impl crate::exit::Reason for FetchError {
         }.into())
     }
 }
+
+/// The ways forward when a host cannot be resolved or reached.
+const UNREACHABLE: &str = "the host cannot be reached from here: use a mirror (--mirror URL, or PYSWAP_CATALOGUE at a mirror's catalogue), a proxy (--proxy URL or HTTPS_PROXY), or --offline with runtimes pre-staged by `pyswap install`";
 
 /// Why a URL is refused before any request is made.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -420,7 +425,12 @@ pub fn hex(bytes: &[u8]) -> String {
 pub struct Fetcher {
     cfg: Arc<NetConfig>,
     client: OnceLock<Result<reqwest::blocking::Client, String>>,
+    /// Told each retry as it is about to wait (`retrying in 1 s (2/4): …`).
+    on_retry: Option<Arc<Note>>,
 }
+
+/// Something to tell the person waiting.
+type Note = dyn Fn(&str) + Send + Sync;
 
 impl Default for Fetcher {
     fn default() -> Self {
@@ -433,7 +443,15 @@ impl Fetcher {
         Self {
             cfg: Arc::new(cfg),
             client: OnceLock::new(),
+            on_retry: None,
         }
+    }
+
+    /// Tells `note` about every retry before its wait, so a slow failure is never silent.
+    #[must_use]
+    pub fn on_retry(mut self, note: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.on_retry = Some(Arc::new(note));
+        self
     }
 
     pub fn config(&self) -> &NetConfig {
@@ -511,13 +529,16 @@ impl Fetcher {
                     }
                 });
             }
-            tracing::warn!(
-                url,
-                try_number = tries.len(),
-                of = self.cfg.retries + 1,
-                "retrying in {} ms: {failure}",
-                wait.as_millis()
+            let note = format!(
+                "retrying in {} ({}/{}): {failure}",
+                retry::human_wait(wait),
+                tries.len() + 1,
+                self.cfg.retries + 1
             );
+            tracing::warn!(url, "{note}");
+            if let Some(on_retry) = &self.on_retry {
+                on_retry(&note);
+            }
             std::thread::sleep(wait);
         }
     }

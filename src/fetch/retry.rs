@@ -47,6 +47,15 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
+/// `1 s`, `250 ms`: a wait as a person reads it.
+pub fn human_wait(d: Duration) -> String {
+    if d >= Duration::from_secs(1) {
+        format!("{:.0} s", d.as_secs_f64())
+    } else {
+        format!("{} ms", d.as_millis())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

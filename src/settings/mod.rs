@@ -207,8 +207,19 @@ impl Bootstrap {
     pub fn resolve(flags: &Flags, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let none = Manifest::default();
         let mut l = Layers::new(flags, env, &none);
-        let home = match l.optional(&defs::HOME)? {
-            Some(h) => std::path::absolute(h)?,
+        // A relative home would follow the working directory: a cron job or a service would
+        // use (and create) a different home than the shell that set it up.
+        let home = match l.given(&defs::HOME)? {
+            Some((h, source)) if h.is_relative() => {
+                return Err(SettingsError(format!(
+                    "{}: `{}` is a relative path; use an absolute one (e.g. {})",
+                    source.origin().unwrap_or_default(),
+                    h.display(),
+                    std::path::absolute(&h).unwrap_or(h.clone()).display()
+                ))
+                .into());
+            }
+            Some((h, _)) => h,
             None => Home::default_root()?,
         };
         Ok(Self {
@@ -284,7 +295,8 @@ impl Settings {
         })
     }
     pub fn fetcher(&self) -> Fetcher {
-        Fetcher::new(self.net.clone())
+        let out = self.out;
+        Fetcher::new(self.net.clone()).on_retry(move |note| out.warn(note))
     }
 
     pub fn download_cache(&self) -> DownloadCache {

@@ -14,6 +14,8 @@ use crate::common::{Compression, Fake, TestContext};
 struct Generation {
     number: u64,
     version: String,
+    build: Option<String>,
+    key: String,
     store_path: String,
     created: String,
     current: bool,
@@ -40,6 +42,8 @@ pub struct Switched {
     pub generation: u64,
     pub previous: Option<u64>,
     pub version: String,
+    pub build: Option<String>,
+    pub key: String,
     pub store_path: String,
     pub installed: bool,
     pub changed: bool,
@@ -193,6 +197,9 @@ struct RolledBack {
     from: u64,
     generation: u64,
     version: String,
+    build: Option<String>,
+    key: String,
+    changed: bool,
     store_path: String,
     minor_path: Option<String>,
     minor_change: Option<MinorChange>,
@@ -224,9 +231,19 @@ struct GcReport {
     cache_bytes_freed: u64,
     entries_in_use: Vec<InUse>,
     kept_for_minor_paths: Vec<KeptForMinor>,
+    kept: Vec<KeptGeneration>,
     unregistered_entries: Vec<String>,
     unregistered_generations: Vec<GenerationKey>,
     foreign: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct KeptGeneration {
+    profile: String,
+    generation: u64,
+    reason: String,
 }
 
 #[derive(Deserialize)]
@@ -322,6 +339,8 @@ struct Current {
     profile: String,
     generation: u64,
     version: String,
+    build: Option<String>,
+    key: String,
     store_path: String,
     python: String,
 }
@@ -465,8 +484,12 @@ fn human_output_snapshots() {
         &["generations"],
         &["rollback"],
         &["list"],
+        &["list", "3.12"],
+        &["list", "--available"],
+        &["list", "--installed"],
         &["gc", "--keep", "1"],
         &["generations"],
+        &["rollback", "--to", "999"],
     ] {
         let r = t.run(args);
         let _ = write!(
@@ -485,6 +508,7 @@ fn human_output_snapshots() {
         (r"\b[0-9a-f]{12}…", "[DIGEST]…"),
         (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[TIME]"),
         (r"\d+(\.\d)? (B|KiB|MiB)\b", "[SIZE]"),
+        (r" in \d+\.\d s\b", " in [SECS] s"),
     ]}, {
         insta::assert_snapshot!("human_transcript", transcript);
     });

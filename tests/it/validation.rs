@@ -244,6 +244,14 @@ fn verify_finds_corruption_and_leftovers_and_repair_restores_them() {
     // One document: the findings and the error together.
     let found: Verified = strict(&r.stdout);
     assert_eq!(found.error.as_ref().map(|e| e.exit_code), Some(1));
+    // Issue 17: the corrupt entry names the file that changed, not only its digest.
+    let corrupt = found.problems.iter().find(|p| p.kind == "corrupt").unwrap();
+    assert!(
+        corrupt.detail.contains("changed after it was installed: ")
+            && corrupt.detail.contains("lib/python3.12/os.py"),
+        "{}",
+        corrupt.detail
+    );
     let mut kinds: Vec<&str> = found.problems.iter().map(|p| p.kind.as_str()).collect();
     kinds.sort_unstable();
     assert_eq!(

@@ -1,0 +1,160 @@
+//! Which request applies when none is given: `.python-version` files, as uv and pyenv read
+//! them. The one in the working directory or its nearest parent wins; else the home's own
+//! (`$PYSWAP_HOME/.python-version`, written by `pyswap pin --global`). The request is the first
+//! line that is neither blank nor a `#` comment, in any spelling `Request::parse` takes
+//! (`3.12`, `cpython@3.12`, `cpython-3.12`, `>=3.11`, a catalogue key).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::version::{Request, RequestError};
+
+pub const FILE: &str = ".python-version";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PinError {
+    #[error("cannot read {}: {error}", path.display())]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("cannot write {}: {error}", path.display())]
+    Write {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{} names no version", .0.display())]
+    Empty(PathBuf),
+    #[error("{}: {error}", path.display())]
+    Invalid { path: PathBuf, error: RequestError },
+    #[error(
+        "no version given, and no .python-version in {} or its parents, nor a global one",
+        .0.display()
+    )]
+    Missing(PathBuf),
+}
+
+impl crate::exit::Reason for PinError {
+    fn status(&self) -> crate::exit::ExitStatus {
+        match self {
+            Self::Write { error, .. } => crate::exit::Reason::status(error),
+            _ => crate::exit::ExitStatus::Failure,
+        }
+    }
+
+    fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
+        match self {
+            Self::Missing(_) => Some(
+                "name a version (`pyswap switch 3.12`), or pin one with `pyswap pin 3.12` (`--global` for this home)"
+                    .into(),
+            ),
+            Self::Write { error, .. } => crate::exit::Reason::help(error),
+            _ => None,
+        }
+    }
+}
+
+/// A request and the file it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pin {
+    pub request: String,
+    pub file: PathBuf,
+    /// From the home's own file rather than the directory tree.
+    pub global: bool,
+}
+
+/// The pin that applies in `dir`: the nearest `.python-version` up the tree, else `global`.
+pub fn find(dir: &Path, global: &Path) -> Result<Option<Pin>, PinError> {
+    for d in dir.ancestors() {
+        if let Some(request) = read(&d.join(FILE))? {
+            return Ok(Some(Pin {
+                request,
+                file: d.join(FILE),
+                global: false,
+            }));
+        }
+    }
+    global_pin(global)
+}
+
+/// The home's own pin at `path`, if there is one.
+pub fn global_pin(path: &Path) -> Result<Option<Pin>, PinError> {
+    Ok(read(path)?.map(|request| Pin {
+        request,
+        file: path.to_owned(),
+        global: true,
+    }))
+}
+
+/// The request in `path`, `None` when there is no such file.
+fn read(path: &Path) -> Result<Option<String>, PinError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => {
+            return Err(PinError::Read {
+                path: path.to_owned(),
+                error,
+            });
+        }
+    };
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .ok_or_else(|| PinError::Empty(path.to_owned()))?;
+    Ok(Some(line.to_owned()))
+}
+
+/// Writes `request` (checked first) to `path`, replacing the file atomically.
+pub fn write(path: &Path, request: &str) -> Result<Request, PinError> {
+    let parsed = Request::parse(request).map_err(|error| PinError::Invalid {
+        path: path.to_owned(),
+        error,
+    })?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let failed = |error| PinError::Write {
+        path: path.to_owned(),
+        error,
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(failed)?;
+    writeln!(tmp, "{}", parsed.raw()).map_err(failed)?;
+    tmp.as_file().sync_all().map_err(failed)?;
+    tmp.persist(path).map_err(|e| failed(e.error))?;
+    // Readable by everyone, as a file a project commits.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).map_err(failed)?;
+    }
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nearest_file_wins_then_the_global_one() {
+        let d = tempfile::tempdir().unwrap();
+        let project = d.path().join("a/b");
+        std::fs::create_dir_all(&project).unwrap();
+        let global = d.path().join("home.python-version");
+        assert_eq!(find(&project, &global).unwrap(), None);
+        write(&global, "3.11").unwrap();
+        let g = find(&project, &global).unwrap().unwrap();
+        assert!(g.global && g.request == "3.11");
+        std::fs::write(
+            d.path().join("a/.python-version"),
+            "# runtime\n\ncpython@3.12\n",
+        )
+        .unwrap();
+        let p = find(&project, &global).unwrap().unwrap();
+        assert_eq!((p.request.as_str(), p.global), ("cpython@3.12", false));
+        assert!(matches!(
+            write(&global, "3.x"),
+            Err(PinError::Invalid { .. })
+        ));
+        std::fs::write(project.join(FILE), "\n# nothing\n").unwrap();
+        assert!(matches!(find(&project, &global), Err(PinError::Empty(_))));
+    }
+}
