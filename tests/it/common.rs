@@ -126,6 +126,11 @@ impl TestContext {
         Run::from(&self.cmd().args(args).output().unwrap())
     }
 
+    /// Runs in working directory `dir`.
+    pub fn run_in(&self, dir: &Path, args: &[&str]) -> Run {
+        Run::from(&self.cmd().current_dir(dir).args(args).output().unwrap())
+    }
+
     pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut c = self.cmd();
         c.args(args);

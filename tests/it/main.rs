@@ -9,6 +9,7 @@ mod common;
 mod concurrency;
 mod corpus;
 mod crash;
+mod day_one;
 mod disk;
 mod errors;
 mod help;
