@@ -224,12 +224,18 @@ pub enum Command {
         /// Run even outside the configured maintenance windows
         #[arg(long)]
         force: bool,
+        /// Resolve and report what would happen (the same document and exit status), changing nothing
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Switch to the newest patch release of the current minor version that the policy allows
     Upgrade {
         /// Run even outside the configured maintenance windows
         #[arg(long)]
         force: bool,
+        /// Report what would happen (the same document and exit status), changing nothing
+        #[arg(long)]
+        dry_run: bool,
     },
     /// List the profile's generations, marking the current one
     Generations,
@@ -249,6 +255,9 @@ pub enum Command {
         /// Run even outside the configured maintenance windows
         #[arg(long)]
         force: bool,
+        /// Report what would happen (the same document and exit status), changing nothing
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Delete old generations by policy and store entries nothing references
     Gc {
@@ -317,6 +326,9 @@ pub enum Command {
         /// How many downloads run at once
         #[arg(long, short, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=32))]
         jobs: u64,
+        /// Resolve each request and report what would be installed, changing nothing
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Download and verify builds into DIR and write a catalogue beside them, for a fleet
     Mirror {

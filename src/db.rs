@@ -455,6 +455,19 @@ impl Db {
     /// Allocates the profile's next generation number (never reused), inserts its row, and runs
     /// `materialise(n)` (which creates the generation's link) before committing. If
     /// `materialise` fails, nothing is recorded.
+    /// The number the profile's next generation will get.
+    pub fn next_generation(&self, profile: &str) -> Result<u64, DbError> {
+        self.conn
+            .query_row(
+                "SELECT next_generation FROM profiles WHERE name = ?1",
+                params![profile],
+                |r| r.get(0),
+            )
+            .optional()
+            .map(|n| n.unwrap_or(1))
+            .map_err(sql_err(&self.path))
+    }
+
     pub fn add_generation(
         &mut self,
         g: &GenerationRow,

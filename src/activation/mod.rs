@@ -5,12 +5,14 @@
 //! are scripts over this module.
 
 mod links;
+mod plan;
 mod report;
 mod resolve;
 
 pub use links::{
     check_current_intact, ensure_links, make_current, processes_using, profile_lock, set_minor_link,
 };
+pub use plan::{Plan, plan};
 pub use report::{MinorChange, Switched, say_still_running};
 pub use resolve::resolve;
 
@@ -107,6 +109,7 @@ pub fn activate(
         minor_path,
         previous_runtime_processes,
         repaired,
+        dry_run: false,
     })
 }
 
@@ -316,6 +319,7 @@ fn restore(
 }
 
 /// What [`return_to`] did.
+#[derive(Default)]
 pub struct Returned {
     pub minor_path: Option<String>,
     pub minor_change: Option<MinorChange>,

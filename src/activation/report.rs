@@ -36,6 +36,8 @@ pub struct Switched {
     /// Running processes that still use the previous generation's runtime (they keep it until
     /// they exit; `pyswap ps` lists them); `null` when nothing changed.
     pub(crate) previous_runtime_processes: Option<u64>,
+    /// Nothing was changed: this is what the command would do (`--dry-run`).
+    pub(crate) dry_run: bool,
     /// Links that were missing or altered and were put back (`current`, `generation N`).
     pub(crate) repaired: Vec<String>,
 }
@@ -69,6 +71,7 @@ impl Switched {
             minor_change: None,
             previous_runtime_processes: None,
             repaired: Vec::new(),
+            dry_run: false,
         }
     }
 
@@ -84,7 +87,29 @@ impl Switched {
                 self.profile
             ));
         }
-        if self.changed {
+        if self.dry_run {
+            let what = if self.changed {
+                format!(
+                    "would switch profile `{}` to generation {}: CPython {}{}",
+                    self.profile,
+                    self.generation,
+                    crate::version::label(&self.version, self.build.as_deref()),
+                    if self.installed {
+                        " (to be installed)"
+                    } else {
+                        ""
+                    }
+                )
+            } else {
+                format!(
+                    "profile `{}` is already at CPython {} (generation {}); nothing would change",
+                    self.profile,
+                    crate::version::label(&self.version, self.build.as_deref()),
+                    self.generation
+                )
+            };
+            s.out.say(&format!("{what} (dry run: nothing was changed)"));
+        } else if self.changed {
             s.out.say(&format!(
                 "switched profile `{}` to generation {}: CPython {} ({how})",
                 self.profile,

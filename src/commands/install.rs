@@ -19,6 +19,8 @@ use crate::version::Request;
 struct Report {
     installed: Vec<Done>,
     failed: Vec<Failed>,
+    /// Nothing was installed: `installed` lists what would be (`source`: `store` or `pending`).
+    dry_run: bool,
 }
 
 #[derive(Serialize)]
@@ -71,10 +73,14 @@ fn how(origin: &Origin) -> &'static str {
     }
 }
 
-pub fn run(s: &Settings, requests: &[String], pre: bool, jobs: usize) -> anyhow::Result<()> {
+pub fn run(
+    s: &Settings,
+    requests: &[String],
+    pre: bool,
+    jobs: usize,
+    dry_run: bool,
+) -> anyhow::Result<()> {
     let platform = s.platform()?;
-    let mut db = super::open_rw(s)?;
-    let _gc = super::gc_shared(s)?;
     let fetcher = s.fetcher();
     let parsed: Vec<Result<Request, _>> = requests.iter().map(|r| Request::parse(r)).collect();
     let narrow = parsed
@@ -85,6 +91,7 @@ pub fn run(s: &Settings, requests: &[String], pre: bool, jobs: usize) -> anyhow:
     let mut report = Report {
         installed: Vec::new(),
         failed: Vec::new(),
+        dry_run,
     };
     // Each request on its own: one that does not resolve is reported, the others install.
     let mut resolved: Vec<(&String, Entry)> = Vec::new();
@@ -108,6 +115,12 @@ pub fn run(s: &Settings, requests: &[String], pre: bool, jobs: usize) -> anyhow:
         }
     }
     let entries: Vec<&Entry> = resolved.iter().map(|(_, e)| e).collect();
+    if dry_run {
+        plan(s, &resolved, &mut report)?;
+        return finish(s, &report, requests.len(), unresolved);
+    }
+    let mut db = super::open_rw(s)?;
+    let _gc = super::gc_shared(s)?;
     let cache = s.download_cache();
     let opts = s.install_options(&cache);
     let results = install_all(s, &fetcher, &entries, &opts, jobs);
@@ -130,9 +143,44 @@ pub fn run(s: &Settings, requests: &[String], pre: bool, jobs: usize) -> anyhow:
             }
         }
     }
-    s.out.json(&report)?;
+    finish(s, &report, requests.len(), unresolved)
+}
+
+/// The report of a dry run: what is in the store already, what would be installed.
+fn plan(s: &Settings, resolved: &[(&String, Entry)], report: &mut Report) -> anyhow::Result<()> {
+    let db = super::open_ro(s)?;
+    for (request, entry) in resolved {
+        let plan = crate::activation::plan(s, db.as_ref(), entry)?;
+        let (source, how) = match &plan.store_path {
+            Some(_) => ("store", "already in the store"),
+            None => ("pending", "would be installed"),
+        };
+        s.out.say(&format!(
+            "{}: {how} (dry run: nothing was changed)",
+            entry.key
+        ));
+        report.installed.push(Done {
+            request: (*request).clone(),
+            key: entry.key.clone(),
+            version: entry.version.to_string(),
+            store_path: plan.store_path.unwrap_or_default(),
+            source,
+            downloaded_bytes: 0,
+        });
+    }
+    Ok(())
+}
+
+/// Sets the document; fails when any request failed.
+fn finish(
+    s: &Settings,
+    report: &Report,
+    requests: usize,
+    unresolved: Option<anyhow::Error>,
+) -> anyhow::Result<()> {
+    s.out.json(report)?;
     // A single request that did not resolve fails with its own error (and help).
-    if let (1, Some(e)) = (requests.len(), unresolved) {
+    if let (1, Some(e)) = (requests, unresolved) {
         return Err(e);
     }
     match report.failed.len() {

@@ -93,11 +93,12 @@ pub fn run(settings: &Settings, command: Command) -> anyhow::Result<()> {
             request,
             pre,
             force,
-        } => switch::run(settings, request.as_deref(), pre, force),
-        Command::Upgrade { force } => upgrade::run(settings, force),
+            dry_run,
+        } => switch::run(settings, request.as_deref(), pre, force, dry_run),
+        Command::Upgrade { force, dry_run } => upgrade::run(settings, force, dry_run),
         Command::Generations => generations::run(settings),
         Command::Pin { request, global } => pin::run(settings, request.as_deref(), global),
-        Command::Rollback { to, force } => rollback::run(settings, to, force),
+        Command::Rollback { to, force, dry_run } => rollback::run(settings, to, force, dry_run),
         Command::Gc {
             dry_run,
             wait,
@@ -138,7 +139,8 @@ pub fn run(settings: &Settings, command: Command) -> anyhow::Result<()> {
             requests,
             pre,
             jobs,
-        } => install::run(settings, &requests, pre, jobs as usize),
+            dry_run,
+        } => install::run(settings, &requests, pre, jobs as usize, dry_run),
         Command::Mirror {
             dir,
             requests,
@@ -177,6 +179,19 @@ pub fn run(settings: &Settings, command: Command) -> anyhow::Result<()> {
             settings.out.data(&page)?;
             settings.out.json(&serde_json::json!({ "page": page }))
         }
+    }
+}
+
+/// The refusal of a closed maintenance window, unless `force` (which only warns); `None` inside
+/// a window. Commands that turn out to change nothing run anyway.
+fn closed_window(s: &Settings, force: bool) -> Option<crate::window::WindowError> {
+    match s.schedule.check(s.now) {
+        Ok(_) => None,
+        Err(e) if force => {
+            s.out.warn(&format!("{e}; going ahead because of --force"));
+            None
+        }
+        Err(e) => Some(e),
     }
 }
 
@@ -293,7 +308,9 @@ fn load_catalogue(
     platform: Option<&Platform>,
 ) -> anyhow::Result<Catalogue> {
     let cat = match &s.catalogue {
-        Location::Url(url) => {
+        // The cache lives in the home: a home that is not pyswap's yet (a dry run on a fresh
+        // host, a read-only command) is not written into; the catalogue is fetched directly.
+        Location::Url(url) if s.home.is_marked() => {
             let (cat, freshness) = CatalogueCache::new(s.home.catalogues()).load(
                 url,
                 fetcher,
@@ -325,7 +342,7 @@ fn load_catalogue(
 /// satisfied by a runtime already in the store, the store's own runtimes (with a warning).
 fn catalogue_for(
     s: &Settings,
-    db: &Db,
+    db: Option<&Db>,
     fetcher: &Fetcher,
     request: &Request,
     platform: &Platform,
@@ -340,6 +357,7 @@ fn catalogue_for(
                 Some(CatalogueError::Fetch(_) | CatalogueError::NotCached { .. })
             ) =>
         {
+            let Some(db) = db else { return Err(err) };
             let installed = installed_catalogue(s, db)?;
             if crate::activation::resolve(s, &installed, request, platform, pre).is_err() {
                 return Err(err);

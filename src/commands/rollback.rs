@@ -26,41 +26,29 @@ struct RolledBack<'a> {
     minor_change: Option<MinorChange>,
     previous_runtime_processes: Option<u64>,
     repaired: Vec<String>,
+    /// Nothing was changed: this is what the command would do.
+    dry_run: bool,
 }
 
-pub fn run(s: &Settings, to: Option<u64>, force: bool) -> anyhow::Result<()> {
-    super::within_window(s, force)?;
-    let db = super::open_rw(s)?;
-    let _gc = super::gc_shared(s)?;
-    let _profile = activation::profile_lock(s)?;
-    let profiles = Profiles::new(s.home.profiles());
-    profiles.migrate(&s.profile)?;
-    // A damaged profile link (a directory in its place, or a link elsewhere) is repaired by
-    // `rollback --to N`; without `--to` there is no "previous" to go back to.
-    let current = match (profiles.current_link(&s.profile), to) {
-        (CurrentLink::Generation(n), _) => Some(n),
-        (CurrentLink::Missing, None) => {
-            return Err(CommandError::NoCurrent(s.profile.clone()).into());
-        }
-        (CurrentLink::Foreign(_) | CurrentLink::Broken(_), None) => {
-            profiles.current(&s.profile)?;
-            None
-        }
-        (_, Some(_)) => None,
-    };
-    let target = match (to, current) {
-        (Some(n), _) => super::generation(s, &db, n)?,
-        (None, None) => return Err(CommandError::NoCurrent(s.profile.clone()).into()),
-        (None, Some(current)) => db
-            .generations(&s.profile)?
-            .into_iter()
-            .rev()
-            .find(|g| g.number < current)
-            .ok_or_else(|| CommandError::NothingOlder {
-                profile: s.profile.clone(),
-                current,
-            })?,
-    };
+pub fn run(s: &Settings, to: Option<u64>, force: bool, dry_run: bool) -> anyhow::Result<()> {
+    let mut closed = super::closed_window(s, force);
+    let chosen = choose(s, to, dry_run);
+    if chosen.is_err()
+        && let Some(window) = closed.take()
+    {
+        return Err(window.into());
+    }
+    let Chosen {
+        db,
+        profiles,
+        current,
+        target,
+        _locks,
+    } = chosen?;
+    let changed = current != Some(target.number);
+    if let (true, Some(window)) = (changed, closed) {
+        return Err(window.into());
+    }
     if !crate::store::is_entry_name(&target.entry_name) {
         return Err(ProfileError::BadEntry(target.entry_name.clone()).into());
     }
@@ -76,7 +64,18 @@ pub fn run(s: &Settings, to: Option<u64>, force: bool) -> anyhow::Result<()> {
             target.number, v.phase, target.number
         ));
     }
-    let done = activation::return_to(s, &db, &profiles, &target, current)?;
+    let done = if dry_run {
+        s.out.say(&format!(
+            "would make generation {} (CPython {}) of `{}` current{} (dry run: nothing was changed)",
+            target.number,
+            target.label(),
+            s.profile,
+            if changed { "" } else { "; it already is" }
+        ));
+        activation::Returned::default()
+    } else {
+        activation::return_to(s, &db, &profiles, &target, current)?
+    };
     s.out.json(&RolledBack {
         profile: &s.profile,
         from: current,
@@ -84,11 +83,69 @@ pub fn run(s: &Settings, to: Option<u64>, force: bool) -> anyhow::Result<()> {
         version: &target.version,
         build: target.build.as_deref(),
         key: target.key(),
-        changed: current != Some(target.number),
+        changed,
         store_path: path.display().to_string(),
         minor_path: done.minor_path,
         minor_change: done.minor_change,
         previous_runtime_processes: done.previous_runtime_processes,
         repaired: done.repaired,
+        dry_run,
+    })
+}
+
+/// The generation to return to, and what was needed to find it.
+struct Chosen {
+    db: crate::db::Db,
+    profiles: Profiles,
+    /// The current generation, when the profile link is intact.
+    current: Option<u64>,
+    target: crate::db::GenerationRow,
+    /// The gc and profile locks (none in a dry run, which writes nothing).
+    _locks: Option<(crate::lock::GcLock, crate::lock::Lock)>,
+}
+
+fn choose(s: &Settings, to: Option<u64>, dry_run: bool) -> anyhow::Result<Chosen> {
+    let no_current = || CommandError::NoCurrent(s.profile.clone());
+    let (db, locks) = if dry_run {
+        (super::open_ro(s)?.ok_or_else(no_current)?, None)
+    } else {
+        let db = super::open_rw(s)?;
+        let gc = super::gc_shared(s)?;
+        (db, Some((gc, activation::profile_lock(s)?)))
+    };
+    let profiles = Profiles::new(s.home.profiles());
+    if !dry_run {
+        profiles.migrate(&s.profile)?;
+    }
+    // A damaged profile link (a directory in its place, or a link elsewhere) is repaired by
+    // `rollback --to N`; without `--to` there is no "previous" to go back to.
+    let current = match (profiles.current_link(&s.profile), to) {
+        (CurrentLink::Generation(n), _) => Some(n),
+        (CurrentLink::Missing, None) => return Err(no_current().into()),
+        (CurrentLink::Foreign(_) | CurrentLink::Broken(_), None) => {
+            profiles.current(&s.profile)?;
+            None
+        }
+        (_, Some(_)) => None,
+    };
+    let target = match (to, current) {
+        (Some(n), _) => super::generation(s, &db, n)?,
+        (None, None) => return Err(no_current().into()),
+        (None, Some(current)) => db
+            .generations(&s.profile)?
+            .into_iter()
+            .rev()
+            .find(|g| g.number < current)
+            .ok_or_else(|| CommandError::NothingOlder {
+                profile: s.profile.clone(),
+                current,
+            })?,
+    };
+    Ok(Chosen {
+        db,
+        profiles,
+        current,
+        target,
+        _locks: locks,
     })
 }

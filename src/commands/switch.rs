@@ -7,7 +7,13 @@ use crate::pin;
 use crate::settings::Settings;
 use crate::version::Request;
 
-pub fn run(s: &Settings, request: Option<&str>, pre: bool, force: bool) -> anyhow::Result<()> {
+pub fn run(
+    s: &Settings,
+    request: Option<&str>,
+    pre: bool,
+    force: bool,
+    dry_run: bool,
+) -> anyhow::Result<()> {
     let request = if let Some(r) = request {
         r.to_owned()
     } else {
@@ -21,13 +27,31 @@ pub fn run(s: &Settings, request: Option<&str>, pre: bool, force: bool) -> anyho
         pin.request
     };
     let request = Request::parse(&request)?;
-    super::within_window(s, force)?;
+    // Outside a window only a command that changes nothing may run: find that out first, but
+    // a closed window stays the answer when resolution itself fails.
+    let closed = super::closed_window(s, force);
     let platform = s.platform()?;
-    let mut db = super::open_rw(s)?;
-    let _gc = super::gc_shared(s)?;
     let fetcher = s.fetcher();
-    let catalogue = super::catalogue_for(s, &db, &fetcher, &request, &platform, pre)?;
-    let entry = activation::resolve(s, &catalogue, &request, &platform, pre)?;
+    // A dry run writes nothing: not even a new home.
+    let (db, _gc) = if dry_run {
+        (super::open_ro(s)?, None)
+    } else {
+        (Some(super::open_rw(s)?), Some(super::gc_shared(s)?))
+    };
+    let planned = (|| {
+        let catalogue = super::catalogue_for(s, db.as_ref(), &fetcher, &request, &platform, pre)?;
+        let entry = activation::resolve(s, &catalogue, &request, &platform, pre)?;
+        let plan = activation::plan(s, db.as_ref(), &entry)?;
+        anyhow::Ok((entry, plan))
+    })();
+    let (entry, plan) = match (planned, closed) {
+        (Ok((_, plan)), Some(window)) if !plan.unchanged => return Err(window.into()),
+        (Err(_), Some(window)) => return Err(window.into()),
+        (result, _) => result?,
+    };
+    let Some(mut db) = db.filter(|_| !dry_run) else {
+        return plan.document(s, &entry).report(s);
+    };
     let done = activation::activate(s, &mut db, &fetcher, &entry, &request.to_string(), "switch")?;
     done.report(s)
 }

@@ -1,18 +1,79 @@
 //! `pyswap upgrade`: the newest patch release of the profile's current minor version (same
 //! variant) that the version policy admits, through the same validation, health check and
-//! automatic rollback as `switch`. A no-op that says so when the profile is already there.
+//! automatic rollback as `switch`. A no-op that says so when the profile is already there (and
+//! then it runs even outside a maintenance window).
 
 use super::CommandError;
+use crate::activation;
+use crate::catalogue::Entry;
+use crate::db::{EntryRow, GenerationRow};
 use crate::profile::Profiles;
 use crate::settings::Settings;
-use crate::version::{PythonVersion, Request};
+use crate::version::{PythonVersion, Request, label};
 
-pub fn run(s: &Settings, force: bool) -> anyhow::Result<()> {
-    super::within_window(s, force)?;
+pub fn run(s: &Settings, force: bool, dry_run: bool) -> anyhow::Result<()> {
+    let mut closed = super::closed_window(s, force);
+    let fetcher = s.fetcher();
+    let found = newest(s, &fetcher);
+    if found.is_err()
+        && let Some(window) = closed.take()
+    {
+        return Err(window.into());
+    }
+    let (g, row, request, newest) = found?;
+    let version = PythonVersion::parse(&row.version)
+        .ok_or_else(|| CommandError::EntryMissing(g.entry_name.clone()))?;
+    let same = newest.key == row.catalogue_key && newest.build == row.build;
+    if same || (&newest.version, &newest.build) < (&version, &row.build) {
+        s.out.say(&format!(
+            "profile `{}` is already at the newest CPython {}.{} the catalogue and policy allow ({}, generation {}); nothing changed",
+            s.profile,
+            version.major(),
+            version.minor(),
+            label(&row.version, row.build.as_deref()),
+            g.number
+        ));
+        let path = crate::store::Store::new(s.home.store()).path(&g.entry_name);
+        let mut doc = activation::Switched::unchanged(&s.profile, &g, &path);
+        doc.dry_run = dry_run;
+        return s.out.json(&doc);
+    }
+    if let Some(window) = closed {
+        return Err(window.into());
+    }
+    if dry_run {
+        let db = super::open_ro(s)?;
+        let plan = activation::plan(s, db.as_ref(), &newest)?;
+        return plan.document(s, &newest).report(s);
+    }
+    s.out.say(&format!(
+        "upgrading profile `{}`: CPython {} -> {}",
+        s.profile,
+        label(&row.version, row.build.as_deref()),
+        label(&newest.version.to_string(), newest.build.as_deref())
+    ));
     let mut db = super::open_rw(s)?;
     let _gc = super::gc_shared(s)?;
-    let profiles = Profiles::new(s.home.profiles());
+    let done = activation::activate(
+        s,
+        &mut db,
+        &fetcher,
+        &newest,
+        &request.to_string(),
+        "upgrade",
+    )?;
+    done.report(s)
+}
+
+/// The current generation, its entry, the request for its minor version, and the newest build
+/// that request resolves to.
+fn newest(
+    s: &Settings,
+    fetcher: &crate::fetch::Fetcher,
+) -> anyhow::Result<(GenerationRow, EntryRow, Request, Entry)> {
     let no_current = || CommandError::NoCurrent(s.profile.clone());
+    let db = super::open_ro(s)?.ok_or_else(no_current)?;
+    let profiles = Profiles::new(s.home.profiles());
     let n = profiles.current(&s.profile)?.ok_or_else(no_current)?;
     let g = super::generation(s, &db, n)?;
     let row = db
@@ -27,36 +88,7 @@ pub fn run(s: &Settings, force: bool) -> anyhow::Result<()> {
     };
     let request = Request::parse(&format!("{}.{}{suffix}", version.major(), version.minor()))?;
     let platform = s.platform()?;
-    let fetcher = s.fetcher();
-    let catalogue = super::catalogue_for(s, &db, &fetcher, &request, &platform, false)?;
-    let newest = crate::activation::resolve(s, &catalogue, &request, &platform, false)?;
-    let same = newest.key == row.catalogue_key && newest.build == row.build;
-    if same || (&newest.version, &newest.build) < (&version, &row.build) {
-        s.out.say(&format!(
-            "profile `{}` is already at the newest CPython {}.{} the catalogue and policy allow ({}, generation {n}); nothing changed",
-            s.profile,
-            version.major(),
-            version.minor(),
-            crate::version::label(&row.version, row.build.as_deref())
-        ));
-        let path = crate::store::Store::new(s.home.store()).path(&g.entry_name);
-        return s.out.json(&crate::activation::Switched::unchanged(
-            &s.profile, &g, &path,
-        ));
-    }
-    s.out.say(&format!(
-        "upgrading profile `{}`: CPython {} -> {}",
-        s.profile,
-        crate::version::label(&row.version, row.build.as_deref()),
-        crate::version::label(&newest.version.to_string(), newest.build.as_deref())
-    ));
-    let done = crate::activation::activate(
-        s,
-        &mut db,
-        &fetcher,
-        &newest,
-        &request.to_string(),
-        "upgrade",
-    )?;
-    done.report(s)
+    let catalogue = super::catalogue_for(s, Some(&db), fetcher, &request, &platform, false)?;
+    let newest = activation::resolve(s, &catalogue, &request, &platform, false)?;
+    Ok((g, row, request, newest))
 }

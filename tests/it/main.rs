@@ -19,6 +19,7 @@ mod lifecycle;
 mod manifest;
 mod network;
 mod output;
+mod rollout;
 mod running;
 mod server;
 mod trust;

@@ -54,6 +54,7 @@ pub struct Switched {
     pub minor_change: Option<MinorChange>,
     pub previous_runtime_processes: Option<u64>,
     pub repaired: Vec<String>,
+    pub dry_run: bool,
 }
 
 #[derive(Deserialize, Debug)]
@@ -205,6 +206,7 @@ struct RolledBack {
     minor_change: Option<MinorChange>,
     previous_runtime_processes: Option<u64>,
     repaired: Vec<String>,
+    dry_run: bool,
 }
 
 #[derive(Deserialize)]
@@ -277,6 +279,7 @@ struct InUse {
 struct InstallReport {
     installed: Vec<InstalledRuntime>,
     failed: Vec<FailedRuntime>,
+    dry_run: bool,
     #[serde(default)]
     error: Option<ErrorBody>,
 }
@@ -337,12 +340,12 @@ struct CatalogueUpdated {
 #[allow(dead_code)]
 struct Current {
     profile: String,
-    generation: u64,
-    version: String,
+    generation: Option<u64>,
+    version: Option<String>,
     build: Option<String>,
-    key: String,
-    store_path: String,
-    python: String,
+    key: Option<String>,
+    store_path: Option<String>,
+    python: Option<String>,
 }
 
 pub fn strict<T: serde::de::DeserializeOwned>(text: &str) -> T {
@@ -416,7 +419,7 @@ fn json_documents_have_their_documented_shape() {
     let back: RolledBack = strict(&t.run(&["rollback", "--json"]).ok().stdout);
     assert_eq!((back.from, back.generation), (2, 1));
     let current: Current = strict(&t.run(&["current", "--json"]).ok().stdout);
-    assert_eq!(current.generation, 1);
+    assert_eq!(current.generation, Some(1));
     let ps: Vec<Running> = strict(&t.run(&["ps", "--json"]).ok().stdout);
     assert!(ps.is_empty(), "{ps:?}");
     let minors: Vec<MinorPath> = strict(&t.run(&["minors", "--json"]).ok().stdout);

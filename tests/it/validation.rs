@@ -78,7 +78,7 @@ fn a_failed_health_check_rolls_back_to_the_previous_generation() {
     );
     assert!(
         r.stderr
-            .contains("rolled back to generation 1 (CPython 3.11.9)"),
+            .contains("rolled back to generation 1 (CPython 3.11.9+20260101)"),
         "{}",
         r.stderr
     );

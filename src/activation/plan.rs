@@ -1,0 +1,90 @@
+//! What an activation would do, decided before anything changes: the document of a
+//! `--dry-run`, and whether a command changes nothing (then it runs even outside a maintenance
+//! window, so that re-running a rollout on a converged fleet succeeds).
+
+use super::Switched;
+use crate::catalogue::Entry;
+use crate::db::{Db, GenerationRow};
+use crate::output::{now_unix, rfc3339};
+use crate::profile::Profiles;
+use crate::settings::Settings;
+use crate::store::Store;
+
+/// The profile's state against one resolved runtime.
+pub struct Plan {
+    pub current: Option<GenerationRow>,
+    /// The profile already runs this runtime (the same catalogue key and archive digest).
+    pub unchanged: bool,
+    /// The store path of the runtime, when it is installed already.
+    pub store_path: Option<String>,
+    /// The number a new generation would get.
+    pub next: u64,
+}
+
+/// Reads (never writes) what switching the profile to `entry` would do; `db` is `None` when
+/// nothing was ever installed.
+pub fn plan(s: &Settings, db: Option<&Db>, entry: &Entry) -> anyhow::Result<Plan> {
+    let Some(db) = db else {
+        return Ok(Plan {
+            current: None,
+            unchanged: false,
+            store_path: None,
+            next: 1,
+        });
+    };
+    let profiles = Profiles::new(s.home.profiles());
+    let current = match profiles.current(&s.profile).ok().flatten() {
+        Some(n) => db.generation(&s.profile, n)?,
+        None => None,
+    };
+    let same = |key: &str, sha: &str| key == entry.key && Some(sha) == entry.sha256.as_deref();
+    let installed = db
+        .entries()?
+        .into_iter()
+        .find(|e| same(&e.catalogue_key, &e.archive_sha256));
+    let unchanged = match (&current, &installed) {
+        (Some(g), Some(e)) => g.entry_name == e.name,
+        _ => false,
+    };
+    Ok(Plan {
+        unchanged,
+        store_path: installed.map(|e| {
+            Store::new(s.home.store())
+                .path(&e.name)
+                .display()
+                .to_string()
+        }),
+        next: db.next_generation(&s.profile)?,
+        current,
+    })
+}
+
+impl Plan {
+    /// The `switch`/`upgrade` document this plan would produce, marked `dry_run`.
+    pub fn document(&self, s: &Settings, entry: &Entry) -> Switched {
+        let previous = self.current.as_ref().map(|g| g.number);
+        Switched {
+            profile: s.profile.clone(),
+            generation: if self.unchanged {
+                previous.unwrap_or(self.next)
+            } else {
+                self.next
+            },
+            previous,
+            version: entry.version.to_string(),
+            build: entry.build.clone(),
+            key: entry.key.clone(),
+            store_path: self.store_path.clone().unwrap_or_default(),
+            installed: self.store_path.is_none(),
+            changed: !self.unchanged,
+            validated: None,
+            health_check: None,
+            created: rfc3339(now_unix()),
+            minor_path: None,
+            minor_change: None,
+            previous_runtime_processes: None,
+            repaired: Vec::new(),
+            dry_run: true,
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! Issue 16 (what pyswap itself needs for a fleet rollout): `--dry-run` on the commands that
+//! change a host, converged hosts that exit 0 outside a maintenance window, `current --json` on
+//! a fresh host, `build` and `key` in the documents.
+
+use crate::common::{Compression, Fake, TestContext, with_current};
+
+const OUTSIDE: &str = "2026-11-21T05:00:00Z"; // Saturday, after the window below
+const WINDOW: &str = "[maintenance]\nwindows = [\"Sat 02:00-04:00 UTC\"]\n";
+
+fn snapshot(t: &TestContext) -> (Vec<String>, Option<String>, String) {
+    let gens = t.run(&["generations", "--json"]).ok().stdout;
+    (t.store_names(), t.profile_version(), gens)
+}
+
+#[test]
+fn issue_16_dry_runs_report_the_usual_document_and_change_nothing() {
+    let mut t = with_current();
+    t.add("3.12.3", Fake::Good, Compression::Gz);
+    let before = snapshot(&t);
+    let doc = t
+        .run(&["switch", "3.12", "--dry-run", "--json"])
+        .ok()
+        .json();
+    assert_eq!(doc["dry_run"], true);
+    assert_eq!(doc["changed"], true);
+    assert_eq!(doc["installed"], true, "it would be installed: {doc}");
+    assert_eq!(
+        (doc["generation"].as_u64(), doc["previous"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(doc["key"], "cpython-3.12.3-linux-x86_64-gnu");
+    assert_eq!(doc["build"], "20260101");
+    let r = t.run(&["switch", "3.12", "--dry-run"]).ok();
+    assert!(
+        r.stderr
+            .contains("would switch profile `default` to generation 2"),
+        "{}",
+        r.stderr
+    );
+    let doc = t
+        .run(&["install", "3.12", "3.11", "--dry-run", "--json"])
+        .ok()
+        .json();
+    assert_eq!(doc["dry_run"], true);
+    assert_eq!(doc["installed"][0]["source"], "pending");
+    assert_eq!(doc["installed"][1]["source"], "store");
+    assert_eq!(snapshot(&t), before, "a dry run changed something");
+
+    t.run(&["switch", "3.12"]).ok();
+    let before = snapshot(&t);
+    let doc = t.run(&["rollback", "--dry-run", "--json"]).ok().json();
+    assert_eq!(
+        (
+            doc["dry_run"].as_bool(),
+            doc["changed"].as_bool(),
+            doc["generation"].as_u64()
+        ),
+        (Some(true), Some(true), Some(1))
+    );
+    let doc = t.run(&["upgrade", "--dry-run", "--json"]).ok().json();
+    assert_eq!(
+        (doc["dry_run"].as_bool(), doc["changed"].as_bool()),
+        (Some(true), Some(false))
+    );
+    assert_eq!(snapshot(&t), before, "a dry run changed something");
+    // The same exit status as the real run: an unknown version, a closed window.
+    t.run(&["switch", "3.99", "--dry-run"])
+        .fails(1, "no CPython build");
+    t.write_config(WINDOW);
+    t.run_env(&["rollback", "--dry-run"], &[("PYSWAP_NOW", OUTSIDE)])
+        .fails(3, "outside the maintenance windows");
+    t.run_env(&["switch", "3.11", "--dry-run"], &[("PYSWAP_NOW", OUTSIDE)])
+        .fails(3, "outside the maintenance windows");
+    assert_eq!(snapshot(&t), before);
+}
+
+#[test]
+fn issue_16_a_converged_host_exits_0_outside_the_window() {
+    let mut t = with_current();
+    t.add("3.12.3", Fake::Good, Compression::Gz);
+    t.write_config(WINDOW);
+    let now = [("PYSWAP_NOW", OUTSIDE)];
+    let doc = t.run_env(&["switch", "3.11", "--json"], &now).ok().json();
+    assert_eq!(
+        (doc["changed"].as_bool(), doc["generation"].as_u64()),
+        (Some(false), Some(1))
+    );
+    t.run_env(&["upgrade"], &now).ok();
+    let doc = t
+        .run_env(&["rollback", "--to", "1", "--json"], &now)
+        .ok()
+        .json();
+    assert_eq!(doc["changed"], false);
+    // A change is still refused.
+    t.run_env(&["switch", "3.12"], &now)
+        .fails(3, "outside the maintenance windows");
+    assert_eq!(t.profile_version().as_deref(), Some("3.11.9"));
+}
+
+#[test]
+fn issue_16_current_on_a_fresh_host_is_a_document_with_no_generation() {
+    let t = TestContext::new();
+    let doc = t.run(&["current", "--json"]).ok().json();
+    assert!(
+        doc["generation"].is_null() && doc["version"].is_null(),
+        "{doc}"
+    );
+    assert_eq!(doc["profile"], "default");
+    t.run(&["current"]).fails(1, "has no generation yet");
+}
