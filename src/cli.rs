@@ -302,6 +302,8 @@ pub enum Command {
     },
     /// Print the current generation, its version and path
     Current,
+    /// Print metrics for fleet dashboards (Prometheus text format)
+    Metrics,
     /// List running processes that use a runtime of the store (which to restart after a switch)
     Ps,
     /// List the profile's per-minor paths (`profiles/<profile>@3.11`), or remove one

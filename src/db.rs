@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Maps a rusqlite error to [`DbError::Sql`] naming the database file.
@@ -112,6 +112,32 @@ CREATE TABLE validations (
 CREATE INDEX validations_by_entry ON validations (entry_id, policy);
 CREATE INDEX validations_by_generation ON validations (profile, generation);
 ";
+
+/// Version 4: every attempt of `switch`, `upgrade` or `rollback` to change a profile, for the
+/// fleet metrics (`pyswap metrics`): when, which command, whether it succeeded, and the
+/// generation current after it.
+const SCHEMA_V4: &str = "
+CREATE TABLE changes (
+    id         INTEGER PRIMARY KEY,
+    profile    TEXT    NOT NULL,
+    command    TEXT    NOT NULL,
+    ok         INTEGER NOT NULL,
+    generation INTEGER,
+    created    INTEGER NOT NULL
+);
+CREATE INDEX changes_by_profile ON changes (profile, id);
+";
+
+/// One attempt to change a profile (`changes` table).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeRow {
+    pub profile: String,
+    pub command: String,
+    pub ok: bool,
+    /// The generation current after it, when it succeeded.
+    pub generation: Option<u64>,
+    pub created: i64,
+}
 
 fn validation_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<ValidationRow> {
     Ok(ValidationRow {
@@ -357,6 +383,9 @@ impl Db {
         if now < 3 {
             tx.execute_batch(SCHEMA_V3).map_err(err)?;
         }
+        if now < 4 {
+            tx.execute_batch(SCHEMA_V4).map_err(err)?;
+        }
         if now < SCHEMA_VERSION {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(err)?;
@@ -455,6 +484,48 @@ impl Db {
     /// Allocates the profile's next generation number (never reused), inserts its row, and runs
     /// `materialise(n)` (which creates the generation's link) before committing. If
     /// `materialise` fails, nothing is recorded.
+    /// Records an attempt to change a profile (kept: the newest 100 per profile).
+    pub fn record_change(&mut self, c: &ChangeRow) -> Result<(), DbError> {
+        let err = sql_err(&self.path);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        tx.execute(
+            "INSERT INTO changes (profile, command, ok, generation, created) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![c.profile, c.command, c.ok, c.generation, c.created],
+        )
+        .map_err(err)?;
+        tx.execute(
+            "DELETE FROM changes WHERE profile = ?1 AND id NOT IN (SELECT id FROM changes WHERE profile = ?1 ORDER BY id DESC LIMIT 100)",
+            params![c.profile],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    /// The newest attempt to change each profile.
+    pub fn last_changes(&self) -> Result<Vec<ChangeRow>, DbError> {
+        let err = sql_err(&self.path);
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT profile, command, ok, generation, created FROM changes WHERE id IN (SELECT MAX(id) FROM changes GROUP BY profile) ORDER BY profile",
+            )
+            .map_err(err)?;
+        st.query_map([], |r| {
+            Ok(ChangeRow {
+                profile: r.get(0)?,
+                command: r.get(1)?,
+                ok: r.get(2)?,
+                generation: r.get(3)?,
+                created: r.get(4)?,
+            })
+        })
+        .and_then(Iterator::collect)
+        .map_err(err)
+    }
+
     /// The number the profile's next generation will get.
     pub fn next_generation(&self, profile: &str) -> Result<u64, DbError> {
         self.conn

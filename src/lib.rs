@@ -22,6 +22,7 @@ pub mod interrupt;
 pub mod inuse;
 pub mod lock;
 pub mod log;
+pub mod metrics;
 pub mod mirror;
 pub mod output;
 pub mod pin;

@@ -87,8 +87,82 @@ impl crate::exit::Reason for CommandError {
     }
 }
 
+/// What a command changes, for the metrics.
+struct Changes {
+    /// `switch`, `upgrade` or `rollback` (not a dry run): recorded as an attempt.
+    attempt: Option<&'static str>,
+    /// Writes the metrics textfile afterwards.
+    state: bool,
+}
+
+fn changes(command: &Command) -> Changes {
+    let (attempt, state) = match command {
+        Command::Switch { dry_run, .. } => ((!dry_run).then_some("switch"), !dry_run),
+        Command::Upgrade { dry_run, .. } => ((!dry_run).then_some("upgrade"), !dry_run),
+        Command::Rollback { dry_run, .. } => ((!dry_run).then_some("rollback"), !dry_run),
+        Command::Install { dry_run, .. } | Command::Gc { dry_run, .. } => (None, !dry_run),
+        Command::Verify { repair, .. } => (None, *repair),
+        Command::Minors { remove, .. } => (None, remove.is_some()),
+        Command::Check { .. } => (None, true),
+        _ => (None, false),
+    };
+    Changes { attempt, state }
+}
+
 pub fn run(settings: &Settings, command: Command) -> anyhow::Result<()> {
+    let changes = changes(&command);
+    let result = dispatch(settings, command);
+    if let Some(command) = changes.attempt {
+        record_change(settings, command, result.is_ok());
+    }
+    if changes.state
+        && let Some(path) = &settings.metrics_textfile
+    {
+        let written = open_ro(settings)
+            .and_then(|db| crate::metrics::render(settings, db.as_ref()))
+            .and_then(|text| Ok(crate::metrics::write_textfile(path, &text)?));
+        if let Err(e) = written {
+            settings.out.warn(&format!(
+                "cannot write the metrics to {}: {e:#}",
+                path.display()
+            ));
+        }
+    }
+    result
+}
+
+/// Records an attempt to change the profile (for `pyswap_last_switch_*`); only in a home that
+/// is pyswap's already, and never failing the command.
+fn record_change(s: &Settings, command: &str, ok: bool) {
+    if !s.home.is_marked() {
+        return;
+    }
+    let generation = crate::profile::Profiles::new(s.home.profiles())
+        .current(&s.profile)
+        .ok()
+        .flatten();
+    let recorded = Db::open(&s.home.db()).and_then(|mut db| {
+        db.record_change(&crate::db::ChangeRow {
+            profile: s.profile.clone(),
+            command: command.to_owned(),
+            ok,
+            generation,
+            created: s.now,
+        })
+    });
+    if let Err(e) = recorded {
+        tracing::warn!("cannot record the {command} for the metrics: {e}");
+    }
+}
+
+fn dispatch(settings: &Settings, command: Command) -> anyhow::Result<()> {
     match command {
+        Command::Metrics => {
+            let db = open_ro(settings)?;
+            let text = crate::metrics::render(settings, db.as_ref())?;
+            settings.out.data(&text)?;
+            settings.out.json(&serde_json::json!({ "text": text }))
+        }
         Command::Switch {
             request,
             pre,

@@ -346,6 +346,11 @@ settings! {
         ..Meta::BASE
     })
     .or(Checks::default);
+    METRICS_TEXTFILE: PathBuf = Def::new(Meta {
+        key: "metrics.textfile",
+        help: "Write the metrics (Prometheus text format) to this file after every command that changes state",
+        ..Meta::BASE
+    });
     GC_KEEP: u64 = Def::new(Meta {
         key: "gc.keep",
         flag: Some("keep"),

@@ -69,6 +69,8 @@ pub struct Settings {
     pub cache_max: u64,
     /// How long a cached remote catalogue is used without asking the server.
     pub catalogue_ttl: Duration,
+    /// Where state-changing commands write the metrics (`metrics.textfile`).
+    pub metrics_textfile: Option<PathBuf>,
 }
 
 /// The flags given on the command line, by setting key: the flag as written and its values.
@@ -271,6 +273,7 @@ impl Settings {
             health_check: l.get(&defs::HEALTH_CHECK)?,
             checks: l.get(&defs::CHECKS)?.0,
         };
+        let metrics_textfile = l.optional(&defs::METRICS_TEXTFILE)?;
         let gc_keep = l.optional(&defs::GC_KEEP)?;
         let gc_older_than = l.optional(&defs::GC_OLDER_THAN)?;
         Ok(Self {
@@ -292,6 +295,7 @@ impl Settings {
             mirror,
             cache_max,
             catalogue_ttl,
+            metrics_textfile,
         })
     }
     pub fn fetcher(&self) -> Fetcher {

@@ -108,3 +108,95 @@ fn issue_16_current_on_a_fresh_host_is_a_document_with_no_generation() {
     assert_eq!(doc["profile"], "default");
     t.run(&["current"]).fails(1, "has no generation yet");
 }
+
+/// The samples of a Prometheus text, read by a real parser.
+fn scrape(text: &str) -> prometheus_parse::Scrape {
+    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap()
+}
+
+fn gauge(s: &prometheus_parse::Scrape, metric: &str, label: Option<(&str, &str)>) -> Option<f64> {
+    s.samples
+        .iter()
+        .filter(|x| x.metric == metric)
+        .find(|x| label.is_none_or(|(k, v)| x.labels.get(k) == Some(v)))
+        .map(|x| match x.value {
+            prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
+            _ => f64::NAN,
+        })
+}
+
+#[test]
+fn issue_16_metrics_for_fleet_dashboards() {
+    let mut t = with_current();
+    t.add("3.12.3", Fake::Good, Compression::Gz);
+    let prom = t.dir.path().join("textfile/pyswap.prom");
+    std::fs::create_dir_all(prom.parent().unwrap()).unwrap();
+    t.write_config(&format!(
+        "{WINDOW}[metrics]\ntextfile = \"{}\"\n",
+        prom.display()
+    ));
+    let inside = [("PYSWAP_NOW", "2026-11-21T03:00:00Z")];
+    t.run_env(&["switch", "3.12"], &inside).ok();
+    let s = scrape(&std::fs::read_to_string(&prom).unwrap());
+    let info = s
+        .samples
+        .iter()
+        .find(|x| x.metric == "pyswap_runtime_info")
+        .unwrap();
+    assert_eq!(
+        (
+            info.labels.get("profile"),
+            info.labels.get("version"),
+            info.labels.get("build"),
+            info.labels.get("generation")
+        ),
+        (Some("default"), Some("3.12.3"), Some("20260101"), Some("2"))
+    );
+    assert_eq!(
+        gauge(&s, "pyswap_generations", Some(("profile", "default"))),
+        Some(2.0)
+    );
+    assert_eq!(
+        gauge(
+            &s,
+            "pyswap_last_switch_success",
+            Some(("command", "switch"))
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        gauge(&s, "pyswap_last_switch_timestamp_seconds", None),
+        Some(1_795_230_000.0)
+    );
+    assert_eq!(gauge(&s, "pyswap_last_validation_success", None), Some(1.0));
+    assert!(gauge(&s, "pyswap_store_bytes", None).is_some_and(|b| b > 0.0));
+    // A refused change is a failed attempt on the dashboard; nothing else changed.
+    t.run_env(&["rollback"], &[("PYSWAP_NOW", OUTSIDE)])
+        .fails(3, "outside the maintenance windows");
+    let s = scrape(&std::fs::read_to_string(&prom).unwrap());
+    assert_eq!(
+        gauge(
+            &s,
+            "pyswap_last_switch_success",
+            Some(("command", "rollback"))
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        s.samples
+            .iter()
+            .find(|x| x.metric == "pyswap_runtime_info")
+            .unwrap()
+            .labels
+            .get("generation"),
+        Some("2")
+    );
+    // `pyswap metrics` prints the same text; no temporary file is left beside the textfile.
+    let printed = t.run(&["metrics"]).ok().stdout;
+    assert_eq!(scrape(&printed).samples.len(), s.samples.len());
+    let names: Vec<_> = std::fs::read_dir(prom.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["pyswap.prom"]);
+}

@@ -1,0 +1,178 @@
+//! Metrics for fleet dashboards, in the Prometheus text exposition format (0.0.4): what each
+//! profile runs, its generation count, the newest attempt to change it and its result, the
+//! newest validation of its current generation, and the store's size. `pyswap metrics` prints
+//! them; with `metrics.textfile` in the manifest every command that changes state writes them
+//! to that file (for `node_exporter`'s textfile collector), atomically: a temporary file in the
+//! same directory, renamed over the old one.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+
+use crate::db::Db;
+use crate::profile::Profiles;
+use crate::settings::Settings;
+
+/// One sample: its labels and value.
+type Sample = (Vec<(&'static str, String)>, f64);
+
+/// The exposition text being written.
+#[derive(Default)]
+struct Text(String);
+
+impl Text {
+    /// A gauge family: its help, its type and its samples.
+    fn family(&mut self, name: &str, help: &str, samples: &[Sample]) {
+        let _ = writeln!(self.0, "# HELP {name} {help}");
+        let _ = writeln!(self.0, "# TYPE {name} gauge");
+        for (labels, value) in samples {
+            let labels: Vec<String> = labels
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+                .collect();
+            let labels = if labels.is_empty() {
+                String::new()
+            } else {
+                format!("{{{}}}", labels.join(","))
+            };
+            let _ = writeln!(self.0, "{name}{labels} {value}");
+        }
+    }
+}
+
+/// Per profile: its runtime, its generation count, its newest validation and when.
+#[derive(Default)]
+struct ProfileSamples {
+    info: Vec<Sample>,
+    counts: Vec<Sample>,
+    validations: Vec<Sample>,
+    validation_times: Vec<Sample>,
+}
+
+fn per_profile(s: &Settings, db: &Db) -> anyhow::Result<ProfileSamples> {
+    let profiles = Profiles::new(s.home.profiles());
+    let mut out = ProfileSamples::default();
+    for name in db.profiles()? {
+        let gens = db.generations(&name)?;
+        out.counts
+            .push((vec![("profile", name.clone())], gens.len() as f64));
+        let Some(n) = profiles.current(&name).ok().flatten() else {
+            continue;
+        };
+        let Some(g) = gens.iter().find(|g| g.number == n) else {
+            continue;
+        };
+        out.info.push((
+            vec![
+                ("profile", name.clone()),
+                ("version", g.version.clone()),
+                ("build", g.build.clone().unwrap_or_default()),
+                ("generation", n.to_string()),
+                ("key", g.key().to_owned()),
+            ],
+            1.0,
+        ));
+        if let Some(v) = db.latest_validation(&name, n)? {
+            let labels = vec![("profile", name.clone()), ("phase", v.phase.clone())];
+            out.validations
+                .push((labels.clone(), f64::from(u8::from(v.ok))));
+            out.validation_times.push((labels, v.created as f64));
+        }
+    }
+    Ok(out)
+}
+
+/// The metrics of the home `s` names; `db` is `None` when nothing was ever installed.
+pub fn render(s: &Settings, db: Option<&Db>) -> anyhow::Result<String> {
+    let mut t = Text::default();
+    let store_help = "Bytes of the runtimes in the store.";
+    let Some(db) = db else {
+        t.family("pyswap_store_bytes", store_help, &[(vec![], 0.0)]);
+        return Ok(t.0);
+    };
+    let p = per_profile(s, db)?;
+    t.family(
+        "pyswap_runtime_info",
+        "The runtime of each profile's current generation (always 1).",
+        &p.info,
+    );
+    t.family(
+        "pyswap_generations",
+        "Generations each profile has.",
+        &p.counts,
+    );
+    let changes = db.last_changes()?;
+    let labels = |c: &crate::db::ChangeRow| {
+        vec![
+            ("profile", c.profile.clone()),
+            ("command", c.command.clone()),
+        ]
+    };
+    t.family(
+        "pyswap_last_switch_timestamp_seconds",
+        "When switch, upgrade or rollback last tried to change the profile.",
+        &changes
+            .iter()
+            .map(|c| (labels(c), c.created as f64))
+            .collect::<Vec<_>>(),
+    );
+    t.family(
+        "pyswap_last_switch_success",
+        "Whether that attempt succeeded (1) or failed or was refused (0).",
+        &changes
+            .iter()
+            .map(|c| (labels(c), f64::from(u8::from(c.ok))))
+            .collect::<Vec<_>>(),
+    );
+    t.family(
+        "pyswap_last_validation_success",
+        "Whether the newest validation of the current generation passed.",
+        &p.validations,
+    );
+    t.family(
+        "pyswap_last_validation_timestamp_seconds",
+        "When the current generation was last validated.",
+        &p.validation_times,
+    );
+    let entries = db.entries()?;
+    let bytes = entries.iter().map(|e| e.bytes).sum::<u64>() as f64;
+    t.family("pyswap_store_bytes", store_help, &[(vec![], bytes)]);
+    t.family(
+        "pyswap_store_entries",
+        "Runtimes in the store.",
+        &[(vec![], entries.len() as f64)],
+    );
+    Ok(t.0)
+}
+
+/// A label value as the text format wants it: `\`, `"` and newlines escaped.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Writes `text` to `path` atomically (readable by the collector: 0644).
+pub fn write_textfile(path: &Path, text: &str) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".pyswap-metrics-")
+        .tempfile_in(dir)?;
+    tmp.write_all(text.as_bytes())?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(super::escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}
