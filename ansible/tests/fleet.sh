@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Fleet rollout through Ansible, end to end on this machine: 5 hosts in an inventory (all
+# ansible_connection=local, each with its own PYSWAP_HOME and manifest), a local mirror of this
+# machine's real CPython packed as three builds of one version (A; B, a patched rebuild; C, a
+# build the fleet's health check refuses), and the collection's playbooks. Each scenario is
+# checked on the homes on disk. Needs cargo and python3 (3.10+, for ansible-core 2.17); installs
+# ansible-core 2.17.7 from the package index into target/ansible-venv once. No other network.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+started=$(date +%s)
+work=$(mktemp -d /tmp/pyswap-fleet.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+venv="${CARGO_TARGET_DIR:-$repo/target}/ansible-venv"
+if [ ! -x "$venv/bin/ansible-playbook" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'ansible-core==2.17.7'
+fi
+cargo build --release --locked --quiet --manifest-path "$repo/Cargo.toml"
+pyswap="${CARGO_TARGET_DIR:-$repo/target}/release/pyswap"
+
+echo "== module unit tests"
+PYTHONPATH="$repo/ansible" "$venv/bin/python" -m unittest discover -s "$repo/ansible/tests/unit" 2>&1 | tail -3
+
+# The mirror: three builds of this machine's CPython, one catalogue per build.
+python3 - "$work/mirror" "$repo/scripts" <<'PY'
+import json, os, sys
+mirror = sys.argv[1]
+os.makedirs(mirror)
+sys.dont_write_bytecode = True
+sys.path.insert(0, sys.argv[2])
+from pack_cpython import pack
+for name, build, marker in (("A", "20260101", None), ("B", "20260301", b"patched rebuild\n"),
+                            ("C", "20260401", b"bad build\n")):
+    path = os.path.join(mirror, f"cpython-{build}.tar.gz")
+    info = pack(path, marker)
+    version, arch = info["version"], info["arch"]
+    major, minor, patch = (int(x) for x in version.split("."))
+    entry = {"name": "cpython", "arch": {"family": arch, "variant": None}, "os": "linux",
+             "libc": "gnu", "major": major, "minor": minor, "patch": patch, "prerelease": "",
+             "url": "file://" + path, "sha256": info["sha256"], "variant": None, "build": build}
+    with open(os.path.join(mirror, f"catalogue-{name}.json"), "w") as f:
+        json.dump({f"cpython-{version}-linux-{arch}-gnu": entry}, f)
+with open(os.path.join(mirror, "VERSION"), "w") as f:
+    f.write(info["version"])
+PY
+version=$(cat "$work/mirror/VERSION")
+
+# Every host refuses build C after the switch (its health check reads python/BUILD).
+check='import os, sys; p = os.path.join(sys.prefix, "BUILD"); sys.exit("bad build" in open(p).read() if os.path.exists(p) else 0)'
+manifest() {  # manifest HOST [extra TOML]
+  mkdir -p "$work/$1"
+  cat > "$work/$1/config.toml" <<TOML
+[maintenance]
+windows = ["Sat 02:00-04:00 UTC"]
+
+[[validation.checks]]
+name = "not-a-bad-build"
+run = ["{python}", "-c", '$check']
+when = "after"
+${2:-}
+TOML
+}
+{
+  echo "[fleet]"
+  for h in h1 h2 h3 h4 h5; do
+    manifest "$h"
+    echo "$h ansible_connection=local pyswap_home=$work/$h/home pyswap_config=$work/$h/config.toml"
+  done
+  echo "[fleet:vars]"
+  echo "ansible_python_interpreter=$venv/bin/python"
+  echo "pyswap_binary=$pyswap"
+} > "$work/inventory"
+
+export ANSIBLE_COLLECTIONS_PATH="$repo/ansible" ANSIBLE_CACHE_PLUGIN=jsonfile \
+  ANSIBLE_CACHE_PLUGIN_CONNECTION="$work/facts" ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 \
+  ANSIBLE_HOST_KEY_CHECKING=False ANSIBLE_LOCAL_TEMP="$work/ansible-tmp" ANSIBLE_RETRY_FILES_ENABLED=False
+playbooks="$repo/ansible/ansible_collections/pyswap/runtime/playbooks"
+inside='{"PYSWAP_NOW": "2026-11-21T03:00:00Z"}'
+outside='{"PYSWAP_NOW": "2026-11-21T05:00:00Z"}'
+play() {  # play NAME BUILD-CATALOGUE ENVIRONMENT [ansible-playbook args...]; output in $work/out
+  local name=$1 cat=$2 env=$3; shift 3
+  set +e
+  "$venv/bin/ansible-playbook" -i "$work/inventory" "$playbooks/$name.yml" \
+    -e pyswap_version="$version" -e pyswap_catalogue="$work/mirror/catalogue-$cat.json" \
+    -e "{\"pyswap_environment\": $env}" -e '{"pyswap_serial": [1, 2, "100%"]}' "$@" > "$work/out" 2>&1
+  local rc=$?
+  set -e
+  return $rc
+}
+fail() { echo "fleet: FAILED: $*" >&2; tail -40 "$work/out" >&2; exit 1; }
+build_of() { "$pyswap" --json --home "$work/$1/home" current | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["build"] or "-", d["generation"] or "-")'; }
+expect() {  # expect HOST BUILD
+  local got; got=$(build_of "$1" | cut -d' ' -f1)
+  [ "$got" = "$2" ] || fail "$1 runs build $got, expected $2"
+}
+recap_changed() { grep -E "^$1 +:" "$work/out" | sed -E 's/.*changed=([0-9]+).*/\1/'; }
+state() { for h in h1 h2 h3 h4 h5; do (cd "$work/$h" && find home -path home/locks -prune -o -printf '%p %s %T@\n' | sort; sha256sum home/pyswap.db); done; }
+
+echo "== 1. a full rollout, then a rerun that changes nothing"
+play rollout A "$inside" || fail "the rollout of build A failed"
+for h in h1 h2 h3 h4 h5; do expect $h 20260101; done
+play rollout A "$inside" || fail "the rerun failed"
+for h in h1 h2 h3 h4 h5; do [ "$(recap_changed $h)" = 0 ] || fail "the rerun changed $h"; done
+
+echo "== 2. a canary that fails validation halts the rollout"
+play rollout C "$inside" && fail "the rollout of the bad build succeeded"
+grep -q "health check of generation" "$work/out" || fail "the canary did not fail its health check"
+for h in h1 h2 h3 h4 h5; do expect $h 20260101; done
+grep -qE "^h2 +:.*changed=0" "$work/out" || fail "a host after the canary was switched"
+
+echo "== 3. a host failing in batch 2 halts; rollback.yml returns the switched hosts only"
+manifest h3 '[[validation.checks]]
+name = "h3-is-broken"
+run = ["false"]
+when = "after"'
+play rollout B "$inside" && fail "the rollout with a broken h3 succeeded"
+expect h1 20260301; expect h2 20260301; expect h3 20260101; expect h4 20260101; expect h5 20260101
+manifest h3
+play rollback B "$inside" || fail "rollback.yml failed"
+for h in h1 h2 h3 h4 h5; do expect $h 20260101; done
+for h in h3 h4 h5; do [ "$(recap_changed $h)" = 0 ] || fail "rollback.yml changed $h"; done
+play rollback B "$inside" || fail "the rerun of rollback.yml failed"
+for h in h1 h2 h3 h4 h5; do [ "$(recap_changed $h)" = 0 ] || fail "the rollback rerun changed $h"; done
+
+echo "== 4. outside the window: pre-staging runs, converged hosts stay ok, the others fail"
+play rollout B "$inside" -l h1,h2 || fail "switching h1 and h2 failed"
+play rollout B "$outside" && fail "a change outside the window succeeded"
+grep -q '"outside_window": true' "$work/out" || fail "no host said outside_window"
+expect h1 20260301; expect h2 20260301; expect h3 20260101
+for h in h1 h2; do grep -qE "^$h +:.*failed=0" "$work/out" || fail "converged $h failed"; done
+grep -qE "^h3 +:.*failed=1" "$work/out" || fail "h3 did not fail outside the window"
+"$pyswap" --json --home "$work/h4/home" list --installed | grep -q 20260301 || fail "h4 was not pre-staged"
+
+echo "== 5. --check writes nothing; --diff shows the change"
+before=$(state)
+play rollout B "$inside" --check --diff || fail "the check-mode rollout failed"
+[ "$(state)" = "$before" ] || fail "--check changed a home"
+grep -q -- "-build: 20260101" "$work/out" && grep -q -- "+build: 20260301" "$work/out" || fail "--diff did not show the build change"
+expect h3 20260101
+
+echo "fleet: 5 hosts, 5 scenarios passed in $(( $(date +%s) - started )) s (ansible-core 2.17.7)"
