@@ -123,6 +123,13 @@ for h in h1 h2 h3 h4 h5; do expect $h 20260101; done
 play rollout A "$inside" || fail "the rerun failed"
 for h in h1 h2 h3 h4 h5; do [ "$(recap_changed $h)" = 0 ] || fail "the rerun changed $h"; done
 
+mkdir -p "$work/units"
+play rollout A "$inside" -l h1 -e pyswap_gc_timer=true -e pyswap_systemd_dir="$work/units" \
+  -e pyswap_systemd_manage=false || fail "installing the gc units failed"
+for u in pyswap-gc.service pyswap-gc.timer; do
+  cmp -s "$repo/contrib/systemd/$u" "$work/units/$u" || fail "$u was not installed"
+done
+
 echo "== 2. a canary that fails validation halts the rollout"
 play rollout C "$inside" && fail "the rollout of the bad build succeeded"
 grep -q "health check of generation" "$work/out" || fail "the canary did not fail its health check"
@@ -164,4 +171,4 @@ after=$(state)
 grep -q -- "-build: 20260101" "$work/out" && grep -q -- "+build: 20260301" "$work/out" || fail "--diff did not show the build change"
 expect h3 20260101
 
-echo "fleet: 5 hosts, 5 scenarios passed in $(( $(date +%s) - started )) s (ansible-core 2.17.7)"
+echo "fleet: 5 hosts, 5 scenarios (and the gc units) passed in $(( $(date +%s) - started )) s (ansible-core 2.17.7)"
