@@ -481,9 +481,6 @@ impl Db {
             .map_err(sql_err(&self.path))
     }
 
-    /// Allocates the profile's next generation number (never reused), inserts its row, and runs
-    /// `materialise(n)` (which creates the generation's link) before committing. If
-    /// `materialise` fails, nothing is recorded.
     /// Records an attempt to change a profile (kept: the newest 100 per profile).
     pub fn record_change(&mut self, c: &ChangeRow) -> Result<(), DbError> {
         let err = sql_err(&self.path);
@@ -539,6 +536,9 @@ impl Db {
             .map_err(sql_err(&self.path))
     }
 
+    /// Allocates the profile's next generation number (never reused), inserts its row, and runs
+    /// `materialise(n)` (which creates the generation's link) before committing. If
+    /// `materialise` fails, nothing is recorded.
     pub fn add_generation(
         &mut self,
         g: &GenerationRow,

@@ -39,6 +39,19 @@ pub struct Policy {
     pub cache_max: u64,
 }
 
+impl Policy {
+    /// Whether the policy deletes generations at all (without `keep` or `older_than` it does not).
+    fn deletes(&self) -> bool {
+        self.keep.is_some() || self.older_than.is_some()
+    }
+
+    /// Unix seconds: generations created at or after this are too young to delete.
+    fn cutoff(&self) -> Option<i64> {
+        self.older_than
+            .map(|d| self.now - i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    }
+}
+
 /// What gc will do (dry run) or did.
 #[derive(Debug, Default)]
 pub struct Report {
@@ -98,12 +111,10 @@ fn kept(
     for_minor: &[(String, u64, String)],
     policy: Policy,
 ) -> Vec<(String, u64, Kept)> {
-    if policy.keep.is_none() && policy.older_than.is_none() {
+    if !policy.deletes() {
         return Vec::new();
     }
-    let cutoff = policy
-        .older_than
-        .map(|d| policy.now - i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let cutoff = policy.cutoff();
     let mut out = Vec::new();
     for g in all.iter().filter(|g| !doomed.contains(g)) {
         let key = (g.profile.clone(), g.number);
@@ -141,12 +152,10 @@ pub fn doomed_generations<S: std::hash::BuildHasher>(
     for g in all {
         by_profile.entry(&g.profile).or_default().push(g);
     }
-    if policy.keep.is_none() && policy.older_than.is_none() {
+    if !policy.deletes() {
         return Vec::new();
     }
-    let cutoff = policy
-        .older_than
-        .map(|d| policy.now - i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let cutoff = policy.cutoff();
     let mut out = Vec::new();
     for (profile, mut gens) in by_profile {
         gens.sort_by_key(|g| std::cmp::Reverse(g.number));
