@@ -119,10 +119,20 @@ pub fn ensure(
     crash::timing("install:digested");
     let totals = tree::totals(&unpacked.nodes);
     let expected = validate::Expected::of(entry).with_digest(&digest);
-    let report = validate::validate(staging.path(), &expected, opts.validation, Phase::Install)
-        .into_result()?;
-    crash::timing("install:validated");
-    let report_json = serde_json::to_string(&report)?;
+    let report = if opts.validation.enabled {
+        let r = validate::validate(staging.path(), &expected, opts.validation, Phase::Install)
+            .into_result()?;
+        crash::timing("install:validated");
+        Some(r)
+    } else {
+        None
+    };
+    // Without validation the row says so (not a report: a later switch under a policy that
+    // validates runs it first).
+    let report_json = match &report {
+        Some(r) => serde_json::to_string(r)?,
+        None => NOT_VALIDATED.to_owned(),
+    };
     let name = store::entry_name(&digest, &entry.key);
     let path = store.publish(staging, &name)?;
     crash::point("install:published");
@@ -148,16 +158,18 @@ pub fn ensure(
         created: crate::output::now_unix(),
     })?;
     crash::point("install:entry-committed");
-    db.record_validation(&ValidationRow {
-        entry_id: row.id,
-        profile: None,
-        generation: None,
-        phase: Phase::Install.as_str().into(),
-        policy: report.policy.clone(),
-        ok: true,
-        report: report_json,
-        created: row.created,
-    })?;
+    if let Some(report) = report {
+        db.record_validation(&ValidationRow {
+            entry_id: row.id,
+            profile: None,
+            generation: None,
+            phase: Phase::Install.as_str().into(),
+            policy: report.policy.clone(),
+            ok: true,
+            report: report_json,
+            created: row.created,
+        })?;
+    }
     crash::point("install:committed");
     Ok(Installed {
         row,
@@ -207,6 +219,9 @@ pub fn entry_of(row: &EntryRow) -> Option<Entry> {
         size: None,
     })
 }
+
+/// What a row installed under `[validation] enabled = false` says in place of its report.
+const NOT_VALIDATED: &str = r#"{"skipped": "installed with validation.enabled = false"}"#;
 
 /// What a recovered row says in place of an install-time validation report. It does not parse
 /// as a report, so the next `switch` to the entry validates it first.

@@ -68,17 +68,23 @@ pub fn activate(
     if let Some(g) = current.as_ref().filter(|g| g.entry_id == installed.row.id) {
         return already_current(s, db, &profiles, &installed, &expected, g, repaired);
     }
-    let (validation, validated) = validated_report(s, db, &installed, &expected)?;
+    let verdict = if s.validation.enabled {
+        Some(validated_report(s, db, &installed, &expected)?)
+    } else {
+        None
+    };
     let new = new_generation(s, db, &profiles, &installed, request, command)?;
     let n = new.number;
     crash::point("switch:generation-committed");
-    record(db, installed.row.id, &s.profile, Some(n), &validation)?;
+    if let Some((validation, _)) = &verdict {
+        record(db, installed.row.id, &s.profile, Some(n), validation)?;
+    }
     links::make_current(s, &profiles, n)?;
     crash::point("switch:activated");
     tracing::info!(profile = %s.profile, generation = n, "generation {n} is current");
     db.unstage(installed.row.id)?;
     let previous = current.as_ref().map(|g| g.number);
-    let health_check = if s.validation.health_check {
+    let health_check = if s.validation.health() {
         health_or_restore(s, db, &profiles, &installed, &expected, n, current.as_ref())?;
         crash::timing("switch:health-checked");
         Some(true)
@@ -103,7 +109,7 @@ pub fn activate(
         store_path: installed.path.display().to_string(),
         installed: installed.fresh,
         changed: true,
-        validated: Some(validated),
+        validated: Some(verdict.map_or("disabled", |(_, how)| how)),
         health_check,
         created: rfc3339(new.created),
         minor_path,
@@ -181,7 +187,7 @@ fn already_current(
     let checked = db
         .latest_validation(&s.profile, g.number)?
         .is_some_and(|v| v.ok && v.phase == Phase::Health.as_str());
-    if s.validation.health_check && !checked {
+    if s.validation.health() && !checked {
         let fallback = last_good_before(db, &s.profile, g.number)?;
         health_or_restore(
             s,
@@ -407,7 +413,7 @@ pub fn recheck(
     // Health first (is the profile alive?), then the whole policy, whose row is then the
     // newest one `generations` shows.
     let mut reports = Vec::new();
-    if is_current && s.validation.health_check {
+    if is_current && s.validation.health() {
         let python = profiles.profile_path(&s.profile).join("bin/python3");
         reports.push(validate::health(&python, &path, &expected, &s.validation));
     }

@@ -319,6 +319,12 @@ settings! {
         ..Meta::BASE
     })
     .or(Schedule::default);
+    VALIDATION_ENABLED: bool = Def::new(Meta {
+        key: "validation.enabled",
+        default: Some("true"),
+        help: "false: validate nothing, before or after a switch (throw-away CI runners only)",
+        ..Meta::BASE
+    });
     VALIDATE_TIMEOUT: u64 = Def::new(Meta {
         key: "validation.timeout",
         flag: Some("validate-timeout"),

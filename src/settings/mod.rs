@@ -268,6 +268,7 @@ impl Settings {
         };
         let schedule = l.get(&defs::WINDOWS)?;
         let validation = validate::Policy {
+            enabled: l.get(&defs::VALIDATION_ENABLED)?,
             timeout: Duration::from_secs(l.get(&defs::VALIDATE_TIMEOUT)?),
             modules: l.get(&defs::VALIDATE_MODULES)?.0,
             health_check: l.get(&defs::HEALTH_CHECK)?,

@@ -62,6 +62,9 @@ pub struct UserCheck {
 /// What validation checks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
+    /// `false` (`[validation] enabled = false`, manifest only): nothing is validated before or
+    /// after a switch; for throw-away CI runners. Never the default.
+    pub enabled: bool,
     pub modules: Vec<String>,
     pub checks: Vec<UserCheck>,
     /// Run the post-switch health check (and roll back if it fails).
@@ -73,6 +76,7 @@ pub struct Policy {
 impl Default for Policy {
     fn default() -> Self {
         Self {
+            enabled: true,
             modules: DEFAULT_MODULES.iter().map(|&m| m.to_owned()).collect(),
             checks: Vec::new(),
             health_check: true,
@@ -82,6 +86,11 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// Whether the post-switch health check runs.
+    pub fn health(&self) -> bool {
+        self.enabled && self.health_check
+    }
+
     /// A digest of everything the pre-activation validation tests: a stored passing result with
     /// the same fingerprint need not be re-run.
     pub fn fingerprint(&self) -> String {

@@ -355,3 +355,36 @@ fn completions_and_the_man_page_come_from_the_cli_definition() {
         assert!(man.contains(word), "man page lacks {word}");
     }
 }
+
+/// Issue 18: `[validation] enabled = false` (manifest only, for throw-away CI runners) installs
+/// and switches without running anything; `config show` says so; a later switch under a
+/// validating policy validates the runtime first.
+#[test]
+fn issue_18_validation_can_be_switched_off_in_the_manifest_only() {
+    let mut t = crate::common::TestContext::new();
+    t.add("3.11.9", Fake::BrokenSsl, Compression::Gz);
+    t.write_config("[validation]\nenabled = false\n");
+    let doc = t.run(&["switch", "3.11", "--json"]).ok().json();
+    assert_eq!(doc["validated"], "disabled", "{doc}");
+    assert!(doc["health_check"].is_null(), "{doc}");
+    let gens = t.run(&["generations", "--json"]).ok().json();
+    assert!(gens[0]["validation"].is_null(), "nothing ran: {gens}");
+    let shown = t.run(&["config", "show"]).ok().stdout;
+    let line = shown
+        .lines()
+        .find(|l| l.starts_with("validation.enabled"))
+        .unwrap();
+    assert!(
+        line.starts_with("validation.enabled = false") && line.contains("# file "),
+        "{line}"
+    );
+    // Not a flag or a variable.
+    t.run(&["switch", "3.11", "--validation-enabled", "false"])
+        .fails(1, "unexpected argument");
+    // Validation back on: the broken build is refused at its next activation.
+    t.write_config("");
+    t.add("3.12.3", Fake::Good, Compression::Gz);
+    t.run(&["switch", "3.12"]).ok();
+    t.run(&["switch", "3.11"]).fails(1, "validation");
+    assert_eq!(t.profile_version().as_deref(), Some("3.12.3"));
+}
