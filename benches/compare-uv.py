@@ -10,11 +10,18 @@ In one run, on this machine:
        pyswap switch   (cold: download, sha256, unpack, blake3 tree digest, validation policy,
                         syncfs, SQLite, generation, symlink swap, health check)
        pyswap install  (the same without the generation, the swap and the health check)
+       pyswap install, validation off ([validation] enabled = false: unpack, digest, sync)
        uv python install --python-downloads-json-url <the same catalogue>
                        (fresh UV_PYTHON_INSTALL_DIR, UV_CACHE_DIR, UV_PYTHON_BIN_DIR)
+       uv + imports    (uv python install, then the installed interpreter's first run importing
+                        the modules pyswap's default validation policy imports: equal assurance)
        curl | tar -xzf - / curl | tar --zstd -xf -   into an empty directory
        tar -xzf FILE / tar --zstd -xf FILE           from a local file (no network)
-  4. prints the median, min and max wall time, the peak RSS of each, and pyswap/uv.
+       gzip -dc / zstd -dc FILE > /dev/null          decompression alone, one core: the floor
+  4. prints the median, min and max wall time, the peak RSS of each, and the ratios to bare
+     `uv python install` and to uv + imports;
+  5. says whether each tool keeps the archive's modification times (shipped `.pyc` files stay
+     valid) and how many `.pyc` files the interpreter's first run had to write.
 
 Usage (needs cargo, python3, pip, curl, gzip, zstd, GNU tar; reaches only the package index,
 once, to install uv into target/bench-tools):
@@ -131,6 +138,21 @@ def serve(www):
     return f"http://127.0.0.1:{server.server_address[1]}"
 
 
+def policy_imports():
+    """The modules pyswap's default validation policy imports (src/validate/policy.rs): the
+    extension modules and the pure-Python spread, in that order."""
+    text = open(os.path.join(REPO, "src/validate/policy.rs")).read()
+    names = []
+    for const in ("DEFAULT_MODULES", "STDLIB"):
+        body = text.split(f"pub const {const}: &[&str] = &[", 1)[1].split("];", 1)[0]
+        names += [n.strip().strip('"') for n in body.split(",") if n.strip().startswith('"')]
+    return names
+
+
+def pyc_count(prefix):
+    return sum(1 for _ in glob.iglob(os.path.join(prefix, "lib", "**", "*.pyc"), recursive=True))
+
+
 def settle(warm):
     """Before a timed run: write back dirty pages (`sync`) so no tool pays for the previous one's
     writes and, as root, drop the page cache so the trees of earlier runs (several GB by the end)
@@ -230,12 +252,30 @@ def main():
             return (*took, glob.glob(f"{home}/store/*/bin/python3")[0])
         return run
 
-    def uv_install(a):
+    no_validation = os.path.join(work, "no-validation.toml")
+    open(no_validation, "w").write("[validation]\nenabled = false\n")
+
+    def pyswap_bare(a):
+        home = fresh("pyswap-home")
+        took = run_timed([pyswap, "--quiet", "--config", no_validation, "--catalogue",
+                          f"{base}/{a['catalogue']}", "install", short], env=env(PYSWAP_HOME=home))
+        return (*took, glob.glob(f"{home}/store/*/bin/python3")[0])
+
+    imports = policy_imports()
+
+    def uv_install(a, then_import=False):
         root = fresh("uv")
         e = env(UV_PYTHON_INSTALL_DIR=os.path.join(root, "python"), UV_CACHE_DIR=os.path.join(root, "cache"),
                 UV_PYTHON_BIN_DIR=os.path.join(root, "bin"), UV_NO_CONFIG="1", UV_NO_PROGRESS="1")
-        took = run_timed([uv, "python", "install", "--python-downloads-json-url",
-                          f"{base}/{a['catalogue']}", short], env=e)
+        install = [uv, "python", "install", "--python-downloads-json-url", f"{base}/{a['catalogue']}", short]
+        if then_import:
+            # The check a careful uv user runs for the same assurance: the new interpreter's
+            # first start, importing what pyswap's policy imports.
+            script = ('set -e; "$@"; p=$(ls -d "$ROOT"/python/cpython-*/bin/python3); '
+                      f'"$p" -c "import {", ".join(imports)}"')
+            took = run_timed(["sh", "-c", script, "uv+imports", *install], env=dict(e, ROOT=root))
+        else:
+            took = run_timed(install, env=e)
         return (*took, glob.glob(f"{root}/python/cpython-*/bin/python3")[0])
 
     def curl_tar(a):
@@ -250,8 +290,16 @@ def main():
         took = run_timed(["tar", *flag, os.path.join(www, a["file"]), "-C", dest])
         return (*took, f"{dest}/python/bin/python3")
 
+    def decompress(a):
+        tool = "gzip" if a["file"].endswith(".gz") else "zstd"
+        took = run_timed(f"{tool} -dc {os.path.join(www, a['file'])} > /dev/null", shell=True)
+        return (*took, None)
+
     tools = [("pyswap switch", pyswap_cmd("switch")), ("pyswap install", pyswap_cmd("install")),
-             ("uv python install", uv_install), ("curl | tar", curl_tar), ("tar (local file)", local_tar)]
+             ("pyswap install -V", pyswap_bare), ("uv python install", uv_install),
+             ("uv + imports", lambda a: uv_install(a, then_import=True)),
+             ("curl | tar", curl_tar), ("tar (local file)", local_tar),
+             ("decompress only", decompress)]
 
     if args.only:
         keep = args.only.split(",")
@@ -263,27 +311,39 @@ def main():
     results = {}
     for ext, a in archives.items():
         log(f"{ext}: {a['size'] / 1e6:.1f} MB")
-        # One warm-up of each (page cache, server), not counted; its interpreter must run.
+        # One warm-up of each (page cache, server), not counted; its interpreter must run. The
+        # first run of each installed tree says whether shipped bytecode was still valid.
         for name, fn in tools:
             python = fn(a)[2]
-            subprocess.run([python, "-c", "import ssl, sqlite3, decimal"], check=True)
-            log(f"  {name}: {python} runs")
+            if python is None:
+                continue
+            prefix = os.path.dirname(os.path.dirname(os.path.realpath(python)))
+            before = pyc_count(prefix)
+            subprocess.run([python, "-c", f"import {', '.join(imports)}"], check=True)
+            written = pyc_count(prefix) - before
+            log(f"  {name}: {python} runs; its first run wrote {written} .pyc files")
         times = {name: [] for name, _ in tools}
         for r in range(args.rounds):
             order = tools[r % len(tools):] + tools[:r % len(tools)]
             for name, fn in order:
                 times[name].append(fn(a)[:2])
         results[ext] = times
-        uv_times = times.get("uv python install")
-        uv_median = statistics.median(w for w, _ in uv_times) if uv_times else None
+        def median(name):
+            got = times.get(name)
+            return statistics.median(w for w, _ in got) if got else None
+        uv_median, uvi_median = median("uv python install"), median("uv + imports")
+        uv_rss = max((m for _, m in times.get("uv python install", [])), default=None)
+        ratio = lambda x, y: f"{x / y:>8.2f}" if y else "       -"
         print(f"\n.{ext} ({a['size'] / 1e6:.1f} MB)")
-        print(f"  {'':<20} {'median':>8} {'min':>8} {'max':>8} {'peak RSS':>10} {'/ uv':>6}")
+        print(f"  {'':<20} {'median':>8} {'min':>8} {'max':>8} {'peak RSS':>10} {'/ uv':>8} "
+              f"{'/ uv+imp':>8} {'RSS / uv':>8}")
         for name, _ in tools:
             walls = [w for w, _ in times[name]]
             rss = max(m for _, m in times[name])
             med = statistics.median(walls)
             print(f"  {name:<20} {med:>7.3f}s {min(walls):>7.3f}s {max(walls):>7.3f}s "
-                  f"{rss / 1024:>8.1f}MB " + (f"{med / uv_median:>6.2f}" if uv_median else "     -"))
+                  f"{rss / 1024:>8.1f}MB {ratio(med, uv_median)} {ratio(med, uvi_median)} "
+                  f"{ratio(rss, uv_rss)}")
     shutil.rmtree(os.path.join(work, "runs"), ignore_errors=True)
     if not args.work:
         shutil.rmtree(work, ignore_errors=True)
