@@ -271,7 +271,7 @@ def main():
         if then_import:
             # The check a careful uv user runs for the same assurance: the new interpreter's
             # first start, importing what pyswap's policy imports.
-            script = ('set -e; "$@"; p=$(ls -d "$ROOT"/python/cpython-*/bin/python3); '
+            script = ('set -e; "$@"; p=$(ls -d "$ROOT"/python/cpython-*/bin/python3 | head -n 1); '
                       f'"$p" -c "import {", ".join(imports)}"')
             took = run_timed(["sh", "-c", script, "uv+imports", *install], env=dict(e, ROOT=root))
         else:
