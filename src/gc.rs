@@ -115,12 +115,27 @@ fn kept(
         return Vec::new();
     }
     let cutoff = policy.cutoff();
+    // Each generation's rank among its profile's, newest first (one sort, not a scan per row).
+    let mut numbers: HashMap<&str, Vec<u64>> = HashMap::new();
+    for g in all {
+        numbers.entry(&g.profile).or_default().push(g.number);
+    }
+    for list in numbers.values_mut() {
+        list.sort_unstable_by(|a, b| b.cmp(a));
+    }
+    let doomed: HashSet<(&str, u64)> = doomed
+        .iter()
+        .map(|g| (g.profile.as_str(), g.number))
+        .collect();
     let mut out = Vec::new();
-    for g in all.iter().filter(|g| !doomed.contains(g)) {
+    for g in all
+        .iter()
+        .filter(|g| !doomed.contains(&(g.profile.as_str(), g.number)))
+    {
         let key = (g.profile.clone(), g.number);
-        let newer = all
+        let newer = numbers[g.profile.as_str()]
             .iter()
-            .filter(|o| o.profile == g.profile && o.number > g.number)
+            .take_while(|&&n| n > g.number)
             .count() as u64;
         let reason = if current.contains(&key) {
             Kept::Current

@@ -271,14 +271,7 @@ fn closed_window(s: &Settings, force: bool) -> Option<crate::window::WindowError
 
 /// Refuses (exit 3) outside the maintenance windows unless `force`, which only warns.
 pub(crate) fn within_window(s: &Settings, force: bool) -> anyhow::Result<()> {
-    match s.schedule.check(s.now) {
-        Ok(_) => Ok(()),
-        Err(e) if force => {
-            s.out.warn(&format!("{e}; going ahead because of --force"));
-            Ok(())
-        }
-        Err(e) => Err(e.into()),
-    }
+    closed_window(s, force).map_or(Ok(()), |e| Err(e.into()))
 }
 
 /// The profile's generation `n`, or the error saying it does not exist.

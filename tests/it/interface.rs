@@ -119,6 +119,8 @@ fn issue_15_bad_flags_variables_arguments_and_homes_exit_1_with_one_line() {
         .ok()
         .json();
     assert_eq!(shown["file"], "/dev/null");
+    t.run(&["config", "check", "/dev/null"]).ok();
+    t.run(&["config", "check", dir]).fails(1, "is a directory");
     // Nothing was lost on the way.
     assert_eq!(t.profile_version().as_deref(), Some("3.11.9"));
 }
