@@ -38,19 +38,27 @@ pub fn run(
     } else {
         (Some(super::open_rw(s)?), Some(super::gc_shared(s)?))
     };
+    // The plan is only needed for a dry run or a closed window (a switch with nothing to change
+    // may run then); an ordinary switch goes straight to activation.
+    let need_plan = dry_run || closed.is_some();
     let planned = (|| {
         let catalogue = super::catalogue_for(s, db.as_ref(), &fetcher, &request, &platform, pre)?;
         let entry = activation::resolve(s, &catalogue, &request, &platform, pre)?;
-        let plan = activation::plan(s, db.as_ref(), &entry)?;
+        let plan = if need_plan {
+            Some(activation::plan(s, db.as_ref(), &entry)?)
+        } else {
+            None
+        };
         anyhow::Ok((entry, plan))
     })();
     let (entry, plan) = match (planned, closed) {
-        (Ok((_, plan)), Some(window)) if !plan.unchanged => return Err(window.into()),
+        (Ok((_, Some(plan))), Some(window)) if !plan.unchanged => return Err(window.into()),
         (Err(_), Some(window)) => return Err(window.into()),
         (result, _) => result?,
     };
     let Some(mut db) = db.filter(|_| !dry_run) else {
-        return plan.document(s, &entry).report(s);
+        // Reached only in a dry run, which always plans.
+        return plan.map_or(Ok(()), |p| p.document(s, &entry).report(s));
     };
     let done = activation::activate(s, &mut db, &fetcher, &entry, &request.to_string(), "switch")?;
     done.report(s)
