@@ -259,9 +259,69 @@ impl Profiles {
     }
 
     /// True if generation `n` is a generation directory exactly as [`Self::write_generation`]
-    /// makes it for `entry` (a legacy link counts when it points at `entry`): every link present,
-    /// pointing where it should, nothing else.
+    /// makes it for `entry` (a legacy link counts when it points at `entry`). Two `stat`s when
+    /// the directory still carries its seal (see [`seal`]): nothing in it or in its `bin/` was
+    /// added, removed or replaced since it was written for `(profile, n, entry)`; otherwise
+    /// every link is read ([`Self::generation_audit`]). `verify` always audits.
     pub fn generation_intact(&self, profile: &str, n: u64, entry: &str) -> bool {
+        sealed(
+            rustix::fs::CWD,
+            &self.generation_path(profile, n),
+            seal(profile, n, entry),
+        ) || self.generation_audit(profile, n, entry)
+    }
+
+    /// The seals of every generation directory of `profile`, read in one pass over
+    /// `profiles/` (each `stat` relative to it: a lookup of one name, not of the whole path),
+    /// without the database: a listing reads them while it reads the rows.
+    pub fn seals(&self, profile: &str) -> Seals {
+        use rustix::fs::{AtFlags, FileType, statat};
+        let Ok(dir) = fs::File::open(&self.dir) else {
+            return Seals::default();
+        };
+        let stamp = |p: &Path| {
+            statat(&dir, p, AtFlags::SYMLINK_NOFOLLOW).map(|st| {
+                (FileType::from_raw_mode(st.st_mode) == FileType::Directory)
+                    .then_some(st.st_mtime_nsec)
+            })
+        };
+        let names: Vec<(String, u64)> = self
+            .names()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|name| match parse(&name) {
+                Name::Generation(p, n) if p == profile => Some((name.clone(), n)),
+                _ => None,
+            })
+            .collect();
+        let mut found = std::collections::HashMap::with_capacity(names.len());
+        for (name, n) in names {
+            let Ok(Some(top)) = stamp(Path::new(&name)) else {
+                continue;
+            };
+            match stamp(&Path::new(&name).join("bin")) {
+                Ok(Some(bin)) => found.insert(n, (top, Some(bin))),
+                Err(rustix::io::Errno::NOENT) => found.insert(n, (top, None)),
+                _ => None,
+            };
+        }
+        Seals(found)
+    }
+
+    /// [`Self::generation_intact`] with the seals read by [`Self::seals`].
+    pub fn intact_by(&self, seals: &Seals, profile: &str, n: u64, entry: &str) -> bool {
+        let nanos = u64::from(seal(profile, n, entry));
+        seals
+            .0
+            .get(&n)
+            .is_some_and(|&(top, bin)| top == nanos && bin.is_none_or(|b| b == nanos))
+            || self.generation_audit(profile, n, entry)
+    }
+
+    /// True if generation `n`'s directory holds exactly the links [`Self::write_generation`]
+    /// makes for `entry`, every one read: every link present, pointing where it should,
+    /// nothing else (a legacy link counts when it points at `entry`).
+    pub fn generation_audit(&self, profile: &str, n: u64, entry: &str) -> bool {
         let dir = self.generation_path(profile, n);
         match fs::symlink_metadata(&dir) {
             Ok(m) if m.is_dir() => {}
@@ -357,11 +417,14 @@ impl Profiles {
             for (rel, target) in &layout {
                 symlink(target, tmp.join(rel))?;
             }
+            let nanos = seal(profile, n, entry);
             let bin = tmp.join("bin");
             if bin.is_dir() {
+                stamp(&bin, nanos)?;
                 fs::set_permissions(&bin, fs::Permissions::from_mode(0o555))?;
                 crate::store::sync_dir(&bin)?;
             }
+            stamp(&tmp, nanos)?;
             fs::set_permissions(&tmp, fs::Permissions::from_mode(0o555))?;
             crate::store::sync_dir(&tmp)
         })();
@@ -642,9 +705,60 @@ fn nonce() -> u64 {
     nanos ^ (COUNTER.fetch_add(1, Ordering::Relaxed) << 32)
 }
 
+/// The seal of generation `n` of `profile` on `entry`: the nanoseconds of the modification
+/// time [`Profiles::write_generation`] gives the directory and its `bin/` once every link is in
+/// place (store-layout.md). Adding, removing or replacing anything in either sets that time to
+/// the moment it happened, which carries these nanoseconds by a one-in-10^9 chance; a copy of
+/// another generation's directory carries that generation's seal.
+fn seal(profile: &str, n: u64, entry: &str) -> u32 {
+    let h = blake3::hash(format!("pyswap generation seal\0{profile}\0{n}\0{entry}").as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&h.as_bytes()[..8]);
+    // < 10^9: a valid `tv_nsec`.
+    (u64::from_le_bytes(first) % 1_000_000_000) as u32
+}
+
+/// The modification-time nanoseconds of a profile's generation directories and of their
+/// `bin/` (`None`: it has none), by number, as [`Profiles::seals`] read them.
+#[derive(Default)]
+pub struct Seals(std::collections::HashMap<u64, (u64, Option<u64>)>);
+
+/// Whether the generation directory `dir` (relative to `at`) and its `bin/`, if it has one,
+/// carry the seal `nanos`: nothing in them was added, removed or replaced since they were
+/// written.
+fn sealed(at: impl rustix::fd::AsFd, dir: &Path, nanos: u32) -> bool {
+    use rustix::fs::{AtFlags, FileType, statat};
+    let stamped = |p: &Path| match statat(&at, p, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => Some(
+            FileType::from_raw_mode(st.st_mode) == FileType::Directory
+                && st.st_mtime_nsec == u64::from(nanos),
+        ),
+        Err(rustix::io::Errno::NOENT) => None,
+        Err(_) => Some(false),
+    };
+    stamped(dir) == Some(true) && stamped(&dir.join("bin")) != Some(false)
+}
+
+/// Sets `dir`'s modification time to now's second with `nanos` as its nanoseconds.
+fn stamp(dir: &Path, nanos: u32) -> io::Result<()> {
+    use rustix::fs::{AtFlags, CWD, Timespec, Timestamps, utimensat};
+    let now = crate::output::now_unix();
+    let at = |nsec: i64| Timespec {
+        tv_sec: i64::try_from(now).unwrap_or(i64::MAX),
+        tv_nsec: nsec,
+    };
+    let times = Timestamps {
+        last_access: at(0),
+        last_modification: at(i64::from(nanos)),
+    };
+    utimensat(CWD, dir, &times, AtFlags::SYMLINK_NOFOLLOW)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
 
     const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-cpython-3.11.7-linux-x86_64-gnu";
     const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-cpython-3.12.1-linux-x86_64-gnu";
@@ -747,6 +861,55 @@ mod tests {
             p.write_generation("default", 2, "../../etc"),
             Err(ProfileError::BadEntry(_))
         ));
+    }
+
+    #[test]
+    fn a_sealed_generation_is_checked_by_two_stats_and_a_touched_one_is_read() {
+        let (home, p) = home_with(&[A, B]);
+        p.write_generation("default", 1, A).unwrap();
+        let dir = p.generation_path("default", 1);
+        for d in [dir.clone(), dir.join("bin")] {
+            let m = fs::symlink_metadata(&d).unwrap();
+            assert_eq!(m.mtime_nsec(), i64::from(seal("default", 1, A)), "{d:?}");
+        }
+        assert_ne!(seal("default", 1, A), seal("default", 2, A));
+        assert_ne!(seal("default", 1, A), seal("default", 1, B));
+        // The seal alone vouches for the directory: with the entry's own listing unreadable,
+        // the links cannot be compared, and the sealed directory still counts as intact.
+        let entry = home.path().join("store").join(A);
+        fs::rename(&entry, home.path().join("aside")).unwrap();
+        assert!(p.generation_intact("default", 1, A));
+        assert!(!p.generation_audit("default", 1, A));
+        fs::rename(home.path().join("aside"), &entry).unwrap();
+        // Anything added to the directory breaks the seal: the links are read, and an extra
+        // name is not what write_generation makes.
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        symlink("/etc", dir.join("extra")).unwrap();
+        assert!(!p.generation_intact("default", 1, A));
+        fs::remove_file(dir.join("extra")).unwrap();
+        // Unsealed but exactly right again: the audit says so.
+        assert!(p.generation_intact("default", 1, A));
+        // Generation 2's directory copied over as generation 3 keeps generation 2's seal (its
+        // times copied too), which is not 3's: read, and found right or wrong by its links.
+        p.write_generation("default", 2, B).unwrap();
+        let copy = |from: u64, to: u64| {
+            let to = p.generation_path("default", to);
+            let status = std::process::Command::new("cp")
+                .arg("-a")
+                .arg(p.generation_path("default", from))
+                .arg(&to)
+                .status()
+                .unwrap();
+            assert!(status.success());
+            to
+        };
+        let three = copy(2, 3);
+        assert_eq!(
+            fs::symlink_metadata(&three).unwrap().mtime_nsec(),
+            i64::from(seal("default", 2, B))
+        );
+        assert!(p.generation_intact("default", 3, B));
+        assert!(!p.generation_intact("default", 3, A));
     }
 
     #[test]

@@ -135,7 +135,7 @@ pub fn audit(home: &Home, db: &Db) -> anyhow::Result<Findings> {
         .map(|g| (g.profile.as_str(), g.number))
         .collect();
     for g in &gens {
-        if !profiles.generation_intact(&g.profile, g.number, &g.entry_name) {
+        if !profiles.generation_audit(&g.profile, g.number, &g.entry_name) {
             let target = profiles.generation_entry(&g.profile, g.number);
             let mut p = problem(
                 Kind::BrokenLink,

@@ -68,12 +68,26 @@ pub fn check_current_intact(
     }
 }
 
-/// How many running processes use store entry `name` (see `pyswap ps`).
-pub fn processes_using(s: &Settings, name: &str) -> u64 {
-    crate::inuse::processes(&s.home.store(), crate::inuse::Uses::Runs)
-        .iter()
-        .filter(|p| p.entries.iter().any(|e| e == name))
-        .count() as u64
+/// Counts the processes that run store entry `name` (its executable or a library mapped from
+/// it), on a thread of its own (it reads `/proc`): [`Counting::total`] takes the count.
+pub fn count_processes_using(s: &Settings, name: &str) -> Counting {
+    let (store, name) = (s.home.store(), name.to_owned());
+    Counting(std::thread::spawn(move || {
+        crate::inuse::processes(&store, crate::inuse::Uses::Runs)
+            .iter()
+            .filter(|p| p.entries.iter().any(|e| *e == name))
+            .count() as u64
+    }))
+}
+
+/// A count of processes under way.
+pub struct Counting(std::thread::JoinHandle<u64>);
+
+impl Counting {
+    /// The count (0 if its thread failed: the count is a courtesy, never a reason to fail).
+    pub fn total(self) -> u64 {
+        self.0.join().unwrap_or(0)
+    }
 }
 
 /// The profile's own lock, held while its current generation changes.

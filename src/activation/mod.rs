@@ -10,7 +10,7 @@ mod report;
 mod resolve;
 
 pub use links::{
-    check_current_intact, ensure_links, make_current, processes_using, profile_lock, set_minor_link,
+    check_current_intact, ensure_links, make_current, profile_lock, set_minor_link,
 };
 pub use plan::{Plan, plan};
 pub use report::{MinorChange, Switched, say_still_running};
@@ -76,6 +76,18 @@ pub fn activate(
     let new = new_generation(s, db, &profiles, &installed, request, command)?;
     let n = new.number;
     crash::point("switch:generation-committed");
+    // The health check's interpreter starts now, through the new generation's directory (the
+    // path the profile link is about to name), while the rows are written and the link
+    // swapped; its verdict is awaited after the swap, which a failure undoes as before.
+    let probe = s.validation.health().then(|| {
+        let python = profiles.generation_path(&s.profile, n).join("bin/python3");
+        validate::HealthProbe::start(&python, &installed.path, &expected, &s.validation)
+    });
+    // Counting the processes still on the previous runtime reads `/proc`: meanwhile too.
+    let still_running = current
+        .as_ref()
+        .filter(|g| g.entry_id != new.entry_id)
+        .map(|g| links::count_processes_using(s, &g.entry_name));
     if let Some((validation, _)) = &verdict {
         record(db, installed.row.id, &s.profile, Some(n), validation)?;
     }
@@ -84,8 +96,14 @@ pub fn activate(
     tracing::info!(profile = %s.profile, generation = n, "generation {n} is current");
     db.unstage(installed.row.id)?;
     let previous = current.as_ref().map(|g| g.number);
-    let health_check = if s.validation.health() {
-        health_or_restore(s, db, &profiles, &installed, &expected, n, current.as_ref())?;
+    let health_check = if let Some(probe) = probe {
+        let report = probe.finish(
+            &profiles.profile_path(&s.profile).join("bin/python3"),
+            &installed.path,
+            &expected,
+            &s.validation,
+        );
+        health_or_restore(s, db, &profiles, &installed, &report, n, current.as_ref())?;
         crash::timing("switch:health-checked");
         Some(true)
     } else {
@@ -94,10 +112,7 @@ pub fn activate(
     // Unsynced: a crash that loses this rename leaves the minor path on an older generation of
     // the same minor version, which is as valid (and pinned); the next link change syncs it.
     let minor_path = links::set_minor_link(&profiles, &new, false)?;
-    let previous_runtime_processes = current
-        .as_ref()
-        .filter(|g| g.entry_id != new.entry_id)
-        .map(|g| links::processes_using(s, &g.entry_name));
+    let previous_runtime_processes = still_running.map(links::Counting::total);
     Ok(Switched {
         profile: s.profile.clone(),
         generation: n,
@@ -189,12 +204,14 @@ fn already_current(
         .is_some_and(|v| v.ok && v.phase == Phase::Health.as_str());
     if s.validation.health() && !checked {
         let fallback = last_good_before(db, &s.profile, g.number)?;
+        let python = profiles.profile_path(&s.profile).join("bin/python3");
+        let report = validate::health(&python, &installed.path, expected, &s.validation);
         health_or_restore(
             s,
             db,
             profiles,
             installed,
-            expected,
+            &report,
             g.number,
             fallback.as_ref(),
         )?;
@@ -226,13 +243,11 @@ fn health_or_restore(
     db: &mut Db,
     profiles: &Profiles,
     installed: &Installed,
-    expected: &Expected,
+    report: &Report,
     n: u64,
     previous: Option<&GenerationRow>,
 ) -> anyhow::Result<()> {
-    let python = profiles.profile_path(&s.profile).join("bin/python3");
-    let report = validate::health(&python, &installed.path, expected, &s.validation);
-    record(db, installed.row.id, &s.profile, Some(n), &report)?;
+    record(db, installed.row.id, &s.profile, Some(n), report)?;
     if report.ok {
         return Ok(());
     }
@@ -363,6 +378,10 @@ pub fn return_to(
         (None, None)
     } else {
         // The minor path first, unsynced: activating fsyncs `profiles/` for both renames.
+        let still_running = from
+            .as_ref()
+            .filter(|g| g.entry_id != target.entry_id)
+            .map(|g| links::count_processes_using(s, &g.entry_name));
         links::set_minor_link(profiles, target, false)?;
         links::make_current(s, profiles, target.number)?;
         crate::crash::point("rollback:activated");
@@ -377,10 +396,7 @@ pub fn return_to(
         if let Some(c) = &change {
             c.warn(s, &s.profile);
         }
-        let still = from
-            .as_ref()
-            .filter(|g| g.entry_id != target.entry_id)
-            .map(|g| links::processes_using(s, &g.entry_name));
+        let still = still_running.map(links::Counting::total);
         if let (Some(n), Some(from)) = (still.filter(|&n| n > 0), current) {
             say_still_running(s, n, from);
         }

@@ -1,11 +1,14 @@
 //! `pyswap generations`: the profile's generations, the current one marked.
 
+use std::collections::HashMap;
 use std::fmt::Write;
+
 
 use serde::Serialize;
 
+use crate::db::{Db, GenerationRow, ValidationRow};
 use crate::output::rfc3339;
-use crate::profile::Profiles;
+use crate::profile::{Profiles, Seals};
 use crate::settings::Settings;
 use crate::store::Store;
 
@@ -39,75 +42,111 @@ struct Validation {
 }
 
 pub fn run(s: &Settings) -> anyhow::Result<()> {
-    let (rows, mut checks) = match super::open_ro(s)? {
-        Some(db) => (
-            db.generations(&s.profile)?,
-            db.latest_validations(&s.profile)?,
-        ),
+    let profiles = Profiles::new(s.home.profiles());
+    let (rows, checks, seals) = match super::open_ro(s)? {
+        Some(db) => read(&db, &profiles, &s.profile, &s.home.db())?,
         None => Default::default(),
     };
-    let profiles = Profiles::new(s.home.profiles());
     let current = profiles.current(&s.profile)?;
     let store = Store::new(s.home.store());
     let broken = rows
         .iter()
         .find(|g| Some(g.number) == current)
         .and_then(|g| crate::activation::check_current_intact(&profiles, g).err());
-    let gens: Vec<Generation> = rows
-        .into_iter()
-        .map(|g| Generation {
-            intact: profiles.generation_intact(&s.profile, g.number, &g.entry_name),
-            current: current == Some(g.number),
-            number: g.number,
-            store_path: store.path(&g.entry_name).display().to_string(),
-            created: rfc3339(g.created),
-            key: g.key().to_owned(),
-            build: g.build.clone(),
-            version: g.version,
-            request: g.request,
-            command: g.command,
-            validation: checks.remove(&g.number).map(|v| Validation {
-                phase: v.phase,
-                ok: v.ok,
-                at: rfc3339(v.created),
-            }),
-        })
+    let intact: Vec<bool> = rows
+        .iter()
+        .map(|g| profiles.intact_by(&seals, &s.profile, g.number, &g.entry_name))
         .collect();
     if s.out.json {
+        let gens: Vec<Generation> = rows
+            .into_iter()
+            .zip(intact)
+            .map(|(g, intact)| Generation {
+                intact,
+                current: current == Some(g.number),
+                number: g.number,
+                store_path: store.path(&g.entry_name).display().to_string(),
+                created: rfc3339(g.created),
+                key: g.key().to_owned(),
+                build: g.build.clone(),
+                version: g.version,
+                request: g.request,
+                command: g.command,
+                validation: checks.get(&g.number).map(|v| Validation {
+                    phase: v.phase.clone(),
+                    ok: v.ok,
+                    at: rfc3339(v.created),
+                }),
+            })
+            .collect();
         s.out.json(&gens)?;
         return broken.map_or(Ok(()), |e| Err(e.into()));
     }
-    if gens.is_empty() {
+    if rows.is_empty() {
         s.out
             .say(&format!("profile `{}` has no generations yet", s.profile));
         return Ok(());
     }
-    let mut t = String::from(
-        "   GEN  CREATED               VERSION     BUILD     VALIDATION        STORE ENTRY\n",
+    s.out.data(&listing(&rows, &intact, &checks, current))?;
+    broken.map_or(Ok(()), |e| Err(e.into()))
+}
+
+/// The human listing: one line per generation, the current one starred, the number column as
+/// wide as the largest number (at least the header's).
+fn listing(
+    rows: &[GenerationRow],
+    intact: &[bool],
+    checks: &HashMap<u64, ValidationRow>,
+    current: Option<u64>,
+) -> String {
+    let width = rows.last().map_or(0, |g| g.number.to_string().len()).max(4);
+    let mut t = String::with_capacity(120 * (rows.len() + 1));
+    let _ = writeln!(
+        t,
+        "  {:>width$}  CREATED               VERSION     BUILD     VALIDATION        STORE ENTRY",
+        "GEN"
     );
-    for g in &gens {
-        let name = g.store_path.rsplit('/').next().unwrap_or_default();
-        let short = match name.split_once('-') {
-            Some((digest, rest)) if digest.len() > 12 => format!("{}…-{rest}", &digest[..12]),
-            _ => name.to_owned(),
+    for (g, &intact) in rows.iter().zip(intact) {
+        let name = g.entry_name.as_str();
+        let (digest, rest) = match name.split_once('-') {
+            Some((digest, rest)) if digest.len() > 12 => (&digest[..12], rest),
+            _ => (name, ""),
         };
-        let mut check = g.validation.as_ref().map_or_else(
-            || "-".to_owned(),
-            |v| format!("{} {}", if v.ok { "ok" } else { "FAILED" }, v.phase),
-        );
-        if !g.intact {
-            check = "BROKEN DIR".into();
-        }
+        let ellipsis = if rest.is_empty() { "" } else { "…-" };
+        let check = match checks.get(&g.number) {
+            _ if !intact => "BROKEN DIR".to_owned(),
+            None => "-".to_owned(),
+            Some(v) => format!("{} {}", if v.ok { "ok" } else { "FAILED" }, v.phase),
+        };
         let _ = writeln!(
             t,
-            "{} {:>4}  {:<20}  {:<10}  {:<8}  {check:<16}  {short}",
-            if g.current { "*" } else { " " },
+            "{} {:>width$}  {:<20}  {:<10}  {:<8}  {check:<16}  {digest}{ellipsis}{rest}",
+            if current == Some(g.number) { "*" } else { " " },
             g.number,
-            g.created,
+            rfc3339(g.created),
             g.version,
             g.build.as_deref().unwrap_or("-")
         );
     }
-    s.out.data(&t)?;
-    broken.map_or(Ok(()), |e| Err(e.into()))
+    t
+}
+
+/// The profile's generation rows, the newest validation of each and the seals of its
+/// generation directories, read at once on three threads (`db`, a second read-only connection
+/// to `path`, and `profiles/`).
+fn read(
+    db: &Db,
+    profiles: &Profiles,
+    profile: &str,
+    path: &std::path::Path,
+) -> anyhow::Result<(Vec<GenerationRow>, HashMap<u64, ValidationRow>, Seals)> {
+    std::thread::scope(|scope| {
+        let checks = scope.spawn(|| Db::open_read_only(path)?.latest_validations(profile));
+        let seals = scope.spawn(|| profiles.seals(profile));
+        let rows = db.generations(profile)?;
+        let panicked = || anyhow::anyhow!("reading the generations of `{profile}` panicked");
+        let checks = checks.join().map_err(|_| panicked())??;
+        let seals = seals.join().map_err(|_| panicked())?;
+        Ok((rows, checks, seals))
+    })
 }

@@ -112,8 +112,10 @@ fn changes(command: &Command) -> Changes {
 pub fn run(settings: &Settings, command: Command) -> anyhow::Result<()> {
     let changes = changes(&command);
     let result = dispatch(settings, command);
+    crate::crash::timing("command:finished");
     if let Some(command) = changes.attempt {
         record_change(settings, command, result.is_ok());
+        crate::crash::timing("command:change-recorded");
     }
     if changes.state
         && let Some(path) = &settings.metrics_textfile

@@ -155,7 +155,7 @@ fn fix(
                     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
                 });
             db.insert_recovered_generation(&profile, n, &row, created)?;
-            if !profiles.generation_intact(&profile, n, &entry) {
+            if !profiles.generation_audit(&profile, n, &entry) {
                 profiles.write_generation(&profile, n, &entry)?;
             }
             Ok(())

@@ -23,7 +23,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -269,66 +269,131 @@ pub fn validate(root: &Path, expected: &Expected, policy: &Policy, phase: Phase)
 /// The post-switch health check through `profile_python` (the profile's `bin/python3`), which
 /// must lead to the runtime at `entry`.
 pub fn health(profile_python: &Path, entry: &Path, expected: &Expected, policy: &Policy) -> Report {
-    let started = Instant::now();
-    let env = environment(entry, profile_python, expected, Phase::Health);
-    let mut checks = Vec::new();
-    match probe::<Probe>(
+    HealthProbe::start(profile_python, entry, expected, policy).finish(
         profile_python,
-        "-IS",
-        HEALTH_SCRIPT,
-        &[],
-        &env,
-        policy.timeout,
-    ) {
-        Err(failed) => checks.push(*failed),
-        Ok((diag, run)) => {
-            let mut why = Vec::new();
-            if diag.implementation != "cpython" {
-                why.push(format!(
-                    "the profile runs {}, not CPython",
-                    diag.implementation
-                ));
-            }
-            if diag.version != expected.version.to_string() {
-                why.push(format!(
-                    "the profile runs CPython {}, expected {}",
-                    diag.version, expected.version
-                ));
-            }
-            if real(Path::new(&diag.prefix)) != real(entry) {
-                why.push(format!(
-                    "the profile's sys.prefix is {}, not {}",
-                    diag.prefix,
-                    entry.display()
-                ));
-            }
+        entry,
+        expected,
+        policy,
+    )
+}
+
+/// The health check's interpreter run, started on a thread of its own so that a switch can
+/// start it through the new generation's directory (the path the profile link is about to
+/// name) and record the generation and swap the link meanwhile; [`Self::finish`] waits for it
+/// and adds what needs the profile path itself.
+pub struct HealthProbe {
+    started: Instant,
+    /// The `bin/python3` the probe ran.
+    python: PathBuf,
+    run: std::thread::JoinHandle<CheckResult>,
+}
+
+impl HealthProbe {
+    /// Starts the probe of `python` (which must lead to the runtime at `entry`).
+    pub fn start(python: &Path, entry: &Path, expected: &Expected, policy: &Policy) -> Self {
+        let started = Instant::now();
+        let (owned, entry, expected, timeout) = (
+            python.to_owned(),
+            entry.to_owned(),
+            expected.clone(),
+            policy.timeout,
+        );
+        let run = std::thread::spawn(move || health_probe(&owned, &entry, &expected, timeout));
+        Self {
+            started,
+            python: python.to_owned(),
+            run,
+        }
+    }
+
+    /// The health check's report: the probe's result, that `profile_python` leads to the
+    /// interpreter the probe ran (when that was another path), then the user checks marked
+    /// `after`/`both`, run through `profile_python`.
+    pub fn finish(
+        self,
+        profile_python: &Path,
+        entry: &Path,
+        expected: &Expected,
+        policy: &Policy,
+    ) -> Report {
+        let mut checks = vec![self.run.join().unwrap_or_else(|_| CheckResult {
+            name: "health".into(),
+            kind: "builtin".into(),
+            ok: false,
+            detail: "the health probe's thread panicked".into(),
+            run: None,
+        })];
+        if self.python != profile_python && real(profile_python) != real(&self.python) {
             checks.push(CheckResult {
                 name: "health".into(),
                 kind: "builtin".into(),
-                ok: why.is_empty(),
-                detail: if why.is_empty() {
-                    format!(
-                        "{} runs CPython {} from {}",
-                        profile_python.display(),
-                        diag.version,
-                        entry.display()
-                    )
-                } else {
-                    why.join("; ")
-                },
-                run: Some(run),
+                ok: false,
+                detail: format!(
+                    "{} leads to {}, not to the checked {}",
+                    profile_python.display(),
+                    real(profile_python).display(),
+                    self.python.display()
+                ),
+                run: None,
             });
         }
+        let env = environment(entry, profile_python, expected, Phase::Health);
+        let mut ran_user = false;
+        for c in policy.checks.iter().filter(|c| c.when != When::Before) {
+            checks.push(user(c, profile_python, &env));
+            ran_user = true;
+        }
+        if ran_user {
+            checks.extend(unchanged(entry, expected));
+        }
+        finish(Phase::Health, profile_python, policy, self.started, checks)
     }
-    let mut ran_user = false;
-    for c in policy.checks.iter().filter(|c| c.when != When::Before) {
-        checks.push(user(c, profile_python, &env));
-        ran_user = true;
+}
+
+/// Runs the health script with `python` and judges its report: CPython, the expected
+/// version, its prefix the runtime at `entry`.
+fn health_probe(python: &Path, entry: &Path, expected: &Expected, timeout: Duration) -> CheckResult {
+    let env = environment(entry, python, expected, Phase::Health);
+    let (diag, run) = match probe::<Probe>(python, "-IS", HEALTH_SCRIPT, &[], &env, timeout) {
+        Err(failed) => return *failed,
+        Ok(done) => done,
+    };
+    let mut why = Vec::new();
+    if diag.implementation != "cpython" {
+        why.push(format!(
+            "the profile runs {}, not CPython",
+            diag.implementation
+        ));
     }
-    if ran_user {
-        checks.extend(unchanged(entry, expected));
+    if diag.version != expected.version.to_string() {
+        why.push(format!(
+            "the profile runs CPython {}, expected {}",
+            diag.version, expected.version
+        ));
     }
-    finish(Phase::Health, profile_python, policy, started, checks)
+    if real(Path::new(&diag.prefix)) != real(entry) {
+        why.push(format!(
+            "the profile's sys.prefix is {}, not {}",
+            diag.prefix,
+            entry.display()
+        ));
+    }
+    CheckResult {
+        name: "health".into(),
+        kind: "builtin".into(),
+        ok: why.is_empty(),
+        detail: if why.is_empty() {
+            format!(
+                "{} runs CPython {} from {}",
+                python.display(),
+                diag.version,
+                entry.display()
+            )
+        } else {
+            why.join("; ")
+        },
+        run: Some(run),
+    }
 }
 
 fn finish(
@@ -361,6 +426,58 @@ mod tests {
 
     fn env() -> BTreeMap<String, String> {
         BTreeMap::from([("PATH".into(), "/usr/bin:/bin".into())])
+    }
+
+    /// This machine's CPython: its prefix, its `bin/python3` and its version.
+    fn real_python() -> (PathBuf, PathBuf, PythonVersion) {
+        let out = std::process::Command::new("python3")
+            .args(["-c", "import sys, platform; print(sys.base_prefix); print(platform.python_version())"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let mut lines = text.lines();
+        let prefix = PathBuf::from(lines.next().unwrap());
+        let version = PythonVersion::parse(lines.next().unwrap()).unwrap();
+        let python = real(&prefix.join("bin/python3"));
+        (prefix, python, version)
+    }
+
+    #[test]
+    fn the_health_probe_started_early_must_be_what_the_profile_path_leads_to() {
+        let (prefix, python, version) = real_python();
+        let expected = Expected {
+            version,
+            variant: Variant::Default,
+            os: "linux".into(),
+            arch: "x86_64".into(),
+            tree_digest: None,
+        };
+        let policy = Policy::default();
+        let dir = tempfile::tempdir().unwrap();
+        let (generation, profile, other) = (
+            dir.path().join("default-2/bin"),
+            dir.path().join("default/bin"),
+            dir.path().join("stranger/bin"),
+        );
+        for d in [&generation, &profile, &other] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::os::unix::fs::symlink(&python, generation.join("python3")).unwrap();
+        std::os::unix::fs::symlink(&python, profile.join("python3")).unwrap();
+        std::os::unix::fs::symlink("/bin/sh", other.join("python3")).unwrap();
+        let start = || {
+            HealthProbe::start(&generation.join("python3"), &prefix, &expected, &policy)
+        };
+        // Through the generation's path, judged for the profile path that leads there: passes,
+        // naming the path the interpreter ran from.
+        let report = start().finish(&profile.join("python3"), &prefix, &expected, &policy);
+        assert!(report.ok, "{:?}", report.checks);
+        assert!(report.checks[0].detail.contains("default-2/bin/python3 runs CPython"));
+        // A profile path that leads elsewhere fails the check although the probe passed.
+        let report = start().finish(&other.join("python3"), &prefix, &expected, &policy);
+        assert!(!report.ok);
+        assert!(report.checks[0].ok);
+        assert!(report.checks[1].detail.contains("not to the checked"), "{:?}", report.checks);
     }
 
     #[test]

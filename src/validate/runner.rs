@@ -7,6 +7,7 @@ use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::{CheckResult, Expected, Phase, RunRecord};
@@ -144,34 +145,32 @@ pub(super) fn execute(
             return record;
         }
     };
+    let pid = child.id();
     let out = read_pipe(child.stdout.take().map(|s| Box::new(s) as _));
     let err = read_pipe(child.stderr.take().map(|s| Box::new(s) as _));
-    let status = wait_or_kill(&mut child, started, timeout);
+    let status = wait_or_kill(child, started, timeout);
     // A grandchild left holding the pipes after a normal exit is in the child's group (whose
     // number cannot be reused while it has a member): give it a moment, then kill the group.
-    let grace = Instant::now() + Duration::from_secs(2);
-    while status.is_some() && !(out.is_finished() && err.is_finished()) {
-        if Instant::now() > grace {
-            kill_group(child.id());
-            break;
+    let (mut stdout, mut stderr) = (None, None);
+    if status.is_some() {
+        let grace = Instant::now() + Duration::from_secs(2);
+        stdout = recv_until(&out, grace);
+        stderr = recv_until(&err, grace);
+        if stdout.is_none() || stderr.is_none() {
+            kill_group(pid);
         }
-        std::thread::sleep(Duration::from_millis(5));
     }
     // A process that left the group (`setsid`) may hold a pipe forever: give the readers a
     // last second, then abandon them rather than hang the command.
     let last = Instant::now() + Duration::from_secs(1);
-    let collect = |h: std::thread::JoinHandle<String>| {
-        while !h.is_finished() && Instant::now() < last {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        if h.is_finished() {
-            h.join().unwrap_or_default()
-        } else {
-            "(not collected: a process outside the check's process group still holds it)".into()
-        }
-    };
-    record.stdout = collect(out);
-    record.stderr = collect(err);
+    let not_collected =
+        || "(not collected: a process outside the check's process group still holds it)".into();
+    record.stdout = stdout
+        .or_else(|| recv_until(&out, last))
+        .unwrap_or_else(not_collected);
+    record.stderr = stderr
+        .or_else(|| recv_until(&err, last))
+        .unwrap_or_else(not_collected);
     record.duration_ms = started.elapsed().as_millis() as u64;
     if let Some(s) = status {
         record.exit_code = s.code();
@@ -184,39 +183,55 @@ pub(super) fn execute(
 }
 
 /// Reads up to `OUTPUT_CAP` of a child's pipe on its own thread, draining the rest so the child
-/// never blocks on a full pipe.
-fn read_pipe(r: Option<Box<dyn Read + Send>>) -> std::thread::JoinHandle<String> {
+/// never blocks on a full pipe; the text arrives on the returned channel at end of file.
+fn read_pipe(r: Option<Box<dyn Read + Send>>) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::sync_channel(1);
     std::thread::spawn(move || {
         let mut s = Vec::new();
         if let Some(mut r) = r {
             let _ = r.by_ref().take(OUTPUT_CAP).read_to_end(&mut s);
             let _ = std::io::copy(&mut r, &mut std::io::sink());
         }
-        String::from_utf8_lossy(&s).into_owned()
-    })
+        let _ = tx.send(String::from_utf8_lossy(&s).into_owned());
+    });
+    rx
 }
 
+/// What arrives on `rx` before `until`, if anything.
+fn recv_until(rx: &mpsc::Receiver<String>, until: Instant) -> Option<String> {
+    rx.recv_timeout(until.saturating_duration_since(Instant::now()))
+        .ok()
+}
+
+/// How often a wait looks at whether pyswap was told to stop.
+const INTERRUPT_TICK: Duration = Duration::from_millis(20);
+
 /// Waits for the child until `timeout` (from `started`); kills its whole group at the timeout
-/// or when pyswap is told to stop. `None`: timed out.
+/// or when pyswap is told to stop. `None`: timed out. The child is reaped on a thread of its
+/// own, so its exit is seen the moment it happens (no polling interval on the way).
 fn wait_or_kill(
-    child: &mut std::process::Child,
+    mut child: std::process::Child,
     started: Instant,
     timeout: Duration,
 ) -> Option<std::process::ExitStatus> {
+    let pid = child.id();
+    let (tx, exited) = mpsc::sync_channel(1);
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
     loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if crate::interrupt::received().is_some() => {
+        let left = timeout.saturating_sub(started.elapsed());
+        match exited.recv_timeout(left.min(INTERRUPT_TICK)) {
+            Ok(status) => return status.ok(),
+            Err(mpsc::RecvTimeoutError::Timeout) if crate::interrupt::received().is_some() => {
                 // pyswap was told to stop: the check's whole group goes with it.
-                kill_group(child.id());
-                return child.wait().ok();
+                kill_group(pid);
+                return exited.recv().ok().and_then(Result::ok);
             }
-            Ok(None) if started.elapsed() < timeout => {
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            Ok(None) | Err(_) => {
-                kill_group(child.id());
-                let _ = child.wait();
+            Err(mpsc::RecvTimeoutError::Timeout) if started.elapsed() < timeout => {}
+            Err(_) => {
+                kill_group(pid);
+                let _ = exited.recv();
                 return None;
             }
         }
