@@ -744,7 +744,7 @@ fn stamp(dir: &Path, nanos: u32) -> io::Result<()> {
     use rustix::fs::{AtFlags, CWD, Timespec, Timestamps, utimensat};
     let now = crate::output::now_unix();
     let at = |nsec: i64| Timespec {
-        tv_sec: i64::try_from(now).unwrap_or(i64::MAX),
+        tv_sec: now,
         tv_nsec: nsec,
     };
     let times = Timestamps {

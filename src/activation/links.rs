@@ -75,7 +75,7 @@ pub fn count_processes_using(s: &Settings, name: &str) -> Counting {
     Counting(std::thread::spawn(move || {
         crate::inuse::processes(&store, crate::inuse::Uses::Runs)
             .iter()
-            .filter(|p| p.entries.iter().any(|e| *e == name))
+            .filter(|p| p.entries.contains(&name))
             .count() as u64
     }))
 }

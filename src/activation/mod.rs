@@ -9,9 +9,7 @@ mod plan;
 mod report;
 mod resolve;
 
-pub use links::{
-    check_current_intact, ensure_links, make_current, profile_lock, set_minor_link,
-};
+pub use links::{check_current_intact, ensure_links, make_current, profile_lock, set_minor_link};
 pub use plan::{Plan, plan};
 pub use report::{MinorChange, Switched, say_still_running};
 pub use resolve::resolve;

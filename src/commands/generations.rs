@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
-
 use serde::Serialize;
 
 use crate::db::{Db, GenerationRow, ValidationRow};

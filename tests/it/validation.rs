@@ -176,6 +176,7 @@ fn check_records_exit_code_output_and_exactly_the_environment_it_ran_with() {
         names,
         [
             "diagnostic",
+            "diagnostic",
             "abi",
             "modules",
             "stdlib",
