@@ -482,6 +482,35 @@ impl Db {
             .map_err(sql_err(&self.path))
     }
 
+    /// How many generations `profile` has.
+    pub fn generation_count(&self, profile: &str) -> Result<u64, DbError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM generations WHERE profile = ?1",
+                params![profile],
+                |r| r.get(0),
+            )
+            .map_err(sql_err(&self.path))
+    }
+
+    /// The newest generation of `profile` older than `number`, if any.
+    pub fn generation_before(
+        &self,
+        profile: &str,
+        number: u64,
+    ) -> Result<Option<GenerationRow>, DbError> {
+        self.conn
+            .query_row(
+                &format!(
+                    "{GENERATION_SELECT} WHERE g.profile = ?1 AND g.number < ?2 ORDER BY g.number DESC LIMIT 1"
+                ),
+                params![profile, number],
+                generation_from,
+            )
+            .optional()
+            .map_err(sql_err(&self.path))
+    }
+
     pub fn generation(&self, profile: &str, number: u64) -> Result<Option<GenerationRow>, DbError> {
         self.conn
             .query_row(

@@ -53,13 +53,13 @@ fn per_profile(s: &Settings, db: &Db) -> anyhow::Result<ProfileSamples> {
     let profiles = Profiles::new(s.home.profiles());
     let mut out = ProfileSamples::default();
     for name in db.profiles()? {
-        let gens = db.generations(&name)?;
+        let count = db.generation_count(&name)?;
         out.counts
-            .push((vec![("profile", name.clone())], gens.len() as f64));
+            .push((vec![("profile", name.clone())], count as f64));
         let Some(n) = profiles.current(&name).ok().flatten() else {
             continue;
         };
-        let Some(g) = gens.iter().find(|g| g.number == n) else {
+        let Some(g) = db.generation(&name, n)? else {
             continue;
         };
         out.info.push((

@@ -131,15 +131,12 @@ fn choose(s: &Settings, to: Option<u64>, dry_run: bool) -> anyhow::Result<Chosen
     let target = match (to, current) {
         (Some(n), _) => super::generation(s, &db, n)?,
         (None, None) => return Err(no_current().into()),
-        (None, Some(current)) => db
-            .generations(&s.profile)?
-            .into_iter()
-            .rev()
-            .find(|g| g.number < current)
-            .ok_or_else(|| CommandError::NothingOlder {
+        (None, Some(current)) => db.generation_before(&s.profile, current)?.ok_or_else(|| {
+            CommandError::NothingOlder {
                 profile: s.profile.clone(),
                 current,
-            })?,
+            }
+        })?,
     };
     Ok(Chosen {
         db,
