@@ -264,57 +264,38 @@ impl Profiles {
     /// added, removed or replaced since it was written for `(profile, n, entry)`; otherwise
     /// every link is read ([`Self::generation_audit`]). `verify` always audits.
     pub fn generation_intact(&self, profile: &str, n: u64, entry: &str) -> bool {
-        sealed(
-            rustix::fs::CWD,
-            &self.generation_path(profile, n),
-            seal(profile, n, entry),
-        ) || self.generation_audit(profile, n, entry)
+        stamps(rustix::fs::CWD, &self.generation_path(profile, n))
+            .is_some_and(|s| carries(s, seal(profile, n, entry)))
+            || self.generation_audit(profile, n, entry)
     }
 
     /// The seals of every generation directory of `profile`, read in one pass over
     /// `profiles/` (each `stat` relative to it: a lookup of one name, not of the whole path),
     /// without the database: a listing reads them while it reads the rows.
     pub fn seals(&self, profile: &str) -> Seals {
-        use rustix::fs::{AtFlags, FileType, statat};
         let Ok(dir) = fs::File::open(&self.dir) else {
             return Seals::default();
         };
-        let stamp = |p: &Path| {
-            statat(&dir, p, AtFlags::SYMLINK_NOFOLLOW).map(|st| {
-                (FileType::from_raw_mode(st.st_mode) == FileType::Directory)
-                    .then_some(st.st_mtime_nsec)
-            })
-        };
-        let names: Vec<(String, u64)> = self
-            .names()
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|name| match parse(&name) {
-                Name::Generation(p, n) if p == profile => Some((name.clone(), n)),
-                _ => None,
-            })
-            .collect();
-        let mut found = std::collections::HashMap::with_capacity(names.len());
-        for (name, n) in names {
-            let Ok(Some(top)) = stamp(Path::new(&name)) else {
-                continue;
-            };
-            match stamp(&Path::new(&name).join("bin")) {
-                Ok(Some(bin)) => found.insert(n, (top, Some(bin))),
-                Err(rustix::io::Errno::NOENT) => found.insert(n, (top, None)),
-                _ => None,
-            };
-        }
-        Seals(found)
+        Seals(
+            self.names()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|name| match parse(name) {
+                    Name::Generation(p, n) if p == profile => {
+                        Some((n, stamps(&dir, Path::new(name))?))
+                    }
+                    _ => None,
+                })
+                .collect(),
+        )
     }
 
     /// [`Self::generation_intact`] with the seals read by [`Self::seals`].
     pub fn intact_by(&self, seals: &Seals, profile: &str, n: u64, entry: &str) -> bool {
-        let nanos = u64::from(seal(profile, n, entry));
         seals
             .0
             .get(&n)
-            .is_some_and(|&(top, bin)| top == nanos && bin.is_none_or(|b| b == nanos))
+            .is_some_and(|&s| carries(s, seal(profile, n, entry)))
             || self.generation_audit(profile, n, entry)
     }
 
@@ -723,20 +704,28 @@ fn seal(profile: &str, n: u64, entry: &str) -> u32 {
 #[derive(Default)]
 pub struct Seals(std::collections::HashMap<u64, (u64, Option<u64>)>);
 
-/// Whether the generation directory `dir` (relative to `at`) and its `bin/`, if it has one,
-/// carry the seal `nanos`: nothing in them was added, removed or replaced since they were
-/// written.
-fn sealed(at: impl rustix::fd::AsFd, dir: &Path, nanos: u32) -> bool {
+/// The modification-time nanoseconds of the generation directory `dir` (relative to `at`) and
+/// of its `bin/` (`None`: it has none); `None` when either is not a directory or cannot be read.
+fn stamps(at: impl rustix::fd::AsFd, dir: &Path) -> Option<(u64, Option<u64>)> {
     use rustix::fs::{AtFlags, FileType, statat};
-    let stamped = |p: &Path| match statat(&at, p, AtFlags::SYMLINK_NOFOLLOW) {
-        Ok(st) => Some(
-            FileType::from_raw_mode(st.st_mode) == FileType::Directory
-                && st.st_mtime_nsec == u64::from(nanos),
-        ),
-        Err(rustix::io::Errno::NOENT) => None,
-        Err(_) => Some(false),
+    let nanos = |p: &Path| {
+        statat(&at, p, AtFlags::SYMLINK_NOFOLLOW).map(|st| {
+            (FileType::from_raw_mode(st.st_mode) == FileType::Directory).then_some(st.st_mtime_nsec)
+        })
     };
-    stamped(dir) == Some(true) && stamped(&dir.join("bin")) != Some(false)
+    let top = nanos(dir).ok()??;
+    match nanos(&dir.join("bin")) {
+        Ok(Some(bin)) => Some((top, Some(bin))),
+        Err(rustix::io::Errno::NOENT) => Some((top, None)),
+        _ => None,
+    }
+}
+
+/// Whether a generation directory's stamps are the seal `nanos`: nothing in it or in its
+/// `bin/` was added, removed or replaced since they were written.
+fn carries((top, bin): (u64, Option<u64>), nanos: u32) -> bool {
+    let nanos = u64::from(nanos);
+    top == nanos && bin.is_none_or(|b| b == nanos)
 }
 
 /// Sets `dir`'s modification time to now's second with `nanos` as its nanoseconds.

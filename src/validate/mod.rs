@@ -262,26 +262,21 @@ pub fn validate(root: &Path, expected: &Expected, policy: &Policy, phase: Phase)
         (Err(failed), _) | (_, Err(failed)) => checks.push(*failed),
         (Ok((mut diag, run)), Ok((other, other_run))) => {
             diag.failed.extend(other.failed);
-            checks.push(CheckResult {
-                name: "diagnostic".into(),
-                kind: "builtin".into(),
-                ok: true,
-                detail: format!(
-                    "CPython {} reported on itself, importing the policy's modules",
-                    diag.version
-                ),
-                run: Some(run),
-            });
-            checks.push(CheckResult {
-                name: "diagnostic".into(),
-                kind: "builtin".into(),
-                ok: true,
-                detail: format!(
-                    "CPython {} reported on itself, importing the standard library's modules",
-                    other.version
-                ),
-                run: Some(other_run),
-            });
+            for (run, imported) in [
+                (run, "the policy's modules"),
+                (other_run, "the standard library's modules"),
+            ] {
+                checks.push(CheckResult {
+                    name: "diagnostic".into(),
+                    kind: "builtin".into(),
+                    ok: true,
+                    detail: format!(
+                        "CPython {} reported on itself, importing {imported}",
+                        diag.version
+                    ),
+                    run: Some(run),
+                });
+            }
             checks.push(abi(&diag, expected));
             checks.push(modules(&diag, &policy.modules));
             checks.push(stdlib(&diag, root));
