@@ -260,7 +260,7 @@ impl Profiles {
 
     /// True if generation `n` is a generation directory exactly as [`Self::write_generation`]
     /// makes it for `entry` (a legacy link counts when it points at `entry`). Two `stat`s when
-    /// the directory still carries its seal (see [`seal`]): nothing in it or in its `bin/` was
+    /// the directory still carries its seal (store-layout.md): nothing in it or in its `bin/` was
     /// added, removed or replaced since it was written for `(profile, n, entry)`; otherwise
     /// every link is read ([`Self::generation_audit`]). `verify` always audits.
     pub fn generation_intact(&self, profile: &str, n: u64, entry: &str) -> bool {
