@@ -499,22 +499,27 @@ impl Db {
         profile: &str,
         number: u64,
     ) -> Result<Option<GenerationRow>, DbError> {
-        self.conn
-            .query_row(
-                &format!(
-                    "{GENERATION_SELECT} WHERE g.profile = ?1 AND g.number < ?2 ORDER BY g.number DESC LIMIT 1"
-                ),
-                params![profile, number],
-                generation_from,
-            )
-            .optional()
-            .map_err(sql_err(&self.path))
+        self.one_generation(
+            "g.number < ?2 ORDER BY g.number DESC LIMIT 1",
+            profile,
+            number,
+        )
     }
 
     pub fn generation(&self, profile: &str, number: u64) -> Result<Option<GenerationRow>, DbError> {
+        self.one_generation("g.number = ?2", profile, number)
+    }
+
+    /// The generation of `profile` that `condition` (on `?2` = `number`) picks, if any.
+    fn one_generation(
+        &self,
+        condition: &str,
+        profile: &str,
+        number: u64,
+    ) -> Result<Option<GenerationRow>, DbError> {
         self.conn
             .query_row(
-                &format!("{GENERATION_SELECT} WHERE g.profile = ?1 AND g.number = ?2"),
+                &format!("{GENERATION_SELECT} WHERE g.profile = ?1 AND {condition}"),
                 params![profile, number],
                 generation_from,
             )
