@@ -1,62 +1,258 @@
-"""Packs this machine's CPython as a python-build-standalone `install_only` .tar.gz.
+"""Packs this machine's CPython as python-build-standalone packs an `install_only` archive.
 
-Used by scripts/try-offline.sh and benches/parallel-install.sh:
+Used by the integration tests (tests/it/common.rs), scripts/try-offline.sh and the benchmarks:
 
-    from pack_cpython import pack
-    info = pack("/path/out.tar.gz", marker=b"patched rebuild\\n")
+    python3 scripts/pack_cpython.py OUT.tar.gz [--python P] [--marker TEXT] [--compression gz|zst|none]
+                                   [--bytecode] [--regrtest NAME,...] [--broken REL]
 
-Returns {"version", "short", "arch", "sha256", "size"}. The tree is python/bin/python3.X,
-python/bin/python3 -> python3.X, python/lib/libpython*, and the standard library without tests,
-site-packages, caches and GUI modules; `marker`, if given, becomes python/BUILD (so that two
-packs of the same interpreter are distinct archives).
+or from Python: `from pack_cpython import pack; info = pack("out.tar.gz")`. Prints / returns
+{"version", "short", "arch", "sha256", "size", "members", "py_files"}.
 
-`pbs=True` packs it as python-build-standalone ships it (benches/compare-uv.py): bytecode
-(`__pycache__/*.cpython-XY.pyc`, not the optimised levels) and python/include too, and
-`compression=None` writes a plain .tar for an outside compressor (gzip -9, zstd -19).
+What upstream's archives look like, and so what this writes (python-build-standalone's
+`cpython-unix/build-cpython.sh` deletes every `__pycache__` before packing, "downstream consumers
+don't require bytecode files"; `pythonbuild/utils.py` gives every member the mtime DEFAULT_MTIME,
+2024-01-01; its interpreter finds libpython through RUNPATH `$ORIGIN/../lib`):
+
+- `python/bin/python3.X` with its RUNPATH set to `$ORIGIN/../lib` by patchelf (the pyenv builds
+  on this project's machines point into the pyenv tree, which other users may not read), the links
+  `python3` and `python` to it, and the `pip`, `pip3`, `pip3.X` launchers;
+- `python/lib/libpython3*` and `python/include/python3.X/`;
+- `python/lib/python3.X/`: the whole standard library (idlelib, tkinter, turtledemo, lib2to3 and
+  its deliberately broken test data included), without `__pycache__`, without `test/` (upstream's
+  install_only archives strip the regression tests; `--regrtest` keeps `test/support`,
+  `test/libregrtest` and the named tests, to run CPython's own tests on an installed runtime),
+  without `config-*/*.a` (a 40 MB static library nothing at run time reads);
+- `python/lib/python3.X/site-packages/`: only pip, unpacked from ensurepip's bundled wheel as
+  ensurepip installs it (this machine's own site-packages holds hundreds of unrelated packages);
+- every member: mtime 1704067200 (2024-01-01 UTC), owner 0:0, no user or group names, in sorted
+  order, so that two packs of the same tree are the same archive.
+
+`--marker TEXT` adds `python/BUILD` (two packs of one interpreter become two builds); `--bytecode`
+adds timestamp `.pyc` files at optimisation level 0 as an archive that ships bytecode would (for
+the one test about that case); `--broken REL` adds a `.py` with a syntax error at `lib/python3.X/REL`.
 """
+import argparse
 import hashlib
+import importlib.util
 import io
+import json
+import marshal
 import os
+import shutil
+import subprocess
 import sys
 import tarfile
+import tempfile
+import zipfile
 
-SKIP = {"test", "site-packages", "__pycache__", "idlelib", "tkinter", "turtledemo", "lib2to3"}
+MTIME = 1704067200  # python-build-standalone's DEFAULT_MTIME: 2024-01-01T00:00:00Z
+DROPPED_DIRS = {"__pycache__", "site-packages", "dist-packages"}
+REGRTEST_KEEP = ("__init__.py", "__main__.py", "regrtest.py", "support", "libregrtest")
 
 
-def _filter(info, bytecode=False):
-    parts = info.name.split("/")
-    skip = SKIP - {"__pycache__"} if bytecode else SKIP
-    if any(p in skip or p.startswith("config-") for p in parts):
-        return None
-    if info.isfile() and "__pycache__" in parts and ".opt-" in parts[-1]:
-        return None
+def _info(name, kind=tarfile.REGTYPE, mode=0o644, size=0):
+    info = tarfile.TarInfo(name)
+    info.type, info.mode, info.size, info.mtime = kind, mode, size, MTIME
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     return info
 
 
-def pack(path, marker=None, pbs=False, compression="gz"):
+class _Packer:
+    def __init__(self, tar):
+        self.tar, self.py_files = tar, 0
+
+    def dir(self, name):
+        self.tar.addfile(_info(name, tarfile.DIRTYPE, 0o755))
+
+    def file(self, name, data, mode=0o644):
+        self.tar.addfile(_info(name, mode=mode, size=len(data)), io.BytesIO(data))
+        if name.endswith(".py"):
+            self.py_files += 1
+
+    def link(self, name, target):
+        info = _info(name, tarfile.SYMTYPE, 0o777)
+        info.linkname = target
+        self.tar.addfile(info)
+
+    def tree(self, src, name, keep=lambda rel: True, rel=""):
+        """`src` as `name`, in sorted order; symlinks stay links unless absolute (copied)."""
+        self.dir(name)
+        for entry in sorted(os.listdir(src)):
+            path, child, sub = os.path.join(src, entry), f"{name}/{entry}", f"{rel}{entry}"
+            if entry in DROPPED_DIRS or not keep(sub):
+                continue
+            if os.path.islink(path) and not os.path.isabs(os.readlink(path)):
+                self.link(child, os.readlink(path))
+            elif os.path.isdir(path):
+                self.tree(path, child, keep, sub + "/")
+            elif os.path.isfile(path):
+                with open(path, "rb") as f:
+                    self.file(child, f.read(), 0o755 if os.access(path, os.X_OK) else 0o644)
+
+
+def _relocatable(binary, work):
+    """A copy of `binary` whose RUNPATH is `$ORIGIN/../lib`, as upstream's."""
+    patchelf = shutil.which("patchelf")
+    if patchelf is None:
+        sys.exit("pack_cpython: patchelf is needed to make the packed interpreter relocatable "
+                 "(apt-get install patchelf)")
+    copy = os.path.join(work, os.path.basename(binary))
+    shutil.copy(binary, copy)
+    subprocess.run([patchelf, "--set-rpath", "$ORIGIN/../lib", copy], check=True)
+    with open(copy, "rb") as f:
+        return f.read()
+
+
+def _pip_wheel(stdlib):
+    """ensurepip's bundled pip wheel (Debian's python ships none: /usr/share/python-wheels)."""
+    for bundled in (os.path.join(stdlib, "ensurepip", "_bundled"), "/usr/share/python-wheels"):
+        if os.path.isdir(bundled):
+            wheels = sorted(n for n in os.listdir(bundled) if n.startswith("pip-") and n.endswith(".whl"))
+            if wheels:
+                return os.path.join(bundled, wheels[-1])
+    return None
+
+
+def _site_packages(p, stdlib, name):
+    """pip installed into site-packages as ensurepip does: the wheel's files, plus INSTALLER."""
+    p.dir(name)
+    made = {name}
+    wheel_path = _pip_wheel(stdlib)
+    if wheel_path is None:
+        return
+    with zipfile.ZipFile(wheel_path) as wheel:
+        members = [i for i in wheel.infolist() if not i.is_dir()]
+        for info in sorted(members, key=lambda i: i.filename):
+            parts = info.filename.split("/")
+            for depth in range(1, len(parts)):
+                d = name + "/" + "/".join(parts[:depth])
+                if d not in made:
+                    made.add(d)
+                    p.dir(d)
+            p.file(f"{name}/{info.filename}", wheel.read(info))
+            if parts[0].endswith(".dist-info") and parts[1] == "RECORD":
+                p.file(f"{name}/{parts[0]}/INSTALLER", b"pip\n")
+
+
+def _launcher(short):
+    # python-build-standalone's launchers: a shell trampoline that needs no absolute path.
+    return (f'#!/bin/sh\n"exec" "$(dirname "$0")/python{short}" "$0" "$@"\n'
+            "import re, sys\nfrom pip._internal.cli.main import main\n"
+            "if __name__ == '__main__':\n"
+            "    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n"
+            "    sys.exit(main())\n").encode()
+
+
+def _with_bytecode(p, stdlib_src, name):
+    """Timestamp .pyc files for every .py already packed under `name` (level 0, as CPython's
+    own import would write them for the archive's mtimes)."""
+    members = [m for m in p.tar.getmembers() if m.name.startswith(name + "/") and m.name.endswith(".py")]
+    tag = sys.implementation.cache_tag
+    dirs = set()
+    for m in members:
+        rel = m.name[len(name) + 1:]
+        src = os.path.join(stdlib_src, rel)
+        if not os.path.isfile(src) or "lib2to3/tests/data" in rel or "bad" in os.path.basename(rel):
+            continue
+        with open(src, "rb") as f:
+            data = f.read()
+        try:
+            code = compile(data, m.name, "exec", dont_inherit=True)
+        except (SyntaxError, ValueError):
+            continue
+        head, tail = os.path.split(m.name)
+        cache = f"{head}/__pycache__"
+        if cache not in dirs:
+            dirs.add(cache)
+            p.dir(cache)
+        pyc = (importlib.util.MAGIC_NUMBER + (0).to_bytes(4, "little") + MTIME.to_bytes(4, "little")
+               + (len(data) & 0xFFFFFFFF).to_bytes(4, "little") + marshal.dumps(code))
+        p.file(f"{cache}/{tail[:-3]}.{tag}.pyc", pyc)
+
+
+def pack(path, python=None, marker=None, compression="gz", bytecode=False, regrtest=(),
+         broken=None):
+    """Packs the CPython that `python` runs (default: this one); see the module's docstring."""
+    if python and os.path.realpath(python) != os.path.realpath(sys.executable):
+        argv = [python, os.path.abspath(__file__), path, "--compression", compression or "none"]
+        argv += ["--marker", marker] if marker else []
+        argv += ["--bytecode"] if bytecode else []
+        argv += ["--regrtest", ",".join(regrtest)] if regrtest else []
+        argv += ["--broken", broken] if broken else []
+        out = subprocess.run(argv, check=True, capture_output=True, text=True,
+                             env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1")).stdout
+        return json.loads(out)
     prefix, v = sys.base_prefix, sys.version_info
     short = f"{v.major}.{v.minor}"
-    mode, level = ("w:gz", {"compresslevel": 1}) if compression == "gz" else ("w", {})
-    with tarfile.open(path, mode, **level) as tar:
-        tar.add(os.path.join(prefix, "bin", f"python{short}"), f"python/bin/python{short}")
-        link = tarfile.TarInfo("python/bin/python3")
-        link.type = tarfile.SYMTYPE
-        link.linkname = f"python{short}"
-        tar.addfile(link)
+    stdlib = os.path.join(prefix, "lib", f"python{short}")
+    lib = f"python/lib/python{short}"
+    mode = {"gz": "w:gz", "zst": "w", None: "w", "none": "w"}[compression]
+    target = path + ".tar-tmp" if compression == "zst" else path
+    level = {"compresslevel": 1} if mode == "w:gz" else {}
+    regrtest = tuple(regrtest)
+
+    def keep(rel):
+        parts = rel.split("/")
+        if parts[0].startswith("config-") and rel.endswith(".a"):
+            return False
+        if parts[0] != "test":
+            return True
+        if len(parts) == 1:
+            return bool(regrtest)
+        return parts[1] in REGRTEST_KEEP or parts[1] in regrtest or parts[1][:-3] in regrtest
+
+    with tempfile.TemporaryDirectory() as work, tarfile.open(target, mode, format=tarfile.GNU_FORMAT, **level) as tar:
+        p = _Packer(tar)
+        for d in ("python", "python/bin", "python/lib", "python/include"):
+            p.dir(d)
+        p.file(f"python/bin/python{short}", _relocatable(os.path.realpath(os.path.join(prefix, "bin", f"python{short}")), work), 0o755)
+        p.link("python/bin/python3", f"python{short}")
+        p.link("python/bin/python", f"python{short}")
+        for launcher in ("pip", "pip3", f"pip{short}"):
+            p.file(f"python/bin/{launcher}", _launcher(short), 0o755)
         for entry in sorted(os.listdir(os.path.join(prefix, "lib"))):
-            if entry.startswith("libpython"):
-                tar.add(os.path.join(prefix, "lib", entry), f"python/lib/{entry}")
-        tar.add(os.path.join(prefix, "lib", f"python{short}"), f"python/lib/python{short}",
-                filter=lambda info: _filter(info, bytecode=pbs))
-        if pbs:
-            tar.add(os.path.join(prefix, "include"), "python/include", filter=_filter)
+            src = os.path.join(prefix, "lib", entry)
+            if not entry.startswith("libpython"):
+                continue
+            if os.path.islink(src):
+                p.link(f"python/lib/{entry}", os.readlink(src))
+            else:
+                with open(src, "rb") as f:
+                    p.file(f"python/lib/{entry}", f.read(), 0o755)
+        include = os.path.join(prefix, "include", f"python{short}")
+        if os.path.isdir(include):
+            p.tree(include, f"python/include/python{short}")
+        p.tree(stdlib, lib, keep)
+        _site_packages(p, stdlib, f"{lib}/site-packages")
+        if broken:
+            p.file(f"{lib}/{broken}", b"def broken(:\n    pass\n")
+        if bytecode:
+            _with_bytecode(p, stdlib, lib)
         if marker:
-            info = tarfile.TarInfo("python/BUILD")
-            info.size = len(marker)
-            tar.addfile(info, io.BytesIO(marker))
+            p.file("python/BUILD", marker.encode())
+        members, py_files = len(tar.getmembers()), p.py_files
+    if compression == "zst":
+        subprocess.run(["zstd", "-q", "-f", "-10", "-T0", "--rm", target, "-o", path], check=True)
     with open(path, "rb") as f:
         sha = hashlib.sha256(f.read()).hexdigest()
     return {"version": f"{v.major}.{v.minor}.{v.micro}", "short": short, "arch": os.uname().machine,
-            "sha256": sha, "size": os.path.getsize(path)}
+            "sha256": sha, "size": os.path.getsize(path), "members": members, "py_files": py_files}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("out")
+    ap.add_argument("--python", help="the interpreter whose tree is packed (default: this one)")
+    ap.add_argument("--marker")
+    ap.add_argument("--compression", default="gz", choices=["gz", "zst", "none"])
+    ap.add_argument("--bytecode", action="store_true")
+    ap.add_argument("--regrtest", default="", help="comma-separated regression tests to keep")
+    ap.add_argument("--broken", help="a .py with a syntax error, relative to lib/python3.X")
+    a = ap.parse_args()
+    regrtest = [t for t in a.regrtest.split(",") if t]
+    print(json.dumps(pack(a.out, a.python, a.marker, a.compression, a.bytecode, regrtest, a.broken)))
+
+
+if __name__ == "__main__":
+    main()

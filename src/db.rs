@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Maps a rusqlite error to [`DbError::Sql`] naming the database file.
@@ -137,6 +137,13 @@ CREATE INDEX validations_latest
 DROP INDEX validations_by_generation;
 ";
 
+/// Version 6: what pyswap added to an entry's tree besides the archive (its bytecode and PEP 668
+/// marker, see `bytecode::Recipe`); rows from before have `''`, an entry made from the archive
+/// alone. An entry is reused only for the recipe in force.
+const SCHEMA_V6: &str = "
+ALTER TABLE entries ADD COLUMN recipe TEXT NOT NULL DEFAULT '';
+";
+
 /// One attempt to change a profile (`changes` table).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChangeRow {
@@ -192,6 +199,8 @@ pub struct EntryRow {
     pub bytes: u64,
     pub validation: String,
     pub created: i64,
+    /// What pyswap added to the archive's tree (`bytecode::Recipe::id`); `''` before schema 6.
+    pub recipe: String,
 }
 
 /// A new entry, before it has an id.
@@ -251,10 +260,11 @@ fn entry_from(r: &Row<'_>) -> rusqlite::Result<EntryRow> {
         bytes: r.get(11)?,
         validation: r.get(12)?,
         created: r.get(13)?,
+        recipe: r.get(14)?,
     })
 }
 
-const ENTRY_COLS: &str = "id, name, tree_digest, catalogue_key, version, platform, variant, build, archive_url, archive_sha256, files, bytes, validation, created";
+const ENTRY_COLS: &str = "id, name, tree_digest, catalogue_key, version, platform, variant, build, archive_url, archive_sha256, files, bytes, validation, created, recipe";
 
 fn generation_from(r: &Row<'_>) -> rusqlite::Result<GenerationRow> {
     Ok(GenerationRow {
@@ -398,6 +408,9 @@ impl Db {
         if now < 5 {
             tx.execute_batch(SCHEMA_V5).map_err(err)?;
         }
+        if now < 6 {
+            tx.execute_batch(SCHEMA_V6).map_err(err)?;
+        }
         if now < SCHEMA_VERSION {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(err)?;
@@ -405,10 +418,15 @@ impl Db {
         tx.commit().map_err(err)
     }
 
-    /// The entry unpacked from the archive with this sha256 for this catalogue key, if any.
-    pub fn entry_by_archive(&self, sha256: &str, key: &str) -> Result<Option<EntryRow>, DbError> {
+    /// The entry made from the archive with this sha256 for this catalogue key by `recipe`, if any.
+    pub fn entry_by_archive(
+        &self,
+        sha256: &str,
+        key: &str,
+        recipe: &str,
+    ) -> Result<Option<EntryRow>, DbError> {
         self.conn
-            .query_row(&format!("SELECT {ENTRY_COLS} FROM entries WHERE archive_sha256 = ?1 AND catalogue_key = ?2"), params![sha256, key], entry_from)
+            .query_row(&format!("SELECT {ENTRY_COLS} FROM entries WHERE archive_sha256 = ?1 AND catalogue_key = ?2 AND recipe = ?3 ORDER BY id DESC LIMIT 1"), params![sha256, key, recipe], entry_from)
             .optional()
             .map_err(sql_err(&self.path))
     }
@@ -444,9 +462,9 @@ impl Db {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
         tx.execute(
-            "INSERT INTO entries (name, tree_digest, catalogue_key, version, platform, variant, build, archive_url, archive_sha256, files, bytes, validation, created)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT (name) DO NOTHING",
-            params![e.name, e.tree_digest, e.catalogue_key, e.version, e.platform, e.variant, e.build, e.archive_url, e.archive_sha256, e.files, e.bytes, e.validation, e.created],
+            "INSERT INTO entries (name, tree_digest, catalogue_key, version, platform, variant, build, archive_url, archive_sha256, files, bytes, validation, created, recipe)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT (name) DO NOTHING",
+            params![e.name, e.tree_digest, e.catalogue_key, e.version, e.platform, e.variant, e.build, e.archive_url, e.archive_sha256, e.files, e.bytes, e.validation, e.created, e.recipe],
         )
         .map_err(err)?;
         let row = tx

@@ -92,6 +92,7 @@ fn reason<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Reason
     }
     find!(
         crate::archive::ArchiveError,
+        crate::bytecode::BytecodeError,
         crate::cache::CacheError,
         crate::catalogue::CatalogueError,
         crate::catalogue::ResolveError,

@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::archive::{self, Limits, Unpacked};
+use crate::bytecode::{self, Recipe};
 use crate::cache::DownloadCache;
 use crate::catalogue::{self, Entry};
 use crate::db::{Db, EntryRow, ValidationRow};
@@ -82,6 +83,8 @@ pub struct Installed {
 pub struct Options<'a> {
     pub lock_wait: Duration,
     pub validation: &'a validate::Policy,
+    /// What a new entry gets besides the archive (bytecode, PEP 668 marker).
+    pub recipe: Recipe,
     /// Replaces the upstream release prefix of archive URLs.
     pub mirror: Option<&'a str>,
     pub cache: &'a DownloadCache,
@@ -103,16 +106,18 @@ pub fn ensure(
         .sha256
         .as_deref()
         .ok_or_else(|| InstallError::NoDigest(entry.key.clone()))?;
-    if let Some(found) = registered(db, &store, sha256, &entry.key)? {
+    let recipe = opts.recipe.id();
+    if let Some(found) = registered(db, &store, sha256, &entry.key, &recipe)? {
         return Ok(found);
     }
     let _entry_lock = entry_lock(home, sha256, &entry.key, opts, say)?;
-    if let Some(found) = registered(db, &store, sha256, &entry.key)? {
+    if let Some(found) = registered(db, &store, sha256, &entry.key, &recipe)? {
         return Ok(found);
     }
     let ((mut staging, mut unpacked), origin) =
         obtain(&store, fetcher, entry, sha256, opts, &progress(), say)?;
     crash::point("install:unpacked");
+    seal(&staging, &mut unpacked, opts.recipe)?;
     // The flush to disk runs while the interpreter is validated; publishing waits for it.
     staging.start_flush();
     let digest = tree::digest(&mut unpacked.nodes);
@@ -156,6 +161,7 @@ pub fn ensure(
         bytes: totals.bytes,
         validation: report_json.clone(),
         created: crate::output::now_unix(),
+        recipe,
     })?;
     crash::point("install:entry-committed");
     if let Some(report) = report {
@@ -284,6 +290,8 @@ pub fn recover(home: &Home, db: &mut Db, name: &str) -> Result<EntryRow, anyhow:
         bytes: totals.bytes,
         validation: RECOVERED.to_owned(),
         created: crate::output::now_unix(),
+        // What was added to the archive is not known (nor the archive): never reused.
+        recipe: String::new(),
     })?)
 }
 
@@ -303,6 +311,13 @@ pub fn restore(
         name: row.name.clone(),
         why: "its row does not describe a catalogue entry".into(),
     })?;
+    let recipe = Recipe::parse(&row.recipe).ok_or_else(|| InstallError::Unrestorable {
+        name: row.name.clone(),
+        why: format!(
+            "it was made by recipe `{}`, which this pyswap does not know",
+            row.recipe
+        ),
+    })?;
     let _entry_lock = entry_lock(home, &row.archive_sha256, &entry.key, opts, say)?;
     let ((staging, mut unpacked), _) = obtain(
         &store,
@@ -313,6 +328,7 @@ pub fn restore(
         progress,
         say,
     )?;
+    seal(&staging, &mut unpacked, recipe)?;
     let digest = tree::digest(&mut unpacked.nodes);
     if digest != row.tree_digest {
         return Err(InstallError::Unrestorable {
@@ -420,14 +436,33 @@ fn fetch_and_unpack(
     Ok(((staging, unpacked), done))
 }
 
-/// A registered entry whose directory is present.
+/// Adds what `recipe` adds to the verified archive's staged tree (its bytecode, compiled by
+/// its own interpreter on every core; the PEP 668 marker), before the digest and the flush.
+fn seal(staging: &Staging, unpacked: &mut Unpacked, recipe: Recipe) -> anyhow::Result<()> {
+    let jobs = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let added = bytecode::apply(staging.path(), &mut unpacked.nodes, recipe, jobs)?;
+    if added.sources > 0 {
+        tracing::info!(
+            compiled = added.compiled,
+            sources = added.sources,
+            workers = added.workers,
+            ms = added.elapsed.as_millis() as u64,
+            "compiled the standard library's bytecode"
+        );
+    }
+    crash::point("install:compiled");
+    Ok(())
+}
+
+/// A registered entry, made by `recipe`, whose directory is present.
 fn registered(
     db: &Db,
     store: &Store,
     sha256: &str,
     key: &str,
+    recipe: &str,
 ) -> anyhow::Result<Option<Installed>> {
-    Ok(db.entry_by_archive(sha256, key)?.and_then(|row| {
+    Ok(db.entry_by_archive(sha256, key, recipe)?.and_then(|row| {
         let path = store.path(&row.name);
         path.join("bin/python3")
             .symlink_metadata()

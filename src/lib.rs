@@ -6,6 +6,7 @@
 
 pub mod activation;
 pub mod archive;
+pub mod bytecode;
 pub mod cache;
 pub mod catalogue;
 pub mod cli;

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::value::{
-    BuildDate, Bytes, Checks, Hosts, Item, MirrorUrl, Modules, ProfileName, ProxyUrl, Range, Value,
+    BuildDate, Bytes, Checks, Hosts, Item, MirrorUrl, Modules, ProfileName, ProxyUrl, Range,
+    Toggle, Value,
 };
 use crate::catalogue::Location;
 use crate::platform::Platform;
@@ -319,6 +320,15 @@ settings! {
         ..Meta::BASE
     })
     .or(Schedule::default);
+    COMPILE_BYTECODE: Toggle = Def::new(Meta {
+        key: "install.compile_bytecode",
+        flag: Some("compile-bytecode"),
+        env: Some("PYSWAP_COMPILE_BYTECODE"),
+        default: Some("true"),
+        value_name: "BOOL",
+        help: "Compile the standard library's bytecode into each new store entry (false: every start compiles what it imports, and root processes write into the store)",
+        ..Meta::BASE
+    });
     VALIDATION_ENABLED: bool = Def::new(Meta {
         key: "validation.enabled",
         default: Some("true"),

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::bytecode::Recipe;
 use crate::cache::DownloadCache;
 use crate::catalogue::Location;
 use crate::config::{self, Manifest, Shown, Source};
@@ -48,6 +49,8 @@ pub struct Settings {
     pub lock_wait: Duration,
     /// What validation checks, before activation and after (health check).
     pub validation: validate::Policy,
+    /// What new store entries get besides the archive (`install.compile_bytecode`).
+    pub recipe: Recipe,
     /// Which builds requests may resolve to.
     pub policy: VersionPolicy,
     /// When `switch`, `rollback`, `upgrade` and `gc` may run without `--force`.
@@ -274,6 +277,7 @@ impl Settings {
             health_check: l.get(&defs::HEALTH_CHECK)?,
             checks: l.get(&defs::CHECKS)?.0,
         };
+        let recipe = Recipe::new(l.get(&defs::COMPILE_BYTECODE)?.0);
         let metrics_textfile = l.optional(&defs::METRICS_TEXTFILE)?;
         let gc_keep = l.optional(&defs::GC_KEEP)?;
         let gc_older_than = l.optional(&defs::GC_OLDER_THAN)?;
@@ -285,6 +289,7 @@ impl Settings {
             out,
             lock_wait,
             validation,
+            recipe,
             policy,
             schedule,
             gc_keep,
@@ -313,6 +318,7 @@ impl Settings {
         install::Options {
             lock_wait: self.lock_wait,
             validation: &self.validation,
+            recipe: self.recipe,
             mirror: self.mirror.as_deref(),
             cache,
         }

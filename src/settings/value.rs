@@ -140,6 +140,23 @@ impl Value for bool {
     }
 }
 
+/// A boolean whose flag takes a value (`--compile-bytecode false`): for settings that default
+/// to on, where a bare flag could only repeat the default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Toggle(pub bool);
+
+impl Value for Toggle {
+    fn parse(text: &str) -> Result<Self, String> {
+        bool::parse(text).map(Self)
+    }
+    fn from_toml(item: &Item) -> Result<Self, Bad> {
+        bool::from_toml(item).map(Self)
+    }
+    fn show(&self) -> serde_json::Value {
+        self.0.into()
+    }
+}
+
 impl Value for Duration {
     fn parse(text: &str) -> Result<Self, String> {
         humantime::parse_duration(text.trim())

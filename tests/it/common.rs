@@ -403,14 +403,24 @@ pub fn synthetic_tar(
 ) -> Vec<u8> {
     let minor: Vec<&str> = version.split('.').collect();
     let short = format!("{}.{}", minor[0], minor[1]);
+    // pyswap's bytecode compiler runs every new runtime's interpreter with the worker script; a
+    // shell script cannot compile Python, so it answers the worker's protocol with stand-in
+    // bytes for each source (pyswap writes, hashes and seals them as it would real ones).
+    let compile = format!(
+        "if [ \"$8\" = {mark} ]; then\n  printf 'T fake-{tag}\\n'; i=0\n  while IFS= read -r p; do d=\"stand-in bytecode of $p\"; printf 'P %d %d\\n%s' \"$i\" \"${{#d}}\" \"$d\"; i=$((i+1)); done\n  printf 'D\\n'; exit 0\nfi\n",
+        mark = pyswap::bytecode::WORKER_MARK,
+        tag = short.replace('.', ""),
+    );
     let script = match fake {
         Fake::Good => {
             let soabi = format!("cpython-{}{}-x86_64-linux-gnu", minor[0], minor[1]);
             format!(
-                "#!/bin/sh\n# Like CPython, take the prefix from the executable file's real path.\nhere=$(cd \"$(dirname \"$(readlink -f \"$0\")\")/..\" && pwd -P)\nif [ \"$1 $2\" = '-c import encodings' ]; then\n  # Like CPython, find the prefix from the executable actually running (the script this\n  # shell holds open), not from a second lookup of the path.\n  for f in /proc/$$/fd/*; do l=$(readlink \"$f\"); case $l in */bin/python*) here=${{l%/bin/*}};; esac; done\n  test -f \"$here/lib/python{short}/encodings/__init__.py\" && exit 0\n  echo \"ModuleNotFoundError: No module named 'encodings' under $here\" >&2; exit 1\nfi\nprintf '{{\"implementation\":\"cpython\",\"version\":\"{version}\",\"soabi\":\"{soabi}\",\"abiflags\":\"\",\"platform\":\"linux-x86_64\",\"prefix\":\"%s\",\"stdlib\":\"%s/lib/python{short}\",\"failed\":{{}}}}\\n' \"$here\" \"$here\"\n"
+                "#!/bin/sh\n{compile}# Like CPython, take the prefix from the executable file's real path.\nhere=$(cd \"$(dirname \"$(readlink -f \"$0\")\")/..\" && pwd -P)\nif [ \"$1 $2\" = '-c import encodings' ]; then\n  # Like CPython, find the prefix from the executable actually running (the script this\n  # shell holds open), not from a second lookup of the path.\n  for f in /proc/$$/fd/*; do l=$(readlink \"$f\"); case $l in */bin/python*) here=${{l%/bin/*}};; esac; done\n  test -f \"$here/lib/python{short}/encodings/__init__.py\" && exit 0\n  echo \"ModuleNotFoundError: No module named 'encodings' under $here\" >&2; exit 1\nfi\nprintf '{{\"implementation\":\"cpython\",\"version\":\"{version}\",\"soabi\":\"{soabi}\",\"abiflags\":\"\",\"platform\":\"linux-x86_64\",\"prefix\":\"%s\",\"stdlib\":\"%s/lib/python{short}\",\"failed\":{{}}}}\\n' \"$here\" \"$here\"\n"
             )
         }
-        Fake::BrokenSsl => "#!/bin/sh\necho 'ImportError: libssl.so.3: cannot open shared object file' >&2\nexit 1\n".to_owned(),
+        Fake::BrokenSsl => format!(
+            "#!/bin/sh\n{compile}echo 'ImportError: libssl.so.3: cannot open shared object file' >&2\nexit 1\n"
+        ),
     };
     let mut b = tar::Builder::new(Vec::new());
     append_file(
@@ -441,101 +451,61 @@ pub fn synthetic_archive(version: &str, fake: Fake, comp: Compression) -> Vec<u8
     compress(&synthetic_tar(version, fake, |_| {}), comp)
 }
 
-/// This machine's `CPython`, packed as an `install_only` .tar.gz once per test run:
+/// This machine's `CPython`, packed as python-build-standalone packs it, once per test run:
 /// (version, archive bytes).
 pub fn real_cpython() -> &'static (String, Vec<u8>) {
     packed_cpython("python3", None)
 }
 
 /// The `CPython` that `python` runs (a name on PATH or a path: `python3` is pyenv's 3.11.7 on
-/// this project's machines, `/usr/bin/python3.11` Debian's 3.11.2), packed as an `install_only`
-/// .tar.gz once per test run; `marker` adds a file `BUILD` with that text, making another build
-/// of the same version. Returns (version, archive bytes).
+/// this project's machines, `/usr/bin/python3.11` Debian's 3.11.2), packed by
+/// `scripts/pack_cpython.py` as upstream packs an `install_only` .tar.gz (no bytecode, every
+/// mtime 2024-01-01, `python/` prefix, RUNPATH `$ORIGIN/../lib`) once per test run; `marker`
+/// adds a file `BUILD` with that text, making another build of the same version.
+/// Returns (version, archive bytes).
 pub fn packed_cpython(python: &str, marker: Option<&str>) -> &'static (String, Vec<u8>) {
-    type Packs = std::sync::Mutex<BTreeMap<(String, Option<String>), &'static (String, Vec<u8>)>>;
+    match marker {
+        Some(m) => packed(python, &["--marker", m]),
+        None => packed(python, &[]),
+    }
+}
+
+/// [`packed_cpython`] with the packer's other options (`--bytecode`, `--broken REL`,
+/// `--regrtest NAMES`, `--compression zst`).
+pub fn packed(python: &str, options: &[&str]) -> &'static (String, Vec<u8>) {
+    type Packs = std::sync::Mutex<BTreeMap<Vec<String>, &'static (String, Vec<u8>)>>;
     static CACHE: OnceLock<Packs> = OnceLock::new();
-    let key = (python.to_owned(), marker.map(str::to_owned));
+    let mut key = vec![python.to_owned()];
+    key.extend(options.iter().map(|&o| o.to_owned()));
     let cache = CACHE.get_or_init(Packs::default);
     if let Some(found) = cache.lock().unwrap().get(&key) {
         return found;
     }
-    let packed: &'static (String, Vec<u8>) = Box::leak(Box::new(pack_cpython(python, marker)));
+    let packed: &'static (String, Vec<u8>) = Box::leak(Box::new(pack_cpython(python, options)));
     cache.lock().unwrap().insert(key, packed);
     packed
 }
 
-fn pack_cpython(python: &str, marker: Option<&str>) -> (String, Vec<u8>) {
-    let out = Command::new(python)
-        .args([
-            "-c",
-            "import sys; print(sys.base_prefix); print('%d.%d.%d' % sys.version_info[:3])",
-        ])
+fn pack_cpython(python: &str, options: &[&str]) -> (String, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("python.tar.gz");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pack_cpython.py");
+    let done = Command::new(python)
+        .arg(&script)
+        .arg(&out)
+        .args(options)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .output()
         .unwrap_or_else(|e| panic!("{python} must be on this machine to pack a real CPython: {e}"));
-    let text = String::from_utf8(out.stdout).unwrap();
-    let mut lines = text.lines();
-    let prefix = PathBuf::from(lines.next().unwrap());
-    let version = lines.next().unwrap().to_owned();
-    let short: String = version.rsplit_once('.').unwrap().0.to_owned();
-    let mut b = tar::Builder::new(Vec::new());
-    b.follow_symlinks(false);
-    let skip = [
-        "test",
-        "site-packages",
-        "dist-packages",
-        "__pycache__",
-        "idlelib",
-        "tkinter",
-        "turtledemo",
-        "lib2to3",
-    ];
-    let lib = prefix.join("lib");
-    for e in std::fs::read_dir(&lib).unwrap().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with("libpython") {
-            b.append_path_with_name(e.path(), format!("python/lib/{name}"))
-                .unwrap();
-        }
-    }
-    pack_dir(
-        &mut b,
-        &lib.join(format!("python{short}")),
-        &format!("python/lib/python{short}"),
-        &skip,
+    assert!(
+        done.status.success(),
+        "{} failed: {}",
+        script.display(),
+        String::from_utf8_lossy(&done.stderr)
     );
-    b.append_path_with_name(
-        prefix.join(format!("bin/python{short}")),
-        format!("python/bin/python{short}"),
-    )
-    .unwrap();
-    append_symlink(&mut b, "python/bin/python3", &format!("python{short}"));
-    if let Some(m) = marker {
-        append_file(&mut b, "python/BUILD", m.as_bytes(), 0o644);
-    }
-    let tar = b.into_inner().unwrap();
-    (version, compress(&tar, Compression::Gz))
-}
-
-fn pack_dir(b: &mut tar::Builder<Vec<u8>>, dir: &Path, name: &str, skip: &[&str]) {
-    b.append_dir(name, dir).unwrap();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let n = e.file_name().to_string_lossy().into_owned();
-        if skip.contains(&n.as_str()) || n.starts_with("config-") {
-            continue;
-        }
-        let ft = e.file_type().unwrap();
-        let child = format!("{name}/{n}");
-        if ft.is_dir() {
-            pack_dir(b, &e.path(), &child, skip);
-        } else if ft.is_symlink() && std::fs::read_link(e.path()).unwrap().is_absolute() {
-            // Debian links `sitecustomize.py` to /etc: a runtime keeps a copy of the file.
-            if let Ok(target) = std::fs::canonicalize(e.path()) {
-                b.append_path_with_name(target, &child).unwrap();
-            }
-        } else {
-            b.append_path_with_name(e.path(), &child).unwrap();
-        }
-    }
+    let info: serde_json::Value = serde_json::from_slice(&done.stdout).unwrap();
+    let version = info["version"].as_str().unwrap().to_owned();
+    (version, std::fs::read(&out).unwrap())
 }
 
 /// Whether a root-only test can run. Without root it says so on stderr and the test returns;
