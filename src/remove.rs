@@ -77,6 +77,29 @@ pub fn remove_tree(path: &Path) -> io::Result<()> {
     remove_at(&dir, name, None, dev, mount, path)
 }
 
+/// Deletes `path` as [`remove_tree`] does from a read-only directory (a store entry's): the
+/// parent is made writable through its descriptor for the deletion and given its mode back.
+pub fn remove_from_sealed(path: &Path) -> io::Result<()> {
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(other(path, "has no parent directory"));
+    };
+    let dir = match open_parent(parent) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        r => r?,
+    };
+    let st = rustix::fs::fstat(&dir)?;
+    let (_, mount, _) = mount_of(&dir)?;
+    let mode = st.st_mode & 0o7777;
+    if mode & 0o700 != 0o700 {
+        rustix::fs::fchmod(&dir, Mode::from_raw_mode(mode | 0o700))?;
+    }
+    let removed = remove_at(&dir, name, None, st.st_dev, mount, path);
+    if mode & 0o700 != 0o700 {
+        rustix::fs::fchmod(&dir, Mode::from_raw_mode(mode))?;
+    }
+    removed
+}
+
 /// Deletes the entry `name` of the open directory `dir`; `kind` is its type when the directory
 /// listing said so (saves a stat per file).
 fn remove_at(

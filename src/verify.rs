@@ -10,7 +10,11 @@
 //! - `stray-link`: a generation link with no row → delete it;
 //! - `dangling-current`: a profile's current link names a generation with no row → not
 //!   repaired (which generation to use is the operator's choice: `pyswap rollback --to N`);
-//! - `database`: `SQLite`'s integrity or foreign-key check fails → not repaired.
+//! - `database`: `SQLite`'s integrity or foreign-key check fails → not repaired;
+//! - `added`: files were added to an entry after it was installed and the installed ones are
+//!   intact (its digest holds without them: a root process wrote bytecode, pip wrote a package)
+//!   → bytecode is deleted (a cache: nothing loses anything), anything else is left for the
+//!   operator, who is told what it is.
 //!
 //! Runs under the exclusive gc lock, so no install is half-way through publishing.
 
@@ -56,6 +60,8 @@ pub enum Kind {
     Database,
     /// A name in `store/` that pyswap never makes: reported, never touched.
     Foreign,
+    /// Files added to an intact entry after it was installed.
+    Added,
 }
 
 impl Kind {
@@ -69,6 +75,7 @@ impl Kind {
             Self::DanglingCurrent => "dangling-current",
             Self::Database => "database",
             Self::Foreign => "foreign",
+            Self::Added => "added",
         }
     }
 }
@@ -248,6 +255,9 @@ fn check_entry(store: &Store, row: &EntryRow, f: &mut Findings) -> Option<Proble
     f.bytes += totals.bytes;
     let digest = tree::digest(&mut nodes);
     if digest != row.tree_digest {
+        if let Some(added) = added_after_install(&path, &nodes, &row.tree_digest) {
+            return problem(Kind::Added, describe_added(&added, row));
+        }
         let changed = changed_since(&path, row.created, 5);
         let named = if changed.is_empty() {
             String::new()
@@ -268,6 +278,128 @@ fn check_entry(store: &Store, row: &EntryRow, f: &mut Findings) -> Option<Proble
         );
     }
     None
+}
+
+/// Whether `path` is bytecode (a `.pyc` in a `__pycache__` directory, a temporary file of
+/// CPython's writing one, or such a directory): a cache that can be deleted at any time.
+pub fn is_bytecode(path: &str) -> bool {
+    let mut parts = path.rsplit('/');
+    let name = parts.next().unwrap_or_default();
+    if name == "__pycache__" {
+        return true;
+    }
+    parts.next() == Some("__pycache__")
+        && (name.ends_with(".pyc")
+            || name
+                .rsplit_once(".pyc.")
+                .is_some_and(|(_, tail)| tail.bytes().all(|b| b.is_ascii_digit())))
+}
+
+/// The paths of an entry at `root` (its scanned `nodes`) that were added after it was
+/// installed, if without them the tree has the `recorded` digest. No manifest of the installed
+/// files is kept, so the change time tells them apart: every file pyswap installed has the
+/// change time of its install (or of a `--repair` that restored it), and anything written
+/// since, a later one. For each distinct change time, oldest first, the nodes changed up to it
+/// (and every directory that still holds one of them) are hashed; the first cut whose digest is
+/// the recorded one is the installed tree, and the rest was added.
+pub fn added_after_install(
+    root: &std::path::Path,
+    nodes: &[tree::Node],
+    recorded: &str,
+) -> Option<Vec<String>> {
+    use std::os::unix::fs::MetadataExt;
+    let ctimes: Vec<i64> = nodes
+        .iter()
+        .map(|n| {
+            root.join(&n.path)
+                .symlink_metadata()
+                .map_or(i64::MAX, |m| m.ctime())
+        })
+        .collect();
+    let mut cuts: Vec<i64> = ctimes.clone();
+    cuts.sort_unstable();
+    cuts.dedup();
+    // The last cut is the whole tree, whose digest is known to differ.
+    cuts.pop();
+    for cut in cuts.into_iter().take(64) {
+        let mut kept: Vec<bool> = ctimes.iter().map(|&c| c <= cut).collect();
+        // A directory older than the cut's files changed when they were added into it: it is
+        // installed if anything installed is inside it.
+        let holds: HashSet<&str> = nodes
+            .iter()
+            .zip(&kept)
+            .filter(|(n, k)| **k && n.kind != tree::Kind::Dir)
+            .flat_map(|(n, _)| ancestors(&n.path))
+            .collect();
+        for (i, n) in nodes.iter().enumerate() {
+            if n.kind == tree::Kind::Dir && holds.contains(n.path.as_str()) {
+                kept[i] = true;
+            }
+        }
+        let mut installed: Vec<tree::Node> = nodes
+            .iter()
+            .zip(&kept)
+            .filter(|(_, k)| **k)
+            .map(|(n, _)| n.clone())
+            .collect();
+        if tree::digest(&mut installed) == recorded {
+            let mut added: Vec<String> = nodes
+                .iter()
+                .zip(&kept)
+                .filter(|(_, k)| !**k)
+                .map(|(n, _)| n.path.clone())
+                .collect();
+            added.sort();
+            return Some(added);
+        }
+    }
+    None
+}
+
+fn ancestors(path: &str) -> impl Iterator<Item = &str> {
+    path.match_indices('/').map(move |(i, _)| &path[..i])
+}
+
+/// What `verify` says of an entry with files added: how many, which, whether they are bytecode
+/// only, and how to get a clean entry.
+fn describe_added(added: &[String], row: &EntryRow) -> String {
+    let files: Vec<&String> = added
+        .iter()
+        .filter(|p| !p.ends_with("__pycache__"))
+        .collect();
+    let bytecode = files.iter().filter(|p| is_bytecode(p)).count();
+    let others: Vec<&&String> = files.iter().filter(|p| !is_bytecode(p)).collect();
+    let sample = |list: &[&String]| {
+        let shown: Vec<&str> = list.iter().take(3).map(|s| s.as_str()).collect();
+        shown.join(", ")
+    };
+    let compiled = crate::bytecode::Recipe::parse(&row.recipe).is_some_and(|r| r.bytecode());
+    let mut text = format!(
+        "{} file(s) were written into it after it was installed (its installed files are intact): ",
+        files.len()
+    );
+    if others.is_empty() {
+        text.push_str(&format!(
+            "{bytecode} bytecode file(s), e.g. {}, by a Python process that could write the store (one run as root)",
+            sample(&files)
+        ));
+    } else {
+        let others: Vec<&String> = others.into_iter().copied().collect();
+        text.push_str(&format!(
+            "{bytecode} bytecode file(s) and {} other(s), e.g. {} (pip run as root with --break-system-packages, --target, --prefix or --root writes such files)",
+            others.len(),
+            sample(&others)
+        ));
+    }
+    if compiled {
+        text.push_str("; `pyswap verify --repair` deletes added bytecode (a cache), never the rest: put packages into a venv");
+    } else {
+        text.push_str(&format!(
+            "; this entry was installed without bytecode, so every root process writes some: `pyswap switch {}` again installs a new entry with its bytecode compiled (its digest differs) and `pyswap gc` frees this one once nothing uses it (`verify --repair` deletes the added bytecode meanwhile)",
+            row.version
+        ));
+    }
+    text
 }
 
 /// Up to `most` paths under `root` (relative, sorted) that changed after the entry was

@@ -216,6 +216,7 @@ impl TestContext {
             "import json, sys; print(json.dumps({'version': '%d.%d.%d' % sys.version_info[:3]}))";
         let out = Command::new(self.profile_python())
             .args(["-c", script])
+            .env_remove("PYTHONDONTWRITEBYTECODE")
             .output()
             .ok()?;
         if !out.status.success() {
@@ -506,6 +507,70 @@ fn pack_cpython(python: &str, options: &[&str]) -> (String, Vec<u8>) {
     let info: serde_json::Value = serde_json::from_slice(&done.stdout).unwrap();
     let version = info["version"].as_str().unwrap().to_owned();
     (version, std::fs::read(&out).unwrap())
+}
+
+/// The store entry the profile runs.
+pub fn current_entry(t: &TestContext) -> PathBuf {
+    let cur = t.run(&["current", "--json"]).ok().json();
+    std::fs::canonicalize(cur["store_path"].as_str().unwrap()).unwrap()
+}
+
+/// Every regular file under `dir`, relative and sorted.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() {
+                walk(root, &e.path(), out);
+            } else if ft.is_file() {
+                out.push(e.path().strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// `program args` as a user runs it: with the environment of the tests, less the variables
+/// that would hide what a user sees (`PYTHONDONTWRITEBYTECODE`, `PYTHONPATH`, pip's).
+pub fn as_user(program: &Path) -> Command {
+    let mut c = Command::new(program);
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("PIP_") || k == "PYTHONDONTWRITEBYTECODE" || k == "PYTHONPATH" {
+            c.env_remove(&*k);
+        }
+    }
+    c
+}
+
+/// `program args` as `nobody` (uid 65534), who can read the test's directories only once
+/// [`TestContext::open_to_others`] made them reachable.
+pub fn as_nobody(program: &Path) -> Command {
+    let mut c = as_user(Path::new("setpriv"));
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(program);
+    c
+}
+
+impl TestContext {
+    /// Makes the test's directory reachable by other users (tempdirs are 0700).
+    pub fn open_to_others(&self) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(self.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+/// Waits until the second changes (file change times are compared in whole seconds).
+pub fn next_second() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_nanos(
+        1_000_000_000 - u64::from(now.subsec_nanos()) + 50_000_000,
+    ));
 }
 
 /// Whether a root-only test can run. Without root it says so on stderr and the test returns;

@@ -1,0 +1,357 @@
+//! Issue 23: python-build-standalone archives ship no bytecode; pyswap compiles it into each new
+//! store entry before the digest, marks the runtime externally managed, and nothing a user runs
+//! writes into a published entry. Real `CPython` throughout (this machine's, packed as upstream
+//! packs it: no `__pycache__`, every mtime 2024-01-01, RUNPATH `$ORIGIN/../lib`), run as users
+//! run it: as root without `PYTHONDONTWRITEBYTECODE`, as `nobody`, from a venv.
+
+use std::process::Command;
+
+use crate::common::{
+    Compression, Fake, TestContext, as_nobody, as_user, current_entry, files_under, next_second,
+    nothing_lost, packed, real_cpython, root_or_skip, with_current,
+};
+use crate::running::{build_wheel, run_ok};
+
+/// What a root service imports: a spread of the standard library.
+const IMPORTS: &str = "import asyncio, json, email.parser, http.client, decimal, logging, \
+    subprocess, argparse, zipfile, typing, pathlib, tempfile, ssl, sqlite3, ctypes, venv, \
+    ensurepip, unittest, xml.etree.ElementTree, urllib.request, multiprocessing, \
+    concurrent.futures, csv, sysconfig, pdb";
+
+/// A context whose profile runs this machine's `CPython`, installed with bytecode.
+fn real() -> (TestContext, String) {
+    let (version, archive) = real_cpython();
+    let mut t = TestContext::new();
+    t.add_archive(version, archive, Compression::Gz);
+    t.run(&["switch", version]).ok();
+    (t, version.clone())
+}
+
+#[track_caller]
+fn succeeds(c: &mut Command) -> String {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{c:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn issue23_a_root_process_importing_the_stdlib_leaves_the_entry_as_installed() {
+    if !root_or_skip("a root process's imports") {
+        return;
+    }
+    let (t, _) = real();
+    let entry = current_entry(&t);
+    let installed = files_under(&entry);
+    assert!(
+        installed.iter().any(|f| f.ends_with("EXTERNALLY-MANAGED")),
+        "no PEP 668 marker"
+    );
+    // Through the profile, as a root service or cron job runs it, and pip reading itself.
+    let python = t.profile_python();
+    succeeds(as_user(&python).args(["-c", IMPORTS]));
+    succeeds(as_user(&python).args(["-m", "pip", "--version"]));
+    succeeds(as_user(&python).args(["-m", "json.tool", "--help"]));
+    assert_eq!(
+        files_under(&entry),
+        installed,
+        "a root process wrote into the store"
+    );
+    t.run(&["verify"]).ok();
+
+    // `python -O` looks for `.opt-1.pyc`, which pyswap does not compile: root writes them, and
+    // verify says exactly that (not "corrupt"), and --repair deletes them without a download.
+    next_second();
+    succeeds(as_user(&python).args(["-O", "-c", "import json, csv"]));
+    let r = t.run(&["verify"]).fails(1, "verify found 1 problem(s)");
+    assert!(
+        r.stderr.contains("added: ")
+            && r.stderr.contains(".opt-1.pyc")
+            && r.stderr.contains("installed files are intact"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("corrupt"), "{}", r.stderr);
+    std::fs::remove_dir_all(t.served.clone()).unwrap();
+    t.run(&["verify", "--repair"]).ok();
+    t.run(&["verify"]).ok();
+    assert_eq!(files_under(&entry), installed);
+}
+
+#[test]
+fn issue23_the_stdlib_has_its_bytecode_and_another_user_imports_from_it() {
+    let (t, _) = real();
+    let entry = current_entry(&t);
+    let nodes = pyswap::tree::scan(&entry).unwrap();
+    let (with, all) = pyswap::bytecode::coverage(&nodes);
+    assert!(all > 1000, "{all} sources: the packer dropped the stdlib");
+    assert!(with * 100 >= all * 99, "{with} of {all} have bytecode");
+    // Compiled for a fixed path, not the staging directory it was compiled in.
+    let os_pyc = nodes
+        .iter()
+        .find(|n| n.path.starts_with("lib/python3.") && n.path.contains("/__pycache__/os."))
+        .unwrap();
+    let pyc = std::fs::read(entry.join(&os_pyc.path)).unwrap();
+    assert_eq!(&pyc[4..8], &[1, 0, 0, 0], "an unchecked hash-based pyc");
+    let text = String::from_utf8_lossy(&pyc);
+    assert!(
+        text.contains("/install/lib/python3"),
+        "co_filename not fixed"
+    );
+    assert!(!text.contains(".staging-"), "compiled at the staging path");
+    if !root_or_skip("another user's start") {
+        return;
+    }
+    t.open_to_others();
+    // `-v` names where each module's code came from: the `.pyc` (bytecode used) or the `.py`
+    // (compiled in memory, on every start, for a user who cannot write the store).
+    let stderr = succeeds(as_nobody(&t.profile_python()).args([
+        "-v",
+        "-c",
+        "import asyncio, json, email.parser, http.client, decimal, logging, subprocess, argparse, zipfile, typing, pathlib, tempfile",
+    ]));
+    let store = t.home.join("store").display().to_string();
+    let from: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("# code object from "))
+        .filter(|l| l.contains(&store))
+        .collect();
+    let compiled: Vec<&&str> = from.iter().filter(|l| l.contains(".py'")).collect();
+    assert!(
+        from.len() > 100,
+        "{} modules loaded from the store",
+        from.len()
+    );
+    assert!(compiled.is_empty(), "compiled from source: {compiled:?}");
+}
+
+#[test]
+fn issue23_pip_refuses_the_profiles_interpreter_and_works_in_a_venv() {
+    let (t, _) = real();
+    let entry = current_entry(&t);
+    let installed = files_under(&entry);
+    let wheel = build_wheel(t.dir.path());
+    let python = t.profile_python();
+    let out = as_user(&python)
+        .args(["-m", "pip", "install", "--no-index"])
+        .arg(&wheel)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "pip installed into the store");
+    assert!(
+        stderr.contains("externally-managed-environment")
+            && stderr.contains("managed by pyswap")
+            && stderr.contains("venv"),
+        "{stderr}"
+    );
+    let out = as_user(&python).args(["-m", "ensurepip"]).output().unwrap();
+    assert!(!out.status.success(), "ensurepip installed into the store");
+    let venv = t.dir.path().join("venv");
+    succeeds(as_user(&python).args(["-m", "venv"]).arg(&venv));
+    let vpython = venv.join("bin/python");
+    succeeds(
+        as_user(&vpython)
+            .args(["-m", "pip", "install", "--no-index"])
+            .arg(&wheel),
+    );
+    let got = run_ok(
+        &vpython,
+        &["-c", "import pyswap_probe; print(pyswap_probe.VALUE)"],
+    );
+    assert_eq!(got.trim(), "42");
+    assert_eq!(files_under(&entry), installed, "pip wrote into the store");
+    t.run(&["verify"]).ok();
+}
+
+#[test]
+fn issue23_one_archive_gives_one_entry_name_on_every_home_and_any_worker_count() {
+    let (version, archive) = real_cpython();
+    let mut one = TestContext::new();
+    one.add_archive(version, archive, Compression::Gz);
+    // One core: one compiler. Two or more: as many, each with its own share.
+    let mut c = Command::new("taskset");
+    c.args(["-c", "0"]).arg(env!("CARGO_BIN_EXE_pyswap"));
+    for (k, v) in one.cmd().get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    let out = c.args(["install", "-j", "1", version]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut many = TestContext::new();
+    many.add_archive(version, archive, Compression::Gz);
+    many.run(&["install", "-j", "4", version]).ok();
+    assert_eq!(one.store_names().len(), 1);
+    assert_eq!(one.store_names(), many.store_names());
+}
+
+#[test]
+fn issue23_verify_repair_restores_a_damaged_compiled_entry_byte_for_byte() {
+    let (t, _) = real();
+    let entry = current_entry(&t);
+    let pyc = pyswap::tree::scan(&entry)
+        .unwrap()
+        .into_iter()
+        .find(|n| n.path.contains("/json/__pycache__/decoder."))
+        .unwrap()
+        .path;
+    let path = entry.join(&pyc);
+    let original = std::fs::read(&path).unwrap();
+    let dir = path.parent().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(&path, b"not bytecode").unwrap();
+    t.run(&["verify"]).fails(1, "verify found 1 problem(s)");
+    t.run(&["verify", "--repair"]).ok();
+    assert_eq!(std::fs::read(entry.join(&pyc)).unwrap(), original);
+    t.run(&["verify"]).ok();
+    t.assert_consistent();
+}
+
+#[test]
+fn issue23_a_source_that_does_not_compile_is_refused_by_name_and_nothing_is_published() {
+    let mut t = with_current();
+    let (version, archive) = packed("python3", &["--broken", "pyswap_broken.py"]);
+    t.add_archive(version, archive, Compression::Gz);
+    let r = t.run(&["switch", version]).fails(
+        1,
+        "cannot compile lib/python3.11/pyswap_broken.py: SyntaxError",
+    );
+    assert!(r.stderr.contains("validation failed"), "{}", r.stderr);
+    nothing_lost(&t);
+    assert!(t.store_names().iter().all(|n| !n.starts_with('.')));
+}
+
+/// Compile workers (their command line carries the worker's mark) working in `home`'s store
+/// (their working directory is the runtime they compile): other tests' are not ours.
+fn compilers(home: &std::path::Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmd) = std::fs::read(e.path().join("cmdline"))
+            && String::from_utf8_lossy(&cmd).contains(pyswap::bytecode::WORKER_MARK)
+            && std::fs::read_link(e.path().join("cwd")).is_ok_and(|d| d.starts_with(home))
+        {
+            found.push(e.file_name().to_string_lossy().into_owned());
+        }
+    }
+    found
+}
+
+#[test]
+fn issue23_kill_9_while_compiling_leaves_no_compiler_and_only_what_gc_sweeps() {
+    let (version, archive) = real_cpython();
+    let mut t = TestContext::new();
+    t.add_archive(version, archive, Compression::Gz);
+    let r = t.run_env(
+        &["switch", version],
+        &[("PYSWAP_TEST_CRASH_AT", "bytecode:written#300")],
+    );
+    assert_eq!(r.signal, Some(9), "{}", r.stderr);
+    // Each compiler has SIGKILL as its parent-death signal: gone at once.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !compilers(&t.home).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        compilers(&t.home).is_empty(),
+        "compilers outlived pyswap: {:?}",
+        compilers(&t.home)
+    );
+    let staged: Vec<String> = t
+        .store_names()
+        .into_iter()
+        .filter(|n| n.starts_with(".staging-"))
+        .collect();
+    assert_eq!(staged.len(), 1, "{:?}", t.store_names());
+    t.run(&["gc"]).ok();
+    assert!(t.store_names().is_empty(), "{:?}", t.store_names());
+    t.run(&["switch", version]).ok();
+    t.run(&["verify"]).ok();
+    t.assert_consistent();
+}
+
+#[test]
+fn issue23_an_entry_without_bytecode_is_not_reused_once_bytecode_is_on() {
+    let mut t = TestContext::new();
+    t.add("3.11.9", Fake::Good, Compression::Gz);
+    let off = [("PYSWAP_COMPILE_BYTECODE", "false")];
+    t.run_env(&["switch", "3.11.9"], &off).ok();
+    let plain = t.store_names();
+    assert_eq!(plain.len(), 1);
+    let entry = t.home.join("store").join(&plain[0]);
+    assert!(
+        files_under(&entry)
+            .iter()
+            .all(|f| !f.contains("__pycache__"))
+    );
+    assert!(entry.join("lib/python3.11/EXTERNALLY-MANAGED").exists());
+    // The same setting again reuses it; the default (compiled) makes a new entry and generation.
+    t.run_env(&["switch", "3.11.9"], &off).ok();
+    assert_eq!(t.store_names(), plain);
+    let shown = t.run(&["config", "show", "--json"]).ok().stdout;
+    assert!(shown.contains("install.compile_bytecode"), "{shown}");
+    t.run(&["switch", "3.11.9"]).ok();
+    let both = t.store_names();
+    assert_eq!(both.len(), 2, "{both:?}");
+    let compiled = both.iter().find(|n| **n != plain[0]).unwrap();
+    assert!(
+        files_under(&t.home.join("store").join(compiled))
+            .iter()
+            .any(|f| f == "lib/python3.11/__pycache__/os.fake-311.pyc")
+    );
+    let gens = t.run(&["generations", "--json"]).ok().json();
+    assert_eq!(gens.as_array().unwrap().len(), 2);
+    t.run(&["gc", "--keep", "1"]).ok();
+    assert_eq!(&t.store_names(), &[compiled.clone()]);
+    t.assert_consistent();
+}
+
+#[test]
+fn issue23_verify_on_an_entry_root_wrote_bytecode_into_says_so_and_how_to_get_a_clean_one() {
+    if !root_or_skip("bytecode written by root into an entry without any") {
+        return;
+    }
+    let (version, archive) = real_cpython();
+    let mut t = TestContext::new();
+    t.add_archive(version, archive, Compression::Gz);
+    // As an entry installed before pyswap compiled bytecode: nothing in __pycache__.
+    t.run_env(
+        &["switch", version],
+        &[("PYSWAP_COMPILE_BYTECODE", "false")],
+    )
+    .ok();
+    let entry = current_entry(&t);
+    next_second();
+    succeeds(as_user(&t.profile_python()).args(["-c", IMPORTS]));
+    let r = t.run(&["verify"]).fails(1, "verify found 1 problem(s)");
+    assert!(
+        r.stderr.contains("bytecode file(s)")
+            && r.stderr.contains("installed without bytecode")
+            && r.stderr.contains(&format!("pyswap switch {version}")),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("corrupt"), "{}", r.stderr);
+    // Repaired without the archive: the bytecode is deleted, the installed tree is intact.
+    std::fs::remove_dir_all(t.served.clone()).unwrap();
+    std::fs::create_dir_all(&t.served).unwrap();
+    t.write_catalogue();
+    t.run(&["verify", "--repair"]).ok();
+    t.run(&["verify"]).ok();
+    assert!(
+        files_under(&entry)
+            .iter()
+            .all(|f| !f.contains("__pycache__"))
+    );
+}
