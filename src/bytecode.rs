@@ -7,9 +7,9 @@
 //! A store entry is read-only, so without it every process recompiles what it imports on every
 //! start, except a root process, which ignores the modes and writes `.pyc` files into the shared
 //! entry, changing a tree other processes run. So every `.py` under `lib/python3.X` (and
-//! `lib/python3.Xt`, free-threaded) gets the `__pycache__/<name>.<cache tag>.pyc` that CPython
+//! `lib/python3.Xt`, free-threaded) gets the `__pycache__/<name>.<cache tag>.pyc` that `CPython`
 //! looks for at optimisation level 0, compiled by the runtime's own interpreter, except the
-//! deliberately broken files CPython's own `make install` skips ([`SKIPPED`]).
+//! deliberately broken files `CPython`'s own `make install` skips ([`SKIPPED`]).
 //!
 //! **How.** One worker process per core runs the staged `bin/python3` with a short script
 //! ([`WORKER`]): it reads its list of sources on stdin, compiles each in memory and writes the
@@ -87,7 +87,7 @@ Error=This Python runtime is managed by pyswap: it lives in a read-only, content
  written into the store after all (pip --break-system-packages, --target, --prefix, --root).
 ";
 
-/// Paths CPython's `make install` does not compile (its `compileall -x` pattern): files that
+/// Paths `CPython`'s `make install` does not compile (its `compileall -x` pattern): files that
 /// are broken on purpose, for the tests of the tokenizer and of lib2to3.
 pub const SKIPPED: [&str; 4] = [
     "bad_coding",
@@ -104,7 +104,7 @@ const DEADLINE: Duration = Duration::from_secs(15 * 60);
 
 /// The worker: compiles the sources named on stdin (relative to its working directory, the
 /// runtime root) and writes `T <cache tag>`, then per source `P <index> <length>` and the `.pyc`
-/// bytes, or `E <index> <length>` and the error, then `D`. Runs on every CPython from 3.7.
+/// bytes, or `E <index> <length>` and the error, then `D`. Runs on every `CPython` from 3.7.
 const WORKER: &str = r"import sys
 if sys.path and sys.path[0] == '':
     del sys.path[0]
@@ -633,7 +633,7 @@ fn tail(stderr: &str) -> String {
     }
 }
 
-/// The largest `.pyc` accepted from a worker (the biggest in CPython's own tree is ~1 MiB).
+/// The largest `.pyc` accepted from a worker (the biggest in `CPython`'s own tree is ~1 MiB).
 const MAX_PYC: usize = 256 << 20;
 
 /// Reads a worker's answers and writes its `.pyc` files.

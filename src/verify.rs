@@ -13,8 +13,8 @@
 //! - `database`: `SQLite`'s integrity or foreign-key check fails → not repaired;
 //! - `added`: files were added to an entry after it was installed and the installed ones are
 //!   intact (its digest holds without them: a root process wrote bytecode, pip wrote a package)
-//!   → bytecode is deleted (a cache: nothing loses anything), anything else is left for the
-//!   operator, who is told what it is.
+//!   → they are deleted in place (no download), which gives the entry its digest back; plain
+//!   `verify` names them first, so that a package can be moved into a venv before.
 //!
 //! Runs under the exclusive gc lock, so no install is half-way through publishing.
 
@@ -42,7 +42,7 @@ impl crate::exit::Reason for VerifyError {
 
     fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
         Some(
-            "`pyswap verify --repair` re-fetches damaged entries and removes unregistered ones"
+            "`pyswap verify --repair` re-fetches damaged entries, registers unregistered ones and deletes bytecode written into the store"
                 .into(),
         )
     }
@@ -281,15 +281,16 @@ fn check_entry(store: &Store, row: &EntryRow, f: &mut Findings) -> Option<Proble
 }
 
 /// Whether `path` is bytecode (a `.pyc` in a `__pycache__` directory, a temporary file of
-/// CPython's writing one, or such a directory): a cache that can be deleted at any time.
+/// `CPython`'s writing one, or such a directory): a cache that can be deleted at any time.
 pub fn is_bytecode(path: &str) -> bool {
     let mut parts = path.rsplit('/');
     let name = parts.next().unwrap_or_default();
     if name == "__pycache__" {
         return true;
     }
+    let pyc = name.rsplit_once('.').is_some_and(|(_, ext)| ext == "pyc");
     parts.next() == Some("__pycache__")
-        && (name.ends_with(".pyc")
+        && (pyc
             || name
                 .rsplit_once(".pyc.")
                 .is_some_and(|(_, tail)| tail.bytes().all(|b| b.is_ascii_digit())))
@@ -374,32 +375,31 @@ fn describe_added(added: &[String], row: &EntryRow) -> String {
         shown.join(", ")
     };
     let compiled = crate::bytecode::Recipe::parse(&row.recipe).is_some_and(|r| r.bytecode());
-    let mut text = format!(
-        "{} file(s) were written into it after it was installed (its installed files are intact): ",
-        files.len()
-    );
-    if others.is_empty() {
-        text.push_str(&format!(
+    let what = if others.is_empty() {
+        format!(
             "{bytecode} bytecode file(s), e.g. {}, by a Python process that could write the store (one run as root)",
             sample(&files)
-        ));
+        )
     } else {
         let others: Vec<&String> = others.into_iter().copied().collect();
-        text.push_str(&format!(
+        format!(
             "{bytecode} bytecode file(s) and {} other(s), e.g. {} (pip run as root with --break-system-packages, --target, --prefix or --root writes such files)",
             others.len(),
             sample(&others)
-        ));
-    }
-    if compiled {
-        text.push_str("; `pyswap verify --repair` deletes added bytecode (a cache), never the rest: put packages into a venv");
+        )
+    };
+    let todo = if compiled {
+        "`pyswap verify --repair` deletes them and so restores the entry as installed (bytecode is a cache; a package belongs in a venv: install it there first)".to_owned()
     } else {
-        text.push_str(&format!(
-            "; this entry was installed without bytecode, so every root process writes some: `pyswap switch {}` again installs a new entry with its bytecode compiled (its digest differs) and `pyswap gc` frees this one once nothing uses it (`verify --repair` deletes the added bytecode meanwhile)",
+        format!(
+            "this entry was installed without bytecode, so every root process writes some: `pyswap switch {}` again installs a new entry with its bytecode compiled (its digest differs) and `pyswap gc` frees this one once nothing uses it; `verify --repair` deletes the added files meanwhile",
             row.version
-        ));
-    }
-    text
+        )
+    };
+    format!(
+        "{} file(s) were written into it after it was installed (its installed files are intact): {what}; {todo}",
+        files.len()
+    )
 }
 
 /// Up to `most` paths under `root` (relative, sorted) that changed after the entry was

@@ -160,15 +160,14 @@ fn fix(
             }
             Ok(())
         }
-        Kind::Added => remove_added_bytecode(&store, db, &name),
+        Kind::Added => remove_added(&store, db, &name),
         Kind::DanglingCurrent | Kind::Database | Kind::Foreign => Ok(()),
     }
 }
 
-/// Deletes the bytecode that was written into entry `name` after it was installed, if that is
-/// all that was added; anything else added is left where it is (it may be what a service runs)
-/// and the problem stays.
-fn remove_added_bytecode(store: &Store, db: &crate::db::Db, name: &str) -> anyhow::Result<()> {
+/// Deletes what was written into entry `name` after it was installed, in place (no download:
+/// the installed files are intact), which gives the entry its recorded digest back.
+fn remove_added(store: &Store, db: &crate::db::Db, name: &str) -> anyhow::Result<()> {
     let row = db
         .entry_by_name(name)?
         .ok_or_else(|| anyhow::anyhow!("it has no row any more"))?;
@@ -176,18 +175,7 @@ fn remove_added_bytecode(store: &Store, db: &crate::db::Db, name: &str) -> anyho
     let nodes = crate::tree::scan(&root)?;
     let added = crate::verify::added_after_install(&root, &nodes, &row.tree_digest)
         .ok_or_else(|| anyhow::anyhow!("its installed files changed too"))?;
-    let others: Vec<&String> = added
-        .iter()
-        .filter(|p| !crate::verify::is_bytecode(p))
-        .collect();
-    if !others.is_empty() {
-        anyhow::bail!(
-            "{} added file(s) are not bytecode (e.g. {}); they are left alone",
-            others.len(),
-            others[0]
-        );
-    }
-    // Deepest first, so that an added `__pycache__` directory is empty by its turn.
+    // Deepest first, so that an added directory is empty by its turn.
     let mut ordered: Vec<&String> = added.iter().collect();
     ordered.sort_by_key(|p| std::cmp::Reverse(p.matches('/').count()));
     for rel in ordered {

@@ -4,6 +4,7 @@
 //! packs it: no `__pycache__`, every mtime 2024-01-01, RUNPATH `$ORIGIN/../lib`), run as users
 //! run it: as root without `PYTHONDONTWRITEBYTECODE`, as `nobody`, from a venv.
 
+use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 use crate::common::{
@@ -208,7 +209,6 @@ fn issue23_verify_repair_restores_a_damaged_compiled_entry_byte_for_byte() {
     let path = entry.join(&pyc);
     let original = std::fs::read(&path).unwrap();
     let dir = path.parent().unwrap();
-    use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     std::fs::write(&path, b"not bytecode").unwrap();
@@ -313,7 +313,7 @@ fn issue23_an_entry_without_bytecode_is_not_reused_once_bytecode_is_on() {
     let gens = t.run(&["generations", "--json"]).ok().json();
     assert_eq!(gens.as_array().unwrap().len(), 2);
     t.run(&["gc", "--keep", "1"]).ok();
-    assert_eq!(&t.store_names(), &[compiled.clone()]);
+    assert_eq!(t.store_names(), vec![compiled.clone()]);
     t.assert_consistent();
 }
 
