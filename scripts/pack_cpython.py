@@ -5,7 +5,7 @@ Used by the integration tests (tests/it/common.rs), scripts/try-offline.sh and t
     python3 scripts/pack_cpython.py OUT.tar.gz [--python P] [--marker TEXT] [--compression gz|zst|none]
                                    [--bytecode] [--regrtest NAME,...] [--broken REL]
 
-or from Python: `from pack_cpython import pack; info = pack("out.tar.gz")`. Prints / returns
+or from Python: `from pack_cpython import pack; info = pack("out.tar.gz", marker=None)`. Prints / returns
 {"version", "short", "arch", "sha256", "size", "members", "py_files"}.
 
 What upstream's archives look like, and so what this writes (python-build-standalone's
@@ -171,9 +171,12 @@ def _with_bytecode(p, stdlib_src, name):
         p.file(f"{cache}/{tail[:-3]}.{tag}.pyc", pyc)
 
 
-def pack(path, python=None, marker=None, compression="gz", bytecode=False, regrtest=(),
+def pack(path, marker=None, python=None, compression="gz", bytecode=False, regrtest=(),
          broken=None):
-    """Packs the CPython that `python` runs (default: this one); see the module's docstring."""
+    """Packs the CPython that `python` runs (default: this one); see the module's docstring.
+    `marker` may be text or bytes."""
+    if isinstance(marker, bytes):
+        marker = marker.decode()
     if python and os.path.realpath(python) != os.path.realpath(sys.executable):
         argv = [python, os.path.abspath(__file__), path, "--compression", compression or "none"]
         argv += ["--marker", marker] if marker else []
@@ -251,7 +254,7 @@ def main():
     ap.add_argument("--broken", help="a .py with a syntax error, relative to lib/python3.X")
     a = ap.parse_args()
     regrtest = [t for t in a.regrtest.split(",") if t]
-    print(json.dumps(pack(a.out, a.python, a.marker, a.compression, a.bytecode, regrtest, a.broken)))
+    print(json.dumps(pack(a.out, a.marker, a.python, a.compression, a.bytecode, regrtest, a.broken)))
 
 
 if __name__ == "__main__":

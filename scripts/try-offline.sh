@@ -4,6 +4,16 @@
 # against it with a throw-away PYSWAP_HOME. Needs cargo and python3; reaches no network.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
+# The packer makes the interpreter relocatable as upstream's is (RUNPATH $ORIGIN/../lib) with
+# patchelf, from Debian's packages; the tests need it too.
+if ! command -v patchelf >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing patchelf (Debian package)" >&2
+    apt-get update -qq && apt-get install -y -qq patchelf >/dev/null
+  else
+    echo "try-offline: patchelf is needed (sudo apt-get install patchelf)" >&2; exit 1
+  fi
+fi
 work=${TRY_DIR:-$(mktemp -d /tmp/pyswap-try.XXXXXX)}
 mkdir -p "$work/mirror"
 # A first release build compiles ~250 crates (SQLite, zstd, rustls...): several minutes on 2 cores.
@@ -11,7 +21,7 @@ echo "building pyswap (release; the first build takes several minutes, later one
 cargo build --release --locked --manifest-path "$repo/Cargo.toml"   # prints each crate it compiles
 pyswap="${CARGO_TARGET_DIR:-$repo/target}/release/pyswap"
 
-# Pack (scripts/pack_cpython.py): python/bin/python3.X, python3 -> python3.X, libpython*, stdlib.
+# Pack (scripts/pack_cpython.py) as python-build-standalone packs: no bytecode, mtimes 2024-01-01.
 python3 - "$work/mirror" "$repo/scripts" <<'PY'
 import json, os, sys
 mirror = sys.argv[1]
