@@ -2,26 +2,34 @@
 """Side-by-side benchmark (not a test): pyswap against `uv python install` and GNU tar.
 
 In one run, on this machine:
-  1. packs a CPython tree of this machine as python-build-standalone `install_only` archives,
-     python/{bin,include,lib} with bytecode, as .tar.gz (gzip -9) and .tar.zst (zstd -19);
+  1. packs a CPython tree of this machine as python-build-standalone packs `install_only`
+     archives (scripts/pack_cpython.py: no bytecode, every mtime 2024-01-01, RUNPATH
+     $ORIGIN/../lib, the whole stdlib and pip), as .tar.gz (gzip -9) and .tar.zst (zstd -19);
   2. writes a catalogue (uv's download-metadata.json format) for each and serves everything
      from a static HTTP server on 127.0.0.1;
   3. times, alternating the tools within each round, with a fresh home every time:
-       pyswap switch   (cold: download, sha256, unpack, blake3 tree digest, validation policy,
-                        syncfs, SQLite, generation, symlink swap, health check)
+       pyswap switch   (cold: download, sha256, unpack, the stdlib's bytecode compiled, blake3
+                        tree digest, validation policy, syncfs, SQLite, generation, symlink
+                        swap, health check)
        pyswap install  (the same without the generation, the swap and the health check)
        pyswap install, validation off ([validation] enabled = false: unpack, digest, sync)
        uv python install --python-downloads-json-url <the same catalogue>
                        (fresh UV_PYTHON_INSTALL_DIR, UV_CACHE_DIR, UV_PYTHON_BIN_DIR)
        uv + imports    (uv python install, then the installed interpreter's first run importing
-                        the modules pyswap's default validation policy imports: equal assurance)
+                        the modules pyswap's default validation policy imports: equal assurance;
+                        that first run writes the bytecode of what it imports)
+       uv -c + imports (uv python install --compile-bytecode, then the same: equal work, the
+                        stdlib's bytecode on disk and the policy's modules imported once)
        curl | tar -xzf - / curl | tar --zstd -xf -   into an empty directory
        tar -xzf FILE / tar --zstd -xf FILE           from a local file (no network)
        gzip -dc / zstd -dc FILE > /dev/null          decompression alone, one core: the floor
-  4. prints the median, min and max wall time, the peak RSS of each, and the ratios to bare
-     `uv python install` and to uv + imports;
-  5. says whether each tool keeps the archive's modification times (shipped `.pyc` files stay
-     valid) and how many `.pyc` files the interpreter's first run had to write.
+  4. prints the median, min and max wall time, the peak RSS of each (the largest single
+     process, children included), and the ratios to bare `uv python install`, to uv + imports
+     and to uv --compile-bytecode + imports;
+  5. says how many `.pyc` files each tree's first run had to write;
+  6. as root, times a start with 12 imports as `nobody` (who cannot write the store) through
+     pyswap's profile against the same from a precompiled copy of the tree (`tar -x`, then
+     `python -m compileall` as upstream CPython's `make install` does), alternating.
 
 Usage (needs cargo, python3, pip, curl, gzip, zstd, GNU tar; reaches only the package index,
 once, to install uv into target/bench-tools):
@@ -81,7 +89,7 @@ def pack(python, work):
     """This machine's CPython (the interpreter `python`) as .tar.gz and .tar.zst."""
     code = ("import json, sys; sys.dont_write_bytecode = True; sys.path.insert(0, sys.argv[1]);"
             "from pack_cpython import pack;"
-            "print(json.dumps(pack(sys.argv[2], pbs=True, compression=None)))")
+            "print(json.dumps(pack(sys.argv[2], compression=None)))")
     tar = os.path.join(work, "python.tar")
     info = json.loads(subprocess.run([python, "-c", code, os.path.join(REPO, "scripts"), tar],
                                      check=True, capture_output=True, text=True).stdout)
@@ -239,7 +247,8 @@ def main():
         return path
 
     def env(**extra):
-        e = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "PYSWAP_"))}
+        e = {k: v for k, v in os.environ.items()
+             if not k.startswith(("UV_", "PYSWAP_", "PIP_")) and k != "PYTHONDONTWRITEBYTECODE"}
         e.update(extra)
         return e
 
@@ -263,11 +272,13 @@ def main():
 
     imports = policy_imports()
 
-    def uv_install(a, then_import=False):
+    def uv_install(a, then_import=False, compile_bytecode=False):
         root = fresh("uv")
         e = env(UV_PYTHON_INSTALL_DIR=os.path.join(root, "python"), UV_CACHE_DIR=os.path.join(root, "cache"),
                 UV_PYTHON_BIN_DIR=os.path.join(root, "bin"), UV_NO_CONFIG="1", UV_NO_PROGRESS="1")
         install = [uv, "python", "install", "--python-downloads-json-url", f"{base}/{a['catalogue']}", short]
+        if compile_bytecode:
+            install.append("--compile-bytecode")
         if then_import:
             # The check a careful uv user runs for the same assurance: the new interpreter's
             # first start, importing what pyswap's policy imports.
@@ -298,6 +309,7 @@ def main():
     tools = [("pyswap switch", pyswap_cmd("switch")), ("pyswap install", pyswap_cmd("install")),
              ("pyswap install -V", pyswap_bare), ("uv python install", uv_install),
              ("uv + imports", lambda a: uv_install(a, then_import=True)),
+             ("uv -c + imports", lambda a: uv_install(a, then_import=True, compile_bytecode=True)),
              ("curl | tar", curl_tar), ("tar (local file)", local_tar),
              ("decompress only", decompress)]
 
@@ -319,7 +331,7 @@ def main():
                 continue
             prefix = os.path.dirname(os.path.dirname(os.path.realpath(python)))
             before = pyc_count(prefix)
-            subprocess.run([python, "-c", f"import {', '.join(imports)}"], check=True)
+            subprocess.run([python, "-c", f"import {', '.join(imports)}"], check=True, env=env())
             written = pyc_count(prefix) - before
             log(f"  {name}: {python} runs; its first run wrote {written} .pyc files")
         times = {name: [] for name, _ in tools}
@@ -332,21 +344,62 @@ def main():
             got = times.get(name)
             return statistics.median(w for w, _ in got) if got else None
         uv_median, uvi_median = median("uv python install"), median("uv + imports")
-        uv_rss = max((m for _, m in times.get("uv python install", [])), default=None)
+        uvc_median = median("uv -c + imports")
+        uv_rss = max((m for _, m in times.get("uv -c + imports", [])), default=None)
         ratio = lambda x, y: f"{x / y:>8.2f}" if y else "       -"
         print(f"\n.{ext} ({a['size'] / 1e6:.1f} MB)")
         print(f"  {'':<20} {'median':>8} {'min':>8} {'max':>8} {'peak RSS':>10} {'/ uv':>8} "
-              f"{'/ uv+imp':>8} {'RSS / uv':>8}")
+              f"{'/ uv+imp':>8} {'/ uv-c+imp':>10} {'RSS / uv-c':>10}")
         for name, _ in tools:
             walls = [w for w, _ in times[name]]
             rss = max(m for _, m in times[name])
             med = statistics.median(walls)
             print(f"  {name:<20} {med:>7.3f}s {min(walls):>7.3f}s {max(walls):>7.3f}s "
                   f"{rss / 1024:>8.1f}MB {ratio(med, uv_median)} {ratio(med, uvi_median)} "
-                  f"{ratio(rss, uv_rss)}")
+                  f"  {ratio(med, uvc_median)} {ratio(rss, uv_rss)}  ")
+        if os.geteuid() == 0 and not args.only:
+            start_times(pyswap, base, a, short, fresh, env, args.rounds)
     shutil.rmtree(os.path.join(work, "runs"), ignore_errors=True)
     if not args.work:
         shutil.rmtree(work, ignore_errors=True)
+
+
+START = ("import asyncio, json, email.parser, http.client, decimal, logging, subprocess, "
+         "argparse, zipfile, typing, pathlib, tempfile")
+
+
+def start_times(pyswap, base, a, short, fresh, env, rounds):
+    """A start with 12 imports as `nobody` through pyswap's profile, against the same from a
+    precompiled copy of the tree (tar -x, then `python -m compileall -j0` as `make install`
+    compiles), alternating; medians of 4 x rounds runs each."""
+    home = fresh("pyswap-start")
+    os.chmod(os.path.dirname(home), 0o755)
+    os.chmod(os.path.dirname(os.path.dirname(home)), 0o755)
+    subprocess.run([pyswap, "--quiet", "--catalogue", f"{base}/{a['catalogue']}", "switch", short],
+                   env=env(PYSWAP_HOME=home), check=True)
+    profile = os.path.join(home, "profiles", "default", "bin", "python3")
+    copy = fresh("precompiled")
+    os.chmod(copy, 0o755)
+    flag = "-xzf" if a["file"].endswith(".gz") else "--zstd -xf"
+    subprocess.run(f"curl -sSf {base}/{a['file']} | tar {flag} - -C {copy}", shell=True, check=True)
+    compiled = os.path.join(copy, "python", "bin", "python3")
+    lib = glob.glob(os.path.join(copy, "python", "lib", "python3.*"))[0]
+    subprocess.run([compiled, "-m", "compileall", "-q", "-j0", lib], env=env(), check=False,
+                   stdout=subprocess.DEVNULL)
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+    times = {"pyswap profile": [], "precompiled copy": []}
+    for _ in range(2):  # warm both
+        for python in (profile, compiled):
+            subprocess.run([*as_nobody, python, "-c", START], env=env(), check=True)
+    for r in range(4 * rounds):
+        pairs = [("pyswap profile", profile), ("precompiled copy", compiled)]
+        for name, python in (pairs if r % 2 == 0 else pairs[::-1]):
+            t0 = time.perf_counter()
+            subprocess.run([*as_nobody, python, "-c", START], env=env(), check=True)
+            times[name].append(time.perf_counter() - t0)
+    p, c = (statistics.median(times[n]) for n in ("pyswap profile", "precompiled copy"))
+    print(f"  start as nobody, 12 imports: pyswap profile {p * 1000:.1f} ms, precompiled copy "
+          f"{c * 1000:.1f} ms: {p / c:.2f}x ({4 * rounds} alternating runs each, medians)")
 
 
 if __name__ == "__main__":

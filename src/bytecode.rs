@@ -608,6 +608,10 @@ fn run_worker(
     if read.is_err() {
         let _ = child.kill();
     }
+    // Out of the list before it is reaped: a reaped pid may be reused, and must not be killed.
+    if let Ok(mut c) = children.lock() {
+        c.retain(|&pid| pid != child.id());
+    }
     let status = child.wait();
     let stderr = errors.join().unwrap_or_default();
     match (read, status) {
@@ -646,7 +650,7 @@ fn read_frames(
     failed: &AtomicBool,
 ) -> Result<Vec<Node>, Failure> {
     let broke = |why: String| Failure::Broke(why);
-    let mut r = BufReader::with_capacity(256 << 10, out);
+    let mut r = BufReader::with_capacity(64 << 10, out);
     let mut line = Vec::new();
     let mut header = |r: &mut BufReader<_>| -> Result<Vec<String>, Failure> {
         line.clear();
@@ -671,6 +675,8 @@ fn read_frames(
     };
     let mut nodes = Vec::with_capacity(share.len());
     let mut seen: HashSet<usize> = HashSet::new();
+    // One buffer for every answer: allocating each anew grows this thread's malloc arena.
+    let mut data = Vec::new();
     loop {
         if failed.load(Ordering::SeqCst) {
             return Err(Failure::Stopped);
@@ -700,7 +706,7 @@ fn read_frames(
                 "answered for a source it was not given (#{i})"
             )));
         };
-        let mut data = vec![0; len];
+        data.resize(len, 0);
         r.read_exact(&mut data)
             .map_err(|e| broke(format!("ended in the middle of an answer: {e}")))?;
         let s = &sources[source];

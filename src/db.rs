@@ -889,6 +889,30 @@ mod tests {
     }
 
     #[test]
+    fn a_version_5_database_gains_recipes_and_its_entries_are_made_by_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pyswap.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for schema in [SCHEMA, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5] {
+                conn.execute_batch(schema).unwrap();
+            }
+            conn.execute(
+                "INSERT INTO entries (name, tree_digest, catalogue_key, version, platform, variant, archive_url, archive_sha256, files, bytes, validation, created) VALUES ('n', 'd', 'k', '3.12.4', 'p', '', 'u', 's', 1, 2, '{}', 0)",
+                [],
+            )
+            .unwrap();
+            conn.pragma_update(None, "user_version", 5).unwrap();
+        }
+        let db = Db::open(&path).unwrap();
+        let row = db.entries().unwrap().remove(0);
+        assert_eq!(row.recipe, "");
+        assert_eq!(db.entry_by_archive("s", "k", "").unwrap(), Some(row));
+        assert_eq!(db.entry_by_archive("s", "k", "pyc1").unwrap(), None);
+        assert!(db.integrity_ok().unwrap());
+    }
+
+    #[test]
     fn a_version_2_database_gains_validations_and_gc_removes_them() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pyswap.db");

@@ -114,8 +114,31 @@ pub fn ensure(
     if let Some(found) = registered(db, &store, sha256, &entry.key, &recipe)? {
         return Ok(found);
     }
-    let ((mut staging, mut unpacked), origin) =
-        obtain(&store, fetcher, entry, sha256, opts, &progress(), say)?;
+    let ((mut staging, mut unpacked), origin) = match obtain(
+        &store,
+        fetcher,
+        entry,
+        sha256,
+        opts,
+        &progress(),
+        say,
+    ) {
+        Ok(got) => got,
+        Err(e) => {
+            // Offline with the archive gone, an entry made by another recipe (an older
+            // pyswap's, without bytecode) still runs: better than none.
+            if let Some(InstallError::NotOffline { .. }) = e.downcast_ref::<InstallError>()
+                && let Some(found) = made_otherwise(db, &store, sha256, &entry.key)?
+            {
+                say(&format!(
+                    "warning: offline: using {}, installed without this pyswap's bytecode; switch again online to install it with its bytecode",
+                    found.row.name
+                ));
+                return Ok(found);
+            }
+            return Err(e);
+        }
+    };
     crash::point("install:unpacked");
     seal(&staging, &mut unpacked, opts.recipe)?;
     // The flush to disk runs while the interpreter is validated; publishing waits for it.
@@ -452,6 +475,21 @@ fn seal(staging: &Staging, unpacked: &mut Unpacked, recipe: Recipe) -> anyhow::R
     }
     crash::point("install:compiled");
     Ok(())
+}
+
+/// The newest registered entry of the archive made by any recipe, whose directory is present.
+fn made_otherwise(
+    db: &Db,
+    store: &Store,
+    sha256: &str,
+    key: &str,
+) -> anyhow::Result<Option<Installed>> {
+    for recipe in [Recipe::new(true), Recipe::new(false), Recipe::Legacy] {
+        if let Some(found) = registered(db, store, sha256, key, &recipe.id())? {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
 }
 
 /// A registered entry, made by `recipe`, whose directory is present.

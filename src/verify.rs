@@ -435,3 +435,62 @@ fn changed_since(root: &std::path::Path, installed: i64, most: usize) -> Vec<Str
     found.truncate(most);
     found
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn wait_next_second() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_nanos(
+            1_000_000_000 - u64::from(now.subsec_nanos()) + 20_000_000,
+        ));
+    }
+
+    #[test]
+    fn files_added_later_are_told_from_a_changed_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("entry");
+        std::fs::create_dir_all(root.join("lib/pkg")).unwrap();
+        std::fs::write(root.join("lib/pkg/mod.py"), b"x = 1\n").unwrap();
+        std::fs::write(root.join("lib/os.py"), b"import sys\n").unwrap();
+        let mut nodes = tree::scan(&root).unwrap();
+        let recorded = tree::digest(&mut nodes);
+        assert_eq!(
+            added_after_install(&root, &nodes, "0".repeat(64).as_str()),
+            None
+        );
+        wait_next_second();
+        std::fs::create_dir(root.join("lib/pkg/__pycache__")).unwrap();
+        std::fs::write(
+            root.join("lib/pkg/__pycache__/mod.cpython-312.opt-1.pyc"),
+            b"pyc",
+        )
+        .unwrap();
+        std::fs::write(root.join("lib/extra.py"), b"").unwrap();
+        let mut nodes = tree::scan(&root).unwrap();
+        assert_ne!(tree::digest(&mut nodes), recorded);
+        let added = added_after_install(&root, &nodes, &recorded).unwrap();
+        assert_eq!(
+            added,
+            [
+                "lib/extra.py",
+                "lib/pkg/__pycache__",
+                "lib/pkg/__pycache__/mod.cpython-312.opt-1.pyc"
+            ]
+        );
+        assert!(is_bytecode(&added[1]) && is_bytecode(&added[2]) && !is_bytecode(&added[0]));
+        // An installed file rewritten is not an addition: the entry is corrupt.
+        std::fs::set_permissions(
+            root.join("lib/os.py"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        std::fs::write(root.join("lib/os.py"), b"import os\n").unwrap();
+        let nodes = tree::scan(&root).unwrap();
+        assert_eq!(added_after_install(&root, &nodes, &recorded), None);
+    }
+}
