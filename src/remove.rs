@@ -62,39 +62,42 @@ fn open_parent(path: &Path) -> io::Result<OwnedFd> {
     })
 }
 
-/// Deletes `path` (a file, a symlink, or a directory tree) without following a symlink or
-/// crossing a mount point; a missing path is not an error.
-pub fn remove_tree(path: &Path) -> io::Result<()> {
+/// The open parent directory of `path` and its last component; `None` when the parent does not
+/// exist (then neither does `path`).
+fn parent_of(path: &Path) -> io::Result<Option<(OwnedFd, &OsStr)>> {
     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
         return Err(other(path, "has no parent directory"));
     };
-    let dir = match open_parent(parent) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        r => r?,
+    match open_parent(parent) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        r => r.map(|dir| Some((dir, name))),
+    }
+}
+
+/// Deletes `path` (a file, a symlink, or a directory tree) without following a symlink or
+/// crossing a mount point; a missing path is not an error.
+pub fn remove_tree(path: &Path) -> io::Result<()> {
+    let Some((dir, name)) = parent_of(path)? else {
+        return Ok(());
     };
-    let (_, mount, _) = mount_of(&dir)?;
-    let dev = rustix::fs::fstat(&dir)?.st_dev;
+    let (dev, mount, _) = mount_of(&dir)?;
     remove_at(&dir, name, None, dev, mount, path)
 }
 
 /// Deletes `path` as [`remove_tree`] does from a read-only directory (a store entry's): the
 /// parent is made writable through its descriptor for the deletion and given its mode back.
 pub fn remove_from_sealed(path: &Path) -> io::Result<()> {
-    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-        return Err(other(path, "has no parent directory"));
+    let Some((dir, name)) = parent_of(path)? else {
+        return Ok(());
     };
-    let dir = match open_parent(parent) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        r => r?,
-    };
-    let st = rustix::fs::fstat(&dir)?;
-    let (_, mount, _) = mount_of(&dir)?;
-    let mode = st.st_mode & 0o7777;
-    if mode & 0o700 != 0o700 {
+    let (dev, mount, _) = mount_of(&dir)?;
+    let mode = rustix::fs::fstat(&dir)?.st_mode & 0o7777;
+    let sealed = mode & 0o700 != 0o700;
+    if sealed {
         rustix::fs::fchmod(&dir, Mode::from_raw_mode(mode | 0o700))?;
     }
-    let removed = remove_at(&dir, name, None, st.st_dev, mount, path);
-    if mode & 0o700 != 0o700 {
+    let removed = remove_at(&dir, name, None, dev, mount, path);
+    if sealed {
         rustix::fs::fchmod(&dir, Mode::from_raw_mode(mode))?;
     }
     removed
