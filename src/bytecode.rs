@@ -12,7 +12,7 @@
 //! deliberately broken files `CPython`'s own `make install` skips ([`SKIPPED`]).
 //!
 //! **How.** One worker process per core runs the staged `bin/python3` with a short script
-//! ([`WORKER`]): it reads its list of sources on stdin, compiles each in memory and writes the
+//! (`WORKER`): it reads its list of sources on stdin, compiles each in memory and writes the
 //! `.pyc` bytes to stdout; pyswap writes every file itself (`O_EXCL|O_NOFOLLOW`, hashed with
 //! blake3 as it is written, as the unpacker does), so a worker never writes into the tree and
 //! dies with pyswap (`PR_SET_PDEATHSIG`, and a closed pipe). The bytes are the same on every
@@ -273,7 +273,8 @@ struct Source {
 
 /// The `.py` files under the standard library directories that get bytecode: regular files
 /// with a plain name, not in [`SKIPPED`], whose directory can hold a `__pycache__` directory
-/// (none there, or a real one), and that have no `.pyc` of their own in the archive already.
+/// (none there, or a real one). One whose `.pyc` the archive ships keeps it (see
+/// [`read_frames`]).
 fn sources(nodes: &[Node], index: &HashMap<&str, usize>, stdlibs: &[String]) -> Vec<Source> {
     let mut found = Vec::new();
     for n in nodes {

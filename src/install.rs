@@ -1,6 +1,7 @@
 //! Admission of a catalogue entry into the store: take the archive from the download cache
 //! (re-verified) or fetch it (sha256 while streaming, resumable, retried), unpack it safely into
-//! staging (blake3 while writing), validate, publish, register. Shared by `switch`, `install`
+//! staging (blake3 while writing), add the recipe's files (the standard library's bytecode, the
+//! PEP 668 marker: `bytecode`), validate, publish, register. Shared by `switch`, `install`
 //! and `mirror`'s verification. Idempotent and crash-safe: if the archive is already registered
 //! and its directory present, nothing is downloaded.
 

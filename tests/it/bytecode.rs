@@ -355,3 +355,33 @@ fn issue23_verify_on_an_entry_root_wrote_bytecode_into_says_so_and_how_to_get_a_
             .all(|f| !f.contains("__pycache__"))
     );
 }
+
+#[test]
+fn issue23_an_archive_that_ships_bytecode_keeps_it_and_gets_the_rest() {
+    // The one archive with `.pyc` files in it (timestamp ones, as an older build would ship):
+    // they are the archive's content and are kept; every other source gets pyswap's.
+    let (version, archive) = packed("python3", &["--bytecode"]);
+    let mut t = TestContext::new();
+    t.add_archive(version, archive, Compression::Gz);
+    t.run(&["switch", version]).ok();
+    let entry = current_entry(&t);
+    let nodes = pyswap::tree::scan(&entry).unwrap();
+    let (with, all) = pyswap::bytecode::coverage(&nodes);
+    assert_eq!(with, all, "every source has its bytecode");
+    let os_pyc = nodes
+        .iter()
+        .find(|n| n.path.starts_with("lib/python3.") && n.path.contains("/__pycache__/os."))
+        .unwrap();
+    let pyc = std::fs::read(entry.join(&os_pyc.path)).unwrap();
+    assert_eq!(
+        &pyc[4..8],
+        &[0, 0, 0, 0],
+        "the archive's timestamp pyc was kept"
+    );
+    let installed = files_under(&entry);
+    if root_or_skip("a root process's imports on an archive with bytecode") {
+        succeeds(as_user(&t.profile_python()).args(["-c", IMPORTS]));
+        assert_eq!(files_under(&entry), installed);
+    }
+    t.run(&["verify"]).ok();
+}
