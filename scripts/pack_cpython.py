@@ -20,7 +20,7 @@ don't require bytecode files"; `pythonbuild/utils.py` gives every member the mti
 - `python/lib/python3.X/`: the whole standard library (idlelib, tkinter, turtledemo, lib2to3 and
   its deliberately broken test data included), without `__pycache__`, without `test/` (upstream's
   install_only archives strip the regression tests; `--regrtest` keeps `test/support`,
-  `test/libregrtest` and the named tests, to run CPython's own tests on an installed runtime),
+  `test/libregrtest`, the data the import and compile tests read and the named tests, to run CPython's own tests on an installed runtime),
   without `config-*/*.a` (a 40 MB static library nothing at run time reads);
 - `python/lib/python3.X/site-packages/`: only pip, unpacked from ensurepip's bundled wheel as
   ensurepip installs it (this machine's own site-packages holds hundreds of unrelated packages);
@@ -47,7 +47,8 @@ import zipfile
 
 MTIME = 1704067200  # python-build-standalone's DEFAULT_MTIME: 2024-01-01T00:00:00Z
 DROPPED_DIRS = {"__pycache__", "site-packages", "dist-packages"}
-REGRTEST_KEEP = ("__init__.py", "__main__.py", "regrtest.py", "support", "libregrtest")
+REGRTEST_KEEP = ("__init__.py", "__main__.py", "regrtest.py", "support", "libregrtest",
+                 "tokenizedata", "lock_tests.py")
 
 
 def _info(name, kind=tarfile.REGTYPE, mode=0o644, size=0):

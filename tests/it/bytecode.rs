@@ -385,3 +385,49 @@ fn issue23_an_archive_that_ships_bytecode_keeps_it_and_gets_the_rest() {
     }
     t.run(&["verify"]).ok();
 }
+
+/// CPython's own regression tests of bytecode and imports, kept in the archive for this test.
+const REGRTESTS: [&str; 4] = [
+    "test_py_compile",
+    "test_compileall",
+    "test_site",
+    "test_importlib",
+];
+
+#[test]
+fn issue23_cpythons_own_tests_of_imports_and_bytecode_pass_on_a_pyswap_runtime() {
+    if !root_or_skip("CPython's regression tests, as root") {
+        return;
+    }
+    let (version, archive) = packed("python3", &["--regrtest", &REGRTESTS.join(",")]);
+    let mut t = TestContext::new();
+    t.add_archive(version, archive, Compression::Gz);
+    t.run(&["switch", version]).ok();
+    let entry = current_entry(&t);
+    let installed = files_under(&entry);
+    let out = as_user(&t.profile_python())
+        .args(["-m", "test"])
+        .args(REGRTESTS)
+        .env("HOME", t.dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("Tests result: SUCCESS"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // They start `python -O` and `-OO` children, which look for `.opt-1`/`.opt-2` bytecode that
+    // pyswap does not compile: as root those are the only files they write into the entry.
+    let added: Vec<String> = files_under(&entry)
+        .into_iter()
+        .filter(|f| !installed.contains(f))
+        .collect();
+    assert!(
+        added.iter().all(|f| f.contains(".opt-")),
+        "wrote into the store: {added:?}"
+    );
+    t.run(&["verify", "--repair"]).ok();
+    assert_eq!(files_under(&entry), installed);
+    t.run(&["verify"]).ok();
+}
