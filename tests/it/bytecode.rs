@@ -386,7 +386,7 @@ fn issue23_an_archive_that_ships_bytecode_keeps_it_and_gets_the_rest() {
     t.run(&["verify"]).ok();
 }
 
-/// CPython's own regression tests of bytecode and imports, kept in the archive for this test.
+/// `CPython`'s own regression tests of bytecode and imports, kept in the archive for this test.
 const REGRTESTS: [&str; 4] = [
     "test_py_compile",
     "test_compileall",
