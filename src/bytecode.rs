@@ -196,6 +196,15 @@ pub struct Added {
     pub elapsed: Duration,
 }
 
+/// Each node's position, by path.
+fn index_of(nodes: &[Node]) -> HashMap<&str, usize> {
+    nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.path.as_str(), i))
+        .collect()
+}
+
 /// The standard library directories of a tree: `lib/python3.X` and `lib/python3.Xt`.
 fn stdlib_dirs(nodes: &[Node]) -> Vec<String> {
     nodes
@@ -224,11 +233,7 @@ pub fn apply(
         return Ok(Added::default());
     };
     let stdlibs = stdlib_dirs(nodes);
-    let index: HashMap<&str, usize> = nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.path.as_str(), i))
-        .collect();
+    let index = index_of(nodes);
     let mut added = Vec::new();
     for dir in &stdlibs {
         let rel = format!("{dir}/EXTERNALLY-MANAGED");
@@ -650,7 +655,7 @@ fn read_frames(
     out: impl Read,
     failed: &AtomicBool,
 ) -> Result<Vec<Node>, Failure> {
-    let broke = |why: String| Failure::Broke(why);
+    let broke = Failure::Broke;
     let mut r = BufReader::with_capacity(64 << 10, out);
     let mut line = Vec::new();
     let mut header = |r: &mut BufReader<_>| -> Result<Vec<String>, Failure> {
@@ -747,19 +752,14 @@ fn is_cache_tag(tag: &str) -> bool {
 /// How many `.py` files of the standard library directories of `nodes` have their level-0
 /// bytecode, and how many get it (`verify`, the tests).
 pub fn coverage(nodes: &[Node]) -> (usize, usize) {
-    let index: HashMap<&str, usize> = nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.path.as_str(), i))
-        .collect();
+    let index = index_of(nodes);
     // `<dir>/__pycache__/<stem>.<tag>.pyc`, level 0 only: (cache directory, stem).
     let compiled: HashSet<(&str, &str)> = nodes
         .iter()
         .filter_map(|n| {
             let (cache, name) = n.path.rsplit_once('/')?;
             let (stem, tag) = name.strip_suffix(".pyc")?.rsplit_once('.')?;
-            (cache.ends_with("__pycache__") && !tag.starts_with("opt-") && !stem.contains(".opt-"))
-                .then_some((cache, stem))
+            (cache.ends_with("__pycache__") && !tag.starts_with("opt-")).then_some((cache, stem))
         })
         .collect();
     let all = sources(nodes, &index, &stdlib_dirs(nodes));
