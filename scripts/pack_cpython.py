@@ -27,7 +27,7 @@ don't require bytecode files"; `pythonbuild/utils.py` gives every member the mti
 - every member: mtime 1704067200 (2024-01-01 UTC), owner 0:0, no user or group names, in sorted
   order, so that two packs of the same tree are the same archive.
 
-`--marker TEXT` adds `python/BUILD` (two packs of one interpreter become two builds); `--bytecode`
+`--marker TEXT` adds `python/BUILD` and the stdlib module `pyswap_build` (`MARK = TEXT`) (two packs of one interpreter become two builds); `--bytecode`
 adds timestamp `.pyc` files at optimisation level 0 as an archive that ships bytecode would (for
 the one test about that case); `--broken REL` adds a `.py` with a syntax error at `lib/python3.X/REL`.
 """
@@ -235,6 +235,9 @@ def pack(path, marker=None, python=None, compression="gz", bytecode=False, regrt
             _with_bytecode(p, stdlib, lib)
         if marker:
             p.file("python/BUILD", marker.encode())
+            # A stdlib module that differs between the two builds: what a process imports after
+            # a switch shows which build's standard library it reads.
+            p.file(f"{lib}/pyswap_build.py", f"MARK = {marker.strip()!r}\n".encode())
         members, py_files = len(tar.getmembers()), p.py_files
     if compression == "zst":
         subprocess.run(["zstd", "-q", "-f", "-10", "-T0", "--rm", target, "-o", path], check=True)

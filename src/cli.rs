@@ -312,6 +312,9 @@ pub enum Command {
         #[arg(long, value_name = "MINOR")]
         remove: Option<String>,
     },
+    /// Venvs that keep their build while they run and move with the profile's minor version
+    #[command(subcommand)]
+    Venv(VenvCommand),
     /// Print the shell line that puts the profile's bin directory on PATH
     Env {
         #[arg(long, value_enum, default_value_t = Shell::Sh)]
@@ -362,6 +365,36 @@ pub enum Command {
     },
     /// Print the man page (roff), e.g. `pyswap man > /usr/local/share/man/man1/pyswap.1`
     Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VenvCommand {
+    /// Make a venv on the profile's current runtime (or its newest of --minor) and register it
+    Create {
+        /// Where to make it
+        path: PathBuf,
+        /// The minor version (3.12; 3.13t free-threaded) [default: the profile's current one]
+        #[arg(long, value_name = "MINOR")]
+        minor: Option<String>,
+        /// Arguments for `python -m venv` (`--prompt X`, `--system-site-packages`, `--without-pip`; not `--copies`)
+        #[arg(last = true, value_name = "ARGS")]
+        args: Vec<String>,
+    },
+    /// Register an existing venv of a runtime of this store (or made from a profile or minor path), pointing it at that runtime
+    Adopt {
+        /// The venv's directory
+        path: PathBuf,
+    },
+    /// List the registered venvs, their runtime and state
+    List,
+    /// Forget a registered venv (and delete its directory with --delete)
+    Remove {
+        /// The venv's directory
+        path: PathBuf,
+        /// Also delete the directory (only if it is still the venv registered)
+        #[arg(long)]
+        delete: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

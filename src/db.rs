@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Maps a rusqlite error to [`DbError::Sql`] naming the database file.
@@ -143,6 +143,83 @@ DROP INDEX validations_by_generation;
 const SCHEMA_V6: &str = "
 ALTER TABLE entries ADD COLUMN recipe TEXT NOT NULL DEFAULT '';
 ";
+
+/// Version 7: venvs registered with `pyswap venv` (see `venv`): each runs one store entry, named
+/// by its directory name (entry names are content addresses, never reused for other content),
+/// and follows its profile's minor version. `venv_runs` holds every entry a venv has run on (a
+/// return to one needs no check); `venv_moves` is the journal of a move under way.
+const SCHEMA_V7: &str = "
+CREATE TABLE venvs (
+    path    TEXT    PRIMARY KEY,
+    profile TEXT    NOT NULL,
+    minor   TEXT    NOT NULL,
+    entry   TEXT    NOT NULL,
+    dev     INTEGER NOT NULL,
+    ino     INTEGER NOT NULL,
+    uid     INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    held    TEXT
+);
+CREATE TABLE venv_runs (
+    path  TEXT NOT NULL,
+    entry TEXT NOT NULL,
+    PRIMARY KEY (path, entry)
+);
+CREATE TABLE venv_moves (
+    path       TEXT    PRIMARY KEY,
+    from_entry TEXT    NOT NULL,
+    to_entry   TEXT    NOT NULL,
+    version    TEXT    NOT NULL,
+    started    INTEGER NOT NULL
+);
+";
+
+/// A registered venv (`venvs` table).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VenvRow {
+    /// Absolute, without symlinks, as registered.
+    pub path: String,
+    pub profile: String,
+    /// `3.11`, `3.13t` (see [`crate::profile::minor_tag`]).
+    pub minor: String,
+    /// The store entry (directory name) its `pyvenv.cfg` and links name.
+    pub entry: String,
+    /// Device and inode of its directory when registered: a path that now names another
+    /// directory is not this venv.
+    pub dev: u64,
+    pub ino: u64,
+    /// Its owner (who the checks run as).
+    pub uid: u32,
+    pub created: i64,
+    /// Why the last move was refused (the entry it was held from, and the check's failure).
+    pub held: Option<String>,
+}
+
+/// A move under way (`venv_moves`): the venv is being pointed from `from` to `to`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VenvMove {
+    pub path: String,
+    pub from: String,
+    pub to: String,
+    /// The version of `to`, written into `pyvenv.cfg`.
+    pub version: String,
+}
+
+fn venv_from(r: &Row<'_>) -> rusqlite::Result<VenvRow> {
+    Ok(VenvRow {
+        path: r.get(0)?,
+        profile: r.get(1)?,
+        minor: r.get(2)?,
+        entry: r.get(3)?,
+        dev: r.get(4)?,
+        ino: r.get(5)?,
+        uid: r.get(6)?,
+        created: r.get(7)?,
+        held: r.get(8)?,
+    })
+}
+
+const VENV_COLS: &str = "path, profile, minor, entry, dev, ino, uid, created, held";
 
 /// One attempt to change a profile (`changes` table).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -410,6 +487,9 @@ impl Db {
         }
         if now < 6 {
             tx.execute_batch(SCHEMA_V6).map_err(err)?;
+        }
+        if now < 7 {
+            tx.execute_batch(SCHEMA_V7).map_err(err)?;
         }
         if now < SCHEMA_VERSION {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
@@ -838,6 +918,154 @@ impl Db {
         st.query_map([], |r| r.get(0))
             .and_then(Iterator::collect)
             .map_err(sql_err(&self.path))
+    }
+    /// Every registered venv, by path.
+    pub fn venvs(&self) -> Result<Vec<VenvRow>, DbError> {
+        let err = sql_err(&self.path);
+        let mut st = self
+            .conn
+            .prepare(&format!("SELECT {VENV_COLS} FROM venvs ORDER BY path"))
+            .map_err(err)?;
+        st.query_map([], venv_from)
+            .and_then(Iterator::collect)
+            .map_err(err)
+    }
+
+    /// The venv registered at `path`.
+    pub fn venv(&self, path: &str) -> Result<Option<VenvRow>, DbError> {
+        self.conn
+            .query_row(
+                &format!("SELECT {VENV_COLS} FROM venvs WHERE path = ?1"),
+                params![path],
+                venv_from,
+            )
+            .optional()
+            .map_err(sql_err(&self.path))
+    }
+
+    /// Registers (or re-registers) a venv; the entry it runs is recorded as run on.
+    pub fn put_venv(&mut self, v: &VenvRow) -> Result<(), DbError> {
+        let err = sql_err(&self.path);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO venvs (path, profile, minor, entry, dev, ino, uid, created, held) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![v.path, v.profile, v.minor, v.entry, v.dev, v.ino, v.uid, v.created, v.held],
+        )
+        .map_err(err)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO venv_runs (path, entry) VALUES (?1, ?2)",
+            params![v.path, v.entry],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    /// Forgets a venv (its row, what it ran on, an unfinished move).
+    pub fn forget_venv(&mut self, path: &str) -> Result<(), DbError> {
+        let err = sql_err(&self.path);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        for table in ["venvs", "venv_runs", "venv_moves"] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE path = ?1"),
+                params![path],
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Whether the venv at `path` has run on `entry` before.
+    pub fn venv_ran_on(&self, path: &str, entry: &str) -> Result<bool, DbError> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM venv_runs WHERE path = ?1 AND entry = ?2",
+                params![path, entry],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(sql_err(&self.path))
+    }
+
+    /// Records why a venv was not moved (`None` clears it).
+    pub fn set_venv_held(&mut self, path: &str, held: Option<&str>) -> Result<(), DbError> {
+        self.conn
+            .execute(
+                "UPDATE venvs SET held = ?2 WHERE path = ?1",
+                params![path, held],
+            )
+            .map(drop)
+            .map_err(sql_err(&self.path))
+    }
+
+    /// Journals a move before its first rename.
+    pub fn begin_venv_move(&mut self, m: &VenvMove, now: i64) -> Result<(), DbError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO venv_moves (path, from_entry, to_entry, version, started) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![m.path, m.from, m.to, m.version, now],
+            )
+            .map(drop)
+            .map_err(sql_err(&self.path))
+    }
+
+    /// Moves journaled and not finished (a command was killed during them).
+    pub fn venv_moves(&self) -> Result<Vec<VenvMove>, DbError> {
+        let err = sql_err(&self.path);
+        let mut st = self
+            .conn
+            .prepare("SELECT path, from_entry, to_entry, version FROM venv_moves ORDER BY path")
+            .map_err(err)?;
+        st.query_map([], |r| {
+            Ok(VenvMove {
+                path: r.get(0)?,
+                from: r.get(1)?,
+                to: r.get(2)?,
+                version: r.get(3)?,
+            })
+        })
+        .and_then(Iterator::collect)
+        .map_err(err)
+    }
+
+    /// Ends a move: the venv runs `to` (or, when it was undone, `from`), the journal row goes.
+    pub fn end_venv_move(&mut self, m: &VenvMove, now_on: &str) -> Result<(), DbError> {
+        let err = sql_err(&self.path);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        tx.execute(
+            "UPDATE venvs SET entry = ?2, held = NULL WHERE path = ?1",
+            params![m.path, now_on],
+        )
+        .map_err(err)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO venv_runs (path, entry) VALUES (?1, ?2)",
+            params![m.path, now_on],
+        )
+        .map_err(err)?;
+        tx.execute("DELETE FROM venv_moves WHERE path = ?1", params![m.path])
+            .map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    /// Entry names that registered venvs and unfinished moves use (gc roots).
+    pub fn venv_entries(&self) -> Result<Vec<String>, DbError> {
+        let err = sql_err(&self.path);
+        let mut st = self
+            .conn
+            .prepare("SELECT entry FROM venvs UNION SELECT from_entry FROM venv_moves UNION SELECT to_entry FROM venv_moves")
+            .map_err(err)?;
+        st.query_map([], |r| r.get(0))
+            .and_then(Iterator::collect)
+            .map_err(err)
     }
 
     /// Runs `SQLite`'s own consistency checks (used by tests and future `verify`).

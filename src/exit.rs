@@ -112,6 +112,7 @@ fn reason<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Reason
         crate::settings::SettingsError,
         crate::store::StoreError,
         crate::validate::ValidateError,
+        crate::venv::VenvError,
         crate::verify::VerifyError,
         crate::version::RequestError,
         crate::window::WindowError,

@@ -76,6 +76,8 @@ pub struct Report {
     /// Generation directories without a row (kept: they are roots; `verify --repair` registers
     /// them).
     pub unregistered_generations: Vec<(String, u64)>,
+    /// Registered venvs whose directory is gone or no longer the venv registered: forgotten.
+    pub venvs_forgotten: Vec<crate::venv::Forgotten>,
 }
 
 /// Why gc kept a generation.
@@ -223,14 +225,33 @@ pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::R
     if !dry_run {
         delete_generations(&profiles, db, &doomed_keys)?;
     }
+    // Registered venvs that are gone are forgotten first, so what only they used can go now.
+    report.venvs_forgotten = crate::venv::sweep(home, db, dry_run)?;
+    let forgotten: HashSet<&str> = report
+        .venvs_forgotten
+        .iter()
+        .map(|f| f.path.as_str())
+        .collect();
     // Entries still used: by remaining generation rows, by anything a link under `profiles/`
-    // leads to, by staged installs, by running processes.
+    // leads to, by staged installs, by registered venvs (and moves under way), by running
+    // processes.
+    let venv_roots: Vec<String> = if dry_run {
+        db.venvs()?
+            .into_iter()
+            .filter(|v| !forgotten.contains(v.path.as_str()))
+            .map(|v| v.entry)
+            .chain(db.venv_moves()?.into_iter().flat_map(|m| [m.from, m.to]))
+            .collect()
+    } else {
+        db.venv_entries()?
+    };
     let mut used: HashSet<String> = all
         .iter()
         .filter(|g| !doomed_keys.contains(&(g.profile.clone(), g.number)))
         .map(|g| g.entry_name.clone())
         .collect();
     used.extend(profiles.reachable_entries(&doomed_keys)?);
+    used.extend(venv_roots);
     if !policy.staged {
         used.extend(db.staged_names()?);
     }

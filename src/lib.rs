@@ -36,6 +36,7 @@ pub mod settings;
 pub mod store;
 pub mod tree;
 pub mod validate;
+pub mod venv;
 pub mod verify;
 pub mod version;
 pub mod window;

@@ -69,24 +69,44 @@ pub fn check_current_intact(
 }
 
 /// Counts the processes that run store entry `name` (its executable or a library mapped from
-/// it), on a thread of its own (it reads `/proc`): [`Counting::total`] takes the count.
+/// it), on a thread of its own (it reads `/proc`): [`Counting::total`] takes the count. The
+/// processes of venvs whose `home` follows a profile or minor path are set apart: they do not
+/// keep their runtime.
 pub fn count_processes_using(s: &Settings, name: &str) -> Counting {
-    let (store, name) = (s.home.store(), name.to_owned());
+    let (home, name) = (
+        crate::home::Home::at(s.home.root().to_owned()),
+        name.to_owned(),
+    );
     Counting(std::thread::spawn(move || {
-        crate::inuse::processes(&store, crate::inuse::Uses::Runs)
+        let mut keeping = 0;
+        let mut following = Vec::new();
+        for p in crate::inuse::processes(&home.store(), crate::inuse::Uses::Runs)
             .iter()
             .filter(|p| p.entries.contains(&name))
-            .count() as u64
+        {
+            let follows = crate::venv::of_process(p.pid)
+                .and_then(|v| Some((crate::venv::following(&home, &v)?, v)));
+            match follows {
+                Some((cfg_home, venv)) => following.push(super::report::Following {
+                    pid: p.pid,
+                    venv: venv.display().to_string(),
+                    home: cfg_home,
+                }),
+                None => keeping += 1,
+            }
+        }
+        (keeping, following)
     }))
 }
 
 /// A count of processes under way.
-pub struct Counting(std::thread::JoinHandle<u64>);
+pub struct Counting(std::thread::JoinHandle<(u64, Vec<super::report::Following>)>);
 
 impl Counting {
-    /// The count (0 if its thread failed: the count is a courtesy, never a reason to fail).
-    pub fn total(self) -> u64 {
-        self.0.join().unwrap_or(0)
+    /// The processes that keep the runtime, and those of venvs that follow the profile (none if
+    /// its thread failed: the count is a courtesy, never a reason to fail).
+    pub fn total(self) -> (u64, Vec<super::report::Following>) {
+        self.0.join().unwrap_or_default()
     }
 }
 

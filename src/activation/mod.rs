@@ -11,7 +11,7 @@ mod resolve;
 
 pub use links::{check_current_intact, ensure_links, make_current, profile_lock, set_minor_link};
 pub use plan::{Plan, plan};
-pub use report::{MinorChange, Switched, say_still_running};
+pub use report::{Following, MinorChange, Switched, say_following, say_still_running, say_venvs};
 pub use resolve::resolve;
 
 use crate::catalogue::Entry;
@@ -110,7 +110,10 @@ pub fn activate(
     // Unsynced: a crash that loses this rename leaves the minor path on an older generation of
     // the same minor version, which is as valid (and pinned); the next link change syncs it.
     let minor_path = links::set_minor_link(&profiles, &new, false)?;
-    let previous_runtime_processes = still_running.map(links::Counting::total);
+    let (previous_runtime_processes, following_venv_processes) =
+        still_running.map(links::Counting::total).unzip();
+    let left = current.as_ref().and_then(GenerationRow::minor);
+    let venvs = follow_venvs(s, db, &new, left.as_deref(), true);
     Ok(Switched {
         profile: s.profile.clone(),
         generation: n,
@@ -127,9 +130,32 @@ pub fn activate(
         created: rfc3339(new.created),
         minor_path,
         previous_runtime_processes,
+        following_venv_processes: following_venv_processes.unwrap_or_default(),
+        venvs,
         repaired,
         dry_run: false,
     })
+}
+
+/// Moves the profile's venvs after `g` became current (see [`crate::venv::follow`]); a failure
+/// to do so is a warning: the profile's change stands, and every venv still runs a runtime.
+fn follow_venvs(
+    s: &Settings,
+    db: &mut Db,
+    g: &GenerationRow,
+    left: Option<&str>,
+    check_returns: bool,
+) -> Vec<crate::venv::Outcome> {
+    match crate::venv::follow(&s.venvs(), db, g, left, check_returns) {
+        Ok(v) => v,
+        Err(e) => {
+            s.out.warn(&format!(
+                "the venvs of profile `{}` were not moved: {e:#}; the next switch or `pyswap venv list` tries again",
+                s.profile
+            ));
+            Vec::new()
+        }
+    }
 }
 
 /// The generation the profile's link points at; a link that is not one of pyswap's is noted in
@@ -227,6 +253,7 @@ fn already_current(
         });
     let mut done = Switched::unchanged(&s.profile, g, &installed.path);
     done.minor_path = links::set_minor_link(profiles, g, true)?;
+    done.venvs = follow_venvs(s, db, g, None, true);
     if minor_link.is_some() && !pointed {
         repaired.push("the minor link".into());
     }
@@ -344,6 +371,8 @@ pub struct Returned {
     pub minor_change: Option<MinorChange>,
     /// Running processes still on the runtime left; `None` when nothing changed.
     pub previous_runtime_processes: Option<u64>,
+    pub following_venv_processes: Vec<Following>,
+    pub venvs: Vec<crate::venv::Outcome>,
     pub repaired: Vec<String>,
 }
 
@@ -352,7 +381,7 @@ pub struct Returned {
 /// minor path are put back if something removed them. The caller holds the profile lock.
 pub fn return_to(
     s: &Settings,
-    db: &Db,
+    db: &mut Db,
     profiles: &Profiles,
     target: &GenerationRow,
     current: Option<u64>,
@@ -368,12 +397,12 @@ pub fn return_to(
             s.profile
         ));
     }
-    let (minor_change, previous_runtime_processes) = if Some(target.number) == current {
+    let (minor_change, previous_runtime_processes, following) = if Some(target.number) == current {
         s.out.say(&format!(
             "profile `{}` is already at generation {}",
             s.profile, target.number
         ));
-        (None, None)
+        (None, None, Vec::new())
     } else {
         // The minor path first, unsynced: activating fsyncs `profiles/` for both renames.
         let still_running = from
@@ -394,17 +423,26 @@ pub fn return_to(
         if let Some(c) = &change {
             c.warn(s, &s.profile);
         }
-        let still = still_running.map(links::Counting::total);
+        let (still, following) = still_running.map(links::Counting::total).unzip();
         if let (Some(n), Some(from)) = (still.filter(|&n| n > 0), current) {
             say_still_running(s, n, from);
         }
-        (change, still)
+        let following = following.unwrap_or_default();
+        say_following(s, &following);
+        (change, still, following)
     };
     let minor_path = links::set_minor_link(profiles, target, true)?;
+    // Emergency path: the profile has been swapped already; venvs returning to an entry they
+    // ran on are moved without a check, the others are checked now.
+    let left = from.as_ref().and_then(GenerationRow::minor);
+    let venvs = follow_venvs(s, db, target, left.as_deref(), false);
+    say_venvs(s, &venvs);
     Ok(Returned {
         minor_path,
         minor_change,
         previous_runtime_processes,
+        following_venv_processes: following,
+        venvs,
         repaired,
     })
 }

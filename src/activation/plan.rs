@@ -83,6 +83,8 @@ impl Plan {
             minor_path: None,
             minor_change: None,
             previous_runtime_processes: None,
+            following_venv_processes: Vec::new(),
+            venvs: Vec::new(),
             repaired: Vec::new(),
             dry_run: true,
         }

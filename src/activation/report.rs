@@ -34,8 +34,14 @@ pub struct Switched {
     /// from the profile path stop working; see [`MinorChange`].
     pub(crate) minor_change: Option<MinorChange>,
     /// Running processes that still use the previous generation's runtime (they keep it until
-    /// they exit; `pyswap ps` lists them); `null` when nothing changed.
+    /// they exit; `pyswap ps` lists them); `null` when nothing changed. Processes of venvs that
+    /// follow the profile or a minor path are not counted: see `following_venv_processes`.
     pub(crate) previous_runtime_processes: Option<u64>,
+    /// Running processes of venvs made from the profile or a minor path: their next stdlib
+    /// import reads the new runtime while their loaded extensions stay the old one's.
+    pub(crate) following_venv_processes: Vec<Following>,
+    /// What happened to the profile's registered venvs (see `venv::Outcome`).
+    pub(crate) venvs: Vec<crate::venv::Outcome>,
     /// Nothing was changed: this is what the command would do (`--dry-run`).
     pub(crate) dry_run: bool,
     /// Links that were missing or altered and were put back (`current`, `generation N`).
@@ -70,6 +76,8 @@ impl Switched {
             minor_path: None,
             minor_change: None,
             previous_runtime_processes: None,
+            following_venv_processes: Vec::new(),
+            venvs: Vec::new(),
             repaired: Vec::new(),
             dry_run: false,
         }
@@ -122,7 +130,10 @@ impl Switched {
             if let Some(n) = self.previous_runtime_processes.filter(|&n| n > 0) {
                 say_still_running(s, n, self.previous.unwrap_or_default());
             }
+            say_following(s, &self.following_venv_processes);
+            say_venvs(s, &self.venvs);
         } else {
+            say_venvs(s, &self.venvs);
             s.out.say(&format!(
                 "profile `{}` is already at CPython {} (generation {}); nothing changed",
                 self.profile,
@@ -176,4 +187,45 @@ pub fn say_still_running(s: &Settings, n: u64, previous: u64) {
         if n == 1 { "s" } else { "" },
         if n == 1 { "it" } else { "they" },
     ));
+}
+
+/// A running process of a venv whose `home` is a profile or minor path.
+#[derive(Serialize, Clone, Debug)]
+pub struct Following {
+    pub pid: u32,
+    pub venv: String,
+    /// Its `pyvenv.cfg` `home`.
+    pub home: String,
+}
+
+/// Names the processes of venvs that follow the profile, apart, with what to do.
+pub fn say_following(s: &Settings, following: &[Following]) {
+    if following.is_empty() {
+        return;
+    }
+    let list: Vec<String> = following
+        .iter()
+        .map(|f| format!("{} (pid {})", f.venv, f.pid))
+        .collect();
+    s.out.warn(&format!(
+        "{} running process{} of venvs made from a profile path now read{} the new runtime's standard library at {} next import while {} loaded extensions stay the old ones: {}; restart {}, or register the venv with `pyswap venv adopt PATH` so that it keeps one build",
+        following.len(),
+        if following.len() == 1 { "" } else { "es" },
+        if following.len() == 1 { "s" } else { "" },
+        if following.len() == 1 { "its" } else { "their" },
+        if following.len() == 1 { "its" } else { "their" },
+        list.join(", "),
+        if following.len() == 1 { "it" } else { "them" },
+    ));
+}
+
+/// Says what happened to the registered venvs: moves as notes, the rest as warnings.
+pub fn say_venvs(s: &Settings, outcomes: &[crate::venv::Outcome]) {
+    for (o, line) in outcomes.iter().zip(crate::venv::describe(outcomes)) {
+        if matches!(o.state, "moved" | "returned" | "finished") {
+            s.out.say(&line);
+        } else {
+            s.out.warn(&line);
+        }
+    }
 }

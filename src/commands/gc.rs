@@ -33,6 +33,9 @@ struct GcReport {
     unregistered_generations: Vec<GenerationKey>,
     /// Names in `store/` that pyswap never makes: left alone.
     foreign: Vec<String>,
+    /// Registered venvs whose directory is gone, or is no longer the venv registered: forgotten
+    /// (their rows only; nothing outside the home is touched).
+    venvs_forgotten: Vec<crate::venv::Forgotten>,
 }
 
 #[derive(Serialize)]
@@ -124,6 +127,7 @@ impl GcReport {
                 })
                 .collect(),
             foreign: report.foreign.clone(),
+            venvs_forgotten: report.venvs_forgotten.clone(),
         }
     }
 }
@@ -152,6 +156,12 @@ pub fn run(
         }
         Err(e) => return Err(e.into()),
     };
+    // Moves of venvs that a killed command left journaled are finished first: under the
+    // exclusive gc lock no switch is moving any.
+    if !dry_run {
+        let finished = crate::venv::recover(&s.venvs(), &mut db)?;
+        crate::activation::say_venvs(s, &finished);
+    }
     let report = gc::run(
         &s.home,
         &mut db,
@@ -188,6 +198,15 @@ fn say(s: &Settings, report: &gc::Report, dry_run: bool) {
             "{verb} {} file(s) from the download cache; {} freed",
             report.cache.files,
             human_bytes(report.cache.bytes)
+        ));
+    }
+    for f in &report.venvs_forgotten {
+        s.out.warn(&format!(
+            "{} the venv registered at {}: {} (it ran {}); nothing there was touched",
+            if dry_run { "would forget" } else { "forgot" },
+            crate::output::printable(&f.path),
+            f.why,
+            f.entry
         ));
     }
     for (entry, pid) in &report.in_use {

@@ -16,11 +16,12 @@ mod ps;
 mod rollback;
 mod switch;
 mod upgrade;
+mod venv;
 mod verify;
 
 use crate::catalogue::cache::{CatalogueCache, Freshness, human_age};
 use crate::catalogue::{Catalogue, CatalogueError, Location};
-use crate::cli::{CatalogueCommand, Command, ConfigCommand, Shell};
+use crate::cli::{CatalogueCommand, Command, ConfigCommand, Shell, VenvCommand};
 use crate::db::Db;
 use crate::fetch::Fetcher;
 use crate::lock::{self, Mode};
@@ -104,6 +105,9 @@ fn changes(command: &Command) -> Changes {
         Command::Verify { repair, .. } => (None, *repair),
         Command::Minors { remove, .. } => (None, remove.is_some()),
         Command::Check { .. } => (None, true),
+        Command::Venv(
+            VenvCommand::Create { .. } | VenvCommand::Adopt { .. } | VenvCommand::Remove { .. },
+        ) => (None, true),
         _ => (None, false),
     };
     Changes { attempt, state }
@@ -210,6 +214,7 @@ fn dispatch(settings: &Settings, command: Command) -> anyhow::Result<()> {
         Command::Current => current::run(settings),
         Command::Ps => ps::run(settings),
         Command::Minors { remove } => minors::run(settings, remove.as_deref()),
+        Command::Venv(command) => venv::run(settings, command),
         Command::Env { shell } => env::run(settings, shell == Shell::Fish),
         Command::Install {
             requests,

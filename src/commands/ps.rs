@@ -25,6 +25,11 @@ struct Running {
     generation: Option<u64>,
     /// Whether the entry is what the profile's current generation uses.
     current: bool,
+    /// The venv it runs from, as its command line (or `VIRTUAL_ENV`) says, if any.
+    venv: Option<String>,
+    /// That venv's `home` is a profile or minor path: its next stdlib import reads whatever
+    /// the profile runs now, not `entry` (restart it, or `pyswap venv adopt` the venv).
+    venv_follows_profile: bool,
 }
 
 pub fn run(s: &Settings) -> anyhow::Result<()> {
@@ -41,6 +46,10 @@ pub fn run(s: &Settings) -> anyhow::Result<()> {
         .and_then(|n| profiles.generation_entry(&s.profile, n));
     let mut rows = Vec::new();
     for p in crate::inuse::processes(&s.home.store(), crate::inuse::Uses::Runs) {
+        let venv = crate::venv::of_process(p.pid);
+        let follows = venv
+            .as_deref()
+            .is_some_and(|v| crate::venv::following(&s.home, v).is_some());
         for entry in &p.entries {
             let row = entries.iter().find(|e| &e.name == entry);
             let generation = gens.iter().rev().find(|g| &g.entry_name == entry);
@@ -54,6 +63,8 @@ pub fn run(s: &Settings) -> anyhow::Result<()> {
                 profile: generation.map(|g| g.profile.clone()),
                 generation: generation.map(|g| g.number),
                 current: current.as_deref() == Some(entry.as_str()),
+                venv: venv.as_ref().map(|v| v.display().to_string()),
+                venv_follows_profile: follows,
             });
         }
     }
@@ -80,6 +91,18 @@ pub fn run(s: &Settings) -> anyhow::Result<()> {
             if r.current { "yes" } else { "no" },
             crate::output::printable(&r.command),
         );
+        if let Some(v) = &r.venv {
+            let _ = writeln!(
+                t,
+                "         venv {}{}",
+                crate::output::printable(v),
+                if r.venv_follows_profile {
+                    " (made from a profile path: it follows the profile; `pyswap venv adopt` it)"
+                } else {
+                    ""
+                }
+            );
+        }
     }
     s.out.data(&t)?;
     let stale = rows.iter().filter(|r| !r.current).count();

@@ -25,6 +25,8 @@ struct RolledBack<'a> {
     minor_path: Option<String>,
     minor_change: Option<MinorChange>,
     previous_runtime_processes: Option<u64>,
+    following_venv_processes: Vec<activation::Following>,
+    venvs: Vec<crate::venv::Outcome>,
     repaired: Vec<String>,
     /// Nothing was changed: this is what the command would do.
     dry_run: bool,
@@ -39,7 +41,7 @@ pub fn run(s: &Settings, to: Option<u64>, force: bool, dry_run: bool) -> anyhow:
         return Err(window.into());
     }
     let Chosen {
-        db,
+        mut db,
         profiles,
         current,
         target,
@@ -74,7 +76,7 @@ pub fn run(s: &Settings, to: Option<u64>, force: bool, dry_run: bool) -> anyhow:
         ));
         activation::Returned::default()
     } else {
-        activation::return_to(s, &db, &profiles, &target, current)?
+        activation::return_to(s, &mut db, &profiles, &target, current)?
     };
     s.out.json(&RolledBack {
         profile: &s.profile,
@@ -88,6 +90,8 @@ pub fn run(s: &Settings, to: Option<u64>, force: bool, dry_run: bool) -> anyhow:
         minor_path: done.minor_path,
         minor_change: done.minor_change,
         previous_runtime_processes: done.previous_runtime_processes,
+        following_venv_processes: done.following_venv_processes,
+        venvs: done.venvs,
         repaired: done.repaired,
         dry_run,
     })

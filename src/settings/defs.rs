@@ -362,6 +362,19 @@ settings! {
         ..Meta::BASE
     })
     .or(Checks::default);
+    VENV_CHECK_MODULES: Modules = Def::new(Meta {
+        key: "venv.check_modules",
+        help: "Modules a venv must import on a runtime before it moves to it [default: the top-level modules of the distributions installed in it]",
+        ..Meta::BASE
+    })
+    .or(Modules::default);
+    VENV_CHECK_TIMEOUT: u64 = Def::new(Meta {
+        key: "venv.check_timeout",
+        default: Some("120"),
+        value_name: "SECS",
+        help: "Seconds a venv's check on a new runtime may take",
+        ..Meta::BASE
+    });
     METRICS_TEXTFILE: PathBuf = Def::new(Meta {
         key: "metrics.textfile",
         help: "Write the metrics (Prometheus text format) to this file after every command that changes state",

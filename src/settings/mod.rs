@@ -74,6 +74,10 @@ pub struct Settings {
     pub catalogue_ttl: Duration,
     /// Where state-changing commands write the metrics (`metrics.textfile`).
     pub metrics_textfile: Option<PathBuf>,
+    /// What a venv's check imports (`venv.check_modules`; empty: from its metadata).
+    pub venv_modules: Vec<String>,
+    /// How long a venv's check may take.
+    pub venv_timeout: Duration,
 }
 
 /// The flags given on the command line, by setting key: the flag as written and its values.
@@ -281,6 +285,8 @@ impl Settings {
         let metrics_textfile = l.optional(&defs::METRICS_TEXTFILE)?;
         let gc_keep = l.optional(&defs::GC_KEEP)?;
         let gc_older_than = l.optional(&defs::GC_OLDER_THAN)?;
+        let venv_modules = l.get(&defs::VENV_CHECK_MODULES)?.0;
+        let venv_timeout = Duration::from_secs(l.get(&defs::VENV_CHECK_TIMEOUT)?);
         Ok(Self {
             home: Home::checked(boot.home)?,
             profile: boot.profile,
@@ -302,7 +308,19 @@ impl Settings {
             cache_max,
             catalogue_ttl,
             metrics_textfile,
+            venv_modules,
+            venv_timeout,
         })
+    }
+
+    /// What venv operations need of these settings.
+    pub fn venvs(&self) -> crate::venv::Context<'_> {
+        crate::venv::Context {
+            home: &self.home,
+            modules: &self.venv_modules,
+            timeout: self.venv_timeout,
+            now: self.now,
+        }
     }
     pub fn fetcher(&self) -> Fetcher {
         let out = self.out;

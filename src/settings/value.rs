@@ -380,7 +380,7 @@ impl Value for Schedule {
 }
 
 /// Python module names, for the validation imports.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Modules(pub Vec<String>);
 
 impl Value for Modules {

@@ -36,7 +36,7 @@ pub use policy::{DEFAULT_MODULES, Policy, STDLIB, UserCheck, When};
 
 use checks::{abi, modules, real, stdlib, unchanged, user};
 use runner::{environment, probe};
-use scripts::{HEALTH_SCRIPT, Probe, SCRIPT};
+use scripts::{HEALTH_SCRIPT, Probe, SCRIPT, VENV_SCRIPT};
 
 use crate::version::{PythonVersion, Variant};
 
@@ -291,6 +291,60 @@ pub fn validate(root: &Path, expected: &Expected, policy: &Policy, phase: Phase)
         checks.extend(unchanged(root, expected));
     }
     finish(phase, &python, policy, started, checks)
+}
+
+/// What a venv's check found: the modules it imported.
+#[derive(Debug, Deserialize)]
+pub struct VenvChecked {
+    pub prefix: String,
+    pub imported: Vec<String>,
+    pub failed: BTreeMap<String, String>,
+}
+
+/// Checks a venv against a runtime: `python` is the `bin/python3` of a venv-shaped directory
+/// that names the runtime as its home and holds the venv's site-packages (see `venv::check`); it
+/// imports `modules`, or the venv's installed distributions' top-level modules when none are
+/// named, writing no bytecode, as `user` when given. `Err` says what failed, in one line.
+pub fn venv(
+    python: &Path,
+    modules: &[String],
+    user: Option<(u32, u32)>,
+    timeout: Duration,
+) -> Result<VenvChecked, String> {
+    let mut argv = vec![
+        python.display().to_string(),
+        "-E".into(),
+        "-B".into(),
+        "-W".into(),
+        "ignore".into(),
+        "-c".into(),
+        VENV_SCRIPT.into(),
+    ];
+    argv.extend(modules.iter().cloned());
+    let mut env = BTreeMap::new();
+    env.insert("PATH".to_owned(), "/usr/local/bin:/usr/bin:/bin".to_owned());
+    env.insert("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned());
+    env.insert("LC_ALL".to_owned(), "C.UTF-8".to_owned());
+    let run = runner::execute_as(&argv, &env, timeout, user);
+    if let Some(why) = runner::run_failure(&run, timeout) {
+        return Err(why);
+    }
+    let report: VenvChecked = run
+        .stdout
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .ok_or_else(|| format!("unreadable report: {}", runner::one_line(&run.stdout)))?;
+    if report.failed.is_empty() {
+        Ok(report)
+    } else {
+        Err(report
+            .failed
+            .iter()
+            .map(|(m, e)| format!("import {m}: {}", runner::one_line(e)))
+            .collect::<Vec<_>>()
+            .join("; "))
+    }
 }
 
 /// The post-switch health check through `profile_python` (the profile's `bin/python3`), which

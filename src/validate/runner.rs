@@ -105,6 +105,17 @@ pub(super) fn execute(
     env: &BTreeMap<String, String>,
     timeout: Duration,
 ) -> RunRecord {
+    execute_as(argv, env, timeout, None)
+}
+
+/// [`execute`], as user and group `user` when given (pyswap is root and the files the run
+/// reads belong to that user: a venv's check). std drops root's supplementary groups too.
+pub(super) fn execute_as(
+    argv: &[String],
+    env: &BTreeMap<String, String>,
+    timeout: Duration,
+    user: Option<(u32, u32)>,
+) -> RunRecord {
     let started = Instant::now();
     let mut record = RunRecord {
         command: argv.to_vec(),
@@ -128,15 +139,19 @@ pub(super) fn execute(
         );
         return record;
     }
-    let spawned = Command::new(program)
+    let mut command = Command::new(program);
+    command
         .args(rest)
         .env_clear()
         .envs(env)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn();
+        .process_group(0);
+    if let Some((uid, gid)) = user {
+        command.uid(uid).gid(gid);
+    }
+    let spawned = command.spawn();
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {

@@ -50,3 +50,54 @@ pub(super) struct Probe {
     pub(super) version: String,
     pub(super) prefix: String,
 }
+
+/// A venv's check against a runtime it may move to, run by that runtime's interpreter started as
+/// the venv would be (see `venv::check`): imports the modules named in `argv[1:]` or, with none,
+/// the top-level modules of every distribution installed in the venv's site-packages (from
+/// `top_level.txt`, else from the first component of the files `RECORD` lists). Its last line of
+/// output is the JSON report: `{"imported": [...], "failed": {name: error}}`.
+pub(super) const VENV_SCRIPT: &str = r#"
+import sys, site, json, importlib, importlib.metadata as md
+names = set(sys.argv[1:])
+if not names:
+    dirs = [p for p in site.getsitepackages() if p.startswith(sys.prefix)]
+    for dist in md.distributions(path=dirs):
+        top = (dist.read_text("top_level.txt") or "").split()
+        if not top:
+            for f in dist.files or ():
+                head = f.parts[0] if f.parts else ""
+                if head.endswith((".dist-info", ".data", ".egg-info", ".pth")) or head in ("..", "__pycache__", "bin"):
+                    continue
+                if len(f.parts) == 1:
+                    if head.endswith(".py"):
+                        head = head[:-3]
+                    elif head.endswith(".so"):
+                        head = head.split(".")[0]
+                    else:
+                        continue
+                top.append(head)
+        names.update(n for n in top if n.isidentifier() and not n.startswith("__"))
+# Each module in an interpreter of its own, as each service imports its own: one process
+# importing everything meets interactions no service does (pip, then pkg_resources, then
+# setuptools trips setuptools' own distutils check).
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+def attempt(name):
+    try:
+        r = subprocess.run([sys.executable, "-E", "-B", "-W", "ignore", "-c", "import " + name],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return name, "timed out after 60 s"
+    if r.returncode == 0:
+        return name, None
+    lines = [l for l in r.stderr.strip().splitlines() if l.strip()]
+    return name, (lines[-1] if lines else "exited with %d" % r.returncode)
+imported, failed = [], {}
+with ThreadPoolExecutor(4) as pool:
+    for name, error in pool.map(attempt, sorted(names)):
+        if error is None:
+            imported.append(name)
+        else:
+            failed[name] = error
+print(json.dumps({"prefix": sys.prefix, "imported": imported, "failed": failed}))
+"#;

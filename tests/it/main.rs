@@ -25,3 +25,4 @@ mod running;
 mod server;
 mod trust;
 mod validation;
+mod venvs;

@@ -53,8 +53,63 @@ pub struct Switched {
     pub minor_path: Option<String>,
     pub minor_change: Option<MinorChange>,
     pub previous_runtime_processes: Option<u64>,
+    pub following_venv_processes: Vec<FollowingProcess>,
+    pub venvs: Vec<VenvOutcome>,
     pub repaired: Vec<String>,
     pub dry_run: bool,
+}
+
+/// A running process of a venv made from a profile or minor path (`switch`, `rollback`).
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct FollowingProcess {
+    pub pid: u32,
+    pub venv: String,
+    pub home: String,
+}
+
+/// What a change of the profile did to a registered venv.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct VenvOutcome {
+    pub path: String,
+    pub state: String,
+    pub minor: String,
+    pub from: String,
+    pub to: String,
+    pub detail: Option<String>,
+}
+
+/// One element of `venv list --json`.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct VenvListed {
+    pub path: String,
+    pub profile: String,
+    pub minor: String,
+    pub entry: String,
+    pub version: Option<String>,
+    pub build: Option<String>,
+    pub state: String,
+    pub detail: Option<String>,
+    pub held: Option<String>,
+    pub other_minor: Option<String>,
+}
+
+/// `venv create --json`, `venv adopt --json`.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct VenvRegistered {
+    pub path: String,
+    pub profile: String,
+    pub minor: String,
+    pub entry: String,
+    pub version: String,
+    pub store_path: String,
 }
 
 #[derive(Deserialize, Debug)]
@@ -78,6 +133,8 @@ pub struct Running {
     pub profile: Option<String>,
     pub generation: Option<u64>,
     pub current: bool,
+    pub venv: Option<String>,
+    pub venv_follows_profile: bool,
 }
 
 #[derive(Deserialize, Debug)]
@@ -205,6 +262,8 @@ struct RolledBack {
     minor_path: Option<String>,
     minor_change: Option<MinorChange>,
     previous_runtime_processes: Option<u64>,
+    following_venv_processes: Vec<FollowingProcess>,
+    venvs: Vec<VenvOutcome>,
     repaired: Vec<String>,
     dry_run: bool,
 }
@@ -237,6 +296,16 @@ struct GcReport {
     unregistered_entries: Vec<String>,
     unregistered_generations: Vec<GenerationKey>,
     foreign: Vec<String>,
+    venvs_forgotten: Vec<VenvForgotten>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct VenvForgotten {
+    path: String,
+    entry: String,
+    why: String,
 }
 
 #[derive(Deserialize)]

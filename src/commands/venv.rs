@@ -1,0 +1,353 @@
+//! `pyswap venv create|adopt|list|remove`: venvs whose `pyvenv.cfg` and links name a store
+//! entry, so that a running process keeps its build, registered so that they move with their
+//! profile's minor version (see `venv`).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::cli::VenvCommand;
+use crate::db::{Db, VenvRow};
+use crate::profile::Profiles;
+use crate::settings::Settings;
+use crate::venv::{self, Points, State, VenvError};
+
+pub fn run(s: &Settings, command: VenvCommand) -> anyhow::Result<()> {
+    match command {
+        VenvCommand::Create { path, minor, args } => create(s, &path, minor.as_deref(), &args),
+        VenvCommand::Adopt { path } => adopt(s, &path),
+        VenvCommand::List => list(s),
+        VenvCommand::Remove { path, delete } => remove(s, &path, delete),
+    }
+}
+
+/// The locks and the finished journal of a command that writes venv rows.
+fn open(s: &Settings) -> anyhow::Result<(Db, crate::lock::GcLock, crate::lock::Lock)> {
+    let mut db = super::open_rw(s)?;
+    let gc = super::gc_shared(s)?;
+    let profile = crate::activation::profile_lock(s)?;
+    let finished = venv::recover(&s.venvs(), &mut db)?;
+    crate::activation::say_venvs(s, &finished);
+    Ok((db, gc, profile))
+}
+
+#[derive(Serialize)]
+struct Registered<'a> {
+    path: &'a str,
+    profile: &'a str,
+    minor: &'a str,
+    entry: &'a str,
+    version: &'a str,
+    store_path: String,
+}
+
+fn registered(s: &Settings, row: &VenvRow, version: &str, verb: &str) -> anyhow::Result<()> {
+    s.out.say(&format!(
+        "{verb} venv {} on CPython {version} ({}): it keeps this build while it runs and moves with profile `{}`'s {} runtime",
+        row.path, row.entry, row.profile, row.minor
+    ));
+    s.out.json(&Registered {
+        path: &row.path,
+        profile: &row.profile,
+        minor: &row.minor,
+        entry: &row.entry,
+        version,
+        store_path: s.home.store().join(&row.entry).display().to_string(),
+    })
+}
+
+/// The generation of `profile` a new venv of `minor` (or of the current minor) runs.
+fn runtime_for(
+    s: &Settings,
+    db: &Db,
+    minor: Option<&str>,
+) -> anyhow::Result<crate::db::GenerationRow> {
+    let profiles = Profiles::new(s.home.profiles());
+    let current = profiles
+        .current(&s.profile)?
+        .map(|n| db.generation(&s.profile, n))
+        .transpose()?
+        .flatten();
+    let Some(minor) = minor else {
+        return current.ok_or_else(|| super::CommandError::NoCurrent(s.profile.clone()).into());
+    };
+    if let Some(g) = current.filter(|g| g.minor().as_deref() == Some(minor)) {
+        return Ok(g);
+    }
+    let link = profiles.minor_path(&s.profile, minor);
+    let n = std::fs::read_link(&link)
+        .ok()
+        .and_then(|t| {
+            t.to_str()?
+                .strip_prefix(&format!("{}-", s.profile))?
+                .parse::<u64>()
+                .ok()
+        })
+        .and_then(|n| db.generation(&s.profile, n).ok().flatten());
+    n.ok_or_else(|| {
+        VenvError::NoRuntime {
+            profile: s.profile.clone(),
+            minor: minor.to_owned(),
+        }
+        .into()
+    })
+}
+
+fn create(s: &Settings, path: &Path, minor: Option<&str>, args: &[String]) -> anyhow::Result<()> {
+    if args.iter().any(|a| a == "--copies") {
+        return Err(VenvError::Copies.into());
+    }
+    let (mut db, _gc, _profile) = open(s)?;
+    let g = runtime_for(s, &db, minor)?;
+    let path = std::path::absolute(path)?;
+    let python = s.home.store().join(&g.entry_name).join("bin/python3");
+    // `-B`: the interpreter that makes the venv writes no bytecode into its runtime (the
+    // venv's own pip, installed by ensurepip, compiles into the venv as usual).
+    let out = std::process::Command::new(&python)
+        .args(["-B", "-m", "venv"])
+        .args(args)
+        .arg(&path)
+        .env_remove("PYTHONHOME")
+        .env_remove("PYTHONPATH")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| VenvError::Create {
+            path: path.clone(),
+            why: format!("{}: {e}", python.display()),
+        })?;
+    if !out.status.success() {
+        let why = String::from_utf8_lossy(&out.stderr);
+        return Err(VenvError::Create {
+            path,
+            why: why.lines().last().unwrap_or("failed").to_owned(),
+        }
+        .into());
+    }
+    let real = std::fs::canonicalize(&path)?;
+    let opened = venv::open(&real)?;
+    if venv::classify(&s.home, opened.home()) != Points::Entry(g.entry_name.clone()) {
+        return Err(VenvError::Foreign {
+            path: real,
+            home: opened.home().to_owned(),
+        }
+        .into());
+    }
+    let row = row_of(
+        s,
+        &opened,
+        &real,
+        &s.profile,
+        &g.entry_name,
+        &g.minor().unwrap_or_default(),
+    );
+    db.put_venv(&row)?;
+    registered(s, &row, &g.version, "created")
+}
+
+fn row_of(
+    s: &Settings,
+    opened: &venv::Opened,
+    real: &Path,
+    profile: &str,
+    entry: &str,
+    minor: &str,
+) -> VenvRow {
+    VenvRow {
+        path: real.display().to_string(),
+        profile: profile.to_owned(),
+        minor: minor.to_owned(),
+        entry: entry.to_owned(),
+        dev: opened.dev,
+        ino: opened.ino,
+        uid: opened.uid,
+        created: s.now,
+        held: None,
+    }
+}
+
+fn adopt(s: &Settings, path: &Path) -> anyhow::Result<()> {
+    let (mut db, _gc, _profile) = open(s)?;
+    let real = std::fs::canonicalize(path).map_err(|_| VenvError::NotAVenv {
+        path: path.to_owned(),
+        why: "it does not exist".into(),
+    })?;
+    let opened = venv::open(&real)?;
+    let foreign = || VenvError::Foreign {
+        path: real.clone(),
+        home: opened.home().to_owned(),
+    };
+    // The profile a venv made from a profile path belongs to is that path's; one made on an
+    // entry directly joins the selected profile.
+    let (entry, profile) = match venv::classify(&s.home, opened.home()) {
+        Points::Entry(e) => (e, s.profile.clone()),
+        Points::Follows {
+            link,
+            entry: Some(e),
+        } => (
+            e,
+            link.split_once('@')
+                .map_or(link.as_str(), |(p, _)| p)
+                .to_owned(),
+        ),
+        Points::Generation(e) => (e, s.profile.clone()),
+        Points::Follows { entry: None, .. } | Points::Foreign => return Err(foreign().into()),
+    };
+    let Some(row) = db.entry_by_name(&entry)? else {
+        return Err(foreign().into());
+    };
+    let minor = crate::profile::minor_tag(&row.version, &row.variant).unwrap_or_default();
+    let bin = s.home.store().join(&entry).join("bin");
+    let roots: Vec<PathBuf> = [s.home.store(), s.home.profiles()]
+        .into_iter()
+        .flat_map(|p| std::iter::once(p.clone()).chain(std::fs::canonicalize(&p).ok()))
+        .collect();
+    opened.point_at(&bin, &row.version, &|t| {
+        roots.iter().any(|r| t.starts_with(r))
+    })?;
+    let venv_row = row_of(s, &opened, &real, &profile, &entry, &minor);
+    db.put_venv(&venv_row)?;
+    registered(s, &venv_row, &row.version, "adopted")
+}
+
+/// One element of `pyswap venv list --json` (docs/json.md).
+#[derive(Serialize)]
+struct Listed {
+    path: String,
+    profile: String,
+    minor: String,
+    entry: String,
+    version: Option<String>,
+    build: Option<String>,
+    /// `ok`, `missing` (gc forgets it), `changed` (no longer the venv registered).
+    state: State,
+    detail: Option<String>,
+    /// Why its last move was refused, if it was.
+    held: Option<String>,
+    /// The profile runs another minor version: how to move this venv deliberately.
+    other_minor: Option<String>,
+}
+
+fn list(s: &Settings) -> anyhow::Result<()> {
+    let Some(db) = super::open_ro(s)? else {
+        return s.out.json(&Vec::<Listed>::new());
+    };
+    let profiles = Profiles::new(s.home.profiles());
+    let current_minor = |p: &str| {
+        profiles
+            .current(p)
+            .ok()
+            .flatten()
+            .and_then(|n| db.generation(p, n).ok().flatten())
+            .and_then(|g| g.minor())
+    };
+    let mut rows = Vec::new();
+    for v in db.venvs()? {
+        let (state, detail) = venv::state(&s.home, &v);
+        let e = db.entry_by_name(&v.entry)?;
+        let other_minor = current_minor(&v.profile)
+            .filter(|m| *m != v.minor)
+            .map(|m| {
+                format!(
+                    "profile `{}` runs {m}; this venv stays on {} (its packages are built for it). To move it: `pyswap venv create NEW --minor {m}`, `{}/bin/pip freeze > req.txt`, `NEW/bin/pip install -r req.txt`, then point the service at NEW and `pyswap venv remove {} --delete`",
+                    v.profile, v.minor, v.path, v.path
+                )
+            });
+        rows.push(Listed {
+            version: e.as_ref().map(|e| e.version.clone()),
+            build: e.and_then(|e| e.build),
+            path: v.path,
+            profile: v.profile,
+            minor: v.minor,
+            entry: v.entry,
+            state,
+            detail,
+            held: v.held,
+            other_minor,
+        });
+    }
+    if s.out.json {
+        return s.out.json(&rows);
+    }
+    if rows.is_empty() {
+        s.out
+            .say("no venv is registered; `pyswap venv create PATH` makes one");
+        return Ok(());
+    }
+    let mut t = String::from("PROFILE     MINOR   VERSION           STATE    PATH\n");
+    for r in &rows {
+        let version =
+            crate::version::label(r.version.as_deref().unwrap_or("?"), r.build.as_deref());
+        let _ = writeln!(
+            t,
+            "{:<10}  {:<6}  {version:<16}  {:<7}  {}",
+            r.profile,
+            r.minor,
+            match r.state {
+                State::Ok => "ok",
+                State::Missing => "missing",
+                State::Changed => "changed",
+            },
+            crate::output::printable(&r.path)
+        );
+    }
+    s.out.data(&t)?;
+    for r in &rows {
+        if let Some(d) = &r.detail {
+            s.out.warn(&format!("venv {}: {d}", r.path));
+        }
+        if let Some(h) = &r.held {
+            s.out.warn(&format!("venv {}: {h}", r.path));
+        }
+        if let Some(m) = &r.other_minor {
+            s.out.say(&format!("venv {}: {m}", r.path));
+        }
+    }
+    Ok(())
+}
+
+fn remove(s: &Settings, path: &Path, delete: bool) -> anyhow::Result<()> {
+    let (mut db, _gc, _profile) = open(s)?;
+    let absolute = std::path::absolute(path)?;
+    let key = std::fs::canonicalize(&absolute).unwrap_or(absolute.clone());
+    let Some(row) = [key.as_path(), absolute.as_path()]
+        .iter()
+        .find_map(|p| db.venv(&p.display().to_string()).ok().flatten())
+    else {
+        return Err(VenvError::NotRegistered { path: absolute }.into());
+    };
+    let mut deleted = false;
+    if delete {
+        let (state, detail) = venv::state(&s.home, &row);
+        match state {
+            State::Ok => {
+                crate::remove::remove_tree(Path::new(&row.path)).map_err(|error| {
+                    VenvError::Io {
+                        path: PathBuf::from(&row.path),
+                        error,
+                    }
+                })?;
+                deleted = true;
+            }
+            State::Missing => {}
+            State::Changed => {
+                return Err(VenvError::NotAVenv {
+                    path: PathBuf::from(&row.path),
+                    why: format!(
+                        "{}; nothing was deleted (without --delete it is only forgotten)",
+                        detail.unwrap_or_default()
+                    ),
+                }
+                .into());
+            }
+        }
+    }
+    db.forget_venv(&row.path)?;
+    s.out.say(&format!(
+        "{} venv {}; `pyswap gc` may now delete the runtime only it used",
+        if deleted { "deleted" } else { "forgot" },
+        row.path
+    ));
+    s.out
+        .json(&serde_json::json!({ "path": row.path, "deleted": deleted }))
+}

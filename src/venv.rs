@@ -1,0 +1,868 @@
+//! Venvs that keep their build while they run and move with their profile's minor version.
+//!
+//! CPython takes a venv's `pyvenv.cfg` `home` as written, once, at start, and reads every module
+//! it imports later through it. A venv made from the profile path (`profiles/default/bin`)
+//! therefore reads the stdlib of whatever build the profile runs *now*: after a switch a running
+//! process mixes two builds. A pyswap venv names its store entry instead (`home =
+//! $PYSWAP_HOME/store/<entry>/bin`, and `bin/python3 -> …/store/<entry>/bin/python3`), which
+//! never changes, so a running process keeps the build it started with; pyswap moves the venv
+//! itself when the profile makes another runtime of its minor version current (see
+//! [`follow`]).
+//!
+//! A move rewrites two names, each by `rename(2)`: `pyvenv.cfg` first, then the links in `bin/`
+//! that lead into the store, back to back. A process that starts between the two renames runs
+//! one build's interpreter binary with the other build's standard library (same minor version,
+//! same ABI). The move is journaled in the database before the first rename (`venv_moves`);
+//! the next command that holds the profile lock finishes it ([`recover`]), since its check
+//! had passed.
+//!
+//! Nothing here trusts a path: a venv is opened with `O_NOFOLLOW`, checked to be the directory
+//! registered (device and inode) and owned by the uid registered, and everything below it is
+//! done relative to its descriptor without following links. Files pyswap writes into a venv get
+//! the venv owner's uid and gid.
+
+use std::ffi::OsStr;
+use std::fmt::Write as _;
+use std::io::{self, Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use serde::Serialize;
+
+use crate::db::{Db, GenerationRow, VenvMove, VenvRow};
+use crate::home::Home;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VenvError {
+    #[error("{}: not a venv ({why})", path.display())]
+    NotAVenv { path: PathBuf, why: String },
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: io::Error },
+    #[error(
+        "`--copies` is refused: a python-build-standalone interpreter finds its libpython through $ORIGIN/../lib, which a copy in a venv does not have"
+    )]
+    Copies,
+    #[error("{}: its pyvenv.cfg home {home} is not a runtime of this store or a path of its profiles", path.display())]
+    Foreign { path: PathBuf, home: String },
+    #[error("{} is not a registered venv", path.display())]
+    NotRegistered { path: PathBuf },
+    #[error("profile `{profile}` has no runtime of Python {minor}")]
+    NoRuntime { profile: String, minor: String },
+    #[error("`python -m venv` failed for {}: {why}", path.display())]
+    Create { path: PathBuf, why: String },
+}
+
+impl crate::exit::Reason for VenvError {
+    fn status(&self) -> crate::exit::ExitStatus {
+        match self {
+            Self::Io { .. } => crate::exit::ExitStatus::Error,
+            _ => crate::exit::ExitStatus::Failure,
+        }
+    }
+
+    fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
+        match self {
+            Self::NoRuntime { minor, .. } => Some(
+                format!("`pyswap switch {minor}` installs one (then switch back if need be)")
+                    .into(),
+            ),
+            Self::NotRegistered { .. } => {
+                Some("`pyswap venv list` shows the registered venvs".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+fn io_err(path: &Path) -> impl Fn(rustix::io::Errno) -> VenvError + Copy + '_ {
+    move |e| VenvError::Io {
+        path: path.to_owned(),
+        error: e.into(),
+    }
+}
+
+/// The `key = value` lines of a `pyvenv.cfg`, kept in order.
+#[derive(Debug, Clone)]
+pub struct Config {
+    lines: Vec<String>,
+}
+
+impl Config {
+    pub fn parse(text: &str) -> Self {
+        Self {
+            lines: text.lines().map(str::to_owned).collect(),
+        }
+    }
+
+    /// The value of `key` (keys compared as CPython's `site` does: case-insensitively).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.lines.iter().find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            k.trim().eq_ignore_ascii_case(key).then(|| v.trim())
+        })
+    }
+
+    /// The text pointing at runtime `bin` (`…/store/<entry>/bin`) of version `version`: `home`,
+    /// `executable` and `version`/`version_info` replaced, the old home in `command` replaced,
+    /// every other line as it was.
+    pub fn pointed_at(&self, bin: &Path, version: &str) -> String {
+        let old_home = self.get("home").unwrap_or_default().to_owned();
+        let new_home = bin.display().to_string();
+        let mut out = String::new();
+        for l in &self.lines {
+            let key = l
+                .split_once('=')
+                .map(|(k, _)| k.trim().to_ascii_lowercase());
+            let line = match key.as_deref() {
+                Some("home") => format!("home = {new_home}"),
+                Some("version") => format!("version = {version}"),
+                Some("version_info") => {
+                    let v = l.split_once('=').map_or("", |(_, v)| v.trim());
+                    let tail: Vec<&str> = v.splitn(4, '.').skip(3).collect();
+                    match tail.first() {
+                        Some(t) => format!("version_info = {version}.{t}"),
+                        None => format!("version_info = {version}"),
+                    }
+                }
+                Some("executable") => {
+                    let v = l.split_once('=').map_or("", |(_, v)| v.trim());
+                    let name = Path::new(v)
+                        .file_name()
+                        .map_or_else(|| "python3".into(), |n| n.to_string_lossy().into_owned());
+                    format!("executable = {}", bin.join(name).display())
+                }
+                Some("command") if !old_home.is_empty() => l.replace(&old_home, &new_home),
+                _ => l.clone(),
+            };
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// A venv directory, opened.
+pub struct Opened {
+    pub path: PathBuf,
+    dir: OwnedFd,
+    pub dev: u64,
+    pub ino: u64,
+    pub uid: u32,
+    pub gid: u32,
+    pub config: Config,
+    config_mode: u32,
+}
+
+/// Opens the venv at `path` (its last component not followed) and reads its `pyvenv.cfg`.
+pub fn open(path: &Path) -> Result<Opened, VenvError> {
+    let not = |why: &str| VenvError::NotAVenv {
+        path: path.to_owned(),
+        why: why.to_owned(),
+    };
+    let dir = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        rustix::io::Errno::NOENT => not("it does not exist"),
+        rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => not("a symlink or not a directory"),
+        e => io_err(path)(e),
+    })?;
+    let st = rustix::fs::fstat(&dir).map_err(io_err(path))?;
+    let cfg = rustix::fs::openat(
+        &dir,
+        "pyvenv.cfg",
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        rustix::io::Errno::NOENT => not("it has no pyvenv.cfg"),
+        rustix::io::Errno::LOOP => not("its pyvenv.cfg is a symlink"),
+        e => io_err(path)(e),
+    })?;
+    let cst = rustix::fs::fstat(&cfg).map_err(io_err(path))?;
+    if FileType::from_raw_mode(cst.st_mode) != FileType::RegularFile {
+        return Err(not("its pyvenv.cfg is not a regular file"));
+    }
+    let mut text = String::new();
+    std::fs::File::from(cfg)
+        .take(64 << 10)
+        .read_to_string(&mut text)
+        .map_err(|error| VenvError::Io {
+            path: path.join("pyvenv.cfg"),
+            error,
+        })?;
+    Ok(Opened {
+        path: path.to_owned(),
+        dir,
+        dev: st.st_dev,
+        ino: st.st_ino,
+        uid: st.st_uid,
+        gid: st.st_gid,
+        config: Config::parse(&text),
+        config_mode: cst.st_mode & 0o7777,
+    })
+}
+
+/// What a venv's `home` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Points {
+    /// `…/store/<entry>/bin`: a runtime of this store, for good.
+    Entry(String),
+    /// A profile or minor path (`profiles/default/bin`, `profiles/default@3.11/bin`): whatever
+    /// that leads to now, which a switch changes under running processes. The entry it leads
+    /// to now, if any.
+    Follows { link: String, entry: Option<String> },
+    /// A generation directory's `bin` (fixed: it leads to one entry).
+    Generation(String),
+    /// Anything else (another Python, another home).
+    Foreign,
+}
+
+/// What `home` (a `pyvenv.cfg` value) names in this pyswap home.
+pub fn classify(home: &Home, value: &str) -> Points {
+    let path = Path::new(value);
+    let store = home.store();
+    let store_real = std::fs::canonicalize(&store).unwrap_or_else(|_| store.clone());
+    let entry_in = |p: &Path| -> Option<String> {
+        let rest = p
+            .strip_prefix(&store)
+            .or_else(|_| p.strip_prefix(&store_real))
+            .ok()?;
+        let mut parts = rest.components();
+        let name = parts.next()?.as_os_str().to_str()?.to_owned();
+        let bin = parts.next()?.as_os_str();
+        (crate::store::is_entry_name(&name) && bin == "bin" && parts.next().is_none())
+            .then_some(name)
+    };
+    if let Some(e) = entry_in(path) {
+        return Points::Entry(e);
+    }
+    let profiles = home.profiles();
+    let profiles_real = std::fs::canonicalize(&profiles).unwrap_or_else(|_| profiles.clone());
+    let Some(rest) = path
+        .strip_prefix(&profiles)
+        .or_else(|_| path.strip_prefix(&profiles_real))
+        .ok()
+    else {
+        return Points::Foreign;
+    };
+    let mut parts = rest.components();
+    let (Some(name), Some(bin), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Points::Foreign;
+    };
+    if bin.as_os_str() != "bin" {
+        return Points::Foreign;
+    }
+    let name = name.as_os_str().to_string_lossy().into_owned();
+    // A generation's `bin/` is a directory of links: its `python3` leads into the store.
+    let now = std::fs::canonicalize(path.join("python3"))
+        .ok()
+        .and_then(|real| entry_in(real.parent()?));
+    match std::fs::symlink_metadata(profiles.join(&name)) {
+        Ok(m) if m.file_type().is_symlink() => Points::Follows {
+            link: name,
+            entry: now,
+        },
+        Ok(m) if m.is_dir() => now.map_or(Points::Foreign, Points::Generation),
+        _ => Points::Foreign,
+    }
+}
+
+impl Opened {
+    /// The `home` value.
+    pub fn home(&self) -> &str {
+        self.config.get("home").unwrap_or_default()
+    }
+
+    /// Whether this is the venv `row` registered: the same directory (device and inode). Its
+    /// owner may have changed since (an operator handing it to a service user); checks run as
+    /// whoever owns it now.
+    pub fn is(&self, row: &VenvRow) -> bool {
+        self.dev == row.dev && self.ino == row.ino
+    }
+
+    /// Its `lib/python3.X[t]/site-packages` directories, relative.
+    pub fn site_packages(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.path.join("lib")) else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+            .filter(|n| n.starts_with("python3"))
+            .filter(|n| self.path.join("lib").join(n).join("site-packages").is_dir())
+            .map(|n| format!("lib/{n}/site-packages"))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Points the venv at runtime `bin` (`…/store/<entry>/bin`, version `version`):
+    /// `pyvenv.cfg` replaced by rename, then each link of `bin/` that leads into the store or to
+    /// a profile path (`leads_into`) replaced by rename, then both directories synced. Files get
+    /// the venv's owner. Idempotent: pointing again at the same runtime writes the same names.
+    pub fn point_at(
+        &self,
+        bin: &Path,
+        version: &str,
+        leads_into: &dyn Fn(&Path) -> bool,
+    ) -> Result<(), VenvError> {
+        let err = io_err(&self.path);
+        let text = self.config.pointed_at(bin, version);
+        let tmp = format!(".pyvenv.cfg.pyswap-{}", std::process::id());
+        let _ = rustix::fs::unlinkat(&self.dir, tmp.as_str(), AtFlags::empty());
+        let fd = rustix::fs::openat(
+            &self.dir,
+            tmp.as_str(),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(self.config_mode),
+        )
+        .map_err(err)?;
+        self.own(|| rustix::fs::fchown(&fd, Some(uid(self.uid)), Some(gid(self.gid))))
+            .map_err(err)?;
+        let mut f = std::fs::File::from(fd);
+        f.write_all(text.as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(|error| VenvError::Io {
+                path: self.path.join(&tmp),
+                error,
+            })?;
+        drop(f);
+        rustix::fs::renameat(&self.dir, tmp.as_str(), &self.dir, "pyvenv.cfg").map_err(err)?;
+        crate::crash::point("venv:config-renamed");
+        let bindir = rustix::fs::openat(
+            &self.dir,
+            "bin",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(err)?;
+        for (name, target) in links(&bindir).map_err(err)? {
+            let t = Path::new(OsStr::from_bytes(&target));
+            if !t.is_absolute() || !leads_into(t) {
+                continue;
+            }
+            let Some(file) = t.file_name() else { continue };
+            let new = bin.join(file);
+            if new.as_os_str().as_bytes() == target.as_slice() {
+                continue;
+            }
+            let tmp = format!(".{}.pyswap-{}", name.to_string_lossy(), std::process::id());
+            let _ = rustix::fs::unlinkat(&bindir, tmp.as_str(), AtFlags::empty());
+            rustix::fs::symlinkat(&new, &bindir, tmp.as_str()).map_err(err)?;
+            self.own(|| {
+                rustix::fs::chownat(
+                    &bindir,
+                    tmp.as_str(),
+                    Some(uid(self.uid)),
+                    Some(gid(self.gid)),
+                    AtFlags::SYMLINK_NOFOLLOW,
+                )
+            })
+            .map_err(err)?;
+            rustix::fs::renameat(&bindir, tmp.as_str(), &bindir, name.as_os_str()).map_err(err)?;
+        }
+        crate::crash::point("venv:linked");
+        rustix::fs::fsync(&bindir).map_err(err)?;
+        rustix::fs::fsync(&self.dir).map_err(err)?;
+        Ok(())
+    }
+
+    /// Runs `chown` when pyswap is root (otherwise the files are this user's, the venv's).
+    fn own(&self, f: impl FnOnce() -> rustix::io::Result<()>) -> rustix::io::Result<()> {
+        if rustix::process::geteuid().is_root() && self.uid != 0 {
+            f()
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn uid(u: u32) -> rustix::process::Uid {
+    rustix::process::Uid::from_raw(u)
+}
+
+fn gid(g: u32) -> rustix::process::Gid {
+    rustix::process::Gid::from_raw(g)
+}
+
+/// The symlinks of an open directory: (name, target).
+fn links(dir: &OwnedFd) -> rustix::io::Result<Vec<(std::ffi::OsString, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let mut rd = rustix::fs::Dir::read_from(dir)?;
+    while let Some(e) = rd.next() {
+        let e = e?;
+        let name = OsStr::from_bytes(e.file_name().to_bytes()).to_owned();
+        if name.as_bytes().starts_with(b".") {
+            continue;
+        }
+        let st = rustix::fs::statat(dir, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW)?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::Symlink {
+            continue;
+        }
+        let target = rustix::fs::readlinkat(dir, name.as_os_str(), Vec::new())?;
+        out.push((name, target.into_bytes()));
+    }
+    Ok(out)
+}
+
+/// Where everything a venv operation needs lives.
+pub struct Context<'a> {
+    pub home: &'a Home,
+    /// `venv.check_modules`: what a check imports (empty: from the venv's metadata).
+    pub modules: &'a [String],
+    pub timeout: Duration,
+    pub now: i64,
+}
+
+impl Context<'_> {
+    /// `…/store/<entry>/bin`.
+    fn bin(&self, entry: &str) -> PathBuf {
+        self.home.store().join(entry).join("bin")
+    }
+
+    /// Whether a link target leads into the store or to a path of the profiles.
+    fn leads_into(&self) -> impl Fn(&Path) -> bool + '_ {
+        let roots: Vec<PathBuf> = [self.home.store(), self.home.profiles()]
+            .into_iter()
+            .flat_map(|p| {
+                let real = std::fs::canonicalize(&p).ok();
+                std::iter::once(p).chain(real)
+            })
+            .collect();
+        move |t: &Path| roots.iter().any(|r| t.starts_with(r))
+    }
+}
+
+/// Checks the venv against runtime `entry` without touching the venv: an interpreter of that
+/// runtime starts as the venv's would (a venv-shaped directory in the temporary directory, with
+/// `home` at the runtime and the venv's own site-packages linked in) and imports the venv's
+/// modules, as the venv's owner when pyswap is root, writing no bytecode.
+pub fn check(ctx: &Context<'_>, venv: &Opened, entry: &str, version: &str) -> Result<(), String> {
+    let bin = ctx.bin(entry);
+    let shim = tempfile::Builder::new()
+        .prefix("pyswap-venv-check-")
+        .tempdir()
+        .map_err(|e| format!("cannot make a directory to check in: {e}"))?;
+    let made = (|| -> io::Result<()> {
+        use std::os::unix::fs::{PermissionsExt, symlink};
+        std::fs::set_permissions(shim.path(), std::fs::Permissions::from_mode(0o755))?;
+        let system = venv
+            .config
+            .get("include-system-site-packages")
+            .unwrap_or("false");
+        std::fs::write(
+            shim.path().join("pyvenv.cfg"),
+            format!(
+                "home = {}\ninclude-system-site-packages = {system}\nversion = {version}\n",
+                bin.display()
+            ),
+        )?;
+        std::fs::create_dir(shim.path().join("bin"))?;
+        symlink(bin.join("python3"), shim.path().join("bin/python3"))?;
+        for sp in venv.site_packages() {
+            let at = shim.path().join(&sp);
+            if let Some(parent) = at.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            symlink(venv.path.join(&sp), at)?;
+        }
+        Ok(())
+    })();
+    made.map_err(|e| format!("cannot make a directory to check in: {e}"))?;
+    let user =
+        (rustix::process::geteuid().is_root() && venv.uid != 0).then_some((venv.uid, venv.gid));
+    crate::validate::venv(
+        &shim.path().join("bin/python3"),
+        ctx.modules,
+        user,
+        ctx.timeout,
+    )
+    .map(drop)
+}
+
+/// What happened to one venv when its profile changed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub path: String,
+    /// `moved` (checked and moved), `returned` (moved back to an entry it ran on before, no
+    /// check), `held` (its check failed: it stays on its runtime and works), `stays` (another
+    /// minor version: it stays on its own), `changed` (the directory is no longer the venv
+    /// registered, or unreadable: left alone), `finished` (an interrupted move completed).
+    pub state: &'static str,
+    pub minor: String,
+    /// The entry it ran before, and runs now.
+    pub from: String,
+    pub to: String,
+    /// Why it was held, or what changed.
+    pub detail: Option<String>,
+}
+
+/// After the profile made generation `g` current: every venv of the profile and `g`'s minor
+/// version that runs another entry moves to `g`'s, if its check passes (`check_returns`: also
+/// when it ran on that entry before; rollback passes `false`); when the profile left minor
+/// version `left` for another, its venvs of `left` are reported as staying. Moves that a killed
+/// command left are finished first.
+pub fn follow(
+    ctx: &Context<'_>,
+    db: &mut Db,
+    g: &GenerationRow,
+    left: Option<&str>,
+    check_returns: bool,
+) -> anyhow::Result<Vec<Outcome>> {
+    let mut out = recover(ctx, db)?;
+    let Some(minor) = g.minor() else {
+        return Ok(out);
+    };
+    for v in db.venvs()? {
+        if v.profile != g.profile {
+            continue;
+        }
+        if v.minor != minor {
+            if left != Some(v.minor.as_str()) {
+                continue;
+            }
+            out.push(Outcome {
+                state: "stays",
+                minor: v.minor.clone(),
+                from: v.entry.clone(),
+                to: v.entry.clone(),
+                detail: None,
+                path: v.path,
+            });
+            continue;
+        }
+        if v.entry == g.entry_name {
+            continue;
+        }
+        out.push(move_one(
+            ctx,
+            db,
+            &v,
+            &g.entry_name,
+            &g.version,
+            check_returns,
+        )?);
+    }
+    Ok(out)
+}
+
+/// Checks and moves one venv to `to`.
+fn move_one(
+    ctx: &Context<'_>,
+    db: &mut Db,
+    v: &VenvRow,
+    to: &str,
+    version: &str,
+    check_returns: bool,
+) -> anyhow::Result<Outcome> {
+    let outcome = |state, detail| Outcome {
+        path: v.path.clone(),
+        state,
+        minor: v.minor.clone(),
+        from: v.entry.clone(),
+        to: if state == "moved" || state == "returned" {
+            to.to_owned()
+        } else {
+            v.entry.clone()
+        },
+        detail,
+    };
+    let opened = match open(Path::new(&v.path)) {
+        Ok(o) if o.is(v) && classify(ctx.home, o.home()) == Points::Entry(v.entry.clone()) => o,
+        Ok(o) => {
+            return Ok(outcome(
+                "changed",
+                Some(format!(
+                    "no longer the venv registered (home {}); `pyswap venv adopt {}` registers it again",
+                    o.home(),
+                    v.path
+                )),
+            ));
+        }
+        Err(e) => return Ok(outcome("changed", Some(e.to_string()))),
+    };
+    let returning = db.venv_ran_on(&v.path, to)?;
+    if check_returns || !returning {
+        crate::crash::timing("venv:checking");
+        if let Err(why) = check(ctx, &opened, to, version) {
+            let held = format!("held from {to}: {why}");
+            db.set_venv_held(&v.path, Some(&held))?;
+            return Ok(outcome("held", Some(why)));
+        }
+    }
+    let m = VenvMove {
+        path: v.path.clone(),
+        from: v.entry.clone(),
+        to: to.to_owned(),
+        version: version.to_owned(),
+    };
+    db.begin_venv_move(&m, ctx.now)?;
+    crate::crash::point("venv:journaled");
+    if let Err(e) = opened.point_at(&ctx.bin(to), version, &ctx.leads_into()) {
+        // Put it back as it was; if even that fails, the journal stays and the next command
+        // finishes the move.
+        let back = db
+            .entry_by_name(&v.entry)?
+            .map_or_else(|| version.to_owned(), |e| e.version);
+        if opened
+            .point_at(&ctx.bin(&v.entry), &back, &ctx.leads_into())
+            .is_ok()
+        {
+            db.end_venv_move(&m, &v.entry)?;
+            let held = format!("held from {to}: cannot move it: {e}");
+            db.set_venv_held(&v.path, Some(&held))?;
+            return Ok(outcome("held", Some(format!("cannot move it: {e}"))));
+        }
+        return Ok(outcome(
+            "changed",
+            Some(format!(
+                "cannot move it ({e}); the next pyswap command tries again"
+            )),
+        ));
+    }
+    db.end_venv_move(&m, to)?;
+    crate::crash::point("venv:moved");
+    Ok(outcome(if returning { "returned" } else { "moved" }, None))
+}
+
+/// Finishes the moves a killed command left journaled: each venv is pointed at the entry it was
+/// moving to (its check had passed), or, when that entry is gone, back at the one it came from.
+/// A directory that is no longer the venv registered is left alone and the journal row dropped.
+pub fn recover(ctx: &Context<'_>, db: &mut Db) -> anyhow::Result<Vec<Outcome>> {
+    let mut out = Vec::new();
+    for m in db.venv_moves()? {
+        let Some(v) = db.venv(&m.path)? else {
+            db.forget_venv(&m.path)?;
+            continue;
+        };
+        let usable = |e: &str| {
+            crate::store::is_entry_name(e) && ctx.bin(e).join("python3").symlink_metadata().is_ok()
+        };
+        let (target, version) = if usable(&m.to) {
+            (m.to.clone(), m.version.clone())
+        } else {
+            let version = db
+                .entry_by_name(&m.from)?
+                .map_or_else(|| m.version.clone(), |e| e.version);
+            (m.from.clone(), version)
+        };
+        let mut outcome = Outcome {
+            path: m.path.clone(),
+            state: "finished",
+            minor: v.minor.clone(),
+            from: m.from.clone(),
+            to: target.clone(),
+            detail: Some("a move that a killed pyswap left half done".into()),
+        };
+        let opened = open(Path::new(&m.path)).ok().filter(|o| {
+            o.is(&v)
+                && matches!(classify(ctx.home, o.home()), Points::Entry(e) if e == m.from || e == m.to)
+        });
+        match opened {
+            Some(o) if usable(&target) => {
+                o.point_at(&ctx.bin(&target), &version, &ctx.leads_into())?;
+                db.end_venv_move(&m, &target)?;
+            }
+            _ => {
+                db.end_venv_move(&m, &v.entry)?;
+                outcome.state = "changed";
+                outcome.to = v.entry.clone();
+                outcome.detail =
+                    Some("an interrupted move could not be finished: the directory changed".into());
+            }
+        }
+        out.push(outcome);
+    }
+    Ok(out)
+}
+
+/// A venv's state for `venv list` and gc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Its directory is the one registered and names the registered entry.
+    Ok,
+    /// Its directory is gone.
+    Missing,
+    /// The path names something else now (another directory, a symlink, a venv of another
+    /// runtime), or cannot be read.
+    Changed,
+}
+
+/// The state of a registered venv (nothing followed, nothing written).
+pub fn state(home: &Home, v: &VenvRow) -> (State, Option<String>) {
+    match open(Path::new(&v.path)) {
+        Ok(o) if !o.is(v) => (
+            State::Changed,
+            Some("another directory stands at its path".into()),
+        ),
+        Ok(o) => match classify(home, o.home()) {
+            Points::Entry(e) if e == v.entry => (State::Ok, None),
+            _ => (
+                State::Changed,
+                Some(format!("its pyvenv.cfg home is {} now", o.home())),
+            ),
+        },
+        Err(VenvError::NotAVenv { why, .. }) if why == "it does not exist" => {
+            (State::Missing, None)
+        }
+        Err(e) => (State::Changed, Some(e.to_string())),
+    }
+}
+
+/// What gc did with a registered venv it could not find.
+#[derive(Debug, Clone, Serialize)]
+pub struct Forgotten {
+    pub path: String,
+    pub entry: String,
+    pub why: String,
+}
+
+/// gc's part: registered venvs whose directory is gone, or is no longer a venv of this store's
+/// runtime it was registered with, are forgotten (their rows only: nothing is followed or
+/// deleted outside the home). With `dry_run` only reported.
+pub fn sweep(home: &Home, db: &mut Db, dry_run: bool) -> anyhow::Result<Vec<Forgotten>> {
+    let mut out = Vec::new();
+    let moving: Vec<String> = db.venv_moves()?.into_iter().map(|m| m.path).collect();
+    for v in db.venvs()? {
+        if moving.contains(&v.path) {
+            continue;
+        }
+        let (state, why) = state(home, &v);
+        if state == State::Ok {
+            continue;
+        }
+        if !dry_run {
+            db.forget_venv(&v.path)?;
+        }
+        out.push(Forgotten {
+            why: why.unwrap_or_else(|| "its directory is gone".into()),
+            entry: v.entry,
+            path: v.path,
+        });
+    }
+    Ok(out)
+}
+
+/// The venv a process runs from, as its command line says (`argv[0]` `…/bin/python*`, relative
+/// to its working directory), else `VIRTUAL_ENV` in its environment when readable: text, for
+/// showing only (what gc may delete never depends on it).
+pub fn of_process(pid: u32) -> Option<PathBuf> {
+    let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+    let raw = std::fs::read(proc_dir.join("cmdline")).ok()?;
+    let argv0 = raw.split(|&b| b == 0).next().filter(|a| !a.is_empty());
+    let from_argv = argv0.and_then(|a| {
+        let p = Path::new(OsStr::from_bytes(a));
+        let p = if p.is_absolute() {
+            p.to_owned()
+        } else if p.components().count() > 1 {
+            std::fs::read_link(proc_dir.join("cwd")).ok()?.join(p)
+        } else {
+            return None;
+        };
+        let bin = p.parent()?;
+        let venv = bin.parent()?;
+        (bin.file_name()? == "bin"
+            && p.file_name()?.as_bytes().starts_with(b"python")
+            && venv.join("pyvenv.cfg").is_file())
+        .then(|| venv.to_owned())
+    });
+    from_argv.or_else(|| {
+        let env = std::fs::read(proc_dir.join("environ")).ok()?;
+        let v = env
+            .split(|&b| b == 0)
+            .find_map(|kv| kv.strip_prefix(b"VIRTUAL_ENV"))?
+            .strip_prefix(b"=")?;
+        let p = PathBuf::from(OsStr::from_bytes(v));
+        p.join("pyvenv.cfg").is_file().then_some(p)
+    })
+}
+
+/// The venv of a process, when it follows a profile or minor path (its stdlib changes under it).
+pub fn following(home: &Home, venv: &Path) -> Option<String> {
+    let cfg = std::fs::read_to_string(venv.join("pyvenv.cfg")).ok()?;
+    let value = Config::parse(&cfg).get("home")?.to_owned();
+    matches!(classify(home, &value), Points::Follows { .. }).then_some(value)
+}
+
+/// Lines that say what happened to the venvs (for human output).
+pub fn describe(outcomes: &[Outcome]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for o in outcomes {
+        let mut l = String::new();
+        match o.state {
+            "moved" => {
+                let _ = write!(
+                    l,
+                    "venv {}: moved to {} (checked); running processes keep {}",
+                    o.path, o.to, o.from
+                );
+            }
+            "returned" => {
+                let _ = write!(l, "venv {}: back on {} (it ran there before)", o.path, o.to);
+            }
+            "held" => {
+                let _ = write!(
+                    l,
+                    "venv {} stays on {} and works: its check on the new runtime failed: {}",
+                    o.path,
+                    o.from,
+                    o.detail.as_deref().unwrap_or("?")
+                );
+            }
+            "stays" => {
+                let _ = write!(
+                    l,
+                    "venv {} stays on Python {} ({}); `pyswap venv` says how to move it",
+                    o.path, o.minor, o.from
+                );
+            }
+            "finished" => {
+                let _ = write!(
+                    l,
+                    "venv {}: finished an interrupted move to {}",
+                    o.path, o.to
+                );
+            }
+            _ => {
+                let _ = write!(
+                    l,
+                    "venv {} left alone: {}",
+                    o.path,
+                    o.detail.as_deref().unwrap_or("it changed")
+                );
+            }
+        }
+        lines.push(l);
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pyvenv_cfg_is_pointed_at_a_runtime_keeping_other_lines() {
+        let c = Config::parse(
+            "home = /h/profiles/default/bin\ninclude-system-site-packages = false\nversion = 3.11.6\nexecutable = /h/store/a-k/bin/python3.11\ncommand = /h/profiles/default/bin/python3 -m venv /v\nprompt = 'app'\n",
+        );
+        let text = c.pointed_at(Path::new("/h/store/b-k/bin"), "3.11.7");
+        assert_eq!(
+            text,
+            "home = /h/store/b-k/bin\ninclude-system-site-packages = false\nversion = 3.11.7\nexecutable = /h/store/b-k/bin/python3.11\ncommand = /h/store/b-k/bin/python3 -m venv /v\nprompt = 'app'\n"
+        );
+        let again = Config::parse(&text).pointed_at(Path::new("/h/store/b-k/bin"), "3.11.7");
+        assert_eq!(again, text, "idempotent");
+        let info = Config::parse("home = /x\nversion_info = 3.12.1.final.0\n")
+            .pointed_at(Path::new("/y"), "3.12.2");
+        assert!(info.contains("version_info = 3.12.2.final.0"), "{info}");
+        assert_eq!(Config::parse("Home=/a").get("home"), Some("/a"));
+    }
+}

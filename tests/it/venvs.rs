@@ -1,0 +1,722 @@
+//! Issue 24: services run from venvs. A pyswap venv names its store entry (`pyvenv.cfg` `home`
+//! and `bin/python3`), so a running venv process keeps the build it started with; pyswap moves
+//! the venv when the profile makes another runtime of its minor version current, after checking
+//! it there. Real `CPython` (this machine's, packed as upstream packs it), real pip, two builds of
+//! one version that differ in one stdlib module (`pyswap_build.MARK`).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use crate::common::{Compression, Fake, TestContext, as_user, packed_cpython, root_or_skip};
+use crate::running::run_ok;
+
+const PIP_QUIET: [&str; 5] = [
+    "install",
+    "--no-index",
+    "--no-cache-dir",
+    "--disable-pip-version-check",
+    "--quiet",
+];
+
+/// A home whose profile runs build A of this machine's `CPython`, with build B in the catalogue
+/// under another build date (switching to `version` then installs B).
+fn two_builds() -> (TestContext, String) {
+    let a = packed_cpython("python3", Some("build a\n"));
+    let b = packed_cpython("python3", Some("build b\n"));
+    let mut t = TestContext::new();
+    t.add_archive(&a.0, &a.1, Compression::Gz);
+    t.run(&["switch", &a.0]).ok();
+    t.add_archive(&b.0, &b.1, Compression::Gz);
+    t.set_field(&b.0, "build", "20260201".into());
+    (t, a.0.clone())
+}
+
+/// A running interpreter that imports, on request, one module per line of its stdin and answers
+/// `MARK-or-ok realpath(module file)`.
+struct Running {
+    child: Child,
+    out: BufReader<std::process::ChildStdout>,
+}
+
+const SERVE: &str = r"
+import importlib, os, sys
+for line in sys.stdin:
+    m = importlib.import_module(line.strip())
+    print(getattr(m, 'MARK', 'ok'), os.path.realpath(getattr(m, '__file__', '') or ''), sep='\t', flush=True)
+";
+
+impl Running {
+    fn start(python: &Path) -> Self {
+        let mut child = as_user(python)
+            .args(["-c", SERVE])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let mut r = Self { child, out };
+        r.import("json"); // started: its runtime is mapped
+        r
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// (MARK or `ok`, the real path of the module's file).
+    fn import(&mut self, module: &str) -> (String, String) {
+        writeln!(self.child.stdin.as_mut().unwrap(), "{module}").unwrap();
+        let mut line = String::new();
+        self.out.read_line(&mut line).unwrap();
+        let (mark, file) = line.trim().split_once('\t').unwrap_or((line.trim(), ""));
+        (mark.to_owned(), file.to_owned())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The store entry generation `n` runs.
+fn entry_of(t: &TestContext, n: u64) -> String {
+    let db = pyswap::db::Db::open(&t.home.join("pyswap.db")).unwrap();
+    db.generation("default", n).unwrap().unwrap().entry_name
+}
+
+/// What a new process of the venv runs: (entry of its interpreter binary, entry of its stdlib
+/// and MARK). A venv that runs wholly one build has the same entry twice.
+fn runs(venv: &Path) -> (String, String, String) {
+    let script = "import os, sys, pyswap_build; print(os.path.realpath(sys.executable)); print(os.path.realpath(pyswap_build.__file__)); print(pyswap_build.MARK)";
+    let out = run_ok(&venv.join("bin/python"), &["-c", script]);
+    let lines: Vec<&str> = out.lines().collect();
+    let entry = |p: &str| {
+        let rest = &p[p.find("/store/").unwrap() + 7..];
+        rest.split('/').next().unwrap().to_owned()
+    };
+    (entry(lines[0]), entry(lines[1]), lines[2].to_owned())
+}
+
+/// A wheel the test builds: `files` (archive path, bytes) plus its dist-info, tagged `tag`.
+fn wheel(dir: &Path, name: &str, tag: &str, files: &[(&str, Vec<u8>)]) -> PathBuf {
+    let src = dir.join(format!("wheel-src-{name}"));
+    std::fs::create_dir_all(&src).unwrap();
+    let mut listed = Vec::new();
+    for (i, (path, data)) in files.iter().enumerate() {
+        let f = src.join(i.to_string());
+        std::fs::write(&f, data).unwrap();
+        listed.push(format!("{path}={}", f.display()));
+    }
+    let script = r#"
+import base64, hashlib, sys, zipfile
+out, name, tag = sys.argv[1:4]
+pure = "true" if tag.startswith("py3-none") else "false"
+info = f"{name}-1.0.dist-info"
+files = {}
+for pair in sys.argv[4:]:
+    path, src = pair.split("=", 1)
+    files[path] = open(src, "rb").read()
+files[f"{info}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n".encode()
+files[f"{info}/WHEEL"] = f"Wheel-Version: 1.0\nGenerator: pyswap-tests\nRoot-Is-Purelib: {pure}\nTag: {tag}\n".encode()
+path = f"{out}/{name}-1.0-{tag}.whl"
+record = []
+with zipfile.ZipFile(path, "w") as z:
+    for p, data in files.items():
+        z.writestr(p, data)
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{p},sha256={digest},{len(data)}")
+    record.append(f"{info}/RECORD,,")
+    z.writestr(f"{info}/RECORD", "\n".join(record) + "\n")
+print(path)
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(dir)
+        .args([name, tag])
+        .args(&listed)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// A C extension module `pyswap_ext` compiled with the runtime's headers and the machine's C
+/// compiler, in a wheel.
+fn extension_wheel(t: &TestContext, venv: &Path) -> PathBuf {
+    let include = run_ok(
+        &venv.join("bin/python"),
+        &[
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['include'])",
+        ],
+    );
+    let suffix = run_ok(
+        &venv.join("bin/python"),
+        &[
+            "-c",
+            "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))",
+        ],
+    );
+    let c = t.dir.path().join("pyswap_ext.c");
+    std::fs::write(
+        &c,
+        r#"#include <Python.h>
+static PyObject *answer(PyObject *self, PyObject *args) { return PyLong_FromLong(42); }
+static PyMethodDef methods[] = {{"answer", answer, METH_NOARGS, ""}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "pyswap_ext", NULL, -1, methods};
+PyMODINIT_FUNC PyInit_pyswap_ext(void) { return PyModule_Create(&module); }
+"#,
+    )
+    .unwrap();
+    let so = t.dir.path().join("pyswap_ext.so");
+    let built = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O1", "-I"])
+        .arg(include.trim())
+        .arg(&c)
+        .arg("-o")
+        .arg(&so)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let name = format!("pyswap_ext{}", suffix.trim());
+    wheel(
+        t.dir.path(),
+        "pyswap_ext",
+        "cp311-cp311-linux_x86_64",
+        &[(&name, std::fs::read(&so).unwrap())],
+    )
+}
+
+fn pip_install(venv: &Path, wheel: &Path) {
+    let mut args: Vec<&str> = PIP_QUIET.to_vec();
+    args.push(wheel.to_str().unwrap());
+    run_ok(&venv.join("bin/pip"), &args);
+}
+
+fn cfg(venv: &Path) -> String {
+    std::fs::read_to_string(venv.join("pyvenv.cfg")).unwrap()
+}
+
+#[test]
+fn issue24_a_venv_process_keeps_its_build_across_switch_gc_and_rollback_and_new_ones_follow() {
+    let (t, version) = two_builds();
+    let a = entry_of(&t, 1);
+    let venv = t.dir.path().join("app/.venv");
+    std::fs::create_dir_all(venv.parent().unwrap()).unwrap();
+    let r = t
+        .run(&["venv", "create", venv.to_str().unwrap(), "--json"])
+        .ok();
+    assert_eq!(r.json()["entry"], a.as_str());
+    let real = std::fs::canonicalize(&venv).unwrap();
+    let home_line = format!("home = {}/store/{a}/bin", t.home.display());
+    assert!(cfg(&venv).contains(&home_line), "{}", cfg(&venv));
+    assert_eq!(
+        std::fs::read_link(venv.join("bin/python3")).unwrap(),
+        t.home.join("store").join(&a).join("bin/python3")
+    );
+    // A pure wheel and a compiled extension, installed with the venv's own pip.
+    let pure = wheel(
+        t.dir.path(),
+        "pyswap_probe",
+        "py3-none-any",
+        &[("pyswap_probe/__init__.py", b"VALUE = 42\n".to_vec())],
+    );
+    pip_install(&venv, &pure);
+    pip_install(&venv, &extension_wheel(&t, &venv));
+    let packages =
+        "import pyswap_probe, pyswap_ext; print(pyswap_probe.VALUE, pyswap_ext.answer())";
+    assert_eq!(
+        run_ok(&venv.join("bin/python"), &["-c", packages]).trim(),
+        "42 42"
+    );
+
+    let mut service = Running::start(&venv.join("bin/python"));
+    let on_a = |file: &str| file.contains(&format!("/store/{a}/"));
+
+    // A switch to build B: the venv is checked and moved; the running process keeps A.
+    let r = t.run(&["switch", &version, "--json"]).ok();
+    let doc = r.json();
+    let b = entry_of(&t, 2);
+    assert_ne!(a, b);
+    assert_eq!(doc["venvs"][0]["state"], "moved", "{}", r.stdout);
+    assert_eq!(doc["venvs"][0]["path"], real.to_str().unwrap());
+    assert_eq!(doc["venvs"][0]["to"], b.as_str());
+    assert_eq!(doc["previous_runtime_processes"], 1, "{}", r.stdout);
+    assert_eq!(doc["following_venv_processes"], serde_json::json!([]));
+    let (mark, file) = service.import("pyswap_build");
+    assert_eq!(
+        mark, "build a",
+        "the running venv process read another build's stdlib"
+    );
+    assert!(on_a(&file), "{file}");
+    assert_eq!(
+        runs(&venv),
+        (b.clone(), b.clone(), "build b".into()),
+        "a new process runs B"
+    );
+    assert_eq!(
+        run_ok(&venv.join("bin/python"), &["-c", packages]).trim(),
+        "42 42"
+    );
+    run_ok(
+        &venv.join("bin/pip"),
+        &["--version", "--disable-pip-version-check"],
+    );
+    let ps = t.run(&["ps", "--json"]).ok().json();
+    let row = ps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pid"] == service.pid())
+        .expect("ps lists the service");
+    assert_eq!(row["venv"], venv.to_str().unwrap());
+    assert_eq!(row["venv_follows_profile"], false);
+    assert_eq!(row["entry"], a.as_str());
+
+    // A rollback to A: the venv returns without a check; the service imports from A still.
+    let r = t.run(&["rollback", "--json"]).ok();
+    assert_eq!(r.json()["venvs"][0]["state"], "returned", "{}", r.stdout);
+    let (_, file) = service.import("fractions");
+    assert!(on_a(&file), "{file}");
+    assert_eq!(runs(&venv), (a.clone(), a.clone(), "build a".into()));
+    assert_eq!(
+        run_ok(&venv.join("bin/python"), &["-c", packages]).trim(),
+        "42 42"
+    );
+
+    // Forward to B again, then a gc that deletes generation 1: A stays while the service runs
+    // (it maps A's libpython), and the service still imports from A.
+    let r = t.run(&["rollback", "--to", "2", "--json"]).ok();
+    assert_eq!(r.json()["venvs"][0]["state"], "returned", "{}", r.stdout);
+    let gc = t.run(&["gc", "--keep", "1", "--json"]).ok().json();
+    assert_eq!(gc["generations_removed"][0]["number"], 1, "{gc}");
+    assert_eq!(gc["entries_in_use"][0]["entry"], a.as_str(), "{gc}");
+    let (_, file) = service.import("csv");
+    assert!(on_a(&file), "{file}");
+    assert_eq!(runs(&venv), (b.clone(), b.clone(), "build b".into()));
+    let listed = t.run(&["venv", "list", "--json"]).ok().json();
+    assert_eq!(listed[0]["entry"], b.as_str());
+    assert_eq!(listed[0]["state"], "ok");
+    drop(service);
+    let gc = t.run(&["gc", "--json"]).ok().json();
+    assert_eq!(gc["entries_removed"][0], a.as_str(), "{gc}");
+    assert_eq!(
+        run_ok(&venv.join("bin/python"), &["-c", packages]).trim(),
+        "42 42"
+    );
+    run_ok(
+        &venv.join("bin/pip"),
+        &["--version", "--disable-pip-version-check"],
+    );
+    t.assert_consistent();
+}
+
+#[test]
+fn issue24_a_venv_whose_check_fails_stays_on_its_runtime_works_and_is_named() {
+    let (t, version) = two_builds();
+    let a = entry_of(&t, 1);
+    let venv = t.dir.path().join("v");
+    t.run(&[
+        "venv",
+        "create",
+        venv.to_str().unwrap(),
+        "--",
+        "--without-pip",
+    ])
+    .ok();
+    // An installed distribution that only imports on build A, and says who imported it.
+    let site = venv.join("lib/python3.11/site-packages");
+    std::fs::create_dir_all(site.join("onlya")).unwrap();
+    std::fs::write(
+        site.join("onlya/__init__.py"),
+        "import os, pyswap_build\nif pyswap_build.MARK != 'build a':\n    raise ImportError('built for build a; checked as uid %d' % os.geteuid())\n",
+    )
+    .unwrap();
+    let info = site.join("onlya-1.0.dist-info");
+    std::fs::create_dir_all(&info).unwrap();
+    std::fs::write(
+        info.join("METADATA"),
+        "Metadata-Version: 2.1\nName: onlya\nVersion: 1.0\n",
+    )
+    .unwrap();
+    std::fs::write(info.join("top_level.txt"), "onlya\n").unwrap();
+    std::fs::write(info.join("RECORD"), "onlya/__init__.py,,\n").unwrap();
+    let owner = if root_or_skip("the check runs as the venv's owner") {
+        // The venv belongs to `nobody`: root's check runs as nobody.
+        t.open_to_others();
+        run_ok(
+            Path::new("chown"),
+            &["-R", "65534:65534", venv.to_str().unwrap()],
+        );
+        65534
+    } else {
+        rustix::process::geteuid().as_raw()
+    };
+
+    let r = t.run(&["switch", &version, "--json"]).ok();
+    let doc = r.json();
+    assert_eq!(doc["venvs"][0]["state"], "held", "{}", r.stdout);
+    let detail = doc["venvs"][0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("import onlya") && detail.contains(&format!("checked as uid {owner}")),
+        "{detail}"
+    );
+    assert!(
+        r.stderr.contains("stays on") && r.stderr.contains("check"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        cfg(&venv).contains(&format!("/store/{a}/bin")),
+        "untouched: {}",
+        cfg(&venv)
+    );
+    let b = entry_of(&t, 2);
+    assert_eq!(t.profile_version().as_deref(), Some(version.as_str()));
+    assert!(
+        std::fs::read_dir(&site)
+            .unwrap()
+            .flatten()
+            .all(|e| e.file_name() != "__pycache__")
+            && !site.join("onlya/__pycache__").exists(),
+        "the check wrote bytecode into the venv"
+    );
+    let check = "import onlya, pyswap_build; print(pyswap_build.MARK)";
+    assert_eq!(
+        run_ok(&venv.join("bin/python"), &["-c", check]).trim(),
+        "build a"
+    );
+    let listed = t.run(&["venv", "list", "--json"]).ok().json();
+    assert!(listed[0]["held"].as_str().unwrap().contains(&b), "{listed}");
+    // gc keeps what the held venv runs.
+    t.run(&["gc", "--keep", "1"]).ok();
+    assert!(t.store_names().contains(&a));
+    assert_eq!(
+        run_ok(&venv.join("bin/python"), &["-c", check]).trim(),
+        "build a"
+    );
+
+    // The manifest names what the check imports: the venv then moves (a switch to what is
+    // already current makes it so).
+    std::fs::write(
+        t.home.join("config.toml"),
+        "[venv]\ncheck_modules = [\"json\"]\n",
+    )
+    .unwrap();
+    let r = t.run(&["switch", &version, "--json"]).ok();
+    assert_eq!(r.json()["venvs"][0]["state"], "moved", "{}", r.stdout);
+    assert_eq!(runs(&venv), (b.clone(), b, "build b".into()));
+    if owner == 65534 {
+        let meta = std::fs::symlink_metadata(venv.join("pyvenv.cfg")).unwrap();
+        let link = std::fs::symlink_metadata(venv.join("bin/python3")).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(
+            (meta.uid(), link.uid()),
+            (65534, 65534),
+            "written as the venv's owner"
+        );
+    }
+}
+
+#[test]
+fn issue24_kill_9_at_every_point_of_a_move_leaves_each_venv_wholly_on_one_build() {
+    let (t, version) = two_builds();
+    let a = entry_of(&t, 1);
+    let venv = t.dir.path().join("v");
+    t.run(&[
+        "venv",
+        "create",
+        venv.to_str().unwrap(),
+        "--",
+        "--without-pip",
+    ])
+    .ok();
+    t.run(&["switch", &version]).ok();
+    let b = entry_of(&t, 2);
+    t.run(&["rollback"]).ok();
+    assert_eq!(runs(&venv).0, a);
+    let trace = t.dir.path().join("trace");
+    t.run_env(
+        &["rollback", "--to", "2"],
+        &[("PYSWAP_TEST_CRASH_TRACE", trace.to_str().unwrap())],
+    )
+    .ok();
+    let points: Vec<String> = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .filter(|p| p.starts_with("venv:"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        points,
+        [
+            "venv:journaled",
+            "venv:config-renamed",
+            "venv:linked",
+            "venv:moved"
+        ],
+        "the steps of a move"
+    );
+    for (i, point) in points.iter().enumerate() {
+        // From A to B, killed at `point` (alternately by a rollback and by a switch).
+        t.run(&["rollback", "--to", "1"]).ok();
+        assert_eq!(runs(&venv), (a.clone(), a.clone(), "build a".into()));
+        let r = if i % 2 == 0 {
+            t.run_env(
+                &["rollback", "--to", "2"],
+                &[("PYSWAP_TEST_CRASH_AT", point)],
+            )
+        } else {
+            t.run_env(&["switch", &version], &[("PYSWAP_TEST_CRASH_AT", point)])
+        };
+        assert_eq!(r.signal, Some(9), "{point}: {}", r.stderr);
+        // The next pyswap command (gc, from cron) finishes the move.
+        let gc = t.run(&["gc", "--json"]).ok();
+        let (exe, stdlib, mark) = runs(&venv);
+        assert_eq!(
+            exe, stdlib,
+            "{point}: one build's binary with the other's stdlib"
+        );
+        assert_eq!(
+            (exe.as_str(), mark.as_str()),
+            (b.as_str(), "build b"),
+            "{point}: the checked move is finished: {}",
+            gc.stdout
+        );
+        let listed = t.run(&["venv", "list", "--json"]).ok().json();
+        assert_eq!(listed[0]["entry"], b.as_str(), "{point}");
+        assert_eq!(listed[0]["state"], "ok", "{point}");
+    }
+    t.assert_consistent();
+}
+
+#[test]
+fn issue24_a_plain_venv_made_from_the_profile_path_is_named_apart_after_a_switch() {
+    let (t, version) = two_builds();
+    let plain = t.dir.path().join("plain");
+    run_ok(
+        &t.profile_python(),
+        &["-m", "venv", "--without-pip", plain.to_str().unwrap()],
+    );
+    let mut follower = Running::start(&plain.join("bin/python"));
+    let keeper = Running::start(&t.profile_python());
+    let r = t.run(&["switch", &version, "--json"]).ok();
+    let doc = r.json();
+    assert_eq!(
+        doc["previous_runtime_processes"], 1,
+        "only the profile's process keeps A: {}",
+        r.stdout
+    );
+    assert_eq!(
+        doc["following_venv_processes"],
+        serde_json::json!([{
+            "pid": follower.pid(),
+            "venv": plain.to_str().unwrap(),
+            "home": format!("{}/profiles/default/bin", t.home.display()),
+        }])
+    );
+    assert!(
+        r.stderr
+            .contains(&format!("{} (pid {})", plain.display(), follower.pid()))
+            && r.stderr.contains("pyswap venv adopt"),
+        "{}",
+        r.stderr
+    );
+    // The defect this issue is about, still true of plain venvs: the follower reads B now.
+    assert_eq!(follower.import("pyswap_build").0, "build b");
+    let ps = t.run(&["ps", "--json"]).ok().json();
+    let row = ps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pid"] == follower.pid())
+        .expect("ps lists the follower");
+    assert_eq!(row["venv"], plain.to_str().unwrap());
+    assert_eq!(row["venv_follows_profile"], true);
+    let human = t.run(&["ps"]).ok();
+    assert!(
+        human.stdout.contains("follows the profile"),
+        "{}",
+        human.stdout
+    );
+
+    // Adopted, it names the runtime the profile runs now, for good.
+    let b = entry_of(&t, 2);
+    t.run(&["venv", "adopt", plain.to_str().unwrap()]).ok();
+    assert!(
+        cfg(&plain).contains(&format!("/store/{b}/bin")),
+        "{}",
+        cfg(&plain)
+    );
+    assert_eq!(runs(&plain), (b.clone(), b, "build b".into()));
+    drop((follower, keeper));
+}
+
+#[test]
+fn issue24_a_minor_switch_leaves_a_pyswap_venv_on_its_minor_and_gc_keeps_it() {
+    let (version, archive) = packed_cpython("python3", Some("build a\n"));
+    let mut t = TestContext::new();
+    t.add_archive(version, archive, Compression::Gz);
+    t.run(&["switch", version]).ok();
+    let a = entry_of(&t, 1);
+    let venv = t.dir.path().join("v");
+    t.run(&[
+        "venv",
+        "create",
+        venv.to_str().unwrap(),
+        "--",
+        "--without-pip",
+    ])
+    .ok();
+    std::fs::write(
+        venv.join("lib/python3.11/site-packages/pinned.py"),
+        "VALUE = 7\n",
+    )
+    .unwrap();
+    t.add("3.12.3", Fake::Good, Compression::Gz);
+    let r = t.run(&["switch", "3.12", "--json"]).ok();
+    let doc = r.json();
+    assert_eq!(doc["venvs"][0]["state"], "stays", "{}", r.stdout);
+    assert_eq!(doc["venvs"][0]["minor"], "3.11");
+    assert!(
+        r.stderr
+            .contains(&format!("venv {} stays on Python 3.11", venv.display())),
+        "{}",
+        r.stderr
+    );
+    let pinned = "import sys, pinned; print(pinned.VALUE, sys.version_info[:2])";
+    assert_eq!(
+        run_ok(&venv.join("bin/python"), &["-c", pinned]).trim(),
+        "7 (3, 11)"
+    );
+    let listed = t.run(&["venv", "list"]).ok();
+    assert!(
+        listed.stderr.contains("--minor 3.12") && listed.stderr.contains("pip freeze"),
+        "{}",
+        listed.stderr
+    );
+
+    // Without the minor path, the registered venv alone keeps its runtime.
+    t.run(&["minors", "--remove", "3.11"]).ok();
+    t.run(&["gc", "--keep", "1"]).ok();
+    assert!(
+        t.store_names().contains(&a),
+        "the venv's runtime was deleted"
+    );
+    assert_eq!(
+        run_ok(&venv.join("bin/python"), &["-c", pinned]).trim(),
+        "7 (3, 11)"
+    );
+    let r = t
+        .run(&["venv", "remove", venv.to_str().unwrap(), "--delete"])
+        .ok();
+    assert!(r.stderr.contains("deleted venv"), "{}", r.stderr);
+    assert!(!venv.exists());
+    t.run(&["gc", "--keep", "1"]).ok();
+    assert!(!t.store_names().contains(&a), "freed once the venv is gone");
+    t.assert_consistent();
+}
+
+#[test]
+fn issue24_gc_forgets_gone_venvs_and_never_follows_a_venv_row_out_of_the_home() {
+    let (version, archive) = packed_cpython("python3", Some("build a\n"));
+    let mut t = TestContext::new();
+    t.add_archive(version, archive, Compression::Gz);
+    t.run(&["switch", version]).ok();
+    let a = entry_of(&t, 1);
+    let keep = t.dir.path().join("keep");
+    let gone = t.dir.path().join("gone");
+    let swapped = t.dir.path().join("swapped");
+    for v in [&keep, &gone, &swapped] {
+        t.run(&["venv", "create", v.to_str().unwrap(), "--", "--without-pip"])
+            .ok();
+    }
+    // A decoy outside the home that looks like a venv of this store, and a venv path replaced
+    // by a symlink to it.
+    let decoy = t.dir.path().join("decoy");
+    std::fs::create_dir_all(decoy.join("bin")).unwrap();
+    std::fs::copy(swapped.join("pyvenv.cfg"), decoy.join("pyvenv.cfg")).unwrap();
+    std::fs::write(decoy.join("precious"), "x").unwrap();
+    std::fs::remove_dir_all(&swapped).unwrap();
+    std::os::unix::fs::symlink(&decoy, &swapped).unwrap();
+    std::fs::remove_dir_all(&gone).unwrap();
+    // Crafted rows: a path outside the home, an entry name that climbs out of the store.
+    {
+        let mut db = pyswap::db::Db::open(&t.home.join("pyswap.db")).unwrap();
+        for (path, entry) in [
+            (decoy.display().to_string(), "../../decoy".to_owned()),
+            ("/".to_owned(), a.clone()),
+        ] {
+            db.put_venv(&pyswap::db::VenvRow {
+                path,
+                profile: "default".into(),
+                minor: "3.11".into(),
+                entry,
+                dev: 1,
+                ino: 1,
+                uid: 0,
+                created: 0,
+                held: None,
+            })
+            .unwrap();
+        }
+    }
+    let decoy_files = || {
+        let mut v: Vec<_> = std::fs::read_dir(&decoy)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        v.sort();
+        v
+    };
+    let before = decoy_files();
+    let dry = t.run(&["gc", "--dry-run", "--json"]).ok().json();
+    assert_eq!(dry["venvs_forgotten"].as_array().unwrap().len(), 4, "{dry}");
+    let r = t.run(&["gc", "--json"]).ok();
+    let forgotten: Vec<String> = r.json()["venvs_forgotten"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_owned())
+        .collect();
+    let mut expected = vec![
+        "/".to_owned(),
+        decoy.display().to_string(),
+        gone.display().to_string(),
+        swapped.display().to_string(),
+    ];
+    expected.sort();
+    let mut got = forgotten.clone();
+    got.sort();
+    assert_eq!(got, expected, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("forgot the venv registered at"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(decoy_files(), before, "gc touched the decoy");
+    assert!(
+        std::fs::symlink_metadata(&swapped)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let listed = t.run(&["venv", "list", "--json"]).ok().json();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["path"], keep.to_str().unwrap());
+    assert!(t.store_names().contains(&a));
+    run_ok(&keep.join("bin/python"), &["-c", "import json"]);
+    t.assert_consistent();
+}
