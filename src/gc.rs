@@ -227,24 +227,10 @@ pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::R
     }
     // Registered venvs that are gone are forgotten first, so what only they used can go now.
     report.venvs_forgotten = crate::venv::sweep(home, db, dry_run)?;
-    let forgotten: HashSet<&str> = report
-        .venvs_forgotten
-        .iter()
-        .map(|f| f.path.as_str())
-        .collect();
+    let venv_roots = venv_roots(db, &report.venvs_forgotten, dry_run)?;
     // Entries still used: by remaining generation rows, by anything a link under `profiles/`
     // leads to, by staged installs, by registered venvs (and moves under way), by running
     // processes.
-    let venv_roots: Vec<String> = if dry_run {
-        db.venvs()?
-            .into_iter()
-            .filter(|v| !forgotten.contains(v.path.as_str()))
-            .map(|v| v.entry)
-            .chain(db.venv_moves()?.into_iter().flat_map(|m| [m.from, m.to]))
-            .collect()
-    } else {
-        db.venv_entries()?
-    };
     let mut used: HashSet<String> = all
         .iter()
         .filter(|g| !doomed_keys.contains(&(g.profile.clone(), g.number)))
@@ -306,6 +292,26 @@ pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::R
         bytes: pruned.bytes + partials.bytes,
     };
     Ok(report)
+}
+
+/// The entries registered venvs and moves under way use (in a dry run, less the venvs gc would
+/// forget).
+fn venv_roots(
+    db: &Db,
+    forgotten: &[crate::venv::Forgotten],
+    dry_run: bool,
+) -> anyhow::Result<Vec<String>> {
+    if !dry_run {
+        return Ok(db.venv_entries()?);
+    }
+    let forgotten: HashSet<&str> = forgotten.iter().map(|f| f.path.as_str()).collect();
+    Ok(db
+        .venvs()?
+        .into_iter()
+        .filter(|v| !forgotten.contains(v.path.as_str()))
+        .map(|v| v.entry)
+        .chain(db.venv_moves()?.into_iter().flat_map(|m| [m.from, m.to]))
+        .collect())
 }
 
 /// Deletes the doomed generations: directories first, rows second, so a crash in between

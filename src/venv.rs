@@ -1,6 +1,6 @@
 //! Venvs that keep their build while they run and move with their profile's minor version.
 //!
-//! CPython takes a venv's `pyvenv.cfg` `home` as written, once, at start, and reads every module
+//! `CPython` takes a venv's `pyvenv.cfg` `home` as written, once, at start, and reads every module
 //! it imports later through it. A venv made from the profile path (`profiles/default/bin`)
 //! therefore reads the stdlib of whatever build the profile runs *now*: after a switch a running
 //! process mixes two builds. A pyswap venv names its store entry instead (`home =
@@ -97,7 +97,7 @@ impl Config {
         }
     }
 
-    /// The value of `key` (keys compared as CPython's `site` does: case-insensitively).
+    /// The value of `key` (keys compared as `CPython`'s `site` does: case-insensitively).
     pub fn get(&self, key: &str) -> Option<&str> {
         self.lines.iter().find_map(|l| {
             let (k, v) = l.split_once('=')?;
@@ -395,7 +395,7 @@ fn gid(g: u32) -> rustix::process::Gid {
 fn links(dir: &OwnedFd) -> rustix::io::Result<Vec<(std::ffi::OsString, Vec<u8>)>> {
     let mut out = Vec::new();
     let mut rd = rustix::fs::Dir::read_from(dir)?;
-    while let Some(e) = rd.next() {
+    for e in rd.by_ref() {
         let e = e?;
         let name = OsStr::from_bytes(e.file_name().to_bytes()).to_owned();
         if name.as_bytes().starts_with(b".") {
@@ -672,7 +672,7 @@ pub fn recover(ctx: &Context<'_>, db: &mut Db) -> anyhow::Result<Vec<Outcome>> {
             _ => {
                 db.end_venv_move(&m, &v.entry)?;
                 outcome.state = "changed";
-                outcome.to = v.entry.clone();
+                outcome.to.clone_from(&v.entry);
                 outcome.detail =
                     Some("an interrupted move could not be finished: the directory changed".into());
             }

@@ -104,8 +104,8 @@ fn changes(command: &Command) -> Changes {
         Command::Install { dry_run, .. } | Command::Gc { dry_run, .. } => (None, !dry_run),
         Command::Verify { repair, .. } => (None, *repair),
         Command::Minors { remove, .. } => (None, remove.is_some()),
-        Command::Check { .. } => (None, true),
-        Command::Venv(
+        Command::Check { .. }
+        | Command::Venv(
             VenvCommand::Create { .. } | VenvCommand::Adopt { .. } | VenvCommand::Remove { .. },
         ) => (None, true),
         _ => (None, false),

@@ -180,7 +180,7 @@ fn adopt(s: &Settings, path: &Path) -> anyhow::Result<()> {
     // The profile a venv made from a profile path belongs to is that path's; one made on an
     // entry directly joins the selected profile.
     let (entry, profile) = match venv::classify(&s.home, opened.home()) {
-        Points::Entry(e) => (e, s.profile.clone()),
+        Points::Entry(e) | Points::Generation(e) => (e, s.profile.clone()),
         Points::Follows {
             link,
             entry: Some(e),
@@ -190,7 +190,6 @@ fn adopt(s: &Settings, path: &Path) -> anyhow::Result<()> {
                 .map_or(link.as_str(), |(p, _)| p)
                 .to_owned(),
         ),
-        Points::Generation(e) => (e, s.profile.clone()),
         Points::Follows { entry: None, .. } | Points::Foreign => return Err(foreign().into()),
     };
     let Some(row) = db.entry_by_name(&entry)? else {

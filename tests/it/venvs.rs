@@ -5,6 +5,7 @@
 //! one version that differ in one stdlib module (`pyswap_build.MARK`).
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -420,7 +421,6 @@ fn issue24_a_venv_whose_check_fails_stays_on_its_runtime_works_and_is_named() {
     if owner == 65534 {
         let meta = std::fs::symlink_metadata(venv.join("pyvenv.cfg")).unwrap();
         let link = std::fs::symlink_metadata(venv.join("bin/python3")).unwrap();
-        use std::os::unix::fs::MetadataExt;
         assert_eq!(
             (meta.uid(), link.uid()),
             (65534, 65534),
