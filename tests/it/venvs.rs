@@ -720,3 +720,63 @@ fn issue24_gc_forgets_gone_venvs_and_never_follows_a_venv_row_out_of_the_home() 
     run_ok(&keep.join("bin/python"), &["-c", "import json"]);
     t.assert_consistent();
 }
+
+#[test]
+fn issue24_only_the_homes_owner_registers_venvs_and_others_may_list_them() {
+    if !root_or_skip("another user's venv commands") {
+        return;
+    }
+    let (version, archive) = packed_cpython("python3", Some("build a\n"));
+    let mut t = TestContext::new();
+    t.add_archive(version, archive, Compression::Gz);
+    t.run(&["switch", version]).ok();
+    let venv = t.dir.path().join("v");
+    t.run(&[
+        "venv",
+        "create",
+        venv.to_str().unwrap(),
+        "--",
+        "--without-pip",
+    ])
+    .ok();
+    t.open_to_others();
+    let nobody = |args: &[&str]| {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(env!("CARGO_BIN_EXE_pyswap"))
+            .args(args)
+            .env("PYSWAP_HOME", &t.home)
+            .env("PYSWAP_CATALOGUE", t.catalogue_path())
+            .env("HOME", "/");
+        c.output().unwrap()
+    };
+    let other = t.dir.path().join("other");
+    let out = nobody(&["venv", "create", other.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("error: ")).count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains(&t.home.display().to_string()), "{stderr}");
+    assert!(!other.exists(), "nothing made");
+    let out = nobody(&["venv", "remove", venv.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    // The database is the owner's alone until an operator opens it to others.
+    for f in ["pyswap.db", "pyswap.db-wal", "pyswap.db-shm"] {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(t.home.join(f), std::fs::Permissions::from_mode(0o644));
+    }
+    let out = nobody(&["venv", "list", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: Vec<crate::output::VenvListed> =
+        crate::output::strict(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].state, "ok");
+    assert_eq!(listed[0].entry, entry_of(&t, 1));
+}
