@@ -244,7 +244,8 @@ fn open_to_nobody(t: &TestContext) {
     std::fs::set_permissions(t.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
-fn as_nobody(t: &TestContext, args: &[&str]) -> std::process::Output {
+/// `pyswap ARGS` run by `nobody` on the test's home.
+pub fn as_nobody(t: &TestContext, args: &[&str]) -> std::process::Output {
     let mut c = Command::new("setpriv");
     c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(env!("CARGO_BIN_EXE_pyswap"))

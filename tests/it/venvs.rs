@@ -133,19 +133,9 @@ with zipfile.ZipFile(path, "w") as z:
     z.writestr(f"{info}/RECORD", "\n".join(record) + "\n")
 print(path)
 "#;
-    let out = Command::new("python3")
-        .args(["-c", script])
-        .arg(dir)
-        .args([name, tag])
-        .args(&listed)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    let mut args = vec!["-c", script, dir.to_str().unwrap(), name, tag];
+    args.extend(listed.iter().map(String::as_str));
+    PathBuf::from(run_ok(Path::new("python3"), &args).trim())
 }
 
 /// A C extension module `pyswap_ext` compiled with the runtime's headers and the machine's C
@@ -197,6 +187,28 @@ PyMODINIT_FUNC PyInit_pyswap_ext(void) { return PyModule_Create(&module); }
         "cp311-cp311-linux_x86_64",
         &[(&name, std::fs::read(&so).unwrap())],
     )
+}
+
+/// `pyswap ps --json`'s row of process `pid`.
+#[track_caller]
+fn ps_row(t: &TestContext, pid: u32) -> crate::output::Running {
+    let rows: Vec<crate::output::Running> =
+        crate::output::strict(&t.run(&["ps", "--json"]).ok().stdout);
+    rows.into_iter()
+        .find(|r| r.pid == pid)
+        .unwrap_or_else(|| panic!("ps does not list process {pid}"))
+}
+
+/// A pyswap venv without pip at `path`, on the profile's current runtime.
+fn bare_venv(t: &TestContext, path: &Path) {
+    t.run(&[
+        "venv",
+        "create",
+        path.to_str().unwrap(),
+        "--",
+        "--without-pip",
+    ])
+    .ok();
 }
 
 fn pip_install(venv: &Path, wheel: &Path) {
@@ -274,16 +286,10 @@ fn issue24_a_venv_process_keeps_its_build_across_switch_gc_and_rollback_and_new_
         &venv.join("bin/pip"),
         &["--version", "--disable-pip-version-check"],
     );
-    let ps = t.run(&["ps", "--json"]).ok().json();
-    let row = ps
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["pid"] == service.pid())
-        .expect("ps lists the service");
-    assert_eq!(row["venv"], venv.to_str().unwrap());
-    assert_eq!(row["venv_follows_profile"], false);
-    assert_eq!(row["entry"], a.as_str());
+    let row = ps_row(&t, service.pid());
+    assert_eq!(row.venv.as_deref(), venv.to_str());
+    assert!(!row.venv_follows_profile);
+    assert_eq!(row.entry, a);
 
     // A rollback to A: the venv returns without a check; the service imports from A still.
     let r = t.run(&["rollback", "--json"]).ok();
@@ -328,14 +334,7 @@ fn issue24_a_venv_whose_check_fails_stays_on_its_runtime_works_and_is_named() {
     let (t, version) = two_builds();
     let a = entry_of(&t, 1);
     let venv = t.dir.path().join("v");
-    t.run(&[
-        "venv",
-        "create",
-        venv.to_str().unwrap(),
-        "--",
-        "--without-pip",
-    ])
-    .ok();
+    bare_venv(&t, &venv);
     // An installed distribution that only imports on build A, and says who imported it.
     let site = venv.join("lib/python3.11/site-packages");
     std::fs::create_dir_all(site.join("onlya")).unwrap();
@@ -434,14 +433,7 @@ fn issue24_kill_9_at_every_point_of_a_move_leaves_each_venv_wholly_on_one_build(
     let (t, version) = two_builds();
     let a = entry_of(&t, 1);
     let venv = t.dir.path().join("v");
-    t.run(&[
-        "venv",
-        "create",
-        venv.to_str().unwrap(),
-        "--",
-        "--without-pip",
-    ])
-    .ok();
+    bare_venv(&t, &venv);
     t.run(&["switch", &version]).ok();
     let b = entry_of(&t, 2);
     t.run(&["rollback"]).ok();
@@ -535,15 +527,9 @@ fn issue24_a_plain_venv_made_from_the_profile_path_is_named_apart_after_a_switch
     );
     // The defect this issue is about, still true of plain venvs: the follower reads B now.
     assert_eq!(follower.import("pyswap_build").0, "build b");
-    let ps = t.run(&["ps", "--json"]).ok().json();
-    let row = ps
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["pid"] == follower.pid())
-        .expect("ps lists the follower");
-    assert_eq!(row["venv"], plain.to_str().unwrap());
-    assert_eq!(row["venv_follows_profile"], true);
+    let row = ps_row(&t, follower.pid());
+    assert_eq!(row.venv.as_deref(), plain.to_str());
+    assert!(row.venv_follows_profile);
     let human = t.run(&["ps"]).ok();
     assert!(
         human.stdout.contains("follows the profile"),
@@ -571,14 +557,7 @@ fn issue24_a_minor_switch_leaves_a_pyswap_venv_on_its_minor_and_gc_keeps_it() {
     t.run(&["switch", version]).ok();
     let a = entry_of(&t, 1);
     let venv = t.dir.path().join("v");
-    t.run(&[
-        "venv",
-        "create",
-        venv.to_str().unwrap(),
-        "--",
-        "--without-pip",
-    ])
-    .ok();
+    bare_venv(&t, &venv);
     std::fs::write(
         venv.join("lib/python3.11/site-packages/pinned.py"),
         "VALUE = 7\n",
@@ -639,8 +618,7 @@ fn issue24_gc_forgets_gone_venvs_and_never_follows_a_venv_row_out_of_the_home() 
     let gone = t.dir.path().join("gone");
     let swapped = t.dir.path().join("swapped");
     for v in [&keep, &gone, &swapped] {
-        t.run(&["venv", "create", v.to_str().unwrap(), "--", "--without-pip"])
-            .ok();
+        bare_venv(&t, v);
     }
     // A decoy outside the home that looks like a venv of this store, and a venv path replaced
     // by a symlink to it.
@@ -731,25 +709,9 @@ fn issue24_only_the_homes_owner_registers_venvs_and_others_may_list_them() {
     t.add_archive(version, archive, Compression::Gz);
     t.run(&["switch", version]).ok();
     let venv = t.dir.path().join("v");
-    t.run(&[
-        "venv",
-        "create",
-        venv.to_str().unwrap(),
-        "--",
-        "--without-pip",
-    ])
-    .ok();
+    bare_venv(&t, &venv);
     t.open_to_others();
-    let nobody = |args: &[&str]| {
-        let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-            .arg(env!("CARGO_BIN_EXE_pyswap"))
-            .args(args)
-            .env("PYSWAP_HOME", &t.home)
-            .env("PYSWAP_CATALOGUE", t.catalogue_path())
-            .env("HOME", "/");
-        c.output().unwrap()
-    };
+    let nobody = |args: &[&str]| crate::trust::as_nobody(&t, args);
     let other = t.dir.path().join("other");
     let out = nobody(&["venv", "create", other.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
