@@ -188,6 +188,11 @@ pub fn open(path: &Path) -> Result<Opened, VenvError> {
     if FileType::from_raw_mode(cst.st_mode) != FileType::RegularFile {
         return Err(not("its pyvenv.cfg is not a regular file"));
     }
+    // A hard link to another file (`/etc/shadow` linked in by the venv's owner) would have root
+    // copy that file's lines into a new `pyvenv.cfg` the owner can read.
+    if cst.st_nlink != 1 {
+        return Err(not("its pyvenv.cfg has other hard links"));
+    }
     let mut text = String::new();
     std::fs::File::from(cfg)
         .take(64 << 10)
@@ -864,5 +869,30 @@ mod tests {
             .pointed_at(Path::new("/y"), "3.12.2");
         assert!(info.contains("version_info = 3.12.2.final.0"), "{info}");
         assert_eq!(Config::parse("Home=/a").get("home"), Some("/a"));
+    }
+
+    #[test]
+    fn a_pyvenv_cfg_that_is_a_symlink_or_a_hard_link_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "home = /root\nsecret = 1\n").unwrap();
+        let v = dir.path().join("v");
+        std::fs::create_dir(&v).unwrap();
+        std::os::unix::fs::symlink(&secret, v.join("pyvenv.cfg")).unwrap();
+        assert!(
+            matches!(open(&v), Err(VenvError::NotAVenv { why, .. }) if why.contains("symlink"))
+        );
+        std::fs::remove_file(v.join("pyvenv.cfg")).unwrap();
+        std::fs::hard_link(&secret, v.join("pyvenv.cfg")).unwrap();
+        assert!(
+            matches!(open(&v), Err(VenvError::NotAVenv { why, .. }) if why.contains("hard links"))
+        );
+        std::fs::remove_file(&secret).unwrap();
+        assert_eq!(open(&v).unwrap().home(), "/root");
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&v, &link).unwrap();
+        assert!(
+            matches!(open(&link), Err(VenvError::NotAVenv { why, .. }) if why.contains("symlink"))
+        );
     }
 }
