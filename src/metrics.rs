@@ -1,6 +1,7 @@
 //! Metrics for fleet dashboards, in the Prometheus text exposition format (0.0.4): what each
 //! profile runs, its generation count, the newest attempt to change it and its result, the
-//! newest validation of its current generation, and the store's size. `pyswap metrics` prints
+//! newest validation of its current generation, its registered venvs (and how many a check
+//! held back), and the store's size. `pyswap metrics` prints
 //! them; with `metrics.textfile` in the manifest every command that changes state writes them
 //! to that file (for `node_exporter`'s textfile collector), atomically: a temporary file in the
 //! same directory, renamed over the old one.
@@ -134,6 +135,17 @@ pub fn render(s: &Settings, db: Option<&Db>) -> anyhow::Result<String> {
         "When the current generation was last validated.",
         &p.validation_times,
     );
+    let (venvs, held) = venv_counts(db)?;
+    t.family(
+        "pyswap_venvs",
+        "Venvs registered with `pyswap venv`, by profile.",
+        &venvs,
+    );
+    t.family(
+        "pyswap_venvs_held",
+        "Registered venvs whose check refused their last move (they stay on their runtime).",
+        &held,
+    );
     let entries = db.entries()?;
     let bytes = entries.iter().map(|e| e.bytes).sum::<u64>() as f64;
     t.family("pyswap_store_bytes", store_help, &[(vec![], bytes)]);
@@ -143,6 +155,22 @@ pub fn render(s: &Settings, db: Option<&Db>) -> anyhow::Result<String> {
         &[(vec![], entries.len() as f64)],
     );
     Ok(t.0)
+}
+
+/// Per profile with venvs: how many are registered, and how many of them are held.
+fn venv_counts(db: &Db) -> anyhow::Result<(Vec<Sample>, Vec<Sample>)> {
+    let mut by_profile: std::collections::BTreeMap<String, (u64, u64)> =
+        std::collections::BTreeMap::new();
+    for v in db.venvs()? {
+        let c = by_profile.entry(v.profile).or_default();
+        c.0 += 1;
+        c.1 += u64::from(v.held.is_some());
+    }
+    let sample = |p: &str, n: u64| (vec![("profile", p.to_owned())], n as f64);
+    Ok((
+        by_profile.iter().map(|(p, c)| sample(p, c.0)).collect(),
+        by_profile.iter().map(|(p, c)| sample(p, c.1)).collect(),
+    ))
 }
 
 /// A label value as the text format wants it: `\`, `"` and newlines escaped.

@@ -399,6 +399,11 @@ fn issue24_a_venv_whose_check_fails_stays_on_its_runtime_works_and_is_named() {
     );
     let listed = t.run(&["venv", "list", "--json"]).ok().json();
     assert!(listed[0]["held"].as_str().unwrap().contains(&b), "{listed}");
+    let metrics = t.run(&["metrics"]).ok().stdout;
+    assert!(
+        metrics.contains("pyswap_venvs_held{profile=\"default\"} 1"),
+        "{metrics}"
+    );
     // gc keeps what the held venv runs.
     t.run(&["gc", "--keep", "1"]).ok();
     assert!(t.store_names().contains(&a));
@@ -417,6 +422,12 @@ fn issue24_a_venv_whose_check_fails_stays_on_its_runtime_works_and_is_named() {
     let r = t.run(&["switch", &version, "--json"]).ok();
     assert_eq!(r.json()["venvs"][0]["state"], "moved", "{}", r.stdout);
     assert_eq!(runs(&venv), (b.clone(), b, "build b".into()));
+    let metrics = t.run(&["metrics"]).ok().stdout;
+    assert!(
+        metrics.contains("pyswap_venvs_held{profile=\"default\"} 0")
+            && metrics.contains("pyswap_venvs{profile=\"default\"} 1"),
+        "{metrics}"
+    );
     if owner == 65534 {
         let meta = std::fs::symlink_metadata(venv.join("pyvenv.cfg")).unwrap();
         let link = std::fs::symlink_metadata(venv.join("bin/python3")).unwrap();
