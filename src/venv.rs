@@ -524,6 +524,7 @@ pub fn follow(
     let Some(minor) = g.minor() else {
         return Ok(out);
     };
+    let mut moving = Vec::new();
     for v in db.venvs()? {
         if v.profile != g.profile {
             continue;
@@ -545,26 +546,82 @@ pub fn follow(
         if v.entry == g.entry_name {
             continue;
         }
+        let returning = db.venv_ran_on(&v.path, &g.entry_name)?;
+        moving.push((v, returning, check_returns || !returning));
+    }
+    // The checks run side by side (each is interpreters starting and importing); the moves,
+    // which write the journal, one after another.
+    let wanted: Vec<&VenvRow> = moving.iter().filter(|m| m.2).map(|m| &m.0).collect();
+    let verdicts = checks(ctx, &wanted, &g.entry_name, &g.version);
+    let mut verdicts = verdicts.into_iter();
+    for (v, returning, checked) in &moving {
+        let verdict = if *checked {
+            verdicts.next().flatten()
+        } else {
+            Some(Ok(()))
+        };
         out.push(move_one(
             ctx,
             db,
-            &v,
+            v,
             &g.entry_name,
             &g.version,
-            check_returns,
+            *returning,
+            verdict,
         )?);
     }
     Ok(out)
 }
 
-/// Checks and moves one venv to `to`.
+/// Each venv's check on runtime `to` (see [`check`]), several at once; `None` for a venv that
+/// cannot be opened as the one registered (its move reports that).
+fn checks(
+    ctx: &Context<'_>,
+    venvs: &[&VenvRow],
+    to: &str,
+    version: &str,
+) -> Vec<Option<Result<(), String>>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<(), String>>>> =
+        venvs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    // One check per core at once (a check's own interpreters mostly wait on imports).
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(venvs.len());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(v) = venvs.get(i) else { break };
+                    let verdict = open(Path::new(&v.path))
+                        .ok()
+                        .filter(|o| o.is(v))
+                        .map(|o| check(ctx, &o, to, version));
+                    if let Ok(mut slot) = results[i].lock() {
+                        *slot = verdict;
+                    }
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|m| m.into_inner().ok().flatten())
+        .collect()
+}
+
+/// Moves one venv to `to` if its check (`verdict`; `None`: it could not be checked) passed.
+/// `returning`: it ran on `to` before.
 fn move_one(
     ctx: &Context<'_>,
     db: &mut Db,
     v: &VenvRow,
     to: &str,
     version: &str,
-    check_returns: bool,
+    returning: bool,
+    verdict: Option<Result<(), String>>,
 ) -> anyhow::Result<Outcome> {
     let outcome = |state, detail| Outcome {
         path: v.path.clone(),
@@ -592,13 +649,18 @@ fn move_one(
         }
         Err(e) => return Ok(outcome("changed", Some(e.to_string()))),
     };
-    let returning = db.venv_ran_on(&v.path, to)?;
-    if check_returns || !returning {
-        crate::crash::timing("venv:checking");
-        if let Err(why) = check(ctx, &opened, to, version) {
+    match verdict {
+        Some(Ok(())) => {}
+        Some(Err(why)) => {
             let held = format!("held from {to}: {why}");
             db.set_venv_held(&v.path, Some(&held))?;
             return Ok(outcome("held", Some(why)));
+        }
+        None => {
+            return Ok(outcome(
+                "changed",
+                Some("it changed while it was being checked".into()),
+            ));
         }
     }
     let m = VenvMove {
