@@ -47,6 +47,12 @@ pub enum ProfileError {
     BadEntry(String),
     #[error("profile link {} is {what}", path.display())]
     NotALink { path: PathBuf, what: String },
+    #[error("`{0}` is not a minor version (3.11; 3.13t free-threaded, 3.13d debug, 3.13td)")]
+    BadMinor(String),
+    #[error("{} is not a symlink; pyswap removes only the links it makes", .0.display())]
+    NotOurs(PathBuf),
+    #[error("profile `{profile}` has no minor path {minor}")]
+    NoMinor { profile: String, minor: String },
 }
 
 impl crate::exit::Reason for ProfileError {
@@ -64,6 +70,7 @@ impl crate::exit::Reason for ProfileError {
                     .into(),
             ),
             Self::Io { error, .. } => crate::exit::Reason::help(error),
+            Self::NoMinor { .. } => Some("`pyswap minors` lists them".into()),
             _ => None,
         }
     }
@@ -491,9 +498,23 @@ impl Profiles {
         Ok(out)
     }
 
-    /// Removes the minor link `<profile>@<minor>`, durably; `false` if there was none.
+    /// Removes the minor link `<profile>@<minor>`, durably; `false` if there was none. `minor`
+    /// is checked against the grammar first (it becomes part of a path), and only a symlink is
+    /// removed.
     pub fn remove_minor(&self, profile: &str, minor: &str) -> Result<bool, ProfileError> {
+        check_name(profile)?;
+        if !check_minor(minor) {
+            return Err(ProfileError::BadMinor(minor.to_owned()));
+        }
         let path = self.minor_path(profile, minor);
+        match fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(Self::io(&path)(e)),
+            Ok(m) if !m.file_type().is_symlink() => {
+                return Err(ProfileError::NotOurs(path));
+            }
+            Ok(_) => {}
+        }
         match fs::remove_file(&path) {
             Ok(()) => self.sync().map(|()| true),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),

@@ -26,18 +26,20 @@ pub fn run(s: &Settings, remove: Option<&str>) -> anyhow::Result<()> {
         super::open_rw(s)?;
         let _gc = super::gc_shared(s)?;
         let _profile = crate::activation::profile_lock(s)?;
-        let removed = profiles.remove_minor(&s.profile, minor)?;
-        s.out.say(&if removed {
-            format!(
-                "removed {}; `pyswap gc` may now delete what only it kept",
-                profiles.minor_path(&s.profile, minor).display()
-            )
-        } else {
-            format!("profile `{}` has no minor path {minor}", s.profile)
-        });
+        if !profiles.remove_minor(&s.profile, minor)? {
+            return Err(crate::profile::ProfileError::NoMinor {
+                profile: s.profile.clone(),
+                minor: minor.to_owned(),
+            }
+            .into());
+        }
+        s.out.say(&format!(
+            "removed {}; `pyswap gc` may now delete what only it kept",
+            profiles.minor_path(&s.profile, minor).display()
+        ));
         return s
             .out
-            .json(&serde_json::json!({ "removed": removed, "minor": minor }));
+            .json(&serde_json::json!({ "removed": true, "minor": minor }));
     }
     let db = super::open_ro(s)?;
     let mut list = Vec::new();

@@ -13,6 +13,7 @@ mod crash;
 mod day_one;
 mod disk;
 mod errors;
+mod hardening3;
 mod help;
 mod hostile;
 mod interface;

@@ -56,42 +56,42 @@ B = ["/bin/pyswap", "--json"]
 # (arguments, check mode, [(expected argv, rc, stdout doc)], outcome, expected result subset)
 CASES = [
     ("switch", {"version": "3.12"}, False,
-     [(B + ["current"], 0, CURRENT_6), (B + ["switch", "3.12"], 0, SWITCHED)],
+     [(B + ["current"], 0, CURRENT_6), (B + ["switch", "--", "3.12"], 0, SWITCHED)],
      Exit, {"changed": True, "generation": 7, "previous_generation": 6, "build": "20250612",
             "key": "cpython-3.12.3-linux-x86_64-gnu", "store_path": "/s/b"}),
     ("switch converged", {"version": "3.12"}, False,
-     [(B + ["current"], 0, CURRENT_6), (B + ["switch", "3.12"], 0, CONVERGED)],
+     [(B + ["current"], 0, CURRENT_6), (B + ["switch", "--", "3.12"], 0, CONVERGED)],
      Exit, {"changed": False, "generation": 6}),
     ("switch in check mode is a dry run", {"version": "3.12", "home": "/h", "profile": "web"}, True,
-     [(B + ["--home", "/h", "--profile", "web", "current"], 0, CURRENT_6),
-      (B + ["--home", "/h", "--profile", "web", "switch", "3.12", "--dry-run"], 0,
+     [(B + ["--home=/h", "--profile=web", "current"], 0, CURRENT_6),
+      (B + ["--home=/h", "--profile=web", "switch", "--dry-run", "--", "3.12"], 0,
        dict(SWITCHED, dry_run=True))],
      Exit, {"changed": True}),
     ("install (pre-stage)", {"version": "3.12", "state": "present", "offline": True}, False,
-     [(B + ["--offline", "current"], 0, FRESH), (B + ["--offline", "install", "3.12"], 0, STAGED)],
+     [(B + ["--offline", "current"], 0, FRESH), (B + ["--offline", "install", "--", "3.12"], 0, STAGED)],
      Exit, {"changed": True, "key": "cpython-3.12.3-linux-x86_64-gnu"}),
     ("install already there", {"version": "3.12", "state": "present"}, False,
-     [(B + ["current"], 0, CURRENT_6), (B + ["install", "3.12"], 0, ALREADY)],
+     [(B + ["current"], 0, CURRENT_6), (B + ["install", "--", "3.12"], 0, ALREADY)],
      Exit, {"changed": False}),
     ("upgrade forced", {"state": "latest", "force": True}, False,
      [(B + ["current"], 0, CURRENT_6), (B + ["upgrade", "--force"], 0, SWITCHED)],
      Exit, {"changed": True, "version": "3.12.3"}),
     ("rollback to a generation", {"state": "rolled_back", "generation": 6}, False,
-     [(B + ["current"], 0, CURRENT_6), (B + ["rollback", "--to", "6"], 0, ROLLED)],
+     [(B + ["current"], 0, CURRENT_6), (B + ["rollback", "--to=6"], 0, ROLLED)],
      Exit, {"changed": True, "generation": 6, "previous_generation": 7}),
     ("rollback to the previous one", {"state": "rolled_back"}, False,
      [(B + ["current"], 0, CURRENT_6), (B + ["rollback"], 0, ROLLED)],
      Exit, {"changed": True}),
     ("outside the window", {"version": "3.12"}, False,
-     [(B + ["current"], 0, CURRENT_6), (B + ["switch", "3.12"], 3, WINDOW)],
+     [(B + ["current"], 0, CURRENT_6), (B + ["switch", "--", "3.12"], 3, WINDOW)],
      Fail, {"exit_code": 3, "outside_window": True, "help": "run it inside a window"}),
     ("unknown version", {"version": "3.99", "config": "/etc/p.toml"}, False,
-     [(B + ["--config", "/etc/p.toml", "current"], 0, CURRENT_6),
-      (B + ["--config", "/etc/p.toml", "switch", "3.99"], 1, BAD)],
+     [(B + ["--config=/etc/p.toml", "current"], 0, CURRENT_6),
+      (B + ["--config=/etc/p.toml", "switch", "--", "3.99"], 1, BAD)],
      Fail, {"exit_code": 1, "outside_window": False,
             "msg": "no CPython build in the catalogue matches `3.99`"}),
     ("pyswap crashed without a document", {"version": "3.12"}, False,
-     [(B + ["current"], 0, CURRENT_6), (B + ["switch", "3.12"], 2, None)],
+     [(B + ["current"], 0, CURRENT_6), (B + ["switch", "--", "3.12"], 2, None)],
      Fail, {"exit_code": 2}),
 ]
 
@@ -130,7 +130,7 @@ class ModuleTable(unittest.TestCase):
     def test_diff_shows_version_build_and_generation(self):
         result = self.run_case(pyswap_module, {"version": "3.12"}, False,
                                [(B + ["current"], 0, CURRENT_6),
-                                (B + ["switch", "3.12"], 0, SWITCHED)], Exit, {})
+                                (B + ["switch", "--", "3.12"], 0, SWITCHED)], Exit, {})
         self.assertIn("version: 3.11.9", result["diff"]["before"])
         self.assertIn("generation: 7", result["diff"]["after"])
         self.assertIn("build: 20250612", result["diff"]["after"])
@@ -142,6 +142,25 @@ class ModuleTable(unittest.TestCase):
                                Exit, {"changed": False})
         self.assertEqual(result["last_validation"]["phase"], "health")
         self.assertEqual(result["current"]["generation"], 6)
+
+    def test_issue25_a_version_is_never_read_as_a_flag(self):
+        # Each would have run pyswap with an attacker's manifest, catalogue or home, or forced it.
+        for evil in ["--config=/tmp/evil.toml", "--force", "--catalogue=http://x", "--home=/tmp/h",
+                     "-q", "3.12 --force", "3.12\n--force", ""]:
+            for state in ("current", "present"):
+                with self.subTest(evil=evil, state=state):
+                    set_args({"binary": "/bin/pyswap", "version": evil, "state": state})
+                    ran = []
+                    with mock.patch.multiple(basic.AnsibleModule, exit_json=exit_json,
+                                             fail_json=fail_json,
+                                             run_command=lambda *a, **k: ran.append(a)):
+                        with self.assertRaises(Fail) as caught:
+                            pyswap_module.main()
+                    self.assertIn("is not a version request", caught.exception.args[0]["msg"])
+                    self.assertEqual(ran, [], "pyswap ran")
+        # And a value that gets through is always after `--`.
+        argv = pyswap_module.command({"state": "current", "version": "3.12", "force": True}, True)
+        self.assertEqual(argv, ["switch", "--force", "--dry-run", "--", "3.12"])
 
     def test_version_is_required_to_switch(self):
         set_args({"binary": "/bin/pyswap"})

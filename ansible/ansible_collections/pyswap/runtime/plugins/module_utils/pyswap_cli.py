@@ -30,7 +30,8 @@ def base_argv(module):
         ("mirror", "--mirror"),
     ):
         if p.get(option):
-            argv += [flag, str(p[option])]
+            # One argument, `--flag=value`: a value can never be read as another flag.
+            argv.append("%s=%s" % (flag, p[option]))
     if p.get("offline"):
         argv.append("--offline")
     return argv
@@ -58,3 +59,17 @@ def fail(module, rc, doc, err, argv):
         pyswap=doc,
         cmd=argv,
     )
+
+
+def check_request(module, name, value):
+    """Fails the task unless `value` can only be read as a version request: pyswap gets it after
+    `--`, and a request never starts with `-` nor holds spaces or control characters."""
+    if value is None:
+        return
+    text = str(value)
+    if not text or text.startswith("-") or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in text):
+        module.fail_json(
+            msg="%s %r is not a version request (3.12, 3.12.4, >=3.10,<3.12, a catalogue key)" % (name, text),
+            exit_code=1,
+            outside_window=False,
+        )

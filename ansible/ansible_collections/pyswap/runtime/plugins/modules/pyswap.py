@@ -68,28 +68,35 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.pyswap.runtime.plugins.module_utils.pyswap_cli import (
     COMMON_ARGS,
     base_argv,
+    check_request,
     fail,
     run,
 )
 
 
 def command(params, check):
-    """The pyswap subcommand and its arguments for the requested state."""
+    """The pyswap subcommand and its arguments for the requested state; the version request is
+    the one positional argument and comes after `--`, so it is never read as a flag."""
     state = params["state"]
+    positional = []
     if state == "current":
-        argv = ["switch", params["version"]]
+        argv = ["switch"]
+        positional = [params["version"]]
     elif state == "present":
-        argv = ["install", params["version"]]
+        argv = ["install"]
+        positional = [params["version"]]
     elif state == "latest":
         argv = ["upgrade"]
     else:
         argv = ["rollback"]
         if params.get("generation") is not None:
-            argv += ["--to", str(params["generation"])]
+            argv.append("--to=%d" % int(params["generation"]))
     if params.get("force") and state != "present":
         argv.append("--force")
     if check:
         argv.append("--dry-run")
+    if positional:
+        argv += ["--"] + positional
     return argv
 
 
@@ -117,6 +124,7 @@ def main():
         supports_check_mode=True,
         required_if=[("state", "current", ["version"]), ("state", "present", ["version"])],
     )
+    check_request(module, "version", module.params["version"])
     base = base_argv(module)
     rc, before, err = run(module, base + ["current"])
     if rc != 0:
