@@ -119,13 +119,17 @@ pub fn write(path: &Path, request: &str) -> Result<Request, PinError> {
     };
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(failed)?;
     writeln!(tmp, "{}", parsed.raw()).map_err(failed)?;
-    tmp.as_file().sync_all().map_err(failed)?;
-    tmp.persist(path).map_err(|e| failed(e.error))?;
-    // Readable by everyone, as a file a project commits.
+    // Readable by everyone, as a file a project commits: set on the open file before the
+    // rename, never through the path afterwards (in a directory another user controls, the path
+    // may name their symlink by then, and a chmod would follow it: issue 25).
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).map_err(failed)?;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(failed)?;
     }
+    tmp.as_file().sync_all().map_err(failed)?;
+    tmp.persist(path).map_err(|e| failed(e.error))?;
     Ok(parsed)
 }
 
@@ -156,5 +160,22 @@ mod tests {
         ));
         std::fs::write(project.join(FILE), "\n# nothing\n").unwrap();
         assert!(matches!(find(&project, &global), Err(PinError::Empty(_))));
+    }
+
+    #[test]
+    fn issue25_a_pin_is_0644_and_a_symlink_in_its_place_is_replaced_not_followed() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let secret = d.path().join("secret");
+        std::fs::write(&secret, "x").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let pin = d.path().join(FILE);
+        std::os::unix::fs::symlink(&secret, &pin).unwrap();
+        write(&pin, "3.12").unwrap();
+        let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(&secret), 0o600, "the symlink's target was changed");
+        assert_eq!(std::fs::read_to_string(&secret).unwrap(), "x");
+        assert!(std::fs::symlink_metadata(&pin).unwrap().is_file());
+        assert_eq!(mode(&pin), 0o644);
     }
 }
