@@ -78,6 +78,10 @@ pub struct Report {
     pub unregistered_generations: Vec<(String, u64)>,
     /// Registered venvs whose directory is gone or no longer the venv registered: forgotten.
     pub venvs_forgotten: Vec<crate::venv::Forgotten>,
+    /// Entries nothing visible uses, kept because processes gc may not inspect could use them.
+    pub kept_unseen: Vec<String>,
+    /// Why: how many such processes, and the way out.
+    pub unseen_why: Option<String>,
 }
 
 /// Why gc kept a generation.
@@ -241,12 +245,14 @@ pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::R
     if !policy.staged {
         used.extend(db.staged_names()?);
     }
-    let in_use: Vec<(String, u32)> = crate::inuse::entries_in_use(&home.store())
+    let scan = crate::inuse::scan(&home.store(), crate::inuse::Uses::Anything, None);
+    let in_use: Vec<(String, u32)> = crate::inuse::in_use(&scan)
         .into_iter()
         .filter(|(name, _)| !used.contains(name) && db_has(db, name))
         .collect();
     used.extend(in_use.iter().map(|(n, _)| n.clone()));
     report.in_use = in_use;
+    keep_unseen(home, db, &scan, &mut used, &mut report)?;
     if dry_run {
         report.entries = db
             .entries()?
@@ -421,6 +427,58 @@ fn sweep_minor_links(
         }
     }
     Ok(swept)
+}
+
+/// Processes this user may not inspect could run any entry they can reach: when there are such
+/// processes (see [`blind_spot`]), every entry is kept, and the report says which and why.
+fn keep_unseen(
+    home: &Home,
+    db: &Db,
+    scan: &crate::inuse::Scan,
+    used: &mut HashSet<String>,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let Some(why) = blind_spot(home, scan) else {
+        return Ok(());
+    };
+    let unseen: Vec<String> = db
+        .entries()?
+        .into_iter()
+        .map(|e| e.name)
+        .filter(|n| !used.contains(n))
+        .collect();
+    used.extend(unseen.iter().cloned());
+    report.kept_unseen = unseen;
+    report.unseen_why = Some(why);
+    Ok(())
+}
+
+/// Why gc cannot know what the store's users run, if it cannot: it is not root, other users'
+/// processes exist that it may not inspect, and the store is reachable by them (the home and
+/// `store/` are searchable by group or others).
+fn blind_spot(home: &Home, scan: &crate::inuse::Scan) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    if rustix::process::geteuid().is_root() || scan.hidden.is_empty() {
+        return None;
+    }
+    let reachable = [home.root().to_owned(), home.store()]
+        .iter()
+        .all(|d| std::fs::metadata(d).is_ok_and(|m| m.permissions().mode() & 0o011 != 0));
+    if !reachable {
+        return None;
+    }
+    let mut uids: Vec<u32> = scan.hidden.iter().map(|&(_, uid)| uid).collect();
+    uids.sort_unstable();
+    uids.dedup();
+    Some(format!(
+        "{} process{} of {} other user{} cannot be inspected by uid {} and may run from the store, which they can read; run gc as root, or make the home private (`chmod 700 {}`) so that no one else can use it",
+        scan.hidden.len(),
+        if scan.hidden.len() == 1 { "" } else { "es" },
+        uids.len(),
+        if uids.len() == 1 { "" } else { "s" },
+        rustix::process::geteuid().as_raw(),
+        home.root().display()
+    ))
 }
 
 fn db_has(db: &Db, name: &str) -> bool {

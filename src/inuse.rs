@@ -4,14 +4,31 @@
 //! runs, long after a switch has made another runtime current. Deleting its entry would break it
 //! at its next import, so `gc` keeps every entry that a process on this host has as its
 //! executable, working directory or root, holds open, or maps (shared libraries), as read from
-//! `/proc/<pid>/{exe,cwd,root,fd/*,maps}`. A process pyswap may not inspect (another user's,
-//! without root) is not seen; a process that exits is seen no more and its entry goes at the
-//! next `gc`. Elsewhere than Linux (no `/proc`) the scan finds nothing.
+//! `/proc/<pid>/{exe,cwd,root,fd/*,maps}`.
+//!
+//! Use is decided by **device and inode**, not by path text: the store's files and directories
+//! are indexed by `(st_dev, st_ino)` first, then `exe`, `cwd`, `root` and each `fd/*` are
+//! `stat`ed through `/proc` (which follows the kernel's own reference to the object, so a
+//! process that runs the store through another path, such as the home bind-mounted into a
+//! container's mount namespace, is seen), and each `maps` line is parsed by position (device
+//! and inode columns; the path is the rest of the line and may hold spaces). Where the device in
+//! `maps` is not the one `stat` reports (overlayfs and btrfs subvolumes can show the backing
+//! device), a mapping whose inode number occurs in the store is `stat`ed through
+//! `/proc/<pid>/map_files/` (root can); the path text, when it names the store, counts too. So
+//! each way only adds uses: gc can only keep more.
+//!
+//! Limits, said where they apply: a process pyswap may not inspect (another user's, without
+//! root) is not seen: [`Scan::hidden`] counts them, and gc keeps what such processes could use
+//! (see `gc`); a pyswap inside a PID namespace (a container) sees only the processes of that
+//! namespace, and `/proc` mounted with `hidepid` hides others' processes entirely. A process
+//! that exits is seen no more and its entry goes at the next `gc`. Elsewhere than Linux (no
+//! `/proc`) the scan finds nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
+use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A process that uses store entries.
 #[derive(Debug, Clone)]
@@ -36,10 +53,88 @@ pub enum Uses {
     Anything,
 }
 
+/// What a scan of `/proc` found.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// The processes (but this one) that use an entry, by pid.
+    pub processes: Vec<Process>,
+    /// Processes whose executable or mappings this user may not read (another user's, when
+    /// pyswap is not root): they may use any entry. `(pid, uid)`.
+    pub hidden: Vec<(u32, u32)>,
+}
+
+/// The store's files and directories by `(device, inode)`, and the set of their inode numbers.
+#[derive(Default)]
+struct Index {
+    by_id: HashMap<(u64, u64), String>,
+    inodes: HashSet<u64>,
+}
+
+impl Index {
+    /// Every node of the entries of `store` (all of them, or those named in `only`), not
+    /// following symlinks.
+    fn of(store: &Path, only: Option<&[String]>) -> Self {
+        let mut index = Self::default();
+        let Ok(rd) = fs::read_dir(store) else {
+            return index;
+        };
+        for e in rd.flatten() {
+            let Some(name) = e.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            if name.starts_with('.') || only.is_some_and(|o| !o.contains(&name)) {
+                continue;
+            }
+            let mut stack = vec![e.path()];
+            while let Some(dir) = stack.pop() {
+                let Ok(m) = fs::symlink_metadata(&dir) else {
+                    continue;
+                };
+                index.add(&m, &name);
+                if !m.is_dir() {
+                    continue;
+                }
+                let Ok(children) = fs::read_dir(&dir) else {
+                    continue;
+                };
+                for c in children.flatten() {
+                    match c.file_type() {
+                        Ok(t) if t.is_dir() => stack.push(c.path()),
+                        Ok(t) if t.is_symlink() => {}
+                        Ok(_) => {
+                            if let Ok(m) = c.metadata() {
+                                index.add(&m, &name);
+                            }
+                        }
+                        Err(_) => {}
+                    }
+                }
+            }
+        }
+        index
+    }
+
+    fn add(&mut self, m: &fs::Metadata, entry: &str) {
+        self.by_id.insert((m.dev(), m.ino()), entry.to_owned());
+        self.inodes.insert(m.ino());
+    }
+
+    fn entry(&self, dev: u64, ino: u64) -> Option<&String> {
+        self.by_id.get(&(dev, ino))
+    }
+}
+
 /// Every process (but this one) that uses an entry of `store`, by pid.
 pub fn processes(store: &Path, how: Uses) -> Vec<Process> {
+    scan(store, how, None).processes
+}
+
+/// Scans `/proc` for the processes that use the entries of `store` (all of them, or those named
+/// in `only`), and those it cannot inspect.
+pub fn scan(store: &Path, how: Uses, only: Option<&[String]>) -> Scan {
     let store = fs::canonicalize(store).unwrap_or_else(|_| store.to_owned());
-    let mut found = Vec::new();
+    let index = Index::of(&store, only);
+    let mut found = Scan::default();
     let Ok(procs) = fs::read_dir("/proc") else {
         return found;
     };
@@ -51,28 +146,39 @@ pub fn processes(store: &Path, how: Uses) -> Vec<Process> {
         if pid == me {
             continue;
         }
-        let entries = uses(&p.path(), &store, how);
+        let uid = fs::metadata(p.path()).map_or(u32::MAX, |m| m.uid());
+        let (mut entries, hidden) = uses(&p.path(), &store, &index, how);
+        if hidden {
+            found.hidden.push((pid, uid));
+        }
+        if let Some(only) = only {
+            entries.retain(|e| only.contains(e));
+        }
         if entries.is_empty() {
             continue;
         }
-        let uid = fs::metadata(p.path()).map_or(u32::MAX, |m| m.uid());
-        found.push(Process {
+        found.processes.push(Process {
             pid,
             uid,
             command: command_line(&p.path()),
             entries,
         });
     }
-    found.sort_by_key(|p| p.pid);
+    found.processes.sort_by_key(|p| p.pid);
     found
 }
 
 /// Entry name -> the lowest pid using it.
 pub fn entries_in_use(store: &Path) -> BTreeMap<String, u32> {
+    in_use(&scan(store, Uses::Anything, None))
+}
+
+/// Entry name -> the lowest pid using it, from a scan.
+pub fn in_use(scan: &Scan) -> BTreeMap<String, u32> {
     let mut found = BTreeMap::new();
-    for p in processes(store, Uses::Anything) {
-        for name in p.entries {
-            found.entry(name).or_insert(p.pid);
+    for p in &scan.processes {
+        for name in &p.entries {
+            found.entry(name.clone()).or_insert(p.pid);
         }
     }
     found
@@ -80,11 +186,11 @@ pub fn entries_in_use(store: &Path) -> BTreeMap<String, u32> {
 
 /// A `/proc` file read whole in as few reads as possible (they report size 0, so `read_to_string`
 /// would start with small reads: the post-switch count reads every process's maps).
-fn read_proc_file(path: &Path) -> Option<String> {
+fn read_proc_file(path: &Path) -> io::Result<Vec<u8>> {
     use std::io::Read;
     let mut buf = Vec::with_capacity(64 * 1024);
-    fs::File::open(path).ok()?.read_to_end(&mut buf).ok()?;
-    String::from_utf8(buf).ok()
+    fs::File::open(path)?.read_to_end(&mut buf)?;
+    Ok(buf)
 }
 
 /// `/proc/<pid>/cmdline` with NULs as spaces, or `[comm]` for a process without one.
@@ -117,36 +223,127 @@ pub fn user_name(uid: u32) -> String {
         .unwrap_or_else(|| uid.to_string())
 }
 
-/// The entries one process uses (best effort: a vanished process or a denied read is skipped).
-fn uses(proc_dir: &Path, store: &Path, how: Uses) -> Vec<String> {
+fn denied(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::PermissionDenied) || e.raw_os_error() == Some(libc::EPERM)
+}
+
+/// One line of `/proc/<pid>/maps`: `address perms offset dev inode [path]`, by position (the
+/// path is the rest of the line and may hold spaces).
+struct Mapping<'a> {
+    address: &'a str,
+    dev: u64,
+    ino: u64,
+    path: &'a str,
+}
+
+fn mapping(line: &str) -> Option<Mapping<'_>> {
+    let mut rest = line;
+    let mut field = || {
+        let t = rest.trim_start_matches(' ');
+        let end = t.find(' ').unwrap_or(t.len());
+        let (f, r) = t.split_at(end);
+        rest = r;
+        f
+    };
+    let address = field();
+    let _perms = field();
+    let _offset = field();
+    let (major, minor) = field().split_once(':')?;
+    let ino = field().parse().ok()?;
+    let dev = libc::makedev(
+        u32::from_str_radix(major, 16).ok()?,
+        u32::from_str_radix(minor, 16).ok()?,
+    );
+    let path = rest.trim_start_matches(' ');
+    Some(Mapping {
+        address,
+        dev,
+        ino,
+        path: path.strip_suffix(" (deleted)").unwrap_or(path),
+    })
+}
+
+/// The entries one process uses (best effort: a vanished process is skipped), and whether this
+/// user was denied what would tell.
+fn uses(proc_dir: &Path, store: &Path, index: &Index, how: Uses) -> (Vec<String>, bool) {
+    let mut names: Vec<String> = Vec::new();
+    let mut hidden = false;
+    let note = |p: &Path, names: &mut Vec<String>| {
+        // The object itself, through the kernel's reference; then the path text.
+        if let Ok(m) = fs::metadata(p)
+            && let Some(e) = index.entry(m.dev(), m.ino())
+        {
+            names.push(e.clone());
+        }
+        if let Ok(text) = fs::read_link(p)
+            && let Some(e) = entry_of(&text, store)
+        {
+            names.push(e);
+        }
+    };
     let links: &[&str] = match how {
         Uses::Runs => &["exe"],
         Uses::Anything => &["exe", "cwd", "root"],
     };
-    let mut paths: Vec<PathBuf> = links
-        .iter()
-        .filter_map(|l| fs::read_link(proc_dir.join(l)).ok())
-        .collect();
-    if how == Uses::Anything
-        && let Ok(fds) = fs::read_dir(proc_dir.join("fd"))
-    {
-        paths.extend(fds.flatten().filter_map(|fd| fs::read_link(fd.path()).ok()));
+    for l in links {
+        let p = proc_dir.join(l);
+        if let Err(e) = fs::read_link(&p)
+            && denied(&e)
+        {
+            hidden = true;
+        }
+        note(&p, &mut names);
+    }
+    if how == Uses::Anything {
+        match fs::read_dir(proc_dir.join("fd")) {
+            Ok(fds) => {
+                for fd in fds.flatten() {
+                    note(&fd.path(), &mut names);
+                }
+            }
+            Err(e) if denied(&e) => hidden = true,
+            Err(_) => {}
+        }
     }
     // A process whose executable is a runtime runs it: its maps need not be read.
-    let runs_one = how == Uses::Runs && paths.iter().any(|p| entry_of(p, store).is_some());
-    if !runs_one && let Some(maps) = read_proc_file(&proc_dir.join("maps")) {
-        // `address perms offset dev inode   /path`: the path is the sixth field, if any.
-        paths.extend(
-            maps.lines()
-                .filter_map(|l| l.split_whitespace().nth(5))
-                .filter(|p| p.starts_with('/'))
-                .map(PathBuf::from),
-        );
+    if how == Uses::Runs && !names.is_empty() {
+        names.sort_unstable();
+        names.dedup();
+        return (names, hidden);
     }
-    let mut names: Vec<String> = paths.iter().filter_map(|p| entry_of(p, store)).collect();
+    match read_proc_file(&proc_dir.join("maps")) {
+        Ok(maps) => {
+            let maps = String::from_utf8_lossy(&maps);
+            for m in maps.lines().filter_map(mapping) {
+                if m.ino == 0 {
+                    continue;
+                }
+                if let Some(e) = index.entry(m.dev, m.ino) {
+                    names.push(e.clone());
+                    continue;
+                }
+                if m.path.starts_with('/')
+                    && let Some(e) = entry_of(Path::new(m.path), store)
+                {
+                    names.push(e);
+                    continue;
+                }
+                // Another device number for a file that may be ours (overlayfs, btrfs): ask
+                // the kernel what the mapping is.
+                if index.inodes.contains(&m.ino)
+                    && let Ok(st) = fs::metadata(proc_dir.join("map_files").join(m.address))
+                    && let Some(e) = index.entry(st.dev(), st.ino())
+                {
+                    names.push(e.clone());
+                }
+            }
+        }
+        Err(e) if denied(&e) => hidden = true,
+        Err(_) => {}
+    }
     names.sort_unstable();
     names.dedup();
-    names
+    (names, hidden)
 }
 
 /// `store/<entry>/...` -> `<entry>` (work directories, whose names start with `.`, excluded).

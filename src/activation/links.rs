@@ -80,9 +80,8 @@ pub fn count_processes_using(s: &Settings, name: &str) -> Counting {
     Counting(std::thread::spawn(move || {
         let mut keeping = 0;
         let mut following = Vec::new();
-        for p in crate::inuse::processes(&home.store(), crate::inuse::Uses::Runs)
-            .iter()
-            .filter(|p| p.entries.contains(&name))
+        let only = [name];
+        for p in &crate::inuse::scan(&home.store(), crate::inuse::Uses::Runs, Some(&only)).processes
         {
             let follows = crate::venv::of_process(p.pid)
                 .and_then(|v| Some((crate::venv::following(&home, &v)?, v)));

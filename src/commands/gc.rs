@@ -36,6 +36,10 @@ struct GcReport {
     /// Registered venvs whose directory is gone, or is no longer the venv registered: forgotten
     /// (their rows only; nothing outside the home is touched).
     venvs_forgotten: Vec<crate::venv::Forgotten>,
+    /// Entries nothing visible uses, kept because processes gc may not inspect (other users',
+    /// when gc is not root) could run them; `unseen_why` says how many and the way out.
+    kept_unseen: Vec<String>,
+    unseen_why: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -128,6 +132,8 @@ impl GcReport {
                 .collect(),
             foreign: report.foreign.clone(),
             venvs_forgotten: report.venvs_forgotten.clone(),
+            kept_unseen: report.kept_unseen.clone(),
+            unseen_why: report.unseen_why.clone(),
         }
     }
 }
@@ -200,38 +206,7 @@ fn say(s: &Settings, report: &gc::Report, dry_run: bool) {
             human_bytes(report.cache.bytes)
         ));
     }
-    for f in &report.venvs_forgotten {
-        s.out.warn(&format!(
-            "{} the venv registered at {}: {} (it ran {}); nothing there was touched",
-            if dry_run { "would forget" } else { "forgot" },
-            crate::output::printable(&f.path),
-            f.why,
-            f.entry
-        ));
-    }
-    for (entry, pid) in &report.in_use {
-        s.out.say(&format!(
-            "kept store entry {entry}: nothing references it, but process {pid} still runs from it (the next gc after it exits removes it)"
-        ));
-    }
-    if !report.unregistered.is_empty() || !report.unregistered_generations.is_empty() {
-        s.out.warn(&format!(
-            "kept {} store entr{} and {} generation director{} that the database does not know (restored from a backup, or left by a crash); `pyswap verify --repair` registers them",
-            report.unregistered.len(),
-            if report.unregistered.len() == 1 { "y" } else { "ies" },
-            report.unregistered_generations.len(),
-            if report.unregistered_generations.len() == 1 { "y" } else { "ies" },
-        ));
-    }
-    for name in &report.foreign {
-        s.out.warn(&format!(
-            "left {} alone: pyswap never makes that name",
-            s.home
-                .store()
-                .join(crate::output::printable(name).as_ref())
-                .display()
-        ));
-    }
+    say_kept(s, report, dry_run);
     for (profile, n, why) in &report.kept {
         let why = match why {
             Kept::Current => "it is current".to_owned(),
@@ -269,6 +244,55 @@ fn say(s: &Settings, report: &gc::Report, dry_run: bool) {
             "  store entry {} ({})",
             e.name,
             human_bytes(e.bytes)
+        ));
+    }
+}
+
+/// What gc kept or forgot besides its policy, and why.
+fn say_kept(s: &Settings, report: &gc::Report, dry_run: bool) {
+    for f in &report.venvs_forgotten {
+        s.out.warn(&format!(
+            "{} the venv registered at {}: {} (it ran {}); nothing there was touched",
+            if dry_run { "would forget" } else { "forgot" },
+            crate::output::printable(&f.path),
+            f.why,
+            f.entry
+        ));
+    }
+    if let Some(why) = &report.unseen_why
+        && !report.kept_unseen.is_empty()
+    {
+        s.out.warn(&format!(
+            "kept {} store entr{} that nothing visible uses: {why}",
+            report.kept_unseen.len(),
+            if report.kept_unseen.len() == 1 {
+                "y"
+            } else {
+                "ies"
+            },
+        ));
+    }
+    for (entry, pid) in &report.in_use {
+        s.out.say(&format!(
+            "kept store entry {entry}: nothing references it, but process {pid} still runs from it (the next gc after it exits removes it)"
+        ));
+    }
+    if !report.unregistered.is_empty() || !report.unregistered_generations.is_empty() {
+        s.out.warn(&format!(
+            "kept {} store entr{} and {} generation director{} that the database does not know (restored from a backup, or left by a crash); `pyswap verify --repair` registers them",
+            report.unregistered.len(),
+            if report.unregistered.len() == 1 { "y" } else { "ies" },
+            report.unregistered_generations.len(),
+            if report.unregistered_generations.len() == 1 { "y" } else { "ies" },
+        ));
+    }
+    for name in &report.foreign {
+        s.out.warn(&format!(
+            "left {} alone: pyswap never makes that name",
+            s.home
+                .store()
+                .join(crate::output::printable(name).as_ref())
+                .display()
         ));
     }
 }

@@ -29,6 +29,10 @@ pub struct Run {
 }
 
 impl Run {
+    pub fn from_output(o: &Output) -> Self {
+        Self::from(o)
+    }
+
     fn from(o: &Output) -> Self {
         Self {
             code: o.status.code(),

@@ -1,7 +1,12 @@
 //! Issue 25: the third hardening round. Each case is an attack that worked before; nothing
 //! outside the test's own directories is touched, and decoys outside the home survive.
 
-use crate::common::with_current;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use crate::common::{Compression, Fake, TestContext, root_or_skip, with_current};
 
 #[test]
 fn issue25_minors_remove_checks_its_argument_before_it_becomes_a_path() {
@@ -36,4 +41,192 @@ fn issue25_minors_remove_checks_its_argument_before_it_becomes_a_path() {
     t.run(&["minors", "--remove", "3.11"])
         .fails(1, "is not a symlink");
     assert_eq!(std::fs::read_to_string(&link).unwrap(), "not a link");
+}
+
+/// `program args` started, and a moment to get going (it must have opened, mapped or entered
+/// what it uses before the test goes on).
+fn started(c: &mut Command) -> Child {
+    let mut child = c
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready", "the holder did not start");
+    child
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A process that maps `file` read-only, closes it (only `maps` names it then) and waits.
+fn mapper(file: &Path) -> Killed {
+    let script = "import mmap, sys, time\nf = open(sys.argv[1], 'rb')\nm = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)\nf.close()\nprint('ready', flush=True)\ntime.sleep(120)\n";
+    Killed(started(
+        Command::new("python3").args(["-c", script]).arg(file),
+    ))
+}
+
+fn entry_dir(t: &TestContext, n: u64) -> PathBuf {
+    let db = pyswap::db::Db::open(&t.home.join("pyswap.db")).unwrap();
+    let name = db.generation("default", n).unwrap().unwrap().entry_name;
+    t.home.join("store").join(name)
+}
+
+#[test]
+fn issue25_gc_sees_a_mapping_in_a_home_whose_path_has_a_space() {
+    let mut t = TestContext::new();
+    t.home = t.dir.path().join("my home");
+    t.add("3.11.8", Fake::Good, Compression::Gz);
+    t.add("3.11.9", Fake::Good, Compression::Gz);
+    t.run(&["switch", "3.11.8"]).ok();
+    t.run(&["switch", "3.11.9"]).ok();
+    let old = entry_dir(&t, 1);
+    let holder = mapper(&old.join("bin/python3"));
+    let gc = t.run(&["gc", "--keep", "1", "--json"]).ok().json();
+    assert_eq!(gc["generations_removed"][0]["number"], 1, "{gc}");
+    assert!(old.is_dir(), "gc deleted the runtime a process maps: {gc}");
+    assert_eq!(gc["entries_in_use"][0]["pid"], holder.0.id(), "{gc}");
+    let ps = t.run(&["ps", "--json"]).ok().json();
+    assert!(
+        ps.as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["pid"] == holder.0.id()),
+        "{ps}"
+    );
+    drop(holder);
+    t.run(&["gc"]).ok();
+    assert!(!old.exists(), "freed once the process is gone");
+    t.assert_consistent();
+}
+
+#[test]
+fn issue25_gc_sees_a_process_that_reaches_the_store_through_a_bind_mount_in_another_namespace() {
+    if !root_or_skip("a mount namespace") {
+        return;
+    }
+    let mut t = TestContext::new();
+    t.add("3.11.8", Fake::Good, Compression::Gz);
+    t.add("3.11.9", Fake::Good, Compression::Gz);
+    t.run(&["switch", "3.11.8"]).ok();
+    t.run(&["switch", "3.11.9"]).ok();
+    let old = entry_dir(&t, 1);
+    let name = old.file_name().unwrap().to_str().unwrap().to_owned();
+    let mnt = t.dir.path().join("container-view");
+    std::fs::create_dir(&mnt).unwrap();
+    // As a container does: the home bind-mounted elsewhere, in a mount namespace of its own;
+    // the process works in the old entry through that path.
+    let holder = Killed(started(
+        Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg("mount --bind \"$1\" \"$2\" && cd \"$2/store/$3/bin\" && echo ready && exec sleep 120")
+            .args(["sh", t.home.to_str().unwrap(), mnt.to_str().unwrap(), &name]),
+    ));
+    let cwd = std::fs::read_link(format!("/proc/{}/cwd", holder.0.id())).unwrap();
+    assert!(
+        cwd.starts_with(&mnt),
+        "the process sees another path: {}",
+        cwd.display()
+    );
+    let gc = t.run(&["gc", "--keep", "1", "--json"]).ok().json();
+    assert!(
+        old.is_dir(),
+        "gc deleted the runtime a process works in: {gc}"
+    );
+    assert_eq!(gc["entries_in_use"][0]["entry"], name.as_str(), "{gc}");
+    drop(holder);
+    t.run(&["gc"]).ok();
+    assert!(!old.exists());
+    t.assert_consistent();
+}
+
+/// `pyswap ARGS` as user `uid` on the test's home.
+fn as_uid(t: &TestContext, uid: u32, args: &[&str]) -> crate::common::Run {
+    let mut c = Command::new("setpriv");
+    c.arg(format!("--reuid={uid}"))
+        .arg(format!("--regid={uid}"))
+        .args(["--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_pyswap"))
+        .args(args)
+        .env("PYSWAP_HOME", &t.home)
+        .env("PYSWAP_CATALOGUE", t.catalogue_path())
+        .env("PYSWAP_PLATFORM", crate::common::PLATFORM)
+        .env("HOME", t.dir.path());
+    crate::common::Run::from_output(&c.output().unwrap())
+}
+
+#[test]
+fn issue25_gc_by_a_non_root_owner_keeps_what_processes_it_cannot_inspect_may_use() {
+    if !root_or_skip("two other users") {
+        return;
+    }
+    let mut t = TestContext::new();
+    t.open_to_others();
+    let owned = t.dir.path().join("u");
+    std::fs::create_dir(&owned).unwrap();
+    std::os::unix::fs::chown(&owned, Some(1000), Some(1000)).unwrap();
+    t.home = owned.join("home");
+    t.add("3.11.8", Fake::Good, Compression::Gz);
+    t.add("3.11.9", Fake::Good, Compression::Gz);
+    as_uid(&t, 1000, &["switch", "3.11.8"]).ok();
+    as_uid(&t, 1000, &["switch", "3.11.9"]).ok();
+    for d in [t.home.clone(), t.home.join("store")] {
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let old = entry_dir(&t, 1);
+    // Another user's process works in generation 1's runtime.
+    let holder = Killed(started(
+        Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--",
+                "sh",
+                "-c",
+            ])
+            .arg("cd \"$1\" && echo ready && exec sleep 120")
+            .args(["sh", old.join("bin").to_str().unwrap()]),
+    ));
+    let r = as_uid(&t, 1000, &["gc", "--keep", "1", "--json"]).ok();
+    let gc = r.json();
+    assert!(
+        old.is_dir(),
+        "gc deleted what another user's process may use: {gc}"
+    );
+    assert_eq!(gc["generations_removed"][0]["number"], 1, "{gc}");
+    assert_eq!(
+        gc["kept_unseen"][0],
+        old.file_name().unwrap().to_str().unwrap(),
+        "{gc}"
+    );
+    let why = gc["unseen_why"].as_str().unwrap();
+    assert!(
+        why.contains("run gc as root") && why.contains("chmod 700"),
+        "{why}"
+    );
+    let human = as_uid(&t, 1000, &["gc"]).ok();
+    assert!(
+        human
+            .stderr
+            .contains("kept 1 store entry that nothing visible uses"),
+        "{}",
+        human.stderr
+    );
+    drop(holder);
+    // A private home: no one else can use it, so gc decides alone again.
+    std::fs::set_permissions(&t.home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let gc = as_uid(&t, 1000, &["gc", "--json"]).ok().json();
+    assert_eq!(gc["kept_unseen"], serde_json::json!([]), "{gc}");
+    assert!(!old.exists());
 }

@@ -297,6 +297,8 @@ struct GcReport {
     unregistered_generations: Vec<GenerationKey>,
     foreign: Vec<String>,
     venvs_forgotten: Vec<VenvForgotten>,
+    kept_unseen: Vec<String>,
+    unseen_why: Option<String>,
 }
 
 #[derive(Deserialize)]
