@@ -5,12 +5,17 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 # The packer makes the interpreter relocatable as upstream's is (RUNPATH $ORIGIN/../lib) with
-# patchelf, from Debian's packages; the tests need it too.
-if ! command -v patchelf >/dev/null; then
+# patchelf, from Debian's packages; the tests need it too, and dash, zsh and fish (each sources
+# `pyswap env`'s line; without them those cases are skipped outside CI).
+missing=""
+for tool in patchelf dash zsh fish; do
+  command -v "$tool" >/dev/null || missing="$missing $tool"
+done
+if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "installing patchelf (Debian package)" >&2
-    apt-get update -qq && apt-get install -y -qq patchelf >/dev/null
-  else
+    echo "installing$missing (Debian packages)" >&2
+    apt-get update -qq && apt-get install -y -qq $missing >/dev/null
+  elif ! command -v patchelf >/dev/null; then
     echo "try-offline: patchelf is needed (sudo apt-get install patchelf)" >&2; exit 1
   fi
 fi

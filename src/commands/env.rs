@@ -1,4 +1,6 @@
-//! `pyswap env`: the shell line that puts the profile's `bin` on PATH.
+//! `pyswap env`: the shell line that puts the profile's `bin` on PATH, quoted by each shell's
+//! own rules (POSIX `sh`, and so dash, bash and zsh; fish, whose single quotes treat `\'` and
+//! `\\` as escapes).
 
 use serde::Serialize;
 
@@ -10,18 +12,60 @@ struct Env {
     bin: String,
 }
 
+/// `text` in POSIX single quotes: everything literal, a `'` closed, escaped and reopened.
+fn posix_quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// `text` in fish single quotes: `\` and `'` are the two characters escaped there.
+fn fish_quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\\', r"\\").replace('\'', r"\'"))
+}
+
+/// The line for `bin`: PATH with `bin` first, and no empty element when PATH was unset or empty
+/// (an empty element is the working directory).
+fn line(bin: &str, fish: bool) -> Result<String, super::CommandError> {
+    let refuse = |why| super::CommandError::NotOnPath {
+        bin: bin.to_owned(),
+        why,
+    };
+    if bin.contains(':') {
+        return Err(refuse("PATH separates its directories with `:`"));
+    }
+    if bin.chars().any(char::is_control) {
+        return Err(refuse("it holds control characters"));
+    }
+    Ok(if fish {
+        format!("set -gx PATH {} $PATH\n", fish_quoted(bin))
+    } else {
+        format!("export PATH={}${{PATH:+:$PATH}}\n", posix_quoted(bin))
+    })
+}
+
 pub fn run(s: &Settings, fish: bool) -> anyhow::Result<()> {
     let bin = Profiles::new(s.home.profiles())
         .profile_path(&s.profile)
         .join("bin")
         .display()
         .to_string();
-    let quoted = format!("'{}'", bin.replace('\'', r"'\''"));
-    let line = if fish {
-        format!("set -gx PATH {quoted} $PATH\n")
-    } else {
-        format!("export PATH={quoted}:\"$PATH\"\n")
-    };
-    s.out.data(&line)?;
+    s.out.data(&line(&bin, fish)?)?;
     s.out.json(&Env { bin })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn each_shell_gets_its_own_quoting() {
+        let evil = r"/h/x\';touch X;echo \'y/bin";
+        assert_eq!(
+            super::line(evil, true).unwrap(),
+            "set -gx PATH '/h/x\\\\\\';touch X;echo \\\\\\'y/bin' $PATH\n"
+        );
+        assert_eq!(
+            super::line("/h/it's/bin", false).unwrap(),
+            "export PATH='/h/it'\\''s/bin'${PATH:+:$PATH}\n"
+        );
+        assert!(super::line("/a:b/bin", false).is_err());
+        assert!(super::line("/a\nb/bin", true).is_err());
+    }
 }

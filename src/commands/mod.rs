@@ -64,6 +64,8 @@ pub enum CommandError {
         number: u64,
         path: std::path::PathBuf,
     },
+    #[error("{bin} cannot be put on PATH: {why}")]
+    NotOnPath { bin: String, why: &'static str },
 }
 
 impl crate::exit::Reason for CommandError {
@@ -78,6 +80,10 @@ impl crate::exit::Reason for CommandError {
             ),
             Self::BrokenGeneration { .. } => Some(
                 "`pyswap rollback --to N` (N: the current generation) or `pyswap switch VERSION` puts it back"
+                    .into(),
+            ),
+            Self::NotOnPath { .. } => Some(
+                "use a home whose path has no `:` and no control characters (`--home DIR`, `PYSWAP_HOME`)"
                     .into(),
             ),
             Self::NoGeneration { .. } => {
