@@ -103,6 +103,11 @@ pub fn remove_from_sealed(path: &Path) -> io::Result<()> {
     removed
 }
 
+/// Directory descriptors a deletion keeps open at most (a deeper tree is walked back up through
+/// `..`, checked to be the directory it came down from): deleting a tree of any depth never runs
+/// out of descriptors under `ulimit -n 1024`.
+const KEEP_OPEN: usize = 32;
+
 /// Deletes the entry `name` of the open directory `dir`; `kind` is its type when the directory
 /// listing said so (saves a stat per file).
 fn remove_at(
@@ -122,32 +127,63 @@ fn remove_at(
         },
     };
     if kind != FileType::Directory {
-        return match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
-            Err(rustix::io::Errno::NOENT) => Ok(()),
-            r => r.map_err(Into::into),
-        };
+        return unlink(dir, name, AtFlags::empty());
     }
-    let listed = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    remove_dir(dir, name, dev, mount, shown)
+}
+
+fn unlink(dir: &OwnedFd, name: &OsStr, flags: AtFlags) -> io::Result<()> {
+    match rustix::fs::unlinkat(dir, name, flags) {
+        Err(rustix::io::Errno::NOENT) => Ok(()),
+        r => r.map_err(Into::into),
+    }
+}
+
+/// A directory being emptied: its descriptor (while among the innermost [`KEEP_OPEN`]), its
+/// device and inode, its name in its parent and the children still to delete.
+struct Frame {
+    fd: Option<OwnedFd>,
+    id: (u64, u64),
+    name: OsString,
+    shown: std::path::PathBuf,
+    pending: Vec<(OsString, FileType)>,
+}
+
+/// An opened directory, its device and inode, and its children (name, type).
+type Opened = (OwnedFd, (u64, u64), Vec<(OsString, FileType)>);
+
+/// Opens the subdirectory `name` of `dir` for emptying: checked to be what the listing named,
+/// on the same mount, and made writable; `None` if it is gone.
+fn open_dir(
+    dir: &OwnedFd,
+    name: &OsStr,
+    dev: u64,
+    mount: u64,
+    here: &Path,
+) -> io::Result<Option<Opened>> {
+    let listed = match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Err(rustix::io::Errno::NOENT) => return Ok(None),
+        r => r?,
+    };
     let sub = match rustix::fs::openat(
         dir,
         name,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
     ) {
-        Err(rustix::io::Errno::NOENT) => return Ok(()),
+        Err(rustix::io::Errno::NOENT) => return Ok(None),
         r => r?,
     };
     let (sub_dev, sub_mount, sub_ino) = mount_of(&sub)?;
-    let here = shown.join(name);
     if (sub_dev, sub_ino) != (listed.st_dev, listed.st_ino) {
         return Err(other(
-            &here,
+            here,
             "changed while it was being deleted; left alone",
         ));
     }
     if sub_dev != dev || sub_mount != mount {
         return Err(other(
-            &here,
+            here,
             "is a mount point; pyswap deletes nothing across a mount",
         ));
     }
@@ -162,13 +198,90 @@ fn remove_at(
             children.push((OsStr::from_bytes(child).to_owned(), entry.file_type()));
         }
     }
-    for (child, kind) in children {
-        remove_at(&sub, &child, Some(kind), dev, mount, &here)?;
+    Ok(Some((sub, (sub_dev, sub_ino), children)))
+}
+
+/// Deletes the directory `name` of `dir` and everything below it, depth first, without
+/// recursion and with at most [`KEEP_OPEN`] descriptors open.
+fn remove_dir(dir: &OwnedFd, name: &OsStr, dev: u64, mount: u64, shown: &Path) -> io::Result<()> {
+    let here = shown.join(name);
+    let Some((fd, id, pending)) = open_dir(dir, name, dev, mount, &here)? else {
+        return Ok(());
+    };
+    let mut stack = vec![Frame {
+        fd: Some(fd),
+        id,
+        name: name.to_owned(),
+        shown: here,
+        pending,
+    }];
+    while let Some(top) = stack.last_mut() {
+        let Some((child, kind)) = top.pending.pop() else {
+            // Emptied: delete it from its parent, reopening that through `..` if it was closed.
+            let Some(done) = stack.pop() else { break };
+            let Some(up) = stack.last_mut() else {
+                drop(done.fd);
+                return unlink(dir, name, AtFlags::REMOVEDIR);
+            };
+            if up.fd.is_none() {
+                let Some(below) = done.fd.as_ref() else {
+                    return Err(other(&done.shown, "lost its descriptor"));
+                };
+                let parent = rustix::fs::openat(
+                    below,
+                    "..",
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )?;
+                let st = rustix::fs::fstat(&parent)?;
+                if (st.st_dev, st.st_ino) != up.id {
+                    return Err(other(
+                        &up.shown,
+                        "moved while it was being deleted; left alone",
+                    ));
+                }
+                up.fd = Some(parent);
+            }
+            drop(done.fd);
+            let Some(up_fd) = up.fd.as_ref() else {
+                return Err(other(&up.shown, "lost its descriptor"));
+            };
+            unlink(up_fd, &done.name, AtFlags::REMOVEDIR)?;
+            continue;
+        };
+        let Some(fd) = top.fd.as_ref() else {
+            return Err(other(&top.shown, "lost its descriptor"));
+        };
+        let kind = if kind == FileType::Unknown {
+            match rustix::fs::statat(fd, &child, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => FileType::from_raw_mode(st.st_mode),
+                Err(rustix::io::Errno::NOENT) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            kind
+        };
+        if kind != FileType::Directory {
+            unlink(fd, &child, AtFlags::empty())?;
+            continue;
+        }
+        let sub_shown = top.shown.join(&child);
+        let Some((sub, id, pending)) = open_dir(fd, &child, dev, mount, &sub_shown)? else {
+            continue;
+        };
+        stack.push(Frame {
+            fd: Some(sub),
+            id,
+            name: child,
+            shown: sub_shown,
+            pending,
+        });
+        if stack.len() > KEEP_OPEN {
+            let far = stack.len() - KEEP_OPEN - 1;
+            stack[far].fd = None;
+        }
     }
-    match rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR) {
-        Err(rustix::io::Errno::NOENT) => Ok(()),
-        r => r.map_err(Into::into),
-    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -199,6 +312,34 @@ mod tests {
         );
         remove_tree(&tree).unwrap();
         remove_tree(&dir.path().join("no/such/thing")).unwrap();
+    }
+
+    #[test]
+    fn issue25_a_tree_deeper_than_the_descriptor_limit_is_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join(".trash-deep");
+        // 1,100 levels, made relative to a descriptor (the absolute path is over PATH_MAX).
+        fs::create_dir(&tree).unwrap();
+        let mut fd =
+            rustix::fs::open(&tree, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        for i in 0..1100 {
+            rustix::fs::mkdirat(&fd, "d", Mode::from_raw_mode(0o755)).unwrap();
+            if i % 100 == 0 {
+                fs::write(
+                    format!("/proc/self/fd/{}/f", std::os::fd::AsRawFd::as_raw_fd(&fd)),
+                    b"x",
+                )
+                .unwrap();
+            }
+            fd = rustix::fs::openat(&fd, "d", OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())
+                .unwrap();
+        }
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o555)).unwrap();
+        drop(fd);
+        let open_before = fs::read_dir("/proc/self/fd").unwrap().count();
+        remove_tree(&tree).unwrap();
+        assert!(!tree.exists());
+        assert!(fs::read_dir("/proc/self/fd").unwrap().count() <= open_before + 1);
     }
 
     #[test]

@@ -70,9 +70,15 @@ impl crate::exit::Reason for ArchiveError {
     }
 }
 
+/// The error for an unsafe member; a name of more than 200 characters is shown by its first 200
+/// (an error is one line: a 4 KB path is not).
 fn unsafe_member(member: &str, why: impl Into<String>) -> ArchiveError {
+    let member = match member.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}…", &member[..cut]),
+        None => member.to_owned(),
+    };
     ArchiveError::Unsafe {
-        member: member.to_owned(),
+        member,
         why: why.into(),
     }
 }

@@ -10,6 +10,9 @@ use crate::tree::{Kind, Node};
 
 pub(super) const MAX_PATH: usize = 4095;
 pub(super) const MAX_NAME: usize = 255;
+/// Components a member path may have (python-build-standalone's deepest is about 12): a deeper
+/// tree only serves to exhaust descriptors or reach `PATH_MAX` when it is walked or deleted.
+pub(super) const MAX_DEPTH: usize = 64;
 
 /// Where an archive member belongs.
 pub(super) enum Place {
@@ -30,7 +33,7 @@ pub(super) fn classify(raw: &[u8]) -> Result<(Place, Option<Layout>), ArchiveErr
     }
     if name.len() > MAX_PATH {
         return Err(unsafe_member(
-            &shown[..64],
+            &shown,
             format!("name is longer than {MAX_PATH} bytes"),
         ));
     }
@@ -43,6 +46,15 @@ pub(super) fn classify(raw: &[u8]) -> Result<(Place, Option<Layout>), ArchiveErr
         .collect();
     if comps.contains(&"..") {
         return Err(unsafe_member(name, "path contains `..`"));
+    }
+    if comps.len() > MAX_DEPTH {
+        return Err(unsafe_member(
+            name,
+            format!(
+                "path has {} components; more than {MAX_DEPTH} is refused",
+                comps.len()
+            ),
+        ));
     }
     if comps.iter().any(|c| c.len() > MAX_NAME) {
         return Err(unsafe_member(
