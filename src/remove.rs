@@ -336,10 +336,10 @@ mod tests {
         }
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o555)).unwrap();
         drop(fd);
-        let open_before = fs::read_dir("/proc/self/fd").unwrap().count();
+        // (That it does so with few descriptors is tested under `ulimit -n 64` in
+        // tests/it/hardening3.rs: other tests of this process open files meanwhile.)
         remove_tree(&tree).unwrap();
         assert!(!tree.exists());
-        assert!(fs::read_dir("/proc/self/fd").unwrap().count() <= open_before + 1);
     }
 
     #[test]
