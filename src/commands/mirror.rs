@@ -51,10 +51,11 @@ pub fn run(
         platforms.to_vec()
     };
     s.home.create()?;
-    // Shared like every command that downloads, so that gc never deletes a lock file in use.
-    let _gc = super::gc_shared(s)?;
     let fetcher = s.fetcher();
     let catalogue = super::load_catalogue(s, &fetcher, None)?;
+    // Shared like every command that downloads, so that gc never deletes a lock file in use;
+    // taken once the catalogue is read (a slow catalogue server must not hold off gc).
+    let _gc = super::gc_shared(s)?;
     let mut entries: Vec<&Entry> = Vec::new();
     for r in &requests {
         for p in &platforms {

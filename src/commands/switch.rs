@@ -33,10 +33,10 @@ pub fn run(
     let platform = s.platform()?;
     let fetcher = s.fetcher();
     // A dry run writes nothing: not even a new home.
-    let (db, _gc) = if dry_run {
-        (super::open_ro(s)?, None)
+    let db = if dry_run {
+        super::open_ro(s)?
     } else {
-        (Some(super::open_rw(s)?), Some(super::gc_shared(s)?))
+        Some(super::open_rw(s)?)
     };
     // The plan is only needed for a dry run or a closed window (a switch with nothing to change
     // may run then); an ordinary switch goes straight to activation.
@@ -55,6 +55,13 @@ pub fn run(
         (Ok((_, Some(plan))), Some(window)) if !plan.unchanged => return Err(window.into()),
         (Err(_), Some(window)) => return Err(window.into()),
         (result, _) => result?,
+    };
+    // The store's shared lock only once the catalogue is read: a slow catalogue server must
+    // not hold off gc (issue 25).
+    let _gc = if dry_run {
+        None
+    } else {
+        Some(super::gc_shared(s)?)
     };
     let Some(mut db) = db.filter(|_| !dry_run) else {
         // Reached only in a dry run, which always plans.

@@ -439,10 +439,10 @@ impl Producer {
 }
 
 /// A body reader that fails once the overall deadline has passed.
-struct DeadlineReader<R> {
-    inner: R,
-    deadline: Instant,
-    total_secs: u64,
+pub(super) struct DeadlineReader<R> {
+    pub(super) inner: R,
+    pub(super) deadline: Instant,
+    pub(super) total_secs: u64,
 }
 
 impl<R: Read> Read for DeadlineReader<R> {

@@ -404,7 +404,10 @@ pub(super) fn is_timeout(e: &io::Error) -> bool {
 /// Classifies an error while reading a body, `after` bytes in.
 fn read_failure(e: &io::Error, after: u64) -> Failure {
     let text = error_chain(e);
-    if is_timeout(e) {
+    if text.starts_with("overall timeout") {
+        // Data was flowing, too slowly: not a stall.
+        Failure::Timeout(format!("{text} after {after} bytes"))
+    } else if is_timeout(e) {
         Failure::Timeout(format!("no data for a while after {after} bytes: {text}"))
     } else {
         Failure::Interrupted { after, error: text }
@@ -561,7 +564,7 @@ impl Fetcher {
                     url: url.to_owned(),
                     limit,
                 },
-                Capped::Io(error) => FetchError::File { path, error },
+                Capped::Io(error, _) => FetchError::File { path, error },
             })?;
             return Ok(Fetched::Body {
                 bytes,
@@ -603,12 +606,19 @@ impl Fetcher {
             }
             let validators = validators_of(&response);
             let expected = response.content_length();
-            let bytes = read_capped(response, limit).map_err(|e| match e {
+            // The whole body within the overall deadline: a server that trickles a byte a
+            // second never trips the per-read stall timeout (issue 25).
+            let timed = download::DeadlineReader {
+                inner: response,
+                deadline,
+                total_secs: self.cfg.download_timeout.as_secs(),
+            };
+            let bytes = read_capped(timed, limit).map_err(|e| match e {
                 Capped::TooLarge => FetchError::TooLarge {
                     url: url.to_owned(),
                     limit,
                 },
-                Capped::Io(e) => failed(read_failure(&e, 0)),
+                Capped::Io(e, after) => failed(read_failure(&e, after)),
             })?;
             if let Some(n) = expected
                 && n != bytes.len() as u64
@@ -633,14 +643,15 @@ impl Fetcher {
 
 enum Capped {
     TooLarge,
-    Io(io::Error),
+    /// A read failed after this many bytes.
+    Io(io::Error, u64),
 }
 
 fn read_capped(r: impl Read, limit: u64) -> Result<Vec<u8>, Capped> {
     let mut out = Vec::new();
     r.take(limit + 1)
         .read_to_end(&mut out)
-        .map_err(Capped::Io)?;
+        .map_err(|e| Capped::Io(e, out.len() as u64))?;
     if out.len() as u64 > limit {
         return Err(Capped::TooLarge);
     }

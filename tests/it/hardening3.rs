@@ -373,3 +373,47 @@ fn issue25_a_deep_tree_is_refused_at_unpack_and_gc_deletes_any_depth_under_a_sma
     t.run(&["gc"]).ok();
     crate::common::nothing_lost(&t);
 }
+
+#[test]
+fn issue25_a_trickling_catalogue_is_cut_off_and_holds_no_lock_meanwhile() {
+    let t = with_current();
+    let server = crate::server::Server::start(&t.served);
+    server.script(
+        "catalogue.json",
+        vec![crate::server::Behaviour::Trickle(
+            std::time::Duration::from_millis(50),
+        )],
+    );
+    let url = format!("{}/catalogue.json", server.base);
+    let started_at = std::time::Instant::now();
+    let switch = t
+        .cmd()
+        .args(["switch", "3.12", "--download-timeout", "3"])
+        .env("PYSWAP_CATALOGUE", &url)
+        .env("PYSWAP_HTTP_RETRIES", "0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // While the catalogue trickles in, gc runs (it is not held off by the switch).
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let gc = t.run(&["gc", "--wait", "1", "--json"]).ok().json();
+    assert_eq!(
+        gc["skipped"], false,
+        "gc was held off while a catalogue downloaded: {gc}"
+    );
+    let out = switch.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("overall timeout of 3 s reached"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("no data for a while"), "{stderr}");
+    assert!(
+        started_at.elapsed() < std::time::Duration::from_secs(30),
+        "not cut off: {:?}",
+        started_at.elapsed()
+    );
+    crate::common::nothing_lost(&t);
+}

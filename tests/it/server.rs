@@ -41,6 +41,8 @@ pub enum Behaviour {
     GzipLabel,
     /// The file gzip-compressed on the fly, labelled `Content-Encoding: gzip`.
     GzipEncoded,
+    /// The file's length announced, then one byte per interval (data always flowing).
+    Trickle(Duration),
 }
 
 #[derive(Default)]
@@ -343,6 +345,13 @@ fn serve(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
             send(&mut stream, &slice[..n.min(slice.len())])?;
             stream.flush()?;
             std::thread::sleep(pause);
+        }
+        Behaviour::Trickle(every) => {
+            for b in slice.chunks(1) {
+                send(&mut stream, b)?;
+                stream.flush()?;
+                std::thread::sleep(every);
+            }
         }
         _ => send(&mut stream, slice)?,
     }
