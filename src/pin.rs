@@ -25,6 +25,8 @@ pub enum PinError {
     },
     #[error("{} names no version", .0.display())]
     Empty(PathBuf),
+    #[error("{}: {why}", path.display())]
+    Untrusted { path: PathBuf, why: String },
     #[error("{}: {error}", path.display())]
     Invalid { path: PathBuf, error: RequestError },
     #[error(
@@ -49,6 +51,10 @@ impl crate::exit::Reason for PinError {
                     .into(),
             ),
             Self::Write { error, .. } => crate::exit::Reason::help(error),
+            Self::Untrusted { .. } => Some(
+                "name the version on the command line (`pyswap switch 3.12`), or fix the file"
+                    .into(),
+            ),
             _ => None,
         }
     }
@@ -86,10 +92,26 @@ pub fn global_pin(path: &Path) -> Result<Option<Pin>, PinError> {
     }))
 }
 
-/// The request in `path`, `None` when there is no such file.
+/// The most of a `.python-version` that is read (a request is one short line).
+const MAX_PIN_BYTES: u64 = 4096;
+
+/// The request in `path`, `None` when there is no such file. The file is untrusted input (a
+/// project directory may be anyone's): only a regular file is read (a FIFO would hang, a device
+/// never end), at most [`MAX_PIN_BYTES`] of it, and a line that is not a request is never shown
+/// (the file may be a link to a secret). Root takes no pin from a file another user owns.
 fn read(path: &Path) -> Result<Option<String>, PinError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let untrusted = |why: String| PinError::Untrusted {
+        path: path.to_owned(),
+        why,
+    };
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(error) => {
             return Err(PinError::Read {
@@ -98,11 +120,41 @@ fn read(path: &Path) -> Result<Option<String>, PinError> {
             });
         }
     };
+    let meta = file.metadata().map_err(|error| PinError::Read {
+        path: path.to_owned(),
+        error,
+    })?;
+    if !meta.is_file() {
+        return Err(untrusted(
+            "not a regular file; pyswap reads a version only from one".into(),
+        ));
+    }
+    let me = rustix::process::geteuid().as_raw();
+    if me == 0 && meta.uid() != 0 {
+        return Err(untrusted(format!(
+            "belongs to uid {}; root takes no version from a file another user controls",
+            meta.uid()
+        )));
+    }
+    let mut raw = Vec::new();
+    file.take(MAX_PIN_BYTES)
+        .read_to_end(&mut raw)
+        .map_err(|error| PinError::Read {
+            path: path.to_owned(),
+            error,
+        })?;
+    let text = String::from_utf8_lossy(&raw);
     let line = text
         .lines()
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with('#'))
         .ok_or_else(|| PinError::Empty(path.to_owned()))?;
+    if line.len() > 200 || Request::parse(line).is_err() {
+        return Err(untrusted(
+            "its first line is not a version request (not shown: it may not be meant to be read)"
+                .into(),
+        ));
+    }
     Ok(Some(line.to_owned()))
 }
 

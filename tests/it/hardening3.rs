@@ -417,3 +417,80 @@ fn issue25_a_trickling_catalogue_is_cut_off_and_holds_no_lock_meanwhile() {
     );
     crate::common::nothing_lost(&t);
 }
+
+#[test]
+fn issue25_a_python_version_file_is_untrusted_input() {
+    let t = with_current();
+    let secret = t.dir.path().join("shadow");
+    std::fs::write(&secret, "root:$6$SECRETHASH:19000:0:99999:7:::\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let cases: Vec<(&str, Box<dyn Fn(&Path)>, &str)> = vec![
+        (
+            "fifo",
+            Box::new(|p: &Path| {
+                rustix::fs::mknodat(
+                    rustix::fs::CWD,
+                    p,
+                    rustix::fs::FileType::Fifo,
+                    rustix::fs::Mode::from_raw_mode(0o644),
+                    0,
+                )
+                .unwrap();
+            }),
+            "not a regular file",
+        ),
+        (
+            "dev-zero",
+            Box::new(|p: &Path| std::os::unix::fs::symlink("/dev/zero", p).unwrap()),
+            "not a regular file",
+        ),
+        (
+            "sparse",
+            Box::new(|p: &Path| {
+                let f = std::fs::File::create(p).unwrap();
+                f.set_len(2 << 30).unwrap();
+            }),
+            "is not a version request",
+        ),
+        (
+            "secret",
+            Box::new(|p: &Path| std::os::unix::fs::symlink(&secret, p).unwrap()),
+            "is not a version request",
+        ),
+    ];
+    for (name, make, needle) in &cases {
+        let dir = t.dir.path().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        make(&dir.join(".python-version"));
+        let started_at = std::time::Instant::now();
+        for args in [&["switch"][..], &["pin", "--json"][..]] {
+            let r = t.run_in(&dir, args);
+            assert_eq!(r.code, Some(1), "{name} {args:?}: {}", r.stderr);
+            assert!(r.stderr.contains(needle), "{name}: {}", r.stderr);
+            assert!(
+                !r.stderr.contains("SECRET") && !r.stdout.contains("SECRET"),
+                "{name}: the file's text was shown"
+            );
+        }
+        assert!(
+            started_at.elapsed() < std::time::Duration::from_secs(20),
+            "{name}: slow"
+        );
+    }
+    crate::common::nothing_lost(&t);
+    if !root_or_skip("root and another user's pin") {
+        return;
+    }
+    // Root takes no version from a file another user owns (a shared directory).
+    let shared = t.dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    let planted = shared.join(".python-version");
+    std::fs::write(&planted, "3.11.9\n").unwrap();
+    std::os::unix::fs::chown(&planted, Some(1000), Some(1000)).unwrap();
+    t.run_in(&shared, &["switch"]).fails(
+        1,
+        "belongs to uid 1000; root takes no version from a file another user controls",
+    );
+    std::os::unix::fs::chown(&planted, Some(0), Some(0)).unwrap();
+    t.run_in(&shared, &["switch"]).ok();
+}
