@@ -176,8 +176,19 @@ pub fn now_unix() -> i64 {
 
 /// Unix seconds as RFC 3339 UTC (`2026-11-23T18:30:00Z`).
 pub fn rfc3339(unix: i64) -> String {
+    use std::fmt::Write as _;
+    // RFC 3339 has four-digit years: a time past 9999-12-31 (a test clock, a corrupt row) is
+    // shown as its Unix seconds rather than failing the formatter.
+    const LAST: i64 = 253_402_300_799;
+    if unix > LAST {
+        return format!("@{unix}");
+    }
     let t = UNIX_EPOCH + Duration::from_secs(u64::try_from(unix).unwrap_or(0));
-    humantime::format_rfc3339_seconds(t).to_string()
+    let mut out = String::new();
+    if write!(out, "{}", humantime::format_rfc3339_seconds(t)).is_err() {
+        return format!("@{unix}");
+    }
+    out
 }
 
 /// `1.2 MiB`, `512 B`.

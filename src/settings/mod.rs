@@ -393,10 +393,35 @@ fn network(
 /// and gc ages, settable so tests (and operators asking "would this run at …?") can pick it.
 fn clock(env: &dyn Fn(&str) -> Option<String>) -> Result<i64, SettingsError> {
     match env("PYSWAP_NOW") {
-        Some(t) if !t.is_empty() => Ok(humantime::parse_rfc3339_weak(&t)
-            .map_err(|e| SettingsError(format!("PYSWAP_NOW: `{t}` is not an RFC 3339 time ({e})")))?
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))),
+        Some(t) if !t.is_empty() => parse_time(&t)
+            .ok_or_else(|| SettingsError(format!("PYSWAP_NOW: `{t}` is not an RFC 3339 time (such as 2026-03-01T02:30:00Z or 2026-03-01T04:30:00+02:00)"))),
         _ => Ok(crate::output::now_unix()),
     }
+}
+
+/// Unix seconds of an RFC 3339 time: `Z` or a numeric offset (`+02:00`, `-0530`), fractions
+/// of a second ignored.
+fn parse_time(t: &str) -> Option<i64> {
+    let t = t.trim();
+    let (local, offset) = if let Some(l) = t.strip_suffix(['Z', 'z']) {
+        (l, 0)
+    } else {
+        let cut = t.len().checked_sub(6).filter(|&i| t.is_char_boundary(i))?;
+        let (l, off) = t.split_at(cut);
+        let off = off.replace(':', "");
+        let (sign, digits) = off.split_at(1);
+        let (h, m) = (
+            digits.get(..2)?.parse::<i64>().ok()?,
+            digits.get(2..)?.parse::<i64>().ok()?,
+        );
+        let secs = (h * 60 + m) * 60;
+        match sign {
+            "+" => (l, secs),
+            "-" => (l, -secs),
+            _ => return None,
+        }
+    };
+    let utc = humantime::parse_rfc3339_weak(&format!("{local}Z")).ok()?;
+    let unix = i64::try_from(utc.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs()).ok()?;
+    Some(unix - offset)
 }

@@ -494,3 +494,26 @@ fn issue25_a_python_version_file_is_untrusted_input() {
     std::os::unix::fs::chown(&planted, Some(0), Some(0)).unwrap();
     t.run_in(&shared, &["switch"]).ok();
 }
+
+#[test]
+fn issue25_the_test_clock_takes_offsets_and_far_future_times_without_panicking() {
+    let t = with_current();
+    std::fs::write(
+        t.home.join("config.toml"),
+        "[maintenance]\nwindows = [\"Sat 02:00-04:00 UTC\"]\n",
+    )
+    .unwrap();
+    for (now, next) in [
+        ("9999-12-31T23:00:00Z", "@253402308000"),
+        ("2026-03-01T04:30:00+02:00", "2026-03-07T02:00:00Z"),
+        ("2026-02-28T21:00:00-05:30", "2026-03-07T02:00:00Z"),
+    ] {
+        let r = t.run_env(&["gc", "--json"], &[("PYSWAP_NOW", now)]);
+        assert_eq!(r.code, Some(3), "{now}: {}", r.stderr);
+        let doc = r.json();
+        let message = doc["error"]["message"].as_str().unwrap();
+        assert!(message.contains(next), "{now}: {message}");
+    }
+    t.run_env(&["gc"], &[("PYSWAP_NOW", "yesterday")])
+        .fails(1, "is not an RFC 3339 time");
+}
