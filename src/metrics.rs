@@ -180,8 +180,18 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// Writes `text` to `path` atomically (readable by the collector: 0644).
+/// Writes `text` to `path` atomically (readable by the collector: 0644). Only a regular file is
+/// replaced: a symlink, a device or anything else at `path` is refused (the rename would
+/// replace whatever is there).
 pub fn write_textfile(path: &Path, text: &str) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if !m.file_type().is_file() => {
+            return Err(std::io::Error::other(
+                "it is not a regular file (a symlink, a device, a directory…); pyswap replaces only a regular file there",
+            ));
+        }
+        _ => {}
+    }
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
         .prefix(".pyswap-metrics-")

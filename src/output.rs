@@ -81,6 +81,26 @@ impl Output {
     /// Sets the command's one JSON document (only under `--json`). `main` prints it when the
     /// command ends, with the error inside when the command then fails, so stdout always holds
     /// exactly one document.
+    /// Adds `key` to the document the command set (an object), as something that went wrong
+    /// after the command's own work (`metrics_error`); without `--json`, nothing.
+    pub fn annotate(&self, key: &str, value: serde_json::Value) {
+        if !self.json {
+            return;
+        }
+        let mut doc = DOCUMENT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(serde_json::Value::Object(map)) = doc.as_mut() {
+            map.insert(key.to_owned(), value);
+        }
+    }
+
+    /// A warning that `--quiet` does not hide either: something an unattended run must not
+    /// lose silently.
+    pub fn alert(&self, msg: &str) {
+        eprintln!("warning: {}", printable_line(msg));
+    }
+
     pub fn json<T: Serialize>(&self, value: &T) -> anyhow::Result<()> {
         if self.json {
             let doc = serde_json::to_value(value)?;

@@ -134,10 +134,11 @@ pub fn run(settings: &Settings, command: Command) -> anyhow::Result<()> {
             .and_then(|db| crate::metrics::render(settings, db.as_ref()))
             .and_then(|text| Ok(crate::metrics::write_textfile(path, &text)?));
         if let Err(e) = written {
-            settings.out.warn(&format!(
-                "cannot write the metrics to {}: {e:#}",
-                path.display()
-            ));
+            let message = format!("cannot write the metrics to {}: {e:#}", path.display());
+            settings.out.alert(&message);
+            settings
+                .out
+                .annotate("metrics_error", serde_json::Value::String(message));
         }
     }
     result

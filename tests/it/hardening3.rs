@@ -517,3 +517,48 @@ fn issue25_the_test_clock_takes_offsets_and_far_future_times_without_panicking()
     t.run_env(&["gc"], &[("PYSWAP_NOW", "yesterday")])
         .fails(1, "is not an RFC 3339 time");
 }
+
+#[test]
+fn issue25_the_metrics_textfile_replaces_only_a_regular_file_and_a_failure_is_reported() {
+    let t = with_current();
+    let decoy = t.dir.path().join("decoy");
+    std::fs::write(&decoy, "keep me").unwrap();
+    let prom = t.dir.path().join("pyswap.prom");
+    std::os::unix::fs::symlink(&decoy, &prom).unwrap();
+    std::fs::write(
+        t.home.join("config.toml"),
+        format!("[metrics]\ntextfile = \"{}\"\n", prom.display()),
+    )
+    .unwrap();
+    let quiet = t.run(&["--quiet", "gc"]).ok();
+    assert!(
+        quiet.stderr.contains("cannot write the metrics to")
+            && quiet.stderr.contains("not a regular file"),
+        "--quiet hid it: {}",
+        quiet.stderr
+    );
+    let doc = t.run(&["gc", "--json"]).ok().json();
+    assert!(
+        doc["metrics_error"]
+            .as_str()
+            .unwrap()
+            .contains("not a regular file"),
+        "{doc}"
+    );
+    assert_eq!(std::fs::read_to_string(&decoy).unwrap(), "keep me");
+    assert!(
+        std::fs::symlink_metadata(&prom)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    // A regular file (or none) is written as before.
+    std::fs::remove_file(&prom).unwrap();
+    let doc = t.run(&["gc", "--json"]).ok().json();
+    assert!(doc.get("metrics_error").is_none(), "{doc}");
+    assert!(
+        std::fs::read_to_string(&prom)
+            .unwrap()
+            .contains("pyswap_store_entries")
+    );
+}
