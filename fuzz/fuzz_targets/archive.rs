@@ -14,6 +14,7 @@ use pyswap::archive::{Limits, unpack};
 const LIMITS: Limits = Limits {
     max_unpacked_bytes: 4 << 20,
     max_entries: 2_000,
+    max_ratio: 64,
 };
 
 fuzz_target!(|data: &[u8]| {

@@ -62,6 +62,10 @@ impl<R: BufRead> Decoder<R> {
 pub(super) struct Capped<R> {
     pub(super) inner: R,
     pub(super) left: u64,
+    /// Decompressed bytes so far, and compressed bytes read so far (see [`Counting`]).
+    pub(super) out: u64,
+    pub(super) read: std::rc::Rc<std::cell::Cell<u64>>,
+    pub(super) ratio: u64,
 }
 
 impl<R: Read> Read for Capped<R> {
@@ -71,12 +75,43 @@ impl<R: Read> Read for Capped<R> {
             .left
             .checked_sub(n as u64)
             .ok_or_else(|| io::Error::new(io::ErrorKind::FileTooLarge, "decompressed size cap"))?;
+        self.out += n as u64;
+        let allowed = self
+            .read
+            .get()
+            .saturating_mul(self.ratio)
+            .saturating_add(super::RATIO_SLACK);
+        if self.out > allowed {
+            return Err(io::Error::new(io::ErrorKind::FileTooLarge, RATIO_ERROR));
+        }
+        Ok(n)
+    }
+}
+
+const RATIO_ERROR: &str = "decompression ratio";
+
+/// The compressed input, counting what was read of it.
+pub(super) struct Counting<R> {
+    pub(super) inner: R,
+    pub(super) read: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.set(self.read.get() + n as u64);
         Ok(n)
     }
 }
 
 pub(super) fn corrupt_or_cap(e: &io::Error, limits: Limits) -> ArchiveError {
-    if e.kind() == io::ErrorKind::FileTooLarge {
+    if e.kind() == io::ErrorKind::FileTooLarge && e.to_string() == RATIO_ERROR {
+        ArchiveError::TooLarge(format!(
+            "{} times what was read of it, plus {} MiB (a wrong or malicious archive: its sha256 is checked only at its end)",
+            limits.max_ratio,
+            super::RATIO_SLACK >> 20
+        ))
+    } else if e.kind() == io::ErrorKind::FileTooLarge {
         ArchiveError::TooLarge(format!("{} bytes", limits.max_unpacked_bytes))
     } else {
         ArchiveError::Corrupt(e.to_string())

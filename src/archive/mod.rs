@@ -88,13 +88,22 @@ fn unsafe_member(member: &str, why: impl Into<String>) -> ArchiveError {
 pub struct Limits {
     pub max_unpacked_bytes: u64,
     pub max_entries: u64,
+    /// At every point of the stream, what is unpacked may be at most this many times what was
+    /// read of the archive, plus [`RATIO_SLACK`]: the sha256 is known only at the end, so a
+    /// small archive with a wrong hash must not fill the disk first (issue 25).
+    /// python-build-standalone's archives unpack to 3-6 times their size (zstd -19: up to ~10).
+    pub max_ratio: u64,
 }
+
+/// What may be unpacked before the ratio applies (the first headers, a small first file).
+pub const RATIO_SLACK: u64 = 64 << 20;
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
             max_unpacked_bytes: 8 << 30,
             max_entries: 500_000,
+            max_ratio: 64,
         }
     }
 }
@@ -114,6 +123,11 @@ pub struct Unpacked {
 
 /// Unpacks `archive` (compression detected from its magic bytes) into the empty `dest`.
 pub fn unpack(archive: impl Read, dest: &Path, limits: Limits) -> Result<Unpacked, ArchiveError> {
+    let read = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let archive = decode::Counting {
+        inner: archive,
+        read: std::rc::Rc::clone(&read),
+    };
     let mut input = BufReader::with_capacity(256 << 10, archive);
     let head = input
         .fill_buf()
@@ -137,6 +151,9 @@ pub fn unpack(archive: impl Read, dest: &Path, limits: Limits) -> Result<Unpacke
     let counted = Capped {
         inner: BufReader::with_capacity(256 << 10, decoder),
         left: limits.max_unpacked_bytes,
+        out: 0,
+        read,
+        ratio: limits.max_ratio,
     };
     let mut tar = tar::Archive::new(counted);
     // Files are written, hashed and sealed on a second thread while this one decompresses and
@@ -780,10 +797,41 @@ mod tests {
     }
 
     #[test]
+    fn issue25_a_small_archive_cannot_unpack_to_much_more_than_it_could_hold() {
+        // 256 MiB of zeros in a few KiB of zstd: refused near 64 MiB, long before any cap.
+        let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        {
+            let mut b = tar::Builder::new(&mut enc);
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_mode(0o644);
+            h.set_size(256 << 20);
+            b.append_data(&mut h, "python/big", io::repeat(0).take(256 << 20))
+                .unwrap();
+            b.finish().unwrap();
+        }
+        let data = enc.finish().unwrap();
+        assert!(data.len() < 1 << 20, "{}", data.len());
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("stage");
+        fs::create_dir(&dest).unwrap();
+        match unpack(&data[..], &dest, Limits::default()) {
+            Err(ArchiveError::TooLarge(m)) => assert!(m.contains("64 times what was read"), "{m}"),
+            other => panic!("expected the ratio cap, got {other:?}"),
+        }
+        let written: u64 = fs::metadata(dest.join("big")).map_or(0, |m| m.len());
+        assert!(
+            written <= (RATIO_SLACK + (1 << 20)),
+            "{written} bytes written"
+        );
+    }
+
+    #[test]
     fn bombs_stop_at_the_caps_in_gzip_and_zstd() {
         let limits = Limits {
             max_unpacked_bytes: 1 << 20,
             max_entries: 50,
+            ..Limits::default()
         };
         // 64 MiB of zeros in one member: a few hundred KiB compressed.
         let zeros = tar_of(|b| file(b, "python/big", &vec![0u8; 64 << 20], 0o644));
