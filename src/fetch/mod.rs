@@ -185,9 +185,9 @@ impl crate::exit::Reason for FetchError {
             Self::Failed { failure: Failure::Tls(_), .. } => "if the server uses a private CA, point SSL_CERT_FILE at its certificate bundle",
             Self::Failed { failure: Failure::Connect(_), .. } => UNREACHABLE,
             Self::GaveUp { tries, .. } if matches!(tries.last(), Some(Failure::Connect(_))) => UNREACHABLE,
-            Self::Failed { .. } | Self::GaveUp { .. } => "nothing was changed; what was downloaded is kept and the next try resumes it",
+            Self::Failed { .. } | Self::GaveUp { .. } => "nothing was changed; an archive download that was cut off resumes where it stopped at the next try",
             Self::Offline { .. } => "run it without --offline",
-            Self::TooLarge { .. } => "the server sent more than the catalogue says the file holds; nothing was installed",
+            Self::TooLarge { .. } => "the server sent more than pyswap accepts (for an archive: the size the catalogue gives; for a catalogue: 64 MiB); nothing was installed",
             Self::Write { error, .. } => return crate::exit::Reason::help(error),
             Self::File { .. } | Self::Client(_) => return None,
         }.into())
@@ -672,6 +672,20 @@ fn validators_of(r: &reqwest::blocking::Response) -> Validators {
 }
 
 fn status_failure(r: &reqwest::blocking::Response) -> Failure {
+    // A redirect that was not followed (to a scheme other than http(s), such as `file://`):
+    // say where it led, not only its status.
+    if r.status().is_redirection()
+        && let Some(to) = r
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+    {
+        return Failure::Redirect(format!(
+            "HTTP {} redirect to {}, which is not followed (only http and https redirects are)",
+            r.status().as_u16(),
+            to.chars().take(200).collect::<String>()
+        ));
+    }
     let retry_after = r
         .headers()
         .get(reqwest::header::RETRY_AFTER)

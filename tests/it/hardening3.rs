@@ -562,3 +562,37 @@ fn issue25_the_metrics_textfile_replaces_only_a_regular_file_and_a_failure_is_re
             .contains("pyswap_store_entries")
     );
 }
+
+#[test]
+fn issue25_a_redirect_to_file_is_named_as_such_and_help_lines_say_what_is_true() {
+    let t = with_current();
+    let server = crate::server::Server::start(&t.served);
+    server.script(
+        "catalogue.json",
+        vec![crate::server::Behaviour::Redirect(
+            "file:///etc/passwd".into(),
+        )],
+    );
+    let url = format!("{}/catalogue.json", server.base);
+    let r = t.run_env(
+        &["switch", "3.12"],
+        &[
+            ("PYSWAP_CATALOGUE", url.as_str()),
+            ("PYSWAP_HTTP_RETRIES", "0"),
+        ],
+    );
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("HTTP 302 redirect to file:///etc/passwd, which is not followed"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains("what was downloaded is kept"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("root:"), "{}", r.stderr);
+    crate::common::nothing_lost(&t);
+}
