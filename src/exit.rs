@@ -105,6 +105,7 @@ fn reason<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Reason
         crate::install::InstallError,
         crate::lock::LockError,
         crate::mirror::MirrorError,
+        crate::output::StdoutError,
         crate::platform::PlatformError,
         crate::policy::PolicyError,
         crate::pin::PinError,

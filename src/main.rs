@@ -34,8 +34,9 @@ fn main() -> ExitCode {
             && let Err(e) = print_document(&doc)
             && e.kind() != std::io::ErrorKind::BrokenPipe
         {
-            eprintln!("error: cannot write the JSON document: {e}");
-            return ExitStatus::Error.into();
+            // Where stdout goes cannot take it: the environment's fault, not pyswap's (1).
+            eprintln!("error: cannot write the JSON document to standard output: {e}");
+            return ExitStatus::Failure.into();
         }
     }
     ExitCode::from(code)

@@ -12,6 +12,22 @@ use serde::Serialize;
 
 use crate::fetch::{NoProgress, Progress};
 
+/// Standard output could not be written (`> /dev/full`, a closed pipe): the fault of where the
+/// output goes, never of the home's disk.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write to standard output")]
+pub struct StdoutError(#[source] pub std::io::Error);
+
+impl crate::exit::Reason for StdoutError {
+    fn status(&self) -> crate::exit::ExitStatus {
+        crate::exit::ExitStatus::Failure
+    }
+
+    fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
+        Some("what stdout is redirected to cannot take it (a full disk there, a closed reader); the command's work itself is unaffected".into())
+    }
+}
+
 /// The document [`Output::json`] set, printed by `main`.
 static DOCUMENT: Mutex<Option<serde_json::Value>> = Mutex::new(None);
 
@@ -69,13 +85,14 @@ impl Output {
     }
 
     /// Human data on stdout (skipped under `--json`).
-    pub fn data(&self, text: &str) -> std::io::Result<()> {
+    pub fn data(&self, text: &str) -> Result<(), StdoutError> {
         if self.json {
             return Ok(());
         }
         let mut out = std::io::stdout().lock();
-        out.write_all(printable_line(text).as_bytes())?;
-        out.flush()
+        out.write_all(printable_line(text).as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(StdoutError)
     }
 
     /// Sets the command's one JSON document (only under `--json`). `main` prints it when the

@@ -596,3 +596,29 @@ fn issue25_a_redirect_to_file_is_named_as_such_and_help_lines_say_what_is_true()
     assert!(!r.stderr.contains("root:"), "{}", r.stderr);
     crate::common::nothing_lost(&t);
 }
+
+#[test]
+fn issue25_a_full_stdout_is_blamed_on_stdout_not_on_the_home() {
+    let t = with_current();
+    for args in [&["generations"][..], &["generations", "--json"][..]] {
+        let out = t
+            .cmd()
+            .args(args)
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("standard output"), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("PYSWAP_HOME is full"),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(
+            stderr.matches("No space left on device").count(),
+            1,
+            "{args:?}: {stderr}"
+        );
+    }
+    crate::common::nothing_lost(&t);
+}
