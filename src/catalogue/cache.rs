@@ -43,6 +43,8 @@ struct Header {
 
 pub struct CatalogueCache {
     dir: PathBuf,
+    /// Read the cached copies, never write them (a dry run writes nothing).
+    read_only: bool,
 }
 
 struct Cached {
@@ -53,7 +55,16 @@ struct Cached {
 
 impl CatalogueCache {
     pub fn new(dir: PathBuf) -> Self {
-        Self { dir }
+        Self {
+            dir,
+            read_only: false,
+        }
+    }
+
+    /// The cache, used without writing to it.
+    pub fn read_only(mut self) -> Self {
+        self.read_only = true;
+        self
     }
 
     /// The cache file for `url`.
@@ -146,13 +157,17 @@ impl CatalogueCache {
                         ),
                     })
                 })?;
-                Self::touch(&self.path(url));
+                if !self.read_only {
+                    Self::touch(&self.path(url));
+                }
                 Ok((parse_cached(c)?, Freshness::Unchanged))
             }
             Ok(Fetched::Body { bytes, validators }) => {
                 let cat = Catalogue::from_bytes(bytes.clone(), location.clone())?;
                 // A copy we cannot keep is not a reason to fail the command.
-                let _ = self.write(url, validators, &bytes);
+                if !self.read_only {
+                    let _ = self.write(url, validators, &bytes);
+                }
                 Ok((cat, Freshness::Downloaded))
             }
             Err(e) if e.is_network() && cached.is_some() => {

@@ -146,7 +146,20 @@ pub fn run(
     wait: Duration,
     staged: bool,
 ) -> anyhow::Result<()> {
-    let mut db = super::open_rw(s)?;
+    // A dry run writes nothing: the database is opened read-only (no home yet: nothing to do).
+    let db = if dry_run {
+        super::open_ro(s)?
+    } else {
+        Some(super::open_rw(s)?)
+    };
+    let Some(mut db) = db else {
+        s.out
+            .say("nothing to collect: this home has no database yet");
+        return s.out.json(&GcReport {
+            dry_run,
+            ..GcReport::default()
+        });
+    };
     let lock = lock::gc(&s.home.locks(), Mode::Exclusive, wait, &|| {
         s.out.say("waiting for running pyswap commands to finish…");
     });

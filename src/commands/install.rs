@@ -87,7 +87,7 @@ pub fn run(
         .iter()
         .all(|r| r.as_ref().is_ok_and(|r| r.key().is_none()))
         .then_some(&platform);
-    let catalogue = super::load_catalogue(s, &fetcher, narrow)?;
+    let catalogue = super::load_catalogue(s, &fetcher, narrow, dry_run)?;
     let mut report = Report {
         installed: Vec::new(),
         failed: Vec::new(),

@@ -153,7 +153,7 @@ fn available_rows(
     pre: bool,
 ) -> anyhow::Result<Vec<Available>> {
     let platform = s.platform()?;
-    let catalogue = super::load_catalogue(s, &s.fetcher(), Some(&platform))?;
+    let catalogue = super::load_catalogue(s, &s.fetcher(), Some(&platform), false)?;
     let by_key = |e: &Entry| {
         installed
             .iter()

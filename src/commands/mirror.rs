@@ -52,7 +52,7 @@ pub fn run(
     };
     s.home.create()?;
     let fetcher = s.fetcher();
-    let catalogue = super::load_catalogue(s, &fetcher, None)?;
+    let catalogue = super::load_catalogue(s, &fetcher, None, false)?;
     // Shared like every command that downloads, so that gc never deletes a lock file in use;
     // taken once the catalogue is read (a slow catalogue server must not hold off gc).
     let _gc = super::gc_shared(s)?;

@@ -382,22 +382,21 @@ fn gc_shared(s: &Settings) -> anyhow::Result<lock::GcLock> {
 }
 
 /// Loads the configured catalogue; `platform` lets the embedded one skip other platforms. A
-/// remote one goes through the catalogue cache (see `catalogue::cache`).
+/// remote one goes through the catalogue cache (see `catalogue::cache`), which a dry run
+/// (`dry_run`) reads but does not write.
 fn load_catalogue(
     s: &Settings,
     fetcher: &Fetcher,
     platform: Option<&Platform>,
+    dry_run: bool,
 ) -> anyhow::Result<Catalogue> {
     let cat = match &s.catalogue {
         // The cache lives in the home: a home that is not pyswap's yet (a dry run on a fresh
         // host, a read-only command) is not written into; the catalogue is fetched directly.
         Location::Url(url) if s.home.is_marked() => {
-            let (cat, freshness) = CatalogueCache::new(s.home.catalogues()).load(
-                url,
-                fetcher,
-                s.catalogue_ttl,
-                false,
-            )?;
+            let cache = CatalogueCache::new(s.home.catalogues());
+            let cache = if dry_run { cache.read_only() } else { cache };
+            let (cat, freshness) = cache.load(url, fetcher, s.catalogue_ttl, false)?;
             if let Freshness::Stale { age, why } = freshness {
                 let note = format!(
                     "using the copy of catalogue {url} cached {} ago ({why})",
@@ -428,10 +427,11 @@ fn catalogue_for(
     request: &Request,
     platform: &Platform,
     pre: bool,
+    dry_run: bool,
 ) -> anyhow::Result<Catalogue> {
     // A full key may name another platform: load everything so the error can say so.
     let narrow = request.key().is_none().then_some(platform);
-    match load_catalogue(s, fetcher, narrow) {
+    match load_catalogue(s, fetcher, narrow, dry_run) {
         Err(err)
             if matches!(
                 err.downcast_ref::<CatalogueError>(),

@@ -42,7 +42,8 @@ pub fn run(
     // may run then); an ordinary switch goes straight to activation.
     let need_plan = dry_run || closed.is_some();
     let planned = (|| {
-        let catalogue = super::catalogue_for(s, db.as_ref(), &fetcher, &request, &platform, pre)?;
+        let catalogue =
+            super::catalogue_for(s, db.as_ref(), &fetcher, &request, &platform, pre, dry_run)?;
         let entry = activation::resolve(s, &catalogue, &request, &platform, pre)?;
         let plan = if need_plan {
             Some(activation::plan(s, db.as_ref(), &entry)?)

@@ -14,7 +14,7 @@ use crate::version::{PythonVersion, Request, label};
 pub fn run(s: &Settings, force: bool, dry_run: bool) -> anyhow::Result<()> {
     let mut closed = super::closed_window(s, force);
     let fetcher = s.fetcher();
-    let found = newest(s, &fetcher);
+    let found = newest(s, &fetcher, dry_run);
     if found.is_err()
         && let Some(window) = closed.take()
     {
@@ -70,6 +70,7 @@ pub fn run(s: &Settings, force: bool, dry_run: bool) -> anyhow::Result<()> {
 fn newest(
     s: &Settings,
     fetcher: &crate::fetch::Fetcher,
+    dry_run: bool,
 ) -> anyhow::Result<(GenerationRow, EntryRow, Request, Entry)> {
     let no_current = || CommandError::NoCurrent(s.profile.clone());
     let db = super::open_ro(s)?.ok_or_else(no_current)?;
@@ -88,7 +89,8 @@ fn newest(
     };
     let request = Request::parse(&format!("{}.{}{suffix}", version.major(), version.minor()))?;
     let platform = s.platform()?;
-    let catalogue = super::catalogue_for(s, Some(&db), fetcher, &request, &platform, false)?;
+    let catalogue =
+        super::catalogue_for(s, Some(&db), fetcher, &request, &platform, false, dry_run)?;
     let newest = activation::resolve(s, &catalogue, &request, &platform, false)?;
     Ok((g, row, request, newest))
 }

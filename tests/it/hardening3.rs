@@ -622,3 +622,74 @@ fn issue25_a_full_stdout_is_blamed_on_stdout_not_on_the_home() {
     }
     crate::common::nothing_lost(&t);
 }
+
+/// Every node under `dir`: path, kind, size, mtime and content hash (files), link target; the
+/// database's `-wal`/`-shm` and the home's own mtime (SQLite's bookkeeping) left out.
+fn snapshot(dir: &Path) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let name = p.strip_prefix(dir).unwrap().display().to_string();
+            if name == "pyswap.db-wal" || name == "pyswap.db-shm" {
+                continue;
+            }
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let what = if m.file_type().is_symlink() {
+                format!("-> {}", std::fs::read_link(&p).unwrap().display())
+            } else if m.is_dir() {
+                stack.push(p.clone());
+                format!(
+                    "dir {:o} {}",
+                    m.mode(),
+                    m.mtime_nsec() + m.mtime() * 1_000_000_000
+                )
+            } else {
+                format!(
+                    "file {:o} {} {} {}",
+                    m.mode(),
+                    m.len(),
+                    m.mtime_nsec() + m.mtime() * 1_000_000_000,
+                    crate::common::sha256_hex(&std::fs::read(&p).unwrap())
+                )
+            };
+            out.push(format!("{name} {what}"));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn issue25_dry_runs_write_nothing_into_the_home() {
+    let mut t = TestContext::new();
+    let server = crate::server::Server::start(&t.served);
+    for v in ["3.11.8", "3.11.9"] {
+        let data = crate::common::synthetic_archive(v, Fake::Good, Compression::Gz);
+        t.serve(&server, v, &data, Compression::Gz);
+    }
+    let url = format!("{}/catalogue.json", server.base);
+    let remote = [
+        ("PYSWAP_CATALOGUE", url.as_str()),
+        ("PYSWAP_CATALOGUE_TTL", "0"),
+    ];
+    t.run_env(&["switch", "3.11.8"], &remote).ok();
+    t.run_env(&["switch", "3.11.9"], &remote).ok();
+    t.run_env(&["rollback"], &remote).ok();
+    let data = crate::common::synthetic_archive("3.12.3", Fake::Good, Compression::Gz);
+    t.serve(&server, "3.12.3", &data, Compression::Gz);
+    // The catalogue changed on the server: a real run would refresh the cached copy.
+    let before = snapshot(&t.home);
+    for args in [
+        &["switch", "3.12", "--dry-run"][..],
+        &["upgrade", "--dry-run"][..],
+        &["rollback", "--to", "2", "--dry-run"][..],
+        &["install", "3.12", "--dry-run"][..],
+        &["gc", "--keep", "1", "--dry-run"][..],
+    ] {
+        t.run_env(args, &remote).ok();
+        assert_eq!(snapshot(&t.home), before, "{args:?} wrote into the home");
+    }
+}
