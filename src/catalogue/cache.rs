@@ -62,6 +62,7 @@ impl CatalogueCache {
     }
 
     /// The cache, used without writing to it.
+    #[must_use]
     pub fn read_only(mut self) -> Self {
         self.read_only = true;
         self
