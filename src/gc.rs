@@ -453,30 +453,53 @@ fn keep_unseen(
     Ok(())
 }
 
-/// Why gc cannot know what the store's users run, if it cannot: it is not root, other users'
-/// processes exist that it may not inspect, and the store is reachable by them (the home and
-/// `store/` are searchable by group or others).
+/// Why gc cannot know what the store's users run, if it cannot: it is not root, and processes
+/// of other users exist that it may not inspect and that can reach `store/` (every directory
+/// from `/` down to it searchable by that process's user or one of its groups). Root's own
+/// processes are not counted: a non-root gc can never inspect them, and root running a
+/// runtime out of another user's store is the administrator's to clean up (gc as root).
 fn blind_spot(home: &Home, scan: &crate::inuse::Scan) -> Option<String> {
-    use std::os::unix::fs::PermissionsExt;
-    if rustix::process::geteuid().is_root() || scan.hidden.is_empty() {
+    use std::os::unix::fs::MetadataExt;
+    let me = rustix::process::geteuid().as_raw();
+    if me == 0 {
         return None;
     }
-    let reachable = [home.root().to_owned(), home.store()]
+    let store = std::fs::canonicalize(home.store()).ok()?;
+    let dirs: Vec<(u32, u32, u32)> = store
+        .ancestors()
+        .filter_map(|d| std::fs::metadata(d).ok())
+        .map(|m| (m.mode(), m.uid(), m.gid()))
+        .collect();
+    let reaches = |uid: u32, gids: &[u32]| {
+        dirs.iter().all(|&(mode, owner, group)| {
+            let bit = if owner == uid {
+                0o100
+            } else if gids.contains(&group) {
+                0o010
+            } else {
+                0o001
+            };
+            mode & bit != 0
+        })
+    };
+    let blind: Vec<&crate::inuse::Hidden> = scan
+        .hidden
         .iter()
-        .all(|d| std::fs::metadata(d).is_ok_and(|m| m.permissions().mode() & 0o011 != 0));
-    if !reachable {
+        .filter(|h| h.uid != 0 && h.uid != me && reaches(h.uid, &h.gids))
+        .collect();
+    if blind.is_empty() {
         return None;
     }
-    let mut uids: Vec<u32> = scan.hidden.iter().map(|&(_, uid)| uid).collect();
+    let mut uids: Vec<u32> = blind.iter().map(|h| h.uid).collect();
     uids.sort_unstable();
     uids.dedup();
     Some(format!(
-        "{} process{} of {} other user{} cannot be inspected by uid {} and may run from the store, which they can read; run gc as root, or make the home private (`chmod 700 {}`) so that no one else can use it",
-        scan.hidden.len(),
-        if scan.hidden.len() == 1 { "" } else { "es" },
+        "{} process{} of {} other user{} (uid {}) cannot be inspected by uid {me} and can reach the store; run gc as root, or make the home private (`chmod 700 {}`) so that no one else can use it",
+        blind.len(),
+        if blind.len() == 1 { "" } else { "es" },
         uids.len(),
         if uids.len() == 1 { "" } else { "s" },
-        rustix::process::geteuid().as_raw(),
+        uids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
         home.root().display()
     ))
 }

@@ -59,8 +59,38 @@ pub struct Scan {
     /// The processes (but this one) that use an entry, by pid.
     pub processes: Vec<Process>,
     /// Processes whose executable or mappings this user may not read (another user's, when
-    /// pyswap is not root): they may use any entry. `(pid, uid)`.
-    pub hidden: Vec<(u32, u32)>,
+    /// pyswap is not root): they may use any entry they can reach.
+    pub hidden: Vec<Hidden>,
+}
+
+/// A process that could not be inspected, and who it runs as (from `/proc/<pid>/status`, which
+/// anyone may read).
+#[derive(Debug, Clone)]
+pub struct Hidden {
+    pub pid: u32,
+    /// Its effective user id, and every group id it has (effective and supplementary).
+    pub uid: u32,
+    pub gids: Vec<u32>,
+}
+
+/// Who a process runs as, from `/proc/<pid>/status`: (effective uid, effective and
+/// supplementary gids).
+fn credentials(proc_dir: &Path) -> Option<(u32, Vec<u32>)> {
+    let status = fs::read_to_string(proc_dir.join("status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|rest| {
+                rest.split_whitespace()
+                    .filter_map(|v| v.parse::<u32>().ok())
+                    .collect::<Vec<_>>()
+            })
+    };
+    let uid = *field("Uid:")?.get(1)?;
+    let mut gids = field("Gid:")?.get(1).copied().into_iter().collect::<Vec<_>>();
+    gids.extend(field("Groups:").unwrap_or_default());
+    Some((uid, gids))
 }
 
 /// The store's files and directories by `(device, inode)`, and the set of their inode numbers.
@@ -149,7 +179,8 @@ pub fn scan(store: &Path, how: Uses, only: Option<&[String]>) -> Scan {
         let uid = fs::metadata(p.path()).map_or(u32::MAX, |m| m.uid());
         let (mut entries, hidden) = uses(&p.path(), &store, &index, how);
         if hidden {
-            found.hidden.push((pid, uid));
+            let (uid, gids) = credentials(&p.path()).unwrap_or((uid, Vec::new()));
+            found.hidden.push(Hidden { pid, uid, gids });
         }
         if let Some(only) = only {
             entries.retain(|e| only.contains(e));
