@@ -8,7 +8,10 @@ use std::time::{Duration, SystemTime};
 use super::{ArchiveError, Layout, unsafe_member};
 use crate::tree::{Kind, Node};
 
-pub(super) const MAX_PATH: usize = 4095;
+/// Bytes a member name (or link target) may have. python-build-standalone's longest is under
+/// 200; with the home's own path in front, a member name near `PATH_MAX` (4095) could not be
+/// created or deleted by absolute path (issue 25).
+pub(super) const MAX_PATH: usize = 1024;
 pub(super) const MAX_NAME: usize = 255;
 /// Components a member path may have (python-build-standalone's deepest is about 12): a deeper
 /// tree only serves to exhaust descriptors or reach `PATH_MAX` when it is walked or deleted.

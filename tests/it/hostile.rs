@@ -299,7 +299,7 @@ fn corpus() -> Vec<(&'static str, Vec<u8>, Vec<String>)> {
             .pax(&[("path", long.as_bytes())])
             .file("python/x", b"x", 0o644)
             .end(),
-        &["`python/d/d/d/", "longer than 4095 bytes"],
+        &["`python/d/d/d/", "longer than 1024 bytes"],
     );
     add(
         "a second top-level directory",
