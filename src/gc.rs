@@ -499,7 +499,10 @@ fn blind_spot(home: &Home, scan: &crate::inuse::Scan) -> Option<String> {
         if blind.len() == 1 { "" } else { "es" },
         uids.len(),
         if uids.len() == 1 { "" } else { "s" },
-        uids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+        uids.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
         home.root().display()
     ))
 }

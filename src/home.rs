@@ -167,11 +167,14 @@ impl Home {
         Ok(())
     }
 
-    /// Writes the marker into a new (empty, or holding only an operator's `config.toml`) home
-    /// or into one an earlier pyswap made; refuses anything else without it.
-    fn claim(&self) -> Result<(), HomeError> {
+    /// Refuses a directory that exists, is not marked as a pyswap home, and holds more than a
+    /// new home may (an operator's `config.toml`) unless an earlier pyswap made it: what
+    /// [`Home::create`] would refuse, checked without writing (dry runs, read-only commands).
+    pub fn check_ours(&self) -> Result<(), HomeError> {
         let marker = self.root.join(MARKER);
-        if fs::read_to_string(&marker).is_ok_and(|t| t.starts_with("Signature: pyswap home")) {
+        if !self.root.is_dir()
+            || fs::read_to_string(&marker).is_ok_and(|t| t.starts_with("Signature: pyswap home"))
+        {
             return Ok(());
         }
         let names: Vec<std::ffi::OsString> = fs::read_dir(&self.root)
@@ -196,6 +199,17 @@ impl Home {
                 path: self.root.clone(),
             });
         }
+        Ok(())
+    }
+
+    /// Writes the marker into a new (empty, or holding only an operator's `config.toml`) home
+    /// or into one an earlier pyswap made; refuses anything else without it.
+    fn claim(&self) -> Result<(), HomeError> {
+        let marker = self.root.join(MARKER);
+        if fs::read_to_string(&marker).is_ok_and(|t| t.starts_with("Signature: pyswap home")) {
+            return Ok(());
+        }
+        self.check_ours()?;
         // Written whole and renamed into place, so a concurrent first command never reads half.
         let write = || -> io::Result<()> {
             let mut tmp = tempfile::Builder::new()

@@ -88,7 +88,11 @@ fn credentials(proc_dir: &Path) -> Option<(u32, Vec<u32>)> {
             })
     };
     let uid = *field("Uid:")?.get(1)?;
-    let mut gids = field("Gid:")?.get(1).copied().into_iter().collect::<Vec<_>>();
+    let mut gids = field("Gid:")?
+        .get(1)
+        .copied()
+        .into_iter()
+        .collect::<Vec<_>>();
     gids.extend(field("Groups:").unwrap_or_default());
     Some((uid, gids))
 }

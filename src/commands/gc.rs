@@ -148,6 +148,7 @@ pub fn run(
 ) -> anyhow::Result<()> {
     // A dry run writes nothing: the database is opened read-only (no home yet: nothing to do).
     let db = if dry_run {
+        s.home.check_ours()?;
         super::open_ro(s)?
     } else {
         Some(super::open_rw(s)?)

@@ -560,6 +560,20 @@ pub fn as_nobody(program: &Path) -> Command {
 }
 
 impl TestContext {
+    /// `pyswap` run as user `uid` (its own group, no others) on this test's home.
+    pub fn pyswap_as(&self, uid: u32) -> Command {
+        let mut c = Command::new("setpriv");
+        c.arg(format!("--reuid={uid}"))
+            .arg(format!("--regid={uid}"))
+            .args(["--clear-groups", "--"])
+            .arg(env!("CARGO_BIN_EXE_pyswap"))
+            .env("PYSWAP_HOME", &self.home)
+            .env("PYSWAP_CATALOGUE", self.catalogue_path())
+            .env("PYSWAP_PLATFORM", PLATFORM)
+            .env("HOME", self.dir.path());
+        c
+    }
+
     /// Makes the test's directory reachable by other users (tempdirs are 0700).
     pub fn open_to_others(&self) {
         use std::os::unix::fs::PermissionsExt;

@@ -246,15 +246,7 @@ fn open_to_nobody(t: &TestContext) {
 
 /// `pyswap ARGS` run by `nobody` on the test's home.
 pub fn as_nobody(t: &TestContext, args: &[&str]) -> std::process::Output {
-    let mut c = Command::new("setpriv");
-    c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(env!("CARGO_BIN_EXE_pyswap"))
-        .args(args)
-        .env("PYSWAP_HOME", &t.home)
-        .env("PYSWAP_CATALOGUE", t.catalogue_path())
-        .env("PYSWAP_PLATFORM", crate::common::PLATFORM)
-        .env("HOME", t.dir.path());
-    c.output().unwrap()
+    t.pyswap_as(65534).args(args).output().unwrap()
 }
 
 /// Runs `script` with `sh -c` as `nobody`.
