@@ -194,7 +194,10 @@ impl Home {
         });
         let earlier_pyswap =
             self.db().is_file() && self.store().is_dir() && self.profiles().is_dir();
-        if !fresh && !earlier_pyswap {
+        // Another pyswap may have claimed it (and begun filling it) since the marker was read.
+        let claimed_meanwhile = names.iter().any(|n| n == MARKER)
+            && fs::read_to_string(&marker).is_ok_and(|t| t.starts_with("Signature: pyswap home"));
+        if !fresh && !earlier_pyswap && !claimed_meanwhile {
             return Err(HomeError::NotAHome {
                 path: self.root.clone(),
             });
