@@ -303,17 +303,20 @@ fn mapping(line: &str) -> Option<Mapping<'_>> {
 fn uses(proc_dir: &Path, store: &Path, index: &Index, how: Uses) -> (Vec<String>, bool) {
     let mut names: Vec<String> = Vec::new();
     let mut hidden = false;
-    let note = |p: &Path, names: &mut Vec<String>| {
-        // The object itself, through the kernel's reference; then the path text.
+    // The object itself, through the kernel's reference; then the path text. Says whether this
+    // user was denied the link.
+    let note = |p: &Path, names: &mut Vec<String>| -> bool {
         if let Ok(m) = fs::metadata(p)
             && let Some(e) = index.entry(m.dev(), m.ino())
         {
             names.push(e.clone());
         }
-        if let Ok(text) = fs::read_link(p)
-            && let Some(e) = entry_of(&text, store)
-        {
-            names.push(e);
+        match fs::read_link(p) {
+            Ok(text) => {
+                names.extend(entry_of(&text, store));
+                false
+            }
+            Err(e) => denied(&e),
         }
     };
     let links: &[&str] = match how {
@@ -321,13 +324,7 @@ fn uses(proc_dir: &Path, store: &Path, index: &Index, how: Uses) -> (Vec<String>
         Uses::Anything => &["exe", "cwd", "root"],
     };
     for l in links {
-        let p = proc_dir.join(l);
-        if let Err(e) = fs::read_link(&p)
-            && denied(&e)
-        {
-            hidden = true;
-        }
-        note(&p, &mut names);
+        hidden |= note(&proc_dir.join(l), &mut names);
     }
     if how == Uses::Anything {
         match fs::read_dir(proc_dir.join("fd")) {

@@ -39,6 +39,8 @@ use crate::home::Home;
 pub enum VenvError {
     #[error("{}: not a venv ({why})", path.display())]
     NotAVenv { path: PathBuf, why: String },
+    #[error("{}: not a venv (it does not exist)", path.display())]
+    Missing { path: PathBuf },
     #[error("{}: {error}", path.display())]
     Io { path: PathBuf, error: io::Error },
     #[error(
@@ -168,7 +170,9 @@ pub fn open(path: &Path) -> Result<Opened, VenvError> {
         Mode::empty(),
     )
     .map_err(|e| match e {
-        rustix::io::Errno::NOENT => not("it does not exist"),
+        rustix::io::Errno::NOENT => VenvError::Missing {
+            path: path.to_owned(),
+        },
         rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => not("a symlink or not a directory"),
         e => io_err(path)(e),
     })?;
@@ -432,7 +436,7 @@ impl Context<'_> {
     }
 
     /// Whether a link target leads into the store or to a path of the profiles.
-    fn leads_into(&self) -> impl Fn(&Path) -> bool + '_ {
+    pub fn leads_into(&self) -> impl Fn(&Path) -> bool + '_ {
         let roots: Vec<PathBuf> = [self.home.store(), self.home.profiles()]
             .into_iter()
             .flat_map(|p| {
@@ -635,19 +639,17 @@ fn move_one(
         },
         detail,
     };
-    let opened = match open(Path::new(&v.path)) {
-        Ok(o) if o.is(v) && classify(ctx.home, o.home()) == Points::Entry(v.entry.clone()) => o,
-        Ok(o) => {
+    let opened = match open_registered(ctx.home, v, &[&v.entry]) {
+        Ok(o) => o,
+        Err((_, why)) => {
             return Ok(outcome(
                 "changed",
                 Some(format!(
-                    "no longer the venv registered (home {}); `pyswap venv adopt {}` registers it again",
-                    o.home(),
+                    "no longer the venv registered ({why}); `pyswap venv adopt {}` registers it again",
                     v.path
                 )),
             ));
         }
-        Err(e) => return Ok(outcome("changed", Some(e.to_string()))),
     };
     match verdict {
         Some(Ok(())) => {}
@@ -727,10 +729,7 @@ pub fn recover(ctx: &Context<'_>, db: &mut Db) -> anyhow::Result<Vec<Outcome>> {
             to: target.clone(),
             detail: Some("a move that a killed pyswap left half done".into()),
         };
-        let opened = open(Path::new(&m.path)).ok().filter(|o| {
-            o.is(&v)
-                && matches!(classify(ctx.home, o.home()), Points::Entry(e) if e == m.from || e == m.to)
-        });
+        let opened = open_registered(ctx.home, &v, &[&m.from, &m.to]).ok();
         match opened {
             Some(o) if usable(&target) => {
                 o.point_at(&ctx.bin(&target), &version, &ctx.leads_into())?;
@@ -762,24 +761,32 @@ pub enum State {
     Changed,
 }
 
+/// Opens the registered venv `v`, confirmed to be the directory registered and to name one of
+/// `entries` as its home; else its state and why (nothing followed, nothing written).
+fn open_registered(home: &Home, v: &VenvRow, entries: &[&str]) -> Result<Opened, (State, String)> {
+    match open(Path::new(&v.path)) {
+        Ok(o) if !o.is(v) => Err((
+            State::Changed,
+            "another directory stands at its path".into(),
+        )),
+        Ok(o) => match classify(home, o.home()) {
+            Points::Entry(e) if entries.contains(&e.as_str()) => Ok(o),
+            _ => Err((
+                State::Changed,
+                format!("its pyvenv.cfg home is {} now", o.home()),
+            )),
+        },
+        Err(VenvError::Missing { .. }) => Err((State::Missing, "its directory is gone".into())),
+        Err(e) => Err((State::Changed, e.to_string())),
+    }
+}
+
 /// The state of a registered venv (nothing followed, nothing written).
 pub fn state(home: &Home, v: &VenvRow) -> (State, Option<String>) {
-    match open(Path::new(&v.path)) {
-        Ok(o) if !o.is(v) => (
-            State::Changed,
-            Some("another directory stands at its path".into()),
-        ),
-        Ok(o) => match classify(home, o.home()) {
-            Points::Entry(e) if e == v.entry => (State::Ok, None),
-            _ => (
-                State::Changed,
-                Some(format!("its pyvenv.cfg home is {} now", o.home())),
-            ),
-        },
-        Err(VenvError::NotAVenv { why, .. }) if why == "it does not exist" => {
-            (State::Missing, None)
-        }
-        Err(e) => (State::Changed, Some(e.to_string())),
+    match open_registered(home, v, &[&v.entry]) {
+        Ok(_) => (State::Ok, None),
+        Err((State::Missing, _)) => (State::Missing, None),
+        Err((state, why)) => (state, Some(why)),
     }
 }
 

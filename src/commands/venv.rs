@@ -75,15 +75,11 @@ fn runtime_for(
     if let Some(g) = current.filter(|g| g.minor().as_deref() == Some(minor)) {
         return Ok(g);
     }
-    let link = profiles.minor_path(&s.profile, minor);
-    let n = std::fs::read_link(&link)
-        .ok()
-        .and_then(|t| {
-            t.to_str()?
-                .strip_prefix(&format!("{}-", s.profile))?
-                .parse::<u64>()
-                .ok()
-        })
+    // The minor paths as `profiles/` holds them (names checked by their grammar there).
+    let n = profiles
+        .minors()?
+        .into_iter()
+        .find_map(|(p, m, n)| (p == s.profile && m == minor).then_some(n).flatten())
         .and_then(|n| db.generation(&s.profile, n).ok().flatten());
     n.ok_or_else(|| {
         VenvError::NoRuntime {
@@ -168,9 +164,8 @@ fn row_of(
 
 fn adopt(s: &Settings, path: &Path) -> anyhow::Result<()> {
     let (mut db, _gc, _profile) = open(s)?;
-    let real = std::fs::canonicalize(path).map_err(|_| VenvError::NotAVenv {
+    let real = std::fs::canonicalize(path).map_err(|_| VenvError::Missing {
         path: path.to_owned(),
-        why: "it does not exist".into(),
     })?;
     let opened = venv::open(&real)?;
     let foreign = || VenvError::Foreign {
@@ -197,13 +192,7 @@ fn adopt(s: &Settings, path: &Path) -> anyhow::Result<()> {
     };
     let minor = crate::profile::minor_tag(&row.version, &row.variant).unwrap_or_default();
     let bin = s.home.store().join(&entry).join("bin");
-    let roots: Vec<PathBuf> = [s.home.store(), s.home.profiles()]
-        .into_iter()
-        .flat_map(|p| std::iter::once(p.clone()).chain(std::fs::canonicalize(&p).ok()))
-        .collect();
-    opened.point_at(&bin, &row.version, &|t| {
-        roots.iter().any(|r| t.starts_with(r))
-    })?;
+    opened.point_at(&bin, &row.version, &s.venvs().leads_into())?;
     let venv_row = row_of(s, &opened, &real, &profile, &entry, &minor);
     db.put_venv(&venv_row)?;
     registered(s, &venv_row, &row.version, "adopted")

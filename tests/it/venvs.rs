@@ -23,14 +23,20 @@ const PIP_QUIET: [&str; 5] = [
 /// A home whose profile runs build A of this machine's `CPython`, with build B in the catalogue
 /// under another build date (switching to `version` then installs B).
 fn two_builds() -> (TestContext, String) {
-    let a = packed_cpython("python3", Some("build a\n"));
+    let (mut t, version) = build_a();
     let b = packed_cpython("python3", Some("build b\n"));
-    let mut t = TestContext::new();
-    t.add_archive(&a.0, &a.1, Compression::Gz);
-    t.run(&["switch", &a.0]).ok();
     t.add_archive(&b.0, &b.1, Compression::Gz);
     t.set_field(&b.0, "build", "20260201".into());
-    (t, a.0.clone())
+    (t, version)
+}
+
+/// A home whose profile runs build A of this machine's `CPython`; its version.
+fn build_a() -> (TestContext, String) {
+    let (version, archive) = packed_cpython("python3", Some("build a\n"));
+    let mut t = TestContext::new();
+    t.add_archive(version, archive, Compression::Gz);
+    t.run(&["switch", version]).ok();
+    (t, version.clone())
 }
 
 /// A running interpreter that imports, on request, one module per line of its stdin and answers
@@ -562,10 +568,7 @@ fn issue24_a_plain_venv_made_from_the_profile_path_is_named_apart_after_a_switch
 
 #[test]
 fn issue24_a_minor_switch_leaves_a_pyswap_venv_on_its_minor_and_gc_keeps_it() {
-    let (version, archive) = packed_cpython("python3", Some("build a\n"));
-    let mut t = TestContext::new();
-    t.add_archive(version, archive, Compression::Gz);
-    t.run(&["switch", version]).ok();
+    let (mut t, _) = build_a();
     let a = entry_of(&t, 1);
     let venv = t.dir.path().join("v");
     bare_venv(&t, &venv);
@@ -620,10 +623,7 @@ fn issue24_a_minor_switch_leaves_a_pyswap_venv_on_its_minor_and_gc_keeps_it() {
 
 #[test]
 fn issue24_gc_forgets_gone_venvs_and_never_follows_a_venv_row_out_of_the_home() {
-    let (version, archive) = packed_cpython("python3", Some("build a\n"));
-    let mut t = TestContext::new();
-    t.add_archive(version, archive, Compression::Gz);
-    t.run(&["switch", version]).ok();
+    let (t, _) = build_a();
     let a = entry_of(&t, 1);
     let keep = t.dir.path().join("keep");
     let gone = t.dir.path().join("gone");
@@ -715,10 +715,7 @@ fn issue24_only_the_homes_owner_registers_venvs_and_others_may_list_them() {
     if !root_or_skip("another user's venv commands") {
         return;
     }
-    let (version, archive) = packed_cpython("python3", Some("build a\n"));
-    let mut t = TestContext::new();
-    t.add_archive(version, archive, Compression::Gz);
-    t.run(&["switch", version]).ok();
+    let (t, _) = build_a();
     let venv = t.dir.path().join("v");
     bare_venv(&t, &venv);
     t.open_to_others();
