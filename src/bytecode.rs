@@ -46,6 +46,7 @@ pub enum BytecodeError {
     Write { path: PathBuf, error: io::Error },
 }
 
+crate::exit::register!(BytecodeError);
 impl crate::exit::Reason for BytecodeError {
     fn status(&self) -> crate::exit::ExitStatus {
         match self {

@@ -27,6 +27,7 @@ pub enum CacheError {
     Io { path: PathBuf, error: io::Error },
 }
 
+crate::exit::register!(CacheError);
 impl crate::exit::Reason for CacheError {
     fn status(&self) -> crate::exit::ExitStatus {
         crate::exit::ExitStatus::Failure

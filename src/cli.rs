@@ -50,6 +50,7 @@ pub struct UsageError {
     pub help: Option<String>,
 }
 
+crate::exit::register!(UsageError);
 impl crate::exit::Reason for UsageError {
     fn status(&self) -> crate::exit::ExitStatus {
         crate::exit::ExitStatus::Failure
@@ -116,7 +117,9 @@ pub fn parse() -> anyhow::Result<(Settings, Command)> {
     tracing::info!(command = ?matches.subcommand_name(), "pyswap {}", env!("CARGO_PKG_VERSION"));
     let boot = Bootstrap::resolve(&flags, &env)?;
     let manifest = match &cli.command {
-        Command::Config(ConfigCommand::Check { .. }) => crate::config::Manifest::default(),
+        Command::Config(ConfigCommand::Check { .. }) => {
+            crate::settings::manifest::Manifest::default()
+        }
         _ => boot.manifest()?,
     };
     let out = Output::new(cli.global.json, cli.global.quiet);

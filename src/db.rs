@@ -43,6 +43,7 @@ pub enum DbError {
     TooOld { path: PathBuf, found: i64 },
 }
 
+crate::exit::register!(DbError);
 impl crate::exit::Reason for DbError {
     fn status(&self) -> crate::exit::ExitStatus {
         match self {

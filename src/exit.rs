@@ -2,9 +2,9 @@
 //! [`ExitStatus`]) and how an error decides its own.
 //!
 //! Each module's error type implements [`Reason`] beside its definition: which status it means
-//! and the `help:` line that tells the operator what to do. Nothing here looks at message text.
-//! The one list in this file, `reason`, only names the types that implement it, because an
-//! `anyhow` chain yields `&dyn Error` and Rust cannot ask a `dyn Error` for another trait.
+//! and the `help:` line that tells the operator what to do, and registers itself there with
+//! [`register!`]. Nothing here looks at message text, and nothing here names another module's
+//! type: this is a ground module that every layer may import.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -81,45 +81,41 @@ pub trait Reason {
     }
 }
 
-/// The types of this crate (and `std::io::Error`) that implement [`Reason`], found in a chain.
-fn reason<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Reason> {
-    macro_rules! find {
-        ($($t:ty),* $(,)?) => {
-            $(if let Some(r) = e.downcast_ref::<$t>() {
-                return Some(r);
-            })*
+/// Finds the [`Reason`] of one error type in a chain link (see [`register!`]).
+pub type Finder = for<'a> fn(&'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Reason>;
+
+/// Every error type's [`Finder`], each added beside its type by [`register!`]: this module names
+/// none of them, so it imports nothing of pyswap and every module may use it.
+#[linkme::distributed_slice]
+pub static REASONS: [Finder];
+
+/// Registers an error type that implements [`Reason`], written beside the `impl`, so that
+/// [`classify`] and [`help`] find it anywhere in an `anyhow` chain (which yields `&dyn Error`,
+/// and Rust cannot ask a `dyn Error` for another trait). The architecture test fails on an
+/// `impl Reason` without its `register!`.
+///
+/// The registration is a static placed in a linker section (linkme): `#[link_section]` counts as
+/// unsafe code for the `unsafe_code` lint, so the one expansion allows it. No memory is touched
+/// unsafely; the linker only gathers the function pointers into [`REASONS`].
+macro_rules! register {
+    ($t:ty) => {
+        const _: () = {
+            #[allow(unsafe_code)]
+            #[::linkme::distributed_slice($crate::exit::REASONS)]
+            static FIND: $crate::exit::Finder = |e| {
+                e.downcast_ref::<$t>()
+                    .map(|r| r as &dyn $crate::exit::Reason)
+            };
         };
-    }
-    find!(
-        crate::archive::ArchiveError,
-        crate::bytecode::BytecodeError,
-        crate::cache::CacheError,
-        crate::catalogue::CatalogueError,
-        crate::catalogue::ResolveError,
-        crate::cli::UsageError,
-        crate::commands::CommandError,
-        crate::config::ConfigError,
-        crate::db::DbError,
-        crate::fetch::FetchError,
-        crate::home::HomeError,
-        crate::install::InstallError,
-        crate::lock::LockError,
-        crate::mirror::MirrorError,
-        crate::output::StdoutError,
-        crate::platform::PlatformError,
-        crate::policy::PolicyError,
-        crate::pin::PinError,
-        crate::profile::ProfileError,
-        crate::settings::SettingsError,
-        crate::store::StoreError,
-        crate::validate::ValidateError,
-        crate::venv::VenvError,
-        crate::verify::VerifyError,
-        crate::version::RequestError,
-        crate::window::WindowError,
-        std::io::Error,
-    );
-    None
+    };
+}
+pub(crate) use register;
+
+register!(std::io::Error);
+
+/// The [`Reason`] of one link of a chain, if its type has one.
+fn reason<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Reason> {
+    REASONS.iter().find_map(|find| find(e))
 }
 
 /// The exit status of a failed command: 3 if anything in the chain is a closed maintenance
@@ -184,6 +180,20 @@ mod tests {
         assert!(f.contains("129, 130, 143"), "{f}");
     }
 
+    #[derive(Debug, thiserror::Error)]
+    #[error("refused")]
+    struct Refused;
+
+    register!(Refused);
+    impl Reason for Refused {
+        fn status(&self) -> ExitStatus {
+            ExitStatus::OutsideWindow
+        }
+        fn help(&self) -> Option<Cow<'static, str>> {
+            Some("wait".into())
+        }
+    }
+
     #[test]
     fn the_status_comes_from_the_type_anywhere_in_the_chain() {
         let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
@@ -193,10 +203,9 @@ mod tests {
         let odd = std::io::Error::from_raw_os_error(libc::EIO);
         assert_eq!(classify(&anyhow::Error::new(odd)), ExitStatus::Error);
         assert_eq!(classify(&anyhow::anyhow!("no type")), ExitStatus::Error);
-        let window = crate::window::WindowError::Syntax {
-            text: "x".into(),
-            why: "y".into(),
-        };
-        assert_eq!(classify(&anyhow::Error::new(window)), ExitStatus::Failure);
+        // A registered type is found under context, and the highest status of the chain wins.
+        let refused = anyhow::Error::new(Refused).context("switching");
+        assert_eq!(classify(&refused), ExitStatus::OutsideWindow);
+        assert_eq!(help(&refused).as_deref(), Some("wait"));
     }
 }

@@ -53,6 +53,7 @@ pub enum HomeError {
     },
 }
 
+crate::exit::register!(HomeError);
 impl crate::exit::Reason for HomeError {
     fn status(&self) -> crate::exit::ExitStatus {
         match self {

@@ -44,6 +44,7 @@ pub enum InstallError {
     },
 }
 
+crate::exit::register!(InstallError);
 impl crate::exit::Reason for InstallError {
     fn status(&self) -> crate::exit::ExitStatus {
         crate::exit::ExitStatus::Failure
@@ -184,7 +185,7 @@ pub fn ensure(
         files: totals.files,
         bytes: totals.bytes,
         validation: report_json.clone(),
-        created: crate::output::now_unix(),
+        created: crate::clock::now_unix(),
         recipe,
     })?;
     crash::point("install:entry-committed");
@@ -313,7 +314,7 @@ pub fn recover(home: &Home, db: &mut Db, name: &str) -> Result<EntryRow, anyhow:
         files: totals.files,
         bytes: totals.bytes,
         validation: RECOVERED.to_owned(),
-        created: crate::output::now_unix(),
+        created: crate::clock::now_unix(),
         // What was added to the archive is not known (nor the archive): never reused.
         recipe: String::new(),
     })?)

@@ -31,6 +31,7 @@ pub enum LockError {
     Io { path: PathBuf, error: io::Error },
 }
 
+crate::exit::register!(LockError);
 impl crate::exit::Reason for LockError {
     fn status(&self) -> crate::exit::ExitStatus {
         match self {

@@ -45,7 +45,7 @@ fn main() -> ExitCode {
 /// Prints the error and its `help:` line; returns the exit status and the error document.
 fn report(err: &anyhow::Error) -> (u8, Option<serde_json::Value>) {
     let help = exit::help(err);
-    let message = pyswap::output::printable_line(&format!("{err:#}"));
+    let message = pyswap::text::printable_line(&format!("{err:#}"));
     let (code, message) = match pyswap::interrupt::received() {
         // Interrupted during a check: the command undid what it had begun.
         Some(sig) => (
@@ -56,7 +56,7 @@ fn report(err: &anyhow::Error) -> (u8, Option<serde_json::Value>) {
     };
     eprintln!("error: {message}");
     if let Some(help) = &help {
-        eprintln!("help: {}", pyswap::output::printable_line(help));
+        eprintln!("help: {}", pyswap::text::printable_line(help));
     }
     let doc = serde_json::json!({
         "message": pyswap::secret::redact_text(&format!("{err:#}")),

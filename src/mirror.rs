@@ -29,6 +29,7 @@ pub enum MirrorError {
     BaseUrl(String),
 }
 
+crate::exit::register!(MirrorError);
 impl crate::exit::Reason for MirrorError {
     fn status(&self) -> crate::exit::ExitStatus {
         crate::exit::ExitStatus::Failure

@@ -3,7 +3,7 @@
 //! `--quiet` nor `--json` is given.
 
 use std::io::{IsTerminal, Write};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -18,6 +18,7 @@ use crate::fetch::{NoProgress, Progress};
 #[error("cannot write to standard output")]
 pub struct StdoutError(#[source] pub std::io::Error);
 
+crate::exit::register!(StdoutError);
 impl crate::exit::Reason for StdoutError {
     fn status(&self) -> crate::exit::ExitStatus {
         crate::exit::ExitStatus::Failure
@@ -58,14 +59,14 @@ impl Output {
     /// A note for the person at the terminal (stderr); silent under `--quiet` and `--json`.
     pub fn say(&self, msg: &str) {
         if !self.quiet && !self.json {
-            eprintln!("{}", printable_line(msg));
+            eprintln!("{}", crate::text::printable_line(msg));
         }
     }
 
     /// A warning (stderr); silent only under `--quiet`.
     pub fn warn(&self, msg: &str) {
         if !self.quiet {
-            eprintln!("warning: {}", printable_line(msg));
+            eprintln!("warning: {}", crate::text::printable_line(msg));
         }
     }
 
@@ -90,7 +91,7 @@ impl Output {
             return Ok(());
         }
         let mut out = std::io::stdout().lock();
-        out.write_all(printable_line(text).as_bytes())
+        out.write_all(crate::text::printable_line(text).as_bytes())
             .and_then(|()| out.flush())
             .map_err(StdoutError)
     }
@@ -115,7 +116,7 @@ impl Output {
     /// A warning that `--quiet` does not hide either: something an unattended run must not
     /// lose silently.
     pub fn alert(&self, msg: &str) {
-        eprintln!("warning: {}", printable_line(msg));
+        eprintln!("warning: {}", crate::text::printable_line(msg));
     }
 
     pub fn json<T: Serialize>(&self, value: &T) -> anyhow::Result<()> {
@@ -168,7 +169,7 @@ impl Progress for Download {
             .swap(true, std::sync::atomic::Ordering::SeqCst)
         {
             let size = total
-                .map(|t| format!(" ({})", human_bytes(t)))
+                .map(|t| format!(" ({})", crate::text::human_bytes(t)))
                 .unwrap_or_default();
             let line = format!("downloading {}{size}", self.label);
             match &self.bar {
@@ -202,86 +203,5 @@ impl Progress for Download {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
-    }
-}
-
-pub fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-/// Unix seconds as RFC 3339 UTC (`2026-11-23T18:30:00Z`).
-pub fn rfc3339(unix: i64) -> String {
-    use std::fmt::Write as _;
-    // RFC 3339 has four-digit years: a time past 9999-12-31 (a test clock, a corrupt row) is
-    // shown as its Unix seconds rather than failing the formatter.
-    const LAST: i64 = 253_402_300_799;
-    if unix > LAST {
-        return format!("@{unix}");
-    }
-    let t = UNIX_EPOCH + Duration::from_secs(u64::try_from(unix).unwrap_or(0));
-    let mut out = String::new();
-    if write!(out, "{}", humantime::format_rfc3339_seconds(t)).is_err() {
-        return format!("@{unix}");
-    }
-    out
-}
-
-/// `1.2 MiB`, `512 B`.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
-/// A line of talk as it may reach a terminal: credentials masked, control characters escaped
-/// (line breaks between lines kept).
-pub fn printable_line(msg: &str) -> String {
-    crate::secret::redact_text(msg)
-        .split('\n')
-        .map(|l| printable(l).into_owned())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// `text` with control characters (ESC, CR, ...) escaped as `\u{..}`, so text from outside
-/// (a process's command line, a catalogue) cannot drive the terminal.
-pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    let unsafe_char = |c: char| c.is_control() && c != '\t';
-    if text.chars().any(unsafe_char) {
-        text.chars()
-            .map(|c| {
-                if unsafe_char(c) {
-                    c.escape_unicode().to_string()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect::<String>()
-            .into()
-    } else {
-        text.into()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(3 << 20), "3.0 MiB");
     }
 }

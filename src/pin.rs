@@ -36,6 +36,7 @@ pub enum PinError {
     Missing(PathBuf),
 }
 
+crate::exit::register!(PinError);
 impl crate::exit::Reason for PinError {
     fn status(&self) -> crate::exit::ExitStatus {
         match self {

@@ -16,6 +16,7 @@ pub enum PlatformError {
     UnsupportedOs(&'static str),
 }
 
+crate::exit::register!(PlatformError);
 impl crate::exit::Reason for PlatformError {
     fn status(&self) -> crate::exit::ExitStatus {
         crate::exit::ExitStatus::Failure

@@ -56,6 +56,7 @@ pub enum PolicyError {
     },
 }
 
+crate::exit::register!(PolicyError);
 impl crate::exit::Reason for PolicyError {
     fn status(&self) -> crate::exit::ExitStatus {
         crate::exit::ExitStatus::Failure

@@ -55,6 +55,7 @@ pub enum ProfileError {
     NoMinor { profile: String, minor: String },
 }
 
+crate::exit::register!(ProfileError);
 impl crate::exit::Reason for ProfileError {
     fn status(&self) -> crate::exit::ExitStatus {
         match self {
@@ -446,7 +447,7 @@ impl Profiles {
             Ok(m) if !m.file_type().is_symlink() => {
                 let aside = self
                     .dir
-                    .join(format!("{profile}.displaced-{}", crate::output::now_unix()));
+                    .join(format!("{profile}.displaced-{}", crate::clock::now_unix()));
                 fs::rename(&path, &aside).map_err(Self::io(&path))?;
                 Some(aside)
             }
@@ -752,7 +753,7 @@ fn carries((top, bin): (u64, Option<u64>), nanos: u32) -> bool {
 /// Sets `dir`'s modification time to now's second with `nanos` as its nanoseconds.
 fn stamp(dir: &Path, nanos: u32) -> io::Result<()> {
     use rustix::fs::{AtFlags, CWD, Timespec, Timestamps, utimensat};
-    let now = crate::output::now_unix();
+    let now = crate::clock::now_unix();
     let at = |nsec: i64| Timespec {
         tv_sec: now,
         tv_nsec: nsec,

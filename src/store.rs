@@ -21,6 +21,7 @@ pub enum StoreError {
     Io { path: PathBuf, error: io::Error },
 }
 
+crate::exit::register!(StoreError);
 impl crate::exit::Reason for StoreError {
     fn status(&self) -> crate::exit::ExitStatus {
         let Self::Io { error, .. } = self;

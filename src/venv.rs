@@ -57,6 +57,7 @@ pub enum VenvError {
     Create { path: PathBuf, why: String },
 }
 
+crate::exit::register!(VenvError);
 impl crate::exit::Reason for VenvError {
     fn status(&self) -> crate::exit::ExitStatus {
         match self {

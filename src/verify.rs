@@ -35,6 +35,7 @@ pub enum VerifyError {
     Problems { found: usize, unrepaired: usize },
 }
 
+crate::exit::register!(VerifyError);
 impl crate::exit::Reason for VerifyError {
     fn status(&self) -> crate::exit::ExitStatus {
         crate::exit::ExitStatus::Failure
@@ -123,7 +124,7 @@ pub fn audit(home: &Home, db: &Db) -> anyhow::Result<Findings> {
                 home.db(),
                 format!(
                     "an entries row names `{}`, which is not a store entry name; it is never used as a path",
-                    crate::output::printable(&row.name)
+                    crate::text::printable(&row.name)
                 ),
             ));
             continue;
@@ -213,7 +214,7 @@ fn strangers(store: &Store, registered: &HashSet<&str>) -> anyhow::Result<Vec<Pr
         if !crate::store::is_entry_name(&name) {
             out.push(problem(
                 Kind::Foreign,
-                store.path(&crate::output::printable(&name)),
+                store.path(&crate::text::printable(&name)),
                 "not a name pyswap makes; left alone (remove it by hand if it is not yours)".into(),
             ));
         } else if !registered.contains(name.as_str()) {

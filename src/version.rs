@@ -21,6 +21,7 @@ pub enum RequestError {
     Invalid { request: String, reason: String },
 }
 
+crate::exit::register!(RequestError);
 impl crate::exit::Reason for RequestError {
     fn status(&self) -> crate::exit::ExitStatus {
         crate::exit::ExitStatus::Failure

@@ -43,6 +43,7 @@ pub enum WindowError {
     },
 }
 
+crate::exit::register!(WindowError);
 impl crate::exit::Reason for WindowError {
     fn status(&self) -> crate::exit::ExitStatus {
         match self {
@@ -259,7 +260,7 @@ impl Schedule {
         match self.status(now) {
             Status::Closed { opens_in } => Err(WindowError::Closed {
                 windows: self.to_string(),
-                next: crate::output::rfc3339(now + opens_in),
+                next: crate::clock::rfc3339(now + opens_in),
                 wait: human(opens_in),
             }),
             open => Ok(open),
@@ -308,7 +309,7 @@ mod tests {
     #[test]
     fn the_anchor_is_a_saturday() {
         assert_eq!(
-            crate::output::rfc3339(at("sat", "00:00")),
+            crate::clock::rfc3339(at("sat", "00:00")),
             "2026-11-21T00:00:00Z"
         );
         assert_eq!(second_of_week(at("mon", "00:00")), 0);

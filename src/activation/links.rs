@@ -1,7 +1,7 @@
 //! The profile's links as an activation moves them: the current link, the generation
 //! directories, the minor paths, and the profile lock that serialises those changes.
 
-use crate::commands::CommandError;
+use super::ActivationError;
 use crate::lock::{self, Lock, Mode};
 use crate::settings::Settings;
 
@@ -56,11 +56,11 @@ pub fn set_minor_link(
 pub fn check_current_intact(
     profiles: &crate::profile::Profiles,
     g: &crate::db::GenerationRow,
-) -> Result<(), CommandError> {
+) -> Result<(), ActivationError> {
     if profiles.generation_intact(&g.profile, g.number, &g.entry_name) {
         Ok(())
     } else {
-        Err(CommandError::BrokenGeneration {
+        Err(ActivationError::BrokenGeneration {
             profile: g.profile.clone(),
             number: g.number,
             path: profiles.generation_path(&g.profile, g.number),

@@ -15,15 +15,58 @@ pub use report::{Following, MinorChange, Switched, say_following, say_still_runn
 pub use resolve::resolve;
 
 use crate::catalogue::Entry;
-use crate::commands::CommandError;
+use crate::clock::{now_unix, rfc3339};
 use crate::crash;
 use crate::db::{Db, GenerationRow, ValidationRow};
 use crate::fetch::Fetcher;
 use crate::install::{self, Installed};
-use crate::output::{now_unix, rfc3339};
 use crate::profile::{CurrentLink, Profiles};
 use crate::settings::Settings;
 use crate::validate::{self, Expected, Phase, Report};
+
+/// Failures of an activation the operator can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ActivationError {
+    #[error("store entry {0} of this generation is missing; reinstall it with `pyswap switch`")]
+    EntryMissing(String),
+    #[error(
+        "the health check of generation {generation} failed after the switch ({summary}); rolled back to {restored}"
+    )]
+    HealthFailed {
+        generation: u64,
+        summary: String,
+        restored: String,
+    },
+    #[error(
+        "generation {number} of profile `{profile}` is current, but its directory {} is missing or altered, so the profile's python may not run",
+        path.display()
+    )]
+    BrokenGeneration {
+        profile: String,
+        number: u64,
+        path: std::path::PathBuf,
+    },
+}
+
+crate::exit::register!(ActivationError);
+impl crate::exit::Reason for ActivationError {
+    fn status(&self) -> crate::exit::ExitStatus {
+        crate::exit::ExitStatus::Failure
+    }
+
+    fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
+        match self {
+            Self::HealthFailed { .. } => Some(
+                "the failed generation stays listed; `pyswap check N` re-runs its checks".into(),
+            ),
+            Self::BrokenGeneration { .. } => Some(
+                "`pyswap rollback --to N` (N: the current generation) or `pyswap switch VERSION` puts it back"
+                    .into(),
+            ),
+            Self::EntryMissing(_) => None,
+        }
+    }
+}
 
 /// Installs `entry` if needed, validates it under the policy, records and activates a new
 /// generation (unless the profile already uses the entry), then runs the health check.
@@ -277,7 +320,7 @@ fn health_or_restore(
         return Ok(());
     }
     let restored = restore(s, profiles, previous)?;
-    Err(CommandError::HealthFailed {
+    Err(ActivationError::HealthFailed {
         generation: n,
         summary: report.summary(),
         restored,
@@ -460,7 +503,7 @@ pub fn recheck(
 ) -> anyhow::Result<Vec<Report>> {
     let path = crate::store::Store::new(s.home.store()).path(&row.name);
     let expected = Expected::from_row(&row.version, &row.variant, &row.platform)
-        .ok_or_else(|| CommandError::EntryMissing(row.name.clone()))?
+        .ok_or_else(|| ActivationError::EntryMissing(row.name.clone()))?
         .with_digest(&row.tree_digest);
     // Health first (is the profile alive?), then the whole policy, whose row is then the
     // newest one `generations` shows.

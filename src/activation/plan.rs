@@ -4,8 +4,8 @@
 
 use super::Switched;
 use crate::catalogue::Entry;
+use crate::clock::{now_unix, rfc3339};
 use crate::db::{Db, GenerationRow};
-use crate::output::{now_unix, rfc3339};
 use crate::profile::Profiles;
 use crate::settings::Settings;
 use crate::store::Store;

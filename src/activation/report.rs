@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
+use crate::clock::rfc3339;
 use crate::db::GenerationRow;
-use crate::output::rfc3339;
 use crate::profile::Profiles;
 use crate::settings::Settings;
 

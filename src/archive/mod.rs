@@ -51,6 +51,7 @@ pub enum ArchiveError {
     Write { path: PathBuf, error: io::Error },
 }
 
+crate::exit::register!(ArchiveError);
 impl crate::exit::Reason for ArchiveError {
     fn status(&self) -> crate::exit::ExitStatus {
         match self {

@@ -59,6 +59,7 @@ pub enum CatalogueError {
     Fetch(#[from] FetchError),
 }
 
+crate::exit::register!(CatalogueError);
 impl crate::exit::Reason for CatalogueError {
     fn status(&self) -> crate::exit::ExitStatus {
         crate::exit::ExitStatus::Failure
@@ -104,6 +105,7 @@ pub enum ResolveError {
     },
 }
 
+crate::exit::register!(ResolveError);
 impl crate::exit::Reason for ResolveError {
     fn status(&self) -> crate::exit::ExitStatus {
         crate::exit::ExitStatus::Failure

@@ -2,6 +2,7 @@
 //! by default) and record the result with the generation. For the current generation the
 //! health check through the profile path runs too (first). Nothing is switched or rolled back.
 
+use crate::activation::ActivationError;
 use serde::Serialize;
 
 use super::CommandError;
@@ -32,10 +33,10 @@ pub fn run(s: &Settings, generation: Option<u64>) -> anyhow::Result<()> {
     let g = super::generation(s, &db, n)?;
     let row = db
         .entry_by_name(&g.entry_name)?
-        .ok_or_else(|| CommandError::EntryMissing(g.entry_name.clone()))?;
+        .ok_or_else(|| ActivationError::EntryMissing(g.entry_name.clone()))?;
     let path = Store::new(s.home.store()).path(&row.name);
     if path.join("bin/python3").symlink_metadata().is_err() {
-        return Err(CommandError::EntryMissing(path.display().to_string()).into());
+        return Err(ActivationError::EntryMissing(path.display().to_string()).into());
     }
     let is_current = current == Some(n);
     let reports = activation::recheck(s, &mut db, &profiles, &row, n, is_current)?;

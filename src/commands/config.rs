@@ -6,8 +6,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::config;
 use crate::settings::Settings;
+use crate::settings::manifest;
 
 #[derive(Serialize)]
 struct Shown {
@@ -79,7 +79,7 @@ pub fn show(s: &Settings) -> anyhow::Result<()> {
 
 pub fn check(s: &Settings, file: &Path) -> anyhow::Result<()> {
     // `load` refuses a missing file and a directory, and reads `/dev/null` as an empty manifest.
-    let parsed = config::load(file)?;
+    let parsed = manifest::load(file)?;
     s.out.say(&format!(
         "{}: valid ({} setting{})",
         file.display(),

@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use crate::gc::{self, Kept, Policy};
 use crate::lock::{self, LockError, Mode};
-use crate::output::human_bytes;
 use crate::settings::Settings;
+use crate::text::human_bytes;
 
 #[derive(Serialize, Default)]
 struct GcReport {
@@ -268,7 +268,7 @@ fn say_kept(s: &Settings, report: &gc::Report, dry_run: bool) {
         s.out.warn(&format!(
             "{} the venv registered at {}: {} (it ran {}); nothing there was touched",
             if dry_run { "would forget" } else { "forgot" },
-            crate::output::printable(&f.path),
+            crate::text::printable(&f.path),
             f.why,
             f.entry
         ));
@@ -305,7 +305,7 @@ fn say_kept(s: &Settings, report: &gc::Report, dry_run: bool) {
             "left {} alone: pyswap never makes that name",
             s.home
                 .store()
-                .join(crate::output::printable(name).as_ref())
+                .join(crate::text::printable(name).as_ref())
                 .display()
         ));
     }

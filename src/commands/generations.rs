@@ -5,8 +5,8 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use crate::clock::rfc3339;
 use crate::db::{Db, GenerationRow, ValidationRow};
-use crate::output::rfc3339;
 use crate::profile::{Profiles, Seals};
 use crate::settings::Settings;
 use crate::store::Store;

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde::Serialize;
 
 use crate::catalogue::Entry;
+use crate::clock::now_unix;
 use crate::db::Db;
 use crate::fetch::Fetcher;
 use crate::install::{self, Installed, Options, Origin};
-use crate::output::now_unix;
 use crate::settings::Settings;
 use crate::version::Request;
 

@@ -10,9 +10,9 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::catalogue::Entry;
-use crate::output::human_bytes;
 use crate::settings::Settings;
 use crate::store::Store;
+use crate::text::human_bytes;
 use crate::version::{PythonVersion, Request, Variant, label};
 
 #[derive(Serialize)]

@@ -43,31 +43,13 @@ pub enum CommandError {
     NoCurrent(String),
     #[error("profile `{profile}` has no generation older than the current one ({current})")]
     NothingOlder { profile: String, current: u64 },
-    #[error("store entry {0} of this generation is missing; reinstall it with `pyswap switch`")]
-    EntryMissing(String),
     #[error("{why} (the copy cached {age} ago is still used)")]
     CatalogueUpdate { why: String, age: String },
-    #[error(
-        "the health check of generation {generation} failed after the switch ({summary}); rolled back to {restored}"
-    )]
-    HealthFailed {
-        generation: u64,
-        summary: String,
-        restored: String,
-    },
-    #[error(
-        "generation {number} of profile `{profile}` is current, but its directory {} is missing or altered, so the profile's python may not run",
-        path.display()
-    )]
-    BrokenGeneration {
-        profile: String,
-        number: u64,
-        path: std::path::PathBuf,
-    },
     #[error("{bin} cannot be put on PATH: {why}")]
     NotOnPath { bin: String, why: &'static str },
 }
 
+crate::exit::register!(CommandError);
 impl crate::exit::Reason for CommandError {
     fn status(&self) -> crate::exit::ExitStatus {
         crate::exit::ExitStatus::Failure
@@ -75,13 +57,6 @@ impl crate::exit::Reason for CommandError {
 
     fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
         match self {
-            Self::HealthFailed { .. } => Some(
-                "the failed generation stays listed; `pyswap check N` re-runs its checks".into(),
-            ),
-            Self::BrokenGeneration { .. } => Some(
-                "`pyswap rollback --to N` (N: the current generation) or `pyswap switch VERSION` puts it back"
-                    .into(),
-            ),
             Self::NotOnPath { .. } => Some(
                 "use a home whose path has no `:` and no control characters (`--home DIR`, `PYSWAP_HOME`)"
                     .into(),

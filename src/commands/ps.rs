@@ -89,13 +89,13 @@ pub fn run(s: &Settings) -> anyhow::Result<()> {
             r.user,
             r.generation.map_or_else(|| "-".into(), |g| g.to_string()),
             if r.current { "yes" } else { "no" },
-            crate::output::printable(&r.command),
+            crate::text::printable(&r.command),
         );
         if let Some(v) = &r.venv {
             let _ = writeln!(
                 t,
                 "         venv {}{}",
-                crate::output::printable(v),
+                crate::text::printable(v),
                 if r.venv_follows_profile {
                     " (made from a profile path: it follows the profile; `pyswap venv adopt` it)"
                 } else {

@@ -1,6 +1,7 @@
 //! `pyswap rollback [--to N]`: point the profile at an earlier (or any existing) generation.
 //! Nothing is downloaded or unpacked; newer generations stay listed until gc removes them.
 
+use crate::activation::ActivationError;
 use serde::Serialize;
 
 use super::CommandError;
@@ -56,7 +57,7 @@ pub fn run(s: &Settings, to: Option<u64>, force: bool, dry_run: bool) -> anyhow:
     }
     let path = Store::new(s.home.store()).path(&target.entry_name);
     if path.join("bin/python3").symlink_metadata().is_err() {
-        return Err(CommandError::EntryMissing(path.display().to_string()).into());
+        return Err(ActivationError::EntryMissing(path.display().to_string()).into());
     }
     if let Some(v) = db.latest_validation(&s.profile, target.number)?
         && !v.ok

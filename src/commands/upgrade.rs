@@ -5,6 +5,7 @@
 
 use super::CommandError;
 use crate::activation;
+use crate::activation::ActivationError;
 use crate::catalogue::Entry;
 use crate::db::{EntryRow, GenerationRow};
 use crate::profile::Profiles;
@@ -22,7 +23,7 @@ pub fn run(s: &Settings, force: bool, dry_run: bool) -> anyhow::Result<()> {
     }
     let (g, row, request, newest) = found?;
     let version = PythonVersion::parse(&row.version)
-        .ok_or_else(|| CommandError::EntryMissing(g.entry_name.clone()))?;
+        .ok_or_else(|| ActivationError::EntryMissing(g.entry_name.clone()))?;
     let same = newest.key == row.catalogue_key && newest.build == row.build;
     if same || (&newest.version, &newest.build) < (&version, &row.build) {
         s.out.say(&format!(
@@ -79,9 +80,9 @@ fn newest(
     let g = super::generation(s, &db, n)?;
     let row = db
         .entry_by_name(&g.entry_name)?
-        .ok_or_else(|| CommandError::EntryMissing(g.entry_name.clone()))?;
+        .ok_or_else(|| ActivationError::EntryMissing(g.entry_name.clone()))?;
     let version = PythonVersion::parse(&row.version)
-        .ok_or_else(|| CommandError::EntryMissing(g.entry_name.clone()))?;
+        .ok_or_else(|| ActivationError::EntryMissing(g.entry_name.clone()))?;
     let suffix = if row.variant.is_empty() {
         String::new()
     } else {

@@ -276,7 +276,7 @@ fn list(s: &Settings) -> anyhow::Result<()> {
                 State::Missing => "missing",
                 State::Changed => "changed",
             },
-            crate::output::printable(&r.path)
+            crate::text::printable(&r.path)
         );
     }
     s.out.data(&t)?;

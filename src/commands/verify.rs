@@ -7,10 +7,10 @@ use serde::Serialize;
 
 use crate::install;
 use crate::lock::{self, Mode};
-use crate::output::human_bytes;
 use crate::profile::Profiles;
 use crate::settings::Settings;
 use crate::store::Store;
+use crate::text::human_bytes;
 use crate::verify::{Findings, Kind, Problem, VerifyError, audit};
 
 #[derive(Serialize)]
@@ -151,7 +151,7 @@ fn fix(
                 .ok()
                 .and_then(|m| m.modified().ok())
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or_else(crate::output::now_unix, |d| {
+                .map_or_else(crate::clock::now_unix, |d| {
                     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
                 });
             db.insert_recovered_generation(&profile, n, &row, created)?;

@@ -172,6 +172,7 @@ pub enum FetchError {
     Client(String),
 }
 
+crate::exit::register!(FetchError);
 impl crate::exit::Reason for FetchError {
     fn status(&self) -> crate::exit::ExitStatus {
         crate::exit::ExitStatus::Failure

@@ -4,6 +4,7 @@
 //! [`Settings`]; nothing past this module reads a flag, a variable or the manifest.
 
 pub mod defs;
+pub mod manifest;
 pub mod value;
 
 use std::collections::HashMap;
@@ -13,7 +14,6 @@ use std::time::Duration;
 use crate::bytecode::Recipe;
 use crate::cache::DownloadCache;
 use crate::catalogue::Location;
-use crate::config::{self, Manifest, Shown, Source};
 use crate::fetch::proxy::{Proxies, ProxyEnv};
 use crate::fetch::{Fetcher, NetConfig};
 use crate::home::Home;
@@ -24,6 +24,7 @@ use crate::policy::{Rule, VersionPolicy};
 use crate::validate;
 use crate::window::Schedule;
 use defs::Def;
+use manifest::{Manifest, Shown, Source};
 use value::Value;
 
 /// A flag or environment value that does not make sense.
@@ -31,6 +32,7 @@ use value::Value;
 #[error("{0}")]
 pub struct SettingsError(pub String);
 
+crate::exit::register!(SettingsError);
 impl crate::exit::Reason for SettingsError {
     fn status(&self) -> crate::exit::ExitStatus {
         crate::exit::ExitStatus::Failure
@@ -242,9 +244,9 @@ impl Bootstrap {
     }
 
     /// The manifest that applies (none for `config check`, which judges its file alone).
-    pub fn manifest(&self) -> Result<Manifest, config::ConfigError> {
-        match config::locate(self.config.as_deref(), &self.home)? {
-            Some(p) => config::load(&p),
+    pub fn manifest(&self) -> Result<Manifest, manifest::ConfigError> {
+        match manifest::locate(self.config.as_deref(), &self.home)? {
+            Some(p) => manifest::load(&p),
             None => Ok(Manifest::default()),
         }
     }
@@ -395,7 +397,7 @@ fn clock(env: &dyn Fn(&str) -> Option<String>) -> Result<i64, SettingsError> {
     match env("PYSWAP_NOW") {
         Some(t) if !t.is_empty() => parse_time(&t)
             .ok_or_else(|| SettingsError(format!("PYSWAP_NOW: `{t}` is not an RFC 3339 time (such as 2026-03-01T02:30:00Z or 2026-03-01T04:30:00+02:00)"))),
-        _ => Ok(crate::output::now_unix()),
+        _ => Ok(crate::clock::now_unix()),
     }
 }
 

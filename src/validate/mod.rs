@@ -51,6 +51,7 @@ pub enum ValidateError {
     },
 }
 
+crate::exit::register!(ValidateError);
 impl crate::exit::Reason for ValidateError {
     fn status(&self) -> crate::exit::ExitStatus {
         crate::exit::ExitStatus::Failure
@@ -494,7 +495,7 @@ fn finish(
         phase,
         python: python.display().to_string(),
         policy: policy.fingerprint(),
-        started: crate::output::rfc3339(crate::output::now_unix()),
+        started: crate::clock::rfc3339(crate::clock::now_unix()),
         duration_ms: started.elapsed().as_millis() as u64,
         checks,
     }

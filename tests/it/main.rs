@@ -5,6 +5,7 @@
 // pairs each case with its builder closure.
 #![allow(clippy::too_many_lines, clippy::type_complexity)]
 
+mod architecture;
 mod bytecode;
 mod common;
 mod concurrency;

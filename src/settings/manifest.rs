@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 
 use toml::de::{DeTable, DeValue};
 
-use crate::settings::defs;
-use crate::settings::value::Item;
+use super::defs;
+use super::value::Item;
 
 pub const SYSTEM_CONFIG: &str = "/etc/pyswap/config.toml";
 
@@ -49,6 +49,7 @@ pub enum ConfigError {
     },
 }
 
+crate::exit::register!(ConfigError);
 impl crate::exit::Reason for ConfigError {
     fn status(&self) -> crate::exit::ExitStatus {
         crate::exit::ExitStatus::Failure

@@ -1,0 +1,233 @@
+//! The layers of ARCHITECTURE.md, checked against the `crate::` references in `src/`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// module -> layer index, from the ```layers block of ARCHITECTURE.md.
+fn layers() -> (Vec<String>, BTreeMap<String, usize>) {
+    let text = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
+    let block = text
+        .split("```layers\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("ARCHITECTURE.md has a ```layers block");
+    let mut names = Vec::new();
+    let mut of = BTreeMap::new();
+    for line in block.lines().filter(|l| !l.trim().is_empty()) {
+        let (layer, modules) = line.split_once(':').expect("`layer: modules`");
+        for m in modules.split_whitespace() {
+            assert!(
+                of.insert(m.to_owned(), names.len()).is_none(),
+                "{m} is placed twice"
+            );
+        }
+        names.push(layer.trim().to_owned());
+    }
+    (names, of)
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// The top-level modules of `src/` and their files.
+fn modules() -> BTreeMap<String, Vec<PathBuf>> {
+    let src = root().join("src");
+    let mut out = BTreeMap::new();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if name == "lib.rs" || name == "main.rs" {
+            continue;
+        }
+        let mut files = Vec::new();
+        if p.is_dir() {
+            rust_files(&p, &mut files);
+        } else {
+            files.push(p.clone());
+        }
+        out.insert(name.trim_end_matches(".rs").to_owned(), files);
+    }
+    out
+}
+
+/// The code of a file without its comment lines (doc links name modules without using them).
+fn code(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The top-level modules a text refers to as `crate::name` or inside `crate::{a, b::c}`.
+fn references(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let ident = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect()
+    };
+    for (i, _) in text.match_indices("crate::") {
+        let rest = &text[i + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            // The top-level names of the group: split at commas outside nested braces.
+            let (mut depth, mut item) = (0, String::new());
+            for c in group.chars() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        out.insert(ident(item.trim()));
+                        item.clear();
+                        continue;
+                    }
+                    _ => {}
+                }
+                item.push(c);
+            }
+            out.insert(ident(item.trim()));
+        } else {
+            out.insert(ident(rest));
+        }
+    }
+    out
+}
+
+fn graph() -> BTreeMap<String, BTreeSet<String>> {
+    let mods = modules();
+    mods.iter()
+        .map(|(name, files)| {
+            let uses = files
+                .iter()
+                .flat_map(|f| references(&code(f)))
+                .filter(|m| m != name && mods.contains_key(m))
+                .collect();
+            (name.clone(), uses)
+        })
+        .collect()
+}
+
+#[test]
+fn every_module_is_placed_in_exactly_one_layer() {
+    let (_, of) = layers();
+    let mods = modules();
+    let unplaced: Vec<_> = mods.keys().filter(|m| !of.contains_key(*m)).collect();
+    let gone: Vec<_> = of.keys().filter(|m| !mods.contains_key(*m)).collect();
+    assert!(
+        unplaced.is_empty(),
+        "place these in ARCHITECTURE.md: {unplaced:?}"
+    );
+    assert!(
+        gone.is_empty(),
+        "ARCHITECTURE.md names no longer existing {gone:?}"
+    );
+}
+
+#[test]
+fn modules_use_only_their_own_layer_or_lower_ones() {
+    let (names, of) = layers();
+    let mut upward = Vec::new();
+    for (m, uses) in graph() {
+        for u in uses {
+            if of[&u] > of[&m] {
+                upward.push(format!(
+                    "{m} ({}) uses {u} ({})",
+                    names[of[&m]], names[of[&u]]
+                ));
+            }
+        }
+    }
+    assert!(upward.is_empty(), "imports that point up: {upward:#?}");
+}
+
+#[test]
+fn no_circle_among_the_top_level_modules() {
+    let g = graph();
+    // Depth-first search with colours: a grey module met again closes a circle.
+    fn visit<'a>(
+        m: &'a str,
+        g: &'a BTreeMap<String, BTreeSet<String>>,
+        colour: &mut BTreeMap<&'a str, u8>,
+        path: &mut Vec<&'a str>,
+    ) -> Option<Vec<String>> {
+        colour.insert(m, 1);
+        path.push(m);
+        for u in &g[m] {
+            match colour.get(u.as_str()) {
+                Some(1) => {
+                    let start = path.iter().position(|p| p == u).unwrap();
+                    let mut circle: Vec<String> =
+                        path[start..].iter().map(|s| (*s).to_owned()).collect();
+                    circle.push(u.clone());
+                    return Some(circle);
+                }
+                Some(_) => {}
+                None => {
+                    if let Some(c) = visit(u, g, colour, path) {
+                        return Some(c);
+                    }
+                }
+            }
+        }
+        path.pop();
+        colour.insert(m, 2);
+        None
+    }
+    let mut colour = BTreeMap::new();
+    for m in g.keys() {
+        if !colour.contains_key(m.as_str())
+            && let Some(circle) = visit(m, &g, &mut colour, &mut Vec::new())
+        {
+            panic!("import circle: {}", circle.join(" -> "));
+        }
+    }
+}
+
+#[test]
+fn the_checker_sees_what_it_checks() {
+    // The checks above are only as good as the reference reader: it must see grouped uses and
+    // skip comments, and the real graph must have the edges everyone knows are there.
+    let r = references("use crate::{a::B, c::{d, e}, f};\n let x = crate::g::h();");
+    assert_eq!(r, ["a", "c", "f", "g"].map(String::from).into());
+    let g = graph();
+    assert!(g["commands"].contains("activation"), "{:?}", g["commands"]);
+    assert!(g["install"].contains("archive"));
+    assert!(g.values().map(BTreeSet::len).sum::<usize>() > 50);
+}
+
+#[test]
+fn every_error_reason_is_registered_beside_its_impl() {
+    let mut missing = Vec::new();
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    for f in files {
+        let text = code(&f);
+        for line in text.lines() {
+            let Some(rest) = line.trim().strip_prefix("impl crate::exit::Reason for ") else {
+                continue;
+            };
+            let ty = rest.trim_end_matches(" {").trim();
+            if !text.contains(&format!("crate::exit::register!({ty});")) {
+                missing.push(format!("{}: {ty}", f.display()));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "add `crate::exit::register!(T);`: {missing:?}"
+    );
+}
