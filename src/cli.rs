@@ -5,14 +5,12 @@
 //! and exit 1, like any other failure the user can act on.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
 
 use clap::parser::ValueSource;
-use clap::{
-    Arg, ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum,
-};
+use clap::{Arg, ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::output::Output;
+use crate::commands::{self, Changes, Verb};
+use crate::output::{Outcome, Output};
 use crate::settings::{Bootstrap, Flags, Settings, defs};
 
 #[derive(Debug, Parser)]
@@ -117,7 +115,7 @@ pub fn parse() -> anyhow::Result<(Settings, Command)> {
     tracing::info!(command = ?matches.subcommand_name(), "pyswap {}", env!("CARGO_PKG_VERSION"));
     let boot = Bootstrap::resolve(&flags, &env)?;
     let manifest = match &cli.command {
-        Command::Config(ConfigCommand::Check { .. }) => {
+        Command::Config(commands::config::ConfigCommand::Check { .. }) => {
             crate::settings::manifest::Manifest::default()
         }
         _ => boot.manifest()?,
@@ -218,207 +216,112 @@ pub fn man() -> std::io::Result<String> {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Install a runtime if needed, validate it, and make it the profile's new current generation
-    Switch {
-        /// 3, 3.12, 3.12.4, 3.15.0rc1, >=3.10,<3.12, or a catalogue key; add +freethreaded or +debug for a variant [default: from .python-version in this directory or a parent]
-        request: Option<String>,
-        /// Allow prereleases (alpha, beta, rc)
-        #[arg(long)]
-        pre: bool,
-        /// Run even outside the configured maintenance windows
-        #[arg(long)]
-        force: bool,
-        /// Resolve and report what would happen (the same document and exit status), changing nothing
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Switch(commands::switch::Switch),
     /// Switch to the newest patch release of the current minor version that the policy allows
-    Upgrade {
-        /// Run even outside the configured maintenance windows
-        #[arg(long)]
-        force: bool,
-        /// Report what would happen (the same document and exit status), changing nothing
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Upgrade(commands::upgrade::Upgrade),
     /// List the profile's generations, marking the current one
-    Generations,
+    Generations(commands::generations::Generations),
     /// Pin a request in .python-version here (or for the home with --global), or show the pin that applies
-    Pin {
-        /// A request, as for `switch` [default: print the pin that applies and its file]
-        request: Option<String>,
-        /// The home's own pin (`$PYSWAP_HOME/.python-version`), used where no directory has one
-        #[arg(long)]
-        global: bool,
-    },
+    Pin(commands::pin::Pin),
     /// Make an earlier generation current again (nothing is downloaded)
-    Rollback {
-        /// The generation to return to [default: the one before the current]
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=i64::MAX as u64))]
-        to: Option<u64>,
-        /// Run even outside the configured maintenance windows
-        #[arg(long)]
-        force: bool,
-        /// Report what would happen (the same document and exit status), changing nothing
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Rollback(commands::rollback::Rollback),
     /// Delete old generations by policy and store entries nothing references
-    Gc {
-        /// Report what would be deleted without deleting it
-        #[arg(long)]
-        dry_run: bool,
-        /// Seconds to wait for running commands before skipping (exit 0) this run
-        #[arg(long, default_value_t = 10, value_name = "SECS")]
-        wait: u64,
-        /// Also delete runtimes pre-staged by `install` that no generation uses
-        #[arg(long)]
-        staged: bool,
-        /// Run even outside the configured maintenance windows
-        #[arg(long)]
-        force: bool,
-    },
+    Gc(commands::gc::Gc),
     /// Re-run the validation policy on the current (or N-th) generation and record the result
-    Check {
-        /// The generation to check [default: the current one]
-        #[arg(value_parser = clap::value_parser!(u64).range(1..=i64::MAX as u64))]
-        generation: Option<u64>,
-    },
+    Check(commands::check::Check),
     /// Re-hash store entries and cross-check the database, store and profile links
-    Verify {
-        /// Re-fetch corrupt or missing entries, remove unregistered ones, re-create broken links
-        #[arg(long)]
-        repair: bool,
-    },
+    Verify(commands::verify::Verify),
     /// List installed runtimes and what the catalogue offers, marking current, installed and staged
-    List {
-        /// Only runtimes this request matches (`3.12`, `cpython@3.11`, `>=3.10`)
-        request: Option<String>,
-        /// Only what the catalogue offers for this platform
-        #[arg(long, conflicts_with = "installed")]
-        available: bool,
-        /// Only store entries, their size and the generations using them
-        #[arg(long)]
-        installed: bool,
-        /// Include prereleases from the catalogue
-        #[arg(long)]
-        pre: bool,
-    },
+    List(commands::list::List),
     /// Print the current generation, its version and path
-    Current,
+    Current(commands::current::Current),
     /// Print metrics for fleet dashboards (Prometheus text format)
-    Metrics,
+    Metrics(commands::metrics::Metrics),
     /// List running processes that use a runtime of the store (which to restart after a switch)
-    Ps,
+    Ps(commands::ps::Ps),
     /// List the profile's per-minor paths (`profiles/<profile>@3.11`), or remove one
-    Minors {
-        /// Remove this minor path (e.g. 3.11), so gc may delete what only it kept
-        #[arg(long, value_name = "MINOR")]
-        remove: Option<String>,
-    },
+    Minors(commands::minors::Minors),
     /// Venvs that keep their build while they run and move with the profile's minor version
     #[command(subcommand)]
-    Venv(VenvCommand),
+    Venv(commands::venv::VenvCommand),
     /// Print the shell line that puts the profile's bin directory on PATH
-    Env {
-        #[arg(long, value_enum, default_value_t = Shell::Sh)]
-        shell: Shell,
-    },
+    Env(commands::env::EnvArgs),
     /// Put runtimes into the store without switching (pre-staging); downloads run in parallel
-    Install {
-        /// One or more requests, as for `switch`
-        #[arg(required = true, value_name = "REQUEST")]
-        requests: Vec<String>,
-        /// Allow prereleases (alpha, beta, rc)
-        #[arg(long)]
-        pre: bool,
-        /// How many downloads run at once
-        #[arg(long, short, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=32))]
-        jobs: u64,
-        /// Resolve each request and report what would be installed, changing nothing
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Install(commands::install::Install),
     /// Download and verify builds into DIR and write a catalogue beside them, for a fleet
-    Mirror {
-        /// The mirror directory (created if missing; an existing mirror there is extended)
-        dir: PathBuf,
-        /// One or more requests, as for `switch`
-        #[arg(required = true, value_name = "REQUEST")]
-        requests: Vec<String>,
-        /// Platforms to mirror, as OS-ARCH-LIBC (repeatable) [default: --platform or this host]
-        #[arg(long = "for", value_name = "PLATFORM")]
-        platforms: Vec<String>,
-        /// URL under which DIR will be served, written into the catalogue [default: `file://DIR`]
-        #[arg(long, value_name = "URL")]
-        base_url: Option<String>,
-        /// Allow prereleases (alpha, beta, rc)
-        #[arg(long)]
-        pre: bool,
-    },
+    Mirror(commands::mirror::Mirror),
     /// Manage the cached copy of a remote catalogue
     #[command(subcommand)]
-    Catalogue(CatalogueCommand),
+    Catalogue(commands::catalogue::CatalogueCommand),
     /// Show the effective configuration, or check a manifest
     #[command(subcommand)]
-    Config(ConfigCommand),
+    Config(commands::config::ConfigCommand),
     /// Print a shell completion script
-    Completions {
-        #[arg(value_enum)]
-        shell: clap_complete::Shell,
-    },
+    Completions(Completions),
     /// Print the man page (roff), e.g. `pyswap man > /usr/local/share/man/man1/pyswap.1`
-    Man,
+    Man(Man),
 }
 
-#[derive(Debug, Subcommand)]
-pub enum VenvCommand {
-    /// Make a venv on the profile's current runtime (or its newest of --minor) and register it
-    Create {
-        /// Where to make it
-        path: PathBuf,
-        /// The minor version (3.12; 3.13t free-threaded) [default: the profile's current one]
-        #[arg(long, value_name = "MINOR")]
-        minor: Option<String>,
-        /// Arguments for `python -m venv` (`--prompt X`, `--system-site-packages`, `--without-pip`; not `--copies`)
-        #[arg(last = true, value_name = "ARGS")]
-        args: Vec<String>,
-    },
-    /// Register an existing venv of a runtime of this store (or made from a profile or minor path), pointing it at that runtime
-    Adopt {
-        /// The venv's directory
-        path: PathBuf,
-    },
-    /// List the registered venvs, their runtime and state
-    List,
-    /// Forget a registered venv (and delete its directory with --delete)
-    Remove {
-        /// The venv's directory
-        path: PathBuf,
-        /// Also delete the directory (only if it is still the venv registered)
-        #[arg(long)]
-        delete: bool,
-    },
+impl Command {
+    /// The verb to run: one arm per command, so none can be left out.
+    pub fn verb(&self) -> &dyn Verb {
+        match self {
+            Self::Switch(c) => c,
+            Self::Upgrade(c) => c,
+            Self::Generations(c) => c,
+            Self::Pin(c) => c,
+            Self::Rollback(c) => c,
+            Self::Gc(c) => c,
+            Self::Check(c) => c,
+            Self::Verify(c) => c,
+            Self::List(c) => c,
+            Self::Current(c) => c,
+            Self::Metrics(c) => c,
+            Self::Ps(c) => c,
+            Self::Minors(c) => c,
+            Self::Venv(c) => c,
+            Self::Env(c) => c,
+            Self::Install(c) => c,
+            Self::Mirror(c) => c,
+            Self::Catalogue(c) => c,
+            Self::Config(c) => c,
+            Self::Completions(c) => c,
+            Self::Man(c) => c,
+        }
+    }
 }
 
-#[derive(Debug, Subcommand)]
-pub enum CatalogueCommand {
-    /// Fetch the configured catalogue now (a conditional request when a copy is cached)
-    Update,
+/// `pyswap completions SHELL`: about the command line itself, so it lives here.
+#[derive(Debug, Args)]
+pub struct Completions {
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum ConfigCommand {
-    /// Print every effective setting and where it came from (flag, env, `file:line` or default)
-    Show,
-    /// Check a manifest: exit 0 if it is valid, else 1 naming the key and line
-    Check {
-        /// The manifest to check
-        file: PathBuf,
-    },
+impl Verb for Completions {
+    fn changes(&self) -> Changes {
+        Changes::NOTHING
+    }
+
+    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+        let script = completions(self.shell);
+        s.out.data(&script)?;
+        Outcome::of(&serde_json::json!({ "shell": self.shell.to_string(), "script": script }))
+    }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Shell {
-    Sh,
-    Fish,
+/// `pyswap man`.
+#[derive(Debug, Args)]
+pub struct Man {}
+
+impl Verb for Man {
+    fn changes(&self) -> Changes {
+        Changes::NOTHING
+    }
+
+    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+        let page = man()?;
+        s.out.data(&page)?;
+        Outcome::of(&serde_json::json!({ "page": page }))
+    }
 }

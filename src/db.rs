@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::home::Home;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 pub const SCHEMA_VERSION: i64 = 7;
@@ -362,6 +363,47 @@ fn generation_from(r: &Row<'_>) -> rusqlite::Result<GenerationRow> {
 const GENERATION_SELECT: &str = "SELECT g.profile, g.number, g.entry_id, e.name, g.version, g.request, g.command, g.created, e.variant, e.build FROM generations g JOIN entries e ON e.id = g.entry_id";
 
 impl Db {
+    /// Opens the home's database for a command that writes: the home's directories created,
+    /// the database created and migrated. A new database is the owner's alone (SQLite gives
+    /// `-wal` and `-shm` the same mode); an operator may open it to a group later, and pyswap
+    /// never widens or narrows it again.
+    pub fn open_home(home: &Home) -> anyhow::Result<Self> {
+        home.create()?;
+        let new = !home.db().exists();
+        let db = Self::open_home_db(home)?;
+        if new {
+            use std::os::unix::fs::PermissionsExt;
+            for name in ["pyswap.db", "pyswap.db-wal", "pyswap.db-shm"] {
+                let _ = std::fs::set_permissions(
+                    home.root().join(name),
+                    std::fs::Permissions::from_mode(0o600),
+                );
+            }
+        }
+        Ok(db)
+    }
+
+    /// Opens the home's database to read it; `None` when nothing was ever installed. A user
+    /// who may read the home but not write it can use it; a database of an older schema is
+    /// upgraded first when this user may write it.
+    pub fn open_home_read(home: &Home) -> anyhow::Result<Option<Self>> {
+        if !home.exists() {
+            return Ok(None);
+        }
+        match Self::open_read_only(&home.db()) {
+            Err(DbError::TooOld { .. }) if home.writable() => Self::open_home_db(home).map(Some),
+            r => Ok(Some(r?)),
+        }
+    }
+
+    /// The database, or, when it cannot be opened because the home is read-only or full, that.
+    fn open_home_db(home: &Home) -> anyhow::Result<Self> {
+        Self::open(&home.db()).map_err(|e| match home.unusable() {
+            Some(why) => anyhow::Error::new(why),
+            None => e.into(),
+        })
+    }
+
     /// Opens (creating and migrating if needed) the database at `path`.
     ///
     /// Switching a new database to WAL needs it to itself, and SQLite does not always wait for

@@ -10,13 +10,19 @@ fn main() -> ExitCode {
     // Known before parsing, so that a usage error is a JSON document too.
     let json = pyswap::cli::wants_json(std::env::args_os());
     let result = pyswap::cli::parse()
-        .and_then(|(settings, command)| pyswap::commands::run(&settings, command));
+        .and_then(|(settings, command)| pyswap::commands::run(&settings, command.verb()));
     pyswap::crash::timing("done");
-    let document = pyswap::output::take_document();
-    let (code, error) = match result {
-        Ok(()) => (ExitStatus::Success as u8, None),
+    let (code, document, error) = match result {
+        Ok(outcome) => (ExitStatus::Success as u8, outcome.document, None),
         Err(err) if is_broken_pipe(&err) => return ExitStatus::Success.into(),
-        Err(err) => report(&err),
+        Err(err) => {
+            // A command that failed after producing its document hands it over with the error.
+            let document = err
+                .downcast_ref::<pyswap::output::Documented>()
+                .map(|d| d.document.clone());
+            let (code, error) = report(&err);
+            (code, document, error)
+        }
     };
     if json {
         // Exactly one document: the command's own, carrying the error when it failed after

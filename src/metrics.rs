@@ -207,6 +207,42 @@ pub fn write_textfile(path: &Path, text: &str) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Records an attempt to change the profile (for `pyswap_last_switch_*`); only in a home that
+/// is pyswap's already, and never failing the command (a warning in the log).
+pub fn record_attempt(s: &Settings, command: &str, ok: bool) {
+    if !s.home.is_marked() {
+        return;
+    }
+    let generation = Profiles::new(s.home.profiles())
+        .current(&s.profile)
+        .ok()
+        .flatten();
+    let recorded = Db::open(&s.home.db()).and_then(|mut db| {
+        db.record_change(&crate::db::ChangeRow {
+            profile: s.profile.clone(),
+            command: command.to_owned(),
+            ok,
+            generation,
+            created: s.now,
+        })
+    });
+    if let Err(e) = recorded {
+        tracing::warn!("cannot record the {command} for the metrics: {e}");
+    }
+}
+
+/// Rewrites the textfile (`metrics.textfile`) after a command that changed state; the error,
+/// as one line naming the file, when it could not be written.
+pub fn refresh_textfile(s: &Settings) -> Result<(), String> {
+    let Some(path) = &s.metrics_textfile else {
+        return Ok(());
+    };
+    Db::open_home_read(&s.home)
+        .and_then(|db| render(s, db.as_ref()))
+        .and_then(|text| Ok(write_textfile(path, &text)?))
+        .map_err(|e| format!("cannot write the metrics to {}: {e:#}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

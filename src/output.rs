@@ -5,7 +5,7 @@
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
@@ -29,15 +29,78 @@ impl crate::exit::Reason for StdoutError {
     }
 }
 
-/// The document [`Output::json`] set, printed by `main`.
-static DOCUMENT: Mutex<Option<serde_json::Value>> = Mutex::new(None);
+/// What a command hands back to `main`: its one JSON document, printed under `--json` (human
+/// output was written as the command went). A command that fails after producing its document
+/// (verify with problems left, an install with failed requests) returns [`Outcome::failed`].
+#[derive(Debug, Default)]
+#[must_use]
+pub struct Outcome {
+    pub document: Option<serde_json::Value>,
+}
 
-/// The document the command set, if any (once).
-pub fn take_document() -> Option<serde_json::Value> {
-    DOCUMENT
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .take()
+impl Outcome {
+    /// No document (`--json` then prints `null` only for an error; see `main`).
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// The command's document.
+    pub fn of<T: Serialize>(value: &T) -> anyhow::Result<Self> {
+        Ok(Self {
+            document: Some(serde_json::to_value(value)?),
+        })
+    }
+
+    /// Adds `key` to the document (an object), for something that went wrong after the
+    /// command's own work (`metrics_error`).
+    pub fn annotate(&mut self, key: &str, value: serde_json::Value) {
+        if let Some(serde_json::Value::Object(map)) = &mut self.document {
+            map.insert(key.to_owned(), value);
+        }
+    }
+
+    /// The command failed with `error` after producing this document: `main` prints the
+    /// document with the error inside.
+    pub fn failed(self, error: impl Into<anyhow::Error>) -> anyhow::Error {
+        let error = error.into();
+        match self.document {
+            Some(document) => Documented { document, error }.into(),
+            None => error,
+        }
+    }
+}
+
+/// An error that comes with the document of the command that failed ([`Outcome::failed`]).
+/// It shows, and classifies, as the error it carries.
+#[derive(Debug)]
+pub struct Documented {
+    pub document: serde_json::Value,
+    error: anyhow::Error,
+}
+
+/// Shows as the error it carries, and its sources are that error's: the chain reads as if the
+/// document were not there.
+impl std::fmt::Display for Documented {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&*self.error, f)
+    }
+}
+
+impl std::error::Error for Documented {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
+    }
+}
+
+crate::exit::register!(Documented);
+impl crate::exit::Reason for Documented {
+    fn status(&self) -> crate::exit::ExitStatus {
+        crate::exit::classify(&self.error)
+    }
+
+    fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
+        crate::exit::help(&self.error)
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -96,37 +159,10 @@ impl Output {
             .map_err(StdoutError)
     }
 
-    /// Sets the command's one JSON document (only under `--json`). `main` prints it when the
-    /// command ends, with the error inside when the command then fails, so stdout always holds
-    /// exactly one document.
-    /// Adds `key` to the document the command set (an object), as something that went wrong
-    /// after the command's own work (`metrics_error`); without `--json`, nothing.
-    pub fn annotate(&self, key: &str, value: serde_json::Value) {
-        if !self.json {
-            return;
-        }
-        let mut doc = DOCUMENT
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(serde_json::Value::Object(map)) = doc.as_mut() {
-            map.insert(key.to_owned(), value);
-        }
-    }
-
     /// A warning that `--quiet` does not hide either: something an unattended run must not
     /// lose silently.
     pub fn alert(&self, msg: &str) {
         eprintln!("warning: {}", crate::text::printable_line(msg));
-    }
-
-    pub fn json<T: Serialize>(&self, value: &T) -> anyhow::Result<()> {
-        if self.json {
-            let doc = serde_json::to_value(value)?;
-            *DOCUMENT
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(doc);
-        }
-        Ok(())
     }
 
     /// How a download of `label` is shown: a line when it starts (with its size when the server

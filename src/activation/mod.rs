@@ -12,7 +12,7 @@ mod resolve;
 pub use links::{check_current_intact, ensure_links, make_current, profile_lock, set_minor_link};
 pub use plan::{Plan, plan};
 pub use report::{Following, MinorChange, Switched, say_following, say_still_running, say_venvs};
-pub use resolve::resolve;
+pub use resolve::{catalogue_for, load_catalogue, resolve};
 
 use crate::catalogue::Entry;
 use crate::clock::{now_unix, rfc3339};

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::clock::rfc3339;
 use crate::db::GenerationRow;
+use crate::output::Outcome;
 use crate::profile::Profiles;
 use crate::settings::Settings;
 
@@ -83,7 +84,7 @@ impl Switched {
         }
     }
 
-    pub fn report(&self, s: &Settings) -> anyhow::Result<()> {
+    pub fn report(&self, s: &Settings) -> anyhow::Result<Outcome> {
         let how = if self.installed {
             "installed and validated"
         } else {
@@ -141,7 +142,7 @@ impl Switched {
                 self.generation
             ));
         }
-        s.out.json(self)
+        Outcome::of(self)
     }
 }
 

@@ -1,7 +1,12 @@
-//! Resolution with the version policy applied once: a request resolves among the builds the
-//! policy admits, and a build only refused ones satisfy is refused naming the rule.
+//! The configured catalogue, loaded (through its cache, or from the store's own runtimes while
+//! it is unreachable), and resolution with the version policy applied once: a request resolves
+//! among the builds the policy admits, and a build only refused ones satisfy is refused naming
+//! the rule.
 
-use crate::catalogue::{Catalogue, Entry};
+use crate::catalogue::cache::{CatalogueCache, Freshness, human_age};
+use crate::catalogue::{Catalogue, CatalogueError, Entry, Location};
+use crate::db::Db;
+use crate::fetch::Fetcher;
 use crate::platform::Platform;
 use crate::policy::PolicyError;
 use crate::settings::Settings;
@@ -50,4 +55,88 @@ pub fn resolve(
             Err(unfiltered) => Err(unfiltered.into()),
         },
     }
+}
+
+/// Loads the configured catalogue; `platform` lets the embedded one skip other platforms. A
+/// remote one goes through the catalogue cache (see `catalogue::cache`), which a dry run
+/// (`dry_run`) reads but does not write.
+pub fn load_catalogue(
+    s: &Settings,
+    fetcher: &Fetcher,
+    platform: Option<&Platform>,
+    dry_run: bool,
+) -> anyhow::Result<Catalogue> {
+    let cat = match &s.catalogue {
+        // The cache lives in the home: a home that is not pyswap's yet (a dry run on a fresh
+        // host, a read-only command) is not written into; the catalogue is fetched directly.
+        Location::Url(url) if s.home.is_marked() => {
+            let cache = CatalogueCache::new(s.home.catalogues());
+            let cache = if dry_run { cache.read_only() } else { cache };
+            let (cat, freshness) = cache.load(url, fetcher, s.catalogue_ttl, false)?;
+            if let Freshness::Stale { age, why } = freshness {
+                let note = format!(
+                    "using the copy of catalogue {url} cached {} ago ({why})",
+                    human_age(age)
+                );
+                // Offline with a copy the TTL still covers is the normal case: a note, not a
+                // warning.
+                if s.net.offline && age < s.catalogue_ttl {
+                    s.out.say(&note);
+                } else {
+                    s.out.warn(&note);
+                }
+            }
+            cat
+        }
+        other => Catalogue::load(other, fetcher, platform)?,
+    };
+    s.out.warn_all(&cat.warnings);
+    Ok(cat)
+}
+
+/// The configured catalogue, or, when a remote one cannot be fetched and the request is
+/// satisfied by a runtime already in the store, the store's own runtimes (with a warning).
+pub fn catalogue_for(
+    s: &Settings,
+    db: Option<&Db>,
+    fetcher: &Fetcher,
+    request: &Request,
+    platform: &Platform,
+    pre: bool,
+    dry_run: bool,
+) -> anyhow::Result<Catalogue> {
+    // A full key may name another platform: load everything so the error can say so.
+    let narrow = request.key().is_none().then_some(platform);
+    match load_catalogue(s, fetcher, narrow, dry_run) {
+        Err(err)
+            if matches!(
+                err.downcast_ref::<CatalogueError>(),
+                Some(CatalogueError::Fetch(_) | CatalogueError::NotCached { .. })
+            ) =>
+        {
+            let Some(db) = db else { return Err(err) };
+            let installed = installed_catalogue(s, db)?;
+            if resolve(s, &installed, request, platform, pre).is_err() {
+                return Err(err);
+            }
+            s.out.warn(&format!(
+                "{err:#}; resolving `{request}` among the runtimes already installed"
+            ));
+            Ok(installed)
+        }
+        other => other,
+    }
+}
+
+/// The runtimes in the store, as a catalogue (for resolving while the real one is unreachable).
+fn installed_catalogue(s: &Settings, db: &Db) -> anyhow::Result<Catalogue> {
+    Ok(Catalogue {
+        source: Location::Path(s.home.db()),
+        entries: db
+            .entries()?
+            .iter()
+            .filter_map(crate::install::entry_of)
+            .collect(),
+        warnings: Vec::new(),
+    })
 }

@@ -2,9 +2,10 @@
 
 use serde::Serialize;
 
-use super::CommandError;
+use super::{Changes, CommandError, Verb};
 use crate::catalogue::Location;
 use crate::catalogue::cache::{CatalogueCache, Freshness, human_age};
+use crate::output::Outcome;
 use crate::settings::Settings;
 
 #[derive(Serialize)]
@@ -15,13 +16,34 @@ struct Updated<'a> {
     entries: usize,
 }
 
-pub fn update(s: &Settings) -> anyhow::Result<()> {
+#[derive(Debug, clap::Subcommand)]
+pub enum CatalogueCommand {
+    /// Fetch the configured catalogue now (a conditional request when a copy is cached)
+    Update,
+}
+
+impl Verb for CatalogueCommand {
+    fn changes(&self) -> Changes {
+        match self {
+            // The cached copy is not something the metrics show.
+            Self::Update => Changes::NOTHING,
+        }
+    }
+
+    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+        match self {
+            Self::Update => update(s),
+        }
+    }
+}
+
+fn update(s: &Settings) -> anyhow::Result<Outcome> {
     let Location::Url(url) = &s.catalogue else {
         s.out.say(&format!(
             "catalogue {} is not fetched from a URL; nothing to update",
             s.catalogue
         ));
-        return s.out.json(&Updated {
+        return Outcome::of(&Updated {
             catalogue: s.catalogue.to_string(),
             status: "not-remote",
             entries: 0,
@@ -45,7 +67,7 @@ pub fn update(s: &Settings) -> anyhow::Result<()> {
         "catalogue {url}: {status}, {} entries",
         cat.entries.len()
     ));
-    s.out.json(&Updated {
+    Outcome::of(&Updated {
         catalogue: url.clone(),
         status,
         entries: cat.entries.len(),

@@ -5,8 +5,9 @@
 use crate::activation::ActivationError;
 use serde::Serialize;
 
-use super::CommandError;
+use super::{Changes, CommandError, Verb};
 use crate::activation;
+use crate::output::Outcome;
 use crate::profile::Profiles;
 use crate::settings::Settings;
 use crate::store::Store;
@@ -22,15 +23,33 @@ struct Checked {
     reports: Vec<Report>,
 }
 
-pub fn run(s: &Settings, generation: Option<u64>) -> anyhow::Result<()> {
-    let mut db = super::open_rw(s)?;
-    let _gc = super::gc_shared(s)?;
+#[derive(Debug, clap::Args)]
+pub struct Check {
+    /// The generation to check [default: the current one]
+    #[arg(value_parser = super::args::generation_number())]
+    generation: Option<u64>,
+}
+
+impl Verb for Check {
+    fn changes(&self) -> Changes {
+        // Records a validation row, which the metrics show.
+        Changes::state(true)
+    }
+
+    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+        run(s, self.generation)
+    }
+}
+
+fn run(s: &Settings, generation: Option<u64>) -> anyhow::Result<Outcome> {
+    let mut db = crate::db::Db::open_home(&s.home)?;
+    let _gc = s.gc_shared_lock()?;
     let profiles = Profiles::new(s.home.profiles());
     let current = profiles.current(&s.profile)?;
     let n = generation
         .or(current)
         .ok_or_else(|| CommandError::NoCurrent(s.profile.clone()))?;
-    let g = super::generation(s, &db, n)?;
+    let g = super::error::generation(s, &db, n)?;
     let row = db
         .entry_by_name(&g.entry_name)?
         .ok_or_else(|| ActivationError::EntryMissing(g.entry_name.clone()))?;
@@ -51,7 +70,7 @@ pub fn run(s: &Settings, generation: Option<u64>) -> anyhow::Result<()> {
             ));
         }
     }
-    s.out.json(&Checked {
+    let outcome = Outcome::of(&Checked {
         profile: s.profile.clone(),
         generation: n,
         version: g.version.clone(),
@@ -59,13 +78,15 @@ pub fn run(s: &Settings, generation: Option<u64>) -> anyhow::Result<()> {
         ok,
         reports: reports.clone(),
     })?;
-    if let Some(failed) = reports.into_iter().find(|r| !r.ok) {
-        failed.into_result()?;
+    if let Some(failed) = reports.into_iter().find(|r| !r.ok)
+        && let Err(e) = failed.into_result()
+    {
+        return Err(outcome.failed(e));
     }
     s.out.say(&format!(
         "generation {n} of `{}` (CPython {}) passed validation",
         s.profile,
         g.label()
     ));
-    Ok(())
+    Ok(outcome)
 }

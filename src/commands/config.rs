@@ -2,10 +2,12 @@
 //! `pyswap config check FILE` (is this manifest valid?).
 
 use std::fmt::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::{Changes, Verb};
+use crate::output::Outcome;
 use crate::settings::Settings;
 use crate::settings::manifest;
 
@@ -33,7 +35,33 @@ struct Checked {
     settings: usize,
 }
 
-pub fn show(s: &Settings) -> anyhow::Result<()> {
+#[derive(Debug, clap::Subcommand)]
+pub enum ConfigCommand {
+    /// Print every effective setting and where it came from (flag, env, `file:line` or default)
+    Show,
+    /// Check a manifest: exit 0 if it is valid, else 1 naming the key and line
+    Check {
+        /// The manifest to check
+        file: PathBuf,
+    },
+}
+
+impl Verb for ConfigCommand {
+    fn changes(&self) -> Changes {
+        match self {
+            Self::Show | Self::Check { .. } => Changes::NOTHING,
+        }
+    }
+
+    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+        match self {
+            Self::Show => show(s),
+            Self::Check { file } => check(s, &std::path::absolute(file)?),
+        }
+    }
+}
+
+fn show(s: &Settings) -> anyhow::Result<Outcome> {
     // Sources line up in one column, set by the short lines: a long value (the validation
     // checks) does not push every other line out to its width.
     const MAX_WIDTH: usize = 48;
@@ -51,7 +79,7 @@ pub fn show(s: &Settings) -> anyhow::Result<()> {
             .collect(),
     };
     if s.out.json {
-        return s.out.json(&doc);
+        return Outcome::of(&doc);
     }
     let mut t = match &doc.file {
         Some(f) => format!("# manifest: {f}\n"),
@@ -74,10 +102,10 @@ pub fn show(s: &Settings) -> anyhow::Result<()> {
         let _ = writeln!(t, "{line:<width$}  # {from}");
     }
     s.out.data(&t)?;
-    Ok(())
+    Ok(Outcome::none())
 }
 
-pub fn check(s: &Settings, file: &Path) -> anyhow::Result<()> {
+fn check(s: &Settings, file: &Path) -> anyhow::Result<Outcome> {
     // `load` refuses a missing file and a directory, and reads `/dev/null` as an empty manifest.
     let parsed = manifest::load(file)?;
     s.out.say(&format!(
@@ -86,7 +114,7 @@ pub fn check(s: &Settings, file: &Path) -> anyhow::Result<()> {
         parsed.count(),
         if parsed.count() == 1 { "" } else { "s" }
     ));
-    s.out.json(&Checked {
+    Outcome::of(&Checked {
         file: file.display().to_string(),
         ok: true,
         settings: parsed.count(),

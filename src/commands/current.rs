@@ -4,12 +4,13 @@
 
 use serde::Serialize;
 
-use super::CommandError;
+use super::{Changes, CommandError, Verb};
+use crate::output::Outcome;
 use crate::profile::Profiles;
 use crate::settings::Settings;
 
 #[derive(Serialize, Default)]
-struct Current {
+struct Shown {
     profile: String,
     /// `null` (and every field below too) when the profile has no generation yet.
     generation: Option<u64>,
@@ -20,23 +21,39 @@ struct Current {
     python: Option<String>,
 }
 
-pub fn run(s: &Settings) -> anyhow::Result<()> {
+#[derive(Debug, clap::Args)]
+pub struct Current {}
+
+impl Verb for Current {
+    fn changes(&self) -> Changes {
+        Changes::NOTHING
+    }
+
+    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+        run(s)
+    }
+}
+
+fn run(s: &Settings) -> anyhow::Result<Outcome> {
     let no_current = || CommandError::NoCurrent(s.profile.clone());
     let profiles = Profiles::new(s.home.profiles());
     let found = match profiles.current(&s.profile)? {
-        Some(n) => Some((n, super::open_ro(s)?.ok_or_else(no_current)?)),
+        Some(n) => Some((
+            n,
+            crate::db::Db::open_home_read(&s.home)?.ok_or_else(no_current)?,
+        )),
         None => None,
     };
     let Some((n, db)) = found else {
         if s.out.json {
-            return s.out.json(&Current {
+            return Outcome::of(&Shown {
                 profile: s.profile.clone(),
-                ..Current::default()
+                ..Shown::default()
             });
         }
         return Err(no_current().into());
     };
-    let g = super::generation(s, &db, n)?;
+    let g = super::error::generation(s, &db, n)?;
     crate::activation::check_current_intact(&profiles, &g)?;
     let store_path = s.home.store().join(&g.entry_name).display().to_string();
     s.out.data(&format!(
@@ -46,7 +63,7 @@ pub fn run(s: &Settings) -> anyhow::Result<()> {
         g.label(),
         store_path
     ))?;
-    s.out.json(&Current {
+    Outcome::of(&Shown {
         profile: s.profile.clone(),
         generation: Some(n),
         version: Some(g.version.clone()),

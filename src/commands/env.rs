@@ -4,6 +4,8 @@
 
 use serde::Serialize;
 
+use super::{Changes, Verb};
+use crate::output::Outcome;
 use crate::profile::Profiles;
 use crate::settings::Settings;
 
@@ -42,14 +44,36 @@ fn line(bin: &str, fish: bool) -> Result<String, super::CommandError> {
     })
 }
 
-pub fn run(s: &Settings, fish: bool) -> anyhow::Result<()> {
+#[derive(Debug, clap::Args)]
+pub struct EnvArgs {
+    #[arg(long, value_enum, default_value_t = Shell::Sh)]
+    shell: Shell,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shell {
+    Sh,
+    Fish,
+}
+
+impl Verb for EnvArgs {
+    fn changes(&self) -> Changes {
+        Changes::NOTHING
+    }
+
+    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+        run(s, self.shell == Shell::Fish)
+    }
+}
+
+fn run(s: &Settings, fish: bool) -> anyhow::Result<Outcome> {
     let bin = Profiles::new(s.home.profiles())
         .profile_path(&s.profile)
         .join("bin")
         .display()
         .to_string();
     s.out.data(&line(&bin, fish)?)?;
-    s.out.json(&Env { bin })
+    Outcome::of(&Env { bin })
 }
 
 #[cfg(test)]

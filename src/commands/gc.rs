@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::{Changes, Force, Verb};
 use crate::gc::{self, Kept, Policy};
 use crate::lock::{self, LockError, Mode};
+use crate::output::Outcome;
 use crate::settings::Settings;
 use crate::text::human_bytes;
 
@@ -138,25 +140,58 @@ impl GcReport {
     }
 }
 
-pub fn run(
+#[derive(Debug, clap::Args)]
+pub struct Gc {
+    /// Report what would be deleted without deleting it
+    #[arg(long)]
+    dry_run: bool,
+    /// Seconds to wait for running commands before skipping (exit 0) this run
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    wait: u64,
+    /// Also delete runtimes pre-staged by `install` that no generation uses
+    #[arg(long)]
+    staged: bool,
+    #[command(flatten)]
+    force: Force,
+}
+
+impl Verb for Gc {
+    fn changes(&self) -> Changes {
+        Changes::state(!self.dry_run)
+    }
+
+    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+        self.force.within_window(s)?;
+        run(
+            s,
+            s.gc_keep,
+            s.gc_older_than,
+            self.dry_run,
+            Duration::from_secs(self.wait),
+            self.staged,
+        )
+    }
+}
+
+fn run(
     s: &Settings,
     keep: Option<u64>,
     older_than: Option<Duration>,
     dry_run: bool,
     wait: Duration,
     staged: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Outcome> {
     // A dry run writes nothing: the database is opened read-only (no home yet: nothing to do).
     let db = if dry_run {
         s.home.check_ours()?;
-        super::open_ro(s)?
+        crate::db::Db::open_home_read(&s.home)?
     } else {
-        Some(super::open_rw(s)?)
+        Some(crate::db::Db::open_home(&s.home)?)
     };
     let Some(mut db) = db else {
         s.out
             .say("nothing to collect: this home has no database yet");
-        return s.out.json(&GcReport {
+        return Outcome::of(&GcReport {
             dry_run,
             ..GcReport::default()
         });
@@ -168,7 +203,7 @@ pub fn run(
         Ok(l) => l,
         Err(LockError::Timeout { .. }) => {
             s.out.say(&format!("gc skipped: other pyswap commands were still running after {}s; nothing was changed", wait.as_secs()));
-            return s.out.json(&GcReport {
+            return Outcome::of(&GcReport {
                 dry_run,
                 skipped: true,
                 ..GcReport::default()
@@ -195,7 +230,7 @@ pub fn run(
         dry_run,
     )?;
     say(s, &report, dry_run);
-    s.out.json(&GcReport::of(&report, dry_run))
+    Outcome::of(&GcReport::of(&report, dry_run))
 }
 
 /// The human report.

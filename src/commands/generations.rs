@@ -5,8 +5,10 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use super::{Changes, Verb};
 use crate::clock::rfc3339;
 use crate::db::{Db, GenerationRow, ValidationRow};
+use crate::output::Outcome;
 use crate::profile::{Profiles, Seals};
 use crate::settings::Settings;
 use crate::store::Store;
@@ -40,9 +42,22 @@ struct Validation {
     at: String,
 }
 
-pub fn run(s: &Settings) -> anyhow::Result<()> {
+#[derive(Debug, clap::Args)]
+pub struct Generations {}
+
+impl Verb for Generations {
+    fn changes(&self) -> Changes {
+        Changes::NOTHING
+    }
+
+    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+        run(s)
+    }
+}
+
+fn run(s: &Settings) -> anyhow::Result<Outcome> {
     let profiles = Profiles::new(s.home.profiles());
-    let (rows, checks, seals) = match super::open_ro(s)? {
+    let (rows, checks, seals) = match crate::db::Db::open_home_read(&s.home)? {
         Some(db) => read(&db, &profiles, &s.profile, &s.home.db())?,
         None => Default::default(),
     };
@@ -78,16 +93,19 @@ pub fn run(s: &Settings) -> anyhow::Result<()> {
                 }),
             })
             .collect();
-        s.out.json(&gens)?;
-        return broken.map_or(Ok(()), |e| Err(e.into()));
+        let outcome = Outcome::of(&gens)?;
+        return match broken {
+            Some(e) => Err(outcome.failed(e)),
+            None => Ok(outcome),
+        };
     }
     if rows.is_empty() {
         s.out
             .say(&format!("profile `{}` has no generations yet", s.profile));
-        return Ok(());
+        return Ok(Outcome::none());
     }
     s.out.data(&listing(&rows, &intact, &checks, current))?;
-    broken.map_or(Ok(()), |e| Err(e.into()))
+    broken.map_or(Ok(Outcome::none()), |e| Err(e.into()))
 }
 
 /// The human listing: one line per generation, the current one starred, the number column as

@@ -7,11 +7,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 
+use super::{Changes, Pre, Verb};
 use crate::catalogue::Entry;
 use crate::clock::now_unix;
 use crate::db::Db;
 use crate::fetch::Fetcher;
 use crate::install::{self, Installed, Options, Origin};
+use crate::output::Outcome;
 use crate::settings::Settings;
 use crate::version::Request;
 
@@ -73,13 +75,44 @@ fn how(origin: &Origin) -> &'static str {
     }
 }
 
-pub fn run(
+#[derive(Debug, clap::Args)]
+pub struct Install {
+    /// One or more requests, as for `switch`
+    #[arg(required = true, value_name = "REQUEST")]
+    requests: Vec<String>,
+    #[command(flatten)]
+    pre: Pre,
+    /// How many downloads run at once
+    #[arg(long, short, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=32))]
+    jobs: u64,
+    /// Resolve each request and report what would be installed, changing nothing
+    #[arg(long)]
+    dry_run: bool,
+}
+
+impl Verb for Install {
+    fn changes(&self) -> Changes {
+        Changes::state(!self.dry_run)
+    }
+
+    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+        run(
+            s,
+            &self.requests,
+            self.pre.pre,
+            self.jobs as usize,
+            self.dry_run,
+        )
+    }
+}
+
+fn run(
     s: &Settings,
     requests: &[String],
     pre: bool,
     jobs: usize,
     dry_run: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Outcome> {
     let platform = s.platform()?;
     let fetcher = s.fetcher();
     let parsed: Vec<Result<Request, _>> = requests.iter().map(|r| Request::parse(r)).collect();
@@ -87,7 +120,7 @@ pub fn run(
         .iter()
         .all(|r| r.as_ref().is_ok_and(|r| r.key().is_none()))
         .then_some(&platform);
-    let catalogue = super::load_catalogue(s, &fetcher, narrow, dry_run)?;
+    let catalogue = crate::activation::load_catalogue(s, &fetcher, narrow, dry_run)?;
     let mut report = Report {
         installed: Vec::new(),
         failed: Vec::new(),
@@ -117,10 +150,10 @@ pub fn run(
     let entries: Vec<&Entry> = resolved.iter().map(|(_, e)| e).collect();
     if dry_run {
         plan(s, &resolved, &mut report)?;
-        return finish(s, &report, requests.len(), unresolved);
+        return finish(&report, requests.len(), unresolved);
     }
-    let mut db = super::open_rw(s)?;
-    let _gc = super::gc_shared(s)?;
+    let mut db = crate::db::Db::open_home(&s.home)?;
+    let _gc = s.gc_shared_lock()?;
     let cache = s.download_cache();
     let opts = s.install_options(&cache);
     let results = install_all(s, &fetcher, &entries, &opts, jobs);
@@ -143,12 +176,12 @@ pub fn run(
             }
         }
     }
-    finish(s, &report, requests.len(), unresolved)
+    finish(&report, requests.len(), unresolved)
 }
 
 /// The report of a dry run: what is in the store already, what would be installed.
 fn plan(s: &Settings, resolved: &[(&String, Entry)], report: &mut Report) -> anyhow::Result<()> {
-    let db = super::open_ro(s)?;
+    let db = crate::db::Db::open_home_read(&s.home)?;
     for (request, entry) in resolved {
         let plan = crate::activation::plan(s, db.as_ref(), entry)?;
         let (source, how) = match &plan.store_path {
@@ -173,24 +206,22 @@ fn plan(s: &Settings, resolved: &[(&String, Entry)], report: &mut Report) -> any
 
 /// Sets the document; fails when any request failed.
 fn finish(
-    s: &Settings,
     report: &Report,
     requests: usize,
     unresolved: Option<anyhow::Error>,
-) -> anyhow::Result<()> {
-    s.out.json(report)?;
+) -> anyhow::Result<Outcome> {
+    let outcome = Outcome::of(report)?;
     // A single request that did not resolve fails with its own error (and help).
     if let (1, Some(e)) = (requests, unresolved) {
-        return Err(e);
+        return Err(outcome.failed(e));
     }
     match report.failed.len() {
-        0 => Ok(()),
-        n => Err(install::InstallError::Some {
+        0 => Ok(outcome),
+        n => Err(outcome.failed(install::InstallError::Some {
             failed: n,
             total: n + report.installed.len(),
             first: report.failed[0].error.clone(),
-        }
-        .into()),
+        })),
     }
 }
 

@@ -9,7 +9,9 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use super::{Changes, Verb};
 use crate::catalogue::Entry;
+use crate::output::Outcome;
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::text::human_bytes;
@@ -46,15 +48,45 @@ struct Installed {
     variant: Variant,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct List {
+    /// Only runtimes this request matches (`3.12`, `cpython@3.11`, `>=3.10`)
+    request: Option<String>,
+    /// Only what the catalogue offers for this platform
+    #[arg(long, conflicts_with = "installed")]
+    available: bool,
+    /// Only store entries, their size and the generations using them
+    #[arg(long)]
+    installed: bool,
+    /// Include prereleases from the catalogue
+    #[arg(long)]
+    pre: bool,
+}
+
+impl Verb for List {
+    fn changes(&self) -> Changes {
+        Changes::NOTHING
+    }
+
+    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+        let side = match (self.available, self.installed) {
+            (true, _) => Side::Available,
+            (_, true) => Side::Installed,
+            _ => Side::Both,
+        };
+        run(s, self.request.as_deref(), side, self.pre)
+    }
+}
+
 /// What `list` shows; the flags pick one side, the default both.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Side {
+enum Side {
     Both,
     Installed,
     Available,
 }
 
-pub fn run(s: &Settings, request: Option<&str>, side: Side, pre: bool) -> anyhow::Result<()> {
+fn run(s: &Settings, request: Option<&str>, side: Side, pre: bool) -> anyhow::Result<Outcome> {
     let request = request.map(Request::parse).transpose()?;
     let matches = |version: &str, variant: Variant| {
         request.as_ref().is_none_or(|r| {
@@ -84,13 +116,13 @@ pub fn run(s: &Settings, request: Option<&str>, side: Side, pre: bool) -> anyhow
         .collect();
     if side == Side::Available {
         if s.out.json {
-            return s.out.json(&available);
+            return Outcome::of(&available);
         }
         s.out.data(&available_table(&available))?;
-        return Ok(());
+        return Ok(Outcome::none());
     }
     s.out.data(&both_table(&installed, &available))?;
-    Ok(())
+    Ok(Outcome::none())
 }
 
 fn status(current: bool, installed: bool, staged: bool) -> &'static str {
@@ -106,7 +138,7 @@ fn status(current: bool, installed: bool, staged: bool) -> &'static str {
 }
 
 fn installed_rows(s: &Settings) -> anyhow::Result<Vec<Installed>> {
-    let Some(db) = super::open_ro(s)? else {
+    let Some(db) = crate::db::Db::open_home_read(&s.home)? else {
         return Ok(Vec::new());
     };
     let mut users: BTreeMap<i64, Vec<String>> = BTreeMap::new();
@@ -153,7 +185,7 @@ fn available_rows(
     pre: bool,
 ) -> anyhow::Result<Vec<Available>> {
     let platform = s.platform()?;
-    let catalogue = super::load_catalogue(s, &s.fetcher(), Some(&platform), false)?;
+    let catalogue = crate::activation::load_catalogue(s, &s.fetcher(), Some(&platform), false)?;
     let by_key = |e: &Entry| {
         installed
             .iter()
@@ -185,13 +217,13 @@ fn available_rows(
     Ok(rows)
 }
 
-fn show_installed(s: &Settings, rows: &[Installed]) -> anyhow::Result<()> {
+fn show_installed(s: &Settings, rows: &[Installed]) -> anyhow::Result<Outcome> {
     if s.out.json {
-        return s.out.json(&rows);
+        return Outcome::of(&rows);
     }
     if rows.is_empty() {
         s.out.say("nothing installed yet");
-        return Ok(());
+        return Ok(Outcome::none());
     }
     let mut t = String::from("VERSION              SIZE       STATUS     GENERATIONS  ENTRY\n");
     for r in rows {
@@ -214,7 +246,7 @@ fn show_installed(s: &Settings, rows: &[Installed]) -> anyhow::Result<()> {
         );
     }
     s.out.data(&t)?;
-    Ok(())
+    Ok(Outcome::none())
 }
 
 fn available_table(rows: &[Available]) -> String {

@@ -7,6 +7,8 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use super::{Changes, Verb};
+use crate::output::Outcome;
 use crate::profile::Profiles;
 use crate::settings::Settings;
 
@@ -20,11 +22,28 @@ struct Minor {
     version: Option<String>,
 }
 
-pub fn run(s: &Settings, remove: Option<&str>) -> anyhow::Result<()> {
+#[derive(Debug, clap::Args)]
+pub struct Minors {
+    /// Remove this minor path (e.g. 3.11), so gc may delete what only it kept
+    #[arg(long, value_name = "MINOR")]
+    remove: Option<String>,
+}
+
+impl Verb for Minors {
+    fn changes(&self) -> Changes {
+        Changes::state(self.remove.is_some())
+    }
+
+    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+        run(s, self.remove.as_deref())
+    }
+}
+
+fn run(s: &Settings, remove: Option<&str>) -> anyhow::Result<Outcome> {
     let profiles = Profiles::new(s.home.profiles());
     if let Some(minor) = remove {
-        super::open_rw(s)?;
-        let _gc = super::gc_shared(s)?;
+        crate::db::Db::open_home(&s.home)?;
+        let _gc = s.gc_shared_lock()?;
         let _profile = crate::activation::profile_lock(s)?;
         if !profiles.remove_minor(&s.profile, minor)? {
             return Err(crate::profile::ProfileError::NoMinor {
@@ -37,11 +56,9 @@ pub fn run(s: &Settings, remove: Option<&str>) -> anyhow::Result<()> {
             "removed {}; `pyswap gc` may now delete what only it kept",
             profiles.minor_path(&s.profile, minor).display()
         ));
-        return s
-            .out
-            .json(&serde_json::json!({ "removed": true, "minor": minor }));
+        return Outcome::of(&serde_json::json!({ "removed": true, "minor": minor }));
     }
-    let db = super::open_ro(s)?;
+    let db = crate::db::Db::open_home_read(&s.home)?;
     let mut list = Vec::new();
     for (p, minor, n) in profiles.minors()? {
         if p != s.profile {
@@ -60,7 +77,7 @@ pub fn run(s: &Settings, remove: Option<&str>) -> anyhow::Result<()> {
     }
     list.sort_by(|a, b| a.tag.cmp(&b.tag));
     if s.out.json {
-        return s.out.json(&list);
+        return Outcome::of(&list);
     }
     if list.is_empty() {
         s.out
@@ -78,5 +95,5 @@ pub fn run(s: &Settings, remove: Option<&str>) -> anyhow::Result<()> {
         );
     }
     s.out.data(&t)?;
-    Ok(())
+    Ok(Outcome::none())
 }

@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::{Changes, Pre, Verb};
 use crate::cache::DownloadCache;
 use crate::catalogue::{self, Entry};
 use crate::fetch::{DownloadSpec, FetchError, Fetcher, file_url_path};
 use crate::lock::{self, Mode};
 use crate::mirror;
+use crate::output::Outcome;
 use crate::platform::Platform;
 use crate::settings::Settings;
 use crate::version::Request;
@@ -33,14 +35,55 @@ struct Mirrored {
     downloaded: bool,
 }
 
-pub fn run(
+#[derive(Debug, clap::Args)]
+pub struct Mirror {
+    /// The mirror directory (created if missing; an existing mirror there is extended)
+    dir: PathBuf,
+    /// One or more requests, as for `switch`
+    #[arg(required = true, value_name = "REQUEST")]
+    requests: Vec<String>,
+    /// Platforms to mirror, as OS-ARCH-LIBC (repeatable) [default: --platform or this host]
+    #[arg(long = "for", value_name = "PLATFORM")]
+    platforms: Vec<String>,
+    /// URL under which DIR will be served, written into the catalogue [default: `file://DIR`]
+    #[arg(long, value_name = "URL")]
+    base_url: Option<String>,
+    #[command(flatten)]
+    pre: Pre,
+}
+
+impl Verb for Mirror {
+    fn changes(&self) -> Changes {
+        // Writes the mirror directory, not the home's state the metrics show.
+        Changes::NOTHING
+    }
+
+    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+        let platforms = self
+            .platforms
+            .iter()
+            .map(|p| Platform::parse(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let dir = std::path::absolute(&self.dir)?;
+        run(
+            s,
+            &dir,
+            &self.requests,
+            &platforms,
+            self.base_url.as_deref(),
+            self.pre.pre,
+        )
+    }
+}
+
+fn run(
     s: &Settings,
     dir: &Path,
     requests: &[String],
     platforms: &[Platform],
     base_url: Option<&str>,
     pre: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Outcome> {
     let requests: Vec<Request> = requests
         .iter()
         .map(|r| Request::parse(r))
@@ -52,10 +95,10 @@ pub fn run(
     };
     s.home.create()?;
     let fetcher = s.fetcher();
-    let catalogue = super::load_catalogue(s, &fetcher, None, false)?;
+    let catalogue = crate::activation::load_catalogue(s, &fetcher, None, false)?;
     // Shared like every command that downloads, so that gc never deletes a lock file in use;
     // taken once the catalogue is read (a slow catalogue server must not hold off gc).
-    let _gc = super::gc_shared(s)?;
+    let _gc = s.gc_shared_lock()?;
     let mut entries: Vec<&Entry> = Vec::new();
     for r in &requests {
         for p in &platforms {
@@ -107,7 +150,7 @@ pub fn run(
         published.len()
     ));
     report.catalogue = path.display().to_string();
-    s.out.json(&report)
+    Outcome::of(&report)
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> mirror::MirrorError {

@@ -4,6 +4,8 @@
 
 use serde::Serialize;
 
+use super::{Changes, Verb};
+use crate::output::Outcome;
 use crate::pin::{self, PinError};
 use crate::settings::Settings;
 
@@ -16,7 +18,27 @@ struct Pinned {
     written: bool,
 }
 
-pub fn run(s: &Settings, request: Option<&str>, global: bool) -> anyhow::Result<()> {
+#[derive(Debug, clap::Args)]
+pub struct Pin {
+    /// A request, as for `switch` [default: print the pin that applies and its file]
+    request: Option<String>,
+    /// The home's own pin (`$PYSWAP_HOME/.python-version`), used where no directory has one
+    #[arg(long)]
+    global: bool,
+}
+
+impl Verb for Pin {
+    fn changes(&self) -> Changes {
+        // A pin is a file in a project (or the home's); the metrics do not show it.
+        Changes::NOTHING
+    }
+
+    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+        run(s, self.request.as_deref(), self.global)
+    }
+}
+
+fn run(s: &Settings, request: Option<&str>, global: bool) -> anyhow::Result<Outcome> {
     let (request, file, written) = if let Some(r) = request {
         let file = if global {
             s.home.create()?;
@@ -40,7 +62,7 @@ pub fn run(s: &Settings, request: Option<&str>, global: bool) -> anyhow::Result<
             .data(&format!("{} (from {})\n", p.request, p.file.display()))?;
         (p.request, p.file, false)
     };
-    s.out.json(&Pinned {
+    Outcome::of(&Pinned {
         global: file == s.home.pin_file(),
         request,
         file: file.display().to_string(),

@@ -7,6 +7,8 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use super::{Changes, Verb};
+use crate::output::Outcome;
 use crate::profile::Profiles;
 use crate::settings::Settings;
 
@@ -32,8 +34,21 @@ struct Running {
     venv_follows_profile: bool,
 }
 
-pub fn run(s: &Settings) -> anyhow::Result<()> {
-    let db = super::open_ro(s)?;
+#[derive(Debug, clap::Args)]
+pub struct Ps {}
+
+impl Verb for Ps {
+    fn changes(&self) -> Changes {
+        Changes::NOTHING
+    }
+
+    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+        run(s)
+    }
+}
+
+fn run(s: &Settings) -> anyhow::Result<Outcome> {
+    let db = crate::db::Db::open_home_read(&s.home)?;
     let (gens, entries) = match &db {
         Some(db) => (db.generations(&s.profile)?, db.entries()?),
         None => Default::default(),
@@ -69,11 +84,11 @@ pub fn run(s: &Settings) -> anyhow::Result<()> {
         }
     }
     if s.out.json {
-        return s.out.json(&rows);
+        return Outcome::of(&rows);
     }
     if rows.is_empty() {
         s.out.say("no running process uses a runtime of this store");
-        return Ok(());
+        return Ok(Outcome::none());
     }
     let mut t = String::from("    PID  USER        GEN  VERSION           CURRENT  COMMAND\n");
     for r in &rows {
@@ -113,5 +128,5 @@ pub fn run(s: &Settings) -> anyhow::Result<()> {
             s.profile
         ));
     }
-    Ok(())
+    Ok(Outcome::none())
 }

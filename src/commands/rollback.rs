@@ -4,8 +4,9 @@
 use crate::activation::ActivationError;
 use serde::Serialize;
 
-use super::CommandError;
+use super::{Changes, CommandError, Force, Verb};
 use crate::activation::{self, MinorChange};
+use crate::output::Outcome;
 use crate::profile::{CurrentLink, ProfileError, Profiles};
 use crate::settings::Settings;
 use crate::store::Store;
@@ -33,8 +34,30 @@ struct RolledBack<'a> {
     dry_run: bool,
 }
 
-pub fn run(s: &Settings, to: Option<u64>, force: bool, dry_run: bool) -> anyhow::Result<()> {
-    let mut closed = super::closed_window(s, force);
+#[derive(Debug, clap::Args)]
+pub struct Rollback {
+    /// The generation to return to [default: the one before the current]
+    #[arg(long, value_name = "N", value_parser = super::args::generation_number())]
+    to: Option<u64>,
+    #[command(flatten)]
+    force: Force,
+    /// Report what would happen (the same document and exit status), changing nothing
+    #[arg(long)]
+    dry_run: bool,
+}
+
+impl Verb for Rollback {
+    fn changes(&self) -> Changes {
+        Changes::attempt("rollback", self.dry_run)
+    }
+
+    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+        run(s, self.to, self.force, self.dry_run)
+    }
+}
+
+fn run(s: &Settings, to: Option<u64>, force: Force, dry_run: bool) -> anyhow::Result<Outcome> {
+    let mut closed = force.closed_window(s);
     let chosen = choose(s, to, dry_run);
     if chosen.is_err()
         && let Some(window) = closed.take()
@@ -79,7 +102,7 @@ pub fn run(s: &Settings, to: Option<u64>, force: bool, dry_run: bool) -> anyhow:
     } else {
         activation::return_to(s, &mut db, &profiles, &target, current)?
     };
-    s.out.json(&RolledBack {
+    Outcome::of(&RolledBack {
         profile: &s.profile,
         from: current,
         generation: target.number,
@@ -112,10 +135,13 @@ struct Chosen {
 fn choose(s: &Settings, to: Option<u64>, dry_run: bool) -> anyhow::Result<Chosen> {
     let no_current = || CommandError::NoCurrent(s.profile.clone());
     let (db, locks) = if dry_run {
-        (super::open_ro(s)?.ok_or_else(no_current)?, None)
+        (
+            crate::db::Db::open_home_read(&s.home)?.ok_or_else(no_current)?,
+            None,
+        )
     } else {
-        let db = super::open_rw(s)?;
-        let gc = super::gc_shared(s)?;
+        let db = crate::db::Db::open_home(&s.home)?;
+        let gc = s.gc_shared_lock()?;
         (db, Some((gc, activation::profile_lock(s)?)))
     };
     let profiles = Profiles::new(s.home.profiles());
@@ -134,7 +160,7 @@ fn choose(s: &Settings, to: Option<u64>, dry_run: bool) -> anyhow::Result<Chosen
         (_, Some(_)) => None,
     };
     let target = match (to, current) {
-        (Some(n), _) => super::generation(s, &db, n)?,
+        (Some(n), _) => super::error::generation(s, &db, n)?,
         (None, None) => return Err(no_current().into()),
         (None, Some(current)) => db.generation_before(&s.profile, current)?.ok_or_else(|| {
             CommandError::NothingOlder {

@@ -2,18 +2,50 @@
 //! `activation`): install if needed, validate, record a generation, swap, health-check, and
 //! roll back automatically if that fails.
 
+use super::{Changes, Force, Pre, Verb};
 use crate::activation;
+use crate::db::Db;
+use crate::output::Outcome;
 use crate::pin;
 use crate::settings::Settings;
 use crate::version::Request;
 
-pub fn run(
+#[derive(Debug, clap::Args)]
+pub struct Switch {
+    /// 3, 3.12, 3.12.4, 3.15.0rc1, >=3.10,<3.12, or a catalogue key; add +freethreaded or +debug for a variant [default: from .python-version in this directory or a parent]
+    request: Option<String>,
+    #[command(flatten)]
+    pre: Pre,
+    #[command(flatten)]
+    force: Force,
+    /// Resolve and report what would happen (the same document and exit status), changing nothing
+    #[arg(long)]
+    dry_run: bool,
+}
+
+impl Verb for Switch {
+    fn changes(&self) -> Changes {
+        Changes::attempt("switch", self.dry_run)
+    }
+
+    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+        run(
+            s,
+            self.request.as_deref(),
+            self.pre.pre,
+            self.force,
+            self.dry_run,
+        )
+    }
+}
+
+fn run(
     s: &Settings,
     request: Option<&str>,
     pre: bool,
-    force: bool,
+    force: Force,
     dry_run: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Outcome> {
     let request = if let Some(r) = request {
         r.to_owned()
     } else {
@@ -29,21 +61,28 @@ pub fn run(
     let request = Request::parse(&request)?;
     // Outside a window only a command that changes nothing may run: find that out first, but
     // a closed window stays the answer when resolution itself fails.
-    let closed = super::closed_window(s, force);
+    let closed = force.closed_window(s);
     let platform = s.platform()?;
     let fetcher = s.fetcher();
     // A dry run writes nothing: not even a new home.
     let db = if dry_run {
-        super::open_ro(s)?
+        Db::open_home_read(&s.home)?
     } else {
-        Some(super::open_rw(s)?)
+        Some(Db::open_home(&s.home)?)
     };
     // The plan is only needed for a dry run or a closed window (a switch with nothing to change
     // may run then); an ordinary switch goes straight to activation.
     let need_plan = dry_run || closed.is_some();
     let planned = (|| {
-        let catalogue =
-            super::catalogue_for(s, db.as_ref(), &fetcher, &request, &platform, pre, dry_run)?;
+        let catalogue = crate::activation::catalogue_for(
+            s,
+            db.as_ref(),
+            &fetcher,
+            &request,
+            &platform,
+            pre,
+            dry_run,
+        )?;
         let entry = activation::resolve(s, &catalogue, &request, &platform, pre)?;
         let plan = if need_plan {
             Some(activation::plan(s, db.as_ref(), &entry)?)
@@ -62,11 +101,11 @@ pub fn run(
     let _gc = if dry_run {
         None
     } else {
-        Some(super::gc_shared(s)?)
+        Some(s.gc_shared_lock()?)
     };
     let Some(mut db) = db.filter(|_| !dry_run) else {
         // Reached only in a dry run, which always plans.
-        return plan.map_or(Ok(()), |p| p.document(s, &entry).report(s));
+        return plan.map_or(Ok(Outcome::none()), |p| p.document(s, &entry).report(s));
     };
     let done = activation::activate(s, &mut db, &fetcher, &entry, &request.to_string(), "switch")?;
     done.report(s)

@@ -3,17 +3,37 @@
 //! automatic rollback as `switch`. A no-op that says so when the profile is already there (and
 //! then it runs even outside a maintenance window).
 
-use super::CommandError;
+use super::{Changes, CommandError, Force, Verb};
 use crate::activation;
 use crate::activation::ActivationError;
 use crate::catalogue::Entry;
 use crate::db::{EntryRow, GenerationRow};
+use crate::output::Outcome;
 use crate::profile::Profiles;
 use crate::settings::Settings;
 use crate::version::{PythonVersion, Request, label};
 
-pub fn run(s: &Settings, force: bool, dry_run: bool) -> anyhow::Result<()> {
-    let mut closed = super::closed_window(s, force);
+#[derive(Debug, clap::Args)]
+pub struct Upgrade {
+    #[command(flatten)]
+    force: Force,
+    /// Report what would happen (the same document and exit status), changing nothing
+    #[arg(long)]
+    dry_run: bool,
+}
+
+impl Verb for Upgrade {
+    fn changes(&self) -> Changes {
+        Changes::attempt("upgrade", self.dry_run)
+    }
+
+    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+        run(s, self.force, self.dry_run)
+    }
+}
+
+fn run(s: &Settings, force: Force, dry_run: bool) -> anyhow::Result<Outcome> {
+    let mut closed = force.closed_window(s);
     let fetcher = s.fetcher();
     let found = newest(s, &fetcher, dry_run);
     if found.is_err()
@@ -37,13 +57,13 @@ pub fn run(s: &Settings, force: bool, dry_run: bool) -> anyhow::Result<()> {
         let path = crate::store::Store::new(s.home.store()).path(&g.entry_name);
         let mut doc = activation::Switched::unchanged(&s.profile, &g, &path);
         doc.dry_run = dry_run;
-        return s.out.json(&doc);
+        return Outcome::of(&doc);
     }
     if let Some(window) = closed {
         return Err(window.into());
     }
     if dry_run {
-        let db = super::open_ro(s)?;
+        let db = crate::db::Db::open_home_read(&s.home)?;
         let plan = activation::plan(s, db.as_ref(), &newest)?;
         return plan.document(s, &newest).report(s);
     }
@@ -53,8 +73,8 @@ pub fn run(s: &Settings, force: bool, dry_run: bool) -> anyhow::Result<()> {
         label(&row.version, row.build.as_deref()),
         label(&newest.version.to_string(), newest.build.as_deref())
     ));
-    let mut db = super::open_rw(s)?;
-    let _gc = super::gc_shared(s)?;
+    let mut db = crate::db::Db::open_home(&s.home)?;
+    let _gc = s.gc_shared_lock()?;
     let done = activation::activate(
         s,
         &mut db,
@@ -74,10 +94,10 @@ fn newest(
     dry_run: bool,
 ) -> anyhow::Result<(GenerationRow, EntryRow, Request, Entry)> {
     let no_current = || CommandError::NoCurrent(s.profile.clone());
-    let db = super::open_ro(s)?.ok_or_else(no_current)?;
+    let db = crate::db::Db::open_home_read(&s.home)?.ok_or_else(no_current)?;
     let profiles = Profiles::new(s.home.profiles());
     let n = profiles.current(&s.profile)?.ok_or_else(no_current)?;
-    let g = super::generation(s, &db, n)?;
+    let g = super::error::generation(s, &db, n)?;
     let row = db
         .entry_by_name(&g.entry_name)?
         .ok_or_else(|| ActivationError::EntryMissing(g.entry_name.clone()))?;
@@ -90,8 +110,15 @@ fn newest(
     };
     let request = Request::parse(&format!("{}.{}{suffix}", version.major(), version.minor()))?;
     let platform = s.platform()?;
-    let catalogue =
-        super::catalogue_for(s, Some(&db), fetcher, &request, &platform, false, dry_run)?;
+    let catalogue = crate::activation::catalogue_for(
+        s,
+        Some(&db),
+        fetcher,
+        &request,
+        &platform,
+        false,
+        dry_run,
+    )?;
     let newest = activation::resolve(s, &catalogue, &request, &platform, false)?;
     Ok((g, row, request, newest))
 }

@@ -7,25 +7,65 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::cli::VenvCommand;
+use super::{Changes, Verb};
 use crate::db::{Db, VenvRow};
+use crate::output::Outcome;
 use crate::profile::Profiles;
 use crate::settings::Settings;
 use crate::venv::{self, Points, State, VenvError};
 
-pub fn run(s: &Settings, command: VenvCommand) -> anyhow::Result<()> {
-    match command {
-        VenvCommand::Create { path, minor, args } => create(s, &path, minor.as_deref(), &args),
-        VenvCommand::Adopt { path } => adopt(s, &path),
-        VenvCommand::List => list(s),
-        VenvCommand::Remove { path, delete } => remove(s, &path, delete),
+#[derive(Debug, clap::Subcommand)]
+pub enum VenvCommand {
+    /// Make a venv on the profile's current runtime (or its newest of --minor) and register it
+    Create {
+        /// Where to make it
+        path: PathBuf,
+        /// The minor version (3.12; 3.13t free-threaded) [default: the profile's current one]
+        #[arg(long, value_name = "MINOR")]
+        minor: Option<String>,
+        /// Arguments for `python -m venv` (`--prompt X`, `--system-site-packages`, `--without-pip`; not `--copies`)
+        #[arg(last = true, value_name = "ARGS")]
+        args: Vec<String>,
+    },
+    /// Register an existing venv of a runtime of this store (or made from a profile or minor path), pointing it at that runtime
+    Adopt {
+        /// The venv's directory
+        path: PathBuf,
+    },
+    /// List the registered venvs, their runtime and state
+    List,
+    /// Forget a registered venv (and delete its directory with --delete)
+    Remove {
+        /// The venv's directory
+        path: PathBuf,
+        /// Also delete the directory (only if it is still the venv registered)
+        #[arg(long)]
+        delete: bool,
+    },
+}
+
+impl Verb for VenvCommand {
+    fn changes(&self) -> Changes {
+        match self {
+            Self::Create { .. } | Self::Adopt { .. } | Self::Remove { .. } => Changes::state(true),
+            Self::List => Changes::NOTHING,
+        }
+    }
+
+    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+        match self {
+            Self::Create { path, minor, args } => create(s, path, minor.as_deref(), args),
+            Self::Adopt { path } => adopt(s, path),
+            Self::List => list(s),
+            Self::Remove { path, delete } => remove(s, path, *delete),
+        }
     }
 }
 
 /// The locks and the finished journal of a command that writes venv rows.
 fn open(s: &Settings) -> anyhow::Result<(Db, crate::lock::GcLock, crate::lock::Lock)> {
-    let mut db = super::open_rw(s)?;
-    let gc = super::gc_shared(s)?;
+    let mut db = crate::db::Db::open_home(&s.home)?;
+    let gc = s.gc_shared_lock()?;
     let profile = crate::activation::profile_lock(s)?;
     let finished = venv::recover(&s.venvs(), &mut db)?;
     crate::activation::say_venvs(s, &finished);
@@ -42,12 +82,12 @@ struct Registered<'a> {
     store_path: String,
 }
 
-fn registered(s: &Settings, row: &VenvRow, version: &str, verb: &str) -> anyhow::Result<()> {
+fn registered(s: &Settings, row: &VenvRow, version: &str, verb: &str) -> anyhow::Result<Outcome> {
     s.out.say(&format!(
         "{verb} venv {} on CPython {version} ({}): it keeps this build while it runs and moves with profile `{}`'s {} runtime",
         row.path, row.entry, row.profile, row.minor
     ));
-    s.out.json(&Registered {
+    Outcome::of(&Registered {
         path: &row.path,
         profile: &row.profile,
         minor: &row.minor,
@@ -90,7 +130,12 @@ fn runtime_for(
     })
 }
 
-fn create(s: &Settings, path: &Path, minor: Option<&str>, args: &[String]) -> anyhow::Result<()> {
+fn create(
+    s: &Settings,
+    path: &Path,
+    minor: Option<&str>,
+    args: &[String],
+) -> anyhow::Result<Outcome> {
     if args.iter().any(|a| a == "--copies") {
         return Err(VenvError::Copies.into());
     }
@@ -162,7 +207,7 @@ fn row_of(
     }
 }
 
-fn adopt(s: &Settings, path: &Path) -> anyhow::Result<()> {
+fn adopt(s: &Settings, path: &Path) -> anyhow::Result<Outcome> {
     let (mut db, _gc, _profile) = open(s)?;
     let real = std::fs::canonicalize(path).map_err(|_| VenvError::Missing {
         path: path.to_owned(),
@@ -216,9 +261,9 @@ struct Listed {
     other_minor: Option<String>,
 }
 
-fn list(s: &Settings) -> anyhow::Result<()> {
-    let Some(db) = super::open_ro(s)? else {
-        return s.out.json(&Vec::<Listed>::new());
+fn list(s: &Settings) -> anyhow::Result<Outcome> {
+    let Some(db) = crate::db::Db::open_home_read(&s.home)? else {
+        return Outcome::of(&Vec::<Listed>::new());
     };
     let profiles = Profiles::new(s.home.profiles());
     let current_minor = |p: &str| {
@@ -255,12 +300,12 @@ fn list(s: &Settings) -> anyhow::Result<()> {
         });
     }
     if s.out.json {
-        return s.out.json(&rows);
+        return Outcome::of(&rows);
     }
     if rows.is_empty() {
         s.out
             .say("no venv is registered; `pyswap venv create PATH` makes one");
-        return Ok(());
+        return Ok(Outcome::none());
     }
     let mut t = String::from("PROFILE     MINOR   VERSION           STATE    PATH\n");
     for r in &rows {
@@ -291,10 +336,10 @@ fn list(s: &Settings) -> anyhow::Result<()> {
             s.out.say(&format!("venv {}: {m}", r.path));
         }
     }
-    Ok(())
+    Ok(Outcome::none())
 }
 
-fn remove(s: &Settings, path: &Path, delete: bool) -> anyhow::Result<()> {
+fn remove(s: &Settings, path: &Path, delete: bool) -> anyhow::Result<Outcome> {
     let (mut db, _gc, _profile) = open(s)?;
     let absolute = std::path::absolute(path)?;
     let key = std::fs::canonicalize(&absolute).unwrap_or(absolute.clone());
@@ -336,6 +381,5 @@ fn remove(s: &Settings, path: &Path, delete: bool) -> anyhow::Result<()> {
         if deleted { "deleted" } else { "forgot" },
         row.path
     ));
-    s.out
-        .json(&serde_json::json!({ "path": row.path, "deleted": deleted }))
+    Outcome::of(&serde_json::json!({ "path": row.path, "deleted": deleted }))
 }

@@ -5,8 +5,10 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
+use super::{Changes, Verb};
 use crate::install;
 use crate::lock::{self, Mode};
+use crate::output::Outcome;
 use crate::profile::Profiles;
 use crate::settings::Settings;
 use crate::store::Store;
@@ -23,13 +25,30 @@ struct Verified {
     problems: Vec<Problem>,
 }
 
-pub fn run(s: &Settings, repair: bool) -> anyhow::Result<()> {
+#[derive(Debug, clap::Args)]
+pub struct Verify {
+    /// Re-fetch corrupt or missing entries, remove unregistered ones, re-create broken links
+    #[arg(long)]
+    repair: bool,
+}
+
+impl Verb for Verify {
+    fn changes(&self) -> Changes {
+        Changes::state(self.repair)
+    }
+
+    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+        run(s, self.repair)
+    }
+}
+
+fn run(s: &Settings, repair: bool) -> anyhow::Result<Outcome> {
     // Repairing writes: the home must be pyswap's and safe, and a lost database is created
     // empty, then rebuilt from the store and the profiles below.
     let db = if repair {
-        Some(super::open_rw(s)?)
+        Some(crate::db::Db::open_home(&s.home)?)
     } else {
-        super::open_ro(s)?
+        crate::db::Db::open_home_read(&s.home)?
     };
     let Some(mut db) = db else {
         s.out.say("nothing installed yet; nothing to verify");
@@ -184,7 +203,7 @@ fn remove_added(store: &Store, db: &crate::db::Db, name: &str) -> anyhow::Result
     Ok(())
 }
 
-fn report(s: &Settings, repair: bool, f: &Findings) -> anyhow::Result<()> {
+fn report(s: &Settings, repair: bool, f: &Findings) -> anyhow::Result<Outcome> {
     for p in &f.problems {
         let state = if p.repaired { " (repaired)" } else { "" };
         s.out.warn(&format!(
@@ -195,7 +214,7 @@ fn report(s: &Settings, repair: bool, f: &Findings) -> anyhow::Result<()> {
         ));
     }
     let unrepaired = f.problems.iter().filter(|p| !p.repaired).count();
-    s.out.json(&Verified {
+    let outcome = Outcome::of(&Verified {
         ok: unrepaired == 0,
         repair,
         entries_checked: f.entries,
@@ -204,11 +223,10 @@ fn report(s: &Settings, repair: bool, f: &Findings) -> anyhow::Result<()> {
         problems: f.problems.clone(),
     })?;
     if unrepaired > 0 {
-        return Err(VerifyError::Problems {
+        return Err(outcome.failed(VerifyError::Problems {
             found: f.problems.len(),
             unrepaired,
-        }
-        .into());
+        }));
     }
     if f.problems.is_empty() {
         s.out
@@ -217,5 +235,5 @@ fn report(s: &Settings, repair: bool, f: &Findings) -> anyhow::Result<()> {
         s.out
             .say(&format!("all {} problem(s) repaired", f.problems.len()));
     }
-    Ok(())
+    Ok(outcome)
 }

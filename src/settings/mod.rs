@@ -253,6 +253,17 @@ impl Bootstrap {
 }
 
 impl Settings {
+    /// The shared side of the gc lock, held by every command that adds or activates; waits up
+    /// to `lock_wait` for a running gc, saying so once.
+    pub fn gc_shared_lock(&self) -> Result<crate::lock::GcLock, crate::lock::LockError> {
+        crate::lock::gc(
+            &self.home.locks(),
+            crate::lock::Mode::Shared,
+            self.lock_wait,
+            &|| self.out.say("waiting for a running `pyswap gc` to finish…"),
+        )
+    }
+
     /// Resolves every setting; `out` is how the command prints.
     pub fn resolve(
         boot: Bootstrap,

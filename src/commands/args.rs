@@ -1,0 +1,45 @@
+//! Flags several commands share, each with what it means for the command.
+
+use crate::settings::Settings;
+use crate::window::WindowError;
+
+/// `--force`: run even outside the configured maintenance windows.
+#[derive(Clone, Copy, Debug, clap::Args)]
+pub struct Force {
+    /// Run even outside the configured maintenance windows
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl Force {
+    /// The refusal of a closed maintenance window, unless `--force` (which only warns); `None`
+    /// inside a window. Commands that turn out to change nothing run anyway.
+    pub fn closed_window(self, s: &Settings) -> Option<WindowError> {
+        match s.schedule.check(s.now) {
+            Ok(_) => None,
+            Err(e) if self.force => {
+                s.out.warn(&format!("{e}; going ahead because of --force"));
+                None
+            }
+            Err(e) => Some(e),
+        }
+    }
+
+    /// Refuses (exit 3) outside the maintenance windows unless `--force`, which only warns.
+    pub fn within_window(self, s: &Settings) -> Result<(), WindowError> {
+        self.closed_window(s).map_or(Ok(()), Err)
+    }
+}
+
+/// `--pre`: prereleases may resolve.
+#[derive(Clone, Copy, Debug, clap::Args)]
+pub struct Pre {
+    /// Allow prereleases (alpha, beta, rc)
+    #[arg(long)]
+    pub pre: bool,
+}
+
+/// A generation number as typed: 1 or more, and one SQLite stores (at most `i64::MAX`).
+pub fn generation_number() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::value_parser!(u64).range(1..=i64::MAX as u64)
+}

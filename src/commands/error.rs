@@ -1,0 +1,96 @@
+//! The failures of the commands' own logic.
+
+use crate::db::{Db, GenerationRow};
+use crate::settings::Settings;
+
+/// Failures of a command's own logic that the user can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("profile `{profile}` has no generation {number}; {}", existing_list(.existing))]
+    NoGeneration {
+        profile: String,
+        number: u64,
+        /// The generations it has, oldest first.
+        existing: Vec<u64>,
+    },
+    #[error("profile `{0}` has no generation yet; run `pyswap switch VERSION` first")]
+    NoCurrent(String),
+    #[error("profile `{profile}` has no generation older than the current one ({current})")]
+    NothingOlder { profile: String, current: u64 },
+    #[error("{why} (the copy cached {age} ago is still used)")]
+    CatalogueUpdate { why: String, age: String },
+    #[error("{bin} cannot be put on PATH: {why}")]
+    NotOnPath { bin: String, why: &'static str },
+}
+
+crate::exit::register!(CommandError);
+impl crate::exit::Reason for CommandError {
+    fn status(&self) -> crate::exit::ExitStatus {
+        crate::exit::ExitStatus::Failure
+    }
+
+    fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
+        match self {
+            Self::NotOnPath { .. } => Some(
+                "use a home whose path has no `:` and no control characters (`--home DIR`, `PYSWAP_HOME`)"
+                    .into(),
+            ),
+            Self::NoGeneration { .. } => {
+                Some("`pyswap generations` lists them with their versions".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The profile's generation `n`, or the error saying it does not exist.
+pub fn generation(s: &Settings, db: &Db, n: u64) -> anyhow::Result<GenerationRow> {
+    if let Some(g) = db.generation(&s.profile, n)? {
+        return Ok(g);
+    }
+    let existing = db
+        .generations(&s.profile)?
+        .iter()
+        .map(|g| g.number)
+        .collect();
+    Err(CommandError::NoGeneration {
+        profile: s.profile.clone(),
+        number: n,
+        existing,
+    }
+    .into())
+}
+
+/// `it has 1-3, 5 and 9` (runs of consecutive numbers collapsed), or `it has none`.
+fn existing_list(numbers: &[u64]) -> String {
+    let mut runs: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < numbers.len() {
+        let mut j = i;
+        while j + 1 < numbers.len() && numbers[j + 1] == numbers[j] + 1 {
+            j += 1;
+        }
+        if j > i + 1 {
+            runs.push(format!("{}-{}", numbers[i], numbers[j]));
+        } else {
+            runs.extend(numbers[i..=j].iter().map(ToString::to_string));
+        }
+        i = j + 1;
+    }
+    match runs.split_last() {
+        None => "it has none".into(),
+        Some((last, [])) => format!("it has {last}"),
+        Some((last, rest)) => format!("it has {} and {last}", rest.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn existing_generations_are_listed_briefly() {
+        let l = |n: &[u64]| super::existing_list(n);
+        assert_eq!(l(&[]), "it has none");
+        assert_eq!(l(&[4]), "it has 4");
+        assert_eq!(l(&[1, 2, 3, 5, 7, 8]), "it has 1-3, 5, 7 and 8");
+    }
+}

@@ -1,0 +1,22 @@
+//! `pyswap metrics`: the metrics for fleet dashboards (see `metrics`), on stdout.
+
+use super::{Changes, Verb};
+use crate::db::Db;
+use crate::output::Outcome;
+use crate::settings::Settings;
+
+#[derive(Debug, clap::Args)]
+pub struct Metrics {}
+
+impl Verb for Metrics {
+    fn changes(&self) -> Changes {
+        Changes::NOTHING
+    }
+
+    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+        let db = Db::open_home_read(&s.home)?;
+        let text = crate::metrics::render(s, db.as_ref())?;
+        s.out.data(&text)?;
+        Outcome::of(&serde_json::json!({ "text": text }))
+    }
+}
