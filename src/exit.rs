@@ -3,7 +3,7 @@
 //!
 //! Each module's error type implements [`Reason`] beside its definition: which status it means
 //! and the `help:` line that tells the operator what to do, and registers itself there with
-//! [`register!`]. Nothing here looks at message text, and nothing here names another module's
+//! `register!`. Nothing here looks at message text, and nothing here names another module's
 //! type: this is a ground module that every layer may import.
 
 use std::borrow::Cow;
@@ -81,10 +81,10 @@ pub trait Reason {
     }
 }
 
-/// Finds the [`Reason`] of one error type in a chain link (see [`register!`]).
+/// Finds the [`Reason`] of one error type in a chain link (see `register!`).
 pub type Finder = for<'a> fn(&'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Reason>;
 
-/// Every error type's [`Finder`], each added beside its type by [`register!`]: this module names
+/// Every error type's [`Finder`], each added beside its type by `register!`: this module names
 /// none of them, so it imports nothing of pyswap and every module may use it.
 #[linkme::distributed_slice]
 pub static REASONS: [Finder];
