@@ -215,8 +215,10 @@ mod tests {
         assert!(matches!(find(&project, &global), Err(PinError::Empty(_))));
     }
 
+    // Issue 25.
+
     #[test]
-    fn issue25_a_pin_is_0644_and_a_symlink_in_its_place_is_replaced_not_followed() {
+    fn a_pin_is_0644_and_a_symlink_in_its_place_is_replaced_not_followed() {
         use std::os::unix::fs::PermissionsExt;
         let d = tempfile::tempdir().unwrap();
         let secret = d.path().join("secret");

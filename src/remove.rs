@@ -314,8 +314,10 @@ mod tests {
         remove_tree(&dir.path().join("no/such/thing")).unwrap();
     }
 
+    // Issue 25.
+
     #[test]
-    fn issue25_a_tree_deeper_than_the_descriptor_limit_is_deleted() {
+    fn a_tree_deeper_than_the_descriptor_limit_is_deleted() {
         let dir = tempfile::tempdir().unwrap();
         let tree = dir.path().join(".trash-deep");
         // 1,100 levels, made relative to a descriptor (the absolute path is over PATH_MAX).

@@ -49,50 +49,117 @@ impl crate::exit::Reason for VerifyError {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Kind {
-    Corrupt,
-    Missing,
-    Unregistered,
-    BrokenLink,
-    StrayLink,
-    DanglingCurrent,
+/// One kind of thing found wrong, with what it names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Problem {
+    /// The entry's tree differs from its row.
+    Corrupt { entry: String },
+    /// The entry's row has no directory.
+    Missing { entry: String },
+    /// A store directory without a row.
+    Unregistered { entry: String },
+    /// Files added to an intact entry after it was installed.
+    Added { entry: String },
+    /// A generation's link is missing or leads elsewhere than its row says.
+    BrokenLink { profile: String, generation: u64 },
+    /// A generation link without a row.
+    StrayLink { profile: String, generation: u64 },
+    /// A profile's current link names a generation without a row (or cannot be read).
+    DanglingCurrent { profile: String },
+    /// `SQLite`'s integrity or foreign-key check failed, or a row is unusable.
     Database,
     /// A name in `store/` that pyswap never makes: reported, never touched.
     Foreign,
-    /// Files added to an intact entry after it was installed.
-    Added,
 }
 
-impl Kind {
-    pub fn as_str(self) -> &'static str {
+impl Problem {
+    /// The kebab-case name that `verify` prints and its JSON carries as `kind`.
+    pub fn kind(&self) -> &'static str {
         match self {
-            Self::Corrupt => "corrupt",
-            Self::Missing => "missing",
-            Self::Unregistered => "unregistered",
-            Self::BrokenLink => "broken-link",
-            Self::StrayLink => "stray-link",
-            Self::DanglingCurrent => "dangling-current",
+            Self::Corrupt { .. } => "corrupt",
+            Self::Missing { .. } => "missing",
+            Self::Unregistered { .. } => "unregistered",
+            Self::Added { .. } => "added",
+            Self::BrokenLink { .. } => "broken-link",
+            Self::StrayLink { .. } => "stray-link",
+            Self::DanglingCurrent { .. } => "dangling-current",
             Self::Database => "database",
             Self::Foreign => "foreign",
-            Self::Added => "added",
+        }
+    }
+
+    /// Whether `--repair` acts on it (see the module doc for what it does); a dangling current
+    /// link, the database and foreign names are the operator's to decide.
+    pub fn repairable(&self) -> bool {
+        !matches!(
+            self,
+            Self::DanglingCurrent { .. } | Self::Database | Self::Foreign
+        )
+    }
+
+    fn entry(&self) -> Option<&str> {
+        match self {
+            Self::Corrupt { entry }
+            | Self::Missing { entry }
+            | Self::Unregistered { entry }
+            | Self::Added { entry } => Some(entry),
+            _ => None,
+        }
+    }
+
+    fn profile(&self) -> Option<&str> {
+        match self {
+            Self::BrokenLink { profile, .. }
+            | Self::StrayLink { profile, .. }
+            | Self::DanglingCurrent { profile } => Some(profile),
+            _ => None,
+        }
+    }
+
+    fn generation(&self) -> Option<u64> {
+        match self {
+            Self::BrokenLink { generation, .. } | Self::StrayLink { generation, .. } => {
+                Some(*generation)
+            }
+            _ => None,
         }
     }
 }
 
-/// One thing found wrong.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Problem {
-    pub kind: Kind,
+/// One problem found, where, and what became of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub problem: Problem,
     pub path: PathBuf,
-    /// The entry's directory name, for entry problems.
-    pub entry: Option<String>,
-    /// The generation, for link problems.
-    pub profile: Option<String>,
-    pub generation: Option<u64>,
     pub detail: String,
     pub repaired: bool,
+}
+
+impl Finding {
+    fn new(problem: Problem, path: PathBuf, detail: String) -> Self {
+        Self {
+            problem,
+            path,
+            detail,
+            repaired: false,
+        }
+    }
+}
+
+/// The JSON shape: flat, with `entry`, `profile` and `generation` null where they do not apply.
+impl Serialize for Finding {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut st = ser.serialize_struct("Finding", 7)?;
+        st.serialize_field("kind", self.problem.kind())?;
+        st.serialize_field("path", &self.path)?;
+        st.serialize_field("entry", &self.problem.entry())?;
+        st.serialize_field("profile", &self.problem.profile())?;
+        st.serialize_field("generation", &self.problem.generation())?;
+        st.serialize_field("detail", &self.detail)?;
+        st.serialize_field("repaired", &self.repaired)?;
+        st.end()
+    }
 }
 
 /// The whole audit.
@@ -101,7 +168,7 @@ pub struct Findings {
     pub entries: u64,
     pub files: u64,
     pub bytes: u64,
-    pub problems: Vec<Problem>,
+    pub problems: Vec<Finding>,
 }
 
 /// Audits everything; changes nothing.
@@ -110,8 +177,8 @@ pub fn audit(home: &Home, db: &Db) -> anyhow::Result<Findings> {
     let profiles = Profiles::new(home.profiles());
     let mut f = Findings::default();
     if !db.integrity_ok()? {
-        f.problems.push(problem(
-            Kind::Database,
+        f.problems.push(Finding::new(
+            Problem::Database,
             home.db(),
             "SQLite integrity_check or foreign_key_check failed".into(),
         ));
@@ -119,8 +186,8 @@ pub fn audit(home: &Home, db: &Db) -> anyhow::Result<Findings> {
     let rows = db.entries()?;
     for row in &rows {
         if !crate::store::is_entry_name(&row.name) {
-            f.problems.push(problem(
-                Kind::Database,
+            f.problems.push(Finding::new(
+                Problem::Database,
                 home.db(),
                 format!(
                     "an entries row names `{}`, which is not a store entry name; it is never used as a path",
@@ -130,8 +197,7 @@ pub fn audit(home: &Home, db: &Db) -> anyhow::Result<Findings> {
             continue;
         }
         f.entries += 1;
-        if let Some(mut p) = check_entry(&store, row, &mut f) {
-            p.entry = Some(row.name.clone());
+        if let Some(p) = check_entry(&store, row, &mut f) {
             f.problems.push(p);
         }
     }
@@ -145,8 +211,11 @@ pub fn audit(home: &Home, db: &Db) -> anyhow::Result<Findings> {
     for g in &gens {
         if !profiles.generation_audit(&g.profile, g.number, &g.entry_name) {
             let target = profiles.generation_entry(&g.profile, g.number);
-            let mut p = problem(
-                Kind::BrokenLink,
+            f.problems.push(Finding::new(
+                Problem::BrokenLink {
+                    profile: g.profile.clone(),
+                    generation: g.number,
+                },
                 profiles.generation_path(&g.profile, g.number),
                 match target {
                     None => format!("missing; it should lead to store entry {}", g.entry_name),
@@ -156,22 +225,20 @@ pub fn audit(home: &Home, db: &Db) -> anyhow::Result<Findings> {
                     ),
                     Some(t) => format!("leads to {t}, not to store entry {}", g.entry_name),
                 },
-            );
-            p.profile = Some(g.profile.clone());
-            p.generation = Some(g.number);
-            f.problems.push(p);
+            ));
         }
     }
     for (profile, n) in profiles.generations_on_disk()? {
         if !known.contains(&(profile.as_str(), n)) {
-            let mut p = problem(
-                Kind::StrayLink,
-                profiles.generation_path(&profile, n),
+            let path = profiles.generation_path(&profile, n);
+            f.problems.push(Finding::new(
+                Problem::StrayLink {
+                    profile,
+                    generation: n,
+                },
+                path,
                 "a generation with no database row".into(),
-            );
-            p.profile = Some(profile);
-            p.generation = Some(n);
-            f.problems.push(p);
+            ));
         }
     }
     let mut names: Vec<String> = db.profiles()?;
@@ -184,72 +251,54 @@ pub fn audit(home: &Home, db: &Db) -> anyhow::Result<Findings> {
             Err(e) => e.to_string(),
             Ok(_) => continue,
         };
-        let mut p = problem(
-            Kind::DanglingCurrent,
-            profiles.profile_path(&profile),
+        let path = profiles.profile_path(&profile);
+        f.problems.push(Finding::new(
+            Problem::DanglingCurrent { profile },
+            path,
             detail,
-        );
-        p.profile = Some(profile);
-        f.problems.push(p);
+        ));
     }
     Ok(f)
 }
 
-fn problem(kind: Kind, path: PathBuf, detail: String) -> Problem {
-    Problem {
-        kind,
-        path,
-        entry: None,
-        profile: None,
-        generation: None,
-        detail,
-        repaired: false,
-    }
-}
-
 /// Directories in `store/` without a row, and names pyswap never makes.
-fn strangers(store: &Store, registered: &HashSet<&str>) -> anyhow::Result<Vec<Problem>> {
+fn strangers(store: &Store, registered: &HashSet<&str>) -> anyhow::Result<Vec<Finding>> {
     let mut out = Vec::new();
     for name in store.entry_names()? {
         if !crate::store::is_entry_name(&name) {
-            out.push(problem(
-                Kind::Foreign,
+            out.push(Finding::new(
+                Problem::Foreign,
                 store.path(&crate::text::printable(&name)),
                 "not a name pyswap makes; left alone (remove it by hand if it is not yours)".into(),
             ));
         } else if !registered.contains(name.as_str()) {
-            let mut p = problem(
-                Kind::Unregistered,
-                store.path(&name),
+            let path = store.path(&name);
+            out.push(Finding::new(
+                Problem::Unregistered { entry: name },
+                path,
                 "a store directory with no database row".into(),
-            );
-            p.entry = Some(name);
-            out.push(p);
+            ));
         }
     }
     Ok(out)
 }
 
 /// Re-hashes one entry (files in parallel); `None` if it matches its row.
-fn check_entry(store: &Store, row: &EntryRow, f: &mut Findings) -> Option<Problem> {
+fn check_entry(store: &Store, row: &EntryRow, f: &mut Findings) -> Option<Finding> {
     let path = store.path(&row.name);
-    let problem = |kind, detail| {
-        Some(Problem {
-            kind,
-            path: path.clone(),
-            entry: None,
-            profile: None,
-            generation: None,
-            detail,
-            repaired: false,
-        })
-    };
+    let entry = row.name.clone();
+    let found = |problem, detail| Some(Finding::new(problem, path.clone(), detail));
     if std::fs::symlink_metadata(&path).is_err() {
-        return problem(Kind::Missing, "the directory is gone".into());
+        return found(Problem::Missing { entry }, "the directory is gone".into());
     }
     let mut nodes = match tree::scan(&path) {
         Ok(n) => n,
-        Err(e) => return problem(Kind::Corrupt, format!("cannot read the tree: {e}")),
+        Err(e) => {
+            return found(
+                Problem::Corrupt { entry },
+                format!("cannot read the tree: {e}"),
+            );
+        }
     };
     let totals = tree::totals(&nodes);
     f.files += totals.files;
@@ -257,7 +306,7 @@ fn check_entry(store: &Store, row: &EntryRow, f: &mut Findings) -> Option<Proble
     let digest = tree::digest(&mut nodes);
     if digest != row.tree_digest {
         if let Some(added) = added_after_install(&path, &nodes, &row.tree_digest) {
-            return problem(Kind::Added, describe_added(&added, row));
+            return found(Problem::Added { entry }, describe_added(&added, row));
         }
         let changed = changed_since(&path, row.created, 5);
         let named = if changed.is_empty() {
@@ -265,8 +314,8 @@ fn check_entry(store: &Store, row: &EntryRow, f: &mut Findings) -> Option<Proble
         } else {
             format!("changed after it was installed: {}; ", changed.join(", "))
         };
-        return problem(
-            Kind::Corrupt,
+        return found(
+            Problem::Corrupt { entry },
             format!(
                 "{named}tree digest {} differs from the recorded {} ({} files, {} bytes; recorded {}, {})",
                 &digest[..16.min(digest.len())],

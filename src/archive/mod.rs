@@ -797,8 +797,10 @@ mod tests {
         assert!(matches!(r, Err(ArchiveError::Corrupt(_))), "{r:?}");
     }
 
+    // Issue 25.
+
     #[test]
-    fn issue25_a_small_archive_cannot_unpack_to_much_more_than_it_could_hold() {
+    fn a_small_archive_cannot_unpack_to_much_more_than_it_could_hold() {
         // 256 MiB of zeros in a few KiB of zstd: refused near 64 MiB, long before any cap.
         let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
         {

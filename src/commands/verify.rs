@@ -13,7 +13,7 @@ use crate::profile::Profiles;
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::text::human_bytes;
-use crate::verify::{Findings, Kind, Problem, VerifyError, audit};
+use crate::verify::{Finding, Findings, Problem, VerifyError, audit};
 
 #[derive(Serialize)]
 struct Verified {
@@ -22,7 +22,7 @@ struct Verified {
     entries_checked: u64,
     files_hashed: u64,
     bytes_hashed: u64,
-    problems: Vec<Problem>,
+    problems: Vec<Finding>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -83,12 +83,12 @@ fn run(s: &Settings, repair: bool) -> anyhow::Result<Outcome> {
     if repair {
         let mut roots = Profiles::new(s.home.profiles()).reachable_entries(&HashSet::new())?;
         roots.extend(crate::inuse::entries_in_use(&s.home.store()).into_keys());
-        for p in &mut findings.problems {
-            let fixed = match p.kind {
-                Kind::DanglingCurrent | Kind::Database | Kind::Foreign => continue,
-                kind => fix(s, &mut db, kind, p, &roots),
-            };
-            match fixed {
+        for p in findings
+            .problems
+            .iter_mut()
+            .filter(|p| p.problem.repairable())
+        {
+            match fix(s, &mut db, &p.problem, &roots) {
                 Ok(()) => p.repaired = true,
                 Err(e) => p.detail = format!("{}; repair failed: {e:#}", p.detail),
             }
@@ -96,13 +96,12 @@ fn run(s: &Settings, repair: bool) -> anyhow::Result<Outcome> {
         // A current link that pointed at a generation without a row points at one with a row
         // now if that generation was registered above.
         let known = db.all_generations()?;
+        let profiles = Profiles::new(s.home.profiles());
         for p in &mut findings.problems {
-            if p.kind == Kind::DanglingCurrent {
-                let profile = p.profile.clone().unwrap_or_default();
-                let profiles = Profiles::new(s.home.profiles());
-                if let Ok(Some(n)) = profiles.current(&profile) {
-                    p.repaired = known.iter().any(|g| g.profile == profile && g.number == n);
-                }
+            if let Problem::DanglingCurrent { profile } = &p.problem
+                && let Ok(Some(n)) = profiles.current(profile)
+            {
+                p.repaired = known.iter().any(|g| &g.profile == profile && g.number == n);
             }
         }
     }
@@ -115,19 +114,13 @@ fn run(s: &Settings, repair: bool) -> anyhow::Result<Outcome> {
 fn fix(
     s: &Settings,
     db: &mut crate::db::Db,
-    kind: Kind,
-    p: &Problem,
+    problem: &Problem,
     roots: &HashSet<String>,
 ) -> anyhow::Result<()> {
     let store = Store::new(s.home.store());
     let profiles = Profiles::new(s.home.profiles());
-    let name = p.entry.clone().unwrap_or_default();
-    let (profile, n) = (
-        p.profile.clone().unwrap_or_default(),
-        p.generation.unwrap_or(0),
-    );
-    match kind {
-        Kind::Corrupt | Kind::Missing => match db.entry_by_name(&name)? {
+    match problem {
+        Problem::Corrupt { entry } | Problem::Missing { entry } => match db.entry_by_name(entry)? {
             Some(row) => {
                 let fetcher = s.fetcher();
                 let cache = s.download_cache();
@@ -144,43 +137,49 @@ fn fix(
             }
             None => Ok(()),
         },
-        Kind::Unregistered => match install::recover(&s.home, db, &name) {
+        Problem::Unregistered { entry } => match install::recover(&s.home, db, entry) {
             Ok(_) => Ok(()),
-            Err(e) if !roots.contains(&name) => {
+            Err(e) if !roots.contains(entry) => {
                 s.out.warn(&format!("{e:#}; deleting it (nothing uses it)"));
-                store.remove(&name).map_err(Into::into)
+                store.remove(entry).map_err(Into::into)
             }
             Err(e) => Err(e),
         },
-        Kind::BrokenLink => match db.generation(&profile, n)? {
+        &Problem::BrokenLink {
+            ref profile,
+            generation: n,
+        } => match db.generation(profile, n)? {
             Some(g) => profiles
-                .write_generation(&profile, n, &g.entry_name)
+                .write_generation(profile, n, &g.entry_name)
                 .map_err(Into::into),
             None => Ok(()),
         },
-        Kind::StrayLink => {
+        &Problem::StrayLink {
+            ref profile,
+            generation: n,
+        } => {
             let entry = profiles
-                .generation_entry(&profile, n)
+                .generation_entry(profile, n)
                 .ok_or_else(|| anyhow::anyhow!("it leads to no store entry"))?;
             let row = match db.entry_by_name(&entry)? {
                 Some(row) => row,
                 None => install::recover(&s.home, db, &entry)?,
             };
-            let created = std::fs::symlink_metadata(profiles.generation_path(&profile, n))
+            let created = std::fs::symlink_metadata(profiles.generation_path(profile, n))
                 .ok()
                 .and_then(|m| m.modified().ok())
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map_or_else(crate::clock::now_unix, |d| {
                     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
                 });
-            db.insert_recovered_generation(&profile, n, &row, created)?;
-            if !profiles.generation_audit(&profile, n, &entry) {
-                profiles.write_generation(&profile, n, &entry)?;
+            db.insert_recovered_generation(profile, n, &row, created)?;
+            if !profiles.generation_audit(profile, n, &entry) {
+                profiles.write_generation(profile, n, &entry)?;
             }
             Ok(())
         }
-        Kind::Added => remove_added(&store, db, &name),
-        Kind::DanglingCurrent | Kind::Database | Kind::Foreign => Ok(()),
+        Problem::Added { entry } => remove_added(&store, db, entry),
+        Problem::DanglingCurrent { .. } | Problem::Database | Problem::Foreign => Ok(()),
     }
 }
 
@@ -208,7 +207,7 @@ fn report(s: &Settings, repair: bool, f: &Findings) -> anyhow::Result<Outcome> {
         let state = if p.repaired { " (repaired)" } else { "" };
         s.out.warn(&format!(
             "{}: {}: {}{state}",
-            p.kind.as_str(),
+            p.problem.kind(),
             p.path.display(),
             p.detail
         ));

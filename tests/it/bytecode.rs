@@ -40,8 +40,9 @@ fn succeeds(c: &mut Command) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+// Issue 23.
 #[test]
-fn issue23_a_root_process_importing_the_stdlib_leaves_the_entry_as_installed() {
+fn a_root_process_importing_the_stdlib_leaves_the_entry_as_installed() {
     if !root_or_skip("a root process's imports") {
         return;
     }
@@ -83,8 +84,9 @@ fn issue23_a_root_process_importing_the_stdlib_leaves_the_entry_as_installed() {
     assert_eq!(files_under(&entry), installed);
 }
 
+// Issue 23.
 #[test]
-fn issue23_the_stdlib_has_its_bytecode_and_another_user_imports_from_it() {
+fn the_stdlib_has_its_bytecode_and_another_user_imports_from_it() {
     let (t, _) = real();
     let entry = current_entry(&t);
     let nodes = pyswap::tree::scan(&entry).unwrap();
@@ -130,8 +132,9 @@ fn issue23_the_stdlib_has_its_bytecode_and_another_user_imports_from_it() {
     assert!(compiled.is_empty(), "compiled from source: {compiled:?}");
 }
 
+// Issue 23.
 #[test]
-fn issue23_pip_refuses_the_profiles_interpreter_and_works_in_a_venv() {
+fn pip_refuses_the_profiles_interpreter_and_works_in_a_venv() {
     let (t, _) = real();
     let entry = current_entry(&t);
     let installed = files_under(&entry);
@@ -169,8 +172,9 @@ fn issue23_pip_refuses_the_profiles_interpreter_and_works_in_a_venv() {
     t.run(&["verify"]).ok();
 }
 
+// Issue 23.
 #[test]
-fn issue23_one_archive_gives_one_entry_name_on_every_home_and_any_worker_count() {
+fn one_archive_gives_one_entry_name_on_every_home_and_any_worker_count() {
     let (version, archive) = real_cpython();
     let mut one = TestContext::new();
     one.add_archive(version, archive, Compression::Gz);
@@ -196,8 +200,9 @@ fn issue23_one_archive_gives_one_entry_name_on_every_home_and_any_worker_count()
     assert_eq!(one.store_names(), many.store_names());
 }
 
+// Issue 23.
 #[test]
-fn issue23_verify_repair_restores_a_damaged_compiled_entry_byte_for_byte() {
+fn verify_repair_restores_a_damaged_compiled_entry_byte_for_byte() {
     let (t, _) = real();
     let entry = current_entry(&t);
     let pyc = pyswap::tree::scan(&entry)
@@ -219,8 +224,9 @@ fn issue23_verify_repair_restores_a_damaged_compiled_entry_byte_for_byte() {
     t.assert_consistent();
 }
 
+// Issue 23.
 #[test]
-fn issue23_a_source_that_does_not_compile_is_refused_by_name_and_nothing_is_published() {
+fn a_source_that_does_not_compile_is_refused_by_name_and_nothing_is_published() {
     let mut t = with_current();
     let (version, archive) = packed("python3", &["--broken", "pyswap_broken.py"]);
     t.add_archive(version, archive, Compression::Gz);
@@ -248,8 +254,9 @@ fn compilers(home: &std::path::Path) -> Vec<String> {
     found
 }
 
+// Issue 23.
 #[test]
-fn issue23_kill_9_while_compiling_leaves_no_compiler_and_only_what_gc_sweeps() {
+fn kill_9_while_compiling_leaves_no_compiler_and_only_what_gc_sweeps() {
     let (version, archive) = real_cpython();
     let mut t = TestContext::new();
     t.add_archive(version, archive, Compression::Gz);
@@ -281,8 +288,9 @@ fn issue23_kill_9_while_compiling_leaves_no_compiler_and_only_what_gc_sweeps() {
     t.assert_consistent();
 }
 
+// Issue 23.
 #[test]
-fn issue23_an_entry_without_bytecode_is_not_reused_once_bytecode_is_on() {
+fn an_entry_without_bytecode_is_not_reused_once_bytecode_is_on() {
     let mut t = TestContext::new();
     t.add("3.11.9", Fake::Good, Compression::Gz);
     let off = [("PYSWAP_COMPILE_BYTECODE", "false")];
@@ -317,8 +325,9 @@ fn issue23_an_entry_without_bytecode_is_not_reused_once_bytecode_is_on() {
     t.assert_consistent();
 }
 
+// Issue 23.
 #[test]
-fn issue23_verify_on_an_entry_root_wrote_bytecode_into_says_so_and_how_to_get_a_clean_one() {
+fn verify_on_an_entry_root_wrote_bytecode_into_says_so_and_how_to_get_a_clean_one() {
     if !root_or_skip("bytecode written by root into an entry without any") {
         return;
     }
@@ -356,8 +365,9 @@ fn issue23_verify_on_an_entry_root_wrote_bytecode_into_says_so_and_how_to_get_a_
     );
 }
 
+// Issue 23.
 #[test]
-fn issue23_an_archive_that_ships_bytecode_keeps_it_and_gets_the_rest() {
+fn an_archive_that_ships_bytecode_keeps_it_and_gets_the_rest() {
     // The one archive with `.pyc` files in it (timestamp ones, as an older build would ship):
     // they are the archive's content and are kept; every other source gets pyswap's.
     let (version, archive) = packed("python3", &["--bytecode"]);
@@ -394,8 +404,9 @@ const REGRTESTS: [&str; 4] = [
     "test_importlib",
 ];
 
+// Issue 23.
 #[test]
-fn issue23_cpythons_own_tests_of_imports_and_bytecode_pass_on_a_pyswap_runtime() {
+fn cpythons_own_tests_of_imports_and_bytecode_pass_on_a_pyswap_runtime() {
     if !root_or_skip("CPython's regression tests, as root") {
         return;
     }

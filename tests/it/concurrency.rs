@@ -173,8 +173,9 @@ fn cron_gc_skips_when_the_store_is_busy() {
 
 /// Found while building issue 2: commands creating a brand-new database at the same moment
 /// failed with "database is locked" (the switch to WAL does not wait through the busy handler).
+// Issue 2.
 #[test]
-fn issue2_commands_creating_the_database_at_once() {
+fn commands_creating_the_database_at_once() {
     for _ in 0..5 {
         let t = Arc::new(TestContext::new());
         let handles: Vec<_> = (0..6)

@@ -3,8 +3,9 @@
 
 use crate::common::{Behaviour, Compression, Fake, Server, TestContext, big_archive, with_current};
 
+// Issue 17.
 #[test]
-fn issue_17_pin_writes_and_shows_python_version_and_switch_reads_it() {
+fn pin_writes_and_shows_python_version_and_switch_reads_it() {
     let mut t = TestContext::new();
     t.add("3.11.9", Fake::Good, Compression::Gz);
     t.add("3.12.3", Fake::Good, Compression::Gz);
@@ -48,8 +49,9 @@ fn issue_17_pin_writes_and_shows_python_version_and_switch_reads_it() {
     );
 }
 
+// Issue 17.
 #[test]
-fn issue_17_uv_spellings_work_on_the_command_line_and_list_filters() {
+fn uv_spellings_work_on_the_command_line_and_list_filters() {
     let mut t = TestContext::new();
     t.add("3.11.9", Fake::Good, Compression::Gz);
     t.add("3.12.3", Fake::Good, Compression::Gz);
@@ -78,8 +80,9 @@ fn issue_17_uv_spellings_work_on_the_command_line_and_list_filters() {
     );
 }
 
+// Issue 17.
 #[test]
-fn issue_17_two_builds_of_one_version_are_told_apart() {
+fn two_builds_of_one_version_are_told_apart() {
     let mut t = TestContext::new();
     t.add("3.11.9", Fake::Good, Compression::Gz);
     t.run(&["switch", "3.11"]).ok();
@@ -107,8 +110,9 @@ fn issue_17_two_builds_of_one_version_are_told_apart() {
     assert_eq!(doc["build"], "20260301");
 }
 
+// Issue 17.
 #[test]
-fn issue_17_retries_speak_and_an_unreachable_host_names_the_ways_out() {
+fn retries_speak_and_an_unreachable_host_names_the_ways_out() {
     let mut t = with_current();
     let server = Server::start(&t.served);
     let data = big_archive("3.12.3", Compression::Gz);
@@ -143,8 +147,9 @@ fn issue_17_retries_speak_and_an_unreachable_host_names_the_ways_out() {
     assert_eq!(t.profile_version().as_deref(), Some("3.11.9"));
 }
 
+// Issue 17.
 #[test]
-fn issue_17_small_surprises() {
+fn small_surprises_of_the_first_day() {
     let t = with_current();
     // A relative home would follow the working directory: refused.
     let r = t

@@ -8,8 +8,9 @@ use std::process::{Child, Command, Stdio};
 
 use crate::common::{Compression, Fake, TestContext, root_or_skip, with_current};
 
+// Issue 25.
 #[test]
-fn issue25_minors_remove_checks_its_argument_before_it_becomes_a_path() {
+fn minors_remove_checks_its_argument_before_it_becomes_a_path() {
     let t = with_current();
     let decoy = t.dir.path().join("x");
     std::fs::write(&decoy, "keep me").unwrap();
@@ -82,8 +83,9 @@ fn entry_dir(t: &TestContext, n: u64) -> PathBuf {
     t.home.join("store").join(name)
 }
 
+// Issue 25.
 #[test]
-fn issue25_gc_sees_a_mapping_in_a_home_whose_path_has_a_space() {
+fn gc_sees_a_mapping_in_a_home_whose_path_has_a_space() {
     let mut t = TestContext::new();
     t.home = t.dir.path().join("my home");
     t.add("3.11.8", Fake::Good, Compression::Gz);
@@ -110,8 +112,9 @@ fn issue25_gc_sees_a_mapping_in_a_home_whose_path_has_a_space() {
     t.assert_consistent();
 }
 
+// Issue 25.
 #[test]
-fn issue25_gc_sees_a_process_that_reaches_the_store_through_a_bind_mount_in_another_namespace() {
+fn gc_sees_a_process_that_reaches_the_store_through_a_bind_mount_in_another_namespace() {
     if !root_or_skip("a mount namespace") {
         return;
     }
@@ -155,8 +158,9 @@ fn as_uid(t: &TestContext, uid: u32, args: &[&str]) -> crate::common::Run {
     crate::common::Run::from_output(&t.pyswap_as(uid).args(args).output().unwrap())
 }
 
+// Issue 25.
 #[test]
-fn issue25_gc_by_a_non_root_owner_keeps_what_processes_it_cannot_inspect_may_use() {
+fn gc_by_a_non_root_owner_keeps_what_processes_it_cannot_inspect_may_use() {
     if !root_or_skip("two other users") {
         return;
     }
@@ -230,8 +234,9 @@ fn shell(name: &str) -> Option<PathBuf> {
     found
 }
 
+// Issue 25.
 #[test]
-fn issue25_env_is_quoted_by_each_shells_own_rules() {
+fn env_is_quoted_by_each_shells_own_rules() {
     let mut t = TestContext::new();
     // A home name that runs a command when a fish user sources POSIX quoting (fish 3.6 reads
     // `\'` in single quotes as an escaped quote), and one that breaks POSIX quoting naively.
@@ -304,8 +309,9 @@ fn issue25_env_is_quoted_by_each_shells_own_rules() {
         .fails(1, "PATH separates its directories with `:`");
 }
 
+// Issue 25.
 #[test]
-fn issue25_a_deep_tree_is_refused_at_unpack_and_gc_deletes_any_depth_under_a_small_ulimit() {
+fn a_deep_tree_is_refused_at_unpack_and_gc_deletes_any_depth_under_a_small_ulimit() {
     let mut t = with_current();
     // A 100-deep chain of directories: refused by name, in one short line, nothing kept.
     let mut builder = tar::Builder::new(Vec::new());
@@ -357,8 +363,9 @@ fn issue25_a_deep_tree_is_refused_at_unpack_and_gc_deletes_any_depth_under_a_sma
     crate::common::nothing_lost(&t);
 }
 
+// Issue 25.
 #[test]
-fn issue25_a_trickling_catalogue_is_cut_off_and_holds_no_lock_meanwhile() {
+fn a_trickling_catalogue_is_cut_off_and_holds_no_lock_meanwhile() {
     let t = with_current();
     let server = crate::server::Server::start(&t.served);
     server.script(
@@ -401,8 +408,9 @@ fn issue25_a_trickling_catalogue_is_cut_off_and_holds_no_lock_meanwhile() {
     crate::common::nothing_lost(&t);
 }
 
+// Issue 25.
 #[test]
-fn issue25_a_python_version_file_is_untrusted_input() {
+fn a_python_version_file_is_untrusted_input() {
     let t = with_current();
     let secret = t.dir.path().join("shadow");
     std::fs::write(&secret, "root:$6$SECRETHASH:19000:0:99999:7:::\n").unwrap();
@@ -478,8 +486,9 @@ fn issue25_a_python_version_file_is_untrusted_input() {
     t.run_in(&shared, &["switch"]).ok();
 }
 
+// Issue 25.
 #[test]
-fn issue25_the_test_clock_takes_offsets_and_far_future_times_without_panicking() {
+fn the_test_clock_takes_offsets_and_far_future_times_without_panicking() {
     let t = with_current();
     std::fs::write(
         t.home.join("config.toml"),
@@ -501,8 +510,9 @@ fn issue25_the_test_clock_takes_offsets_and_far_future_times_without_panicking()
         .fails(1, "is not an RFC 3339 time");
 }
 
+// Issue 25.
 #[test]
-fn issue25_the_metrics_textfile_replaces_only_a_regular_file_and_a_failure_is_reported() {
+fn the_metrics_textfile_replaces_only_a_regular_file_and_a_failure_is_reported() {
     let t = with_current();
     let decoy = t.dir.path().join("decoy");
     std::fs::write(&decoy, "keep me").unwrap();
@@ -546,8 +556,9 @@ fn issue25_the_metrics_textfile_replaces_only_a_regular_file_and_a_failure_is_re
     );
 }
 
+// Issue 25.
 #[test]
-fn issue25_a_redirect_to_file_is_named_as_such_and_help_lines_say_what_is_true() {
+fn a_redirect_to_file_is_named_as_such_and_help_lines_say_what_is_true() {
     let t = with_current();
     let server = crate::server::Server::start(&t.served);
     server.script(
@@ -580,8 +591,9 @@ fn issue25_a_redirect_to_file_is_named_as_such_and_help_lines_say_what_is_true()
     crate::common::nothing_lost(&t);
 }
 
+// Issue 25.
 #[test]
-fn issue25_a_full_stdout_is_blamed_on_stdout_not_on_the_home() {
+fn a_full_stdout_is_blamed_on_stdout_not_on_the_home() {
     let t = with_current();
     for args in [&["generations"][..], &["generations", "--json"][..]] {
         let out = t
@@ -645,8 +657,9 @@ fn snapshot(dir: &Path) -> Vec<String> {
     out
 }
 
+// Issue 25.
 #[test]
-fn issue25_dry_runs_write_nothing_into_the_home() {
+fn dry_runs_write_nothing_into_the_home() {
     let mut t = TestContext::new();
     let server = crate::server::Server::start(&t.served);
     for v in ["3.11.8", "3.11.9"] {

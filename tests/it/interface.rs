@@ -20,8 +20,9 @@ fn usage_error(t: &TestContext, args: &[&str], env: &[(&str, &str)], needle: &st
     }
 }
 
+// Issue 15.
 #[test]
-fn issue_15_bad_flags_variables_arguments_and_homes_exit_1_with_one_line() {
+fn bad_flags_variables_arguments_and_homes_exit_1_with_one_line() {
     let t = with_current();
     usage_error(
         &t,
@@ -125,8 +126,9 @@ fn issue_15_bad_flags_variables_arguments_and_homes_exit_1_with_one_line() {
     assert_eq!(t.profile_version().as_deref(), Some("3.11.9"));
 }
 
+// Issue 15.
 #[test]
-fn issue_15_a_failing_command_prints_one_document_with_its_error_inside() {
+fn a_failing_command_prints_one_document_with_its_error_inside() {
     let mut t = with_current();
     t.add("3.12.3", Fake::Good, Compression::Gz);
     // A partly failing install: the report and the error in one document.
@@ -155,8 +157,9 @@ fn issue_15_a_failing_command_prints_one_document_with_its_error_inside() {
     t.assert_consistent();
 }
 
+// Issue 15.
 #[test]
-fn issue_15_a_failing_check_prints_its_reports_and_the_error_in_one_document() {
+fn a_failing_check_prints_its_reports_and_the_error_in_one_document() {
     let t = with_current();
     std::fs::write(
         t.home.join("config.toml"),
@@ -170,8 +173,9 @@ fn issue_15_a_failing_check_prints_its_reports_and_the_error_in_one_document() {
     assert_eq!(t.profile_version().as_deref(), Some("3.11.9"));
 }
 
+// Issue 15.
 #[test]
-fn issue_15_logs_go_to_stderr_with_v_or_pyswap_log() {
+fn logs_go_to_stderr_with_v_or_pyswap_log() {
     let mut t = TestContext::new();
     t.add("3.11.9", Fake::Good, Compression::Gz);
     let r = t.run(&["switch", "3.11", "--json", "-vv"]).ok();

@@ -12,8 +12,9 @@ fn snapshot(t: &TestContext) -> (Vec<String>, Option<String>, String) {
     (t.store_names(), t.profile_version(), gens)
 }
 
+// Issue 16.
 #[test]
-fn issue_16_dry_runs_report_the_usual_document_and_change_nothing() {
+fn dry_runs_report_the_usual_document_and_change_nothing() {
     let mut t = with_current();
     t.add("3.12.3", Fake::Good, Compression::Gz);
     let before = snapshot(&t);
@@ -74,8 +75,9 @@ fn issue_16_dry_runs_report_the_usual_document_and_change_nothing() {
     assert_eq!(snapshot(&t), before);
 }
 
+// Issue 16.
 #[test]
-fn issue_16_a_converged_host_exits_0_outside_the_window() {
+fn a_converged_host_exits_0_outside_the_window() {
     let mut t = with_current();
     t.add("3.12.3", Fake::Good, Compression::Gz);
     t.write_config(WINDOW);
@@ -97,8 +99,9 @@ fn issue_16_a_converged_host_exits_0_outside_the_window() {
     assert_eq!(t.profile_version().as_deref(), Some("3.11.9"));
 }
 
+// Issue 16.
 #[test]
-fn issue_16_current_on_a_fresh_host_is_a_document_with_no_generation() {
+fn current_on_a_fresh_host_is_a_document_with_no_generation() {
     let t = TestContext::new();
     let doc = t.run(&["current", "--json"]).ok().json();
     assert!(
@@ -125,8 +128,9 @@ fn gauge(s: &prometheus_parse::Scrape, metric: &str, label: Option<(&str, &str)>
         })
 }
 
+// Issue 16.
 #[test]
-fn issue_16_metrics_for_fleet_dashboards() {
+fn metrics_for_fleet_dashboards() {
     let mut t = with_current();
     t.add("3.12.3", Fake::Good, Compression::Gz);
     let prom = t.dir.path().join("textfile/pyswap.prom");

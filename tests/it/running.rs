@@ -108,8 +108,9 @@ fn store_path(t: &TestContext) -> String {
         .to_string()
 }
 
+// Issue 13.
 #[test]
-fn issue13_running_processes_keep_their_runtime_through_switch_rollback_and_gc() {
+fn running_processes_keep_their_runtime_through_switch_rollback_and_gc() {
     let debian = packed_cpython(DEBIAN, None);
     let build_a = packed_cpython("python3", None);
     let build_b = packed_cpython("python3", Some("build b\n"));
@@ -267,8 +268,9 @@ pub fn run_ok(program: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+// Issue 13.
 #[test]
-fn issue13_venvs_survive_patch_switches_rollback_and_gc_and_minor_paths_survive_a_minor_switch() {
+fn venvs_survive_patch_switches_rollback_and_gc_and_minor_paths_survive_a_minor_switch() {
     let build_a = packed_cpython("python3", None);
     let build_b = packed_cpython("python3", Some("build b\n"));
     let debian = packed_cpython(DEBIAN, None);
@@ -366,8 +368,9 @@ fn entry_of(t: &TestContext, n: u64) -> String {
     db.generation("default", n).unwrap().unwrap().entry_name
 }
 
+// Issue 13.
 #[test]
-fn issue13_checks_never_change_a_published_runtime() {
+fn checks_never_change_a_published_runtime() {
     let build_a = packed_cpython("python3", None);
     let build_b = packed_cpython("python3", Some("build b\n"));
     let mut t = TestContext::new();
@@ -435,8 +438,9 @@ when = "both"
     t.assert_consistent();
 }
 
+// Issue 13.
 #[test]
-fn issue13_switch_puts_back_a_missing_or_hijacked_generation() {
+fn switch_puts_back_a_missing_or_hijacked_generation() {
     let t = with_current();
     let gen1 = t.home.join("profiles/default-1");
     pyswap::store::remove_tree(&gen1).unwrap();
@@ -493,8 +497,9 @@ fn issue13_switch_puts_back_a_missing_or_hijacked_generation() {
     t.assert_consistent();
 }
 
+// Issue 13.
 #[test]
-fn issue13_a_home_from_the_old_layout_keeps_working_and_is_migrated() {
+fn a_home_from_the_old_layout_keeps_working_and_is_migrated() {
     let mut t = with_current();
     t.add("3.12.3", Fake::Good, Compression::Gz);
     // Turn the home back into what pyswap left before generation directories: a symlink per

@@ -39,8 +39,9 @@ fn db_files(t: &TestContext) -> Vec<PathBuf> {
         .collect()
 }
 
+// Issue 14.
 #[test]
-fn issue14_a_database_restored_from_a_backup_never_deletes_the_live_runtime() {
+fn a_database_restored_from_a_backup_never_deletes_the_live_runtime() {
     let t = two_versions();
     let d = decoy(&t);
     t.run(&["switch", "3.10"]).ok();
@@ -95,8 +96,9 @@ fn issue14_a_database_restored_from_a_backup_never_deletes_the_live_runtime() {
     t.assert_consistent();
 }
 
+// Issue 14.
 #[test]
-fn issue14_a_lost_database_deletes_nothing_and_repair_rebuilds_it() {
+fn a_lost_database_deletes_nothing_and_repair_rebuilds_it() {
     let t = two_versions();
     t.run(&["switch", "3.10"]).ok();
     t.run(&["switch", "3.12"]).ok();
@@ -120,8 +122,9 @@ fn issue14_a_lost_database_deletes_nothing_and_repair_rebuilds_it() {
     t.assert_consistent();
 }
 
+// Issue 14.
 #[test]
-fn issue14_a_removed_row_keeps_its_entry() {
+fn a_removed_row_keeps_its_entry() {
     let t = two_versions();
     t.run(&["switch", "3.10"]).ok();
     t.run(&["switch", "3.12"]).ok();
@@ -151,8 +154,9 @@ fn run_sql(t: &TestContext, sql: &str) -> bool {
         .success()
 }
 
+// Issue 14.
 #[test]
-fn issue14_names_from_the_database_never_lead_outside_the_home() {
+fn names_from_the_database_never_lead_outside_the_home() {
     let t = two_versions();
     let d = decoy(&t);
     t.run(&["switch", "3.10"]).ok();
@@ -179,8 +183,9 @@ fn issue14_names_from_the_database_never_lead_outside_the_home() {
     decoy_intact(&d);
 }
 
+// Issue 14.
 #[test]
-fn issue14_a_directory_that_is_not_a_pyswap_home_is_never_written_or_swept() {
+fn a_directory_that_is_not_a_pyswap_home_is_never_written_or_swept() {
     let t = two_versions();
     // Like PYSWAP_HOME=$HOME: files of someone's in store/ and tmp/.
     let fake_home = t.dir.path().join("someones-home");
@@ -205,8 +210,9 @@ fn issue14_a_directory_that_is_not_a_pyswap_home_is_never_written_or_swept() {
     assert!(!fake_home.join("pyswap.db").exists());
 }
 
+// Issue 14.
 #[test]
-fn issue14_a_home_with_symlinked_or_open_directories_is_refused() {
+fn a_home_with_symlinked_or_open_directories_is_refused() {
     let t = two_versions();
     let d = decoy(&t);
     t.run(&["switch", "3.12"]).ok();
@@ -265,8 +271,9 @@ fn as_nobody_sh(script: &str) -> std::process::Output {
         .unwrap()
 }
 
+// Issue 14.
 #[test]
-fn issue14_a_service_users_home_is_not_roots_to_sweep() {
+fn a_service_users_home_is_not_roots_to_sweep() {
     if !crate::common::root_or_skip("service-user home test") {
         return;
     }
@@ -321,8 +328,9 @@ fn issue14_a_service_users_home_is_not_roots_to_sweep() {
     decoy_intact(&d);
 }
 
+// Issue 14.
 #[test]
-fn issue14_one_broken_profile_stays_one() {
+fn one_broken_profile_stays_one() {
     let t = two_versions();
     t.run(&["switch", "3.10"]).ok();
     t.run(&["switch", "3.12"]).ok();
@@ -374,8 +382,9 @@ fn issue14_one_broken_profile_stays_one() {
     assert!(aside[0].join("mine.txt").exists(), "gc leaves it alone");
 }
 
+// Issue 14.
 #[test]
-fn issue14_verify_never_crashes_on_a_file_truncated_while_it_hashes() {
+fn verify_never_crashes_on_a_file_truncated_while_it_hashes() {
     let t = two_versions();
     t.run(&["switch", "3.12"]).ok();
     let entry = t
@@ -443,8 +452,9 @@ fn all_bytes(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     out
 }
 
+// Issue 14.
 #[test]
-fn issue14_credentials_in_urls_never_leave_memory() {
+fn credentials_in_urls_never_leave_memory() {
     const SECRET: &str = "s3cretT0ken";
     let mut t = two_versions();
     let server = crate::common::Server::start(&t.served);
@@ -516,8 +526,9 @@ fn issue14_credentials_in_urls_never_leave_memory() {
     assert_eq!(lock.permissions().mode() & 0o777, 0o600);
 }
 
+// Issue 14.
 #[test]
-fn issue14_gc_gets_the_store_within_a_bound_under_a_stream_of_switches() {
+fn gc_gets_the_store_within_a_bound_under_a_stream_of_switches() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let t = Arc::new(two_versions());
@@ -588,8 +599,9 @@ fn issue14_gc_gets_the_store_within_a_bound_under_a_stream_of_switches() {
     t.assert_consistent();
 }
 
+// Issue 14.
 #[test]
-fn issue14_no_other_user_can_hold_a_lock() {
+fn no_other_user_can_hold_a_lock() {
     if !crate::common::root_or_skip("other-user lock test") {
         return;
     }
@@ -605,8 +617,9 @@ fn issue14_no_other_user_can_hold_a_lock() {
     t.run(&["switch", "3.10", "--lock-timeout", "2"]).ok();
 }
 
+// Issue 14.
 #[test]
-fn issue14_a_signal_during_a_slow_check_kills_the_check_and_changes_nothing() {
+fn a_signal_during_a_slow_check_kills_the_check_and_changes_nothing() {
     for (sig, name, code) in [
         (libc::SIGTERM, "SIGTERM", 143),
         (libc::SIGINT, "SIGINT", 130),
@@ -668,8 +681,9 @@ fn issue14_a_signal_during_a_slow_check_kills_the_check_and_changes_nothing() {
     }
 }
 
+// Issue 14.
 #[test]
-fn issue14_untrusted_text_is_escaped_and_repeated_warnings_summarised() {
+fn untrusted_text_is_escaped_and_repeated_warnings_summarised() {
     let mut t = two_versions();
     let good = t.entries.values().next().unwrap().clone();
     // A key that would recolour the terminal, and 100,000 broken entries.
@@ -715,8 +729,9 @@ fn issue14_untrusted_text_is_escaped_and_repeated_warnings_summarised() {
     );
 }
 
+// Issue 14.
 #[test]
-fn issue14_a_user_who_may_only_read_the_home_can_use_the_readers() {
+fn a_user_who_may_only_read_the_home_can_use_the_readers() {
     if !crate::common::root_or_skip("read-only user test") {
         return;
     }

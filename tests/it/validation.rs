@@ -360,8 +360,9 @@ fn completions_and_the_man_page_come_from_the_cli_definition() {
 /// Issue 18: `[validation] enabled = false` (manifest only, for throw-away CI runners) installs
 /// and switches without running anything; `config show` says so; a later switch under a
 /// validating policy validates the runtime first.
+// Issue 18.
 #[test]
-fn issue_18_validation_can_be_switched_off_in_the_manifest_only() {
+fn validation_can_be_switched_off_in_the_manifest_only() {
     let mut t = crate::common::TestContext::new();
     t.add("3.11.9", Fake::BrokenSsl, Compression::Gz);
     t.write_config("[validation]\nenabled = false\n");

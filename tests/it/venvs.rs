@@ -227,8 +227,9 @@ fn cfg(venv: &Path) -> String {
     std::fs::read_to_string(venv.join("pyvenv.cfg")).unwrap()
 }
 
+// Issue 24.
 #[test]
-fn issue24_a_venv_process_keeps_its_build_across_switch_gc_and_rollback_and_new_ones_follow() {
+fn a_venv_process_keeps_its_build_across_switch_gc_and_rollback_and_new_ones_follow() {
     let (t, version) = two_builds();
     let a = entry_of(&t, 1);
     let venv = t.dir.path().join("app/.venv");
@@ -335,8 +336,9 @@ fn issue24_a_venv_process_keeps_its_build_across_switch_gc_and_rollback_and_new_
     t.assert_consistent();
 }
 
+// Issue 24.
 #[test]
-fn issue24_a_venv_whose_check_fails_stays_on_its_runtime_works_and_is_named() {
+fn a_venv_whose_check_fails_stays_on_its_runtime_works_and_is_named() {
     let (t, version) = two_builds();
     let a = entry_of(&t, 1);
     let venv = t.dir.path().join("v");
@@ -445,8 +447,9 @@ fn issue24_a_venv_whose_check_fails_stays_on_its_runtime_works_and_is_named() {
     }
 }
 
+// Issue 24.
 #[test]
-fn issue24_kill_9_at_every_point_of_a_move_leaves_each_venv_wholly_on_one_build() {
+fn kill_9_at_every_point_of_a_move_leaves_each_venv_wholly_on_one_build() {
     let (t, version) = two_builds();
     let a = entry_of(&t, 1);
     let venv = t.dir.path().join("v");
@@ -510,8 +513,9 @@ fn issue24_kill_9_at_every_point_of_a_move_leaves_each_venv_wholly_on_one_build(
     t.assert_consistent();
 }
 
+// Issue 24.
 #[test]
-fn issue24_a_plain_venv_made_from_the_profile_path_is_named_apart_after_a_switch() {
+fn a_plain_venv_made_from_the_profile_path_is_named_apart_after_a_switch() {
     let (t, version) = two_builds();
     let plain = t.dir.path().join("plain");
     run_ok(
@@ -566,8 +570,9 @@ fn issue24_a_plain_venv_made_from_the_profile_path_is_named_apart_after_a_switch
     drop((follower, keeper));
 }
 
+// Issue 24.
 #[test]
-fn issue24_a_minor_switch_leaves_a_pyswap_venv_on_its_minor_and_gc_keeps_it() {
+fn a_minor_switch_leaves_a_pyswap_venv_on_its_minor_and_gc_keeps_it() {
     let (mut t, _) = build_a();
     let a = entry_of(&t, 1);
     let venv = t.dir.path().join("v");
@@ -621,8 +626,9 @@ fn issue24_a_minor_switch_leaves_a_pyswap_venv_on_its_minor_and_gc_keeps_it() {
     t.assert_consistent();
 }
 
+// Issue 24.
 #[test]
-fn issue24_gc_forgets_gone_venvs_and_never_follows_a_venv_row_out_of_the_home() {
+fn gc_forgets_gone_venvs_and_never_follows_a_venv_row_out_of_the_home() {
     let (t, _) = build_a();
     let a = entry_of(&t, 1);
     let keep = t.dir.path().join("keep");
@@ -710,8 +716,9 @@ fn issue24_gc_forgets_gone_venvs_and_never_follows_a_venv_row_out_of_the_home() 
     t.assert_consistent();
 }
 
+// Issue 24.
 #[test]
-fn issue24_only_the_homes_owner_registers_venvs_and_others_may_list_them() {
+fn only_the_homes_owner_registers_venvs_and_others_may_list_them() {
     if !root_or_skip("another user's venv commands") {
         return;
     }

@@ -143,7 +143,8 @@ class ModuleTable(unittest.TestCase):
         self.assertEqual(result["last_validation"]["phase"], "health")
         self.assertEqual(result["current"]["generation"], 6)
 
-    def test_issue25_a_version_is_never_read_as_a_flag(self):
+    # Issue 25.
+    def test_a_version_is_never_read_as_a_flag(self):
         # Each would have run pyswap with an attacker's manifest, catalogue or home, or forced it.
         for evil in ["--config=/tmp/evil.toml", "--force", "--catalogue=http://x", "--home=/tmp/h",
                      "-q", "3.12 --force", "3.12\n--force", ""]:
