@@ -27,6 +27,7 @@ use crate::db::{Db, EntryRow, GenerationRow};
 use crate::home::Home;
 use crate::profile::Profiles;
 use crate::store::Store;
+use crate::text::count;
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Policy {
@@ -494,11 +495,9 @@ fn blind_spot(home: &Home, scan: &crate::inuse::Scan) -> Option<String> {
     uids.sort_unstable();
     uids.dedup();
     Some(format!(
-        "{} process{} of {} other user{} (uid {}) cannot be inspected by uid {me} and can reach the store; run gc as root, or make the home private (`chmod 700 {}`) so that no one else can use it",
-        blind.len(),
-        if blind.len() == 1 { "" } else { "es" },
-        uids.len(),
-        if uids.len() == 1 { "" } else { "s" },
+        "{} of {} (uid {}) cannot be inspected by uid {me} and can reach the store; run gc as root, or make the home private (`chmod 700 {}`) so that no one else can use it",
+        count(blind.len() as u64, "process", "processes"),
+        count(uids.len() as u64, "other user", "other users"),
         uids.iter()
             .map(ToString::to_string)
             .collect::<Vec<_>>()

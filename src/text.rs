@@ -1,4 +1,7 @@
-//! Text as pyswap shows it: sizes for people, and text from outside made safe for a terminal.
+//! Text as pyswap shows it: sizes and counts for people, aligned tables, and text from outside
+//! made safe for a terminal.
+
+use std::fmt::Write as _;
 
 /// `1.2 MiB`, `512 B`.
 pub fn human_bytes(n: u64) -> String {
@@ -46,6 +49,157 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// `one` or `many`, as `n` asks: `plural(n, "process", "processes")`.
+pub fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 { one } else { many }
+}
+
+/// `1 entry`, `3 entries`.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A column of a [`Table`]: its title, alignment, least width and what separates it from the
+/// column before.
+#[derive(Clone, Copy, Debug)]
+pub struct Column {
+    title: &'static str,
+    right: bool,
+    min: usize,
+    gap: &'static str,
+}
+
+impl Column {
+    /// A left-aligned column, two spaces after the one before.
+    #[must_use]
+    pub fn left(title: &'static str) -> Self {
+        Self {
+            title,
+            right: false,
+            min: 0,
+            gap: "  ",
+        }
+    }
+
+    /// A right-aligned column (numbers), two spaces after the one before.
+    #[must_use]
+    pub fn right(title: &'static str) -> Self {
+        Self {
+            right: true,
+            ..Self::left(title)
+        }
+    }
+
+    /// At least `min` characters wide, so that a listing keeps its shape from one run to the next.
+    #[must_use]
+    pub fn min(self, min: usize) -> Self {
+        Self { min, ..self }
+    }
+
+    /// Separated from the column before by `gap` instead of two spaces.
+    #[must_use]
+    pub fn gap(self, gap: &'static str) -> Self {
+        Self { gap, ..self }
+    }
+}
+
+/// The one printer of pyswap's aligned listings (`generations`, `list`, `ps`, `minors`, `venv
+/// list`): each column as wide as its widest cell (in characters) or its least width, the last
+/// one unpadded (no line ends in spaces), a line of titles first unless the table is headless, and free lines (notes
+/// under a row) kept where they were added.
+#[derive(Debug)]
+pub struct Table {
+    columns: Vec<Column>,
+    header: bool,
+    lines: Vec<Line>,
+}
+
+#[derive(Debug)]
+enum Line {
+    Cells(Vec<String>),
+    Note(String),
+}
+
+impl Table {
+    pub fn new(columns: impl IntoIterator<Item = Column>) -> Self {
+        Self {
+            columns: columns.into_iter().collect(),
+            header: true,
+            lines: Vec::new(),
+        }
+    }
+
+    /// A table without a line of titles.
+    pub fn headless(columns: impl IntoIterator<Item = Column>) -> Self {
+        Self {
+            header: false,
+            ..Self::new(columns)
+        }
+    }
+
+    /// Adds a row; missing cells are empty, extra ones dropped.
+    pub fn row<S: Into<String>>(&mut self, cells: impl IntoIterator<Item = S>) {
+        let mut cells: Vec<String> = cells.into_iter().map(Into::into).collect();
+        cells.resize(self.columns.len(), String::new());
+        self.lines.push(Line::Cells(cells));
+    }
+
+    /// Adds a line that is not aligned (and not measured), under the row before.
+    pub fn note(&mut self, line: impl Into<String>) {
+        self.lines.push(Line::Note(line.into()));
+    }
+
+    pub fn render(&self) -> String {
+        let titles: Vec<String> = self.columns.iter().map(|c| c.title.to_owned()).collect();
+        let rows = || {
+            self.lines.iter().filter_map(|l| match l {
+                Line::Cells(cells) => Some(cells),
+                Line::Note(_) => None,
+            })
+        };
+        let widths: Vec<usize> = (0..self.columns.len())
+            .map(|i| {
+                rows()
+                    .chain(self.header.then_some(&titles))
+                    .map(|cells| cells[i].chars().count())
+                    .max()
+                    .unwrap_or(0)
+                    .max(self.columns[i].min)
+            })
+            .collect();
+        let aligned = |cells: &[String]| {
+            let mut line = String::new();
+            for (i, (cell, c)) in cells.iter().zip(&self.columns).enumerate() {
+                if i > 0 {
+                    line.push_str(c.gap);
+                }
+                let w = widths[i];
+                let last = i + 1 == cells.len();
+                let _ = match (c.right, last) {
+                    (true, _) => write!(line, "{cell:>w$}"),
+                    (false, false) => write!(line, "{cell:<w$}"),
+                    (false, true) => write!(line, "{cell}"),
+                };
+            }
+            line.truncate(line.trim_end().len());
+            line
+        };
+        let mut out = String::new();
+        if self.header {
+            out.push_str(&aligned(&titles));
+            out.push('\n');
+        }
+        for l in &self.lines {
+            match l {
+                Line::Cells(cells) => out.push_str(&aligned(cells)),
+                Line::Note(note) => out.push_str(note),
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -53,5 +207,28 @@ mod tests {
         assert_eq!(super::human_bytes(512), "512 B");
         assert_eq!(super::human_bytes(3 << 20), "3.0 MiB");
         assert_eq!(super::printable("a\x1b[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(super::count(1, "entry", "entries"), "1 entry");
+        assert_eq!(super::count(0, "entry", "entries"), "0 entries");
+    }
+
+    #[test]
+    fn a_table_aligns_to_its_widest_cell_and_leaves_the_last_column_unpadded() {
+        use super::{Column, Table};
+        let mut t = Table::new([
+            Column::right("N"),
+            Column::left("NAME").min(6),
+            Column::left("PATH").gap(" "),
+        ]);
+        t.row(["1", "ab", "/x"]);
+        t.row(["12", "a…longer", "/y"]);
+        t.note("   a note");
+        t.row(["3"]);
+        assert_eq!(
+            t.render(),
+            " N  NAME     PATH\n 1  ab       /x\n12  a…longer /y\n   a note\n 3\n"
+        );
+        let mut h = Table::headless([Column::left("A"), Column::left("B")]);
+        h.row(["x", "y"]);
+        assert_eq!(h.render(), "x  y\n");
     }
 }

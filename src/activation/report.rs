@@ -8,6 +8,7 @@ use crate::db::GenerationRow;
 use crate::output::Outcome;
 use crate::profile::Profiles;
 use crate::settings::Settings;
+use crate::text::{count, plural};
 
 #[derive(Serialize)]
 pub struct Switched {
@@ -181,12 +182,12 @@ impl MinorChange {
 /// Tells how many running processes still use generation `previous`'s runtime.
 pub fn say_still_running(s: &Settings, n: u64, previous: u64) {
     s.out.say(&format!(
-        "{n} running process{} still use{} the runtime of generation {previous} and keep{} it until \
-         {} exit; `pyswap ps` lists them",
-        if n == 1 { "" } else { "es" },
-        if n == 1 { "s" } else { "" },
-        if n == 1 { "s" } else { "" },
-        if n == 1 { "it" } else { "they" },
+        "{} still use{} the runtime of generation {previous} and keep{} it until {} exit; \
+         `pyswap ps` lists them",
+        count(n, "running process", "running processes"),
+        plural(n, "s", ""),
+        plural(n, "s", ""),
+        plural(n, "it", "they"),
     ));
 }
 
@@ -204,6 +205,7 @@ pub fn say_following(s: &Settings, following: &[Following]) {
     if following.is_empty() {
         return;
     }
+    let n = following.len() as u64;
     let list: Vec<String> = following
         .iter()
         .map(|f| format!("{} (pid {})", f.venv, f.pid))
@@ -211,12 +213,12 @@ pub fn say_following(s: &Settings, following: &[Following]) {
     s.out.warn(&format!(
         "{} running process{} of venvs made from a profile path now read{} the new runtime's standard library at {} next import while {} loaded extensions stay the old ones: {}; restart {}, or register the venv with `pyswap venv adopt PATH` so that it keeps one build",
         following.len(),
-        if following.len() == 1 { "" } else { "es" },
-        if following.len() == 1 { "s" } else { "" },
-        if following.len() == 1 { "its" } else { "their" },
-        if following.len() == 1 { "its" } else { "their" },
+        plural(n, "", "es"),
+        plural(n, "s", ""),
+        plural(n, "its", "their"),
+        plural(n, "its", "their"),
         list.join(", "),
-        if following.len() == 1 { "it" } else { "them" },
+        plural(n, "it", "them"),
     ));
 }
 

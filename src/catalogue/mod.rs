@@ -9,7 +9,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub mod cache;
 mod format;
@@ -21,7 +21,7 @@ use format::{RawEntries, check_entry};
 pub use mirror_url::{UPSTREAM_PREFIX, mirrored};
 use resolve::{list_suffix, pre_suffix};
 
-use crate::fetch::{self, FetchError, Fetcher};
+use crate::fetch::{self, Capped, FetchError, Fetcher};
 use crate::platform::Platform;
 use crate::version::{PythonVersion, Variant};
 
@@ -312,10 +312,18 @@ impl Catalogue {
         let source_name = location.to_string();
         let text = match location {
             Location::Embedded => return Ok(Self::embedded_for(platform)),
-            Location::Path(path) => read_capped(path).map_err(|error| CatalogueError::Read {
-                source_name: source_name.clone(),
-                error,
-            })?,
+            Location::Path(path) => {
+                let unreadable = |error| CatalogueError::Read {
+                    source_name: source_name.clone(),
+                    error,
+                };
+                let file = std::fs::File::open(path).map_err(unreadable)?;
+                match fetch::read_capped(file, MAX_CATALOGUE_BYTES) {
+                    Ok(bytes) => bytes,
+                    Err(Capped::TooLarge) => return Err(CatalogueError::TooLarge { source_name }),
+                    Err(Capped::Io(error, _)) => return Err(unreadable(error)),
+                }
+            }
             Location::Url(url) => fetcher.get_bytes(url, MAX_CATALOGUE_BYTES)?,
         };
         Self::from_bytes(text, location.clone())
@@ -333,15 +341,6 @@ impl Catalogue {
         })?;
         Self::parse(&text, location)
     }
-}
-
-fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut buf = Vec::new();
-    std::fs::File::open(path)?
-        .take(MAX_CATALOGUE_BYTES + 1)
-        .read_to_end(&mut buf)?;
-    Ok(buf)
 }
 
 #[cfg(test)]

@@ -109,10 +109,9 @@ fn check(s: &Settings, file: &Path) -> anyhow::Result<Outcome> {
     // `load` refuses a missing file and a directory, and reads `/dev/null` as an empty manifest.
     let parsed = manifest::load(file)?;
     s.out.say(&format!(
-        "{}: valid ({} setting{})",
+        "{}: valid ({})",
         file.display(),
-        parsed.count(),
-        if parsed.count() == 1 { "" } else { "s" }
+        crate::text::count(parsed.count() as u64, "setting", "settings")
     ));
     Outcome::of(&Checked {
         file: file.display().to_string(),

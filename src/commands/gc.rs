@@ -10,7 +10,7 @@ use crate::gc::{self, Kept, Policy};
 use crate::lock::{self, LockError, Mode};
 use crate::output::Outcome;
 use crate::settings::Settings;
-use crate::text::human_bytes;
+use crate::text::{count, human_bytes};
 
 #[derive(Serialize, Default)]
 struct GcReport {
@@ -328,11 +328,13 @@ fn say_kept(s: &Settings, report: &gc::Report, dry_run: bool) {
     }
     if !report.unregistered.is_empty() || !report.unregistered_generations.is_empty() {
         s.out.warn(&format!(
-            "kept {} store entr{} and {} generation director{} that the database does not know (restored from a backup, or left by a crash); `pyswap verify --repair` registers them",
-            report.unregistered.len(),
-            if report.unregistered.len() == 1 { "y" } else { "ies" },
-            report.unregistered_generations.len(),
-            if report.unregistered_generations.len() == 1 { "y" } else { "ies" },
+            "kept {} and {} that the database does not know (restored from a backup, or left by a crash); `pyswap verify --repair` registers them",
+            count(report.unregistered.len() as u64, "store entry", "store entries"),
+            count(
+                report.unregistered_generations.len() as u64,
+                "generation directory",
+                "generation directories"
+            ),
         ));
     }
     for name in &report.foreign {

@@ -1,7 +1,6 @@
 //! `pyswap generations`: the profile's generations, the current one marked.
 
 use std::collections::HashMap;
-use std::fmt::Write;
 
 use serde::Serialize;
 
@@ -12,6 +11,7 @@ use crate::output::Outcome;
 use crate::profile::{Profiles, Seals};
 use crate::settings::Settings;
 use crate::store::Store;
+use crate::text::{Column, Table};
 
 /// One element of `pyswap generations --json` (documented in README).
 #[derive(Serialize)]
@@ -108,21 +108,22 @@ fn run(s: &Settings) -> anyhow::Result<Outcome> {
     broken.map_or(Ok(Outcome::none()), |e| Err(e.into()))
 }
 
-/// The human listing: one line per generation, the current one starred, the number column as
-/// wide as the largest number (at least the header's).
+/// The human listing: one line per generation, the current one starred.
 fn listing(
     rows: &[GenerationRow],
     intact: &[bool],
     checks: &HashMap<u64, ValidationRow>,
     current: Option<u64>,
 ) -> String {
-    let width = rows.last().map_or(0, |g| g.number.to_string().len()).max(4);
-    let mut t = String::with_capacity(120 * (rows.len() + 1));
-    let _ = writeln!(
-        t,
-        "  {:>width$}  CREATED               VERSION     BUILD     VALIDATION        STORE ENTRY",
-        "GEN"
-    );
+    let mut t = Table::new([
+        Column::left("").min(1),
+        Column::right("GEN").min(4).gap(" "),
+        Column::left("CREATED").min(20),
+        Column::left("VERSION").min(10),
+        Column::left("BUILD").min(8),
+        Column::left("VALIDATION").min(16),
+        Column::left("STORE ENTRY"),
+    ]);
     for (g, &intact) in rows.iter().zip(intact) {
         let name = g.entry_name.as_str();
         let (digest, rest) = match name.split_once('-') {
@@ -135,17 +136,17 @@ fn listing(
             None => "-".to_owned(),
             Some(v) => format!("{} {}", if v.ok { "ok" } else { "FAILED" }, v.phase),
         };
-        let _ = writeln!(
-            t,
-            "{} {:>width$}  {:<20}  {:<10}  {:<8}  {check:<16}  {digest}{ellipsis}{rest}",
-            if current == Some(g.number) { "*" } else { " " },
-            g.number,
+        t.row([
+            if current == Some(g.number) { "*" } else { "" }.to_owned(),
+            g.number.to_string(),
             rfc3339(g.created),
-            g.version,
-            g.build.as_deref().unwrap_or("-")
-        );
+            g.version.clone(),
+            g.build.clone().unwrap_or_else(|| "-".into()),
+            check,
+            format!("{digest}{ellipsis}{rest}"),
+        ]);
     }
-    t
+    t.render()
 }
 
 /// The profile's generation rows, the newest validation of each and the seals of its

@@ -5,7 +5,6 @@
 //! the catalogue's (`--available`).
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt::Write;
 
 use serde::Serialize;
 
@@ -14,7 +13,7 @@ use crate::catalogue::Entry;
 use crate::output::Outcome;
 use crate::settings::Settings;
 use crate::store::Store;
-use crate::text::human_bytes;
+use crate::text::{Column, Table, human_bytes};
 use crate::version::{PythonVersion, Request, Variant, label};
 
 #[derive(Serialize)]
@@ -225,7 +224,13 @@ fn show_installed(s: &Settings, rows: &[Installed]) -> anyhow::Result<Outcome> {
         s.out.say("nothing installed yet");
         return Ok(Outcome::none());
     }
-    let mut t = String::from("VERSION              SIZE       STATUS     GENERATIONS  ENTRY\n");
+    let mut t = Table::new([
+        Column::left("VERSION").min(20),
+        Column::right("SIZE").min(10).gap(" "),
+        Column::left("STATUS").min(10).gap(" "),
+        Column::left("GENERATIONS").min(12).gap(" "),
+        Column::left("ENTRY").gap(" "),
+    ]);
     for r in rows {
         let gens = if r.generations.is_empty() {
             "-".to_owned()
@@ -236,32 +241,32 @@ fn show_installed(s: &Settings, rows: &[Installed]) -> anyhow::Result<Outcome> {
             "installed" if r.generations.is_empty() => "unused",
             other => other,
         };
-        let _ = writeln!(
-            t,
-            "{:<20} {:>10} {:<10} {gens:<12} {}",
+        t.row([
             label(&r.version, r.build.as_deref()),
             human_bytes(r.bytes),
-            state,
-            r.name
-        );
+            state.to_owned(),
+            gens,
+            r.name.clone(),
+        ]);
     }
-    s.out.data(&t)?;
+    s.out.data(&t.render())?;
     Ok(Outcome::none())
 }
 
 fn available_table(rows: &[Available]) -> String {
-    let width = rows.iter().map(|r| r.key.len()).max().unwrap_or(3).max(3);
-    let mut t = format!("{:<width$}  {:<8}  STATUS\n", "KEY", "BUILD");
+    let mut t = Table::new([
+        Column::left("KEY"),
+        Column::left("BUILD").min(8),
+        Column::left("STATUS"),
+    ]);
     for r in rows {
-        let _ = writeln!(
-            t,
-            "{:<width$}  {:<8}  {}",
-            r.key,
+        t.row([
+            r.key.as_str(),
             r.build.as_deref().unwrap_or("-"),
-            status(r.current, r.installed, r.staged)
-        );
+            status(r.current, r.installed, r.staged),
+        ]);
     }
-    t
+    t.render()
 }
 
 /// Installed runtimes first (those the catalogue no longer lists too), then what can be
@@ -283,10 +288,13 @@ fn both_table(installed: &[Installed], available: &[Available]) -> String {
             .filter(|a| !a.installed)
             .map(|a| (a.key.clone(), label(&a.version, a.build.as_deref()), "")),
     );
-    let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(3).max(3);
-    let mut t = format!("{:<width$}  {:<20}  STATUS\n", "KEY", "VERSION");
+    let mut t = Table::new([
+        Column::left("KEY"),
+        Column::left("VERSION").min(20),
+        Column::left("STATUS"),
+    ]);
     for (key, version, state) in rows {
-        let _ = writeln!(t, "{key:<width$}  {version:<20}  {state}");
+        t.row([key, version, state.to_owned()]);
     }
-    t
+    t.render()
 }

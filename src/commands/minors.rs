@@ -3,14 +3,13 @@
 //! `bin/python3` follows patch upgrades of 3.11 and never a move to 3.12. Each is a gc root;
 //! `--remove` drops one so that gc may delete what only it kept.
 
-use std::fmt::Write;
-
 use serde::Serialize;
 
 use super::{Changes, Verb};
 use crate::output::Outcome;
 use crate::profile::Profiles;
 use crate::settings::Settings;
+use crate::text::{Column, Table};
 
 /// One element of `pyswap minors --json` (docs/json.md).
 #[derive(Serialize)]
@@ -83,17 +82,23 @@ fn run(s: &Settings, remove: Option<&str>) -> anyhow::Result<Outcome> {
         s.out
             .say(&format!("profile `{}` has no minor paths yet", s.profile));
     }
-    let mut t = String::new();
+    let mut t = Table::headless([
+        Column::left("MINOR").min(7),
+        Column::left("GENERATION").min(16).gap(" "),
+        Column::left("VERSION").min(18).gap(" "),
+        Column::left("PATH").gap(" "),
+    ]);
     for m in &list {
-        let _ = writeln!(
-            t,
-            "{:<7} generation {:<5} CPython {:<10} {}",
-            m.tag,
-            m.generation.map_or_else(|| "-".into(), |g| g.to_string()),
-            m.version.as_deref().unwrap_or("?"),
-            m.path
-        );
+        t.row([
+            m.tag.clone(),
+            format!(
+                "generation {}",
+                m.generation.map_or_else(|| "-".into(), |g| g.to_string())
+            ),
+            format!("CPython {}", m.version.as_deref().unwrap_or("?")),
+            m.path.clone(),
+        ]);
     }
-    s.out.data(&t)?;
+    s.out.data(&t.render())?;
     Ok(Outcome::none())
 }

@@ -3,14 +3,13 @@
 //! the profile runs now: the list of services to restart after a switch (Debian's
 //! `needrestart` is the model).
 
-use std::fmt::Write;
-
 use serde::Serialize;
 
 use super::{Changes, Verb};
 use crate::output::Outcome;
 use crate::profile::Profiles;
 use crate::settings::Settings;
+use crate::text::{Column, Table};
 
 /// One element of `pyswap ps --json` (docs/json.md).
 #[derive(Serialize)]
@@ -90,25 +89,30 @@ fn run(s: &Settings) -> anyhow::Result<Outcome> {
         s.out.say("no running process uses a runtime of this store");
         return Ok(Outcome::none());
     }
-    let mut t = String::from("    PID  USER        GEN  VERSION           CURRENT  COMMAND\n");
+    let mut t = Table::new([
+        Column::right("PID").min(7),
+        Column::left("USER").min(10),
+        Column::right("GEN").min(3),
+        Column::left("VERSION").min(16),
+        Column::left("CURRENT").min(7),
+        Column::left("COMMAND"),
+    ]);
     for r in &rows {
         let version = match (&r.version, &r.build) {
             (Some(v), Some(b)) => format!("{v}+{b}"),
             (Some(v), None) => v.clone(),
             _ => "(unregistered)".into(),
         };
-        let _ = writeln!(
-            t,
-            "{:>7}  {:<10}  {:>3}  {version:<16}  {:<7}  {}",
-            r.pid,
-            r.user,
+        t.row([
+            r.pid.to_string(),
+            r.user.clone(),
             r.generation.map_or_else(|| "-".into(), |g| g.to_string()),
-            if r.current { "yes" } else { "no" },
-            crate::text::printable(&r.command),
-        );
+            version,
+            if r.current { "yes" } else { "no" }.to_owned(),
+            crate::text::printable(&r.command).into_owned(),
+        ]);
         if let Some(v) = &r.venv {
-            let _ = writeln!(
-                t,
+            t.note(format!(
                 "         venv {}{}",
                 crate::text::printable(v),
                 if r.venv_follows_profile {
@@ -116,10 +120,10 @@ fn run(s: &Settings) -> anyhow::Result<Outcome> {
                 } else {
                     ""
                 }
-            );
+            ));
         }
     }
-    s.out.data(&t)?;
+    s.out.data(&t.render())?;
     let stale = rows.iter().filter(|r| !r.current).count();
     if stale > 0 {
         s.out.say(&format!(

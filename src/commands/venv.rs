@@ -2,7 +2,6 @@
 //! entry, so that a running process keeps its build, registered so that they move with their
 //! profile's minor version (see `venv`).
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -12,6 +11,7 @@ use crate::db::{Db, VenvRow};
 use crate::output::Outcome;
 use crate::profile::Profiles;
 use crate::settings::Settings;
+use crate::text::{Column, Table};
 use crate::venv::{self, Points, State, VenvError};
 
 #[derive(Debug, clap::Subcommand)]
@@ -307,24 +307,30 @@ fn list(s: &Settings) -> anyhow::Result<Outcome> {
             .say("no venv is registered; `pyswap venv create PATH` makes one");
         return Ok(Outcome::none());
     }
-    let mut t = String::from("PROFILE     MINOR   VERSION           STATE    PATH\n");
+    let mut t = Table::new([
+        Column::left("PROFILE").min(10),
+        Column::left("MINOR").min(6),
+        Column::left("VERSION").min(16),
+        Column::left("STATE").min(7),
+        Column::left("PATH"),
+    ]);
     for r in &rows {
         let version =
             crate::version::label(r.version.as_deref().unwrap_or("?"), r.build.as_deref());
-        let _ = writeln!(
-            t,
-            "{:<10}  {:<6}  {version:<16}  {:<7}  {}",
-            r.profile,
-            r.minor,
+        t.row([
+            r.profile.clone(),
+            r.minor.clone(),
+            version,
             match r.state {
                 State::Ok => "ok",
                 State::Missing => "missing",
                 State::Changed => "changed",
-            },
-            crate::text::printable(&r.path)
-        );
+            }
+            .to_owned(),
+            crate::text::printable(&r.path).into_owned(),
+        ]);
     }
-    s.out.data(&t)?;
+    s.out.data(&t.render())?;
     for r in &rows {
         if let Some(d) = &r.detail {
             s.out.warn(&format!("venv {}: {d}", r.path));

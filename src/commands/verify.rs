@@ -73,9 +73,8 @@ fn run(s: &Settings, repair: bool) -> anyhow::Result<Outcome> {
     let mut findings = audit(&s.home, &db)?;
     let took = started.elapsed();
     s.out.say(&format!(
-        "checked {} store entr{} ({} files, {}) in {:.2}s",
-        findings.entries,
-        if findings.entries == 1 { "y" } else { "ies" },
+        "checked {} ({} files, {}) in {:.2}s",
+        crate::text::count(findings.entries, "store entry", "store entries"),
         findings.files,
         human_bytes(findings.bytes),
         took.as_secs_f64()

@@ -642,13 +642,16 @@ impl Fetcher {
     }
 }
 
-enum Capped {
+/// Why [`read_capped`] gave nothing.
+#[derive(Debug)]
+pub enum Capped {
     TooLarge,
     /// A read failed after this many bytes.
     Io(io::Error, u64),
 }
 
-fn read_capped(r: impl Read, limit: u64) -> Result<Vec<u8>, Capped> {
+/// All of `r`, refused once it passes `limit` bytes (reading at most one byte more).
+pub fn read_capped(r: impl Read, limit: u64) -> Result<Vec<u8>, Capped> {
     let mut out = Vec::new();
     r.take(limit + 1)
         .read_to_end(&mut out)
