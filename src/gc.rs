@@ -1,6 +1,6 @@
 //! Garbage collection: which generations to delete, then which store entries nothing uses.
 //!
-//! Policy: a generation is deleted only if it is not its profile's current generation, no
+//! Retention: a generation is deleted only if it is not its profile's current generation, no
 //! minor path (`profiles/<p>@3.11`) leads to it, it is
 //! not among the profile's newest `keep` generations (when `--keep` is given), and it was
 //! created before the cutoff (when `--older-than` is given). With neither option no generation
@@ -29,8 +29,10 @@ use crate::profile::Profiles;
 use crate::store::Store;
 use crate::text::count;
 
+/// The retention policy: which generations gc deletes (see the module doc), the download cache's
+/// bound, whether unused staged entries go too.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Policy {
+pub struct Retention {
     pub keep: Option<u64>,
     pub older_than: Option<Duration>,
     pub now: i64,
@@ -40,7 +42,7 @@ pub struct Policy {
     pub cache_max: u64,
 }
 
-impl Policy {
+impl Retention {
     /// Whether the policy deletes generations at all (without `keep` or `older_than` it does not).
     fn deletes(&self) -> bool {
         self.keep.is_some() || self.older_than.is_some()
@@ -116,12 +118,12 @@ fn kept(
     current: &HashSet<(String, u64)>,
     doomed: &[GenerationRow],
     for_minor: &[(String, u64, String)],
-    policy: Policy,
+    retention: Retention,
 ) -> Vec<(String, u64, Kept)> {
-    if !policy.deletes() {
+    if !retention.deletes() {
         return Vec::new();
     }
-    let cutoff = policy.cutoff();
+    let cutoff = retention.cutoff();
     // Each generation's rank among its profile's, newest first (one sort, not a scan per row).
     let mut numbers: HashMap<&str, Vec<u64>> = HashMap::new();
     for g in all {
@@ -146,7 +148,7 @@ fn kept(
             .count() as u64;
         let reason = if current.contains(&key) {
             Kept::Current
-        } else if policy.keep.is_some_and(|k| newer < k) {
+        } else if retention.keep.is_some_and(|k| newer < k) {
             Kept::Newest
         } else if cutoff.is_some_and(|c| g.created >= c) {
             Kept::Younger
@@ -168,22 +170,22 @@ fn kept(
 pub fn doomed_generations<S: std::hash::BuildHasher>(
     all: &[GenerationRow],
     pinned: &HashSet<(String, u64), S>,
-    policy: Policy,
+    retention: Retention,
 ) -> Vec<GenerationRow> {
     let mut by_profile: HashMap<&str, Vec<&GenerationRow>> = HashMap::new();
     for g in all {
         by_profile.entry(&g.profile).or_default().push(g);
     }
-    if !policy.deletes() {
+    if !retention.deletes() {
         return Vec::new();
     }
-    let cutoff = policy.cutoff();
+    let cutoff = retention.cutoff();
     let mut out = Vec::new();
     for (profile, mut gens) in by_profile {
         gens.sort_by_key(|g| std::cmp::Reverse(g.number));
         for (rank, g) in gens.into_iter().enumerate() {
             let is_current = pinned.contains(&(profile.to_owned(), g.number));
-            let in_newest = policy.keep.is_some_and(|k| (rank as u64) < k);
+            let in_newest = retention.keep.is_some_and(|k| (rank as u64) < k);
             let too_young = cutoff.is_some_and(|c| g.created >= c);
             if !is_current && !in_newest && !too_young {
                 out.push(g.clone());
@@ -201,7 +203,12 @@ pub fn doomed_generations<S: std::hash::BuildHasher>(
 /// remaining generation row uses is kept. Only entries with a row are ever deleted: a directory
 /// without one is reported, for `verify --repair` to register (a database restored from a backup
 /// does not know what was installed after it, and may be what the profile runs).
-pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::Result<Report> {
+pub fn run(
+    home: &Home,
+    db: &mut Db,
+    retention: Retention,
+    dry_run: bool,
+) -> anyhow::Result<Report> {
     let profiles = Profiles::new(home.profiles());
     let store = Store::new(home.store());
     let names = db.profiles()?;
@@ -214,9 +221,9 @@ pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::R
     let minors = profiles.minors()?;
     let current = pinned(&profiles, &all, &names, &[]);
     let pinned = pinned(&profiles, &all, &names, &minors);
-    let doomed = doomed_generations(&all, &pinned, policy);
-    let kept_for_minor = kept_for_minor(&all, &current, &doomed, &minors, policy);
-    let kept = kept(&all, &current, &doomed, &kept_for_minor, policy);
+    let doomed = doomed_generations(&all, &pinned, retention);
+    let kept_for_minor = kept_for_minor(&all, &current, &doomed, &minors, retention);
+    let kept = kept(&all, &current, &doomed, &kept_for_minor, retention);
     let doomed_keys: HashSet<(String, u64)> = doomed
         .iter()
         .map(|g| (g.profile.clone(), g.number))
@@ -243,7 +250,7 @@ pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::R
         .collect();
     used.extend(profiles.reachable_entries(&doomed_keys)?);
     used.extend(venv_roots);
-    if !policy.staged {
+    if !retention.staged {
         used.extend(db.staged_names()?);
     }
     let scan = crate::inuse::scan(&home.store(), crate::inuse::Uses::Anything, None);
@@ -291,8 +298,8 @@ pub fn run(home: &Home, db: &mut Db, policy: Policy, dry_run: bool) -> anyhow::R
         sweep_tmp(home);
         sweep_entry_locks(home);
     }
-    let cache = DownloadCache::new(home.cache(), policy.cache_max);
-    let pruned = cache.prune(policy.cache_max, None, dry_run)?;
+    let cache = DownloadCache::new(home.cache(), retention.cache_max);
+    let pruned = cache.prune(retention.cache_max, None, dry_run)?;
     let partials = cache.sweep_partials(PARTIAL_MAX_AGE, dry_run);
     report.cache = Pruned {
         files: pruned.files + partials.files,
@@ -365,9 +372,9 @@ fn kept_for_minor(
     current: &HashSet<(String, u64)>,
     doomed: &[GenerationRow],
     minors: &[(String, String, Option<u64>)],
-    policy: Policy,
+    retention: Retention,
 ) -> Vec<(String, u64, String)> {
-    doomed_generations(all, current, policy)
+    doomed_generations(all, current, retention)
         .into_iter()
         .filter(|g| !doomed.contains(g))
         .filter_map(|g| {
@@ -565,41 +572,41 @@ mod tests {
             .map(|n| g("default", n, i64::try_from(n).unwrap() * 100))
             .collect();
         let current: HashSet<(String, u64)> = [("default".to_owned(), 2)].into();
-        let numbers = |p: Policy| {
+        let numbers = |p: Retention| {
             doomed_generations(&all, &current, p)
                 .iter()
                 .map(|g| g.number)
                 .collect::<Vec<_>>()
         };
         assert_eq!(
-            numbers(Policy::default()),
+            numbers(Retention::default()),
             Vec::<u64>::new(),
             "no options: no generation deleted"
         );
         assert_eq!(
-            numbers(Policy {
+            numbers(Retention {
                 keep: Some(3),
-                ..Policy::default()
+                ..Retention::default()
             }),
             vec![1, 3],
             "newest 3 and current kept"
         );
         assert_eq!(
-            numbers(Policy {
+            numbers(Retention {
                 keep: Some(0),
-                ..Policy::default()
+                ..Retention::default()
             }),
             vec![1, 3, 4, 5, 6],
             "current always kept"
         );
-        let older = Policy {
+        let older = Retention {
             older_than: Some(Duration::from_secs(250)),
             now: 600,
-            ..Policy::default()
+            ..Retention::default()
         };
         assert_eq!(numbers(older), vec![1, 3], "created before 350");
         assert_eq!(
-            numbers(Policy {
+            numbers(Retention {
                 keep: Some(5),
                 ..older
             }),

@@ -84,7 +84,7 @@ pub struct Installed {
 
 pub struct Options<'a> {
     pub lock_wait: Duration,
-    pub validation: &'a validate::Policy,
+    pub validation: &'a validate::Plan,
     /// What a new entry gets besides the archive (bytecode, PEP 668 marker).
     pub recipe: Recipe,
     /// Replaces the upstream release prefix of archive URLs.

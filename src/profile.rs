@@ -272,8 +272,8 @@ impl Profiles {
     /// added, removed or replaced since it was written for `(profile, n, entry)`; otherwise
     /// every link is read ([`Self::generation_audit`]). `verify` always audits.
     pub fn generation_intact(&self, profile: &str, n: u64, entry: &str) -> bool {
-        stamps(rustix::fs::CWD, &self.generation_path(profile, n))
-            .is_some_and(|s| carries(s, seal(profile, n, entry)))
+        seal_times(rustix::fs::CWD, &self.generation_path(profile, n))
+            .is_some_and(|s| bears_seal(s, seal(profile, n, entry)))
             || self.generation_audit(profile, n, entry)
     }
 
@@ -290,7 +290,7 @@ impl Profiles {
                 .iter()
                 .filter_map(|name| match parse(name) {
                     Name::Generation(p, n) if p == profile => {
-                        Some((n, stamps(&dir, Path::new(name))?))
+                        Some((n, seal_times(&dir, Path::new(name))?))
                     }
                     _ => None,
                 })
@@ -303,7 +303,7 @@ impl Profiles {
         seals
             .0
             .get(&n)
-            .is_some_and(|&s| carries(s, seal(profile, n, entry)))
+            .is_some_and(|&s| bears_seal(s, seal(profile, n, entry)))
             || self.generation_audit(profile, n, entry)
     }
 
@@ -728,7 +728,7 @@ pub struct Seals(std::collections::HashMap<u64, (u64, Option<u64>)>);
 
 /// The modification-time nanoseconds of the generation directory `dir` (relative to `at`) and
 /// of its `bin/` (`None`: it has none); `None` when either is not a directory or cannot be read.
-fn stamps(at: impl rustix::fd::AsFd, dir: &Path) -> Option<(u64, Option<u64>)> {
+fn seal_times(at: impl rustix::fd::AsFd, dir: &Path) -> Option<(u64, Option<u64>)> {
     use rustix::fs::{AtFlags, FileType, statat};
     let nanos = |p: &Path| {
         statat(&at, p, AtFlags::SYMLINK_NOFOLLOW).map(|st| {
@@ -743,9 +743,9 @@ fn stamps(at: impl rustix::fd::AsFd, dir: &Path) -> Option<(u64, Option<u64>)> {
     }
 }
 
-/// Whether a generation directory's stamps are the seal `nanos`: nothing in it or in its
+/// Whether a generation directory's modification times ([`seal_times`]) are the seal `nanos`: nothing in it or in its
 /// `bin/` was added, removed or replaced since they were written.
-fn carries((top, bin): (u64, Option<u64>), nanos: u32) -> bool {
+fn bears_seal((top, bin): (u64, Option<u64>), nanos: u32) -> bool {
     let nanos = u64::from(nanos);
     top == nanos && bin.is_none_or(|b| b == nanos)
 }

@@ -498,7 +498,7 @@ pub fn check(ctx: &Context<'_>, venv: &Opened, entry: &str, version: &str) -> Re
 
 /// What happened to one venv when its profile changed.
 #[derive(Debug, Clone, Serialize)]
-pub struct Outcome {
+pub struct Update {
     pub path: String,
     /// `moved` (checked and moved), `returned` (moved back to an entry it ran on before, no
     /// check), `held` (its check failed: it stays on its runtime and works), `stays` (another
@@ -524,7 +524,7 @@ pub fn follow(
     g: &GenerationRow,
     left: Option<&str>,
     check_returns: bool,
-) -> anyhow::Result<Vec<Outcome>> {
+) -> anyhow::Result<Vec<Update>> {
     let mut out = recover(ctx, db)?;
     let Some(minor) = g.minor() else {
         return Ok(out);
@@ -538,7 +538,7 @@ pub fn follow(
             if left != Some(v.minor.as_str()) {
                 continue;
             }
-            out.push(Outcome {
+            out.push(Update {
                 state: "stays",
                 minor: v.minor.clone(),
                 from: v.entry.clone(),
@@ -627,8 +627,8 @@ fn move_one(
     version: &str,
     returning: bool,
     verdict: Option<Result<(), String>>,
-) -> anyhow::Result<Outcome> {
-    let outcome = |state, detail| Outcome {
+) -> anyhow::Result<Update> {
+    let outcome = |state, detail| Update {
         path: v.path.clone(),
         state,
         minor: v.minor.clone(),
@@ -704,7 +704,7 @@ fn move_one(
 /// Finishes the moves a killed command left journaled: each venv is pointed at the entry it was
 /// moving to (its check had passed), or, when that entry is gone, back at the one it came from.
 /// A directory that is no longer the venv registered is left alone and the journal row dropped.
-pub fn recover(ctx: &Context<'_>, db: &mut Db) -> anyhow::Result<Vec<Outcome>> {
+pub fn recover(ctx: &Context<'_>, db: &mut Db) -> anyhow::Result<Vec<Update>> {
     let mut out = Vec::new();
     for m in db.venv_moves()? {
         let Some(v) = db.venv(&m.path)? else {
@@ -722,7 +722,7 @@ pub fn recover(ctx: &Context<'_>, db: &mut Db) -> anyhow::Result<Vec<Outcome>> {
                 .map_or_else(|| m.version.clone(), |e| e.version);
             (m.from.clone(), version)
         };
-        let mut outcome = Outcome {
+        let mut outcome = Update {
             path: m.path.clone(),
             state: "finished",
             minor: v.minor.clone(),
@@ -867,7 +867,7 @@ pub fn following(home: &Home, venv: &Path) -> Option<String> {
 }
 
 /// Lines that say what happened to the venvs (for human output).
-pub fn describe(outcomes: &[Outcome]) -> Vec<String> {
+pub fn describe(outcomes: &[Update]) -> Vec<String> {
     let mut lines = Vec::new();
     for o in outcomes {
         let mut l = String::new();

@@ -188,7 +188,7 @@ fn follow_venvs(
     g: &GenerationRow,
     left: Option<&str>,
     check_returns: bool,
-) -> Vec<crate::venv::Outcome> {
+) -> Vec<crate::venv::Update> {
     match crate::venv::follow(&s.venvs(), db, g, left, check_returns) {
         Ok(v) => v,
         Err(e) => {
@@ -409,13 +409,13 @@ fn restore(
 
 /// What [`return_to`] did.
 #[derive(Default)]
-pub struct Returned {
+pub struct ReturnReport {
     pub minor_path: Option<String>,
     pub minor_change: Option<MinorChange>,
     /// Running processes still on the runtime left; `None` when nothing changed.
     pub previous_runtime_processes: Option<u64>,
     pub following_venv_processes: Vec<Following>,
-    pub venvs: Vec<crate::venv::Outcome>,
+    pub venvs: Vec<crate::venv::Update>,
     pub repaired: Vec<String>,
 }
 
@@ -428,7 +428,7 @@ pub fn return_to(
     profiles: &Profiles,
     target: &GenerationRow,
     current: Option<u64>,
-) -> anyhow::Result<Returned> {
+) -> anyhow::Result<ReturnReport> {
     let from = match current {
         Some(n) => db.generation(&s.profile, n)?,
         None => None,
@@ -480,7 +480,7 @@ pub fn return_to(
     let left = from.as_ref().and_then(GenerationRow::minor);
     let venvs = follow_venvs(s, db, target, left.as_deref(), false);
     say_venvs(s, &venvs);
-    Ok(Returned {
+    Ok(ReturnReport {
         minor_path,
         minor_change,
         previous_runtime_processes,

@@ -42,8 +42,8 @@ pub struct Switched {
     /// Running processes of venvs made from the profile or a minor path: their next stdlib
     /// import reads the new runtime while their loaded extensions stay the old one's.
     pub(crate) following_venv_processes: Vec<Following>,
-    /// What happened to the profile's registered venvs (see `venv::Outcome`).
-    pub(crate) venvs: Vec<crate::venv::Outcome>,
+    /// What happened to the profile's registered venvs (see `venv::Update`).
+    pub(crate) venvs: Vec<crate::venv::Update>,
     /// Nothing was changed: this is what the command would do (`--dry-run`).
     pub(crate) dry_run: bool,
     /// Links that were missing or altered and were put back (`current`, `generation N`).
@@ -223,7 +223,7 @@ pub fn say_following(s: &Settings, following: &[Following]) {
 }
 
 /// Says what happened to the registered venvs: moves as notes, the rest as warnings.
-pub fn say_venvs(s: &Settings, outcomes: &[crate::venv::Outcome]) {
+pub fn say_venvs(s: &Settings, outcomes: &[crate::venv::Update]) {
     for (o, line) in outcomes.iter().zip(crate::venv::describe(outcomes)) {
         if matches!(o.state, "moved" | "returned" | "finished") {
             s.out.say(&line);

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{Changes, Force, Verb};
-use crate::gc::{self, Kept, Policy};
+use crate::gc::{self, Kept, Retention};
 use crate::lock::{self, LockError, Mode};
 use crate::output::Outcome;
 use crate::settings::Settings;
@@ -220,7 +220,7 @@ fn run(
     let report = gc::run(
         &s.home,
         &mut db,
-        Policy {
+        Retention {
             keep,
             older_than,
             now: s.now,

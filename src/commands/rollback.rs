@@ -28,7 +28,7 @@ struct RolledBack<'a> {
     minor_change: Option<MinorChange>,
     previous_runtime_processes: Option<u64>,
     following_venv_processes: Vec<activation::Following>,
-    venvs: Vec<crate::venv::Outcome>,
+    venvs: Vec<crate::venv::Update>,
     repaired: Vec<String>,
     /// Nothing was changed: this is what the command would do.
     dry_run: bool,
@@ -64,7 +64,7 @@ fn run(s: &Settings, to: Option<u64>, force: Force, dry_run: bool) -> anyhow::Re
     {
         return Err(window.into());
     }
-    let Chosen {
+    let RollbackTarget {
         mut db,
         profiles,
         current,
@@ -98,7 +98,7 @@ fn run(s: &Settings, to: Option<u64>, force: Force, dry_run: bool) -> anyhow::Re
             s.profile,
             if changed { "" } else { "; it already is" }
         ));
-        activation::Returned::default()
+        activation::ReturnReport::default()
     } else {
         activation::return_to(s, &mut db, &profiles, &target, current)?
     };
@@ -122,7 +122,7 @@ fn run(s: &Settings, to: Option<u64>, force: Force, dry_run: bool) -> anyhow::Re
 }
 
 /// The generation to return to, and what was needed to find it.
-struct Chosen {
+struct RollbackTarget {
     db: crate::db::Db,
     profiles: Profiles,
     /// The current generation, when the profile link is intact.
@@ -132,7 +132,7 @@ struct Chosen {
     _locks: Option<(crate::lock::GcLock, crate::lock::Lock)>,
 }
 
-fn choose(s: &Settings, to: Option<u64>, dry_run: bool) -> anyhow::Result<Chosen> {
+fn choose(s: &Settings, to: Option<u64>, dry_run: bool) -> anyhow::Result<RollbackTarget> {
     let no_current = || CommandError::NoCurrent(s.profile.clone());
     let (db, locks) = if dry_run {
         (
@@ -169,7 +169,7 @@ fn choose(s: &Settings, to: Option<u64>, dry_run: bool) -> anyhow::Result<Chosen
             }
         })?,
     };
-    Ok(Chosen {
+    Ok(RollbackTarget {
         db,
         profiles,
         current,

@@ -255,7 +255,7 @@ fn flatten<'i>(prefix: &str, table: &DeTable<'i>, out: &mut Vec<Leaf<'i>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::{Flags, Layers};
+    use crate::settings::{Flags, Sources};
 
     fn err(text: &str) -> String {
         parse(text, Path::new("c.toml")).unwrap_err().to_string()
@@ -302,7 +302,7 @@ older_than = "30d"
         assert_eq!(f.get("gc.keep").map(|i| i.line), Some(32));
         let flags = Flags::default();
         let env = |_: &str| None;
-        let mut l = Layers::new(&flags, &env, &f);
+        let mut l = Sources::new(&flags, &env, &f);
         assert_eq!(l.get(&defs::CACHE_MAX).unwrap().0, 500_000_000);
         assert_eq!(
             l.get(&defs::CATALOGUE_TTL).unwrap(),

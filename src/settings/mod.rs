@@ -50,7 +50,7 @@ pub struct Settings {
     /// How long a command waits for a lock held by another pyswap.
     pub lock_wait: Duration,
     /// What validation checks, before activation and after (health check).
-    pub validation: validate::Policy,
+    pub validation: validate::Plan,
     /// What new store entries get besides the archive (`install.compile_bytecode`).
     pub recipe: Recipe,
     /// Which builds requests may resolve to.
@@ -87,14 +87,14 @@ pub struct Settings {
 pub struct Flags(pub HashMap<&'static str, (String, Vec<String>)>);
 
 /// Where the values come from, in order of precedence; records each decision.
-pub struct Layers<'a> {
+pub struct Sources<'a> {
     flags: &'a Flags,
     env: &'a dyn Fn(&str) -> Option<String>,
     file: &'a Manifest,
     shown: Vec<Shown>,
 }
 
-impl<'a> Layers<'a> {
+impl<'a> Sources<'a> {
     pub fn new(
         flags: &'a Flags,
         env: &'a dyn Fn(&str) -> Option<String>,
@@ -217,7 +217,7 @@ pub struct Bootstrap {
 impl Bootstrap {
     pub fn resolve(flags: &Flags, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let none = Manifest::default();
-        let mut l = Layers::new(flags, env, &none);
+        let mut l = Sources::new(flags, env, &none);
         // A relative home would follow the working directory: a cron job or a service would
         // use (and create) a different home than the shell that set it up.
         let home = match l.given(&defs::HOME)? {
@@ -272,7 +272,7 @@ impl Settings {
         file: &Manifest,
         out: Output,
     ) -> anyhow::Result<Self> {
-        let mut l = Layers::new(flags, env, file);
+        let mut l = Sources::new(flags, env, file);
         let catalogue = l.optional(&defs::CATALOGUE)?.unwrap_or(Location::Embedded);
         let platform = l.optional(&defs::PLATFORM)?;
         let mirror = l.optional(&defs::MIRROR)?.map(|m| m.0);
@@ -287,7 +287,7 @@ impl Settings {
             build: l.rule(&defs::POLICY_BUILD, |b| b.0)?,
         };
         let schedule = l.get(&defs::WINDOWS)?;
-        let validation = validate::Policy {
+        let validation = validate::Plan {
             enabled: l.get(&defs::VALIDATION_ENABLED)?,
             timeout: Duration::from_secs(l.get(&defs::VALIDATE_TIMEOUT)?),
             modules: l.get(&defs::VALIDATE_MODULES)?.0,
@@ -365,7 +365,7 @@ impl Settings {
 
 /// The network group; the proxy also from the usual `*_PROXY` variables.
 fn network(
-    l: &mut Layers,
+    l: &mut Sources,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<NetConfig, SettingsError> {
     let secs = |s: u64| Duration::from_secs(s.max(1));

@@ -1,6 +1,6 @@
 //! Proving a runtime works before it becomes current, and again through the profile after.
 //!
-//! The **validation policy** ([`Policy`]) has four parts, each a named check in the [`Report`]:
+//! The **validation policy** ([`Plan`]) has four parts, each a named check in the [`Report`]:
 //! - `abi`: the interpreter is `CPython` and reports the catalogue's version, the `sys.abiflags`
 //!   of its variant (`t` free-threaded, `d` debug), a `SOABI` of `cpython-<M><m><flags>` (with
 //!   the architecture on Linux), and a `sysconfig` platform of its OS and architecture;
@@ -28,11 +28,11 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 mod checks;
-mod policy;
+mod plan;
 mod runner;
 mod scripts;
 
-pub use policy::{DEFAULT_MODULES, Policy, STDLIB, UserCheck, When};
+pub use plan::{DEFAULT_MODULES, Plan, STDLIB, UserCheck, When};
 
 use checks::{abi, modules, real, stdlib, unchanged, user};
 use runner::{environment, probe};
@@ -234,7 +234,7 @@ impl Report {
 
 /// Validates the runtime rooted at `root` (staging directory or store entry) before it is
 /// published or activated: built-in checks, then user checks marked `before`/`both`.
-pub fn validate(root: &Path, expected: &Expected, policy: &Policy, phase: Phase) -> Report {
+pub fn validate(root: &Path, expected: &Expected, policy: &Plan, phase: Phase) -> Report {
     let started = Instant::now();
     let python = root.join("bin/python3");
     let env = environment(root, &python, expected, phase);
@@ -350,7 +350,7 @@ pub fn venv(
 
 /// The post-switch health check through `profile_python` (the profile's `bin/python3`), which
 /// must lead to the runtime at `entry`.
-pub fn health(profile_python: &Path, entry: &Path, expected: &Expected, policy: &Policy) -> Report {
+pub fn health(profile_python: &Path, entry: &Path, expected: &Expected, policy: &Plan) -> Report {
     HealthProbe::start(profile_python, entry, expected, policy).finish(
         profile_python,
         entry,
@@ -372,7 +372,7 @@ pub struct HealthProbe {
 
 impl HealthProbe {
     /// Starts the probe of `python` (which must lead to the runtime at `entry`).
-    pub fn start(python: &Path, entry: &Path, expected: &Expected, policy: &Policy) -> Self {
+    pub fn start(python: &Path, entry: &Path, expected: &Expected, policy: &Plan) -> Self {
         let started = Instant::now();
         let (owned, entry, expected, timeout) = (
             python.to_owned(),
@@ -396,7 +396,7 @@ impl HealthProbe {
         profile_python: &Path,
         entry: &Path,
         expected: &Expected,
-        policy: &Policy,
+        policy: &Plan,
     ) -> Report {
         let mut checks = vec![self.run.join().unwrap_or_else(|_| CheckResult {
             name: "health".into(),
@@ -486,7 +486,7 @@ fn health_probe(
 fn finish(
     phase: Phase,
     python: &Path,
-    policy: &Policy,
+    policy: &Plan,
     started: Instant,
     checks: Vec<CheckResult>,
 ) -> Report {
@@ -542,7 +542,7 @@ mod tests {
             arch: "x86_64".into(),
             tree_digest: None,
         };
-        let policy = Policy::default();
+        let policy = Plan::default();
         let dir = tempfile::tempdir().unwrap();
         let (generation, profile, other) = (
             dir.path().join("default-2/bin"),
@@ -651,7 +651,7 @@ mod tests {
 
     #[test]
     fn the_fingerprint_follows_what_is_checked_before_activation() {
-        let p = Policy::default();
+        let p = Plan::default();
         let mut q = p.clone();
         q.timeout = Duration::from_secs(5);
         assert_eq!(

@@ -61,7 +61,7 @@ pub struct UserCheck {
 
 /// What validation checks.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Policy {
+pub struct Plan {
     /// `false` (`[validation] enabled = false`, manifest only): nothing is validated before or
     /// after a switch; for throw-away CI runners. Never the default.
     pub enabled: bool,
@@ -73,7 +73,7 @@ pub struct Policy {
     pub timeout: Duration,
 }
 
-impl Default for Policy {
+impl Default for Plan {
     fn default() -> Self {
         Self {
             enabled: true,
@@ -85,7 +85,7 @@ impl Default for Policy {
     }
 }
 
-impl Policy {
+impl Plan {
     /// Whether the post-switch health check runs.
     pub fn health(&self) -> bool {
         self.enabled && self.health_check
