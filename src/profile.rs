@@ -743,8 +743,8 @@ fn seal_times(at: impl rustix::fd::AsFd, dir: &Path) -> Option<(u64, Option<u64>
     }
 }
 
-/// Whether a generation directory's modification times ([`seal_times`]) are the seal `nanos`: nothing in it or in its
-/// `bin/` was added, removed or replaced since they were written.
+/// Whether a generation directory's modification times ([`seal_times`]) are the seal `nanos`:
+/// nothing in it or in its `bin/` was added, removed or replaced since they were written.
 fn bears_seal((top, bin): (u64, Option<u64>), nanos: u32) -> bool {
     let nanos = u64::from(nanos);
     top == nanos && bin.is_none_or(|b| b == nanos)
