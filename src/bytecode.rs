@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use crate::tree::{Kind, Node};
 
 #[derive(Debug, thiserror::Error)]
-pub enum BytecodeError {
+pub(crate) enum BytecodeError {
     #[error("validation failed (install): cannot compile {file}: {message}")]
     Compile { file: String, message: String },
     #[error("validation failed (install): the bytecode compiler {python} {why}")]
@@ -76,7 +76,7 @@ fn write_err(path: &Path) -> impl FnOnce(io::Error) -> BytecodeError + '_ {
 /// The PEP 668 marker written into every standard library directory: pip (23.0 and later)
 /// refuses to install into the interpreter and prints the `Error` text. Part of the recipe
 /// ([`Recipe::id`] includes its hash): rewording it makes new entries.
-pub const EXTERNALLY_MANAGED: &str = "\
+pub(crate) const EXTERNALLY_MANAGED: &str = "\
 [externally-managed]
 Error=This Python runtime is managed by pyswap: it lives in a read-only, content-addressed
  store entry shared by every program that runs it, so nothing may be installed into it.
@@ -90,7 +90,7 @@ Error=This Python runtime is managed by pyswap: it lives in a read-only, content
 
 /// Paths `CPython`'s `make install` does not compile (its `compileall -x` pattern): files that
 /// are broken on purpose, for the tests of the tokenizer and of lib2to3.
-pub const SKIPPED: [&str; 4] = [
+pub(crate) const SKIPPED: [&str; 4] = [
     "bad_coding",
     "badsyntax",
     "lib2to3/tests/data",
@@ -143,7 +143,7 @@ pub const WORKER_MARK: &str = "pyswap-compile-1";
 /// What pyswap adds to an entry beyond the archive; stored as `entries.recipe` ([`Recipe::id`]),
 /// and part of what makes an installed entry reusable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Recipe {
+pub(crate) enum Recipe {
     /// Entries made before recipes existed (schema 5 and earlier): the archive's tree alone.
     Legacy,
     /// The PEP 668 marker, and the standard library's bytecode when `bytecode`.
@@ -152,19 +152,19 @@ pub enum Recipe {
 
 impl Recipe {
     /// The recipe `[install] compile_bytecode` asks for.
-    pub fn new(bytecode: bool) -> Self {
+    pub(crate) fn new(bytecode: bool) -> Self {
         Self::Sealed { bytecode }
     }
 
     /// The text stored in `entries.recipe`: `pyc1-unchecked-hash-0+pep668-<12 hex>`, or
     /// `nopyc+pep668-<12 hex>`, or `''`. `pyc1` names the compile procedure of this module
     /// (worker, exclusions, `co_filename`); it changes when that does.
-    pub fn id(&self) -> String {
+    pub(crate) fn id(self) -> String {
         match self {
             Self::Legacy => String::new(),
             Self::Sealed { bytecode } => {
                 let marker = blake3::hash(EXTERNALLY_MANAGED.as_bytes()).to_hex();
-                let code = if *bytecode {
+                let code = if bytecode {
                     "pyc1-unchecked-hash-0"
                 } else {
                     "nopyc"
@@ -175,26 +175,26 @@ impl Recipe {
     }
 
     /// The recipe an entry row records, if this pyswap knows it.
-    pub fn parse(id: &str) -> Option<Self> {
+    pub(crate) fn parse(id: &str) -> Option<Self> {
         [Self::Legacy, Self::new(true), Self::new(false)]
             .into_iter()
             .find(|r| r.id() == id)
     }
 
-    pub fn bytecode(&self) -> bool {
+    pub(crate) fn bytecode(self) -> bool {
         matches!(self, Self::Sealed { bytecode: true })
     }
 }
 
 /// What [`apply`] added.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Added {
+pub(crate) struct Added {
     /// `.py` files of the standard library found, and the `.pyc` files written for them.
-    pub sources: usize,
-    pub compiled: usize,
+    pub(crate) sources: usize,
+    pub(crate) compiled: usize,
     /// Worker processes that ran.
-    pub workers: usize,
-    pub elapsed: Duration,
+    pub(crate) workers: usize,
+    pub(crate) elapsed: Duration,
 }
 
 /// Each node's position, by path.
@@ -223,7 +223,7 @@ fn stdlib_dirs(nodes: &[Node]) -> Vec<String> {
 /// Adds `recipe`'s files to the staged tree at `root` (sealed by the unpacker; `nodes` are its
 /// nodes, extended here with what is written). The archive's sha256 must have been verified:
 /// this runs the runtime's interpreter. On success the tree is sealed again.
-pub fn apply(
+pub(crate) fn apply(
     root: &Path,
     nodes: &mut Vec<Node>,
     recipe: Recipe,

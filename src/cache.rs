@@ -17,10 +17,10 @@ use std::time::{Duration, SystemTime};
 use crate::fetch;
 
 /// Partial downloads older than this are deleted by `gc`.
-pub const PARTIAL_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const PARTIAL_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Debug, thiserror::Error)]
-pub enum CacheError {
+pub(crate) enum CacheError {
     #[error("`{0}` is not a sha256 (64 lowercase hex digits)")]
     BadDigest(String),
     #[error("download cache {}: {error}", path.display())]
@@ -36,12 +36,12 @@ impl crate::exit::Reason for CacheError {
 
 /// What a prune removed (or would remove).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Pruned {
-    pub files: u64,
-    pub bytes: u64,
+pub(crate) struct Pruned {
+    pub(crate) files: u64,
+    pub(crate) bytes: u64,
 }
 
-pub struct DownloadCache {
+pub(crate) struct DownloadCache {
     dir: PathBuf,
     max_bytes: u64,
 }
@@ -59,7 +59,7 @@ fn check(sha256: &str) -> Result<(), CacheError> {
 }
 
 impl DownloadCache {
-    pub fn new(dir: PathBuf, max_bytes: u64) -> Self {
+    pub(crate) fn new(dir: PathBuf, max_bytes: u64) -> Self {
         Self { dir, max_bytes }
     }
 
@@ -71,19 +71,19 @@ impl DownloadCache {
     }
 
     /// Where a verified archive with this digest is kept.
-    pub fn path(&self, sha256: &str) -> Result<PathBuf, CacheError> {
+    pub(crate) fn path(&self, sha256: &str) -> Result<PathBuf, CacheError> {
         check(sha256)?;
         Ok(self.dir.join(sha256))
     }
 
     /// Where a download of this digest accumulates.
-    pub fn partial(&self, sha256: &str) -> Result<PathBuf, CacheError> {
+    pub(crate) fn partial(&self, sha256: &str) -> Result<PathBuf, CacheError> {
         check(sha256)?;
         Ok(self.dir.join(format!("{sha256}.partial")))
     }
 
     /// The cached archive for this digest, if there is one (not yet re-verified).
-    pub fn lookup(&self, sha256: &str) -> Option<PathBuf> {
+    pub(crate) fn lookup(&self, sha256: &str) -> Option<PathBuf> {
         let path = self.path(sha256).ok()?;
         path.symlink_metadata()
             .is_ok_and(|m| m.is_file())
@@ -91,7 +91,7 @@ impl DownloadCache {
     }
 
     /// Marks a cached file as just used (the prune order is least recently used first).
-    pub fn touch(&self, path: &Path) {
+    pub(crate) fn touch(path: &Path) {
         if let Ok(f) = fs::File::options().append(true).open(path) {
             let _ = f.set_modified(SystemTime::now());
         }
@@ -99,7 +99,7 @@ impl DownloadCache {
 
     /// Moves a verified `.partial` into the cache, then prunes to the bound. With a bound of
     /// 0 the cache keeps nothing and the partial is deleted.
-    pub fn admit(&self, sha256: &str) -> Result<(), CacheError> {
+    pub(crate) fn admit(&self, sha256: &str) -> Result<(), CacheError> {
         let partial = self.partial(sha256)?;
         let _ = fs::remove_file(fetch::meta_path(&partial));
         if self.max_bytes == 0 {
@@ -109,13 +109,13 @@ impl DownloadCache {
         let path = self.path(sha256)?;
         fs::rename(&partial, &path).map_err(|e| self.io(e))?;
         crate::crash::point("cache:admitted");
-        self.touch(&path);
+        Self::touch(&path);
         self.prune(self.max_bytes, Some(sha256), false)?;
         Ok(())
     }
 
     /// Deletes a cached archive (one that no longer verifies).
-    pub fn evict(&self, sha256: &str) {
+    pub(crate) fn evict(&self, sha256: &str) {
         if let Ok(p) = self.path(sha256) {
             let _ = fs::remove_file(p);
         }
@@ -149,7 +149,8 @@ impl DownloadCache {
     }
 
     /// Total size of the complete cached files.
-    pub fn usage(&self) -> Result<Pruned, CacheError> {
+    #[cfg(test)]
+    pub(crate) fn usage(&self) -> Result<Pruned, CacheError> {
         let files = self.files()?;
         Ok(Pruned {
             files: files.len() as u64,
@@ -159,7 +160,12 @@ impl DownloadCache {
 
     /// Deletes least recently used files until the cache holds at most `max` bytes, sparing
     /// `keep`.
-    pub fn prune(&self, max: u64, keep: Option<&str>, dry_run: bool) -> Result<Pruned, CacheError> {
+    pub(crate) fn prune(
+        &self,
+        max: u64,
+        keep: Option<&str>,
+        dry_run: bool,
+    ) -> Result<Pruned, CacheError> {
         let files = self.files()?;
         let mut total: u64 = files.iter().map(|(_, n, _)| n).sum();
         let mut pruned = Pruned::default();
@@ -180,7 +186,7 @@ impl DownloadCache {
     }
 
     /// Deletes `.partial` files (and their sidecars) not written to for `older_than`.
-    pub fn sweep_partials(&self, older_than: Duration, dry_run: bool) -> Pruned {
+    pub(crate) fn sweep_partials(&self, older_than: Duration, dry_run: bool) -> Pruned {
         let mut pruned = Pruned::default();
         let Ok(rd) = fs::read_dir(&self.dir) else {
             return pruned;
@@ -252,7 +258,7 @@ mod tests {
         // Three files of 1000 bytes under a bound of 2500: the admit of `c` evicted `a`.
         assert!(c.lookup(&sha('a')).is_none());
         assert!(c.lookup(&sha('b')).is_some() && c.lookup(&sha('c')).is_some());
-        c.touch(&c.path(&sha('b')).unwrap());
+        DownloadCache::touch(&c.path(&sha('b')).unwrap());
         let pruned = c.prune(1000, None, false).unwrap();
         assert_eq!(
             pruned,

@@ -19,33 +19,33 @@ use crate::settings::{Bootstrap, Flags, Settings, defs};
     version,
     about = "Install and switch Python runtimes through an immutable store with atomic, numbered generations"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
-    pub global: Global,
+    pub(crate) global: Global,
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 /// The global flags that are not settings: how to print.
 #[derive(Debug, Args)]
-pub struct Global {
+pub(crate) struct Global {
     /// Print one JSON document on stdout instead of human output
     #[arg(long, global = true)]
-    pub json: bool,
+    pub(crate) json: bool,
     /// Print nothing but errors and data
     #[arg(long, short, global = true)]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
     /// Log what pyswap does on stderr: -v steps, -vv details with timings, -vvv everything [env: `PYSWAP_LOG` (filter directives)]
     #[arg(long, short, global = true, action = ArgAction::Count)]
-    pub verbose: u8,
+    pub(crate) verbose: u8,
 }
 
 /// A bad command line: an unknown flag, a missing or malformed argument.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
-pub struct UsageError {
-    pub message: String,
-    pub help: Option<String>,
+pub(crate) struct UsageError {
+    pub(crate) message: String,
+    pub(crate) help: Option<String>,
 }
 
 crate::exit::register!(UsageError);
@@ -60,7 +60,7 @@ impl crate::exit::Reason for UsageError {
 }
 
 /// The whole command line: the derive types, the setting flags, the exit-status footer.
-pub fn command() -> clap::Command {
+pub(crate) fn command() -> clap::Command {
     let mut cmd = Cli::command().after_help(format!(
         "Put `$PYSWAP_HOME/profiles/<profile>/bin` on PATH (see `pyswap env`).\n\n{}",
         crate::exit::footer()
@@ -102,8 +102,14 @@ pub fn wants_json(args: impl IntoIterator<Item = OsString>) -> bool {
         .any(|a| a == "--json")
 }
 
+/// Runs the command the command line names: what the binary does.
+pub fn run() -> anyhow::Result<Outcome> {
+    let (settings, command) = parse()?;
+    commands::run(&settings, command.verb())
+}
+
 /// Parses the command line and resolves every setting.
-pub fn parse() -> anyhow::Result<(Settings, Command)> {
+fn parse() -> anyhow::Result<(Settings, Command)> {
     let matches = match command().try_get_matches() {
         Ok(m) => m,
         Err(e) => return Err(usage(&e).into()),
@@ -200,21 +206,21 @@ fn flags(m: &ArgMatches) -> Flags {
 }
 
 /// The completion script for `shell`.
-pub fn completions(shell: clap_complete::Shell) -> String {
+pub(crate) fn completions(shell: clap_complete::Shell) -> String {
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut command(), "pyswap", &mut out);
     String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The man page (roff).
-pub fn man() -> std::io::Result<String> {
+pub(crate) fn man() -> std::io::Result<String> {
     let mut out = Vec::new();
     clap_mangen::Man::new(command()).render(&mut out)?;
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Install a runtime if needed, validate it, and make it the profile's new current generation
     Switch(commands::switch::Switch),
     /// Switch to the newest patch release of the current minor version that the policy allows
@@ -264,7 +270,7 @@ pub enum Command {
 
 impl Command {
     /// The verb to run: one arm per command, so none can be left out.
-    pub fn verb(&self) -> &dyn Verb {
+    pub(crate) fn verb(&self) -> &dyn Verb {
         match self {
             Self::Switch(c) => c,
             Self::Upgrade(c) => c,
@@ -293,7 +299,7 @@ impl Command {
 
 /// `pyswap completions SHELL`: about the command line itself, so it lives here.
 #[derive(Debug, Args)]
-pub struct Completions {
+pub(crate) struct Completions {
     #[arg(value_enum)]
     shell: clap_complete::Shell,
 }
@@ -312,7 +318,7 @@ impl Verb for Completions {
 
 /// `pyswap man`.
 #[derive(Debug, Args)]
-pub struct Man {}
+pub(crate) struct Man {}
 
 impl Verb for Man {
     fn changes(&self) -> Changes {

@@ -3,14 +3,14 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Now, in Unix seconds (0 before 1970, `i64::MAX` past it).
-pub fn now_unix() -> i64 {
+pub(crate) fn now_unix() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// Unix seconds as RFC 3339 UTC (`2026-11-23T18:30:00Z`).
-pub fn rfc3339(unix: i64) -> String {
+pub(crate) fn rfc3339(unix: i64) -> String {
     use std::fmt::Write as _;
     // RFC 3339 has four-digit years: a time past 9999-12-31 (a test clock, a corrupt row) is
     // shown as its Unix seconds rather than failing the formatter.

@@ -10,8 +10,8 @@
 //! The points are the steps of a command, so they also serve profiling, in every build: each
 //! point passed is a `debug` log event (`pyswap -vv …` shows them with the time since start).
 
-pub const ENV: &str = "PYSWAP_TEST_CRASH_AT";
-pub const TRACE: &str = "PYSWAP_TEST_CRASH_TRACE";
+pub(crate) const ENV: &str = "PYSWAP_TEST_CRASH_AT";
+pub(crate) const TRACE: &str = "PYSWAP_TEST_CRASH_TRACE";
 
 /// Logs a step of the command (see `log`).
 pub fn timing(name: &str) {
@@ -20,7 +20,7 @@ pub fn timing(name: &str) {
 
 /// Dies here if the test harness asked for it.
 #[cfg(any(debug_assertions, feature = "crash-points"))]
-pub fn point(name: &str) {
+pub(crate) fn point(name: &str) {
     use std::io::Write;
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};

@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::home::Home;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-pub const SCHEMA_VERSION: i64 = 7;
+pub(crate) const SCHEMA_VERSION: i64 = 7;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Maps a rusqlite error to [`DbError::Sql`] naming the database file.
@@ -199,12 +199,12 @@ pub struct VenvRow {
 
 /// A move under way (`venv_moves`): the venv is being pointed from `from` to `to`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VenvMove {
-    pub path: String,
-    pub from: String,
-    pub to: String,
+pub(crate) struct VenvMove {
+    pub(crate) path: String,
+    pub(crate) from: String,
+    pub(crate) to: String,
     /// The version of `to`, written into `pyvenv.cfg`.
-    pub version: String,
+    pub(crate) version: String,
 }
 
 fn venv_from(r: &Row<'_>) -> rusqlite::Result<VenvRow> {
@@ -225,13 +225,13 @@ const VENV_COLS: &str = "path, profile, minor, entry, dev, ino, uid, created, he
 
 /// One attempt to change a profile (`changes` table).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ChangeRow {
-    pub profile: String,
-    pub command: String,
-    pub ok: bool,
+pub(crate) struct ChangeRow {
+    pub(crate) profile: String,
+    pub(crate) command: String,
+    pub(crate) ok: bool,
     /// The generation current after it, when it succeeded.
-    pub generation: Option<u64>,
-    pub created: i64,
+    pub(crate) generation: Option<u64>,
+    pub(crate) created: i64,
 }
 
 fn validation_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<ValidationRow> {
@@ -249,71 +249,71 @@ fn validation_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<ValidationRow> {
 
 /// One stored validation run.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ValidationRow {
-    pub entry_id: i64,
-    pub profile: Option<String>,
-    pub generation: Option<u64>,
-    pub phase: String,
-    pub policy: String,
-    pub ok: bool,
+pub(crate) struct ValidationRow {
+    pub(crate) entry_id: i64,
+    pub(crate) profile: Option<String>,
+    pub(crate) generation: Option<u64>,
+    pub(crate) phase: String,
+    pub(crate) policy: String,
+    pub(crate) ok: bool,
     /// The report, as JSON (see `validate::Report`).
-    pub report: String,
-    pub created: i64,
+    pub(crate) report: String,
+    pub(crate) created: i64,
 }
 
 /// A store entry's row.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntryRow {
-    pub id: i64,
+    pub(crate) id: i64,
     pub name: String,
     pub tree_digest: String,
-    pub catalogue_key: String,
-    pub version: String,
-    pub platform: String,
-    pub variant: String,
-    pub build: Option<String>,
-    pub archive_url: String,
-    pub archive_sha256: String,
-    pub files: u64,
-    pub bytes: u64,
-    pub validation: String,
-    pub created: i64,
+    pub(crate) catalogue_key: String,
+    pub(crate) version: String,
+    pub(crate) platform: String,
+    pub(crate) variant: String,
+    pub(crate) build: Option<String>,
+    pub(crate) archive_url: String,
+    pub(crate) archive_sha256: String,
+    pub(crate) files: u64,
+    pub(crate) bytes: u64,
+    pub(crate) validation: String,
+    pub(crate) created: i64,
     /// What pyswap added to the archive's tree (`bytecode::Recipe::id`); `''` before schema 6.
-    pub recipe: String,
+    pub(crate) recipe: String,
 }
 
 /// A new entry, before it has an id.
-pub type NewEntry = EntryRow;
+pub(crate) type NewEntry = EntryRow;
 
 /// A generation's row, with its entry's directory name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GenerationRow {
-    pub profile: String,
-    pub number: u64,
-    pub entry_id: i64,
+    pub(crate) profile: String,
+    pub(crate) number: u64,
+    pub(crate) entry_id: i64,
     pub entry_name: String,
-    pub version: String,
-    pub request: String,
-    pub command: String,
-    pub created: i64,
+    pub(crate) version: String,
+    pub(crate) request: String,
+    pub(crate) command: String,
+    pub(crate) created: i64,
     /// The entry's variant (`''`, `freethreaded`, ...) and build tag.
-    pub variant: String,
-    pub build: Option<String>,
+    pub(crate) variant: String,
+    pub(crate) build: Option<String>,
 }
 
 impl GenerationRow {
     /// The catalogue key of its entry (the entry name after the digest).
-    pub fn key(&self) -> &str {
+    pub(crate) fn key(&self) -> &str {
         crate::store::key_of(&self.entry_name)
     }
 
     /// `3.11.7+20240107`: the version and build, as human output shows a runtime.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         crate::version::label(&self.version, self.build.as_deref())
     }
 
     /// `3.11`, `3.13t`: the minor version and variant (see [`crate::profile::minor_tag`]).
-    pub fn minor(&self) -> Option<String> {
+    pub(crate) fn minor(&self) -> Option<String> {
         crate::profile::minor_tag(&self.version, &self.variant)
     }
 }
@@ -367,7 +367,7 @@ impl Db {
     /// the database created and migrated. A new database is the owner's alone (SQLite gives
     /// `-wal` and `-shm` the same mode); an operator may open it to a group later, and pyswap
     /// never widens or narrows it again.
-    pub fn open_home(home: &Home) -> anyhow::Result<Self> {
+    pub(crate) fn open_home(home: &Home) -> anyhow::Result<Self> {
         home.create()?;
         let new = !home.db().exists();
         let db = Self::open_home_db(home)?;
@@ -386,7 +386,7 @@ impl Db {
     /// Opens the home's database to read it; `None` when nothing was ever installed. A user
     /// who may read the home but not write it can use it; a database of an older schema is
     /// upgraded first when this user may write it.
-    pub fn open_home_read(home: &Home) -> anyhow::Result<Option<Self>> {
+    pub(crate) fn open_home_read(home: &Home) -> anyhow::Result<Option<Self>> {
         if !home.exists() {
             return Ok(None);
         }
@@ -429,7 +429,7 @@ impl Db {
     /// set that up without writing (another user's home, with no `-wal` left after its last
     /// writer closed, which checkpoints), as an immutable file, which is then exactly what it
     /// holds. The schema must be the current one: only a writer migrates.
-    pub fn open_read_only(path: &Path) -> Result<Self, DbError> {
+    pub(crate) fn open_read_only(path: &Path) -> Result<Self, DbError> {
         use rusqlite::OpenFlags;
         let err = sql_err(path);
         let base = url::Url::from_file_path(path).map_err(|()| DbError::Sql {
@@ -542,7 +542,7 @@ impl Db {
     }
 
     /// The entry made from the archive with this sha256 for this catalogue key by `recipe`, if any.
-    pub fn entry_by_archive(
+    pub(crate) fn entry_by_archive(
         &self,
         sha256: &str,
         key: &str,
@@ -578,7 +578,7 @@ impl Db {
     }
 
     /// Records a published entry; if a row with its name exists (same content), returns that.
-    pub fn insert_entry(&mut self, e: &NewEntry) -> Result<EntryRow, DbError> {
+    pub(crate) fn insert_entry(&mut self, e: &NewEntry) -> Result<EntryRow, DbError> {
         let err = sql_err(&self.path);
         let tx = self
             .conn
@@ -601,7 +601,7 @@ impl Db {
         Ok(row)
     }
 
-    pub fn generations(&self, profile: &str) -> Result<Vec<GenerationRow>, DbError> {
+    pub(crate) fn generations(&self, profile: &str) -> Result<Vec<GenerationRow>, DbError> {
         let mut st = self
             .conn
             .prepare(&format!(
@@ -624,7 +624,7 @@ impl Db {
     }
 
     /// How many generations `profile` has.
-    pub fn generation_count(&self, profile: &str) -> Result<u64, DbError> {
+    pub(crate) fn generation_count(&self, profile: &str) -> Result<u64, DbError> {
         self.conn
             .query_row(
                 "SELECT COUNT(*) FROM generations WHERE profile = ?1",
@@ -635,7 +635,7 @@ impl Db {
     }
 
     /// The newest generation of `profile` older than `number`, if any.
-    pub fn generation_before(
+    pub(crate) fn generation_before(
         &self,
         profile: &str,
         number: u64,
@@ -669,7 +669,7 @@ impl Db {
     }
 
     /// Records an attempt to change a profile (kept: the newest 100 per profile).
-    pub fn record_change(&mut self, c: &ChangeRow) -> Result<(), DbError> {
+    pub(crate) fn record_change(&mut self, c: &ChangeRow) -> Result<(), DbError> {
         let err = sql_err(&self.path);
         let tx = self
             .conn
@@ -689,7 +689,7 @@ impl Db {
     }
 
     /// The newest attempt to change each profile.
-    pub fn last_changes(&self) -> Result<Vec<ChangeRow>, DbError> {
+    pub(crate) fn last_changes(&self) -> Result<Vec<ChangeRow>, DbError> {
         let err = sql_err(&self.path);
         let mut st = self
             .conn
@@ -711,7 +711,7 @@ impl Db {
     }
 
     /// The number the profile's next generation will get.
-    pub fn next_generation(&self, profile: &str) -> Result<u64, DbError> {
+    pub(crate) fn next_generation(&self, profile: &str) -> Result<u64, DbError> {
         self.conn
             .query_row(
                 "SELECT next_generation FROM profiles WHERE name = ?1",
@@ -726,7 +726,7 @@ impl Db {
     /// Allocates the profile's next generation number (never reused), inserts its row, and runs
     /// `materialise(n)` (which creates the generation's link) before committing. If
     /// `materialise` fails, nothing is recorded.
-    pub fn add_generation(
+    pub(crate) fn add_generation(
         &mut self,
         g: &GenerationRow,
         materialise: impl FnOnce(u64) -> Result<(), String>,
@@ -762,7 +762,7 @@ impl Db {
 
     /// Inserts the row of generation `n` of `profile`, found on disk without one (`verify
     /// --repair`), and raises the profile's `next_generation` past it.
-    pub fn insert_recovered_generation(
+    pub(crate) fn insert_recovered_generation(
         &mut self,
         profile: &str,
         n: u64,
@@ -789,7 +789,7 @@ impl Db {
     }
 
     /// Deletes generation rows (links are the caller's to remove afterwards).
-    pub fn delete_generations(&mut self, gens: &[(String, u64)]) -> Result<(), DbError> {
+    pub(crate) fn delete_generations(&mut self, gens: &[(String, u64)]) -> Result<(), DbError> {
         let err = sql_err(&self.path);
         let tx = self
             .conn
@@ -811,7 +811,7 @@ impl Db {
     }
 
     /// Marks an entry as pre-staged: gc keeps it until a generation uses it.
-    pub fn mark_staged(&mut self, entry_id: i64, now: i64) -> Result<(), DbError> {
+    pub(crate) fn mark_staged(&mut self, entry_id: i64, now: i64) -> Result<(), DbError> {
         self.conn
             .execute(
                 "INSERT INTO staged (entry_id, created) VALUES (?1, ?2) ON CONFLICT (entry_id) DO NOTHING",
@@ -822,7 +822,7 @@ impl Db {
     }
 
     /// Clears the pre-staged mark (a generation now uses the entry).
-    pub fn unstage(&mut self, entry_id: i64) -> Result<(), DbError> {
+    pub(crate) fn unstage(&mut self, entry_id: i64) -> Result<(), DbError> {
         self.conn
             .execute("DELETE FROM staged WHERE entry_id = ?1", params![entry_id])
             .map(drop)
@@ -830,7 +830,7 @@ impl Db {
     }
 
     /// Names of the entries pre-staged by `install`.
-    pub fn staged_names(&self) -> Result<Vec<String>, DbError> {
+    pub(crate) fn staged_names(&self) -> Result<Vec<String>, DbError> {
         let mut st = self
             .conn
             .prepare(
@@ -844,7 +844,7 @@ impl Db {
 
     /// Deletes entry rows that no generation references (and their staged marks); returns the
     /// rows deleted. Entries named in `keep` stay.
-    pub fn delete_unreferenced_entries(
+    pub(crate) fn delete_unreferenced_entries(
         &mut self,
         keep: &[String],
     ) -> Result<Vec<EntryRow>, DbError> {
@@ -876,7 +876,7 @@ impl Db {
     }
 
     /// Stores one validation run.
-    pub fn record_validation(&mut self, v: &ValidationRow) -> Result<(), DbError> {
+    pub(crate) fn record_validation(&mut self, v: &ValidationRow) -> Result<(), DbError> {
         self.conn
             .execute(
                 "INSERT INTO validations (entry_id, profile, generation, phase, policy, ok, report, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -888,7 +888,7 @@ impl Db {
 
     /// The report of the entry's newest pre-activation validation under policy fingerprint
     /// `policy`, if that run passed.
-    pub fn validated(&self, entry_id: i64, policy: &str) -> Result<Option<String>, DbError> {
+    pub(crate) fn validated(&self, entry_id: i64, policy: &str) -> Result<Option<String>, DbError> {
         self.conn
             .query_row(
                 "SELECT ok, report FROM validations WHERE entry_id = ?1 AND policy = ?2 AND phase IN ('install', 'activate', 'check') ORDER BY id DESC LIMIT 1",
@@ -904,7 +904,7 @@ impl Db {
     /// The newest validation of every generation of `profile`, by generation number. The
     /// `report` of each is left empty (the verdicts are what callers list; a report is several
     /// KiB, and a profile can have thousands of generations).
-    pub fn latest_validations(
+    pub(crate) fn latest_validations(
         &self,
         profile: &str,
     ) -> Result<std::collections::HashMap<u64, ValidationRow>, DbError> {
@@ -926,7 +926,7 @@ impl Db {
     }
 
     /// The newest validation of generation `n` of `profile`, report included.
-    pub fn latest_validation(
+    pub(crate) fn latest_validation(
         &self,
         profile: &str,
         n: u64,
@@ -942,18 +942,7 @@ impl Db {
             .map_err(sql_err(&self.path))
     }
 
-    /// Names of all registered entries.
-    pub fn entry_names(&self) -> Result<Vec<String>, DbError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT name FROM entries ORDER BY name")
-            .map_err(sql_err(&self.path))?;
-        st.query_map([], |r| r.get(0))
-            .and_then(Iterator::collect)
-            .map_err(sql_err(&self.path))
-    }
-
-    pub fn profiles(&self) -> Result<Vec<String>, DbError> {
+    pub(crate) fn profiles(&self) -> Result<Vec<String>, DbError> {
         let mut st = self
             .conn
             .prepare("SELECT name FROM profiles ORDER BY name")
@@ -963,7 +952,7 @@ impl Db {
             .map_err(sql_err(&self.path))
     }
     /// Every registered venv, by path.
-    pub fn venvs(&self) -> Result<Vec<VenvRow>, DbError> {
+    pub(crate) fn venvs(&self) -> Result<Vec<VenvRow>, DbError> {
         let err = sql_err(&self.path);
         let mut st = self
             .conn
@@ -975,7 +964,7 @@ impl Db {
     }
 
     /// The venv registered at `path`.
-    pub fn venv(&self, path: &str) -> Result<Option<VenvRow>, DbError> {
+    pub(crate) fn venv(&self, path: &str) -> Result<Option<VenvRow>, DbError> {
         self.conn
             .query_row(
                 &format!("SELECT {VENV_COLS} FROM venvs WHERE path = ?1"),
@@ -1007,7 +996,7 @@ impl Db {
     }
 
     /// Forgets a venv (its row, what it ran on, an unfinished move).
-    pub fn forget_venv(&mut self, path: &str) -> Result<(), DbError> {
+    pub(crate) fn forget_venv(&mut self, path: &str) -> Result<(), DbError> {
         let err = sql_err(&self.path);
         let tx = self
             .conn
@@ -1024,7 +1013,7 @@ impl Db {
     }
 
     /// Whether the venv at `path` has run on `entry` before.
-    pub fn venv_ran_on(&self, path: &str, entry: &str) -> Result<bool, DbError> {
+    pub(crate) fn venv_ran_on(&self, path: &str, entry: &str) -> Result<bool, DbError> {
         self.conn
             .query_row(
                 "SELECT 1 FROM venv_runs WHERE path = ?1 AND entry = ?2",
@@ -1037,7 +1026,7 @@ impl Db {
     }
 
     /// Records why a venv was not moved (`None` clears it).
-    pub fn set_venv_held(&mut self, path: &str, held: Option<&str>) -> Result<(), DbError> {
+    pub(crate) fn set_venv_held(&mut self, path: &str, held: Option<&str>) -> Result<(), DbError> {
         self.conn
             .execute(
                 "UPDATE venvs SET held = ?2 WHERE path = ?1",
@@ -1048,7 +1037,7 @@ impl Db {
     }
 
     /// Journals a move before its first rename.
-    pub fn begin_venv_move(&mut self, m: &VenvMove, now: i64) -> Result<(), DbError> {
+    pub(crate) fn begin_venv_move(&mut self, m: &VenvMove, now: i64) -> Result<(), DbError> {
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO venv_moves (path, from_entry, to_entry, version, started) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -1059,7 +1048,7 @@ impl Db {
     }
 
     /// Moves journaled and not finished (a command was killed during them).
-    pub fn venv_moves(&self) -> Result<Vec<VenvMove>, DbError> {
+    pub(crate) fn venv_moves(&self) -> Result<Vec<VenvMove>, DbError> {
         let err = sql_err(&self.path);
         let mut st = self
             .conn
@@ -1078,7 +1067,7 @@ impl Db {
     }
 
     /// Ends a move: the venv runs `to` (or, when it was undone, `from`), the journal row goes.
-    pub fn end_venv_move(&mut self, m: &VenvMove, now_on: &str) -> Result<(), DbError> {
+    pub(crate) fn end_venv_move(&mut self, m: &VenvMove, now_on: &str) -> Result<(), DbError> {
         let err = sql_err(&self.path);
         let tx = self
             .conn
@@ -1100,7 +1089,7 @@ impl Db {
     }
 
     /// Entry names that registered venvs and unfinished moves use (gc roots).
-    pub fn venv_entries(&self) -> Result<Vec<String>, DbError> {
+    pub(crate) fn venv_entries(&self) -> Result<Vec<String>, DbError> {
         let err = sql_err(&self.path);
         let mut st = self
             .conn

@@ -54,7 +54,7 @@ impl From<ExitStatus> for std::process::ExitCode {
 }
 
 /// The `Exit status:` section of `pyswap --help`.
-pub fn footer() -> String {
+pub(crate) fn footer() -> String {
     let mut s = String::from("Exit status:\n");
     for status in ExitStatus::ALL {
         let _ = writeln!(s, "  {:<14} {}", status as u8, status.meaning());
@@ -72,7 +72,7 @@ pub fn footer() -> String {
 }
 
 /// What an error means for the exit status, and what to do about it.
-pub trait Reason {
+pub(crate) trait Reason {
     fn status(&self) -> ExitStatus;
 
     /// The `help:` line under the error, where one helps.
@@ -82,7 +82,8 @@ pub trait Reason {
 }
 
 /// Finds the [`Reason`] of one error type in a chain link (see `register!`).
-pub type Finder = for<'a> fn(&'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Reason>;
+pub(crate) type Finder =
+    for<'a> fn(&'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Reason>;
 
 /// Every error type's [`Finder`], each added beside its type by `register!`: this module names
 /// none of them, so it imports nothing of pyswap and every module may use it.
@@ -160,11 +161,6 @@ fn io_help(e: &std::io::Error) -> Option<&'static str> {
         }
         _ => None,
     }
-}
-
-/// A user-facing failure with `help`.
-pub fn failure(help: &'static str) -> (ExitStatus, Option<Cow<'static, str>>) {
-    (ExitStatus::Failure, Some(Cow::Borrowed(help)))
 }
 
 #[cfg(test)]

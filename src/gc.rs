@@ -32,14 +32,14 @@ use crate::text::count;
 /// The retention policy: which generations gc deletes (see the module doc), the download cache's
 /// bound, whether unused staged entries go too.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Retention {
-    pub keep: Option<u64>,
-    pub older_than: Option<Duration>,
-    pub now: i64,
+pub(crate) struct Retention {
+    pub(crate) keep: Option<u64>,
+    pub(crate) older_than: Option<Duration>,
+    pub(crate) now: i64,
     /// Also delete entries pre-staged by `install` that no generation uses.
-    pub staged: bool,
+    pub(crate) staged: bool,
     /// Bound on the download cache, in bytes.
-    pub cache_max: u64,
+    pub(crate) cache_max: u64,
 }
 
 impl Retention {
@@ -57,39 +57,39 @@ impl Retention {
 
 /// What gc will do (dry run) or did.
 #[derive(Debug, Default)]
-pub struct Report {
-    pub generations: Vec<GenerationRow>,
-    pub entries: Vec<EntryRow>,
-    pub leftover_dirs: u64,
-    pub leftover_links: u64,
-    pub bytes_freed: u64,
+pub(crate) struct Report {
+    pub(crate) generations: Vec<GenerationRow>,
+    pub(crate) entries: Vec<EntryRow>,
+    pub(crate) leftover_dirs: u64,
+    pub(crate) leftover_links: u64,
+    pub(crate) bytes_freed: u64,
     /// Cached archives and stale partial downloads deleted.
-    pub cache: Pruned,
+    pub(crate) cache: Pruned,
     /// Entries nothing references any more but a running process uses: (entry, pid). Kept.
-    pub in_use: Vec<(String, u32)>,
+    pub(crate) in_use: Vec<(String, u32)>,
     /// Generations the policy alone would delete but a minor link keeps: (profile, N, minor).
-    pub kept_for_minor: Vec<(String, u64, String)>,
+    pub(crate) kept_for_minor: Vec<(String, u64, String)>,
     /// Every generation kept while a policy (`keep`, `older_than`) was given, and the rule
     /// that kept it: (profile, N, reason).
-    pub kept: Vec<(String, u64, Kept)>,
+    pub(crate) kept: Vec<(String, u64, Kept)>,
     /// Entry directories without a row (kept; `verify --repair` registers them).
-    pub unregistered: Vec<String>,
+    pub(crate) unregistered: Vec<String>,
     /// Names in `store/` that pyswap never makes (left alone).
-    pub foreign: Vec<String>,
+    pub(crate) foreign: Vec<String>,
     /// Generation directories without a row (kept: they are roots; `verify --repair` registers
     /// them).
-    pub unregistered_generations: Vec<(String, u64)>,
+    pub(crate) unregistered_generations: Vec<(String, u64)>,
     /// Registered venvs whose directory is gone or no longer the venv registered: forgotten.
-    pub venvs_forgotten: Vec<crate::venv::Forgotten>,
+    pub(crate) venvs_forgotten: Vec<crate::venv::Forgotten>,
     /// Entries nothing visible uses, kept because processes gc may not inspect could use them.
-    pub kept_unseen: Vec<String>,
+    pub(crate) kept_unseen: Vec<String>,
     /// Why: how many such processes, and the way out.
-    pub unseen_why: Option<String>,
+    pub(crate) unseen_why: Option<String>,
 }
 
 /// Why gc kept a generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kept {
+pub(crate) enum Kept {
     /// It is the profile's current generation.
     Current,
     /// It is among the newest `keep`.
@@ -101,7 +101,7 @@ pub enum Kept {
 }
 
 impl Kept {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Current => "current",
             Self::Newest => "newest",
@@ -167,7 +167,7 @@ fn kept(
 
 /// Generations the policy deletes. `pinned` generations (current, or the target of a minor link)
 /// are never deleted.
-pub fn doomed_generations<S: std::hash::BuildHasher>(
+pub(crate) fn doomed_generations<S: std::hash::BuildHasher>(
     all: &[GenerationRow],
     pinned: &HashSet<(String, u64), S>,
     retention: Retention,
@@ -203,7 +203,7 @@ pub fn doomed_generations<S: std::hash::BuildHasher>(
 /// remaining generation row uses is kept. Only entries with a row are ever deleted: a directory
 /// without one is reported, for `verify --repair` to register (a database restored from a backup
 /// does not know what was installed after it, and may be what the profile runs).
-pub fn run(
+pub(crate) fn run(
     home: &Home,
     db: &mut Db,
     retention: Retention,

@@ -17,7 +17,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
-pub enum HomeError {
+pub(crate) enum HomeError {
     #[error("cannot create {}", path.display())]
     Create {
         path: PathBuf,
@@ -74,20 +74,20 @@ impl crate::exit::Reason for HomeError {
 }
 
 /// The file that marks a directory as a pyswap home.
-pub const MARKER: &str = "pyswap-home.tag";
+pub(crate) const MARKER: &str = "pyswap-home.tag";
 const MARKER_TEXT: &str = "Signature: pyswap home, layout 1\n\
 # This directory is a pyswap home. pyswap writes and deletes only in directories with this file.\n\
 # See store-layout.md for what is inside.\n";
 
 /// The root of one pyswap installation.
 #[derive(Clone, Debug)]
-pub struct Home {
+pub(crate) struct Home {
     root: PathBuf,
 }
 
 impl Home {
     /// `$XDG_DATA_HOME/pyswap`, else `$HOME/.local/share/pyswap`.
-    pub fn default_root() -> Result<PathBuf, HomeError> {
+    pub(crate) fn default_root() -> Result<PathBuf, HomeError> {
         if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| Path::new(x).is_absolute()) {
             return Ok(PathBuf::from(x).join("pyswap"));
         }
@@ -98,12 +98,12 @@ impl Home {
     }
 
     /// A home whose directories may not exist yet (for read-only commands).
-    pub fn at(root: PathBuf) -> Self {
+    pub(crate) fn at(root: PathBuf) -> Self {
         Self { root }
     }
 
     /// [`Home::at`], refusing a path that exists and is not a directory (or a link to one).
-    pub fn checked(root: PathBuf) -> Result<Self, HomeError> {
+    pub(crate) fn checked(root: PathBuf) -> Result<Self, HomeError> {
         match fs::metadata(&root) {
             Ok(m) if !m.is_dir() => Err(HomeError::NotADirectory { path: root }),
             _ => Ok(Self { root }),
@@ -113,7 +113,7 @@ impl Home {
     /// Why the filesystem holding the home refuses writes, if it does: read-only (EROFS) or
     /// full (ENOSPC). Used to explain a failure whose own message does not (SQLite's
     /// "unable to open database file", "disk I/O error").
-    pub fn unusable(&self) -> Option<HomeError> {
+    pub(crate) fn unusable(&self) -> Option<HomeError> {
         let st = rustix::fs::statvfs(&self.root).ok()?;
         let code = if st.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY) {
             libc::EROFS
@@ -131,7 +131,7 @@ impl Home {
     /// Makes the home ready for a command that writes or deletes: creates it (with its marker)
     /// if it is new, adopts a home of an earlier pyswap, refuses a directory that is not a pyswap
     /// home or that others could write to, and creates the fixed directories if missing.
-    pub fn create(&self) -> Result<(), HomeError> {
+    pub(crate) fn create(&self) -> Result<(), HomeError> {
         let create = |dir: &Path| {
             fs::create_dir_all(dir).map_err(|error| HomeError::Create {
                 path: dir.to_owned(),
@@ -171,7 +171,7 @@ impl Home {
     /// Refuses a directory that exists, is not marked as a pyswap home, and holds more than a
     /// new home may (an operator's `config.toml`) unless an earlier pyswap made it: what
     /// [`Home::create`] would refuse, checked without writing (dry runs, read-only commands).
-    pub fn check_ours(&self) -> Result<(), HomeError> {
+    pub(crate) fn check_ours(&self) -> Result<(), HomeError> {
         let marker = self.root.join(MARKER);
         if !self.root.is_dir()
             || fs::read_to_string(&marker).is_ok_and(|t| t.starts_with("Signature: pyswap home"))
@@ -231,7 +231,7 @@ impl Home {
     }
 
     /// True when this user may write the home's database (and so migrate it).
-    pub fn writable(&self) -> bool {
+    pub(crate) fn writable(&self) -> bool {
         self.writable_dir() && rustix::fs::access(self.db(), rustix::fs::Access::WRITE_OK).is_ok()
     }
 
@@ -240,42 +240,42 @@ impl Home {
     }
 
     /// True when the home carries its marker.
-    pub fn is_marked(&self) -> bool {
+    pub(crate) fn is_marked(&self) -> bool {
         self.root.join(MARKER).is_file()
     }
 
     /// The home's own `.python-version` (`pyswap pin --global`).
-    pub fn pin_file(&self) -> PathBuf {
+    pub(crate) fn pin_file(&self) -> PathBuf {
         self.root.join(crate::pin::FILE)
     }
 
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         &self.root
     }
-    pub fn store(&self) -> PathBuf {
+    pub(crate) fn store(&self) -> PathBuf {
         self.root.join("store")
     }
-    pub fn profiles(&self) -> PathBuf {
+    pub(crate) fn profiles(&self) -> PathBuf {
         self.root.join("profiles")
     }
-    pub fn tmp(&self) -> PathBuf {
+    pub(crate) fn tmp(&self) -> PathBuf {
         self.root.join("tmp")
     }
-    pub fn locks(&self) -> PathBuf {
+    pub(crate) fn locks(&self) -> PathBuf {
         self.root.join("locks")
     }
     /// Verified archives and partial downloads, named by sha256.
-    pub fn cache(&self) -> PathBuf {
+    pub(crate) fn cache(&self) -> PathBuf {
         self.root.join("cache")
     }
     /// Copies of remote catalogues with their validators.
-    pub fn catalogues(&self) -> PathBuf {
+    pub(crate) fn catalogues(&self) -> PathBuf {
         self.root.join("catalogues")
     }
-    pub fn db(&self) -> PathBuf {
+    pub(crate) fn db(&self) -> PathBuf {
         self.root.join("pyswap.db")
     }
-    pub fn exists(&self) -> bool {
+    pub(crate) fn exists(&self) -> bool {
         self.db().exists()
     }
 }

@@ -25,7 +25,7 @@ use crate::version::{PythonVersion, Variant};
 use crate::{crash, tree, validate};
 
 #[derive(Debug, thiserror::Error)]
-pub enum InstallError {
+pub(crate) enum InstallError {
     #[error(
         "offline: {key} is neither in the store nor in the download cache (it would come from {url})"
     )]
@@ -63,7 +63,7 @@ impl crate::exit::Reason for InstallError {
 
 /// Where the bytes of a fresh entry came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Origin {
+pub(crate) enum Origin {
     /// Already in the store: nothing read.
     Store,
     /// The download cache (re-verified).
@@ -75,26 +75,26 @@ pub enum Origin {
 }
 
 /// An entry in the store, and whether this call put it there.
-pub struct Installed {
-    pub row: EntryRow,
-    pub path: PathBuf,
-    pub fresh: bool,
-    pub origin: Origin,
+pub(crate) struct Installed {
+    pub(crate) row: EntryRow,
+    pub(crate) path: PathBuf,
+    pub(crate) fresh: bool,
+    pub(crate) origin: Origin,
 }
 
-pub struct Options<'a> {
-    pub lock_wait: Duration,
-    pub validation: &'a validate::Plan,
+pub(crate) struct Options<'a> {
+    pub(crate) lock_wait: Duration,
+    pub(crate) validation: &'a validate::Plan,
     /// What a new entry gets besides the archive (bytecode, PEP 668 marker).
-    pub recipe: Recipe,
+    pub(crate) recipe: Recipe,
     /// Replaces the upstream release prefix of archive URLs.
-    pub mirror: Option<&'a str>,
-    pub cache: &'a DownloadCache,
+    pub(crate) mirror: Option<&'a str>,
+    pub(crate) cache: &'a DownloadCache,
 }
 
 /// Returns the store entry for `entry`, fetching and unpacking it if needed. `say` receives
 /// notes for the user (waiting on a lock, a cached file that no longer verified).
-pub fn ensure(
+pub(crate) fn ensure(
     home: &Home,
     db: &mut Db,
     fetcher: &Fetcher,
@@ -233,7 +233,7 @@ fn entry_lock(
 }
 
 /// The catalogue entry a store entry was installed from (for re-fetching or resolving offline).
-pub fn entry_of(row: &EntryRow) -> Option<Entry> {
+pub(crate) fn entry_of(row: &EntryRow) -> Option<Entry> {
     let mut platform = row.platform.splitn(3, '-');
     let (os, arch, libc) = (platform.next()?, platform.next()?, platform.next()?);
     Some(Entry {
@@ -256,7 +256,7 @@ const NOT_VALIDATED: &str = r#"{"skipped": "installed with validation.enabled = 
 
 /// What a recovered row says in place of an install-time validation report. It does not parse
 /// as a report, so the next `switch` to the entry validates it first.
-pub const RECOVERED: &str =
+pub(crate) const RECOVERED: &str =
     r#"{"recovered": "registered by verify --repair from its directory; never validated since"}"#;
 
 /// Registers an entry directory that has no row (`verify --repair` after a database was restored
@@ -264,7 +264,7 @@ pub const RECOVERED: &str =
 /// the name starts with; version, variant and platform come from the catalogue key in the name.
 /// Where it was downloaded from is not known (`archive_url` and `archive_sha256` are empty), so
 /// a later damage cannot be repaired from the archive.
-pub fn recover(home: &Home, db: &mut Db, name: &str) -> Result<EntryRow, anyhow::Error> {
+pub(crate) fn recover(home: &Home, db: &mut Db, name: &str) -> Result<EntryRow, anyhow::Error> {
     let fail = |why: String| InstallError::Unrecoverable {
         name: name.to_owned(),
         why,
@@ -323,7 +323,7 @@ pub fn recover(home: &Home, db: &mut Db, name: &str) -> Result<EntryRow, anyhow:
 /// Re-fetches the archive a registered entry came from (cache, mirror or network, sha256
 /// checked), unpacks it and, if its tree digest is the recorded one, swaps it in place of the
 /// damaged or missing tree (`verify --repair`). The row is unchanged: the content is the same.
-pub fn restore(
+pub(crate) fn restore(
     home: &Home,
     fetcher: &Fetcher,
     row: &EntryRow,
@@ -386,7 +386,7 @@ fn obtain(
         spec.local = Some(cached.clone());
         match fetch_and_unpack(store, fetcher, &spec, progress) {
             Ok((got, _)) => {
-                opts.cache.touch(&cached);
+                crate::cache::DownloadCache::touch(&cached);
                 return Ok((got, Origin::Cache));
             }
             Err(e) if is_mismatch(&e) => {

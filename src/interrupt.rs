@@ -18,7 +18,7 @@ use std::time::Duration;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 /// The signals handled here, in the order the `--help` footer lists their exits.
-pub const HANDLED: [i32; 3] = [SIGHUP, SIGINT, SIGTERM];
+pub(crate) const HANDLED: [i32; 3] = [SIGHUP, SIGINT, SIGTERM];
 
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
@@ -64,10 +64,10 @@ pub fn name(sig: i32) -> &'static str {
 }
 
 /// Held while a child process group of ours runs: signals are then recorded, not fatal.
-pub struct Running(());
+pub(crate) struct Running(());
 
 impl Running {
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         RUNNING.fetch_add(1, Ordering::SeqCst);
         Self(())
     }

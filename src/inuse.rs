@@ -32,19 +32,19 @@ use std::path::Path;
 
 /// A process that uses store entries.
 #[derive(Debug, Clone)]
-pub struct Process {
-    pub pid: u32,
+pub(crate) struct Process {
+    pub(crate) pid: u32,
     /// Its real user id (the owner of `/proc/<pid>`).
-    pub uid: u32,
+    pub(crate) uid: u32,
     /// Its command line, arguments joined by spaces (`[name]` when it has none).
-    pub command: String,
+    pub(crate) command: String,
     /// The entries it uses, sorted.
-    pub entries: Vec<String>,
+    pub(crate) entries: Vec<String>,
 }
 
 /// How much of a process counts as using an entry.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Uses {
+pub(crate) enum Uses {
     /// Runs it: its executable or a mapped file (a shared library, `libpython` embedded in a
     /// server) is in the entry. What `ps` lists and a switch counts: the processes to restart.
     Runs,
@@ -55,22 +55,21 @@ pub enum Uses {
 
 /// What a scan of `/proc` found.
 #[derive(Debug, Default)]
-pub struct Scan {
+pub(crate) struct Scan {
     /// The processes (but this one) that use an entry, by pid.
-    pub processes: Vec<Process>,
+    pub(crate) processes: Vec<Process>,
     /// Processes whose executable or mappings this user may not read (another user's, when
     /// pyswap is not root): they may use any entry they can reach.
-    pub hidden: Vec<Hidden>,
+    pub(crate) hidden: Vec<Hidden>,
 }
 
 /// A process that could not be inspected, and who it runs as (from `/proc/<pid>/status`, which
 /// anyone may read).
 #[derive(Debug, Clone)]
-pub struct Hidden {
-    pub pid: u32,
+pub(crate) struct Hidden {
     /// Its effective user id, and every group id it has (effective and supplementary).
-    pub uid: u32,
-    pub gids: Vec<u32>,
+    pub(crate) uid: u32,
+    pub(crate) gids: Vec<u32>,
 }
 
 /// Who a process runs as, from `/proc/<pid>/status`: (effective uid, effective and
@@ -159,13 +158,13 @@ impl Index {
 }
 
 /// Every process (but this one) that uses an entry of `store`, by pid.
-pub fn processes(store: &Path, how: Uses) -> Vec<Process> {
+pub(crate) fn processes(store: &Path, how: Uses) -> Vec<Process> {
     scan(store, how, None).processes
 }
 
 /// Scans `/proc` for the processes that use the entries of `store` (all of them, or those named
 /// in `only`), and those it cannot inspect.
-pub fn scan(store: &Path, how: Uses, only: Option<&[String]>) -> Scan {
+pub(crate) fn scan(store: &Path, how: Uses, only: Option<&[String]>) -> Scan {
     let store = fs::canonicalize(store).unwrap_or_else(|_| store.to_owned());
     let index = Index::of(&store, only);
     let mut found = Scan::default();
@@ -184,7 +183,7 @@ pub fn scan(store: &Path, how: Uses, only: Option<&[String]>) -> Scan {
         let (mut entries, hidden) = uses(&p.path(), &store, &index, how);
         if hidden {
             let (uid, gids) = credentials(&p.path()).unwrap_or((uid, Vec::new()));
-            found.hidden.push(Hidden { pid, uid, gids });
+            found.hidden.push(Hidden { uid, gids });
         }
         if let Some(only) = only {
             entries.retain(|e| only.contains(e));
@@ -204,12 +203,12 @@ pub fn scan(store: &Path, how: Uses, only: Option<&[String]>) -> Scan {
 }
 
 /// Entry name -> the lowest pid using it.
-pub fn entries_in_use(store: &Path) -> BTreeMap<String, u32> {
+pub(crate) fn entries_in_use(store: &Path) -> BTreeMap<String, u32> {
     in_use(&scan(store, Uses::Anything, None))
 }
 
 /// Entry name -> the lowest pid using it, from a scan.
-pub fn in_use(scan: &Scan) -> BTreeMap<String, u32> {
+pub(crate) fn in_use(scan: &Scan) -> BTreeMap<String, u32> {
     let mut found = BTreeMap::new();
     for p in &scan.processes {
         for name in &p.entries {
@@ -245,7 +244,7 @@ fn command_line(proc_dir: &Path) -> String {
 }
 
 /// The name of user `uid` from `/etc/passwd`, else the number.
-pub fn user_name(uid: u32) -> String {
+pub(crate) fn user_name(uid: u32) -> String {
     fs::read_to_string("/etc/passwd")
         .ok()
         .and_then(|passwd| {

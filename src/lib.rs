@@ -1,43 +1,53 @@
 //! pyswap: install and switch Python runtimes through an immutable, content-addressed store.
 //!
 //! The binary (`src/main.rs`) is a thin shell over this library. Domain modules own one concern
-//! each and never see clap; `cli` turns flags and environment into [`settings::Settings`] once,
-//! and `commands` are short scripts over the domain modules.
+//! each and never see clap; `cli` turns flags and environment into `settings::Settings` once,
+//! and `commands` are short scripts over the domain modules (ARCHITECTURE.md has the layers).
+//!
+//! The public surface is what `main.rs`, the benches, the fuzz targets, the example and the
+//! integration tests use (`cli::run`, the exit statuses, unpacking, tree digests, the
+//! catalogue parser, reading the database); every other item is `pub(crate)`, and
+//! `unreachable_pub` keeps it so: a `pub` that nothing outside can reach would read as API.
 
-pub mod activation;
+#![warn(unreachable_pub)]
+// The docs are the developers' (CI builds them with `--document-private-items`), so public docs
+// may link to crate-private items; a link to nothing still fails.
+#![allow(rustdoc::private_intra_doc_links)]
+
+mod activation;
 pub mod archive;
 pub mod bytecode;
-pub mod cache;
+mod cache;
 pub mod catalogue;
 pub mod cli;
-pub mod clock;
-pub mod commands;
+mod clock;
+mod commands;
 pub mod crash;
 pub mod db;
 pub mod exit;
 pub mod fetch;
-pub mod gc;
-pub mod home;
-pub mod install;
+mod gc;
+mod home;
+mod install;
 pub mod interrupt;
-pub mod inuse;
+mod inuse;
 pub mod lock;
-pub mod log;
-pub mod metrics;
-pub mod mirror;
+mod log;
+mod metrics;
+mod mirror;
 pub mod output;
-pub mod pin;
+mod pin;
 pub mod platform;
-pub mod policy;
-pub mod profile;
-pub mod remove;
+mod policy;
+mod profile;
+mod remove;
 pub mod secret;
-pub mod settings;
+mod settings;
 pub mod store;
 pub mod text;
 pub mod tree;
 pub mod validate;
-pub mod venv;
-pub mod verify;
+mod venv;
+mod verify;
 pub mod version;
-pub mod window;
+mod window;

@@ -56,7 +56,7 @@ pub enum Mode {
 
 /// A held lock; released when dropped (or when the process dies).
 #[derive(Debug)]
-pub struct Lock {
+pub(crate) struct Lock {
     _file: File,
 }
 
@@ -106,7 +106,7 @@ pub fn gc(
 }
 
 /// Takes the lock at `path`, waiting up to `wait`; `on_wait` is called once if it must wait.
-pub fn acquire(
+pub(crate) fn acquire(
     path: &Path,
     mode: Mode,
     wait: Duration,

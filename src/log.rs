@@ -8,11 +8,14 @@ use tracing_subscriber::fmt::time::Uptime;
 
 use crate::settings::SettingsError;
 
-pub const ENV: &str = "PYSWAP_LOG";
+pub(crate) const ENV: &str = "PYSWAP_LOG";
 
 /// Installs the subscriber asked for by `verbosity` (the count of `-v`) or `PYSWAP_LOG` (read
 /// through `env`); installs nothing when neither asks.
-pub fn init(verbosity: u8, env: &dyn Fn(&str) -> Option<String>) -> Result<(), SettingsError> {
+pub(crate) fn init(
+    verbosity: u8,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), SettingsError> {
     let filter = match verbosity {
         0 => match env(ENV).filter(|v| !v.trim().is_empty()) {
             Some(directives) => EnvFilter::try_new(&directives).map_err(|e| {

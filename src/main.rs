@@ -9,8 +9,7 @@ fn main() -> ExitCode {
     pyswap::interrupt::install();
     // Known before parsing, so that a usage error is a JSON document too.
     let json = pyswap::cli::wants_json(std::env::args_os());
-    let result = pyswap::cli::parse()
-        .and_then(|(settings, command)| pyswap::commands::run(&settings, command.verb()));
+    let result = pyswap::cli::run();
     pyswap::crash::timing("done");
     let (code, document, error) = match result {
         Ok(outcome) => (ExitStatus::Success as u8, outcome.document, None),

@@ -84,7 +84,7 @@ fn per_profile(s: &Settings, db: &Db) -> anyhow::Result<ProfileSamples> {
 }
 
 /// The metrics of the home `s` names; `db` is `None` when nothing was ever installed.
-pub fn render(s: &Settings, db: Option<&Db>) -> anyhow::Result<String> {
+pub(crate) fn render(s: &Settings, db: Option<&Db>) -> anyhow::Result<String> {
     let mut t = Text::default();
     let store_help = "Bytes of the runtimes in the store.";
     let Some(db) = db else {
@@ -183,7 +183,7 @@ fn escape(v: &str) -> String {
 /// Writes `text` to `path` atomically (readable by the collector: 0644). Only a regular file is
 /// replaced: a symlink, a device or anything else at `path` is refused (the rename would
 /// replace whatever is there).
-pub fn write_textfile(path: &Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_textfile(path: &Path, text: &str) -> std::io::Result<()> {
     match std::fs::symlink_metadata(path) {
         Ok(m) if !m.file_type().is_file() => {
             return Err(std::io::Error::other(
@@ -209,7 +209,7 @@ pub fn write_textfile(path: &Path, text: &str) -> std::io::Result<()> {
 
 /// Records an attempt to change the profile (for `pyswap_last_switch_*`); only in a home that
 /// is pyswap's already, and never failing the command (a warning in the log).
-pub fn record_attempt(s: &Settings, command: &str, ok: bool) {
+pub(crate) fn record_attempt(s: &Settings, command: &str, ok: bool) {
     if !s.home.is_marked() {
         return;
     }
@@ -233,7 +233,7 @@ pub fn record_attempt(s: &Settings, command: &str, ok: bool) {
 
 /// Rewrites the textfile (`metrics.textfile`) after a command that changed state; the error,
 /// as one line naming the file, when it could not be written.
-pub fn refresh_textfile(s: &Settings) -> Result<(), String> {
+pub(crate) fn refresh_textfile(s: &Settings) -> Result<(), String> {
     let Some(path) = &s.metrics_textfile else {
         return Ok(());
     };

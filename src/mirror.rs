@@ -15,10 +15,10 @@ use std::path::{Path, PathBuf};
 
 use crate::catalogue::{Catalogue, Entry, Location, UPSTREAM_PREFIX};
 
-pub const CATALOGUE_FILE: &str = "download-metadata.json";
+pub(crate) const CATALOGUE_FILE: &str = "download-metadata.json";
 
 #[derive(Debug, thiserror::Error)]
-pub enum MirrorError {
+pub(crate) enum MirrorError {
     #[error("refusing to mirror {url}: path segment `{segment}` is not a safe file name")]
     UnsafeName { url: String, segment: String },
     #[error("{} is not a catalogue pyswap can extend: {reason}", path.display())]
@@ -38,7 +38,7 @@ impl crate::exit::Reason for MirrorError {
 
 /// Where an entry's archive goes in the mirror: (URL path relative to the mirror root, still
 /// percent-encoded; the same path on disk, decoded).
-pub fn layout(entry: &Entry) -> Result<(String, PathBuf), MirrorError> {
+pub(crate) fn layout(entry: &Entry) -> Result<(String, PathBuf), MirrorError> {
     let upstream = entry
         .url
         .strip_prefix(UPSTREAM_PREFIX)
@@ -78,7 +78,7 @@ pub fn layout(entry: &Entry) -> Result<(String, PathBuf), MirrorError> {
 }
 
 /// The base URL entries get: `base` (with a trailing `/`), or the directory as a file:// URL.
-pub fn base_url(dir: &Path, base: Option<&str>) -> Result<url::Url, MirrorError> {
+pub(crate) fn base_url(dir: &Path, base: Option<&str>) -> Result<url::Url, MirrorError> {
     match base {
         Some(b) => {
             let with_slash = if b.ends_with('/') {
@@ -97,7 +97,7 @@ pub fn base_url(dir: &Path, base: Option<&str>) -> Result<url::Url, MirrorError>
 }
 
 /// The mirror's current catalogue entries (none when it has no catalogue yet).
-pub fn load(dir: &Path) -> Result<BTreeMap<String, serde_json::Value>, MirrorError> {
+pub(crate) fn load(dir: &Path) -> Result<BTreeMap<String, serde_json::Value>, MirrorError> {
     let path = dir.join(CATALOGUE_FILE);
     let bytes = match fs::read(&path) {
         Ok(b) => b,
@@ -118,7 +118,7 @@ pub fn load(dir: &Path) -> Result<BTreeMap<String, serde_json::Value>, MirrorErr
 }
 
 /// Writes the catalogue atomically (temporary file, fsync, rename); returns its path.
-pub fn save(
+pub(crate) fn save(
     dir: &Path,
     entries: &BTreeMap<String, serde_json::Value>,
 ) -> Result<PathBuf, MirrorError> {

@@ -16,7 +16,7 @@ use crate::fetch::{NoProgress, Progress};
 /// output goes, never of the home's disk.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write to standard output")]
-pub struct StdoutError(#[source] pub std::io::Error);
+pub(crate) struct StdoutError(#[source] pub std::io::Error);
 
 crate::exit::register!(StdoutError);
 impl crate::exit::Reason for StdoutError {
@@ -40,12 +40,12 @@ pub struct Outcome {
 
 impl Outcome {
     /// No document (`--json` then prints `null` only for an error; see `main`).
-    pub fn none() -> Self {
+    pub(crate) fn none() -> Self {
         Self::default()
     }
 
     /// The command's document.
-    pub fn of<T: Serialize>(value: &T) -> anyhow::Result<Self> {
+    pub(crate) fn of<T: Serialize>(value: &T) -> anyhow::Result<Self> {
         Ok(Self {
             document: Some(serde_json::to_value(value)?),
         })
@@ -53,7 +53,7 @@ impl Outcome {
 
     /// Adds `key` to the document (an object), for something that went wrong after the
     /// command's own work (`metrics_error`).
-    pub fn annotate(&mut self, key: &str, value: serde_json::Value) {
+    pub(crate) fn annotate(&mut self, key: &str, value: serde_json::Value) {
         if let Some(serde_json::Value::Object(map)) = &mut self.document {
             map.insert(key.to_owned(), value);
         }
@@ -61,7 +61,7 @@ impl Outcome {
 
     /// The command failed with `error` after producing this document: `main` prints the
     /// document with the error inside.
-    pub fn failed(self, error: impl Into<anyhow::Error>) -> anyhow::Error {
+    pub(crate) fn failed(self, error: impl Into<anyhow::Error>) -> anyhow::Error {
         let error = error.into();
         match self.document {
             Some(document) => Documented { document, error }.into(),
@@ -104,14 +104,14 @@ impl crate::exit::Reason for Documented {
 }
 
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Output {
-    pub json: bool,
-    pub quiet: bool,
-    pub progress: bool,
+pub(crate) struct Output {
+    pub(crate) json: bool,
+    pub(crate) quiet: bool,
+    pub(crate) progress: bool,
 }
 
 impl Output {
-    pub fn new(json: bool, quiet: bool) -> Self {
+    pub(crate) fn new(json: bool, quiet: bool) -> Self {
         Self {
             json,
             quiet,
@@ -120,14 +120,14 @@ impl Output {
     }
 
     /// A note for the person at the terminal (stderr); silent under `--quiet` and `--json`.
-    pub fn say(&self, msg: &str) {
+    pub(crate) fn say(self, msg: &str) {
         if !self.quiet && !self.json {
             eprintln!("{}", crate::text::printable_line(msg));
         }
     }
 
     /// A warning (stderr); silent only under `--quiet`.
-    pub fn warn(&self, msg: &str) {
+    pub(crate) fn warn(self, msg: &str) {
         if !self.quiet {
             eprintln!("warning: {}", crate::text::printable_line(msg));
         }
@@ -135,7 +135,7 @@ impl Output {
 
     /// Warnings that may come by the thousand (one per bad catalogue entry): the first few, then
     /// how many more there were.
-    pub fn warn_all(&self, warnings: &[String]) {
+    pub(crate) fn warn_all(self, warnings: &[String]) {
         const SHOWN: usize = 5;
         for w in warnings.iter().take(SHOWN) {
             self.warn(w);
@@ -149,7 +149,7 @@ impl Output {
     }
 
     /// Human data on stdout (skipped under `--json`).
-    pub fn data(&self, text: &str) -> Result<(), StdoutError> {
+    pub(crate) fn data(self, text: &str) -> Result<(), StdoutError> {
         if self.json {
             return Ok(());
         }
@@ -161,14 +161,18 @@ impl Output {
 
     /// A warning that `--quiet` does not hide either: something an unattended run must not
     /// lose silently.
-    pub fn alert(&self, msg: &str) {
+    #[expect(
+        clippy::unused_self,
+        reason = "a method beside say and warn, though no flag hides it"
+    )]
+    pub(crate) fn alert(self, msg: &str) {
         eprintln!("warning: {}", crate::text::printable_line(msg));
     }
 
     /// How a download of `label` is shown: a line when it starts (with its size when the server
     /// says it) unless `--quiet` or `--json`, and a bar while it runs when stderr is a terminal.
     /// All bars of a run share one display, so parallel downloads show one bar each.
-    pub fn progress(&self, label: &str) -> Arc<dyn Progress> {
+    pub(crate) fn progress(self, label: &str) -> Arc<dyn Progress> {
         static DISPLAY: OnceLock<MultiProgress> = OnceLock::new();
         let bar = self.progress.then(|| {
             let display = DISPLAY
@@ -183,7 +187,7 @@ impl Output {
         }
         Arc::new(Download {
             label: label.to_owned(),
-            out: *self,
+            out: self,
             announced: std::sync::atomic::AtomicBool::new(false),
             bar,
         })

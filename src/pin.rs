@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 
 use crate::version::{Request, RequestError};
 
-pub const FILE: &str = ".python-version";
+pub(crate) const FILE: &str = ".python-version";
 
 #[derive(Debug, thiserror::Error)]
-pub enum PinError {
+pub(crate) enum PinError {
     #[error("cannot read {}: {error}", path.display())]
     Read {
         path: PathBuf,
@@ -63,15 +63,15 @@ impl crate::exit::Reason for PinError {
 
 /// A request and the file it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Pin {
-    pub request: String,
-    pub file: PathBuf,
+pub(crate) struct Pin {
+    pub(crate) request: String,
+    pub(crate) file: PathBuf,
     /// From the home's own file rather than the directory tree.
-    pub global: bool,
+    pub(crate) global: bool,
 }
 
 /// The pin that applies in `dir`: the nearest `.python-version` up the tree, else `global`.
-pub fn find(dir: &Path, global: &Path) -> Result<Option<Pin>, PinError> {
+pub(crate) fn find(dir: &Path, global: &Path) -> Result<Option<Pin>, PinError> {
     for d in dir.ancestors() {
         if let Some(request) = read(&d.join(FILE))? {
             return Ok(Some(Pin {
@@ -85,7 +85,7 @@ pub fn find(dir: &Path, global: &Path) -> Result<Option<Pin>, PinError> {
 }
 
 /// The home's own pin at `path`, if there is one.
-pub fn global_pin(path: &Path) -> Result<Option<Pin>, PinError> {
+pub(crate) fn global_pin(path: &Path) -> Result<Option<Pin>, PinError> {
     Ok(read(path)?.map(|request| Pin {
         request,
         file: path.to_owned(),
@@ -160,7 +160,7 @@ fn read(path: &Path) -> Result<Option<String>, PinError> {
 }
 
 /// Writes `request` (checked first) to `path`, replacing the file atomically.
-pub fn write(path: &Path, request: &str) -> Result<Request, PinError> {
+pub(crate) fn write(path: &Path, request: &str) -> Result<Request, PinError> {
     let parsed = Request::parse(request).map_err(|error| PinError::Invalid {
         path: path.to_owned(),
         error,

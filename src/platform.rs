@@ -25,9 +25,9 @@ impl crate::exit::Reason for PlatformError {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Platform {
-    pub os: String,
+    pub(crate) os: String,
     /// Architecture family plus optional microarchitecture level: `x86_64`, `x86_64_v3`, `aarch64`.
-    pub arch: String,
+    pub(crate) arch: String,
     pub libc: String,
 }
 
@@ -51,7 +51,7 @@ impl Platform {
     }
 
     /// The platform of the machine pyswap runs on.
-    pub fn detect() -> Result<Self, PlatformError> {
+    pub(crate) fn detect() -> Result<Self, PlatformError> {
         if std::env::consts::OS != "linux" {
             return Err(PlatformError::UnsupportedOs(std::env::consts::OS));
         }

@@ -16,25 +16,25 @@ use crate::version::Request;
 
 /// A rule and where it was set (for the message that refuses a request).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rule<T> {
-    pub value: T,
+pub(crate) struct Rule<T> {
+    pub(crate) value: T,
     /// e.g. `/etc/pyswap/config.toml line 4`.
-    pub origin: String,
+    pub(crate) origin: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct VersionPolicy {
-    pub allowed: Option<Rule<Request>>,
-    pub max_minor: Option<Rule<u64>>,
-    pub prereleases: Option<Rule<bool>>,
-    pub build: Option<Rule<String>>,
+pub(crate) struct VersionPolicy {
+    pub(crate) allowed: Option<Rule<Request>>,
+    pub(crate) max_minor: Option<Rule<u64>>,
+    pub(crate) prereleases: Option<Rule<bool>>,
+    pub(crate) build: Option<Rule<String>>,
 }
 
 /// The rule that refused a build.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Refusal {
-    pub rule: String,
-    pub origin: String,
+pub(crate) struct Refusal {
+    pub(crate) rule: String,
+    pub(crate) origin: String,
 }
 
 impl fmt::Display for Refusal {
@@ -44,7 +44,7 @@ impl fmt::Display for Refusal {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum PolicyError {
+pub(crate) enum PolicyError {
     #[error(
         "`{request}` resolves to CPython {version} ({key}), which the version policy refuses: {refusal}"
     )]
@@ -69,11 +69,11 @@ impl crate::exit::Reason for PolicyError {
 
 impl VersionPolicy {
     /// Whether prereleases are admitted without `--pre`.
-    pub fn prereleases(&self) -> bool {
+    pub(crate) fn prereleases(&self) -> bool {
         self.prereleases.as_ref().is_some_and(|r| r.value)
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.allowed.is_none()
             && self.max_minor.is_none()
             && self.prereleases.is_none()
@@ -82,7 +82,7 @@ impl VersionPolicy {
 
     /// The first rule that refuses `entry`, if any. (`prereleases` is not a refusal: it only
     /// makes `--pre` the default, and resolution already leaves prereleases out unless asked.)
-    pub fn refusal(&self, entry: &Entry) -> Option<Refusal> {
+    pub(crate) fn refusal(&self, entry: &Entry) -> Option<Refusal> {
         let refuse = |rule: String, origin: &str| {
             Some(Refusal {
                 rule,

@@ -33,7 +33,7 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
-pub enum ProfileError {
+pub(crate) enum ProfileError {
     #[error("invalid profile name `{0}`: use 1 to 64 letters, digits and `_`")]
     BadName(String),
     #[error("profile link {}: {error}", path.display())]
@@ -77,7 +77,7 @@ impl crate::exit::Reason for ProfileError {
     }
 }
 
-pub fn check_name(name: &str) -> Result<(), ProfileError> {
+pub(crate) fn check_name(name: &str) -> Result<(), ProfileError> {
     if (1..=64).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
     {
@@ -88,7 +88,7 @@ pub fn check_name(name: &str) -> Result<(), ProfileError> {
 }
 
 /// The minor tag of a runtime: `3.11`, `3.13t` (free-threaded), `3.13d` (debug), `3.13td`.
-pub fn minor_tag(version: &str, variant: &str) -> Option<String> {
+pub(crate) fn minor_tag(version: &str, variant: &str) -> Option<String> {
     let mut parts = version.split('.');
     let major: u32 = parts.next()?.parse().ok()?;
     let minor: String = parts
@@ -177,7 +177,7 @@ fn legacy_name(profile: &str, n: u64) -> String {
 
 /// What the current link of a profile is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CurrentLink {
+pub(crate) enum CurrentLink {
     /// No link: the profile has no runtime.
     Missing,
     /// Generation N (a directory, or a legacy link).
@@ -188,27 +188,27 @@ pub enum CurrentLink {
     Broken(String),
 }
 
-pub struct Profiles {
+pub(crate) struct Profiles {
     dir: PathBuf,
 }
 
 impl Profiles {
-    pub fn new(dir: PathBuf) -> Self {
+    pub(crate) fn new(dir: PathBuf) -> Self {
         Self { dir }
     }
 
     /// The path users put on PATH, minus `/bin`.
-    pub fn profile_path(&self, profile: &str) -> PathBuf {
+    pub(crate) fn profile_path(&self, profile: &str) -> PathBuf {
         self.dir.join(profile)
     }
 
     /// Generation `n`'s directory.
-    pub fn generation_path(&self, profile: &str, n: u64) -> PathBuf {
+    pub(crate) fn generation_path(&self, profile: &str, n: u64) -> PathBuf {
         self.dir.join(generation_name(profile, n))
     }
 
     /// The stable per-minor path (`profiles/<p>@3.11`), minus `/bin`.
-    pub fn minor_path(&self, profile: &str, minor: &str) -> PathBuf {
+    pub(crate) fn minor_path(&self, profile: &str, minor: &str) -> PathBuf {
         self.dir.join(format!("{profile}@{minor}"))
     }
 
@@ -226,7 +226,7 @@ impl Profiles {
     }
 
     /// What `profiles/<profile>` is, without failing on a damaged link.
-    pub fn current_link(&self, profile: &str) -> CurrentLink {
+    pub(crate) fn current_link(&self, profile: &str) -> CurrentLink {
         let path = self.profile_path(profile);
         match fs::read_link(&path) {
             Ok(t) => {
@@ -248,7 +248,7 @@ impl Profiles {
     }
 
     /// The current generation of `profile`, from its link; `None` if it has none yet.
-    pub fn current(&self, profile: &str) -> Result<Option<u64>, ProfileError> {
+    pub(crate) fn current(&self, profile: &str) -> Result<Option<u64>, ProfileError> {
         let path = self.profile_path(profile);
         match self.current_link(profile) {
             CurrentLink::Missing => Ok(None),
@@ -259,7 +259,7 @@ impl Profiles {
     }
 
     /// The store entry generation `n` uses, read from its directory (or legacy link).
-    pub fn generation_entry(&self, profile: &str, n: u64) -> Option<String> {
+    pub(crate) fn generation_entry(&self, profile: &str, n: u64) -> Option<String> {
         let t = fs::read_link(self.generation_path(profile, n).join(".entry"))
             .or_else(|_| fs::read_link(self.dir.join(legacy_name(profile, n))))
             .ok()?;
@@ -271,7 +271,7 @@ impl Profiles {
     /// the directory still carries its seal (store-layout.md): nothing in it or in its `bin/` was
     /// added, removed or replaced since it was written for `(profile, n, entry)`; otherwise
     /// every link is read ([`Self::generation_audit`]). `verify` always audits.
-    pub fn generation_intact(&self, profile: &str, n: u64, entry: &str) -> bool {
+    pub(crate) fn generation_intact(&self, profile: &str, n: u64, entry: &str) -> bool {
         seal_times(rustix::fs::CWD, &self.generation_path(profile, n))
             .is_some_and(|s| bears_seal(s, seal(profile, n, entry)))
             || self.generation_audit(profile, n, entry)
@@ -280,7 +280,7 @@ impl Profiles {
     /// The seals of every generation directory of `profile`, read in one pass over
     /// `profiles/` (each `stat` relative to it: a lookup of one name, not of the whole path),
     /// without the database: a listing reads them while it reads the rows.
-    pub fn seals(&self, profile: &str) -> Seals {
+    pub(crate) fn seals(&self, profile: &str) -> Seals {
         let Ok(dir) = fs::File::open(&self.dir) else {
             return Seals::default();
         };
@@ -299,7 +299,7 @@ impl Profiles {
     }
 
     /// [`Self::generation_intact`] with the seals read by [`Self::seals`].
-    pub fn intact_by(&self, seals: &Seals, profile: &str, n: u64, entry: &str) -> bool {
+    pub(crate) fn intact_by(&self, seals: &Seals, profile: &str, n: u64, entry: &str) -> bool {
         seals
             .0
             .get(&n)
@@ -310,7 +310,7 @@ impl Profiles {
     /// True if generation `n`'s directory holds exactly the links [`Self::write_generation`]
     /// makes for `entry`, every one read: every link present, pointing where it should,
     /// nothing else (a legacy link counts when it points at `entry`).
-    pub fn generation_audit(&self, profile: &str, n: u64, entry: &str) -> bool {
+    pub(crate) fn generation_audit(&self, profile: &str, n: u64, entry: &str) -> bool {
         let dir = self.generation_path(profile, n);
         match fs::symlink_metadata(&dir) {
             Ok(m) if m.is_dir() => {}
@@ -394,7 +394,12 @@ impl Profiles {
     /// Creates (or re-creates) generation `n`'s directory for store entry `entry`: built under a
     /// temporary name, fsynced and made read-only, then renamed into place (an existing one is
     /// exchanged atomically with it, then deleted).
-    pub fn write_generation(&self, profile: &str, n: u64, entry: &str) -> Result<(), ProfileError> {
+    pub(crate) fn write_generation(
+        &self,
+        profile: &str,
+        n: u64,
+        entry: &str,
+    ) -> Result<(), ProfileError> {
         let layout = self.layout(entry)?;
         let name = generation_name(profile, n);
         let tmp = self.temporary(&name);
@@ -441,7 +446,7 @@ impl Profiles {
     /// Makes generation `n` current: `<profile> -> <profile>-<n>`, atomically. Something that is
     /// not a link standing at `<profile>` (a directory put there by hand) is moved aside to
     /// `<profile>.displaced-<unix time>`, never deleted; returns that path when it happened.
-    pub fn activate(&self, profile: &str, n: u64) -> Result<Option<PathBuf>, ProfileError> {
+    pub(crate) fn activate(&self, profile: &str, n: u64) -> Result<Option<PathBuf>, ProfileError> {
         let path = self.profile_path(profile);
         let displaced = match fs::symlink_metadata(&path) {
             Ok(m) if !m.file_type().is_symlink() => {
@@ -465,7 +470,7 @@ impl Profiles {
     /// Points the minor link `<profile>@<minor>` at generation `n`, atomically. With `sync`
     /// false `profiles/` is not fsynced: the caller's next link change (an [`Self::activate`])
     /// makes both durable at once; a crash before that leaves the old link, which is as valid.
-    pub fn set_minor(
+    pub(crate) fn set_minor(
         &self,
         profile: &str,
         minor: &str,
@@ -484,7 +489,7 @@ impl Profiles {
     }
 
     /// Every minor link: (profile, minor, the generation it points at, if it points at one).
-    pub fn minors(&self) -> Result<Vec<(String, String, Option<u64>)>, ProfileError> {
+    pub(crate) fn minors(&self) -> Result<Vec<(String, String, Option<u64>)>, ProfileError> {
         let mut out = Vec::new();
         for name in self.names()? {
             if let Name::Minor(p, minor) = parse(&name) {
@@ -502,7 +507,7 @@ impl Profiles {
     /// Removes the minor link `<profile>@<minor>`, durably; `false` if there was none. `minor`
     /// is checked against the grammar first (it becomes part of a path), and only a symlink is
     /// removed.
-    pub fn remove_minor(&self, profile: &str, minor: &str) -> Result<bool, ProfileError> {
+    pub(crate) fn remove_minor(&self, profile: &str, minor: &str) -> Result<bool, ProfileError> {
         check_name(profile)?;
         if !check_minor(minor) {
             return Err(ProfileError::BadMinor(minor.to_owned()));
@@ -524,7 +529,7 @@ impl Profiles {
     }
 
     /// Removes the profile's current link (the profile then has no runtime), durably.
-    pub fn deactivate(&self, profile: &str) -> Result<(), ProfileError> {
+    pub(crate) fn deactivate(&self, profile: &str) -> Result<(), ProfileError> {
         let path = self.profile_path(profile);
         match fs::remove_file(&path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(Self::io(&path)(e)),
@@ -534,7 +539,7 @@ impl Profiles {
     }
 
     /// Deletes generation `n`'s directory (and a legacy link of the same number).
-    pub fn remove_generation(&self, profile: &str, n: u64) -> Result<(), ProfileError> {
+    pub(crate) fn remove_generation(&self, profile: &str, n: u64) -> Result<(), ProfileError> {
         for path in [
             self.generation_path(profile, n),
             self.dir.join(legacy_name(profile, n)),
@@ -559,7 +564,7 @@ impl Profiles {
     }
 
     /// Every generation present on disk, as a directory or a legacy link: (profile, number).
-    pub fn generations_on_disk(&self) -> Result<Vec<(String, u64)>, ProfileError> {
+    pub(crate) fn generations_on_disk(&self) -> Result<Vec<(String, u64)>, ProfileError> {
         let mut out: Vec<(String, u64)> = self
             .names()?
             .iter()
@@ -576,7 +581,7 @@ impl Profiles {
     /// Every store entry a link under `profiles/` leads to, except through the generations in
     /// `except`: each generation directory's and legacy link's entry, and the entry of any other
     /// link that points into the store. These are gc roots whatever the database says.
-    pub fn reachable_entries(
+    pub(crate) fn reachable_entries(
         &self,
         except: &std::collections::HashSet<(String, u64)>,
     ) -> Result<std::collections::HashSet<String>, ProfileError> {
@@ -606,7 +611,7 @@ impl Profiles {
     /// Turns the profile's legacy links into generation directories, moving the current link
     /// over (crash-safe: directory first, then the current link, then the old link goes).
     /// Returns how many were migrated. A legacy link whose entry is gone is left alone.
-    pub fn migrate(&self, profile: &str) -> Result<u64, ProfileError> {
+    pub(crate) fn migrate(&self, profile: &str) -> Result<u64, ProfileError> {
         let mut migrated = 0;
         for name in self.names()? {
             let Name::Legacy(p, n) = parse(&name) else {
@@ -636,7 +641,7 @@ impl Profiles {
     }
 
     /// Removes temporary links and directories a crash left behind; returns how many.
-    pub fn sweep_temporaries(&self, dry_run: bool) -> u64 {
+    pub(crate) fn sweep_temporaries(&self, dry_run: bool) -> u64 {
         let Ok(names) = self.names() else {
             return 0;
         };
@@ -650,7 +655,7 @@ impl Profiles {
         n
     }
 
-    pub fn sync(&self) -> Result<(), ProfileError> {
+    pub(crate) fn sync(&self) -> Result<(), ProfileError> {
         crate::store::sync_dir(&self.dir).map_err(Self::io(&self.dir))
     }
 
@@ -724,7 +729,7 @@ fn seal(profile: &str, n: u64, entry: &str) -> u32 {
 /// The modification-time nanoseconds of a profile's generation directories and of their
 /// `bin/` (`None`: it has none), by number, as [`Profiles::seals`] read them.
 #[derive(Default)]
-pub struct Seals(std::collections::HashMap<u64, (u64, Option<u64>)>);
+pub(crate) struct Seals(std::collections::HashMap<u64, (u64, Option<u64>)>);
 
 /// The modification-time nanoseconds of the generation directory `dir` (relative to `at`) and
 /// of its `bin/` (`None`: it has none); `None` when either is not a directory or cannot be read.

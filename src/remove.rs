@@ -86,7 +86,7 @@ pub fn remove_tree(path: &Path) -> io::Result<()> {
 
 /// Deletes `path` as [`remove_tree`] does from a read-only directory (a store entry's): the
 /// parent is made writable through its descriptor for the deletion and given its mode back.
-pub fn remove_from_sealed(path: &Path) -> io::Result<()> {
+pub(crate) fn remove_from_sealed(path: &Path) -> io::Result<()> {
     let Some((dir, name)) = parent_of(path)? else {
         return Ok(());
     };

@@ -8,7 +8,7 @@
 //! everything between `://` and the last `@` before the host ends.
 
 /// `url` without its userinfo (`https://u:p@h/x` -> `https://h/x`), for storing.
-pub fn strip(url: &str) -> String {
+pub(crate) fn strip(url: &str) -> String {
     mask(url, "")
 }
 

@@ -16,7 +16,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub(crate) enum StoreError {
     #[error("store {}: {error}", path.display())]
     Io { path: PathBuf, error: io::Error },
 }
@@ -41,12 +41,12 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
     }
 }
 
-pub struct Store {
+pub(crate) struct Store {
     dir: PathBuf,
 }
 
 /// A staging directory that is deleted on drop unless published.
-pub struct Staging {
+pub(crate) struct Staging {
     path: PathBuf,
     published: bool,
     /// The `syncfs` started by [`Staging::start_flush`], if any.
@@ -54,14 +54,14 @@ pub struct Staging {
 }
 
 impl Staging {
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Starts flushing the finished tree to disk on another thread, so that the flush overlaps
     /// whatever comes before [`Store::publish`] (validation runs the interpreter meanwhile).
     /// The tree must be complete: what is written to it after this call may not be covered.
-    pub fn start_flush(&mut self) {
+    pub(crate) fn start_flush(&mut self) {
         if self.flush.is_none() {
             let path = self.path.clone();
             self.flush = Some(std::thread::spawn(move || sync_filesystem(&path)));
@@ -89,16 +89,16 @@ impl Drop for Staging {
 
 /// What a sweep removed, and what it found and left alone.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Swept {
+pub(crate) struct Swept {
     /// Work areas (`.staging-*`, `.trash-*`) deleted.
-    pub dirs: u64,
-    pub bytes: u64,
+    pub(crate) dirs: u64,
+    pub(crate) bytes: u64,
     /// Entry directories without a database row: never deleted by a sweep (a database restored
     /// from a backup does not know the runtime it may be running); `verify --repair` registers
     /// them.
-    pub unregistered: Vec<String>,
+    pub(crate) unregistered: Vec<String>,
     /// Names pyswap never makes: left alone.
-    pub foreign: Vec<String>,
+    pub(crate) foreign: Vec<String>,
 }
 
 /// A work area's name: `.staging-` or `.trash-` and then letters, digits, `-` and `_` only.
@@ -114,12 +114,12 @@ fn is_work_area(name: &str) -> bool {
 }
 
 /// `<digest>-<key>`: the directory name of an entry.
-pub fn entry_name(digest: &str, key: &str) -> String {
+pub(crate) fn entry_name(digest: &str, key: &str) -> String {
     format!("{digest}-{key}")
 }
 
 /// The catalogue key in entry name `name` (all of it if it has no digest prefix).
-pub fn key_of(name: &str) -> &str {
+pub(crate) fn key_of(name: &str) -> &str {
     match name.split_at_checked(65) {
         Some((digest, key)) if digest.ends_with('-') => key,
         _ => name,
@@ -129,7 +129,7 @@ pub fn key_of(name: &str) -> &str {
 /// Checks that `name` is an entry name pyswap makes (`<64 lowercase hex>-<catalogue key>`, the
 /// key of ASCII letters, digits, `.`, `_`, `+` and `-`), so that a name read from the database
 /// or a link is never a path that leads elsewhere (`..`, `/`).
-pub fn is_entry_name(name: &str) -> bool {
+pub(crate) fn is_entry_name(name: &str) -> bool {
     let Some((digest, key)) = name.split_at_checked(64) else {
         return false;
     };
@@ -146,11 +146,11 @@ pub fn is_entry_name(name: &str) -> bool {
 }
 
 impl Store {
-    pub fn new(dir: PathBuf) -> Self {
+    pub(crate) fn new(dir: PathBuf) -> Self {
         Self { dir }
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
 
@@ -169,7 +169,7 @@ impl Store {
     }
 
     /// A fresh, empty, private staging directory on the store's filesystem.
-    pub fn stage(&self) -> Result<Staging, StoreError> {
+    pub(crate) fn stage(&self) -> Result<Staging, StoreError> {
         let dir = tempfile::Builder::new()
             .prefix(".staging-")
             .tempdir_in(&self.dir)
@@ -184,7 +184,7 @@ impl Store {
     /// Makes the staged tree durable and moves it to `store/<name>`. An unregistered directory
     /// already there (left by a crash between rename and commit) is replaced; the caller holds
     /// the entry lock, so no other command is publishing the same name.
-    pub fn publish(&self, mut staging: Staging, name: &str) -> Result<PathBuf, StoreError> {
+    pub(crate) fn publish(&self, mut staging: Staging, name: &str) -> Result<PathBuf, StoreError> {
         let target = self.entry_path(name)?;
         staging.flushed().map_err(io_err(&staging.path))?;
         crate::crash::point("store:synced");
@@ -204,7 +204,7 @@ impl Store {
     /// the path never goes missing for a running interpreter's new lookups; the old tree ends up
     /// in the staging directory and is deleted with it. Elsewhere (or on a filesystem without
     /// exchange) the old tree is moved to trash first.
-    pub fn replace(&self, mut staging: Staging, name: &str) -> Result<PathBuf, StoreError> {
+    pub(crate) fn replace(&self, mut staging: Staging, name: &str) -> Result<PathBuf, StoreError> {
         let target = self.entry_path(name)?;
         if fs::symlink_metadata(&target).is_err() {
             return self.publish(staging, name);
@@ -223,14 +223,14 @@ impl Store {
     }
 
     /// Removes an entry: rename to a trash directory (atomic), then delete.
-    pub fn remove(&self, name: &str) -> Result<(), StoreError> {
+    pub(crate) fn remove(&self, name: &str) -> Result<(), StoreError> {
         self.remove_all(&[name])
     }
 
     /// Removes entries: each is renamed to a trash directory (atomic; one fsync of `store/` for
     /// all of them), then the trash trees are deleted in parallel (deletion is the cost of gc:
     /// ~0.1 ms per file on ext4, mostly in the kernel, so it spreads over the cores).
-    pub fn remove_all(&self, names: &[&str]) -> Result<(), StoreError> {
+    pub(crate) fn remove_all(&self, names: &[&str]) -> Result<(), StoreError> {
         let mut trashes = Vec::with_capacity(names.len());
         for (i, name) in names.iter().enumerate() {
             let from = self.entry_path(name)?;
@@ -279,7 +279,7 @@ impl Store {
     }
 
     /// Entry directory names (no dot-directories).
-    pub fn entry_names(&self) -> Result<Vec<String>, StoreError> {
+    pub(crate) fn entry_names(&self) -> Result<Vec<String>, StoreError> {
         Ok(self
             .names()?
             .into_iter()
@@ -290,7 +290,11 @@ impl Store {
     /// Deletes staging and trash directories; lists entry directories not in `registered` and
     /// names pyswap never makes, deleting neither. Only safe while holding the gc lock
     /// exclusively (no install is unpacking into a staging directory then).
-    pub fn sweep(&self, registered: &HashSet<String>, dry_run: bool) -> Result<Swept, StoreError> {
+    pub(crate) fn sweep(
+        &self,
+        registered: &HashSet<String>,
+        dry_run: bool,
+    ) -> Result<Swept, StoreError> {
         let mut swept = Swept::default();
         for name in self.names()? {
             let path = self.dir.join(&name);
@@ -311,7 +315,7 @@ impl Store {
 }
 
 /// Bytes of regular files under `path` (not following symlinks).
-pub fn du(path: &Path) -> u64 {
+pub(crate) fn du(path: &Path) -> u64 {
     let Ok(meta) = fs::symlink_metadata(path) else {
         return 0;
     };
@@ -329,7 +333,7 @@ pub fn du(path: &Path) -> u64 {
 pub use crate::remove::remove_tree;
 
 /// fsync of a directory, so a rename or unlink in it is durable.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 /// `1.2 MiB`, `512 B`.
-pub fn human_bytes(n: u64) -> String {
+pub(crate) fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
     let mut u = 0;
@@ -31,7 +31,7 @@ pub fn printable_line(msg: &str) -> String {
 
 /// `text` with control characters (ESC, CR, ...) escaped as `\u{..}`, so text from outside
 /// (a process's command line, a catalogue) cannot drive the terminal.
-pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     let unsafe_char = |c: char| c.is_control() && c != '\t';
     if text.chars().any(unsafe_char) {
         text.chars()
@@ -50,19 +50,19 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// `one` or `many`, as `n` asks: `plural(n, "process", "processes")`.
-pub fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
+pub(crate) fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
     if n == 1 { one } else { many }
 }
 
 /// `1 entry`, `3 entries`.
-pub fn count(n: u64, one: &str, many: &str) -> String {
+pub(crate) fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// A column of a [`Table`]: its title, alignment, least width and what separates it from the
 /// column before.
 #[derive(Clone, Copy, Debug)]
-pub struct Column {
+pub(crate) struct Column {
     title: &'static str,
     right: bool,
     min: usize,
@@ -72,7 +72,7 @@ pub struct Column {
 impl Column {
     /// A left-aligned column, two spaces after the one before.
     #[must_use]
-    pub fn left(title: &'static str) -> Self {
+    pub(crate) fn left(title: &'static str) -> Self {
         Self {
             title,
             right: false,
@@ -83,7 +83,7 @@ impl Column {
 
     /// A right-aligned column (numbers), two spaces after the one before.
     #[must_use]
-    pub fn right(title: &'static str) -> Self {
+    pub(crate) fn right(title: &'static str) -> Self {
         Self {
             right: true,
             ..Self::left(title)
@@ -92,13 +92,13 @@ impl Column {
 
     /// At least `min` characters wide, so that a listing keeps its shape from one run to the next.
     #[must_use]
-    pub fn min(self, min: usize) -> Self {
+    pub(crate) fn min(self, min: usize) -> Self {
         Self { min, ..self }
     }
 
     /// Separated from the column before by `gap` instead of two spaces.
     #[must_use]
-    pub fn gap(self, gap: &'static str) -> Self {
+    pub(crate) fn gap(self, gap: &'static str) -> Self {
         Self { gap, ..self }
     }
 }
@@ -108,7 +108,7 @@ impl Column {
 /// one unpadded (no line ends in spaces), a line of titles first unless the table is headless, and free lines (notes
 /// under a row) kept where they were added.
 #[derive(Debug)]
-pub struct Table {
+pub(crate) struct Table {
     columns: Vec<Column>,
     header: bool,
     lines: Vec<Line>,
@@ -121,7 +121,7 @@ enum Line {
 }
 
 impl Table {
-    pub fn new(columns: impl IntoIterator<Item = Column>) -> Self {
+    pub(crate) fn new(columns: impl IntoIterator<Item = Column>) -> Self {
         Self {
             columns: columns.into_iter().collect(),
             header: true,
@@ -130,7 +130,7 @@ impl Table {
     }
 
     /// A table without a line of titles.
-    pub fn headless(columns: impl IntoIterator<Item = Column>) -> Self {
+    pub(crate) fn headless(columns: impl IntoIterator<Item = Column>) -> Self {
         Self {
             header: false,
             ..Self::new(columns)
@@ -138,18 +138,18 @@ impl Table {
     }
 
     /// Adds a row; missing cells are empty, extra ones dropped.
-    pub fn row<S: Into<String>>(&mut self, cells: impl IntoIterator<Item = S>) {
+    pub(crate) fn row<S: Into<String>>(&mut self, cells: impl IntoIterator<Item = S>) {
         let mut cells: Vec<String> = cells.into_iter().map(Into::into).collect();
         cells.resize(self.columns.len(), String::new());
         self.lines.push(Line::Cells(cells));
     }
 
     /// Adds a line that is not aligned (and not measured), under the row before.
-    pub fn note(&mut self, line: impl Into<String>) {
+    pub(crate) fn note(&mut self, line: impl Into<String>) {
         self.lines.push(Line::Note(line.into()));
     }
 
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let titles: Vec<String> = self.columns.iter().map(|c| c.title.to_owned()).collect();
         let rows = || {
             self.lines.iter().filter_map(|l| match l {

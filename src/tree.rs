@@ -23,7 +23,7 @@ const PIECE: usize = 4 << 20;
 const HEADER: &[u8] = b"pyswap-tree-v1\n";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Dir,
     File {
         exec: bool,
@@ -39,13 +39,13 @@ pub enum Kind {
 pub struct Node {
     /// Relative to the tree root, `/`-separated, never empty, no `.` or `..` components.
     pub path: String,
-    pub kind: Kind,
+    pub(crate) kind: Kind,
 }
 
 /// Totals of a tree, for listings.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Totals {
-    pub files: u64,
+pub(crate) struct Totals {
+    pub(crate) files: u64,
     pub bytes: u64,
 }
 
@@ -76,7 +76,7 @@ pub fn digest(nodes: &mut [Node]) -> String {
     h.finalize().to_hex().to_string()
 }
 
-pub fn totals(nodes: &[Node]) -> Totals {
+pub(crate) fn totals(nodes: &[Node]) -> Totals {
     nodes.iter().fold(Totals::default(), |mut t, n| {
         if let Kind::File { size, .. } = n.kind {
             t.files += 1;
@@ -162,7 +162,7 @@ fn walk(
 
 /// blake3 of one file's contents, which must be `size` bytes long from start to end of the read
 /// (a file that changes size meanwhile is an error naming it).
-pub fn hash_file(path: &Path, size: u64) -> io::Result<[u8; 32]> {
+pub(crate) fn hash_file(path: &Path, size: u64) -> io::Result<[u8; 32]> {
     let mut file = fs::File::open(path)?;
     let mut h = blake3::Hasher::new();
     let mut buf = vec![0u8; PIECE.min(usize::try_from(size).unwrap_or(PIECE)).max(1)];

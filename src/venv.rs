@@ -36,7 +36,7 @@ use crate::db::{Db, GenerationRow, VenvMove, VenvRow};
 use crate::home::Home;
 
 #[derive(Debug, thiserror::Error)]
-pub enum VenvError {
+pub(crate) enum VenvError {
     #[error("{}: not a venv ({why})", path.display())]
     NotAVenv { path: PathBuf, why: String },
     #[error("{}: not a venv (it does not exist)", path.display())]
@@ -89,19 +89,19 @@ fn io_err(path: &Path) -> impl Fn(rustix::io::Errno) -> VenvError + Copy + '_ {
 
 /// The `key = value` lines of a `pyvenv.cfg`, kept in order.
 #[derive(Debug, Clone)]
-pub struct Config {
+pub(crate) struct Config {
     lines: Vec<String>,
 }
 
 impl Config {
-    pub fn parse(text: &str) -> Self {
+    pub(crate) fn parse(text: &str) -> Self {
         Self {
             lines: text.lines().map(str::to_owned).collect(),
         }
     }
 
     /// The value of `key` (keys compared as `CPython`'s `site` does: case-insensitively).
-    pub fn get(&self, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.lines.iter().find_map(|l| {
             let (k, v) = l.split_once('=')?;
             k.trim().eq_ignore_ascii_case(key).then(|| v.trim())
@@ -111,7 +111,7 @@ impl Config {
     /// The text pointing at runtime `bin` (`…/store/<entry>/bin`) of version `version`: `home`,
     /// `executable` and `version`/`version_info` replaced, the old home in `command` replaced,
     /// every other line as it was.
-    pub fn pointed_at(&self, bin: &Path, version: &str) -> String {
+    pub(crate) fn pointed_at(&self, bin: &Path, version: &str) -> String {
         let old_home = self.get("home").unwrap_or_default().to_owned();
         let new_home = bin.display().to_string();
         let mut out = String::new();
@@ -148,19 +148,19 @@ impl Config {
 }
 
 /// A venv directory, opened.
-pub struct Opened {
-    pub path: PathBuf,
+pub(crate) struct Opened {
+    pub(crate) path: PathBuf,
     dir: OwnedFd,
-    pub dev: u64,
-    pub ino: u64,
-    pub uid: u32,
-    pub gid: u32,
-    pub config: Config,
+    pub(crate) dev: u64,
+    pub(crate) ino: u64,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    pub(crate) config: Config,
     config_mode: u32,
 }
 
 /// Opens the venv at `path` (its last component not followed) and reads its `pyvenv.cfg`.
-pub fn open(path: &Path) -> Result<Opened, VenvError> {
+pub(crate) fn open(path: &Path) -> Result<Opened, VenvError> {
     let not = |why: &str| VenvError::NotAVenv {
         path: path.to_owned(),
         why: why.to_owned(),
@@ -220,7 +220,7 @@ pub fn open(path: &Path) -> Result<Opened, VenvError> {
 
 /// What a venv's `home` names.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Points {
+pub(crate) enum Points {
     /// `…/store/<entry>/bin`: a runtime of this store, for good.
     Entry(String),
     /// A profile or minor path (`profiles/default/bin`, `profiles/default@3.11/bin`): whatever
@@ -234,7 +234,7 @@ pub enum Points {
 }
 
 /// What `home` (a `pyvenv.cfg` value) names in this pyswap home.
-pub fn classify(home: &Home, value: &str) -> Points {
+pub(crate) fn classify(home: &Home, value: &str) -> Points {
     let path = Path::new(value);
     let store = home.store();
     let store_real = std::fs::canonicalize(&store).unwrap_or_else(|_| store.clone());
@@ -285,19 +285,19 @@ pub fn classify(home: &Home, value: &str) -> Points {
 
 impl Opened {
     /// The `home` value.
-    pub fn home(&self) -> &str {
+    pub(crate) fn home(&self) -> &str {
         self.config.get("home").unwrap_or_default()
     }
 
     /// Whether this is the venv `row` registered: the same directory (device and inode). Its
     /// owner may have changed since (an operator handing it to a service user); checks run as
     /// whoever owns it now.
-    pub fn is(&self, row: &VenvRow) -> bool {
+    pub(crate) fn is(&self, row: &VenvRow) -> bool {
         self.dev == row.dev && self.ino == row.ino
     }
 
     /// Its `lib/python3.X[t]/site-packages` directories, relative.
-    pub fn site_packages(&self) -> Vec<String> {
+    pub(crate) fn site_packages(&self) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(self.path.join("lib")) else {
             return Vec::new();
         };
@@ -316,7 +316,7 @@ impl Opened {
     /// `pyvenv.cfg` replaced by rename, then each link of `bin/` that leads into the store or to
     /// a profile path (`leads_into`) replaced by rename, then both directories synced. Files get
     /// the venv's owner. Idempotent: pointing again at the same runtime writes the same names.
-    pub fn point_at(
+    pub(crate) fn point_at(
         &self,
         bin: &Path,
         version: &str,
@@ -422,12 +422,12 @@ fn links(dir: &OwnedFd) -> rustix::io::Result<Vec<(std::ffi::OsString, Vec<u8>)>
 }
 
 /// Where everything a venv operation needs lives.
-pub struct Context<'a> {
-    pub home: &'a Home,
+pub(crate) struct Context<'a> {
+    pub(crate) home: &'a Home,
     /// `venv.check_modules`: what a check imports (empty: from the venv's metadata).
-    pub modules: &'a [String],
-    pub timeout: Duration,
-    pub now: i64,
+    pub(crate) modules: &'a [String],
+    pub(crate) timeout: Duration,
+    pub(crate) now: i64,
 }
 
 impl Context<'_> {
@@ -437,7 +437,7 @@ impl Context<'_> {
     }
 
     /// Whether a link target leads into the store or to a path of the profiles.
-    pub fn leads_into(&self) -> impl Fn(&Path) -> bool + '_ {
+    pub(crate) fn leads_into(&self) -> impl Fn(&Path) -> bool + '_ {
         let roots: Vec<PathBuf> = [self.home.store(), self.home.profiles()]
             .into_iter()
             .flat_map(|p| {
@@ -453,7 +453,12 @@ impl Context<'_> {
 /// runtime starts as the venv's would (a venv-shaped directory in the temporary directory, with
 /// `home` at the runtime and the venv's own site-packages linked in) and imports the venv's
 /// modules, as the venv's owner when pyswap is root, writing no bytecode.
-pub fn check(ctx: &Context<'_>, venv: &Opened, entry: &str, version: &str) -> Result<(), String> {
+pub(crate) fn check(
+    ctx: &Context<'_>,
+    venv: &Opened,
+    entry: &str,
+    version: &str,
+) -> Result<(), String> {
     let bin = ctx.bin(entry);
     let shim = tempfile::Builder::new()
         .prefix("pyswap-venv-check-")
@@ -498,19 +503,19 @@ pub fn check(ctx: &Context<'_>, venv: &Opened, entry: &str, version: &str) -> Re
 
 /// What happened to one venv when its profile changed.
 #[derive(Debug, Clone, Serialize)]
-pub struct Update {
-    pub path: String,
+pub(crate) struct Update {
+    pub(crate) path: String,
     /// `moved` (checked and moved), `returned` (moved back to an entry it ran on before, no
     /// check), `held` (its check failed: it stays on its runtime and works), `stays` (another
     /// minor version: it stays on its own), `changed` (the directory is no longer the venv
     /// registered, or unreadable: left alone), `finished` (an interrupted move completed).
-    pub state: &'static str,
-    pub minor: String,
+    pub(crate) state: &'static str,
+    pub(crate) minor: String,
     /// The entry it ran before, and runs now.
-    pub from: String,
-    pub to: String,
+    pub(crate) from: String,
+    pub(crate) to: String,
     /// Why it was held, or what changed.
-    pub detail: Option<String>,
+    pub(crate) detail: Option<String>,
 }
 
 /// After the profile made generation `g` current: every venv of the profile and `g`'s minor
@@ -518,7 +523,7 @@ pub struct Update {
 /// when it ran on that entry before; rollback passes `false`); when the profile left minor
 /// version `left` for another, its venvs of `left` are reported as staying. Moves that a killed
 /// command left are finished first.
-pub fn follow(
+pub(crate) fn follow(
     ctx: &Context<'_>,
     db: &mut Db,
     g: &GenerationRow,
@@ -704,7 +709,7 @@ fn move_one(
 /// Finishes the moves a killed command left journaled: each venv is pointed at the entry it was
 /// moving to (its check had passed), or, when that entry is gone, back at the one it came from.
 /// A directory that is no longer the venv registered is left alone and the journal row dropped.
-pub fn recover(ctx: &Context<'_>, db: &mut Db) -> anyhow::Result<Vec<Update>> {
+pub(crate) fn recover(ctx: &Context<'_>, db: &mut Db) -> anyhow::Result<Vec<Update>> {
     let mut out = Vec::new();
     for m in db.venv_moves()? {
         let Some(v) = db.venv(&m.path)? else {
@@ -752,7 +757,7 @@ pub fn recover(ctx: &Context<'_>, db: &mut Db) -> anyhow::Result<Vec<Update>> {
 /// A venv's state for `venv list` and gc.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum State {
+pub(crate) enum State {
     /// Its directory is the one registered and names the registered entry.
     Ok,
     /// Its directory is gone.
@@ -783,7 +788,7 @@ fn open_registered(home: &Home, v: &VenvRow, entries: &[&str]) -> Result<Opened,
 }
 
 /// The state of a registered venv (nothing followed, nothing written).
-pub fn state(home: &Home, v: &VenvRow) -> (State, Option<String>) {
+pub(crate) fn state(home: &Home, v: &VenvRow) -> (State, Option<String>) {
     match open_registered(home, v, &[&v.entry]) {
         Ok(_) => (State::Ok, None),
         Err((State::Missing, _)) => (State::Missing, None),
@@ -793,16 +798,16 @@ pub fn state(home: &Home, v: &VenvRow) -> (State, Option<String>) {
 
 /// What gc did with a registered venv it could not find.
 #[derive(Debug, Clone, Serialize)]
-pub struct Forgotten {
-    pub path: String,
-    pub entry: String,
-    pub why: String,
+pub(crate) struct Forgotten {
+    pub(crate) path: String,
+    pub(crate) entry: String,
+    pub(crate) why: String,
 }
 
 /// gc's part: registered venvs whose directory is gone, or is no longer a venv of this store's
 /// runtime it was registered with, are forgotten (their rows only: nothing is followed or
 /// deleted outside the home). With `dry_run` only reported.
-pub fn sweep(home: &Home, db: &mut Db, dry_run: bool) -> anyhow::Result<Vec<Forgotten>> {
+pub(crate) fn sweep(home: &Home, db: &mut Db, dry_run: bool) -> anyhow::Result<Vec<Forgotten>> {
     let mut out = Vec::new();
     let moving: Vec<String> = db.venv_moves()?.into_iter().map(|m| m.path).collect();
     for v in db.venvs()? {
@@ -828,7 +833,7 @@ pub fn sweep(home: &Home, db: &mut Db, dry_run: bool) -> anyhow::Result<Vec<Forg
 /// The venv a process runs from, as its command line says (`argv[0]` `…/bin/python*`, relative
 /// to its working directory), else `VIRTUAL_ENV` in its environment when readable: text, for
 /// showing only (what gc may delete never depends on it).
-pub fn of_process(pid: u32) -> Option<PathBuf> {
+pub(crate) fn of_process(pid: u32) -> Option<PathBuf> {
     let proc_dir = PathBuf::from(format!("/proc/{pid}"));
     let raw = std::fs::read(proc_dir.join("cmdline")).ok()?;
     let argv0 = raw.split(|&b| b == 0).next().filter(|a| !a.is_empty());
@@ -860,14 +865,14 @@ pub fn of_process(pid: u32) -> Option<PathBuf> {
 }
 
 /// The venv of a process, when it follows a profile or minor path (its stdlib changes under it).
-pub fn following(home: &Home, venv: &Path) -> Option<String> {
+pub(crate) fn following(home: &Home, venv: &Path) -> Option<String> {
     let cfg = std::fs::read_to_string(venv.join("pyvenv.cfg")).ok()?;
     let value = Config::parse(&cfg).get("home")?.to_owned();
     matches!(classify(home, &value), Points::Follows { .. }).then_some(value)
 }
 
 /// Lines that say what happened to the venvs (for human output).
-pub fn describe(outcomes: &[Update]) -> Vec<String> {
+pub(crate) fn describe(outcomes: &[Update]) -> Vec<String> {
     let mut lines = Vec::new();
     for o in outcomes {
         let mut l = String::new();

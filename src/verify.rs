@@ -30,7 +30,7 @@ use crate::store::Store;
 use crate::tree;
 
 #[derive(Debug, thiserror::Error)]
-pub enum VerifyError {
+pub(crate) enum VerifyError {
     #[error("verify found {found} problem(s), {unrepaired} not repaired")]
     Problems { found: usize, unrepaired: usize },
 }
@@ -51,7 +51,7 @@ impl crate::exit::Reason for VerifyError {
 
 /// One kind of thing found wrong, with what it names.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Problem {
+pub(crate) enum Problem {
     /// The entry's tree differs from its row.
     Corrupt { entry: String },
     /// The entry's row has no directory.
@@ -74,7 +74,7 @@ pub enum Problem {
 
 impl Problem {
     /// The kebab-case name that `verify` prints and its JSON carries as `kind`.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Self::Corrupt { .. } => "corrupt",
             Self::Missing { .. } => "missing",
@@ -90,7 +90,7 @@ impl Problem {
 
     /// Whether `--repair` acts on it (see the module doc for what it does); a dangling current
     /// link, the database and foreign names are the operator's to decide.
-    pub fn repairable(&self) -> bool {
+    pub(crate) fn repairable(&self) -> bool {
         !matches!(
             self,
             Self::DanglingCurrent { .. } | Self::Database | Self::Foreign
@@ -128,11 +128,11 @@ impl Problem {
 
 /// One problem found, where, and what became of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Finding {
-    pub problem: Problem,
-    pub path: PathBuf,
-    pub detail: String,
-    pub repaired: bool,
+pub(crate) struct Finding {
+    pub(crate) problem: Problem,
+    pub(crate) path: PathBuf,
+    pub(crate) detail: String,
+    pub(crate) repaired: bool,
 }
 
 impl Finding {
@@ -164,15 +164,15 @@ impl Serialize for Finding {
 
 /// The whole audit.
 #[derive(Debug, Default)]
-pub struct Findings {
-    pub entries: u64,
-    pub files: u64,
-    pub bytes: u64,
-    pub problems: Vec<Finding>,
+pub(crate) struct Findings {
+    pub(crate) entries: u64,
+    pub(crate) files: u64,
+    pub(crate) bytes: u64,
+    pub(crate) problems: Vec<Finding>,
 }
 
 /// Audits everything; changes nothing.
-pub fn audit(home: &Home, db: &Db) -> anyhow::Result<Findings> {
+pub(crate) fn audit(home: &Home, db: &Db) -> anyhow::Result<Findings> {
     let store = Store::new(home.store());
     let profiles = Profiles::new(home.profiles());
     let mut f = Findings::default();
@@ -332,7 +332,7 @@ fn check_entry(store: &Store, row: &EntryRow, f: &mut Findings) -> Option<Findin
 
 /// Whether `path` is bytecode (a `.pyc` in a `__pycache__` directory, a temporary file of
 /// `CPython`'s writing one, or such a directory): a cache that can be deleted at any time.
-pub fn is_bytecode(path: &str) -> bool {
+pub(crate) fn is_bytecode(path: &str) -> bool {
     let mut parts = path.rsplit('/');
     let name = parts.next().unwrap_or_default();
     if name == "__pycache__" {
@@ -353,7 +353,7 @@ pub fn is_bytecode(path: &str) -> bool {
 /// since, a later one. For each distinct change time, oldest first, the nodes changed up to it
 /// (and every directory that still holds one of them) are hashed; the first cut whose digest is
 /// the recorded one is the installed tree, and the rest was added.
-pub fn added_after_install(
+pub(crate) fn added_after_install(
     root: &std::path::Path,
     nodes: &[tree::Node],
     recorded: &str,
@@ -424,7 +424,8 @@ fn describe_added(added: &[String], row: &EntryRow) -> String {
         let shown: Vec<&str> = list.iter().take(3).map(|s| s.as_str()).collect();
         shown.join(", ")
     };
-    let compiled = crate::bytecode::Recipe::parse(&row.recipe).is_some_and(|r| r.bytecode());
+    let compiled =
+        crate::bytecode::Recipe::parse(&row.recipe).is_some_and(crate::bytecode::Recipe::bytecode);
     let what = if others.is_empty() {
         format!(
             "{bytecode} bytecode file(s), e.g. {}, by a Python process that could write the store (one run as root)",

@@ -39,11 +39,11 @@ impl RequestError {
 
 /// A `CPython` version such as `3.12.4` or `3.15.0rc1`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PythonVersion(Version);
+pub(crate) struct PythonVersion(Version);
 
 impl PythonVersion {
     /// Builds a version from catalogue fields; `pre` is `""` or `a1`, `b2`, `rc1`.
-    pub fn from_parts(major: u64, minor: u64, patch: u64, pre: &str) -> Option<Self> {
+    pub(crate) fn from_parts(major: u64, minor: u64, patch: u64, pre: &str) -> Option<Self> {
         let mut v = Version::new(major, minor, patch);
         if !pre.is_empty() {
             let (kind, number) = split_pre(pre)?;
@@ -53,7 +53,7 @@ impl PythonVersion {
     }
 
     /// Parses `3.12.4` or `3.15.0rc1` (all three components required).
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         let p = Partial::parse(s)?;
         match (p.minor, p.patch) {
             (Some(minor), Some(patch)) => {
@@ -63,20 +63,20 @@ impl PythonVersion {
         }
     }
 
-    pub fn major(&self) -> u64 {
+    pub(crate) fn major(&self) -> u64 {
         self.0.major
     }
-    pub fn minor(&self) -> u64 {
+    pub(crate) fn minor(&self) -> u64 {
         self.0.minor
     }
-    pub fn patch(&self) -> u64 {
+    pub(crate) fn patch(&self) -> u64 {
         self.0.patch
     }
-    pub fn is_prerelease(&self) -> bool {
+    pub(crate) fn is_prerelease(&self) -> bool {
         !self.0.pre.is_empty()
     }
     /// The same version in PEP 440's terms (for specifiers).
-    pub fn pep440(&self) -> pep440_rs::Version {
+    pub(crate) fn pep440(&self) -> pep440_rs::Version {
         let pre = split_pre(&self.0.pre.as_str().replace('.', "")).map(|(kind, number)| {
             let kind = match kind {
                 "a" => PrereleaseKind::Alpha,
@@ -89,7 +89,7 @@ impl PythonVersion {
     }
 
     /// The release triple without any prerelease tag.
-    pub fn release(&self) -> (u64, u64, u64) {
+    pub(crate) fn release(&self) -> (u64, u64, u64) {
         (self.0.major, self.0.minor, self.0.patch)
     }
 }
@@ -119,7 +119,7 @@ fn split_pre(pre: &str) -> Option<(&'static str, u64)> {
 
 /// A possibly partial version as written in a request: `3`, `3.12`, `3.12.4`, `3.15.0rc1`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Partial {
+pub(crate) struct Partial {
     major: u64,
     minor: Option<u64>,
     patch: Option<u64>,
@@ -192,7 +192,7 @@ impl Partial {
 
 /// The build flavour asked for; matches the catalogue's `variant` field.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Variant {
+pub(crate) enum Variant {
     #[default]
     Default,
     Freethreaded,
@@ -202,7 +202,7 @@ pub enum Variant {
 
 impl Variant {
     /// Parses the catalogue's `variant` field (`null` is the default build).
-    pub fn from_catalogue(s: Option<&str>) -> Option<Self> {
+    pub(crate) fn from_catalogue(s: Option<&str>) -> Option<Self> {
         match s {
             None => Some(Self::Default),
             Some("freethreaded") => Some(Self::Freethreaded),
@@ -213,7 +213,7 @@ impl Variant {
     }
 
     /// The suffix used in catalogue keys: `""`, `+freethreaded`, `+debug`, `+freethreaded+debug`.
-    pub fn key_suffix(self) -> &'static str {
+    pub(crate) fn key_suffix(self) -> &'static str {
         match self {
             Self::Default => "",
             Self::Freethreaded => "+freethreaded",
@@ -225,7 +225,7 @@ impl Variant {
 
 /// What a request asks for, before the platform and catalogue are known.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Spec {
+pub(crate) enum Spec {
     /// `3`, `3.12`, `3.12.4`, `3.15.0rc1`.
     Prefix(Partial),
     /// `>=3.10,<3.12`: PEP 440 specifiers, every one must hold.
@@ -344,18 +344,18 @@ impl Request {
         })
     }
 
-    pub fn raw(&self) -> &str {
+    pub(crate) fn raw(&self) -> &str {
         &self.raw
     }
-    pub fn spec(&self) -> &Spec {
+    pub(crate) fn spec(&self) -> &Spec {
         &self.spec
     }
-    pub fn variant(&self) -> Variant {
+    pub(crate) fn variant(&self) -> Variant {
         self.variant
     }
 
     /// The full catalogue key, when the request is one.
-    pub fn key(&self) -> Option<&str> {
+    pub(crate) fn key(&self) -> Option<&str> {
         match &self.spec {
             Spec::Key(k) => Some(k),
             _ => None,
@@ -363,7 +363,7 @@ impl Request {
     }
 
     /// Does `v` satisfy the version part of the request (ignoring prerelease policy)?
-    pub fn matches(&self, v: &PythonVersion) -> bool {
+    pub(crate) fn matches(&self, v: &PythonVersion) -> bool {
         match &self.spec {
             Spec::Prefix(p) => p.prefix_matches(v),
             Spec::Range(specifiers) => specifiers.contains(&v.pep440()),
@@ -372,7 +372,7 @@ impl Request {
     }
 
     /// A request that names a prerelease itself admits prereleases without `--pre`.
-    pub fn names_prerelease(&self) -> bool {
+    pub(crate) fn names_prerelease(&self) -> bool {
         match &self.spec {
             Spec::Prefix(p) => p.pre.is_some(),
             Spec::Range(specifiers) => specifiers.iter().any(|s| s.version().any_prerelease()),
@@ -381,7 +381,7 @@ impl Request {
     }
 
     /// The version this request is "about", used to rank the nearest alternatives.
-    pub fn anchor(&self) -> Option<PythonVersion> {
+    pub(crate) fn anchor(&self) -> Option<PythonVersion> {
         match &self.spec {
             Spec::Prefix(p) => Some(p.padded()),
             Spec::Range(specifiers) => specifiers.first().and_then(|s| {
@@ -408,7 +408,7 @@ impl fmt::Display for Request {
 
 /// `3.11.7+20240107`: a version and the python-build-standalone build it comes from, as human
 /// output shows a runtime (two builds of one version are different runtimes).
-pub fn label(version: &str, build: Option<&str>) -> String {
+pub(crate) fn label(version: &str, build: Option<&str>) -> String {
     match build.filter(|b| !b.is_empty()) {
         Some(b) => format!("{version}+{b}"),
         None => version.to_owned(),
@@ -416,7 +416,7 @@ pub fn label(version: &str, build: Option<&str>) -> String {
 }
 
 /// Distance used to rank "nearest versions" in error messages: same minor first, then by minor.
-pub fn distance(a: &PythonVersion, b: &PythonVersion) -> (u64, u64, u64, Ordering) {
+pub(crate) fn distance(a: &PythonVersion, b: &PythonVersion) -> (u64, u64, u64, Ordering) {
     (
         a.major().abs_diff(b.major()),
         a.minor().abs_diff(b.minor()),

@@ -28,7 +28,7 @@ const DAYS: [&str; 7] = [
 ];
 
 #[derive(Debug, thiserror::Error)]
-pub enum WindowError {
+pub(crate) enum WindowError {
     #[error(
         "maintenance window `{text}`: {why} (expected e.g. `Sat 02:00-04:00 UTC` or `Mon-Fri 22:00-02:00 +01:00`)"
     )]
@@ -62,7 +62,7 @@ impl crate::exit::Reason for WindowError {
 
 /// One weekly window.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Window {
+pub(crate) struct Window {
     text: String,
     /// Monday = 0.
     days: [bool; 7],
@@ -81,7 +81,7 @@ impl fmt::Display for Window {
 }
 
 impl Window {
-    pub fn parse(text: &str) -> Result<Self, WindowError> {
+    pub(crate) fn parse(text: &str) -> Result<Self, WindowError> {
         let bad = |why: &str| WindowError::Syntax {
             text: text.to_owned(),
             why: why.to_owned(),
@@ -224,11 +224,11 @@ fn parse_zone(z: &str) -> Result<i64, String> {
 
 /// A set of windows; empty means always open.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Schedule(pub Vec<Window>);
+pub(crate) struct Schedule(pub(crate) Vec<Window>);
 
 /// When the schedule lets a change happen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
+pub(crate) enum Status {
     /// No windows are configured.
     Always,
     /// Inside a window that closes this many seconds after `now`.
@@ -238,7 +238,7 @@ pub enum Status {
 }
 
 impl Schedule {
-    pub fn status(&self, now: i64) -> Status {
+    pub(crate) fn status(&self, now: i64) -> Status {
         if self.0.is_empty() {
             return Status::Always;
         }
@@ -256,7 +256,7 @@ impl Schedule {
     }
 
     /// `Ok` inside a window (or with none configured), else the error saying when the next opens.
-    pub fn check(&self, now: i64) -> Result<Status, WindowError> {
+    pub(crate) fn check(&self, now: i64) -> Result<Status, WindowError> {
         match self.status(now) {
             Status::Closed { opens_in } => Err(WindowError::Closed {
                 windows: self.to_string(),
@@ -276,7 +276,7 @@ impl fmt::Display for Schedule {
 }
 
 /// `4d 2h 41m`, `12m`, `30s`.
-pub fn human(secs: i64) -> String {
+pub(crate) fn human(secs: i64) -> String {
     let (d, h, m) = (secs / DAY, secs % DAY / 3600, secs % 3600 / 60);
     let parts: Vec<String> = [(d, "d"), (h, "h"), (m, "m")]
         .iter()

@@ -7,7 +7,7 @@ use crate::settings::Settings;
 
 /// Makes generation `n` current, saying so when something that was not a link stood in place of
 /// the profile link (it is moved aside, never deleted).
-pub fn make_current(
+pub(crate) fn make_current(
     s: &Settings,
     profiles: &crate::profile::Profiles,
     n: u64,
@@ -23,7 +23,7 @@ pub fn make_current(
 }
 
 /// Rebuilds generation `g`'s directory if it is missing or altered; says what was put back.
-pub fn ensure_links(
+pub(crate) fn ensure_links(
     profiles: &crate::profile::Profiles,
     g: &crate::db::GenerationRow,
 ) -> anyhow::Result<Vec<String>> {
@@ -36,7 +36,7 @@ pub fn ensure_links(
 
 /// Points the minor link of `g`'s minor version at `g` (it is being made current), fsynced
 /// now or (`sync` false) by the caller's next link change; returns the minor path.
-pub fn set_minor_link(
+pub(crate) fn set_minor_link(
     profiles: &crate::profile::Profiles,
     g: &crate::db::GenerationRow,
     sync: bool,
@@ -53,7 +53,7 @@ pub fn set_minor_link(
 }
 
 /// The error for a current generation whose directory is not what its row says, if it is not.
-pub fn check_current_intact(
+pub(crate) fn check_current_intact(
     profiles: &crate::profile::Profiles,
     g: &crate::db::GenerationRow,
 ) -> Result<(), ActivationError> {
@@ -72,7 +72,7 @@ pub fn check_current_intact(
 /// it), on a thread of its own (it reads `/proc`): [`Counting::total`] takes the count. The
 /// processes of venvs whose `home` follows a profile or minor path are set apart: they do not
 /// keep their runtime.
-pub fn count_processes_using(s: &Settings, name: &str) -> Counting {
+pub(super) fn count_processes_using(s: &Settings, name: &str) -> Counting {
     let (home, name) = (
         crate::home::Home::at(s.home.root().to_owned()),
         name.to_owned(),
@@ -99,18 +99,18 @@ pub fn count_processes_using(s: &Settings, name: &str) -> Counting {
 }
 
 /// A count of processes under way.
-pub struct Counting(std::thread::JoinHandle<(u64, Vec<super::report::Following>)>);
+pub(super) struct Counting(std::thread::JoinHandle<(u64, Vec<super::report::Following>)>);
 
 impl Counting {
     /// The processes that keep the runtime, and those of venvs that follow the profile (none if
     /// its thread failed: the count is a courtesy, never a reason to fail).
-    pub fn total(self) -> (u64, Vec<super::report::Following>) {
+    pub(super) fn total(self) -> (u64, Vec<super::report::Following>) {
         self.0.join().unwrap_or_default()
     }
 }
 
 /// The profile's own lock, held while its current generation changes.
-pub fn profile_lock(s: &Settings) -> anyhow::Result<Lock> {
+pub(crate) fn profile_lock(s: &Settings) -> anyhow::Result<Lock> {
     let path = s.home.locks().join(format!("profile-{}.lock", s.profile));
     let lock = lock::acquire(&path, Mode::Exclusive, s.lock_wait, &|| {
         s.out.say(&format!(

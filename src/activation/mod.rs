@@ -9,10 +9,12 @@ mod plan;
 mod report;
 mod resolve;
 
-pub use links::{check_current_intact, ensure_links, make_current, profile_lock, set_minor_link};
-pub use plan::{Plan, plan};
-pub use report::{Following, MinorChange, Switched, say_following, say_still_running, say_venvs};
-pub use resolve::{catalogue_for, load_catalogue, resolve};
+pub(crate) use links::{check_current_intact, profile_lock};
+pub(crate) use plan::plan;
+pub(crate) use report::{
+    Following, MinorChange, Switched, say_following, say_still_running, say_venvs,
+};
+pub(crate) use resolve::{catalogue_for, load_catalogue, resolve};
 
 use crate::catalogue::Entry;
 use crate::clock::{now_unix, rfc3339};
@@ -26,7 +28,7 @@ use crate::validate::{self, Expected, Phase, Report};
 
 /// Failures of an activation the operator can act on.
 #[derive(Debug, thiserror::Error)]
-pub enum ActivationError {
+pub(crate) enum ActivationError {
     #[error("store entry {0} of this generation is missing; reinstall it with `pyswap switch`")]
     EntryMissing(String),
     #[error(
@@ -70,7 +72,7 @@ impl crate::exit::Reason for ActivationError {
 
 /// Installs `entry` if needed, validates it under the policy, records and activates a new
 /// generation (unless the profile already uses the entry), then runs the health check.
-pub fn activate(
+pub(crate) fn activate(
     s: &Settings,
     db: &mut Db,
     fetcher: &Fetcher,
@@ -367,7 +369,7 @@ fn validated_report(
 }
 
 /// Stores a validation run for the entry (and the generation, once there is one).
-pub fn record(
+pub(crate) fn record(
     db: &mut Db,
     entry_id: i64,
     profile: &str,
@@ -409,20 +411,20 @@ fn restore(
 
 /// What [`return_to`] did.
 #[derive(Default)]
-pub struct ReturnReport {
-    pub minor_path: Option<String>,
-    pub minor_change: Option<MinorChange>,
+pub(crate) struct ReturnReport {
+    pub(crate) minor_path: Option<String>,
+    pub(crate) minor_change: Option<MinorChange>,
     /// Running processes still on the runtime left; `None` when nothing changed.
-    pub previous_runtime_processes: Option<u64>,
-    pub following_venv_processes: Vec<Following>,
-    pub venvs: Vec<crate::venv::Update>,
-    pub repaired: Vec<String>,
+    pub(crate) previous_runtime_processes: Option<u64>,
+    pub(crate) following_venv_processes: Vec<Following>,
+    pub(crate) venvs: Vec<crate::venv::Update>,
+    pub(crate) repaired: Vec<String>,
 }
 
 /// Makes existing generation `target` current again (`current`: the generation current
 /// before, if the link was intact): nothing is installed or validated, its directory and
 /// minor path are put back if something removed them. The caller holds the profile lock.
-pub fn return_to(
+pub(crate) fn return_to(
     s: &Settings,
     db: &mut Db,
     profiles: &Profiles,
@@ -493,7 +495,7 @@ pub fn return_to(
 /// Re-runs the validation policy on generation `n`'s runtime (`row`) and records each result;
 /// for the current generation the health check through the profile path runs first. Nothing
 /// is switched or rolled back.
-pub fn recheck(
+pub(crate) fn recheck(
     s: &Settings,
     db: &mut Db,
     profiles: &Profiles,

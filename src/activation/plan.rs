@@ -11,19 +11,19 @@ use crate::settings::Settings;
 use crate::store::Store;
 
 /// The profile's state against one resolved runtime.
-pub struct Plan {
-    pub current: Option<GenerationRow>,
+pub(crate) struct Plan {
+    pub(crate) current: Option<GenerationRow>,
     /// The profile already runs this runtime (the same catalogue key and archive digest).
-    pub unchanged: bool,
+    pub(crate) unchanged: bool,
     /// The store path of the runtime, when it is installed already.
-    pub store_path: Option<String>,
+    pub(crate) store_path: Option<String>,
     /// The number a new generation would get.
-    pub next: u64,
+    pub(crate) next: u64,
 }
 
 /// Reads (never writes) what switching the profile to `entry` would do; `db` is `None` when
 /// nothing was ever installed.
-pub fn plan(s: &Settings, db: Option<&Db>, entry: &Entry) -> anyhow::Result<Plan> {
+pub(crate) fn plan(s: &Settings, db: Option<&Db>, entry: &Entry) -> anyhow::Result<Plan> {
     let Some(db) = db else {
         return Ok(Plan {
             current: None,
@@ -61,7 +61,7 @@ pub fn plan(s: &Settings, db: Option<&Db>, entry: &Entry) -> anyhow::Result<Plan
 
 impl Plan {
     /// The `switch`/`upgrade` document this plan would produce, marked `dry_run`.
-    pub fn document(&self, s: &Settings, entry: &Entry) -> Switched {
+    pub(crate) fn document(&self, s: &Settings, entry: &Entry) -> Switched {
         let previous = self.current.as_ref().map(|g| g.number);
         Switched {
             profile: s.profile.clone(),

@@ -11,7 +11,7 @@ use crate::settings::Settings;
 use crate::text::{count, plural};
 
 #[derive(Serialize)]
-pub struct Switched {
+pub(crate) struct Switched {
     pub(crate) profile: String,
     pub(crate) generation: u64,
     /// The generation that was current before, if any.
@@ -52,7 +52,7 @@ pub struct Switched {
 
 /// A change of minor version (or variant) of a profile.
 #[derive(Serialize, Clone)]
-pub struct MinorChange {
+pub(crate) struct MinorChange {
     pub(crate) from: String,
     pub(crate) to: String,
     /// Where venvs that must stay on `from` are made from.
@@ -61,7 +61,11 @@ pub struct MinorChange {
 
 impl Switched {
     /// The document for a profile left at generation `g`.
-    pub fn unchanged(profile: &str, g: &GenerationRow, store_path: &std::path::Path) -> Self {
+    pub(crate) fn unchanged(
+        profile: &str,
+        g: &GenerationRow,
+        store_path: &std::path::Path,
+    ) -> Self {
         Self {
             profile: profile.to_owned(),
             generation: g.number,
@@ -85,7 +89,7 @@ impl Switched {
         }
     }
 
-    pub fn report(&self, s: &Settings) -> anyhow::Result<Outcome> {
+    pub(crate) fn report(&self, s: &Settings) -> anyhow::Result<Outcome> {
         let how = if self.installed {
             "installed and validated"
         } else {
@@ -149,7 +153,7 @@ impl Switched {
 
 impl MinorChange {
     /// The change from `from` to `to`, if their minor versions (or variants) differ.
-    pub fn between(
+    pub(crate) fn between(
         profiles: &Profiles,
         from: Option<&GenerationRow>,
         to: &GenerationRow,
@@ -163,7 +167,7 @@ impl MinorChange {
         })
     }
 
-    pub fn warn(&self, s: &Settings, profile: &str) {
+    pub(crate) fn warn(&self, s: &Settings, profile: &str) {
         s.out.warn(&format!(
             "profile `{profile}` moved from Python {} to {}: venvs made from {} no longer work \
              (their packages are built for {}); make venvs that must stay on {} from {}/bin/python3, \
@@ -180,7 +184,7 @@ impl MinorChange {
 }
 
 /// Tells how many running processes still use generation `previous`'s runtime.
-pub fn say_still_running(s: &Settings, n: u64, previous: u64) {
+pub(crate) fn say_still_running(s: &Settings, n: u64, previous: u64) {
     s.out.say(&format!(
         "{} still use{} the runtime of generation {previous} and keep{} it until {} exit; \
          `pyswap ps` lists them",
@@ -193,15 +197,15 @@ pub fn say_still_running(s: &Settings, n: u64, previous: u64) {
 
 /// A running process of a venv whose `home` is a profile or minor path.
 #[derive(Serialize, Clone, Debug)]
-pub struct Following {
-    pub pid: u32,
-    pub venv: String,
+pub(crate) struct Following {
+    pub(crate) pid: u32,
+    pub(crate) venv: String,
     /// Its `pyvenv.cfg` `home`.
-    pub home: String,
+    pub(crate) home: String,
 }
 
 /// Names the processes of venvs that follow the profile, apart, with what to do.
-pub fn say_following(s: &Settings, following: &[Following]) {
+pub(crate) fn say_following(s: &Settings, following: &[Following]) {
     if following.is_empty() {
         return;
     }
@@ -223,7 +227,7 @@ pub fn say_following(s: &Settings, following: &[Following]) {
 }
 
 /// Says what happened to the registered venvs: moves as notes, the rest as warnings.
-pub fn say_venvs(s: &Settings, outcomes: &[crate::venv::Update]) {
+pub(crate) fn say_venvs(s: &Settings, outcomes: &[crate::venv::Update]) {
     for (o, line) in outcomes.iter().zip(crate::venv::describe(outcomes)) {
         if matches!(o.state, "moved" | "returned" | "finished") {
             s.out.say(&line);

@@ -14,7 +14,7 @@ use crate::version::Request;
 
 /// Resolves `request` among the builds the version policy admits. A request that only refused
 /// builds satisfy is refused naming the rule; a full catalogue key is checked the same way.
-pub fn resolve(
+pub(crate) fn resolve(
     s: &Settings,
     catalogue: &Catalogue,
     request: &Request,
@@ -60,7 +60,7 @@ pub fn resolve(
 /// Loads the configured catalogue; `platform` lets the embedded one skip other platforms. A
 /// remote one goes through the catalogue cache (see `catalogue::cache`), which a dry run
 /// (`dry_run`) reads but does not write.
-pub fn load_catalogue(
+pub(crate) fn load_catalogue(
     s: &Settings,
     fetcher: &Fetcher,
     platform: Option<&Platform>,
@@ -96,7 +96,7 @@ pub fn load_catalogue(
 
 /// The configured catalogue, or, when a remote one cannot be fetched and the request is
 /// satisfied by a runtime already in the store, the store's own runtimes (with a warning).
-pub fn catalogue_for(
+pub(crate) fn catalogue_for(
     s: &Settings,
     db: Option<&Db>,
     fetcher: &Fetcher,

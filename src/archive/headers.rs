@@ -18,32 +18,32 @@
 use super::ArchiveError;
 
 /// Largest extension header read into memory.
-pub const MAX_EXTENSION: u64 = 64 << 10;
+pub(super) const MAX_EXTENSION: u64 = 64 << 10;
 
 /// Extension headers seen since the last member, waiting for the member they describe.
 #[derive(Default, Debug)]
-pub struct Pending {
+pub(super) struct Pending {
     /// The first extension header's own name, to name it if no member follows.
-    pub first: Option<String>,
-    pub pax: Option<Pax>,
-    pub long_name: Option<Vec<u8>>,
-    pub long_link: Option<Vec<u8>>,
+    pub(crate) first: Option<String>,
+    pub(crate) pax: Option<Pax>,
+    pub(crate) long_name: Option<Vec<u8>>,
+    pub(crate) long_link: Option<Vec<u8>>,
 }
 
 /// What a PAX header says about the next member.
 #[derive(Default, Debug, PartialEq, Eq)]
-pub struct Pax {
-    pub path: Option<Vec<u8>>,
-    pub linkpath: Option<Vec<u8>>,
-    pub size: Option<u64>,
-    pub sparse: bool,
+pub(super) struct Pax {
+    pub(crate) path: Option<Vec<u8>>,
+    pub(crate) linkpath: Option<Vec<u8>>,
+    pub(crate) size: Option<u64>,
+    pub(crate) sparse: bool,
     /// Extended attributes named (never applied).
-    pub xattrs: usize,
+    pub(crate) xattrs: usize,
 }
 
 /// The kinds of extension header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Extension {
+pub(super) enum Extension {
     Pax,
     GlobalPax,
     LongName,
@@ -51,7 +51,7 @@ pub enum Extension {
 }
 
 impl Extension {
-    pub fn of(kind: tar::EntryType) -> Option<Self> {
+    pub(super) fn of(kind: tar::EntryType) -> Option<Self> {
         if kind.is_pax_local_extensions() {
             Some(Self::Pax)
         } else if kind.is_pax_global_extensions() {
@@ -71,12 +71,17 @@ fn corrupt(header: &str, why: impl std::fmt::Display) -> ArchiveError {
 }
 
 impl Pending {
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.first.is_none()
     }
 
     /// Takes in one extension header (`header` is its own name, `data` its contents).
-    pub fn add(&mut self, ext: Extension, header: &str, data: &[u8]) -> Result<(), ArchiveError> {
+    pub(super) fn add(
+        &mut self,
+        ext: Extension,
+        header: &str,
+        data: &[u8],
+    ) -> Result<(), ArchiveError> {
         let gnu = self.long_name.is_some() || self.long_link.is_some();
         match ext {
             Extension::GlobalPax => {
@@ -133,12 +138,12 @@ impl Pending {
     }
 
     /// The member's effective name and link target, given its own header's fields.
-    pub fn name(&self, header: Vec<u8>) -> Vec<u8> {
+    pub(super) fn name(&self, header: Vec<u8>) -> Vec<u8> {
         let pax = self.pax.as_ref().and_then(|p| p.path.clone());
         pax.or_else(|| self.long_name.clone()).unwrap_or(header)
     }
 
-    pub fn link(&self, header: Option<Vec<u8>>) -> Option<Vec<u8>> {
+    pub(super) fn link(&self, header: Option<Vec<u8>>) -> Option<Vec<u8>> {
         let pax = self.pax.as_ref().and_then(|p| p.linkpath.clone());
         pax.or_else(|| self.long_link.clone()).or(header)
     }
@@ -157,7 +162,7 @@ fn gnu_name(data: &[u8], header: &str) -> Result<Vec<u8>, ArchiveError> {
 }
 
 /// Parses the records of a PAX header strictly.
-pub fn parse_pax(data: &[u8]) -> Result<Pax, String> {
+pub(super) fn parse_pax(data: &[u8]) -> Result<Pax, String> {
     let mut pax = Pax::default();
     let mut seen: Vec<&[u8]> = Vec::new();
     let mut rest = data;

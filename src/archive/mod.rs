@@ -97,7 +97,7 @@ pub struct Limits {
 }
 
 /// What may be unpacked before the ratio applies (the first headers, a small first file).
-pub const RATIO_SLACK: u64 = 64 << 20;
+pub(crate) const RATIO_SLACK: u64 = 64 << 20;
 
 impl Default for Limits {
     fn default() -> Self {

@@ -23,7 +23,7 @@ use crate::fetch::{FetchError, Fetched, Fetcher, Validators};
 
 /// How the catalogue came to be used.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Freshness {
+pub(crate) enum Freshness {
     /// The cached copy, younger than the TTL.
     Fresh { age: Duration },
     /// The server said the cached copy is current.
@@ -41,7 +41,7 @@ struct Header {
     validators: Validators,
 }
 
-pub struct CatalogueCache {
+pub(crate) struct CatalogueCache {
     dir: PathBuf,
     /// Read the cached copies, never write them (a dry run writes nothing).
     read_only: bool,
@@ -54,7 +54,7 @@ struct Cached {
 }
 
 impl CatalogueCache {
-    pub fn new(dir: PathBuf) -> Self {
+    pub(crate) fn new(dir: PathBuf) -> Self {
         Self {
             dir,
             read_only: false,
@@ -63,13 +63,13 @@ impl CatalogueCache {
 
     /// The cache, used without writing to it.
     #[must_use]
-    pub fn read_only(mut self) -> Self {
+    pub(crate) fn read_only(mut self) -> Self {
         self.read_only = true;
         self
     }
 
     /// The cache file for `url`.
-    pub fn path(&self, url: &str) -> PathBuf {
+    pub(crate) fn path(&self, url: &str) -> PathBuf {
         let id = blake3::hash(url.as_bytes()).to_hex();
         self.dir.join(format!("{}.cache", &id[..32]))
     }
@@ -122,7 +122,7 @@ impl CatalogueCache {
     }
 
     /// The catalogue at `url` under the rule above; `force` revalidates even a fresh copy.
-    pub fn load(
+    pub(crate) fn load(
         &self,
         url: &str,
         fetcher: &Fetcher,
@@ -190,7 +190,7 @@ impl CatalogueCache {
 }
 
 /// `2h 5m`, `40s`: an age for messages.
-pub fn human_age(d: Duration) -> String {
+pub(crate) fn human_age(d: Duration) -> String {
     let s = d.as_secs();
     match s {
         0..60 => format!("{s}s"),

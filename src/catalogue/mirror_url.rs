@@ -4,14 +4,14 @@
 use super::CatalogueError;
 
 /// Where upstream's archives live; `--mirror` replaces this prefix.
-pub const UPSTREAM_PREFIX: &str =
+pub(crate) const UPSTREAM_PREFIX: &str =
     "https://github.com/astral-sh/python-build-standalone/releases/download";
 
 /// `url` with the upstream release prefix replaced by `mirror` (as uv's
 /// `UV_PYTHON_INSTALL_MIRROR` does); other URLs are left alone. The part after the prefix comes
 /// from the catalogue, so it must be plain path segments (no `.`/`..`, no encoded `/`, `\\` or
 /// `.`, no query): with a `file://` mirror it becomes a local path.
-pub fn mirrored(url: &str, mirror: Option<&str>) -> Result<String, CatalogueError> {
+pub(crate) fn mirrored(url: &str, mirror: Option<&str>) -> Result<String, CatalogueError> {
     let (Some(m), Some(rest)) = (mirror, url.strip_prefix(UPSTREAM_PREFIX)) else {
         return Ok(url.to_owned());
     };

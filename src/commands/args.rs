@@ -5,16 +5,16 @@ use crate::window::WindowError;
 
 /// `--force`: run even outside the configured maintenance windows.
 #[derive(Clone, Copy, Debug, clap::Args)]
-pub struct Force {
+pub(crate) struct Force {
     /// Run even outside the configured maintenance windows
     #[arg(long)]
-    pub force: bool,
+    pub(crate) force: bool,
 }
 
 impl Force {
     /// The refusal of a closed maintenance window, unless `--force` (which only warns); `None`
     /// inside a window. Commands that turn out to change nothing run anyway.
-    pub fn closed_window(self, s: &Settings) -> Option<WindowError> {
+    pub(crate) fn closed_window(self, s: &Settings) -> Option<WindowError> {
         match s.schedule.check(s.now) {
             Ok(_) => None,
             Err(e) if self.force => {
@@ -26,20 +26,20 @@ impl Force {
     }
 
     /// Refuses (exit 3) outside the maintenance windows unless `--force`, which only warns.
-    pub fn within_window(self, s: &Settings) -> Result<(), WindowError> {
+    pub(crate) fn within_window(self, s: &Settings) -> Result<(), WindowError> {
         self.closed_window(s).map_or(Ok(()), Err)
     }
 }
 
 /// `--pre`: prereleases may resolve.
 #[derive(Clone, Copy, Debug, clap::Args)]
-pub struct Pre {
+pub(crate) struct Pre {
     /// Allow prereleases (alpha, beta, rc)
     #[arg(long)]
-    pub pre: bool,
+    pub(crate) pre: bool,
 }
 
 /// A generation number as typed: 1 or more, and one SQLite stores (at most `i64::MAX`).
-pub fn generation_number() -> clap::builder::RangedU64ValueParser<u64> {
+pub(super) fn generation_number() -> clap::builder::RangedU64ValueParser<u64> {
     clap::value_parser!(u64).range(1..=i64::MAX as u64)
 }

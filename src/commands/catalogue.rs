@@ -17,7 +17,7 @@ struct Updated<'a> {
 }
 
 #[derive(Debug, clap::Subcommand)]
-pub enum CatalogueCommand {
+pub(crate) enum CatalogueCommand {
     /// Fetch the configured catalogue now (a conditional request when a copy is cached)
     Update,
 }

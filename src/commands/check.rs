@@ -24,7 +24,7 @@ struct Checked {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct Check {
+pub(crate) struct Check {
     /// The generation to check [default: the current one]
     #[arg(value_parser = super::args::generation_number())]
     generation: Option<u64>,

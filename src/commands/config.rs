@@ -36,7 +36,7 @@ struct Checked {
 }
 
 #[derive(Debug, clap::Subcommand)]
-pub enum ConfigCommand {
+pub(crate) enum ConfigCommand {
     /// Print every effective setting and where it came from (flag, env, `file:line` or default)
     Show,
     /// Check a manifest: exit 0 if it is valid, else 1 naming the key and line

@@ -22,7 +22,7 @@ struct Shown {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct Current {}
+pub(crate) struct Current {}
 
 impl Verb for Current {
     fn changes(&self) -> Changes {

@@ -45,13 +45,13 @@ fn line(bin: &str, fish: bool) -> Result<String, super::CommandError> {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct EnvArgs {
+pub(crate) struct EnvArgs {
     #[arg(long, value_enum, default_value_t = Shell::Sh)]
     shell: Shell,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Shell {
+pub(crate) enum Shell {
     Sh,
     Fish,
 }

@@ -5,7 +5,7 @@ use crate::settings::Settings;
 
 /// Failures of a command's own logic that the user can act on.
 #[derive(Debug, thiserror::Error)]
-pub enum CommandError {
+pub(crate) enum CommandError {
     #[error("profile `{profile}` has no generation {number}; {}", existing_list(.existing))]
     NoGeneration {
         profile: String,
@@ -44,7 +44,7 @@ impl crate::exit::Reason for CommandError {
 }
 
 /// The profile's generation `n`, or the error saying it does not exist.
-pub fn generation(s: &Settings, db: &Db, n: u64) -> anyhow::Result<GenerationRow> {
+pub(super) fn generation(s: &Settings, db: &Db, n: u64) -> anyhow::Result<GenerationRow> {
     if let Some(g) = db.generation(&s.profile, n)? {
         return Ok(g);
     }

@@ -141,7 +141,7 @@ impl GcReport {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct Gc {
+pub(crate) struct Gc {
     /// Report what would be deleted without deleting it
     #[arg(long)]
     dry_run: bool,

@@ -43,7 +43,7 @@ struct Validation {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct Generations {}
+pub(crate) struct Generations {}
 
 impl Verb for Generations {
     fn changes(&self) -> Changes {

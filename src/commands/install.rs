@@ -76,7 +76,7 @@ fn how(origin: &Origin) -> &'static str {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct Install {
+pub(crate) struct Install {
     /// One or more requests, as for `switch`
     #[arg(required = true, value_name = "REQUEST")]
     requests: Vec<String>,

@@ -48,7 +48,7 @@ struct Installed {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct List {
+pub(crate) struct List {
     /// Only runtimes this request matches (`3.12`, `cpython@3.11`, `>=3.10`)
     request: Option<String>,
     /// Only what the catalogue offers for this platform

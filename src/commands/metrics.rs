@@ -6,7 +6,7 @@ use crate::output::Outcome;
 use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
-pub struct Metrics {}
+pub(crate) struct Metrics {}
 
 impl Verb for Metrics {
     fn changes(&self) -> Changes {

@@ -22,7 +22,7 @@ struct Minor {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct Minors {
+pub(crate) struct Minors {
     /// Remove this minor path (e.g. 3.11), so gc may delete what only it kept
     #[arg(long, value_name = "MINOR")]
     remove: Option<String>,

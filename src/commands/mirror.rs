@@ -36,7 +36,7 @@ struct Mirrored {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct Mirror {
+pub(crate) struct Mirror {
     /// The mirror directory (created if missing; an existing mirror there is extended)
     dir: PathBuf,
     /// One or more requests, as for `switch`

@@ -2,37 +2,37 @@
 //! [`Outcome`] it returns for `main` to print. The command line (`cli`) names these structs;
 //! nothing here knows the command line beyond them.
 
-pub mod catalogue;
-pub mod check;
-pub mod config;
-pub mod current;
-pub mod env;
-pub mod gc;
-pub mod generations;
-pub mod install;
-pub mod list;
-pub mod metrics;
-pub mod minors;
-pub mod mirror;
-pub mod pin;
-pub mod ps;
-pub mod rollback;
-pub mod switch;
-pub mod upgrade;
-pub mod venv;
-pub mod verify;
+pub(crate) mod catalogue;
+pub(crate) mod check;
+pub(crate) mod config;
+pub(crate) mod current;
+pub(crate) mod env;
+pub(crate) mod gc;
+pub(crate) mod generations;
+pub(crate) mod install;
+pub(crate) mod list;
+pub(crate) mod metrics;
+pub(crate) mod minors;
+pub(crate) mod mirror;
+pub(crate) mod pin;
+pub(crate) mod ps;
+pub(crate) mod rollback;
+pub(crate) mod switch;
+pub(crate) mod upgrade;
+pub(crate) mod venv;
+pub(crate) mod verify;
 
 mod args;
 mod error;
 
-pub use args::{Force, Pre};
-pub use error::CommandError;
+pub(crate) use args::{Force, Pre};
+pub(crate) use error::CommandError;
 
 use crate::output::Outcome;
 use crate::settings::Settings;
 
 /// A command: what running it changes, and running it.
-pub trait Verb {
+pub(crate) trait Verb {
     /// What running it changes, for the metrics. Every verb says (no default), so a new one
     /// that changes state cannot skip the metrics by being forgotten.
     fn changes(&self) -> Changes;
@@ -42,22 +42,22 @@ pub trait Verb {
 
 /// What a command changes, for the metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Changes {
+pub(crate) struct Changes {
     /// `switch`, `upgrade` or `rollback` (not a dry run): recorded as an attempt.
-    pub attempt: Option<&'static str>,
+    pub(crate) attempt: Option<&'static str>,
     /// Writes the metrics textfile afterwards.
-    pub state: bool,
+    pub(crate) state: bool,
 }
 
 impl Changes {
     /// Reads only (or writes nothing the metrics show).
-    pub const NOTHING: Self = Self {
+    pub(crate) const NOTHING: Self = Self {
         attempt: None,
         state: false,
     };
 
     /// Changes what the metrics show when `yes`.
-    pub fn state(yes: bool) -> Self {
+    pub(crate) fn state(yes: bool) -> Self {
         Self {
             attempt: None,
             state: yes,
@@ -65,7 +65,7 @@ impl Changes {
     }
 
     /// An attempt to change the profile (`switch`, `upgrade`, `rollback`), unless a dry run.
-    pub fn attempt(command: &'static str, dry_run: bool) -> Self {
+    pub(crate) fn attempt(command: &'static str, dry_run: bool) -> Self {
         Self {
             attempt: (!dry_run).then_some(command),
             state: !dry_run,
@@ -76,7 +76,7 @@ impl Changes {
 /// Runs `verb`, then records what it changed for the metrics: the attempt (for
 /// `pyswap_last_switch_*`) and the textfile. A metrics failure never fails the command; it is
 /// an alert and the document's `metrics_error`.
-pub fn run(s: &Settings, verb: &dyn Verb) -> anyhow::Result<Outcome> {
+pub(crate) fn run(s: &Settings, verb: &dyn Verb) -> anyhow::Result<Outcome> {
     let changes = verb.changes();
     let result = verb.run(s);
     crate::crash::timing("command:finished");

@@ -19,7 +19,7 @@ struct Pinned {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct Pin {
+pub(crate) struct Pin {
     /// A request, as for `switch` [default: print the pin that applies and its file]
     request: Option<String>,
     /// The home's own pin (`$PYSWAP_HOME/.python-version`), used where no directory has one

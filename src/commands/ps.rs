@@ -34,7 +34,7 @@ struct Running {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct Ps {}
+pub(crate) struct Ps {}
 
 impl Verb for Ps {
     fn changes(&self) -> Changes {

@@ -35,7 +35,7 @@ struct RolledBack<'a> {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct Rollback {
+pub(crate) struct Rollback {
     /// The generation to return to [default: the one before the current]
     #[arg(long, value_name = "N", value_parser = super::args::generation_number())]
     to: Option<u64>,

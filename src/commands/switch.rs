@@ -11,7 +11,7 @@ use crate::settings::Settings;
 use crate::version::Request;
 
 #[derive(Debug, clap::Args)]
-pub struct Switch {
+pub(crate) struct Switch {
     /// 3, 3.12, 3.12.4, 3.15.0rc1, >=3.10,<3.12, or a catalogue key; add +freethreaded or +debug for a variant [default: from .python-version in this directory or a parent]
     request: Option<String>,
     #[command(flatten)]

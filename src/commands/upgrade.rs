@@ -14,7 +14,7 @@ use crate::settings::Settings;
 use crate::version::{PythonVersion, Request, label};
 
 #[derive(Debug, clap::Args)]
-pub struct Upgrade {
+pub(crate) struct Upgrade {
     #[command(flatten)]
     force: Force,
     /// Report what would happen (the same document and exit status), changing nothing

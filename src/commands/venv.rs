@@ -15,7 +15,7 @@ use crate::text::{Column, Table};
 use crate::venv::{self, Points, State, VenvError};
 
 #[derive(Debug, clap::Subcommand)]
-pub enum VenvCommand {
+pub(crate) enum VenvCommand {
     /// Make a venv on the profile's current runtime (or its newest of --minor) and register it
     Create {
         /// Where to make it

@@ -26,7 +26,7 @@ struct Verified {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct Verify {
+pub(crate) struct Verify {
     /// Re-fetch corrupt or missing entries, remove unregistered ones, re-create broken links
     #[arg(long)]
     repair: bool,

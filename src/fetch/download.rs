@@ -20,27 +20,27 @@ const CHUNK: usize = 256 << 10;
 
 /// One artifact to download and verify.
 #[derive(Clone, Debug)]
-pub struct DownloadSpec {
-    pub url: String,
+pub(crate) struct DownloadSpec {
+    pub(crate) url: String,
     /// The expected sha256 (lowercase hex).
-    pub sha256: String,
+    pub(crate) sha256: String,
     /// The size the catalogue gives, if any: the body is refused past it.
-    pub size: Option<u64>,
+    pub(crate) size: Option<u64>,
     /// Where the bytes are kept as they arrive, so that a later try resumes (http(s) only).
-    pub partial: Option<PathBuf>,
+    pub(crate) partial: Option<PathBuf>,
     /// Read this local file instead of the URL (a cached copy); it is verified all the same.
-    pub local: Option<PathBuf>,
+    pub(crate) local: Option<PathBuf>,
 }
 
 /// A verified download.
 #[derive(Debug)]
-pub struct Downloaded {
-    pub sha256: String,
-    pub bytes: u64,
+pub(crate) struct Downloaded {
+    pub(crate) sha256: String,
+    pub(crate) bytes: u64,
     /// Bytes that came over the network in the successful try.
-    pub transferred: u64,
+    pub(crate) transferred: u64,
     /// Bytes reused from an earlier interrupted try.
-    pub resumed_from: u64,
+    pub(crate) resumed_from: u64,
 }
 
 /// Where a try reads from.
@@ -51,14 +51,14 @@ enum Source {
 }
 
 /// The sidecar of a `.partial`: the validators of the response it came from (for `If-Range`).
-pub fn meta_path(partial: &Path) -> PathBuf {
+pub(crate) fn meta_path(partial: &Path) -> PathBuf {
     let mut s = partial.as_os_str().to_owned();
     s.push(".meta");
     PathBuf::from(s)
 }
 
 /// Deletes a `.partial` and its sidecar.
-pub fn remove_partial(partial: &Path) {
+pub(crate) fn remove_partial(partial: &Path) {
     let _ = std::fs::remove_file(partial);
     let _ = std::fs::remove_file(meta_path(partial));
 }
@@ -69,7 +69,7 @@ impl Fetcher {
     /// of the body from its first byte; its result is returned from the try that verified.
     /// A digest mismatch is never retried (except once from scratch when the bytes came partly
     /// from an earlier try), and its `.partial` is deleted.
-    pub fn download<T>(
+    pub(crate) fn download<T>(
         &self,
         spec: &DownloadSpec,
         progress: &Arc<dyn Progress>,
@@ -478,7 +478,7 @@ fn parse_content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
 }
 
 /// The consumer side of a download: a `Read` of the body as it arrives.
-pub struct Download {
+pub(crate) struct Download {
     rx: Option<Receiver<Chunk>>,
     chunk: Vec<u8>,
     pos: usize,

@@ -11,15 +11,15 @@
 //! Transient failures are retried (see [`retry`]); the error after the last try lists every
 //! try. [`Fetcher::download`] streams an artifact on a producer thread that hashes it (sha256)
 //! and appends it to a `.partial` file as the bytes arrive, while the caller's `consume`
-//! closure reads the same bytes (to unpack them) from a [`Download`]. An interrupted download
+//! closure reads the same bytes (to unpack them) from a [`Download`](download::Download). An interrupted download
 //! resumes from its `.partial`: the bytes on disk are re-read, re-hashed and replayed to the
 //! consumer, and only the rest is requested (`Range` + `If-Range`). Only a `206` whose
 //! `Content-Range` starts where the file ends is accepted; a `200` starts over; a `416` or a
 //! wrong `Content-Range` drops the partial and starts over.
 
 mod download;
-pub mod proxy;
-pub mod retry;
+pub(crate) mod proxy;
+pub(crate) mod retry;
 mod tls;
 
 use std::io::{self, Read};
@@ -28,32 +28,32 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
-pub use download::{Download, DownloadSpec, Downloaded, meta_path, remove_partial};
+pub(crate) use download::{DownloadSpec, Downloaded, meta_path, remove_partial};
 use proxy::Proxies;
 
 /// Largest artifact pyswap downloads when the catalogue gives no size.
-pub const MAX_ARTIFACT_BYTES: u64 = 4 << 30;
+pub(crate) const MAX_ARTIFACT_BYTES: u64 = 4 << 30;
 const MAX_REDIRECTS: usize = 10;
 
 /// Network settings of one run (flags, environment and, later, the configuration file).
 #[derive(Clone, Debug)]
-pub struct NetConfig {
+pub(crate) struct NetConfig {
     /// Refuse every http(s) request.
-    pub offline: bool,
+    pub(crate) offline: bool,
     /// When not empty, the only hosts pyswap talks to (`host` or `*.domain`).
-    pub allowed_hosts: Vec<String>,
+    pub(crate) allowed_hosts: Vec<String>,
     /// Hosts to which plain http is allowed besides loopback (`host` or `*.domain`).
-    pub insecure_hosts: Vec<String>,
-    pub proxies: Proxies,
-    pub connect_timeout: Duration,
+    pub(crate) insecure_hosts: Vec<String>,
+    pub(crate) proxies: Proxies,
+    pub(crate) connect_timeout: Duration,
     /// The longest wait for the next bytes of a response (a stall).
-    pub http_timeout: Duration,
+    pub(crate) http_timeout: Duration,
     /// The longest a whole download may take, retries included.
-    pub download_timeout: Duration,
+    pub(crate) download_timeout: Duration,
     /// How many times a transient failure is retried.
-    pub retries: u32,
+    pub(crate) retries: u32,
     /// The first retry's wait, doubled for each further retry.
-    pub retry_backoff: Duration,
+    pub(crate) retry_backoff: Duration,
 }
 
 impl Default for NetConfig {
@@ -103,7 +103,7 @@ pub enum Failure {
 }
 
 impl Failure {
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         match self {
             Self::Connect(_)
             | Self::Timeout(_)
@@ -243,7 +243,7 @@ impl FetchError {
     }
 
     /// Whether the network (not the request or the bytes) was at fault.
-    pub fn is_network(&self) -> bool {
+    pub(crate) fn is_network(&self) -> bool {
         matches!(
             self,
             Self::Failed { .. } | Self::GaveUp { .. } | Self::Offline { .. }
@@ -253,7 +253,7 @@ impl FetchError {
 
 /// `file:///a/b` -> `/a/b` (percent-escapes decoded, by `url`); `None` for anything else,
 /// including a `file://` URL that names another host.
-pub fn file_url_path(s: &str) -> Option<PathBuf> {
+pub(crate) fn file_url_path(s: &str) -> Option<PathBuf> {
     let u = url::Url::parse(s).ok()?;
     if u.scheme() != "file" {
         return None;
@@ -309,14 +309,14 @@ fn check_policy(url: &url::Url, cfg: &NetConfig) -> Result<(), Refusal> {
 
 /// Validators of a cached response, sent back to ask "has it changed?".
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Validators {
-    pub etag: Option<String>,
-    pub last_modified: Option<String>,
+pub(crate) struct Validators {
+    pub(crate) etag: Option<String>,
+    pub(crate) last_modified: Option<String>,
 }
 
 /// The result of a (conditional) GET of a small resource.
 #[derive(Debug)]
-pub enum Fetched {
+pub(crate) enum Fetched {
     NotModified,
     Body {
         bytes: Vec<u8>,
@@ -325,7 +325,7 @@ pub enum Fetched {
 }
 
 /// Told how a download goes; the output layer draws it.
-pub trait Progress: Send + Sync {
+pub(crate) trait Progress: Send + Sync {
     /// A (re)start: the total when known.
     fn start(&self, total: Option<u64>);
     fn advance(&self, bytes: u64);
@@ -333,7 +333,7 @@ pub trait Progress: Send + Sync {
 }
 
 /// No progress display.
-pub struct NoProgress;
+pub(crate) struct NoProgress;
 impl Progress for NoProgress {
     fn start(&self, _: Option<u64>) {}
     fn advance(&self, _: u64) {}
@@ -426,7 +426,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// Opens URLs under pyswap's network policy. The HTTP client is built on first use.
-pub struct Fetcher {
+pub(crate) struct Fetcher {
     cfg: Arc<NetConfig>,
     client: OnceLock<Result<reqwest::blocking::Client, String>>,
     /// Told each retry as it is about to wait (`retrying in 1 s (2/4): …`).
@@ -443,7 +443,7 @@ impl Default for Fetcher {
 }
 
 impl Fetcher {
-    pub fn new(cfg: NetConfig) -> Self {
+    pub(crate) fn new(cfg: NetConfig) -> Self {
         Self {
             cfg: Arc::new(cfg),
             client: OnceLock::new(),
@@ -453,12 +453,12 @@ impl Fetcher {
 
     /// Tells `note` about every retry before its wait, so a slow failure is never silent.
     #[must_use]
-    pub fn on_retry(mut self, note: impl Fn(&str) + Send + Sync + 'static) -> Self {
+    pub(crate) fn on_retry(mut self, note: impl Fn(&str) + Send + Sync + 'static) -> Self {
         self.on_retry = Some(Arc::new(note));
         self
     }
 
-    pub fn config(&self) -> &NetConfig {
+    pub(crate) fn config(&self) -> &NetConfig {
         &self.cfg
     }
 
@@ -549,7 +549,7 @@ impl Fetcher {
 
     /// A small resource (a catalogue) whole, refused past `limit` bytes. With `validators`,
     /// asks the server whether it changed (`If-None-Match`, `If-Modified-Since`).
-    pub fn get(
+    pub(crate) fn get(
         &self,
         url: &str,
         limit: u64,
@@ -634,7 +634,7 @@ impl Fetcher {
     }
 
     /// The whole body of a small resource, refused past `limit` bytes.
-    pub fn get_bytes(&self, url: &str, limit: u64) -> Result<Vec<u8>, FetchError> {
+    pub(crate) fn get_bytes(&self, url: &str, limit: u64) -> Result<Vec<u8>, FetchError> {
         match self.get(url, limit, None)? {
             Fetched::Body { bytes, .. } => Ok(bytes),
             Fetched::NotModified => unreachable!("no validators were sent"),
@@ -644,14 +644,14 @@ impl Fetcher {
 
 /// Why [`read_capped`] gave nothing.
 #[derive(Debug)]
-pub enum Capped {
+pub(crate) enum Capped {
     TooLarge,
     /// A read failed after this many bytes.
     Io(io::Error, u64),
 }
 
 /// All of `r`, refused once it passes `limit` bytes (reading at most one byte more).
-pub fn read_capped(r: impl Read, limit: u64) -> Result<Vec<u8>, Capped> {
+pub(crate) fn read_capped(r: impl Read, limit: u64) -> Result<Vec<u8>, Capped> {
     let mut out = Vec::new();
     r.take(limit + 1)
         .read_to_end(&mut out)
@@ -740,7 +740,7 @@ fn build_client(cfg: &Arc<NetConfig>) -> Result<reqwest::blocking::Client, Strin
 }
 
 /// Checks a proxy URL given by flag or environment.
-pub fn check_proxy_url(s: &str) -> Result<(), String> {
+pub(crate) fn check_proxy_url(s: &str) -> Result<(), String> {
     let u = url::Url::parse(s).map_err(|e| format!("proxy `{s}` is not a URL: {e}"))?;
     if !matches!(u.scheme(), "http" | "https") || u.host().is_none() {
         return Err(format!(

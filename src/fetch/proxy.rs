@@ -17,16 +17,16 @@ use std::net::IpAddr;
 
 /// The proxy variables of the environment, read once.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ProxyEnv {
-    pub http: Option<String>,
-    pub https: Option<String>,
-    pub all: Option<String>,
-    pub no_proxy: Option<String>,
+pub(crate) struct ProxyEnv {
+    pub(crate) http: Option<String>,
+    pub(crate) https: Option<String>,
+    pub(crate) all: Option<String>,
+    pub(crate) no_proxy: Option<String>,
 }
 
 impl ProxyEnv {
     /// Reads the variables through `get` (`std::env::var` in the binary).
-    pub fn read(get: impl Fn(&str) -> Option<String>) -> Self {
+    pub(crate) fn read(get: impl Fn(&str) -> Option<String>) -> Self {
         let pick = |lower: &str, upper: &str| {
             get(lower)
                 .filter(|v| !v.trim().is_empty())
@@ -48,17 +48,17 @@ impl ProxyEnv {
 
 /// The proxy settings of one run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Proxies {
+pub(crate) struct Proxies {
     /// `--no-proxy`.
-    pub disabled: bool,
+    pub(crate) disabled: bool,
     /// `--proxy URL`.
-    pub explicit: Option<String>,
-    pub env: ProxyEnv,
+    pub(crate) explicit: Option<String>,
+    pub(crate) env: ProxyEnv,
 }
 
 impl Proxies {
     /// The proxy URL for a request to `scheme://host`, or `None` to connect directly.
-    pub fn for_target(&self, scheme: &str, host: &str) -> Option<&str> {
+    pub(crate) fn for_target(&self, scheme: &str, host: &str) -> Option<&str> {
         if self.disabled
             || self
                 .env
@@ -80,7 +80,7 @@ impl Proxies {
     }
 
     /// Every proxy URL these settings may use (checked once at start-up).
-    pub fn urls(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn urls(&self) -> impl Iterator<Item = &str> {
         [
             &self.explicit,
             &self.env.http,
@@ -93,7 +93,7 @@ impl Proxies {
 }
 
 /// Whether `NO_PROXY`-style `list` exempts `host`.
-pub fn bypass(list: &str, host: &str) -> bool {
+pub(crate) fn bypass(list: &str, host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     let ip: Option<IpAddr> = host.parse().ok();

@@ -15,11 +15,11 @@
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, SystemTime};
 
-pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(30);
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 
 /// The jittered exponential wait before retry number `k` (1-based).
-pub fn backoff(base: Duration, k: u32) -> Duration {
+pub(crate) fn backoff(base: Duration, k: u32) -> Duration {
     let exp = base
         .saturating_mul(1u32.checked_shl(k.saturating_sub(1)).unwrap_or(u32::MAX))
         .min(MAX_BACKOFF);
@@ -38,7 +38,7 @@ fn random_unit() -> f64 {
 }
 
 /// Parses a `Retry-After` value: delta-seconds or an HTTP date (relative to `now`).
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let v = value.trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
@@ -48,7 +48,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 }
 
 /// `1 s`, `250 ms`: a wait as a person reads it.
-pub fn human_wait(d: Duration) -> String {
+pub(crate) fn human_wait(d: Duration) -> String {
     if d >= Duration::from_secs(1) {
         format!("{:.0} s", d.as_secs_f64())
     } else {

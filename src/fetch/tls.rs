@@ -14,7 +14,7 @@ use rustls_platform_verifier::Verifier;
 
 /// The client configuration reqwest is given: TLS 1.2 and 1.3 with ring, HTTP/1.1 by ALPN, and
 /// the lazily built platform verifier.
-pub fn client_config() -> Result<rustls::ClientConfig, String> {
+pub(super) fn client_config() -> Result<rustls::ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Arc::new(LazyVerifier {
         provider: Arc::clone(&provider),

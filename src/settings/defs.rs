@@ -18,22 +18,22 @@ use crate::window::Schedule;
 
 /// The plain facts of a setting.
 #[derive(Clone, Copy, Debug)]
-pub struct Meta {
+pub(crate) struct Meta {
     /// The manifest key, e.g. `network.http_timeout`; also its name in `config show`.
-    pub key: &'static str,
+    pub(crate) key: &'static str,
     /// The long flag without `--`, if it has one.
-    pub flag: Option<&'static str>,
+    pub(crate) flag: Option<&'static str>,
     /// The subcommand the flag belongs to; `None`: global.
-    pub command: Option<&'static str>,
-    pub env: Option<&'static str>,
+    pub(crate) command: Option<&'static str>,
+    pub(crate) env: Option<&'static str>,
     /// `false`: not settable in a manifest (where the manifest is, the home, the profile).
-    pub file: bool,
+    pub(crate) file: bool,
     /// The default as text for the type's parser; `None`: unset, or from [`Def::make_default`].
-    pub default: Option<&'static str>,
-    pub value_name: &'static str,
-    pub help: &'static str,
+    pub(crate) default: Option<&'static str>,
+    pub(crate) value_name: &'static str,
+    pub(crate) help: &'static str,
     /// The `--help` section of the flag.
-    pub heading: Option<&'static str>,
+    pub(crate) heading: Option<&'static str>,
 }
 
 impl Meta {
@@ -51,10 +51,10 @@ impl Meta {
 }
 
 /// A setting whose value is a `T`.
-pub struct Def<T> {
-    pub meta: Meta,
+pub(crate) struct Def<T> {
+    pub(crate) meta: Meta,
     /// A default that is not text (the validation module list).
-    pub make_default: Option<fn() -> T>,
+    pub(crate) make_default: Option<fn() -> T>,
     kind: PhantomData<fn() -> T>,
 }
 
@@ -74,7 +74,7 @@ impl<T> Def<T> {
 }
 
 /// What `cli` and `config` need to know of any setting, whatever its type.
-pub trait Describe: Sync {
+pub(crate) trait Describe: Sync {
     fn meta(&self) -> &Meta;
     /// A flag without a value.
     fn switch(&self) -> bool;
@@ -82,6 +82,7 @@ pub trait Describe: Sync {
     /// Checks a manifest value (so `config check` finds every bad one).
     fn check(&self, item: &Item) -> Result<(), super::value::Bad>;
     /// Checks that the default text parses.
+    #[cfg(test)]
     fn check_default(&self) -> Result<(), String>;
 }
 
@@ -98,21 +99,22 @@ impl<T: Value> Describe for Def<T> {
     fn check(&self, item: &Item) -> Result<(), super::value::Bad> {
         T::from_toml(item).map(drop)
     }
+    #[cfg(test)]
     fn check_default(&self) -> Result<(), String> {
         self.meta.default.map_or(Ok(()), |d| T::parse(d).map(drop))
     }
 }
 
 /// The setting with manifest key `key`.
-pub fn find(key: &str) -> Option<&'static dyn Describe> {
+pub(crate) fn find(key: &str) -> Option<&'static dyn Describe> {
     ALL.iter().copied().find(|d| d.meta().key == key)
 }
 
 macro_rules! settings {
     ($($name:ident: $ty:ty = $def:expr;)*) => {
-        $(pub const $name: Def<$ty> = $def;)*
+        $(pub(crate) const $name: Def<$ty> = $def;)*
         /// Every setting, in the order `config show` lists them.
-        pub static ALL: &[&dyn Describe] = &[$(&$name),*];
+        pub(crate) static ALL: &[&dyn Describe] = &[$(&$name),*];
     };
 }
 

@@ -19,10 +19,10 @@ use toml::de::{DeTable, DeValue};
 use super::defs;
 use super::value::Item;
 
-pub const SYSTEM_CONFIG: &str = "/etc/pyswap/config.toml";
+pub(crate) const SYSTEM_CONFIG: &str = "/etc/pyswap/config.toml";
 
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     #[error("config file {} does not exist", .0.display())]
     NotFound(PathBuf),
     #[error("config file {} is a directory", .0.display())]
@@ -58,7 +58,7 @@ impl crate::exit::Reason for ConfigError {
 
 /// Where an effective value came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     Flag(String),
     Env(String),
     File { path: PathBuf, line: usize },
@@ -66,7 +66,7 @@ pub enum Source {
 }
 
 impl Source {
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Self::Flag(_) => "flag",
             Self::Env(_) => "env",
@@ -76,7 +76,7 @@ impl Source {
     }
 
     /// The flag, variable or `path:line`; `None` for a default.
-    pub fn origin(&self) -> Option<String> {
+    pub(crate) fn origin(&self) -> Option<String> {
         match self {
             Self::Flag(f) => Some(f.clone()),
             Self::Env(v) => Some(v.clone()),
@@ -88,33 +88,33 @@ impl Source {
 
 /// One effective setting, for `pyswap config show`.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Shown {
+pub(crate) struct Shown {
     /// The manifest key, e.g. `network.proxy`.
-    pub key: String,
-    pub value: serde_json::Value,
-    pub source: Source,
+    pub(crate) key: String,
+    pub(crate) value: serde_json::Value,
+    pub(crate) source: Source,
 }
 
 /// The checked values of one manifest (none when there is no file).
 #[derive(Clone, Debug, Default)]
-pub struct Manifest {
-    pub path: Option<PathBuf>,
+pub(crate) struct Manifest {
+    pub(crate) path: Option<PathBuf>,
     /// Every value the file sets, by manifest key, each already checked.
     items: Vec<(String, Item)>,
 }
 
 impl Manifest {
     /// How many values the file sets.
-    pub fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.items.len()
     }
 
-    pub fn get(&self, key: &str) -> Option<&Item> {
+    pub(crate) fn get(&self, key: &str) -> Option<&Item> {
         self.items.iter().find(|(k, _)| k == key).map(|(_, i)| i)
     }
 
     /// `path line N`, for messages that name where a rule was set.
-    pub fn origin(&self, line: usize) -> String {
+    pub(crate) fn origin(&self, line: usize) -> String {
         match &self.path {
             Some(p) => format!("{} line {line}", p.display()),
             None => format!("line {line}"),
@@ -123,7 +123,7 @@ impl Manifest {
 }
 
 /// The manifest that applies: the explicit one, else the home's, else the system's, else none.
-pub fn locate(explicit: Option<&Path>, home: &Path) -> Result<Option<PathBuf>, ConfigError> {
+pub(crate) fn locate(explicit: Option<&Path>, home: &Path) -> Result<Option<PathBuf>, ConfigError> {
     if let Some(p) = explicit {
         return match std::fs::metadata(p) {
             Ok(m) if m.is_dir() => Err(ConfigError::Directory(p.to_owned())),
@@ -143,7 +143,7 @@ pub fn locate(explicit: Option<&Path>, home: &Path) -> Result<Option<PathBuf>, C
 }
 
 /// Reads and checks the manifest at `path`.
-pub fn load(path: &Path) -> Result<Manifest, ConfigError> {
+pub(crate) fn load(path: &Path) -> Result<Manifest, ConfigError> {
     if path.is_dir() {
         return Err(ConfigError::Directory(path.to_owned()));
     }
@@ -158,7 +158,7 @@ pub fn load(path: &Path) -> Result<Manifest, ConfigError> {
 }
 
 /// Checks manifest `text` (read from `path`, named in errors).
-pub fn parse(text: &str, path: &Path) -> Result<Manifest, ConfigError> {
+pub(crate) fn parse(text: &str, path: &Path) -> Result<Manifest, ConfigError> {
     let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
     let syntax = |e: &toml::de::Error| {
         let line = e.span().map_or(1, |s| line_of(s.start));

@@ -3,9 +3,9 @@
 //! default, the source of every value kept for `pyswap config show`. Commands get a
 //! [`Settings`]; nothing past this module reads a flag, a variable or the manifest.
 
-pub mod defs;
-pub mod manifest;
-pub mod value;
+pub(crate) mod defs;
+pub(crate) mod manifest;
+pub(crate) mod value;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -30,7 +30,7 @@ use value::Value;
 /// A flag or environment value that does not make sense.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct SettingsError(pub String);
+pub(crate) struct SettingsError(pub(crate) String);
 
 crate::exit::register!(SettingsError);
 impl crate::exit::Reason for SettingsError {
@@ -40,54 +40,54 @@ impl crate::exit::Reason for SettingsError {
 }
 
 #[derive(Debug)]
-pub struct Settings {
-    pub home: Home,
-    pub profile: String,
-    pub catalogue: Location,
+pub(crate) struct Settings {
+    pub(crate) home: Home,
+    pub(crate) profile: String,
+    pub(crate) catalogue: Location,
     /// `None`: detect the host.
-    pub platform: Option<Platform>,
-    pub out: Output,
+    pub(crate) platform: Option<Platform>,
+    pub(crate) out: Output,
     /// How long a command waits for a lock held by another pyswap.
-    pub lock_wait: Duration,
+    pub(crate) lock_wait: Duration,
     /// What validation checks, before activation and after (health check).
-    pub validation: validate::Plan,
+    pub(crate) validation: validate::Plan,
     /// What new store entries get besides the archive (`install.compile_bytecode`).
-    pub recipe: Recipe,
+    pub(crate) recipe: Recipe,
     /// Which builds requests may resolve to.
-    pub policy: VersionPolicy,
+    pub(crate) policy: VersionPolicy,
     /// When `switch`, `rollback`, `upgrade` and `gc` may run without `--force`.
-    pub schedule: Schedule,
+    pub(crate) schedule: Schedule,
     /// gc: keep the newest N generations (`--keep`, else the manifest).
-    pub gc_keep: Option<u64>,
+    pub(crate) gc_keep: Option<u64>,
     /// gc: only generations older than this (`--older-than`, else the manifest).
-    pub gc_older_than: Option<Duration>,
+    pub(crate) gc_older_than: Option<Duration>,
     /// Unix seconds: the clock for windows and gc ages (`PYSWAP_NOW` in tests).
-    pub now: i64,
+    pub(crate) now: i64,
     /// The manifest read, if any.
-    pub config_path: Option<PathBuf>,
+    pub(crate) config_path: Option<PathBuf>,
     /// Every effective setting and its source, for `pyswap config show`.
-    pub shown: Vec<Shown>,
-    pub net: NetConfig,
+    pub(crate) shown: Vec<Shown>,
+    pub(crate) net: NetConfig,
     /// Replaces the upstream release prefix of archive URLs.
-    pub mirror: Option<String>,
+    pub(crate) mirror: Option<String>,
     /// Bound on the download cache, in bytes.
-    pub cache_max: u64,
+    pub(crate) cache_max: u64,
     /// How long a cached remote catalogue is used without asking the server.
-    pub catalogue_ttl: Duration,
+    pub(crate) catalogue_ttl: Duration,
     /// Where state-changing commands write the metrics (`metrics.textfile`).
-    pub metrics_textfile: Option<PathBuf>,
+    pub(crate) metrics_textfile: Option<PathBuf>,
     /// What a venv's check imports (`venv.check_modules`; empty: from its metadata).
-    pub venv_modules: Vec<String>,
+    pub(crate) venv_modules: Vec<String>,
     /// How long a venv's check may take.
-    pub venv_timeout: Duration,
+    pub(crate) venv_timeout: Duration,
 }
 
 /// The flags given on the command line, by setting key: the flag as written and its values.
 #[derive(Debug, Default)]
-pub struct Flags(pub HashMap<&'static str, (String, Vec<String>)>);
+pub(crate) struct Flags(pub(crate) HashMap<&'static str, (String, Vec<String>)>);
 
 /// Where the values come from, in order of precedence; records each decision.
-pub struct Sources<'a> {
+pub(crate) struct Sources<'a> {
     flags: &'a Flags,
     env: &'a dyn Fn(&str) -> Option<String>,
     file: &'a Manifest,
@@ -95,7 +95,7 @@ pub struct Sources<'a> {
 }
 
 impl<'a> Sources<'a> {
-    pub fn new(
+    pub(crate) fn new(
         flags: &'a Flags,
         env: &'a dyn Fn(&str) -> Option<String>,
         file: &'a Manifest,
@@ -156,7 +156,7 @@ impl<'a> Sources<'a> {
     }
 
     /// The value, or the setting's default.
-    pub fn get<T: Value>(&mut self, def: &Def<T>) -> Result<T, SettingsError> {
+    pub(crate) fn get<T: Value>(&mut self, def: &Def<T>) -> Result<T, SettingsError> {
         if let Some((v, source)) = self.given(def)? {
             self.record(def.meta.key, v.show(), source);
             return Ok(v);
@@ -177,7 +177,7 @@ impl<'a> Sources<'a> {
     }
 
     /// The value if one is set (shown as `null` when not).
-    pub fn optional<T: Value>(&mut self, def: &Def<T>) -> Result<Option<T>, SettingsError> {
+    pub(crate) fn optional<T: Value>(&mut self, def: &Def<T>) -> Result<Option<T>, SettingsError> {
         let found = self.given(def)?;
         match &found {
             Some((v, source)) => self.record(def.meta.key, v.show(), source.clone()),
@@ -208,14 +208,17 @@ impl<'a> Sources<'a> {
 }
 
 /// Where the home and the manifest are: resolved first, since the manifest may live in the home.
-pub struct Bootstrap {
-    pub home: PathBuf,
-    pub profile: String,
-    pub config: Option<PathBuf>,
+pub(crate) struct Bootstrap {
+    pub(crate) home: PathBuf,
+    pub(crate) profile: String,
+    pub(crate) config: Option<PathBuf>,
 }
 
 impl Bootstrap {
-    pub fn resolve(flags: &Flags, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+    pub(crate) fn resolve(
+        flags: &Flags,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Self> {
         let none = Manifest::default();
         let mut l = Sources::new(flags, env, &none);
         // A relative home would follow the working directory: a cron job or a service would
@@ -244,7 +247,7 @@ impl Bootstrap {
     }
 
     /// The manifest that applies (none for `config check`, which judges its file alone).
-    pub fn manifest(&self) -> Result<Manifest, manifest::ConfigError> {
+    pub(crate) fn manifest(&self) -> Result<Manifest, manifest::ConfigError> {
         match manifest::locate(self.config.as_deref(), &self.home)? {
             Some(p) => manifest::load(&p),
             None => Ok(Manifest::default()),
@@ -255,7 +258,7 @@ impl Bootstrap {
 impl Settings {
     /// The shared side of the gc lock, held by every command that adds or activates; waits up
     /// to `lock_wait` for a running gc, saying so once.
-    pub fn gc_shared_lock(&self) -> Result<crate::lock::GcLock, crate::lock::LockError> {
+    pub(crate) fn gc_shared_lock(&self) -> Result<crate::lock::GcLock, crate::lock::LockError> {
         crate::lock::gc(
             &self.home.locks(),
             crate::lock::Mode::Shared,
@@ -265,7 +268,7 @@ impl Settings {
     }
 
     /// Resolves every setting; `out` is how the command prints.
-    pub fn resolve(
+    pub(crate) fn resolve(
         boot: Bootstrap,
         flags: &Flags,
         env: &dyn Fn(&str) -> Option<String>,
@@ -327,7 +330,7 @@ impl Settings {
     }
 
     /// What venv operations need of these settings.
-    pub fn venvs(&self) -> crate::venv::Context<'_> {
+    pub(crate) fn venvs(&self) -> crate::venv::Context<'_> {
         crate::venv::Context {
             home: &self.home,
             modules: &self.venv_modules,
@@ -335,17 +338,17 @@ impl Settings {
             now: self.now,
         }
     }
-    pub fn fetcher(&self) -> Fetcher {
+    pub(crate) fn fetcher(&self) -> Fetcher {
         let out = self.out;
         Fetcher::new(self.net.clone()).on_retry(move |note| out.warn(note))
     }
 
-    pub fn download_cache(&self) -> DownloadCache {
+    pub(crate) fn download_cache(&self) -> DownloadCache {
         DownloadCache::new(self.home.cache(), self.cache_max)
     }
 
     /// How `install::ensure` runs under these settings, with `cache` as the download cache.
-    pub fn install_options<'a>(&'a self, cache: &'a DownloadCache) -> install::Options<'a> {
+    pub(crate) fn install_options<'a>(&'a self, cache: &'a DownloadCache) -> install::Options<'a> {
         install::Options {
             lock_wait: self.lock_wait,
             validation: &self.validation,
@@ -355,7 +358,7 @@ impl Settings {
         }
     }
 
-    pub fn platform(&self) -> Result<Platform, PlatformError> {
+    pub(crate) fn platform(&self) -> Result<Platform, PlatformError> {
         match &self.platform {
             Some(p) => Ok(p.clone()),
             None => Platform::detect(),

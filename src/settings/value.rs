@@ -13,12 +13,12 @@ use crate::window::{Schedule, Window};
 
 /// One value of the manifest, with the line it is on and, for an array, each element's line.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Item {
-    pub value: toml::Value,
-    pub line: usize,
-    pub lines: Vec<usize>,
+pub(crate) struct Item {
+    pub(crate) value: toml::Value,
+    pub(crate) line: usize,
+    pub(crate) lines: Vec<usize>,
     /// For an array of tables: each element's keys and their lines.
-    pub fields: Vec<Vec<(String, usize)>>,
+    pub(crate) fields: Vec<Vec<(String, usize)>>,
 }
 
 impl Item {
@@ -57,13 +57,13 @@ impl Item {
 
 /// Why a manifest value was refused, and on which line.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Bad {
-    pub line: usize,
-    pub why: String,
+pub(crate) struct Bad {
+    pub(crate) line: usize,
+    pub(crate) why: String,
 }
 
 /// A kind of setting value.
-pub trait Value: Sized {
+pub(crate) trait Value: Sized {
     /// A flag without a value (`--offline`); its environment variable takes a boolean.
     const SWITCH: bool = false;
     /// A flag that may be repeated; its values are joined with commas.
@@ -143,7 +143,7 @@ impl Value for bool {
 /// A boolean whose flag takes a value (`--compile-bytecode false`): for settings that default
 /// to on, where a bare flag could only repeat the default.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Toggle(pub bool);
+pub(crate) struct Toggle(pub(crate) bool);
 
 impl Value for Toggle {
     fn parse(text: &str) -> Result<Self, String> {
@@ -169,7 +169,7 @@ impl Value for Duration {
 
 /// A size in bytes: `2GiB`, `500MB`, `1024`, `0`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Bytes(pub u64);
+pub(crate) struct Bytes(pub(crate) u64);
 
 const UNITS: [(&str, u64); 8] = [
     ("TiB", 1 << 40),
@@ -229,7 +229,7 @@ impl Value for Bytes {
 
 /// Host names or `*.domain` patterns, lowercased.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Hosts(pub Vec<String>);
+pub(crate) struct Hosts(pub(crate) Vec<String>);
 
 fn host(h: &str) -> Result<Option<String>, String> {
     let h = h.trim().to_ascii_lowercase();
@@ -277,7 +277,7 @@ fn secret(s: &str) -> serde_json::Value {
 
 /// The mirror: an http(s):// or file:// URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MirrorUrl(pub String);
+pub(crate) struct MirrorUrl(pub(crate) String);
 
 impl Value for MirrorUrl {
     fn parse(text: &str) -> Result<Self, String> {
@@ -297,7 +297,7 @@ impl Value for MirrorUrl {
 
 /// An http(s) proxy URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProxyUrl(pub String);
+pub(crate) struct ProxyUrl(pub(crate) String);
 
 impl Value for ProxyUrl {
     fn parse(text: &str) -> Result<Self, String> {
@@ -345,7 +345,7 @@ impl Value for PathBuf {
 
 /// A profile name (checked against the grammar of profile directories).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProfileName(pub String);
+pub(crate) struct ProfileName(pub(crate) String);
 
 impl Value for ProfileName {
     fn parse(text: &str) -> Result<Self, String> {
@@ -381,7 +381,7 @@ impl Value for Schedule {
 
 /// Python module names, for the validation imports.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Modules(pub Vec<String>);
+pub(crate) struct Modules(pub(crate) Vec<String>);
 
 impl Value for Modules {
     fn parse(text: &str) -> Result<Self, String> {
@@ -422,7 +422,7 @@ fn module(m: &str) -> Result<String, String> {
 
 /// The operator's own validation commands (`[[validation.checks]]`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Checks(pub Vec<UserCheck>);
+pub(crate) struct Checks(pub(crate) Vec<UserCheck>);
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -510,7 +510,7 @@ impl Value for Checks {
 
 /// `policy.allowed`: a version range.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Range(pub Request);
+pub(crate) struct Range(pub(crate) Request);
 
 impl Value for Range {
     fn parse(text: &str) -> Result<Self, String> {
@@ -527,7 +527,7 @@ impl Value for Range {
 
 /// `policy.build`: a python-build-standalone release date such as `20250612`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BuildDate(pub String);
+pub(crate) struct BuildDate(pub(crate) String);
 
 impl Value for BuildDate {
     fn parse(text: &str) -> Result<Self, String> {

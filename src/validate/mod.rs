@@ -32,7 +32,7 @@ mod plan;
 mod runner;
 mod scripts;
 
-pub use plan::{DEFAULT_MODULES, Plan, STDLIB, UserCheck, When};
+pub(crate) use plan::{DEFAULT_MODULES, Plan, STDLIB, UserCheck, When};
 
 use checks::{abi, modules, real, stdlib, unchanged, user};
 use runner::{environment, probe};
@@ -41,7 +41,7 @@ use scripts::{HEALTH_SCRIPT, Probe, SCRIPT, VENV_SCRIPT};
 use crate::version::{PythonVersion, Variant};
 
 #[derive(Debug, thiserror::Error)]
-pub enum ValidateError {
+pub(crate) enum ValidateError {
     #[error("validation of {} failed ({phase}): {summary}", python.display())]
     Failed {
         python: PathBuf,
@@ -95,20 +95,20 @@ impl std::fmt::Display for Phase {
 
 /// What the runtime must report.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Expected {
-    pub version: PythonVersion,
-    pub variant: Variant,
+pub(crate) struct Expected {
+    pub(crate) version: PythonVersion,
+    pub(crate) variant: Variant,
     /// `linux`, `darwin`, `windows`.
-    pub os: String,
+    pub(crate) os: String,
     /// Catalogue architecture, e.g. `x86_64`, `x86_64_v3`, `aarch64`.
-    pub arch: String,
+    pub(crate) arch: String,
     /// The tree's `tree-v1` digest, when known: user checks must leave the tree as it is.
-    pub tree_digest: Option<String>,
+    pub(crate) tree_digest: Option<String>,
 }
 
 impl Expected {
     /// What a catalogue entry's build must report.
-    pub fn of(entry: &crate::catalogue::Entry) -> Self {
+    pub(crate) fn of(entry: &crate::catalogue::Entry) -> Self {
         Self {
             version: entry.version.clone(),
             variant: entry.variant,
@@ -120,13 +120,13 @@ impl Expected {
 
     /// The same, with the tree digest the runtime's files must keep through the user checks.
     #[must_use]
-    pub fn with_digest(mut self, digest: &str) -> Self {
+    pub(crate) fn with_digest(mut self, digest: &str) -> Self {
         self.tree_digest = Some(digest.to_owned());
         self
     }
 
     /// From a store entry row's `version`, `variant` and `platform` (`os-arch-libc`).
-    pub fn from_row(version: &str, variant: &str, platform: &str) -> Option<Self> {
+    pub(crate) fn from_row(version: &str, variant: &str, platform: &str) -> Option<Self> {
         let mut p = platform.splitn(3, '-');
         Some(Self {
             version: PythonVersion::parse(version)?,
@@ -150,28 +150,28 @@ impl Expected {
 /// What the built-in diagnostic reported.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Diagnostic {
-    pub implementation: String,
-    pub version: String,
-    pub soabi: Option<String>,
-    pub abiflags: String,
-    pub platform: String,
-    pub prefix: String,
-    pub stdlib: String,
-    pub failed: BTreeMap<String, String>,
+pub(crate) struct Diagnostic {
+    pub(crate) implementation: String,
+    pub(crate) version: String,
+    pub(crate) soabi: Option<String>,
+    pub(crate) abiflags: String,
+    pub(crate) platform: String,
+    pub(crate) prefix: String,
+    pub(crate) stdlib: String,
+    pub(crate) failed: BTreeMap<String, String>,
 }
 
 /// One process run: what ran, how, and what came out.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunRecord {
-    pub command: Vec<String>,
+    pub(crate) command: Vec<String>,
     pub env: BTreeMap<String, String>,
     /// `None` when killed by a signal (including the timeout's).
     pub exit_code: Option<i32>,
-    pub signal: Option<i32>,
-    pub timed_out: bool,
-    pub duration_ms: u64,
+    pub(crate) signal: Option<i32>,
+    pub(crate) timed_out: bool,
+    pub(crate) duration_ms: u64,
     pub stdout: String,
     pub stderr: String,
 }
@@ -182,7 +182,7 @@ pub struct RunRecord {
 pub struct CheckResult {
     pub name: String,
     /// `builtin` or `user`.
-    pub kind: String,
+    pub(crate) kind: String,
     pub ok: bool,
     pub detail: String,
     pub run: Option<RunRecord>,
@@ -194,16 +194,16 @@ pub struct CheckResult {
 pub struct Report {
     pub ok: bool,
     pub phase: Phase,
-    pub python: String,
-    pub policy: String,
-    pub started: String,
+    pub(crate) python: String,
+    pub(crate) policy: String,
+    pub(crate) started: String,
     pub duration_ms: u64,
     pub checks: Vec<CheckResult>,
 }
 
 impl Report {
     /// The failed checks, one phrase each.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         let failed: Vec<String> = self
             .checks
             .iter()
@@ -218,7 +218,7 @@ impl Report {
     }
 
     /// `Ok(self)` if every check passed, else the error carrying it.
-    pub fn into_result(self) -> Result<Self, ValidateError> {
+    pub(crate) fn into_result(self) -> Result<Self, ValidateError> {
         if self.ok {
             Ok(self)
         } else {
@@ -234,7 +234,7 @@ impl Report {
 
 /// Validates the runtime rooted at `root` (staging directory or store entry) before it is
 /// published or activated: built-in checks, then user checks marked `before`/`both`.
-pub fn validate(root: &Path, expected: &Expected, policy: &Plan, phase: Phase) -> Report {
+pub(crate) fn validate(root: &Path, expected: &Expected, policy: &Plan, phase: Phase) -> Report {
     let started = Instant::now();
     let python = root.join("bin/python3");
     let env = environment(root, &python, expected, phase);
@@ -294,19 +294,17 @@ pub fn validate(root: &Path, expected: &Expected, policy: &Plan, phase: Phase) -
     finish(phase, &python, policy, started, checks)
 }
 
-/// What a venv's check found: the modules it imported.
+/// What a venv's check found: the modules that failed to import, and why.
 #[derive(Debug, Deserialize)]
-pub struct VenvChecked {
-    pub prefix: String,
-    pub imported: Vec<String>,
-    pub failed: BTreeMap<String, String>,
+pub(crate) struct VenvChecked {
+    pub(crate) failed: BTreeMap<String, String>,
 }
 
 /// Checks a venv against a runtime: `python` is the `bin/python3` of a venv-shaped directory
 /// that names the runtime as its home and holds the venv's site-packages (see `venv::check`); it
 /// imports `modules`, or the venv's installed distributions' top-level modules when none are
 /// named, writing no bytecode, as `user` when given. `Err` says what failed, in one line.
-pub fn venv(
+pub(crate) fn venv(
     python: &Path,
     modules: &[String],
     user: Option<(u32, u32)>,
@@ -350,7 +348,12 @@ pub fn venv(
 
 /// The post-switch health check through `profile_python` (the profile's `bin/python3`), which
 /// must lead to the runtime at `entry`.
-pub fn health(profile_python: &Path, entry: &Path, expected: &Expected, policy: &Plan) -> Report {
+pub(crate) fn health(
+    profile_python: &Path,
+    entry: &Path,
+    expected: &Expected,
+    policy: &Plan,
+) -> Report {
     HealthProbe::start(profile_python, entry, expected, policy).finish(
         profile_python,
         entry,
@@ -363,7 +366,7 @@ pub fn health(profile_python: &Path, entry: &Path, expected: &Expected, policy: 
 /// start it through the new generation's directory (the path the profile link is about to
 /// name) and record the generation and swap the link meanwhile; [`Self::finish`] waits for it
 /// and adds what needs the profile path itself.
-pub struct HealthProbe {
+pub(crate) struct HealthProbe {
     started: Instant,
     /// The `bin/python3` the probe ran.
     python: PathBuf,
@@ -372,7 +375,7 @@ pub struct HealthProbe {
 
 impl HealthProbe {
     /// Starts the probe of `python` (which must lead to the runtime at `entry`).
-    pub fn start(python: &Path, entry: &Path, expected: &Expected, policy: &Plan) -> Self {
+    pub(crate) fn start(python: &Path, entry: &Path, expected: &Expected, policy: &Plan) -> Self {
         let started = Instant::now();
         let (owned, entry, expected, timeout) = (
             python.to_owned(),
@@ -391,7 +394,7 @@ impl HealthProbe {
     /// The health check's report: the probe's result, that `profile_python` leads to the
     /// interpreter the probe ran (when that was another path), then the user checks marked
     /// `after`/`both`, run through `profile_python`.
-    pub fn finish(
+    pub(crate) fn finish(
         self,
         profile_python: &Path,
         entry: &Path,

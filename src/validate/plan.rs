@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::scripts::CHECKS_VERSION;
 
 /// Extension modules checked unless the manifest sets `validation.modules`.
-pub const DEFAULT_MODULES: &[&str] = &[
+pub(crate) const DEFAULT_MODULES: &[&str] = &[
     "ssl",
     "sqlite3",
     "ctypes",
@@ -23,7 +23,7 @@ pub const DEFAULT_MODULES: &[&str] = &[
 ];
 
 /// Pure-Python standard library modules whose import proves the stdlib is reachable.
-pub const STDLIB: &[&str] = &[
+pub(crate) const STDLIB: &[&str] = &[
     "encodings",
     "os",
     "json",
@@ -40,7 +40,7 @@ pub const STDLIB: &[&str] = &[
 /// When a user check runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum When {
+pub(crate) enum When {
     /// Before activation (and by `pyswap check`).
     #[default]
     Before,
@@ -51,26 +51,26 @@ pub enum When {
 
 /// A command from the manifest, run with the new interpreter.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct UserCheck {
-    pub name: String,
+pub(crate) struct UserCheck {
+    pub(crate) name: String,
     /// argv; `{python}` is replaced by the interpreter's path.
-    pub run: Vec<String>,
-    pub timeout: Duration,
-    pub when: When,
+    pub(crate) run: Vec<String>,
+    pub(crate) timeout: Duration,
+    pub(crate) when: When,
 }
 
 /// What validation checks.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// `false` (`[validation] enabled = false`, manifest only): nothing is validated before or
     /// after a switch; for throw-away CI runners. Never the default.
-    pub enabled: bool,
-    pub modules: Vec<String>,
-    pub checks: Vec<UserCheck>,
+    pub(crate) enabled: bool,
+    pub(crate) modules: Vec<String>,
+    pub(crate) checks: Vec<UserCheck>,
     /// Run the post-switch health check (and roll back if it fails).
-    pub health_check: bool,
+    pub(crate) health_check: bool,
     /// Timeout of the built-in diagnostic.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 impl Default for Plan {
@@ -87,13 +87,13 @@ impl Default for Plan {
 
 impl Plan {
     /// Whether the post-switch health check runs.
-    pub fn health(&self) -> bool {
+    pub(crate) fn health(&self) -> bool {
         self.enabled && self.health_check
     }
 
     /// A digest of everything the pre-activation validation tests: a stored passing result with
     /// the same fingerprint need not be re-run.
-    pub fn fingerprint(&self) -> String {
+    pub(crate) fn fingerprint(&self) -> String {
         let before: Vec<(&str, &[String])> = self
             .checks
             .iter()
