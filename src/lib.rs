@@ -33,6 +33,7 @@ pub mod interrupt;
 mod inuse;
 pub mod lock;
 mod log;
+mod mapped;
 mod metrics;
 mod mirror;
 pub mod output;

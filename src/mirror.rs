@@ -109,7 +109,7 @@ pub(crate) fn load(dir: &Path) -> Result<BTreeMap<String, serde_json::Value>, Mi
         reason,
     };
     // It must be a catalogue pyswap accepts, and then is kept entry by entry as JSON.
-    let cat = Catalogue::from_bytes(bytes.clone(), Location::Path(path.clone()))
+    let cat = Catalogue::from_bytes(&bytes, Location::Path(path.clone()))
         .map_err(|e| bad(e.to_string()))?;
     if let Some(w) = cat.warnings.first() {
         return Err(bad(w.clone()));

@@ -7,7 +7,7 @@ use pyswap::platform::Platform;
 use pyswap::version::Request;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(catalogue) = Catalogue::from_bytes(data.to_vec(), Location::Embedded) else {
+    let Ok(catalogue) = Catalogue::from_bytes(data, Location::Embedded) else {
         return;
     };
     let platform = Platform::parse("linux-x86_64-gnu").unwrap();

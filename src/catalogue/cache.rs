@@ -20,6 +20,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::catalogue::{Catalogue, CatalogueError, Location, MAX_CATALOGUE_BYTES};
 use crate::fetch::{FetchError, Fetched, Fetcher, Validators};
+use crate::mapped::Mapped;
 
 /// How the catalogue came to be used.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,10 +48,19 @@ pub(crate) struct CatalogueCache {
     read_only: bool,
 }
 
+/// A cached copy, mapped (`crate::mapped`: pyswap wrote it and replaces it only by a rename).
 struct Cached {
     header: Header,
-    body: Vec<u8>,
+    file: Mapped,
+    /// Where the body starts in `file`, after the header line.
+    body: usize,
     age: Duration,
+}
+
+impl Cached {
+    fn body(&self) -> &[u8] {
+        &self.file[self.body..]
+    }
 }
 
 impl CatalogueCache {
@@ -80,9 +90,9 @@ impl CatalogueCache {
         if meta.len() > MAX_CATALOGUE_BYTES + 64 * 1024 {
             return None;
         }
-        let bytes = fs::read(&path).ok()?;
-        let split = bytes.iter().position(|&b| b == b'\n')?;
-        let header: Header = serde_json::from_slice(&bytes[..split]).ok()?;
+        let file = Mapped::own_file(&fs::File::open(&path).ok()?).ok()?;
+        let split = file.iter().position(|&b| b == b'\n')?;
+        let header: Header = serde_json::from_slice(&file[..split]).ok()?;
         if header.url != crate::secret::strip(url) {
             return None;
         }
@@ -93,7 +103,8 @@ impl CatalogueCache {
             .unwrap_or_default();
         Some(Cached {
             header,
-            body: bytes[split + 1..].to_vec(),
+            file,
+            body: split + 1,
             age,
         })
     }
@@ -131,7 +142,7 @@ impl CatalogueCache {
     ) -> Result<(Catalogue, Freshness), CatalogueError> {
         let location = Location::Url(url.to_owned());
         let cached = self.read(url);
-        let parse_cached = |c: Cached| Catalogue::from_bytes(c.body, location.clone());
+        let parse_cached = |c: Cached| Catalogue::from_bytes(c.body(), location.clone());
         if fetcher.config().offline {
             let c = cached.ok_or_else(|| CatalogueError::NotCached {
                 url: url.to_owned(),
@@ -143,7 +154,7 @@ impl CatalogueCache {
         if !force
             && let Some(c) = &cached
             && c.age < ttl
-            && let Ok(cat) = Catalogue::from_bytes(c.body.clone(), location.clone())
+            && let Ok(cat) = Catalogue::from_bytes(c.body(), location.clone())
         {
             return Ok((cat, Freshness::Fresh { age: c.age }));
         }
@@ -164,7 +175,7 @@ impl CatalogueCache {
                 Ok((parse_cached(c)?, Freshness::Unchanged))
             }
             Ok(Fetched::Body { bytes, validators }) => {
-                let cat = Catalogue::from_bytes(bytes.clone(), location.clone())?;
+                let cat = Catalogue::from_bytes(&bytes, location.clone())?;
                 // A copy we cannot keep is not a reason to fail the command.
                 if !self.read_only {
                     let _ = self.write(url, validators, &bytes);

@@ -327,20 +327,20 @@ impl Catalogue {
             }
             Location::Url(url) => fetcher.get_bytes(url, MAX_CATALOGUE_BYTES)?,
         };
-        Self::from_bytes(text, location.clone())
+        Self::from_bytes(&text, location.clone())
     }
 
-    /// Checks size and encoding, then parses.
-    pub fn from_bytes(bytes: Vec<u8>, location: Location) -> Result<Self, CatalogueError> {
+    /// Checks size and encoding, then parses (borrowing: a mapped cached copy is not copied).
+    pub fn from_bytes(bytes: &[u8], location: Location) -> Result<Self, CatalogueError> {
         let source_name = location.to_string();
         if bytes.len() as u64 > MAX_CATALOGUE_BYTES {
             return Err(CatalogueError::TooLarge { source_name });
         }
-        let text = String::from_utf8(bytes).map_err(|_| CatalogueError::NotCatalogue {
+        let text = std::str::from_utf8(bytes).map_err(|_| CatalogueError::NotCatalogue {
             source_name: source_name.clone(),
             reason: "not UTF-8 text".into(),
         })?;
-        Self::parse(&text, location)
+        Self::parse(text, location)
     }
 }
 

@@ -1,5 +1,8 @@
 //! Streaming an artifact: a producer thread per try reads the body, hashes it, appends it to
 //! the `.partial` file and hands it to the consumer; resuming replays the `.partial` first.
+//! A download-cache archive is mapped instead (`crate::mapped`: pyswap wrote it, nobody
+//! truncates it): the consumer reads the mapping and a thread hashes the same pages, so no
+//! byte is copied through a channel.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
@@ -10,6 +13,8 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
+
+use crate::mapped::Mapped;
 
 use super::{
     Failure, FetchError, Fetcher, MAX_ARTIFACT_BYTES, Progress, Validators, error_chain,
@@ -47,6 +52,8 @@ pub(crate) struct Downloaded {
 #[derive(Clone)]
 enum Source {
     File(PathBuf),
+    /// A download-cache archive: mapped.
+    Cached(PathBuf),
     Http(url::Url, reqwest::blocking::Client),
 }
 
@@ -75,9 +82,10 @@ impl Fetcher {
         progress: &Arc<dyn Progress>,
         mut consume: impl FnMut(&mut Download) -> T,
     ) -> Result<(T, Downloaded), FetchError> {
-        let source = match spec.local.clone().or_else(|| file_url_path(&spec.url)) {
-            Some(path) => Source::File(path),
-            None => Source::Http(self.admit(&spec.url)?, self.client()?),
+        let source = match (&spec.local, file_url_path(&spec.url)) {
+            (Some(cached), _) => Source::Cached(cached.clone()),
+            (None, Some(path)) => Source::File(path),
+            (None, None) => Source::Http(self.admit(&spec.url)?, self.client()?),
         };
         let deadline = Instant::now() + self.cfg.download_timeout;
         let result = self.retrying(&spec.url, deadline, || {
@@ -190,6 +198,10 @@ impl Sink<'_> {
 
 impl Producer {
     fn spawn(self) -> Result<Download, FetchError> {
+        if let Source::Cached(path) = &self.source {
+            let path = path.clone();
+            return self.spawn_mapped(&path);
+        }
         let (tx, rx) = sync_channel(16);
         let url = self.spec.url.clone();
         let handle = std::thread::Builder::new()
@@ -207,9 +219,56 @@ impl Producer {
                 error,
             })?;
         Ok(Download {
-            rx: Some(rx),
-            chunk: Vec::new(),
-            pos: 0,
+            body: Body::Chunks {
+                rx: Some(rx),
+                chunk: Vec::new(),
+                pos: 0,
+            },
+            handle: Some(handle),
+        })
+    }
+
+    /// A download-cache archive: mapped whole, read by the consumer from the mapping while a
+    /// thread hashes the same pages (each is read from disk once, by whichever comes first).
+    fn spawn_mapped(self, path: &Path) -> Result<Download, FetchError> {
+        let unreadable = |error| FetchError::File {
+            path: path.to_path_buf(),
+            error,
+        };
+        let file = File::open(path).map_err(unreadable)?;
+        let map = Arc::new(Mapped::own_file(&file).map_err(unreadable)?);
+        let len = map.len() as u64;
+        if len > self.cap {
+            return Err(FetchError::TooLarge {
+                url: self.spec.url.clone(),
+                limit: self.cap,
+            });
+        }
+        self.progress.start(Some(len));
+        let pages = Arc::clone(&map);
+        let url = self.spec.url.clone();
+        let handle = std::thread::Builder::new()
+            .name("pyswap-hash".into())
+            .spawn(move || {
+                let mut hasher = Sha256::new();
+                for chunk in pages.chunks(CHUNK) {
+                    hasher.update(chunk);
+                    self.progress.advance(chunk.len() as u64);
+                }
+                Ok(Downloaded {
+                    sha256: hex(&hasher.finalize()),
+                    bytes: len,
+                    transferred: len,
+                    resumed_from: 0,
+                })
+            })
+            .map_err(|error| FetchError::Write {
+                url,
+                path: PathBuf::new(),
+                error,
+            })?;
+        Ok(Download {
+            body: Body::Mapped { map, pos: 0 },
             handle: Some(handle),
         })
     }
@@ -258,6 +317,7 @@ impl Producer {
                 })
             }
             Source::Http(url, client) => self.run_http(url, client, tx),
+            Source::Cached(_) => unreachable!("a cached archive is mapped, not pumped"),
         }
     }
 
@@ -479,28 +539,44 @@ fn parse_content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
 
 /// The consumer side of a download: a `Read` of the body as it arrives.
 pub(crate) struct Download {
-    rx: Option<Receiver<Chunk>>,
-    chunk: Vec<u8>,
-    pos: usize,
+    body: Body,
+    /// The producer (or, for a mapped archive, the hasher).
     handle: Option<JoinHandle<Result<Downloaded, FetchError>>>,
+}
+
+enum Body {
+    /// Chunks from the producer thread.
+    Chunks {
+        rx: Option<Receiver<Chunk>>,
+        chunk: Vec<u8>,
+        pos: usize,
+    },
+    /// A mapped download-cache archive.
+    Mapped { map: Arc<Mapped>, pos: usize },
 }
 
 impl Read for Download {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.chunk.len() {
-            let Some(rx) = &self.rx else { return Ok(0) };
-            match rx.recv() {
-                Ok(Ok(chunk)) => {
-                    self.chunk = chunk;
-                    self.pos = 0;
+        let (rest, pos) = match &mut self.body {
+            Body::Mapped { map, pos } => (&map[*pos..], pos),
+            Body::Chunks { rx, chunk, pos } => {
+                while *pos == chunk.len() {
+                    let Some(from) = rx else { return Ok(0) };
+                    match from.recv() {
+                        Ok(Ok(next)) => {
+                            *chunk = next;
+                            *pos = 0;
+                        }
+                        Ok(Err(e)) => return Err(e),
+                        Err(_) => return Ok(0),
+                    }
                 }
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Ok(0),
+                (&chunk[*pos..], pos)
             }
-        }
-        let n = out.len().min(self.chunk.len() - self.pos);
-        out[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
-        self.pos += n;
+        };
+        let n = out.len().min(rest.len());
+        out[..n].copy_from_slice(&rest[..n]);
+        *pos += n;
         Ok(n)
     }
 }
@@ -509,17 +585,24 @@ impl Download {
     /// Lets the producer read the rest of the body (without handing it over), then reports
     /// the digest of everything served.
     fn finish(mut self) -> Result<Downloaded, FetchError> {
-        self.rx = None;
+        self.hang_up();
         match self.handle.take().map(JoinHandle::join) {
             Some(Ok(result)) => result,
             _ => Err(FetchError::Client("download thread panicked".into())),
+        }
+    }
+
+    /// Stops taking chunks: the producer reads on without handing them over.
+    fn hang_up(&mut self) {
+        if let Body::Chunks { rx, .. } = &mut self.body {
+            *rx = None;
         }
     }
 }
 
 impl Drop for Download {
     fn drop(&mut self) {
-        self.rx = None;
+        self.hang_up();
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
