@@ -69,7 +69,7 @@ fn benches(c: &mut Criterion) {
                         pyswap::archive::Limits::default(),
                     )
                     .unwrap();
-                    pyswap::store::remove_tree(&dest).unwrap();
+                    pyswap::storage::store::remove_tree(&dest).unwrap();
                     out.nodes.len()
                 },
                 criterion::BatchSize::PerIteration,
@@ -92,7 +92,7 @@ fn benches(c: &mut Criterion) {
         });
     });
     g.finish();
-    pyswap::store::remove_tree(&dest).unwrap();
+    pyswap::storage::store::remove_tree(&dest).unwrap();
 }
 
 criterion_group!(store, benches);

@@ -22,11 +22,11 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use crate::cache::{DownloadCache, PARTIAL_MAX_AGE, Pruned};
-use crate::db::{Db, EntryRow, GenerationRow};
-use crate::home::Home;
-use crate::profile::Profiles;
-use crate::store::Store;
+use crate::network::cache::{DownloadCache, PARTIAL_MAX_AGE, Pruned};
+use crate::storage::db::{Db, EntryRow, GenerationRow};
+use crate::storage::home::Home;
+use crate::storage::profile::Profiles;
+use crate::storage::store::Store;
 use crate::text::count;
 
 /// The retention policy: which generations gc deletes (see the module doc), the download cache's
@@ -278,7 +278,7 @@ pub(crate) fn run(
             .entries
             .iter()
             .map(|e| e.name.as_str())
-            .filter(|n| crate::store::is_entry_name(n))
+            .filter(|n| crate::storage::store::is_entry_name(n))
             .collect();
         store.remove_all(&names)?;
     }
@@ -395,7 +395,7 @@ fn pinned(
     names: &[String],
     minors: &[(String, String, Option<u64>)],
 ) -> HashSet<(String, u64)> {
-    use crate::profile::CurrentLink;
+    use crate::storage::profile::CurrentLink;
     let mut pinned = HashSet::new();
     for p in names {
         match profiles.current_link(p) {

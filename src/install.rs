@@ -13,13 +13,15 @@ use anyhow::Context;
 
 use crate::archive::{self, Limits, Unpacked};
 use crate::bytecode::{self, Recipe};
-use crate::cache::DownloadCache;
-use crate::catalogue::{self, Entry};
-use crate::db::{Db, EntryRow, ValidationRow};
-use crate::fetch::{DownloadSpec, Downloaded, FetchError, Fetcher, Progress, file_url_path};
-use crate::home::Home;
-use crate::lock::{self, Mode};
-use crate::store::{self, Staging, Store, StoreError};
+use crate::network::cache::DownloadCache;
+use crate::network::catalogue::{self, Entry};
+use crate::network::fetch::{
+    DownloadSpec, Downloaded, FetchError, Fetcher, Progress, file_url_path,
+};
+use crate::storage::db::{Db, EntryRow, ValidationRow};
+use crate::storage::home::Home;
+use crate::storage::lock::{self, Mode};
+use crate::storage::store::{self, Staging, Store, StoreError};
 use crate::validate::Phase;
 use crate::version::{PythonVersion, Variant};
 use crate::{crash, tree, validate};
@@ -386,7 +388,7 @@ fn obtain(
         spec.local = Some(cached.clone());
         match fetch_and_unpack(store, fetcher, &spec, progress) {
             Ok((got, _)) => {
-                crate::cache::DownloadCache::touch(&cached);
+                crate::network::cache::DownloadCache::touch(&cached);
                 return Ok((got, Origin::Cache));
             }
             Err(e) if is_mismatch(&e) => {

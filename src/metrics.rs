@@ -10,9 +10,9 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 
-use crate::db::Db;
-use crate::profile::Profiles;
 use crate::settings::Settings;
+use crate::storage::db::Db;
+use crate::storage::profile::Profiles;
 
 /// One sample: its labels and value.
 type Sample = (Vec<(&'static str, String)>, f64);
@@ -103,7 +103,7 @@ pub(crate) fn render(s: &Settings, db: Option<&Db>) -> anyhow::Result<String> {
         &p.counts,
     );
     let changes = db.last_changes()?;
-    let labels = |c: &crate::db::ChangeRow| {
+    let labels = |c: &crate::storage::db::ChangeRow| {
         vec![
             ("profile", c.profile.clone()),
             ("command", c.command.clone()),
@@ -218,7 +218,7 @@ pub(crate) fn record_attempt(s: &Settings, command: &str, ok: bool) {
         .ok()
         .flatten();
     let recorded = Db::open(&s.home.db()).and_then(|mut db| {
-        db.record_change(&crate::db::ChangeRow {
+        db.record_change(&crate::storage::db::ChangeRow {
             profile: s.profile.clone(),
             command: command.to_owned(),
             ok,

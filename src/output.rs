@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use crate::fetch::{NoProgress, Progress};
+use crate::network::fetch::{NoProgress, Progress};
 
 /// Standard output could not be written (`> /dev/full`, a closed pipe): the fault of where the
 /// output goes, never of the home's disk.

@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-use crate::catalogue::Entry;
+use crate::network::catalogue::Entry;
 use crate::version::Request;
 
 /// A rule and where it was set (for the message that refuses a request).

@@ -32,8 +32,8 @@ use std::time::Duration;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use serde::Serialize;
 
-use crate::db::{Db, GenerationRow, VenvMove, VenvRow};
-use crate::home::Home;
+use crate::storage::db::{Db, GenerationRow, VenvMove, VenvRow};
+use crate::storage::home::Home;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum VenvError {
@@ -246,7 +246,7 @@ pub(crate) fn classify(home: &Home, value: &str) -> Points {
         let mut parts = rest.components();
         let name = parts.next()?.as_os_str().to_str()?.to_owned();
         let bin = parts.next()?.as_os_str();
-        (crate::store::is_entry_name(&name) && bin == "bin" && parts.next().is_none())
+        (crate::storage::store::is_entry_name(&name) && bin == "bin" && parts.next().is_none())
             .then_some(name)
     };
     if let Some(e) = entry_in(path) {
@@ -717,7 +717,8 @@ pub(crate) fn recover(ctx: &Context<'_>, db: &mut Db) -> anyhow::Result<Vec<Upda
             continue;
         };
         let usable = |e: &str| {
-            crate::store::is_entry_name(e) && ctx.bin(e).join("python3").symlink_metadata().is_ok()
+            crate::storage::store::is_entry_name(e)
+                && ctx.bin(e).join("python3").symlink_metadata().is_ok()
         };
         let (target, version) = if usable(&m.to) {
             (m.to.clone(), m.version.clone())

@@ -23,10 +23,10 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::db::{Db, EntryRow};
-use crate::home::Home;
-use crate::profile::Profiles;
-use crate::store::Store;
+use crate::storage::db::{Db, EntryRow};
+use crate::storage::home::Home;
+use crate::storage::profile::Profiles;
+use crate::storage::store::Store;
 use crate::tree;
 
 #[derive(Debug, thiserror::Error)]
@@ -185,7 +185,7 @@ pub(crate) fn audit(home: &Home, db: &Db) -> anyhow::Result<Findings> {
     }
     let rows = db.entries()?;
     for row in &rows {
-        if !crate::store::is_entry_name(&row.name) {
+        if !crate::storage::store::is_entry_name(&row.name) {
             f.problems.push(Finding::new(
                 Problem::Database,
                 home.db(),
@@ -265,7 +265,7 @@ pub(crate) fn audit(home: &Home, db: &Db) -> anyhow::Result<Findings> {
 fn strangers(store: &Store, registered: &HashSet<&str>) -> anyhow::Result<Vec<Finding>> {
     let mut out = Vec::new();
     for name in store.entry_names()? {
-        if !crate::store::is_entry_name(&name) {
+        if !crate::storage::store::is_entry_name(&name) {
             out.push(Finding::new(
                 Problem::Foreign,
                 store.path(&crate::text::printable(&name)),

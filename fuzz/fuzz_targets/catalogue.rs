@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pyswap::catalogue::{Catalogue, Location};
+use pyswap::network::catalogue::{Catalogue, Location};
 use pyswap::platform::Platform;
 use pyswap::version::Request;
 

@@ -2,14 +2,14 @@
 //! directories, the minor paths, and the profile lock that serialises those changes.
 
 use super::ActivationError;
-use crate::lock::{self, Lock, Mode};
 use crate::settings::Settings;
+use crate::storage::lock::{self, Lock, Mode};
 
 /// Makes generation `n` current, saying so when something that was not a link stood in place of
 /// the profile link (it is moved aside, never deleted).
 pub(crate) fn make_current(
     s: &Settings,
-    profiles: &crate::profile::Profiles,
+    profiles: &crate::storage::profile::Profiles,
     n: u64,
 ) -> anyhow::Result<()> {
     if let Some(aside) = profiles.activate(&s.profile, n)? {
@@ -24,8 +24,8 @@ pub(crate) fn make_current(
 
 /// Rebuilds generation `g`'s directory if it is missing or altered; says what was put back.
 pub(crate) fn ensure_links(
-    profiles: &crate::profile::Profiles,
-    g: &crate::db::GenerationRow,
+    profiles: &crate::storage::profile::Profiles,
+    g: &crate::storage::db::GenerationRow,
 ) -> anyhow::Result<Vec<String>> {
     if profiles.generation_intact(&g.profile, g.number, &g.entry_name) {
         return Ok(Vec::new());
@@ -37,8 +37,8 @@ pub(crate) fn ensure_links(
 /// Points the minor link of `g`'s minor version at `g` (it is being made current), fsynced
 /// now or (`sync` false) by the caller's next link change; returns the minor path.
 pub(crate) fn set_minor_link(
-    profiles: &crate::profile::Profiles,
-    g: &crate::db::GenerationRow,
+    profiles: &crate::storage::profile::Profiles,
+    g: &crate::storage::db::GenerationRow,
     sync: bool,
 ) -> anyhow::Result<Option<String>> {
     let Some(minor) = g.minor() else {
@@ -54,8 +54,8 @@ pub(crate) fn set_minor_link(
 
 /// The error for a current generation whose directory is not what its row says, if it is not.
 pub(crate) fn check_current_intact(
-    profiles: &crate::profile::Profiles,
-    g: &crate::db::GenerationRow,
+    profiles: &crate::storage::profile::Profiles,
+    g: &crate::storage::db::GenerationRow,
 ) -> Result<(), ActivationError> {
     if profiles.generation_intact(&g.profile, g.number, &g.entry_name) {
         Ok(())
@@ -74,7 +74,7 @@ pub(crate) fn check_current_intact(
 /// keep their runtime.
 pub(super) fn count_processes_using(s: &Settings, name: &str) -> Counting {
     let (home, name) = (
-        crate::home::Home::at(s.home.root().to_owned()),
+        crate::storage::home::Home::at(s.home.root().to_owned()),
         name.to_owned(),
     );
     Counting(std::thread::spawn(move || {

@@ -16,14 +16,14 @@ pub(crate) use report::{
 };
 pub(crate) use resolve::{catalogue_for, load_catalogue, resolve};
 
-use crate::catalogue::Entry;
 use crate::clock::{now_unix, rfc3339};
 use crate::crash;
-use crate::db::{Db, GenerationRow, ValidationRow};
-use crate::fetch::Fetcher;
 use crate::install::{self, Installed};
-use crate::profile::{CurrentLink, Profiles};
+use crate::network::catalogue::Entry;
+use crate::network::fetch::Fetcher;
 use crate::settings::Settings;
+use crate::storage::db::{Db, GenerationRow, ValidationRow};
+use crate::storage::profile::{CurrentLink, Profiles};
 use crate::validate::{self, Expected, Phase, Report};
 
 /// Failures of an activation the operator can act on.
@@ -499,11 +499,11 @@ pub(crate) fn recheck(
     s: &Settings,
     db: &mut Db,
     profiles: &Profiles,
-    row: &crate::db::EntryRow,
+    row: &crate::storage::db::EntryRow,
     n: u64,
     is_current: bool,
 ) -> anyhow::Result<Vec<Report>> {
-    let path = crate::store::Store::new(s.home.store()).path(&row.name);
+    let path = crate::storage::store::Store::new(s.home.store()).path(&row.name);
     let expected = Expected::from_row(&row.version, &row.variant, &row.platform)
         .ok_or_else(|| ActivationError::EntryMissing(row.name.clone()))?
         .with_digest(&row.tree_digest);

@@ -3,12 +3,12 @@
 //! window, so that re-running a rollout on a converged fleet succeeds).
 
 use super::Switched;
-use crate::catalogue::Entry;
 use crate::clock::{now_unix, rfc3339};
-use crate::db::{Db, GenerationRow};
-use crate::profile::Profiles;
+use crate::network::catalogue::Entry;
 use crate::settings::Settings;
-use crate::store::Store;
+use crate::storage::db::{Db, GenerationRow};
+use crate::storage::profile::Profiles;
+use crate::storage::store::Store;
 
 /// The profile's state against one resolved runtime.
 pub(crate) struct Plan {

@@ -4,10 +4,10 @@
 use serde::Serialize;
 
 use crate::clock::rfc3339;
-use crate::db::GenerationRow;
 use crate::output::Outcome;
-use crate::profile::Profiles;
 use crate::settings::Settings;
+use crate::storage::db::GenerationRow;
+use crate::storage::profile::Profiles;
 use crate::text::{count, plural};
 
 #[derive(Serialize)]

@@ -3,13 +3,13 @@
 //! among the builds the policy admits, and a build only refused ones satisfy is refused naming
 //! the rule.
 
-use crate::catalogue::cache::{CatalogueCache, Freshness, human_age};
-use crate::catalogue::{Catalogue, CatalogueError, Entry, Location};
-use crate::db::Db;
-use crate::fetch::Fetcher;
+use crate::network::catalogue::cache::{CatalogueCache, Freshness, human_age};
+use crate::network::catalogue::{Catalogue, CatalogueError, Entry, Location};
+use crate::network::fetch::Fetcher;
 use crate::platform::Platform;
 use crate::policy::PolicyError;
 use crate::settings::Settings;
+use crate::storage::db::Db;
 use crate::version::Request;
 
 /// Resolves `request` among the builds the version policy admits. A request that only refused

@@ -3,8 +3,8 @@
 use serde::Serialize;
 
 use super::{Changes, CommandError, Verb};
-use crate::catalogue::Location;
-use crate::catalogue::cache::{CatalogueCache, Freshness, human_age};
+use crate::network::catalogue::Location;
+use crate::network::catalogue::cache::{CatalogueCache, Freshness, human_age};
 use crate::output::Outcome;
 use crate::settings::Settings;
 

@@ -8,9 +8,9 @@ use serde::Serialize;
 use super::{Changes, CommandError, Verb};
 use crate::activation;
 use crate::output::Outcome;
-use crate::profile::Profiles;
 use crate::settings::Settings;
-use crate::store::Store;
+use crate::storage::profile::Profiles;
+use crate::storage::store::Store;
 use crate::validate::Report;
 
 #[derive(Serialize)]
@@ -42,7 +42,7 @@ impl Verb for Check {
 }
 
 fn run(s: &Settings, generation: Option<u64>) -> anyhow::Result<Outcome> {
-    let mut db = crate::db::Db::open_home(&s.home)?;
+    let mut db = crate::storage::db::Db::open_home(&s.home)?;
     let _gc = s.gc_shared_lock()?;
     let profiles = Profiles::new(s.home.profiles());
     let current = profiles.current(&s.profile)?;

@@ -6,8 +6,8 @@ use serde::Serialize;
 
 use super::{Changes, CommandError, Verb};
 use crate::output::Outcome;
-use crate::profile::Profiles;
 use crate::settings::Settings;
+use crate::storage::profile::Profiles;
 
 #[derive(Serialize, Default)]
 struct Shown {
@@ -40,7 +40,7 @@ fn run(s: &Settings) -> anyhow::Result<Outcome> {
     let found = match profiles.current(&s.profile)? {
         Some(n) => Some((
             n,
-            crate::db::Db::open_home_read(&s.home)?.ok_or_else(no_current)?,
+            crate::storage::db::Db::open_home_read(&s.home)?.ok_or_else(no_current)?,
         )),
         None => None,
     };

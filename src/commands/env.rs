@@ -6,8 +6,8 @@ use serde::Serialize;
 
 use super::{Changes, Verb};
 use crate::output::Outcome;
-use crate::profile::Profiles;
 use crate::settings::Settings;
+use crate::storage::profile::Profiles;
 
 #[derive(Serialize)]
 struct Env {

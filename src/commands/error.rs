@@ -1,7 +1,7 @@
 //! The failures of the commands' own logic.
 
-use crate::db::{Db, GenerationRow};
 use crate::settings::Settings;
+use crate::storage::db::{Db, GenerationRow};
 
 /// Failures of a command's own logic that the user can act on.
 #[derive(Debug, thiserror::Error)]

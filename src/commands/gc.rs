@@ -7,9 +7,9 @@ use serde::Serialize;
 
 use super::{Changes, Force, Verb};
 use crate::gc::{self, Kept, Retention};
-use crate::lock::{self, LockError, Mode};
 use crate::output::Outcome;
 use crate::settings::Settings;
+use crate::storage::lock::{self, LockError, Mode};
 use crate::text::{count, human_bytes};
 
 #[derive(Serialize, Default)]
@@ -184,9 +184,9 @@ fn run(
     // A dry run writes nothing: the database is opened read-only (no home yet: nothing to do).
     let db = if dry_run {
         s.home.check_ours()?;
-        crate::db::Db::open_home_read(&s.home)?
+        crate::storage::db::Db::open_home_read(&s.home)?
     } else {
-        Some(crate::db::Db::open_home(&s.home)?)
+        Some(crate::storage::db::Db::open_home(&s.home)?)
     };
     let Some(mut db) = db else {
         s.out

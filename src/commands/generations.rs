@@ -6,11 +6,11 @@ use serde::Serialize;
 
 use super::{Changes, Verb};
 use crate::clock::rfc3339;
-use crate::db::{Db, GenerationRow, ValidationRow};
 use crate::output::Outcome;
-use crate::profile::{Profiles, Seals};
 use crate::settings::Settings;
-use crate::store::Store;
+use crate::storage::db::{Db, GenerationRow, ValidationRow};
+use crate::storage::profile::{Profiles, Seals};
+use crate::storage::store::Store;
 use crate::text::{Column, Table};
 
 /// One element of `pyswap generations --json` (documented in README).
@@ -57,7 +57,7 @@ impl Verb for Generations {
 
 fn run(s: &Settings) -> anyhow::Result<Outcome> {
     let profiles = Profiles::new(s.home.profiles());
-    let (rows, checks, seals) = match crate::db::Db::open_home_read(&s.home)? {
+    let (rows, checks, seals) = match crate::storage::db::Db::open_home_read(&s.home)? {
         Some(db) => read(&db, &profiles, &s.profile, &s.home.db())?,
         None => Default::default(),
     };

@@ -8,13 +8,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde::Serialize;
 
 use super::{Changes, Pre, Verb};
-use crate::catalogue::Entry;
 use crate::clock::now_unix;
-use crate::db::Db;
-use crate::fetch::Fetcher;
 use crate::install::{self, Installed, Options, Origin};
+use crate::network::catalogue::Entry;
+use crate::network::fetch::Fetcher;
 use crate::output::Outcome;
 use crate::settings::Settings;
+use crate::storage::db::Db;
 use crate::version::Request;
 
 #[derive(Serialize)]
@@ -152,7 +152,7 @@ fn run(
         plan(s, &resolved, &mut report)?;
         return finish(&report, requests.len(), unresolved);
     }
-    let mut db = crate::db::Db::open_home(&s.home)?;
+    let mut db = crate::storage::db::Db::open_home(&s.home)?;
     let _gc = s.gc_shared_lock()?;
     let cache = s.download_cache();
     let opts = s.install_options(&cache);
@@ -181,7 +181,7 @@ fn run(
 
 /// The report of a dry run: what is in the store already, what would be installed.
 fn plan(s: &Settings, resolved: &[(&String, Entry)], report: &mut Report) -> anyhow::Result<()> {
-    let db = crate::db::Db::open_home_read(&s.home)?;
+    let db = crate::storage::db::Db::open_home_read(&s.home)?;
     for (request, entry) in resolved {
         let plan = crate::activation::plan(s, db.as_ref(), entry)?;
         let (source, how) = match &plan.store_path {

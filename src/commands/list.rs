@@ -9,10 +9,10 @@ use std::collections::{BTreeMap, HashSet};
 use serde::Serialize;
 
 use super::{Changes, Verb};
-use crate::catalogue::Entry;
+use crate::network::catalogue::Entry;
 use crate::output::Outcome;
 use crate::settings::Settings;
-use crate::store::Store;
+use crate::storage::store::Store;
 use crate::text::{Column, Table, human_bytes};
 use crate::version::{PythonVersion, Request, Variant, label};
 
@@ -137,7 +137,7 @@ fn status(current: bool, installed: bool, staged: bool) -> &'static str {
 }
 
 fn installed_rows(s: &Settings) -> anyhow::Result<Vec<Installed>> {
-    let Some(db) = crate::db::Db::open_home_read(&s.home)? else {
+    let Some(db) = crate::storage::db::Db::open_home_read(&s.home)? else {
         return Ok(Vec::new());
     };
     let mut users: BTreeMap<i64, Vec<String>> = BTreeMap::new();
@@ -171,8 +171,8 @@ fn installed_rows(s: &Settings) -> anyhow::Result<Vec<Installed>> {
 }
 
 /// The entry name of the profile's current generation.
-fn current_entry(s: &Settings, db: &crate::db::Db) -> Option<String> {
-    let n = crate::profile::Profiles::new(s.home.profiles())
+fn current_entry(s: &Settings, db: &crate::storage::db::Db) -> Option<String> {
+    let n = crate::storage::profile::Profiles::new(s.home.profiles())
         .current(&s.profile)
         .ok()??;
     db.generation(&s.profile, n).ok()?.map(|g| g.entry_name)
@@ -188,7 +188,7 @@ fn available_rows(
     let by_key = |e: &Entry| {
         installed
             .iter()
-            .find(|i| crate::store::key_of(&i.name) == e.key)
+            .find(|i| crate::storage::store::key_of(&i.name) == e.key)
     };
     let mut rows: Vec<Available> = catalogue
         .entries
@@ -276,7 +276,7 @@ fn both_table(installed: &[Installed], available: &[Available]) -> String {
         .iter()
         .map(|i| {
             (
-                crate::store::key_of(&i.name).to_owned(),
+                crate::storage::store::key_of(&i.name).to_owned(),
                 label(&i.version, i.build.as_deref()),
                 status(i.current, true, i.staged),
             )

@@ -1,9 +1,9 @@
 //! `pyswap metrics`: the metrics for fleet dashboards (see `metrics`), on stdout.
 
 use super::{Changes, Verb};
-use crate::db::Db;
 use crate::output::Outcome;
 use crate::settings::Settings;
+use crate::storage::db::Db;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Metrics {}

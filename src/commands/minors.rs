@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use super::{Changes, Verb};
 use crate::output::Outcome;
-use crate::profile::Profiles;
 use crate::settings::Settings;
+use crate::storage::profile::Profiles;
 use crate::text::{Column, Table};
 
 /// One element of `pyswap minors --json` (docs/json.md).
@@ -41,11 +41,11 @@ impl Verb for Minors {
 fn run(s: &Settings, remove: Option<&str>) -> anyhow::Result<Outcome> {
     let profiles = Profiles::new(s.home.profiles());
     if let Some(minor) = remove {
-        crate::db::Db::open_home(&s.home)?;
+        crate::storage::db::Db::open_home(&s.home)?;
         let _gc = s.gc_shared_lock()?;
         let _profile = crate::activation::profile_lock(s)?;
         if !profiles.remove_minor(&s.profile, minor)? {
-            return Err(crate::profile::ProfileError::NoMinor {
+            return Err(crate::storage::profile::ProfileError::NoMinor {
                 profile: s.profile.clone(),
                 minor: minor.to_owned(),
             }
@@ -57,7 +57,7 @@ fn run(s: &Settings, remove: Option<&str>) -> anyhow::Result<Outcome> {
         ));
         return Outcome::of(&serde_json::json!({ "removed": true, "minor": minor }));
     }
-    let db = crate::db::Db::open_home_read(&s.home)?;
+    let db = crate::storage::db::Db::open_home_read(&s.home)?;
     let mut list = Vec::new();
     for (p, minor, n) in profiles.minors()? {
         if p != s.profile {

@@ -7,14 +7,14 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::{Changes, Pre, Verb};
-use crate::cache::DownloadCache;
-use crate::catalogue::{self, Entry};
-use crate::fetch::{DownloadSpec, FetchError, Fetcher, file_url_path};
-use crate::lock::{self, Mode};
-use crate::mirror;
+use crate::network::cache::DownloadCache;
+use crate::network::catalogue::{self, Entry};
+use crate::network::fetch::{DownloadSpec, FetchError, Fetcher, file_url_path};
+use crate::network::mirror;
 use crate::output::Outcome;
 use crate::platform::Platform;
 use crate::settings::Settings;
+use crate::storage::lock::{self, Mode};
 use crate::version::Request;
 
 #[derive(Serialize)]

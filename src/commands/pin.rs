@@ -6,8 +6,8 @@ use serde::Serialize;
 
 use super::{Changes, Verb};
 use crate::output::Outcome;
-use crate::pin::{self, PinError};
 use crate::settings::Settings;
+use crate::storage::pin::{self, PinError};
 
 #[derive(Serialize)]
 struct Pinned {

@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use super::{Changes, Verb};
 use crate::output::Outcome;
-use crate::profile::Profiles;
 use crate::settings::Settings;
+use crate::storage::profile::Profiles;
 use crate::text::{Column, Table};
 
 /// One element of `pyswap ps --json` (docs/json.md).
@@ -47,7 +47,7 @@ impl Verb for Ps {
 }
 
 fn run(s: &Settings) -> anyhow::Result<Outcome> {
-    let db = crate::db::Db::open_home_read(&s.home)?;
+    let db = crate::storage::db::Db::open_home_read(&s.home)?;
     let (gens, entries) = match &db {
         Some(db) => (db.generations(&s.profile)?, db.entries()?),
         None => Default::default(),

@@ -7,9 +7,9 @@ use serde::Serialize;
 use super::{Changes, CommandError, Force, Verb};
 use crate::activation::{self, MinorChange};
 use crate::output::Outcome;
-use crate::profile::{CurrentLink, ProfileError, Profiles};
 use crate::settings::Settings;
-use crate::store::Store;
+use crate::storage::profile::{CurrentLink, ProfileError, Profiles};
+use crate::storage::store::Store;
 
 #[derive(Serialize)]
 struct RolledBack<'a> {
@@ -75,7 +75,7 @@ fn run(s: &Settings, to: Option<u64>, force: Force, dry_run: bool) -> anyhow::Re
     if let (true, Some(window)) = (changed, closed) {
         return Err(window.into());
     }
-    if !crate::store::is_entry_name(&target.entry_name) {
+    if !crate::storage::store::is_entry_name(&target.entry_name) {
         return Err(ProfileError::BadEntry(target.entry_name.clone()).into());
     }
     let path = Store::new(s.home.store()).path(&target.entry_name);
@@ -123,24 +123,24 @@ fn run(s: &Settings, to: Option<u64>, force: Force, dry_run: bool) -> anyhow::Re
 
 /// The generation to return to, and what was needed to find it.
 struct RollbackTarget {
-    db: crate::db::Db,
+    db: crate::storage::db::Db,
     profiles: Profiles,
     /// The current generation, when the profile link is intact.
     current: Option<u64>,
-    target: crate::db::GenerationRow,
+    target: crate::storage::db::GenerationRow,
     /// The gc and profile locks (none in a dry run, which writes nothing).
-    _locks: Option<(crate::lock::GcLock, crate::lock::Lock)>,
+    _locks: Option<(crate::storage::lock::GcLock, crate::storage::lock::Lock)>,
 }
 
 fn choose(s: &Settings, to: Option<u64>, dry_run: bool) -> anyhow::Result<RollbackTarget> {
     let no_current = || CommandError::NoCurrent(s.profile.clone());
     let (db, locks) = if dry_run {
         (
-            crate::db::Db::open_home_read(&s.home)?.ok_or_else(no_current)?,
+            crate::storage::db::Db::open_home_read(&s.home)?.ok_or_else(no_current)?,
             None,
         )
     } else {
-        let db = crate::db::Db::open_home(&s.home)?;
+        let db = crate::storage::db::Db::open_home(&s.home)?;
         let gc = s.gc_shared_lock()?;
         (db, Some((gc, activation::profile_lock(s)?)))
     };

@@ -4,10 +4,10 @@
 
 use super::{Changes, Force, Pre, Verb};
 use crate::activation;
-use crate::db::Db;
 use crate::output::Outcome;
-use crate::pin;
 use crate::settings::Settings;
+use crate::storage::db::Db;
+use crate::storage::pin;
 use crate::version::Request;
 
 #[derive(Debug, clap::Args)]

@@ -6,11 +6,11 @@
 use super::{Changes, CommandError, Force, Verb};
 use crate::activation;
 use crate::activation::ActivationError;
-use crate::catalogue::Entry;
-use crate::db::{EntryRow, GenerationRow};
+use crate::network::catalogue::Entry;
 use crate::output::Outcome;
-use crate::profile::Profiles;
 use crate::settings::Settings;
+use crate::storage::db::{EntryRow, GenerationRow};
+use crate::storage::profile::Profiles;
 use crate::version::{PythonVersion, Request, label};
 
 #[derive(Debug, clap::Args)]
@@ -54,7 +54,7 @@ fn run(s: &Settings, force: Force, dry_run: bool) -> anyhow::Result<Outcome> {
             label(&row.version, row.build.as_deref()),
             g.number
         ));
-        let path = crate::store::Store::new(s.home.store()).path(&g.entry_name);
+        let path = crate::storage::store::Store::new(s.home.store()).path(&g.entry_name);
         let mut doc = activation::Switched::unchanged(&s.profile, &g, &path);
         doc.dry_run = dry_run;
         return Outcome::of(&doc);
@@ -63,7 +63,7 @@ fn run(s: &Settings, force: Force, dry_run: bool) -> anyhow::Result<Outcome> {
         return Err(window.into());
     }
     if dry_run {
-        let db = crate::db::Db::open_home_read(&s.home)?;
+        let db = crate::storage::db::Db::open_home_read(&s.home)?;
         let plan = activation::plan(s, db.as_ref(), &newest)?;
         return plan.document(s, &newest).report(s);
     }
@@ -73,7 +73,7 @@ fn run(s: &Settings, force: Force, dry_run: bool) -> anyhow::Result<Outcome> {
         label(&row.version, row.build.as_deref()),
         label(&newest.version.to_string(), newest.build.as_deref())
     ));
-    let mut db = crate::db::Db::open_home(&s.home)?;
+    let mut db = crate::storage::db::Db::open_home(&s.home)?;
     let _gc = s.gc_shared_lock()?;
     let done = activation::activate(
         s,
@@ -90,11 +90,11 @@ fn run(s: &Settings, force: Force, dry_run: bool) -> anyhow::Result<Outcome> {
 /// that request resolves to.
 fn newest(
     s: &Settings,
-    fetcher: &crate::fetch::Fetcher,
+    fetcher: &crate::network::fetch::Fetcher,
     dry_run: bool,
 ) -> anyhow::Result<(GenerationRow, EntryRow, Request, Entry)> {
     let no_current = || CommandError::NoCurrent(s.profile.clone());
-    let db = crate::db::Db::open_home_read(&s.home)?.ok_or_else(no_current)?;
+    let db = crate::storage::db::Db::open_home_read(&s.home)?.ok_or_else(no_current)?;
     let profiles = Profiles::new(s.home.profiles());
     let n = profiles.current(&s.profile)?.ok_or_else(no_current)?;
     let g = super::error::generation(s, &db, n)?;

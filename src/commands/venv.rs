@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::{Changes, Verb};
-use crate::db::{Db, VenvRow};
 use crate::output::Outcome;
-use crate::profile::Profiles;
 use crate::settings::Settings;
+use crate::storage::db::{Db, VenvRow};
+use crate::storage::profile::Profiles;
 use crate::text::{Column, Table};
 use crate::venv::{self, Points, State, VenvError};
 
@@ -63,8 +63,10 @@ impl Verb for VenvCommand {
 }
 
 /// The locks and the finished journal of a command that writes venv rows.
-fn open(s: &Settings) -> anyhow::Result<(Db, crate::lock::GcLock, crate::lock::Lock)> {
-    let mut db = crate::db::Db::open_home(&s.home)?;
+fn open(
+    s: &Settings,
+) -> anyhow::Result<(Db, crate::storage::lock::GcLock, crate::storage::lock::Lock)> {
+    let mut db = crate::storage::db::Db::open_home(&s.home)?;
     let gc = s.gc_shared_lock()?;
     let profile = crate::activation::profile_lock(s)?;
     let finished = venv::recover(&s.venvs(), &mut db)?;
@@ -102,7 +104,7 @@ fn runtime_for(
     s: &Settings,
     db: &Db,
     minor: Option<&str>,
-) -> anyhow::Result<crate::db::GenerationRow> {
+) -> anyhow::Result<crate::storage::db::GenerationRow> {
     let profiles = Profiles::new(s.home.profiles());
     let current = profiles
         .current(&s.profile)?
@@ -235,7 +237,7 @@ fn adopt(s: &Settings, path: &Path) -> anyhow::Result<Outcome> {
     let Some(row) = db.entry_by_name(&entry)? else {
         return Err(foreign().into());
     };
-    let minor = crate::profile::minor_tag(&row.version, &row.variant).unwrap_or_default();
+    let minor = crate::storage::profile::minor_tag(&row.version, &row.variant).unwrap_or_default();
     let bin = s.home.store().join(&entry).join("bin");
     opened.point_at(&bin, &row.version, &s.venvs().leads_into())?;
     let venv_row = row_of(s, &opened, &real, &profile, &entry, &minor);
@@ -262,7 +264,7 @@ struct Listed {
 }
 
 fn list(s: &Settings) -> anyhow::Result<Outcome> {
-    let Some(db) = crate::db::Db::open_home_read(&s.home)? else {
+    let Some(db) = crate::storage::db::Db::open_home_read(&s.home)? else {
         return Outcome::of(&Vec::<Listed>::new());
     };
     let profiles = Profiles::new(s.home.profiles());

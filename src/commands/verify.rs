@@ -7,11 +7,11 @@ use serde::Serialize;
 
 use super::{Changes, Verb};
 use crate::install;
-use crate::lock::{self, Mode};
 use crate::output::Outcome;
-use crate::profile::Profiles;
 use crate::settings::Settings;
-use crate::store::Store;
+use crate::storage::lock::{self, Mode};
+use crate::storage::profile::Profiles;
+use crate::storage::store::Store;
 use crate::text::human_bytes;
 use crate::verify::{Finding, Findings, Problem, VerifyError, audit};
 
@@ -46,9 +46,9 @@ fn run(s: &Settings, repair: bool) -> anyhow::Result<Outcome> {
     // Repairing writes: the home must be pyswap's and safe, and a lost database is created
     // empty, then rebuilt from the store and the profiles below.
     let db = if repair {
-        Some(crate::db::Db::open_home(&s.home)?)
+        Some(crate::storage::db::Db::open_home(&s.home)?)
     } else {
-        crate::db::Db::open_home_read(&s.home)?
+        crate::storage::db::Db::open_home_read(&s.home)?
     };
     let Some(mut db) = db else {
         s.out.say("nothing installed yet; nothing to verify");
@@ -112,7 +112,7 @@ fn run(s: &Settings, repair: bool) -> anyhow::Result<Outcome> {
 /// generation directory from its row, registers a generation directory without a row.
 fn fix(
     s: &Settings,
-    db: &mut crate::db::Db,
+    db: &mut crate::storage::db::Db,
     problem: &Problem,
     roots: &HashSet<String>,
 ) -> anyhow::Result<()> {
@@ -184,7 +184,7 @@ fn fix(
 
 /// Deletes what was written into entry `name` after it was installed, in place (no download:
 /// the installed files are intact), which gives the entry its recorded digest back.
-fn remove_added(store: &Store, db: &crate::db::Db, name: &str) -> anyhow::Result<()> {
+fn remove_added(store: &Store, db: &crate::storage::db::Db, name: &str) -> anyhow::Result<()> {
     let row = db
         .entry_by_name(name)?
         .ok_or_else(|| anyhow::anyhow!("it has no row any more"))?;

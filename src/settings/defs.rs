@@ -12,7 +12,7 @@ use super::value::{
     BuildDate, Bytes, Checks, Hosts, Item, MirrorUrl, Modules, ProfileName, ProxyUrl, Range,
     Toggle, Value,
 };
-use crate::catalogue::Location;
+use crate::network::catalogue::Location;
 use crate::platform::Platform;
 use crate::window::Schedule;
 

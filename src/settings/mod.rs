@@ -12,15 +12,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::bytecode::Recipe;
-use crate::cache::DownloadCache;
-use crate::catalogue::Location;
-use crate::fetch::proxy::{Proxies, ProxyEnv};
-use crate::fetch::{Fetcher, NetConfig};
-use crate::home::Home;
 use crate::install;
+use crate::network::cache::DownloadCache;
+use crate::network::catalogue::Location;
+use crate::network::fetch::proxy::{Proxies, ProxyEnv};
+use crate::network::fetch::{Fetcher, NetConfig};
 use crate::output::Output;
 use crate::platform::{Platform, PlatformError};
 use crate::policy::{Rule, VersionPolicy};
+use crate::storage::home::Home;
 use crate::validate;
 use crate::window::Schedule;
 use defs::Def;
@@ -258,10 +258,12 @@ impl Bootstrap {
 impl Settings {
     /// The shared side of the gc lock, held by every command that adds or activates; waits up
     /// to `lock_wait` for a running gc, saying so once.
-    pub(crate) fn gc_shared_lock(&self) -> Result<crate::lock::GcLock, crate::lock::LockError> {
-        crate::lock::gc(
+    pub(crate) fn gc_shared_lock(
+        &self,
+    ) -> Result<crate::storage::lock::GcLock, crate::storage::lock::LockError> {
+        crate::storage::lock::gc(
             &self.home.locks(),
-            crate::lock::Mode::Shared,
+            crate::storage::lock::Mode::Shared,
             self.lock_wait,
             &|| self.out.say("waiting for a running `pyswap gc` to finish…"),
         )
@@ -389,7 +391,7 @@ fn network(
     };
     if !proxies.disabled {
         for u in proxies.urls() {
-            crate::fetch::check_proxy_url(u).map_err(SettingsError)?;
+            crate::network::fetch::check_proxy_url(u).map_err(SettingsError)?;
         }
     }
     Ok(NetConfig {

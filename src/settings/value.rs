@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::catalogue::Location;
+use crate::network::catalogue::Location;
 use crate::platform::Platform;
 use crate::validate::{UserCheck, When};
 use crate::version::Request;
@@ -301,7 +301,7 @@ pub(crate) struct ProxyUrl(pub(crate) String);
 
 impl Value for ProxyUrl {
     fn parse(text: &str) -> Result<Self, String> {
-        crate::fetch::check_proxy_url(text)?;
+        crate::network::fetch::check_proxy_url(text)?;
         Ok(Self(text.to_owned()))
     }
     fn show(&self) -> serde_json::Value {
@@ -349,7 +349,7 @@ pub(crate) struct ProfileName(pub(crate) String);
 
 impl Value for ProfileName {
     fn parse(text: &str) -> Result<Self, String> {
-        crate::profile::check_name(text).map_err(|e| e.to_string())?;
+        crate::storage::profile::check_name(text).map_err(|e| e.to_string())?;
         Ok(Self(text.to_owned()))
     }
     fn show(&self) -> serde_json::Value {

@@ -108,7 +108,7 @@ pub(crate) struct Expected {
 
 impl Expected {
     /// What a catalogue entry's build must report.
-    pub(crate) fn of(entry: &crate::catalogue::Entry) -> Self {
+    pub(crate) fn of(entry: &crate::network::catalogue::Entry) -> Self {
         Self {
             version: entry.version.clone(),
             variant: entry.variant,

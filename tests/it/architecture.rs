@@ -41,25 +41,58 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The top-level modules of `src/` and their files.
-fn modules() -> BTreeMap<String, Vec<PathBuf>> {
-    let src = root().join("src");
+/// The folders of `src/` named after a layer (`src/storage/`, `src/network/`): each holds
+/// modules of that layer, `crate::<layer>::<module>`, and a `mod.rs` that only declares them.
+/// (The `commands` layer's one module is `src/commands/`, a module, not a layer folder.)
+fn layer_folders() -> BTreeSet<String> {
+    let (names, of) = layers();
+    names
+        .into_iter()
+        .filter(|n| !of.contains_key(n) && root().join("src").join(n).join("mod.rs").is_file())
+        .collect()
+}
+
+/// The modules of `src/` (top-level, or one level down in a layer's folder) and their files,
+/// with the layer folder each is in, if any.
+fn placed_modules() -> BTreeMap<String, (Option<String>, Vec<PathBuf>)> {
+    let folders = layer_folders();
     let mut out = BTreeMap::new();
-    for e in std::fs::read_dir(&src).unwrap() {
-        let p = e.unwrap().path();
-        let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        if name == "lib.rs" || name == "main.rs" {
-            continue;
+    let mut add = |dir: &Path, folder: Option<&String>| {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if ["lib.rs", "main.rs", "mod.rs"].contains(&name.as_str()) && p.is_file() {
+                continue;
+            }
+            if folder.is_none() && folders.contains(&name) {
+                continue;
+            }
+            let mut files = Vec::new();
+            if p.is_dir() {
+                rust_files(&p, &mut files);
+            } else {
+                files.push(p.clone());
+            }
+            let name = name.trim_end_matches(".rs").to_owned();
+            assert!(
+                out.insert(name.clone(), (folder.cloned(), files)).is_none(),
+                "two modules are called {name}"
+            );
         }
-        let mut files = Vec::new();
-        if p.is_dir() {
-            rust_files(&p, &mut files);
-        } else {
-            files.push(p.clone());
-        }
-        out.insert(name.trim_end_matches(".rs").to_owned(), files);
+    };
+    let src = root().join("src");
+    add(&src, None);
+    for f in &folders {
+        add(&src.join(f), Some(f));
     }
     out
+}
+
+fn modules() -> BTreeMap<String, Vec<PathBuf>> {
+    placed_modules()
+        .into_iter()
+        .map(|(name, (_, files))| (name, files))
+        .collect()
 }
 
 /// The code of a file without its comment lines (doc links name modules without using them).
@@ -72,18 +105,20 @@ fn code(path: &Path) -> String {
         .join("\n")
 }
 
-/// The top-level modules a text refers to as `crate::name` or inside `crate::{a, b::c}`.
-fn references(text: &str) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let ident = |s: &str| -> String {
-        s.chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_')
-            .collect()
-    };
-    for (i, _) in text.match_indices("crate::") {
-        let rest = &text[i + "crate::".len()..];
-        if let Some(group) = rest.strip_prefix('{') {
-            // The top-level names of the group: split at commas outside nested braces.
+/// The modules a text refers to as `crate::name` or inside `crate::{a, b::c}`, looking
+/// through a layer folder (`crate::network::fetch`, `crate::storage::{db, home}`).
+fn references(text: &str, folders: &BTreeSet<String>) -> BTreeSet<String> {
+    fn ident(s: &str) -> &str {
+        let end = s
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(s.len());
+        &s[..end]
+    }
+    /// The names at the start of `path` (after `crate::` or a folder's `::`).
+    fn names(path: &str, folders: &BTreeSet<String>, out: &mut BTreeSet<String>) {
+        let path = path.trim_start();
+        if let Some(group) = path.strip_prefix('{') {
+            // The names of the group: split at commas outside nested braces.
             let (mut depth, mut item) = (0, String::new());
             for c in group.chars() {
                 match c {
@@ -91,7 +126,7 @@ fn references(text: &str) -> BTreeSet<String> {
                     '}' if depth == 0 => break,
                     '}' => depth -= 1,
                     ',' if depth == 0 => {
-                        out.insert(ident(item.trim()));
+                        names(&item, folders, out);
                         item.clear();
                         continue;
                     }
@@ -99,21 +134,32 @@ fn references(text: &str) -> BTreeSet<String> {
                 }
                 item.push(c);
             }
-            out.insert(ident(item.trim()));
-        } else {
-            out.insert(ident(rest));
+            names(&item, folders, out);
+            return;
         }
+        let first = ident(path);
+        match path[first.len()..].strip_prefix("::") {
+            Some(rest) if folders.contains(first) => names(rest, folders, out),
+            _ => {
+                out.insert(first.to_owned());
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    for (i, _) in text.match_indices("crate::") {
+        names(&text[i + "crate::".len()..], folders, &mut out);
     }
     out
 }
 
 fn graph() -> BTreeMap<String, BTreeSet<String>> {
     let mods = modules();
+    let folders = layer_folders();
     mods.iter()
         .map(|(name, files)| {
             let uses = files
                 .iter()
-                .flat_map(|f| references(&code(f)))
+                .flat_map(|f| references(&code(f), &folders))
                 .filter(|m| m != name && mods.contains_key(m))
                 .collect();
             (name.clone(), uses)
@@ -134,6 +180,29 @@ fn every_module_is_placed_in_exactly_one_layer() {
     assert!(
         gone.is_empty(),
         "ARCHITECTURE.md names no longer existing {gone:?}"
+    );
+}
+
+#[test]
+fn a_layer_with_a_folder_has_all_its_modules_in_it() {
+    let (names, of) = layers();
+    let folders = layer_folders();
+    let mut misplaced = Vec::new();
+    for (m, (folder, _)) in placed_modules() {
+        let Some(&layer) = of.get(&m) else { continue };
+        let layer = &names[layer];
+        let wanted = folders.contains(layer).then_some(layer);
+        if folder.as_ref() != wanted {
+            misplaced.push(format!(
+                "{m} (layer {layer}) is in src/{}",
+                folder.map_or_else(String::new, |f| format!("{f}/"))
+            ));
+        }
+    }
+    assert!(misplaced.is_empty(), "{misplaced:#?}");
+    assert!(
+        folders.contains("storage") && folders.contains("network"),
+        "{folders:?}"
     );
 }
 
@@ -202,11 +271,25 @@ fn no_circle_among_the_top_level_modules() {
 fn the_checker_sees_what_it_checks() {
     // The checks above are only as good as the reference reader: it must see grouped uses and
     // skip comments, and the real graph must have the edges everyone knows are there.
-    let r = references("use crate::{a::B, c::{d, e}, f};\n let x = crate::g::h();");
+    let none = BTreeSet::new();
+    let r = references(
+        "use crate::{a::B, c::{d, e}, f};\n let x = crate::g::h();",
+        &none,
+    );
     assert_eq!(r, ["a", "c", "f", "g"].map(String::from).into());
+    // Through a layer folder, alone or in a group.
+    let r = references(
+        "use crate::net::{fetch::Fetcher, cache};\nuse crate::{db::Db, net::mirror};",
+        &["net".to_owned()].into(),
+    );
+    assert_eq!(
+        r,
+        ["cache", "db", "fetch", "mirror"].map(String::from).into()
+    );
     let g = graph();
     assert!(g["commands"].contains("activation"), "{:?}", g["commands"]);
     assert!(g["install"].contains("archive"));
+    assert!(g["install"].contains("store") && g["install"].contains("fetch"));
     assert!(g.values().map(BTreeSet::len).sum::<usize>() > 50);
 }
 

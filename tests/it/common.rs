@@ -250,7 +250,7 @@ impl TestContext {
     /// its digest, the database is consistent, and the profile (if any) resolves to a runtime.
     #[track_caller]
     pub fn assert_consistent(&self) {
-        let db = pyswap::db::Db::open(&self.home.join("pyswap.db")).unwrap();
+        let db = pyswap::storage::db::Db::open(&self.home.join("pyswap.db")).unwrap();
         assert!(db.integrity_ok().unwrap());
         for e in db.entries().unwrap() {
             let root = self.home.join("store").join(&e.name);
@@ -369,7 +369,7 @@ impl TestContext {
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
-    pyswap::fetch::hex(&Sha256::digest(data))
+    pyswap::network::fetch::hex(&Sha256::digest(data))
 }
 
 pub fn append_file(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], mode: u32) {

@@ -239,7 +239,7 @@ fn kill_rollback_at_every_point() {
         let t = at_3_11();
         t.run(&["switch", "3.12.3"]).ok();
         // A missing generation directory makes rollback write one first.
-        pyswap::store::remove_tree(&t.home.join("profiles/default-1")).unwrap();
+        pyswap::storage::store::remove_tree(&t.home.join("profiles/default-1")).unwrap();
         t
     };
     kill_everywhere(

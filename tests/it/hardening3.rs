@@ -78,7 +78,7 @@ fn mapper(file: &Path) -> Killed {
 }
 
 fn entry_dir(t: &TestContext, n: u64) -> PathBuf {
-    let db = pyswap::db::Db::open(&t.home.join("pyswap.db")).unwrap();
+    let db = pyswap::storage::db::Db::open(&t.home.join("pyswap.db")).unwrap();
     let name = db.generation("default", n).unwrap().unwrap().entry_name;
     t.home.join("store").join(name)
 }

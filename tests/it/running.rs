@@ -364,7 +364,7 @@ fn venvs_survive_patch_switches_rollback_and_gc_and_minor_paths_survive_a_minor_
 
 /// The store entry generation `n` uses.
 fn entry_of(t: &TestContext, n: u64) -> String {
-    let db = pyswap::db::Db::open(&t.home.join("pyswap.db")).unwrap();
+    let db = pyswap::storage::db::Db::open(&t.home.join("pyswap.db")).unwrap();
     db.generation("default", n).unwrap().unwrap().entry_name
 }
 
@@ -443,7 +443,7 @@ when = "both"
 fn switch_puts_back_a_missing_or_hijacked_generation() {
     let t = with_current();
     let gen1 = t.home.join("profiles/default-1");
-    pyswap::store::remove_tree(&gen1).unwrap();
+    pyswap::storage::store::remove_tree(&gen1).unwrap();
     assert_eq!(t.profile_version(), None, "the profile no longer runs");
     t.run(&["current"]).fails(
         1,
@@ -507,7 +507,7 @@ fn a_home_from_the_old_layout_keeps_working_and_is_migrated() {
     let profiles = t.home.join("profiles");
     let entry = std::fs::read_link(profiles.join("default-1/.entry")).unwrap();
     let entry = entry.file_name().unwrap().to_owned();
-    pyswap::store::remove_tree(&profiles.join("default-1")).unwrap();
+    pyswap::storage::store::remove_tree(&profiles.join("default-1")).unwrap();
     std::fs::remove_file(profiles.join("default@3.11")).unwrap();
     symlink(
         Path::new("../store").join(&entry),

@@ -172,7 +172,7 @@ fn names_from_the_database_never_lead_outside_the_home() {
         .fails(1, "which is not a store entry name");
     // The generation whose row names it cannot be made current (its directory is rebuilt from
     // the row first).
-    pyswap::store::remove_tree(&t.home.join("profiles/default-1")).unwrap();
+    pyswap::storage::store::remove_tree(&t.home.join("profiles/default-1")).unwrap();
     t.run(&["rollback", "--to", "1"])
         .fails(1, "not one pyswap makes; refusing to use it as a path");
     assert_eq!(t.profile_version().as_deref(), Some("3.12.3"));
@@ -545,9 +545,9 @@ fn gc_gets_the_store_within_a_bound_under_a_stream_of_switches() {
             std::thread::spawn(move || {
                 std::thread::sleep(std::time::Duration::from_millis(13 * k));
                 while !stop.load(Ordering::SeqCst) {
-                    let held = pyswap::lock::gc(
+                    let held = pyswap::storage::lock::gc(
                         &locks,
-                        pyswap::lock::Mode::Shared,
+                        pyswap::storage::lock::Mode::Shared,
                         std::time::Duration::from_secs(60),
                         &|| {},
                     )

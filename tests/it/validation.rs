@@ -236,7 +236,7 @@ fn verify_finds_corruption_and_leftovers_and_repair_restores_them() {
     std::fs::create_dir(&stranger).unwrap();
     std::fs::write(stranger.join("f"), "x").unwrap();
     std::fs::create_dir(store.join("0000-junk")).unwrap();
-    pyswap::store::remove_tree(&t.home.join("profiles/default-1")).unwrap();
+    pyswap::storage::store::remove_tree(&t.home.join("profiles/default-1")).unwrap();
 
     let r = t
         .run(&["verify", "--json"])

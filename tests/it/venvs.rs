@@ -90,7 +90,7 @@ impl Drop for Running {
 
 /// The store entry generation `n` runs.
 fn entry_of(t: &TestContext, n: u64) -> String {
-    let db = pyswap::db::Db::open(&t.home.join("pyswap.db")).unwrap();
+    let db = pyswap::storage::db::Db::open(&t.home.join("pyswap.db")).unwrap();
     db.generation("default", n).unwrap().unwrap().entry_name
 }
 
@@ -648,12 +648,12 @@ fn gc_forgets_gone_venvs_and_never_follows_a_venv_row_out_of_the_home() {
     std::fs::remove_dir_all(&gone).unwrap();
     // Crafted rows: a path outside the home, an entry name that climbs out of the store.
     {
-        let mut db = pyswap::db::Db::open(&t.home.join("pyswap.db")).unwrap();
+        let mut db = pyswap::storage::db::Db::open(&t.home.join("pyswap.db")).unwrap();
         for (path, entry) in [
             (decoy.display().to_string(), "../../decoy".to_owned()),
             ("/".to_owned(), a.clone()),
         ] {
-            db.put_venv(&pyswap::db::VenvRow {
+            db.put_venv(&pyswap::storage::db::VenvRow {
                 path,
                 profile: "default".into(),
                 minor: "3.11".into(),

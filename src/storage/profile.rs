@@ -352,7 +352,7 @@ impl Profiles {
 
     /// The links a generation directory for `entry` holds: (relative path, target).
     fn layout(&self, entry: &str) -> Result<Vec<(String, PathBuf)>, ProfileError> {
-        if !crate::store::is_entry_name(entry) {
+        if !crate::storage::store::is_entry_name(entry) {
             return Err(ProfileError::BadEntry(entry.to_owned()));
         }
         let root = self.store().join(entry);
@@ -416,25 +416,26 @@ impl Profiles {
             if bin.is_dir() {
                 stamp(&bin, nanos)?;
                 fs::set_permissions(&bin, fs::Permissions::from_mode(0o555))?;
-                crate::store::sync_dir(&bin)?;
+                crate::storage::store::sync_dir(&bin)?;
             }
             stamp(&tmp, nanos)?;
             fs::set_permissions(&tmp, fs::Permissions::from_mode(0o555))?;
-            crate::store::sync_dir(&tmp)
+            crate::storage::store::sync_dir(&tmp)
         })();
         if let Err(e) = built {
-            let _ = crate::store::remove_tree(&tmp);
+            let _ = crate::storage::store::remove_tree(&tmp);
             return Err(Self::io(&tmp)(e));
         }
         crate::crash::point("generation-dir:built");
         let dest = self.dir.join(&name);
         let placed = if fs::symlink_metadata(&dest).is_ok() {
-            crate::store::exchange(&tmp, &dest).and_then(|()| crate::store::remove_tree(&tmp))
+            crate::storage::store::exchange(&tmp, &dest)
+                .and_then(|()| crate::storage::store::remove_tree(&tmp))
         } else {
             fs::rename(&tmp, &dest)
         };
         if let Err(e) = placed {
-            let _ = crate::store::remove_tree(&tmp);
+            let _ = crate::storage::store::remove_tree(&tmp);
             return Err(Self::io(&dest)(e));
         }
         crate::crash::point("generation-dir:renamed");
@@ -544,7 +545,7 @@ impl Profiles {
             self.generation_path(profile, n),
             self.dir.join(legacy_name(profile, n)),
         ] {
-            crate::store::remove_tree(&path).map_err(Self::io(&path))?;
+            crate::storage::store::remove_tree(&path).map_err(Self::io(&path))?;
         }
         Ok(())
     }
@@ -649,14 +650,14 @@ impl Profiles {
         for name in names.into_iter().filter(|n| parse(n) == Name::Temporary) {
             n += 1;
             if !dry_run {
-                let _ = crate::store::remove_tree(&self.dir.join(name));
+                let _ = crate::storage::store::remove_tree(&self.dir.join(name));
             }
         }
         n
     }
 
     pub(crate) fn sync(&self) -> Result<(), ProfileError> {
-        crate::store::sync_dir(&self.dir).map_err(Self::io(&self.dir))
+        crate::storage::store::sync_dir(&self.dir).map_err(Self::io(&self.dir))
     }
 
     fn temporary(&self, name: &str) -> PathBuf {

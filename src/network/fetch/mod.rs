@@ -703,7 +703,7 @@ fn status_failure(r: &reqwest::blocking::Response) -> Failure {
 
 fn build_client(cfg: &Arc<NetConfig>) -> Result<reqwest::blocking::Client, String> {
     // reqwest is built without a default crypto provider; ring is ours. Certificates are
-    // checked by the platform verifier (src/fetch/tls.rs), built at the first handshake.
+    // checked by the platform verifier (src/network/fetch/tls.rs), built at the first handshake.
     let policy_cfg = Arc::clone(cfg);
     let mut builder = reqwest::blocking::Client::builder()
         .tls_backend_preconfigured(tls::client_config()?)

@@ -18,9 +18,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::catalogue::{Catalogue, CatalogueError, Location, MAX_CATALOGUE_BYTES};
-use crate::fetch::{FetchError, Fetched, Fetcher, Validators};
 use crate::mapped::Mapped;
+use crate::network::catalogue::{Catalogue, CatalogueError, Location, MAX_CATALOGUE_BYTES};
+use crate::network::fetch::{FetchError, Fetched, Fetcher, Validators};
 
 /// How the catalogue came to be used.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -164,7 +164,7 @@ impl CatalogueCache {
                 let c = cached.ok_or_else(|| {
                     CatalogueError::Fetch(FetchError::Failed {
                         url: url.to_owned(),
-                        failure: crate::fetch::Failure::Protocol(
+                        failure: crate::network::fetch::Failure::Protocol(
                             "304 Not Modified to a request that had no validators".into(),
                         ),
                     })

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::home::Home;
+use crate::storage::home::Home;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 pub(crate) const SCHEMA_VERSION: i64 = 7;
@@ -182,7 +182,7 @@ pub struct VenvRow {
     /// Absolute, without symlinks, as registered.
     pub path: String,
     pub profile: String,
-    /// `3.11`, `3.13t` (see [`crate::profile::minor_tag`]).
+    /// `3.11`, `3.13t` (see [`crate::storage::profile::minor_tag`]).
     pub minor: String,
     /// The store entry (directory name) its `pyvenv.cfg` and links name.
     pub entry: String,
@@ -304,7 +304,7 @@ pub struct GenerationRow {
 impl GenerationRow {
     /// The catalogue key of its entry (the entry name after the digest).
     pub(crate) fn key(&self) -> &str {
-        crate::store::key_of(&self.entry_name)
+        crate::storage::store::key_of(&self.entry_name)
     }
 
     /// `3.11.7+20240107`: the version and build, as human output shows a runtime.
@@ -312,9 +312,9 @@ impl GenerationRow {
         crate::version::label(&self.version, self.build.as_deref())
     }
 
-    /// `3.11`, `3.13t`: the minor version and variant (see [`crate::profile::minor_tag`]).
+    /// `3.11`, `3.13t`: the minor version and variant (see [`crate::storage::profile::minor_tag`]).
     pub(crate) fn minor(&self) -> Option<String> {
-        crate::profile::minor_tag(&self.version, &self.variant)
+        crate::storage::profile::minor_tag(&self.version, &self.variant)
     }
 }
 

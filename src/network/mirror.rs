@@ -13,7 +13,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::catalogue::{Catalogue, Entry, Location, UPSTREAM_PREFIX};
+use crate::network::catalogue::{Catalogue, Entry, Location, UPSTREAM_PREFIX};
 
 pub(crate) const CATALOGUE_FILE: &str = "download-metadata.json";
 
@@ -132,7 +132,7 @@ pub(crate) fn save(
     tmp.write_all(b"\n").map_err(io_err)?;
     tmp.as_file().sync_all().map_err(io_err)?;
     tmp.persist(&path).map_err(|e| io_err(e.error))?;
-    crate::store::sync_dir(dir).map_err(io_err)?;
+    crate::storage::store::sync_dir(dir).map_err(io_err)?;
     Ok(path)
 }
 

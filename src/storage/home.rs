@@ -246,7 +246,7 @@ impl Home {
 
     /// The home's own `.python-version` (`pyswap pin --global`).
     pub(crate) fn pin_file(&self) -> PathBuf {
-        self.root.join(crate::pin::FILE)
+        self.root.join(crate::storage::pin::FILE)
     }
 
     pub(crate) fn root(&self) -> &Path {

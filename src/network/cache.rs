@@ -14,7 +14,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::fetch;
+use crate::network::fetch;
 
 /// Partial downloads older than this are deleted by `gc`.
 pub(crate) const PARTIAL_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
