@@ -196,6 +196,24 @@ impl Sink<'_> {
     }
 }
 
+type Try = Result<Downloaded, FetchError>;
+
+/// Starts the thread of one try (`name` shows in `ps -T`); a failure to start one names `url`.
+fn start(
+    name: &str,
+    url: String,
+    work: impl FnOnce() -> Try + Send + 'static,
+) -> Result<JoinHandle<Try>, FetchError> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(work)
+        .map_err(|error| FetchError::Write {
+            url,
+            path: PathBuf::new(),
+            error,
+        })
+}
+
 impl Producer {
     fn spawn(self) -> Result<Download, FetchError> {
         if let Source::Cached(path) = &self.source {
@@ -204,20 +222,13 @@ impl Producer {
         }
         let (tx, rx) = sync_channel(16);
         let url = self.spec.url.clone();
-        let handle = std::thread::Builder::new()
-            .name("pyswap-download".into())
-            .spawn(move || {
-                let result = self.run(&tx);
-                if let Err(e) = &result {
-                    let _ = tx.send(Err(io::Error::other(e.to_string())));
-                }
-                result
-            })
-            .map_err(|error| FetchError::Write {
-                url,
-                path: PathBuf::new(),
-                error,
-            })?;
+        let handle = start("pyswap-download", url, move || {
+            let result = self.run(&tx);
+            if let Err(e) = &result {
+                let _ = tx.send(Err(io::Error::other(e.to_string())));
+            }
+            result
+        })?;
         Ok(Download {
             body: Body::Chunks {
                 rx: Some(rx),
@@ -247,26 +258,19 @@ impl Producer {
         self.progress.start(Some(len));
         let pages = Arc::clone(&map);
         let url = self.spec.url.clone();
-        let handle = std::thread::Builder::new()
-            .name("pyswap-hash".into())
-            .spawn(move || {
-                let mut hasher = Sha256::new();
-                for chunk in pages.chunks(CHUNK) {
-                    hasher.update(chunk);
-                    self.progress.advance(chunk.len() as u64);
-                }
-                Ok(Downloaded {
-                    sha256: hex(&hasher.finalize()),
-                    bytes: len,
-                    transferred: len,
-                    resumed_from: 0,
-                })
+        let handle = start("pyswap-hash", url, move || {
+            let mut hasher = Sha256::new();
+            for chunk in pages.chunks(CHUNK) {
+                hasher.update(chunk);
+                self.progress.advance(chunk.len() as u64);
+            }
+            Ok(Downloaded {
+                sha256: hex(&hasher.finalize()),
+                bytes: len,
+                transferred: len,
+                resumed_from: 0,
             })
-            .map_err(|error| FetchError::Write {
-                url,
-                path: PathBuf::new(),
-                error,
-            })?;
+        })?;
         Ok(Download {
             body: Body::Mapped { map, pos: 0 },
             handle: Some(handle),
@@ -541,7 +545,7 @@ fn parse_content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
 pub(crate) struct Download {
     body: Body,
     /// The producer (or, for a mapped archive, the hasher).
-    handle: Option<JoinHandle<Result<Downloaded, FetchError>>>,
+    handle: Option<JoinHandle<Try>>,
 }
 
 enum Body {
