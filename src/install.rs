@@ -169,26 +169,13 @@ pub(crate) fn ensure(
     let path = store.publish(staging, &name)?;
     crash::point("install:published");
     let row = db.insert_entry(&EntryRow {
-        id: 0,
         name,
         tree_digest: digest,
-        catalogue_key: entry.key.clone(),
-        version: entry.version.to_string(),
-        platform: entry.platform(),
-        variant: entry
-            .variant
-            .key_suffix()
-            .trim_start_matches('+')
-            .to_owned(),
-        build: entry.build.clone(),
-        // Never the credentials: a repair re-fetches through the mirror or catalogue in force.
-        archive_url: crate::secret::strip(&entry.url),
-        archive_sha256: sha256.to_owned(),
         files: totals.files,
         bytes: totals.bytes,
         validation: report_json.clone(),
-        created: crate::clock::now_unix(),
         recipe,
+        ..entry_row(entry, sha256)
     })?;
     crash::point("install:entry-committed");
     if let Some(report) = report {
@@ -210,6 +197,33 @@ pub(crate) fn ensure(
         fresh: true,
         origin,
     })
+}
+
+/// The row of an entry installed from catalogue `entry` (archive `sha256`), before its tree is
+/// known: name, digest, totals, validation and recipe are the caller's.
+fn entry_row(entry: &Entry, sha256: &str) -> EntryRow {
+    EntryRow {
+        id: 0,
+        name: String::new(),
+        tree_digest: String::new(),
+        catalogue_key: entry.key.clone(),
+        version: entry.version.to_string(),
+        platform: entry.platform(),
+        variant: entry
+            .variant
+            .key_suffix()
+            .trim_start_matches('+')
+            .to_owned(),
+        build: entry.build.clone(),
+        // Never the credentials: a repair re-fetches through the mirror or catalogue in force.
+        archive_url: crate::secret::strip(&entry.url),
+        archive_sha256: sha256.to_owned(),
+        files: 0,
+        bytes: 0,
+        validation: String::new(),
+        created: crate::clock::now_unix(),
+        recipe: String::new(),
+    }
 }
 
 /// The archive unpacked into staging: from the download cache when a copy there still

@@ -80,27 +80,7 @@ pub(crate) fn activate(
     request: &str,
     command: &str,
 ) -> anyhow::Result<Switched> {
-    let cache = s.download_cache();
-    let opts = s.install_options(&cache);
-    let started = std::time::Instant::now();
-    let installed = install::ensure(
-        &s.home,
-        db,
-        fetcher,
-        entry,
-        &opts,
-        || s.out.progress(&entry.key),
-        &|note| s.out.say(note),
-    )?;
-    crash::point("switch:installed");
-    if installed.fresh {
-        s.out.say(&format!(
-            "installed {} in {:.1} s",
-            entry.key,
-            started.elapsed().as_secs_f64()
-        ));
-    }
-    tracing::info!(key = %entry.key, entry = %installed.row.name, fresh = installed.fresh, "installed");
+    let installed = install_entry(s, db, fetcher, entry)?;
     let expected = Expected::of(entry).with_digest(&installed.row.tree_digest);
 
     let _profile = links::profile_lock(s)?;
@@ -180,6 +160,37 @@ pub(crate) fn activate(
         repaired,
         dry_run: false,
     })
+}
+
+/// `entry` in the store (installed now, or found there), said when it was installed now.
+fn install_entry(
+    s: &Settings,
+    db: &mut Db,
+    fetcher: &Fetcher,
+    entry: &Entry,
+) -> anyhow::Result<install::Installed> {
+    let cache = s.download_cache();
+    let opts = s.install_options(&cache);
+    let started = std::time::Instant::now();
+    let installed = install::ensure(
+        &s.home,
+        db,
+        fetcher,
+        entry,
+        &opts,
+        || s.out.progress(&entry.key),
+        &|note| s.out.say(note),
+    )?;
+    crash::point("switch:installed");
+    if installed.fresh {
+        s.out.say(&format!(
+            "installed {} in {:.1} s",
+            entry.key,
+            started.elapsed().as_secs_f64()
+        ));
+    }
+    tracing::info!(key = %entry.key, entry = %installed.row.name, fresh = installed.fresh, "installed");
+    Ok(installed)
 }
 
 /// Moves the profile's venvs after `g` became current (see [`crate::venv::follow`]); a failure

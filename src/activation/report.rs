@@ -186,12 +186,13 @@ impl MinorChange {
 /// Tells how many running processes still use generation `previous`'s runtime.
 pub(crate) fn say_still_running(s: &Settings, n: u64, previous: u64) {
     s.out.say(&format!(
-        "{} still use{} the runtime of generation {previous} and keep{} it until {} exit; \
-         `pyswap ps` lists them",
+        "{} still use{} the runtime of generation {previous} and keep{} it until {}; \
+         `pyswap ps` lists {}",
         count(n, "running process", "running processes"),
         plural(n, "s", ""),
         plural(n, "s", ""),
-        plural(n, "it", "they"),
+        plural(n, "it exits", "they exit"),
+        plural(n, "it", "them"),
     ));
 }
 

@@ -24,11 +24,6 @@ impl Force {
             Err(e) => Some(e),
         }
     }
-
-    /// Refuses (exit 3) outside the maintenance windows unless `--force`, which only warns.
-    pub(crate) fn within_window(self, s: &Settings) -> Result<(), WindowError> {
-        self.closed_window(s).map_or(Ok(()), Err)
-    }
 }
 
 /// `--pre`: prereleases may resolve.

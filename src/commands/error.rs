@@ -21,6 +21,15 @@ pub(crate) enum CommandError {
     CatalogueUpdate { why: String, age: String },
     #[error("{bin} cannot be put on PATH: {why}")]
     NotOnPath { bin: String, why: &'static str },
+    #[error(
+        "generation {number} of `{profile}` failed its last validation ({phase}, {at}); not returning to it"
+    )]
+    FailedGeneration {
+        profile: String,
+        number: u64,
+        phase: String,
+        at: String,
+    },
 }
 
 crate::exit::register!(CommandError);
@@ -38,6 +47,12 @@ impl crate::exit::Reason for CommandError {
             Self::NoGeneration { .. } => {
                 Some("`pyswap generations` lists them with their versions".into())
             }
+            Self::FailedGeneration { number, .. } => Some(
+                format!(
+                    "`pyswap check {number}` re-runs its checks (a generation that passes them is returned to as any other); `--force` returns to it anyway"
+                )
+                .into(),
+            ),
             _ => None,
         }
     }

@@ -39,8 +39,10 @@ pub(crate) struct Rollback {
     /// The generation to return to [default: the one before the current]
     #[arg(long, value_name = "N", value_parser = super::args::generation_number())]
     to: Option<u64>,
-    #[command(flatten)]
-    force: Force,
+    /// Go ahead outside the maintenance windows, and onto a generation whose last validation
+    /// failed
+    #[arg(long)]
+    force: bool,
     /// Report what would happen (the same document and exit status), changing nothing
     #[arg(long)]
     dry_run: bool,
@@ -52,7 +54,7 @@ impl Verb for Rollback {
     }
 
     fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
-        run(s, self.to, self.force, self.dry_run)
+        run(s, self.to, Force { force: self.force }, self.dry_run)
     }
 }
 
@@ -82,12 +84,25 @@ fn run(s: &Settings, to: Option<u64>, force: Force, dry_run: bool) -> anyhow::Re
     if path.join("bin/python3").symlink_metadata().is_err() {
         return Err(ActivationError::EntryMissing(path.display().to_string()).into());
     }
+    // A generation whose last validation (its health check, a `check`) failed is returned to
+    // only on purpose: the way back must not lead onto a runtime known not to work.
     if let Some(v) = db.latest_validation(&s.profile, target.number)?
         && !v.ok
+        && changed
     {
+        let at = crate::clock::rfc3339(v.created);
+        if !force.force {
+            return Err(CommandError::FailedGeneration {
+                profile: s.profile.clone(),
+                number: target.number,
+                phase: v.phase,
+                at,
+            }
+            .into());
+        }
         s.out.warn(&format!(
-            "generation {} failed its last validation ({}); `pyswap check {}` re-runs it",
-            target.number, v.phase, target.number
+            "generation {} failed its last validation ({}, {at}); going ahead because of --force",
+            target.number, v.phase
         ));
     }
     let done = if dry_run {

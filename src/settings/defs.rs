@@ -318,7 +318,7 @@ settings! {
     });
     WINDOWS: Schedule = Def::new(Meta {
         key: "maintenance.windows",
-        help: "When switch, rollback, upgrade and gc may run without --force [default: any time]",
+        help: "When switch, rollback and upgrade may run without --force [default: any time]",
         ..Meta::BASE
     })
     .or(Schedule::default);

@@ -55,7 +55,7 @@ pub(crate) struct Settings {
     pub(crate) recipe: Recipe,
     /// Which builds requests may resolve to.
     pub(crate) policy: VersionPolicy,
-    /// When `switch`, `rollback`, `upgrade` and `gc` may run without `--force`.
+    /// When `switch`, `rollback` and `upgrade` may run without `--force`.
     pub(crate) schedule: Schedule,
     /// gc: keep the newest N generations (`--keep`, else the manifest).
     pub(crate) gc_keep: Option<u64>,

@@ -152,7 +152,7 @@ fn running_processes_keep_their_runtime_through_switch_rollback_and_gc() {
     let r = t.run(&["switch", &build_a.0]).ok();
     assert!(
         r.stderr
-            .contains("1 running process still uses the runtime of generation 1"),
+            .contains("1 running process still uses the runtime of generation 1 and keeps it until it exits; `pyswap ps` lists it"),
         "{}",
         r.stderr
     );

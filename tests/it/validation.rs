@@ -105,11 +105,29 @@ fn a_failed_health_check_rolls_back_to_the_previous_generation() {
     let human = t.run(&["generations"]).ok().stdout;
     assert!(human.contains("FAILED health"), "{human}");
     t.assert_consistent();
-    // Going back to it on purpose works, with a warning.
-    let r = t.run(&["rollback", "--to", "2"]).ok();
+    // The way back does not lead onto it unless on purpose (issue 27): refused with exit 1,
+    // a dry run too, and nothing changes.
+    for args in [
+        &["rollback", "--to", "2"][..],
+        &["rollback", "--to", "2", "--dry-run"],
+    ] {
+        let r = t.run(args).fails(
+            1,
+            "generation 2 of `default` failed its last validation (health, ",
+        );
+        assert!(
+            r.stderr.contains("`--force` returns to it anyway"),
+            "{}",
+            r.stderr
+        );
+        assert_eq!(t.profile_version().as_deref(), Some("3.11.9"));
+    }
+    // With --force it goes ahead, saying so.
+    let r = t.run(&["rollback", "--to", "2", "--force"]).ok();
     assert!(
         r.stderr
-            .contains("generation 2 failed its last validation (health)"),
+            .contains("generation 2 failed its last validation (health, ")
+            && r.stderr.contains("going ahead because of --force"),
         "{}",
         r.stderr
     );
