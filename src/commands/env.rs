@@ -46,13 +46,20 @@ fn line(bin: &str, fish: bool) -> Result<String, super::CommandError> {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct EnvArgs {
+    /// The shell that sources the line
     #[arg(long, value_enum, default_value_t = Shell::Sh)]
     shell: Shell,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Shell {
+    /// POSIX sh, dash and any shell that reads sh (the default)
     Sh,
+    /// bash: the POSIX line
+    Bash,
+    /// zsh: the POSIX line
+    Zsh,
+    /// fish: its own quoting and `set -gx`
     Fish,
 }
 

@@ -248,9 +248,10 @@ fn env_is_quoted_by_each_shells_own_rules() {
         let bin = t.home.join("profiles/default/bin");
         for (sh, flag) in [
             ("sh", None),
-            ("dash", None),
+            ("dash", Some("sh")),
             ("bash", None),
-            ("zsh", None),
+            ("bash", Some("bash")),
+            ("zsh", Some("zsh")),
             ("fish", Some("fish")),
         ] {
             let Some(program) = shell(sh) else { continue };
