@@ -27,8 +27,9 @@ pub(crate) enum PinError {
     Empty(PathBuf),
     #[error("{}: {why}", path.display())]
     Untrusted { path: PathBuf, why: String },
-    #[error("{}: {error}", path.display())]
-    Invalid { path: PathBuf, error: RequestError },
+    /// A request typed to be pinned, refused before any file is touched.
+    #[error(transparent)]
+    Request(RequestError),
     #[error(
         "no version given, and no .python-version in {} or its parents, nor a global one",
         .0.display()
@@ -161,10 +162,7 @@ fn read(path: &Path) -> Result<Option<String>, PinError> {
 
 /// Writes `request` (checked first) to `path`, replacing the file atomically.
 pub(crate) fn write(path: &Path, request: &str) -> Result<Request, PinError> {
-    let parsed = Request::parse(request).map_err(|error| PinError::Invalid {
-        path: path.to_owned(),
-        error,
-    })?;
+    let parsed = Request::parse(request).map_err(PinError::Request)?;
     let dir = path.parent().unwrap_or(Path::new("."));
     let failed = |error| PinError::Write {
         path: path.to_owned(),
@@ -209,7 +207,7 @@ mod tests {
         assert_eq!((p.request.as_str(), p.global), ("cpython@3.12", false));
         assert!(matches!(
             write(&global, "3.x"),
-            Err(PinError::Invalid { .. })
+            Err(PinError::Request(_))
         ));
         std::fs::write(project.join(FILE), "\n# nothing\n").unwrap();
         assert!(matches!(find(&project, &global), Err(PinError::Empty(_))));

@@ -40,9 +40,11 @@ fn pin_writes_and_shows_python_version_and_switch_reads_it() {
     let r = t.run_in(&sub, &["switch"]).ok();
     assert!(r.stderr.contains("using `3.12` from"), "{}", r.stderr);
     assert_eq!(t.profile_version().as_deref(), Some("3.12.3"));
-    // A bad request is not written.
-    t.run_in(&project, &["pin", "3.x"])
-        .fails(1, "invalid version request");
+    // A bad request is not written, and blames the request, not a file it never read (issue 27).
+    let r = t
+        .run_in(&project, &["pin", "3.x"])
+        .fails(1, "error: invalid version request `3.x`");
+    assert!(!r.stderr.contains(".python-version"), "{}", r.stderr);
     assert_eq!(
         std::fs::read_to_string(project.join(".python-version")).unwrap(),
         "3.12\n"
