@@ -209,11 +209,7 @@ fn entry_row(entry: &Entry, sha256: &str) -> EntryRow {
         catalogue_key: entry.key.clone(),
         version: entry.version.to_string(),
         platform: entry.platform(),
-        variant: entry
-            .variant
-            .key_suffix()
-            .trim_start_matches('+')
-            .to_owned(),
+        variant: entry.variant_name().to_owned(),
         build: entry.build.clone(),
         // Never the credentials: a repair re-fetches through the mirror or catalogue in force.
         archive_url: crate::secret::strip(&entry.url),

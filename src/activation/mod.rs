@@ -477,7 +477,7 @@ pub(crate) fn return_to(
         ));
         let change = MinorChange::between(profiles, from.as_ref(), target);
         if let Some(c) = &change {
-            c.warn(s, &s.profile);
+            c.warn(s, &s.profile, false);
         }
         let (still, following) = still_running.map(links::Counting::total).unzip();
         if let (Some(n), Some(from)) = (still.filter(|&n| n > 0), current) {

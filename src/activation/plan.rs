@@ -2,7 +2,7 @@
 //! `--dry-run`, and whether a command changes nothing (then it runs even outside a maintenance
 //! window, so that re-running a rollout on a converged fleet succeeds).
 
-use super::Switched;
+use super::{MinorChange, Switched};
 use crate::clock::{now_unix, rfc3339};
 use crate::network::catalogue::Entry;
 use crate::settings::Settings;
@@ -81,7 +81,16 @@ impl Plan {
             health_check: None,
             created: rfc3339(now_unix()),
             minor_path: None,
-            minor_change: None,
+            // The risk a dry run is run for: a minor change breaks venvs made from the profile.
+            minor_change: if self.unchanged {
+                None
+            } else {
+                MinorChange::towards(
+                    &Profiles::new(s.home.profiles()),
+                    self.current.as_ref(),
+                    entry.minor(),
+                )
+            },
             previous_runtime_processes: None,
             following_venv_processes: Vec::new(),
             venvs: Vec::new(),

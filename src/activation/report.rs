@@ -123,6 +123,9 @@ impl Switched {
                 )
             };
             s.out.say(&format!("{what} (dry run: nothing was changed)"));
+            if let Some(c) = &self.minor_change {
+                c.warn(s, &self.profile, true);
+            }
         } else if self.changed {
             s.out.say(&format!(
                 "switched profile `{}` to generation {}: CPython {} ({how})",
@@ -131,7 +134,7 @@ impl Switched {
                 crate::version::label(&self.version, self.build.as_deref())
             ));
             if let Some(c) = &self.minor_change {
-                c.warn(s, &self.profile);
+                c.warn(s, &self.profile, false);
             }
             if let Some(n) = self.previous_runtime_processes.filter(|&n| n > 0) {
                 say_still_running(s, n, self.previous.unwrap_or_default());
@@ -158,8 +161,18 @@ impl MinorChange {
         from: Option<&GenerationRow>,
         to: &GenerationRow,
     ) -> Option<Self> {
+        Self::towards(profiles, from, to.minor())
+    }
+
+    /// The change from `from` to a runtime of minor version `to` (`3.13`, `3.13t`), if they
+    /// differ: what a dry run tells before any generation exists.
+    pub(crate) fn towards(
+        profiles: &Profiles,
+        from: Option<&GenerationRow>,
+        to: Option<String>,
+    ) -> Option<Self> {
         let from = from?;
-        let (a, b) = (from.minor()?, to.minor()?);
+        let (a, b) = (from.minor()?, to?);
         (a != b).then(|| Self {
             from_path: profiles.minor_path(&from.profile, &a).display().to_string(),
             from: a,
@@ -167,9 +180,15 @@ impl MinorChange {
         })
     }
 
-    pub(crate) fn warn(&self, s: &Settings, profile: &str) {
+    /// The warning of a real switch, or (`ahead`) of a dry run's.
+    pub(crate) fn warn(&self, s: &Settings, profile: &str, ahead: bool) {
+        let (moved, work) = if ahead {
+            ("would move", "would no longer work")
+        } else {
+            ("moved", "no longer work")
+        };
         s.out.warn(&format!(
-            "profile `{profile}` moved from Python {} to {}: venvs made from {} no longer work \
+            "profile `{profile}` {moved} from Python {} to {}: venvs made from {} {work} \
              (their packages are built for {}); make venvs that must stay on {} from {}/bin/python3, \
              which follows only {}.x",
             self.from,

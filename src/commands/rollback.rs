@@ -113,7 +113,18 @@ fn run(s: &Settings, to: Option<u64>, force: Force, dry_run: bool) -> anyhow::Re
             s.profile,
             if changed { "" } else { "; it already is" }
         ));
-        activation::ReturnReport::default()
+        let from = match current {
+            Some(n) if changed => db.generation(&s.profile, n)?,
+            _ => None,
+        };
+        let minor_change = MinorChange::between(&profiles, from.as_ref(), &target);
+        if let Some(c) = &minor_change {
+            c.warn(s, &s.profile, true);
+        }
+        activation::ReturnReport {
+            minor_change,
+            ..activation::ReturnReport::default()
+        }
     } else {
         activation::return_to(s, &mut db, &profiles, &target, current)?
     };

@@ -205,10 +205,7 @@ mod tests {
         .unwrap();
         let p = find(&project, &global).unwrap().unwrap();
         assert_eq!((p.request.as_str(), p.global), ("cpython@3.12", false));
-        assert!(matches!(
-            write(&global, "3.x"),
-            Err(PinError::Request(_))
-        ));
+        assert!(matches!(write(&global, "3.x"), Err(PinError::Request(_))));
         std::fs::write(project.join(FILE), "\n# nothing\n").unwrap();
         assert!(matches!(find(&project, &global), Err(PinError::Empty(_))));
     }

@@ -31,13 +31,29 @@ fn dry_runs_report_the_usual_document_and_change_nothing() {
     );
     assert_eq!(doc["key"], "cpython-3.12.3-linux-x86_64-gnu");
     assert_eq!(doc["build"], "20260101");
+    // The one risk people run a dry run for (issue 27): a minor change, which breaks venvs.
+    assert_eq!(
+        (
+            doc["minor_change"]["from"].as_str(),
+            doc["minor_change"]["to"].as_str()
+        ),
+        (Some("3.11"), Some("3.12")),
+        "{doc}"
+    );
     let r = t.run(&["switch", "3.12", "--dry-run"]).ok();
     assert!(
         r.stderr
-            .contains("would switch profile `default` to generation 2"),
+            .contains("would switch profile `default` to generation 2")
+            && r.stderr
+                .contains("profile `default` would move from Python 3.11 to 3.12: venvs made from"),
         "{}",
         r.stderr
     );
+    let same = t
+        .run(&["switch", "3.11", "--dry-run", "--json"])
+        .ok()
+        .json();
+    assert!(same["minor_change"].is_null(), "{same}");
     let doc = t
         .run(&["install", "3.12", "3.11", "--dry-run", "--json"])
         .ok()
@@ -58,6 +74,7 @@ fn dry_runs_report_the_usual_document_and_change_nothing() {
         ),
         (Some(true), Some(true), Some(1))
     );
+    assert_eq!(doc["minor_change"]["to"], "3.11", "{doc}");
     let doc = t.run(&["upgrade", "--dry-run", "--json"]).ok().json();
     assert_eq!(
         (doc["dry_run"].as_bool(), doc["changed"].as_bool()),

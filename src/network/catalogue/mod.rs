@@ -183,6 +183,16 @@ impl Entry {
         format!("{}-{}-{}", self.os, self.arch, self.libc)
     }
 
+    /// The variant as an entry row records it: `""`, `freethreaded`, `debug`, `freethreaded+debug`.
+    pub(crate) fn variant_name(&self) -> &str {
+        self.variant.key_suffix().trim_start_matches('+')
+    }
+
+    /// Its minor version as minor paths name it (`3.13`, `3.13t`).
+    pub(crate) fn minor(&self) -> Option<String> {
+        crate::storage::profile::minor_tag(&self.version.to_string(), self.variant_name())
+    }
+
     /// The entry in upstream's JSON shape (what uv reads), with `url` and `size` as given.
     pub(crate) fn to_json(&self, url: &str, size: Option<u64>) -> serde_json::Value {
         let (family, level) = match self.arch.rsplit_once('_') {
