@@ -233,7 +233,7 @@ pub(crate) enum Command {
     Rollback(commands::rollback::Rollback),
     /// Delete old generations by policy and store entries nothing references
     Gc(commands::gc::Gc),
-    /// Re-run the validation policy on the current (or N-th) generation and record the result
+    /// Re-hash the current (or N-th) generation's runtime, re-run the validation policy on it and record the result
     Check(commands::check::Check),
     /// Re-hash store entries and cross-check the database, store and profile links
     Verify(commands::verify::Verify),

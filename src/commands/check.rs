@@ -1,6 +1,7 @@
-//! `pyswap check [N]`: re-run the validation policy on a generation's runtime (the current one
-//! by default) and record the result with the generation. For the current generation the
-//! health check through the profile path runs too (first). Nothing is switched or rolled back.
+//! `pyswap check [N]`: re-hash a generation's runtime (the current one by default) against its
+//! recorded tree digest, as `verify` does for every entry, then re-run the validation policy on
+//! it and record the result with the generation. For the current generation the health check
+//! through the profile path runs too (first). Nothing is switched or rolled back.
 
 use crate::activation::ActivationError;
 use serde::Serialize;
@@ -41,6 +42,29 @@ impl Verb for Check {
     }
 }
 
+/// The entry at `path` against its row's tree digest: a tampered runtime fails the check
+/// (validation alone would pass one whose changed files it does not import). Files only added
+/// after the install (bytecode a root process wrote) leave the installed ones intact: a warning.
+fn intact(
+    s: &Settings,
+    path: &std::path::Path,
+    row: &crate::storage::db::EntryRow,
+) -> anyhow::Result<()> {
+    let mut nodes = crate::tree::scan(path)?;
+    if crate::tree::digest(&mut nodes) == row.tree_digest {
+        return Ok(());
+    }
+    if let Some(added) = crate::verify::added_after_install(path, &nodes, &row.tree_digest) {
+        s.out.warn(&format!(
+            "{} were written into store entry {} after it was installed (its installed files are intact); `pyswap verify` names them",
+            crate::text::count(added.len() as u64, "file", "files"),
+            row.name
+        ));
+        return Ok(());
+    }
+    Err(CommandError::Tampered(row.name.clone()).into())
+}
+
 fn run(s: &Settings, generation: Option<u64>) -> anyhow::Result<Outcome> {
     let mut db = crate::storage::db::Db::open_home(&s.home)?;
     let _gc = s.gc_shared_lock()?;
@@ -57,6 +81,7 @@ fn run(s: &Settings, generation: Option<u64>) -> anyhow::Result<Outcome> {
     if path.join("bin/python3").symlink_metadata().is_err() {
         return Err(ActivationError::EntryMissing(path.display().to_string()).into());
     }
+    intact(s, &path, &row)?;
     let is_current = current == Some(n);
     let reports = activation::recheck(s, &mut db, &profiles, &row, n, is_current)?;
     let ok = reports.iter().all(|r| r.ok);

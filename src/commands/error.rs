@@ -22,6 +22,10 @@ pub(crate) enum CommandError {
     #[error("{bin} cannot be put on PATH: {why}")]
     NotOnPath { bin: String, why: &'static str },
     #[error(
+        "store entry {0} differs from its recorded tree digest: a file it was installed with was changed, added or removed"
+    )]
+    Tampered(String),
+    #[error(
         "generation {number} of `{profile}` failed its last validation ({phase}, {at}); not returning to it"
     )]
     FailedGeneration {
@@ -47,6 +51,10 @@ impl crate::exit::Reason for CommandError {
             Self::NoGeneration { .. } => {
                 Some("`pyswap generations` lists them with their versions".into())
             }
+            Self::Tampered(_) => Some(
+                "`pyswap verify` names what changed; `pyswap verify --repair` restores the entry from its archive"
+                    .into(),
+            ),
             Self::FailedGeneration { number, .. } => Some(
                 format!(
                     "`pyswap check {number}` re-runs its checks (a generation that passes them is returned to as any other); `--force` returns to it anyway"

@@ -256,6 +256,11 @@ fn verify_finds_corruption_and_leftovers_and_repair_restores_them() {
     std::fs::create_dir(store.join("0000-junk")).unwrap();
     pyswap::storage::store::remove_tree(&t.home.join("profiles/default-1")).unwrap();
 
+    // `check` re-hashes the runtime too (issue 27): a tampered one fails it.
+    let r = t
+        .run(&["check"])
+        .fails(1, "differs from its recorded tree digest");
+    assert!(r.stderr.contains("pyswap verify --repair"), "{}", r.stderr);
     let r = t
         .run(&["verify", "--json"])
         .fails(1, "verify found 5 problem(s), 5 not repaired");
