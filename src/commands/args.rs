@@ -26,6 +26,19 @@ impl Force {
     }
 }
 
+/// What a command says when finding out what it would do `failed`, with the window `closed`
+/// (if it is): the failure itself when the request is at fault (an unknown version, a policy
+/// refusal, no such generation: exit 1, which no window opening would fix), else the window
+/// (exit 3; an unreachable catalogue server, say, may answer by then).
+pub(crate) fn refusal(closed: Option<WindowError>, failed: anyhow::Error) -> anyhow::Error {
+    match closed {
+        Some(window) if crate::exit::classify(&failed) != crate::exit::ExitStatus::Failure => {
+            window.into()
+        }
+        _ => failed,
+    }
+}
+
 /// `--pre`: prereleases may resolve.
 #[derive(Clone, Copy, Debug, clap::Args)]
 pub(crate) struct Pre {

@@ -60,19 +60,14 @@ impl Verb for Rollback {
 
 fn run(s: &Settings, to: Option<u64>, force: Force, dry_run: bool) -> anyhow::Result<Outcome> {
     let mut closed = force.closed_window(s);
-    let chosen = choose(s, to, dry_run);
-    if chosen.is_err()
-        && let Some(window) = closed.take()
-    {
-        return Err(window.into());
-    }
+    let chosen = choose(s, to, dry_run).map_err(|e| super::args::refusal(closed.take(), e))?;
     let RollbackTarget {
         mut db,
         profiles,
         current,
         target,
         _locks,
-    } = chosen?;
+    } = chosen;
     let changed = current != Some(target.number);
     if let (true, Some(window)) = (changed, closed) {
         return Err(window.into());

@@ -59,8 +59,8 @@ fn run(
         pin.request
     };
     let request = Request::parse(&request)?;
-    // Outside a window only a command that changes nothing may run: find that out first, but
-    // a closed window stays the answer when resolution itself fails.
+    // Outside a window only a command that changes nothing may run: find that out first; when
+    // resolution itself fails, the window is the answer unless the request is at fault.
     let closed = force.closed_window(s);
     let platform = s.platform()?;
     let fetcher = s.fetcher();
@@ -93,8 +93,8 @@ fn run(
     })();
     let (entry, plan) = match (planned, closed) {
         (Ok((_, Some(plan))), Some(window)) if !plan.unchanged => return Err(window.into()),
-        (Err(_), Some(window)) => return Err(window.into()),
-        (result, _) => result?,
+        (Err(e), closed) => return Err(super::args::refusal(closed, e)),
+        (Ok(found), _) => found,
     };
     // The store's shared lock only once the catalogue is read: a slow catalogue server must
     // not hold off gc (issue 25).

@@ -35,13 +35,8 @@ impl Verb for Upgrade {
 fn run(s: &Settings, force: Force, dry_run: bool) -> anyhow::Result<Outcome> {
     let mut closed = force.closed_window(s);
     let fetcher = s.fetcher();
-    let found = newest(s, &fetcher, dry_run);
-    if found.is_err()
-        && let Some(window) = closed.take()
-    {
-        return Err(window.into());
-    }
-    let (g, row, request, newest) = found?;
+    let (g, row, request, newest) =
+        newest(s, &fetcher, dry_run).map_err(|e| super::args::refusal(closed.take(), e))?;
     let version = PythonVersion::parse(&row.version)
         .ok_or_else(|| ActivationError::EntryMissing(g.entry_name.clone()))?;
     let same = newest.key == row.catalogue_key && newest.build == row.build;

@@ -312,8 +312,6 @@ fn outside_the_window_changes_are_refused_with_exit_3_and_the_next_opening() {
     assert!(r.stderr.contains("--force"), "{}", r.stderr);
     // Issue 16: an upgrade that changes nothing (3.11.9 is the newest 3.11) runs anyway.
     t.run_env(&["upgrade"], &now).ok();
-    t.run_env(&["rollback"], &now)
-        .fails(3, "outside the maintenance windows");
     // gc never touches what runs: windows do not hold it back (issue 27), and a cron line
     // with the `--force` it once needed still works.
     let r = t.run_env(&["gc"], &now).ok();
@@ -321,6 +319,20 @@ fn outside_the_window_changes_are_refused_with_exit_3_and_the_next_opening() {
     t.run_env(&["gc", "--force"], &now).ok();
     let doc = t.run_env(&["switch", "3.12", "--json"], &now).json();
     assert_eq!(doc["error"]["exit_code"], 3);
+    // A request at fault is refused for what it is (exit 1), window or not (issue 27): no
+    // window opening would make it work.
+    t.run_env(&["switch", "3.99"], &now)
+        .fails(1, "no CPython build in the catalogue matches `3.99`");
+    t.run_env(&["rollback", "--to", "999"], &now)
+        .fails(1, "has no generation 999");
+    t.run_env(&["rollback"], &now)
+        .fails(1, "has no generation older than the current one");
+    t.write_config(
+        "[maintenance]\nwindows = [\"Sat 02:00-04:00 UTC\"]\n[policy]\nmax_minor = 11\n",
+    );
+    t.run_env(&["switch", "3.12"], &now)
+        .fails(1, "policy.max_minor = 11");
+    t.write_config("[maintenance]\nwindows = [\"Sat 02:00-04:00 UTC\"]\n");
     nothing_lost(&t);
     // Pre-staging is always allowed; so are read-only commands.
     t.run_env(&["install", "3.12"], &now).ok();
@@ -333,13 +345,16 @@ fn outside_the_window_changes_are_refused_with_exit_3_and_the_next_opening() {
         "{}",
         r.stderr
     );
+    t.run_env(&["rollback"], &now)
+        .fails(3, "outside the maintenance windows");
     t.run_env(&["rollback"], &[("PYSWAP_NOW", NOW_INSIDE)]).ok();
     assert_eq!(t.profile_version().as_deref(), Some("3.11.9"));
 }
 
 #[test]
 fn windows_across_midnight_and_the_week_boundary() {
-    let t = with_current();
+    let mut t = with_current();
+    t.add("3.12.3", Fake::Good, Compression::Gz);
     t.write_config(
         "[maintenance]\nwindows = [\"Sun 23:30-00:30 UTC\", \"Wed 12:00-13:00 +02:00\"]\n",
     );
@@ -350,7 +365,7 @@ fn windows_across_midnight_and_the_week_boundary() {
         ("2026-11-25T10:30:00Z", true),  // Wednesday 12:30 at +02:00
         ("2026-11-25T12:30:00Z", false),
     ] {
-        let r = t.run_env(&["gc", "--dry-run"], &[("PYSWAP_NOW", now)]);
+        let r = t.run_env(&["switch", "3.12", "--dry-run"], &[("PYSWAP_NOW", now)]);
         assert_eq!(
             r.code,
             Some(if open { 0 } else { 3 }),
@@ -358,7 +373,7 @@ fn windows_across_midnight_and_the_week_boundary() {
             r.stderr
         );
     }
-    let r = t.run_env(&["gc"], &[("PYSWAP_NOW", "2026-11-23T00:30:00Z")]);
+    let r = t.run_env(&["switch", "3.12"], &[("PYSWAP_NOW", "2026-11-23T00:30:00Z")]);
     assert!(
         r.stderr
             .contains("opens at 2026-11-25T10:00:00Z (in 2d 9h 30m)"),
