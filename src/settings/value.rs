@@ -457,10 +457,18 @@ impl Value for Checks {
                     .map_or(line, |(_, l)| *l)
             };
             let bad = |why: String| Bad { line, why };
-            let ch: RawCheck = v
-                .clone()
-                .try_into()
-                .map_err(|e: toml::de::Error| bad(e.message().trim().replace('\n', " ")))?;
+            let ch: RawCheck = v.clone().try_into().map_err(|e: toml::de::Error| {
+                let why = e.message().trim().replace('\n', " ");
+                // An unknown key is reported on its own line, not the table's.
+                let field = why
+                    .strip_prefix("unknown field `")
+                    .and_then(|rest| rest.split_once('`'))
+                    .map(|(field, _)| field);
+                Bad {
+                    line: field.map_or(line, line_of),
+                    why,
+                }
+            })?;
             if ch.name.trim().is_empty() {
                 return Err(bad("a check needs a `name`".into()));
             }

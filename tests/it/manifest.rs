@@ -158,6 +158,11 @@ fn bad_manifests_are_refused_naming_the_key_and_line() {
             &["empty `run`"],
         ),
         ("[gc]\nkeep = -1\n", &["line 2", "keep"]),
+        // Issue 27: an unknown key in a check is reported on its own line.
+        (
+            "# fleet\n[[validation.checks]]\nname = \"x\"\ncolour = \"red\"\nrun = [\"true\"]\n",
+            &["line 4", "unknown field `colour`"],
+        ),
         ("lock_timeout = 5\n[network\n", &["line 2"]),
     ] {
         t.write_config(text);
