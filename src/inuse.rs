@@ -227,7 +227,8 @@ fn read_proc_file(path: &Path) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// `/proc/<pid>/cmdline` with NULs as spaces, or `[comm]` for a process without one.
+/// `/proc/<pid>/cmdline` as a shell would read it back (`text::shell_words`), or `[comm]` for
+/// a process without one.
 fn command_line(proc_dir: &Path) -> String {
     let raw = fs::read(proc_dir.join("cmdline")).unwrap_or_default();
     let words: Vec<String> = raw
@@ -239,7 +240,7 @@ fn command_line(proc_dir: &Path) -> String {
         let comm = fs::read_to_string(proc_dir.join("comm")).unwrap_or_default();
         format!("[{}]", comm.trim())
     } else {
-        words.join(" ")
+        crate::text::shell_words(&words)
     }
 }
 

@@ -49,6 +49,29 @@ pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// `text` in POSIX single quotes: everything literal, a `'` closed, escaped and reopened.
+pub(crate) fn posix_quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// A command line's words as a shell would read them back: a word with nothing a shell treats
+/// specially stays bare, any other is single-quoted (`python3 -c 'import sys'`).
+pub(crate) fn shell_words<S: AsRef<str>>(words: &[S]) -> String {
+    let bare = |w: &str| {
+        !w.is_empty()
+            && w.chars()
+                .all(|c| c.is_alphanumeric() || "_-./=:,+@%".contains(c))
+    };
+    words
+        .iter()
+        .map(|w| {
+            let w = w.as_ref();
+            if bare(w) { w.to_owned() } else { posix_quoted(w) }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// `one` or `many`, as `n` asks: `plural(n, "process", "processes")`.
 pub(crate) fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
     if n == 1 { one } else { many }
@@ -208,6 +231,10 @@ mod tests {
         assert_eq!(super::human_bytes(3 << 20), "3.0 MiB");
         assert_eq!(super::printable("a\x1b[2Jb"), "a\\u{1b}[2Jb");
         assert_eq!(super::count(1, "entry", "entries"), "1 entry");
+        assert_eq!(
+            super::shell_words(&["python3", "-c", "import sys; print(1)", "it's", "a=b"]),
+            r"python3 -c 'import sys; print(1)' 'it'\''s' a=b"
+        );
         assert_eq!(super::count(0, "entry", "entries"), "0 entries");
     }
 

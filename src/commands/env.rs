@@ -8,15 +8,11 @@ use super::{Changes, Verb};
 use crate::output::Outcome;
 use crate::settings::Settings;
 use crate::storage::profile::Profiles;
+use crate::text::posix_quoted;
 
 #[derive(Serialize)]
 struct Env {
     bin: String,
-}
-
-/// `text` in POSIX single quotes: everything literal, a `'` closed, escaped and reopened.
-fn posix_quoted(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 /// `text` in fish single quotes: `\` and `'` are the two characters escaped there.
