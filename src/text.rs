@@ -66,7 +66,11 @@ pub(crate) fn shell_words<S: AsRef<str>>(words: &[S]) -> String {
         .iter()
         .map(|w| {
             let w = w.as_ref();
-            if bare(w) { w.to_owned() } else { posix_quoted(w) }
+            if bare(w) {
+                w.to_owned()
+            } else {
+                posix_quoted(w)
+            }
         })
         .collect::<Vec<_>>()
         .join(" ")

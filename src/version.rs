@@ -254,7 +254,8 @@ impl Request {
                 "it is longer than 200 characters",
             ));
         }
-        // uv's spellings of a CPython request: `cpython@3.12`, `cpython-3.12`, `cpython3.12`.
+        // uv's spellings of a CPython request: `cpython@3.12`, `cpython-3.12`, `cpython3.12`,
+        // `python3.12`.
         let lower = s.to_ascii_lowercase();
         let s = if let Some(i) = lower.find('@') {
             if &lower[..i] != "cpython" {
@@ -268,8 +269,10 @@ impl Request {
             .strip_prefix("cpython-")
             .filter(|r| !r.contains('-'))
             .or_else(|| {
+                // `python3.12` too, the name of the interpreter it asks for.
                 lower
                     .strip_prefix("cpython")
+                    .or_else(|| lower.strip_prefix("python"))
                     .filter(|r| r.starts_with(|c: char| c.is_ascii_digit()))
             })
         {
@@ -480,11 +483,13 @@ mod tests {
             "cpython-3.12",
             "cpython3.12",
             "CPython@3.12",
+            "python3.12",
             "3.12",
         ] {
             let req = Request::parse(r).unwrap();
             assert!(req.matches(&v("3.12.4")) && req.key().is_none(), "{r}");
         }
+        assert!(Request::parse("python3").unwrap().matches(&v("3.12.4")));
         let t = Request::parse("cpython@3.13t").unwrap();
         assert_eq!(t.variant(), Variant::Freethreaded);
         assert!(

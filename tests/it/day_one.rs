@@ -62,6 +62,12 @@ fn uv_spellings_work_on_the_command_line_and_list_filters() {
     t.run(&["switch", "cpython-3.12"]).ok();
     assert_eq!(t.profile_version().as_deref(), Some("3.12.3"));
     t.run(&["install", "cpython3.11"]).ok();
+    // The interpreter's own name is a request too (issue 27).
+    let doc = t.run(&["switch", "python3.12", "--json"]).ok().json();
+    assert_eq!(
+        (doc["version"].as_str(), doc["changed"].as_bool()),
+        (Some("3.12.3"), Some(false))
+    );
     t.run(&["switch", "pypy@3.10"]).fails(1, "CPython only");
     // `list REQUEST` filters both sides; statuses are marked.
     let r = t.run(&["list", "cpython@3.11"]).ok();

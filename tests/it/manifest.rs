@@ -378,7 +378,10 @@ fn windows_across_midnight_and_the_week_boundary() {
             r.stderr
         );
     }
-    let r = t.run_env(&["switch", "3.12"], &[("PYSWAP_NOW", "2026-11-23T00:30:00Z")]);
+    let r = t.run_env(
+        &["switch", "3.12"],
+        &[("PYSWAP_NOW", "2026-11-23T00:30:00Z")],
+    );
     assert!(
         r.stderr
             .contains("opens at 2026-11-25T10:00:00Z (in 2d 9h 30m)"),
