@@ -384,6 +384,15 @@ impl Request {
     }
 
     /// The version this request is "about", used to rank the nearest alternatives.
+    /// The major and minor version of a request typed as exactly those two (`3.1`), which may
+    /// be the start of a longer minor (`3.10`-`3.14`).
+    pub(crate) fn typed_minor(&self) -> Option<(u64, u64)> {
+        match &self.spec {
+            Spec::Prefix(p) if p.patch.is_none() && p.pre.is_none() => Some((p.major, p.minor?)),
+            _ => None,
+        }
+    }
+
     pub(crate) fn anchor(&self) -> Option<PythonVersion> {
         match &self.spec {
             Spec::Prefix(p) => Some(p.padded()),

@@ -546,6 +546,15 @@ mod tests {
             err.contains("matches `3.12.99` for linux-x86_64-gnu; nearest: 3.12.14"),
             "{err}"
         );
+        // `3.1` was most likely the start of 3.10-3.14, not 3.8 (issue 27).
+        let err = cat
+            .resolve(&req("3.1"), &host(), false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("nearest: 3.14.") && err.contains(", 3.10.") && !err.contains("3.8."),
+            "{err}"
+        );
         let err = cat
             .resolve(&req("cpython-3.12.99-linux-x86_64-gnu"), &host(), false)
             .unwrap_err()

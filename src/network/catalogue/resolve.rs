@@ -69,10 +69,13 @@ impl Catalogue {
             .collect();
         stable.sort_unstable();
         stable.dedup();
-        if let Some(anchor) = request.anchor() {
-            stable.sort_by_key(|v| version::distance(v, &anchor));
+        let mut nearest = longer_minors(&stable, request);
+        if nearest.is_empty() {
+            if let Some(anchor) = request.anchor() {
+                stable.sort_by_key(|v| version::distance(v, &anchor));
+            }
+            nearest = stable.into_iter().take(5).collect();
         }
-        let mut nearest: Vec<&PythonVersion> = stable.into_iter().take(5).collect();
         nearest.sort_unstable_by(|a, b| b.cmp(a));
         Err(ResolveError::NoMatch {
             request: request.to_string(),
@@ -85,6 +88,28 @@ impl Catalogue {
                 .collect(),
         })
     }
+}
+
+/// For a request typed as `3.1`: the newest of each minor that begins with what was typed
+/// (3.10 to 3.14, newest first, at most five), which is what the typist most likely meant; the
+/// numerically nearest minor (3.8) rarely is. `versions` are sorted, oldest first.
+fn longer_minors<'a>(versions: &[&'a PythonVersion], request: &Request) -> Vec<&'a PythonVersion> {
+    let Some((major, minor)) = request.typed_minor() else {
+        return Vec::new();
+    };
+    let typed = minor.to_string();
+    let mut newest: Vec<&PythonVersion> = Vec::new();
+    for v in versions.iter().rev() {
+        if v.major() == major
+            && v.minor() != minor
+            && v.minor().to_string().starts_with(&typed)
+            && newest.last().is_none_or(|n| n.minor() != v.minor())
+        {
+            newest.push(v);
+        }
+    }
+    newest.truncate(5);
+    newest
 }
 
 fn check_installable(e: &Entry) -> Result<&Entry, ResolveError> {
