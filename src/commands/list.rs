@@ -185,6 +185,7 @@ fn available_rows(
 ) -> anyhow::Result<Vec<Available>> {
     let platform = s.platform()?;
     let catalogue = crate::activation::load_catalogue(s, &s.fetcher(), Some(&platform), false)?;
+    catalogue.offers(&platform)?;
     let by_key = |e: &Entry| {
         installed
             .iter()

@@ -92,6 +92,14 @@ pub enum ResolveError {
         nearest: Vec<String>,
         skipped_pre: Vec<String>,
     },
+    #[error(
+        "the catalogue has no build for platform {platform}{}",
+        list_suffix("it has", similar)
+    )]
+    NoPlatform {
+        platform: String,
+        similar: Vec<String>,
+    },
     #[error("catalogue has no entry `{key}`{}", list_suffix("similar", similar))]
     UnknownKey { key: String, similar: Vec<String> },
     #[error("catalogue entry `{key}` is {implementation}, and pyswap installs CPython only")]
@@ -119,6 +127,9 @@ impl crate::exit::Reason for ResolveError {
             match self {
                 Self::NoMatch { .. } | Self::UnknownKey { .. } => {
                     "`pyswap list --available` shows what the catalogue offers for this platform"
+                }
+                Self::NoPlatform { .. } => {
+                    "platforms are spelt as the catalogue's keys spell them: <os>-<arch>-<libc>, such as linux-x86_64-gnu or darwin-aarch64-none"
                 }
                 _ => "choose another catalogue entry",
             }
@@ -571,7 +582,20 @@ mod tests {
             )
             .unwrap_err()
             .to_string();
-        assert!(err.contains("for linux-sparc-gnu"), "{err}");
+        assert!(
+            err.contains("no build for platform linux-sparc-gnu; it has: linux-aarch64-gnu"),
+            "{err}"
+        );
+        // A platform spelt as people say it finds the catalogue's spelling (issue 27).
+        let err = cat
+            .resolve(
+                &req("3.12"),
+                &Platform::parse("macos-aarch64-none").unwrap(),
+                false,
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("it has: darwin-aarch64-none"), "{err}");
     }
 
     #[test]

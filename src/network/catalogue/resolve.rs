@@ -43,6 +43,7 @@ impl Catalogue {
             }
             return check_installable(entry);
         }
+        self.offers(platform)?;
         let allow_pre = allow_pre || request.names_prerelease();
         let candidates = self.entries.iter().filter(|e| {
             e.implementation == "cpython" && e.variant == request.variant() && e.on(platform)
@@ -110,6 +111,43 @@ fn longer_minors<'a>(versions: &[&'a PythonVersion], request: &Request) -> Vec<&
     }
     newest.truncate(5);
     newest
+}
+
+impl Catalogue {
+    /// Whether the catalogue has any build for `platform`; if not, the error names the
+    /// platforms it has that look like it (two of os, arch and libc alike: `macos-aarch64-none`
+    /// finds `darwin-aarch64-none`), so a misspelt `--platform` is not an empty answer.
+    pub(crate) fn offers(&self, platform: &Platform) -> Result<(), ResolveError> {
+        if self.entries.iter().any(|e| e.on(platform)) {
+            return Ok(());
+        }
+        // The embedded catalogue may have been read for one platform only: ask all of it.
+        let whole;
+        let all = if self.source == super::Location::Embedded {
+            whole = Self::embedded_for(None);
+            &whole
+        } else {
+            self
+        };
+        let mut similar: Vec<String> = all
+            .entries
+            .iter()
+            .filter(|e| {
+                u8::from(e.os == platform.os)
+                    + u8::from(e.arch == platform.arch)
+                    + u8::from(e.libc == platform.libc)
+                    >= 2
+            })
+            .map(Entry::platform)
+            .collect();
+        similar.sort();
+        similar.dedup();
+        similar.truncate(5);
+        Err(ResolveError::NoPlatform {
+            platform: platform.to_string(),
+            similar,
+        })
+    }
 }
 
 fn check_installable(e: &Entry) -> Result<&Entry, ResolveError> {
