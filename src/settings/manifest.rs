@@ -193,7 +193,7 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Manifest, ConfigError> {
         };
         let def = defs::find(&key)
             .filter(|d| d.meta().file)
-            .ok_or_else(|| bad("unknown setting".into()))?;
+            .ok_or_else(|| bad(unknown_setting(&key)))?;
         let lines = match value.get_ref() {
             DeValue::Array(a) => a.iter().map(|v| line_of(v.span().start)).collect(),
             _ => Vec::new(),
@@ -249,6 +249,23 @@ fn flatten<'i>(prefix: &str, table: &DeTable<'i>, out: &mut Vec<Leaf<'i>>) {
             DeValue::Table(t) => flatten(&key, t, out),
             _ => out.push((key, v.clone())),
         }
+    }
+}
+
+/// "unknown setting", with a "did you mean" when a manifest key is close to `key`
+/// (`policy.max_minr` finds `policy.max_minor`).
+fn unknown_setting(key: &str) -> String {
+    // Two edits at most (a letter missed, doubled or swapped): further is another setting.
+    let closest = defs::ALL
+        .iter()
+        .map(|d| d.meta())
+        .filter(|m| m.file)
+        .map(|m| (strsim::damerau_levenshtein(key, m.key), m.key))
+        .filter(|(edits, _)| *edits <= 2)
+        .min_by_key(|(edits, _)| *edits);
+    match closest {
+        Some((_, k)) => format!("unknown setting; did you mean `{k}`?"),
+        None => "unknown setting".into(),
     }
 }
 

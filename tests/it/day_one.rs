@@ -71,7 +71,10 @@ fn uv_spellings_work_on_the_command_line_and_list_filters() {
     t.run(&["switch", "pypy@3.10"]).fails(1, "CPython only");
     // A platform the catalogue has no build for is an error, not an empty table (issue 27).
     t.run(&["list", "--available", "--platform", "macos-aarch64-none"])
-        .fails(1, "the catalogue has no build for platform macos-aarch64-none");
+        .fails(
+            1,
+            "the catalogue has no build for platform macos-aarch64-none",
+        );
     // `list REQUEST` filters both sides; statuses are marked.
     let r = t.run(&["list", "cpython@3.11"]).ok();
     assert!(

@@ -158,6 +158,11 @@ fn bad_manifests_are_refused_naming_the_key_and_line() {
             &["empty `run`"],
         ),
         ("[gc]\nkeep = -1\n", &["line 2", "keep"]),
+        // Issue 27: a near miss says what was meant.
+        (
+            "[policy]\nmax_minr = 11\n",
+            &["line 2", "unknown setting; did you mean `policy.max_minor`?"],
+        ),
         // Issue 27: an unknown key in a check is reported on its own line.
         (
             "# fleet\n[[validation.checks]]\nname = \"x\"\ncolour = \"red\"\nrun = [\"true\"]\n",
