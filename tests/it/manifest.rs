@@ -161,7 +161,10 @@ fn bad_manifests_are_refused_naming_the_key_and_line() {
         // Issue 27: a near miss says what was meant.
         (
             "[policy]\nmax_minr = 11\n",
-            &["line 2", "unknown setting; did you mean `policy.max_minor`?"],
+            &[
+                "line 2",
+                "unknown setting; did you mean `policy.max_minor`?",
+            ],
         ),
         // Issue 27: an unknown key in a check is reported on its own line.
         (
