@@ -76,6 +76,20 @@ pub(crate) enum Origin {
     Network { transferred: u64, resumed_from: u64 },
 }
 
+impl Installed {
+    /// How `install` and `switch` both say what happened to `key`, with the time it took:
+    /// `cpython-3.12.4-linux-x86_64-gnu: downloaded and installed in 1.2 s`.
+    pub(crate) fn said(&self, key: &str, took: Duration) -> String {
+        let how = match self.origin {
+            Origin::Store => return format!("{key}: already in the store"),
+            Origin::Cache => "installed from the download cache",
+            Origin::File => "installed",
+            Origin::Network { .. } => "downloaded and installed",
+        };
+        format!("{key}: {how} in {:.1} s", took.as_secs_f64())
+    }
+}
+
 /// An entry in the store, and whether this call put it there.
 pub(crate) struct Installed {
     pub(crate) row: EntryRow,

@@ -4,7 +4,10 @@
 //! below its release; `a` < `b` < `rc`), while display and parsing use Python's spelling
 //! (`3.15.0rc1`). A [`Request`] is what `pyswap switch` takes: `3`, `3.12`, `3.12.4`,
 //! `3.15.0rc1`, a PEP 440 range such as `>=3.10,<3.12`, or a full catalogue key, each
-//! optionally followed by `+freethreaded`, `+debug` (or `t` for free-threaded, as in `3.13t`).
+//! optionally followed by `+freethreaded`, `+debug` (or `t` for free-threaded, as in `3.13t`)
+//! and by `+BUILD`, the python-build-standalone release (`3.12.1+20260101`,
+//! `3.13.1+freethreaded+20260101`): what [`label`] prints for a runtime parses back as a request
+//! for exactly it.
 //! Ranges are PEP 440 version specifiers, parsed and matched by `pep440_rs` (as uv's are);
 //! the rest of the grammar (prefixes, variants, keys) is pyswap's own.
 
@@ -212,6 +215,11 @@ impl Variant {
         }
     }
 
+    /// As an entry row records it: `""`, `freethreaded`, `debug`, `freethreaded+debug`.
+    pub(crate) fn name(self) -> &'static str {
+        self.key_suffix().trim_start_matches('+')
+    }
+
     /// The suffix used in catalogue keys: `""`, `+freethreaded`, `+debug`, `+freethreaded+debug`.
     pub(crate) fn key_suffix(self) -> &'static str {
         match self {
@@ -240,6 +248,8 @@ pub struct Request {
     raw: String,
     spec: Spec,
     variant: Variant,
+    /// `+20260101`: only this python-build-standalone build.
+    build: Option<String>,
 }
 
 impl Request {
@@ -290,23 +300,32 @@ impl Request {
                     "a catalogue key has only letters, digits and `+-._`",
                 ));
             }
+            // A key printed with its build (`cpython-3.12.4-linux-x86_64-gnu+20260101`).
+            let (key, build) = match s.rsplit_once('+') {
+                Some((key, b)) if is_build(b) => (key, Some(b.to_owned())),
+                _ => (s, None),
+            };
             return Ok(Self {
                 raw: raw.trim().to_owned(),
-                spec: Spec::Key(s.to_owned()),
+                spec: Spec::Key(key.to_owned()),
                 variant: Variant::Default,
+                build,
             });
         }
         let mut parts = s.split('+');
         let mut head = parts.next().unwrap_or_default().trim();
-        let (mut freethreaded, mut debug) = (false, false);
+        let (mut freethreaded, mut debug, mut build) = (false, false, None);
         for word in parts {
             match word.trim() {
                 "freethreaded" if !freethreaded => freethreaded = true,
                 "debug" if !debug => debug = true,
+                b if is_build(b) && build.is_none() => build = Some(b.to_owned()),
                 other => {
                     return Err(RequestError::invalid(
                         raw,
-                        format!("unknown variant `+{other}` (expected +freethreaded or +debug)"),
+                        format!(
+                            "unknown variant `+{other}` (expected +freethreaded, +debug or a build such as +20260101)"
+                        ),
                     ));
                 }
             }
@@ -344,6 +363,7 @@ impl Request {
             raw: raw.trim().to_owned(),
             spec,
             variant,
+            build,
         })
     }
 
@@ -355,6 +375,15 @@ impl Request {
     }
     pub(crate) fn variant(&self) -> Variant {
         self.variant
+    }
+    /// The python-build-standalone build asked for (`20260101`), if one was.
+    pub(crate) fn build(&self) -> Option<&str> {
+        self.build.as_deref()
+    }
+
+    /// Whether a runtime of `build` can satisfy the request: any, unless it names one.
+    pub(crate) fn admits_build(&self, build: Option<&str>) -> bool {
+        self.build.is_none() || self.build.as_deref() == build
     }
 
     /// The full catalogue key, when the request is one.
@@ -418,13 +447,24 @@ impl fmt::Display for Request {
     }
 }
 
-/// `3.11.7+20240107`: a version and the python-build-standalone build it comes from, as human
-/// output shows a runtime (two builds of one version are different runtimes).
-pub(crate) fn label(version: &str, build: Option<&str>) -> String {
-    match build.filter(|b| !b.is_empty()) {
-        Some(b) => format!("{version}+{b}"),
-        None => version.to_owned(),
+/// `3.11.7+20240107`, `3.13.1+freethreaded+20240107`: a version, its variant (`variant` as an
+/// entry row records it, `""` for the default build) and the python-build-standalone build it
+/// comes from, as human output shows a runtime (two builds of one version are different
+/// runtimes). It parses back as a [`Request`] for exactly that runtime.
+pub(crate) fn label(version: &str, variant: &str, build: Option<&str>) -> String {
+    let mut s = version.to_owned();
+    for part in [Some(variant), build] {
+        if let Some(p) = part.filter(|p| !p.is_empty()) {
+            s.push('+');
+            s.push_str(p);
+        }
     }
+    s
+}
+
+/// A build tag as python-build-standalone writes them: its release date, `20260101`.
+fn is_build(s: &str) -> bool {
+    (1..=14).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Distance used to rank "nearest versions" in error messages: same minor first, then by minor.
@@ -532,6 +572,38 @@ mod tests {
                 .key(),
             Some("cpython-3.12.4-linux-x86_64-gnu")
         );
+    }
+
+    #[test]
+    fn printed_runtimes_parse_back() {
+        // Issue 27: what pyswap prints for a runtime is a request for exactly it.
+        for (variant, name) in [
+            (Variant::Default, ""),
+            (Variant::Freethreaded, "freethreaded"),
+            (Variant::Debug, "debug"),
+            (Variant::FreethreadedDebug, "freethreaded+debug"),
+        ] {
+            let printed = label("3.13.1", name, Some("20260101"));
+            let r = Request::parse(&printed).unwrap();
+            assert_eq!(r.variant(), variant, "{printed}");
+            assert_eq!(r.build(), Some("20260101"), "{printed}");
+            assert!(
+                r.matches(&v("3.13.1")) && !r.matches(&v("3.13.2")),
+                "{printed}"
+            );
+            assert!(r.admits_build(Some("20260101")) && !r.admits_build(Some("20260201")));
+        }
+        assert_eq!(label("3.12.1", "", None), "3.12.1");
+        let key = Request::parse("cpython-3.12.4-linux-x86_64-gnu+20260101").unwrap();
+        assert_eq!(key.key(), Some("cpython-3.12.4-linux-x86_64-gnu"));
+        assert_eq!(key.build(), Some("20260101"));
+        let key = Request::parse("cpython-3.13.1+freethreaded-linux-x86_64-gnu").unwrap();
+        assert_eq!(
+            key.key(),
+            Some("cpython-3.13.1+freethreaded-linux-x86_64-gnu")
+        );
+        assert_eq!(key.build(), None);
+        assert!(Request::parse("3.12+20260101+20260201").is_err());
     }
 
     #[test]

@@ -145,6 +145,13 @@ pub(crate) fn activate(
         previous,
         minor_change: MinorChange::between(&profiles, current.as_ref(), &new),
         key: new.key().to_owned(),
+        older_than_build: plan::older_build(
+            current.as_ref(),
+            &new.version,
+            &new.variant,
+            new.build.as_deref(),
+        ),
+        variant: new.variant.clone(),
         build: new.build.clone(),
         version: new.version,
         store_path: installed.path.display().to_string(),
@@ -183,11 +190,7 @@ fn install_entry(
     )?;
     crash::point("switch:installed");
     if installed.fresh {
-        s.out.say(&format!(
-            "installed {} in {:.1} s",
-            entry.key,
-            started.elapsed().as_secs_f64()
-        ));
+        s.out.say(&installed.said(&entry.key, started.elapsed()));
     }
     tracing::info!(key = %entry.key, entry = %installed.row.name, fresh = installed.fresh, "installed");
     Ok(installed)

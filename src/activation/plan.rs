@@ -73,6 +73,13 @@ impl Plan {
             previous,
             version: entry.version.to_string(),
             build: entry.build.clone(),
+            variant: entry.variant_name().to_owned(),
+            older_than_build: older_build(
+                self.current.as_ref(),
+                &entry.version.to_string(),
+                entry.variant_name(),
+                entry.build.as_deref(),
+            ),
             key: entry.key.clone(),
             store_path: self.store_path.clone().unwrap_or_default(),
             installed: self.store_path.is_none(),
@@ -98,4 +105,19 @@ impl Plan {
             dry_run: true,
         }
     }
+}
+
+/// The build `current` runs when a runtime of `version`, `variant` and `build` is an older build
+/// of the same version and variant (build tags are release dates, so they order as numbers).
+pub(crate) fn older_build(
+    current: Option<&GenerationRow>,
+    version: &str,
+    variant: &str,
+    build: Option<&str>,
+) -> Option<String> {
+    let g = current?;
+    let date = |b: Option<&str>| b.and_then(|b| b.parse::<u64>().ok());
+    (g.version == version && g.variant == variant && date(build) < date(g.build.as_deref()))
+        .then(|| g.build.clone())
+        .flatten()
 }

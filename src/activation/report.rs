@@ -19,6 +19,11 @@ pub(crate) struct Switched {
     pub(crate) version: String,
     /// The python-build-standalone build (release date), if the catalogue named one.
     pub(crate) build: Option<String>,
+    /// `""`, `freethreaded`, `debug` or `freethreaded+debug`.
+    pub(crate) variant: String,
+    /// Set when the switch replaced a newer build of the same version and variant by an older
+    /// one (a build request, `3.12.1+20260101`): the newer build it replaced.
+    pub(crate) older_than_build: Option<String>,
     /// The catalogue key of the runtime.
     pub(crate) key: String,
     pub(crate) store_path: String,
@@ -72,6 +77,8 @@ impl Switched {
             previous: Some(g.number),
             version: g.version.clone(),
             build: g.build.clone(),
+            variant: g.variant.clone(),
+            older_than_build: None,
             key: g.key().to_owned(),
             store_path: store_path.display().to_string(),
             installed: false,
@@ -107,7 +114,7 @@ impl Switched {
                     "would switch profile `{}` to generation {}: CPython {}{}",
                     self.profile,
                     self.generation,
-                    crate::version::label(&self.version, self.build.as_deref()),
+                    crate::version::label(&self.version, &self.variant, self.build.as_deref()),
                     if self.installed {
                         " (to be installed)"
                     } else {
@@ -118,11 +125,12 @@ impl Switched {
                 format!(
                     "profile `{}` is already at CPython {} (generation {}); nothing would change",
                     self.profile,
-                    crate::version::label(&self.version, self.build.as_deref()),
+                    crate::version::label(&self.version, &self.variant, self.build.as_deref()),
                     self.generation
                 )
             };
             s.out.say(&format!("{what} (dry run: nothing was changed)"));
+            self.say_older_build(s, true);
             if let Some(c) = &self.minor_change {
                 c.warn(s, &self.profile, true);
             }
@@ -131,8 +139,9 @@ impl Switched {
                 "switched profile `{}` to generation {}: CPython {} ({how})",
                 self.profile,
                 self.generation,
-                crate::version::label(&self.version, self.build.as_deref())
+                crate::version::label(&self.version, &self.variant, self.build.as_deref())
             ));
+            self.say_older_build(s, false);
             if let Some(c) = &self.minor_change {
                 c.warn(s, &self.profile, false);
             }
@@ -146,11 +155,25 @@ impl Switched {
             s.out.say(&format!(
                 "profile `{}` is already at CPython {} (generation {}); nothing changed",
                 self.profile,
-                crate::version::label(&self.version, self.build.as_deref()),
+                crate::version::label(&self.version, &self.variant, self.build.as_deref()),
                 self.generation
             ));
         }
         Outcome::of(self)
+    }
+}
+
+impl Switched {
+    /// Says that the runtime is an older build of the version it replaces (a build request).
+    fn say_older_build(&self, s: &Settings, ahead: bool) {
+        if let Some(newer) = &self.older_than_build {
+            s.out.say(&format!(
+                "{} an older build of CPython {}: it {} build {newer}",
+                if ahead { "this would be" } else { "this is" },
+                self.version,
+                if ahead { "would replace" } else { "replaced" }
+            ));
+        }
     }
 }
 

@@ -94,8 +94,9 @@ pub(crate) fn load_catalogue(
     Ok(cat)
 }
 
-/// The configured catalogue, or, when a remote one cannot be fetched and the request is
-/// satisfied by a runtime already in the store, the store's own runtimes (with a warning).
+/// The configured catalogue, or the store's own runtimes: for a build request the store has,
+/// and, when a remote catalogue cannot be fetched, for a request a runtime already in the store
+/// satisfies (with a warning).
 pub(crate) fn catalogue_for(
     s: &Settings,
     db: Option<&Db>,
@@ -105,6 +106,16 @@ pub(crate) fn catalogue_for(
     pre: bool,
     dry_run: bool,
 ) -> anyhow::Result<Catalogue> {
+    // A build request (`3.12.1+20260101`, typed back from what pyswap printed) names one
+    // runtime: when the store has it, it is resolved there, with no catalogue and no network.
+    if request.build().is_some()
+        && let Some(db) = db
+    {
+        let installed = installed_catalogue(s, db)?;
+        if resolve(s, &installed, request, platform, pre).is_ok() {
+            return Ok(installed);
+        }
+    }
     // A full key may name another platform: load everything so the error can say so.
     let narrow = request.key().is_none().then_some(platform);
     match load_catalogue(s, fetcher, narrow, dry_run) {

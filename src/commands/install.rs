@@ -66,14 +66,6 @@ impl Done {
 }
 
 /// What happened to a runtime, for the person at the terminal.
-fn how(origin: &Origin) -> &'static str {
-    match origin {
-        Origin::Store => "already in the store",
-        Origin::Cache => "installed from the download cache",
-        Origin::File => "installed",
-        Origin::Network { .. } => "downloaded and installed",
-    }
-}
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Install {
@@ -137,7 +129,10 @@ fn run(
             Ok(e) if resolved.iter().any(|(_, x)| x.key == e.key) => {}
             Ok(e) => resolved.push((text, e)),
             Err(e) => {
-                s.out.warn(&format!("{text}: {e:#}"));
+                // A single request's refusal is the command's error, printed once.
+                if requests.len() > 1 {
+                    s.out.warn(&format!("{text}: {e:#}"));
+                }
                 report.failed.push(Failed {
                     request: text.clone(),
                     key: None,
@@ -163,7 +158,6 @@ fn run(
             Ok(done) => {
                 db.mark_staged(done.row.id, now_unix())?;
                 crate::crash::point("install:staged");
-                s.out.say(&format!("{}: {}", entry.key, how(&done.origin)));
                 report.installed.push(Done::of(request, entry, &done));
             }
             Err(e) => {
@@ -252,6 +246,7 @@ fn install_all(
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(entry) = entries.get(i) else { break };
+                    let started = std::time::Instant::now();
                     let r = install::ensure(
                         &s.home,
                         &mut db,
@@ -261,6 +256,9 @@ fn install_all(
                         || s.out.progress(&entry.key),
                         &|note| s.out.say(note),
                     );
+                    if let Ok(done) = &r {
+                        s.out.say(&done.said(&entry.key, started.elapsed()));
+                    }
                     push(&results, i, r);
                 }
             });

@@ -1,9 +1,14 @@
 //! `pyswap list [REQUEST]`: installed runtimes and what the catalogue offers, together (as
 //! `uv python list`), each marked `current`, `installed`, `staged` or not; `--installed` and
 //! `--available` show one side. A REQUEST (`3.12`, `cpython@3.11`, `>=3.10`) filters both.
+//! Of what the catalogue offers, the default is uv's: the newest build of the newest patch of
+//! each minor version, default builds only; `--all-versions` shows every version and build,
+//! `--variants` the free-threaded and debug builds too. Installed runtimes are always all
+//! shown. Every view has one order: newest version first, then variant, then newest build.
 //! `--json` keeps its documented shapes: the installed entries (default and `--installed`) or
 //! the catalogue's (`--available`).
 
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
@@ -43,6 +48,9 @@ struct Installed {
     generations: Vec<String>,
     staged: bool,
     current: bool,
+    /// Running processes that use it (its executable or a library mapped from it): gc keeps it
+    /// while there are any, generations or not.
+    processes: u32,
     #[serde(skip)]
     variant: Variant,
 }
@@ -60,6 +68,12 @@ pub(crate) struct List {
     /// Include prereleases from the catalogue
     #[arg(long)]
     pre: bool,
+    /// Every version and build the catalogue has, not only the newest of each minor
+    #[arg(long)]
+    all_versions: bool,
+    /// Free-threaded and debug builds too (a request naming a variant, `3.13t`, shows it)
+    #[arg(long)]
+    variants: bool,
 }
 
 impl Verb for List {
@@ -73,7 +87,7 @@ impl Verb for List {
             (_, true) => Side::Installed,
             _ => Side::Both,
         };
-        run(s, self.request.as_deref(), side, self.pre)
+        run(s, self, side)
     }
 }
 
@@ -85,21 +99,26 @@ enum Side {
     Available,
 }
 
-fn run(s: &Settings, request: Option<&str>, side: Side, pre: bool) -> anyhow::Result<Outcome> {
-    let request = request.map(Request::parse).transpose()?;
-    let matches = |version: &str, variant: Variant| {
+fn run(s: &Settings, args: &List, side: Side) -> anyhow::Result<Outcome> {
+    let request = args.request.as_deref().map(Request::parse).transpose()?;
+    let matches = |version: &str, variant: Variant, build: Option<&str>| {
         request.as_ref().is_none_or(|r| {
-            PythonVersion::parse(version).is_some_and(|v| r.matches(&v)) && r.variant() == variant
+            PythonVersion::parse(version).is_some_and(|v| r.matches(&v))
+                && r.variant() == variant
+                && r.admits_build(build)
         })
     };
-    let installed = installed_rows(s)?
+    let mut installed = installed_rows(s)?
         .into_iter()
-        .filter(|r| matches(&r.version, r.variant))
+        .filter(|r| matches(&r.version, r.variant, r.build.as_deref()))
         .collect::<Vec<_>>();
+    installed.sort_by(|a, b| {
+        order(&a.version, a.variant, &a.build).cmp(&order(&b.version, b.variant, &b.build))
+    });
     if side == Side::Installed || (side == Side::Both && s.out.json) {
         return show_installed(s, &installed);
     }
-    let available = match available_rows(s, &installed, pre) {
+    let available = match available_rows(s, &installed, args.pre) {
         Ok(rows) => rows,
         // The default view still shows what is installed when the catalogue is out of reach.
         Err(e) if side == Side::Both => {
@@ -109,10 +128,18 @@ fn run(s: &Settings, request: Option<&str>, side: Side, pre: bool) -> anyhow::Re
         }
         Err(e) => return Err(e),
     };
-    let available: Vec<Available> = available
+    let variants = args.variants
+        || request
+            .as_ref()
+            .is_some_and(|r| r.variant() != Variant::Default);
+    let mut available: Vec<Available> = available
         .into_iter()
-        .filter(|r| matches(&r.version, r.variant))
+        .filter(|r| matches(&r.version, r.variant, r.build.as_deref()))
+        .filter(|r| variants || r.variant == Variant::Default)
         .collect();
+    if !args.all_versions {
+        newest_per_minor(&mut available);
+    }
     if side == Side::Available {
         if s.out.json {
             return Outcome::of(&available);
@@ -150,6 +177,7 @@ fn installed_rows(s: &Settings) -> anyhow::Result<Vec<Installed>> {
     let staged: HashSet<String> = db.staged_names()?.into_iter().collect();
     let current = current_entry(s, &db);
     let store = Store::new(s.home.store());
+    let running = crate::inuse::entries_in_use(&s.home.store());
     Ok(db
         .entries()?
         .into_iter()
@@ -158,6 +186,7 @@ fn installed_rows(s: &Settings) -> anyhow::Result<Vec<Installed>> {
             generations: users.remove(&e.id).unwrap_or_default(),
             staged: staged.contains(&e.name),
             current: current.as_deref() == Some(e.name.as_str()),
+            processes: running.get(&e.name).copied().unwrap_or(0),
             variant: Variant::from_catalogue(Some(e.variant.as_str()).filter(|v| !v.is_empty()))
                 .unwrap_or_default(),
             name: e.name,
@@ -186,10 +215,12 @@ fn available_rows(
     let platform = s.platform()?;
     let catalogue = crate::activation::load_catalogue(s, &s.fetcher(), Some(&platform), false)?;
     catalogue.offers(&platform)?;
-    let by_key = |e: &Entry| {
+    // Two builds of one key are two runtimes: an entry is installed when one of that key *and*
+    // build is.
+    let mine = |e: &Entry| {
         installed
             .iter()
-            .find(|i| crate::storage::store::key_of(&i.name) == e.key)
+            .find(|i| crate::storage::store::key_of(&i.name) == e.key && i.build == e.build)
     };
     let mut rows: Vec<Available> = catalogue
         .entries
@@ -197,7 +228,7 @@ fn available_rows(
         .filter(|e| e.implementation == "cpython" && e.on(&platform))
         .filter(|e| pre || !e.version.is_prerelease())
         .map(|e| {
-            let mine = by_key(e).filter(|i| i.build == e.build);
+            let mine = mine(e);
             Available {
                 installed: mine.is_some(),
                 staged: mine.is_some_and(|i| i.staged),
@@ -211,10 +242,37 @@ fn available_rows(
         })
         .collect();
     rows.sort_by(|a, b| {
-        let v = |r: &Available| PythonVersion::parse(&r.version);
-        v(b).cmp(&v(a)).then_with(|| a.key.cmp(&b.key))
+        order(&a.version, a.variant, &a.build).cmp(&order(&b.version, b.variant, &b.build))
     });
     Ok(rows)
+}
+
+/// The one order of every listing: newest version first, then variant (default builds first),
+/// then newest build.
+fn order<'a>(
+    version: &str,
+    variant: Variant,
+    build: &'a Option<String>,
+) -> (
+    Reverse<Option<PythonVersion>>,
+    Variant,
+    Reverse<(u64, &'a str)>,
+) {
+    let b = build.as_deref().unwrap_or("");
+    (
+        Reverse(PythonVersion::parse(version)),
+        variant,
+        Reverse((b.parse().unwrap_or(0), b)),
+    )
+}
+
+/// Keeps, of rows in [`order`], the first (newest) of each minor version and variant.
+fn newest_per_minor(rows: &mut Vec<Available>) {
+    let mut seen = HashSet::new();
+    rows.retain(|r| {
+        let minor = PythonVersion::parse(&r.version).map(|v| (v.major(), v.minor()));
+        seen.insert((minor, r.variant))
+    });
 }
 
 fn show_installed(s: &Settings, rows: &[Installed]) -> anyhow::Result<Outcome> {
@@ -239,11 +297,12 @@ fn show_installed(s: &Settings, rows: &[Installed]) -> anyhow::Result<Outcome> {
             r.generations.join(" ")
         };
         let state = match status(r.current, true, r.staged) {
+            "installed" if r.generations.is_empty() && r.processes > 0 => "running",
             "installed" if r.generations.is_empty() => "unused",
             other => other,
         };
         t.row([
-            label(&r.version, r.build.as_deref()),
+            label(&r.version, r.variant.name(), r.build.as_deref()),
             human_bytes(r.bytes),
             state.to_owned(),
             gens,
@@ -270,31 +329,35 @@ fn available_table(rows: &[Available]) -> String {
     t.render()
 }
 
-/// Installed runtimes first (those the catalogue no longer lists too), then what can be
-/// installed, one table.
+/// Installed runtimes (those the catalogue no longer lists too) and what can be installed, in
+/// one table and one order.
 fn both_table(installed: &[Installed], available: &[Available]) -> String {
-    let mut rows: Vec<(String, String, &'static str)> = installed
+    let mut rows: Vec<(_, String, String, &'static str)> = installed
         .iter()
         .map(|i| {
             (
+                order(&i.version, i.variant, &i.build),
                 crate::storage::store::key_of(&i.name).to_owned(),
-                label(&i.version, i.build.as_deref()),
+                label(&i.version, i.variant.name(), i.build.as_deref()),
                 status(i.current, true, i.staged),
             )
         })
         .collect();
-    rows.extend(
-        available
-            .iter()
-            .filter(|a| !a.installed)
-            .map(|a| (a.key.clone(), label(&a.version, a.build.as_deref()), "")),
-    );
+    rows.extend(available.iter().filter(|a| !a.installed).map(|a| {
+        (
+            order(&a.version, a.variant, &a.build),
+            a.key.clone(),
+            label(&a.version, a.variant.name(), a.build.as_deref()),
+            "",
+        )
+    }));
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
     let mut t = Table::new([
         Column::left("KEY"),
         Column::left("VERSION").min(20),
         Column::left("STATUS"),
     ]);
-    for (key, version, state) in rows {
+    for (_, key, version, state) in rows {
         t.row([key, version, state.to_owned()]);
     }
     t.render()

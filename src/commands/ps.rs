@@ -21,6 +21,8 @@ struct Running {
     entry: String,
     version: Option<String>,
     build: Option<String>,
+    #[serde(skip)]
+    variant: String,
     /// The selected profile's newest generation that uses this entry, if any.
     profile: Option<String>,
     generation: Option<u64>,
@@ -74,6 +76,7 @@ fn run(s: &Settings) -> anyhow::Result<Outcome> {
                 entry: entry.clone(),
                 version: row.map(|r| r.version.clone()),
                 build: row.and_then(|r| r.build.clone()),
+                variant: row.map(|r| r.variant.clone()).unwrap_or_default(),
                 profile: generation.map(|g| g.profile.clone()),
                 generation: generation.map(|g| g.number),
                 current: current.as_deref() == Some(entry.as_str()),
@@ -98,11 +101,10 @@ fn run(s: &Settings) -> anyhow::Result<Outcome> {
         Column::left("COMMAND"),
     ]);
     for r in &rows {
-        let version = match (&r.version, &r.build) {
-            (Some(v), Some(b)) => format!("{v}+{b}"),
-            (Some(v), None) => v.clone(),
-            _ => "(unregistered)".into(),
-        };
+        let version = r.version.as_deref().map_or_else(
+            || "(unregistered)".into(),
+            |v| crate::version::label(v, &r.variant, r.build.as_deref()),
+        );
         t.row([
             r.pid.to_string(),
             r.user.clone(),

@@ -46,7 +46,7 @@ fn run(s: &Settings, force: Force, dry_run: bool) -> anyhow::Result<Outcome> {
             s.profile,
             version.major(),
             version.minor(),
-            label(&row.version, row.build.as_deref()),
+            label(&row.version, &row.variant, row.build.as_deref()),
             g.number
         ));
         let path = crate::storage::store::Store::new(s.home.store()).path(&g.entry_name);
@@ -65,8 +65,12 @@ fn run(s: &Settings, force: Force, dry_run: bool) -> anyhow::Result<Outcome> {
     s.out.say(&format!(
         "upgrading profile `{}`: CPython {} -> {}",
         s.profile,
-        label(&row.version, row.build.as_deref()),
-        label(&newest.version.to_string(), newest.build.as_deref())
+        label(&row.version, &row.variant, row.build.as_deref()),
+        label(
+            &newest.version.to_string(),
+            newest.variant_name(),
+            newest.build.as_deref()
+        )
     ));
     let mut db = crate::storage::db::Db::open_home(&s.home)?;
     let _gc = s.gc_shared_lock()?;

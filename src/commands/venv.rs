@@ -254,6 +254,8 @@ struct Listed {
     entry: String,
     version: Option<String>,
     build: Option<String>,
+    #[serde(skip)]
+    variant: String,
     /// `ok`, `missing` (gc forgets it), `changed` (no longer the venv registered).
     state: State,
     detail: Option<String>,
@@ -290,6 +292,7 @@ fn list(s: &Settings) -> anyhow::Result<Outcome> {
             });
         rows.push(Listed {
             version: e.as_ref().map(|e| e.version.clone()),
+            variant: e.as_ref().map(|e| e.variant.clone()).unwrap_or_default(),
             build: e.and_then(|e| e.build),
             path: v.path,
             profile: v.profile,
@@ -317,8 +320,11 @@ fn list(s: &Settings) -> anyhow::Result<Outcome> {
         Column::left("PATH"),
     ]);
     for r in &rows {
-        let version =
-            crate::version::label(r.version.as_deref().unwrap_or("?"), r.build.as_deref());
+        let version = crate::version::label(
+            r.version.as_deref().unwrap_or("?"),
+            &r.variant,
+            r.build.as_deref(),
+        );
         t.row([
             r.profile.clone(),
             r.minor.clone(),

@@ -307,9 +307,9 @@ impl GenerationRow {
         crate::storage::store::key_of(&self.entry_name)
     }
 
-    /// `3.11.7+20240107`: the version and build, as human output shows a runtime.
+    /// `3.11.7+20240107`: the version, variant and build, as human output shows a runtime.
     pub(crate) fn label(&self) -> String {
-        crate::version::label(&self.version, self.build.as_deref())
+        crate::version::label(&self.version, &self.variant, self.build.as_deref())
     }
 
     /// `3.11`, `3.13t`: the minor version and variant (see [`crate::storage::profile::minor_tag`]).

@@ -14,6 +14,7 @@ mod crash;
 mod day_one;
 mod disk;
 mod errors;
+mod first_week;
 mod hardening3;
 mod help;
 mod hostile;

@@ -93,6 +93,16 @@ pub enum ResolveError {
         skipped_pre: Vec<String>,
     },
     #[error(
+        "no CPython build {build} matches `{request}` for {platform} in the catalogue or the store{}",
+        list_suffix("builds of it", builds)
+    )]
+    NoBuild {
+        request: String,
+        build: String,
+        platform: String,
+        builds: Vec<String>,
+    },
+    #[error(
         "the catalogue has no build for platform {platform}{}",
         list_suffix("it has", similar)
     )]
@@ -125,6 +135,9 @@ impl crate::exit::Reason for ResolveError {
     fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
         Some(
             match self {
+                Self::NoBuild { .. } => {
+                    "a build is a python-build-standalone release date; `pyswap list --all-versions` shows the builds the catalogue and the store have"
+                }
                 Self::NoMatch { .. } | Self::UnknownKey { .. } => {
                     "`pyswap list --available` shows what the catalogue offers for this platform"
                 }
@@ -196,7 +209,7 @@ impl Entry {
 
     /// The variant as an entry row records it: `""`, `freethreaded`, `debug`, `freethreaded+debug`.
     pub(crate) fn variant_name(&self) -> &str {
-        self.variant.key_suffix().trim_start_matches('+')
+        self.variant.name()
     }
 
     /// Its minor version as minor paths name it (`3.13`, `3.13t`).
@@ -230,7 +243,7 @@ impl Entry {
             "prerelease": version.strip_prefix(&release).unwrap_or(""),
             "url": url,
             "sha256": self.sha256,
-            "variant": Some(self.variant.key_suffix().trim_start_matches('+')).filter(|v| !v.is_empty()),
+            "variant": Some(self.variant.name()).filter(|v| !v.is_empty()),
             "build": self.build,
         });
         if let Some(n) = size {

@@ -14,34 +14,44 @@ impl Catalogue {
         allow_pre: bool,
     ) -> Result<&Entry, ResolveError> {
         if let Some(key) = request.key() {
-            let entry = self.entries.iter().find(|e| e.key == key).ok_or_else(|| {
-                ResolveError::UnknownKey {
-                    key: key.to_owned(),
-                    similar: self
-                        .entries
-                        .iter()
-                        .filter(|e| {
-                            e.key.starts_with(
-                                key.split('-')
-                                    .take(2)
-                                    .collect::<Vec<_>>()
-                                    .join("-")
-                                    .as_str(),
-                            )
-                        })
-                        .take(5)
-                        .map(|e| e.key.clone())
-                        .collect(),
+            let of_key = self.entries.iter().filter(|e| e.key == key);
+            if let Some(entry) = of_key
+                .clone()
+                .filter(|e| request.admits_build(e.build.as_deref()))
+                .max_by_key(|e| rank(e))
+            {
+                if !entry.on(platform) {
+                    return Err(ResolveError::WrongPlatform {
+                        key: key.to_owned(),
+                        entry_platform: entry.platform(),
+                        platform: platform.to_string(),
+                    });
                 }
-            })?;
-            if !entry.on(platform) {
-                return Err(ResolveError::WrongPlatform {
-                    key: key.to_owned(),
-                    entry_platform: entry.platform(),
-                    platform: platform.to_string(),
-                });
+                return check_installable(entry);
             }
-            return check_installable(entry);
+            if let Some(build) = request.build()
+                && of_key.clone().next().is_some()
+            {
+                return Err(no_build(request, build, platform, of_key));
+            }
+            return Err(ResolveError::UnknownKey {
+                key: key.to_owned(),
+                similar: self
+                    .entries
+                    .iter()
+                    .filter(|e| {
+                        e.key.starts_with(
+                            key.split('-')
+                                .take(2)
+                                .collect::<Vec<_>>()
+                                .join("-")
+                                .as_str(),
+                        )
+                    })
+                    .take(5)
+                    .map(|e| e.key.clone())
+                    .collect(),
+            });
         }
         self.offers(platform)?;
         let allow_pre = allow_pre || request.names_prerelease();
@@ -50,7 +60,11 @@ impl Catalogue {
         });
         let mut best: Option<&Entry> = None;
         let mut skipped_pre: Vec<&PythonVersion> = Vec::new();
-        for e in candidates.clone().filter(|e| request.matches(&e.version)) {
+        let matching = candidates.clone().filter(|e| request.matches(&e.version));
+        for e in matching
+            .clone()
+            .filter(|e| request.admits_build(e.build.as_deref()))
+        {
             if e.version.is_prerelease() && !allow_pre {
                 skipped_pre.push(&e.version);
                 continue;
@@ -61,6 +75,11 @@ impl Catalogue {
         }
         if let Some(e) = best {
             return check_installable(e);
+        }
+        if let Some(build) = request.build()
+            && matching.clone().next().is_some()
+        {
+            return Err(no_build(request, build, platform, matching));
         }
         skipped_pre.sort_unstable_by(|a, b| b.cmp(a));
         skipped_pre.dedup();
@@ -88,6 +107,31 @@ impl Catalogue {
                 .map(ToString::to_string)
                 .collect(),
         })
+    }
+}
+
+/// A request for a build no entry of its version has: the builds there are, newest first.
+fn no_build<'a>(
+    request: &Request,
+    build: &str,
+    platform: &Platform,
+    of_version: impl Iterator<Item = &'a Entry>,
+) -> ResolveError {
+    let mut entries: Vec<&Entry> = of_version.collect();
+    entries.sort_by_key(|e| std::cmp::Reverse(rank(e)));
+    let mut builds: Vec<String> = entries
+        .iter()
+        .map(|e| {
+            crate::version::label(&e.version.to_string(), e.variant.name(), e.build.as_deref())
+        })
+        .collect();
+    builds.dedup();
+    builds.truncate(5);
+    ResolveError::NoBuild {
+        request: request.to_string(),
+        build: build.to_owned(),
+        platform: format!("{platform}{}", request.variant().key_suffix()),
+        builds,
     }
 }
 
