@@ -254,6 +254,11 @@ pub(crate) enum Command {
     Env(commands::env::EnvArgs),
     /// Put runtimes into the store without switching (pre-staging); downloads run in parallel
     Install(commands::install::Install),
+    /// Remove installed runtimes and the old generations that use them, saying what was freed
+    Uninstall(commands::uninstall::Uninstall),
+    /// Print the path of an installed interpreter that fits a request (exit 1 if none)
+    #[command(visible_alias = "which")]
+    Find(commands::find::Find),
     /// Download and verify builds into DIR and write a catalogue beside them, for a fleet
     Mirror(commands::mirror::Mirror),
     /// Manage the cached copy of a remote catalogue
@@ -288,6 +293,8 @@ impl Command {
             Self::Venv(c) => c,
             Self::Env(c) => c,
             Self::Install(c) => c,
+            Self::Uninstall(c) => c,
+            Self::Find(c) => c,
             Self::Mirror(c) => c,
             Self::Catalogue(c) => c,
             Self::Config(c) => c,

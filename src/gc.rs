@@ -55,6 +55,21 @@ impl Retention {
     }
 }
 
+/// What a run may delete: generations by the retention policy and every entry nothing uses
+/// (`gc`), or only the named entries and the generations that use them (`uninstall`). Either
+/// way an entry goes only when nothing (current link, minor path, venv, staging, process) uses
+/// it any more.
+/// With `forced`, minor paths and registered venvs do not hold the named entries (`uninstall
+/// --force` removes those links and venvs itself; a dry run sees what it would free).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Scope<'a> {
+    Policy(Retention),
+    Entries {
+        names: &'a HashSet<String>,
+        forced: bool,
+    },
+}
+
 /// What gc will do (dry run) or did.
 #[derive(Debug, Default)]
 pub(crate) struct Report {
@@ -206,7 +221,7 @@ pub(crate) fn doomed_generations<S: std::hash::BuildHasher>(
 pub(crate) fn run(
     home: &Home,
     db: &mut Db,
-    retention: Retention,
+    scope: Scope<'_>,
     dry_run: bool,
 ) -> anyhow::Result<Report> {
     let profiles = Profiles::new(home.profiles());
@@ -221,19 +236,12 @@ pub(crate) fn run(
     let minors = profiles.minors()?;
     let current = pinned(&profiles, &all, &names, &[]);
     let pinned = pinned(&profiles, &all, &names, &minors);
-    let doomed = doomed_generations(&all, &pinned, retention);
-    let kept_for_minor = kept_for_minor(&all, &current, &doomed, &minors, retention);
-    let kept = kept(&all, &current, &doomed, &kept_for_minor, retention);
-    let doomed_keys: HashSet<(String, u64)> = doomed
+    let mut report = doomed(&all, &current, &pinned, &minors, scope);
+    let doomed_keys: HashSet<(String, u64)> = report
+        .generations
         .iter()
         .map(|g| (g.profile.clone(), g.number))
         .collect();
-    let mut report = Report {
-        generations: doomed,
-        kept_for_minor,
-        kept,
-        ..Report::default()
-    };
     if !dry_run {
         delete_generations(&profiles, db, &doomed_keys)?;
     }
@@ -249,10 +257,7 @@ pub(crate) fn run(
         .map(|g| g.entry_name.clone())
         .collect();
     used.extend(profiles.reachable_entries(&doomed_keys)?);
-    used.extend(venv_roots);
-    if !retention.staged {
-        used.extend(db.staged_names()?);
-    }
+    used.extend(scope_roots(db, scope, venv_roots)?);
     let scan = crate::inuse::scan(&home.store(), crate::inuse::Uses::Anything, None);
     let in_use: Vec<(String, u32)> = crate::inuse::in_use(&scan)
         .into_iter()
@@ -283,6 +288,9 @@ pub(crate) fn run(
         store.remove_all(&names)?;
     }
     report.bytes_freed = report.entries.iter().map(|e| e.bytes).sum();
+    let Scope::Policy(retention) = scope else {
+        return Ok(report);
+    };
     // Leftovers from crashes (work areas); entries without rows are reported, not deleted.
     let registered: HashSet<String> = db.entries()?.into_iter().map(|e| e.name).collect();
     let swept = store.sweep(&registered, dry_run)?;
@@ -306,6 +314,67 @@ pub(crate) fn run(
         bytes: pruned.bytes + partials.bytes,
     };
     Ok(report)
+}
+
+/// The report's start: the generations `scope` deletes, those a minor path alone kept, and
+/// (with a policy) why each other one was kept.
+fn doomed(
+    all: &[GenerationRow],
+    current: &HashSet<(String, u64)>,
+    pinned: &HashSet<(String, u64)>,
+    minors: &[(String, String, Option<u64>)],
+    scope: Scope<'_>,
+) -> Report {
+    match scope {
+        Scope::Policy(retention) => {
+            let doomed = doomed_generations(all, pinned, retention);
+            let kept_for_minor = kept_for_minor(all, current, &doomed, minors, retention);
+            Report {
+                kept: kept(all, current, &doomed, &kept_for_minor, retention),
+                generations: doomed,
+                kept_for_minor,
+                ..Report::default()
+            }
+        }
+        Scope::Entries { names, forced } => {
+            let holds = if forced { current } else { pinned };
+            let doomed = all
+                .iter()
+                .filter(|g| {
+                    names.contains(&g.entry_name) && !holds.contains(&(g.profile.clone(), g.number))
+                })
+                .cloned()
+                .collect();
+            Report {
+                generations: doomed,
+                ..Report::default()
+            }
+        }
+    }
+}
+
+/// Entries the scope keeps besides generations and links: registered venvs' (less those a
+/// forced uninstall releases), staged ones (unless `--staged`), and for an uninstall every entry
+/// it does not name (staged or not, it deletes only what it names).
+fn scope_roots(db: &Db, scope: Scope<'_>, venv_roots: Vec<String>) -> anyhow::Result<Vec<String>> {
+    Ok(match scope {
+        Scope::Policy(r) if !r.staged => {
+            let mut roots = venv_roots;
+            roots.extend(db.staged_names()?);
+            roots
+        }
+        Scope::Policy(_) => venv_roots,
+        Scope::Entries { names, forced } => venv_roots
+            .into_iter()
+            .filter(|n| !forced || !names.contains(n))
+            .chain(
+                db.entries()?
+                    .into_iter()
+                    .map(|e| e.name)
+                    .filter(|n| !names.contains(n)),
+            )
+            .collect(),
+    })
 }
 
 /// The entries registered venvs and moves under way use (in a dry run, less the venvs gc would

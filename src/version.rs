@@ -314,22 +314,7 @@ impl Request {
         }
         let mut parts = s.split('+');
         let mut head = parts.next().unwrap_or_default().trim();
-        let (mut freethreaded, mut debug, mut build) = (false, false, None);
-        for word in parts {
-            match word.trim() {
-                "freethreaded" if !freethreaded => freethreaded = true,
-                "debug" if !debug => debug = true,
-                b if is_build(b) && build.is_none() => build = Some(b.to_owned()),
-                other => {
-                    return Err(RequestError::invalid(
-                        raw,
-                        format!(
-                            "unknown variant `+{other}` (expected +freethreaded, +debug or a build such as +20260101)"
-                        ),
-                    ));
-                }
-            }
-        }
+        let (mut freethreaded, debug, build) = suffixes(raw, parts)?;
         if let Some(h) = head.strip_suffix('t')
             && h.ends_with(|c: char| c.is_ascii_digit())
             && !freethreaded
@@ -460,6 +445,30 @@ pub(crate) fn label(version: &str, variant: &str, build: Option<&str>) -> String
         }
     }
     s
+}
+
+/// The `+` words after a version: free-threaded, debug, and the build, each at most once.
+fn suffixes<'a>(
+    raw: &str,
+    words: impl Iterator<Item = &'a str>,
+) -> Result<(bool, bool, Option<String>), RequestError> {
+    let (mut freethreaded, mut debug, mut build) = (false, false, None);
+    for word in words {
+        match word.trim() {
+            "freethreaded" if !freethreaded => freethreaded = true,
+            "debug" if !debug => debug = true,
+            b if is_build(b) && build.is_none() => build = Some(b.to_owned()),
+            other => {
+                return Err(RequestError::invalid(
+                    raw,
+                    format!(
+                        "unknown variant `+{other}` (expected +freethreaded, +debug or a build such as +20260101)"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok((freethreaded, debug, build))
 }
 
 /// A build tag as python-build-standalone writes them: its release date, `20260101`.

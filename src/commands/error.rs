@@ -15,6 +15,8 @@ pub(crate) enum CommandError {
     },
     #[error("profile `{0}` has no generation yet; run `pyswap switch VERSION` first")]
     NoCurrent(String),
+    #[error("no installed runtime matches `{0}`")]
+    NotInstalled(String),
     #[error("profile `{profile}` has no generation older than the current one ({current})")]
     NothingOlder { profile: String, current: u64 },
     #[error("{why} (the copy cached {age} ago is still used)")]
@@ -46,6 +48,10 @@ impl crate::exit::Reason for CommandError {
         match self {
             Self::NotOnPath { .. } => Some(
                 "use a home whose path has no `:` and no control characters (`--home DIR`, `PYSWAP_HOME`)"
+                    .into(),
+            ),
+            Self::NotInstalled(_) => Some(
+                "`pyswap list --installed` shows the installed runtimes; `pyswap install REQUEST` adds one"
                     .into(),
             ),
             Self::NoGeneration { .. } => {

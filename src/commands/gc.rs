@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{Changes, Verb};
-use crate::gc::{self, Kept, Retention};
+use crate::gc::{self, Kept, Retention, Scope};
 use crate::output::Outcome;
 use crate::settings::Settings;
 use crate::storage::lock::{self, LockError, Mode};
@@ -222,13 +222,13 @@ fn run(
     let report = gc::run(
         &s.home,
         &mut db,
-        Retention {
+        Scope::Policy(Retention {
             keep,
             older_than,
             now: s.now,
             staged,
             cache_max: s.cache_max,
-        },
+        }),
         dry_run,
     )?;
     say(s, &report, dry_run);

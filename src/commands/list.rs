@@ -56,6 +56,7 @@ struct Installed {
 }
 
 #[derive(Debug, clap::Args)]
+#[allow(clippy::struct_excessive_bools, reason = "each is a command-line flag")]
 pub(crate) struct List {
     /// Only runtimes this request matches (`3.12`, `cpython@3.11`, `>=3.10`)
     request: Option<String>,
@@ -113,7 +114,11 @@ fn run(s: &Settings, args: &List, side: Side) -> anyhow::Result<Outcome> {
         .filter(|r| matches(&r.version, r.variant, r.build.as_deref()))
         .collect::<Vec<_>>();
     installed.sort_by(|a, b| {
-        order(&a.version, a.variant, &a.build).cmp(&order(&b.version, b.variant, &b.build))
+        order(&a.version, a.variant, a.build.as_deref()).cmp(&order(
+            &b.version,
+            b.variant,
+            b.build.as_deref(),
+        ))
     });
     if side == Side::Installed || (side == Side::Both && s.out.json) {
         return show_installed(s, &installed);
@@ -242,23 +247,26 @@ fn available_rows(
         })
         .collect();
     rows.sort_by(|a, b| {
-        order(&a.version, a.variant, &a.build).cmp(&order(&b.version, b.variant, &b.build))
+        order(&a.version, a.variant, a.build.as_deref()).cmp(&order(
+            &b.version,
+            b.variant,
+            b.build.as_deref(),
+        ))
     });
     Ok(rows)
 }
 
-/// The one order of every listing: newest version first, then variant (default builds first),
-/// then newest build.
-fn order<'a>(
-    version: &str,
-    variant: Variant,
-    build: &'a Option<String>,
-) -> (
+/// Where a row sorts: see [`order`].
+type Order<'a> = (
     Reverse<Option<PythonVersion>>,
     Variant,
     Reverse<(u64, &'a str)>,
-) {
-    let b = build.as_deref().unwrap_or("");
+);
+
+/// The one order of every listing: newest version first, then variant (default builds first),
+/// then newest build.
+fn order<'a>(version: &str, variant: Variant, build: Option<&'a str>) -> Order<'a> {
+    let b = build.unwrap_or("");
     (
         Reverse(PythonVersion::parse(version)),
         variant,
@@ -336,7 +344,7 @@ fn both_table(installed: &[Installed], available: &[Available]) -> String {
         .iter()
         .map(|i| {
             (
-                order(&i.version, i.variant, &i.build),
+                order(&i.version, i.variant, i.build.as_deref()),
                 crate::storage::store::key_of(&i.name).to_owned(),
                 label(&i.version, i.variant.name(), i.build.as_deref()),
                 status(i.current, true, i.staged),
@@ -345,7 +353,7 @@ fn both_table(installed: &[Installed], available: &[Available]) -> String {
         .collect();
     rows.extend(available.iter().filter(|a| !a.installed).map(|a| {
         (
-            order(&a.version, a.variant, &a.build),
+            order(&a.version, a.variant, a.build.as_deref()),
             a.key.clone(),
             label(&a.version, a.variant.name(), a.build.as_deref()),
             "",

@@ -282,6 +282,30 @@ pub struct EntryRow {
     pub(crate) recipe: String,
 }
 
+impl EntryRow {
+    /// `3.11.7+20240107`: the version, variant and build, as human output shows a runtime.
+    pub(crate) fn label(&self) -> String {
+        crate::version::label(&self.version, &self.variant, self.build.as_deref())
+    }
+
+    /// Whether this installed runtime is one `request` asks for (its key, or its version,
+    /// variant and build).
+    pub(crate) fn fits(&self, request: &crate::version::Request) -> bool {
+        let fits = request.key().map_or_else(
+            || {
+                let variant = crate::version::Variant::from_catalogue(
+                    Some(self.variant.as_str()).filter(|v| !v.is_empty()),
+                );
+                crate::version::PythonVersion::parse(&self.version)
+                    .is_some_and(|v| request.matches(&v))
+                    && variant == Some(request.variant())
+            },
+            |key| self.catalogue_key == key,
+        );
+        fits && request.admits_build(self.build.as_deref())
+    }
+}
+
 /// A new entry, before it has an id.
 pub(crate) type NewEntry = EntryRow;
 

@@ -43,6 +43,8 @@ pub struct Switched {
     pub previous: Option<u64>,
     pub version: String,
     pub build: Option<String>,
+    pub variant: String,
+    pub older_than_build: Option<String>,
     pub key: String,
     pub store_path: String,
     pub installed: bool,
@@ -564,6 +566,11 @@ fn human_output_snapshots() {
         &["gc", "--keep", "1"],
         &["generations"],
         &["rollback", "--to", "999"],
+        &["find"],
+        &["find", "3.12"],
+        &["uninstall", "3.11"],
+        &["uninstall", "3.12", "--dry-run"],
+        &["uninstall", "3.12"],
     ] {
         let r = t.run(args);
         let _ = write!(
