@@ -79,6 +79,13 @@ pub(crate) trait Reason {
     fn help(&self) -> Option<Cow<'static, str>> {
         None
     }
+
+    /// Whether the error refuses what was asked (an unknown version, a policy or window
+    /// refusal, no such generation), as opposed to a failure on the way (a download, a
+    /// validation, the disk). The metrics keep the two apart: a typo must not page a fleet.
+    fn refuses_request(&self) -> bool {
+        false
+    }
 }
 
 /// Finds the [`Reason`] of one error type in a chain link (see `register!`).
@@ -128,6 +135,11 @@ pub fn classify(err: &anyhow::Error) -> ExitStatus {
         .filter(|s| *s != ExitStatus::Error)
         .max()
         .unwrap_or(ExitStatus::Error)
+}
+
+/// Whether anything in the chain refuses what was asked (see [`Reason::refuses_request`]).
+pub(crate) fn refuses_request(err: &anyhow::Error) -> bool {
+    err.chain().filter_map(reason).any(Reason::refuses_request)
 }
 
 /// The first `help:` line offered along the chain, outermost first.

@@ -45,6 +45,7 @@ impl Text {
 #[derive(Default)]
 struct ProfileSamples {
     info: Vec<Sample>,
+    healthy: Vec<Sample>,
     counts: Vec<Sample>,
     validations: Vec<Sample>,
     validation_times: Vec<Sample>,
@@ -57,12 +58,22 @@ fn per_profile(s: &Settings, db: &Db) -> anyhow::Result<ProfileSamples> {
         let count = db.generation_count(&name)?;
         out.counts
             .push((vec![("profile", name.clone())], count as f64));
+        let healthy = |ok: bool| (vec![("profile", name.clone())], f64::from(u8::from(ok)));
         let Some(n) = profiles.current(&name).ok().flatten() else {
+            out.healthy.push(healthy(false));
             continue;
         };
         let Some(g) = db.generation(&name, n)? else {
+            out.healthy.push(healthy(false));
             continue;
         };
+        let present = profiles.generation_entry(&name, n).as_deref() == Some(g.entry_name.as_str())
+            && crate::storage::store::Store::new(s.home.store())
+                .path(&g.entry_name)
+                .join("bin/python3")
+                .exists();
+        let passed = db.latest_validation(&name, n)?.is_none_or(|v| v.ok);
+        out.healthy.push(healthy(present && passed));
         out.info.push((
             vec![
                 ("profile", name.clone()),
@@ -102,28 +113,52 @@ pub(crate) fn render(s: &Settings, db: Option<&Db>) -> anyhow::Result<String> {
         "Generations each profile has.",
         &p.counts,
     );
-    let changes = db.last_changes()?;
     let labels = |c: &crate::storage::db::ChangeRow| {
         vec![
             ("profile", c.profile.clone()),
             ("command", c.command.clone()),
         ]
     };
+    // A request refused for what it asked (a typo, a policy refusal) changes nothing on the
+    // host: the switch metrics are those of the last valid request, and the refusal has its own.
+    let valid = db.last_changes(true)?;
     t.family(
         "pyswap_last_switch_timestamp_seconds",
-        "When switch, upgrade or rollback last tried to change the profile.",
-        &changes
+        "When switch, upgrade or rollback last tried to change the profile (requests refused for what they asked are not counted).",
+        &valid
             .iter()
             .map(|c| (labels(c), c.created as f64))
             .collect::<Vec<_>>(),
     );
     t.family(
         "pyswap_last_switch_success",
-        "Whether that attempt succeeded (1) or failed or was refused (0).",
-        &changes
+        "Whether that attempt succeeded (1) or failed on its way (0: a download, a validation, a health check; the profile kept its runtime).",
+        &valid
             .iter()
             .map(|c| (labels(c), f64::from(u8::from(c.ok))))
             .collect::<Vec<_>>(),
+    );
+    let last = db.last_changes(false)?;
+    t.family(
+        "pyswap_last_request_valid",
+        "Whether the last switch, upgrade or rollback asked for something that could be done (0: an unknown version, a policy or window refusal, no such generation; nothing changed).",
+        &last
+            .iter()
+            .map(|c| (labels(c), f64::from(u8::from(!c.refused))))
+            .collect::<Vec<_>>(),
+    );
+    t.family(
+        "pyswap_last_request_timestamp_seconds",
+        "When that request was made.",
+        &last
+            .iter()
+            .map(|c| (labels(c), c.created as f64))
+            .collect::<Vec<_>>(),
+    );
+    t.family(
+        "pyswap_runtime_healthy",
+        "Whether the profile runs a runtime that is in the store and whose newest validation passed (1), or not (0): the one to page on.",
+        &p.healthy,
     );
     t.family(
         "pyswap_last_validation_success",
@@ -209,7 +244,7 @@ pub(crate) fn write_textfile(path: &Path, text: &str) -> std::io::Result<()> {
 
 /// Records an attempt to change the profile (for `pyswap_last_switch_*`); only in a home that
 /// is pyswap's already, and never failing the command (a warning in the log).
-pub(crate) fn record_attempt(s: &Settings, command: &str, ok: bool) {
+pub(crate) fn record_attempt(s: &Settings, command: &str, ok: bool, refused: bool) {
     if !s.home.is_marked() {
         return;
     }
@@ -222,6 +257,7 @@ pub(crate) fn record_attempt(s: &Settings, command: &str, ok: bool) {
             profile: s.profile.clone(),
             command: command.to_owned(),
             ok,
+            refused,
             generation,
             created: s.now,
         })

@@ -58,6 +58,10 @@ pub(crate) enum PolicyError {
 
 crate::exit::register!(PolicyError);
 impl crate::exit::Reason for PolicyError {
+    fn refuses_request(&self) -> bool {
+        true
+    }
+
     fn status(&self) -> crate::exit::ExitStatus {
         crate::exit::ExitStatus::Failure
     }

@@ -26,6 +26,10 @@ pub enum RequestError {
 
 crate::exit::register!(RequestError);
 impl crate::exit::Reason for RequestError {
+    fn refuses_request(&self) -> bool {
+        true
+    }
+
     fn status(&self) -> crate::exit::ExitStatus {
         crate::exit::ExitStatus::Failure
     }

@@ -45,6 +45,10 @@ pub(crate) enum WindowError {
 
 crate::exit::register!(WindowError);
 impl crate::exit::Reason for WindowError {
+    fn refuses_request(&self) -> bool {
+        true
+    }
+
     fn status(&self) -> crate::exit::ExitStatus {
         match self {
             Self::Closed { .. } => crate::exit::ExitStatus::OutsideWindow,

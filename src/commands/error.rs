@@ -40,6 +40,17 @@ pub(crate) enum CommandError {
 
 crate::exit::register!(CommandError);
 impl crate::exit::Reason for CommandError {
+    fn refuses_request(&self) -> bool {
+        matches!(
+            self,
+            Self::NoGeneration { .. }
+                | Self::NoCurrent(_)
+                | Self::NothingOlder { .. }
+                | Self::FailedGeneration { .. }
+                | Self::NotInstalled(_)
+        )
+    }
+
     fn status(&self) -> crate::exit::ExitStatus {
         crate::exit::ExitStatus::Failure
     }

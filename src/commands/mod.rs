@@ -83,7 +83,11 @@ pub(crate) fn run(s: &Settings, verb: &dyn Verb) -> anyhow::Result<Outcome> {
     let result = verb.run(s);
     crate::crash::timing("command:finished");
     if let Some(command) = changes.attempt {
-        crate::metrics::record_attempt(s, command, result.is_ok());
+        let refused = result
+            .as_ref()
+            .err()
+            .is_some_and(crate::exit::refuses_request);
+        crate::metrics::record_attempt(s, command, result.is_ok(), refused);
         crate::crash::timing("command:change-recorded");
     }
     if !changes.state {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::storage::home::Home;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-pub(crate) const SCHEMA_VERSION: i64 = 7;
+pub(crate) const SCHEMA_VERSION: i64 = 8;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Maps a rusqlite error to [`DbError::Sql`] naming the database file.
@@ -146,6 +146,14 @@ const SCHEMA_V6: &str = "
 ALTER TABLE entries ADD COLUMN recipe TEXT NOT NULL DEFAULT '';
 ";
 
+/// Version 8: an attempt refused for what it asked (an unknown version, a policy or window
+/// refusal, no such generation) is marked `refused`, so that the metrics tell a typo from a
+/// rollout that failed on its way (`pyswap_last_request_valid` against
+/// `pyswap_last_switch_success`).
+const SCHEMA_V8: &str = "
+ALTER TABLE changes ADD COLUMN refused INTEGER NOT NULL DEFAULT 0;
+";
+
 /// Version 7: venvs registered with `pyswap venv` (see `venv`): each runs one store entry, named
 /// by its directory name (entry names are content addresses, never reused for other content),
 /// and follows its profile's minor version. `venv_runs` holds every entry a venv has run on (a
@@ -229,6 +237,8 @@ pub(crate) struct ChangeRow {
     pub(crate) profile: String,
     pub(crate) command: String,
     pub(crate) ok: bool,
+    /// It failed for what it asked (the request, not the host, was at fault).
+    pub(crate) refused: bool,
     /// The generation current after it, when it succeeded.
     pub(crate) generation: Option<u64>,
     pub(crate) created: i64,
@@ -558,6 +568,9 @@ impl Db {
         if now < 7 {
             tx.execute_batch(SCHEMA_V7).map_err(err)?;
         }
+        if now < 8 {
+            tx.execute_batch(SCHEMA_V8).map_err(err)?;
+        }
         if now < SCHEMA_VERSION {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(err)?;
@@ -700,8 +713,8 @@ impl Db {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
         tx.execute(
-            "INSERT INTO changes (profile, command, ok, generation, created) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![c.profile, c.command, c.ok, c.generation, c.created],
+            "INSERT INTO changes (profile, command, ok, generation, created, refused) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![c.profile, c.command, c.ok, c.generation, c.created, c.refused],
         )
         .map_err(err)?;
         tx.execute(
@@ -712,14 +725,16 @@ impl Db {
         tx.commit().map_err(err)
     }
 
-    /// The newest attempt to change each profile.
-    pub(crate) fn last_changes(&self) -> Result<Vec<ChangeRow>, DbError> {
+    /// The newest attempt to change each profile; with `valid`, the newest that was not refused
+    /// for what it asked.
+    pub(crate) fn last_changes(&self, valid: bool) -> Result<Vec<ChangeRow>, DbError> {
         let err = sql_err(&self.path);
+        let filter = if valid { "WHERE refused = 0" } else { "" };
         let mut st = self
             .conn
-            .prepare(
-                "SELECT profile, command, ok, generation, created FROM changes WHERE id IN (SELECT MAX(id) FROM changes GROUP BY profile) ORDER BY profile",
-            )
+            .prepare(&format!(
+                "SELECT profile, command, ok, generation, created, refused FROM changes WHERE id IN (SELECT MAX(id) FROM changes {filter} GROUP BY profile) ORDER BY profile",
+            ))
             .map_err(err)?;
         st.query_map([], |r| {
             Ok(ChangeRow {
@@ -728,6 +743,7 @@ impl Db {
                 ok: r.get(2)?,
                 generation: r.get(3)?,
                 created: r.get(4)?,
+                refused: r.get(5)?,
             })
         })
         .and_then(Iterator::collect)

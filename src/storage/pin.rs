@@ -39,6 +39,10 @@ pub(crate) enum PinError {
 
 crate::exit::register!(PinError);
 impl crate::exit::Reason for PinError {
+    fn refuses_request(&self) -> bool {
+        !matches!(self, Self::Read { .. } | Self::Write { .. })
+    }
+
     fn status(&self) -> crate::exit::ExitStatus {
         match self {
             Self::Write { error, .. } => crate::exit::Reason::status(error),

@@ -191,17 +191,46 @@ fn metrics_for_fleet_dashboards() {
     );
     assert_eq!(gauge(&s, "pyswap_last_validation_success", None), Some(1.0));
     assert!(gauge(&s, "pyswap_store_bytes", None).is_some_and(|b| b > 0.0));
-    // A refused change is a failed attempt on the dashboard; nothing else changed.
+    // A change refused (here by the window) is an invalid request on the dashboard, not a
+    // failed switch: the host still runs a healthy runtime, and nothing pages (issue 27).
     t.run_env(&["rollback"], &[("PYSWAP_NOW", OUTSIDE)])
         .fails(3, "outside the maintenance windows");
     let s = scrape(&std::fs::read_to_string(&prom).unwrap());
     assert_eq!(
         gauge(
             &s,
-            "pyswap_last_switch_success",
+            "pyswap_last_request_valid",
             Some(("command", "rollback"))
         ),
         Some(0.0)
+    );
+    assert_eq!(
+        gauge(
+            &s,
+            "pyswap_last_switch_success",
+            Some(("command", "switch"))
+        ),
+        Some(1.0)
+    );
+    assert_eq!(gauge(&s, "pyswap_runtime_healthy", None), Some(1.0));
+    // A typo is the same: nothing changed, the switch metrics stay those of the last valid one.
+    t.run(&["switch", "3.99"]).fails(1, "3.99");
+    let s = scrape(&std::fs::read_to_string(&prom).unwrap());
+    assert_eq!(
+        gauge(&s, "pyswap_last_request_valid", Some(("command", "switch"))),
+        Some(0.0)
+    );
+    assert_eq!(
+        gauge(
+            &s,
+            "pyswap_last_switch_success",
+            Some(("command", "switch"))
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        gauge(&s, "pyswap_last_switch_timestamp_seconds", None),
+        Some(1_795_230_000.0)
     );
     assert_eq!(
         s.samples

@@ -128,6 +128,10 @@ pub enum ResolveError {
 
 crate::exit::register!(ResolveError);
 impl crate::exit::Reason for ResolveError {
+    fn refuses_request(&self) -> bool {
+        true
+    }
+
     fn status(&self) -> crate::exit::ExitStatus {
         crate::exit::ExitStatus::Failure
     }
