@@ -28,6 +28,7 @@ pub(crate) struct Cli {
 
 /// The global flags that are not settings: how to print.
 #[derive(Debug, Args)]
+#[command(next_help_heading = GLOBAL)]
 pub(crate) struct Global {
     /// Print one JSON document on stdout instead of human output
     #[arg(long, global = true)]
@@ -39,6 +40,13 @@ pub(crate) struct Global {
     #[arg(long, short, global = true, action = ArgAction::Count)]
     pub(crate) verbose: u8,
 }
+
+/// The heading of the flags every command takes, listed after a command's own.
+const GLOBAL: &str = "Global options";
+
+/// The commands that may reach the network: the only ones whose help lists the network flags
+/// (which are also accepted before any command, `pyswap --offline switch 3.12`).
+const NETWORK_COMMANDS: [&str; 6] = ["switch", "upgrade", "install", "list", "mirror", "verify"];
 
 /// A bad command line: an unknown flag, a missing or malformed argument.
 #[derive(Debug, thiserror::Error)]
@@ -83,15 +91,45 @@ pub(crate) fn command() -> clap::Command {
         } else {
             arg.action(ArgAction::Set).value_name(m.value_name)
         };
-        if let Some(h) = m.heading {
-            arg = arg.help_heading(h);
-        }
-        cmd = match m.command {
-            Some(sub) => cmd.mut_subcommand(sub, |c| c.arg(arg)),
-            None => cmd.arg(arg.global(true)),
+        cmd = match (m.command, m.heading) {
+            (Some(sub), _) => cmd.mut_subcommand(sub, |c| c.arg(arg)),
+            (None, Some(heading)) => {
+                let arg = arg.help_heading(heading);
+                let mut cmd = cmd.arg(arg.clone());
+                for sub in NETWORK_COMMANDS.iter().chain(["catalogue"].iter()) {
+                    cmd = cmd.mut_subcommand(sub, |c| with_network_flag(c, &arg));
+                }
+                cmd
+            }
+            (None, None) => cmd.arg(arg.help_heading(GLOBAL).global(true)),
         };
     }
-    cmd
+    // `--help` is listed with the other global flags, after a command's own.
+    cmd.disable_help_flag(true).arg(
+        Arg::new("help")
+            .short('h')
+            .long("help")
+            .help("Print help")
+            .action(ArgAction::Help)
+            .global(true)
+            .help_heading(GLOBAL),
+    )
+}
+
+/// Adds a network flag to a command that may reach the network (and to `catalogue`'s own
+/// subcommands).
+fn with_network_flag(c: clap::Command, arg: &Arg) -> clap::Command {
+    if c.has_subcommands() {
+        let names: Vec<String> = c
+            .get_subcommands()
+            .map(|s| s.get_name().to_owned())
+            .collect();
+        names
+            .iter()
+            .fold(c, |c, n| c.mut_subcommand(n, |s| s.arg(arg.clone())))
+    } else {
+        c.arg(arg.clone())
+    }
 }
 
 /// `--json` anywhere before `--`: known before parsing, so a usage error is a document too.
@@ -212,11 +250,83 @@ pub(crate) fn completions(shell: clap_complete::Shell) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The man page (roff).
-pub(crate) fn man() -> std::io::Result<String> {
+/// The man pages (roff): `pyswap.1`, then `pyswap-switch.1` and one for every other command
+/// (`pyswap-venv-create.1` for a nested one), as the SUBCOMMANDS section refers to them: (file
+/// name, page).
+pub(crate) fn man_pages() -> std::io::Result<Vec<(String, String)>> {
+    // `help` is a command of the command line, not a page.
+    let mut cmd = command().disable_help_subcommand(true);
+    let nested: Vec<String> = cmd
+        .get_subcommands()
+        .filter(|c| c.has_subcommands())
+        .map(|c| c.get_name().to_owned())
+        .collect();
+    for name in nested {
+        cmd = cmd.mut_subcommand(name, |c| c.disable_help_subcommand(true));
+    }
+    cmd.build();
     let mut out = Vec::new();
-    clap_mangen::Man::new(command()).render(&mut out)?;
-    Ok(String::from_utf8_lossy(&out).into_owned())
+    man_page(&cmd, true, &mut out)?;
+    Ok(out)
+}
+
+fn man_page(
+    cmd: &clap::Command,
+    root: bool,
+    out: &mut Vec<(String, String)>,
+) -> std::io::Result<()> {
+    let man = clap_mangen::Man::new(cmd.clone());
+    let mut page = Vec::new();
+    man.render_title(&mut page)?;
+    man.render_name_section(&mut page)?;
+    man.render_synopsis_section(&mut page)?;
+    man.render_description_section(&mut page)?;
+    if cmd.get_arguments().any(|a| !a.is_hide_set()) {
+        man.render_options_section(&mut page)?;
+    }
+    if cmd.has_subcommands() {
+        man.render_subcommands_section(&mut page)?;
+    }
+    let mut page = String::from_utf8_lossy(&page).into_owned();
+    if root {
+        // A tagged paragraph per status: roff aligns it, where the help's columns would not.
+        page.push_str(".SH \"EXIT STATUS\"\n");
+        for (code, meaning) in crate::exit::table() {
+            page.push_str(&format!(".TP\n{}\n{}\n", roff(&code), roff(meaning)));
+        }
+        page.push_str(".SH FILES\nPut \\fB$PYSWAP_HOME/profiles/<profile>/bin\\fR on PATH (see \\fBpyswap env\\fR).\n");
+    } else if let Some(after) = cmd.get_after_help() {
+        // Examples keep their columns: no filling.
+        let text = after.to_string();
+        let (title, body) = match text.strip_prefix("Examples:\n") {
+            Some(body) => ("EXAMPLES", body.to_owned()),
+            None => ("NOTES", text),
+        };
+        page.push_str(&format!(".SH {title}\n.nf\n"));
+        for line in body.lines() {
+            page.push_str(&roff(line));
+            page.push('\n');
+        }
+        page.push_str(".fi\n");
+    }
+    out.push((format!("{}.1", cmd.get_name()), page));
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let named = sub
+            .clone()
+            .name(format!("{}-{}", cmd.get_name(), sub.get_name()));
+        man_page(&named, false, out)?;
+    }
+    Ok(())
+}
+
+/// Text as roff reads it literally: backslashes and dashes escaped, no leading control character.
+fn roff(text: &str) -> String {
+    let escaped = text.replace('\\', "\\e").replace('-', "\\-");
+    if escaped.starts_with(['.', '\'']) {
+        format!("\\&{escaped}")
+    } else {
+        escaped
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -269,7 +379,7 @@ pub(crate) enum Command {
     Config(commands::config::ConfigCommand),
     /// Print a shell completion script
     Completions(Completions),
-    /// Print the man page (roff), e.g. `pyswap man > /usr/local/share/man/man1/pyswap.1`
+    /// Print the man page (roff), or write one per command: `pyswap man --dir /usr/local/share/man/man1`
     Man(Man),
 }
 
@@ -325,7 +435,12 @@ impl Verb for Completions {
 
 /// `pyswap man`.
 #[derive(Debug, Args)]
-pub(crate) struct Man {}
+pub(crate) struct Man {
+    /// Write pyswap.1 and a page per command (pyswap-switch.1, …) into DIR instead of printing
+    /// pyswap.1
+    #[arg(long, value_name = "DIR")]
+    dir: Option<std::path::PathBuf>,
+}
 
 impl Verb for Man {
     fn changes(&self) -> Changes {
@@ -333,8 +448,31 @@ impl Verb for Man {
     }
 
     fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
-        let page = man()?;
-        s.out.data(&page)?;
-        Outcome::of(&serde_json::json!({ "page": page }))
+        let pages = man_pages()?;
+        let Some(dir) = &self.dir else {
+            let page = &pages[0].1;
+            s.out.data(page)?;
+            return Outcome::of(&serde_json::json!({ "page": page }));
+        };
+        let write = |path: &std::path::Path, page: Option<&str>| {
+            match page {
+                Some(p) => std::fs::write(path, p),
+                None => std::fs::create_dir_all(path),
+            }
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+        };
+        write(dir, None)?;
+        for (name, page) in &pages {
+            write(&dir.join(name), Some(page))?;
+        }
+        s.out.say(&format!(
+            "wrote {} man pages into {} (pyswap.1, pyswap-switch.1, …)",
+            pages.len(),
+            dir.display()
+        ));
+        Outcome::of(&serde_json::json!({
+            "dir": dir.display().to_string(),
+            "pages": pages.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+        }))
     }
 }

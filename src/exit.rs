@@ -37,7 +37,7 @@ impl ExitStatus {
                 "success (also a cron `gc` that skipped because another command held the lock)"
             }
             Self::Failure => {
-                "a failure to act on: a bad flag, setting, home or request, a refused or failed\n                 download, failed verification or validation, a full disk"
+                "a failure to act on: a bad flag, setting, home or request, a refused or failed download, failed verification or validation, a full disk"
             }
             Self::Error => "an unexpected error (database, filesystem or internal)",
             Self::OutsideWindow => {
@@ -53,21 +53,39 @@ impl From<ExitStatus> for std::process::ExitCode {
     }
 }
 
-/// The `Exit status:` section of `pyswap --help`.
-pub(crate) fn footer() -> String {
-    let mut s = String::from("Exit status:\n");
-    for status in ExitStatus::ALL {
-        let _ = writeln!(s, "  {:<14} {}", status as u8, status.meaning());
-    }
+/// Every exit status and what it means, signals included: (`"1"`, meaning).
+pub(crate) fn table() -> Vec<(String, &'static str)> {
+    let mut rows: Vec<(String, &'static str)> = ExitStatus::ALL
+        .iter()
+        .map(|&s| ((s as u8).to_string(), s.meaning()))
+        .collect();
     let signals: Vec<String> = crate::interrupt::HANDLED
         .iter()
         .map(|&sig| (128 + sig).to_string())
         .collect();
-    let _ = write!(
-        s,
-        "  {:<14} interrupted by SIGHUP, SIGINT or SIGTERM during a check (undone)",
-        signals.join(", ")
-    );
+    rows.push((
+        signals.join(", "),
+        "interrupted by SIGHUP, SIGINT or SIGTERM during a check (undone)",
+    ));
+    rows
+}
+
+/// The `Exit status:` section of `pyswap --help`, each meaning wrapped under its own column.
+pub(crate) fn footer() -> String {
+    let mut s = String::from("Exit status:");
+    for (code, meaning) in table() {
+        let _ = write!(s, "\n  {code:<14}");
+        let mut width = 0;
+        for word in meaning.split(' ') {
+            if width > 0 && width + word.len() > 68 {
+                s.push_str("\n                ");
+                width = 0;
+            }
+            s.push(' ');
+            s.push_str(word);
+            width += word.len() + 1;
+        }
+    }
     s
 }
 

@@ -41,6 +41,9 @@ fn line(bin: &str, fish: bool) -> Result<String, super::CommandError> {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  eval \"$(pyswap env)\"                put the profile's bin on PATH in this shell
+  pyswap env --shell fish | source")]
 pub(crate) struct EnvArgs {
     /// The shell that sources the line
     #[arg(long, value_enum, default_value_t = Shell::Sh)]

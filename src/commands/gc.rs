@@ -141,6 +141,10 @@ impl GcReport {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  pyswap gc --keep 3                  keep each profile's newest 3 generations
+  pyswap gc --older-than 30d --dry-run
+  15 4 * * * pyswap gc --keep 5 --quiet    a crontab line: runs at any hour, exits 0 when busy")]
 pub(crate) struct Gc {
     /// Report what would be deleted without deleting it
     #[arg(long)]

@@ -68,6 +68,9 @@ impl Done {
 /// What happened to a runtime, for the person at the terminal.
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  pyswap install 3.11 3.12 3.13       pre-stage three runtimes (downloads run in parallel)
+  pyswap install 3.12 --dry-run")]
 pub(crate) struct Install {
     /// One or more requests, as for `switch`
     #[arg(required = true, value_name = "REQUEST")]

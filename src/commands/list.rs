@@ -56,6 +56,11 @@ struct Installed {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  pyswap list                         newest patch of each minor, and what is installed
+  pyswap list 3.12 --all-versions     every 3.12 build the catalogue has
+  pyswap list --variants              free-threaded and debug builds too
+  pyswap list --installed             store entries, their size and generations")]
 #[allow(clippy::struct_excessive_bools, reason = "each is a command-line flag")]
 pub(crate) struct List {
     /// Only runtimes this request matches (`3.12`, `cpython@3.11`, `>=3.10`)

@@ -36,6 +36,9 @@ struct Mirrored {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  pyswap mirror /srv/mirror 3.11 3.12   download, verify and write /srv/mirror/catalogue.json
+  PYSWAP_CATALOGUE=https://mirror.example/catalogue.json pyswap switch 3.12   on each host")]
 pub(crate) struct Mirror {
     /// The mirror directory (created if missing; an existing mirror there is extended)
     dir: PathBuf,

@@ -19,6 +19,10 @@ struct Pinned {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  pyswap pin 3.12                     write .python-version here
+  pyswap pin --global 3.11            the home's own pin
+  pyswap pin                          show the pin that applies, and its file")]
 pub(crate) struct Pin {
     /// A request, as for `switch` [default: print the pin that applies and its file]
     request: Option<String>,

@@ -35,6 +35,9 @@ struct RolledBack<'a> {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  pyswap rollback                     back to the previous generation (no download)
+  pyswap rollback --to 4              back to generation 4 (`pyswap generations` lists them)")]
 pub(crate) struct Rollback {
     /// The generation to return to [default: the one before the current]
     #[arg(long, value_name = "N", value_parser = super::args::generation_number())]

@@ -11,6 +11,14 @@ use crate::storage::pin;
 use crate::version::Request;
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  pyswap switch 3.12                  the newest stable 3.12.x the catalogue and policy allow
+  pyswap switch '>=3.11,<3.13'        a range (PEP 440)
+  pyswap switch 3.12.1+20260101       exactly that build, as `list` prints it (from the store
+                                      when it is there: no catalogue needed)
+  pyswap switch 3.13t                 the free-threaded build
+  pyswap switch 3.13 --dry-run        what would change, and whether venvs would break
+  pyswap switch                       the version `.python-version` pins")]
 pub(crate) struct Switch {
     /// 3, 3.12, 3.12.4, 3.15.0rc1, >=3.10,<3.12, or a catalogue key; add +freethreaded or +debug for a variant [default: from .python-version in this directory or a parent]
     request: Option<String>,

@@ -85,6 +85,10 @@ struct Removed {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  pyswap uninstall 3.10               every installed 3.10 (never the current runtime)
+  pyswap uninstall 3.11.9+20260101    one build, as `list --installed` prints it
+  pyswap uninstall 3.11 --dry-run     what would be freed")]
 pub(crate) struct Uninstall {
     /// Runtimes to remove, as `list --installed` prints them (`3.12.1+20260101`) or any request
     /// (`3.11` removes every installed 3.11)

@@ -14,6 +14,9 @@ use crate::storage::profile::Profiles;
 use crate::version::{PythonVersion, Request, label};
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  pyswap upgrade                      newest patch of the current minor version
+  pyswap upgrade --dry-run --json     what a rollout would do on this host")]
 pub(crate) struct Upgrade {
     #[command(flatten)]
     force: Force,
