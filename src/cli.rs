@@ -5,6 +5,7 @@
 //! and exit 1, like any other failure the user can act on.
 
 use std::ffi::OsString;
+use std::fmt::Write as _;
 
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -97,6 +98,13 @@ pub(crate) fn command() -> clap::Command {
                 let arg = arg.help_heading(heading);
                 let mut cmd = cmd.arg(arg.clone());
                 for sub in NETWORK_COMMANDS.iter().chain(["catalogue"].iter()) {
+                    cmd = cmd.mut_subcommand(sub, |c| with_network_flag(c, &arg));
+                }
+                // `config show` reports every setting and `gc` prunes the download cache: they
+                // take the flags, and list only the one gc uses.
+                for sub in ["config", "gc"] {
+                    let shown = sub == "gc" && flag == "cache-max";
+                    let arg = arg.clone().hide(!shown);
                     cmd = cmd.mut_subcommand(sub, |c| with_network_flag(c, &arg));
                 }
                 cmd
@@ -292,7 +300,7 @@ fn man_page(
         // A tagged paragraph per status: roff aligns it, where the help's columns would not.
         page.push_str(".SH \"EXIT STATUS\"\n");
         for (code, meaning) in crate::exit::table() {
-            page.push_str(&format!(".TP\n{}\n{}\n", roff(&code), roff(meaning)));
+            let _ = write!(page, ".TP\n{}\n{}\n", roff(&code), roff(meaning));
         }
         page.push_str(".SH FILES\nPut \\fB$PYSWAP_HOME/profiles/<profile>/bin\\fR on PATH (see \\fBpyswap env\\fR).\n");
     } else if let Some(after) = cmd.get_after_help() {
@@ -302,7 +310,7 @@ fn man_page(
             Some(body) => ("EXAMPLES", body.to_owned()),
             None => ("NOTES", text),
         };
-        page.push_str(&format!(".SH {title}\n.nf\n"));
+        let _ = write!(page, ".SH {title}\n.nf\n");
         for line in body.lines() {
             page.push_str(&roff(line));
             page.push('\n');

@@ -177,10 +177,12 @@ impl Output {
         let bar = self.progress.then(|| {
             let display = DISPLAY
                 .get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
-            // No length and no ticking until the download starts: no `0 B/0 B` frame.
-            let bar = display.add(ProgressBar::no_length());
-            bar.set_message(label.to_owned());
-            bar
+            // Styled from its first frame, and no length until the download starts: no `0/0`.
+            display.add(
+                ProgressBar::no_length()
+                    .with_style(bar_style(None, false))
+                    .with_message(label.to_owned()),
+            )
         });
         if bar.is_none() && (self.quiet || self.json) {
             return Arc::new(NoProgress);
@@ -192,6 +194,21 @@ impl Output {
             bar,
         })
     }
+}
+
+/// How a download's bar looks: before it starts (`started` false) only its label; then the
+/// label (cut to what the line leaves, it was printed whole on the `downloading` line), a bar of
+/// fixed width, sizes in KiB/MiB, the rate and the time left. The fixed part is about 54
+/// columns, so a 60-column terminal still gets one line (with the label cut to its start).
+fn bar_style(total: Option<u64>, started: bool) -> ProgressStyle {
+    let template = match (started, total) {
+        (false, _) => "{wide_msg}",
+        (true, Some(_)) => {
+            "{wide_msg} {bar:16} {binary_bytes:>8}/{binary_total_bytes:<8} {binary_bytes_per_sec:>11} {eta:>3}"
+        }
+        (true, None) => "{wide_msg} {spinner} {binary_bytes:>8} {binary_bytes_per_sec:>11}",
+    };
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
 /// A download as the person at the terminal sees it.
@@ -218,17 +235,10 @@ impl Progress for Download {
             }
         }
         if let Some(bar) = &self.bar {
-            let template = match total {
-                Some(t) => {
-                    bar.set_length(t);
-                    "{msg} {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"
-                }
-                None => "{msg} {spinner} {bytes} {bytes_per_sec}",
-            };
-            bar.set_style(
-                ProgressStyle::with_template(template)
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
+            if let Some(t) = total {
+                bar.set_length(t);
+            }
+            bar.set_style(bar_style(total, true));
             bar.set_position(0);
             bar.reset_eta();
             bar.enable_steady_tick(Duration::from_millis(120));
@@ -242,6 +252,40 @@ impl Progress for Download {
     fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use indicatif::{InMemoryTerm, ProgressBar, ProgressDrawTarget};
+
+    /// Draws a bar in `style` on a terminal `cols` wide; the screen's lines.
+    fn screen(cols: u16, total: Option<u64>, started: bool, at: u64) -> Vec<String> {
+        let term = InMemoryTerm::new(4, cols);
+        let bar = ProgressBar::with_draw_target(
+            total,
+            ProgressDrawTarget::term_like(Box::new(term.clone())),
+        )
+        .with_style(super::bar_style(total, started))
+        .with_message("cpython-3.12.3-linux-x86_64-gnu");
+        bar.set_position(at);
+        bar.tick();
+        term.contents().lines().map(str::to_owned).collect()
+    }
+
+    // Issue 27.
+    #[test]
+    fn the_bar_fits_sixty_columns_and_its_first_frame_is_styled() {
+        let waiting = screen(60, None, false, 0);
+        assert_eq!(waiting[0].trim_end(), "cpython-3.12.3-linux-x86_64-gnu");
+        assert!(!waiting.iter().any(|l| l.contains("0/0")), "{waiting:?}");
+        for cols in [60, 80, 120] {
+            let lines = screen(cols, Some(25 << 20), true, 12 << 20);
+            let drawn: Vec<&String> = lines.iter().filter(|l| !l.trim().is_empty()).collect();
+            assert_eq!(drawn.len(), 1, "one line at {cols} columns: {lines:?}");
+            assert!(drawn[0].contains("12.00 MiB/25.00 MiB"), "{drawn:?}");
+            assert!(drawn[0].starts_with("cpytho"), "{drawn:?}");
         }
     }
 }

@@ -164,12 +164,17 @@ fn run(
                 report.installed.push(Done::of(request, entry, &done));
             }
             Err(e) => {
-                s.out.warn(&format!("{}: {e:#}", entry.key));
                 report.failed.push(Failed {
                     request: request.clone(),
                     key: Some(entry.key.clone()),
                     error: format!("{e:#}"),
                 });
+                // A single runtime's failure is the command's error, printed once.
+                if requests.len() > 1 {
+                    s.out.warn(&format!("{}: {e:#}", entry.key));
+                } else {
+                    unresolved.get_or_insert(e);
+                }
             }
         }
     }
@@ -208,7 +213,7 @@ fn finish(
     unresolved: Option<anyhow::Error>,
 ) -> anyhow::Result<Outcome> {
     let outcome = Outcome::of(report)?;
-    // A single request that did not resolve fails with its own error (and help).
+    // A single request that did not resolve or install fails with its own error (and help).
     if let (1, Some(e)) = (requests, unresolved) {
         return Err(outcome.failed(e));
     }

@@ -157,6 +157,13 @@ fn run(s: &Settings, args: &List, side: Side) -> anyhow::Result<Outcome> {
         s.out.data(&available_table(&available))?;
         return Ok(Outcome::none());
     }
+    if installed.is_empty() && available.is_empty() {
+        s.out.say(&match &args.request {
+            Some(r) => format!("nothing installed or in the catalogue matches `{r}`"),
+            None => "nothing installed, and the catalogue offers nothing for this platform".into(),
+        });
+        return Ok(Outcome::none());
+    }
     s.out.data(&both_table(&installed, &available))?;
     Ok(Outcome::none())
 }

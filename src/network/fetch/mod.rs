@@ -196,7 +196,7 @@ impl crate::exit::Reason for FetchError {
 }
 
 /// The ways forward when a host cannot be resolved or reached.
-const UNREACHABLE: &str = "the host cannot be reached from here: use a mirror (--mirror URL, or PYSWAP_CATALOGUE at a mirror's catalogue), a proxy (--proxy URL or HTTPS_PROXY), or --offline with runtimes pre-staged by `pyswap install`";
+const UNREACHABLE: &str = "the host cannot be reached from here: set `catalogue = \"…\"` (a mirror's catalogue, made by `pyswap mirror`) or `mirror = \"…\"` in config.toml (`pyswap config show` names the file; pyswap does not remember the last --catalogue), use a proxy (--proxy URL or HTTPS_PROXY), or --offline with runtimes pre-staged by `pyswap install`";
 
 /// Why a URL is refused before any request is made.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -357,7 +357,12 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 /// Classifies a reqwest error from sending a request. A TLS failure (an untrusted or wrong
 /// certificate) is not transient: trying again would only fail again.
 fn send_failure(e: &reqwest::Error) -> Failure {
-    let text = error_chain(e);
+    // reqwest's own message is `error sending request for url (…)`: the URL is named once by
+    // the error around this failure, so the causes alone say it.
+    let text = match std::error::Error::source(e) {
+        Some(cause) if e.url().is_some() => error_chain(cause),
+        _ => error_chain(e),
+    };
     let mut source: Option<&dyn std::error::Error> = Some(e);
     while let Some(inner) = source {
         if inner.is::<rustls::Error>() {
@@ -533,12 +538,19 @@ impl Fetcher {
                     }
                 });
             }
-            let note = format!(
-                "retrying in {} ({}/{}): {failure}",
+            // The URL and the failure are said once; a retry that failed the same way says only
+            // that it waits.
+            let retrying = format!(
+                "retrying in {} ({}/{})",
                 retry::human_wait(wait),
                 tries.len() + 1,
                 self.cfg.retries + 1
             );
+            let note = match tries.len() {
+                1 => format!("{url}: {failure}; {retrying}"),
+                n if tries[n - 2] == failure => format!("{retrying}: the same failure"),
+                _ => format!("{retrying}: {failure}"),
+            };
             tracing::warn!(url, "{note}");
             if let Some(on_retry) = &self.on_retry {
                 on_retry(&note);
