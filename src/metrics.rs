@@ -121,39 +121,33 @@ pub(crate) fn render(s: &Settings, db: Option<&Db>) -> anyhow::Result<String> {
     };
     // A request refused for what it asked (a typo, a policy refusal) changes nothing on the
     // host: the switch metrics are those of the last valid request, and the refusal has its own.
+    let of = |rows: &[crate::storage::db::ChangeRow],
+              value: fn(&crate::storage::db::ChangeRow) -> f64| {
+        rows.iter()
+            .map(|c| (labels(c), value(c)))
+            .collect::<Vec<_>>()
+    };
     let valid = db.last_changes(true)?;
     t.family(
         "pyswap_last_switch_timestamp_seconds",
         "When switch, upgrade or rollback last tried to change the profile (requests refused for what they asked are not counted).",
-        &valid
-            .iter()
-            .map(|c| (labels(c), c.created as f64))
-            .collect::<Vec<_>>(),
+        &of(&valid, |c| c.created as f64),
     );
     t.family(
         "pyswap_last_switch_success",
         "Whether that attempt succeeded (1) or failed on its way (0: a download, a validation, a health check; the profile kept its runtime).",
-        &valid
-            .iter()
-            .map(|c| (labels(c), f64::from(u8::from(c.ok))))
-            .collect::<Vec<_>>(),
+        &of(&valid, |c| f64::from(u8::from(c.ok))),
     );
     let last = db.last_changes(false)?;
     t.family(
         "pyswap_last_request_valid",
         "Whether the last switch, upgrade or rollback asked for something that could be done (0: an unknown version, a policy or window refusal, no such generation; nothing changed).",
-        &last
-            .iter()
-            .map(|c| (labels(c), f64::from(u8::from(!c.refused))))
-            .collect::<Vec<_>>(),
+        &of(&last, |c| f64::from(u8::from(!c.refused))),
     );
     t.family(
         "pyswap_last_request_timestamp_seconds",
         "When that request was made.",
-        &last
-            .iter()
-            .map(|c| (labels(c), c.created as f64))
-            .collect::<Vec<_>>(),
+        &of(&last, |c| c.created as f64),
     );
     t.family(
         "pyswap_runtime_healthy",

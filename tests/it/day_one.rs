@@ -136,10 +136,17 @@ fn retries_speak_and_an_unreachable_host_names_the_ways_out() {
     let retries: Vec<&str> = r
         .stderr
         .lines()
-        .filter(|l| l.starts_with("warning: retrying in "))
+        .filter(|l| l.contains("retrying in "))
         .collect();
     assert_eq!(retries.len(), 3, "{}", r.stderr);
-    assert!(retries[0].contains("(2/4): HTTP 503"), "{}", retries[0]);
+    // The URL and the failure are said once; the next retries only that they wait (issue 27).
+    assert!(
+        retries[0].contains("http://127.0.0.1") && retries[0].contains("HTTP 503; retrying in"),
+        "{}",
+        retries[0]
+    );
+    assert!(retries[1].ends_with("(3/4): the same failure"), "{}", retries[1]);
+    assert_eq!(r.stderr.matches("HTTP 503").count(), 2, "{}", r.stderr);
     // Nothing listens on the catalogue's port: the error names the ways forward.
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = dead.local_addr().unwrap().port();
@@ -152,8 +159,13 @@ fn retries_speak_and_an_unreachable_host_names_the_ways_out() {
         )
         .fails(1, "cannot connect");
     assert!(
+        !r.stderr.contains("error sending request"),
+        "the URL is named once: {}",
+        r.stderr
+    );
+    assert!(
         r.stderr.contains("help: the host cannot be reached")
-            && r.stderr.contains("--mirror")
+            && r.stderr.contains("in config.toml")
             && r.stderr.contains("--offline"),
         "{}",
         r.stderr
