@@ -145,7 +145,11 @@ fn retries_speak_and_an_unreachable_host_names_the_ways_out() {
         "{}",
         retries[0]
     );
-    assert!(retries[1].ends_with("(3/4): the same failure"), "{}", retries[1]);
+    assert!(
+        retries[1].ends_with("(3/4): the same failure"),
+        "{}",
+        retries[1]
+    );
     assert_eq!(r.stderr.matches("HTTP 503").count(), 2, "{}", r.stderr);
     // Nothing listens on the catalogue's port: the error names the ways forward.
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
