@@ -214,6 +214,17 @@ pub(crate) fn scan(store: &Path, how: Uses, only: Option<&[String]>) -> Scan {
     found
 }
 
+/// Entry name -> how many processes use it (anything gc counts as use).
+pub(crate) fn process_counts(store: &Path) -> BTreeMap<String, u32> {
+    let mut counts = BTreeMap::new();
+    for p in scan(store, Uses::Anything, None).processes {
+        for name in p.entries {
+            *counts.entry(name).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
 /// Entry name -> the lowest pid using it.
 pub(crate) fn entries_in_use(store: &Path) -> BTreeMap<String, u32> {
     in_use(&scan(store, Uses::Anything, None))

@@ -194,7 +194,7 @@ fn installed_rows(s: &Settings) -> anyhow::Result<Vec<Installed>> {
     let staged: HashSet<String> = db.staged_names()?.into_iter().collect();
     let current = current_entry(s, &db);
     let store = Store::new(s.home.store());
-    let running = crate::inuse::entries_in_use(&s.home.store());
+    let running = crate::inuse::process_counts(&s.home.store());
     Ok(db
         .entries()?
         .into_iter()

@@ -227,7 +227,7 @@ impl Holder {
 /// others (minor paths, registered venvs), which only `--force` releases.
 fn check(s: &Settings, db: &Db, targets: &[EntryRow]) -> anyhow::Result<Vec<Holder>> {
     let profiles = Profiles::new(s.home.profiles());
-    let in_use = crate::inuse::entries_in_use(&s.home.store());
+    let in_use = crate::inuse::process_counts(&s.home.store());
     for e in targets {
         for p in db.profiles()? {
             if let Some(n) = profiles.current(&p)?

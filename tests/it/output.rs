@@ -631,3 +631,81 @@ fn json_snapshots() {
         insta::assert_snapshot!("json_transcript", transcript);
     });
 }
+
+/// `uninstall --json` (docs/json.md).
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Uninstalled {
+    removed: Vec<RemovedEntry>,
+    generations_removed: Vec<String>,
+    minor_paths_removed: Vec<String>,
+    venvs_broken: Vec<String>,
+    kept: Vec<String>,
+    bytes_freed: u64,
+    dry_run: bool,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct RemovedEntry {
+    entry: String,
+    version: String,
+    build: Option<String>,
+    bytes: u64,
+}
+
+/// `find --json` (docs/json.md).
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Found {
+    path: String,
+    kind: String,
+    version: String,
+    build: Option<String>,
+    entry: String,
+}
+
+/// One element of `list --installed --json` (docs/json.md).
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ListedEntry {
+    name: String,
+    version: String,
+    build: Option<String>,
+    platform: String,
+    store_path: String,
+    bytes: u64,
+    files: u64,
+    generations: Vec<String>,
+    staged: bool,
+    current: bool,
+    processes: u32,
+}
+
+// Issue 27.
+#[test]
+fn uninstall_find_and_list_documents_have_their_documented_shape() {
+    let mut t = TestContext::new();
+    t.add("3.11.9", Fake::Good, Compression::Gz);
+    t.add("3.12.3", Fake::Good, Compression::Gz);
+    t.run(&["switch", "3.12"]).ok();
+    t.run(&["install", "3.11"]).ok();
+    let listed: Vec<ListedEntry> = strict(&t.run(&["list", "--installed", "--json"]).ok().stdout);
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].version, "3.12.3", "newest first");
+    let found: Found = strict(&t.run(&["find", "3.12", "--json"]).ok().stdout);
+    assert_eq!(found.kind, "minor");
+    let plan: Uninstalled = strict(
+        &t.run(&["uninstall", "3.11", "--dry-run", "--json"])
+            .ok()
+            .stdout,
+    );
+    assert!(plan.dry_run && plan.removed.len() == 1 && plan.bytes_freed > 0);
+    let done: Uninstalled = strict(&t.run(&["uninstall", "3.11", "--json"]).ok().stdout);
+    assert_eq!(done.removed[0].version, "3.11.9");
+    assert!(done.generations_removed.is_empty() && done.kept.is_empty());
+}

@@ -208,6 +208,23 @@ fn running_processes_keep_their_runtime_through_switch_rollback_and_gc() {
         },
         "both runtimes are kept while their processes run"
     );
+    // No generation uses them any more, but a process does: `list --installed` says so rather
+    // than calling them unused (issue 27).
+    let installed = t.run(&["list", "--installed", "--json"]).ok().json();
+    let running: Vec<u64> = installed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["generations"].as_array().unwrap().is_empty())
+        .map(|e| e["processes"].as_u64().unwrap())
+        .collect();
+    assert_eq!(running, [1, 1], "{installed}");
+    let table = t.run(&["list", "--installed"]).ok().stdout;
+    assert_eq!(table.matches(" running ").count(), 2, "{table}");
+    assert!(!table.contains("unused"), "{table}");
+    // And uninstall leaves it alone: a process runs it.
+    t.run(&["uninstall", &debian.0])
+        .fails(1, "is used by 1 running process; not removing it");
     on_debian.finish();
     on_a.finish();
     let after = t.run(&["gc", "--json"]).ok().json();
