@@ -488,7 +488,9 @@ pub(crate) fn return_to(
         }
         let following = following.unwrap_or_default();
         say_following(s, &following);
-        (change, still, following)
+        // One spelling of "no process is left on the old runtime": 0, also when the generation
+        // returned to runs the same runtime; `null` only when nothing changed.
+        (change, still.or(Some(0)), following)
     };
     let minor_path = links::set_minor_link(profiles, target, true)?;
     // Emergency path: the profile has been swapped already; venvs returning to an entry they

@@ -323,11 +323,38 @@ fn find_prints_the_path_that_stays_valid() {
         .output()
         .unwrap();
     assert!(out.status.success());
+    // `which` (pyenv's word) is the same command.
+    assert_eq!(t.run(&["which", "3.11"]).ok().stdout, printed);
     t.run(&["find", "3.9"])
         .fails(1, "no installed runtime matches `3.9`");
     let help = t.run(&["find", "--help"]).ok().stdout;
     assert!(
         help.contains("follows patch upgrades of 3.11") && help.contains("stays on that one build"),
         "{help}"
+    );
+}
+
+// Issue 27: one spelling of "no process left on the old runtime".
+#[test]
+fn a_rollback_onto_the_same_runtime_reports_zero_processes_not_null() {
+    let mut t = TestContext::new();
+    t.add("3.11.9", Fake::Good, Compression::Gz);
+    t.add("3.12.3", Fake::Good, Compression::Gz);
+    t.run(&["switch", "3.11"]).ok();
+    t.run(&["switch", "3.12"]).ok();
+    t.run(&["switch", "3.11"]).ok();
+    let same = t.run(&["rollback", "--to", "1", "--json"]).ok().json();
+    assert_eq!(
+        (
+            same["changed"].as_bool(),
+            same["previous_runtime_processes"].as_u64()
+        ),
+        (Some(true), Some(0)),
+        "{same}"
+    );
+    let unchanged = t.run(&["rollback", "--to", "1", "--json"]).ok().json();
+    assert!(
+        unchanged["previous_runtime_processes"].is_null(),
+        "{unchanged}"
     );
 }
