@@ -6,9 +6,10 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 # The packer makes the interpreter relocatable as upstream's is (RUNPATH $ORIGIN/../lib) with
 # patchelf, from Debian's packages; the tests need it too, and dash, zsh and fish (each sources
-# `pyswap env`'s line; without them those cases are skipped outside CI).
+# `pyswap env`'s line; without them those cases are skipped outside CI), and minisign (signed
+# catalogues).
 missing=""
-for tool in patchelf dash zsh fish; do
+for tool in patchelf dash zsh fish minisign; do
   command -v "$tool" >/dev/null || missing="$missing $tool"
 done
 if [ -n "$missing" ]; then

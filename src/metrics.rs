@@ -175,6 +175,11 @@ pub(crate) fn render(s: &Settings, db: Option<&Db>) -> anyhow::Result<String> {
         "Registered venvs whose check refused their last move (they stay on their runtime).",
         &held,
     );
+    t.family(
+        "pyswap_catalogue_expires_timestamp_seconds",
+        "When the newest accepted signature of each signed catalogue line expires (`[trust] keys`): alert well before it.",
+        &signed_catalogues(db)?,
+    );
     let entries = db.entries()?;
     let bytes = entries.iter().map(|e| e.bytes).sum::<u64>() as f64;
     t.family("pyswap_store_bytes", store_help, &[(vec![], bytes)]);
@@ -184,6 +189,24 @@ pub(crate) fn render(s: &Settings, db: Option<&Db>) -> anyhow::Result<String> {
         &[(vec![], entries.len() as f64)],
     );
     Ok(t.0)
+}
+
+/// Per signing key and catalogue name: when the newest accepted signature expires.
+fn signed_catalogues(db: &Db) -> anyhow::Result<Vec<Sample>> {
+    Ok(db
+        .trust_rows()?
+        .into_iter()
+        .map(|r| {
+            (
+                vec![
+                    ("key_id", r.key_id),
+                    ("name", r.name),
+                    ("catalogue", r.catalogue),
+                ],
+                r.expires as f64,
+            )
+        })
+        .collect())
 }
 
 /// Per profile with venvs: how many are registered, and how many of them are held.

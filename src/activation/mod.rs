@@ -14,7 +14,7 @@ pub(crate) use plan::plan;
 pub(crate) use report::{
     Following, MinorChange, Switched, say_following, say_still_running, say_venvs,
 };
-pub(crate) use resolve::{catalogue_for, load_catalogue, resolve};
+pub(crate) use resolve::{catalogue_for, load_catalogue, record_accepted, resolve, with_trust};
 
 use crate::clock::{now_unix, rfc3339};
 use crate::crash;

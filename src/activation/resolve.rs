@@ -4,6 +4,7 @@
 //! the rule.
 
 use crate::network::catalogue::cache::{CatalogueCache, Freshness, human_age};
+use crate::network::catalogue::trust::{Accepted, Trust};
 use crate::network::catalogue::{Catalogue, CatalogueError, Entry, Location};
 use crate::network::fetch::Fetcher;
 use crate::platform::Platform;
@@ -59,39 +60,88 @@ pub(crate) fn resolve(
 
 /// Loads the configured catalogue; `platform` lets the embedded one skip other platforms. A
 /// remote one goes through the catalogue cache (see `catalogue::cache`), which a dry run
-/// (`dry_run`) reads but does not write.
+/// (`dry_run`) reads but does not write. With `[trust] keys`, the catalogue is used only when
+/// its signature passes (`catalogue::trust`); the accepted version is recorded.
 pub(crate) fn load_catalogue(
     s: &Settings,
     fetcher: &Fetcher,
     platform: Option<&Platform>,
     dry_run: bool,
 ) -> anyhow::Result<Catalogue> {
-    let cat = match &s.catalogue {
-        // The cache lives in the home: a home that is not pyswap's yet (a dry run on a fresh
-        // host, a read-only command) is not written into; the catalogue is fetched directly.
-        Location::Url(url) if s.home.is_marked() => {
-            let cache = CatalogueCache::new(s.home.catalogues());
-            let cache = if dry_run { cache.read_only() } else { cache };
-            let (cat, freshness) = cache.load(url, fetcher, s.catalogue_ttl, false)?;
-            if let Freshness::Stale { age, why } = freshness {
-                let note = format!(
-                    "using the copy of catalogue {url} cached {} ago ({why})",
-                    human_age(age)
-                );
-                // Offline with a copy the TTL still covers is the normal case: a note, not a
-                // warning.
-                if s.net.offline && age < s.catalogue_ttl {
-                    s.out.say(&note);
-                } else {
-                    s.out.warn(&note);
+    let writes = s.home.is_marked() && !dry_run;
+    let cache = CatalogueCache::new(s.home.catalogues());
+    let cache = if writes { cache } else { cache.read_only() };
+    let (cat, accepted) = with_trust(s, |trust| {
+        Ok::<_, anyhow::Error>(match &s.catalogue {
+            // The cache lives in the home: a home that is not pyswap's yet (a dry run on a
+            // fresh host, a read-only command) is not written into; the catalogue is fetched
+            // directly.
+            Location::Url(url) if s.home.is_marked() => {
+                let (cat, freshness, accepted) =
+                    cache.load(url, fetcher, s.catalogue_ttl, false, trust)?;
+                if let Freshness::Stale { age, why } = freshness {
+                    let note = format!(
+                        "using the copy of catalogue {url} cached {} ago ({why})",
+                        human_age(age)
+                    );
+                    // Offline with a copy the TTL still covers is the normal case: a note, not
+                    // a warning.
+                    if s.net.offline && age < s.catalogue_ttl {
+                        s.out.say(&note);
+                    } else {
+                        s.out.warn(&note);
+                    }
                 }
+                (cat, accepted)
             }
-            cat
-        }
-        other => Catalogue::load(other, fetcher, platform)?,
-    };
+            other => Catalogue::load(other, fetcher, platform, trust.map(|t| (&cache, t)))?,
+        })
+    })?;
+    if writes && let Some(a) = &accepted {
+        record_accepted(s, a);
+    }
     s.out.warn_all(&cat.warnings);
     Ok(cat)
+}
+
+/// Runs `f` with the trust catalogues are checked under: `None` without `[trust] keys`. The
+/// versions already accepted come from the home's database, and the clock is the real one
+/// (`PYSWAP_NOW` moves maintenance windows, never trust).
+pub(crate) fn with_trust<R>(s: &Settings, f: impl FnOnce(Option<&Trust<'_>>) -> R) -> R {
+    if s.trust_keys.is_empty() {
+        return f(None);
+    }
+    let db = Db::open_home_read(&s.home).ok().flatten();
+    let seen = |key: &str, name: &str| {
+        db.as_ref()
+            .and_then(|db| db.trust_seen(key, name).ok().flatten())
+            .unwrap_or(0)
+    };
+    f(Some(&Trust {
+        keys: &s.trust_keys,
+        seen: &seen,
+        now: crate::clock::now_unix(),
+    }))
+}
+
+/// Records an accepted signature's version, the floor for later catalogues of that key and
+/// name. A failure is a warning: the signature kept beside the cache holds the floor too.
+pub(crate) fn record_accepted(s: &Settings, a: &Accepted) {
+    let recorded = Db::open(&s.home.db()).and_then(|mut db| {
+        db.record_trust(&crate::storage::db::TrustRow {
+            key_id: a.key_id.clone(),
+            name: a.comment.name.clone(),
+            version: a.comment.version,
+            expires: a.comment.expires,
+            catalogue: crate::secret::strip(&s.catalogue.to_string()),
+            accepted: s.now,
+        })
+    });
+    if let Err(e) = recorded {
+        s.out.warn(&format!(
+            "cannot record the accepted catalogue signature: {e}"
+        ));
+    }
 }
 
 /// The configured catalogue, or the store's own runtimes: for a build request the store has,

@@ -51,3 +51,37 @@ pub(crate) struct Pre {
 pub(super) fn generation_number() -> clap::builder::RangedU64ValueParser<u64> {
     clap::value_parser!(u64).range(1..=i64::MAX as u64)
 }
+
+/// `--sign-key FILE` and what the signature says: signing a catalogue (`mirror`, `catalogue
+/// sign`).
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct Signature {
+    /// The version to sign [default: one more than the signature already beside the catalogue,
+    /// else 1]
+    #[arg(long, value_name = "N")]
+    pub(crate) version: Option<u64>,
+    /// How long the signature is accepted, e.g. 30d, 12h [default: 30d]
+    #[arg(long, value_name = "AGE", default_value = "30d", value_parser = humantime::parse_duration)]
+    pub(crate) expires_in: std::time::Duration,
+    /// The catalogue line (`staging`, `production`) [default: the name of the signature already
+    /// there, else none]
+    #[arg(long, value_name = "NAME")]
+    pub(crate) name: Option<String>,
+}
+
+impl Signature {
+    /// How to sign with `key` (its password, for an encrypted key, from `PYSWAP_SIGN_PASSWORD`).
+    pub(crate) fn with<'a>(
+        &self,
+        key: &'a std::path::Path,
+    ) -> crate::network::catalogue::trust::Signing<'a> {
+        crate::network::catalogue::trust::Signing {
+            key,
+            password: std::env::var("PYSWAP_SIGN_PASSWORD").ok(),
+            version: self.version,
+            name: self.name.clone(),
+            expires_in: self.expires_in,
+            now: crate::clock::now_unix(),
+        }
+    }
+}

@@ -20,19 +20,43 @@ struct Updated<'a> {
 pub(crate) enum CatalogueCommand {
     /// Fetch the configured catalogue now (a conditional request when a copy is cached)
     Update,
+    /// Sign a catalogue file with a minisign secret key (for a key kept off the mirror host):
+    /// writes FILE.minisig
+    Sign {
+        /// The catalogue to sign (`download-metadata.json` copied from the mirror)
+        file: std::path::PathBuf,
+        /// The minisign secret key (an encrypted one's password from `PYSWAP_SIGN_PASSWORD` or the
+        /// terminal)
+        #[arg(long, value_name = "KEY")]
+        key: std::path::PathBuf,
+        #[command(flatten)]
+        sign: super::Signature,
+    },
 }
 
 impl Verb for CatalogueCommand {
     fn changes(&self) -> Changes {
         match self {
             // The cached copy is not something the metrics show.
-            Self::Update => Changes::NOTHING,
+            Self::Update | Self::Sign { .. } => Changes::NOTHING,
         }
     }
 
     fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
         match self {
             Self::Update => update(s),
+            Self::Sign { file, key, sign } => {
+                let (sig, comment) =
+                    crate::network::catalogue::trust::sign_file(file, &sign.with(key))?;
+                s.out
+                    .say(&format!("wrote {} ({})", sig.display(), comment.text()));
+                Outcome::of(&serde_json::json!({
+                    "signature": sig.display().to_string(),
+                    "version": comment.version,
+                    "name": comment.name,
+                    "expires": crate::clock::rfc3339(comment.expires),
+                }))
+            }
         }
     }
 }
@@ -50,7 +74,12 @@ fn update(s: &Settings) -> anyhow::Result<Outcome> {
         });
     };
     let cache = CatalogueCache::new(s.home.catalogues());
-    let (cat, freshness) = cache.load(url, &s.fetcher(), s.catalogue_ttl, true)?;
+    let (cat, freshness, accepted) = crate::activation::with_trust(s, |trust| {
+        cache.load(url, &s.fetcher(), s.catalogue_ttl, true, trust)
+    })?;
+    if let Some(a) = &accepted {
+        crate::activation::record_accepted(s, a);
+    }
     s.out.warn_all(&cat.warnings);
     let status = match freshness {
         Freshness::Downloaded => "downloaded",

@@ -16,6 +16,8 @@ struct Shown {
     /// The manifest that was read, if any.
     file: Option<String>,
     settings: Vec<Setting>,
+    /// Whether catalogues must be signed by a `[trust] keys` key to be used.
+    catalogues_verified: bool,
 }
 
 #[derive(Serialize)]
@@ -77,6 +79,7 @@ fn show(s: &Settings) -> anyhow::Result<Outcome> {
                 origin: v.source.origin(),
             })
             .collect(),
+        catalogues_verified: !s.trust_keys.is_empty(),
     };
     if s.out.json {
         return Outcome::of(&doc);
@@ -93,6 +96,21 @@ fn show(s: &Settings) -> anyhow::Result<Outcome> {
         .filter(|&w| w <= MAX_WIDTH)
         .max()
         .unwrap_or(0);
+    if s.trust_keys.is_empty() {
+        t.push_str("# catalogues: not verified (no [trust] keys; the embedded catalogue is trusted as part of the binary)\n");
+    } else {
+        let ids: Vec<String> = s
+            .trust_keys
+            .iter()
+            .map(crate::network::catalogue::trust::Key::id)
+            .collect();
+        let _ = writeln!(
+            t,
+            "# catalogues: verified, signed by one of {} ({})",
+            crate::text::count(s.trust_keys.len() as u64, "trusted key", "trusted keys"),
+            ids.join(", ")
+        );
+    }
     for v in &doc.settings {
         let line = format!("{} = {}", v.key, v.value);
         let from = match &v.origin {

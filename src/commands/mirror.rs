@@ -22,6 +22,8 @@ struct Report {
     dir: String,
     catalogue: String,
     entries: Vec<Mirrored>,
+    /// `download-metadata.json.minisig`, when `--sign-key` signed it.
+    signature: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -37,8 +39,9 @@ struct Mirrored {
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
-  pyswap mirror /srv/mirror 3.11 3.12   download, verify and write /srv/mirror/catalogue.json
-  PYSWAP_CATALOGUE=https://mirror.example/catalogue.json pyswap switch 3.12   on each host")]
+  pyswap mirror /srv/mirror 3.11 3.12   download, verify and write /srv/mirror/download-metadata.json
+  pyswap mirror /srv/mirror 3.13 --sign-key /root/pyswap.key   and sign it (download-metadata.json.minisig)
+  catalogue = \"https://mirror.example/download-metadata.json\"   in each host's config.toml")]
 pub(crate) struct Mirror {
     /// The mirror directory (created if missing; an existing mirror there is extended)
     dir: PathBuf,
@@ -53,6 +56,13 @@ pub(crate) struct Mirror {
     base_url: Option<String>,
     #[command(flatten)]
     pre: Pre,
+    /// Sign the catalogue written with this minisign secret key (writes
+    /// download-metadata.json.minisig; an encrypted key's password comes from
+    /// `PYSWAP_SIGN_PASSWORD` or the terminal)
+    #[arg(long, value_name = "FILE")]
+    sign_key: Option<PathBuf>,
+    #[command(flatten)]
+    sign: super::Signature,
 }
 
 impl Verb for Mirror {
@@ -68,6 +78,7 @@ impl Verb for Mirror {
             .map(|p| Platform::parse(p))
             .collect::<Result<Vec<_>, _>>()?;
         let dir = std::path::absolute(&self.dir)?;
+        let signing = self.sign_key.as_deref().map(|k| self.sign.with(k));
         run(
             s,
             &dir,
@@ -75,6 +86,7 @@ impl Verb for Mirror {
             &platforms,
             self.base_url.as_deref(),
             self.pre.pre,
+            signing.as_ref(),
         )
     }
 }
@@ -86,6 +98,7 @@ fn run(
     platforms: &[Platform],
     base_url: Option<&str>,
     pre: bool,
+    signing: Option<&crate::network::catalogue::trust::Signing<'_>>,
 ) -> anyhow::Result<Outcome> {
     let requests: Vec<Request> = requests
         .iter()
@@ -119,6 +132,7 @@ fn run(
         dir: dir.display().to_string(),
         catalogue: String::new(),
         entries: Vec::new(),
+        signature: None,
     };
     for entry in entries {
         let (rel_url, target, size, downloaded) = mirror_one(s, &fetcher, &cache, dir, entry)?;
@@ -153,6 +167,15 @@ fn run(
         published.len()
     ));
     report.catalogue = path.display().to_string();
+    if let Some(how) = signing {
+        let (sig, comment) = crate::network::catalogue::trust::sign_file(&path, how)?;
+        s.out.say(&format!(
+            "signed it: {} ({})",
+            sig.display(),
+            comment.text()
+        ));
+        report.signature = Some(sig.display().to_string());
+    }
     Outcome::of(&report)
 }
 

@@ -27,7 +27,7 @@ pub(crate) mod verify;
 mod args;
 mod error;
 
-pub(crate) use args::{Force, Pre};
+pub(crate) use args::{Force, Pre, Signature};
 pub(crate) use error::CommandError;
 
 use crate::output::Outcome;

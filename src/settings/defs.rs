@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::value::{
     BuildDate, Bytes, Checks, Hosts, Item, MirrorUrl, Modules, ProfileName, ProxyUrl, Range,
-    Toggle, Value,
+    Toggle, TrustKeys, Value,
 };
 use crate::network::catalogue::Location;
 use crate::platform::Platform;
@@ -364,6 +364,12 @@ settings! {
         ..Meta::BASE
     })
     .or(Checks::default);
+    TRUST_KEYS: TrustKeys = Def::new(Meta {
+        key: "trust.keys",
+        help: "Minisign public keys (`RW...`) one of which must have signed a catalogue for it to be used; empty: catalogues are not verified (manifest only: no flag, no variable)",
+        ..Meta::BASE
+    })
+    .or(TrustKeys::default);
     VENV_CHECK_MODULES: Modules = Def::new(Meta {
         key: "venv.check_modules",
         help: "Modules a venv must import on a runtime before it moves to it [default: the top-level modules of the distributions installed in it]",

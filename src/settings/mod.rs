@@ -78,6 +78,8 @@ pub(crate) struct Settings {
     pub(crate) metrics_textfile: Option<PathBuf>,
     /// What a venv's check imports (`venv.check_modules`; empty: from its metadata).
     pub(crate) venv_modules: Vec<String>,
+    /// The keys a catalogue must be signed by (`trust.keys`); empty: no verification.
+    pub(crate) trust_keys: Vec<crate::network::catalogue::trust::Key>,
     /// How long a venv's check may take.
     pub(crate) venv_timeout: Duration,
 }
@@ -304,6 +306,7 @@ impl Settings {
         let gc_keep = l.optional(&defs::GC_KEEP)?;
         let gc_older_than = l.optional(&defs::GC_OLDER_THAN)?;
         let venv_modules = l.get(&defs::VENV_CHECK_MODULES)?.0;
+        let trust_keys = l.get(&defs::TRUST_KEYS)?.0;
         let venv_timeout = Duration::from_secs(l.get(&defs::VENV_CHECK_TIMEOUT)?);
         Ok(Self {
             home: Home::checked(boot.home)?,
@@ -328,6 +331,7 @@ impl Settings {
             metrics_textfile,
             venv_modules,
             venv_timeout,
+            trust_keys,
         })
     }
 

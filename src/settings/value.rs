@@ -420,6 +420,36 @@ fn module(m: &str) -> Result<String, String> {
     }
 }
 
+/// The minisign public keys a catalogue must be signed by (`[trust] keys`; manifest only).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct TrustKeys(pub(crate) Vec<crate::network::catalogue::trust::Key>);
+
+impl Value for TrustKeys {
+    fn parse(text: &str) -> Result<Self, String> {
+        text.split(',')
+            .map(crate::network::catalogue::trust::Key::parse)
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+    fn from_toml(item: &Item) -> Result<Self, Bad> {
+        item.strings()?
+            .into_iter()
+            .map(|(s, line)| {
+                crate::network::catalogue::trust::Key::parse(s).map_err(|why| Bad { line, why })
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+    fn show(&self) -> serde_json::Value {
+        serde_json::json!(
+            self.0
+                .iter()
+                .map(|k| format!("{} (key id {})", k.base64(), k.id()))
+                .collect::<Vec<_>>()
+        )
+    }
+}
+
 /// The operator's own validation commands (`[[validation.checks]]`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Checks(pub(crate) Vec<UserCheck>);

@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::storage::home::Home;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-pub(crate) const SCHEMA_VERSION: i64 = 8;
+pub(crate) const SCHEMA_VERSION: i64 = 9;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Maps a rusqlite error to [`DbError::Sql`] naming the database file.
@@ -154,6 +154,23 @@ const SCHEMA_V8: &str = "
 ALTER TABLE changes ADD COLUMN refused INTEGER NOT NULL DEFAULT 0;
 ";
 
+/// Version 9: signed catalogues (`[trust] keys`): per signing key and catalogue name, the
+/// highest signature version this home accepted (a lower one is a rollback and refused), with
+/// the newest accepted signature's expiry and catalogue for the metrics. The same version is
+/// also in the signature kept beside the cached catalogue, so a restored database reopens no
+/// rollback.
+const SCHEMA_V9: &str = "
+CREATE TABLE trust_seen (
+    key_id    TEXT    NOT NULL,
+    name      TEXT    NOT NULL,
+    version   INTEGER NOT NULL,
+    expires   INTEGER NOT NULL,
+    catalogue TEXT    NOT NULL,
+    accepted  INTEGER NOT NULL,
+    PRIMARY KEY (key_id, name)
+);
+";
+
 /// Version 7: venvs registered with `pyswap venv` (see `venv`): each runs one store entry, named
 /// by its directory name (entry names are content addresses, never reused for other content),
 /// and follows its profile's minor version. `venv_runs` holds every entry a venv has run on (a
@@ -230,6 +247,18 @@ fn venv_from(r: &Row<'_>) -> rusqlite::Result<VenvRow> {
 }
 
 const VENV_COLS: &str = "path, profile, minor, entry, dev, ino, uid, created, held";
+
+/// An accepted catalogue signature (`trust_seen` table).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct TrustRow {
+    pub(crate) key_id: String,
+    pub(crate) name: String,
+    pub(crate) version: u64,
+    pub(crate) expires: i64,
+    /// The catalogue it signed (URL without credentials, or path).
+    pub(crate) catalogue: String,
+    pub(crate) accepted: i64,
+}
 
 /// One attempt to change a profile (`changes` table).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -571,6 +600,9 @@ impl Db {
         if now < 8 {
             tx.execute_batch(SCHEMA_V8).map_err(err)?;
         }
+        if now < 9 {
+            tx.execute_batch(SCHEMA_V9).map_err(err)?;
+        }
         if now < SCHEMA_VERSION {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(err)?;
@@ -744,6 +776,54 @@ impl Db {
                 generation: r.get(3)?,
                 created: r.get(4)?,
                 refused: r.get(5)?,
+            })
+        })
+        .and_then(Iterator::collect)
+        .map_err(err)
+    }
+
+    /// The highest catalogue signature version accepted for `key_id` and `name`, if any.
+    pub(crate) fn trust_seen(&self, key_id: &str, name: &str) -> Result<Option<u64>, DbError> {
+        self.conn
+            .query_row(
+                "SELECT version FROM trust_seen WHERE key_id = ?1 AND name = ?2",
+                params![key_id, name],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql_err(&self.path))
+    }
+
+    /// Records an accepted catalogue signature: its version becomes the floor (never lowered).
+    pub(crate) fn record_trust(&mut self, t: &TrustRow) -> Result<(), DbError> {
+        self.conn
+            .execute(
+                "INSERT INTO trust_seen (key_id, name, version, expires, catalogue, accepted) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (key_id, name) DO UPDATE SET
+                   version = MAX(version, excluded.version),
+                   expires = CASE WHEN excluded.version >= version THEN excluded.expires ELSE expires END,
+                   catalogue = excluded.catalogue, accepted = excluded.accepted",
+                params![t.key_id, t.name, t.version, t.expires, t.catalogue, t.accepted],
+            )
+            .map(|_| ())
+            .map_err(sql_err(&self.path))
+    }
+
+    /// Every accepted signature line (for the metrics).
+    pub(crate) fn trust_rows(&self) -> Result<Vec<TrustRow>, DbError> {
+        let err = sql_err(&self.path);
+        let mut st = self
+            .conn
+            .prepare("SELECT key_id, name, version, expires, catalogue, accepted FROM trust_seen ORDER BY key_id, name")
+            .map_err(err)?;
+        st.query_map([], |r| {
+            Ok(TrustRow {
+                key_id: r.get(0)?,
+                name: r.get(1)?,
+                version: r.get(2)?,
+                expires: r.get(3)?,
+                catalogue: r.get(4)?,
+                accepted: r.get(5)?,
             })
         })
         .and_then(Iterator::collect)

@@ -213,6 +213,7 @@ pub struct VerifyProblem {
 pub struct ConfigShown {
     pub file: Option<String>,
     pub settings: Vec<ConfigSetting>,
+    pub catalogues_verified: bool,
 }
 
 #[derive(Deserialize)]

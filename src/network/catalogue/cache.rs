@@ -19,8 +19,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::mapped::Mapped;
+use crate::network::catalogue::trust::{self, Accepted, Trust};
 use crate::network::catalogue::{Catalogue, CatalogueError, Location, MAX_CATALOGUE_BYTES};
-use crate::network::fetch::{FetchError, Fetched, Fetcher, Validators};
+use crate::network::fetch::{Failure, FetchError, Fetched, Fetcher, Validators};
+
+/// The largest signature file read (a minisig is a few hundred bytes).
+const MAX_SIGNATURE_BYTES: u64 = 64 * 1024;
 
 /// How the catalogue came to be used.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,37 +130,121 @@ impl CatalogueCache {
         Ok(())
     }
 
+    /// Where the signature accepted for `location` is kept: beside its cached copy,
+    /// `<id>.minisig`.
+    pub(crate) fn signature_path(&self, location: &str) -> PathBuf {
+        self.path(location).with_extension("minisig")
+    }
+
+    fn kept_signature(&self, location: &str) -> Option<String> {
+        let path = self.signature_path(location);
+        if path.metadata().ok()?.len() > MAX_SIGNATURE_BYTES {
+            return None;
+        }
+        fs::read_to_string(path).ok()
+    }
+
+    /// Checks `bytes` and its signature `sig` under `trust` (nothing to check without keys).
+    /// The floor of versions is the higher of what the database and the signature kept for
+    /// `location` say. A signature accepted is kept (unless read-only).
+    pub(crate) fn gate(
+        &self,
+        trust: Option<&Trust<'_>>,
+        location: &str,
+        bytes: &[u8],
+        sig: Option<&str>,
+    ) -> Result<Option<Accepted>, CatalogueError> {
+        let Some(t) = trust else { return Ok(None) };
+        let kept = self.kept_signature(location);
+        let kept = kept.as_deref().and_then(trust::read_comment);
+        let floor = |key: &str, name: &str| {
+            let beside = kept
+                .as_ref()
+                .filter(|(k, c)| k == key && c.name == name)
+                .map_or(0, |(_, c)| c.version);
+            (t.seen)(key, name).max(beside)
+        };
+        let shown = crate::secret::strip(location);
+        let accepted = trust::check(t.keys, &shown, bytes, sig, &floor, t.now)?;
+        if !self.read_only
+            && let Some(sig) = sig
+        {
+            // A signature we cannot keep is not a reason to fail: the database has the floor.
+            let _ = fs::create_dir_all(&self.dir).and_then(|()| {
+                let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
+                tmp.write_all(sig.as_bytes())?;
+                tmp.as_file().sync_all()?;
+                tmp.persist(self.signature_path(location))
+                    .map(|_| ())
+                    .map_err(|e| e.error)
+            });
+        }
+        Ok(Some(accepted))
+    }
+
+    /// `URL.minisig`, fetched beside the catalogue: `None` when the server has none (404, 410).
+    pub(crate) fn fetch_signature(
+        fetcher: &Fetcher,
+        url: &str,
+    ) -> Result<Option<String>, CatalogueError> {
+        let sig_url = format!("{url}.minisig");
+        match fetcher.get(&sig_url, MAX_SIGNATURE_BYTES, None) {
+            Ok(Fetched::Body { bytes, .. }) => {
+                Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+            }
+            // No validators were sent, so a 304 cannot come; a missing file is "not signed".
+            Ok(Fetched::NotModified)
+            | Err(FetchError::Failed {
+                failure: Failure::Status {
+                    code: 404 | 410, ..
+                },
+                ..
+            }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     fn touch(path: &Path) {
         if let Ok(f) = fs::File::options().append(true).open(path) {
             let _ = f.set_modified(SystemTime::now());
         }
     }
 
-    /// The catalogue at `url` under the rule above; `force` revalidates even a fresh copy.
+    /// The catalogue at `url` under the rule above; `force` revalidates even a fresh copy. With
+    /// `trust`, every copy used is checked against its signature first (a cached one against
+    /// the signature kept beside it, a new one against `URL.minisig` fetched now), and a
+    /// refused copy neither is used nor replaces the cached one.
     pub(crate) fn load(
         &self,
         url: &str,
         fetcher: &Fetcher,
         ttl: Duration,
         force: bool,
-    ) -> Result<(Catalogue, Freshness), CatalogueError> {
+        trust: Option<&Trust<'_>>,
+    ) -> Result<(Catalogue, Freshness, Option<Accepted>), CatalogueError> {
         let location = Location::Url(url.to_owned());
         let cached = self.read(url);
-        let parse_cached = |c: Cached| Catalogue::from_bytes(c.body(), location.clone());
+        let kept = self.kept_signature(url);
+        let parse_cached = |c: Cached, sig: Option<&str>| {
+            let accepted = self.gate(trust, url, c.body(), sig)?;
+            Ok::<_, CatalogueError>((Catalogue::from_bytes(c.body(), location.clone())?, accepted))
+        };
         if fetcher.config().offline {
             let c = cached.ok_or_else(|| CatalogueError::NotCached {
                 url: url.to_owned(),
             })?;
             let age = c.age;
             let why = "offline".to_owned();
-            return Ok((parse_cached(c)?, Freshness::Stale { age, why }));
+            let (cat, accepted) = parse_cached(c, kept.as_deref())?;
+            return Ok((cat, Freshness::Stale { age, why }, accepted));
         }
         if !force
             && let Some(c) = &cached
             && c.age < ttl
+            && let Ok(accepted) = self.gate(trust, url, c.body(), kept.as_deref())
             && let Ok(cat) = Catalogue::from_bytes(c.body(), location.clone())
         {
-            return Ok((cat, Freshness::Fresh { age: c.age }));
+            return Ok((cat, Freshness::Fresh { age: c.age }, accepted));
         }
         let validators = cached.as_ref().map(|c| c.header.validators.clone());
         match fetcher.get(url, MAX_CATALOGUE_BYTES, validators.as_ref()) {
@@ -169,18 +257,30 @@ impl CatalogueCache {
                         ),
                     })
                 })?;
+                // The catalogue is unchanged; its signature may have been renewed.
+                let sig = match trust {
+                    Some(_) => Self::fetch_signature(fetcher, url)?.or(kept),
+                    None => None,
+                };
+                let (cat, accepted) = parse_cached(c, sig.as_deref())?;
                 if !self.read_only {
                     Self::touch(&self.path(url));
                 }
-                Ok((parse_cached(c)?, Freshness::Unchanged))
+                Ok((cat, Freshness::Unchanged, accepted))
             }
             Ok(Fetched::Body { bytes, validators }) => {
+                let sig = match trust {
+                    Some(_) => Self::fetch_signature(fetcher, url)?,
+                    None => None,
+                };
+                // Checked before it is parsed or kept: a refused copy replaces nothing.
+                let accepted = self.gate(trust, url, &bytes, sig.as_deref())?;
                 let cat = Catalogue::from_bytes(&bytes, location.clone())?;
                 // A copy we cannot keep is not a reason to fail the command.
                 if !self.read_only {
                     let _ = self.write(url, validators, &bytes);
                 }
-                Ok((cat, Freshness::Downloaded))
+                Ok((cat, Freshness::Downloaded, accepted))
             }
             Err(e) if e.is_network() && cached.is_some() => {
                 let Some(c) = cached else {
@@ -192,7 +292,8 @@ impl CatalogueCache {
                 } else {
                     e.to_string()
                 };
-                Ok((parse_cached(c)?, Freshness::Stale { age, why }))
+                let (cat, accepted) = parse_cached(c, kept.as_deref())?;
+                Ok((cat, Freshness::Stale { age, why }, accepted))
             }
             Err(FetchError::Offline { url }) => Err(CatalogueError::NotCached { url }),
             Err(e) => Err(e.into()),

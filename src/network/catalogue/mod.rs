@@ -15,6 +15,7 @@ pub(crate) mod cache;
 mod format;
 mod mirror_url;
 mod resolve;
+pub mod trust;
 
 pub use format::cpython_subset;
 use format::{RawEntries, check_entry};
@@ -60,6 +61,9 @@ pub enum CatalogueError {
     NotCached { url: String },
     #[error(transparent)]
     Fetch(#[from] FetchError),
+    /// Refused under `[trust] keys`: never the "unreachable, use what is installed" fallback.
+    #[error(transparent)]
+    Untrusted(#[from] trust::TrustError),
 }
 
 crate::exit::register!(CatalogueError);
@@ -74,6 +78,7 @@ impl crate::exit::Reason for CatalogueError {
                 Some("run `pyswap catalogue update` once while online".into())
             }
             Self::Fetch(f) => crate::exit::Reason::help(f),
+            Self::Untrusted(t) => crate::exit::Reason::help(t),
             _ => None,
         }
     }
@@ -346,14 +351,19 @@ impl Catalogue {
 
     /// Loads a catalogue from where `location` says. `platform`, when given, lets the embedded
     /// catalogue skip other platforms' entries; other catalogues are always checked whole.
+    /// The catalogue at `location`, read directly (no cache). With `trust`, its signature
+    /// (`PATH.minisig` or `URL.minisig`) is checked against the keys before it is parsed, and
+    /// the signature accepted is kept in `cache` (see [`cache::CatalogueCache::gate`]). The
+    /// embedded catalogue is part of the binary: it is trusted as the binary is.
     pub(crate) fn load(
         location: &Location,
         fetcher: &Fetcher,
         platform: Option<&Platform>,
-    ) -> Result<Self, CatalogueError> {
+        trust: Option<(&cache::CatalogueCache, &trust::Trust<'_>)>,
+    ) -> Result<(Self, Option<trust::Accepted>), CatalogueError> {
         let source_name = location.to_string();
         let text = match location {
-            Location::Embedded => return Ok(Self::embedded_for(platform)),
+            Location::Embedded => return Ok((Self::embedded_for(platform), None)),
             Location::Path(path) => {
                 let unreadable = |error| CatalogueError::Read {
                     source_name: source_name.clone(),
@@ -368,7 +378,22 @@ impl Catalogue {
             }
             Location::Url(url) => fetcher.get_bytes(url, MAX_CATALOGUE_BYTES)?,
         };
-        Self::from_bytes(&text, location.clone())
+        let accepted = match trust {
+            None => None,
+            Some((cache, t)) => {
+                let sig = match location {
+                    Location::Path(path) => {
+                        let mut sig = path.clone().into_os_string();
+                        sig.push(".minisig");
+                        std::fs::read_to_string(sig).ok()
+                    }
+                    Location::Url(url) => cache::CatalogueCache::fetch_signature(fetcher, url)?,
+                    Location::Embedded => None,
+                };
+                cache.gate(Some(t), &source_name, &text, sig.as_deref())?
+            }
+        };
+        Ok((Self::from_bytes(&text, location.clone())?, accepted))
     }
 
     /// Checks size and encoding, then parses (borrowing: a mapped cached copy is not copied).
