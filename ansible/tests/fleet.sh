@@ -2,7 +2,8 @@
 # Fleet rollout through Ansible, end to end on this machine: 5 hosts in an inventory (all
 # ansible_connection=local, each with its own PYSWAP_HOME and manifest), a local mirror of this
 # machine's real CPython packed as three builds of one version (A; B, a patched rebuild; C, a
-# build the fleet's health check refuses), and the collection's playbooks. Each scenario is
+# build the fleet's health check refuses), and the collection's playbooks (scenario 6 signs the
+# catalogue with minisign and pyswap). Each scenario is
 # checked on the homes on disk. Needs cargo and python3 (3.10+, for ansible-core 2.17); installs
 # ansible-core 2.17.7 from the package index into target/ansible-venv once. No other network.
 set -euo pipefail
@@ -171,4 +172,21 @@ after=$(state)
 grep -q -- "-build: 20260101" "$work/out" && grep -q -- "+build: 20260301" "$work/out" || fail "--diff did not show the build change"
 expect h3 20260101
 
-echo "fleet: 5 hosts, 5 scenarios (and the gc units) passed in $(( $(date +%s) - started )) s (ansible-core 2.17.7)"
+echo "== 6. with signing keys: an unsigned catalogue is refused everywhere, a signed one rolls out"
+minisign -G -W -f -p "$work/fleet.pub" -s "$work/fleet.key" >/dev/null
+key=$(sed -n 2p "$work/fleet.pub")
+keys="{\"pyswap_trust_keys\": [\"$key\"]}"
+play rollout B "$inside" -e "$keys" && fail "a rollout from an unsigned catalogue succeeded"
+grep -q "is not signed" "$work/out" || fail "no host said the catalogue is not signed"
+grep -q "\[trust\]" "$work/h4/config.toml" || fail "the rollout did not write [trust] keys"
+expect h3 20260101; expect h4 20260101
+"$pyswap" catalogue sign "$work/mirror/catalogue-B.json" --key "$work/fleet.key" --expires-in 1d >/dev/null
+minisign -V -P "$key" -m "$work/mirror/catalogue-B.json" >/dev/null || fail "minisign refused pyswap's signature"
+play rollout B "$inside" -e "$keys" || fail "the rollout from the signed catalogue failed"
+for h in h1 h2 h3 h4 h5; do expect $h 20260301; done
+printf ' ' >> "$work/mirror/catalogue-B.json"   # the mirror changes it after signing
+play rollout B "$inside" -e "$keys" && fail "a rollout from a changed catalogue succeeded"
+grep -q "does not match its bytes" "$work/out" || fail "no host said the signature does not match"
+for h in h1 h2 h3 h4 h5; do expect $h 20260301; done
+
+echo "fleet: 5 hosts, 6 scenarios (and the gc units) passed in $(( $(date +%s) - started )) s (ansible-core 2.17.7)"
