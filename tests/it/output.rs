@@ -386,6 +386,7 @@ struct MirrorReport {
     dir: String,
     catalogue: String,
     entries: Vec<MirroredArchive>,
+    signature: Option<String>,
 }
 
 #[derive(Deserialize)]
