@@ -23,9 +23,6 @@ use crate::network::catalogue::trust::{self, Accepted, Trust};
 use crate::network::catalogue::{Catalogue, CatalogueError, Location, MAX_CATALOGUE_BYTES};
 use crate::network::fetch::{Failure, FetchError, Fetched, Fetcher, Validators};
 
-/// The largest signature file read (a minisig is a few hundred bytes).
-const MAX_SIGNATURE_BYTES: u64 = 64 * 1024;
-
 /// How the catalogue came to be used.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Freshness {
@@ -136,12 +133,12 @@ impl CatalogueCache {
         self.path(location).with_extension("minisig")
     }
 
+    /// The signature kept for `location` (pyswap's own file: one it cannot read only lowers
+    /// the floor to the database's).
     fn kept_signature(&self, location: &str) -> Option<String> {
-        let path = self.signature_path(location);
-        if path.metadata().ok()?.len() > MAX_SIGNATURE_BYTES {
-            return None;
-        }
-        fs::read_to_string(path).ok()
+        trust::read_signature(location, &self.signature_path(location))
+            .ok()
+            .flatten()
     }
 
     /// Checks `bytes` and its signature `sig` under `trust` (nothing to check without keys).
@@ -155,8 +152,8 @@ impl CatalogueCache {
         sig: Option<&str>,
     ) -> Result<Option<Accepted>, CatalogueError> {
         let Some(t) = trust else { return Ok(None) };
-        let kept = self.kept_signature(location);
-        let kept = kept.as_deref().and_then(trust::read_comment);
+        let kept_text = self.kept_signature(location);
+        let kept = kept_text.as_deref().and_then(trust::read_comment);
         let floor = |key: &str, name: &str| {
             let beside = kept
                 .as_ref()
@@ -168,6 +165,7 @@ impl CatalogueCache {
         let accepted = trust::check(t.keys, &shown, bytes, sig, &floor, t.now)?;
         if !self.read_only
             && let Some(sig) = sig
+            && kept_text.as_deref() != Some(sig)
         {
             // A signature we cannot keep is not a reason to fail: the database has the floor.
             let _ = fs::create_dir_all(&self.dir).and_then(|()| {
@@ -183,15 +181,19 @@ impl CatalogueCache {
     }
 
     /// `URL.minisig`, fetched beside the catalogue: `None` when the server has none (404, 410).
+    /// One too large or not text is refused (see [`trust::signature_text`]).
     pub(crate) fn fetch_signature(
         fetcher: &Fetcher,
         url: &str,
     ) -> Result<Option<String>, CatalogueError> {
         let sig_url = format!("{url}.minisig");
-        match fetcher.get(&sig_url, MAX_SIGNATURE_BYTES, None) {
+        let shown = crate::secret::strip(url);
+        let from = crate::secret::strip(&sig_url);
+        match fetcher.get(&sig_url, trust::MAX_SIGNATURE_BYTES, None) {
             Ok(Fetched::Body { bytes, .. }) => {
-                Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+                Ok(Some(trust::signature_text(&shown, &from, bytes)?))
             }
+            Err(FetchError::TooLarge { .. }) => Err(trust::too_large(&shown, &from).into()),
             // No validators were sent, so a 304 cannot come; a missing file is "not signed".
             Ok(Fetched::NotModified)
             | Err(FetchError::Failed {

@@ -349,9 +349,9 @@ impl Catalogue {
         })
     }
 
-    /// Loads a catalogue from where `location` says. `platform`, when given, lets the embedded
-    /// catalogue skip other platforms' entries; other catalogues are always checked whole.
-    /// The catalogue at `location`, read directly (no cache). With `trust`, its signature
+    /// The catalogue at `location`, read directly (no cache). `platform`, when given, lets the
+    /// embedded catalogue skip other platforms' entries; other catalogues are always checked
+    /// whole. With `trust`, its signature
     /// (`PATH.minisig` or `URL.minisig`) is checked against the keys before it is parsed, and
     /// the signature accepted is kept in `cache` (see [`cache::CatalogueCache::gate`]). The
     /// embedded catalogue is part of the binary: it is trusted as the binary is.
@@ -385,7 +385,7 @@ impl Catalogue {
                     Location::Path(path) => {
                         let mut sig = path.clone().into_os_string();
                         sig.push(".minisig");
-                        std::fs::read_to_string(sig).ok()
+                        trust::read_signature(&source_name, std::path::Path::new(&sig))?
                     }
                     Location::Url(url) => cache::CatalogueCache::fetch_signature(fetcher, url)?,
                     Location::Embedded => None,

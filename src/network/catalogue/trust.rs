@@ -294,6 +294,57 @@ pub(crate) fn check(
     Ok(Accepted { key_id, comment })
 }
 
+/// The largest signature read (a minisig is a few hundred bytes).
+pub(crate) const MAX_SIGNATURE_BYTES: u64 = 64 * 1024;
+
+/// A signature `from` gave for `catalogue` that cannot be minisign's: refused, not taken as
+/// absent (a mirror must not be able to turn "badly signed" into "not signed" by padding).
+pub(crate) fn unreadable_signature(catalogue: &str, from: &str, why: &str) -> TrustError {
+    TrustError::Malformed {
+        catalogue: catalogue.to_owned(),
+        why: format!("{from}: {why}"),
+    }
+}
+
+pub(crate) fn too_large(catalogue: &str, from: &str) -> TrustError {
+    unreadable_signature(
+        catalogue,
+        from,
+        &format!("larger than {} KiB", MAX_SIGNATURE_BYTES / 1024),
+    )
+}
+
+/// The text of the signature `bytes` that `from` gave for `catalogue`.
+pub(crate) fn signature_text(
+    catalogue: &str,
+    from: &str,
+    bytes: Vec<u8>,
+) -> Result<String, TrustError> {
+    if bytes.len() as u64 > MAX_SIGNATURE_BYTES {
+        return Err(too_large(catalogue, from));
+    }
+    String::from_utf8(bytes).map_err(|_| unreadable_signature(catalogue, from, "not text"))
+}
+
+/// The signature file `path` of the catalogue file `catalogue`: `None` when there is none; one
+/// that exists but cannot be read, is too large or is not text is refused.
+pub(crate) fn read_signature(
+    catalogue: &str,
+    path: &std::path::Path,
+) -> Result<Option<String>, TrustError> {
+    use crate::network::fetch::{Capped, read_capped};
+    let from = path.display().to_string();
+    let read = std::fs::File::open(path)
+        .map_err(|e| Capped::Io(e, 0))
+        .and_then(|f| read_capped(f, MAX_SIGNATURE_BYTES));
+    match read {
+        Ok(bytes) => signature_text(catalogue, &from, bytes).map(Some),
+        Err(Capped::Io(e, _)) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(Capped::Io(e, _)) => Err(unreadable_signature(catalogue, &from, &e.to_string())),
+        Err(Capped::TooLarge) => Err(too_large(catalogue, &from)),
+    }
+}
+
 /// The trusted comment of a signature text, and its key id, without checking it (to read the
 /// version of the signature kept beside a cached catalogue).
 pub(crate) fn read_comment(sig: &str) -> Option<(String, Comment)> {
@@ -428,8 +479,9 @@ pub(crate) fn sign_file(
     let mut sig_path = path.as_os_str().to_owned();
     sig_path.push(".minisig");
     let sig_path = std::path::PathBuf::from(sig_path);
-    let before = std::fs::read_to_string(&sig_path)
+    let before = read_signature(&shown, &sig_path)
         .ok()
+        .flatten()
         .and_then(|t| read_comment(&t))
         .map(|(_, c)| c);
     let name = how
