@@ -265,7 +265,7 @@ pub(crate) fn entry_of(row: &EntryRow) -> Option<Entry> {
     Some(Entry {
         implementation: row.catalogue_key.split('-').next()?.to_owned(),
         version: PythonVersion::parse(&row.version)?,
-        variant: Variant::from_catalogue(Some(row.variant.as_str()).filter(|v| !v.is_empty()))?,
+        variant: Variant::from_row(&row.variant)?,
         os: os.to_owned(),
         arch: arch.to_owned(),
         libc: libc.to_owned(),
@@ -310,7 +310,7 @@ pub(crate) fn recover(home: &Home, db: &mut Db, name: &str) -> Result<EntryRow, 
     let (version, variant) = release.split_once('+').unwrap_or((release, ""));
     if implementation != "cpython"
         || PythonVersion::parse(version).is_none()
-        || Variant::from_catalogue(Some(variant).filter(|v| !v.is_empty())).is_none()
+        || Variant::from_row(variant).is_none()
     {
         return Err(fail(format!("`{key}` is not a catalogue key")).into());
     }

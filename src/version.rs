@@ -207,6 +207,13 @@ pub(crate) enum Variant {
     FreethreadedDebug,
 }
 
+/// How builds of one version rank: by their number (`20260301` above `20260101`), then as
+/// text; no build ranks lowest. One ranking for resolve, `list` and `find`.
+pub(crate) fn build_rank(build: Option<&str>) -> (u64, &str) {
+    let b = build.unwrap_or("");
+    (b.parse().unwrap_or(0), b)
+}
+
 impl Variant {
     /// Parses the catalogue's `variant` field (`null` is the default build).
     pub(crate) fn from_catalogue(s: Option<&str>) -> Option<Self> {
@@ -217,6 +224,11 @@ impl Variant {
             Some("freethreaded+debug") => Some(Self::FreethreadedDebug),
             Some(_) => None,
         }
+    }
+
+    /// Parses what [`Variant::name`] wrote into an entry row (`""` is the default build).
+    pub(crate) fn from_row(s: &str) -> Option<Self> {
+        Self::from_catalogue(Some(s).filter(|v| !v.is_empty()))
     }
 
     /// As an entry row records it: `""`, `freethreaded`, `debug`, `freethreaded+debug`.

@@ -172,15 +172,18 @@ after=$(state)
 grep -q -- "-build: 20260101" "$work/out" && grep -q -- "+build: 20260301" "$work/out" || fail "--diff did not show the build change"
 expect h3 20260101
 
-echo "== 6. with signing keys: an unsigned catalogue is refused everywhere, a signed one rolls out"
+echo "== 6. with signing keys: an unsigned catalogue, or staging's, is refused everywhere; production's rolls out"
 minisign -G -W -f -p "$work/fleet.pub" -s "$work/fleet.key" >/dev/null
 key=$(sed -n 2p "$work/fleet.pub")
-keys="{\"pyswap_trust_keys\": [\"$key\"]}"
+keys="{\"pyswap_trust_keys\": [\"$key\"], \"pyswap_trust_names\": [\"production\"]}"
 play rollout B "$inside" -e "$keys" && fail "a rollout from an unsigned catalogue succeeded"
 grep -q "is not signed" "$work/out" || fail "no host said the catalogue is not signed"
 grep -q "\[trust\]" "$work/h4/config.toml" || fail "the rollout did not write [trust] keys"
 expect h3 20260101; expect h4 20260101
-"$pyswap" catalogue sign "$work/mirror/catalogue-B.json" --key "$work/fleet.key" --expires-in 1d >/dev/null
+"$pyswap" catalogue sign "$work/mirror/catalogue-B.json" --key "$work/fleet.key" --name staging --expires-in 1d >/dev/null
+play rollout B "$inside" -e "$keys" && fail "production hosts took staging's catalogue"
+grep -q "is signed for catalogue line staging, not for production" "$work/out" || fail "no host said the catalogue is staging's"
+"$pyswap" catalogue sign "$work/mirror/catalogue-B.json" --key "$work/fleet.key" --name production --expires-in 1d >/dev/null
 minisign -V -P "$key" -m "$work/mirror/catalogue-B.json" >/dev/null || fail "minisign refused pyswap's signature"
 play rollout B "$inside" -e "$keys" || fail "the rollout from the signed catalogue failed"
 for h in h1 h2 h3 h4 h5; do expect $h 20260301; done

@@ -119,6 +119,7 @@ pub(crate) fn with_trust<R>(s: &Settings, f: impl FnOnce(Option<&Trust<'_>>) -> 
     };
     f(Some(&Trust {
         keys: &s.trust_keys,
+        names: &s.trust_names,
         seen: &seen,
         now: crate::clock::now_unix(),
     }))

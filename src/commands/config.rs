@@ -104,9 +104,14 @@ fn show(s: &Settings) -> anyhow::Result<Outcome> {
             .iter()
             .map(crate::network::catalogue::trust::Key::id)
             .collect();
+        let lines = if s.trust_names.is_empty() {
+            String::new()
+        } else {
+            format!(", for catalogue line {}", s.trust_names.join(" or "))
+        };
         let _ = writeln!(
             t,
-            "# catalogues: verified, signed by one of {} ({})",
+            "# catalogues: verified, signed by one of {} ({}){lines}",
             crate::text::count(s.trust_keys.len() as u64, "trusted key", "trusted keys"),
             ids.join(", ")
         );

@@ -2,8 +2,8 @@
 //! preferring a path that stays valid:
 //!
 //! - no REQUEST: the profile's `bin/python3`, which follows every switch;
-//! - a REQUEST: of the installed runtimes that fit, the one the profile runs now, else one a
-//!   minor path leads to, else the newest; its path is the minor path's (`<profile>@3.11`,
+//! - a REQUEST: of the installed runtimes that fit, the one the profile runs now, else the
+//!   newest a minor path leads to, else the newest; its path is the minor path's (`<profile>@3.11`,
 //!   which follows patch upgrades of 3.11 and never moves to 3.12), else the profile's (when it
 //!   is the current runtime), else its store path (valid until it is uninstalled or collected).
 //!
@@ -85,7 +85,14 @@ fn find(s: &Settings, request: Option<&str>) -> anyhow::Result<Found> {
             entry,
         ));
     };
-    let fitting: Vec<&EntryRow> = entries.iter().filter(|e| e.fits(&request)).collect();
+    // Newest first, so that "the first that..." below is the newest that does.
+    let mut fitting: Vec<&EntryRow> = entries.iter().filter(|e| e.fits(&request)).collect();
+    fitting.sort_by_cached_key(|e| {
+        std::cmp::Reverse((
+            PythonVersion::parse(&e.version),
+            crate::version::build_rank(e.build.as_deref()),
+        ))
+    });
     let minors: Vec<(String, String)> = profiles
         .minors()?
         .into_iter()
@@ -97,15 +104,7 @@ fn find(s: &Settings, request: Option<&str>) -> anyhow::Result<Found> {
         .iter()
         .find(|e| current.as_deref() == Some(e.name.as_str()))
         .or_else(|| fitting.iter().find(|e| minor_of(e).is_some()))
-        .or_else(|| {
-            fitting.iter().max_by_key(|e| {
-                let build = e.build.as_deref().unwrap_or("");
-                (
-                    PythonVersion::parse(&e.version),
-                    build.parse::<u64>().unwrap_or(0),
-                )
-            })
-        })
+        .or_else(|| fitting.first())
         .ok_or_else(|| CommandError::NotInstalled(request.to_string()))?;
     Ok(if let Some((minor, _)) = minor_of(chosen) {
         Found::of(

@@ -204,8 +204,7 @@ fn installed_rows(s: &Settings) -> anyhow::Result<Vec<Installed>> {
             staged: staged.contains(&e.name),
             current: current.as_deref() == Some(e.name.as_str()),
             processes: running.get(&e.name).copied().unwrap_or(0),
-            variant: Variant::from_catalogue(Some(e.variant.as_str()).filter(|v| !v.is_empty()))
-                .unwrap_or_default(),
+            variant: Variant::from_row(&e.variant).unwrap_or_default(),
             name: e.name,
             version: e.version,
             build: e.build,
@@ -278,11 +277,10 @@ type Order<'a> = (
 /// The one order of every listing: newest version first, then variant (default builds first),
 /// then newest build.
 fn order<'a>(version: &str, variant: Variant, build: Option<&'a str>) -> Order<'a> {
-    let b = build.unwrap_or("");
     (
         Reverse(PythonVersion::parse(version)),
         variant,
-        Reverse((b.parse().unwrap_or(0), b)),
+        Reverse(crate::version::build_rank(build)),
     )
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::value::{
     BuildDate, Bytes, Checks, Hosts, Item, MirrorUrl, Modules, ProfileName, ProxyUrl, Range,
-    Toggle, TrustKeys, Value,
+    Toggle, TrustKeys, TrustNames, Value,
 };
 use crate::network::catalogue::Location;
 use crate::platform::Platform;
@@ -370,6 +370,12 @@ settings! {
         ..Meta::BASE
     })
     .or(TrustKeys::default);
+    TRUST_NAMES: TrustNames = Def::new(Meta {
+        key: "trust.names",
+        help: "The catalogue lines (`name=` in the signature) this host follows; empty: any the trusted keys signed (manifest only: no flag, no variable)",
+        ..Meta::BASE
+    })
+    .or(TrustNames::default);
     VENV_CHECK_MODULES: Modules = Def::new(Meta {
         key: "venv.check_modules",
         help: "Modules a venv must import on a runtime before it moves to it [default: the top-level modules of the distributions installed in it]",

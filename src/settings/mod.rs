@@ -80,6 +80,8 @@ pub(crate) struct Settings {
     pub(crate) venv_modules: Vec<String>,
     /// The keys a catalogue must be signed by (`trust.keys`); empty: no verification.
     pub(crate) trust_keys: Vec<crate::network::catalogue::trust::Key>,
+    /// The catalogue lines a signature must name (`[trust] names`); empty: any.
+    pub(crate) trust_names: Vec<String>,
     /// How long a venv's check may take.
     pub(crate) venv_timeout: Duration,
 }
@@ -307,6 +309,18 @@ impl Settings {
         let gc_older_than = l.optional(&defs::GC_OLDER_THAN)?;
         let venv_modules = l.get(&defs::VENV_CHECK_MODULES)?.0;
         let trust_keys = l.get(&defs::TRUST_KEYS)?.0;
+        let trust_names = l.get(&defs::TRUST_NAMES)?.0;
+        if trust_keys.is_empty() && !trust_names.is_empty() {
+            let at = file
+                .path
+                .as_ref()
+                .map(|p| format!("{}: ", p.display()))
+                .unwrap_or_default();
+            return Err(SettingsError(format!(
+                "{at}[trust] names is set without [trust] keys: nothing would be verified; set the keys too"
+            ))
+            .into());
+        }
         let venv_timeout = Duration::from_secs(l.get(&defs::VENV_CHECK_TIMEOUT)?);
         Ok(Self {
             home: Home::checked(boot.home)?,
@@ -332,6 +346,7 @@ impl Settings {
             venv_modules,
             venv_timeout,
             trust_keys,
+            trust_names,
         })
     }
 

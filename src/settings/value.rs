@@ -53,6 +53,19 @@ impl Item {
             })
             .collect()
     }
+
+    /// An array of strings, each read by `one`; a bad one is reported on its own line.
+    fn each<T>(&self, one: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, Bad> {
+        self.strings()?
+            .into_iter()
+            .map(|(s, line)| one(s).map_err(|why| Bad { line, why }))
+            .collect()
+    }
+}
+
+/// A comma-separated value (of a flag or variable), each item read by `one`.
+fn each_of<T>(text: &str, one: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
+    text.split(',').map(one).collect()
 }
 
 /// Why a manifest value was refused, and on which line.
@@ -253,17 +266,10 @@ impl Value for Hosts {
     const REPEATED: bool = true;
 
     fn parse(text: &str) -> Result<Self, String> {
-        let hosts: Result<Vec<_>, _> = text.split(',').map(host).collect();
-        Ok(Self(hosts?.into_iter().flatten().collect()))
+        Ok(Self(each_of(text, host)?.into_iter().flatten().collect()))
     }
     fn from_toml(item: &Item) -> Result<Self, Bad> {
-        let mut out = Vec::new();
-        for (s, line) in item.strings()? {
-            if let Some(h) = host(s).map_err(|why| Bad { line, why })? {
-                out.push(h);
-            }
-        }
-        Ok(Self(out))
+        Ok(Self(item.each(host)?.into_iter().flatten().collect()))
     }
     fn show(&self) -> serde_json::Value {
         serde_json::json!(self.0)
@@ -385,17 +391,10 @@ pub(crate) struct Modules(pub(crate) Vec<String>);
 
 impl Value for Modules {
     fn parse(text: &str) -> Result<Self, String> {
-        text.split(',')
-            .map(module)
-            .collect::<Result<_, _>>()
-            .map(Self)
+        each_of(text, module).map(Self)
     }
     fn from_toml(item: &Item) -> Result<Self, Bad> {
-        item.strings()?
-            .into_iter()
-            .map(|(s, line)| module(s).map_err(|why| Bad { line, why }))
-            .collect::<Result<_, _>>()
-            .map(Self)
+        item.each(module).map(Self)
     }
     fn show(&self) -> serde_json::Value {
         serde_json::json!(self.0)
@@ -426,18 +425,10 @@ pub(crate) struct TrustKeys(pub(crate) Vec<crate::network::catalogue::trust::Key
 
 impl Value for TrustKeys {
     fn parse(text: &str) -> Result<Self, String> {
-        text.split(',')
-            .map(crate::network::catalogue::trust::Key::parse)
-            .collect::<Result<_, _>>()
-            .map(Self)
+        each_of(text, crate::network::catalogue::trust::Key::parse).map(Self)
     }
     fn from_toml(item: &Item) -> Result<Self, Bad> {
-        item.strings()?
-            .into_iter()
-            .map(|(s, line)| {
-                crate::network::catalogue::trust::Key::parse(s).map_err(|why| Bad { line, why })
-            })
-            .collect::<Result<_, _>>()
+        item.each(crate::network::catalogue::trust::Key::parse)
             .map(Self)
     }
     fn show(&self) -> serde_json::Value {
@@ -447,6 +438,32 @@ impl Value for TrustKeys {
                 .map(|k| format!("{} (key id {})", k.base64(), k.id()))
                 .collect::<Vec<_>>()
         )
+    }
+}
+
+/// The catalogue lines a catalogue's signature must name (`[trust] names`; manifest only).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TrustNames(pub(crate) Vec<String>);
+
+fn trust_name(s: &str) -> Result<String, String> {
+    if crate::network::catalogue::trust::valid_name(s) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "`{s}` is not a catalogue name (letters, digits, `-`, `_` and `.`, at most 64)"
+        ))
+    }
+}
+
+impl Value for TrustNames {
+    fn parse(text: &str) -> Result<Self, String> {
+        each_of(text, trust_name).map(Self)
+    }
+    fn from_toml(item: &Item) -> Result<Self, Bad> {
+        item.each(trust_name).map(Self)
+    }
+    fn show(&self) -> serde_json::Value {
+        serde_json::json!(self.0)
     }
 }
 

@@ -332,9 +332,7 @@ impl EntryRow {
     pub(crate) fn fits(&self, request: &crate::version::Request) -> bool {
         let fits = request.key().map_or_else(
             || {
-                let variant = crate::version::Variant::from_catalogue(
-                    Some(self.variant.as_str()).filter(|v| !v.is_empty()),
-                );
+                let variant = crate::version::Variant::from_row(&self.variant);
                 crate::version::PythonVersion::parse(&self.version)
                     .is_some_and(|v| request.matches(&v))
                     && variant == Some(request.variant())

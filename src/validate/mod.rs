@@ -130,7 +130,7 @@ impl Expected {
         let mut p = platform.splitn(3, '-');
         Some(Self {
             version: PythonVersion::parse(version)?,
-            variant: Variant::from_catalogue(Some(variant).filter(|v| !v.is_empty()))?,
+            variant: Variant::from_row(variant)?,
             os: p.next()?.to_owned(),
             arch: p.next()?.to_owned(),
             tree_digest: None,

@@ -152,14 +152,33 @@ fn cached(t: &TestContext) -> BTreeMap<PathBuf, Vec<u8>> {
     .collect()
 }
 
-/// A home whose manifest names `server`'s catalogue (revalidated on every command) and trusts
-/// `key`.
-fn trust_remote(t: &TestContext, server: &Server, key: &KeyPair) {
+/// A home whose manifest names the catalogue a local server serves (revalidated on every
+/// command, offering 3.11.9, not signed yet) and trusts the key `fleet`.
+struct SignedRemote {
+    t: TestContext,
+    minisign: Minisign,
+    server: Server,
+    fleet: KeyPair,
+}
+
+fn signed_remote() -> Option<SignedRemote> {
+    let mut t = TestContext::new();
+    let minisign = Minisign::find(&t)?;
+    let server = Server::start(&t.served);
+    let data = crate::common::synthetic_archive("3.11.9", Fake::Good, Compression::Gz);
+    t.serve(&server, "3.11.9", &data, Compression::Gz);
+    let fleet = minisign.keypair("fleet", None);
     t.write_config(&format!(
         "catalogue = \"{}\"\n[network]\ncatalogue_ttl = \"0s\"\n[trust]\nkeys = [\"{}\"]\n",
         server.url("catalogue.json"),
-        key.public
+        fleet.public
     ));
+    Some(SignedRemote {
+        t,
+        minisign,
+        server,
+        fleet,
+    })
 }
 
 // Issue 28.
@@ -205,6 +224,20 @@ fn a_catalogue_signed_by_minisign_is_used_and_every_forgery_is_refused() {
             && metrics.contains("} 4070908800"),
         "{metrics}"
     );
+    // A host that follows one catalogue line refuses another line's signature (here: none).
+    let production = format!(
+        "[trust]\nkeys = [\"{}\"]\nnames = [\"production\"]\n",
+        fleet.public
+    );
+    t.write_config(&production);
+    t.run(&["list", "--available"]).fails(
+        1,
+        "is signed for no catalogue line (no name=), not for production ([trust] names)",
+    );
+    t.write_config("[trust]\nnames = [\"production\"]\n");
+    t.run(&["list", "--available"])
+        .fails(1, "config.toml: [trust] names is set without [trust] keys");
+    trust(&t, &[&fleet]);
     // An older version after a newer one: refused (a mirror holding hosts on old patches).
     minisign.sign(&fleet, &cat, &comment(1, FAR));
     t.run(&["list", "--available"])
@@ -237,16 +270,16 @@ fn a_catalogue_signed_by_minisign_is_used_and_every_forgery_is_refused() {
 // Issue 28.
 #[test]
 fn a_refused_remote_catalogue_never_replaces_the_cached_one_and_is_no_fallback() {
-    let mut t = TestContext::new();
-    let Some(minisign) = Minisign::find(&t) else {
+    let Some(SignedRemote {
+        mut t,
+        minisign,
+        server,
+        fleet,
+    }) = signed_remote()
+    else {
         return;
     };
-    let server = Server::start(&t.served);
-    let data = crate::common::synthetic_archive("3.11.9", Fake::Good, Compression::Gz);
-    t.serve(&server, "3.11.9", &data, Compression::Gz);
-    let fleet = minisign.keypair("fleet", None);
     let cat = t.catalogue_path();
-    trust_remote(&t, &server, &fleet);
     // Unsigned: refused, and nothing is cached.
     remote(&t, &["switch", "3.11"]).fails(1, "is not signed");
     assert!(cached(&t).is_empty(), "{:?}", cached(&t).keys());
@@ -287,17 +320,17 @@ fn a_refused_remote_catalogue_never_replaces_the_cached_one_and_is_no_fallback()
 // Issue 28.
 #[test]
 fn an_unchanged_catalogue_is_checked_against_the_signature_served_now() {
-    let mut t = TestContext::new();
-    let Some(minisign) = Minisign::find(&t) else {
+    let Some(SignedRemote {
+        mut t,
+        minisign,
+        server,
+        fleet,
+    }) = signed_remote()
+    else {
         return;
     };
-    let server = Server::start(&t.served);
-    let data = crate::common::synthetic_archive("3.11.9", Fake::Good, Compression::Gz);
-    t.serve(&server, "3.11.9", &data, Compression::Gz);
-    let fleet = minisign.keypair("fleet", None);
     let cat = t.catalogue_path();
     let sig = t.served.join("catalogue.json.minisig");
-    trust_remote(&t, &server, &fleet);
     minisign.sign(&fleet, &cat, &comment(1, FAR));
     remote(&t, &["switch", "3.11"]).ok();
     let first = cached(&t);

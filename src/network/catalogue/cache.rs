@@ -162,7 +162,7 @@ impl CatalogueCache {
             (t.seen)(key, name).max(beside)
         };
         let shown = crate::secret::strip(location);
-        let accepted = trust::check(t.keys, &shown, bytes, sig, &floor, t.now)?;
+        let accepted = trust::check(t, &floor, &shown, bytes, sig)?;
         if !self.read_only
             && let Some(sig) = sig
             && kept_text.as_deref() != Some(sig)

@@ -208,9 +208,8 @@ fn check_installable(e: &Entry) -> Result<&Entry, ResolveError> {
 }
 
 /// Orders entries of one request: version, then build (numerically when both are dates).
-fn rank(e: &Entry) -> (&PythonVersion, u64, &str) {
-    let build = e.build.as_deref().unwrap_or("");
-    (&e.version, build.parse().unwrap_or(0), build)
+fn rank(e: &Entry) -> (&PythonVersion, (u64, &str)) {
+    (&e.version, crate::version::build_rank(e.build.as_deref()))
 }
 
 pub(super) fn list_suffix(label: &str, items: &[String]) -> String {

@@ -145,10 +145,13 @@ pub(crate) fn valid_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
-/// What a catalogue is checked against: the trusted keys, the highest version this home's
-/// database accepted per key id and name, and the real clock (unix seconds).
+/// What a catalogue is checked against: the trusted keys, the catalogue lines this host
+/// follows, the highest version this home's database accepted per key id and name, and the
+/// real clock (unix seconds).
 pub(crate) struct Trust<'a> {
     pub(crate) keys: &'a [Key],
+    /// The names a signature must carry (`[trust] names`); empty: any.
+    pub(crate) names: &'a [String],
     pub(crate) seen: &'a dyn Fn(&str, &str) -> u64,
     pub(crate) now: i64,
 }
@@ -195,6 +198,20 @@ pub enum TrustError {
     },
     #[error("catalogue {catalogue}: its signature expired at {at}")]
     Expired { catalogue: String, at: String },
+    #[error("catalogue {catalogue} is signed for {}, not for {} ([trust] names)", shown_name(.name), .follows.join(" or "))]
+    OtherLine {
+        catalogue: String,
+        name: String,
+        follows: Vec<String>,
+    },
+}
+
+fn shown_name(name: &str) -> String {
+    if name.is_empty() {
+        "no catalogue line (no name=)".to_owned()
+    } else {
+        format!("catalogue line {name}")
+    }
 }
 
 fn name_suffix(name: &str) -> String {
@@ -229,23 +246,27 @@ impl crate::exit::Reason for TrustError {
                 Self::Expired { .. } => {
                     "re-sign the catalogue with a later expiry (`pyswap mirror DIR --sign-key KEY` again); a mirror that stopped updating is refused"
                 }
+                Self::OtherLine { .. } => {
+                    "the mirror serves another line's catalogue (staging's to production, say); serve this host's line, or change [trust] names"
+                }
             }
             .into(),
         )
     }
 }
 
-/// Checks `sig` (the text of `catalogue.minisig`, if one was found) over `bytes` against
-/// `keys`: which trusted key made it, and its signed comment. `seen` gives the highest version
-/// this home accepted for a key id and name; `now` is the real clock (unix seconds).
+/// Checks `sig` (the text of `catalogue.minisig`, if one was found) over `bytes` under
+/// `trust`: which trusted key made it, and its signed comment (a line this host follows, a
+/// version not below `floor`'s for its key id and name, not expired). `floor` stands for
+/// `trust.seen` where the caller knows more (the signature kept beside a cached copy).
 pub(crate) fn check(
-    keys: &[Key],
+    trust: &Trust<'_>,
+    floor: &dyn Fn(&str, &str) -> u64,
     catalogue: &str,
     bytes: &[u8],
     sig: Option<&str>,
-    seen: &dyn Fn(&str, &str) -> u64,
-    now: i64,
 ) -> Result<Accepted, TrustError> {
+    let (keys, now) = (trust.keys, trust.now);
     let sig = sig.ok_or_else(|| TrustError::Unsigned {
         catalogue: catalogue.to_owned(),
         why: format!("no {catalogue}.minisig"),
@@ -275,7 +296,14 @@ pub(crate) fn check(
         comment: crate::text::printable(&text).into_owned(),
         why,
     })?;
-    let floor = seen(&key_id, &comment.name);
+    if !trust.names.is_empty() && !trust.names.contains(&comment.name) {
+        return Err(TrustError::OtherLine {
+            catalogue: catalogue.to_owned(),
+            name: comment.name,
+            follows: trust.names.to_vec(),
+        });
+    }
+    let floor = floor(&key_id, &comment.name);
     if comment.version < floor {
         return Err(TrustError::Rollback {
             catalogue: catalogue.to_owned(),
@@ -545,7 +573,7 @@ mod tests {
     }
 
     #[test]
-    fn a_signature_checks_against_its_key_bytes_version_and_expiry() {
+    fn a_signature_checks_against_its_key_bytes_line_version_and_expiry() {
         let pair = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
         let key = Key::parse(&pair.pk.to_base64()).unwrap();
         let other = Key::parse(
@@ -556,71 +584,59 @@ mod tests {
         )
         .unwrap();
         let comment = Comment {
-            name: String::new(),
+            name: "production".into(),
             version: 3,
             expires: 2_000_000_000,
         };
         let sig = sign(&pair.sk, "c.json", b"{}", &comment).unwrap();
         let none = |_: &str, _: &str| 0;
-        let ok = check(
-            &[other.clone(), key.clone()],
-            "c.json",
-            b"{}",
-            Some(&sig),
-            &none,
-            1_900_000_000,
-        )
-        .unwrap();
+        let both = [other.clone(), key.clone()];
+        let others = [other];
+        let trust = |keys, names| Trust {
+            keys,
+            names,
+            seen: &none,
+            now: 1_900_000_000,
+        };
+        let any: &[String] = &[];
+        let ok = check(&trust(&both, any), &none, "c.json", b"{}", Some(&sig)).unwrap();
         assert_eq!((ok.key_id, ok.comment.version), (key.id(), 3));
-        let err = |r: Result<Accepted, TrustError>| r.unwrap_err().to_string();
+        let production = ["production".to_owned()];
         assert!(
-            err(check(
-                std::slice::from_ref(&key),
-                "c.json",
-                b"{ }",
-                Some(&sig),
+            check(
+                &trust(&both, &production),
                 &none,
-                0
-            ))
-            .contains("does not match")
-        );
-        assert!(
-            err(check(&[other], "c.json", b"{}", Some(&sig), &none, 0))
-                .contains("not in [trust] keys")
-        );
-        assert!(
-            err(check(
-                std::slice::from_ref(&key),
                 "c.json",
                 b"{}",
-                None,
-                &none,
-                0
-            ))
-            .contains("not signed")
+                Some(&sig)
+            )
+            .is_ok()
         );
-        let seen = |_: &str, _: &str| 4;
+        let err = |t: &Trust<'_>, floor: &dyn Fn(&str, &str) -> u64, bytes: &[u8], sig| {
+            check(t, floor, "c.json", bytes, sig)
+                .unwrap_err()
+                .to_string()
+        };
+        let key = std::slice::from_ref(&key);
+        let trusted = trust(key, any);
+        assert!(err(&trusted, &none, b"{ }", Some(&sig)).contains("does not match"));
         assert!(
-            err(check(
-                std::slice::from_ref(&key),
-                "c.json",
-                b"{}",
-                Some(&sig),
-                &seen,
-                0
-            ))
-            .contains("version 3 < 4 seen")
+            err(&trust(&others, any), &none, b"{}", Some(&sig)).contains("not in [trust] keys")
+        );
+        assert!(err(&trusted, &none, b"{}", None).contains("not signed"));
+        let staging = ["staging".to_owned(), "canary".to_owned()];
+        assert_eq!(
+            err(&trust(key, &staging), &none, b"{}", Some(&sig)),
+            "catalogue c.json is signed for catalogue line production, not for staging or canary ([trust] names)"
         );
         assert!(
-            err(check(
-                &[key],
-                "c.json",
-                b"{}",
-                Some(&sig),
-                &none,
-                2_000_000_000
-            ))
-            .contains("expired at 2033-05-18T03:33:20Z")
+            err(&trusted, &|_: &str, _: &str| 4, b"{}", Some(&sig))
+                .contains("version 3 < 4 seen (key ")
         );
+        let later = Trust {
+            now: 2_000_000_000,
+            ..trust(key, any)
+        };
+        assert!(err(&later, &none, b"{}", Some(&sig)).contains("expired at 2033-05-18T03:33:20Z"));
     }
 }
