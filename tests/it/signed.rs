@@ -498,8 +498,21 @@ fn a_mirror_is_made_only_from_a_catalogue_the_trusted_key_signed() {
         fleet.secret.to_str().unwrap(),
     ])
     .ok();
+    let published = mirror.join("download-metadata.json");
     let said = minisign
-        .verify(&fleet, &mirror.join("download-metadata.json"))
+        .verify(&fleet, &published)
         .expect("minisign -V accepts the mirror's catalogue");
     assert!(said.contains("version=1 "), "{said}");
+    // Hosts reading the shared directory by a file:// URL (read as a path): the signature beside
+    // it is checked, and one missing is "not signed", not an unreadable catalogue.
+    let url = format!("file://{}", published.display());
+    let sig = t.dir.path().join("mirror.minisig");
+    std::fs::rename(format!("{}.minisig", published.display()), &sig).unwrap();
+    let r = t.run_env(&["switch", "3.11"], &[("PYSWAP_CATALOGUE", &url)]);
+    r.fails(1, "is not signed");
+    assert!(t.store_names().is_empty());
+    std::fs::rename(&sig, format!("{}.minisig", published.display())).unwrap();
+    t.run_env(&["switch", "3.11"], &[("PYSWAP_CATALOGUE", &url)])
+        .ok();
+    assert_eq!(t.profile_version().as_deref(), Some("3.11.9"));
 }
