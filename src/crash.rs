@@ -10,8 +10,10 @@
 //! The points are the steps of a command, so they also serve profiling, in every build: each
 //! point passed is a `debug` log event (`pyswap -vv …` shows them with the time since start).
 
-pub(crate) const ENV: &str = "PYSWAP_TEST_CRASH_AT";
-pub(crate) const TRACE: &str = "PYSWAP_TEST_CRASH_TRACE";
+#[cfg(any(debug_assertions, feature = "crash-points"))]
+const ENV: &str = "PYSWAP_TEST_CRASH_AT";
+#[cfg(any(debug_assertions, feature = "crash-points"))]
+const TRACE: &str = "PYSWAP_TEST_CRASH_TRACE";
 
 /// Logs a step of the command (see `log`).
 pub fn timing(name: &str) {
