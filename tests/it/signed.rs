@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::common::{Compression, Fake, Run, TestContext};
-use crate::server::Server;
+use crate::server::{Behaviour, Server};
 
 /// The real `minisign` tool and the keys a test made with it, in `DIR/keys`.
 struct Minisign {
@@ -299,6 +299,15 @@ fn a_refused_remote_catalogue_never_replaces_the_cached_one_and_is_no_fallback()
     );
     assert_eq!(cached(&t), before);
     assert_eq!(t.profile_version().as_deref(), Some("3.11.9"));
+    // The new catalogue signed, but its signature is not served (the mirror fails): as when the
+    // mirror cannot be reached, the cached copy serves, checked against the signature kept.
+    minisign.sign(&fleet, &cat, &comment(6, FAR));
+    server.script("catalogue.json.minisig", vec![Behaviour::Status(503); 20]);
+    let r = remote(&t, &["list", "--available", "--all-versions"]).ok();
+    assert!(r.stderr.contains("using the copy of catalogue"), "{}", r.stderr);
+    assert!(!r.stdout.contains("3.12.3"), "{}", r.stdout);
+    assert_eq!(cached(&t), before);
+    server.script("catalogue.json.minisig", Vec::new());
     // A restored database does not reopen a rollback: the signature kept beside the cached copy
     // holds version 5.
     let forget = Command::new("python3")

@@ -23,6 +23,14 @@ use crate::network::catalogue::trust::{self, Accepted, Trust};
 use crate::network::catalogue::{Catalogue, CatalogueError, Location, MAX_CATALOGUE_BYTES};
 use crate::network::fetch::{Failure, FetchError, Fetched, Fetcher, Validators};
 
+/// What the server gave for a catalogue's signature.
+enum Served {
+    /// `URL.minisig`, or `None` when it has none.
+    Signature(Option<String>),
+    /// It could not be asked (a network failure): as when the catalogue itself cannot be.
+    Unreachable(FetchError),
+}
+
 /// How the catalogue came to be used.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Freshness {
@@ -215,7 +223,9 @@ impl CatalogueCache {
     /// The catalogue at `url` under the rule above; `force` revalidates even a fresh copy. With
     /// `trust`, every copy used is checked against its signature first (a cached one against
     /// the signature kept beside it, a new one against `URL.minisig` fetched now), and a
-    /// refused copy neither is used nor replaces the cached one.
+    /// refused copy neither is used nor replaces the cached one. A signature the server fails
+    /// to send (a network failure, not a 404) counts as the server not being reached: the cached
+    /// copy serves, checked against the signature kept for it.
     pub(crate) fn load(
         &self,
         url: &str,
@@ -248,6 +258,27 @@ impl CatalogueCache {
         {
             return Ok((cat, Freshness::Fresh { age: c.age }, accepted));
         }
+        // The server could not be asked (for the catalogue or for its signature): the cached
+        // copy, checked against the signature kept for it.
+        let stale = |c: Cached, e: &FetchError| {
+            let age = c.age;
+            let why = if matches!(e, FetchError::Offline { .. }) {
+                "offline".to_owned()
+            } else {
+                e.to_string()
+            };
+            let (cat, accepted) = parse_cached(c, kept.as_deref())?;
+            Ok((cat, Freshness::Stale { age, why }, accepted))
+        };
+        // `URL.minisig` now (with trust).
+        let signature = || match trust {
+            None => Ok(Served::Signature(None)),
+            Some(_) => match Self::fetch_signature(fetcher, url) {
+                Ok(sig) => Ok(Served::Signature(sig)),
+                Err(CatalogueError::Fetch(e)) if e.is_network() => Ok(Served::Unreachable(e)),
+                Err(e) => Err(e),
+            },
+        };
         let validators = cached.as_ref().map(|c| c.header.validators.clone());
         match fetcher.get(url, MAX_CATALOGUE_BYTES, validators.as_ref()) {
             Ok(Fetched::NotModified) => {
@@ -259,10 +290,11 @@ impl CatalogueCache {
                         ),
                     })
                 })?;
-                // The catalogue is unchanged; its signature may have been renewed.
-                let sig = match trust {
-                    Some(_) => Self::fetch_signature(fetcher, url)?.or(kept),
-                    None => None,
+                // The catalogue is unchanged; its signature may have been renewed (a missing one,
+                // or one the server fails to send, leaves the kept one).
+                let sig = match signature()? {
+                    Served::Signature(sig) => sig.or_else(|| kept.clone()),
+                    Served::Unreachable(_) => kept.clone(),
                 };
                 let (cat, accepted) = parse_cached(c, sig.as_deref())?;
                 if !self.read_only {
@@ -271,9 +303,10 @@ impl CatalogueCache {
                 Ok((cat, Freshness::Unchanged, accepted))
             }
             Ok(Fetched::Body { bytes, validators }) => {
-                let sig = match trust {
-                    Some(_) => Self::fetch_signature(fetcher, url)?,
-                    None => None,
+                let sig = match (signature()?, cached) {
+                    (Served::Signature(sig), _) => sig,
+                    (Served::Unreachable(e), Some(c)) => return stale(c, &e),
+                    (Served::Unreachable(e), None) => return Err(e.into()),
                 };
                 // Checked before it is parsed or kept: a refused copy replaces nothing.
                 let accepted = self.gate(trust, url, &bytes, sig.as_deref())?;
@@ -284,19 +317,10 @@ impl CatalogueCache {
                 }
                 Ok((cat, Freshness::Downloaded, accepted))
             }
-            Err(e) if e.is_network() && cached.is_some() => {
-                let Some(c) = cached else {
-                    return Err(e.into());
-                };
-                let age = c.age;
-                let why = if matches!(e, FetchError::Offline { .. }) {
-                    "offline".to_owned()
-                } else {
-                    e.to_string()
-                };
-                let (cat, accepted) = parse_cached(c, kept.as_deref())?;
-                Ok((cat, Freshness::Stale { age, why }, accepted))
-            }
+            Err(e) if e.is_network() && cached.is_some() => match cached {
+                Some(c) => stale(c, &e),
+                None => Err(e.into()),
+            },
             Err(FetchError::Offline { url }) => Err(CatalogueError::NotCached { url }),
             Err(e) => Err(e.into()),
         }
