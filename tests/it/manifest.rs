@@ -442,3 +442,37 @@ fn upgrade_moves_to_the_newest_allowed_patch_of_the_current_minor() {
         "never to 3.12"
     );
 }
+
+// The README's example manifest is one pyswap accepts, and every key in it is a setting read
+// from the file (a key renamed in the code but not in the README fails here).
+#[test]
+fn the_readme_example_manifest_is_accepted_key_by_key() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = &readme[readme.find("### Configuration manifest").unwrap()..];
+    let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+    let example = &section[start..start + section[start..].find("```").unwrap()];
+    let t = TestContext::new();
+    t.write_config(example);
+    let mut show = t.cmd();
+    show.env_remove("PYSWAP_CATALOGUE")
+        .env_remove("PYSWAP_HTTP_BACKOFF")
+        .args(["config", "show", "--json"]);
+    let shown = crate::common::Run::from_output(&show.output().unwrap()).ok();
+    let shown: ConfigShown = strict(&shown.stdout);
+    assert!(shown.catalogues_verified);
+    let table: toml::Table = toml::from_str(example).unwrap();
+    // `[[validation.checks]]` is the one setting `validation.checks`.
+    let keys: Vec<String> = table
+        .iter()
+        .flat_map(|(k, v)| match v {
+            toml::Value::Table(inner) => inner.keys().map(|i| format!("{k}.{i}")).collect(),
+            _ => vec![k.clone()],
+        })
+        .collect();
+    assert!(keys.len() > 20, "{keys:?}");
+    for key in &keys {
+        let found = setting(&shown, key);
+        assert_eq!(found.source, "file", "{key}: {}", found.source);
+    }
+}

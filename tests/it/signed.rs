@@ -304,7 +304,11 @@ fn a_refused_remote_catalogue_never_replaces_the_cached_one_and_is_no_fallback()
     minisign.sign(&fleet, &cat, &comment(6, FAR));
     server.script("catalogue.json.minisig", vec![Behaviour::Status(503); 20]);
     let r = remote(&t, &["list", "--available", "--all-versions"]).ok();
-    assert!(r.stderr.contains("using the copy of catalogue"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("using the copy of catalogue"),
+        "{}",
+        r.stderr
+    );
     assert!(!r.stdout.contains("3.12.3"), "{}", r.stdout);
     assert_eq!(cached(&t), before);
     server.script("catalogue.json.minisig", Vec::new());
