@@ -54,6 +54,11 @@ pub(crate) struct Mirror {
     /// URL under which DIR will be served, written into the catalogue [default: `file://DIR`]
     #[arg(long, value_name = "URL")]
     base_url: Option<String>,
+    /// Write archive URLs relative to the catalogue (`<release>/<archive>`), so that the same
+    /// file, and its signature, serves from every host or path it is copied to (regional
+    /// mirrors); pyswap resolves them against the catalogue's own URL (uv cannot read them)
+    #[arg(long, conflicts_with = "base_url")]
+    relative_urls: bool,
     #[command(flatten)]
     pre: Pre,
     /// Sign the catalogue written with this minisign secret key (writes
@@ -84,11 +89,24 @@ impl Verb for Mirror {
             &dir,
             &self.requests,
             &platforms,
-            self.base_url.as_deref(),
+            if self.relative_urls {
+                Urls::Relative
+            } else {
+                Urls::Base(self.base_url.as_deref())
+            },
             self.pre.pre,
             signing.as_ref(),
         )
     }
+}
+
+/// How the catalogue names the archives.
+#[derive(Clone, Copy)]
+enum Urls<'a> {
+    /// Absolute, under this URL (`None`: `file://DIR`).
+    Base(Option<&'a str>),
+    /// Relative to the catalogue.
+    Relative,
 }
 
 fn run(
@@ -96,7 +114,7 @@ fn run(
     dir: &Path,
     requests: &[String],
     platforms: &[Platform],
-    base_url: Option<&str>,
+    urls: Urls<'_>,
     pre: bool,
     signing: Option<&crate::network::catalogue::trust::Signing<'_>>,
 ) -> anyhow::Result<Outcome> {
@@ -126,7 +144,10 @@ fn run(
     }
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     let mut published = mirror::load(dir)?;
-    let base = mirror::base_url(dir, base_url)?;
+    let base = match urls {
+        Urls::Base(b) => Some(mirror::base_url(dir, b)?),
+        Urls::Relative => None,
+    };
     let cache = s.download_cache();
     let mut report = Report {
         dir: dir.display().to_string(),
@@ -137,10 +158,14 @@ fn run(
     for entry in entries {
         let (rel_url, target, size, downloaded) = mirror_one(s, &fetcher, &cache, dir, entry)?;
         let sha256 = entry.sha256.clone().unwrap_or_default();
-        let url = base
-            .join(&rel_url)
-            .map_err(|_| mirror::MirrorError::BaseUrl(base.to_string()))?;
-        published.insert(entry.key.clone(), entry.to_json(url.as_str(), Some(size)));
+        let url = match &base {
+            Some(base) => base
+                .join(&rel_url)
+                .map_err(|_| mirror::MirrorError::BaseUrl(base.to_string()))?
+                .to_string(),
+            None => rel_url.clone(),
+        };
+        published.insert(entry.key.clone(), entry.to_json(&url, Some(size)));
         s.out.say(&format!(
             "{}: {} {}",
             entry.key,
@@ -154,7 +179,7 @@ fn run(
         report.entries.push(Mirrored {
             key: entry.key.clone(),
             path: target.display().to_string(),
-            url: url.to_string(),
+            url,
             sha256,
             size,
             downloaded,

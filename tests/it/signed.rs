@@ -529,3 +529,66 @@ fn a_mirror_is_made_only_from_a_catalogue_the_trusted_key_signed() {
         .ok();
     assert_eq!(t.profile_version().as_deref(), Some("3.11.9"));
 }
+
+// Issue 28: "a fleet's regional mirrors serve the same signed file". With relative archive
+// URLs, one signed catalogue serves from every region, and each host downloads from the region
+// it reads the catalogue from.
+#[test]
+fn regional_mirrors_serve_one_signed_catalogue_with_relative_urls() {
+    let mut t = TestContext::new();
+    let Some(minisign) = Minisign::find(&t) else {
+        return;
+    };
+    t.add("3.11.9", Fake::Good, Compression::Gz);
+    let fleet = minisign.keypair("fleet", None);
+    let mirror = t.dir.path().join("mirror");
+    t.run(&[
+        "mirror",
+        mirror.to_str().unwrap(),
+        "3.11",
+        "--relative-urls",
+        "--sign-key",
+        fleet.secret.to_str().unwrap(),
+    ])
+    .ok();
+    let published = mirror.join("download-metadata.json");
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&published).unwrap()).unwrap();
+    let url = doc["cpython-3.11.9-linux-x86_64-gnu"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(!url.contains("://"), "a relative URL: {url}");
+    let archive = percent_encoding::percent_decode_str(&url)
+        .decode_utf8()
+        .unwrap()
+        .into_owned();
+    let regions = [Server::start(&mirror), Server::start(&mirror)];
+    for (i, region) in regions.iter().enumerate() {
+        let host = TestContext::new();
+        host.write_config(&format!(
+            "catalogue = \"{}\"\n[trust]\nkeys = [\"{}\"]\n",
+            region.url("download-metadata.json"),
+            fleet.public
+        ));
+        remote(&host, &["switch", "3.11"]).ok();
+        assert_eq!(host.profile_version().as_deref(), Some("3.11.9"));
+        for (j, r) in regions.iter().enumerate() {
+            let expected = usize::from(j <= i);
+            assert_eq!(
+                r.requests_for(&archive),
+                expected,
+                "region {j} after host {i} switched"
+            );
+        }
+    }
+    // The same catalogue read as a file (a shared directory) resolves its URLs there.
+    let host = TestContext::new();
+    host.write_config(&format!("[trust]\nkeys = [\"{}\"]\n", fleet.public));
+    host.run_env(
+        &["switch", "3.11"],
+        &[("PYSWAP_CATALOGUE", published.to_str().unwrap())],
+    )
+    .ok();
+    assert_eq!(host.profile_version().as_deref(), Some("3.11.9"));
+}

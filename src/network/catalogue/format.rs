@@ -72,9 +72,30 @@ fn is_token(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
-pub(super) fn check_entry(key: &str, raw: &RawValue) -> Result<Entry, String> {
-    let e: RawEntry =
+/// Checks one entry. A relative `url` (plain path segments, as `pyswap mirror --relative-urls`
+/// writes) is resolved against `base`, the catalogue's own URL; without a base (the embedded
+/// catalogue) it is refused.
+pub(super) fn check_entry(
+    key: &str,
+    raw: &RawValue,
+    base: Option<&url::Url>,
+) -> Result<Entry, String> {
+    let mut e: RawEntry =
         serde_json::from_str(raw.get()).map_err(|err| format!("malformed entry: {err}"))?;
+    if !e.url.contains("://")
+        && let Some(base) = base
+    {
+        if !super::mirror_url::plain_path(&e.url) {
+            return Err(format!(
+                "relative url `{}` is not plain path segments below the catalogue's directory",
+                e.url
+            ));
+        }
+        e.url = base
+            .join(&e.url)
+            .map_err(|err| format!("relative url `{}`: {err}", e.url))?
+            .to_string();
+    }
     if !is_token(e.name)
         || !is_token(e.os)
         || !is_token(e.libc)
@@ -151,7 +172,7 @@ pub fn cpython_subset(upstream: &str) -> Result<String, CatalogueError> {
         })?;
     let mut out = String::from("{");
     for (key, value) in raw.0 {
-        if check_entry(&key, value).is_ok_and(|e| e.implementation == "cpython") {
+        if check_entry(&key, value, None).is_ok_and(|e| e.implementation == "cpython") {
             let compact: serde_json::Value =
                 serde_json::from_str(value.get()).map_err(|e| CatalogueError::NotCatalogue {
                     source_name: source_name.clone(),

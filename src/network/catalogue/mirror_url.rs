@@ -7,6 +7,23 @@ use super::CatalogueError;
 pub(crate) const UPSTREAM_PREFIX: &str =
     "https://github.com/astral-sh/python-build-standalone/releases/download";
 
+/// Whether `path` is plain path segments (no `.`/`..`, no empty segment, no encoded `/`, `\\`
+/// or `.`, no query or fragment): joined below a directory URL, it stays below it.
+pub(crate) fn plain_path(path: &str) -> bool {
+    path.split('/').all(|seg| {
+        let lower = seg.to_ascii_lowercase();
+        !seg.is_empty()
+            && seg != "."
+            && seg != ".."
+            && !lower.contains("%2f")
+            && !lower.contains("%5c")
+            && !lower.contains("%2e")
+            && seg
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._+-~%".contains(&b))
+    })
+}
+
 /// `url` with the upstream release prefix replaced by `mirror` (as uv's
 /// `UV_PYTHON_INSTALL_MIRROR` does); other URLs are left alone. The part after the prefix comes
 /// from the catalogue, so it must be plain path segments (no `.`/`..`, no encoded `/`, `\\` or
@@ -18,19 +35,7 @@ pub(crate) fn mirrored(url: &str, mirror: Option<&str>) -> Result<String, Catalo
     let Some(path) = rest.strip_prefix('/') else {
         return Ok(url.to_owned());
     };
-    let plain = path.split('/').all(|seg| {
-        let lower = seg.to_ascii_lowercase();
-        !seg.is_empty()
-            && seg != "."
-            && seg != ".."
-            && !lower.contains("%2f")
-            && !lower.contains("%5c")
-            && !lower.contains("%2e")
-            && seg
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._+-~%".contains(&b))
-    });
-    if !plain {
+    if !plain_path(path) {
         return Err(CatalogueError::UnsafeMirrorPath {
             url: url.to_owned(),
         });

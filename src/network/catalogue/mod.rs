@@ -293,6 +293,14 @@ impl Catalogue {
                 source_name: source_name.clone(),
                 reason: e.to_string(),
             })?;
+        // What relative archive URLs are resolved against: the catalogue's own URL.
+        let base = match &source {
+            Location::Url(u) => url::Url::parse(u).ok(),
+            Location::Path(p) => std::path::absolute(p)
+                .ok()
+                .and_then(|p| url::Url::from_file_path(p).ok()),
+            Location::Embedded => None,
+        };
         let mut count = 0;
         let mut seen = HashSet::with_capacity(raw.0.len());
         let mut entries = Vec::with_capacity(raw.0.len());
@@ -305,7 +313,7 @@ impl Catalogue {
                 ));
                 continue;
             }
-            match check_entry(&key, value) {
+            match check_entry(&key, value, base.as_ref()) {
                 // A catalogue from the network must not make pyswap read local files.
                 Ok(e) if matches!(source, Location::Url(_)) && e.url.starts_with("file:") => warnings.push(format!(
                     "catalogue {source_name}: skipped entry `{key}`: a remote catalogue may not point at a file:// URL"
@@ -420,8 +428,12 @@ mod tests {
         let cat = Catalogue::embedded();
         for e in &cat.entries {
             let json = e.to_json(&e.url, Some(7));
-            let back = check_entry(&e.key, &serde_json::value::to_raw_value(&json).unwrap())
-                .unwrap_or_else(|why| panic!("{}: {why}", e.key));
+            let back = check_entry(
+                &e.key,
+                &serde_json::value::to_raw_value(&json).unwrap(),
+                None,
+            )
+            .unwrap_or_else(|why| panic!("{}: {why}", e.key));
             assert_eq!(
                 back,
                 Entry {
@@ -704,6 +716,48 @@ mod tests {
             err.to_string().contains("may not point at a file:// URL"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn relative_urls_resolve_against_the_catalogue_and_stay_below_it() {
+        let text = |url: &str| {
+            format!(
+                r#"{{"cpython-3.12.4-linux-x86_64-gnu": {{"name":"cpython","arch":{{"family":"x86_64","variant":null}},"os":"linux","libc":"gnu","major":3,"minor":12,"patch":4,"prerelease":"","url":"{url}","sha256":"{}","variant":null,"build":"1"}}}}"#,
+                "ab".repeat(32)
+            )
+        };
+        let rel = text("20260101/cpython-3.12.4%2B20260101-x.tar.gz");
+        let remote =
+            Location::Url("https://eu.mirror.example/python/download-metadata.json".into());
+        let cat = Catalogue::parse(&rel, remote.clone()).unwrap();
+        assert_eq!(
+            cat.entries[0].url,
+            "https://eu.mirror.example/python/20260101/cpython-3.12.4%2B20260101-x.tar.gz"
+        );
+        let local = Catalogue::parse(&rel, Location::Path("/mnt/python/c.json".into())).unwrap();
+        assert_eq!(
+            local.entries[0].url,
+            "file:///mnt/python/20260101/cpython-3.12.4%2B20260101-x.tar.gz"
+        );
+        for bad in [
+            "../etc/x.tar.gz",
+            "/etc/x.tar.gz",
+            "//evil.example/x",
+            "a/%2e%2e/x",
+            "a?b",
+        ] {
+            let err = Catalogue::parse(&text(bad), remote.clone()).unwrap_err();
+            assert!(
+                err.to_string().contains("is not plain path segments"),
+                "{bad}: {err}"
+            );
+        }
+        // The embedded catalogue has no URL of its own: a relative URL there is refused.
+        let raw = serde_json::value::to_raw_value(
+            &serde_json::from_str::<serde_json::Value>(&rel).unwrap()["cpython-3.12.4-linux-x86_64-gnu"],
+        )
+        .unwrap();
+        assert!(check_entry("cpython-3.12.4-linux-x86_64-gnu", &raw, None).is_err());
     }
 
     #[test]
