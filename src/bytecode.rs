@@ -29,11 +29,12 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::spawn::{Sandbox, SandboxError, Start};
 use crate::tree::{Kind, Node};
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +45,8 @@ pub(crate) enum BytecodeError {
     Worker { python: String, why: String },
     #[error("cannot write {}: {error}", path.display())]
     Write { path: PathBuf, error: io::Error },
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
 }
 
 crate::exit::register!(BytecodeError);
@@ -51,6 +54,7 @@ impl crate::exit::Reason for BytecodeError {
     fn status(&self) -> crate::exit::ExitStatus {
         match self {
             Self::Write { error, .. } => crate::exit::Reason::status(error),
+            Self::Sandbox(e) => crate::exit::Reason::status(e),
             _ => crate::exit::ExitStatus::Failure,
         }
     }
@@ -58,6 +62,7 @@ impl crate::exit::Reason for BytecodeError {
     fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
         match self {
             Self::Write { error, .. } => crate::exit::Reason::help(error),
+            Self::Sandbox(e) => crate::exit::Reason::help(e),
             _ => Some(
                 "the runtime was not installed; the current generation is unchanged (`[install] compile_bytecode = false` installs it without bytecode)"
                     .into(),
@@ -228,6 +233,7 @@ pub(crate) fn apply(
     nodes: &mut Vec<Node>,
     recipe: Recipe,
     jobs: usize,
+    sandbox: &Sandbox,
 ) -> Result<Added, BytecodeError> {
     let started = Instant::now();
     let Recipe::Sealed { bytecode } = recipe else {
@@ -250,7 +256,8 @@ pub(crate) fn apply(
         if !sources.is_empty() {
             let caches = make_caches(root, &sources, &index, &mut added)?;
             let python = root.join("bin/python3");
-            let (files, workers) = compile(root, &python, &sources, &index, jobs)?;
+            sandbox.check_reach(&python)?;
+            let (files, workers) = compile(root, &python, sandbox, &sources, &index, jobs)?;
             report.compiled = files.len();
             report.workers = workers;
             added.extend(files);
@@ -420,6 +427,7 @@ fn shares(sources: &[Source], jobs: usize) -> Vec<Vec<usize>> {
 fn compile(
     root: &Path,
     python: &Path,
+    sandbox: &Sandbox,
     sources: &[Source],
     index: &HashMap<&str, usize>,
     jobs: usize,
@@ -437,7 +445,9 @@ fn compile(
                 let done = done_tx.clone();
                 let (failed, children) = (&failed, &children);
                 scope.spawn(move || {
-                    let r = run_worker(root, python, sources, index, share, failed, children);
+                    let r = run_worker(
+                        root, python, sandbox, sources, index, share, failed, children,
+                    );
                     if r.is_err() {
                         failed.store(true, Ordering::SeqCst);
                         kill_all(children);
@@ -509,97 +519,126 @@ enum Failure {
     Stopped,
 }
 
+/// Kills every worker's process group (each worker leads its own). A pid stays in `children`
+/// until it is reaped, under the same lock, so a number reused after reaping is never
+/// signalled.
 fn kill_all(children: &Mutex<Vec<u32>>) {
-    let pids = children.lock().map(|c| c.clone()).unwrap_or_default();
-    for pid in pids {
-        if let Some(pid) = i32::try_from(pid)
-            .ok()
-            .and_then(rustix::process::Pid::from_raw)
-        {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    if let Ok(c) = children.lock() {
+        for &pid in c.iter() {
+            crate::spawn::kill_group(pid);
         }
     }
 }
 
-/// Starts one worker on the runtime at `root`: its own interpreter, a cleared environment,
-/// `-S -s -B` (no site, no user site, no bytecode of its own written), `-W ignore` (a compile's
-/// warnings would otherwise go to stderr), killed when pyswap dies.
-fn spawn(root: &Path, python: &Path) -> io::Result<Child> {
-    let mut cmd = Command::new(python);
-    cmd.args([
-        "-S",
-        "-s",
-        "-B",
-        "-W",
-        "ignore",
-        "-c",
-        WORKER,
-        WORKER_MARK,
-        DFILE_PREFIX,
-    ])
-    .env_clear()
-    .env("PYTHONHASHSEED", "0")
-    .env("PYTHONDONTWRITEBYTECODE", "1")
-    .env("LC_ALL", "C.UTF-8")
-    .current_dir(root)
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    die_with_parent(&mut cmd);
-    cmd.spawn()
+/// How long a worker that answered for all its files has to exit before its process group is
+/// killed (an interpreter that lingers, or left something holding its output).
+const EXIT_GRACE: Duration = Duration::from_secs(3);
+
+/// Starts one worker on the runtime at `root` through the one runner (`spawn`): its own
+/// interpreter as `sandbox`'s user, unable to write a file, in its own process group, killed
+/// when pyswap dies; `-S -s -B` (no site, no user site, no bytecode of its own written), `-W
+/// ignore` (a compile's warnings would otherwise go to stderr). Not `-I`: that would ignore
+/// `PYTHONHASHSEED=0`, which the bytes depend on; the environment is still only pyswap's, and the
+/// script drops the working directory (the staging root, pyswap's) from `sys.path` before its
+/// first import.
+fn spawn(root: &Path, python: &Path, sandbox: &Sandbox) -> io::Result<Child> {
+    Start::python_own_env(python, &["-S", "-s", "-B", "-W", "ignore", "-c", WORKER])
+        .args([WORKER_MARK, DFILE_PREFIX])
+        .env("PYTHONHASHSEED", "0")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .cwd(root)
+        .user(sandbox.user())
+        .no_writes()
+        .die_with_parent()
+        .stdin_piped()
+        .spawn()
 }
 
-/// Makes the child receive SIGKILL when pyswap (the thread that spawned it, which waits for it)
-/// dies, `kill -9` included, so that no compiler outlives the command whose staging directory
-/// gc may then sweep.
-#[allow(unsafe_code)]
-fn die_with_parent(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    let parent = rustix::process::getpid();
-    // SAFETY: the closure runs in the forked child before exec and makes only two
-    // async-signal-safe system calls (prctl, getppid); it allocates nothing and takes no lock.
-    unsafe {
-        cmd.pre_exec(move || {
-            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
-            // The parent may have died between fork and prctl: then nobody would kill us.
-            if rustix::process::getppid() != Some(parent) {
-                return Err(io::Error::other(
-                    "pyswap exited before the compiler started",
-                ));
+/// Waits for `child` to exit until `until`, then kills its group and reaps it; its pid leaves
+/// `children` in the same critical section as the reaping. Also says whether it was killed.
+fn reap(
+    child: &mut Child,
+    children: &Mutex<Vec<u32>>,
+    until: Instant,
+) -> io::Result<(std::process::ExitStatus, bool)> {
+    let pid = child.id();
+    let pidfd = rustix::process::pidfd_open(
+        rustix::process::Pid::from_child(child),
+        rustix::process::PidfdFlags::empty(),
+    )
+    .ok();
+    let mut killed = false;
+    loop {
+        {
+            let mut c = children
+                .lock()
+                .map_err(|_| io::Error::other("the list of workers broke"))?;
+            if let Some(status) = child.try_wait()? {
+                c.retain(|&p| p != pid);
+                return Ok((status, killed));
             }
-            Ok(())
-        });
+            if !killed && Instant::now() >= until {
+                crate::spawn::kill_group(pid);
+                killed = true;
+            }
+        }
+        let wait = Duration::from_millis(20);
+        match &pidfd {
+            Some(fd) => {
+                use rustix::event::{PollFd, PollFlags, Timespec, poll};
+                let mut fds = [PollFd::new(fd, PollFlags::IN)];
+                let t = Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 20_000_000,
+                };
+                let _ = poll(&mut fds, Some(&t));
+            }
+            None => std::thread::sleep(wait),
+        }
     }
 }
 
-/// One worker: feeds it its share, writes each `.pyc` it returns, reaps it.
+/// One worker: feeds it its share, writes each `.pyc` it returns, reaps it (within
+/// [`EXIT_GRACE`] of its last answer, or its group is killed).
+#[allow(clippy::too_many_arguments)]
 fn run_worker(
     root: &Path,
     python: &Path,
+    sandbox: &Sandbox,
     sources: &[Source],
     index: &HashMap<&str, usize>,
     share: &[usize],
     failed: &AtomicBool,
     children: &Mutex<Vec<u32>>,
 ) -> Result<Vec<Node>, Failure> {
-    let mut child =
-        spawn(root, python).map_err(|e| Failure::Broke(format!("could not start: {e}")))?;
-    if let Ok(mut c) = children.lock() {
+    let mut child = {
+        // Spawned under the lock: the watchdog cannot miss it.
+        let mut c = children
+            .lock()
+            .map_err(|_| Failure::Broke("the list of workers broke".into()))?;
+        if failed.load(Ordering::SeqCst) {
+            return Err(Failure::Stopped);
+        }
+        let child = spawn(root, python, sandbox)
+            .map_err(|e| Failure::Broke(format!("could not start: {e}")))?;
         c.push(child.id());
-    }
+        child
+    };
     let mut list = Vec::new();
     for &i in share {
         list.extend_from_slice(sources[i].path.as_bytes());
         list.push(b'\n');
     }
-    let stderr = child.stderr.take();
-    let errors = std::thread::spawn(move || {
-        let mut kept = Vec::new();
-        if let Some(e) = stderr {
+    let (errors_tx, errors_rx) = std::sync::mpsc::channel();
+    if let Some(e) = child.stderr.take() {
+        // Detached: a process that left the group may hold stderr open for ever; what the
+        // worker said is waited for only briefly below.
+        std::thread::spawn(move || {
+            let mut kept = Vec::new();
             let _ = e.take(16 << 10).read_to_end(&mut kept);
-        }
-        String::from_utf8_lossy(&kept).into_owned()
-    });
+            let _ = errors_tx.send(String::from_utf8_lossy(&kept).into_owned());
+        });
+    }
     // The worker reads all of its list before it writes anything: no deadlock.
     let fed = child
         .stdin
@@ -612,18 +651,23 @@ fn run_worker(
         ))),
         (_, None) => Err(Failure::Broke("has no output".into())),
     };
-    if read.is_err() {
-        let _ = child.kill();
-    }
-    // Out of the list before it is reaped: a reaped pid may be reused, and must not be killed.
-    if let Ok(mut c) = children.lock() {
-        c.retain(|&pid| pid != child.id());
-    }
-    let status = child.wait();
-    let stderr = errors.join().unwrap_or_default();
+    let until = if read.is_err() {
+        Instant::now()
+    } else {
+        Instant::now() + EXIT_GRACE
+    };
+    let status = reap(&mut child, children, until);
+    let stderr = errors_rx
+        .recv_timeout(Duration::from_millis(500))
+        .unwrap_or_default();
     match (read, status) {
-        (Ok(nodes), Ok(s)) if s.success() => Ok(nodes),
-        (Ok(_), Ok(s)) => Err(Failure::Broke(format!(
+        (Ok(_), Ok((_, true))) => Err(Failure::Broke(format!(
+            "did not exit within {} s of its last answer, and was killed: {}",
+            EXIT_GRACE.as_secs(),
+            tail(&stderr)
+        ))),
+        (Ok(nodes), Ok((s, false))) if s.success() => Ok(nodes),
+        (Ok(_), Ok((s, false))) => Err(Failure::Broke(format!(
             "exited with {s} after its last file: {}",
             tail(&stderr)
         ))),
@@ -647,6 +691,9 @@ fn tail(stderr: &str) -> String {
 /// The largest `.pyc` accepted from a worker (the biggest in `CPython`'s own tree is ~1 MiB).
 const MAX_PYC: usize = 256 << 20;
 
+/// The longest header line a worker may write (`P <index> <length>`, `T <cache tag>`).
+const MAX_HEADER: u64 = 256;
+
 /// Reads a worker's answers and writes its `.pyc` files.
 fn read_frames(
     root: &Path,
@@ -661,10 +708,18 @@ fn read_frames(
     let mut line = Vec::new();
     let mut header = |r: &mut BufReader<_>| -> Result<Vec<String>, Failure> {
         line.clear();
-        r.read_until(b'\n', &mut line)
+        // A header is a few words: a worker that writes more without a line break is not
+        // followed past [`MAX_HEADER`] bytes.
+        r.by_ref()
+            .take(MAX_HEADER)
+            .read_until(b'\n', &mut line)
             .map_err(|e| broke(format!("output unreadable: {e}")))?;
         if line.pop() != Some(b'\n') {
-            return Err(broke("ended before it was done".into()));
+            return Err(broke(if line.len() as u64 >= MAX_HEADER {
+                format!("wrote a header longer than {MAX_HEADER} bytes")
+            } else {
+                "ended before it was done".into()
+            }));
         }
         let text = std::str::from_utf8(&line)
             .map_err(|_| broke("wrote a header that is not text".into()))?;

@@ -158,7 +158,7 @@ pub(crate) fn ensure(
         }
     };
     crash::point("install:unpacked");
-    seal(&staging, &mut unpacked, opts.recipe)?;
+    seal(&staging, &mut unpacked, opts.recipe, &opts.validation.sandbox, say)?;
     // The flush to disk runs while the interpreter is validated; publishing waits for it.
     staging.start_flush();
     let digest = tree::digest(&mut unpacked.nodes);
@@ -379,7 +379,7 @@ pub(crate) fn restore(
         progress,
         say,
     )?;
-    seal(&staging, &mut unpacked, recipe)?;
+    seal(&staging, &mut unpacked, recipe, &opts.validation.sandbox, say)?;
     let digest = tree::digest(&mut unpacked.nodes);
     if digest != row.tree_digest {
         return Err(InstallError::Unrestorable {
@@ -488,10 +488,22 @@ fn fetch_and_unpack(
 }
 
 /// Adds what `recipe` adds to the verified archive's staged tree (its bytecode, compiled by
-/// its own interpreter on every core; the PEP 668 marker), before the digest and the flush.
-fn seal(staging: &Staging, unpacked: &mut Unpacked, recipe: Recipe) -> anyhow::Result<()> {
+/// its own interpreter on every core, as `sandbox`'s user; the PEP 668 marker), before the
+/// digest and the flush.
+fn seal(
+    staging: &Staging,
+    unpacked: &mut Unpacked,
+    recipe: Recipe,
+    sandbox: &crate::spawn::Sandbox,
+    say: &dyn Fn(&str),
+) -> anyhow::Result<()> {
+    if *sandbox == crate::spawn::Sandbox::Root {
+        say(
+            "warning: [install] sandbox_user is root: this archive's interpreter compiles its bytecode and is validated as root",
+        );
+    }
     let jobs = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let added = bytecode::apply(staging.path(), &mut unpacked.nodes, recipe, jobs)?;
+    let added = bytecode::apply(staging.path(), &mut unpacked.nodes, recipe, jobs, sandbox)?;
     if added.sources > 0 {
         tracing::info!(
             compiled = added.compiled,

@@ -36,6 +36,7 @@ mod policy;
 mod remove;
 pub mod secret;
 mod settings;
+mod spawn;
 pub mod storage;
 pub mod text;
 pub mod tree;

@@ -84,6 +84,38 @@ pub fn remove_tree(path: &Path) -> io::Result<()> {
     remove_at(&dir, name, None, dev, mount, path)
 }
 
+/// Deletes the entry `name` of the open directory `dir` (a file, a symlink or a tree) as
+/// [`remove_tree`] does: nothing followed, no mount crossed. `shown` is `dir`'s path, for errors.
+pub(crate) fn remove_in(dir: &OwnedFd, name: &OsStr, shown: &Path) -> io::Result<()> {
+    let (dev, mount, _) = mount_of(dir)?;
+    remove_at(dir, name, None, dev, mount, shown)
+}
+
+/// Makes the calling thread (and only it: raw system calls, not glibc's process-wide
+/// wrappers) act on files as user `uid`:`gid` with no supplementary groups. A file-system uid
+/// other than 0 also drops root's file capabilities (`CAP_DAC_OVERRIDE`, `CAP_FOWNER`, ...), so
+/// the thread can delete only what that user could. Meant for a thread that ends afterwards.
+#[allow(unsafe_code)]
+pub(crate) fn act_as_owner(uid: u32, gid: u32) -> io::Result<()> {
+    // SAFETY: three system calls with integer arguments (and a null list for no groups),
+    // affecting the calling thread's credentials only.
+    unsafe {
+        if libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        libc::syscall(libc::SYS_setfsgid, gid);
+        libc::syscall(libc::SYS_setfsuid, uid);
+        // setfsuid reports the previous id, never an error: ask again to confirm.
+        let now = libc::syscall(libc::SYS_setfsuid, u32::MAX);
+        if u32::try_from(now).ok() != Some(uid) {
+            return Err(io::Error::other(format!(
+                "could not act as uid {uid} to delete as the owner"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Deletes `path` as [`remove_tree`] does from a read-only directory (a store entry's): the
 /// parent is made writable through its descriptor for the deletion and given its mode back.
 pub(crate) fn remove_from_sealed(path: &Path) -> io::Result<()> {

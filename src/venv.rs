@@ -34,6 +34,7 @@ use serde::Serialize;
 
 use crate::storage::db::{Db, GenerationRow, VenvMove, VenvRow};
 use crate::storage::home::Home;
+use crate::validate::VenvVerdict;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum VenvError {
@@ -55,6 +56,12 @@ pub(crate) enum VenvError {
     NoRuntime { profile: String, minor: String },
     #[error("`python -m venv` failed for {}: {why}", path.display())]
     Create { path: PathBuf, why: String },
+    #[error("{}: not made a venv: {what}", path.display())]
+    Occupied { path: PathBuf, what: String },
+    #[error("{} is already a venv, not registered", path.display())]
+    Unregistered { path: PathBuf },
+    #[error("{}: not deleted: it holds more than a venv ({what})", path.display())]
+    HoldsMore { path: PathBuf, what: String },
 }
 
 crate::exit::register!(VenvError);
@@ -75,6 +82,17 @@ impl crate::exit::Reason for VenvError {
             Self::NotRegistered { .. } => {
                 Some("`pyswap venv list` shows the registered venvs".into())
             }
+            Self::Occupied { .. } => Some(
+                "name a new directory, or an empty one, for the venv (`PROJECT/.venv`, not the project)"
+                    .into(),
+            ),
+            Self::Unregistered { path } => Some(
+                format!("`pyswap venv adopt {}` registers it", path.display()).into(),
+            ),
+            Self::HoldsMore { .. } => Some(
+                "move what is not the venv's elsewhere and run it again, or `pyswap venv remove` without --delete to only forget it"
+                    .into(),
+            ),
             _ => None,
         }
     }
@@ -165,16 +183,13 @@ pub(crate) fn open(path: &Path) -> Result<Opened, VenvError> {
         path: path.to_owned(),
         why: why.to_owned(),
     };
-    let dir = rustix::fs::open(
-        path,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| match e {
+    let dir = open_no_symlinks(path).map_err(|e| match e {
         rustix::io::Errno::NOENT => VenvError::Missing {
             path: path.to_owned(),
         },
-        rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => not("a symlink or not a directory"),
+        rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => {
+            not("a symlink, a path through one, or not a directory")
+        }
         e => io_err(path)(e),
     })?;
     let st = rustix::fs::fstat(&dir).map_err(io_err(path))?;
@@ -216,6 +231,179 @@ pub(crate) fn open(path: &Path) -> Result<Opened, VenvError> {
         config: Config::parse(&text),
         config_mode: cst.st_mode & 0o7777,
     })
+}
+
+/// Opens the directory `path` (absolute) one component at a time from `/`, following no symlink
+/// anywhere on the way (`O_NOFOLLOW` at each step): what is opened is what the path names now,
+/// and nobody who owns a directory above it can redirect it (`ELOOP` where a symlink stands).
+pub(crate) fn open_no_symlinks(path: &Path) -> rustix::io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    if !path.is_absolute() {
+        return Err(rustix::io::Errno::INVAL);
+    }
+    let mut dir = rustix::fs::open("/", flags, Mode::empty())?;
+    for c in path.components() {
+        match c {
+            std::path::Component::Normal(name) => {
+                dir = rustix::fs::openat(&dir, name, flags, Mode::empty())?;
+            }
+            std::path::Component::RootDir | std::path::Component::CurDir => {}
+            // A canonical path has none; `..` would climb out of what was checked.
+            _ => return Err(rustix::io::Errno::INVAL),
+        }
+    }
+    Ok(dir)
+}
+
+/// What may stand at the top of a venv directory for `venv remove --delete` to delete it:
+/// what `python -m venv`, pip and the tools that install into a venv make (`src/` holds pip's
+/// editable checkouts, `share/` and `etc/` data files, `.gitignore` is written by 3.13's venv).
+pub(crate) const VENV_NAMES: &[&str] = &[
+    "bin",
+    "include",
+    "lib",
+    "lib64",
+    "pyvenv.cfg",
+    "share",
+    "etc",
+    "src",
+    "man",
+    ".gitignore",
+];
+
+/// The names at the top of the open directory `dir` (`.` and `..` left out).
+fn names_in(dir: &OwnedFd) -> rustix::io::Result<Vec<std::ffi::OsString>> {
+    let mut out = Vec::new();
+    for e in rustix::fs::Dir::read_from(dir)? {
+        let e = e?;
+        let n = e.file_name().to_bytes();
+        if n != b"." && n != b".." {
+            out.push(OsStr::from_bytes(n).to_owned());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Names of `dir` that a venv does not hold (pyswap's own temporary names are a venv's).
+fn foreign_names(dir: &OwnedFd) -> rustix::io::Result<Vec<String>> {
+    Ok(names_in(dir)?
+        .into_iter()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !VENV_NAMES.contains(&n.as_str()) && !n.contains(".pyswap-"))
+        .collect())
+}
+
+/// Where `venv create` may make a venv: nothing there yet, or an empty directory. A venv that
+/// is not registered is for `adopt`; anything else is refused, naming what is there.
+pub(crate) fn check_target(path: &Path) -> Result<(), VenvError> {
+    let occupied = |what: String| VenvError::Occupied {
+        path: path.to_owned(),
+        what,
+    };
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => {
+            return Err(VenvError::Io {
+                path: path.to_owned(),
+                error,
+            });
+        }
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(occupied("it is a symlink".into()));
+        }
+        Ok(m) if !m.is_dir() => return Err(occupied("it is a file".into())),
+        Ok(_) => {}
+    }
+    let dir = open_no_symlinks(path).map_err(|e| match e {
+        rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => {
+            occupied("a symlink stands on its path".into())
+        }
+        e => io_err(path)(e),
+    })?;
+    let names = names_in(&dir).map_err(io_err(path))?;
+    if names.is_empty() {
+        return Ok(());
+    }
+    if names.iter().any(|n| n == "pyvenv.cfg") {
+        return Err(VenvError::Unregistered {
+            path: path.to_owned(),
+        });
+    }
+    Err(occupied(format!("it holds {}", listed(&names))))
+}
+
+/// Up to three names, quoted, and how many more.
+fn listed(names: &[impl AsRef<OsStr>]) -> String {
+    let mut shown: Vec<String> = names
+        .iter()
+        .take(3)
+        .map(|n| format!("`{}`", crate::text::printable(&n.as_ref().to_string_lossy())))
+        .collect();
+    if names.len() > 3 {
+        shown.push(format!("{} more", names.len() - 3));
+    }
+    shown.join(", ")
+}
+
+/// Deletes the registered venv `v`: its directory opened with no symlink followed on its path
+/// ([`open_no_symlinks`]), confirmed to be the directory registered and a venv of the entry
+/// registered, holding only what a venv holds ([`VENV_NAMES`]); then emptied through that
+/// descriptor and removed from its parent. As root, the emptying runs with the venv owner's
+/// file-system identity (`setfsuid`), so it deletes nothing its owner could not delete: a
+/// directory of someone else's moved into it is refused. Nothing is deleted unless every check
+/// passed.
+pub(crate) fn delete(home: &Home, v: &VenvRow) -> Result<(), VenvError> {
+    let path = Path::new(&v.path);
+    let opened = open_registered(home, v, &[&v.entry]).map_err(|(_, why)| VenvError::NotAVenv {
+        path: path.to_owned(),
+        why: format!("{why}; nothing was deleted (without --delete it is only forgotten)"),
+    })?;
+    let foreign = foreign_names(&opened.dir).map_err(io_err(path))?;
+    if !foreign.is_empty() {
+        return Err(VenvError::HoldsMore {
+            path: path.to_owned(),
+            what: listed(&foreign),
+        });
+    }
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(io_err(path)(rustix::io::Errno::INVAL));
+    };
+    let up = open_no_symlinks(parent).map_err(io_err(parent))?;
+    let st = rustix::fs::statat(&up, name, AtFlags::SYMLINK_NOFOLLOW).map_err(io_err(path))?;
+    if (st.st_dev, st.st_ino) != (opened.dev, opened.ino) {
+        return Err(VenvError::NotAVenv {
+            path: path.to_owned(),
+            why: "another directory stands at its path now; nothing was deleted".into(),
+        });
+    }
+    let owner = (rustix::process::geteuid().is_root() && opened.uid != 0)
+        .then_some((opened.uid, opened.gid));
+    let names = names_in(&opened.dir).map_err(io_err(path))?;
+    let emptied = std::thread::scope(|scope| {
+        scope
+            .spawn(|| -> io::Result<()> {
+                if let Some((uid, gid)) = owner {
+                    crate::remove::act_as_owner(uid, gid)?;
+                }
+                for n in &names {
+                    crate::remove::remove_in(&opened.dir, n, path)?;
+                }
+                Ok(())
+            })
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the deleting thread panicked")))
+    });
+    emptied.map_err(|error| VenvError::Io {
+        path: path.to_owned(),
+        error,
+    })?;
+    // Empty now; removed by name from the parent opened above, if it is still the same one.
+    let st = rustix::fs::statat(&up, name, AtFlags::SYMLINK_NOFOLLOW).map_err(io_err(path))?;
+    if (st.st_dev, st.st_ino) == (opened.dev, opened.ino) {
+        rustix::fs::unlinkat(&up, name, AtFlags::REMOVEDIR).map_err(io_err(path))?;
+    }
+    Ok(())
 }
 
 /// What a venv's `home` names.
@@ -296,16 +484,30 @@ impl Opened {
         self.dev == row.dev && self.ino == row.ino
     }
 
-    /// Its `lib/python3.X[t]/site-packages` directories, relative.
+    /// Its `lib/python3.X[t]/site-packages` directories, relative, read through its descriptor
+    /// (no symlink followed on the way).
     pub(crate) fn site_packages(&self) -> Vec<String> {
-        let Ok(entries) = std::fs::read_dir(self.path.join("lib")) else {
+        let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let Ok(lib) = rustix::fs::openat(&self.dir, "lib", dir_flags, Mode::empty()) else {
+            return Vec::new();
+        };
+        let Ok(entries) = rustix::fs::Dir::read_from(&lib) else {
             return Vec::new();
         };
         let mut out: Vec<String> = entries
             .flatten()
-            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-            .filter(|n| n.starts_with("python3"))
-            .filter(|n| self.path.join("lib").join(n).join("site-packages").is_dir())
+            .filter_map(|e| e.file_name().to_str().ok().map(str::to_owned))
+            .filter(|n| n.starts_with("python3") && !n.contains('/'))
+            .filter(|n| {
+                rustix::fs::statat(
+                    &lib,
+                    format!("{n}/site-packages").as_str(),
+                    AtFlags::SYMLINK_NOFOLLOW,
+                )
+                .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory)
+                    && rustix::fs::statat(&lib, n.as_str(), AtFlags::SYMLINK_NOFOLLOW)
+                        .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory)
+            })
             .map(|n| format!("lib/{n}/site-packages"))
             .collect();
         out.sort();
@@ -450,20 +652,22 @@ impl Context<'_> {
 }
 
 /// Checks the venv against runtime `entry` without touching the venv: an interpreter of that
-/// runtime starts as the venv's would (a venv-shaped directory in the temporary directory, with
-/// `home` at the runtime and the venv's own site-packages linked in) and imports the venv's
-/// modules, as the venv's owner when pyswap is root, writing no bytecode.
-pub(crate) fn check(
-    ctx: &Context<'_>,
-    venv: &Opened,
-    entry: &str,
-    version: &str,
-) -> Result<(), String> {
+/// runtime starts as the venv's would (a venv-shaped directory of pyswap's in `/tmp`, with `home`
+/// at the runtime and the venv's own site-packages reached through the venv's directory as
+/// pyswap opened and checked it, `/proc/self/fd/3/lib/python3.X/site-packages`, so that nobody
+/// who owns a directory above the venv can swap what is read) and imports the venv's modules,
+/// isolated (`-I`), as the venv's owner when pyswap is root, writing no bytecode.
+pub(crate) fn check(ctx: &Context<'_>, venv: &Opened, entry: &str, version: &str) -> VenvVerdict {
     let bin = ctx.bin(entry);
-    let shim = tempfile::Builder::new()
+    // In `/tmp` itself, not `$TMPDIR`: a directory the caller's environment names may belong to
+    // someone who could swap the shim; `/tmp` is root's and sticky.
+    let shim = match tempfile::Builder::new()
         .prefix("pyswap-venv-check-")
-        .tempdir()
-        .map_err(|e| format!("cannot make a directory to check in: {e}"))?;
+        .tempdir_in("/tmp")
+    {
+        Ok(d) => d,
+        Err(e) => return VenvVerdict::Failed(format!("cannot make a directory to check in: {e}")),
+    };
     let made = (|| -> io::Result<()> {
         use std::os::unix::fs::{PermissionsExt, symlink};
         std::fs::set_permissions(shim.path(), std::fs::Permissions::from_mode(0o755))?;
@@ -485,20 +689,25 @@ pub(crate) fn check(
             if let Some(parent) = at.parent() {
                 std::fs::create_dir_all(parent)?;
             }
-            symlink(venv.path.join(&sp), at)?;
+            symlink(
+                format!("/proc/self/fd/{}/{sp}", crate::spawn::PASSED_FD),
+                at,
+            )?;
         }
         Ok(())
     })();
-    made.map_err(|e| format!("cannot make a directory to check in: {e}"))?;
+    if let Err(e) = made {
+        return VenvVerdict::Failed(format!("cannot make a directory to check in: {e}"));
+    }
     let user =
         (rustix::process::geteuid().is_root() && venv.uid != 0).then_some((venv.uid, venv.gid));
     crate::validate::venv(
         &shim.path().join("bin/python3"),
+        std::os::fd::AsFd::as_fd(&venv.dir),
         ctx.modules,
         user,
         ctx.timeout,
     )
-    .map(drop)
 }
 
 /// What happened to one venv when its profile changed.
@@ -568,7 +777,7 @@ pub(crate) fn follow(
         let verdict = if *checked {
             verdicts.next().flatten()
         } else {
-            Some(Ok(()))
+            Some(VenvVerdict::Passed)
         };
         out.push(move_one(
             ctx,
@@ -590,10 +799,10 @@ fn checks(
     venvs: &[&VenvRow],
     to: &str,
     version: &str,
-) -> Vec<Option<Result<(), String>>> {
+) -> Vec<Option<VenvVerdict>> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let next = AtomicUsize::new(0);
-    let results: Vec<std::sync::Mutex<Option<Result<(), String>>>> =
+    let results: Vec<std::sync::Mutex<Option<VenvVerdict>>> =
         venvs.iter().map(|_| std::sync::Mutex::new(None)).collect();
     // One check per core at once (a check's own interpreters mostly wait on imports).
     let workers = std::thread::available_parallelism()
@@ -623,7 +832,9 @@ fn checks(
 }
 
 /// Moves one venv to `to` if its check (`verdict`; `None`: it could not be checked) passed.
-/// `returning`: it ran on `to` before.
+/// `returning`: it ran on `to` before. A check that pyswap's interruption cut short decides
+/// nothing: the venv stays where it is, unmarked, and the next command that makes its minor's
+/// runtime current checks it again.
 fn move_one(
     ctx: &Context<'_>,
     db: &mut Db,
@@ -631,7 +842,7 @@ fn move_one(
     to: &str,
     version: &str,
     returning: bool,
-    verdict: Option<Result<(), String>>,
+    verdict: Option<VenvVerdict>,
 ) -> anyhow::Result<Update> {
     let outcome = |state, detail| Update {
         path: v.path.clone(),
@@ -658,11 +869,17 @@ fn move_one(
         }
     };
     match verdict {
-        Some(Ok(())) => {}
-        Some(Err(why)) => {
+        Some(VenvVerdict::Passed) => {}
+        Some(VenvVerdict::Failed(why)) => {
             let held = format!("held from {to}: {why}");
             db.set_venv_held(&v.path, Some(&held))?;
             return Ok(outcome("held", Some(why)));
+        }
+        Some(VenvVerdict::Interrupted) => {
+            return Ok(outcome(
+                "unchecked",
+                Some("pyswap was interrupted before its check finished; the next switch to this runtime checks it again".into()),
+            ));
         }
         None => {
             return Ok(outcome(

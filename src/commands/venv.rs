@@ -3,11 +3,13 @@
 //! profile's minor version (see `venv`).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Serialize;
 
 use super::{Changes, Verb};
 use crate::output::Outcome;
+use crate::spawn::Start;
 use crate::settings::Settings;
 use crate::storage::db::{Db, VenvRow};
 use crate::storage::profile::Profiles;
@@ -89,6 +91,11 @@ fn registered(s: &Settings, row: &VenvRow, version: &str, verb: &str) -> anyhow:
         "{verb} venv {} on CPython {version} ({}): it keeps this build while it runs and moves with profile `{}`'s {} runtime",
         row.path, row.entry, row.profile, row.minor
     ));
+    document(s, row, version)
+}
+
+/// The JSON document of a venv `create` or `adopt` registered.
+fn document(s: &Settings, row: &VenvRow, version: &str) -> anyhow::Result<Outcome> {
     Outcome::of(&Registered {
         path: &row.path,
         profile: &row.profile,
@@ -142,30 +149,36 @@ fn create(
         return Err(VenvError::Copies.into());
     }
     let (mut db, _gc, _profile) = open(s)?;
-    let g = runtime_for(s, &db, minor)?;
     let path = std::path::absolute(path)?;
+    // Provisioning runs `create` again and again: a registered venv is left as it is (a held
+    // one moves only through a check that passes).
+    if let Some(done) = already_registered(s, &db, &path)? {
+        return Ok(done);
+    }
+    venv::check_target(&path)?;
+    let g = runtime_for(s, &db, minor)?;
     let python = s.home.store().join(&g.entry_name).join("bin/python3");
-    // `-B`: the interpreter that makes the venv writes no bytecode into its runtime (the
-    // venv's own pip, installed by ensurepip, compiles into the venv as usual).
-    let out = std::process::Command::new(&python)
-        .args(["-B", "-m", "venv"])
+    // Isolated (`-I`): the caller's working directory, which may be another user's, is not on
+    // `sys.path`. `-B`: the interpreter that makes the venv writes no bytecode into its runtime
+    // (the venv's own pip, installed by ensurepip, compiles into the venv as usual). As the
+    // caller: the venv is theirs.
+    let ran = Start::python(&python, &["-B", "-m", "venv"])
         .args(args)
         .arg(&path)
-        .env_remove("PYTHONHOME")
-        .env_remove("PYTHONPATH")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| VenvError::Create {
-            path: path.clone(),
-            why: format!("{}: {e}", python.display()),
-        })?;
-    if !out.status.success() {
-        let why = String::from_utf8_lossy(&out.stderr);
-        return Err(VenvError::Create {
-            path,
-            why: why.lines().last().unwrap_or("failed").to_owned(),
-        }
-        .into());
+        .run(s.venv_timeout.max(Duration::from_secs(300)), 64 << 10);
+    if ran.exit_code != Some(0) {
+        let why = if ran.timed_out {
+            "timed out".to_owned()
+        } else if ran.exit_code.is_none() && ran.signal.is_none() {
+            ran.stderr
+        } else {
+            ran.stderr
+                .lines()
+                .rfind(|l| !l.trim().is_empty())
+                .unwrap_or("failed")
+                .to_owned()
+        };
+        return Err(VenvError::Create { path, why }.into());
     }
     let real = std::fs::canonicalize(&path)?;
     let opened = venv::open(&real)?;
@@ -186,6 +199,34 @@ fn create(
     );
     db.put_venv(&row)?;
     registered(s, &row, &g.version, "created")
+}
+
+/// `create` on a venv that is already registered (the same directory): nothing changes, and it
+/// says what the venv runs.
+fn already_registered(s: &Settings, db: &Db, path: &Path) -> anyhow::Result<Option<Outcome>> {
+    let Ok(real) = std::fs::canonicalize(path) else {
+        return Ok(None);
+    };
+    let Some(row) = db.venv(&real.display().to_string())? else {
+        return Ok(None);
+    };
+    let Ok(opened) = venv::open(&real) else {
+        return Ok(None);
+    };
+    if !opened.is(&row) {
+        return Ok(None);
+    }
+    let version = db
+        .entry_by_name(&row.entry)?
+        .map_or_else(|| "?".to_owned(), |e| e.version);
+    s.out.say(&format!(
+        "venv {} is already registered, on CPython {version} ({}): left as it is",
+        row.path, row.entry
+    ));
+    if let Some(held) = &row.held {
+        s.out.warn(&format!("venv {}: {held}", row.path));
+    }
+    document(s, &row, &version).map(Some)
 }
 
 fn row_of(
@@ -365,27 +406,11 @@ fn remove(s: &Settings, path: &Path, delete: bool) -> anyhow::Result<Outcome> {
     };
     let mut deleted = false;
     if delete {
-        let (state, detail) = venv::state(&s.home, &row);
-        match state {
-            State::Ok => {
-                crate::remove::remove_tree(Path::new(&row.path)).map_err(|error| {
-                    VenvError::Io {
-                        path: PathBuf::from(&row.path),
-                        error,
-                    }
-                })?;
+        match venv::state(&s.home, &row) {
+            (State::Missing, _) => {}
+            _ => {
+                venv::delete(&s.home, &row)?;
                 deleted = true;
-            }
-            State::Missing => {}
-            State::Changed => {
-                return Err(VenvError::NotAVenv {
-                    path: PathBuf::from(&row.path),
-                    why: format!(
-                        "{}; nothing was deleted (without --delete it is only forgotten)",
-                        detail.unwrap_or_default()
-                    ),
-                }
-                .into());
             }
         }
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::value::{
     BuildDate, Bytes, Checks, Hosts, Item, MirrorUrl, Modules, ProfileName, ProxyUrl, Range,
-    Toggle, TrustKeys, TrustNames, Value,
+    Toggle, TrustKeys, TrustNames, UserName, Value,
 };
 use crate::network::catalogue::Location;
 use crate::platform::Platform;
@@ -329,6 +329,14 @@ settings! {
         default: Some("true"),
         value_name: "BOOL",
         help: "Compile the standard library's bytecode into each new store entry (false: every start compiles what it imports, and root processes write into the store)",
+        ..Meta::BASE
+    });
+    SANDBOX_USER: UserName = Def::new(Meta {
+        key: "install.sandbox_user",
+        env: Some("PYSWAP_SANDBOX_USER"),
+        default: Some("nobody"),
+        value_name: "USER",
+        help: "Who runs a new archive's interpreter (its bytecode compile, validation and health probes) when pyswap is root; \"root\" runs it as root, with a warning",
         ..Meta::BASE
     });
     VALIDATION_ENABLED: bool = Def::new(Meta {

@@ -302,6 +302,10 @@ impl Settings {
             modules: l.get(&defs::VALIDATE_MODULES)?.0,
             health_check: l.get(&defs::HEALTH_CHECK)?,
             checks: l.get(&defs::CHECKS)?.0,
+            sandbox: crate::spawn::Sandbox::resolve(
+                &l.get(&defs::SANDBOX_USER)?.0,
+                rustix::process::geteuid().is_root(),
+            ),
         };
         let recipe = Recipe::new(l.get(&defs::COMPILE_BYTECODE)?.0);
         let metrics_textfile = l.optional(&defs::METRICS_TEXTFILE)?;

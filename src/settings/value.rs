@@ -349,6 +349,30 @@ impl Value for PathBuf {
     }
 }
 
+/// A user of this host, by name or uid (`[install] sandbox_user`): letters, digits, `_`, `-`,
+/// `.`; looked up only when pyswap is root and needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct UserName(pub(crate) String);
+
+impl Value for UserName {
+    fn parse(text: &str) -> Result<Self, String> {
+        let ok = !text.is_empty()
+            && text.len() <= 64
+            && !text.starts_with('-')
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if ok {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(format!("`{text}` is not a user name or uid"))
+        }
+    }
+    fn show(&self) -> serde_json::Value {
+        self.0.clone().into()
+    }
+}
+
 /// A profile name (checked against the grammar of profile directories).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ProfileName(pub(crate) String);

@@ -168,12 +168,19 @@ impl Store {
         }
     }
 
-    /// A fresh, empty, private staging directory on the store's filesystem.
+    /// A fresh, empty staging directory on the store's filesystem (0755; only pyswap writes).
     pub(crate) fn stage(&self) -> Result<Staging, StoreError> {
         let dir = tempfile::Builder::new()
             .prefix(".staging-")
             .tempdir_in(&self.dir)
             .map_err(io_err(&self.dir))?;
+        // Readable by others, as the entry it becomes: root's unprivileged sandbox user
+        // compiles and validates the tree in it (`spawn::Sandbox`). Only pyswap writes in it.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
+                .map_err(io_err(dir.path()))?;
+        }
         Ok(Staging {
             path: dir.keep(),
             published: false,

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::runner::{execute, run_failure};
+use super::runner::{execute_argv, run_failure};
 use super::{CheckResult, Diagnostic, Expected, STDLIB, UserCheck};
 
 pub(super) fn abi(d: &Diagnostic, e: &Expected) -> CheckResult {
@@ -120,7 +120,7 @@ fn verdict(name: &str, why: &[String], good: String) -> CheckResult {
 pub(super) fn user(c: &UserCheck, python: &Path, env: &BTreeMap<String, String>) -> CheckResult {
     let py = python.display().to_string();
     let argv: Vec<String> = c.run.iter().map(|a| a.replace("{python}", &py)).collect();
-    let run = execute(&argv, env, c.timeout);
+    let run = execute_argv(&argv, env, c.timeout);
     let failure = run_failure(&run, c.timeout);
     CheckResult {
         name: c.name.clone(),

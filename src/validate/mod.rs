@@ -36,6 +36,8 @@ pub(crate) use plan::{DEFAULT_MODULES, Plan, STDLIB, UserCheck, When};
 
 use checks::{abi, modules, real, stdlib, unchanged, user};
 use runner::{environment, probe};
+
+use crate::spawn::{Sandbox, Start};
 use scripts::{HEALTH_SCRIPT, Probe, SCRIPT, VENV_SCRIPT};
 
 use crate::version::{PythonVersion, Variant};
@@ -174,6 +176,9 @@ pub struct RunRecord {
     pub(crate) duration_ms: u64,
     pub stdout: String,
     pub stderr: String,
+    /// pyswap was told to stop (a signal) before or while this ran: not a verdict on what ran.
+    #[serde(skip)]
+    pub(crate) interrupted: bool,
 }
 
 /// One named check's verdict.
@@ -238,16 +243,30 @@ pub(crate) fn validate(root: &Path, expected: &Expected, policy: &Plan, phase: P
     let started = Instant::now();
     let python = root.join("bin/python3");
     let env = environment(root, &python, expected, phase);
+    let sandbox = &policy.sandbox;
     let mut checks = Vec::new();
     // Two interpreters at once, one importing the policy's modules, the other the standard
     // library's: on two cores the imports take the time of the longer half, not of both.
     let stdlib_names: Vec<String> = STDLIB.iter().map(|&m| m.to_owned()).collect();
     let (first, second) = std::thread::scope(|scope| {
         let second = scope.spawn(|| {
-            probe::<Diagnostic>(&python, "-I", SCRIPT, &stdlib_names, &env, policy.timeout)
+            probe::<Diagnostic>(
+                &python,
+                false,
+                SCRIPT,
+                &stdlib_names,
+                sandbox,
+                policy.timeout,
+            )
         });
-        let first =
-            probe::<Diagnostic>(&python, "-I", SCRIPT, &policy.modules, &env, policy.timeout);
+        let first = probe::<Diagnostic>(
+            &python,
+            false,
+            SCRIPT,
+            &policy.modules,
+            sandbox,
+            policy.timeout,
+        );
         (first, second.join())
     });
     let second = second.unwrap_or_else(|_| {
@@ -301,49 +320,63 @@ pub(crate) struct VenvChecked {
 }
 
 /// Checks a venv against a runtime: `python` is the `bin/python3` of a venv-shaped directory
-/// that names the runtime as its home and holds the venv's site-packages (see `venv::check`); it
-/// imports `modules`, or the venv's installed distributions' top-level modules when none are
-/// named, writing no bytecode, as `user` when given. `Err` says what failed, in one line.
+/// that names the runtime as its home and reaches the venv's site-packages through descriptor
+/// `spawn::PASSED_FD` (`venv_dir`, the venv's directory as opened and checked; see
+/// `venv::check`); it imports `modules`, or the venv's installed distributions' top-level
+/// modules when none are named, writing no bytecode, isolated (`-I`: no working directory or
+/// `PYTHON*` variable on its path), as `user` when given. `Err` says what failed, in one line;
+/// [`VenvVerdict::Interrupted`] when pyswap was told to stop (no verdict on the venv).
 pub(crate) fn venv(
     python: &Path,
+    venv_dir: std::os::fd::BorrowedFd<'_>,
     modules: &[String],
     user: Option<(u32, u32)>,
     timeout: Duration,
-) -> Result<VenvChecked, String> {
-    let mut argv = vec![
-        python.display().to_string(),
-        "-E".into(),
-        "-B".into(),
-        "-W".into(),
-        "ignore".into(),
-        "-c".into(),
-        VENV_SCRIPT.into(),
-    ];
-    argv.extend(modules.iter().cloned());
-    let mut env = BTreeMap::new();
-    env.insert("PATH".to_owned(), "/usr/local/bin:/usr/bin:/bin".to_owned());
-    env.insert("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned());
-    env.insert("LC_ALL".to_owned(), "C.UTF-8".to_owned());
-    let run = runner::execute_as(&argv, &env, timeout, user);
-    if let Some(why) = runner::run_failure(&run, timeout) {
-        return Err(why);
+) -> VenvVerdict {
+    let start = Start::python(python, &["-B", "-W", "ignore", "-c", VENV_SCRIPT])
+        .args(modules)
+        .user(user)
+        .with_dir(venv_dir);
+    let run = runner::execute(&start, timeout);
+    if run.interrupted {
+        return VenvVerdict::Interrupted;
     }
-    let report: VenvChecked = run
+    if let Some(why) = runner::run_failure(&run, timeout) {
+        return VenvVerdict::Failed(why);
+    }
+    let Some(report) = run
         .stdout
         .lines()
         .last()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .ok_or_else(|| format!("unreadable report: {}", runner::one_line(&run.stdout)))?;
+        .and_then(|l| serde_json::from_str::<VenvChecked>(l).ok())
+    else {
+        return VenvVerdict::Failed(format!(
+            "unreadable report: {}",
+            runner::one_line(&run.stdout)
+        ));
+    };
     if report.failed.is_empty() {
-        Ok(report)
+        VenvVerdict::Passed
     } else {
-        Err(report
-            .failed
-            .iter()
-            .map(|(m, e)| format!("import {m}: {}", runner::one_line(e)))
-            .collect::<Vec<_>>()
-            .join("; "))
+        VenvVerdict::Failed(
+            report
+                .failed
+                .iter()
+                .map(|(m, e)| format!("import {m}: {}", runner::one_line(e)))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
     }
+}
+
+/// A venv check's outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum VenvVerdict {
+    Passed,
+    /// What failed, in one line.
+    Failed(String),
+    /// pyswap was told to stop before or during the check: nothing was learnt about the venv.
+    Interrupted,
 }
 
 /// The post-switch health check through `profile_python` (the profile's `bin/python3`), which
@@ -377,13 +410,15 @@ impl HealthProbe {
     /// Starts the probe of `python` (which must lead to the runtime at `entry`).
     pub(crate) fn start(python: &Path, entry: &Path, expected: &Expected, policy: &Plan) -> Self {
         let started = Instant::now();
-        let (owned, entry, expected, timeout) = (
+        let (owned, entry, expected, sandbox, timeout) = (
             python.to_owned(),
             entry.to_owned(),
             expected.clone(),
+            policy.sandbox.clone(),
             policy.timeout,
         );
-        let run = std::thread::spawn(move || health_probe(&owned, &entry, &expected, timeout));
+        let run =
+            std::thread::spawn(move || health_probe(&owned, &entry, &expected, &sandbox, timeout));
         Self {
             started,
             python: python.to_owned(),
@@ -441,10 +476,10 @@ fn health_probe(
     python: &Path,
     entry: &Path,
     expected: &Expected,
+    sandbox: &Sandbox,
     timeout: Duration,
 ) -> CheckResult {
-    let env = environment(entry, python, expected, Phase::Health);
-    let (diag, run) = match probe::<Probe>(python, "-IS", HEALTH_SCRIPT, &[], &env, timeout) {
+    let (diag, run) = match probe::<Probe>(python, true, HEALTH_SCRIPT, &[], sandbox, timeout) {
         Err(failed) => return *failed,
         Ok(done) => done,
     };
@@ -506,7 +541,7 @@ fn finish(
 
 #[cfg(test)]
 mod tests {
-    use super::runner::{execute, run_failure};
+    use super::runner::{execute_argv as execute, run_failure};
     use super::*;
     use std::time::Duration;
 

@@ -71,6 +71,10 @@ pub(crate) struct Plan {
     pub(crate) health_check: bool,
     /// Timeout of the built-in diagnostic.
     pub(crate) timeout: Duration,
+    /// Who runs an archive's interpreter for its compile workers, the diagnostic and the health
+    /// probe (`[install] sandbox_user` when pyswap is root). Not part of the fingerprint: it
+    /// changes who runs the checks, not what they test.
+    pub(crate) sandbox: crate::spawn::Sandbox,
 }
 
 impl Default for Plan {
@@ -81,6 +85,7 @@ impl Default for Plan {
             checks: Vec::new(),
             health_check: true,
             timeout: Duration::from_secs(60),
+            sandbox: crate::spawn::Sandbox::Caller,
         }
     }
 }

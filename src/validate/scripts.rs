@@ -77,15 +77,17 @@ if not names:
                         continue
                 top.append(head)
         names.update(n for n in top if n.isidentifier() and not n.startswith("__"))
-# Each module in an interpreter of its own, as each service imports its own: one process
+# Each module in an interpreter of its own (isolated as this one is, with the venv's directory
+# on descriptor 3, which the site-packages links go through), as each service imports its own: one process
 # importing everything meets interactions no service does (pip, then pkg_resources, then
 # setuptools trips setuptools' own distutils check).
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 def attempt(name):
     try:
-        r = subprocess.run([sys.executable, "-E", "-B", "-W", "ignore", "-c", "import " + name],
-                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        r = subprocess.run([sys.executable, "-I", "-B", "-W", "ignore", "-c", "import " + name],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+                           cwd="/", pass_fds=(3,))
     except subprocess.TimeoutExpired:
         return name, "timed out after 60 s"
     if r.returncode == 0:

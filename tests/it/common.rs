@@ -97,6 +97,12 @@ pub enum Compression {
 impl TestContext {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
+        // As a home's parents are on a host (`/var/lib`): others may pass through. Root's
+        // sandbox user (`nobody`) compiles and validates each new runtime in the store.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
         let home = dir.path().join("home");
         let served = dir.path().join("served");
         std::fs::create_dir_all(&served).unwrap();
