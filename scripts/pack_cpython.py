@@ -27,6 +27,7 @@ don't require bytecode files"; `pythonbuild/utils.py` gives every member the mti
 - every member: mtime 1704067200 (2024-01-01 UTC), owner 0:0, no user or group names, in sorted
   order, so that two packs of the same tree are the same archive.
 
+`--module NAME=FILE` adds FILE as the stdlib module NAME (a test's probe of who runs the archive's code).
 `--marker TEXT` adds `python/BUILD` and the stdlib module `pyswap_build` (`MARK = TEXT`) (two packs of one interpreter become two builds); `--bytecode`
 adds timestamp `.pyc` files at optimisation level 0 as an archive that ships bytecode would (for
 the one test about that case); `--broken REL` adds a `.py` with a syntax error at `lib/python3.X/REL`.
@@ -173,7 +174,7 @@ def _with_bytecode(p, stdlib_src, name):
 
 
 def pack(path, marker=None, python=None, compression="gz", bytecode=False, regrtest=(),
-         broken=None):
+         broken=None, modules=()):
     """Packs the CPython that `python` runs (default: this one); see the module's docstring.
     `marker` may be text or bytes."""
     if isinstance(marker, bytes):
@@ -184,6 +185,8 @@ def pack(path, marker=None, python=None, compression="gz", bytecode=False, regrt
         argv += ["--bytecode"] if bytecode else []
         argv += ["--regrtest", ",".join(regrtest)] if regrtest else []
         argv += ["--broken", broken] if broken else []
+        for m in modules:
+            argv += ["--module", m]
         out = subprocess.run(argv, check=True, capture_output=True, text=True,
                              env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1")).stdout
         return json.loads(out)
@@ -233,6 +236,10 @@ def pack(path, marker=None, python=None, compression="gz", bytecode=False, regrt
             p.file(f"{lib}/{broken}", b"def broken(:\n    pass\n")
         if bytecode:
             _with_bytecode(p, stdlib, lib)
+        for m in modules:
+            name, _, source = m.partition("=")
+            with open(source, "rb") as f:
+                p.file(f"{lib}/{name}.py", f.read())
         if marker:
             p.file("python/BUILD", marker.encode())
             # A stdlib module that differs between the two builds: what a process imports after
@@ -256,9 +263,12 @@ def main():
     ap.add_argument("--bytecode", action="store_true")
     ap.add_argument("--regrtest", default="", help="comma-separated regression tests to keep")
     ap.add_argument("--broken", help="a .py with a syntax error, relative to lib/python3.X")
+    ap.add_argument("--module", action="append", default=[],
+                    help="NAME=FILE: add FILE as the stdlib module NAME (a test's probe)")
     a = ap.parse_args()
     regrtest = [t for t in a.regrtest.split(",") if t]
-    print(json.dumps(pack(a.out, a.marker, a.python, a.compression, a.bytecode, regrtest, a.broken)))
+    print(json.dumps(pack(a.out, a.marker, a.python, a.compression, a.bytecode, regrtest, a.broken,
+                          a.module)))
 
 
 if __name__ == "__main__":

@@ -714,8 +714,9 @@ fn read_frames(
             .take(MAX_HEADER)
             .read_until(b'\n', &mut line)
             .map_err(|e| broke(format!("output unreadable: {e}")))?;
+        let read = line.len() as u64;
         if line.pop() != Some(b'\n') {
-            return Err(broke(if line.len() as u64 >= MAX_HEADER {
+            return Err(broke(if read >= MAX_HEADER {
                 format!("wrote a header longer than {MAX_HEADER} bytes")
             } else {
                 "ended before it was done".into()

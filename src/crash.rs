@@ -58,3 +58,30 @@ pub(crate) fn point(name: &str) {
 pub fn point(name: &str) {
     timing(name);
 }
+
+/// A rendezvous for the race tests: when `PYSWAP_TEST_PAUSE_AT` is `name=DIR`, the process
+/// creates `DIR/paused` here and waits (a minute at most) until `DIR/go` exists, so a test can
+/// change the filesystem at exactly this step (swap a directory another user owns) and then let
+/// the command go on. Nothing in a release build.
+#[cfg(any(debug_assertions, feature = "crash-points"))]
+pub(crate) fn pause(name: &str) {
+    let Ok(target) = std::env::var("PYSWAP_TEST_PAUSE_AT") else {
+        return;
+    };
+    let Some((want, dir)) = target.split_once('=') else {
+        return;
+    };
+    if want != name {
+        return;
+    }
+    let dir = std::path::Path::new(dir);
+    let _ = std::fs::write(dir.join("paused"), name);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !dir.join("go").exists() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[cfg(not(any(debug_assertions, feature = "crash-points")))]
+#[inline(always)]
+pub(crate) fn pause(_name: &str) {}

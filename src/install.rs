@@ -158,7 +158,13 @@ pub(crate) fn ensure(
         }
     };
     crash::point("install:unpacked");
-    seal(&staging, &mut unpacked, opts.recipe, &opts.validation.sandbox, say)?;
+    seal(
+        &staging,
+        &mut unpacked,
+        opts.recipe,
+        &opts.validation.sandbox,
+        say,
+    )?;
     // The flush to disk runs while the interpreter is validated; publishing waits for it.
     staging.start_flush();
     let digest = tree::digest(&mut unpacked.nodes);
@@ -379,7 +385,13 @@ pub(crate) fn restore(
         progress,
         say,
     )?;
-    seal(&staging, &mut unpacked, recipe, &opts.validation.sandbox, say)?;
+    seal(
+        &staging,
+        &mut unpacked,
+        recipe,
+        &opts.validation.sandbox,
+        say,
+    )?;
     let digest = tree::digest(&mut unpacked.nodes);
     if digest != row.tree_digest {
         return Err(InstallError::Unrestorable {

@@ -12,6 +12,18 @@ fn main() -> ExitCode {
     let result = pyswap::cli::run();
     pyswap::crash::timing("done");
     let (code, document, error) = match result {
+        // A signal that arrived while a child process ran (a venv's check) stopped that run;
+        // the command finished what it had begun, but it was interrupted, and says so.
+        Ok(outcome) if let Some(sig) = pyswap::interrupt::received() => {
+            let message = format!(
+                "interrupted by {}: the command finished what it had begun; a check it cut short decided nothing (a venv whose check was cut short stays where it was, unmarked, and the next switch checks it)",
+                pyswap::interrupt::name(sig)
+            );
+            eprintln!("error: {message}");
+            let code = u8::try_from(128 + sig).unwrap_or(1);
+            let error = serde_json::json!({ "message": message, "help": null, "exit_code": code });
+            (code, outcome.document, Some(error))
+        }
         Ok(outcome) => (ExitStatus::Success as u8, outcome.document, None),
         Err(err) if is_broken_pipe(&err) => return ExitStatus::Success.into(),
         Err(err) => {

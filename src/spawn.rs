@@ -695,7 +695,9 @@ mod tests {
         rustix::io::fcntl_setfd(&f, rustix::io::FdFlags::empty()).unwrap();
         let (out, _, code) = run(&Start::new("/bin/sh").args([
             "-c",
-            &format!("ls /proc/self/fd; pwd; env; test -e /proc/self/fd/{raw} && echo LEAKED; true"),
+            &format!(
+                "ls /proc/self/fd; pwd; env; test -e /proc/self/fd/{raw} && echo LEAKED; true"
+            ),
         ]));
         assert_eq!(code, Some(0));
         assert!(!out.contains("LEAKED"), "{out}");

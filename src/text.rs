@@ -19,14 +19,12 @@ pub(crate) fn human_bytes(n: u64) -> String {
     }
 }
 
-/// A line of talk as it may reach a terminal: credentials masked, control characters escaped
-/// (line breaks between lines kept).
+/// A line of talk as it may reach a terminal: credentials masked, control characters escaped,
+/// line breaks too. A message is one line; a value inside it (a path, a catalogue field, a
+/// command line) cannot start another (`app\nerror: ...` shows as `app\u{a}error: ...`): only
+/// pyswap's own structure, one message per call, chooses the lines.
 pub fn printable_line(msg: &str) -> String {
-    crate::secret::redact_text(msg)
-        .split('\n')
-        .map(|l| printable(l).into_owned())
-        .collect::<Vec<_>>()
-        .join("\n")
+    printable(&crate::secret::redact_text(msg)).into_owned()
 }
 
 /// `text` with control characters (ESC, CR, ...) escaped as `\u{..}`, so text from outside

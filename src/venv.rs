@@ -338,7 +338,12 @@ fn listed(names: &[impl AsRef<OsStr>]) -> String {
     let mut shown: Vec<String> = names
         .iter()
         .take(3)
-        .map(|n| format!("`{}`", crate::text::printable(&n.as_ref().to_string_lossy())))
+        .map(|n| {
+            format!(
+                "`{}`",
+                crate::text::printable(&n.as_ref().to_string_lossy())
+            )
+        })
         .collect();
     if names.len() > 3 {
         shown.push(format!("{} more", names.len() - 3));
@@ -379,6 +384,7 @@ pub(crate) fn delete(home: &Home, v: &VenvRow) -> Result<(), VenvError> {
     }
     let owner = (rustix::process::geteuid().is_root() && opened.uid != 0)
         .then_some((opened.uid, opened.gid));
+    crate::crash::pause("venv:delete-checked");
     let names = names_in(&opened.dir).map_err(io_err(path))?;
     let emptied = std::thread::scope(|scope| {
         scope
@@ -814,10 +820,10 @@ fn checks(
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(v) = venvs.get(i) else { break };
-                    let verdict = open(Path::new(&v.path))
-                        .ok()
-                        .filter(|o| o.is(v))
-                        .map(|o| check(ctx, &o, to, version));
+                    let verdict = open(Path::new(&v.path)).ok().filter(|o| o.is(v)).map(|o| {
+                        crate::crash::pause("venv:check-opened");
+                        check(ctx, &o, to, version)
+                    });
                     if let Ok(mut slot) = results[i].lock() {
                         *slot = verdict;
                     }

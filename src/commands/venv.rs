@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use super::{Changes, Verb};
 use crate::output::Outcome;
-use crate::spawn::Start;
 use crate::settings::Settings;
+use crate::spawn::Start;
 use crate::storage::db::{Db, VenvRow};
 use crate::storage::profile::Profiles;
 use crate::text::{Column, Table};

@@ -387,7 +387,7 @@ pub fn append_file(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], mode:
     b.append_data(&mut h, path, data).unwrap();
 }
 
-fn append_symlink(b: &mut tar::Builder<Vec<u8>>, path: &str, target: &str) {
+pub fn append_symlink(b: &mut tar::Builder<Vec<u8>>, path: &str, target: &str) {
     let mut h = tar::Header::new_gnu();
     h.set_size(0);
     h.set_mode(0o777);

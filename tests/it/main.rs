@@ -26,6 +26,7 @@ mod output;
 mod rollout;
 mod running;
 mod server;
+mod shared_host;
 mod signed;
 mod trust;
 mod validation;
