@@ -546,3 +546,73 @@ fn a_compile_worker_that_lingers_or_floods_ends_the_install_within_seconds() {
     assert!(err.contains("header longer than 256 bytes"), "{err}");
     assert!(processes_with("yes aaaaaaaa").is_empty());
 }
+
+// Issue 35, item 12: ESC was escaped but not a line break: a venv directory named
+// `app\nerror: the current runtime is corrupt; ...` printed that `error:` line as one of its own.
+#[test]
+fn a_line_break_in_a_value_never_starts_a_line_of_output() {
+    let t = TestContext::new();
+    let forged = "/srv/app\nerror: the current runtime is corrupt; run rm -rf /var/lib/pyswap\nx";
+    let r = t.run(&["venv", "remove", forged]);
+    let r = r.fails(1, "is not a registered venv");
+    assert!(
+        r.stderr
+            .lines()
+            .all(|l| !l.starts_with("error: the current")),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(r"/srv/app\u{a}error: the current"),
+        "{}",
+        r.stderr
+    );
+}
+
+// Issue 35, item 13: a switch signalled while it checked registered venvs exited 0 and recorded
+// the interruption as failed checks (`held from <new>: killed by signal 9`), so the venvs looked
+// broken by the new runtime. An interrupted check decides nothing, and the command says it was
+// interrupted (128 + the signal).
+#[test]
+fn sigterm_during_a_venv_check_marks_nothing_and_exits_143() {
+    if !root_or_skip("a signal during a venv check") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let venv = dir.path().join("svc/.venv");
+    let (t, version) = two_builds_with_venv(&venv);
+    let proof = evidence_dir(&t);
+    let site = venv.join("lib/python3.11/site-packages");
+    std::fs::write(
+        site.join("slowmod.py"),
+        format!(
+            "import os, time\nopen(os.path.join({:?}, 'check-started'), 'w').close()\ntime.sleep(60)\n",
+            proof.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        t.home.join("config.toml"),
+        "[venv]\ncheck_modules = [\"slowmod\"]\n",
+    )
+    .unwrap();
+    let before = venv_home(&venv);
+    let child = t
+        .cmd()
+        .args(["switch", &version, "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&proof.join("check-started"));
+    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("interrupted by SIGTERM"), "{stderr}");
+    assert_eq!(venv_home(&venv), before, "{stderr}");
+    let listed = t.run(&["venv", "list", "--json"]).ok().json();
+    assert!(listed[0]["held"].is_null(), "{listed}");
+    assert!(processes_with("slowmod").is_empty());
+}
