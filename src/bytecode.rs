@@ -667,6 +667,8 @@ fn run_worker(
             tail(&stderr)
         ))),
         (Ok(nodes), Ok((s, false))) if s.success() => Ok(nodes),
+        // Killed because another worker failed first: that one's failure is the news.
+        (Ok(_), Ok((_, false))) if failed.load(Ordering::SeqCst) => Err(Failure::Stopped),
         (Ok(_), Ok((s, false))) => Err(Failure::Broke(format!(
             "exited with {s} after its last file: {}",
             tail(&stderr)

@@ -154,7 +154,7 @@ impl Output {
             return Ok(());
         }
         let mut out = std::io::stdout().lock();
-        out.write_all(crate::text::printable_line(text).as_bytes())
+        out.write_all(crate::text::printable_lines(text).as_bytes())
             .and_then(|()| out.flush())
             .map_err(StdoutError)
     }

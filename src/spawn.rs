@@ -473,14 +473,14 @@ fn drain(pipes: &mut [Pipe; 2], until: Instant) -> bool {
 }
 
 /// Kills the process group `pgid` (a child started by [`Start::spawn`] leads its own).
-pub(crate) fn kill_group(pgid: u32) {
-    let Some(pid) = i32::try_from(pgid)
+pub(crate) fn kill_group(leader: u32) {
+    let Some(group) = i32::try_from(leader)
         .ok()
         .and_then(rustix::process::Pid::from_raw)
     else {
         return;
     };
-    let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
 }
 
 /// Who runs the interpreter of an archive before it is validated.
@@ -734,6 +734,7 @@ mod tests {
 
     #[test]
     fn a_sandbox_user_is_found_and_reach_is_checked_per_directory() {
+        use std::os::unix::fs::PermissionsExt;
         assert_eq!(Sandbox::resolve("nobody", false), Sandbox::Caller);
         assert_eq!(Sandbox::resolve("root", true), Sandbox::Root);
         assert_eq!(Sandbox::resolve("0", true), Sandbox::Root);
@@ -751,7 +752,6 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let inner = d.path().join("a/b");
         std::fs::create_dir_all(&inner).unwrap();
-        use std::os::unix::fs::PermissionsExt;
         let set = |p: &Path, m| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
         set(d.path(), 0o755).unwrap();
         set(&d.path().join("a"), 0o700).unwrap();

@@ -27,6 +27,17 @@ pub fn printable_line(msg: &str) -> String {
     printable(&crate::secret::redact_text(msg)).into_owned()
 }
 
+/// Lines of data as they may reach a terminal (a table pyswap laid out): credentials masked,
+/// control characters escaped, the line breaks between lines kept. A value inside a line is
+/// escaped where the table is built (`printable`).
+pub(crate) fn printable_lines(text: &str) -> String {
+    crate::secret::redact_text(text)
+        .split('\n')
+        .map(|l| printable(l).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// `text` with control characters (ESC, CR, ...) escaped as `\u{..}`, so text from outside
 /// (a process's command line, a catalogue) cannot drive the terminal.
 pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {

@@ -112,9 +112,9 @@ pub(crate) fn with_trust<R>(s: &Settings, f: impl FnOnce(Option<&Trust<'_>>) -> 
         return f(None);
     }
     let db = Db::open_home_read(&s.home).ok().flatten();
-    let seen = |key: &str, name: &str| {
+    let seen = |name: &str| {
         db.as_ref()
-            .and_then(|db| db.trust_seen(key, name).ok().flatten())
+            .and_then(|db| db.trust_floor(name).ok().flatten())
             .unwrap_or(0)
     };
     f(Some(&Trust {

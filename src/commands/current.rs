@@ -61,7 +61,7 @@ fn run(s: &Settings) -> anyhow::Result<Outcome> {
         s.profile,
         n,
         g.label(),
-        store_path
+        crate::text::printable(&store_path)
     ))?;
     Outcome::of(&Shown {
         profile: s.profile.clone(),

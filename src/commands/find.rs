@@ -57,7 +57,8 @@ impl Verb for Find {
 
     fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
         let found = find(s, self.request.as_deref())?;
-        s.out.data(&format!("{}\n", found.path))?;
+        s.out
+            .data(&format!("{}\n", crate::text::printable(&found.path)))?;
         Outcome::of(&found)
     }
 }

@@ -62,8 +62,11 @@ fn run(s: &Settings, request: Option<&str>, global: bool) -> anyhow::Result<Outc
             pin::find(&cwd, &s.home.pin_file())?
         };
         let p = found.ok_or(PinError::Missing(cwd))?;
-        s.out
-            .data(&format!("{} (from {})\n", p.request, p.file.display()))?;
+        s.out.data(&format!(
+            "{} (from {})\n",
+            p.request,
+            crate::text::printable(&p.file.display().to_string())
+        ))?;
         (p.request, p.file, false)
     };
     Outcome::of(&Pinned {

@@ -405,14 +405,9 @@ fn remove(s: &Settings, path: &Path, delete: bool) -> anyhow::Result<Outcome> {
         return Err(VenvError::NotRegistered { path: absolute }.into());
     };
     let mut deleted = false;
-    if delete {
-        match venv::state(&s.home, &row) {
-            (State::Missing, _) => {}
-            _ => {
-                venv::delete(&s.home, &row)?;
-                deleted = true;
-            }
-        }
+    if delete && venv::state(&s.home, &row).0 != State::Missing {
+        venv::delete(&s.home, &row)?;
+        deleted = true;
     }
     db.forget_venv(&row.path)?;
     s.out.say(&format!(

@@ -780,15 +780,15 @@ impl Db {
         .map_err(err)
     }
 
-    /// The highest catalogue signature version accepted for `key_id` and `name`, if any.
-    pub(crate) fn trust_seen(&self, key_id: &str, name: &str) -> Result<Option<u64>, DbError> {
+    /// The highest catalogue signature version accepted for catalogue line `name`, by any key:
+    /// the floor of that line (a key rotation does not reopen a rollback).
+    pub(crate) fn trust_floor(&self, name: &str) -> Result<Option<u64>, DbError> {
         self.conn
             .query_row(
-                "SELECT version FROM trust_seen WHERE key_id = ?1 AND name = ?2",
-                params![key_id, name],
+                "SELECT MAX(version) FROM trust_seen WHERE name = ?1",
+                params![name],
                 |r| r.get(0),
             )
-            .optional()
             .map_err(sql_err(&self.path))
     }
 

@@ -162,12 +162,12 @@ impl CatalogueCache {
         let Some(t) = trust else { return Ok(None) };
         let kept_text = self.kept_signature(location);
         let kept = kept_text.as_deref().and_then(trust::read_comment);
-        let floor = |key: &str, name: &str| {
+        let floor = |name: &str| {
             let beside = kept
                 .as_ref()
-                .filter(|(k, c)| k == key && c.name == name)
+                .filter(|(_, c)| c.name == name)
                 .map_or(0, |(_, c)| c.version);
-            (t.seen)(key, name).max(beside)
+            (t.seen)(name).max(beside)
         };
         let shown = crate::secret::strip(location);
         let accepted = trust::check(t, &floor, &shown, bytes, sig)?;

@@ -2,12 +2,15 @@
 //!
 //! A catalogue `C` is signed in minisign's format (Ed25519, prehashed) by `C.minisig`, fetched
 //! beside it. The signature's *trusted comment* (signed too) reads
-//! `pyswap-catalogue [name=NAME ]version=N expires=RFC3339`: `N` only grows per signing key and
-//! name, `expires` is when the signature stops being accepted (by the real clock: `PYSWAP_NOW`
+//! `pyswap-catalogue [name=NAME ]version=N expires=RFC3339`: `N` only grows per catalogue line
+//! (name), whichever trusted key signs it, `expires` is when the signature stops being accepted (by the real clock: `PYSWAP_NOW`
 //! does not move trust). With `[trust] keys` set, a catalogue is used only when
 //!
 //! 1. a trusted key made its signature over exactly its bytes,
-//! 2. its version is not lower than the highest this home accepted for that key and name, and
+//! 2. its version is not lower than the highest this home accepted for that name, from any key
+//!    (the floor is the line's, not the key's: while an old and a new key are both trusted during
+//!    a rotation, the old key's last catalogue cannot be replayed over the new key's newer one),
+//!    and
 //! 3. it has not expired.
 //!
 //! Anything else is a [`TrustError`], refused before anything is downloaded. The accepted
@@ -152,7 +155,7 @@ pub(crate) struct Trust<'a> {
     pub(crate) keys: &'a [Key],
     /// The names a signature must carry (`[trust] names`); empty: any.
     pub(crate) names: &'a [String],
-    pub(crate) seen: &'a dyn Fn(&str, &str) -> u64,
+    pub(crate) seen: &'a dyn Fn(&str) -> u64,
     pub(crate) now: i64,
 }
 
@@ -188,7 +191,7 @@ pub enum TrustError {
         comment: String,
         why: String,
     },
-    #[error("catalogue {catalogue}: version {version} < {seen} seen (key {key_id}{}): an older catalogue than this home accepted", name_suffix(.name))]
+    #[error("catalogue {catalogue}: version {version} < {seen} seen{} (signed by key {key_id}): an older catalogue than this home accepted", name_suffix(.name))]
     Rollback {
         catalogue: String,
         key_id: String,
@@ -257,11 +260,11 @@ impl crate::exit::Reason for TrustError {
 
 /// Checks `sig` (the text of `catalogue.minisig`, if one was found) over `bytes` under
 /// `trust`: which trusted key made it, and its signed comment (a line this host follows, a
-/// version not below `floor`'s for its key id and name, not expired). `floor` stands for
+/// version not below `floor`'s for its name, whichever key signed, not expired). `floor` stands for
 /// `trust.seen` where the caller knows more (the signature kept beside a cached copy).
 pub(crate) fn check(
     trust: &Trust<'_>,
-    floor: &dyn Fn(&str, &str) -> u64,
+    floor: &dyn Fn(&str) -> u64,
     catalogue: &str,
     bytes: &[u8],
     sig: Option<&str>,
@@ -303,7 +306,7 @@ pub(crate) fn check(
             follows: trust.names.to_vec(),
         });
     }
-    let floor = floor(&key_id, &comment.name);
+    let floor = floor(&comment.name);
     if comment.version < floor {
         return Err(TrustError::Rollback {
             catalogue: catalogue.to_owned(),
@@ -492,6 +495,49 @@ pub(crate) struct Signing<'a> {
     pub(crate) now: i64,
 }
 
+/// The comment to sign: only one that hosts would accept now (`check`'s rules), else why not.
+/// The version is the one asked for, or one more than the previous signature's (`before`); it
+/// never goes below the previous one (hosts that took it would refuse the line) nor past the
+/// last version there is; the expiry is in the future and an RFC 3339 time.
+fn signable(how: &Signing<'_>, name: String, before: Option<&Comment>) -> Result<Comment, String> {
+    let version = match (how.version, before) {
+        (Some(v), Some(b)) if v < b.version => {
+            return Err(format!(
+                "version {v} is below the version {} already signed for this file: hosts that accepted it would refuse this one",
+                b.version
+            ));
+        }
+        (Some(v), _) => v,
+        (None, Some(b)) => b.version.checked_add(1).ok_or_else(|| {
+            format!(
+                "the previous signature has version {}, the last there is: nothing newer can be signed for catalogue line `{}`; sign under a new name ([trust] names)",
+                b.version, b.name
+            )
+        })?,
+        (None, None) => 1,
+    };
+    let secs = i64::try_from(how.expires_in.as_secs()).unwrap_or(i64::MAX);
+    if secs <= 0 {
+        return Err(
+            "--expires-in must be longer than 0s: hosts refuse an expired catalogue".into(),
+        );
+    }
+    let expires = how.now.saturating_add(secs);
+    let comment = Comment {
+        name,
+        version,
+        expires,
+    };
+    // What a host reads back must be what was meant (a year past 9999 has no RFC 3339 form).
+    match Comment::parse(&comment.text()) {
+        Ok(back) if back == comment && back.expires > how.now => Ok(comment),
+        _ => Err(format!(
+            "--expires-in {} reaches past 9999-12-31, which hosts cannot read; sign for less",
+            humantime::format_duration(how.expires_in)
+        )),
+    }
+}
+
 /// Signs the catalogue at `path` into `path.minisig` (written by rename), returning that path and
 /// what the signature says.
 pub(crate) fn sign_file(
@@ -522,15 +568,7 @@ pub(crate) fn sign_file(
             "name `{name}` may have only letters, digits, `-`, `_` and `.`"
         )));
     }
-    let comment = Comment {
-        name,
-        version: how
-            .version
-            .unwrap_or_else(|| before.as_ref().map_or(1, |c| c.version + 1)),
-        expires: how
-            .now
-            .saturating_add(i64::try_from(how.expires_in.as_secs()).unwrap_or(i64::MAX)),
-    };
+    let comment = signable(how, name, before.as_ref()).map_err(failed)?;
     let sk = secret_key(how.key, how.password.clone())?;
     let text = sign(&sk, &shown, &bytes, &comment)?;
     let dir = sig_path.parent().unwrap_or(std::path::Path::new("."));
@@ -589,7 +627,7 @@ mod tests {
             expires: 2_000_000_000,
         };
         let sig = sign(&pair.sk, "c.json", b"{}", &comment).unwrap();
-        let none = |_: &str, _: &str| 0;
+        let none = |_: &str| 0;
         let both = [other.clone(), key.clone()];
         let others = [other];
         let trust = |keys, names| Trust {
@@ -612,7 +650,7 @@ mod tests {
             )
             .is_ok()
         );
-        let err = |t: &Trust<'_>, floor: &dyn Fn(&str, &str) -> u64, bytes: &[u8], sig| {
+        let err = |t: &Trust<'_>, floor: &dyn Fn(&str) -> u64, bytes: &[u8], sig| {
             check(t, floor, "c.json", bytes, sig)
                 .unwrap_err()
                 .to_string()
@@ -630,13 +668,44 @@ mod tests {
             "catalogue c.json is signed for catalogue line production, not for staging or canary ([trust] names)"
         );
         assert!(
-            err(&trusted, &|_: &str, _: &str| 4, b"{}", Some(&sig))
-                .contains("version 3 < 4 seen (key ")
+            err(&trusted, &|_: &str| 4, b"{}", Some(&sig))
+                .contains("version 3 < 4 seen, name production (signed by key ")
         );
         let later = Trust {
             now: 2_000_000_000,
             ..trust(key, any)
         };
         assert!(err(&later, &none, b"{}", Some(&sig)).contains("expired at 2033-05-18T03:33:20Z"));
+    }
+
+    // Issue 35, item 11: `catalogue sign` signed version 0 after 2^64-1, an `expires=@…` every
+    // host refuses for `--expires-in 10000years`, and an expired catalogue for `0s`.
+    #[test]
+    fn the_signer_signs_only_what_hosts_accept() {
+        let how = |version, expires_in: &str| Signing {
+            key: std::path::Path::new("k"),
+            password: None,
+            version,
+            name: None,
+            expires_in: humantime::parse_duration(expires_in).unwrap(),
+            now: 1_900_000_000,
+        };
+        let last = Comment {
+            name: "prod".into(),
+            version: u64::MAX,
+            expires: 2_000_000_000,
+        };
+        let e = signable(&how(None, "30d"), "prod".into(), Some(&last)).unwrap_err();
+        assert!(e.contains("the last there is"), "{e}");
+        let e = signable(&how(None, "10000years"), String::new(), None).unwrap_err();
+        assert!(e.contains("past 9999-12-31"), "{e}");
+        let e = signable(&how(None, "0s"), String::new(), None).unwrap_err();
+        assert!(e.contains("longer than 0s"), "{e}");
+        let seven = Comment { version: 7, ..last };
+        let e = signable(&how(Some(6), "30d"), "prod".into(), Some(&seven)).unwrap_err();
+        assert!(e.contains("below the version 7"), "{e}");
+        let c = signable(&how(None, "30d"), "prod".into(), Some(&seven)).unwrap();
+        assert_eq!((c.version, c.expires), (8, 1_900_000_000 + 30 * 86_400));
+        assert_eq!(Comment::parse(&c.text()).unwrap(), c);
     }
 }
