@@ -592,3 +592,38 @@ fn regional_mirrors_serve_one_signed_catalogue_with_relative_urls() {
     .ok();
     assert_eq!(host.profile_version().as_deref(), Some("3.11.9"));
 }
+
+// Issue 35, item 10: the floor was kept per key: with the old and the new key both trusted (the
+// README's rotation), a mirror replayed the old key's last catalogue (v5) after hosts had taken
+// v6 from the new key, and `switch 3.11` went back to the older build. The floor is the line's.
+#[test]
+fn a_key_rotation_does_not_reopen_a_rollback() {
+    let mut t = TestContext::new();
+    let Some(minisign) = Minisign::find(&t) else {
+        return;
+    };
+    t.add("3.11.8", Fake::Good, Compression::Gz);
+    let old = minisign.keypair("old", None);
+    let new = minisign.keypair("new", None);
+    trust(&t, &[&old, &new]);
+    let cat = t.catalogue_path();
+    let sig = {
+        let mut p = cat.as_os_str().to_owned();
+        p.push(".minisig");
+        PathBuf::from(p)
+    };
+    minisign.sign(&old, &cat, &comment(5, FAR));
+    t.run(&["switch", "3.11"]).ok();
+    assert_eq!(t.profile_version().as_deref(), Some("3.11.8"));
+    let (v5, v5_sig) = (std::fs::read(&cat).unwrap(), std::fs::read(&sig).unwrap());
+    // The rotation: a newer catalogue (3.11.9), signed by the new key as version 6.
+    t.add("3.11.9", Fake::Good, Compression::Gz);
+    minisign.sign(&new, &cat, &comment(6, FAR));
+    t.run(&["switch", "3.11"]).ok();
+    assert_eq!(t.profile_version().as_deref(), Some("3.11.9"));
+    // The mirror replays the old key's v5: refused, whichever key signed it.
+    std::fs::write(&cat, &v5).unwrap();
+    std::fs::write(&sig, &v5_sig).unwrap();
+    t.run(&["switch", "3.11"]).fails(1, "version 5 < 6 seen");
+    assert_eq!(t.profile_version().as_deref(), Some("3.11.9"));
+}
