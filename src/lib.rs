@@ -30,6 +30,7 @@ mod log;
 mod mapped;
 mod metrics;
 pub mod network;
+mod nofollow;
 pub mod output;
 pub mod platform;
 mod policy;

@@ -183,7 +183,7 @@ pub(crate) fn open(path: &Path) -> Result<Opened, VenvError> {
         path: path.to_owned(),
         why: why.to_owned(),
     };
-    let dir = open_no_symlinks(path).map_err(|e| match e {
+    let dir = crate::nofollow::open_dir(path).map_err(|e| match e {
         rustix::io::Errno::NOENT => VenvError::Missing {
             path: path.to_owned(),
         },
@@ -231,28 +231,6 @@ pub(crate) fn open(path: &Path) -> Result<Opened, VenvError> {
         config: Config::parse(&text),
         config_mode: cst.st_mode & 0o7777,
     })
-}
-
-/// Opens the directory `path` (absolute) one component at a time from `/`, following no symlink
-/// anywhere on the way (`O_NOFOLLOW` at each step): what is opened is what the path names now,
-/// and nobody who owns a directory above it can redirect it (`ELOOP` where a symlink stands).
-pub(crate) fn open_no_symlinks(path: &Path) -> rustix::io::Result<OwnedFd> {
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    if !path.is_absolute() {
-        return Err(rustix::io::Errno::INVAL);
-    }
-    let mut dir = rustix::fs::open("/", flags, Mode::empty())?;
-    for c in path.components() {
-        match c {
-            std::path::Component::Normal(name) => {
-                dir = rustix::fs::openat(&dir, name, flags, Mode::empty())?;
-            }
-            std::path::Component::RootDir | std::path::Component::CurDir => {}
-            // A canonical path has none; `..` would climb out of what was checked.
-            _ => return Err(rustix::io::Errno::INVAL),
-        }
-    }
-    Ok(dir)
 }
 
 /// What may stand at the top of a venv directory for `venv remove --delete` to delete it:
@@ -315,7 +293,7 @@ pub(crate) fn check_target(path: &Path) -> Result<(), VenvError> {
         Ok(m) if !m.is_dir() => return Err(occupied("it is a file".into())),
         Ok(_) => {}
     }
-    let dir = open_no_symlinks(path).map_err(|e| match e {
+    let dir = crate::nofollow::open_dir(path).map_err(|e| match e {
         rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => {
             occupied("a symlink stands on its path".into())
         }
@@ -352,7 +330,7 @@ fn listed(names: &[impl AsRef<OsStr>]) -> String {
 }
 
 /// Deletes the registered venv `v`: its directory opened with no symlink followed on its path
-/// ([`open_no_symlinks`]), confirmed to be the directory registered and a venv of the entry
+/// (`nofollow::open_dir`), confirmed to be the directory registered and a venv of the entry
 /// registered, holding only what a venv holds ([`VENV_NAMES`]); then emptied through that
 /// descriptor and removed from its parent. As root, the emptying runs with the venv owner's
 /// file-system identity (`setfsuid`), so it deletes nothing its owner could not delete: a
@@ -374,7 +352,7 @@ pub(crate) fn delete(home: &Home, v: &VenvRow) -> Result<(), VenvError> {
     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
         return Err(io_err(path)(rustix::io::Errno::INVAL));
     };
-    let up = open_no_symlinks(parent).map_err(io_err(parent))?;
+    let up = crate::nofollow::open_dir(parent).map_err(io_err(parent))?;
     let st = rustix::fs::statat(&up, name, AtFlags::SYMLINK_NOFOLLOW).map_err(io_err(path))?;
     if (st.st_dev, st.st_ino) != (opened.dev, opened.ino) {
         return Err(VenvError::NotAVenv {

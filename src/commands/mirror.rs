@@ -142,8 +142,8 @@ fn run(
             }
         }
     }
-    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let mut published = mirror::load(dir)?;
+    let mirror_dir = mirror::MirrorDir::open(dir)?;
+    let mut published = mirror_dir.load()?;
     let base = match urls {
         Urls::Base(b) => Some(mirror::base_url(dir, b)?),
         Urls::Relative => None,
@@ -156,7 +156,8 @@ fn run(
         signature: None,
     };
     for entry in entries {
-        let (rel_url, target, size, downloaded) = mirror_one(s, &fetcher, &cache, dir, entry)?;
+        let (rel_url, target, size, downloaded) =
+            mirror_one(s, &fetcher, &cache, &mirror_dir, entry)?;
         let sha256 = entry.sha256.clone().unwrap_or_default();
         let url = match &base {
             Some(base) => base
@@ -185,7 +186,7 @@ fn run(
             downloaded,
         });
     }
-    let path = mirror::save(dir, &published)?;
+    let (path, bytes) = mirror_dir.save(&published)?;
     s.out.say(&format!(
         "wrote {} ({} entries); point hosts at it with --catalogue",
         path.display(),
@@ -193,7 +194,17 @@ fn run(
     ));
     report.catalogue = path.display().to_string();
     if let Some(how) = signing {
-        let (sig, comment) = crate::network::catalogue::trust::sign_file(&path, how)?;
+        let before = mirror_dir.signature()?;
+        let (text, comment) = crate::network::catalogue::trust::sign_bytes(
+            &path.display().to_string(),
+            &bytes,
+            before.as_deref(),
+            how,
+        )?;
+        let sig = mirror_dir.write(
+            &format!("{}.minisig", mirror::CATALOGUE_FILE),
+            text.as_bytes(),
+        )?;
         s.out.say(&format!(
             "signed it: {} ({})",
             sig.display(),
@@ -215,7 +226,7 @@ fn mirror_one(
     s: &Settings,
     fetcher: &Fetcher,
     cache: &DownloadCache,
-    dir: &Path,
+    dir: &mirror::MirrorDir,
     entry: &Entry,
 ) -> anyhow::Result<(String, PathBuf, u64, bool)> {
     let sha256 = entry
@@ -223,9 +234,18 @@ fn mirror_one(
         .clone()
         .ok_or_else(|| crate::install::InstallError::NoDigest(entry.key.clone()))?;
     let (rel_url, rel_path) = mirror::layout(entry)?;
-    let target = dir.join(&rel_path);
-    let parent = target.parent().unwrap_or(dir).to_owned();
-    std::fs::create_dir_all(&parent).map_err(io_err(&parent))?;
+    let target = dir.path.join(&rel_path);
+    let parent = target.parent().unwrap_or(&dir.path).to_owned();
+    let file_name = rel_path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| mirror::MirrorError::UnsafeName {
+            url: entry.url.clone(),
+            segment: String::new(),
+        })?
+        .to_owned();
+    // Every directory on the way reached through the one above, no symlink followed.
+    let release = dir.subdir(rel_path.parent().unwrap_or(Path::new("")))?;
     let progress = s.out.progress(&entry.key);
     let source_url = catalogue::mirrored(&entry.url, s.mirror.as_deref())?;
     // The same lock as `install` holds for this archive: one writer of its partial download.
@@ -253,8 +273,12 @@ fn mirror_one(
                 .download(&spec, &progress, |r| io::copy(r, &mut io::sink()))
                 .is_ok()
     };
-    if verify(&target) {
-        let size = target.metadata().map_err(io_err(&target))?.len();
+    // A copy already there is read through the release directory's descriptor, and only when
+    // it is a regular file (a link planted there is replaced below, never read or followed).
+    if let Some(present) = mirror::regular_in(&release, &file_name)
+        && verify(&present)
+    {
+        let size = present.metadata().map_err(io_err(&target))?.len();
         return Ok((rel_url, target, size, false));
     }
     let cached = cache.lookup(&sha256);
@@ -273,18 +297,34 @@ fn mirror_one(
         },
         local: cache.lookup(&sha256),
     };
-    let (copied, done) = fetcher.download(&spec, &progress, |r| {
-        let mut tmp = tempfile::NamedTempFile::new_in(&parent)?;
-        io::copy(r, &mut tmp)?;
-        tmp.as_file().sync_all()?;
+    // The temporary files' names (one per try), so that a download refused after it was
+    // written (a wrong sha256) or retried leaves nothing behind in the mirror.
+    let made: std::cell::RefCell<Vec<String>> = std::cell::RefCell::new(Vec::new());
+    let fetched = fetcher.download(&spec, &progress, |r| {
+        let (mut f, tmp) = crate::nofollow::temp_file(&release, &file_name)?;
+        made.borrow_mut().push(tmp.clone());
+        io::copy(r, &mut f).and_then(|_| f.sync_all())?;
         Ok::<_, io::Error>(tmp)
-    })?;
+    });
+    let kept = match &fetched {
+        Ok((Ok(tmp), _)) => Some(tmp.clone()),
+        _ => None,
+    };
+    for tmp in made.into_inner() {
+        if Some(&tmp) != kept.as_ref() {
+            crate::nofollow::discard(&release, &tmp);
+        }
+    }
+    let (copied, done) = fetched?;
     let tmp = copied.map_err(|error| FetchError::Write {
         url: spec.url.clone(),
         path: parent.clone(),
         error,
     })?;
-    tmp.persist(&target).map_err(|e| io_err(&target)(e.error))?;
+    crate::nofollow::publish(&release, &tmp, &file_name).map_err(|e| {
+        crate::nofollow::discard(&release, &tmp);
+        io_err(&target)(e)
+    })?;
     if remote && spec.local.is_none() {
         cache.admit(&sha256)?;
     }

@@ -616,3 +616,80 @@ fn sigterm_during_a_venv_check_marks_nothing_and_exits_143() {
     assert!(listed[0]["held"].is_null(), "{listed}");
     assert!(processes_with("slowmod").is_empty());
 }
+
+/// A home with one synthetic 3.11.9 in its catalogue, and the release directory name a mirror
+/// puts it under (learnt by mirroring it once into a scratch directory).
+fn mirror_source() -> (TestContext, String) {
+    let mut t = TestContext::new();
+    t.add("3.11.9", crate::common::Fake::Good, Compression::Gz);
+    let scratch = t.dir.path().join("scratch");
+    t.run(&["mirror", scratch.to_str().unwrap(), "3.11.9"]).ok();
+    let release = std::fs::read_dir(&scratch)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_type().unwrap().is_dir())
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .into_owned();
+    (t, release)
+}
+
+// Issue 35, items 14 and 15: root's `mirror DIR` wrote the archive through `DIR/<build>`, a link
+// that uid 65534 planted to a root-only directory; with `DIR` itself a link to another mirror it
+// replaced that mirror's catalogue; a FIFO planted as the catalogue hung it with the gc lock held.
+#[test]
+fn root_mirrors_only_into_a_directory_it_trusts_and_never_through_a_planted_link() {
+    if !root_or_skip("mirroring into directories another user owns") {
+        return;
+    }
+    let (t, release) = mirror_source();
+    let secret = t.dir.path().join("root-only");
+    std::fs::create_dir(&secret).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // A directory the user owns, with the release directory a link they planted.
+    let theirs = users_dir(&t.dir.path().join("theirs"));
+    std::os::unix::fs::symlink(&secret, theirs.join(&release)).unwrap();
+    t.run(&["mirror", theirs.to_str().unwrap(), "3.11.9"])
+        .fails(1, "owned by uid 65534");
+    // Root's own directory, where the release directory is a link (planted while it was open).
+    let own = t.dir.path().join("own");
+    std::fs::create_dir(&own).unwrap();
+    std::os::unix::fs::symlink(&secret, own.join(&release)).unwrap();
+    t.run(&["mirror", own.to_str().unwrap(), "3.11.9"])
+        .fails(1, "symlink or not a directory");
+    // Or a directory of the user's there.
+    std::fs::remove_file(own.join(&release)).unwrap();
+    users_dir(&own.join(&release));
+    t.run(&["mirror", own.to_str().unwrap(), "3.11.9"])
+        .fails(1, "owned by uid 65534");
+    assert_eq!(std::fs::read_dir(&secret).unwrap().count(), 0);
+
+    // DIR a link to another mirror: refused; that mirror's catalogue is as it was.
+    let other = t.dir.path().join("scratch");
+    let before = std::fs::read(other.join("download-metadata.json")).unwrap();
+    let link = t.dir.path().join("link");
+    std::os::unix::fs::symlink(&other, &link).unwrap();
+    t.run(&["mirror", link.to_str().unwrap(), "3.11.9"])
+        .fails(1, "is a symlink");
+    assert_eq!(
+        std::fs::read(other.join("download-metadata.json")).unwrap(),
+        before
+    );
+
+    // A FIFO as the catalogue: refused at once, and gc is not held off.
+    let fifo_dir = t.dir.path().join("fifo");
+    std::fs::create_dir(&fifo_dir).unwrap();
+    run_ok(
+        Path::new("mkfifo"),
+        &[fifo_dir.join("download-metadata.json").to_str().unwrap()],
+    );
+    let (code, err) = run_bounded(
+        &t,
+        &["mirror", fifo_dir.to_str().unwrap(), "3.11.9"],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("not a regular file"), "{err}");
+    t.run(&["gc"]).ok();
+}

@@ -293,10 +293,13 @@ impl Catalogue {
                 source_name: source_name.clone(),
                 reason: e.to_string(),
             })?;
-        // What relative archive URLs are resolved against: the catalogue's own URL.
+        // What relative archive URLs are resolved against: the catalogue's own URL; for a file,
+        // the directory it was really read from (`link/../c.json` is read where the kernel
+        // resolves it, past the link, never where removing `..` from the text would point).
         let base = match &source {
             Location::Url(u) => url::Url::parse(u).ok(),
-            Location::Path(p) => std::path::absolute(p)
+            Location::Path(p) => std::fs::canonicalize(p)
+                .or_else(|_| std::path::absolute(p))
                 .ok()
                 .and_then(|p| url::Url::from_file_path(p).ok()),
             Location::Embedded => None,
@@ -752,6 +755,22 @@ mod tests {
                 "{bad}: {err}"
             );
         }
+        // Issue 35, item 16: a path through a symlinked directory and `..` resolves as the
+        // kernel reads it, not as the text reads without `..`.
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("real/sub")).unwrap();
+        std::fs::write(d.path().join("real/c.json"), &rel).unwrap();
+        std::os::unix::fs::symlink(d.path().join("real/sub"), d.path().join("link")).unwrap();
+        let through =
+            Catalogue::parse(&rel, Location::Path(d.path().join("link/../c.json"))).unwrap();
+        let real = std::fs::canonicalize(d.path().join("real")).unwrap();
+        assert_eq!(
+            through.entries[0].url,
+            format!(
+                "file://{}/20260101/cpython-3.12.4%2B20260101-x.tar.gz",
+                real.display()
+            )
+        );
         // The embedded catalogue has no URL of its own: a relative URL there is refused.
         let raw = serde_json::value::to_raw_value(
             &serde_json::from_str::<serde_json::Value>(&rel).unwrap()["cpython-3.12.4-linux-x86_64-gnu"],

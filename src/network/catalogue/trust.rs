@@ -553,24 +553,8 @@ pub(crate) fn sign_file(
     let mut sig_path = path.as_os_str().to_owned();
     sig_path.push(".minisig");
     let sig_path = std::path::PathBuf::from(sig_path);
-    let before = read_signature(&shown, &sig_path)
-        .ok()
-        .flatten()
-        .and_then(|t| read_comment(&t))
-        .map(|(_, c)| c);
-    let name = how
-        .name
-        .clone()
-        .or_else(|| before.as_ref().map(|c| c.name.clone()))
-        .unwrap_or_default();
-    if !name.is_empty() && !valid_name(&name) {
-        return Err(failed(format!(
-            "name `{name}` may have only letters, digits, `-`, `_` and `.`"
-        )));
-    }
-    let comment = signable(how, name, before.as_ref()).map_err(failed)?;
-    let sk = secret_key(how.key, how.password.clone())?;
-    let text = sign(&sk, &shown, &bytes, &comment)?;
+    let before = read_signature(&shown, &sig_path).ok().flatten();
+    let (text, comment) = sign_bytes(&shown, &bytes, before.as_deref(), how)?;
     let dir = sig_path.parent().unwrap_or(std::path::Path::new("."));
     let written = tempfile::NamedTempFile::new_in(dir).and_then(|mut tmp| {
         std::io::Write::write_all(&mut tmp, text.as_bytes())?;
@@ -584,6 +568,35 @@ pub(crate) fn sign_file(
     });
     written.map_err(|e| failed(e.to_string()))?;
     Ok((sig_path, comment))
+}
+
+/// The signature (`.minisig` text) of catalogue `bytes` (`shown` names it), continuing from the
+/// signature `before` it had, if any, and what it says.
+pub(crate) fn sign_bytes(
+    shown: &str,
+    bytes: &[u8],
+    before: Option<&str>,
+    how: &Signing<'_>,
+) -> Result<(String, Comment), SignError> {
+    let failed = |why: String| SignError::Sign {
+        path: shown.to_owned(),
+        why,
+    };
+    let before = before.and_then(read_comment).map(|(_, c)| c);
+    let name = how
+        .name
+        .clone()
+        .or_else(|| before.as_ref().map(|c| c.name.clone()))
+        .unwrap_or_default();
+    if !name.is_empty() && !valid_name(&name) {
+        return Err(failed(format!(
+            "name `{name}` may have only letters, digits, `-`, `_` and `.`"
+        )));
+    }
+    let comment = signable(how, name, before.as_ref()).map_err(failed)?;
+    let sk = secret_key(how.key, how.password.clone())?;
+    let text = sign(&sk, shown, bytes, &comment)?;
+    Ok((text, comment))
 }
 
 #[cfg(test)]
