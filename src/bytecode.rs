@@ -667,14 +667,16 @@ fn run_worker(
             tail(&stderr)
         ))),
         (Ok(nodes), Ok((s, false))) if s.success() => Ok(nodes),
-        // Killed because another worker failed first: that one's failure is the news.
-        (Ok(_), Ok((_, false))) if failed.load(Ordering::SeqCst) => Err(Failure::Stopped),
+        // Killed because another worker failed first (that one's failure is the news), or
+        // stopped while it answered.
+        (Ok(_), Ok((_, false))) | (Err(Failure::Broke(_)), _) if failed.load(Ordering::SeqCst) => {
+            Err(Failure::Stopped)
+        }
         (Ok(_), Ok((s, false))) => Err(Failure::Broke(format!(
             "exited with {s} after its last file: {}",
             tail(&stderr)
         ))),
         (Ok(_), Err(e)) => Err(Failure::Broke(format!("could not be waited for: {e}"))),
-        (Err(Failure::Broke(_)), _) if failed.load(Ordering::SeqCst) => Err(Failure::Stopped),
         (Err(Failure::Broke(why)), _) => Err(Failure::Broke(format!("{why}: {}", tail(&stderr)))),
         (Err(f), _) => Err(f),
     }

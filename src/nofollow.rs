@@ -26,7 +26,7 @@ pub(crate) fn open_dir(path: &Path) -> rustix::io::Result<OwnedFd> {
     for c in path.components() {
         match c {
             Component::Normal(name) => {
-                dir = rustix::fs::openat(&dir, name, DIR_FLAGS, Mode::empty())?
+                dir = rustix::fs::openat(&dir, name, DIR_FLAGS, Mode::empty())?;
             }
             Component::RootDir | Component::CurDir => {}
             // A canonical path has none; `..` would climb out of what was checked.

@@ -300,13 +300,13 @@ fn mirror_one(
     // The temporary files' names (one per try), so that a download refused after it was
     // written (a wrong sha256) or retried leaves nothing behind in the mirror.
     let made: std::cell::RefCell<Vec<String>> = std::cell::RefCell::new(Vec::new());
-    let fetched = fetcher.download(&spec, &progress, |r| {
+    let outcome = fetcher.download(&spec, &progress, |r| {
         let (mut f, tmp) = crate::nofollow::temp_file(&release, &file_name)?;
         made.borrow_mut().push(tmp.clone());
         io::copy(r, &mut f).and_then(|_| f.sync_all())?;
         Ok::<_, io::Error>(tmp)
     });
-    let kept = match &fetched {
+    let kept = match &outcome {
         Ok((Ok(tmp), _)) => Some(tmp.clone()),
         _ => None,
     };
@@ -315,7 +315,7 @@ fn mirror_one(
             crate::nofollow::discard(&release, &tmp);
         }
     }
-    let (copied, done) = fetched?;
+    let (copied, done) = outcome?;
     let tmp = copied.map_err(|error| FetchError::Write {
         url: spec.url.clone(),
         path: parent.clone(),

@@ -763,12 +763,12 @@ mod tests {
         std::os::unix::fs::symlink(d.path().join("real/sub"), d.path().join("link")).unwrap();
         let through =
             Catalogue::parse(&rel, Location::Path(d.path().join("link/../c.json"))).unwrap();
-        let real = std::fs::canonicalize(d.path().join("real")).unwrap();
+        let resolved = std::fs::canonicalize(d.path().join("real")).unwrap();
         assert_eq!(
             through.entries[0].url,
             format!(
                 "file://{}/20260101/cpython-3.12.4%2B20260101-x.tar.gz",
-                real.display()
+                resolved.display()
             )
         );
         // The embedded catalogue has no URL of its own: a relative URL there is refused.
