@@ -315,3 +315,26 @@ fn every_error_reason_is_registered_beside_its_impl() {
         "add `crate::exit::register!(T);`: {missing:?}"
     );
 }
+
+// Issue 35, item 3: one way to start a process. Outside `src/spawn.rs` (and unit tests), no
+// module builds a `Command` of its own: every start goes through `spawn::Start`, which isolates
+// it from the caller (working directory, environment, descriptors, process group, deadline).
+#[test]
+fn every_process_is_started_through_the_one_runner() {
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    let mut found = Vec::new();
+    for f in files {
+        if f.ends_with("src/spawn.rs") {
+            continue;
+        }
+        let text = code(&f);
+        let shipped = text.split("#[cfg(test)]").next().unwrap_or("");
+        for needle in ["Command::new", "process::Command", "pre_exec("] {
+            if shipped.contains(needle) {
+                found.push(format!("{}: {needle}", f.display()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "processes started outside spawn::Start: {found:?}");
+}
