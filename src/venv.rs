@@ -701,7 +701,8 @@ pub(crate) struct Update {
     /// `moved` (checked and moved), `returned` (moved back to an entry it ran on before, no
     /// check), `held` (its check failed: it stays on its runtime and works), `stays` (another
     /// minor version: it stays on its own), `changed` (the directory is no longer the venv
-    /// registered, or unreadable: left alone), `finished` (an interrupted move completed).
+    /// registered, or unreadable: left alone), `finished` (an interrupted move completed),
+    /// `unchecked` (a signal to pyswap cut its check short: left where it was, unmarked).
     pub(crate) state: &'static str,
     pub(crate) minor: String,
     /// The entry it ran before, and runs now.
