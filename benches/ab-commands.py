@@ -47,6 +47,7 @@ def main():
     ap.add_argument("--work", help="working directory (default: a fresh one under /tmp, removed)")
     args = ap.parse_args()
     work = args.work or tempfile.mkdtemp(prefix="pyswap-ab.")
+    os.chmod(work, 0o755)  # reachable by root's sandbox user (nobody)
     os.makedirs(work, exist_ok=True)
     try:
         bins = [os.path.abspath(args.old), os.path.abspath(args.new)]

@@ -211,6 +211,7 @@ def main():
     pyswap = build_pyswap()
     uv, uv_version = install_uv()
     work = args.work or tempfile.mkdtemp(prefix="pyswap-vs-uv.")
+    os.chmod(work, 0o755)  # reachable by root's sandbox user (nobody)
     www = os.path.join(work, "www")
     os.makedirs(www, exist_ok=True)
     saved = os.path.join(www, "packed.json")

@@ -11,6 +11,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/pyswap-parallel.XXXXXX)
+chmod 755 "$work"  # reachable by root's sandbox user (nobody)
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 rate=${RATE:-16777216}
 runs=${RUNS:-3}

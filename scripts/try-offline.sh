@@ -21,6 +21,9 @@ if [ -n "$missing" ]; then
   fi
 fi
 work=${TRY_DIR:-$(mktemp -d /tmp/pyswap-try.XXXXXX)}
+# Others may pass through, as through /var/lib: run as root, pyswap compiles and validates each
+# new runtime as its unprivileged sandbox user (`[install] sandbox_user`, default nobody).
+chmod 755 "$work"
 mkdir -p "$work/mirror"
 # A first release build compiles ~250 crates (SQLite, zstd, rustls...): several minutes on 2 cores.
 echo "building pyswap (release; the first build takes several minutes, later ones seconds)" >&2

@@ -11,6 +11,8 @@ export PYTHONDONTWRITEBYTECODE=1   # nothing written into the repository
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 started=$(date +%s)
 work=$(mktemp -d /tmp/pyswap-fleet.XXXXXX)
+# Reachable by root's sandbox user (nobody), which compiles and validates each new runtime.
+chmod 755 "$work"
 trap 'rm -rf "$work"' EXIT
 venv="${CARGO_TARGET_DIR:-$repo/target}/ansible-venv"
 if [ ! -x "$venv/bin/ansible-playbook" ]; then
