@@ -336,5 +336,8 @@ fn every_process_is_started_through_the_one_runner() {
             }
         }
     }
-    assert!(found.is_empty(), "processes started outside spawn::Start: {found:?}");
+    assert!(
+        found.is_empty(),
+        "processes started outside spawn::Start: {found:?}"
+    );
 }

@@ -7,7 +7,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::common::{
@@ -238,26 +238,16 @@ fn the_venv_check_reads_the_venv_it_checked_not_what_a_swapped_path_names() {
     .unwrap();
     std::fs::copy(venv.join("pyvenv.cfg"), fake.join("venv/pyvenv.cfg")).unwrap();
     chown_nobody(&fake);
-    let rendezvous = tempfile::tempdir().unwrap();
-    let child = t
-        .cmd()
-        .args(["switch", &version, "--json"])
-        .env(
-            "PYSWAP_TEST_PAUSE_AT",
-            format!("venv:check-opened={}", rendezvous.path().display()),
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for(&rendezvous.path().join("paused"));
     // The swap, done as the user could (they own `u`): the real project out, the look-alike in.
-    as_nobody_sh(&format!(
-        "mv {u}/proj {u}/proj.real && mv {u}/fake {u}/proj",
-        u = users.display()
-    ));
-    std::fs::write(rendezvous.path().join("go"), "").unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = swapped_at(
+        &t,
+        &["switch", &version, "--json"],
+        "venv:check-opened",
+        &format!(
+            "mv {u}/proj {u}/proj.real && mv {u}/fake {u}/proj",
+            u = users.display()
+        ),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(evidence(&proof), Vec::<String>::new(), "{stderr}");
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -272,25 +262,30 @@ fn wait_for(path: &Path) {
     }
 }
 
-/// Runs `script` with `sh -c` as `nobody`, which must succeed.
-fn as_nobody_sh(script: &str) {
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--",
-            "sh",
-            "-c",
-            script,
-        ])
-        .output()
+/// Runs pyswap with `args`, paused at step `point` (`crash::pause`) while `nobody` runs
+/// `script` (a swap of a directory they own), then lets it go on; its output.
+fn swapped_at(t: &TestContext, args: &[&str], point: &str, script: &str) -> std::process::Output {
+    let rendezvous = tempfile::tempdir().unwrap();
+    let child = t
+        .cmd()
+        .args(args)
+        .env(
+            "PYSWAP_TEST_PAUSE_AT",
+            format!("{point}={}", rendezvous.path().display()),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    wait_for(&rendezvous.path().join("paused"));
+    let swap = crate::trust::as_nobody_sh(script);
     assert!(
-        out.status.success(),
+        swap.status.success(),
         "{script}: {}",
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&swap.stderr)
     );
+    std::fs::write(rendezvous.path().join("go"), "").unwrap();
+    child.wait_with_output().unwrap()
 }
 
 // Issue 35, item 5: `venv remove --delete` checked the venv through a descriptor, then deleted by
@@ -322,26 +317,16 @@ fn venv_remove_delete_deletes_the_venv_it_checked_and_never_a_swapped_path() {
     std::fs::create_dir_all(victim.join("bin")).unwrap();
     std::fs::write(victim.join("important.txt"), "root's").unwrap();
     std::fs::copy(venv.join("pyvenv.cfg"), victim.join("pyvenv.cfg")).unwrap();
-    let rendezvous = tempfile::tempdir().unwrap();
-    let child = t
-        .cmd()
-        .args(["venv", "remove", venv.to_str().unwrap(), "--delete"])
-        .env(
-            "PYSWAP_TEST_PAUSE_AT",
-            format!("venv:delete-checked={}", rendezvous.path().display()),
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for(&rendezvous.path().join("paused"));
-    as_nobody_sh(&format!(
-        "mv {s}/u {s}/u.real && ln -s {} {s}/u",
-        t.dir.path().join("victim").display(),
-        s = shared.display()
-    ));
-    std::fs::write(rendezvous.path().join("go"), "").unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = swapped_at(
+        &t,
+        &["venv", "remove", venv.to_str().unwrap(), "--delete"],
+        "venv:delete-checked",
+        &format!(
+            "mv {s}/u {s}/u.real && ln -s {} {s}/u",
+            t.dir.path().join("victim").display(),
+            s = shared.display()
+        ),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         std::fs::read_to_string(victim.join("important.txt")).ok(),

@@ -256,7 +256,7 @@ pub fn as_nobody(t: &TestContext, args: &[&str]) -> std::process::Output {
 }
 
 /// Runs `script` with `sh -c` as `nobody`.
-fn as_nobody_sh(script: &str) -> std::process::Output {
+pub fn as_nobody_sh(script: &str) -> std::process::Output {
     Command::new("setpriv")
         .args([
             "--reuid=65534",
