@@ -128,6 +128,11 @@ pub(crate) fn ensure(
     if let Some(found) = registered(db, &store, sha256, &entry.key, &recipe)? {
         return Ok(found);
     }
+    // Refused before anything is downloaded when root's sandbox user could not reach the
+    // staging directory it would compile and validate in.
+    if opts.validation.enabled || opts.recipe.bytecode() {
+        opts.validation.sandbox.check_reach(&home.store())?;
+    }
     let _entry_lock = entry_lock(home, sha256, &entry.key, opts, say)?;
     if let Some(found) = registered(db, &store, sha256, &entry.key, &recipe)? {
         return Ok(found);

@@ -442,6 +442,7 @@ fn archive_code_runs_as_the_sandbox_user_not_root() {
     std::fs::set_permissions(t.dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     t.run(&["switch", version])
         .fails(1, "nobody (uid 65534), who runs archive code for root");
+
     let t = home_with("[install]\nsandbox_user = \"no-such-user-here\"\n");
     t.run(&["switch", version])
         .fails(1, "sandbox_user \"no-such-user-here\" is not a user");
