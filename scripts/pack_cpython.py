@@ -138,8 +138,11 @@ def _site_packages(p, stdlib, name):
 
 
 def _launcher(short):
-    # python-build-standalone's launchers: a shell trampoline that needs no absolute path.
-    return (f'#!/bin/sh\n"exec" "$(dirname "$0")/python{short}" "$0" "$@"\n'
+    # python-build-standalone's launchers: a shell trampoline that needs no absolute path. Its
+    # second and third lines are both sh and Python: sh runs `exec` on the interpreter beside the
+    # launcher; Python reads one string literal (from ''' to ''') and goes on.
+    trampoline = "'''exec' \"$(dirname -- \"$0\")/python" + short + "\" \"$0\" \"$@\"\n' '''\n"
+    return ("#!/bin/sh\n" + trampoline +
             "import re, sys\nfrom pip._internal.cli.main import main\n"
             "if __name__ == '__main__':\n"
             "    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n"

@@ -111,32 +111,54 @@ const DEADLINE: Duration = Duration::from_secs(15 * 60);
 /// The worker: compiles the sources named on stdin (relative to its working directory, the
 /// runtime root) and writes `T <cache tag>`, then per source `P <index> <length>` and the `.pyc`
 /// bytes, or `E <index> <length>` and the error, then `D`. Runs on every `CPython` from 3.7.
+///
+/// Each source is compiled in a child forked from the worker, which itself never compiles: what
+/// marshal writes for a constant depends on the interpreter's state (it marks an object that is
+/// referenced elsewhere, by its reference count, with `FLAG_REF`; `'225'` interned by
+/// `nntplib.py` on 3.12, the `'lambda'` name a compiled lambda keeps alive on 3.10), so in one
+/// long-lived process a file's bytes depended on what that process compiled before, and so on
+/// how many workers shared the sources. A fresh fork of the same pristine parent gives each file
+/// the same state on every host, whatever the number of workers or their order.
 const WORKER: &str = r"import sys
 if sys.path and sys.path[0] == '':
     del sys.path[0]
-import marshal, _imp
+import marshal, _imp, os
 for _c in range(256):
     sys.intern(chr(_c))
 try:
     _bx = sys.modules['_frozen_importlib_external']
 except KeyError:
     import importlib._bootstrap_external as _bx
+def one(out, head, prefix, i, rel):
+    try:
+        with open(rel, 'rb') as f:
+            src = f.read()
+        code = compile(src, prefix + rel.decode(), 'exec', dont_inherit=True, optimize=0)
+        data = head + _imp.source_hash(_bx._RAW_MAGIC_NUMBER, src) + marshal.dumps(code)
+    except Exception as e:
+        msg = ('%s: %s' % (type(e).__name__, e)).encode('utf-8', 'replace')
+        out.write(b'E %d %d\n' % (i, len(msg)) + msg)
+        return
+    out.write(b'P %d %d\n' % (i, len(data)))
+    out.write(data)
 def main(prefix):
     out = sys.stdout.buffer
     head = _bx.MAGIC_NUMBER + b'\x01\x00\x00\x00'
     out.write(b'T ' + sys.implementation.cache_tag.encode() + b'\n')
     for i, rel in enumerate(sys.stdin.buffer.read().split(b'\n')[:-1]):
-        try:
-            with open(rel, 'rb') as f:
-                src = f.read()
-            code = compile(src, prefix + rel.decode(), 'exec', dont_inherit=True, optimize=0)
-            data = head + _imp.source_hash(_bx._RAW_MAGIC_NUMBER, src) + marshal.dumps(code)
-        except Exception as e:
-            msg = ('%s: %s' % (type(e).__name__, e)).encode('utf-8', 'replace')
+        out.flush()
+        pid = os.fork()
+        if pid == 0:
+            status = 1
+            try:
+                one(out, head, prefix, i, rel)
+                out.flush()
+                status = 0
+            finally:
+                os._exit(status)
+        if os.waitpid(pid, 0)[1] != 0:
+            msg = b'its compiling process died'
             out.write(b'E %d %d\n' % (i, len(msg)) + msg)
-            continue
-        out.write(b'P %d %d\n' % (i, len(data)))
-        out.write(data)
     out.write(b'D\n')
     out.flush()
 main(sys.argv[2])
@@ -161,16 +183,17 @@ impl Recipe {
         Self::Sealed { bytecode }
     }
 
-    /// The text stored in `entries.recipe`: `pyc1-unchecked-hash-0+pep668-<12 hex>`, or
-    /// `nopyc+pep668-<12 hex>`, or `''`. `pyc1` names the compile procedure of this module
-    /// (worker, exclusions, `co_filename`); it changes when that does.
+    /// The text stored in `entries.recipe`: `pyc2-unchecked-hash-0+pep668-<12 hex>`, or
+    /// `nopyc+pep668-<12 hex>`, or `''`. `pyc2` names the compile procedure of this module
+    /// (worker, a fresh fork per file, exclusions, `co_filename`); it changes when that does
+    /// (`pyc1`, one process per share of the sources, made bytes that depended on the share).
     pub(crate) fn id(self) -> String {
         match self {
             Self::Legacy => String::new(),
             Self::Sealed { bytecode } => {
                 let marker = blake3::hash(EXTERNALLY_MANAGED.as_bytes()).to_hex();
                 let code = if bytecode {
-                    "pyc1-unchecked-hash-0"
+                    "pyc2-unchecked-hash-0"
                 } else {
                     "nopyc"
                 };
@@ -862,7 +885,7 @@ mod tests {
         assert!(
             Recipe::new(true)
                 .id()
-                .starts_with("pyc1-unchecked-hash-0+pep668-")
+                .starts_with("pyc2-unchecked-hash-0+pep668-")
         );
         assert_ne!(Recipe::new(true).id(), Recipe::new(false).id());
         assert_eq!(Recipe::parse("pyc9-something"), None);

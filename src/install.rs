@@ -103,6 +103,8 @@ pub(crate) struct Options<'a> {
     pub(crate) validation: &'a validate::Plan,
     /// What a new entry gets besides the archive (bytecode, PEP 668 marker).
     pub(crate) recipe: Recipe,
+    /// How many processes compile bytecode at once (`None`: the CPUs available).
+    pub(crate) compile_workers: Option<usize>,
     /// Replaces the upstream release prefix of archive URLs.
     pub(crate) mirror: Option<&'a str>,
     pub(crate) cache: &'a DownloadCache,
@@ -163,13 +165,7 @@ pub(crate) fn ensure(
         }
     };
     crash::point("install:unpacked");
-    seal(
-        &staging,
-        &mut unpacked,
-        opts.recipe,
-        &opts.validation.sandbox,
-        say,
-    )?;
+    seal(&staging, &mut unpacked, opts, opts.recipe, say)?;
     // The flush to disk runs while the interpreter is validated; publishing waits for it.
     staging.start_flush();
     let digest = tree::digest(&mut unpacked.nodes);
@@ -390,13 +386,7 @@ pub(crate) fn restore(
         progress,
         say,
     )?;
-    seal(
-        &staging,
-        &mut unpacked,
-        recipe,
-        &opts.validation.sandbox,
-        say,
-    )?;
+    seal(&staging, &mut unpacked, opts, recipe, say)?;
     let digest = tree::digest(&mut unpacked.nodes);
     if digest != row.tree_digest {
         return Err(InstallError::Unrestorable {
@@ -510,16 +500,19 @@ fn fetch_and_unpack(
 fn seal(
     staging: &Staging,
     unpacked: &mut Unpacked,
+    opts: &Options,
     recipe: Recipe,
-    sandbox: &crate::spawn::Sandbox,
     say: &dyn Fn(&str),
 ) -> anyhow::Result<()> {
+    let sandbox = &opts.validation.sandbox;
     if *sandbox == crate::spawn::Sandbox::Root {
         say(
             "warning: [install] sandbox_user is root: this archive's interpreter compiles its bytecode and is validated as root",
         );
     }
-    let jobs = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let jobs = opts
+        .compile_workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
     let added = bytecode::apply(staging.path(), &mut unpacked.nodes, recipe, jobs, sandbox)?;
     if added.sources > 0 {
         tracing::info!(

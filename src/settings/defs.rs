@@ -331,6 +331,14 @@ settings! {
         help: "Compile the standard library's bytecode into each new store entry (false: every start compiles what it imports, and root processes write into the store)",
         ..Meta::BASE
     });
+    COMPILE_WORKERS: u64 = Def::new(Meta {
+        key: "install.compile_workers",
+        flag: Some("compile-workers"),
+        env: Some("PYSWAP_COMPILE_WORKERS"),
+        value_name: "N",
+        help: "How many processes compile a new runtime's bytecode at once (the bytes are the same whatever the number) [default: the CPUs available]",
+        ..Meta::BASE
+    });
     SANDBOX_USER: UserName = Def::new(Meta {
         key: "install.sandbox_user",
         env: Some("PYSWAP_SANDBOX_USER"),

@@ -53,6 +53,9 @@ pub(crate) struct Settings {
     pub(crate) validation: validate::Plan,
     /// What new store entries get besides the archive (`install.compile_bytecode`).
     pub(crate) recipe: Recipe,
+    /// How many processes compile bytecode at once (`install.compile_workers`; `None`: the
+    /// CPUs available).
+    pub(crate) compile_workers: Option<usize>,
     /// Which builds requests may resolve to.
     pub(crate) policy: VersionPolicy,
     /// When `switch`, `rollback` and `upgrade` may run without `--force`.
@@ -308,6 +311,9 @@ impl Settings {
             ),
         };
         let recipe = Recipe::new(l.get(&defs::COMPILE_BYTECODE)?.0);
+        let compile_workers = l
+            .optional(&defs::COMPILE_WORKERS)?
+            .map(|n| usize::try_from(n.clamp(1, 1024)).unwrap_or(1));
         let metrics_textfile = l.optional(&defs::METRICS_TEXTFILE)?;
         let gc_keep = l.optional(&defs::GC_KEEP)?;
         let gc_older_than = l.optional(&defs::GC_OLDER_THAN)?;
@@ -335,6 +341,7 @@ impl Settings {
             lock_wait,
             validation,
             recipe,
+            compile_workers,
             policy,
             schedule,
             gc_keep,
@@ -378,6 +385,7 @@ impl Settings {
             lock_wait: self.lock_wait,
             validation: &self.validation,
             recipe: self.recipe,
+            compile_workers: self.compile_workers,
             mirror: self.mirror.as_deref(),
             cache,
         }
