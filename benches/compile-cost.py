@@ -69,7 +69,8 @@ def compile_seconds(binary: str, work: Path, version: str, cat: Path, workers) -
                           capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(done.stderr[-2000:])
-    m = re.search(r"compiled the standard library's bytecode.*|.*compiled the standard library's bytecode", done.stderr)
+    log = re.sub(r"\x1b\[[0-9;]*m", "", done.stderr)
+    m = re.search(r"compiled the standard library's bytecode.*", log)
     ms = re.search(r"ms=(\d+)", m.group(0)) if m else None
     if not ms:
         raise SystemExit("no bytecode timing in the log:\n" + done.stderr[-2000:])
