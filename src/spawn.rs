@@ -21,7 +21,7 @@
 //! unprivileged user, as apt fetches as `_apt` and Nix builds as `nixbld`.
 
 use std::collections::BTreeMap;
-use std::ffi::{CStr, CString, OsStr, OsString};
+use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::io::Read;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -573,45 +573,33 @@ impl Sandbox {
             path: p.to_owned(),
             why,
         };
-        let mut at = PathBuf::from("/");
-        let mut parts: Vec<&OsStr> = path
+        // `/`, then each directory down to `path`: searchable; `path` itself: readable (and
+        // searchable when a directory).
+        let names: Vec<&OsStr> = path
             .components()
             .filter_map(|c| match c {
                 std::path::Component::Normal(n) => Some(n),
                 _ => None,
             })
             .collect();
-        let last = parts.pop();
-        for dir in std::iter::once(None).chain(parts.into_iter().map(Some)) {
-            if let Some(d) = dir {
-                at.push(d);
+        let mut at = PathBuf::from("/");
+        for depth in 0..=names.len() {
+            if depth > 0 {
+                at.push(names[depth - 1]);
             }
             let meta = std::fs::metadata(&at).map_err(|e| unreachable(&at, e.to_string()))?;
-            if !allowed(&meta, *uid, *gid, 0o1) {
-                return Err(unreachable(
-                    &at,
-                    format!(
-                        "{} is mode {:o}, owned by uid {}",
-                        at.display(),
-                        meta.mode() & 0o7777,
-                        meta.uid()
-                    ),
-                ));
-            }
-        }
-        if let Some(l) = last {
-            at.push(l);
-            let meta = std::fs::metadata(&at).map_err(|e| unreachable(&at, e.to_string()))?;
-            let need = if meta.is_dir() { 0o5 } else { 0o4 };
+            let need = match (depth == names.len(), meta.is_dir()) {
+                (false, _) => 0o1,
+                (true, true) => 0o5,
+                (true, false) => 0o4,
+            };
             if !allowed(&meta, *uid, *gid, need) {
-                return Err(unreachable(
-                    &at,
-                    format!(
-                        "it is mode {:o}, owned by uid {}",
-                        meta.mode() & 0o7777,
-                        meta.uid()
-                    ),
-                ));
+                let why = format!(
+                    "it is mode {:o}, owned by uid {}",
+                    meta.mode() & 0o7777,
+                    meta.uid()
+                );
+                return Err(unreachable(&at, why));
             }
         }
         Ok(())
@@ -639,7 +627,6 @@ pub(crate) fn user_by_name(name: &str) -> Option<(u32, u32)> {
         // SAFETY: every pointer is valid for the call; `buf` is as long as its length says.
         unsafe { libc::getpwnam_r(c.as_ptr(), pwd, buf.as_mut_ptr(), buf.len(), out) }
     })
-    .map(|(uid, gid, _)| (uid, gid))
 }
 
 #[allow(unsafe_code)]
@@ -648,30 +635,20 @@ fn gid_of_uid(uid: u32) -> Option<u32> {
         // SAFETY: as in `user_by_name`.
         unsafe { libc::getpwuid_r(uid, pwd, buf.as_mut_ptr(), buf.len(), out) }
     })
-    .map(|(_, gid, _)| gid)
+    .map(|(_, gid)| gid)
 }
 
-type Lookup<'a> =
-    dyn FnMut(*mut libc::passwd, &mut [libc::c_char], *mut *mut libc::passwd) -> libc::c_int + 'a;
-
+/// The uid and primary gid of the `passwd` entry `call` (a `getpw*_r`) looks up, if any.
 #[allow(unsafe_code)]
 fn passwd(
-    mut call: impl FnMut(*mut libc::passwd, &mut [libc::c_char], *mut *mut libc::passwd) -> libc::c_int,
-) -> Option<(u32, u32, String)> {
-    let call: &mut Lookup<'_> = &mut call;
+    call: impl FnOnce(*mut libc::passwd, &mut [libc::c_char], *mut *mut libc::passwd) -> libc::c_int,
+) -> Option<(u32, u32)> {
     let mut buf: Vec<libc::c_char> = vec![0; 16 << 10];
     // SAFETY: a zeroed `passwd` is a valid value of the plain C struct.
     let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
     let mut out: *mut libc::passwd = std::ptr::null_mut();
     let rc = call(&raw mut pwd, &mut buf, &raw mut out);
-    if rc != 0 || out.is_null() {
-        return None;
-    }
-    // SAFETY: on success `pw_name` points into `buf`, NUL-terminated.
-    let name = unsafe { CStr::from_ptr(pwd.pw_name) }
-        .to_string_lossy()
-        .into_owned();
-    Some((pwd.pw_uid, pwd.pw_gid, name))
+    (rc == 0 && !out.is_null()).then_some((pwd.pw_uid, pwd.pw_gid))
 }
 
 #[cfg(test)]
@@ -756,7 +733,7 @@ mod tests {
         set(d.path(), 0o755).unwrap();
         set(&d.path().join("a"), 0o700).unwrap();
         let e = s.check_reach(&inner).unwrap_err().to_string();
-        assert!(e.contains("/a is mode 700"), "{e}");
+        assert!(e.contains("/a: it is mode 700"), "{e}");
         set(&d.path().join("a"), 0o711).unwrap();
         s.check_reach(&inner).unwrap();
     }

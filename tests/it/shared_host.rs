@@ -159,15 +159,7 @@ fn two_builds_with_venv(venv: &Path) -> (TestContext, String) {
     t.run(&["switch", version]).ok();
     t.add_archive(&b.0, &b.1, Compression::Gz);
     t.set_field(&b.0, "build", "20260201".into());
-    std::fs::create_dir_all(venv.parent().unwrap()).unwrap();
-    t.run(&[
-        "venv",
-        "create",
-        venv.to_str().unwrap(),
-        "--",
-        "--without-pip",
-    ])
-    .ok();
+    crate::venvs::bare_venv(&t, venv);
     (t, version.clone())
 }
 
@@ -302,15 +294,7 @@ fn venv_remove_delete_deletes_the_venv_it_checked_and_never_a_swapped_path() {
     t.run(&["switch", version]).ok();
     let shared = users_dir(&t.dir.path().join("shared"));
     let venv = shared.join("u/proj/app");
-    std::fs::create_dir_all(venv.parent().unwrap()).unwrap();
-    t.run(&[
-        "venv",
-        "create",
-        venv.to_str().unwrap(),
-        "--",
-        "--without-pip",
-    ])
-    .ok();
+    crate::venvs::bare_venv(&t, &venv);
     chown_nobody(&shared);
     // Root's decoy, outside every home, shaped like the venv's path.
     let victim = t.dir.path().join("victim/proj/app");

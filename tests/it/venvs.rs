@@ -206,7 +206,9 @@ fn ps_row(t: &TestContext, pid: u32) -> crate::output::Running {
 }
 
 /// A pyswap venv without pip at `path`, on the profile's current runtime.
-fn bare_venv(t: &TestContext, path: &Path) {
+/// A registered venv without pip at `path` (its parent made first), on the profile's runtime.
+pub fn bare_venv(t: &TestContext, path: &Path) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     t.run(&[
         "venv",
         "create",
