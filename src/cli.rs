@@ -365,9 +365,8 @@ pub(crate) enum Command {
     Ps(commands::ps::Ps),
     /// List the profile's per-minor paths (`profiles/<profile>@3.11`), or remove one
     Minors(commands::minors::Minors),
-    /// Venvs that keep their build while they run and move with the profile's minor version
-    #[command(subcommand)]
-    Venv(commands::venv::VenvCommand),
+    /// Venvs that keep their build while they run and move with the profile's minor version (alone: list them)
+    Venv(commands::venv::Venv),
     /// Print the shell line that puts the profile's bin directory on PATH
     Env(commands::env::EnvArgs),
     /// Put runtimes into the store without switching (pre-staging); downloads run in parallel

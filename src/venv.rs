@@ -62,6 +62,8 @@ pub(crate) enum VenvError {
     Unregistered { path: PathBuf },
     #[error("{}: not deleted: it holds more than a venv ({what})", path.display())]
     HoldsMore { path: PathBuf, what: String },
+    #[error("{}: a venv of Python {minor} (its packages are in lib/python{minor}), and the store holds no {minor} runtime to adopt it onto", path.display())]
+    NoMinorRuntime { path: PathBuf, minor: String },
 }
 
 crate::exit::register!(VenvError);
@@ -88,6 +90,13 @@ impl crate::exit::Reason for VenvError {
             ),
             Self::Unregistered { path } => Some(
                 format!("`pyswap venv adopt {}` registers it", path.display()).into(),
+            ),
+            Self::NoMinorRuntime { path, minor } => Some(
+                format!(
+                    "`pyswap install {minor}` puts one in the store, then `pyswap venv adopt {}` again; or make a new venv on the profile's runtime (`pyswap venv create NEW`) and reinstall its packages there",
+                    path.display()
+                )
+                .into(),
             ),
             Self::HoldsMore { .. } => Some(
                 "move what is not the venv's elsewhere and run it again, or `pyswap venv remove` without --delete to only forget it"
@@ -496,6 +505,22 @@ impl Opened {
             .collect();
         out.sort();
         out
+    }
+
+    /// Its own minor version (`3.12`, `3.13t`): the `lib/python3.X[t]` that holds its
+    /// site-packages (what its packages were installed for), else its `pyvenv.cfg` `version`.
+    pub(crate) fn minor(&self) -> Option<String> {
+        if let [one] = self.site_packages().as_slice() {
+            return one
+                .strip_prefix("lib/python")
+                .and_then(|r| r.strip_suffix("/site-packages"))
+                .map(str::to_owned);
+        }
+        let v = self
+            .config
+            .get("version")
+            .or_else(|| self.config.get("version_info"))?;
+        crate::storage::profile::minor_tag(v, "")
     }
 
     /// Points the venv at runtime `bin` (`…/store/<entry>/bin`, version `version`):
@@ -993,7 +1018,18 @@ fn open_registered(home: &Home, v: &VenvRow, entries: &[&str]) -> Result<Opened,
 /// The state of a registered venv (nothing followed, nothing written).
 pub(crate) fn state(home: &Home, v: &VenvRow) -> (State, Option<String>) {
     match open_registered(home, v, &[&v.entry]) {
-        Ok(_) => (State::Ok, None),
+        // A venv pointed at a runtime of another minor (as `adopt` did before it checked) finds
+        // none of its packages: its `lib/python3.X` is not the runtime's.
+        Ok(o) => match o.minor() {
+            Some(m) if m != v.minor => (
+                State::Changed,
+                Some(format!(
+                    "its packages are in lib/python{m}, its runtime is Python {}",
+                    v.minor
+                )),
+            ),
+            _ => (State::Ok, None),
+        },
         Err((State::Missing, _)) => (State::Missing, None),
         Err((state, why)) => (state, Some(why)),
     }
@@ -1067,11 +1103,31 @@ pub(crate) fn of_process(pid: u32) -> Option<PathBuf> {
     })
 }
 
-/// The venv of a process, when it follows a profile or minor path (its stdlib changes under it).
-pub(crate) fn following(home: &Home, venv: &Path) -> Option<String> {
-    let cfg = std::fs::read_to_string(venv.join("pyvenv.cfg")).ok()?;
-    let value = Config::parse(&cfg).get("home")?.to_owned();
-    matches!(classify(home, &value), Points::Follows { .. }).then_some(value)
+/// A venv whose `home` is a profile or minor path: what a switch changes under its processes.
+#[derive(Debug, Clone)]
+pub(crate) struct Follower {
+    /// Its `pyvenv.cfg` `home`.
+    pub(crate) home: String,
+    /// Its own minor version ([`Opened::minor`]).
+    pub(crate) minor: Option<String>,
+}
+
+/// The venv at `venv` (opened without following a symlink), when it follows a profile or minor
+/// path (its standard library changes under it).
+pub(crate) fn following(home: &Home, venv: &Path) -> Option<Follower> {
+    let o = open(venv).ok()?;
+    matches!(classify(home, o.home()), Points::Follows { .. }).then(|| Follower {
+        home: o.home().to_owned(),
+        minor: o.minor(),
+    })
+}
+
+/// The store entry a venv `home` that follows a profile or minor path leads to now.
+pub(crate) fn leads_to(home: &Home, value: &str) -> Option<String> {
+    match classify(home, value) {
+        Points::Follows { entry, .. } => entry,
+        _ => None,
+    }
 }
 
 /// Lines that say what happened to the venvs (for human output).

@@ -69,43 +69,79 @@ pub(crate) fn check_current_intact(
 }
 
 /// Counts the processes that run store entry `name` (its executable or a library mapped from
-/// it), on a thread of its own (it reads `/proc`): [`Counting::total`] takes the count. The
-/// processes of venvs whose `home` follows a profile or minor path are set apart: they do not
-/// keep their runtime.
+/// it), on a thread of its own (it reads `/proc`): [`Counting::settle`] takes the count once the
+/// profile has moved. The processes of venvs whose `home` follows a profile or minor path are
+/// set apart: what they import next depends on where that path leads then.
 pub(super) fn count_processes_using(s: &Settings, name: &str) -> Counting {
     let (home, name) = (
         crate::storage::home::Home::at(s.home.root().to_owned()),
         name.to_owned(),
     );
-    Counting(std::thread::spawn(move || {
-        let mut keeping = 0;
-        let mut following = Vec::new();
-        let only = [name];
-        for p in &crate::inuse::scan(&home.store(), crate::inuse::Uses::Runs, Some(&only)).processes
-        {
-            let follows = crate::venv::of_process(p.pid)
-                .and_then(|v| Some((crate::venv::following(&home, &v)?, v)));
-            match follows {
-                Some((cfg_home, venv)) => following.push(super::report::Following {
-                    pid: p.pid,
-                    venv: venv.display().to_string(),
-                    home: cfg_home,
-                }),
-                None => keeping += 1,
+    Counting {
+        entry: name.clone(),
+        thread: std::thread::spawn(move || {
+            let mut keeping = 0;
+            let mut following = Vec::new();
+            let only = [name];
+            for p in
+                &crate::inuse::scan(&home.store(), crate::inuse::Uses::Runs, Some(&only)).processes
+            {
+                let follows = crate::venv::of_process(p.pid)
+                    .and_then(|v| Some((crate::venv::following(&home, &v)?, v)));
+                match follows {
+                    Some((f, venv)) => following.push(super::report::Following {
+                        pid: p.pid,
+                        venv: venv.display().to_string(),
+                        home: f.home,
+                        minor: f.minor,
+                        next_import: super::report::NextImport::NewBuild,
+                    }),
+                    None => keeping += 1,
+                }
             }
-        }
-        (keeping, following)
-    }))
+            (keeping, following)
+        }),
+    }
 }
 
 /// A count of processes under way.
-pub(super) struct Counting(std::thread::JoinHandle<(u64, Vec<super::report::Following>)>);
+pub(super) struct Counting {
+    /// The entry they run.
+    entry: String,
+    thread: std::thread::JoinHandle<(u64, Vec<super::report::Following>)>,
+}
 
 impl Counting {
-    /// The processes that keep the runtime, and those of venvs that follow the profile (none if
-    /// its thread failed: the count is a courtesy, never a reason to fail).
-    pub(super) fn total(self) -> (u64, Vec<super::report::Following>) {
-        self.0.join().unwrap_or_default()
+    /// Once the profile has moved: the processes that keep the runtime (those of following venvs
+    /// whose path still leads to it among them), and those of venvs whose path now leads
+    /// elsewhere, with what their next import meets (none if the thread failed: the count is a
+    /// courtesy, never a reason to fail).
+    pub(super) fn settle(
+        self,
+        home: &crate::storage::home::Home,
+        db: &crate::storage::db::Db,
+    ) -> (u64, Vec<super::report::Following>) {
+        let (mut keeping, following) = self.thread.join().unwrap_or_default();
+        let minor_of = |entry: &str| {
+            let row = db.entry_by_name(entry).ok().flatten()?;
+            crate::storage::profile::minor_tag(&row.version, &row.variant)
+        };
+        let mut moved = Vec::new();
+        for mut f in following {
+            let now = crate::venv::leads_to(home, &f.home);
+            if now.as_deref() == Some(self.entry.as_str()) {
+                keeping += 1;
+                continue;
+            }
+            let now_minor = now.as_deref().and_then(minor_of);
+            f.next_import = if now_minor.is_some() && now_minor == f.minor {
+                super::report::NextImport::NewBuild
+            } else {
+                super::report::NextImport::Fails
+            };
+            moved.push(f);
+        }
+        (keeping, moved)
     }
 }
 

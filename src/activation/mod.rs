@@ -136,7 +136,7 @@ pub(crate) fn activate(
     // the same minor version, which is as valid (and pinned); the next link change syncs it.
     let minor_path = links::set_minor_link(&profiles, &new, false)?;
     let (previous_runtime_processes, following_venv_processes) =
-        still_running.map(links::Counting::total).unzip();
+        still_running.map(|c| c.settle(&s.home, db)).unzip();
     let left = current.as_ref().and_then(GenerationRow::minor);
     let venvs = follow_venvs(s, db, &new, left.as_deref(), true);
     Ok(Switched {
@@ -482,7 +482,7 @@ pub(crate) fn return_to(
         if let Some(c) = &change {
             c.warn(s, &s.profile, false);
         }
-        let (still, following) = still_running.map(links::Counting::total).unzip();
+        let (still, following) = still_running.map(|c| c.settle(&s.home, db)).unzip();
         if let (Some(n), Some(from)) = (still.filter(|&n| n > 0), current) {
             say_still_running(s, n, from);
         }

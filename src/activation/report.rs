@@ -238,35 +238,82 @@ pub(crate) fn say_still_running(s: &Settings, n: u64, previous: u64) {
     ));
 }
 
-/// A running process of a venv whose `home` is a profile or minor path.
+/// A running process of a venv whose `home` is a profile or minor path that leads elsewhere now.
 #[derive(Serialize, Clone, Debug)]
 pub(crate) struct Following {
     pub(crate) pid: u32,
     pub(crate) venv: String,
     /// Its `pyvenv.cfg` `home`.
     pub(crate) home: String,
+    /// The venv's own minor version (where its packages are), if it says.
+    pub(crate) minor: Option<String>,
+    /// What its next import of a standard-library module it has not loaded meets.
+    pub(crate) next_import: NextImport,
 }
 
-/// Names the processes of venvs that follow the profile, apart, with what to do.
+/// What a process of a following venv meets at its next standard-library import.
+#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum NextImport {
+    /// The path leads to another build of its minor: it reads that build's modules, while the
+    /// extensions it loaded stay the old build's.
+    NewBuild,
+    /// The path leads to another minor (or nowhere): `lib/python3.X` is not there,
+    /// `ModuleNotFoundError`.
+    Fails,
+}
+
+/// Names the processes of venvs that follow the profile, apart, with what they meet and the
+/// command that keeps each venv on one build.
 pub(crate) fn say_following(s: &Settings, following: &[Following]) {
-    if following.is_empty() {
-        return;
+    for what in [NextImport::NewBuild, NextImport::Fails] {
+        let these: Vec<&Following> = following.iter().filter(|f| f.next_import == what).collect();
+        if these.is_empty() {
+            continue;
+        }
+        let n = these.len() as u64;
+        let list: Vec<String> = these
+            .iter()
+            .map(|f| match &f.minor {
+                Some(m) => format!("{} (pid {}, Python {m})", f.venv, f.pid),
+                None => format!("{} (pid {})", f.venv, f.pid),
+            })
+            .collect();
+        let mut venvs: Vec<&str> = these.iter().map(|f| f.venv.as_str()).collect();
+        venvs.sort_unstable();
+        venvs.dedup();
+        let adopt: Vec<String> = venvs
+            .iter()
+            .map(|v| format!("`pyswap venv adopt {v}`"))
+            .collect();
+        let (meets, then) = match what {
+            NextImport::NewBuild => (
+                format!(
+                    "now read{} the new runtime's standard library at {} next import while {} loaded extensions stay the old build's",
+                    plural(n, "s", ""),
+                    plural(n, "its", "their"),
+                    plural(n, "its", "their"),
+                ),
+                "keeps each venv on one build from then on",
+            ),
+            NextImport::Fails => (
+                format!(
+                    "fail{} at {} next import of a standard-library module not loaded yet (ModuleNotFoundError): the path leads to another minor version now",
+                    plural(n, "s", ""),
+                    plural(n, "its", "their"),
+                ),
+                "puts each venv back on a runtime of its own minor version",
+            ),
+        };
+        s.out.warn(&format!(
+            "{} running process{} of venvs made from a profile path {meets}: {}; restart {} after {} ({then})",
+            n,
+            plural(n, "", "es"),
+            list.join(", "),
+            plural(n, "it", "them"),
+            adopt.join(", "),
+        ));
     }
-    let n = following.len() as u64;
-    let list: Vec<String> = following
-        .iter()
-        .map(|f| format!("{} (pid {})", f.venv, f.pid))
-        .collect();
-    s.out.warn(&format!(
-        "{} running process{} of venvs made from a profile path now read{} the new runtime's standard library at {} next import while {} loaded extensions stay the old ones: {}; restart {}, or register the venv with `pyswap venv adopt PATH` so that it keeps one build",
-        following.len(),
-        plural(n, "", "es"),
-        plural(n, "s", ""),
-        plural(n, "its", "their"),
-        plural(n, "its", "their"),
-        list.join(", "),
-        plural(n, "it", "them"),
-    ));
 }
 
 /// Says what happened to the registered venvs: moves as notes, the rest as warnings.

@@ -114,15 +114,14 @@ fn run(s: &Settings) -> anyhow::Result<Outcome> {
             crate::text::printable(&r.command).into_owned(),
         ]);
         if let Some(v) = &r.venv {
-            t.note(format!(
-                "         venv {}{}",
-                crate::text::printable(v),
-                if r.venv_follows_profile {
-                    " (made from a profile path: it follows the profile; `pyswap venv adopt` it)"
-                } else {
-                    ""
-                }
-            ));
+            let v = crate::text::printable(v);
+            t.note(if r.venv_follows_profile {
+                format!(
+                    "         venv {v} (made from a profile path: it follows the profile; `pyswap venv adopt {v}` keeps it on one build)"
+                )
+            } else {
+                format!("         venv {v}")
+            });
         }
     }
     s.out.data(&t.render())?;

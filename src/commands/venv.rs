@@ -16,6 +16,25 @@ use crate::storage::profile::Profiles;
 use crate::text::{Column, Table};
 use crate::venv::{self, Points, State, VenvError};
 
+/// `pyswap venv [COMMAND]`: alone, it lists the registered venvs (as `pyswap minors` lists).
+#[derive(Debug, clap::Args)]
+pub(crate) struct Venv {
+    #[command(subcommand)]
+    command: Option<VenvCommand>,
+}
+
+impl Verb for Venv {
+    fn changes(&self) -> Changes {
+        self.command
+            .as_ref()
+            .map_or(Changes::NOTHING, Verb::changes)
+    }
+
+    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+        self.command.as_ref().map_or_else(|| list(s), |c| c.run(s))
+    }
+}
+
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum VenvCommand {
     /// Make a venv on the profile's current runtime (or its newest of --minor) and register it
@@ -29,7 +48,7 @@ pub(crate) enum VenvCommand {
         #[arg(last = true, value_name = "ARGS")]
         args: Vec<String>,
     },
-    /// Register an existing venv of a runtime of this store (or made from a profile or minor path), pointing it at that runtime
+    /// Register an existing venv of a runtime of this store (or made from a profile or minor path), pointing it at a runtime of its own minor version
     Adopt {
         /// The venv's directory
         path: PathBuf,
@@ -263,27 +282,72 @@ fn adopt(s: &Settings, path: &Path) -> anyhow::Result<Outcome> {
     // The profile a venv made from a profile path belongs to is that path's; one made on an
     // entry directly joins the selected profile.
     let (entry, profile) = match venv::classify(&s.home, opened.home()) {
-        Points::Entry(e) | Points::Generation(e) => (e, s.profile.clone()),
-        Points::Follows {
-            link,
-            entry: Some(e),
-        } => (
-            e,
+        Points::Entry(e) | Points::Generation(e) => (Some(e), s.profile.clone()),
+        Points::Follows { link, entry } => (
+            entry,
             link.split_once('@')
                 .map_or(link.as_str(), |(p, _)| p)
                 .to_owned(),
         ),
-        Points::Follows { entry: None, .. } | Points::Foreign => return Err(foreign().into()),
+        Points::Foreign => return Err(foreign().into()),
     };
-    let Some(row) = db.entry_by_name(&entry)? else {
-        return Err(foreign().into());
+    let now = entry.map(|e| db.entry_by_name(&e)).transpose()?.flatten();
+    let minor_of = |r: &crate::storage::db::EntryRow| {
+        crate::storage::profile::minor_tag(&r.version, &r.variant).unwrap_or_default()
     };
-    let minor = crate::storage::profile::minor_tag(&row.version, &row.variant).unwrap_or_default();
-    let bin = s.home.store().join(&entry).join("bin");
+    // A venv's packages are built for its minor version: it is adopted onto a runtime of that
+    // minor (the path it follows may lead to another one now), never moved across.
+    let row = match (opened.minor(), now) {
+        (Some(m), Some(r)) if minor_of(&r) == m => r,
+        (Some(m), _) => runtime_of_minor(s, &db, &profile, &m, opened.config.get("version"))?
+            .ok_or_else(|| VenvError::NoMinorRuntime {
+                path: real.clone(),
+                minor: m.clone(),
+            })?,
+        (None, Some(r)) => r,
+        (None, None) => return Err(foreign().into()),
+    };
+    let minor = minor_of(&row);
+    let bin = s.home.store().join(&row.name).join("bin");
     opened.point_at(&bin, &row.version, &s.venvs().leads_into())?;
-    let venv_row = row_of(s, &opened, &real, &profile, &entry, &minor);
+    let venv_row = row_of(s, &opened, &real, &profile, &row.name, &minor);
     db.put_venv(&venv_row)?;
     registered(s, &venv_row, &row.version, "adopted")
+}
+
+/// The runtime of the store a venv of `minor` is adopted onto: the one `profile`'s minor path
+/// leads to, else the store's build of the venv's own `version` (the one it was made from),
+/// else its newest of that minor.
+fn runtime_of_minor(
+    s: &Settings,
+    db: &Db,
+    profile: &str,
+    minor: &str,
+    version: Option<&str>,
+) -> anyhow::Result<Option<crate::storage::db::EntryRow>> {
+    let path = Profiles::new(s.home.profiles())
+        .minors()?
+        .into_iter()
+        .find_map(|(p, m, n)| (p == profile && m == minor).then_some(n)?);
+    if let Some(g) = path
+        .map(|n| db.generation(profile, n))
+        .transpose()?
+        .flatten()
+        && let Some(row) = db.entry_by_name(&g.entry_name)?
+    {
+        return Ok(Some(row));
+    }
+    let of_minor = db.entries()?.into_iter().filter(|r| {
+        crate::storage::profile::minor_tag(&r.version, &r.variant).as_deref() == Some(minor)
+    });
+    Ok(of_minor.max_by_key(|r| {
+        (
+            Some(r.version.as_str()) == version,
+            crate::version::PythonVersion::parse(&r.version),
+            r.build.clone(),
+            r.created,
+        )
+    }))
 }
 
 /// One element of `pyswap venv list --json` (docs/json.md).

@@ -40,7 +40,7 @@ fn build_a() -> (TestContext, String) {
 }
 
 /// A running interpreter that imports, on request, one module per line of its stdin and answers
-/// `MARK-or-ok realpath(module file)`.
+/// `MARK-or-ok realpath(module file)` (the exception's name and nothing if the import fails).
 struct Running {
     child: Child,
     out: BufReader<std::process::ChildStdout>,
@@ -49,7 +49,11 @@ struct Running {
 const SERVE: &str = r"
 import importlib, os, sys
 for line in sys.stdin:
-    m = importlib.import_module(line.strip())
+    try:
+        m = importlib.import_module(line.strip())
+    except Exception as e:
+        print(type(e).__name__, '', sep='\t', flush=True)
+        continue
     print(getattr(m, 'MARK', 'ok'), os.path.realpath(getattr(m, '__file__', '') or ''), sep='\t', flush=True)
 ";
 
@@ -539,12 +543,18 @@ fn a_plain_venv_made_from_the_profile_path_is_named_apart_after_a_switch() {
             "pid": follower.pid(),
             "venv": plain.to_str().unwrap(),
             "home": format!("{}/profiles/default/bin", t.home.display()),
+            "minor": "3.11",
+            "next_import": "new_build",
         }])
     );
     assert!(
-        r.stderr
-            .contains(&format!("{} (pid {})", plain.display(), follower.pid()))
-            && r.stderr.contains("pyswap venv adopt"),
+        r.stderr.contains(&format!(
+            "{} (pid {}, Python 3.11)",
+            plain.display(),
+            follower.pid()
+        )) && r
+            .stderr
+            .contains(&format!("`pyswap venv adopt {}`", plain.display())),
         "{}",
         r.stderr
     );
@@ -758,4 +768,114 @@ fn only_the_homes_owner_registers_venvs_and_others_may_list_them() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].state, "ok");
     assert_eq!(listed[0].entry, entry_of(&t, 1));
+}
+
+/// `python`'s minor version, as `3.12`.
+fn minor_of(python: &Path) -> String {
+    run_ok(
+        python,
+        &["-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+    )
+    .trim()
+    .to_owned()
+}
+
+// Issue 36, defect 2: `venv adopt` re-pointed a 3.12 venv made from the profile path at the
+// profile's new 3.13 runtime (exit 0, its packages gone, `venv list` saying `ok`), and the
+// switch's warning said its process "now reads the new runtime's standard library" while its
+// next import failed.
+#[test]
+fn a_venv_made_from_the_profile_is_adopted_onto_its_own_minor_or_refused_with_what_to_do() {
+    let minors = crate::shared_host::cpython_minors();
+    let python = |m: &str| minors.iter().find(|(o, _)| o == m).map(|(_, p)| p.clone());
+    let (Some(p312), Some(p313)) = (python("3.12"), python("3.13")) else {
+        eprintln!("NOTICE (skipped): needs CPython 3.12 and 3.13 trees");
+        return;
+    };
+    let (v312, a312) = crate::common::packed(p312.to_str().unwrap(), &[]);
+    let (v313, a313) = crate::common::packed(p313.to_str().unwrap(), &[]);
+    let mut t = TestContext::new();
+    t.add_archive(v312, a312, Compression::Gz);
+    t.add_archive(v313, a313, Compression::Gz);
+    t.run(&["switch", "3.12"]).ok();
+    let e312 = entry_of(&t, 1);
+    let plain = t.dir.path().join("plain");
+    let later = t.dir.path().join("later");
+    for v in [&plain, &later] {
+        run_ok(
+            &t.profile_python(),
+            &["-m", "venv", "--without-pip", v.to_str().unwrap()],
+        );
+        std::fs::write(
+            v.join("lib/python3.12/site-packages/pinned.py"),
+            "VALUE = 7\n",
+        )
+        .unwrap();
+    }
+    let mut follower = Running::start(&plain.join("bin/python"));
+
+    let r = t.run(&["switch", "3.13", "--json"]).ok();
+    let doc = r.json();
+    let f = &doc["following_venv_processes"][0];
+    assert_eq!(f["pid"], follower.pid(), "{}", r.stdout);
+    assert_eq!(
+        (&f["minor"], &f["next_import"]),
+        (&"3.12".into(), &"fails".into())
+    );
+    assert!(
+        r.stderr.contains("ModuleNotFoundError")
+            && r.stderr
+                .contains(&format!("`pyswap venv adopt {}`", plain.display()))
+            && !r.stderr.contains("now read"),
+        "{}",
+        r.stderr
+    );
+    // What the warning says is what the process meets.
+    assert_eq!(follower.import("csv").0, "ModuleNotFoundError");
+
+    // Adopted onto the 3.12 runtime the store still holds, with its packages.
+    let adopted = t
+        .run(&["venv", "adopt", plain.to_str().unwrap(), "--json"])
+        .ok();
+    assert_eq!(adopted.json()["entry"], e312.as_str(), "{}", adopted.stdout);
+    assert_eq!(adopted.json()["minor"], "3.12");
+    assert!(
+        cfg(&plain).contains(&format!("/store/{e312}/bin")),
+        "{}",
+        cfg(&plain)
+    );
+    let pinned = "import pinned, sys; print(pinned.VALUE, '%d.%d' % sys.version_info[:2])";
+    assert_eq!(
+        run_ok(&plain.join("bin/python"), &["-c", pinned]).trim(),
+        "7 3.12"
+    );
+    // `pyswap venv` alone lists them, in the state `venv list` gives.
+    let listed = t.run(&["venv", "--json"]).ok().json();
+    assert_eq!(listed[0]["state"], "ok", "{listed}");
+    assert_eq!(listed[0]["minor"], "3.12");
+    drop(follower);
+
+    // With no 3.12 runtime left in the store, adopting is refused with what to do.
+    t.run(&["venv", "remove", plain.to_str().unwrap()]).ok();
+    t.run(&["minors", "--remove", "3.12"]).ok();
+    t.run(&["gc", "--keep", "1"]).ok();
+    assert!(
+        !t.store_names().contains(&e312),
+        "3.12 is still in the store"
+    );
+    let before = cfg(&later);
+    t.run(&["venv", "adopt", later.to_str().unwrap()])
+        .fails(1, "a venv of Python 3.12")
+        .fails(1, "`pyswap install 3.12`");
+    assert_eq!(cfg(&later), before, "a refused adopt wrote pyvenv.cfg");
+    // Doing what it says works.
+    t.run(&["install", "3.12"]).ok();
+    t.run(&["venv", "adopt", later.to_str().unwrap()]).ok();
+    assert_eq!(minor_of(&later.join("bin/python")), "3.12");
+    assert_eq!(
+        run_ok(&later.join("bin/python"), &["-c", pinned]).trim(),
+        "7 3.12"
+    );
+    assert_eq!(minor_of(&t.profile_python()), "3.13");
+    t.assert_consistent();
 }
