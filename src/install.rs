@@ -169,6 +169,7 @@ pub(crate) fn ensure(
     // The flush to disk runs while the interpreter is validated; publishing waits for it.
     staging.start_flush();
     let digest = tree::digest(&mut unpacked.nodes);
+    let index = tree::index(&mut unpacked.nodes);
     crash::timing("install:digested");
     let totals = tree::totals(&unpacked.nodes);
     let expected = validate::Expected::of(entry).with_digest(&digest);
@@ -189,15 +190,18 @@ pub(crate) fn ensure(
     let name = store::entry_name(&digest, &entry.key);
     let path = store.publish(staging, &name)?;
     crash::point("install:published");
-    let row = db.insert_entry(&EntryRow {
-        name,
-        tree_digest: digest,
-        files: totals.files,
-        bytes: totals.bytes,
-        validation: report_json.clone(),
-        recipe,
-        ..entry_row(entry, sha256)
-    })?;
+    let row = db.insert_entry(
+        &EntryRow {
+            name,
+            tree_digest: digest,
+            files: totals.files,
+            bytes: totals.bytes,
+            validation: report_json.clone(),
+            recipe,
+            ..entry_row(entry, sha256)
+        },
+        &index,
+    )?;
     crash::point("install:entry-committed");
     if let Some(report) = report {
         db.record_validation(&ValidationRow {
@@ -325,6 +329,7 @@ pub(crate) fn recover(home: &Home, db: &mut Db, name: &str) -> Result<EntryRow, 
     let mut nodes = tree::scan(&path).map_err(|e| fail(format!("cannot read its tree: {e}")))?;
     let totals = tree::totals(&nodes);
     let found = tree::digest(&mut nodes);
+    let index = tree::index(&mut nodes);
     if found != digest {
         return Err(fail(format!(
             "its tree digest is {}, not the {} its name records",
@@ -333,29 +338,33 @@ pub(crate) fn recover(home: &Home, db: &mut Db, name: &str) -> Result<EntryRow, 
         ))
         .into());
     }
-    Ok(db.insert_entry(&EntryRow {
-        id: 0,
-        name: name.to_owned(),
-        tree_digest: found,
-        catalogue_key: key.to_owned(),
-        version: version.to_owned(),
-        platform: format!("{os}-{arch}-{libc}"),
-        variant: variant.to_owned(),
-        build: None,
-        archive_url: String::new(),
-        archive_sha256: String::new(),
-        files: totals.files,
-        bytes: totals.bytes,
-        validation: RECOVERED.to_owned(),
-        created: crate::clock::now_unix(),
-        // What was added to the archive is not known (nor the archive): never reused.
-        recipe: String::new(),
-    })?)
+    Ok(db.insert_entry(
+        &EntryRow {
+            id: 0,
+            name: name.to_owned(),
+            tree_digest: found,
+            catalogue_key: key.to_owned(),
+            version: version.to_owned(),
+            platform: format!("{os}-{arch}-{libc}"),
+            variant: variant.to_owned(),
+            build: None,
+            archive_url: String::new(),
+            archive_sha256: String::new(),
+            files: totals.files,
+            bytes: totals.bytes,
+            validation: RECOVERED.to_owned(),
+            created: crate::clock::now_unix(),
+            // What was added to the archive is not known (nor the archive): never reused.
+            recipe: String::new(),
+        },
+        &index,
+    )?)
 }
 
 /// Re-fetches the archive a registered entry came from (cache, mirror or network, sha256
 /// checked), unpacks it and, if its tree digest is the recorded one, swaps it in place of the
 /// damaged or missing tree (`verify --repair`). The row is unchanged: the content is the same.
+/// Returns the restored tree's file index (`tree::index`), for a row that has none.
 pub(crate) fn restore(
     home: &Home,
     fetcher: &Fetcher,
@@ -363,7 +372,7 @@ pub(crate) fn restore(
     opts: &Options,
     progress: &Arc<dyn Progress>,
     say: &dyn Fn(&str),
-) -> anyhow::Result<PathBuf> {
+) -> anyhow::Result<Vec<u8>> {
     let store = Store::new(home.store());
     let entry = entry_of(row).ok_or_else(|| InstallError::Unrestorable {
         name: row.name.clone(),
@@ -395,7 +404,9 @@ pub(crate) fn restore(
         }
         .into());
     }
-    Ok(store.replace(staging, &row.name)?)
+    let index = tree::index(&mut unpacked.nodes);
+    store.replace(staging, &row.name)?;
+    Ok(index)
 }
 
 fn obtain(

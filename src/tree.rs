@@ -51,9 +51,18 @@ pub(crate) struct Totals {
 
 /// The `tree-v1` digest of `nodes` (sorted here by path bytes), as 64 lowercase hex digits.
 pub fn digest(nodes: &mut [Node]) -> String {
-    nodes.sort_unstable_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
     let mut h = blake3::Hasher::new();
-    h.update(HEADER);
+    serialize(nodes, |b| {
+        h.update(b);
+    });
+    h.finalize().to_hex().to_string()
+}
+
+/// Feeds the `tree-v1` serialization of `nodes` (sorted here by path bytes) to `out`: the
+/// bytes whose blake3 is the digest.
+fn serialize(nodes: &mut [Node], mut out: impl FnMut(&[u8])) {
+    nodes.sort_unstable_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+    out(HEADER);
     for n in nodes.iter() {
         let (tag, rest): (u8, Vec<u8>) = match &n.kind {
             Kind::Dir => (b'd', Vec::new()),
@@ -68,12 +77,99 @@ pub fn digest(nodes: &mut [Node]) -> String {
                 (b'l', r)
             }
         };
-        h.update(&[tag]);
-        h.update(&(n.path.len() as u32).to_le_bytes());
-        h.update(n.path.as_bytes());
-        h.update(&rest);
+        out(&[tag]);
+        out(&(n.path.len() as u32).to_le_bytes());
+        out(n.path.as_bytes());
+        out(&rest);
     }
-    h.finalize().to_hex().to_string()
+}
+
+/// The file index of a tree as the database keeps it (`entries.tree`): its `tree-v1`
+/// serialization, zstd-compressed. Decompressed, its blake3 is the tree digest, so an index
+/// vouches for itself.
+pub(crate) fn index(nodes: &mut [Node]) -> Vec<u8> {
+    let mut raw = Vec::new();
+    serialize(nodes, |b| raw.extend_from_slice(b));
+    zstd::bulk::compress(&raw, 3).expect("compressing into memory does not fail")
+}
+
+/// The nodes an index holds, if it decompresses (within `MAX_INDEX` bytes), parses, and hashes to
+/// `digest`; `None` for anything else (an index altered in the database is not believed).
+pub(crate) fn read_index(blob: &[u8], digest: &str) -> Option<Vec<Node>> {
+    let raw = zstd::bulk::decompress(blob, MAX_INDEX).ok()?;
+    if blake3::hash(&raw).to_hex().as_str() != digest {
+        return None;
+    }
+    let mut rest = raw.strip_prefix(HEADER)?;
+    let mut take = |n: usize| -> Option<&[u8]> {
+        let (head, tail) = rest.split_at_checked(n)?;
+        rest = tail;
+        Some(head)
+    };
+    let mut nodes = Vec::new();
+    while let Some(&[tag]) = take(1) {
+        let len = u32::from_le_bytes(take(4)?.try_into().ok()?) as usize;
+        let path = std::str::from_utf8(take(len)?).ok()?.to_owned();
+        let kind = match tag {
+            b'd' => Kind::Dir,
+            b'f' | b'x' => Kind::File {
+                exec: tag == b'x',
+                size: u64::from_le_bytes(take(8)?.try_into().ok()?),
+                hash: take(32)?.try_into().ok()?,
+            },
+            b'l' => {
+                let len = u32::from_le_bytes(take(4)?.try_into().ok()?) as usize;
+                Kind::Symlink {
+                    target: std::str::from_utf8(take(len)?).ok()?.to_owned(),
+                }
+            }
+            _ => return None,
+        };
+        nodes.push(Node { path, kind });
+    }
+    Some(nodes)
+}
+
+/// The largest decompressed index believed (a runtime's is about 1 MiB).
+const MAX_INDEX: usize = 256 << 20;
+
+/// How a tree on disk differs from its index, path by path (each list sorted).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Diff {
+    /// In both, with other contents, mode or kind.
+    pub(crate) changed: Vec<String>,
+    /// In the index, not on disk.
+    pub(crate) missing: Vec<String>,
+    /// On disk, not in the index.
+    pub(crate) added: Vec<String>,
+}
+
+/// Compares `found` (scanned) against `recorded` (an index): both are sorted here by path.
+pub(crate) fn diff(recorded: &mut [Node], found: &mut [Node]) -> Diff {
+    recorded.sort_unstable_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+    found.sort_unstable_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+    let mut out = Diff::default();
+    let (mut old, mut new) = (recorded.iter().peekable(), found.iter().peekable());
+    loop {
+        let order = match (old.peek(), new.peek()) {
+            (Some(was), Some(is)) => was.path.as_bytes().cmp(is.path.as_bytes()),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => return out,
+        };
+        match order {
+            std::cmp::Ordering::Less => out.missing.extend(old.next().map(|n| n.path.clone())),
+            std::cmp::Ordering::Greater => out.added.extend(new.next().map(|n| n.path.clone())),
+            std::cmp::Ordering::Equal => {
+                let (was, is) = (old.next(), new.next());
+                if let (Some(was), Some(is)) = (was, is)
+                    && was.kind != is.kind
+                {
+                    out.changed.push(is.path.clone());
+                }
+            }
+        }
+    }
 }
 
 pub(crate) fn totals(nodes: &[Node]) -> Totals {
@@ -238,6 +334,48 @@ mod tests {
             digest(&mut a),
             digest(&mut c),
             "the exec bit is part of the digest"
+        );
+    }
+
+    #[test]
+    fn an_index_reads_back_its_nodes_vouches_for_itself_and_diffs_by_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("lib/pkg")).unwrap();
+        fs::write(root.join("lib/pkg/a.py"), b"A = 1\n").unwrap();
+        fs::write(root.join("lib/pkg/b.py"), b"B = 1\n").unwrap();
+        fs::write(root.join("lib/c.py"), b"C = 1\n").unwrap();
+        symlink("pkg/a.py", root.join("lib/link")).unwrap();
+        let mut installed = scan(root).unwrap();
+        let d = digest(&mut installed);
+        let blob = index(&mut installed);
+        let mut recorded = read_index(&blob, &d).unwrap();
+        assert_eq!(recorded, installed);
+        assert_eq!(read_index(&blob, &"0".repeat(64)), None, "another digest");
+        let mut raw = zstd::bulk::decompress(&blob, MAX_INDEX).unwrap();
+        let last = raw.len() - 1;
+        raw[last] ^= 1;
+        assert_eq!(
+            read_index(&zstd::bulk::compress(&raw, 3).unwrap(), &d),
+            None,
+            "an altered index"
+        );
+        // Same size, same times: only the contents tell `b.py` changed.
+        fs::write(root.join("lib/pkg/b.py"), b"B = 2\n").unwrap();
+        fs::remove_file(root.join("lib/c.py")).unwrap();
+        fs::write(root.join("lib/new.py"), b"").unwrap();
+        let mut found = scan(root).unwrap();
+        assert_eq!(
+            diff(&mut recorded, &mut found),
+            Diff {
+                changed: vec!["lib/pkg/b.py".into()],
+                missing: vec!["lib/c.py".into()],
+                added: vec!["lib/new.py".into()],
+            }
+        );
+        assert_eq!(
+            diff(&mut installed.clone(), &mut installed),
+            Diff::default()
         );
     }
 

@@ -169,6 +169,9 @@ pub(crate) struct Findings {
     pub(crate) files: u64,
     pub(crate) bytes: u64,
     pub(crate) problems: Vec<Finding>,
+    /// Intact entries without a file index they can be checked by (installed before pyswap kept
+    /// one, or altered): (name, the index of the tree found, for `--repair` to record).
+    pub(crate) unindexed: Vec<(String, Vec<u8>)>,
 }
 
 /// Audits everything; changes nothing.
@@ -197,7 +200,8 @@ pub(crate) fn audit(home: &Home, db: &Db) -> anyhow::Result<Findings> {
             continue;
         }
         f.entries += 1;
-        if let Some(p) = check_entry(&store, row, &mut f) {
+        let index = db.entry_tree(&row.name)?;
+        if let Some(p) = check_entry(&store, row, index.as_deref(), &mut f) {
             f.problems.push(p);
         }
     }
@@ -283,8 +287,14 @@ fn strangers(store: &Store, registered: &HashSet<&str>) -> anyhow::Result<Vec<Fi
     Ok(out)
 }
 
-/// Re-hashes one entry (files in parallel); `None` if it matches its row.
-fn check_entry(store: &Store, row: &EntryRow, f: &mut Findings) -> Option<Finding> {
+/// Re-hashes one entry (files in parallel) against its row and file index; `None` if it
+/// matches its row.
+fn check_entry(
+    store: &Store,
+    row: &EntryRow,
+    index: Option<&[u8]>,
+    f: &mut Findings,
+) -> Option<Finding> {
     let path = store.path(&row.name);
     let entry = row.name.clone();
     let found = |problem, detail| Some(Finding::new(problem, path.clone(), detail));
@@ -304,30 +314,108 @@ fn check_entry(store: &Store, row: &EntryRow, f: &mut Findings) -> Option<Findin
     f.files += totals.files;
     f.bytes += totals.bytes;
     let digest = tree::digest(&mut nodes);
-    if digest != row.tree_digest {
-        if let Some(added) = added_after_install(&path, &nodes, &row.tree_digest) {
+    let named = match standing(&path, &mut nodes, row, index) {
+        Standing::Intact => {
+            if index.is_none_or(|b| tree::read_index(b, &row.tree_digest).is_none()) {
+                f.unindexed.push((entry, tree::index(&mut nodes)));
+            }
+            return None;
+        }
+        Standing::Added(added) => {
             return found(Problem::Added { entry }, describe_added(&added, row));
         }
-        let changed = changed_since(&path, row.created, 5);
-        let named = if changed.is_empty() {
-            String::new()
-        } else {
-            format!("changed after it was installed: {}; ", changed.join(", "))
-        };
-        return found(
-            Problem::Corrupt { entry },
+        Standing::Damaged(Some(diff)) => describe_damage(&diff),
+        Standing::Damaged(None) => {
+            let changed = changed_since(&path, row.created, 5);
             format!(
-                "{named}tree digest {} differs from the recorded {} ({} files, {} bytes; recorded {}, {})",
-                &digest[..16.min(digest.len())],
-                &row.tree_digest[..16.min(row.tree_digest.len())],
-                totals.files,
-                totals.bytes,
-                row.files,
-                row.bytes
-            ),
-        );
+                "{}{}; ",
+                if index.is_some() {
+                    "its file index does not hash to its tree digest (its database row was altered; `verify --repair` records it again)"
+                } else {
+                    "it has no file index (installed before pyswap kept one; `verify --repair` records it)"
+                },
+                if changed.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        ", and by file times these changed after it was installed: {}",
+                        changed.join(", ")
+                    )
+                }
+            )
+        }
+    };
+    found(
+        Problem::Corrupt { entry },
+        format!(
+            "{named}tree digest {} differs from the recorded {} ({} files, {} bytes; recorded {}, {})",
+            &digest[..16.min(digest.len())],
+            &row.tree_digest[..16.min(row.tree_digest.len())],
+            totals.files,
+            totals.bytes,
+            row.files,
+            row.bytes
+        ),
+    )
+}
+
+/// How an entry's tree on disk stands against what was installed.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Standing {
+    /// Its digest is the recorded one.
+    Intact,
+    /// Files were only added since (relative paths, sorted); the installed ones are intact.
+    Added(Vec<String>),
+    /// Installed files changed or are gone: by path, when the entry has a file index.
+    Damaged(Option<tree::Diff>),
+}
+
+/// Where the tree at `root` (scanned into `nodes`) stands against `row`: by its file index
+/// (`index`, believed only if it hashes to the recorded digest), path by path and by content;
+/// for an entry without one, by [`added_after_install`].
+pub(crate) fn standing(
+    root: &std::path::Path,
+    nodes: &mut [tree::Node],
+    row: &EntryRow,
+    index: Option<&[u8]>,
+) -> Standing {
+    if tree::digest(nodes) == row.tree_digest {
+        return Standing::Intact;
     }
-    None
+    if let Some(mut recorded) = index.and_then(|b| tree::read_index(b, &row.tree_digest)) {
+        let diff = tree::diff(&mut recorded, nodes);
+        return if diff.changed.is_empty() && diff.missing.is_empty() {
+            Standing::Added(diff.added)
+        } else {
+            Standing::Damaged(Some(diff))
+        };
+    }
+    match added_after_install(root, nodes, &row.tree_digest) {
+        Some(added) => Standing::Added(added),
+        None => Standing::Damaged(None),
+    }
+}
+
+/// The paths a damaged entry's file index names: up to five of each kind, with their counts.
+fn describe_damage(d: &tree::Diff) -> String {
+    let mut parts = Vec::new();
+    for (list, what) in [
+        (&d.changed, "changed since it was installed"),
+        (&d.missing, "gone"),
+        (&d.added, "added"),
+    ] {
+        if list.is_empty() {
+            continue;
+        }
+        let shown: Vec<String> = list
+            .iter()
+            .take(5)
+            .map(|p| crate::text::printable(p).into_owned())
+            .collect();
+        let more = if list.len() > 5 { ", …" } else { "" };
+        parts.push(format!("{} {what}: {}{more}", list.len(), shown.join(", ")));
+    }
+    format!("{}; ", parts.join("; "))
 }
 
 /// Whether `path` is bytecode (a `.pyc` in a `__pycache__` directory, a temporary file of
@@ -453,8 +541,9 @@ fn describe_added(added: &[String], row: &EntryRow) -> String {
     )
 }
 
-/// Up to `most` paths under `root` (relative, sorted) that changed after the entry was
-/// installed at `installed` (Unix seconds): a file written since (its modification time is
+/// For an entry without a file index (installed before pyswap kept one), a hint only: up to
+/// `most` paths under `root` (relative, sorted) that changed after the entry was installed at
+/// `installed` (Unix seconds): a file written since (its modification time is
 /// no longer the archive's, which is older than the install) or whose inode changed in a later
 /// second (re-moded, renamed, added), and a directory whose entries changed in a later second
 /// (where a file was added or deleted). No per-file manifest is kept, so a deleted file is

@@ -49,20 +49,21 @@ fn intact(
     s: &Settings,
     path: &std::path::Path,
     row: &crate::storage::db::EntryRow,
+    index: Option<&[u8]>,
 ) -> anyhow::Result<()> {
     let mut nodes = crate::tree::scan(path)?;
-    if crate::tree::digest(&mut nodes) == row.tree_digest {
-        return Ok(());
+    match crate::verify::standing(path, &mut nodes, row, index) {
+        crate::verify::Standing::Intact => Ok(()),
+        crate::verify::Standing::Added(added) => {
+            s.out.warn(&format!(
+                "{} were written into store entry {} after it was installed (its installed files are intact); `pyswap verify` names them",
+                crate::text::count(added.len() as u64, "file", "files"),
+                row.name
+            ));
+            Ok(())
+        }
+        crate::verify::Standing::Damaged(_) => Err(CommandError::Tampered(row.name.clone()).into()),
     }
-    if let Some(added) = crate::verify::added_after_install(path, &nodes, &row.tree_digest) {
-        s.out.warn(&format!(
-            "{} were written into store entry {} after it was installed (its installed files are intact); `pyswap verify` names them",
-            crate::text::count(added.len() as u64, "file", "files"),
-            row.name
-        ));
-        return Ok(());
-    }
-    Err(CommandError::Tampered(row.name.clone()).into())
 }
 
 fn run(s: &Settings, generation: Option<u64>) -> anyhow::Result<Outcome> {
@@ -81,7 +82,7 @@ fn run(s: &Settings, generation: Option<u64>) -> anyhow::Result<Outcome> {
     if path.join("bin/python3").symlink_metadata().is_err() {
         return Err(ActivationError::EntryMissing(path.display().to_string()).into());
     }
-    intact(s, &path, &row)?;
+    intact(s, &path, &row, db.entry_tree(&row.name)?.as_deref())?;
     let is_current = current == Some(n);
     let reports = activation::recheck(s, &mut db, &profiles, &row, n, is_current)?;
     let ok = reports.iter().all(|r| r.ok);

@@ -80,6 +80,10 @@ fn run(s: &Settings, repair: bool) -> anyhow::Result<Outcome> {
         took.as_secs_f64()
     ));
     if repair {
+        // Entries found intact get the file index they lack: a later damage is named by path.
+        for (name, index) in &findings.unindexed {
+            db.record_tree(name, index)?;
+        }
         let mut roots = Profiles::new(s.home.profiles()).reachable_entries(&HashSet::new())?;
         roots.extend(crate::inuse::entries_in_use(&s.home.store()).into_keys());
         for p in findings
@@ -132,7 +136,7 @@ fn fix(
                     &s.out.progress(&row.catalogue_key),
                     &|note| s.out.say(note),
                 )
-                .map(drop)
+                .and_then(|index| Ok(db.record_tree(&row.name, &index)?))
             }
             None => Ok(()),
         },
@@ -189,9 +193,13 @@ fn remove_added(store: &Store, db: &crate::storage::db::Db, name: &str) -> anyho
         .entry_by_name(name)?
         .ok_or_else(|| anyhow::anyhow!("it has no row any more"))?;
     let root = store.path(name);
-    let nodes = crate::tree::scan(&root)?;
-    let added = crate::verify::added_after_install(&root, &nodes, &row.tree_digest)
-        .ok_or_else(|| anyhow::anyhow!("its installed files changed too"))?;
+    let mut nodes = crate::tree::scan(&root)?;
+    let index = db.entry_tree(name)?;
+    let added = match crate::verify::standing(&root, &mut nodes, &row, index.as_deref()) {
+        crate::verify::Standing::Added(added) => added,
+        crate::verify::Standing::Intact => return Ok(()),
+        crate::verify::Standing::Damaged(_) => anyhow::bail!("its installed files changed too"),
+    };
     // Deepest first, so that an added directory is empty by its turn.
     let mut ordered: Vec<&String> = added.iter().collect();
     ordered.sort_by_key(|p| std::cmp::Reverse(p.matches('/').count()));

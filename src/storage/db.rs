@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::storage::home::Home;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-pub(crate) const SCHEMA_VERSION: i64 = 9;
+pub(crate) const SCHEMA_VERSION: i64 = 10;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Maps a rusqlite error to [`DbError::Sql`] naming the database file.
@@ -169,6 +169,13 @@ CREATE TABLE trust_seen (
     accepted  INTEGER NOT NULL,
     PRIMARY KEY (key_id, name)
 );
+";
+
+/// Version 10: each entry's file index (`tree::index`): its `tree-v1` serialization,
+/// zstd-compressed, whose blake3 decompressed is `tree_digest`. `verify` names the files that
+/// changed by it; `NULL` for entries installed before (`verify --repair` records it).
+const SCHEMA_V10: &str = "
+ALTER TABLE entries ADD COLUMN tree BLOB;
 ";
 
 /// Version 7: venvs registered with `pyswap venv` (see `venv`): each runs one store entry, named
@@ -601,6 +608,9 @@ impl Db {
         if now < 9 {
             tx.execute_batch(SCHEMA_V9).map_err(err)?;
         }
+        if now < 10 {
+            tx.execute_batch(SCHEMA_V10).map_err(err)?;
+        }
         if now < SCHEMA_VERSION {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(err)?;
@@ -632,6 +642,31 @@ impl Db {
             .map_err(sql_err(&self.path))
     }
 
+    /// Entry `name`'s file index (`tree::index`), if it has one.
+    pub(crate) fn entry_tree(&self, name: &str) -> Result<Option<Vec<u8>>, DbError> {
+        self.conn
+            .query_row(
+                "SELECT tree FROM entries WHERE name = ?1",
+                params![name],
+                |r| r.get::<_, Option<Vec<u8>>>(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(sql_err(&self.path))
+    }
+
+    /// Gives entry `name` the file index of its tree as found or restored intact (digest
+    /// checked by the caller), in place of none or of one that did not hash to its digest.
+    pub(crate) fn record_tree(&mut self, name: &str, tree: &[u8]) -> Result<(), DbError> {
+        self.conn
+            .execute(
+                "UPDATE entries SET tree = ?2 WHERE name = ?1",
+                params![name, tree],
+            )
+            .map(drop)
+            .map_err(sql_err(&self.path))
+    }
+
     pub fn entries(&self) -> Result<Vec<EntryRow>, DbError> {
         let mut st = self
             .conn
@@ -644,17 +679,18 @@ impl Db {
             .map_err(sql_err(&self.path))
     }
 
-    /// Records a published entry; if a row with its name exists (same content), returns that.
-    pub(crate) fn insert_entry(&mut self, e: &NewEntry) -> Result<EntryRow, DbError> {
+    /// Records a published entry with its file index (`tree::index`); if a row with its name
+    /// exists (same content), returns that (given the index if it had none).
+    pub(crate) fn insert_entry(&mut self, e: &NewEntry, tree: &[u8]) -> Result<EntryRow, DbError> {
         let err = sql_err(&self.path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
         tx.execute(
-            "INSERT INTO entries (name, tree_digest, catalogue_key, version, platform, variant, build, archive_url, archive_sha256, files, bytes, validation, created, recipe)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT (name) DO NOTHING",
-            params![e.name, e.tree_digest, e.catalogue_key, e.version, e.platform, e.variant, e.build, e.archive_url, e.archive_sha256, e.files, e.bytes, e.validation, e.created, e.recipe],
+            "INSERT INTO entries (name, tree_digest, catalogue_key, version, platform, variant, build, archive_url, archive_sha256, files, bytes, validation, created, recipe, tree)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) ON CONFLICT (name) DO UPDATE SET tree = excluded.tree WHERE entries.tree IS NULL AND entries.tree_digest = excluded.tree_digest",
+            params![e.name, e.tree_digest, e.catalogue_key, e.version, e.platform, e.variant, e.build, e.archive_url, e.archive_sha256, e.files, e.bytes, e.validation, e.created, e.recipe, tree],
         )
         .map_err(err)?;
         let row = tx

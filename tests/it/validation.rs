@@ -238,6 +238,10 @@ fn verify_finds_corruption_and_leftovers_and_repair_restores_them() {
     let store = t.home.join("store");
     // One corrupted file, one entry gone, one stranger, one lost generation link.
     let victim = store.join(name("3.12.3")).join("lib/python3.12/os.py");
+    // Issue 36: every other file's times moved (what the install's last second, a backup
+    // restore or `touch` does) while its content stayed: only the file whose content changed
+    // is named.
+    touch_all(&store.join(name("3.12.3")));
     let dir = victim.parent().unwrap();
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -268,11 +272,13 @@ fn verify_finds_corruption_and_leftovers_and_repair_restores_them() {
     // One document: the findings and the error together.
     let found: Verified = strict(&r.stdout);
     assert_eq!(found.error.as_ref().map(|e| e.exit_code), Some(1));
-    // Issue 17: the corrupt entry names the file that changed, not only its digest.
+    // Issue 17: the corrupt entry names the file that changed, not only its digest; issue 36:
+    // by its content, and that file only.
     let corrupt = found.problems.iter().find(|p| p.kind == "corrupt").unwrap();
     assert!(
-        corrupt.detail.contains("changed after it was installed: ")
-            && corrupt.detail.contains("lib/python3.12/os.py"),
+        corrupt
+            .detail
+            .starts_with("1 changed since it was installed: lib/python3.12/os.py; tree digest"),
         "{}",
         corrupt.detail
     );
@@ -314,6 +320,97 @@ fn verify_finds_corruption_and_leftovers_and_repair_restores_them() {
     assert!(again.ok && again.problems.is_empty());
     t.assert_consistent();
     assert_eq!(t.profile_version().as_deref(), Some("3.12.3"));
+}
+
+/// Sets the modification time of every file under `root` to now (contents unchanged).
+fn touch_all(root: &std::path::Path) {
+    for f in crate::common::files_under(root) {
+        let path = root.join(f);
+        if path.symlink_metadata().unwrap().is_file() {
+            std::fs::File::open(&path)
+                .unwrap()
+                .set_modified(std::time::SystemTime::now())
+                .unwrap();
+        }
+    }
+}
+
+// Issue 36: an entry installed before pyswap kept file indexes (schema 9) is verified as before,
+// says it has no index, gets one from `verify --repair` once found intact, and from then on a
+// damaged file is named by content.
+#[test]
+fn an_entry_without_a_file_index_gets_one_from_repair_and_is_then_named_by_content() {
+    let mut t = TestContext::new();
+    t.add("3.12.3", Fake::Good, Compression::Gz);
+    t.run(&["switch", "3.12"]).ok();
+    let db = || rusqlite::Connection::open(t.home.join("pyswap.db")).unwrap();
+    let unindexed = || -> i64 {
+        db().query_row("SELECT count(*) FROM entries WHERE tree IS NULL", [], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    };
+    assert_eq!(unindexed(), 0, "an install records the index");
+    db().execute("UPDATE entries SET tree = NULL", []).unwrap();
+    let entry = t.home.join("store").join(&t.store_names()[0]);
+    let victim = entry.join("lib/python3.12/os.py");
+    let damage = |text: &str| {
+        let dir = victim.parent().unwrap();
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::write(&victim, text).unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o444)).unwrap();
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    };
+    damage("# damaged\n");
+    let r = t
+        .run(&["verify", "--json"])
+        .fails(1, "verify found 1 problem(s)");
+    let found: Verified = strict(&r.stdout);
+    assert!(
+        found.problems[0].detail.starts_with("it has no file index"),
+        "{}",
+        found.problems[0].detail
+    );
+    t.run(&["verify", "--repair"]).ok();
+    assert_eq!(
+        unindexed(),
+        0,
+        "the repair records the index of the restored tree"
+    );
+    damage("# damaged again\n");
+    touch_all(&entry);
+    let r = t
+        .run(&["verify", "--json"])
+        .fails(1, "verify found 1 problem(s)");
+    let found: Verified = strict(&r.stdout);
+    assert!(
+        found.problems[0]
+            .detail
+            .starts_with("1 changed since it was installed: lib/python3.12/os.py; "),
+        "{}",
+        found.problems[0].detail
+    );
+    // An index altered in the database is not believed.
+    db().execute("UPDATE entries SET tree = zeroblob(64)", [])
+        .unwrap();
+    let r = t
+        .run(&["verify", "--json"])
+        .fails(1, "verify found 1 problem(s)");
+    let found: Verified = strict(&r.stdout);
+    assert!(
+        found.problems[0]
+            .detail
+            .starts_with("its file index does not hash to its tree digest"),
+        "{}",
+        found.problems[0].detail
+    );
+    t.run(&["verify", "--repair"]).ok();
+    t.run(&["verify"]).ok();
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "# os for 3.12.3\n"
+    );
 }
 
 #[test]
