@@ -22,10 +22,33 @@ const IMPORTS: &str = "import asyncio, json, email.parser, http.client, decimal,
 /// A context whose profile runs this machine's `CPython`, installed with bytecode.
 fn real() -> (TestContext, String) {
     let (version, archive) = real_cpython();
+    real_from(version, archive)
+}
+
+/// A context whose profile runs `archive` (`CPython` `version`), installed with bytecode.
+fn real_from(version: &str, archive: &[u8]) -> (TestContext, String) {
     let mut t = TestContext::new();
     t.add_archive(version, archive, Compression::Gz);
     t.run(&["switch", version]).ok();
-    (t, version.clone())
+    (t, version.to_owned())
+}
+
+/// Issue 36: a context per `CPython` minor 3.9 to 3.13 of this machine (its pyenv trees, packed
+/// as upstream packs them), each installed with bytecode, and the version.
+/// Without any such tree (outside CI), this machine's `python3` alone.
+fn every_minor() -> impl Iterator<Item = (String, TestContext)> {
+    let mut pythons: Vec<String> = crate::shared_host::cpython_minors()
+        .into_iter()
+        .map(|(_, python)| python.display().to_string())
+        .collect();
+    if pythons.is_empty() {
+        pythons.push("python3".into());
+    }
+    pythons.into_iter().map(|python| {
+        let (version, archive) = packed(&python, &[]);
+        eprintln!("CPython {version}");
+        (version.clone(), real_from(version, archive).0)
+    })
 }
 
 #[track_caller]
@@ -40,13 +63,18 @@ fn succeeds(c: &mut Command) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-// Issue 23.
+// Issue 23; issue 36: on every minor.
 #[test]
 fn a_root_process_importing_the_stdlib_leaves_the_entry_as_installed() {
     if !root_or_skip("a root process's imports") {
         return;
     }
-    let (t, _) = real();
+    for (_, t) in every_minor() {
+        a_root_process_adds_nothing(&t);
+    }
+}
+
+fn a_root_process_adds_nothing(t: &TestContext) {
     let entry = current_entry(&t);
     let installed = files_under(&entry);
     assert!(
@@ -84,10 +112,15 @@ fn a_root_process_importing_the_stdlib_leaves_the_entry_as_installed() {
     assert_eq!(files_under(&entry), installed);
 }
 
-// Issue 23.
+// Issue 23; issue 36: on every minor.
 #[test]
 fn the_stdlib_has_its_bytecode_and_another_user_imports_from_it() {
-    let (t, _) = real();
+    for (_, t) in every_minor() {
+        has_bytecode_another_user_imports(&t);
+    }
+}
+
+fn has_bytecode_another_user_imports(t: &TestContext) {
     let entry = current_entry(&t);
     let nodes = pyswap::tree::scan(&entry).unwrap();
     let (with, all) = pyswap::bytecode::coverage(&nodes);
@@ -215,10 +248,15 @@ fn one_archive_gives_one_entry_name_on_every_home_and_any_worker_count() {
     }
 }
 
-// Issue 23.
+// Issue 23; issue 36: on every minor (a `.pyc` compiled again is the same bytes).
 #[test]
 fn verify_repair_restores_a_damaged_compiled_entry_byte_for_byte() {
-    let (t, _) = real();
+    for (_, t) in every_minor() {
+        repair_restores_bytecode(&t);
+    }
+}
+
+fn repair_restores_bytecode(t: &TestContext) {
     let entry = current_entry(&t);
     let pyc = pyswap::tree::scan(&entry)
         .unwrap()

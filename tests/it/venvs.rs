@@ -879,3 +879,53 @@ fn a_venv_made_from_the_profile_is_adopted_onto_its_own_minor_or_refused_with_wh
     assert_eq!(minor_of(&t.profile_python()), "3.13");
     t.assert_consistent();
 }
+
+// Issue 36: on every minor 3.9 to 3.13 of this machine, a pyswap venv's running process keeps
+// its build across a switch to another build of its minor, the venv is checked and moved, a new
+// process runs the new build, and a plain venv of the profile path is adopted onto its runtime.
+#[test]
+fn on_every_minor_a_venv_moves_under_a_running_process_that_keeps_its_build() {
+    for (minor, python) in crate::shared_host::cpython_minors() {
+        let python = python.to_str().unwrap();
+        let (version, a) = crate::common::packed(python, &["--marker", "build a\n"]);
+        let (_, b) = crate::common::packed(python, &["--marker", "build b\n"]);
+        eprintln!("CPython {version}");
+        let mut t = TestContext::new();
+        t.add_archive(version, a, Compression::Gz);
+        t.run(&["switch", version]).ok();
+        let venv = t.dir.path().join("app/.venv");
+        bare_venv(&t, &venv);
+        let plain = t.dir.path().join("plain");
+        run_ok(
+            &t.profile_python(),
+            &["-m", "venv", "--without-pip", plain.to_str().unwrap()],
+        );
+        let mut service = Running::start(&venv.join("bin/python"));
+        t.add_archive(version, b, Compression::Gz);
+        t.set_field(version, "build", "20260201".into());
+        let r = t.run(&["switch", version, "--json"]).ok();
+        let (ea, eb) = (entry_of(&t, 1), entry_of(&t, 2));
+        assert_eq!(
+            r.json()["venvs"][0]["state"],
+            "moved",
+            "{minor}: {}",
+            r.stdout
+        );
+        assert_eq!(service.import("pyswap_build").0, "build a", "{minor}");
+        assert_eq!(
+            runs(&venv),
+            (eb.clone(), eb.clone(), "build b".into()),
+            "{minor}"
+        );
+        t.run(&["venv", "adopt", plain.to_str().unwrap()]).ok();
+        assert_eq!(runs(&plain), (eb.clone(), eb, "build b".into()), "{minor}");
+        assert_eq!(minor_of(&plain.join("bin/python")), minor);
+        drop(service);
+        t.run(&["gc", "--keep", "1"]).ok();
+        assert!(
+            !t.store_names().contains(&ea),
+            "{minor}: A kept after its process ended"
+        );
+        t.assert_consistent();
+    }
+}
