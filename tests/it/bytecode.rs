@@ -75,7 +75,7 @@ fn a_root_process_importing_the_stdlib_leaves_the_entry_as_installed() {
 }
 
 fn a_root_process_adds_nothing(t: &TestContext) {
-    let entry = current_entry(&t);
+    let entry = current_entry(t);
     let installed = files_under(&entry);
     assert!(
         installed.iter().any(|f| f.ends_with("EXTERNALLY-MANAGED")),
@@ -121,7 +121,7 @@ fn the_stdlib_has_its_bytecode_and_another_user_imports_from_it() {
 }
 
 fn has_bytecode_another_user_imports(t: &TestContext) {
-    let entry = current_entry(&t);
+    let entry = current_entry(t);
     let nodes = pyswap::tree::scan(&entry).unwrap();
     let (with, all) = pyswap::bytecode::coverage(&nodes);
     assert!(all > 1000, "{all} sources: the packer dropped the stdlib");
@@ -257,7 +257,7 @@ fn verify_repair_restores_a_damaged_compiled_entry_byte_for_byte() {
 }
 
 fn repair_restores_bytecode(t: &TestContext) {
-    let entry = current_entry(&t);
+    let entry = current_entry(t);
     let pyc = pyswap::tree::scan(&entry)
         .unwrap()
         .into_iter()
