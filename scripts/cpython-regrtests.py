@@ -16,7 +16,7 @@ listed and not held against pyswap. Afterwards `pyswap verify` must find the sto
 nothing but `-O`/`-OO` bytecode added (the tests start `python -O` children, which write
 `.opt-` files as root), and `verify --repair` must restore it exactly.
 
-    python3 scripts/cpython-regrtests.py --pyswap target/debug/pyswap [--minors 3.10,3.13]
+    python3 scripts/cpython-regrtests.py --pyswap target/debug/pyswap [--minors 3.9,...,3.13]
                                          [--tests test_site,...] [--jobs N]
 
 Exit 0 when every module holds; 1 with the modules that do not; 2 when a minor asked for is
@@ -70,8 +70,10 @@ def run(argv, env, timeout=1800):
 
 
 def bare_env(work: Path):
+    """cron's environment, with a HOME and TMPDIR of the run's own (test_site and test_venv write
+    under them: runs side by side must not share them)."""
     tmp = work / "tmp"
-    tmp.mkdir(exist_ok=True)
+    tmp.mkdir(parents=True, exist_ok=True)
     return {"PATH": "/usr/bin:/bin", "HOME": str(work), "TMPDIR": str(tmp), "LANG": "C.UTF-8"}
 
 
@@ -116,7 +118,7 @@ def one_minor(binary, minor, python, names, jobs, work: Path):
     def one(job):
         name, mode = job
         started = time.monotonic()
-        code, out = run([interpreters[mode], "-m", "test", name], bare_env(work))
+        code, out = run([interpreters[mode], "-m", "test", name], bare_env(work / f"{mode}-{name}"))
         return name, mode, code, time.monotonic() - started, out[-3000:]
 
     results = {}
@@ -136,10 +138,17 @@ def one_minor(binary, minor, python, names, jobs, work: Path):
     return v, results, problems
 
 
+def summary(out: str):
+    """The lines of regrtest's output that say what failed."""
+    keep = [l for l in out.splitlines()
+            if l.startswith(("FAIL:", "ERROR:", "test ", "Result:")) or "Error" in l]
+    return keep[-12:] or out.splitlines()[-5:]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pyswap", required=True, help="the pyswap binary")
-    ap.add_argument("--minors", default="3.10,3.13")
+    ap.add_argument("--minors", default="3.9,3.10,3.11,3.12,3.13")
     ap.add_argument("--tests", default=",".join(TESTS))
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     a = ap.parse_args()
@@ -165,7 +174,8 @@ def main():
                                   for m in MODES)
                 print(f"  {name:<17} {cells}")
                 if r["plain"][0] != 0:
-                    print(f"    (fails on the plain extract too: not held against pyswap)")
+                    print("    fails on the plain extract: not held against pyswap; the plain run says:")
+                    print("      " + "\n      ".join(summary(r["plain"][2])))
                     continue
                 for m in MODES[1:]:
                     if r[m][0] != 0:

@@ -210,7 +210,10 @@ def pack(path, marker=None, python=None, compression="gz", bytecode=False, regrt
             return True
         if len(parts) == 1:
             return bool(regrtest)
-        return parts[1] in REGRTEST_KEEP or parts[1] in regrtest or parts[1][:-3] in regrtest
+        # Before 3.13 the tokenizer's broken-on-purpose data files (test_py_compile reads them)
+        # sit in test/ itself; 3.13 moved them into test/tokenizedata.
+        return (parts[1] in REGRTEST_KEEP or parts[1] in regrtest or parts[1][:-3] in regrtest
+                or parts[1].startswith(("bad_coding", "badsyntax")))
 
     with tempfile.TemporaryDirectory() as work, tarfile.open(target, mode, format=tarfile.GNU_FORMAT, **level) as tar:
         p = _Packer(tar)
