@@ -16,25 +16,17 @@ import re
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+from pack_cpython import pyenv_trees  # noqa: E402
 
 
 def minors():
-    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    best = {}
-    for d in sorted(root.iterdir()) if root.is_dir() else []:
-        parts = d.name.split(".")
-        if len(parts) != 3 or not all(p.isdigit() for p in parts):
-            continue
-        major, minor, patch = map(int, parts)
-        python = d / "bin" / f"python3.{minor}"
-        if major == 3 and 9 <= minor <= 13 and python.is_file():
-            if minor not in best or patch > best[minor][0]:
-                best[minor] = (patch, python)
-    return [(f"3.{m}", best[m][1]) for m in sorted(best)]
+    return pyenv_trees()
 
 
 def catalogue_for(work: Path, python: Path) -> tuple[str, Path]:

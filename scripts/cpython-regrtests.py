@@ -35,6 +35,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+from pack_cpython import pyenv_trees  # noqa: E402
 TESTS = ("test_site", "test_sysconfig", "test_venv", "test_compileall", "test_py_compile",
          "test_getpath", "test_importlib", "test_sys", "test_ensurepip", "test_zipimport",
          "test_ctypes", "test_json")
@@ -43,18 +45,7 @@ MODES = ("plain", "profile", "venv")
 
 def trees():
     """The newest pyenv tree of each minor 3.9 to 3.13: {"3.10": python}."""
-    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    best = {}
-    for d in sorted(root.iterdir()) if root.is_dir() else []:
-        parts = d.name.split(".")
-        if len(parts) != 3 or not all(p.isdigit() for p in parts):
-            continue
-        major, minor, patch = map(int, parts)
-        python = d / "bin" / f"python3.{minor}"
-        if major == 3 and 9 <= minor <= 13 and python.is_file():
-            if minor not in best or patch > best[minor][0]:
-                best[minor] = (patch, python)
-    return {f"3.{m}": p for m, (_, p) in best.items()}
+    return dict(pyenv_trees())
 
 
 def present(python: Path, names):

@@ -260,6 +260,24 @@ def pack(path, marker=None, python=None, compression="gz", bytecode=False, regrt
             "sha256": sha, "size": os.path.getsize(path), "members": members, "py_files": py_files}
 
 
+def pyenv_trees():
+    """The newest pyenv tree of each CPython minor 3.9 to 3.13 on this machine (under
+    $PYENV_ROOT or ~/.pyenv/versions), as [("3.10", Path to its python3.10)], oldest first."""
+    from pathlib import Path
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    best = {}
+    for d in sorted(root.iterdir()) if root.is_dir() else []:
+        parts = d.name.split(".")
+        if len(parts) != 3 or not all(p.isdigit() for p in parts):
+            continue
+        major, minor, patch = map(int, parts)
+        python = d / "bin" / f"python3.{minor}"
+        if major == 3 and 9 <= minor <= 13 and python.is_file():
+            if minor not in best or patch > best[minor][0]:
+                best[minor] = (patch, python)
+    return [(f"3.{m}", best[m][1]) for m in sorted(best)]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out")
