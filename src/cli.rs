@@ -173,6 +173,9 @@ fn parse() -> anyhow::Result<(Settings, Command)> {
         _ => boot.manifest()?,
     };
     let out = Output::new(cli.global.json, cli.global.quiet);
+    if let Some(note) = &boot.home_note {
+        out.warn(note);
+    }
     let settings = Settings::resolve(boot, &flags, &env, &manifest, out)?;
     Ok((settings, cli.command))
 }

@@ -67,7 +67,7 @@ fn intact(
 }
 
 fn run(s: &Settings, generation: Option<u64>) -> anyhow::Result<Outcome> {
-    let mut db = crate::storage::db::Db::open_home(&s.home)?;
+    let mut db = crate::storage::db::Db::open_existing_home(&s.home)?;
     let _gc = s.gc_shared_lock()?;
     let profiles = Profiles::new(s.home.profiles());
     let current = profiles.current(&s.profile)?;

@@ -187,12 +187,15 @@ fn run(
     wait: Duration,
     staged: bool,
 ) -> anyhow::Result<Outcome> {
-    // A dry run writes nothing: the database is opened read-only (no home yet: nothing to do).
+    // Run from cron with a home that does not exist (a wrong or missing PYSWAP_HOME), gc says
+    // so rather than create one and collect nothing.
+    s.home.require()?;
+    // A dry run writes nothing: the database is opened read-only.
     let db = if dry_run {
         s.home.check_ours()?;
         crate::storage::db::Db::open_home_read(&s.home)?
     } else {
-        Some(crate::storage::db::Db::open_home(&s.home)?)
+        Some(crate::storage::db::Db::open_existing_home(&s.home)?)
     };
     let Some(mut db) = db else {
         s.out

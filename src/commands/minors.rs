@@ -41,7 +41,7 @@ impl Verb for Minors {
 fn run(s: &Settings, remove: Option<&str>) -> anyhow::Result<Outcome> {
     let profiles = Profiles::new(s.home.profiles());
     if let Some(minor) = remove {
-        crate::storage::db::Db::open_home(&s.home)?;
+        crate::storage::db::Db::open_existing_home(&s.home)?;
         let _gc = s.gc_shared_lock()?;
         let _profile = crate::activation::profile_lock(s)?;
         if !profiles.remove_minor(&s.profile, minor)? {

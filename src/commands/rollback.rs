@@ -164,7 +164,7 @@ fn choose(s: &Settings, to: Option<u64>, dry_run: bool) -> anyhow::Result<Rollba
             None,
         )
     } else {
-        let db = crate::storage::db::Db::open_home(&s.home)?;
+        let db = crate::storage::db::Db::open_existing_home(&s.home)?;
         let gc = s.gc_shared_lock()?;
         (db, Some((gc, activation::profile_lock(s)?)))
     };

@@ -117,7 +117,7 @@ impl Verb for Uninstall {
         let Some(mut db) = (if self.dry_run {
             Db::open_home_read(&s.home)?
         } else {
-            Some(Db::open_home(&s.home)?)
+            Some(Db::open_existing_home(&s.home)?)
         }) else {
             return Err(CommandError::NotInstalled(self.requests[0].clone()).into());
         };

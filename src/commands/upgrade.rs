@@ -75,7 +75,7 @@ fn run(s: &Settings, force: Force, dry_run: bool) -> anyhow::Result<Outcome> {
             newest.build.as_deref()
         )
     ));
-    let mut db = crate::storage::db::Db::open_home(&s.home)?;
+    let mut db = crate::storage::db::Db::open_existing_home(&s.home)?;
     let _gc = s.gc_shared_lock()?;
     let done = activation::activate(
         s,

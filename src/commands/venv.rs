@@ -87,7 +87,7 @@ impl Verb for VenvCommand {
 fn open(
     s: &Settings,
 ) -> anyhow::Result<(Db, crate::storage::lock::GcLock, crate::storage::lock::Lock)> {
-    let mut db = crate::storage::db::Db::open_home(&s.home)?;
+    let mut db = crate::storage::db::Db::open_existing_home(&s.home)?;
     let gc = s.gc_shared_lock()?;
     let profile = crate::activation::profile_lock(s)?;
     let finished = venv::recover(&s.venvs(), &mut db)?;

@@ -46,7 +46,7 @@ fn run(s: &Settings, repair: bool) -> anyhow::Result<Outcome> {
     // Repairing writes: the home must be pyswap's and safe, and a lost database is created
     // empty, then rebuilt from the store and the profiles below.
     let db = if repair {
-        Some(crate::storage::db::Db::open_home(&s.home)?)
+        Some(crate::storage::db::Db::open_existing_home(&s.home)?)
     } else {
         crate::storage::db::Db::open_home_read(&s.home)?
     };

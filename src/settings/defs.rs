@@ -125,7 +125,7 @@ settings! {
         env: Some("PYSWAP_HOME"),
         file: false,
         value_name: "DIR",
-        help: "Where pyswap keeps its store, profiles and database [default: $XDG_DATA_HOME/pyswap or ~/.local/share/pyswap]",
+        help: "Store, profiles and database [default: /var/lib/pyswap as root, else ~/.local/share/pyswap]",
         ..Meta::BASE
     });
     CONFIG: PathBuf = Def::new(Meta {

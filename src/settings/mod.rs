@@ -217,6 +217,8 @@ impl<'a> Sources<'a> {
 /// Where the home and the manifest are: resolved first, since the manifest may live in the home.
 pub(crate) struct Bootstrap {
     pub(crate) home: PathBuf,
+    /// A warning about the default home chosen (root's home at its old default).
+    pub(crate) home_note: Option<String>,
     pub(crate) profile: String,
     pub(crate) config: Option<PathBuf>,
 }
@@ -240,11 +242,13 @@ impl Bootstrap {
                 ))
                 .into());
             }
-            Some((h, _)) => h,
+            Some((h, _)) => (h, None),
             None => Home::default_root()?,
         };
+        let (home, home_note) = home;
         Ok(Self {
             home,
+            home_note,
             profile: l.get(&defs::PROFILE)?.0,
             config: l
                 .optional(&defs::CONFIG)?

@@ -437,6 +437,17 @@ impl Db {
     /// never widens or narrows it again.
     pub(crate) fn open_home(home: &Home) -> anyhow::Result<Self> {
         home.create()?;
+        Self::open_created(home)
+    }
+
+    /// [`Db::open_home`] for a command that only prunes or changes what is there: a home that
+    /// does not exist is an error naming it, never created as a side effect.
+    pub(crate) fn open_existing_home(home: &Home) -> anyhow::Result<Self> {
+        home.require()?;
+        Self::open_home(home)
+    }
+
+    fn open_created(home: &Home) -> anyhow::Result<Self> {
         let new = !home.db().exists();
         let db = Self::open_home_db(home)?;
         if new {

@@ -26,6 +26,8 @@ pub(crate) enum HomeError {
     },
     #[error("no pyswap home: set PYSWAP_HOME or HOME")]
     Unknown,
+    #[error("no pyswap home at {}: nothing was installed there", path.display())]
+    Missing { path: PathBuf },
     #[error("PYSWAP_HOME {} is not a directory", path.display())]
     NotADirectory { path: PathBuf },
     #[error("cannot use PYSWAP_HOME {}: {error}", path.display())]
@@ -66,6 +68,9 @@ impl crate::exit::Reason for HomeError {
 
     fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
         match self {
+            Self::Missing { .. } => Some(format!(
+                "`pyswap switch VERSION` creates it; or name the home to use with PYSWAP_HOME or --home (root's default is {SYSTEM_HOME}, a user's ~/.local/share/pyswap)"
+            ).into()),
             Self::NotAHome { .. } | Self::NotADirectory { .. } => Some("point PYSWAP_HOME at a new or empty directory (pyswap creates it), or at an existing pyswap home".into()),
             Self::Create { error, .. } | Self::Unusable { error, .. } => crate::exit::Reason::help(error),
             _ => None,
@@ -85,9 +90,37 @@ pub(crate) struct Home {
     root: PathBuf,
 }
 
+/// Root's home (the state directory of the FHS): the same from a shell, cron's bare environment
+/// or a unit with no HOME, outside any user's home.
+pub(crate) const SYSTEM_HOME: &str = "/var/lib/pyswap";
+
 impl Home {
+    /// The home when neither PYSWAP_HOME nor --home names one, and a warning to give with it:
+    /// [`SYSTEM_HOME`] for root; a user's `$XDG_DATA_HOME/pyswap`, else
+    /// `$HOME/.local/share/pyswap`. A root home at that user default from before (when root's
+    /// default was the same as a user's) is kept, with a warning, while [`SYSTEM_HOME`] does
+    /// not exist.
+    pub(crate) fn default_root() -> Result<(PathBuf, Option<String>), HomeError> {
+        let user = Self::user_default();
+        if !rustix::process::geteuid().is_root() {
+            return user.map(|p| (p, None));
+        }
+        let system = PathBuf::from(SYSTEM_HOME);
+        if let Ok(old) = user
+            && !system.exists()
+            && (old.join(MARKER).is_file() || old.join("pyswap.db").is_file())
+        {
+            let note = format!(
+                "using root's pyswap home {old}, the default before {SYSTEM_HOME}: to keep it, set PYSWAP_HOME={old} in the units and cron lines that run pyswap; to move, install into {SYSTEM_HOME} (`pyswap --home {SYSTEM_HOME} switch VERSION`, `venv create` each service's venv again) and uninstall here",
+                old = old.display()
+            );
+            return Ok((old, Some(note)));
+        }
+        Ok((system, None))
+    }
+
     /// `$XDG_DATA_HOME/pyswap`, else `$HOME/.local/share/pyswap`.
-    pub(crate) fn default_root() -> Result<PathBuf, HomeError> {
+    fn user_default() -> Result<PathBuf, HomeError> {
         if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| Path::new(x).is_absolute()) {
             return Ok(PathBuf::from(x).join("pyswap"));
         }
@@ -95,6 +128,18 @@ impl Home {
             .filter(|h| !h.is_empty())
             .map(|h| PathBuf::from(h).join(".local/share/pyswap"))
             .ok_or(HomeError::Unknown)
+    }
+
+    /// Refuses a home that does not exist, for a command that only reads, prunes or changes
+    /// what is there (it never creates one as a side effect).
+    pub(crate) fn require(&self) -> Result<(), HomeError> {
+        if self.root.exists() {
+            Ok(())
+        } else {
+            Err(HomeError::Missing {
+                path: self.root.clone(),
+            })
+        }
     }
 
     /// A home whose directories may not exist yet (for read-only commands).

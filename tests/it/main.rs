@@ -28,6 +28,7 @@ mod running;
 mod server;
 mod shared_host;
 mod signed;
+mod system_home;
 mod trust;
 mod validation;
 mod venvs;
