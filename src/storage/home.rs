@@ -95,7 +95,7 @@ pub(crate) struct Home {
 pub(crate) const SYSTEM_HOME: &str = "/var/lib/pyswap";
 
 impl Home {
-    /// The home when neither PYSWAP_HOME nor --home names one, and a warning to give with it:
+    /// The home when neither `PYSWAP_HOME` nor `--home` names one, and a warning to give with it:
     /// [`SYSTEM_HOME`] for root; a user's `$XDG_DATA_HOME/pyswap`, else
     /// `$HOME/.local/share/pyswap`. A root home at that user default from before (when root's
     /// default was the same as a user's) is kept, with a warning, while [`SYSTEM_HOME`] does

@@ -101,7 +101,7 @@ fn cron_line(t: &TestContext) -> Vec<String> {
         .collect()
 }
 
-/// The shipped gc unit's ExecStart, its binary replaced by the one under test.
+/// The shipped gc unit's `ExecStart`, its binary replaced by the one under test.
 fn unit_command() -> Vec<String> {
     let unit = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/systemd/pyswap-gc.service");
     let text = std::fs::read_to_string(unit).unwrap();
