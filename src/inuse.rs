@@ -169,11 +169,6 @@ fn is_library(name: &std::ffi::OsStr) -> bool {
     name.ends_with(b".so") || name.windows(4).any(|w| w == b".so.")
 }
 
-/// Every process (but this one) that uses an entry of `store`, by pid.
-pub(crate) fn processes(store: &Path, how: Uses) -> Vec<Process> {
-    scan(store, how, None).processes
-}
-
 /// Scans `/proc` for the processes that use the entries of `store` (all of them, or those named
 /// in `only`), and those it cannot inspect.
 pub(crate) fn scan(store: &Path, how: Uses, only: Option<&[String]>) -> Scan {

@@ -80,6 +80,11 @@ impl Changes {
 /// an alert and the document's `metrics_error`.
 pub(crate) fn run(s: &Settings, verb: &dyn Verb) -> anyhow::Result<Outcome> {
     let changes = verb.changes();
+    // A command that reads a home this user may not enter says so in one line, before any of
+    // its reads fails with its own words (a profile link, SQLite).
+    if !changes.state {
+        s.home.readable()?;
+    }
     let result = verb.run(s);
     crate::crash::timing("command:finished");
     if let Some(command) = changes.attempt {

@@ -61,7 +61,19 @@ fn run(s: &Settings) -> anyhow::Result<Outcome> {
         .flatten()
         .and_then(|n| profiles.generation_entry(&s.profile, n));
     let mut rows = Vec::new();
-    for p in crate::inuse::processes(&s.home.store(), crate::inuse::Uses::Runs) {
+    let scan = crate::inuse::scan(&s.home.store(), crate::inuse::Uses::Runs, None);
+    // Another user's processes cannot be inspected unless pyswap is root: say how many, on
+    // stderr (the JSON array stays the rows), so that "nothing runs" is never said for them.
+    let hidden = scan.hidden.len();
+    if hidden > 0 {
+        let n = crate::text::count(hidden as u64, "process", "processes");
+        s.out.warn(&if rustix::process::geteuid().is_root() {
+            format!("{n} could not be inspected (`/proc` refused their mappings); they may run a runtime of this store")
+        } else {
+            format!("{n} of other users could not be inspected (they may run a runtime of this store); root sees them: `sudo pyswap ps`")
+        });
+    }
+    for p in scan.processes {
         let venv = crate::venv::of_process(p.pid);
         let follows = venv
             .as_deref()
@@ -89,7 +101,11 @@ fn run(s: &Settings) -> anyhow::Result<Outcome> {
         return Outcome::of(&rows);
     }
     if rows.is_empty() {
-        s.out.say("no running process uses a runtime of this store");
+        s.out.say(if hidden > 0 {
+            "no process this user may inspect uses a runtime of this store"
+        } else {
+            "no running process uses a runtime of this store"
+        });
         return Ok(Outcome::none());
     }
     let mut t = Table::new([

@@ -432,9 +432,9 @@ const GENERATION_SELECT: &str = "SELECT g.profile, g.number, g.entry_id, e.name,
 
 impl Db {
     /// Opens the home's database for a command that writes: the home's directories created,
-    /// the database created and migrated. A new database is the owner's alone (SQLite gives
-    /// `-wal` and `-shm` the same mode); an operator may open it to a group later, and pyswap
-    /// never widens or narrows it again.
+    /// the database created and migrated. A new database is readable by whoever may enter the
+    /// home ([`Home::shared_mode`]; SQLite gives `-wal` and `-shm` the same mode); a mode the
+    /// operator set is never changed.
     pub(crate) fn open_home(home: &Home) -> anyhow::Result<Self> {
         home.create()?;
         Self::open_created(home)
@@ -448,14 +448,18 @@ impl Db {
     }
 
     fn open_created(home: &Home) -> anyhow::Result<Self> {
-        let new = !home.db().exists();
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let mode = std::fs::metadata(home.db()).ok().map(|m| m.mode() & 0o777);
         let db = Self::open_home_db(home)?;
-        if new {
-            use std::os::unix::fs::PermissionsExt;
+        // New, or at pyswap's old default (0600): readable as the home is, so that the users who
+        // may read the home can run the read commands (an operator keeps it private by making
+        // the home 0700); any other mode is the operator's and stays.
+        if mode.is_none_or(|m| m == 0o600) {
+            let shared = home.shared_mode();
             for name in ["pyswap.db", "pyswap.db-wal", "pyswap.db-shm"] {
                 let _ = std::fs::set_permissions(
                     home.root().join(name),
-                    std::fs::Permissions::from_mode(0o600),
+                    std::fs::Permissions::from_mode(shared),
                 );
             }
         }
@@ -466,6 +470,7 @@ impl Db {
     /// who may read the home but not write it can use it; a database of an older schema is
     /// upgraded first when this user may write it.
     pub(crate) fn open_home_read(home: &Home) -> anyhow::Result<Option<Self>> {
+        home.readable()?;
         if !home.exists() {
             return Ok(None);
         }

@@ -28,6 +28,8 @@ pub(crate) enum HomeError {
     Unknown,
     #[error("no pyswap home at {}: nothing was installed there", path.display())]
     Missing { path: PathBuf },
+    #[error("cannot read {} as uid {uid}: its owner keeps the pyswap home private", path.display())]
+    Private { path: PathBuf, uid: u32 },
     #[error("PYSWAP_HOME {} is not a directory", path.display())]
     NotADirectory { path: PathBuf },
     #[error("cannot use PYSWAP_HOME {}: {error}", path.display())]
@@ -42,7 +44,7 @@ pub(crate) enum HomeError {
     )]
     NotAHome { path: PathBuf },
     #[error(
-        "{} is not writable by this user (uid {uid}); only `current`, `generations`, `list`, `minors`, `ps` and `verify` work here",
+        "{} is not writable by this user (uid {uid}); only the read commands (`current`, `generations`, `list`, `find`, `ps`, `verify`, `metrics`, `minors`, `venv list`) work here",
         path.display()
     )]
     ReadOnly { path: PathBuf, uid: u32 },
@@ -71,6 +73,7 @@ impl crate::exit::Reason for HomeError {
             Self::Missing { .. } => Some(format!(
                 "`pyswap switch VERSION` creates it; or name the home to use with PYSWAP_HOME or --home (root's default is {SYSTEM_HOME}, a user's ~/.local/share/pyswap)"
             ).into()),
+            Self::Private { .. } => Some("run it as the home's owner, or have the owner open the home to you (`chmod o+rx` on it and `chmod o+r` on its pyswap.db, or the same for a group of yours)".into()),
             Self::NotAHome { .. } | Self::NotADirectory { .. } => Some("point PYSWAP_HOME at a new or empty directory (pyswap creates it), or at an existing pyswap home".into()),
             Self::Create { error, .. } | Self::Unusable { error, .. } => crate::exit::Reason::help(error),
             _ => None,
@@ -128,6 +131,35 @@ impl Home {
             .filter(|h| !h.is_empty())
             .map(|h| PathBuf::from(h).join(".local/share/pyswap"))
             .ok_or(HomeError::Unknown)
+    }
+
+    /// The mode of the database files: the owner's, and readable by the group and others as far
+    /// as they may enter the home (a home made 0700 keeps its database 0600).
+    pub(crate) fn shared_mode(&self) -> u32 {
+        let home = fs::metadata(&self.root).map_or(0o700, |m| m.mode());
+        let mut mode = 0o600;
+        if home & 0o050 == 0o050 {
+            mode |= 0o040;
+        }
+        if home & 0o005 == 0o005 {
+            mode |= 0o004;
+        }
+        mode
+    }
+
+    /// Refuses, with what to do, a home this user may not read (a home that does not exist is
+    /// readable: it holds nothing).
+    pub(crate) fn readable(&self) -> Result<(), HomeError> {
+        let denied = |path: &Path| matches!(fs::File::open(path), Err(e) if e.kind() == io::ErrorKind::PermissionDenied);
+        for path in [self.root.clone(), self.db()] {
+            if denied(&path) {
+                return Err(HomeError::Private {
+                    path,
+                    uid: rustix::process::geteuid().as_raw(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Refuses a home that does not exist, for a command that only reads, prunes or changes

@@ -202,3 +202,72 @@ fn a_root_home_at_the_old_default_keeps_working_with_a_warning_naming_both() {
     assert!(!r.stderr.contains(old), "{}", r.stderr);
     assert!(host.system_home().join("pyswap.db").is_file());
 }
+
+/// `pyswap ARGS` as uid 65534 on `t`'s home.
+fn as_nobody(t: &TestContext, args: &[&str]) -> Run {
+    Run::from_output(&t.pyswap_as(65534).args(args).output().unwrap())
+}
+
+// Issue 37, items 2 and 3: another user may run the read commands on root's home (the database
+// is readable as the home is), is told in one line when the home is private, and `ps` says how
+// many processes it could not inspect instead of "nothing runs".
+#[test]
+fn another_user_reads_roots_home_and_ps_says_what_it_cannot_see() {
+    if !root_or_skip("another user's read commands") {
+        return;
+    }
+    let (version, archive) = crate::common::real_cpython();
+    let mut t = TestContext::new();
+    t.add_archive(version, archive, Compression::Gz);
+    t.run(&["switch", version]).ok();
+    for args in [
+        &["current"][..],
+        &["generations"],
+        &["list"],
+        &["find"],
+        &["verify"],
+        &["metrics"],
+        &["venv", "list"],
+    ] {
+        let r = as_nobody(&t, args);
+        assert_eq!(r.code, Some(0), "{args:?}: {}", r.stderr);
+    }
+    let current = as_nobody(&t, &["current"]).stdout;
+    assert!(current.contains(version.as_str()), "{current}");
+
+    // A root service on the runtime: root's ps lists it; another user's names what it missed.
+    let mut service = Command::new(t.profile_python())
+        .args(["-c", "import sys; sys.stdin.read()"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rows = t.run(&["ps", "--json"]).ok().json();
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["pid"] == service.id()),
+        "{rows}"
+    );
+    let r = as_nobody(&t, &["ps"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("of other users could not be inspected")
+            && r.stderr.contains("root sees them")
+            && !r.stdout.contains("no running process uses"),
+        "{}\n{}",
+        r.stdout,
+        r.stderr
+    );
+    let _ = service.kill();
+    let _ = service.wait();
+
+    // Made private by its owner: one line saying so, not SQLite's.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&t.home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    for args in [&["current"][..], &["list"], &["ps"], &["verify"]] {
+        as_nobody(&t, args).fails(1, "its owner keeps the pyswap home private");
+    }
+}

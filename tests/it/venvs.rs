@@ -752,11 +752,7 @@ fn only_the_homes_owner_registers_venvs_and_others_may_list_them() {
     assert!(!other.exists(), "nothing made");
     let out = nobody(&["venv", "remove", venv.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    // The database is the owner's alone until an operator opens it to others.
-    for f in ["pyswap.db", "pyswap.db-wal", "pyswap.db-shm"] {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(t.home.join(f), std::fs::Permissions::from_mode(0o644));
-    }
+    // Issue 37: the database is readable as the home is (no chmod needed).
     let out = nobody(&["venv", "list", "--json"]);
     assert!(
         out.status.success(),
