@@ -166,6 +166,25 @@ fn run(
                 .to_string(),
             None => rel_url.clone(),
         };
+        // A catalogue keys its entries by version and platform (upstream's format): one build
+        // each. Another build of a version already mirrored takes its place, said so.
+        if let Some(old) = published.get(&entry.key)
+            && old.get("sha256").and_then(|v| v.as_str()) != Some(sha256.as_str())
+        {
+            let build = |v: &serde_json::Value| {
+                v.get("build")
+                    .and_then(|b| b.as_str())
+                    .unwrap_or("?")
+                    .to_owned()
+            };
+            s.out.warn(&format!(
+                "{}: build {} replaces build {} in the mirror's catalogue, which lists one build per version and platform as upstream's does (the older archive stays in {}); to serve both builds, mirror the older one into another directory",
+                entry.key,
+                entry.build.as_deref().unwrap_or("?"),
+                build(old),
+                dir.display()
+            ));
+        }
         published.insert(entry.key.clone(), entry.to_json(&url, Some(size)));
         s.out.say(&format!(
             "{}: {} {}",

@@ -507,6 +507,32 @@ fn a_mirror_directory_serves_a_fleet() {
     let text = std::fs::read_to_string(dir.join("download-metadata.json")).unwrap();
     assert!(text.contains("\"size\""));
     host.assert_consistent();
+
+    // Issue 37, item 5: what is mirrored is meant to be served: others may read every file.
+    for f in crate::common::files_under(&dir) {
+        use std::os::unix::fs::MetadataExt;
+        let mode = dir.join(&f).metadata().unwrap().mode();
+        assert_eq!(mode & 0o044, 0o044, "{f} is {mode:o}");
+    }
+    // Item 7: another build of 3.12.3 takes the place of the first in the catalogue, said so.
+    let newer = synthetic_archive("3.12.3", Fake::Good, Compression::Zst);
+    up.serve(&upstream, "3.12.3", &newer, Compression::Zst);
+    up.set_field("3.12.3", "build", "20260303".into());
+    up.run_env(
+        &["catalogue", "update"],
+        &[("PYSWAP_CATALOGUE", &catalogue)],
+    )
+    .ok();
+    let mut args = vec!["mirror", dir.to_str().unwrap(), "3.12"];
+    args.extend_from_slice(&["--base-url", &www.base]);
+    let r = up.run_env(&args, &[("PYSWAP_CATALOGUE", &catalogue)]).ok();
+    assert!(
+        r.stderr
+            .contains("build 20260303 replaces build 20260202 in the mirror's catalogue"),
+        "{}",
+        r.stderr
+    );
+    assert!(dir.join("20260202").is_dir(), "the older archive stays");
 }
 
 #[test]
