@@ -109,6 +109,23 @@ enum Urls<'a> {
     Relative,
 }
 
+/// A catalogue keys its entries by version and platform (upstream's format): one build each.
+/// Another build of a version already mirrored (`old`, its catalogue entry) takes its place:
+/// said so.
+fn warn_replaced(s: &Settings, dir: &Path, entry: &Entry, old: &serde_json::Value) {
+    let field = |name: &str| old.get(name).and_then(|v| v.as_str()).unwrap_or("?");
+    if Some(field("sha256")) == entry.sha256.as_deref() {
+        return;
+    }
+    s.out.warn(&format!(
+        "{}: build {} replaces build {} in the mirror's catalogue, which lists one build per version and platform as upstream's does (the older archive stays in {}); to serve both builds, mirror the older one into another directory",
+        entry.key,
+        entry.build.as_deref().unwrap_or("?"),
+        field("build"),
+        dir.display()
+    ));
+}
+
 fn run(
     s: &Settings,
     dir: &Path,
@@ -166,24 +183,8 @@ fn run(
                 .to_string(),
             None => rel_url.clone(),
         };
-        // A catalogue keys its entries by version and platform (upstream's format): one build
-        // each. Another build of a version already mirrored takes its place, said so.
-        if let Some(old) = published.get(&entry.key)
-            && old.get("sha256").and_then(|v| v.as_str()) != Some(sha256.as_str())
-        {
-            let build = |v: &serde_json::Value| {
-                v.get("build")
-                    .and_then(|b| b.as_str())
-                    .unwrap_or("?")
-                    .to_owned()
-            };
-            s.out.warn(&format!(
-                "{}: build {} replaces build {} in the mirror's catalogue, which lists one build per version and platform as upstream's does (the older archive stays in {}); to serve both builds, mirror the older one into another directory",
-                entry.key,
-                entry.build.as_deref().unwrap_or("?"),
-                build(old),
-                dir.display()
-            ));
+        if let Some(old) = published.get(&entry.key) {
+            warn_replaced(s, dir, entry, old);
         }
         published.insert(entry.key.clone(), entry.to_json(&url, Some(size)));
         s.out.say(&format!(
