@@ -15,7 +15,7 @@ home of its own), and prints the median of each:
   (user + system, from getrusage) is printed too, as the wall time includes a `syncfs` whose
   length depends on whatever else the disk is doing.
 - **cached catalogue**: `list --available` with the upstream catalogue copy (3 MB,
-  ../shared/catalogue) fetched once from 127.0.0.1 and then read from `catalogues/` (TTL 1 day).
+  data/upstream) fetched once from 127.0.0.1 and then read from `catalogues/` (TTL 1 day).
 """
 import argparse
 import functools
@@ -35,7 +35,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "scripts"))
 from pack_cpython import pack  # noqa: E402
 
-UPSTREAM = os.path.join(REPO, "..", "shared", "catalogue", "download-metadata.json")
+UPSTREAM = os.path.join(REPO, "data", "upstream", "download-metadata.json")
 
 
 class Quiet(http.server.SimpleHTTPRequestHandler):

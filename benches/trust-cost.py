@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What verifying a signed catalogue costs (issue 28): `pyswap list --available 3.12` against
 the same catalogue file, in a home with `[trust] keys` and in one without, alternating run by
-run, medians. Two catalogues: the whole upstream copy (shared/catalogue, ~3 MB, what a fleet
+run, medians. Two catalogues: the whole upstream copy (data/upstream, ~3 MB, what a fleet
 signing upstream's file verifies) and a mirror-sized one (its first 40 linux-x86_64-gnu
 entries). Needs `minisign` and a release build (`cargo build --release`).
 
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-UPSTREAM = REPO.parent / "shared" / "catalogue" / "download-metadata.json"
+UPSTREAM = REPO / "data" / "upstream" / "download-metadata.json"
 
 
 def sign(key: Path, catalogue: Path) -> None:

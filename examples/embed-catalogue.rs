@@ -2,7 +2,7 @@
 //! upstream `download-metadata.json`:
 //!
 //! ```text
-//! cargo run --example embed-catalogue -- ../shared/catalogue/download-metadata.json
+//! cargo run --example embed-catalogue -- data/upstream/download-metadata.json
 //! ```
 
 use std::path::Path;
@@ -10,7 +10,7 @@ use std::path::Path;
 fn main() -> anyhow::Result<()> {
     let src = std::env::args()
         .nth(1)
-        .unwrap_or_else(|| "../shared/catalogue/download-metadata.json".into());
+        .unwrap_or_else(|| "data/upstream/download-metadata.json".into());
     let text = fs_read(&src)?;
     let subset = pyswap::network::catalogue::cpython_subset(&text)?;
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/download-metadata.cpython.json");

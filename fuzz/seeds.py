@@ -2,7 +2,7 @@
 
 archive: small tar streams (first byte 0 = gzip them, 1 = zstd them; see the target) made with
 Python's tarfile in the three formats, with the member kinds an archive can hold.
-catalogue: a slice of ../shared/catalogue/download-metadata.json and a few small documents.
+catalogue: a slice of data/upstream/download-metadata.json and a few small documents.
 """
 import io
 import json
@@ -48,7 +48,7 @@ for i, fmt in enumerate([tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_F
 
 cat = out / "catalogue"
 cat.mkdir(parents=True, exist_ok=True)
-full = json.loads((here / "../../shared/catalogue/download-metadata.json").read_text())
+full = json.loads((here / "../data/upstream/download-metadata.json").read_text())
 for n, key in enumerate(list(full)[:8]):
     (cat / f"entry-{n}.json").write_text(json.dumps({key: full[key]}))
 (cat / "empty.json").write_text("{}")
