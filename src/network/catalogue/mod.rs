@@ -483,7 +483,9 @@ mod tests {
     /// where), so that a clone anywhere runs these tests.
     fn upstream() -> Catalogue {
         let text = std::fs::read_to_string(UPSTREAM).unwrap_or_else(|e| {
-            panic!("{UPSTREAM}: {e}; these tests need the upstream catalogue copy in data/upstream/")
+            panic!(
+                "{UPSTREAM}: {e}; these tests need the upstream catalogue copy in data/upstream/"
+            )
         });
         Catalogue::parse(&text, Location::Path(UPSTREAM.into())).unwrap()
     }
