@@ -1,25 +1,29 @@
 #!/usr/bin/env bash
 # Offline try-out: packs this machine's CPython into a local mirror (two builds of the same
 # version, as a patched rebuild would be), then runs switch, generations, rollback and gc
-# against it with a throw-away PYSWAP_HOME. Needs cargo and python3; reaches no network.
+# against it with a throw-away PYSWAP_HOME. Needs cargo, python3 and patchelf; reaches no
+# network (but the package registry, once, when patchelf is missing and this is root on Debian).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 # The packer makes the interpreter relocatable as upstream's is (RUNPATH $ORIGIN/../lib) with
-# patchelf, from Debian's packages; the tests need it too, and dash, zsh and fish (each sources
-# `pyswap env`'s line; without them those cases are skipped outside CI), and minisign (signed
-# catalogues).
-missing=""
-for tool in patchelf dash zsh fish minisign; do
-  command -v "$tool" >/dev/null || missing="$missing $tool"
-done
-if [ -n "$missing" ]; then
+# patchelf, from Debian's packages: the one tool this needs. A missing one is installed when this
+# is root with apt (its package lists refreshed only if the install fails without); otherwise
+# the script stops and says how to get it.
+if ! command -v patchelf >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "installing$missing (Debian packages)" >&2
-    apt-get update -qq && apt-get install -y -qq $missing >/dev/null
-  elif ! command -v patchelf >/dev/null; then
-    echo "try-offline: patchelf is needed (sudo apt-get install patchelf)" >&2; exit 1
+    echo "installing patchelf (Debian package)" >&2
+    apt-get install -y -qq patchelf >/dev/null 2>&1 \
+      || { apt-get update -qq && apt-get install -y -qq patchelf >/dev/null; }
   fi
+  command -v patchelf >/dev/null \
+    || { echo "try-offline: patchelf is needed (sudo apt-get install patchelf)" >&2; exit 1; }
 fi
+# The test suite (`cargo test`) also uses dash, zsh and fish (each sources `pyswap env`'s line)
+# and minisign (signed catalogues); without them it skips those cases (CI installs them).
+for tool in dash zsh fish minisign; do
+  command -v "$tool" >/dev/null \
+    || echo "try-offline: note: $tool is not installed; the tests that use it will be skipped (\`bash .ci/run\` installs it)" >&2
+done
 work=${TRY_DIR:-$(mktemp -d /tmp/pyswap-try.XXXXXX)}
 # Others may pass through, as through /var/lib: run as root, pyswap compiles and validates each
 # new runtime as its unprivileged sandbox user (`[install] sandbox_user`, default nobody).
