@@ -128,14 +128,11 @@ fn run(s: &Settings, args: &List, side: Side) -> anyhow::Result<Outcome> {
     if side == Side::Installed || (side == Side::Both && s.out.json) {
         return show_installed(s, &installed);
     }
-    let available = match available_rows(s, &installed, args.pre) {
-        Ok(rows) => rows,
-        // The default view still shows what is installed when the catalogue is out of reach.
-        Err(e) if side == Side::Both => {
-            s.out
-                .warn(&format!("{e:#}; showing installed runtimes only"));
-            Vec::new()
-        }
+    let (available, unreadable) = match available_rows(s, &installed, args.pre) {
+        Ok(rows) => (rows, None),
+        // The default view still shows what is installed when the catalogue is out of reach;
+        // a catalogue refused under `[trust]` is a security event, never a warning.
+        Err(e) if side == Side::Both && !refused(&e) => (Vec::new(), Some(e)),
         Err(e) => return Err(e),
     };
     let variants = args.variants
@@ -157,6 +154,14 @@ fn run(s: &Settings, args: &List, side: Side) -> anyhow::Result<Outcome> {
         s.out.data(&available_table(&available))?;
         return Ok(Outcome::none());
     }
+    match unreadable {
+        // Nothing to show because the catalogue could not be read: that is the answer.
+        Some(e) if installed.is_empty() => return Err(e),
+        Some(e) => s
+            .out
+            .warn(&format!("{e:#}; showing installed runtimes only")),
+        None => {}
+    }
     if installed.is_empty() && available.is_empty() {
         s.out.say(&match &args.request {
             Some(r) => format!("nothing installed or in the catalogue matches `{r}`"),
@@ -166,6 +171,19 @@ fn run(s: &Settings, args: &List, side: Side) -> anyhow::Result<Outcome> {
     }
     s.out.data(&both_table(&installed, &available))?;
     Ok(Outcome::none())
+}
+
+/// Whether `e` is a catalogue refused under `[trust] keys` (tampered, replayed, unsigned,
+/// another line's).
+fn refused(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<crate::network::catalogue::trust::TrustError>()
+            .is_some()
+            || matches!(
+                c.downcast_ref::<crate::network::catalogue::CatalogueError>(),
+                Some(crate::network::catalogue::CatalogueError::Untrusted(_))
+            )
+    })
 }
 
 fn status(current: bool, installed: bool, staged: bool) -> &'static str {

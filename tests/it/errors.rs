@@ -85,6 +85,16 @@ fn corrupt_catalogues() {
     )
     .fails(1, "cannot read catalogue /nonexistent/catalogue.json");
     nothing_lost(&t);
+    // Issue 37, item 6: with nothing installed, `list` says the catalogue could not be read,
+    // not that it "offers nothing for this platform".
+    let fresh = TestContext::new();
+    let r = fresh
+        .run_env(
+            &["list"],
+            &[("PYSWAP_CATALOGUE", "/nonexistent/catalogue.json")],
+        )
+        .fails(1, "cannot read catalogue /nonexistent/catalogue.json");
+    assert!(!r.stdout.contains("offers nothing"), "{}", r.stdout);
 }
 
 #[test]

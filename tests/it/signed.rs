@@ -297,6 +297,9 @@ fn a_refused_remote_catalogue_never_replaces_the_cached_one_and_is_no_fallback()
         "{}",
         r.stderr
     );
+    // Issue 37, item 6: `list` does not word a refusal as a warning or an empty catalogue.
+    remote(&t, &["list"]).fails(1, "does not match its bytes");
+    remote(&t, &["list", "--available", "--json"]).fails(1, "does not match its bytes");
     assert_eq!(cached(&t), before);
     assert_eq!(t.profile_version().as_deref(), Some("3.11.9"));
     // The new catalogue signed, but its signature is not served (the mirror fails): as when the
