@@ -36,6 +36,16 @@ pub(crate) enum CommandError {
         phase: String,
         at: String,
     },
+    #[error(
+        "the generation before the current one of `{profile}` is {number}, CPython {version}: a plain rollback does not change the minor version ({from} -> {to})"
+    )]
+    OtherMinor {
+        profile: String,
+        number: u64,
+        version: String,
+        from: String,
+        to: String,
+    },
 }
 
 crate::exit::register!(CommandError);
@@ -47,6 +57,7 @@ impl crate::exit::Reason for CommandError {
                 | Self::NoCurrent(_)
                 | Self::NothingOlder { .. }
                 | Self::FailedGeneration { .. }
+                | Self::OtherMinor { .. }
                 | Self::NotInstalled(_)
         )
     }
@@ -71,6 +82,12 @@ impl crate::exit::Reason for CommandError {
             Self::Tampered(_) => Some(
                 "`pyswap verify` names what changed; `pyswap verify --repair` restores the entry from its archive"
                     .into(),
+            ),
+            Self::OtherMinor { number, .. } => Some(
+                format!(
+                    "`pyswap rollback --to {number}` returns to it on purpose (as a switch across a minor version is asked for by name; `--force` does too); `pyswap generations` lists the others"
+                )
+                .into(),
             ),
             Self::FailedGeneration { number, .. } => Some(
                 format!(

@@ -39,11 +39,11 @@ struct RolledBack<'a> {
   pyswap rollback                     back to the previous generation (no download)
   pyswap rollback --to 4              back to generation 4 (`pyswap generations` lists them)")]
 pub(crate) struct Rollback {
-    /// The generation to return to [default: the one before the current]
+    /// The generation to return to [default: the one before the current, if it runs the same minor version]
     #[arg(long, value_name = "N", value_parser = super::args::generation_number())]
     to: Option<u64>,
-    /// Go ahead outside the maintenance windows, and onto a generation whose last validation
-    /// failed
+    /// Go ahead outside the maintenance windows, onto a generation whose last validation
+    /// failed, and (without --to) onto another minor version
     #[arg(long)]
     force: bool,
     /// Report what would happen (the same document and exit status), changing nothing
@@ -74,6 +74,27 @@ fn run(s: &Settings, to: Option<u64>, force: Force, dry_run: bool) -> anyhow::Re
     let changed = current != Some(target.number);
     if let (true, Some(window)) = (changed, closed) {
         return Err(window.into());
+    }
+    // A plain rollback stays on the current minor version: after gc, the generation before the
+    // current one may be one kept only for another minor's path (a switch across minor versions
+    // is asked for by name, and so is this).
+    if to.is_none() && changed && !force.force {
+        let from = current
+            .map(|n| db.generation(&s.profile, n))
+            .transpose()?
+            .flatten();
+        if let (Some(from), Some(to)) = (from.as_ref().and_then(|g| g.minor()), target.minor())
+            && from != to
+        {
+            return Err(CommandError::OtherMinor {
+                profile: s.profile.clone(),
+                number: target.number,
+                version: target.label(),
+                from,
+                to,
+            }
+            .into());
+        }
     }
     if !crate::storage::store::is_entry_name(&target.entry_name) {
         return Err(ProfileError::BadEntry(target.entry_name.clone()).into());

@@ -84,7 +84,9 @@ fn switch_rollback_gc_end_to_end() {
             std::fs::remove_file(f.path()).unwrap();
         }
     }
-    t.run(&["rollback"]).ok();
+    // Across the minor version by name (issue 37: a plain rollback stays on 3.12).
+    t.run(&["rollback"]).fails(1, "does not change the minor version");
+    t.run(&["rollback", "--to", "1"]).ok();
     assert_eq!(t.profile_version().as_deref(), Some("3.10.14"));
     t.run(&["rollback"])
         .fails(1, "no generation older than the current one (1)");
@@ -306,5 +308,47 @@ fn switch_to_an_installed_runtime_needs_no_network() {
     // Not installed: the catalogue's own error stands.
     t.run_env(&["switch", "3.13"], &[("PYSWAP_CATALOGUE", &cat)])
         .fails(1, "HTTP 503");
+    t.assert_consistent();
+}
+
+// Issue 37, item 9: after gc, the generation before the current one may be one kept only for
+// another minor's path; a plain rollback does not jump there (nor across a minor switch): it
+// names the generation and `--to N`, which returns to it on purpose.
+#[test]
+fn a_plain_rollback_stays_on_the_minor_version_and_names_the_way_across() {
+    let mut t = TestContext::new();
+    for v in ["3.11.9", "3.12.2", "3.12.3"] {
+        t.add(v, Fake::Good, Compression::Gz);
+    }
+    for v in ["3.11", "3.12.2", "3.12"] {
+        t.run(&["switch", v]).ok();
+    }
+    t.run(&["gc", "--keep", "1"]).ok();
+    let gens = t.run(&["generations", "--json"]).ok().json();
+    let numbers: Vec<u64> = gens
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["number"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        numbers,
+        [1, 3],
+        "generation 1 kept for the 3.11 path: {gens}"
+    );
+    for args in [&["rollback"][..], &["rollback", "--dry-run"]] {
+        let r = t.run(args).fails(
+            1,
+            "a plain rollback does not change the minor version (3.12 -> 3.11)",
+        );
+        assert!(
+            r.stderr.contains("`pyswap rollback --to 1`"),
+            "{}",
+            r.stderr
+        );
+    }
+    assert_eq!(t.profile_version().as_deref(), Some("3.12.3"));
+    t.run(&["rollback", "--to", "1"]).ok();
+    assert_eq!(t.profile_version().as_deref(), Some("3.11.9"));
     t.assert_consistent();
 }
