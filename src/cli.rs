@@ -164,7 +164,11 @@ fn parse() -> anyhow::Result<(Settings, Command)> {
     let flags = flags(&matches);
     let env = |k: &str| std::env::var(k).ok();
     crate::log::init(cli.global.verbose, &env)?;
-    tracing::info!(command = ?matches.subcommand_name(), "pyswap {}", env!("CARGO_PKG_VERSION"));
+    tracing::info!(
+        command = matches.subcommand_name().unwrap_or("-"),
+        "pyswap {}",
+        env!("CARGO_PKG_VERSION")
+    );
     let boot = Bootstrap::resolve(&flags, &env)?;
     let manifest = match &cli.command {
         Command::Config(commands::config::ConfigCommand::Check { .. }) => {
@@ -381,7 +385,7 @@ pub(crate) enum Command {
     Find(commands::find::Find),
     /// Download and verify builds into DIR and write a catalogue beside them, for a fleet
     Mirror(commands::mirror::Mirror),
-    /// Manage the cached copy of a remote catalogue
+    /// Fetch the configured catalogue now (update), or sign a catalogue file with a minisign key (sign)
     #[command(subcommand)]
     Catalogue(commands::catalogue::CatalogueCommand),
     /// Show the effective configuration, or check a manifest

@@ -17,7 +17,7 @@ const TRACE: &str = "PYSWAP_TEST_CRASH_TRACE";
 
 /// Logs a step of the command (see `log`).
 pub fn timing(name: &str) {
-    tracing::debug!(step = name);
+    tracing::debug!(target: "pyswap::step", "{name}");
 }
 
 /// Dies here if the test harness asked for it.

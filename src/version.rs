@@ -345,10 +345,18 @@ impl Request {
             (true, true) => Variant::FreethreadedDebug,
         };
         let spec = if head.contains(['<', '>', '=', '!', '~', ',']) {
-            let specifiers = head.parse::<VersionSpecifiers>().map_err(|e| {
-                // pep440_rs draws a caret under the fault on further lines: keep the first.
-                let e = e.to_string();
-                RequestError::invalid(raw, e.lines().next().unwrap_or_default().trim().to_owned())
+            if !head.contains(['<', '>', '=', '!', '~']) {
+                return Err(RequestError::invalid(
+                    raw,
+                    "`,` separates the clauses of a range such as >=3.10,<3.12; a version is written with dots: 3.12",
+                ));
+            }
+            // pep440_rs's own words name its parser's states: say what a range is instead.
+            let specifiers = head.parse::<VersionSpecifiers>().map_err(|_| {
+                RequestError::invalid(
+                    raw,
+                    "not a range of versions: clauses such as >=3.10,<3.12, each an operator (>=, <=, >, <, ==, !=, ~=) and a version, separated by `,`",
+                )
             })?;
             if specifiers.is_empty() {
                 return Err(RequestError::invalid(raw, "the range is empty"));
@@ -649,6 +657,13 @@ mod tests {
             let err = Request::parse(bad).unwrap_err().to_string();
             assert!(err.starts_with("invalid version request"), "{bad}: {err}");
             assert!(!err.contains('\n'), "one line: {err}");
+            // Issue 37: never the range parser's own words.
+            assert!(!err.contains("Failed to parse"), "{bad}: {err}");
         }
+        let comma = Request::parse("3,12").unwrap_err().to_string();
+        assert!(
+            comma.contains("a version is written with dots: 3.12"),
+            "{comma}"
+        );
     }
 }

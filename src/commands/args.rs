@@ -60,7 +60,7 @@ pub(crate) struct Signature {
     /// else 1]
     #[arg(long, value_name = "N")]
     pub(crate) version: Option<u64>,
-    /// How long the signature is accepted, e.g. 30d, 12h [default: 30d]
+    /// How long the signature is accepted, e.g. 30d, 12h
     #[arg(long, value_name = "AGE", default_value = "30d", value_parser = humantime::parse_duration)]
     pub(crate) expires_in: std::time::Duration,
     /// The catalogue line (`staging`, `production`) [default: the name of the signature already

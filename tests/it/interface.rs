@@ -182,7 +182,7 @@ fn logs_go_to_stderr_with_v_or_pyswap_log() {
     let doc = r.json();
     assert_eq!(doc["generation"], 1, "stdout stays one document");
     assert!(
-        r.stderr.contains("step=\"switch:activated\""),
+        r.stderr.contains("pyswap::step: switch:activated"),
         "{}",
         r.stderr
     );

@@ -85,7 +85,8 @@ fn switch_rollback_gc_end_to_end() {
         }
     }
     // Across the minor version by name (issue 37: a plain rollback stays on 3.12).
-    t.run(&["rollback"]).fails(1, "does not change the minor version");
+    t.run(&["rollback"])
+        .fails(1, "does not change the minor version");
     t.run(&["rollback", "--to", "1"]).ok();
     assert_eq!(t.profile_version().as_deref(), Some("3.10.14"));
     t.run(&["rollback"])
