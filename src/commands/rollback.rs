@@ -83,8 +83,11 @@ fn run(s: &Settings, to: Option<u64>, force: Force, dry_run: bool) -> anyhow::Re
             .map(|n| db.generation(&s.profile, n))
             .transpose()?
             .flatten();
-        if let (Some(from), Some(to)) = (from.as_ref().and_then(|g| g.minor()), target.minor())
-            && from != to
+        if let (Some(from), Some(to)) = (
+            from.as_ref()
+                .and_then(crate::storage::db::GenerationRow::minor),
+            target.minor(),
+        ) && from != to
         {
             return Err(CommandError::OtherMinor {
                 profile: s.profile.clone(),
