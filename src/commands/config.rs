@@ -130,7 +130,7 @@ fn show(s: &Settings) -> anyhow::Result<Outcome> {
 
 fn check(s: &Settings, file: &Path) -> anyhow::Result<Outcome> {
     // `load` refuses a missing file and a directory, and reads `/dev/null` as an empty manifest.
-    let parsed = manifest::load(file)?;
+    let parsed = manifest::check(file)?;
     s.out.say(&format!(
         "{}: valid ({})",
         file.display(),

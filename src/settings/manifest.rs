@@ -47,6 +47,12 @@ pub(crate) enum ConfigError {
         key: String,
         why: String,
     },
+    /// Every problem of a file at once (`config check`), each as `line N: `key`: why`.
+    #[error("config file {} has {} problems: {}", path.display(), problems.len(), problems.join("; "))]
+    Several {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
 }
 
 crate::exit::register!(ConfigError);
@@ -144,95 +150,153 @@ pub(crate) fn locate(explicit: Option<&Path>, home: &Path) -> Result<Option<Path
 
 /// Reads and checks the manifest at `path`.
 pub(crate) fn load(path: &Path) -> Result<Manifest, ConfigError> {
-    if path.is_dir() {
-        return Err(ConfigError::Directory(path.to_owned()));
-    }
-    let text = std::fs::read_to_string(path).map_err(|error| match error.kind() {
-        std::io::ErrorKind::NotFound => ConfigError::NotFound(path.to_owned()),
-        _ => ConfigError::Read {
-            path: path.to_owned(),
-            error,
-        },
-    })?;
-    parse(&text, path)
+    load_all(path).map_err(|mut errors| errors.remove(0))
 }
 
-/// Checks manifest `text` (read from `path`, named in errors).
-pub(crate) fn parse(text: &str, path: &Path) -> Result<Manifest, ConfigError> {
-    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
-    let syntax = |e: &toml::de::Error| {
-        let line = e.span().map_or(1, |s| line_of(s.start));
-        let near = text
-            .lines()
-            .nth(line - 1)
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(|l| {
-                let short: String = l.chars().take(60).collect();
-                format!(" (near `{short}`)")
-            })
-            .unwrap_or_default();
-        ConfigError::Parse {
-            path: path.to_owned(),
-            line,
-            near,
-            message: e.message().trim().replace('\n', " "),
+/// [`load`], with every problem of the file in one error: what `config check` reports.
+pub(crate) fn check(path: &Path) -> Result<Manifest, ConfigError> {
+    load_all(path).map_err(|mut errors| {
+        if errors.len() == 1 {
+            return errors.remove(0);
         }
-    };
-    let table = DeTable::parse(text).map_err(|e| syntax(&e))?;
+        let problems = errors
+            .into_iter()
+            .map(|e| match e {
+                ConfigError::Value { line, key, why, .. } => format!("line {line}: `{key}`: {why}"),
+                other => other.to_string(),
+            })
+            .collect();
+        ConfigError::Several {
+            path: path.to_owned(),
+            problems,
+        }
+    })
+}
+
+/// [`load`], with every problem of the file (at least one) when it has any.
+fn load_all(path: &Path) -> Result<Manifest, Vec<ConfigError>> {
+    if path.is_dir() {
+        return Err(vec![ConfigError::Directory(path.to_owned())]);
+    }
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        vec![match error.kind() {
+            std::io::ErrorKind::NotFound => ConfigError::NotFound(path.to_owned()),
+            _ => ConfigError::Read {
+                path: path.to_owned(),
+                error,
+            },
+        }]
+    })?;
+    parse_all(&text, path)
+}
+
+/// Checks manifest `text` (read from `path`, named in errors): its first problem.
+#[cfg(test)]
+pub(crate) fn parse(text: &str, path: &Path) -> Result<Manifest, ConfigError> {
+    parse_all(text, path).map_err(|mut errors| errors.remove(0))
+}
+
+/// Checks manifest `text`: every problem, in the order of the file (a syntax error is the only
+/// one, since nothing after it can be read).
+fn parse_all(text: &str, path: &Path) -> Result<Manifest, Vec<ConfigError>> {
+    let table = DeTable::parse(text).map_err(|e| vec![syntax(text, path, &e)])?;
     let mut leaves = Vec::new();
     flatten("", table.get_ref(), &mut leaves);
+    leaves.sort_by_key(|(_, v)| v.span().start);
     let mut items = Vec::new();
+    let mut errors = Vec::new();
     for (key, value) in leaves {
-        let line = line_of(value.span().start);
-        let bad = |why: String| ConfigError::Value {
-            path: path.to_owned(),
-            line,
-            key: key.clone(),
-            why,
-        };
-        let def = defs::find(&key)
-            .filter(|d| d.meta().file)
-            .ok_or_else(|| bad(unknown_setting(&key)))?;
-        let lines = match value.get_ref() {
-            DeValue::Array(a) => a.iter().map(|v| line_of(v.span().start)).collect(),
-            _ => Vec::new(),
-        };
-        let fields = match value.get_ref() {
-            DeValue::Array(a) => a
-                .iter()
-                .map(|v| match v.get_ref() {
-                    DeValue::Table(t) => t
-                        .iter()
-                        .map(|(k, v)| (k.get_ref().to_string(), line_of(v.span().start)))
-                        .collect(),
-                    _ => Vec::new(),
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
-        let owned = <toml::Value as serde::Deserialize>::deserialize(
-            toml::de::ValueDeserializer::from(value.clone()),
-        )
-        .map_err(|e| syntax(&e))?;
-        let item = Item {
-            value: owned,
-            line,
-            lines,
-            fields,
-        };
-        def.check(&item).map_err(|b| ConfigError::Value {
-            path: path.to_owned(),
-            line: b.line,
-            key: key.clone(),
-            why: b.why,
-        })?;
-        items.push((key, item));
+        match item_of(text, path, &key, &value) {
+            Ok(item) => items.push((key, item)),
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
     }
     Ok(Manifest {
         path: Some(path.to_owned()),
         items,
     })
+}
+
+/// The line of byte `offset` of `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// A TOML error in `text` as pyswap says it: the line, the text near it, the message.
+fn syntax(text: &str, path: &Path, e: &toml::de::Error) -> ConfigError {
+    let line = e.span().map_or(1, |s| line_of(text, s.start));
+    let near = text
+        .lines()
+        .nth(line - 1)
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let short: String = l.chars().take(60).collect();
+            format!(" (near `{short}`)")
+        })
+        .unwrap_or_default();
+    ConfigError::Parse {
+        path: path.to_owned(),
+        line,
+        near,
+        message: e.message().trim().replace('\n', " "),
+    }
+}
+
+/// The checked setting `key` of `text`, or what is wrong with it.
+fn item_of(
+    text: &str,
+    path: &Path,
+    key: &str,
+    value: &toml::Spanned<DeValue<'_>>,
+) -> Result<Item, ConfigError> {
+    let line = line_of(text, value.span().start);
+    let bad = |why: String| ConfigError::Value {
+        path: path.to_owned(),
+        line,
+        key: key.to_owned(),
+        why,
+    };
+    let def = defs::find(key)
+        .filter(|d| d.meta().file)
+        .ok_or_else(|| bad(unknown_setting(key)))?;
+    let lines = match value.get_ref() {
+        DeValue::Array(a) => a.iter().map(|v| line_of(text, v.span().start)).collect(),
+        _ => Vec::new(),
+    };
+    let fields = match value.get_ref() {
+        DeValue::Array(a) => a
+            .iter()
+            .map(|v| match v.get_ref() {
+                DeValue::Table(t) => t
+                    .iter()
+                    .map(|(k, v)| (k.get_ref().to_string(), line_of(text, v.span().start)))
+                    .collect(),
+                _ => Vec::new(),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let owned = <toml::Value as serde::Deserialize>::deserialize(
+        toml::de::ValueDeserializer::from(value.clone()),
+    )
+    .map_err(|e| syntax(text, path, &e))?;
+    let item = Item {
+        value: owned,
+        line,
+        lines,
+        fields,
+    };
+    def.check(&item).map_err(|b| ConfigError::Value {
+        path: path.to_owned(),
+        line: b.line,
+        key: key.to_owned(),
+        why: b.why,
+    })?;
+    Ok(item)
 }
 
 type Leaf<'i> = (String, toml::Spanned<DeValue<'i>>);
@@ -263,8 +327,17 @@ fn unknown_setting(key: &str) -> String {
         .map(|m| (strsim::damerau_levenshtein(key, m.key), m.key))
         .filter(|(edits, _)| *edits <= 2)
         .min_by_key(|(edits, _)| *edits);
-    match closest {
-        Some((_, k)) => format!("unknown setting; did you mean `{k}`?"),
+    // A key of a table written at the top level (`retries` for `network.retries`).
+    let same_name = || {
+        defs::ALL
+            .iter()
+            .map(|d| d.meta())
+            .filter(|m| m.file)
+            .find(|m| m.key.rsplit('.').next() == Some(key) && m.key != key)
+            .map(|m| m.key)
+    };
+    match closest.map(|(_, k)| k).or_else(same_name) {
+        Some(k) => format!("unknown setting; did you mean `{k}`?"),
         None => "unknown setting".into(),
     }
 }
@@ -276,6 +349,35 @@ mod tests {
 
     fn err(text: &str) -> String {
         parse(text, Path::new("c.toml")).unwrap_err().to_string()
+    }
+
+    // Issue 37, item 12.
+    #[test]
+    fn a_top_level_key_of_a_table_is_pointed_to_and_check_reports_every_problem() {
+        assert!(
+            err("retries = 5\n").contains("did you mean `network.retries`?"),
+            "{}",
+            err("retries = 5\n")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        std::fs::write(&file, "retries = 5\n[gc]\nkeep = \"x\"\nkep = 3\n").unwrap();
+        let all = check(&file).unwrap_err().to_string();
+        for part in [
+            "has 3 problems",
+            "line 1: `retries`",
+            "line 3: `gc.keep`",
+            "line 4: `gc.kep`: unknown setting; did you mean `gc.keep`?",
+        ] {
+            assert!(all.contains(part), "{part}: {all}");
+        }
+        assert!(!all.contains('\n'), "one line: {all}");
+        assert!(
+            load(&file)
+                .unwrap_err()
+                .to_string()
+                .contains("line 1: `retries`")
+        );
     }
 
     #[test]
