@@ -559,6 +559,10 @@ fn kill_all(children: &Mutex<Vec<u32>>) {
     }
 }
 
+/// The name, in the staging tree, of the bytecode cache the workers are pointed at and that
+/// never exists (pyswap makes nothing there; the workers write nothing).
+const NO_PYCACHE: &str = ".pyswap-no-pycache";
+
 /// How long a worker that answered for all its files has to exit before its process group is
 /// killed (an interpreter that lingers, or left something holding its output).
 const EXIT_GRACE: Duration = Duration::from_secs(3);
@@ -570,8 +574,21 @@ const EXIT_GRACE: Duration = Duration::from_secs(3);
 /// `PYTHONHASHSEED=0`, which the bytes depend on; the environment is still only pyswap's, and the
 /// script drops the working directory (the staging root, pyswap's) from `sys.path` before its
 /// first import.
+///
+/// `-X pycache_prefix=` a directory that never exists: every module the worker imports (at
+/// start, and a codec a source's coding cookie asks for in a child) is compiled from source,
+/// never loaded from a `.pyc` in the tree. The workers' state, and so what marshal writes, would
+/// otherwise depend on whether another worker had already written the `.pyc` of `encodings` or
+/// `warnings` into the staging tree when this one started (3.9, 3.10 and 3.12 start from such
+/// files; `'lambda'` in `lib2to3/fixes/fix_tuple_params.py` got `FLAG_REF` or not by that race),
+/// and on whether the archive shipped bytecode.
 fn spawn(root: &Path, python: &Path, sandbox: &Sandbox) -> io::Result<Child> {
-    Start::python_own_env(python, &["-S", "-s", "-B", "-W", "ignore", "-c", WORKER])
+    let mut no_pycache = std::ffi::OsString::from("pycache_prefix=");
+    no_pycache.push(root.join(NO_PYCACHE));
+    Start::python_own_env(python, &["-S", "-s", "-B", "-W", "ignore"])
+        .arg("-X")
+        .arg(no_pycache)
+        .args(["-c", WORKER])
         .args([WORKER_MARK, DFILE_PREFIX])
         .env("PYTHONHASHSEED", "0")
         .env("PYTHONDONTWRITEBYTECODE", "1")
