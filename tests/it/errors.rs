@@ -150,7 +150,9 @@ fn read_only_commands_on_an_empty_home() {
     let t = TestContext::new();
     assert_eq!(t.run(&["generations", "--json"]).ok().stdout.trim(), "[]");
     t.run(&["current"]).fails(1, "has no generation yet");
-    t.run(&["rollback"]).fails(1, "has no generation yet");
+    // Issue 37: a command that changes the profile creates no home; it names the one missing.
+    t.run(&["rollback"]).fails(1, "no pyswap home at");
+    assert!(!t.home.exists());
     assert!(
         !t.run(&["list", "--available", "--json", "--catalogue", ""])
             .ok()

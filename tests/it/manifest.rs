@@ -360,7 +360,8 @@ fn outside_the_window_changes_are_refused_with_exit_3_and_the_next_opening() {
     );
     t.run_env(&["rollback"], &now)
         .fails(3, "outside the maintenance windows");
-    t.run_env(&["rollback"], &[("PYSWAP_NOW", NOW_INSIDE)]).ok();
+    t.run_env(&["rollback", "--to", "1"], &[("PYSWAP_NOW", NOW_INSIDE)])
+        .ok();
     assert_eq!(t.profile_version().as_deref(), Some("3.11.9"));
 }
 

@@ -491,7 +491,7 @@ fn json_documents_have_their_documented_shape() {
     assert!(completions.shell == "bash" && completions.script.contains("pyswap"));
     let man: ManPage = strict(&t.run(&["man", "--json"]).ok().stdout);
     assert!(man.page.contains(".TH pyswap"));
-    let back: RolledBack = strict(&t.run(&["rollback", "--json"]).ok().stdout);
+    let back: RolledBack = strict(&t.run(&["rollback", "--to", "1", "--json"]).ok().stdout);
     assert_eq!((back.from, back.generation), (2, 1));
     let current: Current = strict(&t.run(&["current", "--json"]).ok().stdout);
     assert_eq!(current.generation, Some(1));
@@ -560,7 +560,7 @@ fn human_output_snapshots() {
         &["switch", "3.12"],
         &["switch", "3.12"],
         &["generations"],
-        &["rollback"],
+        &["rollback", "--to", "1"],
         &["list"],
         &["list", "3.12"],
         &["list", "--available"],
@@ -610,7 +610,7 @@ fn json_snapshots() {
         &["switch", "3.11", "--json"][..],
         &["switch", "3.12", "--json"],
         &["generations", "--json"],
-        &["rollback", "--json"],
+        &["rollback", "--to", "1", "--json"],
         &["verify", "--json"],
         &["switch", "3.13", "--json"],
     ] {

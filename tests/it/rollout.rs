@@ -65,7 +65,10 @@ fn dry_runs_report_the_usual_document_and_change_nothing() {
 
     t.run(&["switch", "3.12"]).ok();
     let before = snapshot(&t);
-    let doc = t.run(&["rollback", "--dry-run", "--json"]).ok().json();
+    let doc = t
+        .run(&["rollback", "--to", "1", "--dry-run", "--json"])
+        .ok()
+        .json();
     assert_eq!(
         (
             doc["dry_run"].as_bool(),

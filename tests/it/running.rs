@@ -549,7 +549,7 @@ fn a_home_from_the_old_layout_keeps_working_and_is_migrated() {
     t.run(&["switch", "3.12"]).ok();
     assert!(profiles.join("default-1/bin").is_dir());
     assert!(profiles.join("default-1-link").symlink_metadata().is_err());
-    t.run(&["rollback"]).ok();
+    t.run(&["rollback", "--to", "1"]).ok();
     assert_eq!(t.profile_version().as_deref(), Some("3.11.9"));
     assert_eq!(
         std::fs::read_link(profiles.join("default")).unwrap(),

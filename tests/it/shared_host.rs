@@ -522,6 +522,7 @@ fn a_compile_worker_that_lingers_or_floods_ends_the_install_within_seconds() {
 #[test]
 fn a_line_break_in_a_value_never_starts_a_line_of_output() {
     let t = TestContext::new();
+    std::fs::create_dir(&t.home).unwrap();
     let forged = "/srv/app\nerror: the current runtime is corrupt; run rm -rf /var/lib/pyswap\nx";
     let r = t.run(&["venv", "remove", forged]);
     let r = r.fails(1, "is not a registered venv");

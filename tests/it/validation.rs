@@ -44,7 +44,7 @@ fn a_validation_failure_before_the_swap_changes_nothing() {
     t.write_config("[validation]\nmodules = [\"ssl\"]\n");
     let doc = t.run(&["switch", "3.12", "--json"]).ok().json();
     assert_eq!(doc["validated"], "activate");
-    t.run(&["rollback"]).ok();
+    t.run(&["rollback", "--to", "1"]).ok();
     let doc = t.run(&["switch", "3.12", "--json"]).ok().json();
     assert_eq!(doc["validated"], "stored");
 }
