@@ -421,7 +421,7 @@ fn list(s: &Settings) -> anyhow::Result<Outcome> {
         Column::left("PROFILE").min(10),
         Column::left("MINOR").min(6),
         Column::left("VERSION").min(16),
-        Column::left("STATE").min(7),
+        Column::left("STATE").min(8),
         Column::left("PATH"),
     ]);
     for r in &rows {
@@ -434,10 +434,13 @@ fn list(s: &Settings) -> anyhow::Result<Outcome> {
             r.profile.clone(),
             r.minor.clone(),
             version,
-            match r.state {
-                State::Ok => "ok",
-                State::Missing => "missing",
-                State::Changed => "changed",
+            // A held venv works, on its old runtime: the table says it stayed behind (why is
+            // said below it, and in `held` of the JSON).
+            match (r.state, &r.held) {
+                (State::Ok, Some(_)) => "ok, held",
+                (State::Ok, None) => "ok",
+                (State::Missing, _) => "missing",
+                (State::Changed, _) => "changed",
             }
             .to_owned(),
             crate::text::printable(&r.path).into_owned(),

@@ -413,6 +413,9 @@ fn a_venv_whose_check_fails_stays_on_its_runtime_works_and_is_named() {
     );
     let listed = t.run(&["venv", "list", "--json"]).ok().json();
     assert!(listed[0]["held"].as_str().unwrap().contains(&b), "{listed}");
+    // Issue 37, item 12: the table says so too, not a bare `ok`.
+    let table = t.run(&["venv", "list"]).ok().stdout;
+    assert!(table.contains("ok, held"), "{table}");
     let metrics = t.run(&["metrics"]).ok().stdout;
     assert!(
         metrics.contains("pyswap_venvs_held{profile=\"default\"} 1"),
