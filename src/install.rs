@@ -168,8 +168,7 @@ pub(crate) fn ensure(
     seal(&staging, &mut unpacked, opts, opts.recipe, say)?;
     // The flush to disk runs while the interpreter is validated; publishing waits for it.
     staging.start_flush();
-    let digest = tree::digest(&mut unpacked.nodes);
-    let index = tree::index(&mut unpacked.nodes);
+    let (digest, index) = tree::digest_and_index(&mut unpacked.nodes);
     crash::timing("install:digested");
     let totals = tree::totals(&unpacked.nodes);
     let expected = validate::Expected::of(entry).with_digest(&digest);
@@ -328,8 +327,7 @@ pub(crate) fn recover(home: &Home, db: &mut Db, name: &str) -> Result<EntryRow, 
     let path = Store::new(home.store()).path(name);
     let mut nodes = tree::scan(&path).map_err(|e| fail(format!("cannot read its tree: {e}")))?;
     let totals = tree::totals(&nodes);
-    let found = tree::digest(&mut nodes);
-    let index = tree::index(&mut nodes);
+    let (found, index) = tree::digest_and_index(&mut nodes);
     if found != digest {
         return Err(fail(format!(
             "its tree digest is {}, not the {} its name records",
@@ -396,7 +394,7 @@ pub(crate) fn restore(
         say,
     )?;
     seal(&staging, &mut unpacked, opts, recipe, say)?;
-    let digest = tree::digest(&mut unpacked.nodes);
+    let (digest, index) = tree::digest_and_index(&mut unpacked.nodes);
     if digest != row.tree_digest {
         return Err(InstallError::Unrestorable {
             name: row.name.clone(),
@@ -404,7 +402,6 @@ pub(crate) fn restore(
         }
         .into());
     }
-    let index = tree::index(&mut unpacked.nodes);
     store.replace(staging, &row.name)?;
     Ok(index)
 }

@@ -88,9 +88,16 @@ fn serialize(nodes: &mut [Node], mut out: impl FnMut(&[u8])) {
 /// serialization, zstd-compressed. Decompressed, its blake3 is the tree digest, so an index
 /// vouches for itself.
 pub(crate) fn index(nodes: &mut [Node]) -> Vec<u8> {
+    digest_and_index(nodes).1
+}
+
+/// [`digest`] and [`index`] of `nodes` from one serialization.
+pub(crate) fn digest_and_index(nodes: &mut [Node]) -> (String, Vec<u8>) {
     let mut raw = Vec::new();
     serialize(nodes, |b| raw.extend_from_slice(b));
-    zstd::bulk::compress(&raw, 3).expect("compressing into memory does not fail")
+    let digest = blake3::hash(&raw).to_hex().to_string();
+    let index = zstd::bulk::compress(&raw, 3).expect("compressing into memory does not fail");
+    (digest, index)
 }
 
 /// The nodes an index holds, if it decompresses (within `MAX_INDEX` bytes), parses, and hashes to

@@ -313,7 +313,6 @@ fn check_entry(
     let totals = tree::totals(&nodes);
     f.files += totals.files;
     f.bytes += totals.bytes;
-    let digest = tree::digest(&mut nodes);
     let named = match standing(&path, &mut nodes, row, index) {
         Standing::Intact => {
             if index.is_none_or(|b| tree::read_index(b, &row.tree_digest).is_none()) {
@@ -345,6 +344,8 @@ fn check_entry(
             )
         }
     };
+    // Only a damaged tree's digest is said: `standing` computed it already for the others.
+    let digest = tree::digest(&mut nodes);
     found(
         Problem::Corrupt { entry },
         format!(
