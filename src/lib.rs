@@ -41,6 +41,7 @@ mod spawn;
 pub mod storage;
 pub mod text;
 pub mod tree;
+mod units;
 pub mod validate;
 mod venv;
 mod verify;

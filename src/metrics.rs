@@ -164,6 +164,11 @@ pub(crate) fn render(s: &Settings, db: Option<&Db>) -> anyhow::Result<String> {
         "When the current generation was last validated.",
         &p.validation_times,
     );
+    t.family(
+        "pyswap_processes_on_old_runtime",
+        "Running processes on a build the profile moved away from (restart them: `pyswap ps --units`); as of this scrape, and only the processes this user may inspect.",
+        &old_runtime_processes(s, db)?,
+    );
     let (venvs, held) = venv_counts(db)?;
     t.family(
         "pyswap_venvs",
@@ -189,6 +194,30 @@ pub(crate) fn render(s: &Settings, db: Option<&Db>) -> anyhow::Result<String> {
         &[(vec![], entries.len() as f64)],
     );
     Ok(t.0)
+}
+
+/// Per profile: the processes that run one of its generations' entries other than those it
+/// runs now (`Profiles::live_entries`), as `ps` marks `old_runtime`.
+fn old_runtime_processes(s: &Settings, db: &Db) -> anyhow::Result<Vec<Sample>> {
+    let profiles = Profiles::new(s.home.profiles());
+    let scan = crate::inuse::scan(&s.home.store(), crate::inuse::Uses::Runs, None);
+    let mut out = Vec::new();
+    for name in db.profiles()? {
+        let live = profiles.live_entries(&name);
+        let old: std::collections::HashSet<String> = db
+            .generations(&name)?
+            .into_iter()
+            .map(|g| g.entry_name)
+            .filter(|e| !live.contains(e))
+            .collect();
+        let n = scan
+            .processes
+            .iter()
+            .filter(|p| p.entries.iter().any(|e| old.contains(e)))
+            .count();
+        out.push((vec![("profile", name)], n as f64));
+    }
+    Ok(out)
 }
 
 /// Per signing key and catalogue name: when the newest accepted signature expires.

@@ -103,7 +103,24 @@ pub(crate) struct Column {
     right: bool,
     min: usize,
     gap: &'static str,
+    fit: Fit,
 }
+
+/// What a column gives up when a table is wider than the terminal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fit {
+    /// Nothing: it keeps every character (numbers, versions: what types back).
+    Keep,
+    /// The middle of long cells, down to [`SHRUNK`] characters (paths and command lines, whose
+    /// start and end say the most).
+    Elide,
+    /// The whole column, when eliding the others was not enough (the least needed first: the
+    /// rightmost droppable column goes first).
+    Drop,
+}
+
+/// The least width an [`Fit::Elide`] column is shrunk to.
+const SHRUNK: usize = 16;
 
 impl Column {
     /// A left-aligned column, two spaces after the one before.
@@ -114,6 +131,7 @@ impl Column {
             right: false,
             min: 0,
             gap: "  ",
+            fit: Fit::Keep,
         }
     }
 
@@ -137,6 +155,59 @@ impl Column {
     pub(crate) fn gap(self, gap: &'static str) -> Self {
         Self { gap, ..self }
     }
+
+    /// Long cells lose their middle (`/srv/app/…/venv`) when the table is too wide.
+    #[must_use]
+    pub(crate) fn elide(self) -> Self {
+        Self {
+            fit: Fit::Elide,
+            ..self
+        }
+    }
+
+    /// Left out when the table is too wide even with elided cells.
+    #[must_use]
+    pub(crate) fn droppable(self) -> Self {
+        Self {
+            fit: Fit::Drop,
+            ..self
+        }
+    }
+}
+
+/// The width human listings must fit: the terminal's, when stdout is one, else `COLUMNS` when
+/// set (so `COLUMNS=80 pyswap ps | less` fits too), else none (a pipe gets whole lines, for
+/// `grep`; `--json` is the form for programs).
+pub(crate) fn terminal_width() -> Option<usize> {
+    let stdout = std::io::stdout();
+    if std::io::IsTerminal::is_terminal(&stdout)
+        && let Ok(size) = rustix::termios::tcgetwinsize(&stdout)
+        && size.ws_col > 0
+    {
+        return Some(usize::from(size.ws_col));
+    }
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse().ok())
+        .filter(|&c: &usize| c > 0)
+}
+
+/// `text` in at most `width` characters, its middle replaced by `…` when it is longer.
+pub(crate) fn elide_middle(text: &str, width: usize) -> String {
+    let n = text.chars().count();
+    if n <= width {
+        return text.to_owned();
+    }
+    if width < 2 {
+        return "…".chars().take(width).collect();
+    }
+    let keep = width - 1;
+    let head = keep.div_ceil(2);
+    let tail = keep - head;
+    let mut out: String = text.chars().take(head).collect();
+    out.push('…');
+    out.extend(text.chars().skip(n - tail));
+    out
 }
 
 /// The one printer of pyswap's aligned listings (`generations`, `list`, `ps`, `minors`, `venv
@@ -185,7 +256,15 @@ impl Table {
         self.lines.push(Line::Note(line.into()));
     }
 
+    /// The table, fitted to [`terminal_width`].
     pub(crate) fn render(&self) -> String {
+        self.render_in(terminal_width())
+    }
+
+    /// The table in at most `width` characters a line where its columns allow (notes are not
+    /// fitted): elidable columns lose the middle of their long cells first, then droppable
+    /// columns go, rightmost first. Without a width every cell is whole.
+    pub(crate) fn render_in(&self, width: Option<usize>) -> String {
         let titles: Vec<String> = self.columns.iter().map(|c| c.title.to_owned()).collect();
         let rows = || {
             self.lines.iter().filter_map(|l| match l {
@@ -193,7 +272,7 @@ impl Table {
                 Line::Note(_) => None,
             })
         };
-        let widths: Vec<usize> = (0..self.columns.len())
+        let mut widths: Vec<usize> = (0..self.columns.len())
             .map(|i| {
                 rows()
                     .chain(self.header.then_some(&titles))
@@ -203,15 +282,22 @@ impl Table {
                     .max(self.columns[i].min)
             })
             .collect();
+        let shown = self.fit(&mut widths, width);
         let aligned = |cells: &[String]| {
             let mut line = String::new();
+            let last_shown = shown.iter().rposition(|&s| s).unwrap_or(0);
+            let mut first = true;
             for (i, (cell, c)) in cells.iter().zip(&self.columns).enumerate() {
-                if i > 0 {
+                if !shown[i] {
+                    continue;
+                }
+                if !first {
                     line.push_str(c.gap);
                 }
+                first = false;
                 let w = widths[i];
-                let last = i + 1 == cells.len();
-                let _ = match (c.right, last) {
+                let cell = elide_middle(cell, w);
+                let _ = match (c.right, i == last_shown) {
                     (true, _) => write!(line, "{cell:>w$}"),
                     (false, false) => write!(line, "{cell:<w$}"),
                     (false, true) => write!(line, "{cell}"),
@@ -233,6 +319,54 @@ impl Table {
             out.push('\n');
         }
         out
+    }
+}
+
+impl Table {
+    /// Narrows `widths` to fit `width` as [`Table::render_in`] says; which columns are shown.
+    /// Each droppable column that goes (rightmost first) gives the elided ones their room back.
+    fn fit(&self, widths: &mut [usize], width: Option<usize>) -> Vec<bool> {
+        let mut shown = vec![true; widths.len()];
+        let Some(width) = width else {
+            return shown;
+        };
+        let whole = widths.to_vec();
+        let mut droppable = (0..widths.len())
+            .rev()
+            .filter(|&i| self.columns[i].fit == Fit::Drop);
+        loop {
+            widths.copy_from_slice(&whole);
+            if self.shrink(widths, &shown, width) {
+                return shown;
+            }
+            match droppable.next() {
+                Some(i) => shown[i] = false,
+                None => return shown,
+            }
+        }
+    }
+
+    /// Takes what the shown columns exceed `width` by from the widest elidable ones, none below
+    /// [`SHRUNK`] (or its least width); whether that fits.
+    fn shrink(&self, widths: &mut [usize], shown: &[bool], width: usize) -> bool {
+        let mut total = 0;
+        for (i, c) in self.columns.iter().enumerate().filter(|(i, _)| shown[*i]) {
+            let gap = if total == 0 { 0 } else { c.gap.chars().count() };
+            total += widths[i] + gap;
+        }
+        let mut over = total.saturating_sub(width);
+        while over > 0 {
+            let Some(i) = (0..widths.len())
+                .filter(|&i| shown[i] && self.columns[i].fit == Fit::Elide)
+                .filter(|&i| widths[i] > SHRUNK.max(self.columns[i].min))
+                .max_by_key(|&i| widths[i])
+            else {
+                return false;
+            };
+            widths[i] -= 1;
+            over -= 1;
+        }
+        true
     }
 }
 
@@ -264,11 +398,51 @@ mod tests {
         t.note("   a note");
         t.row(["3"]);
         assert_eq!(
-            t.render(),
+            t.render_in(None),
             " N  NAME     PATH\n 1  ab       /x\n12  a…longer /y\n   a note\n 3\n"
         );
         let mut h = Table::headless([Column::left("A"), Column::left("B")]);
         h.row(["x", "y"]);
-        assert_eq!(h.render(), "x  y\n");
+        assert_eq!(h.render_in(None), "x  y\n");
+    }
+
+    #[test]
+    fn a_table_fits_a_width_by_eliding_then_dropping() {
+        use super::{Column, Table};
+        let table = || {
+            let mut t = Table::new([
+                Column::right("PID"),
+                Column::left("UNIT").droppable(),
+                Column::left("VERSION"),
+                Column::left("COMMAND").elide(),
+            ]);
+            t.row([
+                "4242",
+                "web.service",
+                "3.11.7+20260201",
+                "/srv/app/venv/bin/python3 -m gunicorn app:wsgi --workers 4",
+            ]);
+            t
+        };
+        let whole = table().render_in(None);
+        assert_eq!(table().render_in(Some(200)), whole);
+        let lines = |s: String| s.lines().map(|l| l.chars().count()).max().unwrap();
+        // 80 columns: the command loses its middle, everything else stays.
+        let at80 = table().render_in(Some(80));
+        assert!(lines(whole) > 80 && lines(at80.clone()) <= 80, "{at80}");
+        assert!(
+            at80.contains("web.service")
+                && at80.contains("/srv/app/venv/bin/pyth… app:wsgi --workers 4"),
+            "{at80}"
+        );
+        // 50: eliding to its least width is not enough, so the unit column goes.
+        let at50 = table().render_in(Some(50));
+        assert!(
+            lines(at50.clone()) <= 50 && !at50.contains("UNIT"),
+            "{at50}"
+        );
+        assert!(at50.contains("3.11.7+20260201"), "{at50}");
+        assert_eq!(super::elide_middle("abcdefghij", 5), "ab…ij");
+        assert_eq!(super::elide_middle("abc", 5), "abc");
     }
 }

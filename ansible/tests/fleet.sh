@@ -194,4 +194,57 @@ play rollout B "$inside" -e "$keys" && fail "a rollout from a changed catalogue 
 grep -q "does not match its bytes" "$work/out" || fail "no host said the signature does not match"
 for h in h1 h2 h3 h4 h5; do expect $h 20260301; done
 
-echo "fleet: 5 hosts, 6 scenarios (and the gc units) passed in $(( $(date +%s) - started )) s (ansible-core 2.17.7)"
+echo "== 7. a host without pyswap_config gets [trust] in the manifest pyswap reads there; the opt-in restart"
+# h1 as an operator sets it: no pyswap_config, the manifest named by PYSWAP_CONFIG in the
+# environment pyswap runs with (the old default wrote into <home>/config.toml, which pyswap then
+# never read, or the controller's HOME). A service (a real
+# process mapping the running build, in a control group as systemd makes one) runs build B.
+manifest h1
+mv "$work/h1/config.toml" "$work/h1/site.toml"
+{ echo "[fleet]"; echo "h1 ansible_connection=local pyswap_home=$work/h1/home"
+  echo "[fleet:vars]"; echo "ansible_python_interpreter=$venv/bin/python"; echo "pyswap_binary=$pyswap"
+} > "$work/inventory-h1"
+prefix=$("$pyswap" --json --home "$work/h1/home" current | python3 -c 'import json,sys; print(json.load(sys.stdin)["store_path"])')
+unit="pyswap-fleet-$$-app.service"
+group=/sys/fs/cgroup/unified/system.slice/$unit
+python3 -c 'import mmap, sys, time
+f = open(sys.argv[1], "rb"); m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ); f.close()
+print("ready", flush=True); time.sleep(300)' "$prefix/bin/python3" > "$work/app.out" &
+app=$!
+until grep -q ready "$work/app.out" 2>/dev/null; do kill -0 $app; sleep 0.05; done
+made_slice=; [ -d /sys/fs/cgroup/unified/system.slice ] || made_slice=1
+mkdir -p "$group"
+cleanup() {  # the service stopped and reaped (a zombie keeps its group busy), then its groups
+  set +e
+  kill $app 2>/dev/null; wait $app 2>/dev/null
+  [ ! -d "$group" ] || rmdir "$group"
+  [ -z "$made_slice" ] || rmdir /sys/fs/cgroup/unified/system.slice
+  rm -rf "$work"
+}
+trap cleanup EXIT
+echo $app > "$group/cgroup.procs"
+"$pyswap" --home "$work/h1/home" ps --units | grep -qx "$unit" && fail "$unit needs no restart before the switch"
+# The restart stands in for systemctl (systemd does not run here): it logs, then stops the
+# service's processes as a restart does; the health gate logs too, so the order shows.
+cat > "$work/restart" <<SH
+#!/bin/sh
+echo "restart \$1" >> "$work/restarts"
+for p in \$(cat /sys/fs/cgroup/unified/system.slice/\$1/cgroup.procs); do kill \$p; echo \$p > /sys/fs/cgroup/unified/cgroup.procs; done
+SH
+chmod +x "$work/restart"
+"$pyswap" catalogue sign "$work/mirror/catalogue-A.json" --key "$work/fleet.key" --name production --version 10 --expires-in 1d >/dev/null
+"$venv/bin/ansible-playbook" -i "$work/inventory-h1" "$playbooks/rollout.yml" \
+  -e pyswap_version="$version" -e pyswap_catalogue="$work/mirror/catalogue-A.json" \
+  -e "{\"pyswap_environment\": {\"PYSWAP_NOW\": \"2026-11-21T03:00:00Z\", \"PYSWAP_CONFIG\": \"$work/h1/site.toml\"}}" \
+  -e "$keys" -e pyswap_restart_units=true \
+  -e "{\"pyswap_restart_command\": \"$work/restart\", \"pyswap_health_gate\": \"sh -c 'echo gate >> $work/restarts'\"}" \
+  > "$work/out" 2>&1 || fail "the rollout with the restart step failed"
+expect h1 20260101
+grep -q "\[trust\]" "$work/h1/site.toml" || fail "[trust] was not written into the manifest h1 reads"
+[ ! -e "$work/h1/home/config.toml" ] || fail "[trust] was written into a manifest pyswap does not read"
+[ "$(cat "$work/restarts")" = "$(printf 'gate\nrestart %s\ngate' "$unit")" ] \
+  || { cat "$work/restarts" >&2; fail "the service was not restarted between two health gates"; }
+wait $app 2>/dev/null || true
+[ -z "$("$pyswap" --home "$work/h1/home" ps --units)" ] || fail "a service still runs the old build"
+
+echo "fleet: 5 hosts, 7 scenarios (and the gc units) passed in $(( $(date +%s) - started )) s (ansible-core 2.17.7)"

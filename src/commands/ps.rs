@@ -1,7 +1,8 @@
 //! `pyswap ps`: the running processes that run a runtime of the store (its executable or a mapped
 //! library is in the entry, found through `/proc` like gc's runtime roots), with the generations that use that runtime and whether it is what
 //! the profile runs now: the list of services to restart after a switch (Debian's
-//! `needrestart` is the model).
+//! `needrestart` is the model). Each process's systemd unit comes from its control group
+//! (`units`); `ps --units` prints the services to restart, one per line, for `systemctl restart`.
 
 use serde::Serialize;
 
@@ -11,8 +12,9 @@ use crate::settings::Settings;
 use crate::storage::profile::Profiles;
 use crate::text::{Column, Table};
 
-/// One element of `pyswap ps --json` (docs/json.md).
+/// One element of `pyswap ps --json` (docs/json.md): its flags are the document's fields.
 #[derive(Serialize)]
+#[allow(clippy::struct_excessive_bools)]
 struct Running {
     pid: u32,
     user: String,
@@ -28,6 +30,16 @@ struct Running {
     generation: Option<u64>,
     /// Whether the entry is what the profile's current generation uses.
     current: bool,
+    /// It runs a build the profile moved away from: the entry is one of the profile's
+    /// generations but neither its current one nor one of its minor links' (a restart through
+    /// the profile's paths picks up the build it runs now).
+    old_runtime: bool,
+    /// The systemd unit it runs in (`nginx.service`, `session-3.scope`), from its control group.
+    unit: Option<String>,
+    /// Under a user's service manager (`user@1000.service`): that user's unit.
+    user_unit: Option<String>,
+    #[serde(skip)]
+    restartable: bool,
     /// The venv it runs from, as its command line (or `VIRTUAL_ENV`) says, if any.
     venv: Option<String>,
     /// That venv's `home` is a profile or minor path: its next stdlib import reads whatever
@@ -36,7 +48,12 @@ struct Running {
 }
 
 #[derive(Debug, clap::Args)]
-pub(crate) struct Ps {}
+pub(crate) struct Ps {
+    /// Print only the systemd services that run a build the profile moved away from, one per
+    /// line, for `systemctl restart` (processes outside a system service are counted on stderr)
+    #[arg(long)]
+    units: bool,
+}
 
 impl Verb for Ps {
     fn changes(&self) -> Changes {
@@ -44,11 +61,13 @@ impl Verb for Ps {
     }
 
     fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
-        run(s)
+        run(s, self.units)
     }
 }
 
-fn run(s: &Settings) -> anyhow::Result<Outcome> {
+/// Every (process, entry) pair of the store's running processes, and how many processes could
+/// not be inspected (said on stderr here).
+fn scan(s: &Settings) -> anyhow::Result<(Vec<Running>, usize)> {
     let db = crate::storage::db::Db::open_home_read(&s.home)?;
     let (gens, entries) = match &db {
         Some(db) => (db.generations(&s.profile)?, db.entries()?),
@@ -60,6 +79,7 @@ fn run(s: &Settings) -> anyhow::Result<Outcome> {
         .ok()
         .flatten()
         .and_then(|n| profiles.generation_entry(&s.profile, n));
+    let live = profiles.live_entries(&s.profile);
     let mut rows = Vec::new();
     let scan = crate::inuse::scan(&s.home.store(), crate::inuse::Uses::Runs, None);
     // Another user's processes cannot be inspected unless pyswap is root: say how many, on
@@ -78,6 +98,7 @@ fn run(s: &Settings) -> anyhow::Result<Outcome> {
         let follows = venv
             .as_deref()
             .is_some_and(|v| crate::venv::following(&s.home, v).is_some());
+        let unit = crate::units::of_process(p.pid);
         for entry in &p.entries {
             let row = entries.iter().find(|e| &e.name == entry);
             let generation = gens.iter().rev().find(|g| &g.entry_name == entry);
@@ -92,10 +113,22 @@ fn run(s: &Settings) -> anyhow::Result<Outcome> {
                 profile: generation.map(|g| g.profile.clone()),
                 generation: generation.map(|g| g.number),
                 current: current.as_deref() == Some(entry.as_str()),
+                old_runtime: generation.is_some() && !live.contains(entry),
+                unit: unit.as_ref().map(|u| u.system.clone()),
+                user_unit: unit.as_ref().and_then(|u| u.user.clone()),
+                restartable: unit.as_ref().is_some_and(crate::units::Unit::restartable),
                 venv: venv.as_ref().map(|v| v.display().to_string()),
                 venv_follows_profile: follows,
             });
         }
+    }
+    Ok((rows, hidden))
+}
+
+fn run(s: &Settings, units: bool) -> anyhow::Result<Outcome> {
+    let (rows, hidden) = scan(s)?;
+    if units {
+        return restart_list(s, &rows);
     }
     if s.out.json {
         return Outcome::of(&rows);
@@ -108,15 +141,70 @@ fn run(s: &Settings) -> anyhow::Result<Outcome> {
         });
         return Ok(Outcome::none());
     }
+    s.out.data(&table(&rows))?;
+    let stale = rows.iter().filter(|r| !r.current).count();
+    if stale > 0 {
+        s.out.say(&format!(
+            "{stale} of {} run an older runtime than profile `{}`'s current one: restart them to pick it up",
+            rows.len(),
+            s.profile
+        ));
+    }
+    Ok(Outcome::none())
+}
+
+/// `ps --units`: each system service with a process on a build the profile moved away from,
+/// once, sorted, on stdout (a `--json` array of their names); the rest of those processes
+/// (login sessions, user services, no unit) counted on stderr with what to do about them.
+fn restart_list(s: &Settings, rows: &[Running]) -> anyhow::Result<Outcome> {
+    let old: Vec<&Running> = rows.iter().filter(|r| r.old_runtime).collect();
+    let units: std::collections::BTreeSet<&str> = old
+        .iter()
+        .filter(|r| r.restartable)
+        .filter_map(|r| r.unit.as_deref())
+        .collect();
+    let others: std::collections::BTreeSet<u32> = old
+        .iter()
+        .filter(|r| !r.restartable)
+        .map(|r| r.pid)
+        .collect();
+    if !others.is_empty() {
+        let pids = others
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        s.out.warn(&format!(
+            "{} on an older build {} outside a system service (a login session, a user's own unit, or no unit: pid {pids}); restart {} by hand",
+            crate::text::count(others.len() as u64, "process", "processes"),
+            crate::text::plural(others.len() as u64, "runs", "run"),
+            crate::text::plural(others.len() as u64, "it", "them"),
+        ));
+    }
+    if s.out.json {
+        return Outcome::of(&units);
+    }
+    let mut text = String::new();
+    for u in &units {
+        text.push_str(u);
+        text.push('\n');
+    }
+    s.out.data(&text)?;
+    Ok(Outcome::none())
+}
+
+/// The human listing: one row per (process, entry), its venv on a line below.
+fn table(rows: &[Running]) -> String {
     let mut t = Table::new([
         Column::right("PID").min(7),
-        Column::left("USER").min(10),
+        Column::left("USER").min(10).droppable(),
         Column::right("GEN").min(3),
         Column::left("VERSION").min(16),
         Column::left("CURRENT").min(7),
-        Column::left("COMMAND"),
+        Column::left("UNIT").elide(),
+        Column::left("COMMAND").elide(),
     ]);
-    for r in &rows {
+    for r in rows {
         let version = r.version.as_deref().map_or_else(
             || "(unregistered)".into(),
             |v| crate::version::label(v, &r.variant, r.build.as_deref()),
@@ -127,6 +215,10 @@ fn run(s: &Settings) -> anyhow::Result<Outcome> {
             r.generation.map_or_else(|| "-".into(), |g| g.to_string()),
             version,
             if r.current { "yes" } else { "no" }.to_owned(),
+            r.user_unit.as_ref().map_or_else(
+                || r.unit.clone().unwrap_or_else(|| "-".into()),
+                |u| format!("{u} (user)"),
+            ),
             crate::text::printable(&r.command).into_owned(),
         ]);
         if let Some(v) = &r.venv {
@@ -140,14 +232,5 @@ fn run(s: &Settings) -> anyhow::Result<Outcome> {
             });
         }
     }
-    s.out.data(&t.render())?;
-    let stale = rows.iter().filter(|r| !r.current).count();
-    if stale > 0 {
-        s.out.say(&format!(
-            "{stale} of {} run an older runtime than profile `{}`'s current one: restart them to pick it up",
-            rows.len(),
-            s.profile
-        ));
-    }
-    Ok(Outcome::none())
+    t.render()
 }

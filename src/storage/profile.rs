@@ -489,6 +489,23 @@ impl Profiles {
         )
     }
 
+    /// The entries `profile` runs now: its current generation's and each of its minor links'.
+    /// A process on any other entry of the profile runs a build the profile moved away from,
+    /// and a restart through the profile's paths picks up one of these.
+    pub(crate) fn live_entries(&self, profile: &str) -> Vec<String> {
+        let current = self.current(profile).ok().flatten();
+        let minors = self.minors().unwrap_or_default();
+        let numbers = current.into_iter().chain(
+            minors
+                .into_iter()
+                .filter(|(p, _, _)| p == profile)
+                .filter_map(|(_, _, n)| n),
+        );
+        numbers
+            .filter_map(|n| self.generation_entry(profile, n))
+            .collect()
+    }
+
     /// Every minor link: (profile, minor, the generation it points at, if it points at one).
     pub(crate) fn minors(&self) -> Result<Vec<(String, String, Option<u64>)>, ProfileError> {
         let mut out = Vec::new();

@@ -118,7 +118,12 @@ impl TestContext {
         let mut c = Command::new(env!("CARGO_BIN_EXE_pyswap"));
         for (k, _) in std::env::vars_os() {
             let k = k.to_string_lossy();
-            if k.starts_with("PYSWAP_") || k.ends_with("_PROXY") || k.ends_with("_proxy") {
+            // COLUMNS: a pipe's listings are whole unless a test asks for a width.
+            if k.starts_with("PYSWAP_")
+                || k.ends_with("_PROXY")
+                || k.ends_with("_proxy")
+                || k == "COLUMNS"
+            {
                 c.env_remove(&*k);
             }
         }

@@ -46,7 +46,7 @@ fn minors_remove_checks_its_argument_before_it_becomes_a_path() {
 
 /// `program args` started, and a moment to get going (it must have opened, mapped or entered
 /// what it uses before the test goes on).
-fn started(c: &mut Command) -> Child {
+pub fn started(c: &mut Command) -> Child {
     let mut child = c
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -60,7 +60,7 @@ fn started(c: &mut Command) -> Child {
     child
 }
 
-struct Killed(Child);
+pub struct Killed(pub Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -70,14 +70,14 @@ impl Drop for Killed {
 }
 
 /// A process that maps `file` read-only, closes it (only `maps` names it then) and waits.
-fn mapper(file: &Path) -> Killed {
+pub fn mapper(file: &Path) -> Killed {
     let script = "import mmap, sys, time\nf = open(sys.argv[1], 'rb')\nm = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)\nf.close()\nprint('ready', flush=True)\ntime.sleep(120)\n";
     Killed(started(
         Command::new("python3").args(["-c", script]).arg(file),
     ))
 }
 
-fn entry_dir(t: &TestContext, n: u64) -> PathBuf {
+pub fn entry_dir(t: &TestContext, n: u64) -> PathBuf {
     let db = pyswap::storage::db::Db::open(&t.home.join("pyswap.db")).unwrap();
     let name = db.generation("default", n).unwrap().unwrap().entry_name;
     t.home.join("store").join(name)

@@ -26,6 +26,7 @@ mod output;
 mod rollout;
 mod running;
 mod server;
+mod services;
 mod shared_host;
 mod signed;
 mod system_home;

@@ -135,6 +135,9 @@ pub struct Running {
     pub profile: Option<String>,
     pub generation: Option<u64>,
     pub current: bool,
+    pub old_runtime: bool,
+    pub unit: Option<String>,
+    pub user_unit: Option<String>,
     pub venv: Option<String>,
     pub venv_follows_profile: bool,
 }

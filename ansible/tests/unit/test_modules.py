@@ -138,8 +138,9 @@ class ModuleTable(unittest.TestCase):
     def test_info_is_read_only(self):
         gens = [{"number": 6, "current": True, "validation": {"phase": "health", "ok": True}}]
         result = self.run_case(pyswap_info, {}, True,
-                               [(B + ["current"], 0, CURRENT_6), (B + ["generations"], 0, gens)],
-                               Exit, {"changed": False})
+                               [(B + ["current"], 0, CURRENT_6), (B + ["generations"], 0, gens),
+                                (B + ["ps", "--units"], 0, ["web.service"])],
+                               Exit, {"changed": False, "units_to_restart": ["web.service"]})
         self.assertEqual(result["last_validation"]["phase"], "health")
         self.assertEqual(result["current"]["generation"], 6)
 
