@@ -111,24 +111,24 @@ fn is_unit_name(name: &str) -> bool {
 mod tests {
     use super::{Unit, of_cgroup_file};
 
-    fn unit(system: &str, user: Option<&str>) -> Option<Unit> {
-        Some(Unit {
+    fn unit(system: &str, user: Option<&str>) -> Unit {
+        Unit {
             system: system.into(),
             user: user.map(Into::into),
-        })
+        }
     }
 
     #[test]
     fn units_are_read_as_systemd_reads_them() {
         let hybrid = "9:name=systemd:/system.slice/nginx.service\n8:pids:/\n0::/system.slice/nginx.service\n";
-        assert_eq!(of_cgroup_file(hybrid), unit("nginx.service", None));
+        assert_eq!(of_cgroup_file(hybrid), Some(unit("nginx.service", None)));
         let unified = "0::/system.slice/system-getty.slice/getty@tty1.service\n";
-        assert_eq!(of_cgroup_file(unified), unit("getty@tty1.service", None));
+        assert_eq!(of_cgroup_file(unified), Some(unit("getty@tty1.service", None)));
         let sub = "0::/system.slice/app.service/worker/1\n";
-        assert_eq!(of_cgroup_file(sub), unit("app.service", None));
+        assert_eq!(of_cgroup_file(sub), Some(unit("app.service", None)));
         let user = "0::/user.slice/user-1000.slice/user@1000.service/app.slice/web.service\n";
         let u = of_cgroup_file(user);
-        assert_eq!(u, unit("user@1000.service", Some("web.service")));
+        assert_eq!(u, Some(unit("user@1000.service", Some("web.service"))));
         assert!(!u.unwrap().restartable());
         let session = "0::/user.slice/user-1000.slice/session-3.scope\n";
         assert!(!of_cgroup_file(session).unwrap().restartable());
