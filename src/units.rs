@@ -123,7 +123,10 @@ mod tests {
         let hybrid = "9:name=systemd:/system.slice/nginx.service\n8:pids:/\n0::/system.slice/nginx.service\n";
         assert_eq!(of_cgroup_file(hybrid), Some(unit("nginx.service", None)));
         let unified = "0::/system.slice/system-getty.slice/getty@tty1.service\n";
-        assert_eq!(of_cgroup_file(unified), Some(unit("getty@tty1.service", None)));
+        assert_eq!(
+            of_cgroup_file(unified),
+            Some(unit("getty@tty1.service", None))
+        );
         let sub = "0::/system.slice/app.service/worker/1\n";
         assert_eq!(of_cgroup_file(sub), Some(unit("app.service", None)));
         let user = "0::/user.slice/user-1000.slice/user@1000.service/app.slice/web.service\n";

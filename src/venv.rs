@@ -22,7 +22,6 @@
 //! the venv owner's uid and gid.
 
 use std::ffi::OsStr;
-use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
@@ -802,6 +801,92 @@ pub(crate) fn follow(
     Ok(out)
 }
 
+/// What [`follow`] would do if `profile` made a runtime of `minor` current, without moving or
+/// marking anything (a `--dry-run`): each venv of the profile is reported in the state its move
+/// would end in (`moved`, `returned`, `held` with the reason, `stays`, `changed`), its check run
+/// for real but read-only where the runtime is in the store. `to` is that runtime's entry, `None`
+/// when it is not installed yet: then a venv that would be checked is `to_check` (its check runs
+/// at the switch, on the installed runtime), and `to` in its row is `key`, the catalogue key.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn preview(
+    ctx: &Context<'_>,
+    db: &Db,
+    profile: &str,
+    to: Option<&str>,
+    key: &str,
+    minor: &str,
+    version: &str,
+    left: Option<&str>,
+    check_returns: bool,
+) -> anyhow::Result<Vec<Update>> {
+    let mut out = Vec::new();
+    let mut wanted = Vec::new();
+    for v in db.venvs()? {
+        if v.profile != profile || to == Some(v.entry.as_str()) {
+            continue;
+        }
+        let row = |state, to: &str, detail: Option<String>| Update {
+            path: v.path.clone(),
+            state,
+            minor: v.minor.clone(),
+            from: v.entry.clone(),
+            to: to.to_owned(),
+            detail,
+        };
+        if v.minor != minor {
+            if left == Some(v.minor.as_str()) {
+                out.push(row("stays", &v.entry, None));
+            }
+            continue;
+        }
+        let Some(to) = to else {
+            out.push(row(
+                "to_check",
+                key,
+                Some("the runtime is not installed yet: its check runs at the switch".into()),
+            ));
+            continue;
+        };
+        if open_registered(ctx.home, &v, &[&v.entry]).is_err() {
+            out.push(row(
+                "changed",
+                &v.entry,
+                Some("no longer the venv registered".into()),
+            ));
+            continue;
+        }
+        let returning = db.venv_ran_on(&v.path, to)?;
+        if returning && !check_returns {
+            out.push(row("returned", to, None));
+        } else {
+            wanted.push((v, returning));
+        }
+    }
+    let rows: Vec<&VenvRow> = wanted.iter().map(|(v, _)| v).collect();
+    let Some(to) = to else { return Ok(out) };
+    for ((v, returning), verdict) in wanted.iter().zip(checks(ctx, &rows, to, version)) {
+        let (state, detail, now) = match verdict {
+            Some(VenvVerdict::Passed) => (if *returning { "returned" } else { "moved" }, None, to),
+            Some(VenvVerdict::Failed(why)) => ("held", Some(why), v.entry.as_str()),
+            Some(VenvVerdict::Interrupted) => ("unchecked", None, v.entry.as_str()),
+            None => (
+                "changed",
+                Some("it changed while it was being checked".into()),
+                v.entry.as_str(),
+            ),
+        };
+        out.push(Update {
+            path: v.path.clone(),
+            state,
+            minor: v.minor.clone(),
+            from: v.entry.clone(),
+            to: now.to_owned(),
+            detail,
+        });
+    }
+    Ok(out)
+}
+
 /// Each venv's check on runtime `to` (see [`check`]), several at once; `None` for a venv that
 /// cannot be opened as the one registered (its move reports that).
 fn checks(
@@ -1131,56 +1216,49 @@ pub(crate) fn leads_to(home: &Home, value: &str) -> Option<String> {
 }
 
 /// Lines that say what happened to the venvs (for human output).
-pub(crate) fn describe(outcomes: &[Update]) -> Vec<String> {
-    let mut lines = Vec::new();
-    for o in outcomes {
-        let mut l = String::new();
-        match o.state {
-            "moved" => {
-                let _ = write!(
-                    l,
-                    "venv {}: moved to {} (checked); running processes keep {}",
-                    o.path, o.to, o.from
-                );
+pub(crate) fn describe(
+    outcomes: &[Update],
+    label: &dyn Fn(&str) -> String,
+    dry_run: bool,
+) -> Vec<String> {
+    outcomes
+        .iter()
+        .map(|o| {
+            let (path, from, to) = (&o.path, label(&o.from), label(&o.to));
+            let why = o.detail.as_deref().unwrap_or("it changed");
+            match (o.state, dry_run) {
+                ("moved", false) => format!(
+                    "venv {path}: moved to {to} (checked); running processes keep {from}"
+                ),
+                ("moved", true) => format!(
+                    "venv {path} would move from {from} to {to} (its check on it passes); running processes would keep {from}"
+                ),
+                ("returned", false) => format!("venv {path}: back on {to} (it ran there before)"),
+                ("returned", true) => {
+                    format!("venv {path} would go back to {to} (it ran there before)")
+                }
+                ("held", false) => format!(
+                    "venv {path} stays on {from} and works: its check on the new runtime failed: {why}"
+                ),
+                ("held", true) => format!(
+                    "venv {path} would stay on {from} and work: its check on the new runtime fails: {why}"
+                ),
+                ("stays", _) => format!(
+                    "venv {path} {} on Python {} ({from}); `pyswap venv` says how to move it",
+                    if dry_run { "would stay" } else { "stays" },
+                    o.minor
+                ),
+                ("finished", _) => {
+                    format!("venv {path}: finished an interrupted move to {to}")
+                }
+                ("to_check", _) => format!(
+                    "venv {path} (on {from}) is checked at the switch: the runtime is not installed yet"
+                ),
+                (_, false) => format!("venv {path} left alone: {why}"),
+                (_, true) => format!("venv {path} would be left alone: {why}"),
             }
-            "returned" => {
-                let _ = write!(l, "venv {}: back on {} (it ran there before)", o.path, o.to);
-            }
-            "held" => {
-                let _ = write!(
-                    l,
-                    "venv {} stays on {} and works: its check on the new runtime failed: {}",
-                    o.path,
-                    o.from,
-                    o.detail.as_deref().unwrap_or("?")
-                );
-            }
-            "stays" => {
-                let _ = write!(
-                    l,
-                    "venv {} stays on Python {} ({}); `pyswap venv` says how to move it",
-                    o.path, o.minor, o.from
-                );
-            }
-            "finished" => {
-                let _ = write!(
-                    l,
-                    "venv {}: finished an interrupted move to {}",
-                    o.path, o.to
-                );
-            }
-            _ => {
-                let _ = write!(
-                    l,
-                    "venv {} left alone: {}",
-                    o.path,
-                    o.detail.as_deref().unwrap_or("it changed")
-                );
-            }
-        }
-        lines.push(l);
-    }
-    lines
+        })
+        .collect()
 }
 
 #[cfg(test)]

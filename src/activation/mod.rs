@@ -10,9 +10,10 @@ mod report;
 mod resolve;
 
 pub(crate) use links::{check_current_intact, profile_lock};
-pub(crate) use plan::plan;
+pub(crate) use plan::{Effects, Target, plan};
 pub(crate) use report::{
-    Following, MinorChange, Switched, say_following, say_still_running, say_venvs,
+    Following, MinorChange, Switched, say_effects_ahead, say_following, say_still_running,
+    say_venvs,
 };
 pub(crate) use resolve::{catalogue_for, load_catalogue, record_accepted, resolve, with_trust};
 

@@ -17,6 +17,8 @@ pub(crate) struct Plan {
     pub(crate) unchanged: bool,
     /// The store path of the runtime, when it is installed already.
     pub(crate) store_path: Option<String>,
+    /// Its store entry, when it is installed already.
+    pub(crate) entry_name: Option<String>,
     /// The number a new generation would get.
     pub(crate) next: u64,
 }
@@ -29,6 +31,7 @@ pub(crate) fn plan(s: &Settings, db: Option<&Db>, entry: &Entry) -> anyhow::Resu
             current: None,
             unchanged: false,
             store_path: None,
+            entry_name: None,
             next: 1,
         });
     };
@@ -48,21 +51,40 @@ pub(crate) fn plan(s: &Settings, db: Option<&Db>, entry: &Entry) -> anyhow::Resu
     };
     Ok(Plan {
         unchanged,
-        store_path: installed.map(|e| {
+        store_path: installed.as_ref().map(|e| {
             Store::new(s.home.store())
                 .path(&e.name)
                 .display()
                 .to_string()
         }),
+        entry_name: installed.map(|e| e.name),
         next: db.next_generation(&s.profile)?,
         current,
     })
 }
 
 impl Plan {
-    /// The `switch`/`upgrade` document this plan would produce, marked `dry_run`.
-    pub(crate) fn document(&self, s: &Settings, entry: &Entry) -> Switched {
+    /// The `switch`/`upgrade` document this plan would produce, marked `dry_run`, with what the
+    /// switch would do to running processes and registered venvs (`db`: the home's database,
+    /// `None` when nothing was ever installed).
+    pub(crate) fn document(&self, s: &Settings, entry: &Entry, db: Option<&Db>) -> Switched {
         let previous = self.current.as_ref().map(|g| g.number);
+        let minor = entry.minor().unwrap_or_default();
+        let effects = match db {
+            Some(db) if !self.unchanged => Effects::of(
+                s,
+                db,
+                self.current.as_ref(),
+                Target {
+                    entry: self.entry_name.as_deref(),
+                    key: &entry.key,
+                    minor: &minor,
+                    version: &entry.version.to_string(),
+                },
+                true,
+            ),
+            _ => Effects::default(),
+        };
         Switched {
             profile: s.profile.clone(),
             generation: if self.unchanged {
@@ -98,11 +120,70 @@ impl Plan {
                     entry.minor(),
                 )
             },
-            previous_runtime_processes: None,
-            following_venv_processes: Vec::new(),
-            venvs: Vec::new(),
+            previous_runtime_processes: effects.previous_runtime_processes,
+            following_venv_processes: effects.following,
+            venvs: effects.venvs,
             repaired: Vec::new(),
             dry_run: true,
+        }
+    }
+}
+
+/// The runtime a dry run would make current.
+pub(crate) struct Target<'a> {
+    /// Its store entry, `None` when it is not installed yet.
+    pub(crate) entry: Option<&'a str>,
+    pub(crate) key: &'a str,
+    pub(crate) minor: &'a str,
+    pub(crate) version: &'a str,
+}
+
+/// What making a runtime current would do beyond the profile: the processes on the runtime it
+/// leaves (they keep it), those of venvs that follow the profile's paths, and each registered
+/// venv's move, its check run read-only.
+#[derive(Default)]
+pub(crate) struct Effects {
+    pub(crate) previous_runtime_processes: Option<u64>,
+    pub(crate) following: Vec<super::Following>,
+    pub(crate) venvs: Vec<crate::venv::Update>,
+}
+
+impl Effects {
+    /// `check_returns`: a venv going back to a runtime it ran on is checked too (rollback
+    /// passes `false`, as its real run does).
+    pub(crate) fn of(
+        s: &Settings,
+        db: &Db,
+        from: Option<&GenerationRow>,
+        to: Target<'_>,
+        check_returns: bool,
+    ) -> Self {
+        let counting = from
+            .filter(|g| Some(g.entry_name.as_str()) != to.entry)
+            .map(|g| super::links::count_processes_using(s, &g.entry_name));
+        let venvs = crate::venv::preview(
+            &s.venvs(),
+            db,
+            &s.profile,
+            to.entry,
+            to.key,
+            to.minor,
+            to.version,
+            from.and_then(GenerationRow::minor).as_deref(),
+            check_returns,
+        )
+        .unwrap_or_else(|e| {
+            s.out.warn(&format!(
+                "the venvs a switch would move could not be read: {e:#}"
+            ));
+            Vec::new()
+        });
+        let (previous_runtime_processes, following) =
+            counting.map(|c| c.settle(&s.home, db)).unzip();
+        Self {
+            previous_runtime_processes,
+            following: following.unwrap_or_default(),
+            venvs,
         }
     }
 }

@@ -134,6 +134,13 @@ impl Switched {
             if let Some(c) = &self.minor_change {
                 c.warn(s, &self.profile, true);
             }
+            say_effects_ahead(
+                s,
+                self.previous_runtime_processes,
+                self.previous,
+                &self.following_venv_processes,
+                &self.venvs,
+            );
         } else if self.changed {
             s.out.say(&format!(
                 "switched profile `{}` to generation {}: CPython {} ({how})",
@@ -238,6 +245,30 @@ pub(crate) fn say_still_running(s: &Settings, n: u64, previous: u64) {
     ));
 }
 
+/// What a dry run found a switch would do to running processes and registered venvs.
+pub(crate) fn say_effects_ahead(
+    s: &Settings,
+    processes: Option<u64>,
+    previous: Option<u64>,
+    following: &[Following],
+    venvs: &[crate::venv::Update],
+) {
+    if let Some(n) = processes.filter(|&n| n > 0) {
+        s.out.say(&format!(
+            "{} of the runtime of generation {} would keep it until {}; `pyswap ps` lists {}",
+            count(n, "running process", "running processes"),
+            previous.unwrap_or_default(),
+            plural(n, "it exits", "they exit"),
+            plural(n, "it", "them"),
+        ));
+    }
+    if !following.is_empty() {
+        s.out.warn("after the switch:");
+        say_following(s, following);
+    }
+    say_venv_lines(s, venvs, true);
+}
+
 /// A running process of a venv whose `home` is a profile or minor path that leads elsewhere now.
 #[derive(Serialize, Clone, Debug)]
 pub(crate) struct Following {
@@ -318,7 +349,26 @@ pub(crate) fn say_following(s: &Settings, following: &[Following]) {
 
 /// Says what happened to the registered venvs: moves as notes, the rest as warnings.
 pub(crate) fn say_venvs(s: &Settings, outcomes: &[crate::venv::Update]) {
-    for (o, line) in outcomes.iter().zip(crate::venv::describe(outcomes)) {
+    say_venv_lines(s, outcomes, false);
+}
+
+/// [`say_venvs`], worded for what a switch would do (`dry_run`) or did. Runtimes are named by
+/// their labels (`3.11.7+20260201`), which type back; `--json` and `-v` keep entry names.
+pub(crate) fn say_venv_lines(s: &Settings, outcomes: &[crate::venv::Update], dry_run: bool) {
+    if outcomes.is_empty() {
+        return;
+    }
+    let db = crate::storage::db::Db::open_home_read(&s.home)
+        .ok()
+        .flatten();
+    let label = |name: &str| {
+        db.as_ref()
+            .map_or_else(|| name.to_owned(), |d| d.runtime_label(name))
+    };
+    for (o, line) in outcomes
+        .iter()
+        .zip(crate::venv::describe(outcomes, &label, dry_run))
+    {
         if matches!(o.state, "moved" | "returned" | "finished") {
             s.out.say(&line);
         } else {

@@ -143,8 +143,37 @@ fn run(s: &Settings, to: Option<u64>, force: Force, dry_run: bool) -> anyhow::Re
         if let Some(c) = &minor_change {
             c.warn(s, &s.profile, true);
         }
+        // What the rollback would do to processes and venvs; a venv going back to a runtime it
+        // ran on is not checked again, as in the real run.
+        let effects = if changed {
+            let minor = target.minor().unwrap_or_default();
+            activation::Effects::of(
+                s,
+                &db,
+                from.as_ref(),
+                activation::Target {
+                    entry: Some(&target.entry_name),
+                    key: target.key(),
+                    minor: &minor,
+                    version: &target.version,
+                },
+                false,
+            )
+        } else {
+            activation::Effects::default()
+        };
+        activation::say_effects_ahead(
+            s,
+            effects.previous_runtime_processes,
+            current,
+            &effects.following,
+            &effects.venvs,
+        );
         activation::ReturnReport {
             minor_change,
+            previous_runtime_processes: effects.previous_runtime_processes,
+            following_venv_processes: effects.following,
+            venvs: effects.venvs,
             ..activation::ReturnReport::default()
         }
     } else {

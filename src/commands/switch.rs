@@ -111,10 +111,14 @@ fn run(
     } else {
         Some(s.gc_shared_lock()?)
     };
-    let Some(mut db) = db.filter(|_| !dry_run) else {
-        // Reached only in a dry run, which always plans.
-        return plan.map_or(Ok(Outcome::none()), |p| p.document(s, &entry).report(s));
-    };
-    let done = activation::activate(s, &mut db, &fetcher, &entry, &request.to_string(), "switch")?;
-    done.report(s)
+    match db {
+        Some(mut db) if !dry_run => {
+            activation::activate(s, &mut db, &fetcher, &entry, &request.to_string(), "switch")?
+                .report(s)
+        }
+        // A dry run always plans.
+        db => plan.map_or(Ok(Outcome::none()), |p| {
+            p.document(s, &entry, db.as_ref()).report(s)
+        }),
+    }
 }

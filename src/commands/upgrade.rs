@@ -63,7 +63,7 @@ fn run(s: &Settings, force: Force, dry_run: bool) -> anyhow::Result<Outcome> {
     if dry_run {
         let db = crate::storage::db::Db::open_home_read(&s.home)?;
         let plan = activation::plan(s, db.as_ref(), &newest)?;
-        return plan.document(s, &newest).report(s);
+        return plan.document(s, &newest, db.as_ref()).report(s);
     }
     s.out.say(&format!(
         "upgrading profile `{}`: CPython {} -> {}",

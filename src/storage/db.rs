@@ -647,6 +647,15 @@ impl Db {
             .map_err(sql_err(&self.path))
     }
 
+    /// How human output names the runtime of store entry `name`: its label (`3.11.7+20260201`),
+    /// or the name itself for an entry without a row.
+    pub(crate) fn runtime_label(&self, name: &str) -> String {
+        self.entry_by_name(name)
+            .ok()
+            .flatten()
+            .map_or_else(|| name.to_owned(), |e| e.label())
+    }
+
     pub fn entry_by_name(&self, name: &str) -> Result<Option<EntryRow>, DbError> {
         self.conn
             .query_row(

@@ -343,13 +343,9 @@ fn a_venv_process_keeps_its_build_across_switch_gc_and_rollback_and_new_ones_fol
 }
 
 // Issue 24.
-#[test]
-fn a_venv_whose_check_fails_stays_on_its_runtime_works_and_is_named() {
-    let (t, version) = two_builds();
-    let a = entry_of(&t, 1);
-    let venv = t.dir.path().join("v");
-    bare_venv(&t, &venv);
-    // An installed distribution that only imports on build A, and says who imported it.
+/// Installs into `venv` a distribution that imports only on build A (and says who imported
+/// it): the venv's check on build B fails. Its site-packages.
+fn only_on_build_a(venv: &Path) -> PathBuf {
     let site = venv.join("lib/python3.11/site-packages");
     std::fs::create_dir_all(site.join("onlya")).unwrap();
     std::fs::write(
@@ -366,6 +362,114 @@ fn a_venv_whose_check_fails_stays_on_its_runtime_works_and_is_named() {
     .unwrap();
     std::fs::write(info.join("top_level.txt"), "onlya\n").unwrap();
     std::fs::write(info.join("RECORD"), "onlya/__init__.py,,\n").unwrap();
+    site
+}
+
+// Issue 37 (item 8).
+#[test]
+fn a_dry_run_says_which_venvs_would_move_and_which_processes_keep_the_old_build() {
+    let (t, version) = two_builds();
+    let a = entry_of(&t, 1);
+    let (moves, held) = (t.dir.path().join("moves"), t.dir.path().join("held"));
+    bare_venv(&t, &moves);
+    bare_venv(&t, &held);
+    only_on_build_a(&held);
+    let _one = Running::start(&t.profile_python());
+    let _two = Running::start(&moves.join("bin/python"));
+    let state = |t: &TestContext| {
+        (
+            cfg(&moves),
+            cfg(&held),
+            t.run(&["venv", "list", "--json"]).ok().stdout,
+            t.run(&["generations", "--json"]).ok().stdout,
+        )
+    };
+    let before = state(&t);
+    let by_path = |doc: &serde_json::Value, venv: &Path| {
+        doc["venvs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["path"] == venv.to_str().unwrap())
+            .unwrap_or_else(|| panic!("{} is not in {doc}", venv.display()))
+            .clone()
+    };
+
+    // Build B is not installed yet: the checks run at the switch, and say so.
+    let doc = t
+        .run(&["switch", &version, "--dry-run", "--json"])
+        .ok()
+        .json();
+    assert_eq!(doc["previous_runtime_processes"], 2, "{doc}");
+    assert_eq!(by_path(&doc, &moves)["state"], "to_check", "{doc}");
+    assert_eq!(by_path(&doc, &held)["state"], "to_check", "{doc}");
+
+    // Installed: each venv's check runs, read-only, and gives the state the switch would.
+    t.run(&["install", &version]).ok();
+    let doc = t.run(&["upgrade", "--dry-run", "--json"]).ok().json();
+    assert_eq!(doc["dry_run"], true);
+    assert_eq!(doc["previous_runtime_processes"], 2, "{doc}");
+    assert_eq!(by_path(&doc, &moves)["state"], "moved", "{doc}");
+    assert_eq!(by_path(&doc, &moves)["from"], a.as_str(), "{doc}");
+    let h = by_path(&doc, &held);
+    assert_eq!(h["state"], "held", "{doc}");
+    assert!(
+        h["detail"].as_str().unwrap().contains("import onlya"),
+        "{doc}"
+    );
+    let r = t.run(&["upgrade", "--dry-run"]).ok();
+    let label = format!("{version}+20260201");
+    assert!(
+        r.stderr
+            .contains("2 running processes of the runtime of generation 1 would keep it")
+            && r.stderr
+                .contains(&format!("venv {} would move from", moves.display()))
+            && r.stderr
+                .contains(&format!("to {label} (its check on it passes)"))
+            && r.stderr
+                .contains(&format!("venv {} would stay on", held.display())),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains("/store/") && !r.stderr.contains("-cpython-"),
+        "entry names: {}",
+        r.stderr
+    );
+    assert_eq!(
+        state(&t),
+        before,
+        "a dry run changed a venv, its row or a generation"
+    );
+    assert!(
+        !held
+            .join("lib/python3.11/site-packages/onlya/__pycache__")
+            .exists(),
+        "the check wrote bytecode into the venv"
+    );
+
+    // After the switch, a dry rollback: the moved venv would go back unchecked (it ran there).
+    t.run(&["switch", &version]).ok();
+    let _three = Running::start(&t.profile_python());
+    let doc = t
+        .run(&["rollback", "--to", "1", "--dry-run", "--json"])
+        .ok()
+        .json();
+    assert_eq!(by_path(&doc, &moves)["state"], "returned", "{doc}");
+    assert_eq!(
+        doc["previous_runtime_processes"], 1,
+        "a process started on build B: {doc}"
+    );
+}
+
+#[test]
+fn a_venv_whose_check_fails_stays_on_its_runtime_works_and_is_named() {
+    let (t, version) = two_builds();
+    let a = entry_of(&t, 1);
+    let venv = t.dir.path().join("v");
+    bare_venv(&t, &venv);
+    // An installed distribution that only imports on build A, and says who imported it.
+    let site = only_on_build_a(&venv);
     let owner = if root_or_skip("the check runs as the venv's owner") {
         // The venv belongs to `nobody`: root's check runs as nobody.
         t.open_to_others();
