@@ -130,6 +130,7 @@ impl Plan {
 }
 
 /// The runtime a dry run would make current.
+#[derive(Clone, Copy)]
 pub(crate) struct Target<'a> {
     /// Its store entry, `None` when it is not installed yet.
     pub(crate) entry: Option<&'a str>,

@@ -128,54 +128,7 @@ fn run(s: &Settings, to: Option<u64>, force: Force, dry_run: bool) -> anyhow::Re
         ));
     }
     let done = if dry_run {
-        s.out.say(&format!(
-            "would make generation {} (CPython {}) of `{}` current{} (dry run: nothing was changed)",
-            target.number,
-            target.label(),
-            s.profile,
-            if changed { "" } else { "; it already is" }
-        ));
-        let from = match current {
-            Some(n) if changed => db.generation(&s.profile, n)?,
-            _ => None,
-        };
-        let minor_change = MinorChange::between(&profiles, from.as_ref(), &target);
-        if let Some(c) = &minor_change {
-            c.warn(s, &s.profile, true);
-        }
-        // What the rollback would do to processes and venvs; a venv going back to a runtime it
-        // ran on is not checked again, as in the real run.
-        let effects = if changed {
-            let minor = target.minor().unwrap_or_default();
-            activation::Effects::of(
-                s,
-                &db,
-                from.as_ref(),
-                activation::Target {
-                    entry: Some(&target.entry_name),
-                    key: target.key(),
-                    minor: &minor,
-                    version: &target.version,
-                },
-                false,
-            )
-        } else {
-            activation::Effects::default()
-        };
-        activation::say_effects_ahead(
-            s,
-            effects.previous_runtime_processes,
-            current,
-            &effects.following,
-            &effects.venvs,
-        );
-        activation::ReturnReport {
-            minor_change,
-            previous_runtime_processes: effects.previous_runtime_processes,
-            following_venv_processes: effects.following,
-            venvs: effects.venvs,
-            ..activation::ReturnReport::default()
-        }
+        dry_run_report(s, &db, &profiles, &target, current, changed)?
     } else {
         activation::return_to(s, &mut db, &profiles, &target, current)?
     };
@@ -252,5 +205,64 @@ fn choose(s: &Settings, to: Option<u64>, dry_run: bool) -> anyhow::Result<Rollba
         current,
         target,
         _locks: locks,
+    })
+}
+
+/// What a rollback to `target` would do, said and returned without changing anything.
+fn dry_run_report(
+    s: &Settings,
+    db: &crate::storage::db::Db,
+    profiles: &Profiles,
+    target: &crate::storage::db::GenerationRow,
+    current: Option<u64>,
+    changed: bool,
+) -> anyhow::Result<activation::ReturnReport> {
+    s.out.say(&format!(
+        "would make generation {} (CPython {}) of `{}` current{} (dry run: nothing was changed)",
+        target.number,
+        target.label(),
+        s.profile,
+        if changed { "" } else { "; it already is" }
+    ));
+    let from = match current {
+        Some(n) if changed => db.generation(&s.profile, n)?,
+        _ => None,
+    };
+    let minor_change = MinorChange::between(profiles, from.as_ref(), target);
+    if let Some(c) = &minor_change {
+        c.warn(s, &s.profile, true);
+    }
+    // What the rollback would do to processes and venvs; a venv going back to a runtime it
+    // ran on is not checked again, as in the real run.
+    let effects = if changed {
+        let minor = target.minor().unwrap_or_default();
+        activation::Effects::of(
+            s,
+            db,
+            from.as_ref(),
+            activation::Target {
+                entry: Some(&target.entry_name),
+                key: target.key(),
+                minor: &minor,
+                version: &target.version,
+            },
+            false,
+        )
+    } else {
+        activation::Effects::default()
+    };
+    activation::say_effects_ahead(
+        s,
+        effects.previous_runtime_processes,
+        current,
+        &effects.following,
+        &effects.venvs,
+    );
+    Ok(activation::ReturnReport {
+        minor_change,
+        previous_runtime_processes: effects.previous_runtime_processes,
+        following_venv_processes: effects.following,
+        venvs: effects.venvs,
+        ..activation::ReturnReport::default()
     })
 }
