@@ -170,7 +170,15 @@ def main(prefix):
 main(sys.argv[2])
 ";
 
-/// The first word of the worker's arguments: a test runtime's stand-in interpreter looks for it.
+/// What the worker's interpreter runs (`-c`): it reads [`WORKER`] on its stdin, after a line
+/// with its length, and runs it; the list of sources follows. The script stays out of the
+/// command line, where `ps` would show its 1.5 KB to every user. It leaves the worker's state,
+/// and so the bytes it writes, as `-c WORKER` did: each name it uses is a builtin's or `io`'s,
+/// interned before it runs.
+const BOOT: &str = "import sys;exec(compile(sys.stdin.buffer.read(int(sys.stdin.buffer.readline())),'<pyswap-compile>','exec'))";
+
+/// The first word of the worker's arguments: a test runtime's stand-in interpreter looks for it
+/// (and skips the script on its stdin: a line with its length, then as many bytes).
 pub const WORKER_MARK: &str = "pyswap-compile-1";
 
 /// What pyswap adds to an entry beyond the archive; stored as `entries.recipe` ([`Recipe::id`]),
@@ -252,6 +260,18 @@ fn stdlib_dirs(nodes: &[Node]) -> Vec<String> {
                 .then(|| n.path.clone())
         })
         .collect()
+}
+
+/// How many sources [`apply`] would compile in the unpacked tree `nodes` with `recipe`: what
+/// the terminal is told while it runs.
+pub(crate) fn to_compile(nodes: &[Node], recipe: Recipe) -> usize {
+    match recipe {
+        Recipe::Sealed { bytecode: true } => {
+            let stdlibs = stdlib_dirs(nodes);
+            sources(nodes, &index_of(nodes), &stdlibs).len()
+        }
+        _ => 0,
+    }
 }
 
 /// Adds `recipe`'s files to the staged tree at `root` (sealed by the unpacker; `nodes` are its
@@ -588,7 +608,7 @@ fn spawn(root: &Path, python: &Path, sandbox: &Sandbox) -> io::Result<Child> {
     Start::python_own_env(python, &["-S", "-s", "-B", "-W", "ignore"])
         .arg("-X")
         .arg(no_pycache)
-        .args(["-c", WORKER])
+        .args(["-c", BOOT])
         .args([WORKER_MARK, DFILE_PREFIX])
         .env("PYTHONHASHSEED", "0")
         .env("PYTHONDONTWRITEBYTECODE", "1")
@@ -686,10 +706,12 @@ fn run_worker(
         });
     }
     // The worker reads all of its list before it writes anything: no deadlock.
-    let fed = child
-        .stdin
-        .take()
-        .map_or(Ok(()), |mut stdin| stdin.write_all(&list));
+    // First the worker's script, after its length (`BOOT` reads it), then the list.
+    let fed = child.stdin.take().map_or(Ok(()), |mut stdin| {
+        stdin.write_all(format!("{}\n", WORKER.len()).as_bytes())?;
+        stdin.write_all(WORKER.as_bytes())?;
+        stdin.write_all(&list)
+    });
     let read = match (fed, child.stdout.take()) {
         (Ok(()), Some(out)) => read_frames(root, sources, index, share, out, failed),
         (Err(e), _) => Err(Failure::Broke(format!(
@@ -753,6 +775,8 @@ fn read_frames(
     out: impl Read,
     failed: &AtomicBool,
 ) -> Result<Vec<Node>, Failure> {
+    // While a worker runs, for a test that reads its command line.
+    crate::crash::pause("bytecode:reading");
     let broke = Failure::Broke;
     let mut r = BufReader::with_capacity(64 << 10, out);
     let mut line = Vec::new();

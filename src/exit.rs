@@ -1,4 +1,4 @@
-//! Exit statuses (documented in README and in the `--help` footer, which is generated from
+//! Exit statuses (documented in docs/reference.md and in the `--help` footer, which is generated from
 //! [`ExitStatus`]) and how an error decides its own.
 //!
 //! Each module's error type implements [`Reason`] beside its definition: which status it means

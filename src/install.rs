@@ -139,14 +139,10 @@ pub(crate) fn ensure(
     if let Some(found) = registered(db, &store, sha256, &entry.key, &recipe)? {
         return Ok(found);
     }
+    // Kept to the end: it shows each phase after the download on a terminal, and clears it.
+    let progress = progress();
     let ((mut staging, mut unpacked), origin) = match obtain(
-        &store,
-        fetcher,
-        entry,
-        sha256,
-        opts,
-        &progress(),
-        say,
+        &store, fetcher, entry, sha256, opts, &progress, say,
     ) {
         Ok(got) => got,
         Err(e) => {
@@ -165,7 +161,7 @@ pub(crate) fn ensure(
         }
     };
     crash::point("install:unpacked");
-    seal(&staging, &mut unpacked, opts, opts.recipe, say)?;
+    seal(&staging, &mut unpacked, opts, opts.recipe, &progress, say)?;
     // The flush to disk runs while the interpreter is validated; publishing waits for it.
     staging.start_flush();
     let (digest, index) = tree::digest_and_index(&mut unpacked.nodes);
@@ -173,6 +169,7 @@ pub(crate) fn ensure(
     let totals = tree::totals(&unpacked.nodes);
     let expected = validate::Expected::of(entry).with_digest(&digest);
     let report = if opts.validation.enabled {
+        progress.phase("validating the interpreter");
         let r = validate::validate(staging.path(), &expected, opts.validation, Phase::Install)
             .into_result()?;
         crash::timing("install:validated");
@@ -393,7 +390,7 @@ pub(crate) fn restore(
         progress,
         say,
     )?;
-    seal(&staging, &mut unpacked, opts, recipe, say)?;
+    seal(&staging, &mut unpacked, opts, recipe, progress, say)?;
     let (digest, index) = tree::digest_and_index(&mut unpacked.nodes);
     if digest != row.tree_digest {
         return Err(InstallError::Unrestorable {
@@ -510,9 +507,20 @@ fn seal(
     unpacked: &mut Unpacked,
     opts: &Options,
     recipe: Recipe,
+    progress: &Arc<dyn Progress>,
     say: &dyn Fn(&str),
 ) -> anyhow::Result<()> {
     let sandbox = &opts.validation.sandbox;
+    let n = bytecode::to_compile(&unpacked.nodes, recipe);
+    progress.phase(&if n > 0 {
+        format!(
+            "unpacked {} files; compiling {}",
+            unpacked.nodes.len(),
+            crate::text::count(n as u64, "source", "sources")
+        )
+    } else {
+        format!("unpacked {} files", unpacked.nodes.len())
+    });
     if *sandbox == crate::spawn::Sandbox::Root {
         say(
             "warning: [install] sandbox_user is root: this archive's interpreter compiles its bytecode and is validated as root",

@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use crate::network::fetch::{NoProgress, Progress};
+use crate::network::fetch::{NoProgress, Progress, Via};
 
 /// Standard output could not be written (`> /dev/full`, a closed pipe): the fault of where the
 /// output goes, never of the home's disk.
@@ -169,19 +169,17 @@ impl Output {
         eprintln!("warning: {}", crate::text::printable_line(msg));
     }
 
-    /// How a download of `label` is shown: a line when it starts (with its size when the server
-    /// says it) unless `--quiet` or `--json`, and a bar while it runs when stderr is a terminal.
-    /// All bars of a run share one display, so parallel downloads show one bar each.
+    /// How a download of `label` (a catalogue key) is shown: a line when it starts saying where
+    /// the bytes come from (with the size when known) unless `--quiet` or `--json`, a bar while
+    /// it runs and each later phase on one line when stderr is a terminal. All bars of a run
+    /// share one display, so parallel downloads show one bar each.
     pub(crate) fn progress(self, label: &str) -> Arc<dyn Progress> {
-        static DISPLAY: OnceLock<MultiProgress> = OnceLock::new();
         let bar = self.progress.then(|| {
-            let display = DISPLAY
-                .get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
             // Styled from its first frame, and no length until the download starts: no `0/0`.
-            display.add(
+            display().add(
                 ProgressBar::no_length()
                     .with_style(bar_style(None, false))
-                    .with_message(label.to_owned()),
+                    .with_message(short(label).to_owned()),
             )
         });
         if bar.is_none() && (self.quiet || self.json) {
@@ -192,21 +190,34 @@ impl Output {
             out: self,
             announced: std::sync::atomic::AtomicBool::new(false),
             bar,
+            phase: std::sync::Mutex::new(None),
         })
     }
 }
 
+/// The one display of every bar of a run.
+fn display() -> &'static MultiProgress {
+    static DISPLAY: OnceLock<MultiProgress> = OnceLock::new();
+    DISPLAY.get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+}
+
+/// What a bar calls a catalogue key: its version part (`3.12.3`, `3.13.0+freethreaded`), which
+/// fits beside the bar at 80 columns; the whole key was printed on the line above it.
+fn short(key: &str) -> &str {
+    key.split('-').nth(1).unwrap_or(key)
+}
+
 /// How a download's bar looks: before it starts (`started` false) only its label; then the
-/// label (cut to what the line leaves, it was printed whole on the `downloading` line), a bar of
-/// fixed width, sizes in KiB/MiB, the rate and the time left. The fixed part is about 54
-/// columns, so a 60-column terminal still gets one line (with the label cut to its start).
+/// label, a bar of fixed width, sizes in KiB/MiB, the rate and the time left, each in a field of
+/// fixed width (nothing moves from one frame to the next). The fixed part is 55 columns, so the
+/// label (`3.12.3+freethreaded` at most) is whole at 80.
 fn bar_style(total: Option<u64>, started: bool) -> ProgressStyle {
     let template = match (started, total) {
         (false, _) => "{wide_msg}",
         (true, Some(_)) => {
-            "{wide_msg} {bar:16} {binary_bytes:>8}/{binary_total_bytes:<8} {binary_bytes_per_sec:>11} {eta:>3}"
+            "{wide_msg} {bar:16} {binary_bytes:>9}/{binary_total_bytes:<9} {binary_bytes_per_sec:>12} {eta:>4}"
         }
-        (true, None) => "{wide_msg} {spinner} {binary_bytes:>8} {binary_bytes_per_sec:>11}",
+        (true, None) => "{wide_msg} {spinner} {binary_bytes:>9} {binary_bytes_per_sec:>12}",
     };
     ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
 }
@@ -217,18 +228,35 @@ struct Download {
     out: Output,
     announced: std::sync::atomic::AtomicBool,
     bar: Option<ProgressBar>,
+    /// The line that shows the phase after the download, once there is one.
+    phase: std::sync::Mutex<Option<ProgressBar>>,
+}
+
+impl Download {
+    /// The line saying where the bytes come from: only what really happens (a cache hit or a
+    /// `file://` mirror is no download).
+    fn announcement(&self, total: Option<u64>, via: Via<'_>) -> String {
+        let size = |t: u64| crate::text::human_bytes(t);
+        let of = total.map(|t| format!(" ({})", size(t))).unwrap_or_default();
+        match via {
+            Via::Network => format!("downloading {}{of}", self.label),
+            Via::Resumed(have) => format!(
+                "resuming the download of {} at {}{of}",
+                self.label,
+                size(have)
+            ),
+            Via::Path(path) => format!("reading {} from {}{of}", self.label, path.display()),
+        }
+    }
 }
 
 impl Progress for Download {
-    fn start(&self, total: Option<u64>) {
+    fn start(&self, total: Option<u64>, via: Via<'_>) {
         if !self
             .announced
             .swap(true, std::sync::atomic::Ordering::SeqCst)
         {
-            let size = total
-                .map(|t| format!(" ({})", crate::text::human_bytes(t)))
-                .unwrap_or_default();
-            let line = format!("downloading {}{size}", self.label);
+            let line = self.announcement(total, via);
             match &self.bar {
                 Some(bar) => bar.println(line),
                 None => self.out.say(&line),
@@ -254,6 +282,35 @@ impl Progress for Download {
             bar.finish_and_clear();
         }
     }
+    fn phase(&self, what: &str) {
+        if !self.out.progress {
+            return;
+        }
+        let Ok(mut phase) = self.phase.lock() else {
+            return;
+        };
+        let line = phase.get_or_insert_with(|| {
+            let line = display().add(
+                ProgressBar::new_spinner().with_style(
+                    ProgressStyle::with_template("{spinner} {wide_msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                ),
+            );
+            line.enable_steady_tick(Duration::from_millis(120));
+            line
+        });
+        line.set_message(format!("{}: {what}", short(&self.label)));
+    }
+}
+
+impl Drop for Download {
+    fn drop(&mut self) {
+        if let Ok(mut phase) = self.phase.lock()
+            && let Some(line) = phase.take()
+        {
+            line.finish_and_clear();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -268,24 +325,60 @@ mod progress_tests {
             ProgressDrawTarget::term_like(Box::new(term.clone())),
         )
         .with_style(super::bar_style(total, started))
-        .with_message("cpython-3.12.3-linux-x86_64-gnu");
+        .with_message(super::short("cpython-3.12.3+freethreaded-linux-x86_64-gnu").to_owned());
         bar.set_position(at);
         bar.tick();
         term.contents().lines().map(str::to_owned).collect()
     }
 
-    // Issue 27.
+    // Issue 27; issue 37 (item 11): the label whole at 80 columns, nothing moves.
     #[test]
     fn the_bar_fits_sixty_columns_and_its_first_frame_is_styled() {
         let waiting = screen(60, None, false, 0);
-        assert_eq!(waiting[0].trim_end(), "cpython-3.12.3-linux-x86_64-gnu");
+        assert_eq!(waiting[0].trim_end(), "3.12.3+freethreaded");
         assert!(!waiting.iter().any(|l| l.contains("0/0")), "{waiting:?}");
         for cols in [60, 80, 120] {
             let lines = screen(cols, Some(25 << 20), true, 12 << 20);
             let drawn: Vec<&String> = lines.iter().filter(|l| !l.trim().is_empty()).collect();
             assert_eq!(drawn.len(), 1, "one line at {cols} columns: {lines:?}");
             assert!(drawn[0].contains("12.00 MiB/25.00 MiB"), "{drawn:?}");
-            assert!(drawn[0].starts_with("cpytho"), "{drawn:?}");
+            assert!(drawn[0].starts_with("3.12"), "{drawn:?}");
+            if cols >= 80 {
+                assert!(drawn[0].starts_with("3.12.3+freethreaded "), "{drawn:?}");
+            }
         }
+        // The same columns from the first kibibyte to the last: the sizes' slash never moves.
+        let slash = |at: u64| {
+            let lines = screen(80, Some(25 << 20), true, at);
+            lines.iter().find_map(|l| l.find('/')).unwrap()
+        };
+        let first = slash(1 << 10);
+        for at in [9 << 20, 12 << 20, (25 << 20) - 1] {
+            assert_eq!(slash(at), first, "the bar moved at {at} bytes");
+        }
+    }
+
+    #[test]
+    fn a_download_says_where_its_bytes_come_from() {
+        let d = super::Download {
+            label: "cpython-3.12.3-linux-x86_64-gnu".into(),
+            out: super::Output::default(),
+            announced: std::sync::atomic::AtomicBool::new(false),
+            bar: None,
+            phase: std::sync::Mutex::new(None),
+        };
+        let path = std::path::Path::new("/var/lib/pyswap/cache/archives/ab.tar.gz");
+        assert_eq!(
+            d.announcement(Some(3 << 20), super::Via::Path(path)),
+            "reading cpython-3.12.3-linux-x86_64-gnu from /var/lib/pyswap/cache/archives/ab.tar.gz (3.0 MiB)"
+        );
+        assert_eq!(
+            d.announcement(Some(3 << 20), super::Via::Network),
+            "downloading cpython-3.12.3-linux-x86_64-gnu (3.0 MiB)"
+        );
+        assert!(
+            d.announcement(None, super::Via::Resumed(1 << 20))
+                .starts_with("resuming the download of")
+        );
     }
 }

@@ -63,6 +63,8 @@ pub(crate) enum VenvError {
     HoldsMore { path: PathBuf, what: String },
     #[error("{}: a venv of Python {minor} (its packages are in lib/python{minor}), and the store holds no {minor} runtime to adopt it onto", path.display())]
     NoMinorRuntime { path: PathBuf, minor: String },
+    #[error("{}: not deleted: running process{} {pids} run{} from it", path.display(), if pids.contains(',') { "es" } else { "" }, if pids.contains(',') { "" } else { "s" })]
+    Running { path: PathBuf, pids: String },
 }
 
 crate::exit::register!(VenvError);
@@ -96,6 +98,10 @@ impl crate::exit::Reason for VenvError {
                     path.display()
                 )
                 .into(),
+            ),
+            Self::Running { .. } => Some(
+                "stop them first (`pyswap ps` lists them); --force deletes it anyway, and they fail at their next import"
+                    .into(),
             ),
             Self::HoldsMore { .. } => Some(
                 "move what is not the venv's elsewhere and run it again, or `pyswap venv remove` without --delete to only forget it"
@@ -1152,6 +1158,20 @@ pub(crate) fn sweep(home: &Home, db: &mut Db, dry_run: bool) -> anyhow::Result<V
         });
     }
     Ok(out)
+}
+
+/// The processes that run from the venv at `path` (as [`of_process`] reads each process that
+/// runs a runtime of the store at `store`), by pid.
+pub(crate) fn processes_of(store: &Path, path: &Path) -> Vec<u32> {
+    let want = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    crate::inuse::scan(store, crate::inuse::Uses::Runs, None)
+        .processes
+        .into_iter()
+        .map(|p| p.pid)
+        .filter(|&pid| {
+            of_process(pid).is_some_and(|v| std::fs::canonicalize(&v).unwrap_or(v) == want)
+        })
+        .collect()
 }
 
 /// The venv a process runs from, as its command line says (`argv[0]` `…/bin/python*`, relative

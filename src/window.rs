@@ -1,7 +1,7 @@
 //! Maintenance windows: the weekly times at which `switch`, `rollback`, `upgrade` and `gc` may
 //! change a host. Pure arithmetic over Unix seconds, so tests inject any clock.
 //!
-//! Grammar (also in README): `DAYS HH:MM-HH:MM [ZONE]`, where `DAYS` is `daily`, `*`, a day
+//! Grammar (also in docs/reference.md): `DAYS HH:MM-HH:MM [ZONE]`, where `DAYS` is `daily`, `*`, a day
 //! (`Mon` … `Sun`, or the full name), a range `Mon-Fri` (which may wrap: `Fri-Mon`), or a comma
 //! list of those; `ZONE` is `UTC` (the default), `Z`, or a fixed offset `UTC+02:00`, `+02:00`,
 //! `-05:30`. An end at or before the start crosses midnight (`Sat 23:00-01:00` closes Sunday

@@ -86,15 +86,25 @@ fn run(s: &Settings, generation: Option<u64>) -> anyhow::Result<Outcome> {
     let is_current = current == Some(n);
     let reports = activation::recheck(s, &mut db, &profiles, &row, n, is_current)?;
     let ok = reports.iter().all(|r| r.ok);
+    // One aligned listing on stderr, each line indented by two, fitted to the terminal: a long
+    // detail loses its middle.
+    let mut t = crate::text::Table::headless([
+        crate::text::Column::left("").min(4),
+        crate::text::Column::left("").min(10).gap(" "),
+        crate::text::Column::left("").gap(" ").elide(),
+    ]);
     for r in &reports {
         for c in &r.checks {
-            s.out.say(&format!(
-                "  {} {:<10} {}",
-                if c.ok { "ok  " } else { "FAIL" },
-                c.name,
-                c.detail
-            ));
+            t.row([
+                if c.ok { "ok" } else { "FAIL" },
+                c.name.as_str(),
+                c.detail.as_str(),
+            ]);
         }
+    }
+    let width = crate::text::terminal_width().map(|w| w.saturating_sub(2));
+    for line in t.render_in(width).lines() {
+        s.out.say(&format!("  {line}"));
     }
     let outcome = Outcome::of(&Checked {
         profile: s.profile.clone(),

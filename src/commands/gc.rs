@@ -238,12 +238,14 @@ fn run(
         }),
         dry_run,
     )?;
-    say(s, &report, dry_run);
+    say(s, &report, dry_run, &|e: &str| db.runtime_label(e));
     Outcome::of(&GcReport::of(&report, dry_run))
 }
 
 /// The human report.
-fn say(s: &Settings, report: &gc::Report, dry_run: bool) {
+/// Runtimes are named by `label` (`3.11.7+20260201`, what types back); `--json` and `-v` give
+/// their store entries.
+fn say(s: &Settings, report: &gc::Report, dry_run: bool, label: &dyn Fn(&str) -> String) {
     let verb = if dry_run { "would remove" } else { "removed" };
     s.out.say(&format!(
         "{verb} {} generation(s), {} store entr{} and {} leftover(s); {} freed",
@@ -264,7 +266,7 @@ fn say(s: &Settings, report: &gc::Report, dry_run: bool) {
             human_bytes(report.cache.bytes)
         ));
     }
-    say_kept(s, report, dry_run);
+    say_kept(s, report, dry_run, label);
     for (profile, n, why) in &report.kept {
         let why = match why {
             Kept::Current => "it is current".to_owned(),
@@ -298,23 +300,24 @@ fn say(s: &Settings, report: &gc::Report, dry_run: bool) {
         ));
     }
     for e in &report.entries {
+        tracing::info!(entry = %e.name, bytes = e.bytes, "store entry {}", if dry_run { "to remove" } else { "removed" });
         s.out.say(&format!(
-            "  store entry {} ({})",
-            e.name,
+            "  the runtime CPython {} ({})",
+            e.label(),
             human_bytes(e.bytes)
         ));
     }
 }
 
 /// What gc kept or forgot besides its policy, and why.
-fn say_kept(s: &Settings, report: &gc::Report, dry_run: bool) {
+fn say_kept(s: &Settings, report: &gc::Report, dry_run: bool, label: &dyn Fn(&str) -> String) {
     for f in &report.venvs_forgotten {
         s.out.warn(&format!(
             "{} the venv registered at {}: {} (it ran {}); nothing there was touched",
             if dry_run { "would forget" } else { "forgot" },
             crate::text::printable(&f.path),
             f.why,
-            f.entry
+            label(&f.entry)
         ));
     }
     if let Some(why) = &report.unseen_why
@@ -331,8 +334,10 @@ fn say_kept(s: &Settings, report: &gc::Report, dry_run: bool) {
         ));
     }
     for (entry, pid) in &report.in_use {
+        tracing::info!(entry = %entry, pid, "kept: a process runs from it");
         s.out.say(&format!(
-            "kept store entry {entry}: nothing references it, but process {pid} still runs from it (the next gc after it exits removes it)"
+            "kept CPython {}: nothing references it, but process {pid} still runs from it (the next gc after it exits removes it)",
+            label(entry)
         ));
     }
     if !report.unregistered.is_empty() || !report.unregistered_generations.is_empty() {

@@ -13,7 +13,7 @@ use crate::storage::profile::{Profiles, Seals};
 use crate::storage::store::Store;
 use crate::text::{Column, Table};
 
-/// One element of `pyswap generations --json` (documented in README).
+/// One element of `pyswap generations --json` (documented in docs/json.md).
 #[derive(Serialize)]
 struct Generation {
     number: u64,
@@ -119,10 +119,9 @@ fn listing(
         Column::left("").min(1),
         Column::right("GEN").min(4).gap(" "),
         Column::left("CREATED").min(20),
-        Column::left("VERSION").min(10),
-        Column::left("BUILD").min(8),
-        Column::left("VALIDATION").min(16),
-        Column::left("STORE ENTRY"),
+        Column::left("VERSION").min(16),
+        Column::left("VALIDATION").min(10),
+        Column::left("STORE ENTRY").elide().droppable(),
     ]);
     for (g, &intact) in rows.iter().zip(intact) {
         let name = g.entry_name.as_str();
@@ -140,8 +139,7 @@ fn listing(
             if current == Some(g.number) { "*" } else { "" }.to_owned(),
             g.number.to_string(),
             rfc3339(g.created),
-            g.version.clone(),
-            g.build.clone().unwrap_or_else(|| "-".into()),
+            g.label(),
             check,
             format!("{digest}{ellipsis}{rest}"),
         ]);

@@ -323,8 +323,8 @@ fn show_installed(s: &Settings, rows: &[Installed]) -> anyhow::Result<Outcome> {
         Column::left("VERSION").min(20),
         Column::right("SIZE").min(10).gap(" "),
         Column::left("STATUS").min(10).gap(" "),
-        Column::left("GENERATIONS").min(12).gap(" "),
-        Column::left("ENTRY").gap(" "),
+        Column::left("GENERATIONS").min(12).gap(" ").elide(),
+        Column::left("ENTRY").gap(" ").elide().droppable(),
     ]);
     for r in rows {
         let gens = if r.generations.is_empty() {

@@ -86,7 +86,7 @@ fn run(s: &Settings, remove: Option<&str>) -> anyhow::Result<Outcome> {
         Column::left("MINOR").min(7),
         Column::left("GENERATION").min(16).gap(" "),
         Column::left("VERSION").min(18).gap(" "),
-        Column::left("PATH").gap(" "),
+        Column::left("PATH").gap(" ").elide(),
     ]);
     for m in &list {
         t.row([

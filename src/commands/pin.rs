@@ -53,6 +53,12 @@ fn run(s: &Settings, request: Option<&str>, global: bool) -> anyhow::Result<Outc
         let parsed = pin::write(&file, r)?;
         s.out
             .say(&format!("pinned `{}` in {}", parsed.raw(), file.display()));
+        if fits_nothing(s, &parsed) {
+            s.out.warn(&format!(
+                "nothing installed or in the catalogue fits `{}` on this platform and policy: `pyswap switch` under this pin fails until something does; `pyswap list --available` shows what there is",
+                parsed.raw()
+            ));
+        }
         (parsed.raw().to_owned(), file, true)
     } else {
         let cwd = std::env::current_dir()?;
@@ -75,4 +81,30 @@ fn run(s: &Settings, request: Option<&str>, global: bool) -> anyhow::Result<Outc
         file: file.display().to_string(),
         written,
     })
+}
+
+/// Whether nothing could satisfy `request`: no runtime in the store fits it, and the catalogue
+/// (read without the network: the embedded one, or the cached copy of a remote one) resolves
+/// nothing for it. A catalogue that cannot be read offline decides nothing: no warning then.
+fn fits_nothing(s: &Settings, request: &crate::version::Request) -> bool {
+    let installed = crate::storage::db::Db::open_home_read(&s.home)
+        .ok()
+        .flatten()
+        .and_then(|db| db.entries().ok())
+        .unwrap_or_default();
+    if installed.iter().any(|e| e.fits(request)) {
+        return false;
+    }
+    let Ok(platform) = s.platform() else {
+        return false;
+    };
+    let mut net = s.net.clone();
+    net.offline = true;
+    let fetcher = crate::network::fetch::Fetcher::new(net);
+    match crate::activation::load_catalogue(s, &fetcher, Some(&platform), true) {
+        Ok(catalogue) => {
+            crate::activation::resolve(s, &catalogue, request, &platform, false).is_err()
+        }
+        Err(_) => false,
+    }
 }

@@ -172,7 +172,13 @@ impl Verb for Uninstall {
             .map(|t| t.name.clone())
             .collect();
         report.bytes_freed = done.bytes_freed;
-        say(s, &report, &done);
+        let label = |name: &str| {
+            targets
+                .iter()
+                .find(|t| t.name == name)
+                .map_or_else(|| name.to_owned(), crate::storage::db::EntryRow::label)
+        };
+        say(s, &report, &done, &label);
         Outcome::of(&report)
     }
 }
@@ -306,17 +312,17 @@ fn release(
     Ok(())
 }
 
-fn say(s: &Settings, report: &Report, done: &gc::Report) {
+fn say(s: &Settings, report: &Report, done: &gc::Report, label: &dyn Fn(&str) -> String) {
     let verb = if report.dry_run {
         "would remove"
     } else {
         "removed"
     };
     for e in &done.entries {
+        tracing::info!(entry = %e.name, "{verb}");
         s.out.say(&format!(
-            "{verb} CPython {} (store entry {}, {})",
+            "{verb} CPython {} ({})",
             e.label(),
-            e.name,
             human_bytes(e.bytes)
         ));
     }
@@ -334,7 +340,8 @@ fn say(s: &Settings, report: &Report, done: &gc::Report) {
     }
     for name in &report.kept {
         s.out.warn(&format!(
-            "kept store entry {name}: something still uses it (`pyswap gc --dry-run` says what)"
+            "kept CPython {}: something still uses it (`pyswap gc --dry-run` says what)",
+            label(name)
         ));
     }
     s.out.say(&format!(

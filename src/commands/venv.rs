@@ -59,9 +59,14 @@ pub(crate) enum VenvCommand {
     Remove {
         /// The venv's directory
         path: PathBuf,
-        /// Also delete the directory (only if it is still the venv registered)
+        /// Also delete the directory (only if it is still the venv registered, and no running
+        /// process runs from it)
         #[arg(long)]
         delete: bool,
+        /// With --delete: delete it even while processes run from it (they fail at their next
+        /// import)
+        #[arg(long, requires = "delete")]
+        force: bool,
     },
 }
 
@@ -78,7 +83,11 @@ impl Verb for VenvCommand {
             Self::Create { path, minor, args } => create(s, path, minor.as_deref(), args),
             Self::Adopt { path } => adopt(s, path),
             Self::List => list(s),
-            Self::Remove { path, delete } => remove(s, path, *delete),
+            Self::Remove {
+                path,
+                delete,
+                force,
+            } => remove(s, path, *delete, *force),
         }
     }
 }
@@ -422,7 +431,7 @@ fn list(s: &Settings) -> anyhow::Result<Outcome> {
         Column::left("MINOR").min(6),
         Column::left("VERSION").min(16),
         Column::left("STATE").min(8),
-        Column::left("PATH"),
+        Column::left("PATH").elide(),
     ]);
     for r in &rows {
         let version = crate::version::label(
@@ -461,7 +470,7 @@ fn list(s: &Settings) -> anyhow::Result<Outcome> {
     Ok(Outcome::none())
 }
 
-fn remove(s: &Settings, path: &Path, delete: bool) -> anyhow::Result<Outcome> {
+fn remove(s: &Settings, path: &Path, delete: bool, force: bool) -> anyhow::Result<Outcome> {
     let (mut db, _gc, _profile) = open(s)?;
     let absolute = std::path::absolute(path)?;
     let key = std::fs::canonicalize(&absolute).unwrap_or(absolute.clone());
@@ -473,6 +482,27 @@ fn remove(s: &Settings, path: &Path, delete: bool) -> anyhow::Result<Outcome> {
     };
     let mut deleted = false;
     if delete && venv::state(&s.home, &row).0 != State::Missing {
+        // Nothing live is deleted unasked: a service running from the venv would fail at its
+        // next import.
+        let running = venv::processes_of(&s.home.store(), Path::new(&row.path));
+        if !running.is_empty() {
+            let pids = running
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            if !force {
+                return Err(VenvError::Running {
+                    path: PathBuf::from(&row.path),
+                    pids,
+                }
+                .into());
+            }
+            s.out.warn(&format!(
+                "deleting {} while process(es) {pids} run from it (--force): they fail at their next import",
+                row.path
+            ));
+        }
         venv::delete(&s.home, &row)?;
         deleted = true;
     }

@@ -395,10 +395,14 @@ fn check_dir(dir: &Path, follow: bool) -> Result<(), HomeError> {
                 "it is owned by uid {}, not by this user (uid {me}) or root",
                 meta.uid()
             ),
-            format!(
-                "run pyswap as its owner, or `chown -R {me} {}`",
-                dir.display()
-            ),
+            // Never "chown it to me": the home is its owner's (a service user's runtimes), and
+            // root taking it would break that user's pyswap.
+            {
+                let owner = crate::inuse::user_name(meta.uid());
+                format!(
+                    "run pyswap as its owner (`sudo -u {owner} pyswap …`), or use a home of your own (--home or PYSWAP_HOME)"
+                )
+            },
         ));
     }
     if meta.mode() & 0o022 != 0 {

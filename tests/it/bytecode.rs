@@ -307,6 +307,55 @@ fn compilers(home: &std::path::Path) -> Vec<String> {
     found
 }
 
+// Issue 37 (item 12): `ps` shows every user each process's command line; a compile worker's
+// is a short bootstrap, its 1.5 KB script comes on its stdin.
+#[test]
+fn a_compile_workers_command_line_is_short() {
+    let (version, archive) = real_cpython();
+    let mut t = TestContext::new();
+    t.add_archive(version, archive, Compression::Gz);
+    let rendezvous = tempfile::tempdir().unwrap();
+    let mut cmd = t.cmd();
+    cmd.args(["switch", version]).env(
+        "PYSWAP_TEST_PAUSE_AT",
+        format!("bytecode:reading={}", rendezvous.path().display()),
+    );
+    let child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !rendezvous.path().join("paused").exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let workers = compilers(&t.home);
+    let lines: Vec<Vec<u8>> = workers
+        .iter()
+        .filter_map(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).ok())
+        .collect();
+    std::fs::write(rendezvous.path().join("go"), b"").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !lines.is_empty(),
+        "no compile worker was running at the pause"
+    );
+    for l in &lines {
+        let text = String::from_utf8_lossy(l);
+        assert!(
+            l.len() < 400 && !text.contains("marshal"),
+            "{} bytes: {text}",
+            l.len()
+        );
+    }
+    t.run(&["verify"]).ok();
+}
+
 // Issue 23.
 #[test]
 fn kill_9_while_compiling_leaves_no_compiler_and_only_what_gc_sweeps() {

@@ -423,7 +423,7 @@ pub fn synthetic_tar(
     // shell script cannot compile Python, so it answers the worker's protocol with stand-in
     // bytes for each source (pyswap writes, hashes and seals them as it would real ones).
     let compile = format!(
-        "if [ \"${{10}}\" = {mark} ]; then\n  printf 'T fake-{tag}\\n'; i=0\n  while IFS= read -r p; do d=\"stand-in bytecode of $p\"; printf 'P %d %d\\n%s' \"$i\" \"${{#d}}\" \"$d\"; i=$((i+1)); done\n  printf 'D\\n'; exit 0\nfi\n",
+        "if [ \"${{10}}\" = {mark} ]; then\n  IFS= read -r n; dd bs=1 count=\"$n\" of=/dev/null 2>/dev/null\n  printf 'T fake-{tag}\\n'; i=0\n  while IFS= read -r p; do d=\"stand-in bytecode of $p\"; printf 'P %d %d\\n%s' \"$i\" \"${{#d}}\" \"$d\"; i=$((i+1)); done\n  printf 'D\\n'; exit 0\nfi\n",
         mark = pyswap::bytecode::WORKER_MARK,
         tag = short.replace('.', ""),
     );

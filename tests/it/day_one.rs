@@ -49,6 +49,17 @@ fn pin_writes_and_shows_python_version_and_switch_reads_it() {
         std::fs::read_to_string(project.join(".python-version")).unwrap(),
         "3.12\n"
     );
+    // Issue 37 (item 12): a pin nothing can satisfy is written, with a warning saying so; one
+    // the catalogue offers is not warned about.
+    let r = t.run_in(&project, &["pin", "3.13"]).ok();
+    assert!(
+        r.stderr
+            .contains("warning: nothing installed or in the catalogue fits `3.13`"),
+        "{}",
+        r.stderr
+    );
+    let r = t.run_in(&project, &["pin", "3.11"]).ok();
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
 }
 
 // Issue 17.

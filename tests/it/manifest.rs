@@ -444,13 +444,13 @@ fn upgrade_moves_to_the_newest_allowed_patch_of_the_current_minor() {
     );
 }
 
-// The README's example manifest is one pyswap accepts, and every key in it is a setting read
-// from the file (a key renamed in the code but not in the README fails here).
+// The reference's example manifest is one pyswap accepts, and every key in it is a setting
+// read from the file (a key renamed in the code but not in docs/reference.md fails here).
 #[test]
 fn the_readme_example_manifest_is_accepted_key_by_key() {
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let section = &readme[readme.find("### Configuration manifest").unwrap()..];
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/reference.md")).unwrap();
+    let section = &readme[readme.find("## Configuration manifest").unwrap()..];
     let start = section.find("```toml\n").unwrap() + "```toml\n".len();
     let example = &section[start..start + section[start..].find("```").unwrap()];
     let t = TestContext::new();

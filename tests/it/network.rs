@@ -574,7 +574,14 @@ fn mirror_flag_rewrites_the_upstream_prefix() {
 #[test]
 fn offline_uses_the_store_and_the_download_cache_only() {
     let (t, server, file, data) = served();
-    t.run(&["switch", "3.12.3"]).ok();
+    let r = t.run(&["switch", "3.12.3"]).ok();
+    // Issue 37 (item 11): each line says what really happens to the bytes.
+    assert!(
+        r.stderr
+            .contains("downloading cpython-3.12.3-linux-x86_64-gnu ("),
+        "{}",
+        r.stderr
+    );
     // Back to 3.11.9, then gc drops the 3.12.3 entry; its archive stays in the cache.
     t.run(&["switch", "3.11.9"]).ok();
     t.run(&["minors", "--remove", "3.12"]).ok();
@@ -591,6 +598,15 @@ fn offline_uses_the_store_and_the_download_cache_only() {
         server.requests_for(&file),
         1,
         "installed again from the cache"
+    );
+    let cached = t.home.join("cache").join(sha256_hex(&data));
+    assert!(
+        r.stderr.contains(&format!(
+            "reading cpython-3.12.3-linux-x86_64-gnu from {} (",
+            cached.display()
+        )) && !r.stderr.contains("downloading"),
+        "{}",
+        r.stderr
     );
 
     // A cached archive that no longer verifies is dropped and fetched again.

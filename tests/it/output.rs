@@ -588,8 +588,10 @@ fn human_output_snapshots() {
         );
     }
     let home = t.home.display().to_string();
+    let served = t.served.display().to_string();
     insta::with_settings!({filters => vec![
         (home.as_str(), "[HOME]"),
+        (served.as_str(), "[SERVED]"),
         (r"\b[0-9a-f]{64}\b", "[DIGEST]"),
         (r"\b[0-9a-f]{12}…", "[DIGEST]…"),
         (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[TIME]"),
@@ -713,4 +715,53 @@ fn uninstall_find_and_list_documents_have_their_documented_shape() {
     let done: Uninstalled = strict(&t.run(&["uninstall", "3.11", "--json"]).ok().stdout);
     assert_eq!(done.removed[0].version, "3.11.9");
     assert!(done.generations_removed.is_empty() && done.kept.is_empty());
+}
+
+/// Runs `pyswap args` on a pseudo-terminal 80 columns wide (util-linux `script`), as a person
+/// at a terminal does; everything it wrote, escape sequences included.
+fn on_a_terminal(t: &TestContext, args: &str) -> String {
+    let base = t.cmd();
+    let mut c = std::process::Command::new("script");
+    for (k, v) in base.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    let line = format!(
+        "stty cols 80 rows 24; exec {} {args}",
+        env!("CARGO_BIN_EXE_pyswap")
+    );
+    let out = c
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("util-linux `script` runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+// Issue 37 (item 11): after the download, a terminal shows each phase (unpacked, compiling,
+// validating) instead of a blank screen; a pipe or a log file gets none of it.
+#[test]
+fn a_terminal_sees_each_phase_of_an_install_and_a_pipe_sees_none() {
+    let mut t = TestContext::new();
+    t.add("3.11.9", Fake::Good, Compression::Gz);
+    t.add("3.12.3", Fake::Good, Compression::Gz);
+    let shown = on_a_terminal(&t, "switch 3.11.9");
+    assert!(shown.contains("3.11.9: unpacked "), "{shown}");
+    assert!(
+        shown.contains("3.11.9: validating the interpreter"),
+        "{shown}"
+    );
+    let piped = t.run(&["switch", "3.12.3"]).ok();
+    assert!(
+        !piped.stderr.contains("unpacked") && !piped.stderr.contains("validating the"),
+        "{}",
+        piped.stderr
+    );
 }

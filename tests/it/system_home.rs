@@ -271,3 +271,57 @@ fn another_user_reads_roots_home_and_ps_says_what_it_cannot_see() {
         as_nobody(&t, args).fails(1, "its owner keeps the pyswap home private");
     }
 }
+
+// Issue 37, item 15: a newcomer finds the system home and the cron gc in README's first
+// screens, and what README gives is what `gc --help` gives and what the shipped units are.
+#[test]
+fn the_readme_sets_up_the_system_home_and_its_cron_gc_in_its_first_screens() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let first: Vec<&str> = readme.lines().take(60).collect();
+    let t = TestContext::new();
+    let from_help = cron_line(&t).join(" ");
+    let cron = first
+        .iter()
+        .find(|l| l.starts_with("15 4 * * * "))
+        .unwrap_or_else(|| panic!("no crontab line in README's first 60 lines"));
+    assert_eq!(
+        cron.split_whitespace()
+            .skip(5)
+            .collect::<Vec<_>>()
+            .join(" "),
+        from_help
+    );
+    assert!(
+        first
+            .iter()
+            .any(|l| l.contains("Root's home is `/var/lib/pyswap`"))
+    );
+    assert!(
+        !first.iter().any(|l| l.contains("PYSWAP_HOME=")),
+        "README asks for no PYSWAP_HOME"
+    );
+    for unit in [
+        "contrib/systemd/pyswap-gc.service",
+        "contrib/systemd/pyswap-gc.timer",
+    ] {
+        assert!(
+            first.iter().any(|l| l.contains(unit)),
+            "{unit} is not installed by README"
+        );
+        assert!(Path::new(env!("CARGO_MANIFEST_DIR")).join(unit).is_file());
+    }
+    // The unit runs the binary where README's install puts it when placed by hand.
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/systemd/pyswap-gc.service"),
+    )
+    .unwrap();
+    let binary = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap();
+    assert!(readme.contains(&format!("install -m 0755 pyswap {binary}")), "{binary}");
+    // The two set-up commands of a fresh machine are there.
+    assert!(readme.contains("bash scripts/try-offline.sh\ncargo test --locked\n"));
+}

@@ -300,10 +300,17 @@ fn a_service_users_home_is_not_roots_to_sweep() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // Root's cron gc refuses a home it does not own, before looking inside.
-    t.run(&["gc", "--keep", "0"]).fails(
+    // Root's cron gc refuses a home it does not own, before looking inside; and (issue 37,
+    // item 12) tells root to act as its owner, never to take the home from its service user.
+    let refused = t.run(&["gc", "--keep", "0"]);
+    let refused = refused.fails(
         1,
         "it is owned by uid 65534, not by this user (uid 0) or root",
+    );
+    assert!(
+        refused.stderr.contains("sudo -u nobody pyswap") && !refused.stderr.contains("chown"),
+        "{}",
+        refused.stderr
     );
     decoy_intact(&d);
     // The service user's own gc refuses the symlinked store/.

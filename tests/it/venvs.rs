@@ -735,6 +735,20 @@ fn a_minor_switch_leaves_a_pyswap_venv_on_its_minor_and_gc_keeps_it() {
         run_ok(&venv.join("bin/python"), &["-c", pinned]).trim(),
         "7 (3, 11)"
     );
+    // Issue 37 (item 12): a venv a service runs from is not deleted unasked.
+    let service = Running::start(&venv.join("bin/python"));
+    let r = t
+        .run(&["venv", "remove", venv.to_str().unwrap(), "--delete"])
+        .fails(
+            1,
+            &format!(
+                "not deleted: running process {} runs from it",
+                service.pid()
+            ),
+        );
+    assert!(r.stderr.contains("--force"), "{}", r.stderr);
+    assert!(venv.join("pyvenv.cfg").is_file());
+    drop(service);
     let r = t
         .run(&["venv", "remove", venv.to_str().unwrap(), "--delete"])
         .ok();

@@ -255,7 +255,7 @@ impl Producer {
                 limit: self.cap,
             });
         }
-        self.progress.start(Some(len));
+        self.progress.start(Some(len), super::Via::Path(path));
         let pages = Arc::clone(&map);
         let url = self.spec.url.clone();
         let handle = start("pyswap-hash", url, move || {
@@ -304,7 +304,10 @@ impl Producer {
                     path: path.clone(),
                     error,
                 })?;
-                self.progress.start(file.metadata().ok().map(|m| m.len()));
+                self.progress.start(
+                    file.metadata().ok().map(|m| m.len()),
+                    super::Via::Path(path),
+                );
                 let mut sink = self.sink(tx);
                 sink.pump(file, false).map_err(|e| match e {
                     PumpError::Read(error) => FetchError::File {
@@ -343,7 +346,12 @@ impl Producer {
                 limit: self.cap,
             });
         }
-        self.progress.start(body_len.map(|n| n + have));
+        let via = if have > 0 {
+            super::Via::Resumed(have)
+        } else {
+            super::Via::Network
+        };
+        self.progress.start(body_len.map(|n| n + have), via);
         let mut sink = self.sink(tx);
         if let Some(p) = partial {
             let file = self.open_partial(p, have, &validators)?;

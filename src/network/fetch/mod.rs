@@ -324,18 +324,33 @@ pub(crate) enum Fetched {
     },
 }
 
-/// Told how a download goes; the output layer draws it.
+/// Where a download's bytes come from, so that what the terminal says is what happens.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Via<'a> {
+    /// Over the network from the start.
+    Network,
+    /// Over the network, from this many bytes an earlier try left.
+    Resumed(u64),
+    /// A file on this host: the download cache, a `file://` mirror, a mirrored copy.
+    Path(&'a std::path::Path),
+}
+
+/// Told how a download, and the work on it that follows, goes; the output layer draws it.
 pub(crate) trait Progress: Send + Sync {
-    /// A (re)start: the total when known.
-    fn start(&self, total: Option<u64>);
+    /// A (re)start: the total when known, and where the bytes come from.
+    fn start(&self, total: Option<u64>, via: Via<'_>);
     fn advance(&self, bytes: u64);
+    /// The download is over (the bar goes).
     fn finish(&self);
+    /// A step of the work after it (`compiling 1,840 files`), shown until the next one or
+    /// until the progress is dropped; nothing when no terminal shows progress.
+    fn phase(&self, _what: &str) {}
 }
 
 /// No progress display.
 pub(crate) struct NoProgress;
 impl Progress for NoProgress {
-    fn start(&self, _: Option<u64>) {}
+    fn start(&self, _: Option<u64>, _: Via<'_>) {}
     fn advance(&self, _: u64) {}
     fn finish(&self) {}
 }
