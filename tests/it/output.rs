@@ -765,3 +765,54 @@ fn a_terminal_sees_each_phase_of_an_install_and_a_pipe_sees_none() {
         piped.stderr
     );
 }
+
+// Issue 37 (item 10): at 80 columns no listing wraps, and human output names runtimes as they
+// type back (`3.11.9+20260101`), never by their 85-character store entry names.
+#[test]
+fn listings_fit_80_columns_and_name_runtimes_by_label() {
+    let mut t = TestContext::new();
+    t.add("3.11.9", Fake::Good, Compression::Gz);
+    t.add("3.12.3", Fake::Good, Compression::Gz);
+    t.run(&["switch", "3.11"]).ok();
+    t.run(&["switch", "3.12"]).ok();
+    t.run(&["check"]).ok();
+    for args in [
+        &["generations"][..],
+        &["list", "--installed"],
+        &["list"],
+        &["minors"],
+        &["check"],
+    ] {
+        let wide = t.run(args).ok();
+        let narrow = t.run_env(args, &[("COLUMNS", "80")]).ok();
+        for text in [&narrow.stdout, &narrow.stderr] {
+            assert!(
+                text.lines().all(|l| l.chars().count() <= 80),
+                "{args:?} at 80 columns:\n{text}"
+            );
+        }
+        // Without a width (a pipe), nothing is cut.
+        assert!(
+            !wide.stdout.contains('…') || args == ["generations"],
+            "{}",
+            wide.stdout
+        );
+    }
+    let narrow = t
+        .run_env(&["generations"], &[("COLUMNS", "80")])
+        .ok()
+        .stdout;
+    assert!(
+        narrow.contains("3.11.9+20260101") && narrow.contains("3.12.3+20260101"),
+        "{narrow}"
+    );
+    // gc says what it removed by label.
+    t.run(&["minors", "--remove", "3.11"]).ok();
+    let gc = t.run(&["gc", "--keep", "1"]).ok();
+    assert!(
+        gc.stderr.contains("the runtime CPython 3.11.9+20260101 (")
+            && !gc.stderr.contains("-cpython-"),
+        "{}",
+        gc.stderr
+    );
+}

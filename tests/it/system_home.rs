@@ -321,7 +321,10 @@ fn the_readme_sets_up_the_system_home_and_its_cron_gc_in_its_first_screens() {
         .find_map(|l| l.strip_prefix("ExecStart="))
         .and_then(|l| l.split_whitespace().next())
         .unwrap();
-    assert!(readme.contains(&format!("install -m 0755 pyswap {binary}")), "{binary}");
+    assert!(
+        readme.contains(&format!("install -m 0755 pyswap {binary}")),
+        "{binary}"
+    );
     // The two set-up commands of a fresh machine are there.
     assert!(readme.contains("bash scripts/try-offline.sh\ncargo test --locked\n"));
 }
