@@ -95,6 +95,15 @@ pub(crate) fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// `items` as a list for a sentence: `1, 2, 3`.
+pub(crate) fn comma_list<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    items
+        .into_iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A column of a [`Table`]: its title, alignment, least width and what separates it from the
 /// column before.
 #[derive(Clone, Copy, Debug)]

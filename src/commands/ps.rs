@@ -169,11 +169,7 @@ fn restart_list(s: &Settings, rows: &[Running]) -> anyhow::Result<Outcome> {
         .map(|r| r.pid)
         .collect();
     if !others.is_empty() {
-        let pids = others
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
+        let pids = crate::text::comma_list(&others);
         s.out.warn(&format!(
             "{} on an older build {} outside a system service (a login session, a user's own unit, or no unit: pid {pids}); restart {} by hand",
             crate::text::count(others.len() as u64, "process", "processes"),

@@ -486,11 +486,7 @@ fn remove(s: &Settings, path: &Path, delete: bool, force: bool) -> anyhow::Resul
         // next import.
         let running = venv::processes_of(&s.home.store(), Path::new(&row.path));
         if !running.is_empty() {
-            let pids = running
-                .iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(", ");
+            let pids = crate::text::comma_list(&running);
             if !force {
                 return Err(VenvError::Running {
                     path: PathBuf::from(&row.path),

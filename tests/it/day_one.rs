@@ -127,7 +127,7 @@ fn two_builds_of_one_version_are_told_apart() {
     );
     let gens = t.run(&["generations"]).ok();
     assert!(
-        gens.stdout.contains("BUILD") && gens.stdout.contains("20260301"),
+        gens.stdout.contains("3.11.9+20260101") && gens.stdout.contains("3.11.9+20260301"),
         "{}",
         gens.stdout
     );

@@ -77,6 +77,16 @@ pub fn mapper(file: &Path) -> Killed {
     ))
 }
 
+/// A home whose profile ran 3.11.8 (generation 1), then 3.11.9 (generation 2, current).
+pub fn two_generations() -> TestContext {
+    let mut t = TestContext::new();
+    t.add("3.11.8", Fake::Good, Compression::Gz);
+    t.add("3.11.9", Fake::Good, Compression::Gz);
+    t.run(&["switch", "3.11.8"]).ok();
+    t.run(&["switch", "3.11.9"]).ok();
+    t
+}
+
 pub fn entry_dir(t: &TestContext, n: u64) -> PathBuf {
     let db = pyswap::storage::db::Db::open(&t.home.join("pyswap.db")).unwrap();
     let name = db.generation("default", n).unwrap().unwrap().entry_name;
@@ -118,11 +128,7 @@ fn gc_sees_a_process_that_reaches_the_store_through_a_bind_mount_in_another_name
     if !root_or_skip("a mount namespace") {
         return;
     }
-    let mut t = TestContext::new();
-    t.add("3.11.8", Fake::Good, Compression::Gz);
-    t.add("3.11.9", Fake::Good, Compression::Gz);
-    t.run(&["switch", "3.11.8"]).ok();
-    t.run(&["switch", "3.11.9"]).ok();
+    let t = two_generations();
     let old = entry_dir(&t, 1);
     let name = old.file_name().unwrap().to_str().unwrap().to_owned();
     let mnt = t.dir.path().join("container-view");

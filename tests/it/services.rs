@@ -10,8 +10,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{Compression, Fake, TestContext, root_or_skip};
-use crate::hardening3::{Killed, entry_dir, mapper};
+use crate::common::root_or_skip;
+use crate::hardening3::{Killed, entry_dir, mapper, two_generations};
 
 const NAMED: &str = "/sys/fs/cgroup/systemd";
 const UNIFIED: &str = "/sys/fs/cgroup/unified";
@@ -87,11 +87,7 @@ fn ps_names_the_units_that_run_an_old_build_and_lists_them_for_a_restart() {
     if !root_or_skip("moving processes into systemd's control groups") || !hierarchies() {
         return;
     }
-    let mut t = TestContext::new();
-    t.add("3.11.8", Fake::Good, Compression::Gz);
-    t.add("3.11.9", Fake::Good, Compression::Gz);
-    t.run(&["switch", "3.11.8"]).ok();
-    t.run(&["switch", "3.11.9"]).ok();
+    let t = two_generations();
     let old = entry_dir(&t, 1).join("bin/python3");
     let new = entry_dir(&t, 2).join("bin/python3");
     // Unique names: tests of other runs or threads never share a group.
