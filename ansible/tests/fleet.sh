@@ -13,7 +13,7 @@ started=$(date +%s)
 work=$(mktemp -d /tmp/pyswap-fleet.XXXXXX)
 # Reachable by root's sandbox user (nobody), which compiles and validates each new runtime.
 chmod 755 "$work"
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf "$work"; [ -z "${use_deb:-}" ] || dpkg --purge pyswap >/dev/null 2>&1 || true' EXIT
 venv="${CARGO_TARGET_DIR:-$repo/target}/ansible-venv"
 if [ ! -x "$venv/bin/ansible-playbook" ]; then
   python3 -m venv "$venv"
@@ -21,6 +21,20 @@ if [ ! -x "$venv/bin/ansible-playbook" ]; then
 fi
 cargo build --release --locked --quiet --manifest-path "$repo/Cargo.toml"
 pyswap="${CARGO_TARGET_DIR:-$repo/target}/release/pyswap"
+# With the .deb scripts/package.sh built, the hosts get pyswap from it (the rollout's
+# pyswap_deb, installed with apt into this machine's /usr/bin) and every scenario runs the
+# packaged binary; it is purged at the end. Only on a machine where no pyswap package or
+# /var/lib/pyswap exists (CI's): elsewhere it says so, and under CI that fails.
+deb=$(ls "${CARGO_TARGET_DIR:-$repo/target}"/package/pyswap_*.deb 2>/dev/null | head -1 || true)
+use_deb=""
+if [ -n "$deb" ] && [ "$(id -u)" = 0 ] && ! dpkg -s pyswap >/dev/null 2>&1 && [ ! -e /var/lib/pyswap ]; then
+  use_deb=1
+elif [ -n "${CI:-}" ]; then
+  echo "fleet: FAILED: CI must roll out from the .deb (build it with scripts/package.sh; as root, on a host without pyswap's package or /var/lib/pyswap)" >&2
+  exit 1
+else
+  echo "NOTICE: the hosts use $pyswap, not a .deb (none built, or this machine has pyswap's package or /var/lib/pyswap)"
+fi
 
 # ansible-test sanity cannot run here: its venvs bootstrap pip from ci-files.testing.ansible.com,
 # which this machine does not reach. Instead: the module documentation must parse (ansible-doc),
@@ -81,7 +95,7 @@ TOML
   done
   echo "[fleet:vars]"
   echo "ansible_python_interpreter=$venv/bin/python"
-  echo "pyswap_binary=$pyswap"
+  if [ -n "$use_deb" ]; then echo "pyswap_binary=/usr/bin/pyswap"; else echo "pyswap_binary=$pyswap"; fi
 } > "$work/inventory"
 
 export ANSIBLE_COLLECTIONS_PATH="$repo/ansible" ANSIBLE_CACHE_PLUGIN=jsonfile \
@@ -120,7 +134,16 @@ for p in rollout rollback; do
   "$venv/bin/ansible-playbook" -i "$work/inventory" --syntax-check "$playbooks/$p.yml" > /dev/null
 done
 
-echo "== 1. a full rollout, then a rerun that changes nothing"
+echo "== 1. a full rollout (pyswap from its .deb when built), then a rerun that changes nothing"
+if [ -n "$use_deb" ]; then
+  # The five hosts share this machine's dpkg: the package goes in through h1 (one dpkg at a
+  # time), and installing it again changes nothing.
+  play rollout A "$inside" -l h1 -e pyswap_deb="$deb" || fail "the rollout of build A from the .deb failed"
+  [ "$(dpkg-query -W -f '${Status}' pyswap)" = "install ok installed" ] || fail "the .deb is not installed"
+  [ "$(/usr/bin/pyswap --version)" = "$("$pyswap" --version)" ] || fail "/usr/bin/pyswap is not this build"
+  play rollout A "$inside" -l h1 -e pyswap_deb="$deb" || fail "the rerun with the .deb failed"
+  [ "$(recap_changed h1)" = 0 ] || fail "installing the same .deb again changed h1"
+fi
 play rollout A "$inside" || fail "the rollout of build A failed"
 for h in h1 h2 h3 h4 h5; do expect $h 20260101; done
 play rollout A "$inside" || fail "the rerun failed"
@@ -220,6 +243,7 @@ cleanup() {  # the service stopped and reaped (a zombie keeps its group busy), t
   [ ! -d "$group" ] || rmdir "$group"
   [ -z "$made_slice" ] || rmdir /sys/fs/cgroup/unified/system.slice
   rm -rf "$work"
+  [ -z "${use_deb:-}" ] || dpkg --purge pyswap >/dev/null 2>&1
 }
 trap cleanup EXIT
 echo $app > "$group/cgroup.procs"
