@@ -67,6 +67,13 @@ for page in "$root"/usr/share/man/man1/pyswap*.1.gz; do
 done
 MANWIDTH=80 man -l "$root/usr/share/man/man1/pyswap-gc.1.gz" | grep -q "15 4 \* \* \* pyswap gc" || fail "pyswap-gc(1) lacks the cron line"
 grep -q '^ExecStart=/usr/bin/pyswap ' "$root/usr/lib/systemd/system/pyswap-gc.service" || fail "the unit does not run /usr/bin/pyswap"
+# systemd's own check of the units (its ExecStart pointed at the scratch root's binary).
+mkdir -p "$work/units"
+sed "s|^ExecStart=/usr/bin/pyswap |ExecStart=$root/usr/bin/pyswap |" "$root/usr/lib/systemd/system/pyswap-gc.service" \
+  > "$work/units/pyswap-gc.service"
+cp "$root/usr/lib/systemd/system/pyswap-gc.timer" "$work/units/"
+systemd-analyze verify --man=no "$work/units/pyswap-gc.service" "$work/units/pyswap-gc.timer" \
+  || fail "systemd-analyze verify of the units"
 # The timer enabled as deb-systemd-helper does, in the scratch root only.
 link="$root/etc/systemd/system/timers.target.wants/pyswap-gc.timer"
 [ -L "$link" ] || fail "pyswap-gc.timer is not enabled"
