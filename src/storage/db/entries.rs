@@ -79,10 +79,7 @@ impl Db {
         key: &str,
         recipe: &str,
     ) -> Result<Option<EntryRow>, DbError> {
-        self.conn
-            .query_row(&format!("SELECT {ENTRY_COLS} FROM entries WHERE archive_sha256 = ?1 AND catalogue_key = ?2 AND recipe = ?3 ORDER BY id DESC LIMIT 1"), params![sha256, key, recipe], entry_from)
-            .optional()
-            .map_err(sql_err(&self.path))
+        self.optional_row(&format!("SELECT {ENTRY_COLS} FROM entries WHERE archive_sha256 = ?1 AND catalogue_key = ?2 AND recipe = ?3 ORDER BY id DESC LIMIT 1"), params![sha256, key, recipe], entry_from)
     }
 
     /// How human output names the runtime of store entry `name`: its label (`3.11.7+20260201`),
@@ -95,14 +92,11 @@ impl Db {
     }
 
     pub fn entry_by_name(&self, name: &str) -> Result<Option<EntryRow>, DbError> {
-        self.conn
-            .query_row(
-                &format!("SELECT {ENTRY_COLS} FROM entries WHERE name = ?1"),
-                params![name],
-                entry_from,
-            )
-            .optional()
-            .map_err(sql_err(&self.path))
+        self.optional_row(
+            &format!("SELECT {ENTRY_COLS} FROM entries WHERE name = ?1"),
+            params![name],
+            entry_from,
+        )
     }
 
     /// Entry `name`'s file index (`tree::index`), if it has one.
@@ -131,15 +125,11 @@ impl Db {
     }
 
     pub fn entries(&self) -> Result<Vec<EntryRow>, DbError> {
-        let mut st = self
-            .conn
-            .prepare(&format!(
-                "SELECT {ENTRY_COLS} FROM entries ORDER BY version, name"
-            ))
-            .map_err(sql_err(&self.path))?;
-        st.query_map([], entry_from)
-            .and_then(Iterator::collect)
-            .map_err(sql_err(&self.path))
+        self.rows(
+            &format!("SELECT {ENTRY_COLS} FROM entries ORDER BY version, name"),
+            [],
+            entry_from,
+        )
     }
 
     /// Records a published entry with its file index (`tree::index`); if a row with its name
@@ -188,15 +178,11 @@ impl Db {
 
     /// Names of the entries pre-staged by `install`.
     pub(crate) fn staged_names(&self) -> Result<Vec<String>, DbError> {
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT e.name FROM staged s JOIN entries e ON e.id = s.entry_id ORDER BY e.name",
-            )
-            .map_err(sql_err(&self.path))?;
-        st.query_map([], |r| r.get(0))
-            .and_then(Iterator::collect)
-            .map_err(sql_err(&self.path))
+        self.rows(
+            "SELECT e.name FROM staged s JOIN entries e ON e.id = s.entry_id ORDER BY e.name",
+            [],
+            |r| r.get(0),
+        )
     }
 
     /// Deletes entry rows that no generation references (and their staged marks); returns the

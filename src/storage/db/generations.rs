@@ -56,36 +56,28 @@ pub(super) const GENERATION_SELECT: &str = "SELECT g.profile, g.number, g.entry_
 
 impl Db {
     pub(crate) fn generations(&self, profile: &str) -> Result<Vec<GenerationRow>, DbError> {
-        let mut st = self
-            .conn
-            .prepare(&format!(
-                "{GENERATION_SELECT} WHERE g.profile = ?1 ORDER BY g.number"
-            ))
-            .map_err(sql_err(&self.path))?;
-        st.query_map(params![profile], generation_from)
-            .and_then(Iterator::collect)
-            .map_err(sql_err(&self.path))
+        self.rows(
+            &format!("{GENERATION_SELECT} WHERE g.profile = ?1 ORDER BY g.number"),
+            params![profile],
+            generation_from,
+        )
     }
 
     pub fn all_generations(&self) -> Result<Vec<GenerationRow>, DbError> {
-        let mut st = self
-            .conn
-            .prepare(&format!("{GENERATION_SELECT} ORDER BY g.profile, g.number"))
-            .map_err(sql_err(&self.path))?;
-        st.query_map([], generation_from)
-            .and_then(Iterator::collect)
-            .map_err(sql_err(&self.path))
+        self.rows(
+            &format!("{GENERATION_SELECT} ORDER BY g.profile, g.number"),
+            [],
+            generation_from,
+        )
     }
 
     /// How many generations `profile` has.
     pub(crate) fn generation_count(&self, profile: &str) -> Result<u64, DbError> {
-        self.conn
-            .query_row(
-                "SELECT COUNT(*) FROM generations WHERE profile = ?1",
-                params![profile],
-                |r| r.get(0),
-            )
-            .map_err(sql_err(&self.path))
+        self.one_row(
+            "SELECT COUNT(*) FROM generations WHERE profile = ?1",
+            params![profile],
+            |r| r.get(0),
+        )
     }
 
     /// The newest generation of `profile` older than `number`, if any.
@@ -112,14 +104,11 @@ impl Db {
         profile: &str,
         number: u64,
     ) -> Result<Option<GenerationRow>, DbError> {
-        self.conn
-            .query_row(
-                &format!("{GENERATION_SELECT} WHERE g.profile = ?1 AND {condition}"),
-                params![profile, number],
-                generation_from,
-            )
-            .optional()
-            .map_err(sql_err(&self.path))
+        self.optional_row(
+            &format!("{GENERATION_SELECT} WHERE g.profile = ?1 AND {condition}"),
+            params![profile, number],
+            generation_from,
+        )
     }
 
     /// The number the profile's next generation will get.
@@ -223,12 +212,6 @@ impl Db {
     }
 
     pub(crate) fn profiles(&self) -> Result<Vec<String>, DbError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT name FROM profiles ORDER BY name")
-            .map_err(sql_err(&self.path))?;
-        st.query_map([], |r| r.get(0))
-            .and_then(Iterator::collect)
-            .map_err(sql_err(&self.path))
+        self.rows("SELECT name FROM profiles ORDER BY name", [], |r| r.get(0))
     }
 }

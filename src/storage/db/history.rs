@@ -53,15 +53,10 @@ impl Db {
     /// The newest attempt to change each profile; with `valid`, the newest that was not refused
     /// for what it asked.
     pub(crate) fn last_changes(&self, valid: bool) -> Result<Vec<ChangeRow>, DbError> {
-        let err = sql_err(&self.path);
         let filter = if valid { "WHERE refused = 0" } else { "" };
-        let mut st = self
-            .conn
-            .prepare(&format!(
+        self.rows(&format!(
                 "SELECT profile, command, ok, generation, created, refused FROM changes WHERE id IN (SELECT MAX(id) FROM changes {filter} GROUP BY profile) ORDER BY profile",
-            ))
-            .map_err(err)?;
-        st.query_map([], |r| {
+            ), [], |r| {
             Ok(ChangeRow {
                 profile: r.get(0)?,
                 command: r.get(1)?,
@@ -71,20 +66,16 @@ impl Db {
                 refused: r.get(5)?,
             })
         })
-        .and_then(Iterator::collect)
-        .map_err(err)
     }
 
     /// The highest catalogue signature version accepted for catalogue line `name`, by any key:
     /// the floor of that line (a key rotation does not reopen a rollback).
     pub(crate) fn trust_floor(&self, name: &str) -> Result<Option<u64>, DbError> {
-        self.conn
-            .query_row(
-                "SELECT MAX(version) FROM trust_seen WHERE name = ?1",
-                params![name],
-                |r| r.get(0),
-            )
-            .map_err(sql_err(&self.path))
+        self.one_row(
+            "SELECT MAX(version) FROM trust_seen WHERE name = ?1",
+            params![name],
+            |r| r.get(0),
+        )
     }
 
     /// Records an accepted catalogue signature: its version becomes the floor (never lowered).
@@ -104,12 +95,7 @@ impl Db {
 
     /// Every accepted signature line (for the metrics).
     pub(crate) fn trust_rows(&self) -> Result<Vec<TrustRow>, DbError> {
-        let err = sql_err(&self.path);
-        let mut st = self
-            .conn
-            .prepare("SELECT key_id, name, version, expires, catalogue, accepted FROM trust_seen ORDER BY key_id, name")
-            .map_err(err)?;
-        st.query_map([], |r| {
+        self.rows("SELECT key_id, name, version, expires, catalogue, accepted FROM trust_seen ORDER BY key_id, name", [], |r| {
             Ok(TrustRow {
                 key_id: r.get(0)?,
                 name: r.get(1)?,
@@ -119,7 +105,5 @@ impl Db {
                 accepted: r.get(5)?,
             })
         })
-        .and_then(Iterator::collect)
-        .map_err(err)
     }
 }

@@ -76,6 +76,45 @@ pub struct Db {
 }
 
 impl Db {
+    /// Every row `sql` returns for `params`, each made by `row`: how the tables are read.
+    fn rows<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, DbError> {
+        let err = sql_err(&self.path);
+        let mut st = self.conn.prepare(sql).map_err(err)?;
+        st.query_map(params, row)
+            .and_then(Iterator::collect)
+            .map_err(err)
+    }
+
+    /// The one row `sql` returns for `params`, if any.
+    fn optional_row<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        row: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, DbError> {
+        self.conn
+            .query_row(sql, params, row)
+            .optional()
+            .map_err(sql_err(&self.path))
+    }
+
+    /// The row `sql` returns for `params` (an aggregate, a count: there always is one).
+    fn one_row<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        row: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, DbError> {
+        self.conn
+            .query_row(sql, params, row)
+            .map_err(sql_err(&self.path))
+    }
+
     /// Opens the home's database for a command that writes: the home's directories created,
     /// the database created and migrated. A new database is readable by whoever may enter the
     /// home ([`Home::shared_mode`]; SQLite gives `-wal` and `-shm` the same mode); a mode the
@@ -221,15 +260,8 @@ impl Db {
 
     /// Runs `SQLite`'s own consistency checks (used by tests and future `verify`).
     pub fn integrity_ok(&self) -> Result<bool, DbError> {
-        let ok: String = self
-            .conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .map_err(sql_err(&self.path))?;
-        let fk: Option<String> = self
-            .conn
-            .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
-            .optional()
-            .map_err(sql_err(&self.path))?;
+        let ok: String = self.one_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        let fk: Option<String> = self.optional_row("PRAGMA foreign_key_check", [], |r| r.get(0))?;
         Ok(ok == "ok" && fk.is_none())
     }
 }

@@ -45,8 +45,7 @@ impl Db {
     /// The report of the entry's newest pre-activation validation under policy fingerprint
     /// `policy`, if that run passed.
     pub(crate) fn validated(&self, entry_id: i64, policy: &str) -> Result<Option<String>, DbError> {
-        self.conn
-            .query_row(
+        self.conn.query_row(
                 "SELECT ok, report FROM validations WHERE entry_id = ?1 AND policy = ?2 AND phase IN ('install', 'activate', 'check') ORDER BY id DESC LIMIT 1",
                 params![entry_id, policy],
                 |r| Ok((r.get::<_, bool>(0)?, r.get::<_, String>(1)?)),
@@ -87,14 +86,7 @@ impl Db {
         profile: &str,
         n: u64,
     ) -> Result<Option<ValidationRow>, DbError> {
-        self.conn
-            .query_row(
-                "SELECT entry_id, profile, generation, phase, policy, ok, report, created FROM validations
-                 WHERE profile = ?1 AND generation = ?2 ORDER BY id DESC LIMIT 1",
-                params![profile, n],
-                validation_from,
-            )
-            .optional()
-            .map_err(sql_err(&self.path))
+        self.optional_row("SELECT entry_id, profile, generation, phase, policy, ok, report, created FROM validations
+                 WHERE profile = ?1 AND generation = ?2 ORDER BY id DESC LIMIT 1", params![profile, n], validation_from)
     }
 }

@@ -54,26 +54,20 @@ pub(super) const VENV_COLS: &str = "path, profile, minor, entry, dev, ino, uid, 
 impl Db {
     /// Every registered venv, by path.
     pub(crate) fn venvs(&self) -> Result<Vec<VenvRow>, DbError> {
-        let err = sql_err(&self.path);
-        let mut st = self
-            .conn
-            .prepare(&format!("SELECT {VENV_COLS} FROM venvs ORDER BY path"))
-            .map_err(err)?;
-        st.query_map([], venv_from)
-            .and_then(Iterator::collect)
-            .map_err(err)
+        self.rows(
+            &format!("SELECT {VENV_COLS} FROM venvs ORDER BY path"),
+            [],
+            venv_from,
+        )
     }
 
     /// The venv registered at `path`.
     pub(crate) fn venv(&self, path: &str) -> Result<Option<VenvRow>, DbError> {
-        self.conn
-            .query_row(
-                &format!("SELECT {VENV_COLS} FROM venvs WHERE path = ?1"),
-                params![path],
-                venv_from,
-            )
-            .optional()
-            .map_err(sql_err(&self.path))
+        self.optional_row(
+            &format!("SELECT {VENV_COLS} FROM venvs WHERE path = ?1"),
+            params![path],
+            venv_from,
+        )
     }
 
     /// Registers (or re-registers) a venv; the entry it runs is recorded as run on.
@@ -150,21 +144,18 @@ impl Db {
 
     /// Moves journaled and not finished (a command was killed during them).
     pub(crate) fn venv_moves(&self) -> Result<Vec<VenvMove>, DbError> {
-        let err = sql_err(&self.path);
-        let mut st = self
-            .conn
-            .prepare("SELECT path, from_entry, to_entry, version FROM venv_moves ORDER BY path")
-            .map_err(err)?;
-        st.query_map([], |r| {
-            Ok(VenvMove {
-                path: r.get(0)?,
-                from: r.get(1)?,
-                to: r.get(2)?,
-                version: r.get(3)?,
-            })
-        })
-        .and_then(Iterator::collect)
-        .map_err(err)
+        self.rows(
+            "SELECT path, from_entry, to_entry, version FROM venv_moves ORDER BY path",
+            [],
+            |r| {
+                Ok(VenvMove {
+                    path: r.get(0)?,
+                    from: r.get(1)?,
+                    to: r.get(2)?,
+                    version: r.get(3)?,
+                })
+            },
+        )
     }
 
     /// Ends a move: the venv runs `to` (or, when it was undone, `from`), the journal row goes.
@@ -191,13 +182,6 @@ impl Db {
 
     /// Entry names that registered venvs and unfinished moves use (gc roots).
     pub(crate) fn venv_entries(&self) -> Result<Vec<String>, DbError> {
-        let err = sql_err(&self.path);
-        let mut st = self
-            .conn
-            .prepare("SELECT entry FROM venvs UNION SELECT from_entry FROM venv_moves UNION SELECT to_entry FROM venv_moves")
-            .map_err(err)?;
-        st.query_map([], |r| r.get(0))
-            .and_then(Iterator::collect)
-            .map_err(err)
+        self.rows("SELECT entry FROM venvs UNION SELECT from_entry FROM venv_moves UNION SELECT to_entry FROM venv_moves", [], |r| r.get(0))
     }
 }
