@@ -525,7 +525,7 @@ impl Opened {
             .config
             .get("version")
             .or_else(|| self.config.get("version_info"))?;
-        crate::storage::profile::minor_tag(v, "")
+        crate::version::minor_tag(v, "")
     }
 
     /// Points the venv at runtime `bin` (`…/store/<entry>/bin`, version `version`):

@@ -456,6 +456,28 @@ impl fmt::Display for Request {
     }
 }
 
+/// The minor tag of a runtime: `3.11`, `3.13t` (free-threaded), `3.13d` (debug), `3.13td`.
+pub(crate) fn minor_tag(version: &str, variant: &str) -> Option<String> {
+    let mut parts = version.split('.');
+    let major: u32 = parts.next()?.parse().ok()?;
+    let minor: String = parts
+        .next()?
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    if minor.is_empty() {
+        return None;
+    }
+    let flags = match variant {
+        "" => "",
+        "freethreaded" => "t",
+        "debug" => "d",
+        "freethreaded+debug" => "td",
+        _ => return None,
+    };
+    Some(format!("{major}.{minor}{flags}"))
+}
+
 /// `3.11.7+20240107`, `3.13.1+freethreaded+20240107`: a version, its variant (`variant` as an
 /// entry row records it, `""` for the default build) and the python-build-standalone build it
 /// comes from, as human output shows a runtime (two builds of one version are different
@@ -512,6 +534,18 @@ pub(crate) fn distance(a: &PythonVersion, b: &PythonVersion) -> (u64, u64, u64, 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn minor_tags_name_the_minor_and_the_variant() {
+        use super::minor_tag;
+        assert_eq!(minor_tag("3.11.7", "").as_deref(), Some("3.11"));
+        assert_eq!(
+            minor_tag("3.13.1", "freethreaded").as_deref(),
+            Some("3.13t")
+        );
+        assert_eq!(minor_tag("3.15.0rc1", "debug").as_deref(), Some("3.15d"));
+        assert_eq!(minor_tag("3.13.1", "pgo").as_deref(), None);
+    }
+
     use super::*;
 
     fn v(s: &str) -> PythonVersion {

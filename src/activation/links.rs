@@ -124,7 +124,7 @@ impl Counting {
         let (mut keeping, following) = self.thread.join().unwrap_or_default();
         let minor_of = |entry: &str| {
             let row = db.entry_by_name(entry).ok().flatten()?;
-            crate::storage::profile::minor_tag(&row.version, &row.variant)
+            crate::version::minor_tag(&row.version, &row.variant)
         };
         let mut moved = Vec::new();
         for mut f in following {

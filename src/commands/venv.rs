@@ -302,7 +302,7 @@ fn adopt(s: &Settings, path: &Path) -> anyhow::Result<Outcome> {
     };
     let now = entry.map(|e| db.entry_by_name(&e)).transpose()?.flatten();
     let minor_of = |r: &crate::storage::db::EntryRow| {
-        crate::storage::profile::minor_tag(&r.version, &r.variant).unwrap_or_default()
+        crate::version::minor_tag(&r.version, &r.variant).unwrap_or_default()
     };
     // A venv's packages are built for its minor version: it is adopted onto a runtime of that
     // minor (the path it follows may lead to another one now), never moved across.
@@ -346,9 +346,10 @@ fn runtime_of_minor(
     {
         return Ok(Some(row));
     }
-    let of_minor = db.entries()?.into_iter().filter(|r| {
-        crate::storage::profile::minor_tag(&r.version, &r.variant).as_deref() == Some(minor)
-    });
+    let of_minor = db
+        .entries()?
+        .into_iter()
+        .filter(|r| crate::version::minor_tag(&r.version, &r.variant).as_deref() == Some(minor));
     Ok(of_minor.max_by_key(|r| {
         (
             Some(r.version.as_str()) == version,

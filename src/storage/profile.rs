@@ -87,28 +87,6 @@ pub(crate) fn check_name(name: &str) -> Result<(), ProfileError> {
     }
 }
 
-/// The minor tag of a runtime: `3.11`, `3.13t` (free-threaded), `3.13d` (debug), `3.13td`.
-pub(crate) fn minor_tag(version: &str, variant: &str) -> Option<String> {
-    let mut parts = version.split('.');
-    let major: u32 = parts.next()?.parse().ok()?;
-    let minor: String = parts
-        .next()?
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    if minor.is_empty() {
-        return None;
-    }
-    let flags = match variant {
-        "" => "",
-        "freethreaded" => "t",
-        "debug" => "d",
-        "freethreaded+debug" => "td",
-        _ => return None,
-    };
-    Some(format!("{major}.{minor}{flags}"))
-}
-
 fn check_minor(minor: &str) -> bool {
     let (num, flags) = minor.split_at(
         minor
@@ -836,12 +814,6 @@ mod tests {
                 && check_name("").is_err()
                 && check_name("../x").is_err()
         );
-        assert_eq!(minor_tag("3.11.7", "").as_deref(), Some("3.11"));
-        assert_eq!(
-            minor_tag("3.13.1", "freethreaded").as_deref(),
-            Some("3.13t")
-        );
-        assert_eq!(minor_tag("3.15.0rc1", "debug").as_deref(), Some("3.15d"));
     }
 
     #[test]

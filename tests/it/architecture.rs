@@ -341,3 +341,37 @@ fn every_process_is_started_through_the_one_runner() {
         "processes started outside spawn::Start: {found:?}"
     );
 }
+
+// Issue 39 (item 2): `unsafe` only where ARCHITECTURE.md says, each block explained.
+#[test]
+fn unsafe_code_is_only_in_the_modules_that_say_why() {
+    let allowed = ["mapped.rs", "remove.rs", "spawn.rs"];
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    let mut found = Vec::new();
+    for f in &files {
+        let text = code(f);
+        let uses = text.matches("unsafe {").count() + text.matches("unsafe fn").count();
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        if uses > 0 && !allowed.contains(&name.as_str()) {
+            found.push(f.display().to_string());
+        }
+        if uses > 0 {
+            let safety = std::fs::read_to_string(f)
+                .unwrap()
+                .matches("SAFETY:")
+                .count();
+            assert!(
+                safety >= 1,
+                "{}: unsafe without a SAFETY: comment",
+                f.display()
+            );
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "unsafe outside mapped, remove, spawn: {found:?}"
+    );
+    let architecture = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
+    assert!(architecture.contains("`unsafe` is in three ground modules only"));
+}

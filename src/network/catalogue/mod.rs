@@ -223,7 +223,7 @@ impl Entry {
 
     /// Its minor version as minor paths name it (`3.13`, `3.13t`).
     pub(crate) fn minor(&self) -> Option<String> {
-        crate::storage::profile::minor_tag(&self.version.to_string(), self.variant_name())
+        crate::version::minor_tag(&self.version.to_string(), self.variant_name())
     }
 
     /// The entry in upstream's JSON shape (what uv reads), with `url` and `size` as given.

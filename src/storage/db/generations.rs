@@ -31,9 +31,9 @@ impl GenerationRow {
         crate::version::label(&self.version, &self.variant, self.build.as_deref())
     }
 
-    /// `3.11`, `3.13t`: the minor version and variant (see [`crate::storage::profile::minor_tag`]).
+    /// `3.11`, `3.13t`: the minor version and variant (see [`crate::version::minor_tag`]).
     pub(crate) fn minor(&self) -> Option<String> {
-        crate::storage::profile::minor_tag(&self.version, &self.variant)
+        crate::version::minor_tag(&self.version, &self.variant)
     }
 }
 
