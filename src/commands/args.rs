@@ -12,30 +12,51 @@ pub(crate) struct Force {
 }
 
 impl Force {
-    /// The refusal of a closed maintenance window, unless `--force` (which only warns); `None`
-    /// inside a window. Commands that turn out to change nothing run anyway.
-    pub(crate) fn closed_window(self, s: &Settings) -> Option<WindowError> {
-        match s.schedule.check(s.now) {
+    /// The maintenance-window gate of a command that changes a profile.
+    pub(crate) fn gate(self, s: &Settings) -> Gate {
+        Gate(match s.schedule.check(s.now) {
             Ok(_) => None,
             Err(e) if self.force => {
                 s.out.warn(&format!("{e}; going ahead because of --force"));
                 None
             }
             Err(e) => Some(e),
-        }
+        })
     }
 }
 
-/// What a command says when finding out what it would do `failed`, with the window `closed`
-/// (if it is): the failure itself when the request is at fault (an unknown version, a policy
-/// refusal, no such generation: exit 1, which no window opening would fix), else the window
-/// (exit 3; an unreachable catalogue server, say, may answer by then).
-pub(crate) fn refusal(closed: Option<WindowError>, failed: anyhow::Error) -> anyhow::Error {
-    match closed {
-        Some(window) if crate::exit::classify(&failed) != crate::exit::ExitStatus::Failure => {
-            window.into()
+/// The one gate of `switch`, `upgrade` and `rollback` (their dry runs too): outside the
+/// maintenance windows (and without `--force`, which only warns) a command first finds out what
+/// it would do, and is refused only if that changes the profile, so that re-running a rollout on
+/// a converged host succeeds at any hour.
+#[derive(Debug)]
+pub(crate) struct Gate(Option<WindowError>);
+
+impl Gate {
+    /// Whether the window is closed (the command must find out whether it changes anything).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// What the command found it would do. When finding that out failed: the failure itself
+    /// when the request is at fault (an unknown version, a policy refusal, no such generation:
+    /// exit 1, which no window opening would fix), else the closed window (exit 3; an
+    /// unreachable catalogue server, say, may answer by then).
+    pub(crate) fn found<T>(&mut self, found: anyhow::Result<T>) -> anyhow::Result<T> {
+        found.map_err(|failed| match self.0.take() {
+            Some(window) if crate::exit::classify(&failed) != crate::exit::ExitStatus::Failure => {
+                window.into()
+            }
+            _ => failed,
+        })
+    }
+
+    /// Lets the command through: inside a window, or when it `changes` nothing.
+    pub(crate) fn pass(self, changes: bool) -> Result<(), WindowError> {
+        match self.0 {
+            Some(window) if changes => Err(window),
+            _ => Ok(()),
         }
-        _ => failed,
     }
 }
 

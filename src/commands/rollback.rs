@@ -62,8 +62,8 @@ impl Verb for Rollback {
 }
 
 fn run(s: &Settings, to: Option<u64>, force: Force, dry_run: bool) -> anyhow::Result<Outcome> {
-    let mut closed = force.closed_window(s);
-    let chosen = choose(s, to, dry_run).map_err(|e| super::args::refusal(closed.take(), e))?;
+    let mut gate = force.gate(s);
+    let chosen = gate.found(choose(s, to, dry_run))?;
     let RollbackTarget {
         mut db,
         profiles,
@@ -72,9 +72,7 @@ fn run(s: &Settings, to: Option<u64>, force: Force, dry_run: bool) -> anyhow::Re
         _locks,
     } = chosen;
     let changed = current != Some(target.number);
-    if let (true, Some(window)) = (changed, closed) {
-        return Err(window.into());
-    }
+    gate.pass(changed)?;
     // A plain rollback stays on the current minor version: after gc, the generation before the
     // current one may be one kept only for another minor's path (a switch across minor versions
     // is asked for by name, and so is this).

@@ -69,7 +69,7 @@ fn run(
     let request = Request::parse(&request)?;
     // Outside a window only a command that changes nothing may run: find that out first; when
     // resolution itself fails, the window is the answer unless the request is at fault.
-    let closed = force.closed_window(s);
+    let mut gate = force.gate(s);
     let platform = s.platform()?;
     let fetcher = s.fetcher();
     // A dry run writes nothing: not even a new home.
@@ -80,7 +80,7 @@ fn run(
     };
     // The plan is only needed for a dry run or a closed window (a switch with nothing to change
     // may run then); an ordinary switch goes straight to activation.
-    let need_plan = dry_run || closed.is_some();
+    let need_plan = dry_run || gate.is_closed();
     let planned = (|| {
         let catalogue = crate::activation::catalogue_for(
             s,
@@ -99,11 +99,8 @@ fn run(
         };
         anyhow::Ok((entry, plan))
     })();
-    let (entry, plan) = match (planned, closed) {
-        (Ok((_, Some(plan))), Some(window)) if !plan.unchanged => return Err(window.into()),
-        (Err(e), closed) => return Err(super::args::refusal(closed, e)),
-        (Ok(found), _) => found,
-    };
+    let (entry, plan) = gate.found(planned)?;
+    gate.pass(plan.as_ref().is_none_or(|p| !p.unchanged))?;
     // The store's shared lock only once the catalogue is read: a slow catalogue server must
     // not hold off gc (issue 25).
     let _gc = if dry_run {

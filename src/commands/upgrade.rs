@@ -36,10 +36,9 @@ impl Verb for Upgrade {
 }
 
 fn run(s: &Settings, force: Force, dry_run: bool) -> anyhow::Result<Outcome> {
-    let mut closed = force.closed_window(s);
+    let mut gate = force.gate(s);
     let fetcher = s.fetcher();
-    let (g, row, request, newest) =
-        newest(s, &fetcher, dry_run).map_err(|e| super::args::refusal(closed.take(), e))?;
+    let (g, row, request, newest) = gate.found(newest(s, &fetcher, dry_run))?;
     let version = PythonVersion::parse(&row.version)
         .ok_or_else(|| ActivationError::EntryMissing(g.entry_name.clone()))?;
     let same = newest.key == row.catalogue_key && newest.build == row.build;
@@ -57,9 +56,7 @@ fn run(s: &Settings, force: Force, dry_run: bool) -> anyhow::Result<Outcome> {
         doc.dry_run = dry_run;
         return Outcome::of(&doc);
     }
-    if let Some(window) = closed {
-        return Err(window.into());
-    }
+    gate.pass(true)?;
     if dry_run {
         let db = crate::storage::db::Db::open_home_read(&s.home)?;
         let plan = activation::plan(s, db.as_ref(), &newest)?;
