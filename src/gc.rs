@@ -100,6 +100,8 @@ pub(crate) struct Report {
     pub(crate) kept_unseen: Vec<String>,
     /// Why: how many such processes, and the way out.
     pub(crate) unseen_why: Option<String>,
+    /// Venv moves a killed command left journaled, finished first (never in a dry run).
+    pub(crate) venvs_finished: Vec<crate::venv::Update>,
 }
 
 /// Why gc kept a generation.
@@ -218,12 +220,27 @@ pub(crate) fn doomed_generations<S: std::hash::BuildHasher>(
 /// remaining generation row uses is kept. Only entries with a row are ever deleted: a directory
 /// without one is reported, for `verify --repair` to register (a database restored from a backup
 /// does not know what was installed after it, and may be what the profile runs).
+///
+/// `held` is the exclusive gc lock, which the caller takes (gc from cron skips a busy store,
+/// uninstall waits): under it no other command runs, so the venv moves a killed command left
+/// journaled are finished here first (`venvs` is how venvs are checked and moved).
 pub(crate) fn run(
     home: &Home,
     db: &mut Db,
+    held: &crate::storage::lock::GcLock,
+    venvs: &crate::venv::Context<'_>,
     scope: Scope<'_>,
     dry_run: bool,
 ) -> anyhow::Result<Report> {
+    anyhow::ensure!(
+        held.is_exclusive(),
+        "gc runs only under the exclusive gc lock"
+    );
+    let venvs_finished = if dry_run {
+        Vec::new()
+    } else {
+        crate::venv::recover(venvs, db)?
+    };
     let profiles = Profiles::new(home.profiles());
     let store = Store::new(home.store());
     let names = db.profiles()?;
@@ -237,6 +254,7 @@ pub(crate) fn run(
     let current = pinned(&profiles, &all, &names, &[]);
     let pinned = pinned(&profiles, &all, &names, &minors);
     let mut report = doomed(&all, &current, &pinned, &minors, scope);
+    report.venvs_finished = venvs_finished;
     let doomed_keys: HashSet<(String, u64)> = report
         .generations
         .iter()

@@ -208,7 +208,7 @@ fn run(
     let lock = lock::gc(&s.home.locks(), Mode::Exclusive, wait, &|| {
         s.out.say("waiting for running pyswap commands to finish…");
     });
-    let _lock = match lock {
+    let held = match lock {
         Ok(l) => l,
         Err(LockError::Timeout { .. }) => {
             s.out.say(&format!("gc skipped: other pyswap commands were still running after {}s; nothing was changed", wait.as_secs()));
@@ -220,15 +220,11 @@ fn run(
         }
         Err(e) => return Err(e.into()),
     };
-    // Moves of venvs that a killed command left journaled are finished first: under the
-    // exclusive gc lock no switch is moving any.
-    if !dry_run {
-        let finished = crate::venv::recover(&s.venvs(), &mut db)?;
-        crate::activation::say_venvs(s, &finished);
-    }
     let report = gc::run(
         &s.home,
         &mut db,
+        &held,
+        &s.venvs(),
         Scope::Policy(Retention {
             keep,
             older_than,
@@ -238,6 +234,7 @@ fn run(
         }),
         dry_run,
     )?;
+    crate::activation::say_venvs(s, &report.venvs_finished);
     say(s, &report, dry_run, &|e: &str| db.runtime_label(e));
     Outcome::of(&GcReport::of(&report, dry_run))
 }

@@ -121,7 +121,7 @@ impl Verb for Uninstall {
         }) else {
             return Err(CommandError::NotInstalled(self.requests[0].clone()).into());
         };
-        let _lock = lock::gc(&s.home.locks(), Mode::Exclusive, s.lock_wait, &|| {
+        let held = lock::gc(&s.home.locks(), Mode::Exclusive, s.lock_wait, &|| {
             s.out.say("waiting for running pyswap commands to finish…");
         })?;
         let targets = targets(&db, &requests)?;
@@ -150,7 +150,8 @@ impl Verb for Uninstall {
             names: &names,
             forced: self.force,
         };
-        let done = gc::run(&s.home, &mut db, scope, self.dry_run)?;
+        let done = gc::run(&s.home, &mut db, &held, &s.venvs(), scope, self.dry_run)?;
+        crate::activation::say_venvs(s, &done.venvs_finished);
         report.generations_removed = done
             .generations
             .iter()

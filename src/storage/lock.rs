@@ -65,6 +65,14 @@ pub(crate) struct Lock {
 pub struct GcLock {
     _turnstile: Option<Lock>,
     _gc: Lock,
+    mode: Mode,
+}
+
+impl GcLock {
+    /// Whether this is the exclusive side (gc's, uninstall's): no other command runs.
+    pub(crate) fn is_exclusive(&self) -> bool {
+        self.mode == Mode::Exclusive
+    }
 }
 
 /// Takes `gc.lock` in `locks` fairly (see the module doc): the exclusive side gets it within the
@@ -102,6 +110,7 @@ pub fn gc(
     Ok(GcLock {
         _turnstile: kept,
         _gc: gc,
+        mode,
     })
 }
 
