@@ -262,27 +262,17 @@ fn stdlib_dirs(nodes: &[Node]) -> Vec<String> {
         .collect()
 }
 
-/// How many sources [`apply`] would compile in the unpacked tree `nodes` with `recipe`: what
-/// the terminal is told while it runs.
-pub(crate) fn to_compile(nodes: &[Node], recipe: Recipe) -> usize {
-    match recipe {
-        Recipe::Sealed { bytecode: true } => {
-            let stdlibs = stdlib_dirs(nodes);
-            sources(nodes, &index_of(nodes), &stdlibs).len()
-        }
-        _ => 0,
-    }
-}
-
 /// Adds `recipe`'s files to the staged tree at `root` (sealed by the unpacker; `nodes` are its
 /// nodes, extended here with what is written). The archive's sha256 must have been verified:
-/// this runs the runtime's interpreter. On success the tree is sealed again.
+/// this runs the runtime's interpreter. On success the tree is sealed again. `compiling` is told
+/// how many sources are compiled, before they are (the terminal says so).
 pub(crate) fn apply(
     root: &Path,
     nodes: &mut Vec<Node>,
     recipe: Recipe,
     jobs: usize,
     sandbox: &Sandbox,
+    compiling: &dyn Fn(usize),
 ) -> Result<Added, BytecodeError> {
     let started = Instant::now();
     let Recipe::Sealed { bytecode } = recipe else {
@@ -302,6 +292,7 @@ pub(crate) fn apply(
     if bytecode {
         let sources = sources(nodes, &index, &stdlibs);
         report.sources = sources.len();
+        compiling(sources.len());
         if !sources.is_empty() {
             let caches = make_caches(root, &sources, &index, &mut added)?;
             let python = root.join("bin/python3");

@@ -511,16 +511,8 @@ fn seal(
     say: &dyn Fn(&str),
 ) -> anyhow::Result<()> {
     let sandbox = &opts.validation.sandbox;
-    let n = bytecode::to_compile(&unpacked.nodes, recipe);
-    progress.phase(&if n > 0 {
-        format!(
-            "unpacked {} files; compiling {}",
-            unpacked.nodes.len(),
-            crate::text::count(n as u64, "source", "sources")
-        )
-    } else {
-        format!("unpacked {} files", unpacked.nodes.len())
-    });
+    let files = unpacked.nodes.len();
+    progress.phase(&format!("unpacked {files} files"));
     if *sandbox == crate::spawn::Sandbox::Root {
         say(
             "warning: [install] sandbox_user is root: this archive's interpreter compiles its bytecode and is validated as root",
@@ -529,7 +521,22 @@ fn seal(
     let jobs = opts
         .compile_workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
-    let added = bytecode::apply(staging.path(), &mut unpacked.nodes, recipe, jobs, sandbox)?;
+    let compiling = |n: usize| {
+        if n > 0 {
+            progress.phase(&format!(
+                "unpacked {files} files; compiling {}",
+                crate::text::count(n as u64, "source", "sources")
+            ));
+        }
+    };
+    let added = bytecode::apply(
+        staging.path(),
+        &mut unpacked.nodes,
+        recipe,
+        jobs,
+        sandbox,
+        &compiling,
+    )?;
     if added.sources > 0 {
         tracing::info!(
             compiled = added.compiled,

@@ -196,20 +196,14 @@ pub(crate) fn render(s: &Settings, db: Option<&Db>) -> anyhow::Result<String> {
     Ok(t.0)
 }
 
-/// Per profile: the processes that run one of its generations' entries other than those it
-/// runs now (`Profiles::live_entries`), as `ps` marks `old_runtime`.
+/// Per profile: the processes that run an entry the profile moved away from
+/// (`Profiles::old_entries`), as `ps` marks `old_runtime`.
 fn old_runtime_processes(s: &Settings, db: &Db) -> anyhow::Result<Vec<Sample>> {
     let profiles = Profiles::new(s.home.profiles());
     let scan = crate::inuse::scan(&s.home.store(), crate::inuse::Uses::Runs, None);
     let mut out = Vec::new();
     for name in db.profiles()? {
-        let live = profiles.live_entries(&name);
-        let old: std::collections::HashSet<String> = db
-            .generations(&name)?
-            .into_iter()
-            .map(|g| g.entry_name)
-            .filter(|e| !live.contains(e))
-            .collect();
+        let old = profiles.old_entries(&name, &db.generations(&name)?);
         let n = scan
             .processes
             .iter()

@@ -742,6 +742,20 @@ pub(crate) struct Update {
     pub(crate) detail: Option<String>,
 }
 
+impl Update {
+    /// A venv of the minor version the profile left: it stays on its own runtime.
+    fn stays(v: &VenvRow) -> Self {
+        Self {
+            path: v.path.clone(),
+            state: "stays",
+            minor: v.minor.clone(),
+            from: v.entry.clone(),
+            to: v.entry.clone(),
+            detail: None,
+        }
+    }
+}
+
 /// After the profile made generation `g` current: every venv of the profile and `g`'s minor
 /// version that runs another entry moves to `g`'s, if its check passes (`check_returns`: also
 /// when it ran on that entry before; rollback passes `false`); when the profile left minor
@@ -758,31 +772,12 @@ pub(crate) fn follow(
     let Some(minor) = g.minor() else {
         return Ok(out);
     };
-    let mut moving = Vec::new();
-    for v in db.venvs()? {
-        if v.profile != g.profile {
-            continue;
-        }
-        if v.minor != minor {
-            if left != Some(v.minor.as_str()) {
-                continue;
-            }
-            out.push(Update {
-                state: "stays",
-                minor: v.minor.clone(),
-                from: v.entry.clone(),
-                to: v.entry.clone(),
-                detail: None,
-                path: v.path,
-            });
-            continue;
-        }
-        if v.entry == g.entry_name {
-            continue;
-        }
-        let returning = db.venv_ran_on(&v.path, &g.entry_name)?;
-        moving.push((v, returning, check_returns || !returning));
-    }
+    let Meeting { stays, moving } = meeting(db, &g.profile, &minor, Some(&g.entry_name), left)?;
+    out.extend(stays.iter().map(Update::stays));
+    let moving: Vec<(VenvRow, bool, bool)> = moving
+        .into_iter()
+        .map(|(v, returning)| (v, returning, check_returns || !returning))
+        .collect();
     // The checks run side by side (each is interpreters starting and importing); the moves,
     // which write the journal, one after another.
     let wanted: Vec<&VenvRow> = moving.iter().filter(|m| m.2).map(|m| &m.0).collect();
@@ -807,6 +802,45 @@ pub(crate) fn follow(
     Ok(out)
 }
 
+/// How `profile`'s registered venvs meet a runtime of `minor` (store entry `to`, `None` when it
+/// is not installed yet) becoming current: those of the minor version `left` behind, which stay
+/// on their own (only when the profile leaves a minor), and those of `minor` not on `to`
+/// already, each with whether it ran on `to` before (it returns). What [`follow`] moves and
+/// [`preview`] reports.
+fn meeting(
+    db: &Db,
+    profile: &str,
+    minor: &str,
+    to: Option<&str>,
+    left: Option<&str>,
+) -> anyhow::Result<Meeting> {
+    let (mut stays, mut moving) = (Vec::new(), Vec::new());
+    for v in db.venvs()? {
+        if v.profile != profile || to == Some(v.entry.as_str()) {
+            continue;
+        }
+        if v.minor != minor {
+            if left == Some(v.minor.as_str()) {
+                stays.push(v);
+            }
+            continue;
+        }
+        let returning = match to {
+            Some(to) => db.venv_ran_on(&v.path, to)?,
+            None => false,
+        };
+        moving.push((v, returning));
+    }
+    Ok(Meeting { stays, moving })
+}
+
+/// What [`meeting`] finds.
+struct Meeting {
+    stays: Vec<VenvRow>,
+    /// Each with whether it ran on the new runtime before.
+    moving: Vec<(VenvRow, bool)>,
+}
+
 /// What [`follow`] would do if `profile` made a runtime of `minor` current, without moving or
 /// marking anything (a `--dry-run`): each venv of the profile is reported in the state its move
 /// would end in (`moved`, `returned`, `held` with the reason, `stays`, `changed`), its check run
@@ -825,12 +859,10 @@ pub(crate) fn preview(
     left: Option<&str>,
     check_returns: bool,
 ) -> anyhow::Result<Vec<Update>> {
-    let mut out = Vec::new();
+    let Meeting { stays, moving } = meeting(db, profile, minor, to, left)?;
+    let mut out: Vec<Update> = stays.iter().map(Update::stays).collect();
     let mut wanted = Vec::new();
-    for v in db.venvs()? {
-        if v.profile != profile || to == Some(v.entry.as_str()) {
-            continue;
-        }
+    for (v, returning) in moving {
         let row = |state, to: &str, detail: Option<String>| Update {
             path: v.path.clone(),
             state,
@@ -839,12 +871,6 @@ pub(crate) fn preview(
             to: to.to_owned(),
             detail,
         };
-        if v.minor != minor {
-            if left == Some(v.minor.as_str()) {
-                out.push(row("stays", &v.entry, None));
-            }
-            continue;
-        }
         let Some(to) = to else {
             out.push(row(
                 "to_check",
@@ -859,10 +885,7 @@ pub(crate) fn preview(
                 &v.entry,
                 Some("no longer the venv registered".into()),
             ));
-            continue;
-        }
-        let returning = db.venv_ran_on(&v.path, to)?;
-        if returning && !check_returns {
+        } else if returning && !check_returns {
             out.push(row("returned", to, None));
         } else {
             wanted.push((v, returning));

@@ -79,7 +79,7 @@ fn scan(s: &Settings) -> anyhow::Result<(Vec<Running>, usize)> {
         .ok()
         .flatten()
         .and_then(|n| profiles.generation_entry(&s.profile, n));
-    let live = profiles.live_entries(&s.profile);
+    let old = profiles.old_entries(&s.profile, &gens);
     let mut rows = Vec::new();
     let scan = crate::inuse::scan(&s.home.store(), crate::inuse::Uses::Runs, None);
     // Another user's processes cannot be inspected unless pyswap is root: say how many, on
@@ -113,7 +113,7 @@ fn scan(s: &Settings) -> anyhow::Result<(Vec<Running>, usize)> {
                 profile: generation.map(|g| g.profile.clone()),
                 generation: generation.map(|g| g.number),
                 current: current.as_deref() == Some(entry.as_str()),
-                old_runtime: generation.is_some() && !live.contains(entry),
+                old_runtime: old.contains(entry),
                 unit: unit.as_ref().map(|u| u.system.clone()),
                 user_unit: unit.as_ref().and_then(|u| u.user.clone()),
                 restartable: unit.as_ref().is_some_and(crate::units::Unit::restartable),

@@ -467,20 +467,30 @@ impl Profiles {
         )
     }
 
-    /// The entries `profile` runs now: its current generation's and each of its minor links'.
-    /// A process on any other entry of the profile runs a build the profile moved away from,
-    /// and a restart through the profile's paths picks up one of these.
-    pub(crate) fn live_entries(&self, profile: &str) -> Vec<String> {
+    /// The entries of `gens` (`profile`'s generations) that the profile no longer runs: neither
+    /// its current generation's nor a minor link's. A process on one runs a build the profile
+    /// moved away from, and a restart through the profile's paths picks up what it runs now
+    /// (what `ps` calls `old_runtime`, and the metrics count).
+    pub(crate) fn old_entries(
+        &self,
+        profile: &str,
+        gens: &[crate::storage::db::GenerationRow],
+    ) -> std::collections::HashSet<String> {
         let current = self.current(profile).ok().flatten();
         let minors = self.minors().unwrap_or_default();
-        let numbers = current.into_iter().chain(
-            minors
-                .into_iter()
-                .filter(|(p, _, _)| p == profile)
-                .filter_map(|(_, _, n)| n),
-        );
-        numbers
+        let live: Vec<String> = current
+            .into_iter()
+            .chain(
+                minors
+                    .into_iter()
+                    .filter(|(p, _, _)| p == profile)
+                    .filter_map(|(_, _, n)| n),
+            )
             .filter_map(|n| self.generation_entry(profile, n))
+            .collect();
+        gens.iter()
+            .map(|g| g.entry_name.clone())
+            .filter(|e| !live.contains(e))
             .collect()
     }
 
