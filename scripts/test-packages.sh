@@ -27,7 +27,8 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "test-packages: FAILED: $*" >&2; exit 1; }
-export PYTHONDONTWRITEBYTECODE=1
+# No PYTHONDONTWRITEBYTECODE: the runtime below runs as root would run it, and must find every
+# .pyc it needs in the store (the packing script keeps itself out of the repository's).
 
 echo "== lintian"
 lintian --fail-on error --suppress-tags initial-upload-closes-no-bugs "$deb" 2>&1 | grep -v "running with root privileges" || true
@@ -160,6 +161,8 @@ version=$(cat "$work/mirror/VERSION")
 PATH="$work/venv/bin:/usr/bin:/bin" PYSWAP_HOME="$work/pyswap-home" \
   pyswap --catalogue "$work/mirror/download-metadata.json" switch "$version" > "$work/switch.log" 2>&1 \
   || { cat "$work/switch.log"; fail "pyswap switch from the wheel"; }
-"$work/pyswap-home/profiles/default/bin/python3" -c 'import ssl, sqlite3, sys; print(sys.version)' | grep -q "^$version" \
+"$work/pyswap-home/profiles/default/bin/python3" -c 'import ssl, sqlite3, json, email.mime.text, sys; print(sys.version)' | grep -q "^$version" \
   || fail "the runtime the wheel's pyswap installed does not run"
+PYSWAP_HOME="$work/pyswap-home" "$work/venv/bin/pyswap" verify > "$work/verify.log" 2>&1 \
+  || { cat "$work/verify.log"; fail "root's run of the runtime wrote into the store"; }
 echo "test-packages: the .deb ($(basename "$deb")) and the wheel ($(basename "$wheel")) install and run"
