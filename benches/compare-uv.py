@@ -147,9 +147,9 @@ def serve(www):
 
 
 def policy_imports():
-    """The modules pyswap's default validation policy imports (src/validate/policy.rs): the
+    """The modules pyswap's default validation policy imports (src/domain/validate/policy.rs): the
     extension modules and the pure-Python spread, in that order."""
-    text = open(os.path.join(REPO, "src/validate/policy.rs")).read()
+    text = open(os.path.join(REPO, "src/domain/validate/policy.rs")).read()
     names = []
     for const in ("DEFAULT_MODULES", "STDLIB"):
         body = text.split(f"pub const {const}: &[&str] = &[", 1)[1].split("];", 1)[0]

@@ -63,10 +63,10 @@ fn benches(c: &mut Criterion) {
                 |dir| {
                     let dest = dir.path().join("e");
                     std::fs::create_dir(&dest).unwrap();
-                    let out = pyswap::archive::unpack(
+                    let out = pyswap::domain::archive::unpack(
                         &data[..],
                         &dest,
-                        pyswap::archive::Limits::default(),
+                        pyswap::domain::archive::Limits::default(),
                     )
                     .unwrap();
                     pyswap::storage::store::remove_tree(&dest).unwrap();
@@ -81,14 +81,15 @@ fn benches(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("e");
     std::fs::create_dir(&dest).unwrap();
-    pyswap::archive::unpack(&gz[..], &dest, pyswap::archive::Limits::default()).unwrap();
+    pyswap::domain::archive::unpack(&gz[..], &dest, pyswap::domain::archive::Limits::default())
+        .unwrap();
     let mut g = c.benchmark_group("verify");
     g.sample_size(10);
     g.throughput(Throughput::Bytes(tar.len() as u64));
     g.bench_function("tree scan + digest (rayon, mmap)", |b| {
         b.iter(|| {
-            let mut nodes = pyswap::tree::scan(&dest).unwrap();
-            pyswap::tree::digest(&mut nodes)
+            let mut nodes = pyswap::ground::tree::scan(&dest).unwrap();
+            pyswap::ground::tree::digest(&mut nodes)
         });
     });
     g.finish();

@@ -12,7 +12,7 @@ fn main() -> anyhow::Result<()> {
         .nth(1)
         .unwrap_or_else(|| "data/upstream/download-metadata.json".into());
     let text = fs_read(&src)?;
-    let subset = pyswap::network::catalogue::cpython_subset(&text)?;
+    let subset = pyswap::catalogue::cpython_subset(&text)?;
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/download-metadata.cpython.json");
     std::fs::write(&out, subset)?;
     eprintln!("wrote {}", out.display());

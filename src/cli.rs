@@ -11,8 +11,8 @@ use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::commands::{self, Changes, Verb};
-use crate::output::{Outcome, Output};
-use crate::settings::{Bootstrap, Flags, Settings, defs};
+use crate::interface::output::{Outcome, Output};
+use crate::interface::settings::{Bootstrap, Flags, Settings, defs};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -57,10 +57,10 @@ pub(crate) struct UsageError {
     pub(crate) help: Option<String>,
 }
 
-crate::exit::register!(UsageError);
-impl crate::exit::Reason for UsageError {
-    fn status(&self) -> crate::exit::ExitStatus {
-        crate::exit::ExitStatus::Failure
+crate::ground::exit::register!(UsageError);
+impl crate::ground::exit::Reason for UsageError {
+    fn status(&self) -> crate::ground::exit::ExitStatus {
+        crate::ground::exit::ExitStatus::Failure
     }
 
     fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
@@ -72,7 +72,7 @@ impl crate::exit::Reason for UsageError {
 pub(crate) fn command() -> clap::Command {
     let mut cmd = Cli::command().after_help(format!(
         "Put `$PYSWAP_HOME/profiles/<profile>/bin` on PATH (see `pyswap env`).\n\n{}",
-        crate::exit::footer()
+        crate::ground::exit::footer()
     ));
     for d in defs::ALL {
         let m = d.meta();
@@ -163,7 +163,7 @@ fn parse() -> anyhow::Result<(Settings, Command)> {
     let cli = Cli::from_arg_matches(&matches).map_err(|e| usage(&e))?;
     let flags = flags(&matches);
     let env = |k: &str| std::env::var(k).ok();
-    crate::log::init(cli.global.verbose, &env)?;
+    crate::interface::log::init(cli.global.verbose, &env)?;
     tracing::info!(
         command = matches.subcommand_name().unwrap_or("-"),
         "pyswap {}",
@@ -172,7 +172,7 @@ fn parse() -> anyhow::Result<(Settings, Command)> {
     let boot = Bootstrap::resolve(&flags, &env)?;
     let manifest = match &cli.command {
         Command::Config(commands::config::ConfigCommand::Check { .. }) => {
-            crate::settings::manifest::Manifest::default()
+            crate::interface::settings::manifest::Manifest::default()
         }
         _ => boot.manifest()?,
     };
@@ -306,7 +306,7 @@ fn man_page(
     if root {
         // A tagged paragraph per status: roff aligns it, where the help's columns would not.
         page.push_str(".SH \"EXIT STATUS\"\n");
-        for (code, meaning) in crate::exit::table() {
+        for (code, meaning) in crate::ground::exit::table() {
             let _ = write!(page, ".TP\n{}\n{}\n", roff(&code), roff(meaning));
         }
         page.push_str(".SH FILES\nPut \\fB$PYSWAP_HOME/profiles/<profile>/bin\\fR on PATH (see \\fBpyswap env\\fR).\n");

@@ -3,21 +3,21 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use pyswap::exit::{self, ExitStatus};
+use pyswap::ground::exit::{self, ExitStatus};
 
 fn main() -> ExitCode {
-    pyswap::interrupt::install();
+    pyswap::ground::interrupt::install();
     // Known before parsing, so that a usage error is a JSON document too.
     let json = pyswap::cli::wants_json(std::env::args_os());
     let result = pyswap::cli::run();
-    pyswap::crash::timing("done");
+    pyswap::ground::crash::timing("done");
     let (code, document, error) = match result {
         // A signal that arrived while a child process ran (a venv's check) stopped that run;
         // the command finished what it had begun, but it was interrupted, and says so.
-        Ok(outcome) if let Some(sig) = pyswap::interrupt::received() => {
+        Ok(outcome) if let Some(sig) = pyswap::ground::interrupt::received() => {
             let message = format!(
                 "interrupted by {}: the command finished what it had begun; a check it cut short decided nothing (a venv whose check was cut short stays where it was, unmarked, and the next switch checks it)",
-                pyswap::interrupt::name(sig)
+                pyswap::ground::interrupt::name(sig)
             );
             eprintln!("error: {message}");
             let code = u8::try_from(128 + sig).unwrap_or(1);
@@ -29,7 +29,7 @@ fn main() -> ExitCode {
         Err(err) => {
             // A command that failed after producing its document hands it over with the error.
             let document = err
-                .downcast_ref::<pyswap::output::Documented>()
+                .downcast_ref::<pyswap::interface::output::Documented>()
                 .map(|d| d.document.clone());
             let (code, error) = report(&err);
             (code, document, error)
@@ -62,21 +62,24 @@ fn main() -> ExitCode {
 /// Prints the error and its `help:` line; returns the exit status and the error document.
 fn report(err: &anyhow::Error) -> (u8, Option<serde_json::Value>) {
     let help = exit::help(err);
-    let message = pyswap::text::printable_line(&format!("{err:#}"));
-    let (code, message) = match pyswap::interrupt::received() {
+    let message = pyswap::ground::text::printable_line(&format!("{err:#}"));
+    let (code, message) = match pyswap::ground::interrupt::received() {
         // Interrupted during a check: the command undid what it had begun.
         Some(sig) => (
             u8::try_from(128 + sig).unwrap_or(1),
-            format!("interrupted by {}: {message}", pyswap::interrupt::name(sig)),
+            format!(
+                "interrupted by {}: {message}",
+                pyswap::ground::interrupt::name(sig)
+            ),
         ),
         None => (exit::classify(err) as u8, message),
     };
     eprintln!("error: {message}");
     if let Some(help) = &help {
-        eprintln!("help: {}", pyswap::text::printable_line(help));
+        eprintln!("help: {}", pyswap::ground::text::printable_line(help));
     }
     let doc = serde_json::json!({
-        "message": pyswap::secret::redact_text(&format!("{err:#}")),
+        "message": pyswap::ground::secret::redact_text(&format!("{err:#}")),
         "help": help,
         "exit_code": code,
     });
@@ -86,7 +89,7 @@ fn report(err: &anyhow::Error) -> (u8, Option<serde_json::Value>) {
 fn print_document(doc: &serde_json::Value) -> std::io::Result<()> {
     let text = serde_json::to_string_pretty(doc).map_err(std::io::Error::other)?;
     let mut out = std::io::stdout().lock();
-    out.write_all(pyswap::secret::redact_text(&text).as_bytes())?;
+    out.write_all(pyswap::ground::secret::redact_text(&text).as_bytes())?;
     out.write_all(b"\n")?;
     out.flush()
 }

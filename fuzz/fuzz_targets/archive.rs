@@ -9,7 +9,7 @@
 use std::io::Write;
 
 use libfuzzer_sys::fuzz_target;
-use pyswap::archive::{Limits, unpack};
+use pyswap::domain::archive::{Limits, unpack};
 
 const LIMITS: Limits = Limits {
     max_unpacked_bytes: 4 << 20,

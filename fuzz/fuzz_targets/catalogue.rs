@@ -2,9 +2,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pyswap::network::catalogue::{Catalogue, Location};
-use pyswap::platform::Platform;
-use pyswap::version::Request;
+use pyswap::catalogue::{Catalogue, Location};
+use pyswap::ground::platform::Platform;
+use pyswap::ground::version::Request;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(catalogue) = Catalogue::from_bytes(data, Location::Embedded) else {

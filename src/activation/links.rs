@@ -2,7 +2,7 @@
 //! directories, the minor paths, and the profile lock that serialises those changes.
 
 use super::ActivationError;
-use crate::settings::Settings;
+use crate::interface::settings::Settings;
 use crate::storage::lock::{self, Lock, Mode};
 
 /// Makes generation `n` current, saying so when something that was not a link stood in place of
@@ -83,11 +83,15 @@ pub(super) fn count_processes_using(s: &Settings, name: &str) -> Counting {
             let mut keeping = 0;
             let mut following = Vec::new();
             let only = [name];
-            for p in
-                &crate::inuse::scan(&home.store(), crate::inuse::Uses::Runs, Some(&only)).processes
+            for p in &crate::ground::inuse::scan(
+                &home.store(),
+                crate::ground::inuse::Uses::Runs,
+                Some(&only),
+            )
+            .processes
             {
-                let follows = crate::venv::of_process(p.pid)
-                    .and_then(|v| Some((crate::venv::following(&home, &v)?, v)));
+                let follows = crate::domain::venv::of_process(p.pid)
+                    .and_then(|v| Some((crate::domain::venv::following(&home, &v)?, v)));
                 match follows {
                     Some((f, venv)) => following.push(super::report::Following {
                         pid: p.pid,
@@ -124,11 +128,11 @@ impl Counting {
         let (mut keeping, following) = self.thread.join().unwrap_or_default();
         let minor_of = |entry: &str| {
             let row = db.entry_by_name(entry).ok().flatten()?;
-            crate::version::minor_tag(&row.version, &row.variant)
+            crate::ground::version::minor_tag(&row.version, &row.variant)
         };
         let mut moved = Vec::new();
         for mut f in following {
-            let now = crate::venv::leads_to(home, &f.home);
+            let now = crate::domain::venv::leads_to(home, &f.home);
             if now.as_deref() == Some(self.entry.as_str()) {
                 keeping += 1;
                 continue;

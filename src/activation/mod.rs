@@ -17,15 +17,15 @@ pub(crate) use report::{
 };
 pub(crate) use resolve::{catalogue_for, load_catalogue, record_accepted, resolve, with_trust};
 
-use crate::clock::{now_unix, rfc3339};
-use crate::crash;
-use crate::install::{self, Installed};
-use crate::network::catalogue::Entry;
+use crate::catalogue::Entry;
+use crate::domain::install::{self, Installed};
+use crate::domain::validate::{self, Expected, Phase, Report};
+use crate::ground::clock::{now_unix, rfc3339};
+use crate::ground::crash;
+use crate::interface::settings::Settings;
 use crate::network::fetch::Fetcher;
-use crate::settings::Settings;
 use crate::storage::db::{Db, GenerationRow, ValidationRow};
 use crate::storage::profile::{CurrentLink, Profiles};
-use crate::validate::{self, Expected, Phase, Report};
 
 /// Failures of an activation the operator can act on.
 #[derive(Debug, thiserror::Error)]
@@ -51,10 +51,10 @@ pub(crate) enum ActivationError {
     },
 }
 
-crate::exit::register!(ActivationError);
-impl crate::exit::Reason for ActivationError {
-    fn status(&self) -> crate::exit::ExitStatus {
-        crate::exit::ExitStatus::Failure
+crate::ground::exit::register!(ActivationError);
+impl crate::ground::exit::Reason for ActivationError {
+    fn status(&self) -> crate::ground::exit::ExitStatus {
+        crate::ground::exit::ExitStatus::Failure
     }
 
     fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
@@ -197,7 +197,7 @@ fn install_entry(
     Ok(installed)
 }
 
-/// Moves the profile's venvs after `g` became current (see [`crate::venv::follow`]); a failure
+/// Moves the profile's venvs after `g` became current (see [`crate::domain::venv::follow`]); a failure
 /// to do so is a warning: the profile's change stands, and every venv still runs a runtime.
 fn follow_venvs(
     s: &Settings,
@@ -205,8 +205,8 @@ fn follow_venvs(
     g: &GenerationRow,
     left: Option<&str>,
     check_returns: bool,
-) -> Vec<crate::venv::Update> {
-    match crate::venv::follow(&s.venvs(), db, g, left, check_returns) {
+) -> Vec<crate::domain::venv::Update> {
+    match crate::domain::venv::follow(&s.venvs(), db, g, left, check_returns) {
         Ok(v) => v,
         Err(e) => {
             s.out.warn(&format!(
@@ -432,7 +432,7 @@ pub(crate) struct ReturnReport {
     /// Running processes still on the runtime left; `None` when nothing changed.
     pub(crate) previous_runtime_processes: Option<u64>,
     pub(crate) following_venv_processes: Vec<Following>,
-    pub(crate) venvs: Vec<crate::venv::Update>,
+    pub(crate) venvs: Vec<crate::domain::venv::Update>,
     pub(crate) repaired: Vec<String>,
 }
 
@@ -471,7 +471,7 @@ pub(crate) fn return_to(
             .map(|g| links::count_processes_using(s, &g.entry_name));
         links::set_minor_link(profiles, target, false)?;
         links::make_current(s, profiles, target.number)?;
-        crate::crash::point("rollback:activated");
+        crate::ground::crash::point("rollback:activated");
         s.out.say(&format!(
             "profile `{}`: generation {} -> {} (CPython {})",
             s.profile,

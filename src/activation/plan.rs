@@ -3,9 +3,9 @@
 //! window, so that re-running a rollout on a converged fleet succeeds).
 
 use super::{MinorChange, Switched};
-use crate::clock::{now_unix, rfc3339};
-use crate::network::catalogue::Entry;
-use crate::settings::Settings;
+use crate::catalogue::Entry;
+use crate::ground::clock::{now_unix, rfc3339};
+use crate::interface::settings::Settings;
 use crate::storage::db::{Db, GenerationRow};
 use crate::storage::profile::Profiles;
 use crate::storage::store::Store;
@@ -146,7 +146,7 @@ pub(crate) struct Target<'a> {
 pub(crate) struct Effects {
     pub(crate) previous_runtime_processes: Option<u64>,
     pub(crate) following: Vec<super::Following>,
-    pub(crate) venvs: Vec<crate::venv::Update>,
+    pub(crate) venvs: Vec<crate::domain::venv::Update>,
 }
 
 impl Effects {
@@ -162,7 +162,7 @@ impl Effects {
         let counting = from
             .filter(|g| Some(g.entry_name.as_str()) != to.entry)
             .map(|g| super::links::count_processes_using(s, &g.entry_name));
-        let venvs = crate::venv::preview(
+        let venvs = crate::domain::venv::preview(
             &s.venvs(),
             db,
             &s.profile,

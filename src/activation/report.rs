@@ -3,12 +3,12 @@
 
 use serde::Serialize;
 
-use crate::clock::rfc3339;
-use crate::output::Outcome;
-use crate::settings::Settings;
+use crate::ground::clock::rfc3339;
+use crate::ground::text::{count, plural};
+use crate::interface::output::Outcome;
+use crate::interface::settings::Settings;
 use crate::storage::db::GenerationRow;
 use crate::storage::profile::Profiles;
-use crate::text::{count, plural};
 
 #[derive(Serialize)]
 pub(crate) struct Switched {
@@ -48,7 +48,7 @@ pub(crate) struct Switched {
     /// import reads the new runtime while their loaded extensions stay the old one's.
     pub(crate) following_venv_processes: Vec<Following>,
     /// What happened to the profile's registered venvs (see `venv::Update`).
-    pub(crate) venvs: Vec<crate::venv::Update>,
+    pub(crate) venvs: Vec<crate::domain::venv::Update>,
     /// Nothing was changed: this is what the command would do (`--dry-run`).
     pub(crate) dry_run: bool,
     /// Links that were missing or altered and were put back (`current`, `generation N`).
@@ -114,7 +114,11 @@ impl Switched {
                     "would switch profile `{}` to generation {}: CPython {}{}",
                     self.profile,
                     self.generation,
-                    crate::version::label(&self.version, &self.variant, self.build.as_deref()),
+                    crate::ground::version::label(
+                        &self.version,
+                        &self.variant,
+                        self.build.as_deref()
+                    ),
                     if self.installed {
                         " (to be installed)"
                     } else {
@@ -125,7 +129,11 @@ impl Switched {
                 format!(
                     "profile `{}` is already at CPython {} (generation {}); nothing would change",
                     self.profile,
-                    crate::version::label(&self.version, &self.variant, self.build.as_deref()),
+                    crate::ground::version::label(
+                        &self.version,
+                        &self.variant,
+                        self.build.as_deref()
+                    ),
                     self.generation
                 )
             };
@@ -146,7 +154,7 @@ impl Switched {
                 "switched profile `{}` to generation {}: CPython {} ({how})",
                 self.profile,
                 self.generation,
-                crate::version::label(&self.version, &self.variant, self.build.as_deref())
+                crate::ground::version::label(&self.version, &self.variant, self.build.as_deref())
             ));
             self.say_older_build(s, false);
             if let Some(c) = &self.minor_change {
@@ -162,7 +170,7 @@ impl Switched {
             s.out.say(&format!(
                 "profile `{}` is already at CPython {} (generation {}); nothing changed",
                 self.profile,
-                crate::version::label(&self.version, &self.variant, self.build.as_deref()),
+                crate::ground::version::label(&self.version, &self.variant, self.build.as_deref()),
                 self.generation
             ));
         }
@@ -251,7 +259,7 @@ pub(crate) fn say_effects_ahead(
     processes: Option<u64>,
     previous: Option<u64>,
     following: &[Following],
-    venvs: &[crate::venv::Update],
+    venvs: &[crate::domain::venv::Update],
 ) {
     if let Some(n) = processes.filter(|&n| n > 0) {
         s.out.say(&format!(
@@ -348,13 +356,17 @@ pub(crate) fn say_following(s: &Settings, following: &[Following]) {
 }
 
 /// Says what happened to the registered venvs: moves as notes, the rest as warnings.
-pub(crate) fn say_venvs(s: &Settings, outcomes: &[crate::venv::Update]) {
+pub(crate) fn say_venvs(s: &Settings, outcomes: &[crate::domain::venv::Update]) {
     say_venv_lines(s, outcomes, false);
 }
 
 /// [`say_venvs`], worded for what a switch would do (`dry_run`) or did. Runtimes are named by
 /// their labels (`3.11.7+20260201`), which type back; `--json` and `-v` keep entry names.
-pub(crate) fn say_venv_lines(s: &Settings, outcomes: &[crate::venv::Update], dry_run: bool) {
+pub(crate) fn say_venv_lines(
+    s: &Settings,
+    outcomes: &[crate::domain::venv::Update],
+    dry_run: bool,
+) {
     if outcomes.is_empty() {
         return;
     }
@@ -367,7 +379,7 @@ pub(crate) fn say_venv_lines(s: &Settings, outcomes: &[crate::venv::Update], dry
     };
     for (o, line) in outcomes
         .iter()
-        .zip(crate::venv::describe(outcomes, &label, dry_run))
+        .zip(crate::domain::venv::describe(outcomes, &label, dry_run))
     {
         if matches!(o.state, "moved" | "returned" | "finished") {
             s.out.say(&line);

@@ -3,15 +3,15 @@
 //! among the builds the policy admits, and a build only refused ones satisfy is refused naming
 //! the rule.
 
-use crate::network::catalogue::cache::{CatalogueCache, Freshness, human_age};
-use crate::network::catalogue::trust::{Accepted, Trust};
-use crate::network::catalogue::{Catalogue, CatalogueError, Entry, Location};
+use crate::catalogue::cache::{CatalogueCache, Freshness, human_age};
+use crate::catalogue::trust::{Accepted, Trust};
+use crate::catalogue::{Catalogue, CatalogueError, Entry, Location};
+use crate::domain::policy::PolicyError;
+use crate::ground::platform::Platform;
+use crate::ground::version::Request;
+use crate::interface::settings::Settings;
 use crate::network::fetch::Fetcher;
-use crate::platform::Platform;
-use crate::policy::PolicyError;
-use crate::settings::Settings;
 use crate::storage::db::Db;
-use crate::version::Request;
 
 /// Resolves `request` among the builds the version policy admits. A request that only refused
 /// builds satisfy is refused naming the rule; a full catalogue key is checked the same way.
@@ -121,7 +121,7 @@ pub(crate) fn with_trust<R>(s: &Settings, f: impl FnOnce(Option<&Trust<'_>>) -> 
         keys: &s.trust_keys,
         names: &s.trust_names,
         seen: &seen,
-        now: crate::clock::now_unix(),
+        now: crate::ground::clock::now_unix(),
     }))
 }
 
@@ -134,7 +134,7 @@ pub(crate) fn record_accepted(s: &Settings, a: &Accepted) {
             name: a.comment.name.clone(),
             version: a.comment.version,
             expires: a.comment.expires,
-            catalogue: crate::secret::strip(&s.catalogue.to_string()),
+            catalogue: crate::ground::secret::strip(&s.catalogue.to_string()),
             accepted: s.now,
         })
     });
@@ -197,7 +197,7 @@ fn installed_catalogue(s: &Settings, db: &Db) -> anyhow::Result<Catalogue> {
         entries: db
             .entries()?
             .iter()
-            .filter_map(crate::install::entry_of)
+            .filter_map(crate::domain::install::entry_of)
             .collect(),
         warnings: Vec::new(),
     })

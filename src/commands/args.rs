@@ -1,7 +1,7 @@
 //! Flags several commands share, each with what it means for the command.
 
-use crate::settings::Settings;
-use crate::window::WindowError;
+use crate::domain::window::WindowError;
+use crate::interface::settings::Settings;
 
 /// `--force`: run even outside the configured maintenance windows.
 #[derive(Clone, Copy, Debug, clap::Args)]
@@ -44,7 +44,10 @@ impl Gate {
     /// unreachable catalogue server, say, may answer by then).
     pub(crate) fn found<T>(&mut self, found: anyhow::Result<T>) -> anyhow::Result<T> {
         found.map_err(|failed| match self.0.take() {
-            Some(window) if crate::exit::classify(&failed) != crate::exit::ExitStatus::Failure => {
+            Some(window)
+                if crate::ground::exit::classify(&failed)
+                    != crate::ground::exit::ExitStatus::Failure =>
+            {
                 window.into()
             }
             _ => failed,
@@ -95,14 +98,14 @@ impl Signature {
     pub(crate) fn with<'a>(
         &self,
         key: &'a std::path::Path,
-    ) -> crate::network::catalogue::trust::Signing<'a> {
-        crate::network::catalogue::trust::Signing {
+    ) -> crate::catalogue::trust::Signing<'a> {
+        crate::catalogue::trust::Signing {
             key,
             password: std::env::var("PYSWAP_SIGN_PASSWORD").ok(),
             version: self.version,
             name: self.name.clone(),
             expires_in: self.expires_in,
-            now: crate::clock::now_unix(),
+            now: crate::ground::clock::now_unix(),
         }
     }
 }

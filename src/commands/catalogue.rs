@@ -3,10 +3,10 @@
 use serde::Serialize;
 
 use super::{Changes, CommandError, Verb};
-use crate::network::catalogue::Location;
-use crate::network::catalogue::cache::{CatalogueCache, Freshness, human_age};
-use crate::output::Outcome;
-use crate::settings::Settings;
+use crate::catalogue::Location;
+use crate::catalogue::cache::{CatalogueCache, Freshness, human_age};
+use crate::interface::output::Outcome;
+use crate::interface::settings::Settings;
 
 #[derive(Serialize)]
 struct Updated<'a> {
@@ -46,15 +46,14 @@ impl Verb for CatalogueCommand {
         match self {
             Self::Update => update(s),
             Self::Sign { file, key, sign } => {
-                let (sig, comment) =
-                    crate::network::catalogue::trust::sign_file(file, &sign.with(key))?;
+                let (sig, comment) = crate::catalogue::trust::sign_file(file, &sign.with(key))?;
                 s.out
                     .say(&format!("wrote {} ({})", sig.display(), comment.text()));
                 Outcome::of(&serde_json::json!({
                     "signature": sig.display().to_string(),
                     "version": comment.version,
                     "name": comment.name,
-                    "expires": crate::clock::rfc3339(comment.expires),
+                    "expires": crate::ground::clock::rfc3339(comment.expires),
                 }))
             }
         }

@@ -8,11 +8,11 @@ use serde::Serialize;
 
 use super::{Changes, CommandError, Verb};
 use crate::activation;
-use crate::output::Outcome;
-use crate::settings::Settings;
+use crate::domain::validate::Report;
+use crate::interface::output::Outcome;
+use crate::interface::settings::Settings;
 use crate::storage::profile::Profiles;
 use crate::storage::store::Store;
-use crate::validate::Report;
 
 #[derive(Serialize)]
 struct Checked {
@@ -51,18 +51,20 @@ fn intact(
     row: &crate::storage::db::EntryRow,
     index: Option<&[u8]>,
 ) -> anyhow::Result<()> {
-    let mut nodes = crate::tree::scan(path)?;
-    match crate::verify::standing(path, &mut nodes, row, index) {
-        crate::verify::Standing::Intact => Ok(()),
-        crate::verify::Standing::Added(added) => {
+    let mut nodes = crate::ground::tree::scan(path)?;
+    match crate::domain::verify::standing(path, &mut nodes, row, index) {
+        crate::domain::verify::Standing::Intact => Ok(()),
+        crate::domain::verify::Standing::Added(added) => {
             s.out.warn(&format!(
                 "{} were written into store entry {} after it was installed (its installed files are intact); `pyswap verify` names them",
-                crate::text::count(added.len() as u64, "file", "files"),
+                crate::ground::text::count(added.len() as u64, "file", "files"),
                 row.name
             ));
             Ok(())
         }
-        crate::verify::Standing::Damaged(_) => Err(CommandError::Tampered(row.name.clone()).into()),
+        crate::domain::verify::Standing::Damaged(_) => {
+            Err(CommandError::Tampered(row.name.clone()).into())
+        }
     }
 }
 
@@ -88,10 +90,10 @@ fn run(s: &Settings, generation: Option<u64>) -> anyhow::Result<Outcome> {
     let ok = reports.iter().all(|r| r.ok);
     // One aligned listing on stderr, each line indented by two, fitted to the terminal: a long
     // detail loses its middle.
-    let mut t = crate::text::Table::headless([
-        crate::text::Column::left("").min(4),
-        crate::text::Column::left("").min(10).gap(" "),
-        crate::text::Column::left("").gap(" ").elide(),
+    let mut t = crate::ground::text::Table::headless([
+        crate::ground::text::Column::left("").min(4),
+        crate::ground::text::Column::left("").min(10).gap(" "),
+        crate::ground::text::Column::left("").gap(" ").elide(),
     ]);
     for r in &reports {
         for c in &r.checks {
@@ -102,7 +104,7 @@ fn run(s: &Settings, generation: Option<u64>) -> anyhow::Result<Outcome> {
             ]);
         }
     }
-    let width = crate::text::terminal_width().map(|w| w.saturating_sub(2));
+    let width = crate::ground::text::terminal_width().map(|w| w.saturating_sub(2));
     for line in t.render_in(width).lines() {
         s.out.say(&format!("  {line}"));
     }

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::{Changes, Verb};
-use crate::output::Outcome;
-use crate::settings::Settings;
-use crate::settings::manifest;
+use crate::interface::output::Outcome;
+use crate::interface::settings::Settings;
+use crate::interface::settings::manifest;
 
 #[derive(Serialize)]
 struct Shown {
@@ -102,7 +102,7 @@ fn show(s: &Settings) -> anyhow::Result<Outcome> {
         let ids: Vec<String> = s
             .trust_keys
             .iter()
-            .map(crate::network::catalogue::trust::Key::id)
+            .map(crate::catalogue::trust::Key::id)
             .collect();
         let lines = if s.trust_names.is_empty() {
             String::new()
@@ -112,7 +112,7 @@ fn show(s: &Settings) -> anyhow::Result<Outcome> {
         let _ = writeln!(
             t,
             "# catalogues: verified, signed by one of {} ({}){lines}",
-            crate::text::count(s.trust_keys.len() as u64, "trusted key", "trusted keys"),
+            crate::ground::text::count(s.trust_keys.len() as u64, "trusted key", "trusted keys"),
             ids.join(", ")
         );
     }
@@ -134,7 +134,7 @@ fn check(s: &Settings, file: &Path) -> anyhow::Result<Outcome> {
     s.out.say(&format!(
         "{}: valid ({})",
         file.display(),
-        crate::text::count(parsed.count() as u64, "setting", "settings")
+        crate::ground::text::count(parsed.count() as u64, "setting", "settings")
     ));
     Outcome::of(&Checked {
         file: file.display().to_string(),

@@ -5,8 +5,8 @@
 use serde::Serialize;
 
 use super::{Changes, CommandError, Verb};
-use crate::output::Outcome;
-use crate::settings::Settings;
+use crate::interface::output::Outcome;
+use crate::interface::settings::Settings;
 use crate::storage::profile::Profiles;
 
 #[derive(Serialize, Default)]
@@ -61,7 +61,7 @@ fn run(s: &Settings) -> anyhow::Result<Outcome> {
         s.profile,
         n,
         g.label(),
-        crate::text::printable(&store_path)
+        crate::ground::text::printable(&store_path)
     ))?;
     Outcome::of(&Shown {
         profile: s.profile.clone(),

@@ -5,10 +5,10 @@
 use serde::Serialize;
 
 use super::{Changes, Verb};
-use crate::output::Outcome;
-use crate::settings::Settings;
+use crate::ground::text::posix_quoted;
+use crate::interface::output::Outcome;
+use crate::interface::settings::Settings;
 use crate::storage::profile::Profiles;
-use crate::text::posix_quoted;
 
 #[derive(Serialize)]
 struct Env {

@@ -1,6 +1,6 @@
 //! The failures of the commands' own logic.
 
-use crate::settings::Settings;
+use crate::interface::settings::Settings;
 use crate::storage::db::{Db, GenerationRow};
 
 /// Failures of a command's own logic that the user can act on.
@@ -48,8 +48,8 @@ pub(crate) enum CommandError {
     },
 }
 
-crate::exit::register!(CommandError);
-impl crate::exit::Reason for CommandError {
+crate::ground::exit::register!(CommandError);
+impl crate::ground::exit::Reason for CommandError {
     fn refuses_request(&self) -> bool {
         matches!(
             self,
@@ -62,8 +62,8 @@ impl crate::exit::Reason for CommandError {
         )
     }
 
-    fn status(&self) -> crate::exit::ExitStatus {
-        crate::exit::ExitStatus::Failure
+    fn status(&self) -> crate::ground::exit::ExitStatus {
+        crate::ground::exit::ExitStatus::Failure
     }
 
     fn help(&self) -> Option<std::borrow::Cow<'static, str>> {

@@ -12,12 +12,12 @@
 use serde::Serialize;
 
 use super::{Changes, CommandError, Verb};
-use crate::output::Outcome;
-use crate::settings::Settings;
+use crate::ground::version::{PythonVersion, Request};
+use crate::interface::output::Outcome;
+use crate::interface::settings::Settings;
 use crate::storage::db::{Db, EntryRow};
 use crate::storage::profile::Profiles;
 use crate::storage::store::Store;
-use crate::version::{PythonVersion, Request};
 
 /// `pyswap find --json` (docs/json.md).
 #[derive(Serialize)]
@@ -57,8 +57,10 @@ impl Verb for Find {
 
     fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
         let found = find(s, self.request.as_deref())?;
-        s.out
-            .data(&format!("{}\n", crate::text::printable(&found.path)))?;
+        s.out.data(&format!(
+            "{}\n",
+            crate::ground::text::printable(&found.path)
+        ))?;
         Outcome::of(&found)
     }
 }
@@ -91,7 +93,7 @@ fn find(s: &Settings, request: Option<&str>) -> anyhow::Result<Found> {
     fitting.sort_by_cached_key(|e| {
         std::cmp::Reverse((
             PythonVersion::parse(&e.version),
-            crate::version::build_rank(e.build.as_deref()),
+            crate::ground::version::build_rank(e.build.as_deref()),
         ))
     });
     let minors: Vec<(String, String)> = profiles

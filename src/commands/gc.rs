@@ -6,11 +6,11 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{Changes, Verb};
-use crate::gc::{self, Kept, Retention, Scope};
-use crate::output::Outcome;
-use crate::settings::Settings;
+use crate::domain::gc::{self, Kept, Retention, Scope};
+use crate::ground::text::{count, human_bytes};
+use crate::interface::output::Outcome;
+use crate::interface::settings::Settings;
 use crate::storage::lock::{self, LockError, Mode};
-use crate::text::{count, human_bytes};
 
 #[derive(Serialize, Default)]
 struct GcReport {
@@ -37,7 +37,7 @@ struct GcReport {
     foreign: Vec<String>,
     /// Registered venvs whose directory is gone, or is no longer the venv registered: forgotten
     /// (their rows only; nothing outside the home is touched).
-    venvs_forgotten: Vec<crate::venv::Forgotten>,
+    venvs_forgotten: Vec<crate::domain::venv::Forgotten>,
     /// Entries nothing visible uses, kept because processes gc may not inspect (other users',
     /// when gc is not root) could run them; `unseen_why` says how many and the way out.
     kept_unseen: Vec<String>,
@@ -312,7 +312,7 @@ fn say_kept(s: &Settings, report: &gc::Report, dry_run: bool, label: &dyn Fn(&st
         s.out.warn(&format!(
             "{} the venv registered at {}: {} (it ran {}); nothing there was touched",
             if dry_run { "would forget" } else { "forgot" },
-            crate::text::printable(&f.path),
+            crate::ground::text::printable(&f.path),
             f.why,
             label(&f.entry)
         ));
@@ -353,7 +353,7 @@ fn say_kept(s: &Settings, report: &gc::Report, dry_run: bool, label: &dyn Fn(&st
             "left {} alone: pyswap never makes that name",
             s.home
                 .store()
-                .join(crate::text::printable(name).as_ref())
+                .join(crate::ground::text::printable(name).as_ref())
                 .display()
         ));
     }

@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::{Changes, Verb};
-use crate::clock::rfc3339;
-use crate::output::Outcome;
-use crate::settings::Settings;
+use crate::ground::clock::rfc3339;
+use crate::ground::text::{Column, Table};
+use crate::interface::output::Outcome;
+use crate::interface::settings::Settings;
 use crate::storage::db::{Db, GenerationRow, ValidationRow};
 use crate::storage::profile::{Profiles, Seals};
 use crate::storage::store::Store;
-use crate::text::{Column, Table};
 
 /// One element of `pyswap generations --json` (documented in docs/json.md).
 #[derive(Serialize)]

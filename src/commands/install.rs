@@ -8,14 +8,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde::Serialize;
 
 use super::{Changes, Pre, Verb};
-use crate::clock::now_unix;
-use crate::install::{self, Installed, Options, Origin};
-use crate::network::catalogue::Entry;
+use crate::catalogue::Entry;
+use crate::domain::install::{self, Installed, Options, Origin};
+use crate::ground::clock::now_unix;
+use crate::ground::version::Request;
+use crate::interface::output::Outcome;
+use crate::interface::settings::Settings;
 use crate::network::fetch::Fetcher;
-use crate::output::Outcome;
-use crate::settings::Settings;
 use crate::storage::db::Db;
-use crate::version::Request;
 
 #[derive(Serialize)]
 struct Report {
@@ -160,7 +160,7 @@ fn run(
         match r {
             Ok(done) => {
                 db.mark_staged(done.row.id, now_unix())?;
-                crate::crash::point("install:staged");
+                crate::ground::crash::point("install:staged");
                 report.installed.push(Done::of(request, entry, &done));
             }
             Err(e) => {

@@ -14,12 +14,12 @@ use std::collections::{BTreeMap, HashSet};
 use serde::Serialize;
 
 use super::{Changes, Verb};
-use crate::network::catalogue::Entry;
-use crate::output::Outcome;
-use crate::settings::Settings;
+use crate::catalogue::Entry;
+use crate::ground::text::{Column, Table, human_bytes};
+use crate::ground::version::{PythonVersion, Request, Variant, label};
+use crate::interface::output::Outcome;
+use crate::interface::settings::Settings;
 use crate::storage::store::Store;
-use crate::text::{Column, Table, human_bytes};
-use crate::version::{PythonVersion, Request, Variant, label};
 
 #[derive(Serialize)]
 struct Available {
@@ -177,11 +177,11 @@ fn run(s: &Settings, args: &List, side: Side) -> anyhow::Result<Outcome> {
 /// another line's).
 fn refused(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        c.downcast_ref::<crate::network::catalogue::trust::TrustError>()
+        c.downcast_ref::<crate::catalogue::trust::TrustError>()
             .is_some()
             || matches!(
-                c.downcast_ref::<crate::network::catalogue::CatalogueError>(),
-                Some(crate::network::catalogue::CatalogueError::Untrusted(_))
+                c.downcast_ref::<crate::catalogue::CatalogueError>(),
+                Some(crate::catalogue::CatalogueError::Untrusted(_))
             )
     })
 }
@@ -212,7 +212,7 @@ fn installed_rows(s: &Settings) -> anyhow::Result<Vec<Installed>> {
     let staged: HashSet<String> = db.staged_names()?.into_iter().collect();
     let current = current_entry(s, &db);
     let store = Store::new(s.home.store());
-    let running = crate::inuse::process_counts(&s.home.store());
+    let running = crate::ground::inuse::process_counts(&s.home.store());
     Ok(db
         .entries()?
         .into_iter()
@@ -298,7 +298,7 @@ fn order<'a>(version: &str, variant: Variant, build: Option<&'a str>) -> Order<'
     (
         Reverse(PythonVersion::parse(version)),
         variant,
-        Reverse(crate::version::build_rank(build)),
+        Reverse(crate::ground::version::build_rank(build)),
     )
 }
 

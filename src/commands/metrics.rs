@@ -1,8 +1,8 @@
 //! `pyswap metrics`: the metrics for fleet dashboards (see `metrics`), on stdout.
 
 use super::{Changes, Verb};
-use crate::output::Outcome;
-use crate::settings::Settings;
+use crate::interface::output::Outcome;
+use crate::interface::settings::Settings;
 use crate::storage::db::Db;
 
 #[derive(Debug, clap::Args)]
@@ -15,7 +15,7 @@ impl Verb for Metrics {
 
     fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
         let db = Db::open_home_read(&s.home)?;
-        let text = crate::metrics::render(s, db.as_ref())?;
+        let text = crate::interface::metrics::render(s, db.as_ref())?;
         s.out.data(&text)?;
         Outcome::of(&serde_json::json!({ "text": text }))
     }

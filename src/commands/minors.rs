@@ -6,10 +6,10 @@
 use serde::Serialize;
 
 use super::{Changes, Verb};
-use crate::output::Outcome;
-use crate::settings::Settings;
+use crate::ground::text::{Column, Table};
+use crate::interface::output::Outcome;
+use crate::interface::settings::Settings;
 use crate::storage::profile::Profiles;
-use crate::text::{Column, Table};
 
 /// One element of `pyswap minors --json` (docs/json.md).
 #[derive(Serialize)]

@@ -7,15 +7,15 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::{Changes, Pre, Verb};
+use crate::catalogue::{self, Entry};
+use crate::domain::mirror;
+use crate::ground::platform::Platform;
+use crate::ground::version::Request;
+use crate::interface::output::Outcome;
+use crate::interface::settings::Settings;
 use crate::network::cache::DownloadCache;
-use crate::network::catalogue::{self, Entry};
 use crate::network::fetch::{DownloadSpec, FetchError, Fetcher, file_url_path};
-use crate::network::mirror;
-use crate::output::Outcome;
-use crate::platform::Platform;
-use crate::settings::Settings;
 use crate::storage::lock::{self, Mode};
-use crate::version::Request;
 
 #[derive(Serialize)]
 struct Report {
@@ -133,7 +133,7 @@ fn run(
     platforms: &[Platform],
     urls: Urls<'_>,
     pre: bool,
-    signing: Option<&crate::network::catalogue::trust::Signing<'_>>,
+    signing: Option<&crate::catalogue::trust::Signing<'_>>,
 ) -> anyhow::Result<Outcome> {
     let requests: Vec<Request> = requests
         .iter()
@@ -215,7 +215,7 @@ fn run(
     report.catalogue = path.display().to_string();
     if let Some(how) = signing {
         let before = mirror_dir.signature()?;
-        let (text, comment) = crate::network::catalogue::trust::sign_bytes(
+        let (text, comment) = crate::catalogue::trust::sign_bytes(
             &path.display().to_string(),
             &bytes,
             before.as_deref(),
@@ -252,7 +252,7 @@ fn mirror_one(
     let sha256 = entry
         .sha256
         .clone()
-        .ok_or_else(|| crate::install::InstallError::NoDigest(entry.key.clone()))?;
+        .ok_or_else(|| crate::domain::install::InstallError::NoDigest(entry.key.clone()))?;
     let (rel_url, rel_path) = mirror::layout(entry)?;
     let target = dir.path.join(&rel_path);
     let parent = target.parent().unwrap_or(&dir.path).to_owned();
@@ -321,7 +321,7 @@ fn mirror_one(
     // written (a wrong sha256) or retried leaves nothing behind in the mirror.
     let made: std::cell::RefCell<Vec<String>> = std::cell::RefCell::new(Vec::new());
     let outcome = fetcher.download(&spec, &progress, |r| {
-        let (mut f, tmp) = crate::nofollow::temp_file(&release, &file_name)?;
+        let (mut f, tmp) = crate::ground::nofollow::temp_file(&release, &file_name)?;
         made.borrow_mut().push(tmp.clone());
         io::copy(r, &mut f).and_then(|_| f.sync_all())?;
         Ok::<_, io::Error>(tmp)
@@ -332,7 +332,7 @@ fn mirror_one(
     };
     for tmp in made.into_inner() {
         if Some(&tmp) != kept.as_ref() {
-            crate::nofollow::discard(&release, &tmp);
+            crate::ground::nofollow::discard(&release, &tmp);
         }
     }
     let (copied, done) = outcome?;
@@ -341,8 +341,8 @@ fn mirror_one(
         path: parent.clone(),
         error,
     })?;
-    crate::nofollow::publish(&release, &tmp, &file_name).map_err(|e| {
-        crate::nofollow::discard(&release, &tmp);
+    crate::ground::nofollow::publish(&release, &tmp, &file_name).map_err(|e| {
+        crate::ground::nofollow::discard(&release, &tmp);
         io_err(&target)(e)
     })?;
     if remote && spec.local.is_none() {

@@ -30,8 +30,8 @@ mod error;
 pub(crate) use args::{Force, Pre, Signature};
 pub(crate) use error::CommandError;
 
-use crate::output::Outcome;
-use crate::settings::Settings;
+use crate::interface::output::Outcome;
+use crate::interface::settings::Settings;
 
 /// A command: what running it changes, and running it.
 pub(crate) trait Verb {
@@ -86,19 +86,19 @@ pub(crate) fn run(s: &Settings, verb: &dyn Verb) -> anyhow::Result<Outcome> {
         s.home.readable()?;
     }
     let result = verb.run(s);
-    crate::crash::timing("command:finished");
+    crate::ground::crash::timing("command:finished");
     if let Some(command) = changes.attempt {
         let refused = result
             .as_ref()
             .err()
-            .is_some_and(crate::exit::refuses_request);
-        crate::metrics::record_attempt(s, command, result.is_ok(), refused);
-        crate::crash::timing("command:change-recorded");
+            .is_some_and(crate::ground::exit::refuses_request);
+        crate::interface::metrics::record_attempt(s, command, result.is_ok(), refused);
+        crate::ground::crash::timing("command:change-recorded");
     }
     if !changes.state {
         return result;
     }
-    let Err(message) = crate::metrics::refresh_textfile(s) else {
+    let Err(message) = crate::interface::metrics::refresh_textfile(s) else {
         return result;
     };
     s.out.alert(&message);
@@ -109,7 +109,7 @@ pub(crate) fn run(s: &Settings, verb: &dyn Verb) -> anyhow::Result<Outcome> {
             Ok(outcome)
         }
         Err(mut err) => {
-            if let Some(doc) = err.downcast_mut::<crate::output::Documented>()
+            if let Some(doc) = err.downcast_mut::<crate::interface::output::Documented>()
                 && let serde_json::Value::Object(map) = &mut doc.document
             {
                 map.insert("metrics_error".into(), note);

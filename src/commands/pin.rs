@@ -5,8 +5,8 @@
 use serde::Serialize;
 
 use super::{Changes, Verb};
-use crate::output::Outcome;
-use crate::settings::Settings;
+use crate::interface::output::Outcome;
+use crate::interface::settings::Settings;
 use crate::storage::pin::{self, PinError};
 
 #[derive(Serialize)]
@@ -71,7 +71,7 @@ fn run(s: &Settings, request: Option<&str>, global: bool) -> anyhow::Result<Outc
         s.out.data(&format!(
             "{} (from {})\n",
             p.request,
-            crate::text::printable(&p.file.display().to_string())
+            crate::ground::text::printable(&p.file.display().to_string())
         ))?;
         (p.request, p.file, false)
     };
@@ -86,7 +86,7 @@ fn run(s: &Settings, request: Option<&str>, global: bool) -> anyhow::Result<Outc
 /// Whether nothing could satisfy `request`: no runtime in the store fits it, and the catalogue
 /// (read without the network: the embedded one, or the cached copy of a remote one) resolves
 /// nothing for it. A catalogue that cannot be read offline decides nothing: no warning then.
-fn fits_nothing(s: &Settings, request: &crate::version::Request) -> bool {
+fn fits_nothing(s: &Settings, request: &crate::ground::version::Request) -> bool {
     let installed = crate::storage::db::Db::open_home_read(&s.home)
         .ok()
         .flatten()

@@ -7,10 +7,10 @@
 use serde::Serialize;
 
 use super::{Changes, Verb};
-use crate::output::Outcome;
-use crate::settings::Settings;
+use crate::ground::text::{Column, Table};
+use crate::interface::output::Outcome;
+use crate::interface::settings::Settings;
 use crate::storage::profile::Profiles;
-use crate::text::{Column, Table};
 
 /// One element of `pyswap ps --json` (docs/json.md): its flags are the document's fields.
 #[derive(Serialize)]
@@ -81,12 +81,12 @@ fn scan(s: &Settings) -> anyhow::Result<(Vec<Running>, usize)> {
         .and_then(|n| profiles.generation_entry(&s.profile, n));
     let old = profiles.old_entries(&s.profile, &gens);
     let mut rows = Vec::new();
-    let scan = crate::inuse::scan(&s.home.store(), crate::inuse::Uses::Runs, None);
+    let scan = crate::ground::inuse::scan(&s.home.store(), crate::ground::inuse::Uses::Runs, None);
     // Another user's processes cannot be inspected unless pyswap is root: say how many, on
     // stderr (the JSON array stays the rows), so that "nothing runs" is never said for them.
     let hidden = scan.hidden.len();
     if hidden > 0 {
-        let n = crate::text::count(hidden as u64, "process", "processes");
+        let n = crate::ground::text::count(hidden as u64, "process", "processes");
         s.out.warn(&if rustix::process::geteuid().is_root() {
             format!("{n} could not be inspected (`/proc` refused their mappings); they may run a runtime of this store")
         } else {
@@ -94,17 +94,17 @@ fn scan(s: &Settings) -> anyhow::Result<(Vec<Running>, usize)> {
         });
     }
     for p in scan.processes {
-        let venv = crate::venv::of_process(p.pid);
+        let venv = crate::domain::venv::of_process(p.pid);
         let follows = venv
             .as_deref()
-            .is_some_and(|v| crate::venv::following(&s.home, v).is_some());
-        let unit = crate::units::of_process(p.pid);
+            .is_some_and(|v| crate::domain::venv::following(&s.home, v).is_some());
+        let unit = crate::ground::units::of_process(p.pid);
         for entry in &p.entries {
             let row = entries.iter().find(|e| &e.name == entry);
             let generation = gens.iter().rev().find(|g| &g.entry_name == entry);
             rows.push(Running {
                 pid: p.pid,
-                user: crate::inuse::user_name(p.uid),
+                user: crate::ground::inuse::user_name(p.uid),
                 command: p.command.clone(),
                 entry: entry.clone(),
                 version: row.map(|r| r.version.clone()),
@@ -116,7 +116,9 @@ fn scan(s: &Settings) -> anyhow::Result<(Vec<Running>, usize)> {
                 old_runtime: old.contains(entry),
                 unit: unit.as_ref().map(|u| u.system.clone()),
                 user_unit: unit.as_ref().and_then(|u| u.user.clone()),
-                restartable: unit.as_ref().is_some_and(crate::units::Unit::restartable),
+                restartable: unit
+                    .as_ref()
+                    .is_some_and(crate::ground::units::Unit::restartable),
                 venv: venv.as_ref().map(|v| v.display().to_string()),
                 venv_follows_profile: follows,
             });
@@ -169,12 +171,12 @@ fn restart_list(s: &Settings, rows: &[Running]) -> anyhow::Result<Outcome> {
         .map(|r| r.pid)
         .collect();
     if !others.is_empty() {
-        let pids = crate::text::comma_list(&others);
+        let pids = crate::ground::text::comma_list(&others);
         s.out.warn(&format!(
             "{} on an older build {} outside a system service (a login session, a user's own unit, or no unit: pid {pids}); restart {} by hand",
-            crate::text::count(others.len() as u64, "process", "processes"),
-            crate::text::plural(others.len() as u64, "runs", "run"),
-            crate::text::plural(others.len() as u64, "it", "them"),
+            crate::ground::text::count(others.len() as u64, "process", "processes"),
+            crate::ground::text::plural(others.len() as u64, "runs", "run"),
+            crate::ground::text::plural(others.len() as u64, "it", "them"),
         ));
     }
     if s.out.json {
@@ -203,7 +205,7 @@ fn table(rows: &[Running]) -> String {
     for r in rows {
         let version = r.version.as_deref().map_or_else(
             || "(unregistered)".into(),
-            |v| crate::version::label(v, &r.variant, r.build.as_deref()),
+            |v| crate::ground::version::label(v, &r.variant, r.build.as_deref()),
         );
         t.row([
             r.pid.to_string(),
@@ -215,10 +217,10 @@ fn table(rows: &[Running]) -> String {
                 || r.unit.clone().unwrap_or_else(|| "-".into()),
                 |u| format!("{u} (user)"),
             ),
-            crate::text::printable(&r.command).into_owned(),
+            crate::ground::text::printable(&r.command).into_owned(),
         ]);
         if let Some(v) = &r.venv {
-            let v = crate::text::printable(v);
+            let v = crate::ground::text::printable(v);
             t.note(if r.venv_follows_profile {
                 format!(
                     "         venv {v} (made from a profile path: it follows the profile; `pyswap venv adopt {v}` keeps it on one build)"

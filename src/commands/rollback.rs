@@ -6,8 +6,8 @@ use serde::Serialize;
 
 use super::{Changes, CommandError, Force, Verb};
 use crate::activation::{self, MinorChange};
-use crate::output::Outcome;
-use crate::settings::Settings;
+use crate::interface::output::Outcome;
+use crate::interface::settings::Settings;
 use crate::storage::profile::{CurrentLink, ProfileError, Profiles};
 use crate::storage::store::Store;
 
@@ -28,7 +28,7 @@ struct RolledBack<'a> {
     minor_change: Option<MinorChange>,
     previous_runtime_processes: Option<u64>,
     following_venv_processes: Vec<activation::Following>,
-    venvs: Vec<crate::venv::Update>,
+    venvs: Vec<crate::domain::venv::Update>,
     repaired: Vec<String>,
     /// Nothing was changed: this is what the command would do.
     dry_run: bool,
@@ -110,7 +110,7 @@ fn run(s: &Settings, to: Option<u64>, force: Force, dry_run: bool) -> anyhow::Re
         && !v.ok
         && changed
     {
-        let at = crate::clock::rfc3339(v.created);
+        let at = crate::ground::clock::rfc3339(v.created);
         if !force.force {
             return Err(CommandError::FailedGeneration {
                 profile: s.profile.clone(),

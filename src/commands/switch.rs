@@ -4,11 +4,11 @@
 
 use super::{Changes, Force, Pre, Verb};
 use crate::activation;
-use crate::output::Outcome;
-use crate::settings::Settings;
+use crate::ground::version::Request;
+use crate::interface::output::Outcome;
+use crate::interface::settings::Settings;
 use crate::storage::db::Db;
 use crate::storage::pin;
-use crate::version::Request;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:

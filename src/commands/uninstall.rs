@@ -2,7 +2,7 @@
 //! what `gc` would free for them: their generations that are not current, then the entries.
 //!
 //! It never removes a runtime a profile runs now (switch away first) or one a running process
-//! uses (it would be kept anyway: see [`crate::gc`]). A runtime a minor path leads to or a
+//! uses (it would be kept anyway: see [`crate::domain::gc`]). A runtime a minor path leads to or a
 //! registered venv runs on is removed only with `--force`, which says what that breaks: the
 //! minor path is removed (venvs made from it stop working) and the venv is forgotten (it stops
 //! working). Everything else is done by gc's own steps under the exclusive gc lock, limited to
@@ -13,14 +13,14 @@ use std::collections::HashSet;
 use serde::Serialize;
 
 use super::{Changes, CommandError, Verb};
-use crate::gc::{self, Scope};
-use crate::output::Outcome;
-use crate::settings::Settings;
+use crate::domain::gc::{self, Scope};
+use crate::ground::text::{count, human_bytes};
+use crate::ground::version::Request;
+use crate::interface::output::Outcome;
+use crate::interface::settings::Settings;
 use crate::storage::db::{Db, EntryRow};
 use crate::storage::lock::{self, Mode};
 use crate::storage::profile::Profiles;
-use crate::text::{count, human_bytes};
-use crate::version::Request;
 
 /// Why an uninstall was refused; nothing was removed.
 #[derive(Debug, thiserror::Error)]
@@ -42,10 +42,10 @@ pub(crate) enum UninstallError {
     },
 }
 
-crate::exit::register!(UninstallError);
-impl crate::exit::Reason for UninstallError {
-    fn status(&self) -> crate::exit::ExitStatus {
-        crate::exit::ExitStatus::Failure
+crate::ground::exit::register!(UninstallError);
+impl crate::ground::exit::Reason for UninstallError {
+    fn status(&self) -> crate::ground::exit::ExitStatus {
+        crate::ground::exit::ExitStatus::Failure
     }
 
     fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
@@ -234,7 +234,7 @@ impl Holder {
 /// others (minor paths, registered venvs), which only `--force` releases.
 fn check(s: &Settings, db: &Db, targets: &[EntryRow]) -> anyhow::Result<Vec<Holder>> {
     let profiles = Profiles::new(s.home.profiles());
-    let in_use = crate::inuse::process_counts(&s.home.store());
+    let in_use = crate::ground::inuse::process_counts(&s.home.store());
     for e in targets {
         for p in db.profiles()? {
             if let Some(n) = profiles.current(&p)?

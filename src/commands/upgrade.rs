@@ -6,12 +6,12 @@
 use super::{Changes, CommandError, Force, Verb};
 use crate::activation;
 use crate::activation::ActivationError;
-use crate::network::catalogue::Entry;
-use crate::output::Outcome;
-use crate::settings::Settings;
+use crate::catalogue::Entry;
+use crate::ground::version::{PythonVersion, Request, label};
+use crate::interface::output::Outcome;
+use crate::interface::settings::Settings;
 use crate::storage::db::{EntryRow, GenerationRow};
 use crate::storage::profile::Profiles;
-use crate::version::{PythonVersion, Request, label};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:

@@ -8,13 +8,13 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{Changes, Verb};
-use crate::output::Outcome;
-use crate::settings::Settings;
-use crate::spawn::Start;
+use crate::domain::venv::{self, Points, State, VenvError};
+use crate::ground::spawn::Start;
+use crate::ground::text::{Column, Table};
+use crate::interface::output::Outcome;
+use crate::interface::settings::Settings;
 use crate::storage::db::{Db, VenvRow};
 use crate::storage::profile::Profiles;
-use crate::text::{Column, Table};
-use crate::venv::{self, Points, State, VenvError};
 
 /// `pyswap venv [COMMAND]`: alone, it lists the registered venvs (as `pyswap minors` lists).
 #[derive(Debug, clap::Args)]
@@ -302,7 +302,7 @@ fn adopt(s: &Settings, path: &Path) -> anyhow::Result<Outcome> {
     };
     let now = entry.map(|e| db.entry_by_name(&e)).transpose()?.flatten();
     let minor_of = |r: &crate::storage::db::EntryRow| {
-        crate::version::minor_tag(&r.version, &r.variant).unwrap_or_default()
+        crate::ground::version::minor_tag(&r.version, &r.variant).unwrap_or_default()
     };
     // A venv's packages are built for its minor version: it is adopted onto a runtime of that
     // minor (the path it follows may lead to another one now), never moved across.
@@ -346,14 +346,13 @@ fn runtime_of_minor(
     {
         return Ok(Some(row));
     }
-    let of_minor = db
-        .entries()?
-        .into_iter()
-        .filter(|r| crate::version::minor_tag(&r.version, &r.variant).as_deref() == Some(minor));
+    let of_minor = db.entries()?.into_iter().filter(|r| {
+        crate::ground::version::minor_tag(&r.version, &r.variant).as_deref() == Some(minor)
+    });
     Ok(of_minor.max_by_key(|r| {
         (
             Some(r.version.as_str()) == version,
-            crate::version::PythonVersion::parse(&r.version),
+            crate::ground::version::PythonVersion::parse(&r.version),
             r.build.clone(),
             r.created,
         )
@@ -435,7 +434,7 @@ fn list(s: &Settings) -> anyhow::Result<Outcome> {
         Column::left("PATH").elide(),
     ]);
     for r in &rows {
-        let version = crate::version::label(
+        let version = crate::ground::version::label(
             r.version.as_deref().unwrap_or("?"),
             &r.variant,
             r.build.as_deref(),
@@ -453,7 +452,7 @@ fn list(s: &Settings) -> anyhow::Result<Outcome> {
                 (State::Changed, _) => "changed",
             }
             .to_owned(),
-            crate::text::printable(&r.path).into_owned(),
+            crate::ground::text::printable(&r.path).into_owned(),
         ]);
     }
     s.out.data(&t.render())?;
@@ -487,7 +486,7 @@ fn remove(s: &Settings, path: &Path, delete: bool, force: bool) -> anyhow::Resul
         // next import.
         let running = venv::processes_of(&s.home.store(), Path::new(&row.path));
         if !running.is_empty() {
-            let pids = crate::text::comma_list(&running);
+            let pids = crate::ground::text::comma_list(&running);
             if !force {
                 return Err(VenvError::Running {
                     path: PathBuf::from(&row.path),

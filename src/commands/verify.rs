@@ -6,14 +6,14 @@ use std::collections::HashSet;
 use serde::Serialize;
 
 use super::{Changes, Verb};
-use crate::install;
-use crate::output::Outcome;
-use crate::settings::Settings;
+use crate::domain::install;
+use crate::domain::verify::{Finding, Findings, Problem, VerifyError, audit};
+use crate::ground::text::human_bytes;
+use crate::interface::output::Outcome;
+use crate::interface::settings::Settings;
 use crate::storage::lock::{self, Mode};
 use crate::storage::profile::Profiles;
 use crate::storage::store::Store;
-use crate::text::human_bytes;
-use crate::verify::{Finding, Findings, Problem, VerifyError, audit};
 
 #[derive(Serialize)]
 struct Verified {
@@ -74,7 +74,7 @@ fn run(s: &Settings, repair: bool) -> anyhow::Result<Outcome> {
     let took = started.elapsed();
     s.out.say(&format!(
         "checked {} ({} files, {}) in {:.2}s",
-        crate::text::count(findings.entries, "store entry", "store entries"),
+        crate::ground::text::count(findings.entries, "store entry", "store entries"),
         findings.files,
         human_bytes(findings.bytes),
         took.as_secs_f64()
@@ -85,7 +85,7 @@ fn run(s: &Settings, repair: bool) -> anyhow::Result<Outcome> {
             db.record_tree(name, index)?;
         }
         let mut roots = Profiles::new(s.home.profiles()).reachable_entries(&HashSet::new())?;
-        roots.extend(crate::inuse::entries_in_use(&s.home.store()).into_keys());
+        roots.extend(crate::ground::inuse::entries_in_use(&s.home.store()).into_keys());
         for p in findings
             .problems
             .iter_mut()
@@ -172,7 +172,7 @@ fn fix(
                 .ok()
                 .and_then(|m| m.modified().ok())
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or_else(crate::clock::now_unix, |d| {
+                .map_or_else(crate::ground::clock::now_unix, |d| {
                     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
                 });
             db.insert_recovered_generation(profile, n, &row, created)?;
@@ -193,18 +193,20 @@ fn remove_added(store: &Store, db: &crate::storage::db::Db, name: &str) -> anyho
         .entry_by_name(name)?
         .ok_or_else(|| anyhow::anyhow!("it has no row any more"))?;
     let root = store.path(name);
-    let mut nodes = crate::tree::scan(&root)?;
+    let mut nodes = crate::ground::tree::scan(&root)?;
     let index = db.entry_tree(name)?;
-    let added = match crate::verify::standing(&root, &mut nodes, &row, index.as_deref()) {
-        crate::verify::Standing::Added(added) => added,
-        crate::verify::Standing::Intact => return Ok(()),
-        crate::verify::Standing::Damaged(_) => anyhow::bail!("its installed files changed too"),
+    let added = match crate::domain::verify::standing(&root, &mut nodes, &row, index.as_deref()) {
+        crate::domain::verify::Standing::Added(added) => added,
+        crate::domain::verify::Standing::Intact => return Ok(()),
+        crate::domain::verify::Standing::Damaged(_) => {
+            anyhow::bail!("its installed files changed too")
+        }
     };
     // Deepest first, so that an added directory is empty by its turn.
     let mut ordered: Vec<&String> = added.iter().collect();
     ordered.sort_by_key(|p| std::cmp::Reverse(p.matches('/').count()));
     for rel in ordered {
-        crate::remove::remove_from_sealed(&root.join(rel))?;
+        crate::ground::remove::remove_from_sealed(&root.join(rel))?;
     }
     Ok(())
 }

@@ -27,10 +27,10 @@ pub(crate) enum CacheError {
     Io { path: PathBuf, error: io::Error },
 }
 
-crate::exit::register!(CacheError);
-impl crate::exit::Reason for CacheError {
-    fn status(&self) -> crate::exit::ExitStatus {
-        crate::exit::ExitStatus::Failure
+crate::ground::exit::register!(CacheError);
+impl crate::ground::exit::Reason for CacheError {
+    fn status(&self) -> crate::ground::exit::ExitStatus {
+        crate::ground::exit::ExitStatus::Failure
     }
 }
 
@@ -108,7 +108,7 @@ impl DownloadCache {
         }
         let path = self.path(sha256)?;
         fs::rename(&partial, &path).map_err(|e| self.io(e))?;
-        crate::crash::point("cache:admitted");
+        crate::ground::crash::point("cache:admitted");
         Self::touch(&path);
         self.prune(self.max_bytes, Some(sha256), false)?;
         Ok(())
@@ -176,7 +176,7 @@ impl DownloadCache {
             if keep.is_some_and(|k| path.file_name().is_some_and(|n| n == k)) {
                 continue;
             }
-            if dry_run || crate::remove::remove_tree(&path).is_ok() {
+            if dry_run || crate::ground::remove::remove_tree(&path).is_ok() {
                 total -= size;
                 pruned.files += 1;
                 pruned.bytes += size;

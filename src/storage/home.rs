@@ -9,7 +9,7 @@
 //! first use. Like ssh's `StrictModes` for `~/.ssh`, the home and its fixed subdirectories must
 //! be real directories (not symlinks), owned by the user running pyswap or by root, and not
 //! writable by group or others; otherwise a command that writes refuses, naming the path and the
-//! fix. Deleting then goes through [`crate::remove`], which never follows a symlink.
+//! fix. Deleting then goes through [`crate::ground::remove`], which never follows a symlink.
 
 use std::fs;
 use std::io;
@@ -57,14 +57,14 @@ pub(crate) enum HomeError {
     },
 }
 
-crate::exit::register!(HomeError);
-impl crate::exit::Reason for HomeError {
-    fn status(&self) -> crate::exit::ExitStatus {
+crate::ground::exit::register!(HomeError);
+impl crate::ground::exit::Reason for HomeError {
+    fn status(&self) -> crate::ground::exit::ExitStatus {
         match self {
             Self::Create { error, .. } | Self::Unusable { error, .. } => {
-                crate::exit::Reason::status(error)
+                crate::ground::exit::Reason::status(error)
             }
-            _ => crate::exit::ExitStatus::Failure,
+            _ => crate::ground::exit::ExitStatus::Failure,
         }
     }
 
@@ -75,7 +75,7 @@ impl crate::exit::Reason for HomeError {
             ).into()),
             Self::Private { .. } => Some("run it as the home's owner, or have the owner open the home to you (`chmod o+rx` on it and `chmod o+r` on its pyswap.db, or the same for a group of yours)".into()),
             Self::NotAHome { .. } | Self::NotADirectory { .. } => Some("point PYSWAP_HOME at a new or empty directory (pyswap creates it), or at an existing pyswap home".into()),
-            Self::Create { error, .. } | Self::Unusable { error, .. } => crate::exit::Reason::help(error),
+            Self::Create { error, .. } | Self::Unusable { error, .. } => crate::ground::exit::Reason::help(error),
             _ => None,
         }
     }
@@ -398,7 +398,7 @@ fn check_dir(dir: &Path, follow: bool) -> Result<(), HomeError> {
             // Never "chown it to me": the home is its owner's (a service user's runtimes), and
             // root taking it would break that user's pyswap.
             {
-                let owner = crate::inuse::user_name(meta.uid());
+                let owner = crate::ground::inuse::user_name(meta.uid());
                 format!(
                     "run pyswap as its owner (`sudo -u {owner} pyswap …`), or use a home of your own (--home or PYSWAP_HOME)"
                 )

@@ -31,19 +31,19 @@ pub enum LockError {
     Io { path: PathBuf, error: io::Error },
 }
 
-crate::exit::register!(LockError);
-impl crate::exit::Reason for LockError {
-    fn status(&self) -> crate::exit::ExitStatus {
+crate::ground::exit::register!(LockError);
+impl crate::ground::exit::Reason for LockError {
+    fn status(&self) -> crate::ground::exit::ExitStatus {
         match self {
-            Self::Timeout { .. } => crate::exit::ExitStatus::Failure,
-            Self::Io { error, .. } => crate::exit::Reason::status(error),
+            Self::Timeout { .. } => crate::ground::exit::ExitStatus::Failure,
+            Self::Io { error, .. } => crate::ground::exit::Reason::status(error),
         }
     }
 
     fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
         match self {
             Self::Timeout { .. } => Some("another pyswap command is still running; retry when it is done, or raise --lock-timeout".into()),
-            Self::Io { error, .. } => crate::exit::Reason::help(error),
+            Self::Io { error, .. } => crate::ground::exit::Reason::help(error),
         }
     }
 }

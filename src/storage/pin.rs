@@ -7,7 +7,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::version::{Request, RequestError};
+use crate::ground::version::{Request, RequestError};
 
 pub(crate) const FILE: &str = ".python-version";
 
@@ -37,16 +37,16 @@ pub(crate) enum PinError {
     Missing(PathBuf),
 }
 
-crate::exit::register!(PinError);
-impl crate::exit::Reason for PinError {
+crate::ground::exit::register!(PinError);
+impl crate::ground::exit::Reason for PinError {
     fn refuses_request(&self) -> bool {
         !matches!(self, Self::Read { .. } | Self::Write { .. })
     }
 
-    fn status(&self) -> crate::exit::ExitStatus {
+    fn status(&self) -> crate::ground::exit::ExitStatus {
         match self {
-            Self::Write { error, .. } => crate::exit::Reason::status(error),
-            _ => crate::exit::ExitStatus::Failure,
+            Self::Write { error, .. } => crate::ground::exit::Reason::status(error),
+            _ => crate::ground::exit::ExitStatus::Failure,
         }
     }
 
@@ -56,7 +56,7 @@ impl crate::exit::Reason for PinError {
                 "name a version (`pyswap switch 3.12`), or pin one with `pyswap pin 3.12` (`--global` for this home)"
                     .into(),
             ),
-            Self::Write { error, .. } => crate::exit::Reason::help(error),
+            Self::Write { error, .. } => crate::ground::exit::Reason::help(error),
             Self::Untrusted { .. } => Some(
                 "name the version on the command line (`pyswap switch 3.12`), or fix the file"
                     .into(),

@@ -55,12 +55,12 @@ pub(crate) enum ProfileError {
     NoMinor { profile: String, minor: String },
 }
 
-crate::exit::register!(ProfileError);
-impl crate::exit::Reason for ProfileError {
-    fn status(&self) -> crate::exit::ExitStatus {
+crate::ground::exit::register!(ProfileError);
+impl crate::ground::exit::Reason for ProfileError {
+    fn status(&self) -> crate::ground::exit::ExitStatus {
         match self {
-            Self::Io { error, .. } => crate::exit::Reason::status(error),
-            _ => crate::exit::ExitStatus::Failure,
+            Self::Io { error, .. } => crate::ground::exit::Reason::status(error),
+            _ => crate::ground::exit::ExitStatus::Failure,
         }
     }
 
@@ -70,7 +70,7 @@ impl crate::exit::Reason for ProfileError {
                 "`pyswap rollback --to N` or `pyswap switch VERSION` puts the profile link back"
                     .into(),
             ),
-            Self::Io { error, .. } => crate::exit::Reason::help(error),
+            Self::Io { error, .. } => crate::ground::exit::Reason::help(error),
             Self::NoMinor { .. } => Some("`pyswap minors` lists them".into()),
             _ => None,
         }
@@ -404,7 +404,7 @@ impl Profiles {
             let _ = crate::storage::store::remove_tree(&tmp);
             return Err(Self::io(&tmp)(e));
         }
-        crate::crash::point("generation-dir:built");
+        crate::ground::crash::point("generation-dir:built");
         let dest = self.dir.join(&name);
         let placed = if fs::symlink_metadata(&dest).is_ok() {
             crate::storage::store::exchange(&tmp, &dest)
@@ -416,9 +416,9 @@ impl Profiles {
             let _ = crate::storage::store::remove_tree(&tmp);
             return Err(Self::io(&dest)(e));
         }
-        crate::crash::point("generation-dir:renamed");
+        crate::ground::crash::point("generation-dir:renamed");
         self.sync()?;
-        crate::crash::point("generation-dir:synced");
+        crate::ground::crash::point("generation-dir:synced");
         Ok(())
     }
 
@@ -429,9 +429,10 @@ impl Profiles {
         let path = self.profile_path(profile);
         let displaced = match fs::symlink_metadata(&path) {
             Ok(m) if !m.file_type().is_symlink() => {
-                let aside = self
-                    .dir
-                    .join(format!("{profile}.displaced-{}", crate::clock::now_unix()));
+                let aside = self.dir.join(format!(
+                    "{profile}.displaced-{}",
+                    crate::ground::clock::now_unix()
+                ));
                 fs::rename(&path, &aside).map_err(Self::io(&path))?;
                 Some(aside)
             }
@@ -681,16 +682,16 @@ impl Profiles {
     ) -> Result<(), ProfileError> {
         let tmp = self.temporary(name);
         symlink(target, &tmp).map_err(Self::io(&tmp))?;
-        crate::crash::point(points[0]);
+        crate::ground::crash::point(points[0]);
         let dest = self.dir.join(name);
         if let Err(e) = fs::rename(&tmp, &dest) {
             let _ = fs::remove_file(&tmp);
             return Err(Self::io(&dest)(e));
         }
-        crate::crash::point(points[1]);
+        crate::ground::crash::point(points[1]);
         if sync {
             self.sync()?;
-            crate::crash::point(points[2]);
+            crate::ground::crash::point(points[2]);
         }
         Ok(())
     }
@@ -764,7 +765,7 @@ fn bears_seal((top, bin): (u64, Option<u64>), nanos: u32) -> bool {
 /// Sets `dir`'s modification time to now's second with `nanos` as its nanoseconds.
 fn stamp(dir: &Path, nanos: u32) -> io::Result<()> {
     use rustix::fs::{AtFlags, CWD, Timespec, Timestamps, utimensat};
-    let now = crate::clock::now_unix();
+    let now = crate::ground::clock::now_unix();
     let at = |nsec: i64| Timespec {
         tv_sec: now,
         tv_nsec: nsec,

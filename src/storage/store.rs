@@ -21,16 +21,16 @@ pub(crate) enum StoreError {
     Io { path: PathBuf, error: io::Error },
 }
 
-crate::exit::register!(StoreError);
-impl crate::exit::Reason for StoreError {
-    fn status(&self) -> crate::exit::ExitStatus {
+crate::ground::exit::register!(StoreError);
+impl crate::ground::exit::Reason for StoreError {
+    fn status(&self) -> crate::ground::exit::ExitStatus {
         let Self::Io { error, .. } = self;
-        crate::exit::Reason::status(error)
+        crate::ground::exit::Reason::status(error)
     }
 
     fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
         let Self::Io { error, .. } = self;
-        crate::exit::Reason::help(error)
+        crate::ground::exit::Reason::help(error)
     }
 }
 
@@ -194,15 +194,15 @@ impl Store {
     pub(crate) fn publish(&self, mut staging: Staging, name: &str) -> Result<PathBuf, StoreError> {
         let target = self.entry_path(name)?;
         staging.flushed().map_err(io_err(&staging.path))?;
-        crate::crash::point("store:synced");
+        crate::ground::crash::point("store:synced");
         if fs::symlink_metadata(&target).is_ok() {
             self.remove(name)?;
         }
         fs::rename(&staging.path, &target).map_err(io_err(&target))?;
         staging.published = true;
-        crate::crash::point("store:renamed");
+        crate::ground::crash::point("store:renamed");
         sync_dir(&self.dir).map_err(io_err(&self.dir))?;
-        crate::crash::point("store:dir-synced");
+        crate::ground::crash::point("store:dir-synced");
         Ok(target)
     }
 
@@ -219,7 +219,7 @@ impl Store {
         staging.flushed().map_err(io_err(&staging.path))?;
         match exchange(&staging.path, &target) {
             Ok(()) => {
-                crate::crash::point("store:exchanged");
+                crate::ground::crash::point("store:exchanged");
                 sync_dir(&self.dir).map_err(io_err(&self.dir))?;
                 // `staging` now holds the old tree; dropping it deletes that.
                 drop(staging);
@@ -250,18 +250,18 @@ impl Store {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 r => r.map_err(io_err(&from))?,
             }
-            crate::crash::point("store:moved-to-trash");
+            crate::ground::crash::point("store:moved-to-trash");
             trashes.push(trash);
         }
         if trashes.is_empty() {
             return Ok(());
         }
         sync_dir(&self.dir).map_err(io_err(&self.dir))?;
-        crate::crash::point("store:trashed");
+        crate::ground::crash::point("store:trashed");
         trashes
             .par_iter()
             .try_for_each(|trash| remove_tree(trash).map_err(io_err(trash)))?;
-        crate::crash::point("store:trash-deleted");
+        crate::ground::crash::point("store:trash-deleted");
         Ok(())
     }
 
@@ -336,8 +336,8 @@ pub(crate) fn du(path: &Path) -> u64 {
 }
 
 /// Deletes a tree whose directories may be read-only, never following a symlink or crossing a
-/// mount (see [`crate::remove`]).
-pub use crate::remove::remove_tree;
+/// mount (see [`crate::ground::remove`]).
+pub use crate::ground::remove::remove_tree;
 
 /// fsync of a directory, so a rename or unlink in it is durable.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {

@@ -201,7 +201,9 @@ fn a_layer_with_a_folder_has_all_its_modules_in_it() {
     }
     assert!(misplaced.is_empty(), "{misplaced:#?}");
     assert!(
-        folders.contains("storage") && folders.contains("network"),
+        ["ground", "storage", "network", "domain", "interface"]
+            .iter()
+            .all(|f| folders.contains(*f)),
         "{folders:?}"
     );
 }
@@ -301,18 +303,21 @@ fn every_error_reason_is_registered_beside_its_impl() {
     for f in files {
         let text = code(&f);
         for line in text.lines() {
-            let Some(rest) = line.trim().strip_prefix("impl crate::exit::Reason for ") else {
+            let Some(rest) = line
+                .trim()
+                .strip_prefix("impl crate::ground::exit::Reason for ")
+            else {
                 continue;
             };
             let ty = rest.trim_end_matches(" {").trim();
-            if !text.contains(&format!("crate::exit::register!({ty});")) {
+            if !text.contains(&format!("crate::ground::exit::register!({ty});")) {
                 missing.push(format!("{}: {ty}", f.display()));
             }
         }
     }
     assert!(
         missing.is_empty(),
-        "add `crate::exit::register!(T);`: {missing:?}"
+        "add `crate::ground::exit::register!(T);`: {missing:?}"
     );
 }
 
@@ -325,7 +330,7 @@ fn every_process_is_started_through_the_one_runner() {
     rust_files(&root().join("src"), &mut files);
     let mut found = Vec::new();
     for f in files {
-        if f.ends_with("src/spawn.rs") {
+        if f.ends_with("src/ground/spawn.rs") {
             continue;
         }
         let text = code(&f);

@@ -122,8 +122,8 @@ fn the_stdlib_has_its_bytecode_and_another_user_imports_from_it() {
 
 fn has_bytecode_another_user_imports(t: &TestContext) {
     let entry = current_entry(t);
-    let nodes = pyswap::tree::scan(&entry).unwrap();
-    let (with, all) = pyswap::bytecode::coverage(&nodes);
+    let nodes = pyswap::ground::tree::scan(&entry).unwrap();
+    let (with, all) = pyswap::domain::bytecode::coverage(&nodes);
     assert!(all > 1000, "{all} sources: the packer dropped the stdlib");
     assert!(with * 100 >= all * 99, "{with} of {all} have bytecode");
     // Compiled for a fixed path, not the staging directory it was compiled in.
@@ -258,7 +258,7 @@ fn verify_repair_restores_a_damaged_compiled_entry_byte_for_byte() {
 
 fn repair_restores_bytecode(t: &TestContext) {
     let entry = current_entry(t);
-    let pyc = pyswap::tree::scan(&entry)
+    let pyc = pyswap::ground::tree::scan(&entry)
         .unwrap()
         .into_iter()
         .find(|n| n.path.contains("/json/__pycache__/decoder."))
@@ -298,7 +298,7 @@ fn compilers(home: &std::path::Path) -> Vec<String> {
     let mut found = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         if let Ok(cmd) = std::fs::read(e.path().join("cmdline"))
-            && String::from_utf8_lossy(&cmd).contains(pyswap::bytecode::WORKER_MARK)
+            && String::from_utf8_lossy(&cmd).contains(pyswap::domain::bytecode::WORKER_MARK)
             && std::fs::read_link(e.path().join("cwd")).is_ok_and(|d| d.starts_with(home))
         {
             found.push(e.file_name().to_string_lossy().into_owned());
@@ -477,8 +477,8 @@ fn an_archive_that_ships_bytecode_keeps_it_and_gets_the_rest() {
     t.add_archive(version, archive, Compression::Gz);
     t.run(&["switch", version]).ok();
     let entry = current_entry(&t);
-    let nodes = pyswap::tree::scan(&entry).unwrap();
-    let (with, all) = pyswap::bytecode::coverage(&nodes);
+    let nodes = pyswap::ground::tree::scan(&entry).unwrap();
+    let (with, all) = pyswap::domain::bytecode::coverage(&nodes);
     assert_eq!(with, all, "every source has its bytecode");
     let os_pyc = nodes
         .iter()

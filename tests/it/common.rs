@@ -265,10 +265,10 @@ impl TestContext {
         assert!(db.integrity_ok().unwrap());
         for e in db.entries().unwrap() {
             let root = self.home.join("store").join(&e.name);
-            let mut nodes = pyswap::tree::scan(&root)
+            let mut nodes = pyswap::ground::tree::scan(&root)
                 .unwrap_or_else(|err| panic!("row {} has no complete tree: {err}", e.name));
             assert_eq!(
-                pyswap::tree::digest(&mut nodes),
+                pyswap::ground::tree::digest(&mut nodes),
                 e.tree_digest,
                 "tree of {} does not match its digest",
                 e.name
@@ -424,7 +424,7 @@ pub fn synthetic_tar(
     // bytes for each source (pyswap writes, hashes and seals them as it would real ones).
     let compile = format!(
         "if [ \"${{10}}\" = {mark} ]; then\n  IFS= read -r n; dd bs=1 count=\"$n\" of=/dev/null 2>/dev/null\n  printf 'T fake-{tag}\\n'; i=0\n  while IFS= read -r p; do d=\"stand-in bytecode of $p\"; printf 'P %d %d\\n%s' \"$i\" \"${{#d}}\" \"$d\"; i=$((i+1)); done\n  printf 'D\\n'; exit 0\nfi\n",
-        mark = pyswap::bytecode::WORKER_MARK,
+        mark = pyswap::domain::bytecode::WORKER_MARK,
         tag = short.replace('.', ""),
     );
     let script = match fake {

@@ -177,7 +177,7 @@ pub struct Checked {
     pub version: String,
     pub current: bool,
     pub ok: bool,
-    pub reports: Vec<pyswap::validate::Report>,
+    pub reports: Vec<pyswap::domain::validate::Report>,
     /// Set when a check failed: the document carries the error too.
     #[serde(default)]
     pub error: Option<ErrorBody>,

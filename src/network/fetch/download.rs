@@ -1,6 +1,6 @@
 //! Streaming an artifact: a producer thread per try reads the body, hashes it, appends it to
 //! the `.partial` file and hands it to the consumer; resuming replays the `.partial` first.
-//! A download-cache archive is mapped instead (`crate::mapped`: pyswap wrote it, nobody
+//! A download-cache archive is mapped instead (`crate::ground::mapped`: pyswap wrote it, nobody
 //! truncates it): the consumer reads the mapping and a thread hashes the same pages, so no
 //! byte is copied through a channel.
 
@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
-use crate::mapped::Mapped;
+use crate::ground::mapped::Mapped;
 
 use super::{
     Failure, FetchError, Fetcher, MAX_ARTIFACT_BYTES, Progress, Validators, error_chain,
@@ -98,7 +98,7 @@ impl Fetcher {
                 progress: Arc::clone(progress),
             };
             let mut download = producer.spawn()?;
-            crate::crash::timing("download:started");
+            crate::ground::crash::timing("download:started");
             let out = consume(&mut download);
             let done = download.finish()?;
             if done.sha256 != spec.sha256 {

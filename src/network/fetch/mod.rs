@@ -172,10 +172,10 @@ pub enum FetchError {
     Client(String),
 }
 
-crate::exit::register!(FetchError);
-impl crate::exit::Reason for FetchError {
-    fn status(&self) -> crate::exit::ExitStatus {
-        crate::exit::ExitStatus::Failure
+crate::ground::exit::register!(FetchError);
+impl crate::ground::exit::Reason for FetchError {
+    fn status(&self) -> crate::ground::exit::ExitStatus {
+        crate::ground::exit::ExitStatus::Failure
     }
 
     fn help(&self) -> Option<std::borrow::Cow<'static, str>> {
@@ -189,7 +189,7 @@ impl crate::exit::Reason for FetchError {
             Self::Failed { .. } | Self::GaveUp { .. } => "nothing was changed; an archive download that was cut off resumes where it stopped at the next try",
             Self::Offline { .. } => "run it without --offline",
             Self::TooLarge { .. } => "the server sent more than pyswap accepts (for an archive: the size the catalogue gives; for a catalogue: 64 MiB); nothing was installed",
-            Self::Write { error, .. } => return crate::exit::Reason::help(error),
+            Self::Write { error, .. } => return crate::ground::exit::Reason::help(error),
             Self::File { .. } | Self::Client(_) => return None,
         }.into())
     }

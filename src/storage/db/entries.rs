@@ -27,16 +27,16 @@ pub struct EntryRow {
 impl EntryRow {
     /// `3.11.7+20240107`: the version, variant and build, as human output shows a runtime.
     pub(crate) fn label(&self) -> String {
-        crate::version::label(&self.version, &self.variant, self.build.as_deref())
+        crate::ground::version::label(&self.version, &self.variant, self.build.as_deref())
     }
 
     /// Whether this installed runtime is one `request` asks for (its key, or its version,
     /// variant and build).
-    pub(crate) fn fits(&self, request: &crate::version::Request) -> bool {
+    pub(crate) fn fits(&self, request: &crate::ground::version::Request) -> bool {
         let fits = request.key().map_or_else(
             || {
-                let variant = crate::version::Variant::from_row(&self.variant);
-                crate::version::PythonVersion::parse(&self.version)
+                let variant = crate::ground::version::Variant::from_row(&self.variant);
+                crate::ground::version::PythonVersion::parse(&self.version)
                     .is_some_and(|v| request.matches(&v))
                     && variant == Some(request.variant())
             },

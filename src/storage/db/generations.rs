@@ -28,12 +28,12 @@ impl GenerationRow {
 
     /// `3.11.7+20240107`: the version, variant and build, as human output shows a runtime.
     pub(crate) fn label(&self) -> String {
-        crate::version::label(&self.version, &self.variant, self.build.as_deref())
+        crate::ground::version::label(&self.version, &self.variant, self.build.as_deref())
     }
 
-    /// `3.11`, `3.13t`: the minor version and variant (see [`crate::version::minor_tag`]).
+    /// `3.11`, `3.13t`: the minor version and variant (see [`crate::ground::version::minor_tag`]).
     pub(crate) fn minor(&self) -> Option<String> {
-        crate::version::minor_tag(&self.version, &self.variant)
+        crate::ground::version::minor_tag(&self.version, &self.variant)
     }
 }
 
@@ -156,7 +156,7 @@ impl Db {
         )
         .map_err(err)?;
         materialise(n).map_err(DbError::Hook)?;
-        crate::crash::point("generation:before-commit");
+        crate::ground::crash::point("generation:before-commit");
         tx.commit().map_err(err)?;
         Ok(n)
     }

@@ -59,13 +59,13 @@ pub enum DbError {
     TooOld { path: PathBuf, found: i64 },
 }
 
-crate::exit::register!(DbError);
+crate::ground::exit::register!(DbError);
 
-impl crate::exit::Reason for DbError {
-    fn status(&self) -> crate::exit::ExitStatus {
+impl crate::ground::exit::Reason for DbError {
+    fn status(&self) -> crate::ground::exit::ExitStatus {
         match self {
-            Self::TooOld { .. } => crate::exit::ExitStatus::Failure,
-            _ => crate::exit::ExitStatus::Error,
+            Self::TooOld { .. } => crate::ground::exit::ExitStatus::Failure,
+            _ => crate::ground::exit::ExitStatus::Error,
         }
     }
 }

@@ -10,7 +10,7 @@ pub struct VenvRow {
     /// Absolute, without symlinks, as registered.
     pub path: String,
     pub profile: String,
-    /// `3.11`, `3.13t` (see [`crate::version::minor_tag`]).
+    /// `3.11`, `3.13t` (see [`crate::ground::version::minor_tag`]).
     pub minor: String,
     /// The store entry (directory name) its `pyvenv.cfg` and links name.
     pub entry: String,
