@@ -27,6 +27,12 @@
 //! without a row (left by a crash) is garbage that `gc` removes; a row whose directory is missing
 //! or altered is rebuilt when it is next used.
 
+mod listing;
+mod seals;
+
+pub(crate) use seals::Seals;
+use seals::{seal, stamp};
+
 use std::fs;
 use std::io;
 use std::os::unix::fs::{PermissionsExt, symlink};
@@ -244,90 +250,6 @@ impl Profiles {
         Some(t.file_name()?.to_string_lossy().into_owned())
     }
 
-    /// True if generation `n` is a generation directory exactly as [`Self::write_generation`]
-    /// makes it for `entry` (a legacy link counts when it points at `entry`). Two `stat`s when
-    /// the directory still carries its seal (store-layout.md): nothing in it or in its `bin/` was
-    /// added, removed or replaced since it was written for `(profile, n, entry)`; otherwise
-    /// every link is read ([`Self::generation_audit`]). `verify` always audits.
-    pub(crate) fn generation_intact(&self, profile: &str, n: u64, entry: &str) -> bool {
-        seal_times(rustix::fs::CWD, &self.generation_path(profile, n))
-            .is_some_and(|s| bears_seal(s, seal(profile, n, entry)))
-            || self.generation_audit(profile, n, entry)
-    }
-
-    /// The seals of every generation directory of `profile`, read in one pass over
-    /// `profiles/` (each `stat` relative to it: a lookup of one name, not of the whole path),
-    /// without the database: a listing reads them while it reads the rows.
-    pub(crate) fn seals(&self, profile: &str) -> Seals {
-        let Ok(dir) = fs::File::open(&self.dir) else {
-            return Seals::default();
-        };
-        Seals(
-            self.names()
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|name| match parse(name) {
-                    Name::Generation(p, n) if p == profile => {
-                        Some((n, seal_times(&dir, Path::new(name))?))
-                    }
-                    _ => None,
-                })
-                .collect(),
-        )
-    }
-
-    /// [`Self::generation_intact`] with the seals read by [`Self::seals`].
-    pub(crate) fn intact_by(&self, seals: &Seals, profile: &str, n: u64, entry: &str) -> bool {
-        seals
-            .0
-            .get(&n)
-            .is_some_and(|&s| bears_seal(s, seal(profile, n, entry)))
-            || self.generation_audit(profile, n, entry)
-    }
-
-    /// True if generation `n`'s directory holds exactly the links [`Self::write_generation`]
-    /// makes for `entry`, every one read: every link present, pointing where it should,
-    /// nothing else (a legacy link counts when it points at `entry`).
-    pub(crate) fn generation_audit(&self, profile: &str, n: u64, entry: &str) -> bool {
-        let dir = self.generation_path(profile, n);
-        match fs::symlink_metadata(&dir) {
-            Ok(m) if m.is_dir() => {}
-            _ => {
-                let legacy = fs::read_link(self.dir.join(legacy_name(profile, n)));
-                return legacy.is_ok_and(|t| t == Path::new("../store").join(entry));
-            }
-        }
-        let Ok(wanted) = self.layout(entry) else {
-            return false;
-        };
-        let listed = |d: &Path| -> Option<Vec<String>> {
-            let mut v: Vec<String> = fs::read_dir(d)
-                .ok()?
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect();
-            v.sort();
-            Some(v)
-        };
-        let mut top: Vec<String> = wanted
-            .iter()
-            .filter_map(|(rel, _)| rel.split('/').next().map(str::to_owned))
-            .collect();
-        top.sort();
-        top.dedup();
-        let mut bin: Vec<String> = wanted
-            .iter()
-            .filter_map(|(rel, _)| rel.strip_prefix("bin/").map(str::to_owned))
-            .collect();
-        bin.sort();
-        if listed(&dir) != Some(top) || (!bin.is_empty() && listed(&dir.join("bin")) != Some(bin)) {
-            return false;
-        }
-        wanted
-            .iter()
-            .all(|(rel, target)| fs::read_link(dir.join(rel)).is_ok_and(|t| &t == target))
-    }
-
     /// The links a generation directory for `entry` holds: (relative path, target).
     fn layout(&self, entry: &str) -> Result<Vec<(String, PathBuf)>, ProfileError> {
         if !crate::storage::store::is_entry_name(entry) {
@@ -467,50 +389,6 @@ impl Profiles {
             sync,
         )
     }
-
-    /// The entries of `gens` (`profile`'s generations) that the profile no longer runs: neither
-    /// its current generation's nor a minor link's. A process on one runs a build the profile
-    /// moved away from, and a restart through the profile's paths picks up what it runs now
-    /// (what `ps` calls `old_runtime`, and the metrics count).
-    pub(crate) fn old_entries(
-        &self,
-        profile: &str,
-        gens: &[crate::storage::db::GenerationRow],
-    ) -> std::collections::HashSet<String> {
-        let current = self.current(profile).ok().flatten();
-        let minors = self.minors().unwrap_or_default();
-        let live: Vec<String> = current
-            .into_iter()
-            .chain(
-                minors
-                    .into_iter()
-                    .filter(|(p, _, _)| p == profile)
-                    .filter_map(|(_, _, n)| n),
-            )
-            .filter_map(|n| self.generation_entry(profile, n))
-            .collect();
-        gens.iter()
-            .map(|g| g.entry_name.clone())
-            .filter(|e| !live.contains(e))
-            .collect()
-    }
-
-    /// Every minor link: (profile, minor, the generation it points at, if it points at one).
-    pub(crate) fn minors(&self) -> Result<Vec<(String, String, Option<u64>)>, ProfileError> {
-        let mut out = Vec::new();
-        for name in self.names()? {
-            if let Name::Minor(p, minor) = parse(&name) {
-                let target = fs::read_link(self.dir.join(&name)).ok();
-                let n = target.and_then(|t| match parse(t.to_str()?) {
-                    Name::Generation(tp, n) if tp == p => Some(n),
-                    _ => None,
-                });
-                out.push((p.to_owned(), minor.to_owned(), n));
-            }
-        }
-        Ok(out)
-    }
-
     /// Removes the minor link `<profile>@<minor>`, durably; `false` if there was none. `minor`
     /// is checked against the grammar first (it becomes part of a path), and only a symlink is
     /// removed.
@@ -554,112 +432,6 @@ impl Profiles {
             crate::storage::store::remove_tree(&path).map_err(Self::io(&path))?;
         }
         Ok(())
-    }
-
-    fn names(&self) -> Result<Vec<String>, ProfileError> {
-        match fs::read_dir(&self.dir) {
-            Ok(rd) => Ok(rd
-                .flatten()
-                .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-                .collect()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(error) => Err(ProfileError::Io {
-                path: self.dir.clone(),
-                error,
-            }),
-        }
-    }
-
-    /// Every generation present on disk, as a directory or a legacy link: (profile, number).
-    pub(crate) fn generations_on_disk(&self) -> Result<Vec<(String, u64)>, ProfileError> {
-        let mut out: Vec<(String, u64)> = self
-            .names()?
-            .iter()
-            .filter_map(|name| match parse(name) {
-                Name::Generation(p, n) | Name::Legacy(p, n) => Some((p.to_owned(), n)),
-                _ => None,
-            })
-            .collect();
-        out.sort();
-        out.dedup();
-        Ok(out)
-    }
-
-    /// Every store entry a link under `profiles/` leads to, except through the generations in
-    /// `except`: each generation directory's and legacy link's entry, and the entry of any other
-    /// link that points into the store. These are gc roots whatever the database says.
-    pub(crate) fn reachable_entries(
-        &self,
-        except: &std::collections::HashSet<(String, u64)>,
-    ) -> Result<std::collections::HashSet<String>, ProfileError> {
-        let mut out = std::collections::HashSet::new();
-        for name in self.names()? {
-            match parse(&name) {
-                Name::Generation(p, n) | Name::Legacy(p, n) => {
-                    if !except.contains(&(p.to_owned(), n)) {
-                        out.extend(self.generation_entry(p, n));
-                    }
-                }
-                Name::Temporary | Name::Minor(..) => {}
-                Name::Other => {
-                    // A link straight into the store (made by hand, or by a future layout).
-                    if let Ok(t) = fs::read_link(self.dir.join(&name))
-                        && let Ok(rest) = t.strip_prefix("../store")
-                        && let Some(entry) = rest.components().next()
-                    {
-                        out.insert(entry.as_os_str().to_string_lossy().into_owned());
-                    }
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// Turns the profile's legacy links into generation directories, moving the current link
-    /// over (crash-safe: directory first, then the current link, then the old link goes).
-    /// Returns how many were migrated. A legacy link whose entry is gone is left alone.
-    pub(crate) fn migrate(&self, profile: &str) -> Result<u64, ProfileError> {
-        let mut migrated = 0;
-        for name in self.names()? {
-            let Name::Legacy(p, n) = parse(&name) else {
-                continue;
-            };
-            if p != profile {
-                continue;
-            }
-            let Some(entry) = self.generation_entry(profile, n) else {
-                continue;
-            };
-            if !self.store().join(&entry).is_dir() {
-                continue;
-            }
-            self.write_generation(profile, n, &entry)?;
-            if fs::read_link(self.profile_path(profile)).is_ok_and(|t| t == Path::new(&name)) {
-                self.activate(profile, n)?;
-            }
-            let path = self.dir.join(&name);
-            fs::remove_file(&path).map_err(Self::io(&path))?;
-            migrated += 1;
-        }
-        if migrated > 0 {
-            self.sync()?;
-        }
-        Ok(migrated)
-    }
-
-    /// Removes temporary links and directories a crash left behind; returns how many.
-    pub(crate) fn sweep_temporaries(&self, dry_run: bool) -> u64 {
-        let Ok(names) = self.names() else {
-            return 0;
-        };
-        let mut n = 0;
-        for name in names.into_iter().filter(|n| parse(n) == Name::Temporary) {
-            n += 1;
-            if !dry_run {
-                let _ = crate::storage::store::remove_tree(&self.dir.join(name));
-            }
-        }
-        n
     }
 
     pub(crate) fn sync(&self) -> Result<(), ProfileError> {
@@ -718,64 +490,6 @@ fn nonce() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::from(d.subsec_nanos()));
     nanos ^ (COUNTER.fetch_add(1, Ordering::Relaxed) << 32)
-}
-
-/// The seal of generation `n` of `profile` on `entry`: the nanoseconds of the modification
-/// time [`Profiles::write_generation`] gives the directory and its `bin/` once every link is in
-/// place (store-layout.md). Adding, removing or replacing anything in either sets that time to
-/// the moment it happened, which carries these nanoseconds by a one-in-10^9 chance; a copy of
-/// another generation's directory carries that generation's seal.
-fn seal(profile: &str, n: u64, entry: &str) -> u32 {
-    let h = blake3::hash(format!("pyswap generation seal\0{profile}\0{n}\0{entry}").as_bytes());
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&h.as_bytes()[..8]);
-    // < 10^9: a valid `tv_nsec`.
-    (u64::from_le_bytes(first) % 1_000_000_000) as u32
-}
-
-/// The modification-time nanoseconds of a profile's generation directories and of their
-/// `bin/` (`None`: it has none), by number, as [`Profiles::seals`] read them.
-#[derive(Default)]
-pub(crate) struct Seals(std::collections::HashMap<u64, (u64, Option<u64>)>);
-
-/// The modification-time nanoseconds of the generation directory `dir` (relative to `at`) and
-/// of its `bin/` (`None`: it has none); `None` when either is not a directory or cannot be read.
-fn seal_times(at: impl rustix::fd::AsFd, dir: &Path) -> Option<(u64, Option<u64>)> {
-    use rustix::fs::{AtFlags, FileType, statat};
-    let nanos = |p: &Path| {
-        statat(&at, p, AtFlags::SYMLINK_NOFOLLOW).map(|st| {
-            (FileType::from_raw_mode(st.st_mode) == FileType::Directory).then_some(st.st_mtime_nsec)
-        })
-    };
-    let top = nanos(dir).ok()??;
-    match nanos(&dir.join("bin")) {
-        Ok(Some(bin)) => Some((top, Some(bin))),
-        Err(rustix::io::Errno::NOENT) => Some((top, None)),
-        _ => None,
-    }
-}
-
-/// Whether a generation directory's modification times ([`seal_times`]) are the seal `nanos`:
-/// nothing in it or in its `bin/` was added, removed or replaced since they were written.
-fn bears_seal((top, bin): (u64, Option<u64>), nanos: u32) -> bool {
-    let nanos = u64::from(nanos);
-    top == nanos && bin.is_none_or(|b| b == nanos)
-}
-
-/// Sets `dir`'s modification time to now's second with `nanos` as its nanoseconds.
-fn stamp(dir: &Path, nanos: u32) -> io::Result<()> {
-    use rustix::fs::{AtFlags, CWD, Timespec, Timestamps, utimensat};
-    let now = crate::ground::clock::now_unix();
-    let at = |nsec: i64| Timespec {
-        tv_sec: now,
-        tv_nsec: nsec,
-    };
-    let times = Timestamps {
-        last_access: at(0),
-        last_modification: at(i64::from(nanos)),
-    };
-    utimensat(CWD, dir, &times, AtFlags::SYMLINK_NOFOLLOW)?;
-    Ok(())
 }
 
 #[cfg(test)]
