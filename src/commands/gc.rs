@@ -3,142 +3,12 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
-
 use super::{Changes, Verb};
 use crate::domain::gc::{self, Kept, Retention, Scope};
 use crate::ground::text::{count, human_bytes};
 use crate::interface::output::Outcome;
 use crate::interface::settings::Settings;
 use crate::storage::lock::{self, LockError, Mode};
-
-#[derive(Serialize, Default)]
-struct GcReport {
-    dry_run: bool,
-    skipped: bool,
-    generations_removed: Vec<RemovedGeneration>,
-    entries_removed: Vec<String>,
-    leftover_dirs: u64,
-    leftover_links: u64,
-    bytes_freed: u64,
-    cache_files_removed: u64,
-    cache_bytes_freed: u64,
-    entries_in_use: Vec<InUse>,
-    /// Generations the policy would have deleted but a minor path (`profiles/<p>@3.11`) keeps.
-    kept_for_minor_paths: Vec<KeptForMinor>,
-    /// With a policy given: every generation kept and why (`current`, `newest`, `younger`,
-    /// `minor_path`).
-    kept: Vec<KeptGeneration>,
-    /// Store directories without a database row: kept (`verify --repair` registers them).
-    unregistered_entries: Vec<String>,
-    /// Generation directories without a row: kept, they are roots.
-    unregistered_generations: Vec<GenerationKey>,
-    /// Names in `store/` that pyswap never makes: left alone.
-    foreign: Vec<String>,
-    /// Registered venvs whose directory is gone, or is no longer the venv registered: forgotten
-    /// (their rows only; nothing outside the home is touched).
-    venvs_forgotten: Vec<crate::domain::venv::Forgotten>,
-    /// Entries nothing visible uses, kept because processes gc may not inspect (other users',
-    /// when gc is not root) could run them; `unseen_why` says how many and the way out.
-    kept_unseen: Vec<String>,
-    unseen_why: Option<String>,
-}
-
-#[derive(Serialize)]
-struct KeptGeneration {
-    profile: String,
-    generation: u64,
-    reason: &'static str,
-}
-
-#[derive(Serialize)]
-struct KeptForMinor {
-    profile: String,
-    generation: u64,
-    minor: String,
-}
-
-#[derive(Serialize)]
-struct InUse {
-    entry: String,
-    pid: u32,
-}
-
-#[derive(Serialize)]
-struct GenerationKey {
-    profile: String,
-    number: u64,
-}
-
-#[derive(Serialize)]
-struct RemovedGeneration {
-    profile: String,
-    number: u64,
-    version: String,
-}
-
-impl GcReport {
-    fn of(report: &gc::Report, dry_run: bool) -> Self {
-        Self {
-            dry_run,
-            skipped: false,
-            generations_removed: report
-                .generations
-                .iter()
-                .map(|g| RemovedGeneration {
-                    profile: g.profile.clone(),
-                    number: g.number,
-                    version: g.version.clone(),
-                })
-                .collect(),
-            entries_removed: report.entries.iter().map(|e| e.name.clone()).collect(),
-            leftover_dirs: report.leftover_dirs,
-            leftover_links: report.leftover_links,
-            bytes_freed: report.bytes_freed,
-            cache_files_removed: report.cache.files,
-            cache_bytes_freed: report.cache.bytes,
-            entries_in_use: report
-                .in_use
-                .iter()
-                .map(|(entry, pid)| InUse {
-                    entry: entry.clone(),
-                    pid: *pid,
-                })
-                .collect(),
-            kept_for_minor_paths: report
-                .kept_for_minor
-                .iter()
-                .map(|(profile, generation, minor)| KeptForMinor {
-                    profile: profile.clone(),
-                    generation: *generation,
-                    minor: minor.clone(),
-                })
-                .collect(),
-            kept: report
-                .kept
-                .iter()
-                .map(|(profile, generation, why)| KeptGeneration {
-                    profile: profile.clone(),
-                    generation: *generation,
-                    reason: why.as_str(),
-                })
-                .collect(),
-            unregistered_entries: report.unregistered.clone(),
-            unregistered_generations: report
-                .unregistered_generations
-                .iter()
-                .map(|(profile, number)| GenerationKey {
-                    profile: profile.clone(),
-                    number: *number,
-                })
-                .collect(),
-            foreign: report.foreign.clone(),
-            venvs_forgotten: report.venvs_forgotten.clone(),
-            kept_unseen: report.kept_unseen.clone(),
-            unseen_why: report.unseen_why.clone(),
-        }
-    }
-}
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -200,9 +70,9 @@ fn run(
     let Some(mut db) = db else {
         s.out
             .say("nothing to collect: this home has no database yet");
-        return Outcome::of(&GcReport {
+        return Outcome::of(&gc::Report {
             dry_run,
-            ..GcReport::default()
+            ..gc::Report::default()
         });
     };
     let lock = lock::gc(&s.home.locks(), Mode::Exclusive, wait, &|| {
@@ -212,10 +82,10 @@ fn run(
         Ok(l) => l,
         Err(LockError::Timeout { .. }) => {
             s.out.say(&format!("gc skipped: other pyswap commands were still running after {}s; nothing was changed", wait.as_secs()));
-            return Outcome::of(&GcReport {
+            return Outcome::of(&gc::Report {
                 dry_run,
                 skipped: true,
-                ..GcReport::default()
+                ..gc::Report::default()
             });
         }
         Err(e) => return Err(e.into()),
@@ -236,7 +106,7 @@ fn run(
     )?;
     crate::activation::say_venvs(s, &report.venvs_finished);
     say(s, &report, dry_run, &|e: &str| db.runtime_label(e));
-    Outcome::of(&GcReport::of(&report, dry_run))
+    Outcome::of(&report)
 }
 
 /// The human report.
@@ -256,16 +126,17 @@ fn say(s: &Settings, report: &gc::Report, dry_run: bool, label: &dyn Fn(&str) ->
         report.leftover_dirs + report.leftover_links,
         human_bytes(report.bytes_freed)
     ));
-    if report.cache.files > 0 {
+    if report.cache_files_removed > 0 {
         s.out.say(&format!(
             "{verb} {} file(s) from the download cache; {} freed",
-            report.cache.files,
-            human_bytes(report.cache.bytes)
+            report.cache_files_removed,
+            human_bytes(report.cache_bytes_freed)
         ));
     }
     say_kept(s, report, dry_run, label);
-    for (profile, n, why) in &report.kept {
-        let why = match why {
+    for k in &report.kept {
+        let (profile, n) = (&k.profile, k.generation);
+        let why = match k.reason {
             Kept::Current => "it is current".to_owned(),
             Kept::Newest => format!(
                 "it is among the newest {} (gc.keep / --keep)",
@@ -283,7 +154,8 @@ fn say(s: &Settings, report: &gc::Report, dry_run: bool, label: &dyn Fn(&str) ->
         s.out
             .say(&format!("kept generation {n} of `{profile}`: {why}"));
     }
-    for (profile, n, minor) in &report.kept_for_minor {
+    for k in &report.kept_for_minor {
+        let (profile, n, minor) = (&k.profile, k.generation, &k.minor);
         s.out.say(&format!(
             "kept generation {n} of `{profile}`: minor path {profile}@{minor} leads to it (venvs may use it); `pyswap --profile {profile} minors --remove {minor}` releases it"
         ));
@@ -330,7 +202,7 @@ fn say_kept(s: &Settings, report: &gc::Report, dry_run: bool, label: &dyn Fn(&st
             },
         ));
     }
-    for (entry, pid) in &report.in_use {
+    for gc::InUse { entry, pid } in &report.in_use {
         tracing::info!(entry = %entry, pid, "kept: a process runs from it");
         s.out.say(&format!(
             "kept CPython {}: nothing references it, but process {pid} still runs from it (the next gc after it exits removes it)",

@@ -22,8 +22,10 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use serde::Serialize;
+
 use crate::ground::text::count;
-use crate::network::cache::{DownloadCache, PARTIAL_MAX_AGE, Pruned};
+use crate::network::cache::{DownloadCache, PARTIAL_MAX_AGE};
 use crate::storage::db::{Db, EntryRow, GenerationRow};
 use crate::storage::home::Home;
 use crate::storage::profile::Profiles;
@@ -70,42 +72,111 @@ pub(crate) enum Scope<'a> {
     },
 }
 
-/// What gc will do (dry run) or did.
-#[derive(Debug, Default)]
+/// What gc will do (dry run) or did; serialized as `pyswap gc --json`'s document.
+#[derive(Debug, Default, Serialize)]
 pub(crate) struct Report {
+    pub(crate) dry_run: bool,
+    /// Another command held the store longer than gc would wait: this run did nothing (set by
+    /// the command; exit 0).
+    pub(crate) skipped: bool,
+    #[serde(rename = "generations_removed", serialize_with = "removed_generations")]
     pub(crate) generations: Vec<GenerationRow>,
+    #[serde(rename = "entries_removed", serialize_with = "entry_names")]
     pub(crate) entries: Vec<EntryRow>,
     pub(crate) leftover_dirs: u64,
     pub(crate) leftover_links: u64,
     pub(crate) bytes_freed: u64,
     /// Cached archives and stale partial downloads deleted.
-    pub(crate) cache: Pruned,
-    /// Entries nothing references any more but a running process uses: (entry, pid). Kept.
-    pub(crate) in_use: Vec<(String, u32)>,
-    /// Generations the policy alone would delete but a minor link keeps: (profile, N, minor).
-    pub(crate) kept_for_minor: Vec<(String, u64, String)>,
+    pub(crate) cache_files_removed: u64,
+    pub(crate) cache_bytes_freed: u64,
+    /// Entries nothing references any more but a running process uses. Kept.
+    #[serde(rename = "entries_in_use")]
+    pub(crate) in_use: Vec<InUse>,
+    /// Generations the policy alone would delete but a minor path (`profiles/<p>@3.11`) keeps.
+    #[serde(rename = "kept_for_minor_paths")]
+    pub(crate) kept_for_minor: Vec<KeptForMinor>,
     /// Every generation kept while a policy (`keep`, `older_than`) was given, and the rule
-    /// that kept it: (profile, N, reason).
-    pub(crate) kept: Vec<(String, u64, Kept)>,
+    /// that kept it.
+    pub(crate) kept: Vec<KeptGeneration>,
     /// Entry directories without a row (kept; `verify --repair` registers them).
+    #[serde(rename = "unregistered_entries")]
     pub(crate) unregistered: Vec<String>,
-    /// Names in `store/` that pyswap never makes (left alone).
-    pub(crate) foreign: Vec<String>,
     /// Generation directories without a row (kept: they are roots; `verify --repair` registers
     /// them).
-    pub(crate) unregistered_generations: Vec<(String, u64)>,
-    /// Registered venvs whose directory is gone or no longer the venv registered: forgotten.
+    pub(crate) unregistered_generations: Vec<GenerationKey>,
+    /// Names in `store/` that pyswap never makes (left alone).
+    pub(crate) foreign: Vec<String>,
+    /// Registered venvs whose directory is gone or no longer the venv registered: forgotten
+    /// (their rows only; nothing outside the home is touched).
+    #[serde(rename = "venvs_forgotten")]
     pub(crate) venvs_forgotten: Vec<crate::domain::venv::Forgotten>,
-    /// Entries nothing visible uses, kept because processes gc may not inspect could use them.
+    /// Entries nothing visible uses, kept because processes gc may not inspect (other users',
+    /// when gc is not root) could use them.
     pub(crate) kept_unseen: Vec<String>,
     /// Why: how many such processes, and the way out.
     pub(crate) unseen_why: Option<String>,
-    /// Venv moves a killed command left journaled, finished first (never in a dry run).
+    /// Venv moves a killed command left journaled, finished first (never in a dry run); said,
+    /// not in the document.
+    #[serde(skip)]
     pub(crate) venvs_finished: Vec<crate::domain::venv::Update>,
 }
 
+/// An entry a running process uses.
+#[derive(Debug, Serialize)]
+pub(crate) struct InUse {
+    pub(crate) entry: String,
+    pub(crate) pid: u32,
+}
+
+/// A generation a minor path keeps.
+#[derive(Debug, Serialize)]
+pub(crate) struct KeptForMinor {
+    pub(crate) profile: String,
+    pub(crate) generation: u64,
+    pub(crate) minor: String,
+}
+
+/// A generation kept, and the rule that kept it.
+#[derive(Debug, Serialize)]
+pub(crate) struct KeptGeneration {
+    pub(crate) profile: String,
+    pub(crate) generation: u64,
+    pub(crate) reason: Kept,
+}
+
+/// A generation named by its profile and number.
+#[derive(Debug, Serialize, PartialEq, Eq, Hash)]
+pub(crate) struct GenerationKey {
+    pub(crate) profile: String,
+    pub(crate) number: u64,
+}
+
+/// `generations_removed`: each as profile, number and version.
+fn removed_generations<S: serde::Serializer>(
+    gens: &[GenerationRow],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Removed<'a> {
+        profile: &'a str,
+        number: u64,
+        version: &'a str,
+    }
+    s.collect_seq(gens.iter().map(|g| Removed {
+        profile: &g.profile,
+        number: g.number,
+        version: &g.version,
+    }))
+}
+
+/// `entries_removed`: the entries' names.
+fn entry_names<S: serde::Serializer>(entries: &[EntryRow], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(entries.iter().map(|e| &e.name))
+}
+
 /// Why gc kept a generation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum Kept {
     /// It is the profile's current generation.
     Current,
@@ -117,16 +188,6 @@ pub(crate) enum Kept {
     MinorPath,
 }
 
-impl Kept {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::Current => "current",
-            Self::Newest => "newest",
-            Self::Younger => "younger",
-            Self::MinorPath => "minor_path",
-        }
-    }
-}
 
 /// The rule that kept each generation not in `doomed`, when a policy was given (without one gc
 /// deletes no generation, and there is nothing to explain).
@@ -134,9 +195,9 @@ fn kept(
     all: &[GenerationRow],
     current: &HashSet<(String, u64)>,
     doomed: &[GenerationRow],
-    for_minor: &[(String, u64, String)],
+    for_minor: &[KeptForMinor],
     retention: Retention,
-) -> Vec<(String, u64, Kept)> {
+) -> Vec<KeptGeneration> {
     if !retention.deletes() {
         return Vec::new();
     }
@@ -171,13 +232,17 @@ fn kept(
             Kept::Younger
         } else if for_minor
             .iter()
-            .any(|(p, n, _)| *p == g.profile && *n == g.number)
+            .any(|k| k.profile == g.profile && k.generation == g.number)
         {
             Kept::MinorPath
         } else {
             continue;
         };
-        out.push((key.0, key.1, reason));
+        out.push(KeptGeneration {
+            profile: key.0,
+            generation: key.1,
+            reason,
+        });
     }
     out
 }
@@ -254,6 +319,7 @@ pub(crate) fn run(
     let current = pinned(&profiles, &all, &names, &[]);
     let pinned = pinned(&profiles, &all, &names, &minors);
     let mut report = doomed(&all, &current, &pinned, &minors, scope);
+    report.dry_run = dry_run;
     report.venvs_finished = venvs_finished;
     let doomed_keys: HashSet<(String, u64)> = report
         .generations
@@ -278,11 +344,12 @@ pub(crate) fn run(
     used.extend(scope_roots(db, scope, venv_roots)?);
     let scan =
         crate::ground::inuse::scan(&home.store(), crate::ground::inuse::Uses::Anything, None);
-    let in_use: Vec<(String, u32)> = crate::ground::inuse::in_use(&scan)
+    let in_use: Vec<InUse> = crate::ground::inuse::in_use(&scan)
         .into_iter()
         .filter(|(name, _)| !used.contains(name) && db_has(db, name))
+        .map(|(entry, pid)| InUse { entry, pid })
         .collect();
-    used.extend(in_use.iter().map(|(n, _)| n.clone()));
+    used.extend(in_use.iter().map(|u| u.entry.clone()));
     report.in_use = in_use;
     keep_unseen(home, db, &scan, &mut used, &mut report)?;
     if dry_run {
@@ -328,10 +395,8 @@ pub(crate) fn run(
     let cache = DownloadCache::new(home.cache(), retention.cache_max);
     let pruned = cache.prune(retention.cache_max, None, dry_run)?;
     let partials = cache.sweep_partials(PARTIAL_MAX_AGE, dry_run);
-    report.cache = Pruned {
-        files: pruned.files + partials.files,
-        bytes: pruned.bytes + partials.bytes,
-    };
+    report.cache_files_removed = pruned.files + partials.files;
+    report.cache_bytes_freed = pruned.bytes + partials.bytes;
     Ok(report)
 }
 
@@ -441,7 +506,7 @@ fn unregistered_generations(
     profiles: &Profiles,
     db: &Db,
     doomed: &HashSet<(String, u64)>,
-) -> anyhow::Result<Vec<(String, u64)>> {
+) -> anyhow::Result<Vec<GenerationKey>> {
     let rows: HashSet<(String, u64)> = db
         .all_generations()?
         .into_iter()
@@ -451,17 +516,18 @@ fn unregistered_generations(
         .generations_on_disk()?
         .into_iter()
         .filter(|k| !rows.contains(k) && !doomed.contains(k))
+        .map(|(profile, number)| GenerationKey { profile, number })
         .collect())
 }
 
-/// Generations the policy alone would delete but a minor link keeps: (profile, N, minor).
+/// Generations the policy alone would delete but a minor link keeps.
 fn kept_for_minor(
     all: &[GenerationRow],
     current: &HashSet<(String, u64)>,
     doomed: &[GenerationRow],
     minors: &[(String, String, Option<u64>)],
     retention: Retention,
-) -> Vec<(String, u64, String)> {
+) -> Vec<KeptForMinor> {
     doomed_generations(all, current, retention)
         .into_iter()
         .filter(|g| !doomed.contains(g))
@@ -469,7 +535,11 @@ fn kept_for_minor(
             let (_, minor, _) = minors
                 .iter()
                 .find(|(p, _, n)| *p == g.profile && *n == Some(g.number))?;
-            Some((g.profile, g.number, minor.clone()))
+            Some(KeptForMinor {
+                profile: g.profile,
+                generation: g.number,
+                minor: minor.clone(),
+            })
         })
         .collect()
 }
