@@ -150,12 +150,12 @@ pub fn wants_json(args: impl IntoIterator<Item = OsString>) -> bool {
 
 /// Runs the command the command line names: what the binary does.
 pub fn run() -> anyhow::Result<Outcome> {
-    let (settings, command) = parse()?;
-    commands::run(&settings, command.verb())
+    let (settings, out, command) = parse()?;
+    commands::run(&settings, out, command.verb())
 }
 
 /// Parses the command line and resolves every setting.
-fn parse() -> anyhow::Result<(Settings, Command)> {
+fn parse() -> anyhow::Result<(Settings, Output, Command)> {
     let matches = match command().try_get_matches() {
         Ok(m) => m,
         Err(e) => return Err(usage(&e).into()),
@@ -180,8 +180,8 @@ fn parse() -> anyhow::Result<(Settings, Command)> {
     if let Some(note) = &boot.home_note {
         out.warn(note);
     }
-    let settings = Settings::resolve(boot, &flags, &env, &manifest, out)?;
-    Ok((settings, cli.command))
+    let settings = Settings::resolve(boot, &flags, &env, &manifest)?;
+    Ok((settings, out, cli.command))
 }
 
 /// A clap error as one line (help and version requests are printed and exit 0 here).
@@ -440,9 +440,9 @@ impl Verb for Completions {
         Changes::NOTHING
     }
 
-    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+    fn run(&self, _: &Settings, out: Output) -> anyhow::Result<Outcome> {
         let script = completions(self.shell);
-        s.out.data(&script)?;
+        out.data(&script)?;
         Outcome::of(&serde_json::json!({ "shell": self.shell.to_string(), "script": script }))
     }
 }
@@ -461,11 +461,11 @@ impl Verb for Man {
         Changes::NOTHING
     }
 
-    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+    fn run(&self, _: &Settings, out: Output) -> anyhow::Result<Outcome> {
         let pages = man_pages()?;
         let Some(dir) = &self.dir else {
             let page = &pages[0].1;
-            s.out.data(page)?;
+            out.data(page)?;
             return Outcome::of(&serde_json::json!({ "page": page }));
         };
         let write = |path: &std::path::Path, page: Option<&str>| {
@@ -479,7 +479,7 @@ impl Verb for Man {
         for (name, page) in &pages {
             write(&dir.join(name), Some(page))?;
         }
-        s.out.say(&format!(
+        out.say(&format!(
             "wrote {} man pages into {} (pyswap.1, pyswap-switch.1, …)",
             pages.len(),
             dir.display()

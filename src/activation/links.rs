@@ -1,7 +1,7 @@
 //! The profile's links as an activation moves them: the current link, the generation
 //! directories, the minor paths, and the profile lock that serialises those changes.
 
-use super::ActivationError;
+use super::{ActivationError, Event, Tell};
 use crate::interface::settings::Settings;
 use crate::storage::lock::{self, Lock, Mode};
 
@@ -9,15 +9,15 @@ use crate::storage::lock::{self, Lock, Mode};
 /// the profile link (it is moved aside, never deleted).
 pub(crate) fn make_current(
     s: &Settings,
+    tell: &dyn Tell,
     profiles: &crate::storage::profile::Profiles,
     n: u64,
 ) -> anyhow::Result<()> {
     if let Some(aside) = profiles.activate(&s.profile, n)? {
-        s.out.warn(&format!(
-            "{} was not a profile link; moved it to {} (pyswap deletes nothing it did not make)",
-            profiles.profile_path(&s.profile).display(),
-            aside.display()
-        ));
+        tell.tell(Event::MovedAside {
+            link: &profiles.profile_path(&s.profile),
+            aside: &aside,
+        });
     }
     Ok(())
 }
@@ -93,12 +93,12 @@ pub(super) fn count_processes_using(s: &Settings, name: &str) -> Counting {
                 let follows = crate::domain::venv::of_process(p.pid)
                     .and_then(|v| Some((crate::domain::venv::following(&home, &v)?, v)));
                 match follows {
-                    Some((f, venv)) => following.push(super::report::Following {
+                    Some((f, venv)) => following.push(super::Following {
                         pid: p.pid,
                         venv: venv.display().to_string(),
                         home: f.home,
                         minor: f.minor,
-                        next_import: super::report::NextImport::NewBuild,
+                        next_import: super::NextImport::NewBuild,
                     }),
                     None => keeping += 1,
                 }
@@ -112,7 +112,7 @@ pub(super) fn count_processes_using(s: &Settings, name: &str) -> Counting {
 pub(super) struct Counting {
     /// The entry they run.
     entry: String,
-    thread: std::thread::JoinHandle<(u64, Vec<super::report::Following>)>,
+    thread: std::thread::JoinHandle<(u64, Vec<super::Following>)>,
 }
 
 impl Counting {
@@ -124,7 +124,7 @@ impl Counting {
         self,
         home: &crate::storage::home::Home,
         db: &crate::storage::db::Db,
-    ) -> (u64, Vec<super::report::Following>) {
+    ) -> (u64, Vec<super::Following>) {
         let (mut keeping, following) = self.thread.join().unwrap_or_default();
         let minor_of = |entry: &str| {
             let row = db.entry_by_name(entry).ok().flatten()?;
@@ -139,9 +139,9 @@ impl Counting {
             }
             let now_minor = now.as_deref().and_then(minor_of);
             f.next_import = if now_minor.is_some() && now_minor == f.minor {
-                super::report::NextImport::NewBuild
+                super::NextImport::NewBuild
             } else {
-                super::report::NextImport::Fails
+                super::NextImport::Fails
             };
             moved.push(f);
         }
@@ -150,13 +150,12 @@ impl Counting {
 }
 
 /// The profile's own lock, held while its current generation changes.
-pub(crate) fn profile_lock(s: &Settings) -> anyhow::Result<Lock> {
+pub(crate) fn profile_lock(s: &Settings, tell: &dyn Tell) -> anyhow::Result<Lock> {
     let path = s.home.locks().join(format!("profile-{}.lock", s.profile));
     let lock = lock::acquire(&path, Mode::Exclusive, s.lock_wait, &|| {
-        s.out.say(&format!(
-            "waiting for another pyswap command changing profile `{}`…",
-            s.profile
-        ));
+        tell.tell(Event::WaitingForProfile {
+            profile: &s.profile,
+        });
     })?;
     Ok(lock)
 }

@@ -4,17 +4,16 @@
 //! restore the previous generation if that fails. `switch`, `upgrade`, `rollback` and `check`
 //! are scripts over this module.
 
+mod events;
 mod links;
+mod outcome;
 mod plan;
-mod report;
 mod resolve;
 
+pub(crate) use events::{Event, Tell};
 pub(crate) use links::{check_current_intact, profile_lock};
+pub(crate) use outcome::{Following, MinorChange, NextImport, Switched};
 pub(crate) use plan::{Effects, Target, plan};
-pub(crate) use report::{
-    Following, MinorChange, Switched, say_effects_ahead, say_following, say_still_running,
-    say_venvs,
-};
 pub(crate) use resolve::{catalogue_for, load_catalogue, record_accepted, resolve, with_trust};
 
 use crate::catalogue::Entry;
@@ -75,22 +74,23 @@ impl crate::ground::exit::Reason for ActivationError {
 /// generation (unless the profile already uses the entry), then runs the health check.
 pub(crate) fn activate(
     s: &Settings,
+    tell: &dyn Tell,
     db: &mut Db,
     fetcher: &Fetcher,
     entry: &Entry,
     request: &str,
     command: &str,
 ) -> anyhow::Result<Switched> {
-    let installed = install_entry(s, db, fetcher, entry)?;
+    let installed = install_entry(s, tell, db, fetcher, entry)?;
     let expected = Expected::of(entry).with_digest(&installed.row.tree_digest);
 
-    let _profile = links::profile_lock(s)?;
+    let _profile = links::profile_lock(s, tell)?;
     let profiles = Profiles::new(s.home.profiles());
     profiles.migrate(&s.profile)?;
     let mut repaired = Vec::new();
     let current = current_generation(db, &profiles, &s.profile, &mut repaired)?;
     if let Some(g) = current.as_ref().filter(|g| g.entry_id == installed.row.id) {
-        return already_current(s, db, &profiles, &installed, &expected, g, repaired);
+        return already_current(s, tell, db, &profiles, &installed, &expected, g, repaired);
     }
     let verdict = if s.validation.enabled {
         Some(validated_report(s, db, &installed, &expected)?)
@@ -115,7 +115,7 @@ pub(crate) fn activate(
     if let Some((validation, _)) = &verdict {
         record(db, installed.row.id, &s.profile, Some(n), validation)?;
     }
-    links::make_current(s, &profiles, n)?;
+    links::make_current(s, tell, &profiles, n)?;
     crash::point("switch:activated");
     tracing::info!(profile = %s.profile, generation = n, "generation {n} is current");
     db.unstage(installed.row.id)?;
@@ -127,7 +127,16 @@ pub(crate) fn activate(
             &expected,
             &s.validation,
         );
-        health_or_restore(s, db, &profiles, &installed, &report, n, current.as_ref())?;
+        health_or_restore(
+            s,
+            tell,
+            db,
+            &profiles,
+            &installed,
+            &report,
+            n,
+            current.as_ref(),
+        )?;
         crash::timing("switch:health-checked");
         Some(true)
     } else {
@@ -139,7 +148,7 @@ pub(crate) fn activate(
     let (previous_runtime_processes, following_venv_processes) =
         still_running.map(|c| c.settle(&s.home, db)).unzip();
     let left = current.as_ref().and_then(GenerationRow::minor);
-    let venvs = follow_venvs(s, db, &new, left.as_deref(), true);
+    let venvs = follow_venvs(s, tell, db, &new, left.as_deref(), true);
     Ok(Switched {
         profile: s.profile.clone(),
         generation: n,
@@ -173,6 +182,7 @@ pub(crate) fn activate(
 /// `entry` in the store (installed now, or found there), said when it was installed now.
 fn install_entry(
     s: &Settings,
+    tell: &dyn Tell,
     db: &mut Db,
     fetcher: &Fetcher,
     entry: &Entry,
@@ -186,12 +196,16 @@ fn install_entry(
         fetcher,
         entry,
         &opts,
-        || s.out.progress(&entry.key),
-        &|note| s.out.say(note),
+        || tell.progress(&entry.key),
+        &|note| tell.tell(Event::InstallNote(note)),
     )?;
     crash::point("switch:installed");
     if installed.fresh {
-        s.out.say(&installed.said(&entry.key, started.elapsed()));
+        tell.tell(Event::Installed {
+            key: &entry.key,
+            installed: &installed,
+            took: started.elapsed(),
+        });
     }
     tracing::info!(key = %entry.key, entry = %installed.row.name, fresh = installed.fresh, "installed");
     Ok(installed)
@@ -201,6 +215,7 @@ fn install_entry(
 /// to do so is a warning: the profile's change stands, and every venv still runs a runtime.
 fn follow_venvs(
     s: &Settings,
+    tell: &dyn Tell,
     db: &mut Db,
     g: &GenerationRow,
     left: Option<&str>,
@@ -209,10 +224,10 @@ fn follow_venvs(
     match crate::domain::venv::follow(&s.venvs(), db, g, left, check_returns) {
         Ok(v) => v,
         Err(e) => {
-            s.out.warn(&format!(
-                "the venvs of profile `{}` were not moved: {e:#}; the next switch or `pyswap venv list` tries again",
-                s.profile
-            ));
+            tell.tell(Event::VenvsNotMoved {
+                profile: &s.profile,
+                why: format!("{e:#}"),
+            });
             Vec::new()
         }
     }
@@ -271,6 +286,7 @@ fn new_generation(
 /// them, and a health check that a killed switch never ran is run now.
 fn already_current(
     s: &Settings,
+    tell: &dyn Tell,
     db: &mut Db,
     profiles: &Profiles,
     installed: &Installed,
@@ -292,6 +308,7 @@ fn already_current(
         let report = validate::health(&python, &installed.path, expected, &s.validation);
         health_or_restore(
             s,
+            tell,
             db,
             profiles,
             installed,
@@ -313,7 +330,7 @@ fn already_current(
         });
     let mut done = Switched::unchanged(&s.profile, g, &installed.path);
     done.minor_path = links::set_minor_link(profiles, g, true)?;
-    done.venvs = follow_venvs(s, db, g, None, true);
+    done.venvs = follow_venvs(s, tell, db, g, None, true);
     if minor_link.is_some() && !pointed {
         repaired.push("the minor link".into());
     }
@@ -325,6 +342,7 @@ fn already_current(
 /// on failure puts the profile back at `previous` (or at no runtime) and fails naming both.
 fn health_or_restore(
     s: &Settings,
+    tell: &dyn Tell,
     db: &mut Db,
     profiles: &Profiles,
     installed: &Installed,
@@ -336,7 +354,7 @@ fn health_or_restore(
     if report.ok {
         return Ok(());
     }
-    let restored = restore(s, profiles, previous)?;
+    let restored = restore(s, tell, profiles, previous)?;
     Err(ActivationError::HealthFailed {
         generation: n,
         summary: report.summary(),
@@ -407,6 +425,7 @@ pub(crate) fn record(
 /// Puts the profile back where it was before a failed health check; says where.
 fn restore(
     s: &Settings,
+    tell: &dyn Tell,
     profiles: &Profiles,
     previous: Option<&GenerationRow>,
 ) -> anyhow::Result<String> {
@@ -419,7 +438,7 @@ fn restore(
         ));
     };
     links::ensure_links(profiles, g)?;
-    links::make_current(s, profiles, g.number)?;
+    links::make_current(s, tell, profiles, g.number)?;
     crash::point("switch:rolled-back");
     Ok(format!("generation {} (CPython {})", g.number, g.label()))
 }
@@ -441,6 +460,7 @@ pub(crate) struct ReturnReport {
 /// minor path are put back if something removed them. The caller holds the profile lock.
 pub(crate) fn return_to(
     s: &Settings,
+    tell: &dyn Tell,
     db: &mut Db,
     profiles: &Profiles,
     target: &GenerationRow,
@@ -452,16 +472,16 @@ pub(crate) fn return_to(
     };
     let repaired = links::ensure_links(profiles, target)?;
     for what in &repaired {
-        s.out.warn(&format!(
-            "profile `{}`: {what} was missing or altered; put back",
-            s.profile
-        ));
+        tell.tell(Event::PutBack {
+            profile: &s.profile,
+            what,
+        });
     }
     let (minor_change, previous_runtime_processes, following) = if Some(target.number) == current {
-        s.out.say(&format!(
-            "profile `{}` is already at generation {}",
-            s.profile, target.number
-        ));
+        tell.tell(Event::AlreadyAt {
+            profile: &s.profile,
+            generation: target.number,
+        });
         (None, None, Vec::new())
     } else {
         // The minor path first, unsynced: activating fsyncs `profiles/` for both renames.
@@ -470,25 +490,31 @@ pub(crate) fn return_to(
             .filter(|g| g.entry_id != target.entry_id)
             .map(|g| links::count_processes_using(s, &g.entry_name));
         links::set_minor_link(profiles, target, false)?;
-        links::make_current(s, profiles, target.number)?;
+        links::make_current(s, tell, profiles, target.number)?;
         crate::ground::crash::point("rollback:activated");
-        s.out.say(&format!(
-            "profile `{}`: generation {} -> {} (CPython {})",
-            s.profile,
-            current.map_or_else(|| "(none)".to_owned(), |n| n.to_string()),
-            target.number,
-            target.label()
-        ));
+        tell.tell(Event::Returned {
+            profile: &s.profile,
+            from: current,
+            to: target.number,
+            label: target.label(),
+        });
         let change = MinorChange::between(profiles, from.as_ref(), target);
         if let Some(c) = &change {
-            c.warn(s, &s.profile, false);
+            tell.tell(Event::MinorChanged {
+                profile: &s.profile,
+                change: c,
+                ahead: false,
+            });
         }
         let (still, following) = still_running.map(|c| c.settle(&s.home, db)).unzip();
         if let (Some(n), Some(from)) = (still.filter(|&n| n > 0), current) {
-            say_still_running(s, n, from);
+            tell.tell(Event::StillRunning {
+                processes: n,
+                generation: from,
+            });
         }
         let following = following.unwrap_or_default();
-        say_following(s, &following);
+        tell.tell(Event::Following(&following));
         // One spelling of "no process is left on the old runtime": 0, also when the generation
         // returned to runs the same runtime; `null` only when nothing changed.
         (change, still.or(Some(0)), following)
@@ -497,8 +523,11 @@ pub(crate) fn return_to(
     // Emergency path: the profile has been swapped already; venvs returning to an entry they
     // ran on are moved without a check, the others are checked now.
     let left = from.as_ref().and_then(GenerationRow::minor);
-    let venvs = follow_venvs(s, db, target, left.as_deref(), false);
-    say_venvs(s, &venvs);
+    let venvs = follow_venvs(s, tell, db, target, left.as_deref(), false);
+    tell.tell(Event::Venvs {
+        updates: &venvs,
+        ahead: false,
+    });
     Ok(ReturnReport {
         minor_path,
         minor_change,

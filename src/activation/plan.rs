@@ -2,7 +2,7 @@
 //! `--dry-run`, and whether a command changes nothing (then it runs even outside a maintenance
 //! window, so that re-running a rollout on a converged fleet succeeds).
 
-use super::{MinorChange, Switched};
+use super::{Event, MinorChange, Switched, Tell};
 use crate::catalogue::Entry;
 use crate::ground::clock::{now_unix, rfc3339};
 use crate::interface::settings::Settings;
@@ -67,12 +67,19 @@ impl Plan {
     /// The `switch`/`upgrade` document this plan would produce, marked `dry_run`, with what the
     /// switch would do to running processes and registered venvs (`db`: the home's database,
     /// `None` when nothing was ever installed).
-    pub(crate) fn document(&self, s: &Settings, entry: &Entry, db: Option<&Db>) -> Switched {
+    pub(crate) fn document(
+        &self,
+        s: &Settings,
+        tell: &dyn Tell,
+        entry: &Entry,
+        db: Option<&Db>,
+    ) -> Switched {
         let previous = self.current.as_ref().map(|g| g.number);
         let minor = entry.minor().unwrap_or_default();
         let effects = match db {
             Some(db) if !self.unchanged => Effects::of(
                 s,
+                tell,
                 db,
                 self.current.as_ref(),
                 Target {
@@ -154,6 +161,7 @@ impl Effects {
     /// passes `false`, as its real run does).
     pub(crate) fn of(
         s: &Settings,
+        tell: &dyn Tell,
         db: &Db,
         from: Option<&GenerationRow>,
         to: Target<'_>,
@@ -174,9 +182,9 @@ impl Effects {
             check_returns,
         )
         .unwrap_or_else(|e| {
-            s.out.warn(&format!(
-                "the venvs a switch would move could not be read: {e:#}"
-            ));
+            tell.tell(Event::VenvsUnreadable {
+                why: format!("{e:#}"),
+            });
             Vec::new()
         });
         let (previous_runtime_processes, following) =

@@ -3,7 +3,8 @@
 //! among the builds the policy admits, and a build only refused ones satisfy is refused naming
 //! the rule.
 
-use crate::catalogue::cache::{CatalogueCache, Freshness, human_age};
+use super::{Event, Tell};
+use crate::catalogue::cache::{CatalogueCache, Freshness};
 use crate::catalogue::trust::{Accepted, Trust};
 use crate::catalogue::{Catalogue, CatalogueError, Entry, Location};
 use crate::domain::policy::PolicyError;
@@ -64,6 +65,7 @@ pub(crate) fn resolve(
 /// its signature passes (`catalogue::trust`); the accepted version is recorded.
 pub(crate) fn load_catalogue(
     s: &Settings,
+    tell: &dyn Tell,
     fetcher: &Fetcher,
     platform: Option<&Platform>,
     dry_run: bool,
@@ -80,17 +82,14 @@ pub(crate) fn load_catalogue(
                 let (cat, freshness, accepted) =
                     cache.load(url, fetcher, s.catalogue_ttl, false, trust)?;
                 if let Freshness::Stale { age, why } = freshness {
-                    let note = format!(
-                        "using the copy of catalogue {url} cached {} ago ({why})",
-                        human_age(age)
-                    );
                     // Offline with a copy the TTL still covers is the normal case: a note, not
                     // a warning.
-                    if s.net.offline && age < s.catalogue_ttl {
-                        s.out.say(&note);
-                    } else {
-                        s.out.warn(&note);
-                    }
+                    tell.tell(Event::CatalogueCopy {
+                        url,
+                        age,
+                        why: &why,
+                        expected: s.net.offline && age < s.catalogue_ttl,
+                    });
                 }
                 (cat, accepted)
             }
@@ -98,9 +97,11 @@ pub(crate) fn load_catalogue(
         })
     })?;
     if writes && let Some(a) = &accepted {
-        record_accepted(s, a);
+        record_accepted(s, tell, a);
     }
-    s.out.warn_all(&cat.warnings);
+    if !cat.warnings.is_empty() {
+        tell.tell(Event::SkippedEntries(&cat.warnings));
+    }
     Ok(cat)
 }
 
@@ -127,7 +128,7 @@ pub(crate) fn with_trust<R>(s: &Settings, f: impl FnOnce(Option<&Trust<'_>>) -> 
 
 /// Records an accepted signature's version, the floor for later catalogues of that key and
 /// name. A failure is a warning: the signature kept beside the cache holds the floor too.
-pub(crate) fn record_accepted(s: &Settings, a: &Accepted) {
+pub(crate) fn record_accepted(s: &Settings, tell: &dyn Tell, a: &Accepted) {
     let recorded = Db::open(&s.home.db()).and_then(|mut db| {
         db.record_trust(&crate::storage::db::TrustRow {
             key_id: a.key_id.clone(),
@@ -139,9 +140,7 @@ pub(crate) fn record_accepted(s: &Settings, a: &Accepted) {
         })
     });
     if let Err(e) = recorded {
-        s.out.warn(&format!(
-            "cannot record the accepted catalogue signature: {e}"
-        ));
+        tell.tell(Event::SignatureNotRecorded(e.to_string()));
     }
 }
 
@@ -150,6 +149,7 @@ pub(crate) fn record_accepted(s: &Settings, a: &Accepted) {
 /// satisfies (with a warning).
 pub(crate) fn catalogue_for(
     s: &Settings,
+    tell: &dyn Tell,
     db: Option<&Db>,
     fetcher: &Fetcher,
     request: &Request,
@@ -169,7 +169,7 @@ pub(crate) fn catalogue_for(
     }
     // A full key may name another platform: load everything so the error can say so.
     let narrow = request.key().is_none().then_some(platform);
-    match load_catalogue(s, fetcher, narrow, dry_run) {
+    match load_catalogue(s, tell, fetcher, narrow, dry_run) {
         Err(err)
             if matches!(
                 err.downcast_ref::<CatalogueError>(),
@@ -181,9 +181,10 @@ pub(crate) fn catalogue_for(
             if resolve(s, &installed, request, platform, pre).is_err() {
                 return Err(err);
             }
-            s.out.warn(&format!(
-                "{err:#}; resolving `{request}` among the runtimes already installed"
-            ));
+            tell.tell(Event::ResolvingInstalled {
+                why: format!("{err:#}"),
+                request: request.to_string(),
+            });
             Ok(installed)
         }
         other => other,

@@ -1,6 +1,7 @@
 //! Flags several commands share, each with what it means for the command.
 
 use crate::domain::window::WindowError;
+use crate::interface::output::Output;
 use crate::interface::settings::Settings;
 
 /// `--force`: run even outside the configured maintenance windows.
@@ -13,11 +14,11 @@ pub(crate) struct Force {
 
 impl Force {
     /// The maintenance-window gate of a command that changes a profile.
-    pub(crate) fn gate(self, s: &Settings) -> Gate {
+    pub(crate) fn gate(self, s: &Settings, out: Output) -> Gate {
         Gate(match s.schedule.check(s.now) {
             Ok(_) => None,
             Err(e) if self.force => {
-                s.out.warn(&format!("{e}; going ahead because of --force"));
+                out.warn(&format!("{e}; going ahead because of --force"));
                 None
             }
             Err(e) => Some(e),

@@ -2,10 +2,11 @@
 
 use serde::Serialize;
 
+use super::report::Teller;
 use super::{Changes, CommandError, Verb};
 use crate::catalogue::Location;
 use crate::catalogue::cache::{CatalogueCache, Freshness, human_age};
-use crate::interface::output::Outcome;
+use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
 
 #[derive(Serialize)]
@@ -42,13 +43,12 @@ impl Verb for CatalogueCommand {
         }
     }
 
-    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+    fn run(&self, s: &Settings, out: Output) -> anyhow::Result<Outcome> {
         match self {
-            Self::Update => update(s),
+            Self::Update => update(s, out),
             Self::Sign { file, key, sign } => {
                 let (sig, comment) = crate::catalogue::trust::sign_file(file, &sign.with(key))?;
-                s.out
-                    .say(&format!("wrote {} ({})", sig.display(), comment.text()));
+                out.say(&format!("wrote {} ({})", sig.display(), comment.text()));
                 Outcome::of(&serde_json::json!({
                     "signature": sig.display().to_string(),
                     "version": comment.version,
@@ -60,9 +60,10 @@ impl Verb for CatalogueCommand {
     }
 }
 
-fn update(s: &Settings) -> anyhow::Result<Outcome> {
+fn update(s: &Settings, out: Output) -> anyhow::Result<Outcome> {
+    let tell = Teller::new(out, &s.home);
     let Location::Url(url) = &s.catalogue else {
-        s.out.say(&format!(
+        out.say(&format!(
             "catalogue {} is not fetched from a URL; nothing to update",
             s.catalogue
         ));
@@ -74,12 +75,12 @@ fn update(s: &Settings) -> anyhow::Result<Outcome> {
     };
     let cache = CatalogueCache::new(s.home.catalogues());
     let (cat, freshness, accepted) = crate::activation::with_trust(s, |trust| {
-        cache.load(url, &s.fetcher(), s.catalogue_ttl, true, trust)
+        cache.load(url, &s.fetcher(out), s.catalogue_ttl, true, trust)
     })?;
     if let Some(a) = &accepted {
-        crate::activation::record_accepted(s, a);
+        crate::activation::record_accepted(s, &tell, a);
     }
-    s.out.warn_all(&cat.warnings);
+    out.warn_all(&cat.warnings);
     let status = match freshness {
         Freshness::Downloaded => "downloaded",
         Freshness::Unchanged | Freshness::Fresh { .. } => "unchanged",
@@ -91,7 +92,7 @@ fn update(s: &Settings) -> anyhow::Result<Outcome> {
             .into());
         }
     };
-    s.out.say(&format!(
+    out.say(&format!(
         "catalogue {url}: {status}, {} entries",
         cat.entries.len()
     ));

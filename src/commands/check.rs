@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::{Changes, CommandError, Verb};
 use crate::activation;
 use crate::domain::validate::Report;
-use crate::interface::output::Outcome;
+use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
 use crate::storage::profile::Profiles;
 use crate::storage::store::Store;
@@ -37,8 +37,8 @@ impl Verb for Check {
         Changes::state(true)
     }
 
-    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
-        run(s, self.generation)
+    fn run(&self, s: &Settings, out: Output) -> anyhow::Result<Outcome> {
+        run(s, out, self.generation)
     }
 }
 
@@ -46,7 +46,7 @@ impl Verb for Check {
 /// (validation alone would pass one whose changed files it does not import). Files only added
 /// after the install (bytecode a root process wrote) leave the installed ones intact: a warning.
 fn intact(
-    s: &Settings,
+    out: Output,
     path: &std::path::Path,
     row: &crate::storage::db::EntryRow,
     index: Option<&[u8]>,
@@ -55,7 +55,7 @@ fn intact(
     match crate::domain::verify::standing(path, &mut nodes, row, index) {
         crate::domain::verify::Standing::Intact => Ok(()),
         crate::domain::verify::Standing::Added(added) => {
-            s.out.warn(&format!(
+            out.warn(&format!(
                 "{} were written into store entry {} after it was installed (its installed files are intact); `pyswap verify` names them",
                 crate::ground::text::count(added.len() as u64, "file", "files"),
                 row.name
@@ -68,9 +68,9 @@ fn intact(
     }
 }
 
-fn run(s: &Settings, generation: Option<u64>) -> anyhow::Result<Outcome> {
+fn run(s: &Settings, out: Output, generation: Option<u64>) -> anyhow::Result<Outcome> {
     let mut db = crate::storage::db::Db::open_existing_home(&s.home)?;
-    let _gc = s.gc_shared_lock()?;
+    let _gc = s.gc_shared_lock(out)?;
     let profiles = Profiles::new(s.home.profiles());
     let current = profiles.current(&s.profile)?;
     let n = generation
@@ -84,7 +84,7 @@ fn run(s: &Settings, generation: Option<u64>) -> anyhow::Result<Outcome> {
     if path.join("bin/python3").symlink_metadata().is_err() {
         return Err(ActivationError::EntryMissing(path.display().to_string()).into());
     }
-    intact(s, &path, &row, db.entry_tree(&row.name)?.as_deref())?;
+    intact(out, &path, &row, db.entry_tree(&row.name)?.as_deref())?;
     let is_current = current == Some(n);
     let reports = activation::recheck(s, &mut db, &profiles, &row, n, is_current)?;
     let ok = reports.iter().all(|r| r.ok);
@@ -106,7 +106,7 @@ fn run(s: &Settings, generation: Option<u64>) -> anyhow::Result<Outcome> {
     }
     let width = crate::ground::text::terminal_width().map(|w| w.saturating_sub(2));
     for line in t.render_in(width).lines() {
-        s.out.say(&format!("  {line}"));
+        out.say(&format!("  {line}"));
     }
     let outcome = Outcome::of(&Checked {
         profile: s.profile.clone(),
@@ -121,7 +121,7 @@ fn run(s: &Settings, generation: Option<u64>) -> anyhow::Result<Outcome> {
     {
         return Err(outcome.failed(e));
     }
-    s.out.say(&format!(
+    out.say(&format!(
         "generation {n} of `{}` (CPython {}) passed validation",
         s.profile,
         g.label()

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::{Changes, Verb};
-use crate::interface::output::Outcome;
+use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
 use crate::interface::settings::manifest;
 
@@ -55,15 +55,15 @@ impl Verb for ConfigCommand {
         }
     }
 
-    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+    fn run(&self, s: &Settings, out: Output) -> anyhow::Result<Outcome> {
         match self {
-            Self::Show => show(s),
-            Self::Check { file } => check(s, &std::path::absolute(file)?),
+            Self::Show => show(s, out),
+            Self::Check { file } => check(out, &std::path::absolute(file)?),
         }
     }
 }
 
-fn show(s: &Settings) -> anyhow::Result<Outcome> {
+fn show(s: &Settings, out: Output) -> anyhow::Result<Outcome> {
     // Sources line up in one column, set by the short lines: a long value (the validation
     // checks) does not push every other line out to its width.
     const MAX_WIDTH: usize = 48;
@@ -81,7 +81,7 @@ fn show(s: &Settings) -> anyhow::Result<Outcome> {
             .collect(),
         catalogues_verified: !s.trust_keys.is_empty(),
     };
-    if s.out.json {
+    if out.json {
         return Outcome::of(&doc);
     }
     let mut t = match &doc.file {
@@ -124,14 +124,14 @@ fn show(s: &Settings) -> anyhow::Result<Outcome> {
         };
         let _ = writeln!(t, "{line:<width$}  # {from}");
     }
-    s.out.data(&t)?;
+    out.data(&t)?;
     Ok(Outcome::none())
 }
 
-fn check(s: &Settings, file: &Path) -> anyhow::Result<Outcome> {
+fn check(out: Output, file: &Path) -> anyhow::Result<Outcome> {
     // `load` refuses a missing file and a directory, and reads `/dev/null` as an empty manifest.
     let parsed = manifest::check(file)?;
-    s.out.say(&format!(
+    out.say(&format!(
         "{}: valid ({})",
         file.display(),
         crate::ground::text::count(parsed.count() as u64, "setting", "settings")

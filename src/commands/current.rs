@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::{Changes, CommandError, Verb};
-use crate::interface::output::Outcome;
+use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
 use crate::storage::profile::Profiles;
 
@@ -29,12 +29,12 @@ impl Verb for Current {
         Changes::NOTHING
     }
 
-    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
-        run(s)
+    fn run(&self, s: &Settings, out: Output) -> anyhow::Result<Outcome> {
+        run(s, out)
     }
 }
 
-fn run(s: &Settings) -> anyhow::Result<Outcome> {
+fn run(s: &Settings, out: Output) -> anyhow::Result<Outcome> {
     let no_current = || CommandError::NoCurrent(s.profile.clone());
     let profiles = Profiles::new(s.home.profiles());
     let found = match profiles.current(&s.profile)? {
@@ -45,7 +45,7 @@ fn run(s: &Settings) -> anyhow::Result<Outcome> {
         None => None,
     };
     let Some((n, db)) = found else {
-        if s.out.json {
+        if out.json {
             return Outcome::of(&Shown {
                 profile: s.profile.clone(),
                 ..Shown::default()
@@ -56,7 +56,7 @@ fn run(s: &Settings) -> anyhow::Result<Outcome> {
     let g = super::error::generation(s, &db, n)?;
     crate::activation::check_current_intact(&profiles, &g)?;
     let store_path = s.home.store().join(&g.entry_name).display().to_string();
-    s.out.data(&format!(
+    out.data(&format!(
         "{} generation {}: CPython {} at {}\n",
         s.profile,
         n,

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::{Changes, Verb};
 use crate::ground::text::posix_quoted;
-use crate::interface::output::Outcome;
+use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
 use crate::storage::profile::Profiles;
 
@@ -67,18 +67,18 @@ impl Verb for EnvArgs {
         Changes::NOTHING
     }
 
-    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
-        run(s, self.shell == Shell::Fish)
+    fn run(&self, s: &Settings, out: Output) -> anyhow::Result<Outcome> {
+        run(s, out, self.shell == Shell::Fish)
     }
 }
 
-fn run(s: &Settings, fish: bool) -> anyhow::Result<Outcome> {
+fn run(s: &Settings, out: Output, fish: bool) -> anyhow::Result<Outcome> {
     let bin = Profiles::new(s.home.profiles())
         .profile_path(&s.profile)
         .join("bin")
         .display()
         .to_string();
-    s.out.data(&line(&bin, fish)?)?;
+    out.data(&line(&bin, fish)?)?;
     Outcome::of(&Env { bin })
 }
 

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::{Changes, CommandError, Verb};
 use crate::ground::version::{PythonVersion, Request};
-use crate::interface::output::Outcome;
+use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
 use crate::storage::db::{Db, EntryRow};
 use crate::storage::profile::Profiles;
@@ -55,9 +55,9 @@ impl Verb for Find {
         Changes::NOTHING
     }
 
-    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+    fn run(&self, s: &Settings, out: Output) -> anyhow::Result<Outcome> {
         let found = find(s, self.request.as_deref())?;
-        s.out.data(&format!(
+        out.data(&format!(
             "{}\n",
             crate::ground::text::printable(&found.path)
         ))?;

@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
+use super::report::Teller;
 use super::{Changes, Verb};
 use crate::domain::gc::{self, Kept, Retention, Scope};
 use crate::ground::text::{count, human_bytes};
-use crate::interface::output::Outcome;
+use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
 use crate::storage::lock::{self, LockError, Mode};
 
@@ -35,11 +36,12 @@ impl Verb for Gc {
         Changes::state(!self.dry_run)
     }
 
-    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+    fn run(&self, s: &Settings, out: Output) -> anyhow::Result<Outcome> {
         // Maintenance windows gate what hosts run; gc deletes only what nothing runs or can
         // reach (module doc), so a cron gc runs at any hour instead of failing every night.
         run(
             s,
+            out,
             s.gc_keep,
             s.gc_older_than,
             self.dry_run,
@@ -51,12 +53,14 @@ impl Verb for Gc {
 
 fn run(
     s: &Settings,
+    out: Output,
     keep: Option<u64>,
     older_than: Option<Duration>,
     dry_run: bool,
     wait: Duration,
     staged: bool,
 ) -> anyhow::Result<Outcome> {
+    let tell = Teller::new(out, &s.home);
     // Run from cron with a home that does not exist (a wrong or missing PYSWAP_HOME), gc says
     // so rather than create one and collect nothing.
     s.home.require()?;
@@ -68,20 +72,19 @@ fn run(
         Some(crate::storage::db::Db::open_existing_home(&s.home)?)
     };
     let Some(mut db) = db else {
-        s.out
-            .say("nothing to collect: this home has no database yet");
+        out.say("nothing to collect: this home has no database yet");
         return Outcome::of(&gc::Report {
             dry_run,
             ..gc::Report::default()
         });
     };
     let lock = lock::gc(&s.home.locks(), Mode::Exclusive, wait, &|| {
-        s.out.say("waiting for running pyswap commands to finish…");
+        out.say("waiting for running pyswap commands to finish…");
     });
     let held = match lock {
         Ok(l) => l,
         Err(LockError::Timeout { .. }) => {
-            s.out.say(&format!("gc skipped: other pyswap commands were still running after {}s; nothing was changed", wait.as_secs()));
+            out.say(&format!("gc skipped: other pyswap commands were still running after {}s; nothing was changed", wait.as_secs()));
             return Outcome::of(&gc::Report {
                 dry_run,
                 skipped: true,
@@ -104,17 +107,23 @@ fn run(
         }),
         dry_run,
     )?;
-    crate::activation::say_venvs(s, &report.venvs_finished);
-    say(s, &report, dry_run, &|e: &str| db.runtime_label(e));
+    tell.venvs(&report.venvs_finished, false);
+    say(s, out, &report, dry_run, &|e: &str| db.runtime_label(e));
     Outcome::of(&report)
 }
 
 /// The human report.
 /// Runtimes are named by `label` (`3.11.7+20260201`, what types back); `--json` and `-v` give
 /// their store entries.
-fn say(s: &Settings, report: &gc::Report, dry_run: bool, label: &dyn Fn(&str) -> String) {
+fn say(
+    s: &Settings,
+    out: Output,
+    report: &gc::Report,
+    dry_run: bool,
+    label: &dyn Fn(&str) -> String,
+) {
     let verb = if dry_run { "would remove" } else { "removed" };
-    s.out.say(&format!(
+    out.say(&format!(
         "{verb} {} generation(s), {} store entr{} and {} leftover(s); {} freed",
         report.generations.len(),
         report.entries.len(),
@@ -127,13 +136,13 @@ fn say(s: &Settings, report: &gc::Report, dry_run: bool, label: &dyn Fn(&str) ->
         human_bytes(report.bytes_freed)
     ));
     if report.cache_files_removed > 0 {
-        s.out.say(&format!(
+        out.say(&format!(
             "{verb} {} file(s) from the download cache; {} freed",
             report.cache_files_removed,
             human_bytes(report.cache_bytes_freed)
         ));
     }
-    say_kept(s, report, dry_run, label);
+    say_kept(s, out, report, dry_run, label);
     for k in &report.kept {
         let (profile, n) = (&k.profile, k.generation);
         let why = match k.reason {
@@ -151,17 +160,16 @@ fn say(s: &Settings, report: &gc::Report, dry_run: bool, label: &dyn Fn(&str) ->
             // Said below, with how to release it.
             Kept::MinorPath => continue,
         };
-        s.out
-            .say(&format!("kept generation {n} of `{profile}`: {why}"));
+        out.say(&format!("kept generation {n} of `{profile}`: {why}"));
     }
     for k in &report.kept_for_minor {
         let (profile, n, minor) = (&k.profile, k.generation, &k.minor);
-        s.out.say(&format!(
+        out.say(&format!(
             "kept generation {n} of `{profile}`: minor path {profile}@{minor} leads to it (venvs may use it); `pyswap --profile {profile} minors --remove {minor}` releases it"
         ));
     }
     for g in &report.generations {
-        s.out.say(&format!(
+        out.say(&format!(
             "  generation {} of `{}` (CPython {})",
             g.number,
             g.profile,
@@ -170,7 +178,7 @@ fn say(s: &Settings, report: &gc::Report, dry_run: bool, label: &dyn Fn(&str) ->
     }
     for e in &report.entries {
         tracing::info!(entry = %e.name, bytes = e.bytes, "store entry {}", if dry_run { "to remove" } else { "removed" });
-        s.out.say(&format!(
+        out.say(&format!(
             "  the runtime CPython {} ({})",
             e.label(),
             human_bytes(e.bytes)
@@ -179,9 +187,15 @@ fn say(s: &Settings, report: &gc::Report, dry_run: bool, label: &dyn Fn(&str) ->
 }
 
 /// What gc kept or forgot besides its policy, and why.
-fn say_kept(s: &Settings, report: &gc::Report, dry_run: bool, label: &dyn Fn(&str) -> String) {
+fn say_kept(
+    s: &Settings,
+    out: Output,
+    report: &gc::Report,
+    dry_run: bool,
+    label: &dyn Fn(&str) -> String,
+) {
     for f in &report.venvs_forgotten {
-        s.out.warn(&format!(
+        out.warn(&format!(
             "{} the venv registered at {}: {} (it ran {}); nothing there was touched",
             if dry_run { "would forget" } else { "forgot" },
             crate::ground::text::printable(&f.path),
@@ -192,7 +206,7 @@ fn say_kept(s: &Settings, report: &gc::Report, dry_run: bool, label: &dyn Fn(&st
     if let Some(why) = &report.unseen_why
         && !report.kept_unseen.is_empty()
     {
-        s.out.warn(&format!(
+        out.warn(&format!(
             "kept {} store entr{} that nothing visible uses: {why}",
             report.kept_unseen.len(),
             if report.kept_unseen.len() == 1 {
@@ -204,13 +218,13 @@ fn say_kept(s: &Settings, report: &gc::Report, dry_run: bool, label: &dyn Fn(&st
     }
     for gc::InUse { entry, pid } in &report.in_use {
         tracing::info!(entry = %entry, pid, "kept: a process runs from it");
-        s.out.say(&format!(
+        out.say(&format!(
             "kept CPython {}: nothing references it, but process {pid} still runs from it (the next gc after it exits removes it)",
             label(entry)
         ));
     }
     if !report.unregistered.is_empty() || !report.unregistered_generations.is_empty() {
-        s.out.warn(&format!(
+        out.warn(&format!(
             "kept {} and {} that the database does not know (restored from a backup, or left by a crash); `pyswap verify --repair` registers them",
             count(report.unregistered.len() as u64, "store entry", "store entries"),
             count(
@@ -221,7 +235,7 @@ fn say_kept(s: &Settings, report: &gc::Report, dry_run: bool, label: &dyn Fn(&st
         ));
     }
     for name in &report.foreign {
-        s.out.warn(&format!(
+        out.warn(&format!(
             "left {} alone: pyswap never makes that name",
             s.home
                 .store()

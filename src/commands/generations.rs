@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::{Changes, Verb};
 use crate::ground::clock::rfc3339;
 use crate::ground::text::{Column, Table};
-use crate::interface::output::Outcome;
+use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
 use crate::storage::db::{Db, GenerationRow, ValidationRow};
 use crate::storage::profile::{Profiles, Seals};
@@ -50,12 +50,12 @@ impl Verb for Generations {
         Changes::NOTHING
     }
 
-    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
-        run(s)
+    fn run(&self, s: &Settings, out: Output) -> anyhow::Result<Outcome> {
+        run(s, out)
     }
 }
 
-fn run(s: &Settings) -> anyhow::Result<Outcome> {
+fn run(s: &Settings, out: Output) -> anyhow::Result<Outcome> {
     let profiles = Profiles::new(s.home.profiles());
     let (rows, checks, seals) = match crate::storage::db::Db::open_home_read(&s.home)? {
         Some(db) => read(&db, &profiles, &s.profile, &s.home.db())?,
@@ -71,7 +71,7 @@ fn run(s: &Settings) -> anyhow::Result<Outcome> {
         .iter()
         .map(|g| profiles.intact_by(&seals, &s.profile, g.number, &g.entry_name))
         .collect();
-    if s.out.json {
+    if out.json {
         let gens: Vec<Generation> = rows
             .into_iter()
             .zip(intact)
@@ -100,11 +100,10 @@ fn run(s: &Settings) -> anyhow::Result<Outcome> {
         };
     }
     if rows.is_empty() {
-        s.out
-            .say(&format!("profile `{}` has no generations yet", s.profile));
+        out.say(&format!("profile `{}` has no generations yet", s.profile));
         return Ok(Outcome::none());
     }
-    s.out.data(&listing(&rows, &intact, &checks, current))?;
+    out.data(&listing(&rows, &intact, &checks, current))?;
     broken.map_or(Ok(Outcome::none()), |e| Err(e.into()))
 }
 

@@ -7,12 +7,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 
+use super::report::Teller;
 use super::{Changes, Pre, Verb};
 use crate::catalogue::Entry;
 use crate::domain::install::{self, Installed, Options, Origin};
 use crate::ground::clock::now_unix;
 use crate::ground::version::Request;
-use crate::interface::output::Outcome;
+use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
 use crate::network::fetch::Fetcher;
 use crate::storage::db::Db;
@@ -90,9 +91,10 @@ impl Verb for Install {
         Changes::state(!self.dry_run)
     }
 
-    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+    fn run(&self, s: &Settings, out: Output) -> anyhow::Result<Outcome> {
         run(
             s,
+            out,
             &self.requests,
             self.pre.pre,
             self.jobs as usize,
@@ -103,19 +105,21 @@ impl Verb for Install {
 
 fn run(
     s: &Settings,
+    out: Output,
     requests: &[String],
     pre: bool,
     jobs: usize,
     dry_run: bool,
 ) -> anyhow::Result<Outcome> {
+    let tell = Teller::new(out, &s.home);
     let platform = s.platform()?;
-    let fetcher = s.fetcher();
+    let fetcher = s.fetcher(out);
     let parsed: Vec<Result<Request, _>> = requests.iter().map(|r| Request::parse(r)).collect();
     let narrow = parsed
         .iter()
         .all(|r| r.as_ref().is_ok_and(|r| r.key().is_none()))
         .then_some(&platform);
-    let catalogue = crate::activation::load_catalogue(s, &fetcher, narrow, dry_run)?;
+    let catalogue = crate::activation::load_catalogue(s, &tell, &fetcher, narrow, dry_run)?;
     let mut report = Report {
         installed: Vec::new(),
         failed: Vec::new(),
@@ -134,7 +138,7 @@ fn run(
             Err(e) => {
                 // A single request's refusal is the command's error, printed once.
                 if requests.len() > 1 {
-                    s.out.warn(&format!("{text}: {e:#}"));
+                    out.warn(&format!("{text}: {e:#}"));
                 }
                 report.failed.push(Failed {
                     request: text.clone(),
@@ -147,14 +151,14 @@ fn run(
     }
     let entries: Vec<&Entry> = resolved.iter().map(|(_, e)| e).collect();
     if dry_run {
-        plan(s, &resolved, &mut report)?;
+        plan(s, out, &resolved, &mut report)?;
         return finish(&report, requests.len(), unresolved);
     }
     let mut db = crate::storage::db::Db::open_home(&s.home)?;
-    let _gc = s.gc_shared_lock()?;
+    let _gc = s.gc_shared_lock(out)?;
     let cache = s.download_cache();
     let opts = s.install_options(&cache);
-    let results = install_all(s, &fetcher, &entries, &opts, jobs);
+    let results = install_all(s, out, &fetcher, &entries, &opts, jobs);
     for (i, r) in results {
         let (request, entry) = (resolved[i].0, entries[i]);
         match r {
@@ -171,7 +175,7 @@ fn run(
                 });
                 // A single runtime's failure is the command's error, printed once.
                 if requests.len() > 1 {
-                    s.out.warn(&format!("{}: {e:#}", entry.key));
+                    out.warn(&format!("{}: {e:#}", entry.key));
                 } else {
                     unresolved.get_or_insert(e);
                 }
@@ -182,7 +186,12 @@ fn run(
 }
 
 /// The report of a dry run: what is in the store already, what would be installed.
-fn plan(s: &Settings, resolved: &[(&String, Entry)], report: &mut Report) -> anyhow::Result<()> {
+fn plan(
+    s: &Settings,
+    out: Output,
+    resolved: &[(&String, Entry)],
+    report: &mut Report,
+) -> anyhow::Result<()> {
     let db = crate::storage::db::Db::open_home_read(&s.home)?;
     for (request, entry) in resolved {
         let plan = crate::activation::plan(s, db.as_ref(), entry)?;
@@ -190,7 +199,7 @@ fn plan(s: &Settings, resolved: &[(&String, Entry)], report: &mut Report) -> any
             Some(_) => ("store", "already in the store"),
             None => ("pending", "would be installed"),
         };
-        s.out.say(&format!(
+        out.say(&format!(
             "{}: {how} (dry run: nothing was changed)",
             entry.key
         ));
@@ -231,6 +240,7 @@ fn finish(
 /// results in `entries` order.
 fn install_all(
     s: &Settings,
+    out: Output,
     fetcher: &Fetcher,
     entries: &[&Entry],
     opts: &Options,
@@ -261,11 +271,11 @@ fn install_all(
                         fetcher,
                         entry,
                         opts,
-                        || s.out.progress(&entry.key),
-                        &|note| s.out.say(note),
+                        || out.progress(&entry.key),
+                        &|note| out.say(note),
                     );
                     if let Ok(done) = &r {
-                        s.out.say(&done.said(&entry.key, started.elapsed()));
+                        out.say(&done.said(&entry.key, started.elapsed()));
                     }
                     push(&results, i, r);
                 }

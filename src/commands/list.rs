@@ -13,11 +13,12 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 
+use super::report::Teller;
 use super::{Changes, Verb};
 use crate::catalogue::Entry;
 use crate::ground::text::{Column, Table, human_bytes};
 use crate::ground::version::{PythonVersion, Request, Variant, label};
-use crate::interface::output::Outcome;
+use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
 use crate::storage::store::Store;
 
@@ -87,13 +88,13 @@ impl Verb for List {
         Changes::NOTHING
     }
 
-    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+    fn run(&self, s: &Settings, out: Output) -> anyhow::Result<Outcome> {
         let side = match (self.available, self.installed) {
             (true, _) => Side::Available,
             (_, true) => Side::Installed,
             _ => Side::Both,
         };
-        run(s, self, side)
+        run(s, out, self, side)
     }
 }
 
@@ -105,7 +106,7 @@ enum Side {
     Available,
 }
 
-fn run(s: &Settings, args: &List, side: Side) -> anyhow::Result<Outcome> {
+fn run(s: &Settings, out: Output, args: &List, side: Side) -> anyhow::Result<Outcome> {
     let request = args.request.as_deref().map(Request::parse).transpose()?;
     let matches = |version: &str, variant: Variant, build: Option<&str>| {
         request.as_ref().is_none_or(|r| {
@@ -125,10 +126,10 @@ fn run(s: &Settings, args: &List, side: Side) -> anyhow::Result<Outcome> {
             b.build.as_deref(),
         ))
     });
-    if side == Side::Installed || (side == Side::Both && s.out.json) {
-        return show_installed(s, &installed);
+    if side == Side::Installed || (side == Side::Both && out.json) {
+        return show_installed(out, &installed);
     }
-    let (available, unreadable) = match available_rows(s, &installed, args.pre) {
+    let (available, unreadable) = match available_rows(s, out, &installed, args.pre) {
         Ok(rows) => (rows, None),
         // The default view still shows what is installed when the catalogue is out of reach;
         // a catalogue refused under `[trust]` is a security event, never a warning.
@@ -148,28 +149,26 @@ fn run(s: &Settings, args: &List, side: Side) -> anyhow::Result<Outcome> {
         newest_per_minor(&mut available);
     }
     if side == Side::Available {
-        if s.out.json {
+        if out.json {
             return Outcome::of(&available);
         }
-        s.out.data(&available_table(&available))?;
+        out.data(&available_table(&available))?;
         return Ok(Outcome::none());
     }
     match unreadable {
         // Nothing to show because the catalogue could not be read: that is the answer.
         Some(e) if installed.is_empty() => return Err(e),
-        Some(e) => s
-            .out
-            .warn(&format!("{e:#}; showing installed runtimes only")),
+        Some(e) => out.warn(&format!("{e:#}; showing installed runtimes only")),
         None => {}
     }
     if installed.is_empty() && available.is_empty() {
-        s.out.say(&match &args.request {
+        out.say(&match &args.request {
             Some(r) => format!("nothing installed or in the catalogue matches `{r}`"),
             None => "nothing installed, and the catalogue offers nothing for this platform".into(),
         });
         return Ok(Outcome::none());
     }
-    s.out.data(&both_table(&installed, &available))?;
+    out.data(&both_table(&installed, &available))?;
     Ok(Outcome::none())
 }
 
@@ -243,11 +242,14 @@ fn current_entry(s: &Settings, db: &crate::storage::db::Db) -> Option<String> {
 
 fn available_rows(
     s: &Settings,
+    out: Output,
     installed: &[Installed],
     pre: bool,
 ) -> anyhow::Result<Vec<Available>> {
+    let tell = Teller::new(out, &s.home);
     let platform = s.platform()?;
-    let catalogue = crate::activation::load_catalogue(s, &s.fetcher(), Some(&platform), false)?;
+    let catalogue =
+        crate::activation::load_catalogue(s, &tell, &s.fetcher(out), Some(&platform), false)?;
     catalogue.offers(&platform)?;
     // Two builds of one key are two runtimes: an entry is installed when one of that key *and*
     // build is.
@@ -311,12 +313,12 @@ fn newest_per_minor(rows: &mut Vec<Available>) {
     });
 }
 
-fn show_installed(s: &Settings, rows: &[Installed]) -> anyhow::Result<Outcome> {
-    if s.out.json {
+fn show_installed(out: Output, rows: &[Installed]) -> anyhow::Result<Outcome> {
+    if out.json {
         return Outcome::of(&rows);
     }
     if rows.is_empty() {
-        s.out.say("nothing installed yet");
+        out.say("nothing installed yet");
         return Ok(Outcome::none());
     }
     let mut t = Table::new([
@@ -345,7 +347,7 @@ fn show_installed(s: &Settings, rows: &[Installed]) -> anyhow::Result<Outcome> {
             r.name.clone(),
         ]);
     }
-    s.out.data(&t.render())?;
+    out.data(&t.render())?;
     Ok(Outcome::none())
 }
 

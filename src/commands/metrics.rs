@@ -1,7 +1,7 @@
 //! `pyswap metrics`: the metrics for fleet dashboards (see `metrics`), on stdout.
 
 use super::{Changes, Verb};
-use crate::interface::output::Outcome;
+use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
 use crate::storage::db::Db;
 
@@ -13,10 +13,10 @@ impl Verb for Metrics {
         Changes::NOTHING
     }
 
-    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+    fn run(&self, s: &Settings, out: Output) -> anyhow::Result<Outcome> {
         let db = Db::open_home_read(&s.home)?;
         let text = crate::interface::metrics::render(s, db.as_ref())?;
-        s.out.data(&text)?;
+        out.data(&text)?;
         Outcome::of(&serde_json::json!({ "text": text }))
     }
 }

@@ -5,9 +5,10 @@
 
 use serde::Serialize;
 
+use super::report::Teller;
 use super::{Changes, Verb};
 use crate::ground::text::{Column, Table};
-use crate::interface::output::Outcome;
+use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
 use crate::storage::profile::Profiles;
 
@@ -33,17 +34,18 @@ impl Verb for Minors {
         Changes::state(self.remove.is_some())
     }
 
-    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
-        run(s, self.remove.as_deref())
+    fn run(&self, s: &Settings, out: Output) -> anyhow::Result<Outcome> {
+        run(s, out, self.remove.as_deref())
     }
 }
 
-fn run(s: &Settings, remove: Option<&str>) -> anyhow::Result<Outcome> {
+fn run(s: &Settings, out: Output, remove: Option<&str>) -> anyhow::Result<Outcome> {
+    let tell = Teller::new(out, &s.home);
     let profiles = Profiles::new(s.home.profiles());
     if let Some(minor) = remove {
         crate::storage::db::Db::open_existing_home(&s.home)?;
-        let _gc = s.gc_shared_lock()?;
-        let _profile = crate::activation::profile_lock(s)?;
+        let _gc = s.gc_shared_lock(out)?;
+        let _profile = crate::activation::profile_lock(s, &tell)?;
         if !profiles.remove_minor(&s.profile, minor)? {
             return Err(crate::storage::profile::ProfileError::NoMinor {
                 profile: s.profile.clone(),
@@ -51,7 +53,7 @@ fn run(s: &Settings, remove: Option<&str>) -> anyhow::Result<Outcome> {
             }
             .into());
         }
-        s.out.say(&format!(
+        out.say(&format!(
             "removed {}; `pyswap gc` may now delete what only it kept",
             profiles.minor_path(&s.profile, minor).display()
         ));
@@ -75,12 +77,11 @@ fn run(s: &Settings, remove: Option<&str>) -> anyhow::Result<Outcome> {
         });
     }
     list.sort_by(|a, b| a.tag.cmp(&b.tag));
-    if s.out.json {
+    if out.json {
         return Outcome::of(&list);
     }
     if list.is_empty() {
-        s.out
-            .say(&format!("profile `{}` has no minor paths yet", s.profile));
+        out.say(&format!("profile `{}` has no minor paths yet", s.profile));
     }
     let mut t = Table::headless([
         Column::left("MINOR").min(7),
@@ -99,6 +100,6 @@ fn run(s: &Settings, remove: Option<&str>) -> anyhow::Result<Outcome> {
             m.path.clone(),
         ]);
     }
-    s.out.data(&t.render())?;
+    out.data(&t.render())?;
     Ok(Outcome::none())
 }

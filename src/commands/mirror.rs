@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::report::Teller;
 use super::{Changes, Pre, Verb};
 use crate::catalogue::{self, Entry};
 use crate::domain::mirror;
 use crate::ground::platform::Platform;
 use crate::ground::version::Request;
-use crate::interface::output::Outcome;
+use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
 use crate::network::cache::DownloadCache;
 use crate::network::fetch::{DownloadSpec, FetchError, Fetcher, file_url_path};
@@ -76,7 +77,7 @@ impl Verb for Mirror {
         Changes::NOTHING
     }
 
-    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+    fn run(&self, s: &Settings, out: Output) -> anyhow::Result<Outcome> {
         let platforms = self
             .platforms
             .iter()
@@ -86,6 +87,7 @@ impl Verb for Mirror {
         let signing = self.sign_key.as_deref().map(|k| self.sign.with(k));
         run(
             s,
+            out,
             &dir,
             &self.requests,
             &platforms,
@@ -112,12 +114,12 @@ enum Urls<'a> {
 /// A catalogue keys its entries by version and platform (upstream's format): one build each.
 /// Another build of a version already mirrored (`old`, its catalogue entry) takes its place:
 /// said so.
-fn warn_replaced(s: &Settings, dir: &Path, entry: &Entry, old: &serde_json::Value) {
+fn warn_replaced(out: Output, dir: &Path, entry: &Entry, old: &serde_json::Value) {
     let field = |name: &str| old.get(name).and_then(|v| v.as_str()).unwrap_or("?");
     if Some(field("sha256")) == entry.sha256.as_deref() {
         return;
     }
-    s.out.warn(&format!(
+    out.warn(&format!(
         "{}: build {} replaces build {} in the mirror's catalogue, which lists one build per version and platform as upstream's does (the older archive stays in {}); to serve both builds, mirror the older one into another directory",
         entry.key,
         entry.build.as_deref().unwrap_or("?"),
@@ -128,6 +130,7 @@ fn warn_replaced(s: &Settings, dir: &Path, entry: &Entry, old: &serde_json::Valu
 
 fn run(
     s: &Settings,
+    out: Output,
     dir: &Path,
     requests: &[String],
     platforms: &[Platform],
@@ -135,6 +138,7 @@ fn run(
     pre: bool,
     signing: Option<&crate::catalogue::trust::Signing<'_>>,
 ) -> anyhow::Result<Outcome> {
+    let tell = Teller::new(out, &s.home);
     let requests: Vec<Request> = requests
         .iter()
         .map(|r| Request::parse(r))
@@ -145,11 +149,11 @@ fn run(
         platforms.to_vec()
     };
     s.home.create()?;
-    let fetcher = s.fetcher();
-    let catalogue = crate::activation::load_catalogue(s, &fetcher, None, false)?;
+    let fetcher = s.fetcher(out);
+    let catalogue = crate::activation::load_catalogue(s, &tell, &fetcher, None, false)?;
     // Shared like every command that downloads, so that gc never deletes a lock file in use;
     // taken once the catalogue is read (a slow catalogue server must not hold off gc).
-    let _gc = s.gc_shared_lock()?;
+    let _gc = s.gc_shared_lock(out)?;
     let mut entries: Vec<&Entry> = Vec::new();
     for r in &requests {
         for p in &platforms {
@@ -174,7 +178,7 @@ fn run(
     };
     for entry in entries {
         let (rel_url, target, size, downloaded) =
-            mirror_one(s, &fetcher, &cache, &mirror_dir, entry)?;
+            mirror_one(s, out, &fetcher, &cache, &mirror_dir, entry)?;
         let sha256 = entry.sha256.clone().unwrap_or_default();
         let url = match &base {
             Some(base) => base
@@ -184,10 +188,10 @@ fn run(
             None => rel_url.clone(),
         };
         if let Some(old) = published.get(&entry.key) {
-            warn_replaced(s, dir, entry, old);
+            warn_replaced(out, dir, entry, old);
         }
         published.insert(entry.key.clone(), entry.to_json(&url, Some(size)));
-        s.out.say(&format!(
+        out.say(&format!(
             "{}: {} {}",
             entry.key,
             if downloaded {
@@ -207,7 +211,7 @@ fn run(
         });
     }
     let (path, bytes) = mirror_dir.save(&published)?;
-    s.out.say(&format!(
+    out.say(&format!(
         "wrote {} ({} entries); point hosts at it with --catalogue",
         path.display(),
         published.len()
@@ -225,7 +229,7 @@ fn run(
             &format!("{}.minisig", mirror::CATALOGUE_FILE),
             text.as_bytes(),
         )?;
-        s.out.say(&format!(
+        out.say(&format!(
             "signed it: {} ({})",
             sig.display(),
             comment.text()
@@ -244,6 +248,7 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> mirror::MirrorError {
 /// Returns its URL path relative to the mirror, its path, its size, and whether it was fetched.
 fn mirror_one(
     s: &Settings,
+    out: Output,
     fetcher: &Fetcher,
     cache: &DownloadCache,
     dir: &mirror::MirrorDir,
@@ -266,7 +271,7 @@ fn mirror_one(
         .to_owned();
     // Every directory on the way reached through the one above, no symlink followed.
     let release = dir.subdir(rel_path.parent().unwrap_or(Path::new("")))?;
-    let progress = s.out.progress(&entry.key);
+    let progress = out.progress(&entry.key);
     let source_url = catalogue::mirrored(&entry.url, s.mirror.as_deref())?;
     // The same lock as `install` holds for this archive: one writer of its partial download.
     let _entry_lock = lock::acquire(
@@ -274,7 +279,7 @@ fn mirror_one(
         Mode::Exclusive,
         s.lock_wait,
         &|| {
-            s.out.say(&format!(
+            out.say(&format!(
                 "waiting for another pyswap command fetching {}…",
                 entry.key
             ));

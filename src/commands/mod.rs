@@ -26,11 +26,12 @@ pub(crate) mod verify;
 
 mod args;
 mod error;
+mod report;
 
 pub(crate) use args::{Force, Pre, Signature};
 pub(crate) use error::CommandError;
 
-use crate::interface::output::Outcome;
+use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
 
 /// A command: what running it changes, and running it.
@@ -39,7 +40,8 @@ pub(crate) trait Verb {
     /// that changes state cannot skip the metrics by being forgotten.
     fn changes(&self) -> Changes;
 
-    fn run(&self, s: &Settings) -> anyhow::Result<Outcome>;
+    /// Runs it under the settings `s`, saying what it does on `out`.
+    fn run(&self, s: &Settings, out: Output) -> anyhow::Result<Outcome>;
 }
 
 /// What a command changes, for the metrics.
@@ -78,14 +80,14 @@ impl Changes {
 /// Runs `verb`, then records what it changed for the metrics: the attempt (for
 /// `pyswap_last_switch_*`) and the textfile. A metrics failure never fails the command; it is
 /// an alert and the document's `metrics_error`.
-pub(crate) fn run(s: &Settings, verb: &dyn Verb) -> anyhow::Result<Outcome> {
+pub(crate) fn run(s: &Settings, out: Output, verb: &dyn Verb) -> anyhow::Result<Outcome> {
     let changes = verb.changes();
     // A command that reads a home this user may not enter says so in one line, before any of
     // its reads fails with its own words (a profile link, SQLite).
     if !changes.state {
         s.home.readable()?;
     }
-    let result = verb.run(s);
+    let result = verb.run(s, out);
     crate::ground::crash::timing("command:finished");
     if let Some(command) = changes.attempt {
         let refused = result
@@ -101,7 +103,7 @@ pub(crate) fn run(s: &Settings, verb: &dyn Verb) -> anyhow::Result<Outcome> {
     let Err(message) = crate::interface::metrics::refresh_textfile(s) else {
         return result;
     };
-    s.out.alert(&message);
+    out.alert(&message);
     let note = serde_json::Value::String(message);
     match result {
         Ok(mut outcome) => {

@@ -4,8 +4,9 @@
 
 use serde::Serialize;
 
+use super::report::Teller;
 use super::{Changes, Verb};
-use crate::interface::output::Outcome;
+use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
 use crate::storage::pin::{self, PinError};
 
@@ -37,12 +38,12 @@ impl Verb for Pin {
         Changes::NOTHING
     }
 
-    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
-        run(s, self.request.as_deref(), self.global)
+    fn run(&self, s: &Settings, out: Output) -> anyhow::Result<Outcome> {
+        run(s, out, self.request.as_deref(), self.global)
     }
 }
 
-fn run(s: &Settings, request: Option<&str>, global: bool) -> anyhow::Result<Outcome> {
+fn run(s: &Settings, out: Output, request: Option<&str>, global: bool) -> anyhow::Result<Outcome> {
     let (request, file, written) = if let Some(r) = request {
         let file = if global {
             s.home.create()?;
@@ -51,10 +52,9 @@ fn run(s: &Settings, request: Option<&str>, global: bool) -> anyhow::Result<Outc
             std::env::current_dir()?.join(pin::FILE)
         };
         let parsed = pin::write(&file, r)?;
-        s.out
-            .say(&format!("pinned `{}` in {}", parsed.raw(), file.display()));
-        if fits_nothing(s, &parsed) {
-            s.out.warn(&format!(
+        out.say(&format!("pinned `{}` in {}", parsed.raw(), file.display()));
+        if fits_nothing(s, out, &parsed) {
+            out.warn(&format!(
                 "nothing installed or in the catalogue fits `{}` on this platform and policy: `pyswap switch` under this pin fails until something does; `pyswap list --available` shows what there is",
                 parsed.raw()
             ));
@@ -68,7 +68,7 @@ fn run(s: &Settings, request: Option<&str>, global: bool) -> anyhow::Result<Outc
             pin::find(&cwd, &s.home.pin_file())?
         };
         let p = found.ok_or(PinError::Missing(cwd))?;
-        s.out.data(&format!(
+        out.data(&format!(
             "{} (from {})\n",
             p.request,
             crate::ground::text::printable(&p.file.display().to_string())
@@ -86,7 +86,8 @@ fn run(s: &Settings, request: Option<&str>, global: bool) -> anyhow::Result<Outc
 /// Whether nothing could satisfy `request`: no runtime in the store fits it, and the catalogue
 /// (read without the network: the embedded one, or the cached copy of a remote one) resolves
 /// nothing for it. A catalogue that cannot be read offline decides nothing: no warning then.
-fn fits_nothing(s: &Settings, request: &crate::ground::version::Request) -> bool {
+fn fits_nothing(s: &Settings, out: Output, request: &crate::ground::version::Request) -> bool {
+    let tell = Teller::new(out, &s.home);
     let installed = crate::storage::db::Db::open_home_read(&s.home)
         .ok()
         .flatten()
@@ -101,7 +102,7 @@ fn fits_nothing(s: &Settings, request: &crate::ground::version::Request) -> bool
     let mut net = s.net.clone();
     net.offline = true;
     let fetcher = crate::network::fetch::Fetcher::new(net);
-    match crate::activation::load_catalogue(s, &fetcher, Some(&platform), true) {
+    match crate::activation::load_catalogue(s, &tell, &fetcher, Some(&platform), true) {
         Ok(catalogue) => {
             crate::activation::resolve(s, &catalogue, request, &platform, false).is_err()
         }

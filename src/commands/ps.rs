@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{Changes, Verb};
 use crate::ground::text::{Column, Table};
-use crate::interface::output::Outcome;
+use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
 use crate::storage::profile::Profiles;
 
@@ -60,14 +60,14 @@ impl Verb for Ps {
         Changes::NOTHING
     }
 
-    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
-        run(s, self.units)
+    fn run(&self, s: &Settings, out: Output) -> anyhow::Result<Outcome> {
+        run(s, out, self.units)
     }
 }
 
 /// Every (process, entry) pair of the store's running processes, and how many processes could
 /// not be inspected (said on stderr here).
-fn scan(s: &Settings) -> anyhow::Result<(Vec<Running>, usize)> {
+fn scan(s: &Settings, out: Output) -> anyhow::Result<(Vec<Running>, usize)> {
     let db = crate::storage::db::Db::open_home_read(&s.home)?;
     let (gens, entries) = match &db {
         Some(db) => (db.generations(&s.profile)?, db.entries()?),
@@ -87,7 +87,7 @@ fn scan(s: &Settings) -> anyhow::Result<(Vec<Running>, usize)> {
     let hidden = scan.hidden.len();
     if hidden > 0 {
         let n = crate::ground::text::count(hidden as u64, "process", "processes");
-        s.out.warn(&if rustix::process::geteuid().is_root() {
+        out.warn(&if rustix::process::geteuid().is_root() {
             format!("{n} could not be inspected (`/proc` refused their mappings); they may run a runtime of this store")
         } else {
             format!("{n} of other users could not be inspected (they may run a runtime of this store); root sees them: `sudo pyswap ps`")
@@ -127,26 +127,26 @@ fn scan(s: &Settings) -> anyhow::Result<(Vec<Running>, usize)> {
     Ok((rows, hidden))
 }
 
-fn run(s: &Settings, units: bool) -> anyhow::Result<Outcome> {
-    let (rows, hidden) = scan(s)?;
+fn run(s: &Settings, out: Output, units: bool) -> anyhow::Result<Outcome> {
+    let (rows, hidden) = scan(s, out)?;
     if units {
-        return restart_list(s, &rows);
+        return restart_list(out, &rows);
     }
-    if s.out.json {
+    if out.json {
         return Outcome::of(&rows);
     }
     if rows.is_empty() {
-        s.out.say(if hidden > 0 {
+        out.say(if hidden > 0 {
             "no process this user may inspect uses a runtime of this store"
         } else {
             "no running process uses a runtime of this store"
         });
         return Ok(Outcome::none());
     }
-    s.out.data(&table(&rows))?;
+    out.data(&table(&rows))?;
     let stale = rows.iter().filter(|r| !r.current).count();
     if stale > 0 {
-        s.out.say(&format!(
+        out.say(&format!(
             "{stale} of {} run an older runtime than profile `{}`'s current one: restart them to pick it up",
             rows.len(),
             s.profile
@@ -158,7 +158,7 @@ fn run(s: &Settings, units: bool) -> anyhow::Result<Outcome> {
 /// `ps --units`: each system service with a process on a build the profile moved away from,
 /// once, sorted, on stdout (a `--json` array of their names); the rest of those processes
 /// (login sessions, user services, no unit) counted on stderr with what to do about them.
-fn restart_list(s: &Settings, rows: &[Running]) -> anyhow::Result<Outcome> {
+fn restart_list(out: Output, rows: &[Running]) -> anyhow::Result<Outcome> {
     let old: Vec<&Running> = rows.iter().filter(|r| r.old_runtime).collect();
     let units: std::collections::BTreeSet<&str> = old
         .iter()
@@ -172,14 +172,14 @@ fn restart_list(s: &Settings, rows: &[Running]) -> anyhow::Result<Outcome> {
         .collect();
     if !others.is_empty() {
         let pids = crate::ground::text::comma_list(&others);
-        s.out.warn(&format!(
+        out.warn(&format!(
             "{} on an older build {} outside a system service (a login session, a user's own unit, or no unit: pid {pids}); restart {} by hand",
             crate::ground::text::count(others.len() as u64, "process", "processes"),
             crate::ground::text::plural(others.len() as u64, "runs", "run"),
             crate::ground::text::plural(others.len() as u64, "it", "them"),
         ));
     }
-    if s.out.json {
+    if out.json {
         return Outcome::of(&units);
     }
     let mut text = String::new();
@@ -187,7 +187,7 @@ fn restart_list(s: &Settings, rows: &[Running]) -> anyhow::Result<Outcome> {
         text.push_str(u);
         text.push('\n');
     }
-    s.out.data(&text)?;
+    out.data(&text)?;
     Ok(Outcome::none())
 }
 

@@ -4,9 +4,10 @@
 use crate::activation::ActivationError;
 use serde::Serialize;
 
+use super::report::Teller;
 use super::{Changes, CommandError, Force, Verb};
-use crate::activation::{self, MinorChange};
-use crate::interface::output::Outcome;
+use crate::activation::{self, Event, MinorChange, Tell};
+use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
 use crate::storage::profile::{CurrentLink, ProfileError, Profiles};
 use crate::storage::store::Store;
@@ -56,14 +57,21 @@ impl Verb for Rollback {
         Changes::attempt("rollback", self.dry_run)
     }
 
-    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
-        run(s, self.to, Force { force: self.force }, self.dry_run)
+    fn run(&self, s: &Settings, out: Output) -> anyhow::Result<Outcome> {
+        run(s, out, self.to, Force { force: self.force }, self.dry_run)
     }
 }
 
-fn run(s: &Settings, to: Option<u64>, force: Force, dry_run: bool) -> anyhow::Result<Outcome> {
-    let mut gate = force.gate(s);
-    let chosen = gate.found(choose(s, to, dry_run))?;
+fn run(
+    s: &Settings,
+    out: Output,
+    to: Option<u64>,
+    force: Force,
+    dry_run: bool,
+) -> anyhow::Result<Outcome> {
+    let tell = Teller::new(out, &s.home);
+    let mut gate = force.gate(s, out);
+    let chosen = gate.found(choose(s, out, to, dry_run))?;
     let RollbackTarget {
         mut db,
         profiles,
@@ -120,15 +128,15 @@ fn run(s: &Settings, to: Option<u64>, force: Force, dry_run: bool) -> anyhow::Re
             }
             .into());
         }
-        s.out.warn(&format!(
+        out.warn(&format!(
             "generation {} failed its last validation ({}, {at}); going ahead because of --force",
             target.number, v.phase
         ));
     }
     let done = if dry_run {
-        dry_run_report(s, &db, &profiles, &target, current, changed)?
+        dry_run_report(s, out, &db, &profiles, &target, current, changed)?
     } else {
-        activation::return_to(s, &mut db, &profiles, &target, current)?
+        activation::return_to(s, &tell, &mut db, &profiles, &target, current)?
     };
     Outcome::of(&RolledBack {
         profile: &s.profile,
@@ -160,7 +168,13 @@ struct RollbackTarget {
     _locks: Option<(crate::storage::lock::GcLock, crate::storage::lock::Lock)>,
 }
 
-fn choose(s: &Settings, to: Option<u64>, dry_run: bool) -> anyhow::Result<RollbackTarget> {
+fn choose(
+    s: &Settings,
+    out: Output,
+    to: Option<u64>,
+    dry_run: bool,
+) -> anyhow::Result<RollbackTarget> {
+    let tell = Teller::new(out, &s.home);
     let no_current = || CommandError::NoCurrent(s.profile.clone());
     let (db, locks) = if dry_run {
         (
@@ -169,8 +183,8 @@ fn choose(s: &Settings, to: Option<u64>, dry_run: bool) -> anyhow::Result<Rollba
         )
     } else {
         let db = crate::storage::db::Db::open_existing_home(&s.home)?;
-        let gc = s.gc_shared_lock()?;
-        (db, Some((gc, activation::profile_lock(s)?)))
+        let gc = s.gc_shared_lock(out)?;
+        (db, Some((gc, activation::profile_lock(s, &tell)?)))
     };
     let profiles = Profiles::new(s.home.profiles());
     if !dry_run {
@@ -209,13 +223,15 @@ fn choose(s: &Settings, to: Option<u64>, dry_run: bool) -> anyhow::Result<Rollba
 /// What a rollback to `target` would do, said and returned without changing anything.
 fn dry_run_report(
     s: &Settings,
+    out: Output,
     db: &crate::storage::db::Db,
     profiles: &Profiles,
     target: &crate::storage::db::GenerationRow,
     current: Option<u64>,
     changed: bool,
 ) -> anyhow::Result<activation::ReturnReport> {
-    s.out.say(&format!(
+    let tell = Teller::new(out, &s.home);
+    out.say(&format!(
         "would make generation {} (CPython {}) of `{}` current{} (dry run: nothing was changed)",
         target.number,
         target.label(),
@@ -228,7 +244,11 @@ fn dry_run_report(
     };
     let minor_change = MinorChange::between(profiles, from.as_ref(), target);
     if let Some(c) = &minor_change {
-        c.warn(s, &s.profile, true);
+        tell.tell(Event::MinorChanged {
+            profile: &s.profile,
+            change: c,
+            ahead: true,
+        });
     }
     // What the rollback would do to processes and venvs; a venv going back to a runtime it
     // ran on is not checked again, as in the real run.
@@ -236,6 +256,7 @@ fn dry_run_report(
         let minor = target.minor().unwrap_or_default();
         activation::Effects::of(
             s,
+            &tell,
             db,
             from.as_ref(),
             activation::Target {
@@ -249,8 +270,7 @@ fn dry_run_report(
     } else {
         activation::Effects::default()
     };
-    activation::say_effects_ahead(
-        s,
+    tell.effects_ahead(
         effects.previous_runtime_processes,
         current,
         &effects.following,

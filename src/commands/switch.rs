@@ -2,10 +2,11 @@
 //! `activation`): install if needed, validate, record a generation, swap, health-check, and
 //! roll back automatically if that fails.
 
+use super::report::Teller;
 use super::{Changes, Force, Pre, Verb};
 use crate::activation;
 use crate::ground::version::Request;
-use crate::interface::output::Outcome;
+use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
 use crate::storage::db::Db;
 use crate::storage::pin;
@@ -36,9 +37,10 @@ impl Verb for Switch {
         Changes::attempt("switch", self.dry_run)
     }
 
-    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+    fn run(&self, s: &Settings, out: Output) -> anyhow::Result<Outcome> {
         run(
             s,
+            out,
             self.request.as_deref(),
             self.pre.pre,
             self.force,
@@ -49,17 +51,19 @@ impl Verb for Switch {
 
 fn run(
     s: &Settings,
+    out: Output,
     request: Option<&str>,
     pre: bool,
     force: Force,
     dry_run: bool,
 ) -> anyhow::Result<Outcome> {
+    let tell = Teller::new(out, &s.home);
     let request = if let Some(r) = request {
         r.to_owned()
     } else {
         let cwd = std::env::current_dir()?;
         let pin = pin::find(&cwd, &s.home.pin_file())?.ok_or(pin::PinError::Missing(cwd))?;
-        s.out.say(&format!(
+        out.say(&format!(
             "using `{}` from {}",
             pin.request,
             pin.file.display()
@@ -69,9 +73,9 @@ fn run(
     let request = Request::parse(&request)?;
     // Outside a window only a command that changes nothing may run: find that out first; when
     // resolution itself fails, the window is the answer unless the request is at fault.
-    let mut gate = force.gate(s);
+    let mut gate = force.gate(s, out);
     let platform = s.platform()?;
-    let fetcher = s.fetcher();
+    let fetcher = s.fetcher(out);
     // A dry run writes nothing: not even a new home.
     let db = if dry_run {
         Db::open_home_read(&s.home)?
@@ -84,12 +88,13 @@ fn run(
     let planned = (|| {
         let catalogue = crate::activation::catalogue_for(
             s,
+            &tell,
             db.as_ref(),
             &fetcher,
             &request,
             &platform,
-            pre,
             dry_run,
+            pre,
         )?;
         let entry = activation::resolve(s, &catalogue, &request, &platform, pre)?;
         let plan = if need_plan {
@@ -106,16 +111,21 @@ fn run(
     let _gc = if dry_run {
         None
     } else {
-        Some(s.gc_shared_lock()?)
+        Some(s.gc_shared_lock(out)?)
     };
     match db {
-        Some(mut db) if !dry_run => {
-            activation::activate(s, &mut db, &fetcher, &entry, &request.to_string(), "switch")?
-                .report(s)
-        }
+        Some(mut db) if !dry_run => tell.switched(&activation::activate(
+            s,
+            &tell,
+            &mut db,
+            &fetcher,
+            &entry,
+            &request.to_string(),
+            "switch",
+        )?),
         // A dry run always plans.
         db => plan.map_or(Ok(Outcome::none()), |p| {
-            p.document(s, &entry, db.as_ref()).report(s)
+            tell.switched(&p.document(s, &tell, &entry, db.as_ref()))
         }),
     }
 }

@@ -12,11 +12,12 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
+use super::report::Teller;
 use super::{Changes, CommandError, Verb};
 use crate::domain::gc::{self, Scope};
 use crate::ground::text::{count, human_bytes};
 use crate::ground::version::Request;
-use crate::interface::output::Outcome;
+use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
 use crate::storage::db::{Db, EntryRow};
 use crate::storage::lock::{self, Mode};
@@ -108,7 +109,8 @@ impl Verb for Uninstall {
         Changes::state(!self.dry_run)
     }
 
-    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+    fn run(&self, s: &Settings, out: Output) -> anyhow::Result<Outcome> {
+        let tell = Teller::new(out, &s.home);
         let requests = self
             .requests
             .iter()
@@ -122,7 +124,7 @@ impl Verb for Uninstall {
             return Err(CommandError::NotInstalled(self.requests[0].clone()).into());
         };
         let held = lock::gc(&s.home.locks(), Mode::Exclusive, s.lock_wait, &|| {
-            s.out.say("waiting for running pyswap commands to finish…");
+            out.say("waiting for running pyswap commands to finish…");
         })?;
         let targets = targets(&db, &requests)?;
         let holders = check(s, &db, &targets)?;
@@ -144,14 +146,14 @@ impl Verb for Uninstall {
             dry_run: self.dry_run,
             ..Report::default()
         };
-        release(s, &mut db, &holders, self.dry_run, &mut report)?;
+        release(s, out, &mut db, &holders, self.dry_run, &mut report)?;
         let names: HashSet<String> = targets.iter().map(|e| e.name.clone()).collect();
         let scope = Scope::Entries {
             names: &names,
             forced: self.force,
         };
         let done = gc::run(&s.home, &mut db, &held, &s.venvs(), scope, self.dry_run)?;
-        crate::activation::say_venvs(s, &done.venvs_finished);
+        tell.venvs(&done.venvs_finished, false);
         report.generations_removed = done
             .generations
             .iter()
@@ -179,7 +181,7 @@ impl Verb for Uninstall {
                 .find(|t| t.name == name)
                 .map_or_else(|| name.to_owned(), crate::storage::db::EntryRow::label)
         };
-        say(s, &report, &done, &label);
+        say(out, &report, &done, &label);
         Outcome::of(&report)
     }
 }
@@ -277,6 +279,7 @@ fn check(s: &Settings, db: &Db, targets: &[EntryRow]) -> anyhow::Result<Vec<Hold
 /// Removes the minor paths and forgets the venvs `--force` releases (in a dry run, only says so).
 fn release(
     s: &Settings,
+    out: Output,
     db: &mut Db,
     holders: &[Holder],
     dry_run: bool,
@@ -284,7 +287,7 @@ fn release(
 ) -> anyhow::Result<()> {
     let profiles = Profiles::new(s.home.profiles());
     for h in holders {
-        s.out.warn(&format!(
+        out.warn(&format!(
             "{}: {}",
             if dry_run {
                 "would release"
@@ -313,7 +316,7 @@ fn release(
     Ok(())
 }
 
-fn say(s: &Settings, report: &Report, done: &gc::Report, label: &dyn Fn(&str) -> String) {
+fn say(out: Output, report: &Report, done: &gc::Report, label: &dyn Fn(&str) -> String) {
     let verb = if report.dry_run {
         "would remove"
     } else {
@@ -321,14 +324,14 @@ fn say(s: &Settings, report: &Report, done: &gc::Report, label: &dyn Fn(&str) ->
     };
     for e in &done.entries {
         tracing::info!(entry = %e.name, "{verb}");
-        s.out.say(&format!(
+        out.say(&format!(
             "{verb} CPython {} ({})",
             e.label(),
             human_bytes(e.bytes)
         ));
     }
     if !done.generations.is_empty() {
-        s.out.say(&format!(
+        out.say(&format!(
             "{verb} {} that used {}: {}",
             count(done.generations.len() as u64, "generation", "generations"),
             if done.entries.len() == 1 {
@@ -340,12 +343,12 @@ fn say(s: &Settings, report: &Report, done: &gc::Report, label: &dyn Fn(&str) ->
         ));
     }
     for name in &report.kept {
-        s.out.warn(&format!(
+        out.warn(&format!(
             "kept CPython {}: something still uses it (`pyswap gc --dry-run` says what)",
             label(name)
         ));
     }
-    s.out.say(&format!(
+    out.say(&format!(
         "{}: {} freed",
         if report.dry_run {
             "dry run, nothing was changed"

@@ -3,12 +3,13 @@
 //! automatic rollback as `switch`. A no-op that says so when the profile is already there (and
 //! then it runs even outside a maintenance window).
 
+use super::report::Teller;
 use super::{Changes, CommandError, Force, Verb};
 use crate::activation;
 use crate::activation::ActivationError;
 use crate::catalogue::Entry;
 use crate::ground::version::{PythonVersion, Request, label};
-use crate::interface::output::Outcome;
+use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
 use crate::storage::db::{EntryRow, GenerationRow};
 use crate::storage::profile::Profiles;
@@ -30,20 +31,21 @@ impl Verb for Upgrade {
         Changes::attempt("upgrade", self.dry_run)
     }
 
-    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
-        run(s, self.force, self.dry_run)
+    fn run(&self, s: &Settings, out: Output) -> anyhow::Result<Outcome> {
+        run(s, out, self.force, self.dry_run)
     }
 }
 
-fn run(s: &Settings, force: Force, dry_run: bool) -> anyhow::Result<Outcome> {
-    let mut gate = force.gate(s);
-    let fetcher = s.fetcher();
-    let (g, row, request, newest) = gate.found(newest(s, &fetcher, dry_run))?;
+fn run(s: &Settings, out: Output, force: Force, dry_run: bool) -> anyhow::Result<Outcome> {
+    let tell = Teller::new(out, &s.home);
+    let mut gate = force.gate(s, out);
+    let fetcher = s.fetcher(out);
+    let (g, row, request, newest) = gate.found(newest(s, out, &fetcher, dry_run))?;
     let version = PythonVersion::parse(&row.version)
         .ok_or_else(|| ActivationError::EntryMissing(g.entry_name.clone()))?;
     let same = newest.key == row.catalogue_key && newest.build == row.build;
     if same || (&newest.version, &newest.build) < (&version, &row.build) {
-        s.out.say(&format!(
+        out.say(&format!(
             "profile `{}` is already at the newest CPython {}.{} the catalogue and policy allow ({}, generation {}); nothing changed",
             s.profile,
             version.major(),
@@ -60,9 +62,9 @@ fn run(s: &Settings, force: Force, dry_run: bool) -> anyhow::Result<Outcome> {
     if dry_run {
         let db = crate::storage::db::Db::open_home_read(&s.home)?;
         let plan = activation::plan(s, db.as_ref(), &newest)?;
-        return plan.document(s, &newest, db.as_ref()).report(s);
+        return tell.switched(&plan.document(s, &tell, &newest, db.as_ref()));
     }
-    s.out.say(&format!(
+    out.say(&format!(
         "upgrading profile `{}`: CPython {} -> {}",
         s.profile,
         label(&row.version, &row.variant, row.build.as_deref()),
@@ -73,25 +75,28 @@ fn run(s: &Settings, force: Force, dry_run: bool) -> anyhow::Result<Outcome> {
         )
     ));
     let mut db = crate::storage::db::Db::open_existing_home(&s.home)?;
-    let _gc = s.gc_shared_lock()?;
+    let _gc = s.gc_shared_lock(out)?;
     let done = activation::activate(
         s,
+        &tell,
         &mut db,
         &fetcher,
         &newest,
         &request.to_string(),
         "upgrade",
     )?;
-    done.report(s)
+    tell.switched(&done)
 }
 
 /// The current generation, its entry, the request for its minor version, and the newest build
 /// that request resolves to.
 fn newest(
     s: &Settings,
+    out: Output,
     fetcher: &crate::network::fetch::Fetcher,
     dry_run: bool,
 ) -> anyhow::Result<(GenerationRow, EntryRow, Request, Entry)> {
+    let tell = Teller::new(out, &s.home);
     let no_current = || CommandError::NoCurrent(s.profile.clone());
     let db = crate::storage::db::Db::open_home_read(&s.home)?.ok_or_else(no_current)?;
     let profiles = Profiles::new(s.home.profiles());
@@ -111,12 +116,13 @@ fn newest(
     let platform = s.platform()?;
     let catalogue = crate::activation::catalogue_for(
         s,
+        &tell,
         Some(&db),
         fetcher,
         &request,
         &platform,
-        false,
         dry_run,
+        false,
     )?;
     let newest = activation::resolve(s, &catalogue, &request, &platform, false)?;
     Ok((g, row, request, newest))

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::report::Teller;
 use super::{Changes, Verb};
 use crate::domain::venv::{self, Points, State, VenvError};
 use crate::ground::spawn::Start;
 use crate::ground::text::{Column, Table};
-use crate::interface::output::Outcome;
+use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
 use crate::storage::db::{Db, VenvRow};
 use crate::storage::profile::Profiles;
@@ -30,8 +31,10 @@ impl Verb for Venv {
             .map_or(Changes::NOTHING, Verb::changes)
     }
 
-    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
-        self.command.as_ref().map_or_else(|| list(s), |c| c.run(s))
+    fn run(&self, s: &Settings, out: Output) -> anyhow::Result<Outcome> {
+        self.command
+            .as_ref()
+            .map_or_else(|| list(s, out), |c| c.run(s, out))
     }
 }
 
@@ -78,16 +81,16 @@ impl Verb for VenvCommand {
         }
     }
 
-    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
+    fn run(&self, s: &Settings, out: Output) -> anyhow::Result<Outcome> {
         match self {
-            Self::Create { path, minor, args } => create(s, path, minor.as_deref(), args),
-            Self::Adopt { path } => adopt(s, path),
-            Self::List => list(s),
+            Self::Create { path, minor, args } => create(s, out, path, minor.as_deref(), args),
+            Self::Adopt { path } => adopt(s, out, path),
+            Self::List => list(s, out),
             Self::Remove {
                 path,
                 delete,
                 force,
-            } => remove(s, path, *delete, *force),
+            } => remove(s, out, path, *force, *delete),
         }
     }
 }
@@ -95,12 +98,14 @@ impl Verb for VenvCommand {
 /// The locks and the finished journal of a command that writes venv rows.
 fn open(
     s: &Settings,
+    out: Output,
 ) -> anyhow::Result<(Db, crate::storage::lock::GcLock, crate::storage::lock::Lock)> {
+    let tell = Teller::new(out, &s.home);
     let mut db = crate::storage::db::Db::open_existing_home(&s.home)?;
-    let gc = s.gc_shared_lock()?;
-    let profile = crate::activation::profile_lock(s)?;
+    let gc = s.gc_shared_lock(out)?;
+    let profile = crate::activation::profile_lock(s, &tell)?;
     let finished = venv::recover(&s.venvs(), &mut db)?;
-    crate::activation::say_venvs(s, &finished);
+    tell.venvs(&finished, false);
     Ok((db, gc, profile))
 }
 
@@ -114,8 +119,14 @@ struct Registered<'a> {
     store_path: String,
 }
 
-fn registered(s: &Settings, row: &VenvRow, version: &str, verb: &str) -> anyhow::Result<Outcome> {
-    s.out.say(&format!(
+fn registered(
+    s: &Settings,
+    out: Output,
+    row: &VenvRow,
+    version: &str,
+    verb: &str,
+) -> anyhow::Result<Outcome> {
+    out.say(&format!(
         "{verb} venv {} on CPython {version} ({}): it keeps this build while it runs and moves with profile `{}`'s {} runtime",
         row.path, row.entry, row.profile, row.minor
     ));
@@ -169,6 +180,7 @@ fn runtime_for(
 
 fn create(
     s: &Settings,
+    out: Output,
     path: &Path,
     minor: Option<&str>,
     args: &[String],
@@ -176,11 +188,11 @@ fn create(
     if args.iter().any(|a| a == "--copies") {
         return Err(VenvError::Copies.into());
     }
-    let (mut db, _gc, _profile) = open(s)?;
+    let (mut db, _gc, _profile) = open(s, out)?;
     let path = std::path::absolute(path)?;
     // Provisioning runs `create` again and again: a registered venv is left as it is (a held
     // one moves only through a check that passes).
-    if let Some(done) = already_registered(s, &db, &path)? {
+    if let Some(done) = already_registered(s, out, &db, &path)? {
         return Ok(done);
     }
     venv::check_target(&path)?;
@@ -226,12 +238,17 @@ fn create(
         &g.minor().unwrap_or_default(),
     );
     db.put_venv(&row)?;
-    registered(s, &row, &g.version, "created")
+    registered(s, out, &row, "created", &g.version)
 }
 
 /// `create` on a venv that is already registered (the same directory): nothing changes, and it
 /// says what the venv runs.
-fn already_registered(s: &Settings, db: &Db, path: &Path) -> anyhow::Result<Option<Outcome>> {
+fn already_registered(
+    s: &Settings,
+    out: Output,
+    db: &Db,
+    path: &Path,
+) -> anyhow::Result<Option<Outcome>> {
     let Ok(real) = std::fs::canonicalize(path) else {
         return Ok(None);
     };
@@ -247,12 +264,12 @@ fn already_registered(s: &Settings, db: &Db, path: &Path) -> anyhow::Result<Opti
     let version = db
         .entry_by_name(&row.entry)?
         .map_or_else(|| "?".to_owned(), |e| e.version);
-    s.out.say(&format!(
+    out.say(&format!(
         "venv {} is already registered, on CPython {version} ({}): left as it is",
         row.path, row.entry
     ));
     if let Some(held) = &row.held {
-        s.out.warn(&format!("venv {}: {held}", row.path));
+        out.warn(&format!("venv {}: {held}", row.path));
     }
     document(s, &row, &version).map(Some)
 }
@@ -278,8 +295,8 @@ fn row_of(
     }
 }
 
-fn adopt(s: &Settings, path: &Path) -> anyhow::Result<Outcome> {
-    let (mut db, _gc, _profile) = open(s)?;
+fn adopt(s: &Settings, out: Output, path: &Path) -> anyhow::Result<Outcome> {
+    let (mut db, _gc, _profile) = open(s, out)?;
     let real = std::fs::canonicalize(path).map_err(|_| VenvError::Missing {
         path: path.to_owned(),
     })?;
@@ -321,7 +338,7 @@ fn adopt(s: &Settings, path: &Path) -> anyhow::Result<Outcome> {
     opened.point_at(&bin, &row.version, &s.venvs().leads_into())?;
     let venv_row = row_of(s, &opened, &real, &profile, &row.name, &minor);
     db.put_venv(&venv_row)?;
-    registered(s, &venv_row, &row.version, "adopted")
+    registered(s, out, &venv_row, "adopted", &row.version)
 }
 
 /// The runtime of the store a venv of `minor` is adopted onto: the one `profile`'s minor path
@@ -379,7 +396,7 @@ struct Listed {
     other_minor: Option<String>,
 }
 
-fn list(s: &Settings) -> anyhow::Result<Outcome> {
+fn list(s: &Settings, out: Output) -> anyhow::Result<Outcome> {
     let Some(db) = crate::storage::db::Db::open_home_read(&s.home)? else {
         return Outcome::of(&Vec::<Listed>::new());
     };
@@ -418,12 +435,11 @@ fn list(s: &Settings) -> anyhow::Result<Outcome> {
             other_minor,
         });
     }
-    if s.out.json {
+    if out.json {
         return Outcome::of(&rows);
     }
     if rows.is_empty() {
-        s.out
-            .say("no venv is registered; `pyswap venv create PATH` makes one");
+        out.say("no venv is registered; `pyswap venv create PATH` makes one");
         return Ok(Outcome::none());
     }
     let mut t = Table::new([
@@ -455,23 +471,29 @@ fn list(s: &Settings) -> anyhow::Result<Outcome> {
             crate::ground::text::printable(&r.path).into_owned(),
         ]);
     }
-    s.out.data(&t.render())?;
+    out.data(&t.render())?;
     for r in &rows {
         if let Some(d) = &r.detail {
-            s.out.warn(&format!("venv {}: {d}", r.path));
+            out.warn(&format!("venv {}: {d}", r.path));
         }
         if let Some(h) = &r.held {
-            s.out.warn(&format!("venv {}: {h}", r.path));
+            out.warn(&format!("venv {}: {h}", r.path));
         }
         if let Some(m) = &r.other_minor {
-            s.out.say(&format!("venv {}: {m}", r.path));
+            out.say(&format!("venv {}: {m}", r.path));
         }
     }
     Ok(Outcome::none())
 }
 
-fn remove(s: &Settings, path: &Path, delete: bool, force: bool) -> anyhow::Result<Outcome> {
-    let (mut db, _gc, _profile) = open(s)?;
+fn remove(
+    s: &Settings,
+    out: Output,
+    path: &Path,
+    delete: bool,
+    force: bool,
+) -> anyhow::Result<Outcome> {
+    let (mut db, _gc, _profile) = open(s, out)?;
     let absolute = std::path::absolute(path)?;
     let key = std::fs::canonicalize(&absolute).unwrap_or(absolute.clone());
     let Some(row) = [key.as_path(), absolute.as_path()]
@@ -494,7 +516,7 @@ fn remove(s: &Settings, path: &Path, delete: bool, force: bool) -> anyhow::Resul
                 }
                 .into());
             }
-            s.out.warn(&format!(
+            out.warn(&format!(
                 "deleting {} while process(es) {pids} run from it (--force): they fail at their next import",
                 row.path
             ));
@@ -503,7 +525,7 @@ fn remove(s: &Settings, path: &Path, delete: bool, force: bool) -> anyhow::Resul
         deleted = true;
     }
     db.forget_venv(&row.path)?;
-    s.out.say(&format!(
+    out.say(&format!(
         "{} venv {}; `pyswap gc` may now delete the runtime only it used",
         if deleted { "deleted" } else { "forgot" },
         row.path

@@ -9,7 +9,7 @@ use super::{Changes, Verb};
 use crate::domain::install;
 use crate::domain::verify::{Finding, Findings, Problem, VerifyError, audit};
 use crate::ground::text::human_bytes;
-use crate::interface::output::Outcome;
+use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
 use crate::storage::lock::{self, Mode};
 use crate::storage::profile::Profiles;
@@ -37,12 +37,12 @@ impl Verb for Verify {
         Changes::state(self.repair)
     }
 
-    fn run(&self, s: &Settings) -> anyhow::Result<Outcome> {
-        run(s, self.repair)
+    fn run(&self, s: &Settings, out: Output) -> anyhow::Result<Outcome> {
+        run(s, out, self.repair)
     }
 }
 
-fn run(s: &Settings, repair: bool) -> anyhow::Result<Outcome> {
+fn run(s: &Settings, out: Output, repair: bool) -> anyhow::Result<Outcome> {
     // Repairing writes: the home must be pyswap's and safe, and a lost database is created
     // empty, then rebuilt from the store and the profiles below.
     let db = if repair {
@@ -51,18 +51,18 @@ fn run(s: &Settings, repair: bool) -> anyhow::Result<Outcome> {
         crate::storage::db::Db::open_home_read(&s.home)?
     };
     let Some(mut db) = db else {
-        s.out.say("nothing installed yet; nothing to verify");
-        return report(s, repair, &Findings::default());
+        out.say("nothing installed yet; nothing to verify");
+        return report(out, repair, &Findings::default());
     };
     let locked = lock::gc(&s.home.locks(), Mode::Exclusive, s.lock_wait, &|| {
-        s.out.say("waiting for running pyswap commands to finish…");
+        out.say("waiting for running pyswap commands to finish…");
     });
     let _lock = match locked {
         // A user who may only read the home cannot take its locks: it verifies all the same.
         Err(lock::LockError::Io { error, .. })
             if !repair && error.kind() == std::io::ErrorKind::PermissionDenied =>
         {
-            s.out.warn(
+            out.warn(
                 "cannot take the store lock (no write access to this home): a command running meanwhile may show up as a problem",
             );
             None
@@ -72,7 +72,7 @@ fn run(s: &Settings, repair: bool) -> anyhow::Result<Outcome> {
     let started = std::time::Instant::now();
     let mut findings = audit(&s.home, &db)?;
     let took = started.elapsed();
-    s.out.say(&format!(
+    out.say(&format!(
         "checked {} ({} files, {}) in {:.2}s",
         crate::ground::text::count(findings.entries, "store entry", "store entries"),
         findings.files,
@@ -91,7 +91,7 @@ fn run(s: &Settings, repair: bool) -> anyhow::Result<Outcome> {
             .iter_mut()
             .filter(|p| p.problem.repairable())
         {
-            match fix(s, &mut db, &p.problem, &roots) {
+            match fix(s, out, &mut db, &p.problem, &roots) {
                 Ok(()) => p.repaired = true,
                 Err(e) => p.detail = format!("{}; repair failed: {e:#}", p.detail),
             }
@@ -108,7 +108,7 @@ fn run(s: &Settings, repair: bool) -> anyhow::Result<Outcome> {
             }
         }
     }
-    report(s, repair, &findings)
+    report(out, repair, &findings)
 }
 
 /// Repairs one problem: re-fetches a damaged entry, registers an intact directory without a row
@@ -116,6 +116,7 @@ fn run(s: &Settings, repair: bool) -> anyhow::Result<Outcome> {
 /// generation directory from its row, registers a generation directory without a row.
 fn fix(
     s: &Settings,
+    out: Output,
     db: &mut crate::storage::db::Db,
     problem: &Problem,
     roots: &HashSet<String>,
@@ -125,7 +126,7 @@ fn fix(
     match problem {
         Problem::Corrupt { entry } | Problem::Missing { entry } => match db.entry_by_name(entry)? {
             Some(row) => {
-                let fetcher = s.fetcher();
+                let fetcher = s.fetcher(out);
                 let cache = s.download_cache();
                 let opts = s.install_options(&cache);
                 install::restore(
@@ -133,8 +134,8 @@ fn fix(
                     &fetcher,
                     &row,
                     &opts,
-                    &s.out.progress(&row.catalogue_key),
-                    &|note| s.out.say(note),
+                    &out.progress(&row.catalogue_key),
+                    &|note| out.say(note),
                 )
                 .and_then(|index| Ok(db.record_tree(&row.name, &index)?))
             }
@@ -143,7 +144,7 @@ fn fix(
         Problem::Unregistered { entry } => match install::recover(&s.home, db, entry) {
             Ok(_) => Ok(()),
             Err(e) if !roots.contains(entry) => {
-                s.out.warn(&format!("{e:#}; deleting it (nothing uses it)"));
+                out.warn(&format!("{e:#}; deleting it (nothing uses it)"));
                 store.remove(entry).map_err(Into::into)
             }
             Err(e) => Err(e),
@@ -211,10 +212,10 @@ fn remove_added(store: &Store, db: &crate::storage::db::Db, name: &str) -> anyho
     Ok(())
 }
 
-fn report(s: &Settings, repair: bool, f: &Findings) -> anyhow::Result<Outcome> {
+fn report(out: Output, repair: bool, f: &Findings) -> anyhow::Result<Outcome> {
     for p in &f.problems {
         let state = if p.repaired { " (repaired)" } else { "" };
-        s.out.warn(&format!(
+        out.warn(&format!(
             "{}: {}: {}{state}",
             p.problem.kind(),
             p.path.display(),
@@ -237,11 +238,9 @@ fn report(s: &Settings, repair: bool, f: &Findings) -> anyhow::Result<Outcome> {
         }));
     }
     if f.problems.is_empty() {
-        s.out
-            .say("all store entries match their digests; database and links agree");
+        out.say("all store entries match their digests; database and links agree");
     } else {
-        s.out
-            .say(&format!("all {} problem(s) repaired", f.problems.len()));
+        out.say(&format!("all {} problem(s) repaired", f.problems.len()));
     }
     Ok(outcome)
 }

@@ -188,7 +188,6 @@ pub(crate) enum Kept {
     MinorPath,
 }
 
-
 /// The rule that kept each generation not in `doomed`, when a policy was given (without one gc
 /// deletes no generation, and there is nothing to explain).
 fn kept(

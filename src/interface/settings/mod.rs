@@ -46,7 +46,6 @@ pub(crate) struct Settings {
     pub(crate) catalogue: Location,
     /// `None`: detect the host.
     pub(crate) platform: Option<Platform>,
-    pub(crate) out: Output,
     /// How long a command waits for a lock held by another pyswap.
     pub(crate) lock_wait: Duration,
     /// What validation checks, before activation and after (health check).
@@ -268,25 +267,25 @@ impl Bootstrap {
 
 impl Settings {
     /// The shared side of the gc lock, held by every command that adds or activates; waits up
-    /// to `lock_wait` for a running gc, saying so once.
+    /// to `lock_wait` for a running gc, saying so once on `out`.
     pub(crate) fn gc_shared_lock(
         &self,
+        out: Output,
     ) -> Result<crate::storage::lock::GcLock, crate::storage::lock::LockError> {
         crate::storage::lock::gc(
             &self.home.locks(),
             crate::storage::lock::Mode::Shared,
             self.lock_wait,
-            &|| self.out.say("waiting for a running `pyswap gc` to finish…"),
+            &|| out.say("waiting for a running `pyswap gc` to finish…"),
         )
     }
 
-    /// Resolves every setting; `out` is how the command prints.
+    /// Resolves every setting.
     pub(crate) fn resolve(
         boot: Bootstrap,
         flags: &Flags,
         env: &dyn Fn(&str) -> Option<String>,
         file: &Manifest,
-        out: Output,
     ) -> anyhow::Result<Self> {
         let mut l = Sources::new(flags, env, file);
         let catalogue = l.optional(&defs::CATALOGUE)?.unwrap_or(Location::Embedded);
@@ -341,7 +340,6 @@ impl Settings {
             profile: boot.profile,
             catalogue,
             platform,
-            out,
             lock_wait,
             validation,
             recipe,
@@ -374,8 +372,8 @@ impl Settings {
             now: self.now,
         }
     }
-    pub(crate) fn fetcher(&self) -> Fetcher {
-        let out = self.out;
+    /// A fetcher under these settings, saying each retry on `out`.
+    pub(crate) fn fetcher(&self, out: Output) -> Fetcher {
         Fetcher::new(self.net.clone()).on_retry(move |note| out.warn(note))
     }
 
