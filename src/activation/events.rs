@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::{Following, MinorChange};
 use crate::domain::install::Installed;
 use crate::domain::venv::Update;
+use crate::interface::settings::Settings;
 use crate::network::fetch::Progress;
 
 /// One thing an activation tells while it works.
@@ -46,7 +47,7 @@ pub(crate) enum Event<'a> {
     VenvsUnreadable { why: String },
     /// The generation asked for is current already.
     AlreadyAt { profile: &'a str, generation: u64 },
-    /// The profile went back from generation `from` to `to`, which runs CPython `label`.
+    /// The profile went back from generation `from` to `to`, whose runtime's label is `label`.
     Returned {
         profile: &'a str,
         from: Option<u64>,
@@ -65,6 +66,13 @@ pub(crate) enum Event<'a> {
     Following(&'a [Following]),
     /// What happened to the registered venvs, or would (`ahead`).
     Venvs { updates: &'a [Update], ahead: bool },
+}
+
+/// Who an activation runs for: the settings it reads, and where it tells what happens.
+#[derive(Clone, Copy)]
+pub(crate) struct Ctx<'a> {
+    pub(crate) s: &'a Settings,
+    pub(crate) tell: &'a dyn Tell,
 }
 
 /// Where an activation's events go: the command that runs it.

@@ -1,18 +1,18 @@
 //! The profile's links as an activation moves them: the current link, the generation
 //! directories, the minor paths, and the profile lock that serialises those changes.
 
-use super::{ActivationError, Event, Tell};
+use super::{ActivationError, Ctx, Event};
 use crate::interface::settings::Settings;
 use crate::storage::lock::{self, Lock, Mode};
 
 /// Makes generation `n` current, saying so when something that was not a link stood in place of
 /// the profile link (it is moved aside, never deleted).
 pub(crate) fn make_current(
-    s: &Settings,
-    tell: &dyn Tell,
+    cx: Ctx<'_>,
     profiles: &crate::storage::profile::Profiles,
     n: u64,
 ) -> anyhow::Result<()> {
+    let Ctx { s, tell } = cx;
     if let Some(aside) = profiles.activate(&s.profile, n)? {
         tell.tell(Event::MovedAside {
             link: &profiles.profile_path(&s.profile),
@@ -150,7 +150,8 @@ impl Counting {
 }
 
 /// The profile's own lock, held while its current generation changes.
-pub(crate) fn profile_lock(s: &Settings, tell: &dyn Tell) -> anyhow::Result<Lock> {
+pub(crate) fn profile_lock(cx: Ctx<'_>) -> anyhow::Result<Lock> {
+    let Ctx { s, tell } = cx;
     let path = s.home.locks().join(format!("profile-{}.lock", s.profile));
     let lock = lock::acquire(&path, Mode::Exclusive, s.lock_wait, &|| {
         tell.tell(Event::WaitingForProfile {

@@ -10,7 +10,7 @@ mod outcome;
 mod plan;
 mod resolve;
 
-pub(crate) use events::{Event, Tell};
+pub(crate) use events::{Ctx, Event, Tell};
 pub(crate) use links::{check_current_intact, profile_lock};
 pub(crate) use outcome::{Following, MinorChange, NextImport, Switched};
 pub(crate) use plan::{Effects, Target, plan};
@@ -73,24 +73,24 @@ impl crate::ground::exit::Reason for ActivationError {
 /// Installs `entry` if needed, validates it under the policy, records and activates a new
 /// generation (unless the profile already uses the entry), then runs the health check.
 pub(crate) fn activate(
-    s: &Settings,
-    tell: &dyn Tell,
+    cx: Ctx<'_>,
     db: &mut Db,
     fetcher: &Fetcher,
     entry: &Entry,
     request: &str,
     command: &str,
 ) -> anyhow::Result<Switched> {
-    let installed = install_entry(s, tell, db, fetcher, entry)?;
+    let s = cx.s;
+    let installed = install_entry(cx, db, fetcher, entry)?;
     let expected = Expected::of(entry).with_digest(&installed.row.tree_digest);
 
-    let _profile = links::profile_lock(s, tell)?;
+    let _profile = links::profile_lock(cx)?;
     let profiles = Profiles::new(s.home.profiles());
     profiles.migrate(&s.profile)?;
     let mut repaired = Vec::new();
     let current = current_generation(db, &profiles, &s.profile, &mut repaired)?;
     if let Some(g) = current.as_ref().filter(|g| g.entry_id == installed.row.id) {
-        return already_current(s, tell, db, &profiles, &installed, &expected, g, repaired);
+        return already_current(cx, db, &profiles, &installed, &expected, g, repaired);
     }
     let verdict = if s.validation.enabled {
         Some(validated_report(s, db, &installed, &expected)?)
@@ -115,7 +115,7 @@ pub(crate) fn activate(
     if let Some((validation, _)) = &verdict {
         record(db, installed.row.id, &s.profile, Some(n), validation)?;
     }
-    links::make_current(s, tell, &profiles, n)?;
+    links::make_current(cx, &profiles, n)?;
     crash::point("switch:activated");
     tracing::info!(profile = %s.profile, generation = n, "generation {n} is current");
     db.unstage(installed.row.id)?;
@@ -127,16 +127,7 @@ pub(crate) fn activate(
             &expected,
             &s.validation,
         );
-        health_or_restore(
-            s,
-            tell,
-            db,
-            &profiles,
-            &installed,
-            &report,
-            n,
-            current.as_ref(),
-        )?;
+        health_or_restore(cx, db, &profiles, &installed, &report, n, current.as_ref())?;
         crash::timing("switch:health-checked");
         Some(true)
     } else {
@@ -148,7 +139,7 @@ pub(crate) fn activate(
     let (previous_runtime_processes, following_venv_processes) =
         still_running.map(|c| c.settle(&s.home, db)).unzip();
     let left = current.as_ref().and_then(GenerationRow::minor);
-    let venvs = follow_venvs(s, tell, db, &new, left.as_deref(), true);
+    let venvs = follow_venvs(cx, db, &new, left.as_deref(), true);
     Ok(Switched {
         profile: s.profile.clone(),
         generation: n,
@@ -181,12 +172,12 @@ pub(crate) fn activate(
 
 /// `entry` in the store (installed now, or found there), said when it was installed now.
 fn install_entry(
-    s: &Settings,
-    tell: &dyn Tell,
+    cx: Ctx<'_>,
     db: &mut Db,
     fetcher: &Fetcher,
     entry: &Entry,
 ) -> anyhow::Result<install::Installed> {
+    let Ctx { s, tell } = cx;
     let cache = s.download_cache();
     let opts = s.install_options(&cache);
     let started = std::time::Instant::now();
@@ -214,13 +205,13 @@ fn install_entry(
 /// Moves the profile's venvs after `g` became current (see [`crate::domain::venv::follow`]); a failure
 /// to do so is a warning: the profile's change stands, and every venv still runs a runtime.
 fn follow_venvs(
-    s: &Settings,
-    tell: &dyn Tell,
+    cx: Ctx<'_>,
     db: &mut Db,
     g: &GenerationRow,
     left: Option<&str>,
     check_returns: bool,
 ) -> Vec<crate::domain::venv::Update> {
+    let Ctx { s, tell } = cx;
     match crate::domain::venv::follow(&s.venvs(), db, g, left, check_returns) {
         Ok(v) => v,
         Err(e) => {
@@ -285,8 +276,7 @@ fn new_generation(
 /// generation directory and the minor link are put back if something removed or redirected
 /// them, and a health check that a killed switch never ran is run now.
 fn already_current(
-    s: &Settings,
-    tell: &dyn Tell,
+    cx: Ctx<'_>,
     db: &mut Db,
     profiles: &Profiles,
     installed: &Installed,
@@ -294,6 +284,7 @@ fn already_current(
     g: &GenerationRow,
     mut repaired: Vec<String>,
 ) -> anyhow::Result<Switched> {
+    let s = cx.s;
     // Idempotent means "make it so": the generation directory and the links are put back
     // if something removed or redirected them.
     repaired.extend(links::ensure_links(profiles, g)?);
@@ -307,8 +298,7 @@ fn already_current(
         let python = profiles.profile_path(&s.profile).join("bin/python3");
         let report = validate::health(&python, &installed.path, expected, &s.validation);
         health_or_restore(
-            s,
-            tell,
+            cx,
             db,
             profiles,
             installed,
@@ -330,7 +320,7 @@ fn already_current(
         });
     let mut done = Switched::unchanged(&s.profile, g, &installed.path);
     done.minor_path = links::set_minor_link(profiles, g, true)?;
-    done.venvs = follow_venvs(s, tell, db, g, None, true);
+    done.venvs = follow_venvs(cx, db, g, None, true);
     if minor_link.is_some() && !pointed {
         repaired.push("the minor link".into());
     }
@@ -341,8 +331,7 @@ fn already_current(
 /// Runs the health check of generation `n` (current) through the profile path and records it;
 /// on failure puts the profile back at `previous` (or at no runtime) and fails naming both.
 fn health_or_restore(
-    s: &Settings,
-    tell: &dyn Tell,
+    cx: Ctx<'_>,
     db: &mut Db,
     profiles: &Profiles,
     installed: &Installed,
@@ -350,11 +339,12 @@ fn health_or_restore(
     n: u64,
     previous: Option<&GenerationRow>,
 ) -> anyhow::Result<()> {
+    let s = cx.s;
     record(db, installed.row.id, &s.profile, Some(n), report)?;
     if report.ok {
         return Ok(());
     }
-    let restored = restore(s, tell, profiles, previous)?;
+    let restored = restore(cx, profiles, previous)?;
     Err(ActivationError::HealthFailed {
         generation: n,
         summary: report.summary(),
@@ -424,11 +414,11 @@ pub(crate) fn record(
 
 /// Puts the profile back where it was before a failed health check; says where.
 fn restore(
-    s: &Settings,
-    tell: &dyn Tell,
+    cx: Ctx<'_>,
     profiles: &Profiles,
     previous: Option<&GenerationRow>,
 ) -> anyhow::Result<String> {
+    let s = cx.s;
     let Some(g) = previous else {
         profiles.deactivate(&s.profile)?;
         crash::point("switch:rolled-back");
@@ -438,7 +428,7 @@ fn restore(
         ));
     };
     links::ensure_links(profiles, g)?;
-    links::make_current(s, tell, profiles, g.number)?;
+    links::make_current(cx, profiles, g.number)?;
     crash::point("switch:rolled-back");
     Ok(format!("generation {} (CPython {})", g.number, g.label()))
 }
@@ -459,13 +449,13 @@ pub(crate) struct ReturnReport {
 /// before, if the link was intact): nothing is installed or validated, its directory and
 /// minor path are put back if something removed them. The caller holds the profile lock.
 pub(crate) fn return_to(
-    s: &Settings,
-    tell: &dyn Tell,
+    cx: Ctx<'_>,
     db: &mut Db,
     profiles: &Profiles,
     target: &GenerationRow,
     current: Option<u64>,
 ) -> anyhow::Result<ReturnReport> {
+    let Ctx { s, tell } = cx;
     let from = match current {
         Some(n) => db.generation(&s.profile, n)?,
         None => None,
@@ -490,7 +480,7 @@ pub(crate) fn return_to(
             .filter(|g| g.entry_id != target.entry_id)
             .map(|g| links::count_processes_using(s, &g.entry_name));
         links::set_minor_link(profiles, target, false)?;
-        links::make_current(s, tell, profiles, target.number)?;
+        links::make_current(cx, profiles, target.number)?;
         crate::ground::crash::point("rollback:activated");
         tell.tell(Event::Returned {
             profile: &s.profile,
@@ -523,7 +513,7 @@ pub(crate) fn return_to(
     // Emergency path: the profile has been swapped already; venvs returning to an entry they
     // ran on are moved without a check, the others are checked now.
     let left = from.as_ref().and_then(GenerationRow::minor);
-    let venvs = follow_venvs(s, tell, db, target, left.as_deref(), false);
+    let venvs = follow_venvs(cx, db, target, left.as_deref(), false);
     tell.tell(Event::Venvs {
         updates: &venvs,
         ahead: false,

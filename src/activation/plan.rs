@@ -2,7 +2,7 @@
 //! `--dry-run`, and whether a command changes nothing (then it runs even outside a maintenance
 //! window, so that re-running a rollout on a converged fleet succeeds).
 
-use super::{Event, MinorChange, Switched, Tell};
+use super::{Ctx, Event, MinorChange, Switched};
 use crate::catalogue::Entry;
 use crate::ground::clock::{now_unix, rfc3339};
 use crate::interface::settings::Settings;
@@ -67,19 +67,13 @@ impl Plan {
     /// The `switch`/`upgrade` document this plan would produce, marked `dry_run`, with what the
     /// switch would do to running processes and registered venvs (`db`: the home's database,
     /// `None` when nothing was ever installed).
-    pub(crate) fn document(
-        &self,
-        s: &Settings,
-        tell: &dyn Tell,
-        entry: &Entry,
-        db: Option<&Db>,
-    ) -> Switched {
+    pub(crate) fn document(&self, cx: Ctx<'_>, entry: &Entry, db: Option<&Db>) -> Switched {
+        let s = cx.s;
         let previous = self.current.as_ref().map(|g| g.number);
         let minor = entry.minor().unwrap_or_default();
         let effects = match db {
             Some(db) if !self.unchanged => Effects::of(
-                s,
-                tell,
+                cx,
                 db,
                 self.current.as_ref(),
                 Target {
@@ -160,13 +154,13 @@ impl Effects {
     /// `check_returns`: a venv going back to a runtime it ran on is checked too (rollback
     /// passes `false`, as its real run does).
     pub(crate) fn of(
-        s: &Settings,
-        tell: &dyn Tell,
+        cx: Ctx<'_>,
         db: &Db,
         from: Option<&GenerationRow>,
         to: Target<'_>,
         check_returns: bool,
     ) -> Self {
+        let Ctx { s, tell } = cx;
         let counting = from
             .filter(|g| Some(g.entry_name.as_str()) != to.entry)
             .map(|g| super::links::count_processes_using(s, &g.entry_name));

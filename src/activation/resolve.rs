@@ -3,7 +3,7 @@
 //! among the builds the policy admits, and a build only refused ones satisfy is refused naming
 //! the rule.
 
-use super::{Event, Tell};
+use super::{Ctx, Event};
 use crate::catalogue::cache::{CatalogueCache, Freshness};
 use crate::catalogue::trust::{Accepted, Trust};
 use crate::catalogue::{Catalogue, CatalogueError, Entry, Location};
@@ -64,12 +64,12 @@ pub(crate) fn resolve(
 /// (`dry_run`) reads but does not write. With `[trust] keys`, the catalogue is used only when
 /// its signature passes (`catalogue::trust`); the accepted version is recorded.
 pub(crate) fn load_catalogue(
-    s: &Settings,
-    tell: &dyn Tell,
+    cx: Ctx<'_>,
     fetcher: &Fetcher,
     platform: Option<&Platform>,
     dry_run: bool,
 ) -> anyhow::Result<Catalogue> {
+    let Ctx { s, tell } = cx;
     let writes = s.home.is_marked() && !dry_run;
     let cache = CatalogueCache::new(s.home.catalogues());
     let cache = if writes { cache } else { cache.read_only() };
@@ -97,7 +97,7 @@ pub(crate) fn load_catalogue(
         })
     })?;
     if writes && let Some(a) = &accepted {
-        record_accepted(s, tell, a);
+        record_accepted(cx, a);
     }
     if !cat.warnings.is_empty() {
         tell.tell(Event::SkippedEntries(&cat.warnings));
@@ -128,7 +128,8 @@ pub(crate) fn with_trust<R>(s: &Settings, f: impl FnOnce(Option<&Trust<'_>>) -> 
 
 /// Records an accepted signature's version, the floor for later catalogues of that key and
 /// name. A failure is a warning: the signature kept beside the cache holds the floor too.
-pub(crate) fn record_accepted(s: &Settings, tell: &dyn Tell, a: &Accepted) {
+pub(crate) fn record_accepted(cx: Ctx<'_>, a: &Accepted) {
+    let Ctx { s, tell } = cx;
     let recorded = Db::open(&s.home.db()).and_then(|mut db| {
         db.record_trust(&crate::storage::db::TrustRow {
             key_id: a.key_id.clone(),
@@ -148,8 +149,7 @@ pub(crate) fn record_accepted(s: &Settings, tell: &dyn Tell, a: &Accepted) {
 /// and, when a remote catalogue cannot be fetched, for a request a runtime already in the store
 /// satisfies (with a warning).
 pub(crate) fn catalogue_for(
-    s: &Settings,
-    tell: &dyn Tell,
+    cx: Ctx<'_>,
     db: Option<&Db>,
     fetcher: &Fetcher,
     request: &Request,
@@ -157,6 +157,7 @@ pub(crate) fn catalogue_for(
     pre: bool,
     dry_run: bool,
 ) -> anyhow::Result<Catalogue> {
+    let Ctx { s, tell } = cx;
     // A build request (`3.12.1+20260101`, typed back from what pyswap printed) names one
     // runtime: when the store has it, it is resolved there, with no catalogue and no network.
     if request.build().is_some()
@@ -169,7 +170,7 @@ pub(crate) fn catalogue_for(
     }
     // A full key may name another platform: load everything so the error can say so.
     let narrow = request.key().is_none().then_some(platform);
-    match load_catalogue(s, tell, fetcher, narrow, dry_run) {
+    match load_catalogue(cx, fetcher, narrow, dry_run) {
         Err(err)
             if matches!(
                 err.downcast_ref::<CatalogueError>(),

@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use super::report::Teller;
 use super::{Changes, CommandError, Verb};
+use crate::activation::Ctx;
 use crate::catalogue::Location;
 use crate::catalogue::cache::{CatalogueCache, Freshness, human_age};
 use crate::interface::output::{Outcome, Output};
@@ -62,6 +63,7 @@ impl Verb for CatalogueCommand {
 
 fn update(s: &Settings, out: Output) -> anyhow::Result<Outcome> {
     let tell = Teller::new(out, &s.home);
+    let cx = Ctx { s, tell: &tell };
     let Location::Url(url) = &s.catalogue else {
         out.say(&format!(
             "catalogue {} is not fetched from a URL; nothing to update",
@@ -75,10 +77,10 @@ fn update(s: &Settings, out: Output) -> anyhow::Result<Outcome> {
     };
     let cache = CatalogueCache::new(s.home.catalogues());
     let (cat, freshness, accepted) = crate::activation::with_trust(s, |trust| {
-        cache.load(url, &s.fetcher(out), s.catalogue_ttl, true, trust)
+        cache.load(url, &super::fetcher(s, out), s.catalogue_ttl, true, trust)
     })?;
     if let Some(a) = &accepted {
-        crate::activation::record_accepted(s, &tell, a);
+        crate::activation::record_accepted(cx, a);
     }
     out.warn_all(&cat.warnings);
     let status = match freshness {

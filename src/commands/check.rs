@@ -70,7 +70,7 @@ fn intact(
 
 fn run(s: &Settings, out: Output, generation: Option<u64>) -> anyhow::Result<Outcome> {
     let mut db = crate::storage::db::Db::open_existing_home(&s.home)?;
-    let _gc = s.gc_shared_lock(out)?;
+    let _gc = super::gc_shared_lock(s, out)?;
     let profiles = Profiles::new(s.home.profiles());
     let current = profiles.current(&s.profile)?;
     let n = generation

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::report::Teller;
 use super::{Changes, Pre, Verb};
+use crate::activation::Ctx;
 use crate::catalogue::Entry;
 use crate::domain::install::{self, Installed, Options, Origin};
 use crate::ground::clock::now_unix;
@@ -112,14 +113,15 @@ fn run(
     dry_run: bool,
 ) -> anyhow::Result<Outcome> {
     let tell = Teller::new(out, &s.home);
+    let cx = Ctx { s, tell: &tell };
     let platform = s.platform()?;
-    let fetcher = s.fetcher(out);
+    let fetcher = super::fetcher(s, out);
     let parsed: Vec<Result<Request, _>> = requests.iter().map(|r| Request::parse(r)).collect();
     let narrow = parsed
         .iter()
         .all(|r| r.as_ref().is_ok_and(|r| r.key().is_none()))
         .then_some(&platform);
-    let catalogue = crate::activation::load_catalogue(s, &tell, &fetcher, narrow, dry_run)?;
+    let catalogue = crate::activation::load_catalogue(cx, &fetcher, narrow, dry_run)?;
     let mut report = Report {
         installed: Vec::new(),
         failed: Vec::new(),
@@ -155,7 +157,7 @@ fn run(
         return finish(&report, requests.len(), unresolved);
     }
     let mut db = crate::storage::db::Db::open_home(&s.home)?;
-    let _gc = s.gc_shared_lock(out)?;
+    let _gc = super::gc_shared_lock(s, out)?;
     let cache = s.download_cache();
     let opts = s.install_options(&cache);
     let results = install_all(s, out, &fetcher, &entries, &opts, jobs);

@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use super::report::Teller;
 use super::{Changes, Verb};
+use crate::activation::Ctx;
 use crate::catalogue::Entry;
 use crate::ground::text::{Column, Table, human_bytes};
 use crate::ground::version::{PythonVersion, Request, Variant, label};
@@ -247,9 +248,10 @@ fn available_rows(
     pre: bool,
 ) -> anyhow::Result<Vec<Available>> {
     let tell = Teller::new(out, &s.home);
+    let cx = Ctx { s, tell: &tell };
     let platform = s.platform()?;
     let catalogue =
-        crate::activation::load_catalogue(s, &tell, &s.fetcher(out), Some(&platform), false)?;
+        crate::activation::load_catalogue(cx, &super::fetcher(s, out), Some(&platform), false)?;
     catalogue.offers(&platform)?;
     // Two builds of one key are two runtimes: an entry is installed when one of that key *and*
     // build is.

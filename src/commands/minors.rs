@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::report::Teller;
 use super::{Changes, Verb};
+use crate::activation::Ctx;
 use crate::ground::text::{Column, Table};
 use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
@@ -41,11 +42,12 @@ impl Verb for Minors {
 
 fn run(s: &Settings, out: Output, remove: Option<&str>) -> anyhow::Result<Outcome> {
     let tell = Teller::new(out, &s.home);
+    let cx = Ctx { s, tell: &tell };
     let profiles = Profiles::new(s.home.profiles());
     if let Some(minor) = remove {
         crate::storage::db::Db::open_existing_home(&s.home)?;
-        let _gc = s.gc_shared_lock(out)?;
-        let _profile = crate::activation::profile_lock(s, &tell)?;
+        let _gc = super::gc_shared_lock(s, out)?;
+        let _profile = crate::activation::profile_lock(cx)?;
         if !profiles.remove_minor(&s.profile, minor)? {
             return Err(crate::storage::profile::ProfileError::NoMinor {
                 profile: s.profile.clone(),

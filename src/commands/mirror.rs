@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::report::Teller;
 use super::{Changes, Pre, Verb};
+use crate::activation::Ctx;
 use crate::catalogue::{self, Entry};
 use crate::domain::mirror;
 use crate::ground::platform::Platform;
@@ -85,21 +86,27 @@ impl Verb for Mirror {
             .collect::<Result<Vec<_>, _>>()?;
         let dir = std::path::absolute(&self.dir)?;
         let signing = self.sign_key.as_deref().map(|k| self.sign.with(k));
-        run(
-            s,
-            out,
-            &dir,
-            &self.requests,
-            &platforms,
-            if self.relative_urls {
-                Urls::Relative
-            } else {
-                Urls::Base(self.base_url.as_deref())
-            },
-            self.pre.pre,
-            signing.as_ref(),
-        )
+        let urls = if self.relative_urls {
+            Urls::Relative
+        } else {
+            Urls::Base(self.base_url.as_deref())
+        };
+        let wanted = Wanted {
+            requests: &self.requests,
+            platforms: &platforms,
+            pre: self.pre.pre,
+        };
+        run(s, out, &dir, &wanted, urls, signing.as_ref())
     }
+}
+
+/// The builds a mirror run adds: each request on each platform.
+struct Wanted<'a> {
+    requests: &'a [String],
+    /// Empty: the host's.
+    platforms: &'a [Platform],
+    /// Pre-releases may satisfy a request.
+    pre: bool,
 }
 
 /// How the catalogue names the archives.
@@ -132,32 +139,32 @@ fn run(
     s: &Settings,
     out: Output,
     dir: &Path,
-    requests: &[String],
-    platforms: &[Platform],
+    wanted: &Wanted<'_>,
     urls: Urls<'_>,
-    pre: bool,
     signing: Option<&crate::catalogue::trust::Signing<'_>>,
 ) -> anyhow::Result<Outcome> {
     let tell = Teller::new(out, &s.home);
-    let requests: Vec<Request> = requests
+    let cx = Ctx { s, tell: &tell };
+    let requests: Vec<Request> = wanted
+        .requests
         .iter()
         .map(|r| Request::parse(r))
         .collect::<Result<_, _>>()?;
-    let platforms = if platforms.is_empty() {
+    let platforms = if wanted.platforms.is_empty() {
         vec![s.platform()?]
     } else {
-        platforms.to_vec()
+        wanted.platforms.to_vec()
     };
     s.home.create()?;
-    let fetcher = s.fetcher(out);
-    let catalogue = crate::activation::load_catalogue(s, &tell, &fetcher, None, false)?;
+    let fetcher = super::fetcher(s, out);
+    let catalogue = crate::activation::load_catalogue(cx, &fetcher, None, false)?;
     // Shared like every command that downloads, so that gc never deletes a lock file in use;
     // taken once the catalogue is read (a slow catalogue server must not hold off gc).
-    let _gc = s.gc_shared_lock(out)?;
+    let _gc = super::gc_shared_lock(s, out)?;
     let mut entries: Vec<&Entry> = Vec::new();
     for r in &requests {
         for p in &platforms {
-            let e = catalogue.resolve(r, p, pre)?;
+            let e = catalogue.resolve(r, p, wanted.pre)?;
             if !entries.iter().any(|x| x.key == e.key) {
                 entries.push(e);
             }

@@ -120,3 +120,17 @@ pub(crate) fn run(s: &Settings, out: Output, verb: &dyn Verb) -> anyhow::Result<
         }
     }
 }
+
+/// A fetcher under the settings `s`, saying each retry on `out`.
+pub(crate) fn fetcher(s: &Settings, out: Output) -> crate::network::fetch::Fetcher {
+    s.fetcher().on_retry(move |note| out.warn(note))
+}
+
+/// The shared side of the gc lock (see [`Settings::gc_shared_lock`]), saying on `out` when it
+/// waits for a running gc.
+pub(crate) fn gc_shared_lock(
+    s: &Settings,
+    out: Output,
+) -> Result<crate::storage::lock::GcLock, crate::storage::lock::LockError> {
+    s.gc_shared_lock(&|| out.say("waiting for a running `pyswap gc` to finish…"))
+}

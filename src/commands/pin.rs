@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::report::Teller;
 use super::{Changes, Verb};
+use crate::activation::Ctx;
 use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
 use crate::storage::pin::{self, PinError};
@@ -88,6 +89,7 @@ fn run(s: &Settings, out: Output, request: Option<&str>, global: bool) -> anyhow
 /// nothing for it. A catalogue that cannot be read offline decides nothing: no warning then.
 fn fits_nothing(s: &Settings, out: Output, request: &crate::ground::version::Request) -> bool {
     let tell = Teller::new(out, &s.home);
+    let cx = Ctx { s, tell: &tell };
     let installed = crate::storage::db::Db::open_home_read(&s.home)
         .ok()
         .flatten()
@@ -102,7 +104,7 @@ fn fits_nothing(s: &Settings, out: Output, request: &crate::ground::version::Req
     let mut net = s.net.clone();
     net.offline = true;
     let fetcher = crate::network::fetch::Fetcher::new(net);
-    match crate::activation::load_catalogue(s, &tell, &fetcher, Some(&platform), true) {
+    match crate::activation::load_catalogue(cx, &fetcher, Some(&platform), true) {
         Ok(catalogue) => {
             crate::activation::resolve(s, &catalogue, request, &platform, false).is_err()
         }

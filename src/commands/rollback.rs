@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::report::Teller;
 use super::{Changes, CommandError, Force, Verb};
-use crate::activation::{self, Event, MinorChange, Tell};
+use crate::activation::{self, Ctx, Event, MinorChange, Tell};
 use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
 use crate::storage::profile::{CurrentLink, ProfileError, Profiles};
@@ -70,6 +70,7 @@ fn run(
     dry_run: bool,
 ) -> anyhow::Result<Outcome> {
     let tell = Teller::new(out, &s.home);
+    let cx = Ctx { s, tell: &tell };
     let mut gate = force.gate(s, out);
     let chosen = gate.found(choose(s, out, to, dry_run))?;
     let RollbackTarget {
@@ -136,7 +137,7 @@ fn run(
     let done = if dry_run {
         dry_run_report(s, out, &db, &profiles, &target, current, changed)?
     } else {
-        activation::return_to(s, &tell, &mut db, &profiles, &target, current)?
+        activation::return_to(cx, &mut db, &profiles, &target, current)?
     };
     Outcome::of(&RolledBack {
         profile: &s.profile,
@@ -175,6 +176,7 @@ fn choose(
     dry_run: bool,
 ) -> anyhow::Result<RollbackTarget> {
     let tell = Teller::new(out, &s.home);
+    let cx = Ctx { s, tell: &tell };
     let no_current = || CommandError::NoCurrent(s.profile.clone());
     let (db, locks) = if dry_run {
         (
@@ -183,8 +185,8 @@ fn choose(
         )
     } else {
         let db = crate::storage::db::Db::open_existing_home(&s.home)?;
-        let gc = s.gc_shared_lock(out)?;
-        (db, Some((gc, activation::profile_lock(s, &tell)?)))
+        let gc = super::gc_shared_lock(s, out)?;
+        (db, Some((gc, activation::profile_lock(cx)?)))
     };
     let profiles = Profiles::new(s.home.profiles());
     if !dry_run {
@@ -231,6 +233,7 @@ fn dry_run_report(
     changed: bool,
 ) -> anyhow::Result<activation::ReturnReport> {
     let tell = Teller::new(out, &s.home);
+    let cx = Ctx { s, tell: &tell };
     out.say(&format!(
         "would make generation {} (CPython {}) of `{}` current{} (dry run: nothing was changed)",
         target.number,
@@ -255,8 +258,7 @@ fn dry_run_report(
     let effects = if changed {
         let minor = target.minor().unwrap_or_default();
         activation::Effects::of(
-            s,
-            &tell,
+            cx,
             db,
             from.as_ref(),
             activation::Target {

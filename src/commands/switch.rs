@@ -5,6 +5,7 @@
 use super::report::Teller;
 use super::{Changes, Force, Pre, Verb};
 use crate::activation;
+use crate::activation::Ctx;
 use crate::ground::version::Request;
 use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
@@ -58,6 +59,7 @@ fn run(
     dry_run: bool,
 ) -> anyhow::Result<Outcome> {
     let tell = Teller::new(out, &s.home);
+    let cx = Ctx { s, tell: &tell };
     let request = if let Some(r) = request {
         r.to_owned()
     } else {
@@ -75,7 +77,7 @@ fn run(
     // resolution itself fails, the window is the answer unless the request is at fault.
     let mut gate = force.gate(s, out);
     let platform = s.platform()?;
-    let fetcher = s.fetcher(out);
+    let fetcher = super::fetcher(s, out);
     // A dry run writes nothing: not even a new home.
     let db = if dry_run {
         Db::open_home_read(&s.home)?
@@ -87,8 +89,7 @@ fn run(
     let need_plan = dry_run || gate.is_closed();
     let planned = (|| {
         let catalogue = crate::activation::catalogue_for(
-            s,
-            &tell,
+            cx,
             db.as_ref(),
             &fetcher,
             &request,
@@ -111,12 +112,11 @@ fn run(
     let _gc = if dry_run {
         None
     } else {
-        Some(s.gc_shared_lock(out)?)
+        Some(super::gc_shared_lock(s, out)?)
     };
     match db {
         Some(mut db) if !dry_run => tell.switched(&activation::activate(
-            s,
-            &tell,
+            cx,
             &mut db,
             &fetcher,
             &entry,
@@ -125,7 +125,7 @@ fn run(
         )?),
         // A dry run always plans.
         db => plan.map_or(Ok(Outcome::none()), |p| {
-            tell.switched(&p.document(s, &tell, &entry, db.as_ref()))
+            tell.switched(&p.document(cx, &entry, db.as_ref()))
         }),
     }
 }

@@ -7,6 +7,7 @@ use super::report::Teller;
 use super::{Changes, CommandError, Force, Verb};
 use crate::activation;
 use crate::activation::ActivationError;
+use crate::activation::Ctx;
 use crate::catalogue::Entry;
 use crate::ground::version::{PythonVersion, Request, label};
 use crate::interface::output::{Outcome, Output};
@@ -38,8 +39,9 @@ impl Verb for Upgrade {
 
 fn run(s: &Settings, out: Output, force: Force, dry_run: bool) -> anyhow::Result<Outcome> {
     let tell = Teller::new(out, &s.home);
+    let cx = Ctx { s, tell: &tell };
     let mut gate = force.gate(s, out);
-    let fetcher = s.fetcher(out);
+    let fetcher = super::fetcher(s, out);
     let (g, row, request, newest) = gate.found(newest(s, out, &fetcher, dry_run))?;
     let version = PythonVersion::parse(&row.version)
         .ok_or_else(|| ActivationError::EntryMissing(g.entry_name.clone()))?;
@@ -62,7 +64,7 @@ fn run(s: &Settings, out: Output, force: Force, dry_run: bool) -> anyhow::Result
     if dry_run {
         let db = crate::storage::db::Db::open_home_read(&s.home)?;
         let plan = activation::plan(s, db.as_ref(), &newest)?;
-        return tell.switched(&plan.document(s, &tell, &newest, db.as_ref()));
+        return tell.switched(&plan.document(cx, &newest, db.as_ref()));
     }
     out.say(&format!(
         "upgrading profile `{}`: CPython {} -> {}",
@@ -75,10 +77,9 @@ fn run(s: &Settings, out: Output, force: Force, dry_run: bool) -> anyhow::Result
         )
     ));
     let mut db = crate::storage::db::Db::open_existing_home(&s.home)?;
-    let _gc = s.gc_shared_lock(out)?;
+    let _gc = super::gc_shared_lock(s, out)?;
     let done = activation::activate(
-        s,
-        &tell,
+        cx,
         &mut db,
         &fetcher,
         &newest,
@@ -97,6 +98,7 @@ fn newest(
     dry_run: bool,
 ) -> anyhow::Result<(GenerationRow, EntryRow, Request, Entry)> {
     let tell = Teller::new(out, &s.home);
+    let cx = Ctx { s, tell: &tell };
     let no_current = || CommandError::NoCurrent(s.profile.clone());
     let db = crate::storage::db::Db::open_home_read(&s.home)?.ok_or_else(no_current)?;
     let profiles = Profiles::new(s.home.profiles());
@@ -115,8 +117,7 @@ fn newest(
     let request = Request::parse(&format!("{}.{}{suffix}", version.major(), version.minor()))?;
     let platform = s.platform()?;
     let catalogue = crate::activation::catalogue_for(
-        s,
-        &tell,
+        cx,
         Some(&db),
         fetcher,
         &request,

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::report::Teller;
 use super::{Changes, Verb};
+use crate::activation::Ctx;
 use crate::domain::venv::{self, Points, State, VenvError};
 use crate::ground::spawn::Start;
 use crate::ground::text::{Column, Table};
@@ -101,9 +102,10 @@ fn open(
     out: Output,
 ) -> anyhow::Result<(Db, crate::storage::lock::GcLock, crate::storage::lock::Lock)> {
     let tell = Teller::new(out, &s.home);
+    let cx = Ctx { s, tell: &tell };
     let mut db = crate::storage::db::Db::open_existing_home(&s.home)?;
-    let gc = s.gc_shared_lock(out)?;
-    let profile = crate::activation::profile_lock(s, &tell)?;
+    let gc = super::gc_shared_lock(s, out)?;
+    let profile = crate::activation::profile_lock(cx)?;
     let finished = venv::recover(&s.venvs(), &mut db)?;
     tell.venvs(&finished, false);
     Ok((db, gc, profile))

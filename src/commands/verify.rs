@@ -126,7 +126,7 @@ fn fix(
     match problem {
         Problem::Corrupt { entry } | Problem::Missing { entry } => match db.entry_by_name(entry)? {
             Some(row) => {
-                let fetcher = s.fetcher(out);
+                let fetcher = super::fetcher(s, out);
                 let cache = s.download_cache();
                 let opts = s.install_options(&cache);
                 install::restore(

@@ -18,7 +18,6 @@ use crate::domain::policy::{Rule, VersionPolicy};
 use crate::domain::validate;
 use crate::domain::window::Schedule;
 use crate::ground::platform::{Platform, PlatformError};
-use crate::interface::output::Output;
 use crate::network::cache::DownloadCache;
 use crate::network::fetch::proxy::{Proxies, ProxyEnv};
 use crate::network::fetch::{Fetcher, NetConfig};
@@ -267,16 +266,16 @@ impl Bootstrap {
 
 impl Settings {
     /// The shared side of the gc lock, held by every command that adds or activates; waits up
-    /// to `lock_wait` for a running gc, saying so once on `out`.
+    /// to `lock_wait` for a running gc, calling `waiting` once if it has to.
     pub(crate) fn gc_shared_lock(
         &self,
-        out: Output,
+        waiting: &dyn Fn(),
     ) -> Result<crate::storage::lock::GcLock, crate::storage::lock::LockError> {
         crate::storage::lock::gc(
             &self.home.locks(),
             crate::storage::lock::Mode::Shared,
             self.lock_wait,
-            &|| out.say("waiting for a running `pyswap gc` to finish…"),
+            waiting,
         )
     }
 
@@ -372,9 +371,9 @@ impl Settings {
             now: self.now,
         }
     }
-    /// A fetcher under these settings, saying each retry on `out`.
-    pub(crate) fn fetcher(&self, out: Output) -> Fetcher {
-        Fetcher::new(self.net.clone()).on_retry(move |note| out.warn(note))
+    /// A fetcher under these settings.
+    pub(crate) fn fetcher(&self) -> Fetcher {
+        Fetcher::new(self.net.clone())
     }
 
     pub(crate) fn download_cache(&self) -> DownloadCache {
