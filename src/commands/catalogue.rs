@@ -9,6 +9,7 @@ use crate::catalogue::Location;
 use crate::catalogue::cache::{CatalogueCache, Freshness, human_age};
 use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
+use crate::interface::settings::defs::Group;
 
 #[derive(Serialize)]
 struct Updated<'a> {
@@ -37,6 +38,10 @@ pub(crate) enum CatalogueCommand {
 }
 
 impl Verb for CatalogueCommand {
+    fn reads() -> &'static [Group] {
+        &[Group::Catalogue, Group::Network]
+    }
+
     fn changes(&self) -> Changes {
         match self {
             // The cached copy is not something the metrics show.

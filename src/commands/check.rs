@@ -11,6 +11,7 @@ use crate::activation;
 use crate::domain::validate::Report;
 use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
+use crate::interface::settings::defs::Group;
 use crate::storage::profile::Profiles;
 use crate::storage::store::Store;
 
@@ -32,6 +33,10 @@ pub(crate) struct Check {
 }
 
 impl Verb for Check {
+    fn reads() -> &'static [Group] {
+        &[Group::Validation]
+    }
+
     fn changes(&self) -> Changes {
         // Records a validation row, which the metrics show.
         Changes::state(true)

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::{Changes, Verb};
 use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
+use crate::interface::settings::defs::Group;
 use crate::interface::settings::manifest;
 
 #[derive(Serialize)]
@@ -49,6 +50,16 @@ pub(crate) enum ConfigCommand {
 }
 
 impl Verb for ConfigCommand {
+    fn reads() -> &'static [Group] {
+        &[
+            Group::Catalogue,
+            Group::Network,
+            Group::Cache,
+            Group::Install,
+            Group::Validation,
+        ]
+    }
+
     fn changes(&self) -> Changes {
         match self {
             Self::Show | Self::Check { .. } => Changes::NOTHING,

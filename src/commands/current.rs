@@ -7,6 +7,7 @@ use serde::Serialize;
 use super::{Changes, CommandError, Verb};
 use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
+use crate::interface::settings::defs::Group;
 use crate::storage::profile::Profiles;
 
 #[derive(Serialize, Default)]
@@ -25,6 +26,10 @@ struct Shown {
 pub(crate) struct Current {}
 
 impl Verb for Current {
+    fn reads() -> &'static [Group] {
+        &[]
+    }
+
     fn changes(&self) -> Changes {
         Changes::NOTHING
     }

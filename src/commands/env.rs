@@ -8,6 +8,7 @@ use super::{Changes, Verb};
 use crate::ground::text::posix_quoted;
 use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
+use crate::interface::settings::defs::Group;
 use crate::storage::profile::Profiles;
 
 #[derive(Serialize)]
@@ -63,6 +64,10 @@ pub(crate) enum Shell {
 }
 
 impl Verb for EnvArgs {
+    fn reads() -> &'static [Group] {
+        &[]
+    }
+
     fn changes(&self) -> Changes {
         Changes::NOTHING
     }

@@ -15,6 +15,7 @@ use super::{Changes, CommandError, Verb};
 use crate::ground::version::{PythonVersion, Request};
 use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
+use crate::interface::settings::defs::Group;
 use crate::storage::db::{Db, EntryRow};
 use crate::storage::profile::Profiles;
 use crate::storage::store::Store;
@@ -51,6 +52,10 @@ pub(crate) struct Find {
 }
 
 impl Verb for Find {
+    fn reads() -> &'static [Group] {
+        &[]
+    }
+
     fn changes(&self) -> Changes {
         Changes::NOTHING
     }

@@ -9,6 +9,7 @@ use crate::domain::gc::{self, Kept, Retention, Scope};
 use crate::ground::text::{count, human_bytes};
 use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
+use crate::interface::settings::defs::Group;
 use crate::storage::lock::{self, LockError, Mode};
 
 #[derive(Debug, clap::Args)]
@@ -32,6 +33,15 @@ pub(crate) struct Gc {
 }
 
 impl Verb for Gc {
+    fn reads() -> &'static [Group] {
+        &[Group::Cache, Group::Gc]
+    }
+
+    // gc takes the network flags a wrapper passes to every command, and reads none of them.
+    fn accepts() -> &'static [Group] {
+        &[Group::Network, Group::Cache, Group::Gc]
+    }
+
     fn changes(&self) -> Changes {
         Changes::state(!self.dry_run)
     }

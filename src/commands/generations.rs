@@ -9,6 +9,7 @@ use crate::ground::clock::rfc3339;
 use crate::ground::text::{Column, Table};
 use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
+use crate::interface::settings::defs::Group;
 use crate::storage::db::{Db, GenerationRow, ValidationRow};
 use crate::storage::profile::{Profiles, Seals};
 use crate::storage::store::Store;
@@ -46,6 +47,10 @@ struct Validation {
 pub(crate) struct Generations {}
 
 impl Verb for Generations {
+    fn reads() -> &'static [Group] {
+        &[]
+    }
+
     fn changes(&self) -> Changes {
         Changes::NOTHING
     }

@@ -16,6 +16,7 @@ use crate::ground::clock::now_unix;
 use crate::ground::version::Request;
 use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
+use crate::interface::settings::defs::Group;
 use crate::network::fetch::Fetcher;
 use crate::storage::db::Db;
 
@@ -88,6 +89,16 @@ pub(crate) struct Install {
 }
 
 impl Verb for Install {
+    fn reads() -> &'static [Group] {
+        &[
+            Group::Catalogue,
+            Group::Network,
+            Group::Cache,
+            Group::Install,
+            Group::Validation,
+        ]
+    }
+
     fn changes(&self) -> Changes {
         Changes::state(!self.dry_run)
     }

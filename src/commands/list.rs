@@ -21,6 +21,7 @@ use crate::ground::text::{Column, Table, human_bytes};
 use crate::ground::version::{PythonVersion, Request, Variant, label};
 use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
+use crate::interface::settings::defs::Group;
 use crate::storage::store::Store;
 
 #[derive(Serialize)]
@@ -85,6 +86,10 @@ pub(crate) struct List {
 }
 
 impl Verb for List {
+    fn reads() -> &'static [Group] {
+        &[Group::Catalogue, Group::Network]
+    }
+
     fn changes(&self) -> Changes {
         Changes::NOTHING
     }

@@ -3,12 +3,17 @@
 use super::{Changes, Verb};
 use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
+use crate::interface::settings::defs::Group;
 use crate::storage::db::Db;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Metrics {}
 
 impl Verb for Metrics {
+    fn reads() -> &'static [Group] {
+        &[]
+    }
+
     fn changes(&self) -> Changes {
         Changes::NOTHING
     }

@@ -11,6 +11,7 @@ use crate::activation::Ctx;
 use crate::ground::text::{Column, Table};
 use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
+use crate::interface::settings::defs::Group;
 use crate::storage::profile::Profiles;
 
 /// One element of `pyswap minors --json` (docs/json.md).
@@ -31,6 +32,10 @@ pub(crate) struct Minors {
 }
 
 impl Verb for Minors {
+    fn reads() -> &'static [Group] {
+        &[]
+    }
+
     fn changes(&self) -> Changes {
         Changes::state(self.remove.is_some())
     }

@@ -15,6 +15,7 @@ use crate::ground::platform::Platform;
 use crate::ground::version::Request;
 use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
+use crate::interface::settings::defs::Group;
 use crate::network::cache::DownloadCache;
 use crate::network::fetch::{DownloadSpec, FetchError, Fetcher, file_url_path};
 use crate::storage::lock::{self, Mode};
@@ -73,6 +74,10 @@ pub(crate) struct Mirror {
 }
 
 impl Verb for Mirror {
+    fn reads() -> &'static [Group] {
+        &[Group::Catalogue, Group::Network, Group::Cache]
+    }
+
     fn changes(&self) -> Changes {
         // Writes the mirror directory, not the home's state the metrics show.
         Changes::NOTHING

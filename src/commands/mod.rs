@@ -33,12 +33,28 @@ pub(crate) use error::CommandError;
 
 use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
+use crate::interface::settings::defs::Group;
 
 /// A command: what running it changes, and running it.
 pub(crate) trait Verb {
     /// What running it changes, for the metrics. Every verb says (no default), so a new one
     /// that changes state cannot skip the metrics by being forgotten.
     fn changes(&self) -> Changes;
+
+    /// The groups of setting flags it reads: its help lists those flags. No default either, so
+    /// a command shows what it reads and nothing else.
+    fn reads() -> &'static [Group]
+    where
+        Self: Sized;
+
+    /// The groups it takes on its command line: what it reads, and flags of a lenient group
+    /// (`Group::lenient`) that every command takes.
+    fn accepts() -> &'static [Group]
+    where
+        Self: Sized,
+    {
+        Self::reads()
+    }
 
     /// Runs it under the settings `s`, saying what it does on `out`.
     fn run(&self, s: &Settings, out: Output) -> anyhow::Result<Outcome>;

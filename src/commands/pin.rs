@@ -9,6 +9,7 @@ use super::{Changes, Verb};
 use crate::activation::Ctx;
 use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
+use crate::interface::settings::defs::Group;
 use crate::storage::pin::{self, PinError};
 
 #[derive(Serialize)]
@@ -34,6 +35,10 @@ pub(crate) struct Pin {
 }
 
 impl Verb for Pin {
+    fn reads() -> &'static [Group] {
+        &[Group::Catalogue]
+    }
+
     fn changes(&self) -> Changes {
         // A pin is a file in a project (or the home's); the metrics do not show it.
         Changes::NOTHING

@@ -10,6 +10,7 @@ use super::{Changes, Verb};
 use crate::ground::text::{Column, Table};
 use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
+use crate::interface::settings::defs::Group;
 use crate::storage::profile::Profiles;
 
 /// One element of `pyswap ps --json` (docs/json.md): its flags are the document's fields.
@@ -56,6 +57,10 @@ pub(crate) struct Ps {
 }
 
 impl Verb for Ps {
+    fn reads() -> &'static [Group] {
+        &[]
+    }
+
     fn changes(&self) -> Changes {
         Changes::NOTHING
     }

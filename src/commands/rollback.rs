@@ -9,6 +9,7 @@ use super::{Changes, CommandError, Force, Verb};
 use crate::activation::{self, Ctx, Event, MinorChange, Tell};
 use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
+use crate::interface::settings::defs::Group;
 use crate::storage::profile::{CurrentLink, ProfileError, Profiles};
 use crate::storage::store::Store;
 
@@ -53,6 +54,10 @@ pub(crate) struct Rollback {
 }
 
 impl Verb for Rollback {
+    fn reads() -> &'static [Group] {
+        &[]
+    }
+
     fn changes(&self) -> Changes {
         Changes::attempt("rollback", self.dry_run)
     }

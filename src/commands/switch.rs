@@ -9,6 +9,7 @@ use crate::activation::Ctx;
 use crate::ground::version::Request;
 use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
+use crate::interface::settings::defs::Group;
 use crate::storage::db::Db;
 use crate::storage::pin;
 
@@ -34,6 +35,16 @@ pub(crate) struct Switch {
 }
 
 impl Verb for Switch {
+    fn reads() -> &'static [Group] {
+        &[
+            Group::Catalogue,
+            Group::Network,
+            Group::Cache,
+            Group::Install,
+            Group::Validation,
+        ]
+    }
+
     fn changes(&self) -> Changes {
         Changes::attempt("switch", self.dry_run)
     }

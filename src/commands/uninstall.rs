@@ -19,6 +19,7 @@ use crate::ground::text::{count, human_bytes};
 use crate::ground::version::Request;
 use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
+use crate::interface::settings::defs::Group;
 use crate::storage::db::{Db, EntryRow};
 use crate::storage::lock::{self, Mode};
 use crate::storage::profile::Profiles;
@@ -105,6 +106,10 @@ pub(crate) struct Uninstall {
 }
 
 impl Verb for Uninstall {
+    fn reads() -> &'static [Group] {
+        &[]
+    }
+
     fn changes(&self) -> Changes {
         Changes::state(!self.dry_run)
     }

@@ -12,6 +12,7 @@ use crate::catalogue::Entry;
 use crate::ground::version::{PythonVersion, Request, label};
 use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
+use crate::interface::settings::defs::Group;
 use crate::storage::db::{EntryRow, GenerationRow};
 use crate::storage::profile::Profiles;
 
@@ -28,6 +29,16 @@ pub(crate) struct Upgrade {
 }
 
 impl Verb for Upgrade {
+    fn reads() -> &'static [Group] {
+        &[
+            Group::Catalogue,
+            Group::Network,
+            Group::Cache,
+            Group::Install,
+            Group::Validation,
+        ]
+    }
+
     fn changes(&self) -> Changes {
         Changes::attempt("upgrade", self.dry_run)
     }

@@ -15,6 +15,7 @@ use crate::ground::spawn::Start;
 use crate::ground::text::{Column, Table};
 use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
+use crate::interface::settings::defs::Group;
 use crate::storage::db::{Db, VenvRow};
 use crate::storage::profile::Profiles;
 
@@ -26,6 +27,10 @@ pub(crate) struct Venv {
 }
 
 impl Verb for Venv {
+    fn reads() -> &'static [Group] {
+        &[]
+    }
+
     fn changes(&self) -> Changes {
         self.command
             .as_ref()
@@ -75,6 +80,10 @@ pub(crate) enum VenvCommand {
 }
 
 impl Verb for VenvCommand {
+    fn reads() -> &'static [Group] {
+        &[]
+    }
+
     fn changes(&self) -> Changes {
         match self {
             Self::Create { .. } | Self::Adopt { .. } | Self::Remove { .. } => Changes::state(true),

@@ -11,6 +11,7 @@ use crate::domain::verify::{Finding, Findings, Problem, VerifyError, audit};
 use crate::ground::text::human_bytes;
 use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
+use crate::interface::settings::defs::Group;
 use crate::storage::lock::{self, Mode};
 use crate::storage::profile::Profiles;
 use crate::storage::store::Store;
@@ -33,6 +34,15 @@ pub(crate) struct Verify {
 }
 
 impl Verb for Verify {
+    fn reads() -> &'static [Group] {
+        &[
+            Group::Network,
+            Group::Cache,
+            Group::Install,
+            Group::Validation,
+        ]
+    }
+
     fn changes(&self) -> Changes {
         Changes::state(self.repair)
     }

@@ -380,3 +380,100 @@ fn unsafe_code_is_only_in_the_modules_that_say_why() {
     let architecture = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
     assert!(architecture.contains("`unsafe` is in three ground modules only"));
 }
+
+/// The shipped code of a file: without comment lines and without its unit tests.
+fn shipped(path: &Path) -> String {
+    let text = code(path);
+    text.split("#[cfg(test)]").next().unwrap_or("").to_owned()
+}
+
+// Issue 39 (item 3): a workflow returns data and tells events; only the commands (and the
+// command line, and the printer itself) print. Logging (`tracing`) is not printing.
+#[test]
+fn nothing_below_the_commands_prints() {
+    let src = root().join("src");
+    let printers = [
+        src.join("interface/output.rs"),
+        src.join("main.rs"),
+        src.join("commands"),
+        src.join("cli"),
+    ];
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let needles = [
+        "println!",
+        "eprintln!",
+        "print!(",
+        "eprint!(",
+        "stdout().write",
+        "stderr().write",
+        "stdout().lock",
+        "stderr().lock",
+        ".say(",
+        ".warn(",
+        ".warn_all(",
+        ".alert(",
+        ".data(",
+        "output::Output",
+    ];
+    let mut found = Vec::new();
+    for f in files
+        .iter()
+        .filter(|f| !printers.iter().any(|p| f.starts_with(p)))
+    {
+        let text = shipped(f);
+        for needle in needles {
+            if text.contains(needle) {
+                found.push(format!("{}: {needle}", f.display()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "printing below the commands: {found:#?}");
+    // The checker sees what it checks: the commands do print.
+    let commands = shipped(&src.join("commands/gc.rs"));
+    assert!(commands.contains("out.say("));
+}
+
+// Issue 39: no file a newcomer must read whole is longer than this.
+#[test]
+fn no_source_file_is_over_900_lines() {
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|f| {
+            let n = std::fs::read_to_string(f).unwrap().lines().count();
+            (n > 900).then(|| format!("{}: {n} lines", f.display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "split these by job: {long:#?}");
+    assert!(files.len() > 50);
+}
+
+// Issue 39 (item 2): the tree shows the layers: `src/` holds `lib.rs`, `main.rs` and a folder
+// per layer (a layer's folder, or the folder of a layer's one module), nothing loose.
+#[test]
+fn src_holds_only_the_layer_folders() {
+    let (names, of) = layers();
+    let mut loose = Vec::new();
+    for e in std::fs::read_dir(root().join("src")).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let ok = if p.is_dir() {
+            // A layer's folder, or the one module of a layer of one module.
+            names.contains(&name)
+                || of
+                    .get(&name)
+                    .is_some_and(|&l| of.values().filter(|&&m| m == l).count() == 1)
+        } else {
+            name == "lib.rs" || name == "main.rs"
+        };
+        if !ok {
+            loose.push(name);
+        }
+    }
+    assert!(
+        loose.is_empty(),
+        "put these in their layer's folder: {loose:?}"
+    );
+}

@@ -85,3 +85,44 @@ fn man_pages_exist_for_every_command_they_name() {
         assert!(text.contains("EXIT STATUS"), "{text}");
     }
 }
+
+// Issue 39 (item 5): a command's help lists only the setting flags it reads; a flag of a
+// lenient group (catalogue, install, validation) is still taken by every command, so a wrapper
+// that passes it everywhere keeps working, and a network flag only where the network is used.
+#[test]
+fn a_commands_help_shows_the_settings_it_reads() {
+    let t = TestContext::new();
+    let gc = t.run(&["gc", "--help"]).ok().stdout;
+    for hidden in [
+        "--compile-bytecode",
+        "--validate-timeout",
+        "--catalogue",
+        "--offline",
+    ] {
+        assert!(!gc.contains(hidden), "gc --help lists {hidden}: {gc}");
+    }
+    assert!(gc.contains("--keep") && gc.contains("--cache-max"), "{gc}");
+    let switch = t.run(&["switch", "--help"]).ok().stdout;
+    for shown in [
+        "--compile-bytecode",
+        "--validate-timeout",
+        "--catalogue",
+        "--offline",
+    ] {
+        assert!(
+            switch.contains(shown),
+            "switch --help lacks {shown}: {switch}"
+        );
+    }
+    let check = t.run(&["check", "--help"]).ok().stdout;
+    assert!(
+        check.contains("--validate-timeout") && !check.contains("--compile-bytecode"),
+        "{check}"
+    );
+    // Taken, though not shown, before and after the command.
+    t.run(&["completions", "bash", "--compile-bytecode", "false"])
+        .ok();
+    t.run(&["--validate-timeout", "5", "env"]).ok();
+    t.run(&["env", "--offline"])
+        .fails(1, "unexpected argument '--offline'");
+}

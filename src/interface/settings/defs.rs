@@ -23,8 +23,9 @@ pub(crate) struct Meta {
     pub(crate) key: &'static str,
     /// The long flag without `--`, if it has one.
     pub(crate) flag: Option<&'static str>,
-    /// The subcommand the flag belongs to; `None`: global.
-    pub(crate) command: Option<&'static str>,
+    /// The commands whose help shows the flag: those that read its group (`Verb::reads`);
+    /// `None`: every command (where the home is, which profile, how long to wait for a lock).
+    pub(crate) group: Option<Group>,
     pub(crate) env: Option<&'static str>,
     /// `false`: not settable in a manifest (where the manifest is, the home, the profile).
     pub(crate) file: bool,
@@ -40,7 +41,7 @@ impl Meta {
     const BASE: Self = Self {
         key: "",
         flag: None,
-        command: None,
+        group: None,
         env: None,
         file: true,
         default: None,
@@ -48,6 +49,33 @@ impl Meta {
         help: "",
         heading: None,
     };
+}
+
+/// Which commands a setting flag is for: each command says which groups it reads
+/// (`commands::Verb::reads`), and its help shows those flags only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Group {
+    /// Which catalogue and platform requests resolve against.
+    Catalogue,
+    /// How to reach the network: proxies, timeouts, retries, allowed hosts, mirrors, offline.
+    Network,
+    /// The bound on the download cache.
+    Cache,
+    /// What an install adds to a runtime (bytecode) and how.
+    Install,
+    /// How a new runtime is validated.
+    Validation,
+    /// gc's retention policy.
+    Gc,
+}
+
+impl Group {
+    /// A flag of these groups is taken by every command (and ignored by those that do not read
+    /// it, so a wrapper may pass it to any command); the others only by the commands that
+    /// accept them (`commands::Verb::accepts`).
+    pub(crate) fn lenient(self) -> bool {
+        matches!(self, Self::Catalogue | Self::Install | Self::Validation)
+    }
 }
 
 /// A setting whose value is a `T`.
@@ -149,6 +177,7 @@ settings! {
     });
     CATALOGUE: Location = Def::new(Meta {
         key: "catalogue",
+        group: Some(Group::Catalogue),
         flag: Some("catalogue"),
         env: Some("PYSWAP_CATALOGUE"),
         value_name: "URL|PATH",
@@ -157,6 +186,7 @@ settings! {
     });
     PLATFORM: Platform = Def::new(Meta {
         key: "platform",
+        group: Some(Group::Catalogue),
         flag: Some("platform"),
         env: Some("PYSWAP_PLATFORM"),
         value_name: "PLATFORM",
@@ -165,6 +195,7 @@ settings! {
     });
     MIRROR: MirrorUrl = Def::new(Meta {
         key: "mirror",
+        group: Some(Group::Network),
         flag: Some("mirror"),
         env: Some("PYSWAP_MIRROR"),
         value_name: "URL",
@@ -183,6 +214,7 @@ settings! {
     });
     OFFLINE: bool = Def::new(Meta {
         key: "network.offline",
+        group: Some(Group::Network),
         flag: Some("offline"),
         env: Some("PYSWAP_OFFLINE"),
         default: Some("false"),
@@ -192,6 +224,7 @@ settings! {
     });
     ALLOWED_HOSTS: Hosts = Def::new(Meta {
         key: "network.allowed_hosts",
+        group: Some(Group::Network),
         flag: Some("allowed-host"),
         env: Some("PYSWAP_ALLOWED_HOSTS"),
         default: Some(""),
@@ -202,6 +235,7 @@ settings! {
     });
     INSECURE_HOSTS: Hosts = Def::new(Meta {
         key: "network.insecure_hosts",
+        group: Some(Group::Network),
         flag: Some("insecure-host"),
         env: Some("PYSWAP_INSECURE_HOSTS"),
         default: Some(""),
@@ -212,6 +246,7 @@ settings! {
     });
     PROXY: ProxyUrl = Def::new(Meta {
         key: "network.proxy",
+        group: Some(Group::Network),
         flag: Some("proxy"),
         value_name: "URL",
         help: "Send every request through this http(s) proxy [default: from `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`]",
@@ -220,6 +255,7 @@ settings! {
     });
     NO_PROXY: bool = Def::new(Meta {
         key: "network.no_proxy",
+        group: Some(Group::Network),
         flag: Some("no-proxy"),
         default: Some("false"),
         help: "Use no proxy, whatever the environment says",
@@ -228,6 +264,7 @@ settings! {
     });
     CONNECT_TIMEOUT: u64 = Def::new(Meta {
         key: "network.connect_timeout",
+        group: Some(Group::Network),
         flag: Some("connect-timeout"),
         env: Some("PYSWAP_CONNECT_TIMEOUT"),
         default: Some("15"),
@@ -238,6 +275,7 @@ settings! {
     });
     HTTP_TIMEOUT: u64 = Def::new(Meta {
         key: "network.http_timeout",
+        group: Some(Group::Network),
         flag: Some("http-timeout"),
         env: Some("PYSWAP_HTTP_TIMEOUT"),
         default: Some("30"),
@@ -248,6 +286,7 @@ settings! {
     });
     DOWNLOAD_TIMEOUT: u64 = Def::new(Meta {
         key: "network.download_timeout",
+        group: Some(Group::Network),
         flag: Some("download-timeout"),
         env: Some("PYSWAP_DOWNLOAD_TIMEOUT"),
         default: Some("1800"),
@@ -258,6 +297,7 @@ settings! {
     });
     RETRIES: u32 = Def::new(Meta {
         key: "network.retries",
+        group: Some(Group::Network),
         flag: Some("retries"),
         env: Some("PYSWAP_HTTP_RETRIES"),
         default: Some("3"),
@@ -268,6 +308,7 @@ settings! {
     });
     RETRY_BACKOFF: Duration = Def::new(Meta {
         key: "network.retry_backoff",
+        group: Some(Group::Network),
         flag: Some("retry-backoff"),
         env: Some("PYSWAP_HTTP_BACKOFF"),
         default: Some("1s"),
@@ -278,6 +319,7 @@ settings! {
     });
     CACHE_MAX: Bytes = Def::new(Meta {
         key: "network.cache_max",
+        group: Some(Group::Cache),
         flag: Some("cache-max"),
         env: Some("PYSWAP_CACHE_MAX"),
         default: Some("2GiB"),
@@ -288,6 +330,7 @@ settings! {
     });
     CATALOGUE_TTL: Duration = Def::new(Meta {
         key: "network.catalogue_ttl",
+        group: Some(Group::Network),
         flag: Some("catalogue-ttl"),
         env: Some("PYSWAP_CATALOGUE_TTL"),
         default: Some("1h"),
@@ -324,6 +367,7 @@ settings! {
     .or(Schedule::default);
     COMPILE_BYTECODE: Toggle = Def::new(Meta {
         key: "install.compile_bytecode",
+        group: Some(Group::Install),
         flag: Some("compile-bytecode"),
         env: Some("PYSWAP_COMPILE_BYTECODE"),
         default: Some("true"),
@@ -333,6 +377,7 @@ settings! {
     });
     COMPILE_WORKERS: u64 = Def::new(Meta {
         key: "install.compile_workers",
+        group: Some(Group::Install),
         flag: Some("compile-workers"),
         env: Some("PYSWAP_COMPILE_WORKERS"),
         value_name: "N",
@@ -355,6 +400,7 @@ settings! {
     });
     VALIDATE_TIMEOUT: u64 = Def::new(Meta {
         key: "validation.timeout",
+        group: Some(Group::Validation),
         flag: Some("validate-timeout"),
         env: Some("PYSWAP_VALIDATE_TIMEOUT"),
         default: Some("60"),
@@ -413,7 +459,7 @@ settings! {
     GC_KEEP: u64 = Def::new(Meta {
         key: "gc.keep",
         flag: Some("keep"),
-        command: Some("gc"),
+        group: Some(Group::Gc),
         value_name: "N",
         help: "Keep the newest N generations of each profile [default: gc.keep from the manifest]",
         ..Meta::BASE
@@ -421,7 +467,7 @@ settings! {
     GC_OLDER_THAN: Duration = Def::new(Meta {
         key: "gc.older_than",
         flag: Some("older-than"),
-        command: Some("gc"),
+        group: Some(Group::Gc),
         value_name: "AGE",
         help: "Only delete generations older than this (e.g. 30d, 12h) [default: gc.older_than from the manifest]",
         ..Meta::BASE
@@ -443,14 +489,14 @@ mod tests {
             assert!(keys.insert(m.key), "{} twice", m.key);
             assert!(!m.help.is_empty(), "{} has no help", m.key);
             if let Some(f) = m.flag {
-                assert!(flags.insert((m.command, f)), "--{f} twice");
+                assert!(flags.insert(f), "--{f} twice");
             }
             if let Some(e) = m.env {
                 assert!(e.starts_with("PYSWAP_") && envs.insert(e), "{e}");
             }
             assert!(m.file || m.flag.is_some(), "{} cannot be set at all", m.key);
             assert_eq!(d.check_default(), Ok(()), "{}", m.key);
-            assert!(m.command.is_none() || m.flag.is_some(), "{}", m.key);
+            assert!(m.group.is_none() || m.flag.is_some(), "{}", m.key);
         }
         assert!(find("network.retries").is_some() && find("retries").is_none());
     }
