@@ -42,6 +42,11 @@ impl Verb for CatalogueCommand {
         &[Group::Catalogue, Group::Network]
     }
 
+    // Takes the download cache's bound, as every command that reaches the network does.
+    fn accepts() -> &'static [Group] {
+        &[Group::Catalogue, Group::Network, Group::Cache]
+    }
+
     fn changes(&self) -> Changes {
         match self {
             // The cached copy is not something the metrics show.

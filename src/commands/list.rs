@@ -90,6 +90,11 @@ impl Verb for List {
         &[Group::Catalogue, Group::Network]
     }
 
+    // Takes the download cache's bound, as every command that reaches the network does.
+    fn accepts() -> &'static [Group] {
+        &[Group::Catalogue, Group::Network, Group::Cache]
+    }
+
     fn changes(&self) -> Changes {
         Changes::NOTHING
     }

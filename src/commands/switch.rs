@@ -105,8 +105,8 @@ fn run(
             &fetcher,
             &request,
             &platform,
-            dry_run,
             pre,
+            dry_run,
         )?;
         let entry = activation::resolve(s, &catalogue, &request, &platform, pre)?;
         let plan = if need_plan {

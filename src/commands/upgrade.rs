@@ -133,8 +133,8 @@ fn newest(
         fetcher,
         &request,
         &platform,
-        dry_run,
         false,
+        dry_run,
     )?;
     let newest = activation::resolve(s, &catalogue, &request, &platform, false)?;
     Ok((g, row, request, newest))

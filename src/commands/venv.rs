@@ -100,7 +100,7 @@ impl Verb for VenvCommand {
                 path,
                 delete,
                 force,
-            } => remove(s, out, path, *force, *delete),
+            } => remove(s, out, path, *delete, *force),
         }
     }
 }
@@ -249,7 +249,7 @@ fn create(
         &g.minor().unwrap_or_default(),
     );
     db.put_venv(&row)?;
-    registered(s, out, &row, "created", &g.version)
+    registered(s, out, &row, &g.version, "created")
 }
 
 /// `create` on a venv that is already registered (the same directory): nothing changes, and it
@@ -349,7 +349,7 @@ fn adopt(s: &Settings, out: Output, path: &Path) -> anyhow::Result<Outcome> {
     opened.point_at(&bin, &row.version, &s.venvs().leads_into())?;
     let venv_row = row_of(s, &opened, &real, &profile, &row.name, &minor);
     db.put_venv(&venv_row)?;
-    registered(s, out, &venv_row, "adopted", &row.version)
+    registered(s, out, &venv_row, &row.version, "adopted")
 }
 
 /// The runtime of the store a venv of `minor` is adopted onto: the one `profile`'s minor path

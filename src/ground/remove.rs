@@ -371,7 +371,7 @@ mod tests {
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o555)).unwrap();
         drop(fd);
         // (That it does so with few descriptors is tested under `ulimit -n 64` in
-        // tests/it/hardening3.rs: other tests of this process open files meanwhile.)
+        // tests/it/gc_safety.rs: other tests of this process open files meanwhile.)
         remove_tree(&tree).unwrap();
         assert!(!tree.exists());
     }

@@ -2,10 +2,10 @@
 //! small HTTP server on 127.0.0.1 that can misbehave on purpose.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
@@ -614,4 +614,74 @@ pub fn root_or_skip(what: &str) -> bool {
     );
     eprintln!("NOTICE (skipped): {what} needs root; it did not run");
     false
+}
+
+/// `program args` started, and a moment to get going (it must have opened, mapped or entered
+/// what it uses before the test goes on).
+pub fn started(c: &mut Command) -> Child {
+    let mut child = c
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready", "the holder did not start");
+    child
+}
+
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A process that maps `file` read-only, closes it (only `maps` names it then) and waits.
+pub fn mapper(file: &Path) -> Killed {
+    let script = "import mmap, sys, time\nf = open(sys.argv[1], 'rb')\nm = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)\nf.close()\nprint('ready', flush=True)\ntime.sleep(120)\n";
+    Killed(started(
+        Command::new("python3").args(["-c", script]).arg(file),
+    ))
+}
+
+/// A home whose profile ran 3.11.8 (generation 1), then 3.11.9 (generation 2, current).
+pub fn two_generations() -> TestContext {
+    let mut t = TestContext::new();
+    t.add("3.11.8", Fake::Good, Compression::Gz);
+    t.add("3.11.9", Fake::Good, Compression::Gz);
+    t.run(&["switch", "3.11.8"]).ok();
+    t.run(&["switch", "3.11.9"]).ok();
+    t
+}
+
+pub fn entry_dir(t: &TestContext, n: u64) -> PathBuf {
+    let db = pyswap::storage::db::Db::open(&t.home.join("pyswap.db")).unwrap();
+    let name = db.generation("default", n).unwrap().unwrap().entry_name;
+    t.home.join("store").join(name)
+}
+
+/// `pyswap ARGS` run by `nobody` on the test's home.
+pub fn run_as_nobody(t: &TestContext, args: &[&str]) -> std::process::Output {
+    t.pyswap_as(65534).args(args).output().unwrap()
+}
+
+/// Runs `script` with `sh -c` as `nobody`.
+pub fn as_nobody_sh(script: &str) -> std::process::Output {
+    Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+            "sh",
+            "-c",
+        ])
+        .arg(script)
+        .output()
+        .unwrap()
 }

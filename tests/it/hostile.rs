@@ -2,12 +2,16 @@
 //! .tar.gz and .tar.zst, and nothing is written outside the staging directory (which is gone
 //! afterwards), while the store, the database and the current generation stay as they were.
 
+use crate::common::{
+    Compression, Fake, TestContext, compress, nothing_lost, synthetic_tar, with_current,
+};
+use std::process::Command;
+
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::common::{Compression, Fake, TestContext, compress, nothing_lost, synthetic_tar};
 use crate::corpus::{Hdr, RawTar, pax_record};
 
 /// Every escape in the corpus aims at a name containing this, so a search can prove none landed.
@@ -544,4 +548,58 @@ fn xattrs(path: &Path) -> isize {
     let n = unsafe { libc::llistxattr(c.as_ptr(), buf.as_mut_ptr(), buf.len()) };
     assert!(n >= 0, "listxattr failed on {}", path.display());
     n
+}
+
+// Issue 25 (the third hardening round): an attack that worked before.
+#[test]
+fn a_deep_tree_is_refused_at_unpack_and_gc_deletes_any_depth_under_a_small_ulimit() {
+    let mut t = with_current();
+    // A 100-deep chain of directories: refused by name, in one short line, nothing kept.
+    let mut builder = tar::Builder::new(Vec::new());
+    let deep = format!("python/{}f", "a/".repeat(100));
+    crate::common::append_file(&mut builder, &deep, b"x", 0o644);
+    let data = crate::common::compress(&builder.into_inner().unwrap(), Compression::Gz);
+    t.add_archive("3.11.10", &data, Compression::Gz);
+    let r = t
+        .run(&["switch", "3.11.10"])
+        .fails(1, "path has 102 components; more than 64 is refused");
+    assert!(
+        r.stderr.lines().all(|l| l.len() < 600),
+        "an error line of {} bytes",
+        r.stderr.lines().map(str::len).max().unwrap_or(0)
+    );
+    crate::common::nothing_lost(&t);
+
+    // A 1,100-deep work area (as an older pyswap or a crash could leave): gc deletes it with 64
+    // descriptors, and the chain is made relative to a descriptor (its path is past PATH_MAX).
+    let staging = t.home.join("store/.staging-deep");
+    std::fs::create_dir(&staging).unwrap();
+    {
+        use rustix::fs::{Mode, OFlags};
+        let mut fd =
+            rustix::fs::open(&staging, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        for _ in 0..1100 {
+            rustix::fs::mkdirat(&fd, "d", Mode::from_raw_mode(0o555)).unwrap();
+            fd = rustix::fs::openat(&fd, "d", OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())
+                .unwrap();
+        }
+    }
+    let mut gc = Command::new("sh");
+    gc.args(["-c", "ulimit -n 64 && exec \"$0\" gc --json"])
+        .arg(env!("CARGO_BIN_EXE_pyswap"));
+    for (k, v) in t.cmd().get_envs() {
+        match v {
+            Some(v) => gc.env(k, v),
+            None => gc.env_remove(k),
+        };
+    }
+    let out = gc.output().unwrap();
+    assert!(
+        out.status.success(),
+        "gc wedged: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!staging.exists(), "the deep work area is still there");
+    t.run(&["gc"]).ok();
+    crate::common::nothing_lost(&t);
 }

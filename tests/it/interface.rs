@@ -202,3 +202,81 @@ fn logs_go_to_stderr_with_v_or_pyswap_log() {
         "PYSWAP_LOG",
     );
 }
+
+// Issue 17 (day one): what a uv user expects on day one.
+#[test]
+fn small_surprises_of_the_first_day() {
+    let t = with_current();
+    // A relative home would follow the working directory: refused.
+    let r = t
+        .run_env(&["generations"], &[("PYSWAP_HOME", "relative/home")])
+        .fails(1, "PYSWAP_HOME: `relative/home` is a relative path");
+    assert!(r.stderr.contains("use an absolute one"), "{}", r.stderr);
+    // config show: a long value does not pad every other line; sizes read as sizes.
+    std::fs::write(
+        t.home.join("config.toml"),
+        "[[validation.checks]]\nname = \"a-long-check-name-that-makes-a-long-line\"\nrun = [\"{python}\", \"-c\", \"import sys, os, json, decimal, sqlite3\"]\n",
+    )
+    .unwrap();
+    let r = t.run(&["config", "show"]).ok();
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("network.cache_max"))
+        .unwrap();
+    assert!(line.starts_with("network.cache_max = \"2GiB\""), "{line}");
+    assert!(line.len() < 80, "padded to the long line: {line:?}");
+}
+
+// Issue 25 (the third hardening round): an attack that worked before.
+#[test]
+fn the_test_clock_takes_offsets_and_far_future_times_without_panicking() {
+    let mut t = with_current();
+    t.add("3.12.3", Fake::Good, Compression::Gz);
+    std::fs::write(
+        t.home.join("config.toml"),
+        "[maintenance]\nwindows = [\"Sat 02:00-04:00 UTC\"]\n",
+    )
+    .unwrap();
+    for (now, next) in [
+        ("9999-12-31T23:00:00Z", "@253402308000"),
+        ("2026-03-01T04:30:00+02:00", "2026-03-07T02:00:00Z"),
+        ("2026-02-28T21:00:00-05:30", "2026-03-07T02:00:00Z"),
+    ] {
+        // A change is what windows hold back (gc no longer is: issue 27).
+        let r = t.run_env(&["switch", "3.12", "--json"], &[("PYSWAP_NOW", now)]);
+        assert_eq!(r.code, Some(3), "{now}: {}", r.stderr);
+        let doc = r.json();
+        let message = doc["error"]["message"].as_str().unwrap();
+        assert!(message.contains(next), "{now}: {message}");
+    }
+    t.run_env(&["gc"], &[("PYSWAP_NOW", "yesterday")])
+        .fails(1, "is not an RFC 3339 time");
+}
+
+// Issue 25 (the third hardening round): an attack that worked before.
+#[test]
+fn a_full_stdout_is_blamed_on_stdout_not_on_the_home() {
+    let t = with_current();
+    for args in [&["generations"][..], &["generations", "--json"][..]] {
+        let out = t
+            .cmd()
+            .args(args)
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("standard output"), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("PYSWAP_HOME is full"),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(
+            stderr.matches("No space left on device").count(),
+            1,
+            "{args:?}: {stderr}"
+        );
+    }
+    crate::common::nothing_lost(&t);
+}

@@ -3,6 +3,8 @@
 //! offline mode and `install`. Every failing case asserts the error and that the store,
 //! database and current generation are unchanged.
 
+use std::process::Stdio;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -785,4 +787,137 @@ fn https_with_a_custom_ca_bundle() {
     .ok();
     assert_eq!(t.profile_version().as_deref(), Some("3.12.3"));
     assert_eq!(server.requests_for(&file), 1);
+}
+
+// Issue 17 (day one): what a uv user expects on day one.
+#[test]
+fn retries_speak_and_an_unreachable_host_names_the_ways_out() {
+    let mut t = with_current();
+    let server = Server::start(&t.served);
+    let data = big_archive("3.12.3", Compression::Gz);
+    t.serve(&server, "3.12.3", &data, Compression::Gz);
+    server.set(Behaviour::Status(503));
+    let r = t.run(&["switch", "3.12.3"]).fails(1, "4 tries failed");
+    let retries: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("retrying in "))
+        .collect();
+    assert_eq!(retries.len(), 3, "{}", r.stderr);
+    // The URL and the failure are said once; the next retries only that they wait (issue 27).
+    assert!(
+        retries[0].contains("http://127.0.0.1") && retries[0].contains("HTTP 503; retrying in"),
+        "{}",
+        retries[0]
+    );
+    assert!(
+        retries[1].ends_with("(3/4): the same failure"),
+        "{}",
+        retries[1]
+    );
+    assert_eq!(r.stderr.matches("HTTP 503").count(), 2, "{}", r.stderr);
+    // Nothing listens on the catalogue's port: the error names the ways forward.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let url = format!("http://127.0.0.1:{port}/download-metadata.json");
+    let r = t
+        .run_env(
+            &["switch", "3.13", "--catalogue", &url],
+            &[("PYSWAP_HTTP_RETRIES", "1")],
+        )
+        .fails(1, "cannot connect");
+    assert!(
+        !r.stderr.contains("error sending request"),
+        "the URL is named once: {}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("help: the host cannot be reached")
+            && r.stderr.contains("in config.toml")
+            && r.stderr.contains("--offline"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(t.profile_version().as_deref(), Some("3.11.9"));
+}
+
+// Issue 25 (the third hardening round): an attack that worked before.
+#[test]
+fn a_trickling_catalogue_is_cut_off_and_holds_no_lock_meanwhile() {
+    let t = with_current();
+    let server = crate::server::Server::start(&t.served);
+    server.script(
+        "catalogue.json",
+        vec![crate::server::Behaviour::Trickle(
+            std::time::Duration::from_millis(50),
+        )],
+    );
+    let url = format!("{}/catalogue.json", server.base);
+    let started_at = std::time::Instant::now();
+    let switch = t
+        .cmd()
+        .args(["switch", "3.12", "--download-timeout", "3"])
+        .env("PYSWAP_CATALOGUE", &url)
+        .env("PYSWAP_HTTP_RETRIES", "0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // While the catalogue trickles in, gc runs (it is not held off by the switch).
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let gc = t.run(&["gc", "--wait", "1", "--json"]).ok().json();
+    assert_eq!(
+        gc["skipped"], false,
+        "gc was held off while a catalogue downloaded: {gc}"
+    );
+    let out = switch.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("overall timeout of 3 s reached"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("no data for a while"), "{stderr}");
+    assert!(
+        started_at.elapsed() < std::time::Duration::from_secs(30),
+        "not cut off: {:?}",
+        started_at.elapsed()
+    );
+    crate::common::nothing_lost(&t);
+}
+
+// Issue 25 (the third hardening round): an attack that worked before.
+#[test]
+fn a_redirect_to_file_is_named_as_such_and_help_lines_say_what_is_true() {
+    let t = with_current();
+    let server = crate::server::Server::start(&t.served);
+    server.script(
+        "catalogue.json",
+        vec![crate::server::Behaviour::Redirect(
+            "file:///etc/passwd".into(),
+        )],
+    );
+    let url = format!("{}/catalogue.json", server.base);
+    let r = t.run_env(
+        &["switch", "3.12"],
+        &[
+            ("PYSWAP_CATALOGUE", url.as_str()),
+            ("PYSWAP_HTTP_RETRIES", "0"),
+        ],
+    );
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("HTTP 302 redirect to file:///etc/passwd, which is not followed"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains("what was downloaded is kept"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("root:"), "{}", r.stderr);
+    crate::common::nothing_lost(&t);
 }

@@ -2,10 +2,13 @@
 //! change a host, converged hosts that exit 0 outside a maintenance window, `current --json` on
 //! a fresh host, `build` and `key` in the documents.
 
+use std::path::Path;
+
 use crate::common::{Compression, Fake, TestContext, with_current};
 
-const OUTSIDE: &str = "2026-11-21T05:00:00Z"; // Saturday, after the window below
-const WINDOW: &str = "[maintenance]\nwindows = [\"Sat 02:00-04:00 UTC\"]\n";
+pub const OUTSIDE: &str = "2026-11-21T05:00:00Z"; // Saturday, after the window below
+
+pub const WINDOW: &str = "[maintenance]\nwindows = [\"Sat 02:00-04:00 UTC\"]\n";
 
 fn snapshot(t: &TestContext) -> (Vec<String>, Option<String>, String) {
     let gens = t.run(&["generations", "--json"]).ok().stdout;
@@ -133,11 +136,15 @@ fn current_on_a_fresh_host_is_a_document_with_no_generation() {
 }
 
 /// The samples of a Prometheus text, read by a real parser.
-fn scrape(text: &str) -> prometheus_parse::Scrape {
+pub fn scrape(text: &str) -> prometheus_parse::Scrape {
     prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap()
 }
 
-fn gauge(s: &prometheus_parse::Scrape, metric: &str, label: Option<(&str, &str)>) -> Option<f64> {
+pub fn gauge(
+    s: &prometheus_parse::Scrape,
+    metric: &str,
+    label: Option<(&str, &str)>,
+) -> Option<f64> {
     s.samples
         .iter()
         .filter(|x| x.metric == metric)
@@ -148,108 +155,78 @@ fn gauge(s: &prometheus_parse::Scrape, metric: &str, label: Option<(&str, &str)>
         })
 }
 
-// Issue 16.
+/// Every node under `dir`: path, kind, size, mtime and content hash (files), link target; the
+/// database's `-wal`/`-shm` and the home's own mtime (SQLite's bookkeeping) left out.
+fn home_snapshot(dir: &Path) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let name = p.strip_prefix(dir).unwrap().display().to_string();
+            if name == "pyswap.db-wal" || name == "pyswap.db-shm" {
+                continue;
+            }
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let what = if m.file_type().is_symlink() {
+                format!("-> {}", std::fs::read_link(&p).unwrap().display())
+            } else if m.is_dir() {
+                stack.push(p.clone());
+                format!(
+                    "dir {:o} {}",
+                    m.mode(),
+                    m.mtime_nsec() + m.mtime() * 1_000_000_000
+                )
+            } else {
+                format!(
+                    "file {:o} {} {} {}",
+                    m.mode(),
+                    m.len(),
+                    m.mtime_nsec() + m.mtime() * 1_000_000_000,
+                    crate::common::sha256_hex(&std::fs::read(&p).unwrap())
+                )
+            };
+            out.push(format!("{name} {what}"));
+        }
+    }
+    out.sort();
+    out
+}
+
+// Issue 25 (the third hardening round): an attack that worked before.
 #[test]
-fn metrics_for_fleet_dashboards() {
-    let mut t = with_current();
-    t.add("3.12.3", Fake::Good, Compression::Gz);
-    let prom = t.dir.path().join("textfile/pyswap.prom");
-    std::fs::create_dir_all(prom.parent().unwrap()).unwrap();
-    t.write_config(&format!(
-        "{WINDOW}[metrics]\ntextfile = \"{}\"\n",
-        prom.display()
-    ));
-    let inside = [("PYSWAP_NOW", "2026-11-21T03:00:00Z")];
-    t.run_env(&["switch", "3.12"], &inside).ok();
-    let s = scrape(&std::fs::read_to_string(&prom).unwrap());
-    let info = s
-        .samples
-        .iter()
-        .find(|x| x.metric == "pyswap_runtime_info")
-        .unwrap();
-    assert_eq!(
-        (
-            info.labels.get("profile"),
-            info.labels.get("version"),
-            info.labels.get("build"),
-            info.labels.get("generation")
-        ),
-        (Some("default"), Some("3.12.3"), Some("20260101"), Some("2"))
-    );
-    assert_eq!(
-        gauge(&s, "pyswap_generations", Some(("profile", "default"))),
-        Some(2.0)
-    );
-    assert_eq!(
-        gauge(
-            &s,
-            "pyswap_last_switch_success",
-            Some(("command", "switch"))
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        gauge(&s, "pyswap_last_switch_timestamp_seconds", None),
-        Some(1_795_230_000.0)
-    );
-    assert_eq!(gauge(&s, "pyswap_last_validation_success", None), Some(1.0));
-    assert!(gauge(&s, "pyswap_store_bytes", None).is_some_and(|b| b > 0.0));
-    // A change refused (here by the window) is an invalid request on the dashboard, not a
-    // failed switch: the host still runs a healthy runtime, and nothing pages (issue 27).
-    t.run_env(&["rollback"], &[("PYSWAP_NOW", OUTSIDE)])
-        .fails(3, "outside the maintenance windows");
-    let s = scrape(&std::fs::read_to_string(&prom).unwrap());
-    assert_eq!(
-        gauge(
-            &s,
-            "pyswap_last_request_valid",
-            Some(("command", "rollback"))
-        ),
-        Some(0.0)
-    );
-    assert_eq!(
-        gauge(
-            &s,
-            "pyswap_last_switch_success",
-            Some(("command", "switch"))
-        ),
-        Some(1.0)
-    );
-    assert_eq!(gauge(&s, "pyswap_runtime_healthy", None), Some(1.0));
-    // A typo is the same: nothing changed, the switch metrics stay those of the last valid one.
-    t.run(&["switch", "3.99"]).fails(1, "3.99");
-    let s = scrape(&std::fs::read_to_string(&prom).unwrap());
-    assert_eq!(
-        gauge(&s, "pyswap_last_request_valid", Some(("command", "switch"))),
-        Some(0.0)
-    );
-    assert_eq!(
-        gauge(
-            &s,
-            "pyswap_last_switch_success",
-            Some(("command", "switch"))
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        gauge(&s, "pyswap_last_switch_timestamp_seconds", None),
-        Some(1_795_230_000.0)
-    );
-    assert_eq!(
-        s.samples
-            .iter()
-            .find(|x| x.metric == "pyswap_runtime_info")
-            .unwrap()
-            .labels
-            .get("generation"),
-        Some("2")
-    );
-    // `pyswap metrics` prints the same text; no temporary file is left beside the textfile.
-    let printed = t.run(&["metrics"]).ok().stdout;
-    assert_eq!(scrape(&printed).samples.len(), s.samples.len());
-    let names: Vec<_> = std::fs::read_dir(prom.parent().unwrap())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(names, ["pyswap.prom"]);
+fn dry_runs_write_nothing_into_the_home() {
+    let mut t = TestContext::new();
+    let server = crate::server::Server::start(&t.served);
+    for v in ["3.11.8", "3.11.9"] {
+        let data = crate::common::synthetic_archive(v, Fake::Good, Compression::Gz);
+        t.serve(&server, v, &data, Compression::Gz);
+    }
+    let url = format!("{}/catalogue.json", server.base);
+    let remote = [
+        ("PYSWAP_CATALOGUE", url.as_str()),
+        ("PYSWAP_CATALOGUE_TTL", "0"),
+    ];
+    t.run_env(&["switch", "3.11.8"], &remote).ok();
+    t.run_env(&["switch", "3.11.9"], &remote).ok();
+    t.run_env(&["rollback"], &remote).ok();
+    let data = crate::common::synthetic_archive("3.12.3", Fake::Good, Compression::Gz);
+    t.serve(&server, "3.12.3", &data, Compression::Gz);
+    // The catalogue changed on the server: a real run would refresh the cached copy.
+    let before = home_snapshot(&t.home);
+    for args in [
+        &["switch", "3.12", "--dry-run"][..],
+        &["upgrade", "--dry-run"][..],
+        &["rollback", "--to", "2", "--dry-run"][..],
+        &["install", "3.12", "--dry-run"][..],
+        &["gc", "--keep", "1", "--dry-run"][..],
+    ] {
+        t.run_env(args, &remote).ok();
+        assert_eq!(
+            home_snapshot(&t.home),
+            before,
+            "{args:?} wrote into the home"
+        );
+    }
 }

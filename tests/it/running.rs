@@ -558,3 +558,29 @@ fn a_home_from_the_old_layout_keeps_working_and_is_migrated() {
     t.run(&["verify"]).ok();
     t.assert_consistent();
 }
+
+// Issue 27 (an operator's first week).
+// Issue 27: one spelling of "no process left on the old runtime".
+#[test]
+fn a_rollback_onto_the_same_runtime_reports_zero_processes_not_null() {
+    let mut t = TestContext::new();
+    t.add("3.11.9", Fake::Good, Compression::Gz);
+    t.add("3.12.3", Fake::Good, Compression::Gz);
+    t.run(&["switch", "3.11"]).ok();
+    t.run(&["switch", "3.12"]).ok();
+    t.run(&["switch", "3.11"]).ok();
+    let same = t.run(&["rollback", "--to", "1", "--json"]).ok().json();
+    assert_eq!(
+        (
+            same["changed"].as_bool(),
+            same["previous_runtime_processes"].as_u64()
+        ),
+        (Some(true), Some(0)),
+        "{same}"
+    );
+    let unchanged = t.run(&["rollback", "--to", "1", "--json"]).ok().json();
+    assert!(
+        unchanged["previous_runtime_processes"].is_null(),
+        "{unchanged}"
+    );
+}

@@ -10,8 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::root_or_skip;
-use crate::hardening3::{Killed, entry_dir, mapper, two_generations};
+use crate::common::{Killed, entry_dir, mapper, root_or_skip, two_generations};
 
 const NAMED: &str = "/sys/fs/cgroup/systemd";
 const UNIFIED: &str = "/sys/fs/cgroup/unified";

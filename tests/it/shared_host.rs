@@ -270,7 +270,7 @@ fn swapped_at(t: &TestContext, args: &[&str], point: &str, script: &str) -> std:
         .spawn()
         .unwrap();
     wait_for(&rendezvous.path().join("paused"));
-    let swap = crate::trust::as_nobody_sh(script);
+    let swap = crate::common::as_nobody_sh(script);
     assert!(
         swap.status.success(),
         "{script}: {}",

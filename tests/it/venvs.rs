@@ -859,7 +859,7 @@ fn only_the_homes_owner_registers_venvs_and_others_may_list_them() {
     let venv = t.dir.path().join("v");
     bare_venv(&t, &venv);
     t.open_to_others();
-    let nobody = |args: &[&str]| crate::trust::as_nobody(&t, args);
+    let nobody = |args: &[&str]| crate::common::run_as_nobody(&t, args);
     let other = t.dir.path().join("other");
     let out = nobody(&["venv", "create", other.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -1,11 +1,14 @@
 //! Issue 14: gc and repair never delete what is live, or anything outside the home. Every case
 //! puts decoys outside the home and checks they survive.
 
+use crate::common::{
+    Compression, Fake, Killed, TestContext, as_nobody_sh, entry_dir, mapper, root_or_skip,
+    run_as_nobody, started, two_generations,
+};
+
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-use crate::common::{Compression, Fake, TestContext};
 
 /// Files outside the home that nothing may touch: `<dir>/decoy/{passwd,shadow}`.
 fn decoy(t: &TestContext) -> PathBuf {
@@ -250,27 +253,6 @@ fn open_to_nobody(t: &TestContext) {
     std::fs::set_permissions(t.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
-/// `pyswap ARGS` run by `nobody` on the test's home.
-pub fn as_nobody(t: &TestContext, args: &[&str]) -> std::process::Output {
-    t.pyswap_as(65534).args(args).output().unwrap()
-}
-
-/// Runs `script` with `sh -c` as `nobody`.
-pub fn as_nobody_sh(script: &str) -> std::process::Output {
-    Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--",
-            "sh",
-            "-c",
-        ])
-        .arg(script)
-        .output()
-        .unwrap()
-}
-
 // Issue 14.
 #[test]
 fn a_service_users_home_is_not_roots_to_sweep() {
@@ -314,7 +296,7 @@ fn a_service_users_home_is_not_roots_to_sweep() {
     );
     decoy_intact(&d);
     // The service user's own gc refuses the symlinked store/.
-    let out = as_nobody(&t, &["gc", "--keep", "0"]);
+    let out = run_as_nobody(&t, &["gc", "--keep", "0"]);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -326,7 +308,7 @@ fn a_service_users_home_is_not_roots_to_sweep() {
     // Once put back, the owner's gc works.
     let out = as_nobody_sh(&format!("rm {s} && mv {s}.real {s}", s = store.display()));
     assert!(out.status.success());
-    let out = as_nobody(&t, &["gc", "--keep", "1"]);
+    let out = run_as_nobody(&t, &["gc", "--keep", "1"]);
     assert!(
         out.status.success(),
         "{}",
@@ -761,7 +743,7 @@ fn a_user_who_may_only_read_the_home_can_use_the_readers() {
         &["verify"],
         &["minors"],
     ] {
-        let out = as_nobody(&t, args);
+        let out = run_as_nobody(&t, args);
         assert!(
             out.status.success(),
             "{args:?} as a reader: {}{}",
@@ -770,7 +752,7 @@ fn a_user_who_may_only_read_the_home_can_use_the_readers() {
         );
     }
     // Writing commands say why they cannot, with exit 1.
-    let out = as_nobody(&t, &["switch", "3.10"]);
+    let out = run_as_nobody(&t, &["switch", "3.10"]);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -778,4 +760,135 @@ fn a_user_who_may_only_read_the_home_can_use_the_readers() {
         String::from_utf8_lossy(&out.stderr)
     );
     t.run(&["verify"]).ok();
+}
+
+// Issue 25 (the third hardening round): an attack that worked before.
+#[test]
+fn gc_sees_a_mapping_in_a_home_whose_path_has_a_space() {
+    let mut t = TestContext::new();
+    t.home = t.dir.path().join("my home");
+    t.add("3.11.8", Fake::Good, Compression::Gz);
+    t.add("3.11.9", Fake::Good, Compression::Gz);
+    t.run(&["switch", "3.11.8"]).ok();
+    t.run(&["switch", "3.11.9"]).ok();
+    let old = entry_dir(&t, 1);
+    let holder = mapper(&old.join("bin/python3"));
+    let gc = t.run(&["gc", "--keep", "1", "--json"]).ok().json();
+    assert_eq!(gc["generations_removed"][0]["number"], 1, "{gc}");
+    assert!(old.is_dir(), "gc deleted the runtime a process maps: {gc}");
+    assert_eq!(gc["entries_in_use"][0]["pid"], holder.0.id(), "{gc}");
+    let ps = t.run(&["ps", "--json"]).ok().json();
+    assert!(
+        ps.as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["pid"] == holder.0.id()),
+        "{ps}"
+    );
+    drop(holder);
+    t.run(&["gc"]).ok();
+    assert!(!old.exists(), "freed once the process is gone");
+    t.assert_consistent();
+}
+
+// Issue 25 (the third hardening round): an attack that worked before.
+#[test]
+fn gc_sees_a_process_that_reaches_the_store_through_a_bind_mount_in_another_namespace() {
+    if !root_or_skip("a mount namespace") {
+        return;
+    }
+    let t = two_generations();
+    let old = entry_dir(&t, 1);
+    let name = old.file_name().unwrap().to_str().unwrap().to_owned();
+    let mnt = t.dir.path().join("container-view");
+    std::fs::create_dir(&mnt).unwrap();
+    // As a container does: the home bind-mounted elsewhere, in a mount namespace of its own;
+    // the process works in the old entry through that path.
+    let holder = Killed(started(
+        Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg("mount --bind \"$1\" \"$2\" && cd \"$2/store/$3/bin\" && echo ready && exec sleep 120")
+            .args(["sh", t.home.to_str().unwrap(), mnt.to_str().unwrap(), &name]),
+    ));
+    let cwd = std::fs::read_link(format!("/proc/{}/cwd", holder.0.id())).unwrap();
+    assert!(
+        cwd.starts_with(&mnt),
+        "the process sees another path: {}",
+        cwd.display()
+    );
+    let gc = t.run(&["gc", "--keep", "1", "--json"]).ok().json();
+    assert!(
+        old.is_dir(),
+        "gc deleted the runtime a process works in: {gc}"
+    );
+    assert_eq!(gc["entries_in_use"][0]["entry"], name.as_str(), "{gc}");
+    drop(holder);
+    t.run(&["gc"]).ok();
+    assert!(!old.exists());
+    t.assert_consistent();
+}
+
+/// `pyswap ARGS` as user `uid` on the test's home.
+fn as_uid(t: &TestContext, uid: u32, args: &[&str]) -> crate::common::Run {
+    crate::common::Run::from_output(&t.pyswap_as(uid).args(args).output().unwrap())
+}
+
+// Issue 25 (the third hardening round): an attack that worked before.
+#[test]
+fn gc_by_a_non_root_owner_keeps_what_processes_it_cannot_inspect_may_use() {
+    if !root_or_skip("two other users") {
+        return;
+    }
+    let mut t = TestContext::new();
+    t.open_to_others();
+    let owned = t.dir.path().join("u");
+    std::fs::create_dir(&owned).unwrap();
+    std::os::unix::fs::chown(&owned, Some(1000), Some(1000)).unwrap();
+    t.home = owned.join("home");
+    t.add("3.11.8", Fake::Good, Compression::Gz);
+    t.add("3.11.9", Fake::Good, Compression::Gz);
+    as_uid(&t, 1000, &["switch", "3.11.8"]).ok();
+    as_uid(&t, 1000, &["switch", "3.11.9"]).ok();
+    for d in [t.home.clone(), t.home.join("store")] {
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let old = entry_dir(&t, 1);
+    // Another user's process works in generation 1's runtime.
+    let holder = Killed(started(
+        crate::common::as_nobody(Path::new("sh"))
+            .arg("-c")
+            .arg("cd \"$1\" && echo ready && exec sleep 120")
+            .args(["sh", old.join("bin").to_str().unwrap()]),
+    ));
+    let r = as_uid(&t, 1000, &["gc", "--keep", "1", "--json"]).ok();
+    let gc = r.json();
+    assert!(
+        old.is_dir(),
+        "gc deleted what another user's process may use: {gc}"
+    );
+    assert_eq!(gc["generations_removed"][0]["number"], 1, "{gc}");
+    assert_eq!(
+        gc["kept_unseen"][0],
+        old.file_name().unwrap().to_str().unwrap(),
+        "{gc}"
+    );
+    let why = gc["unseen_why"].as_str().unwrap();
+    assert!(
+        why.contains("run gc as root") && why.contains("chmod 700"),
+        "{why}"
+    );
+    let human = as_uid(&t, 1000, &["gc"]).ok();
+    assert!(
+        human
+            .stderr
+            .contains("kept 1 store entry that nothing visible uses"),
+        "{}",
+        human.stderr
+    );
+    drop(holder);
+    // A private home: no one else can use it, so gc decides alone again.
+    std::fs::set_permissions(&t.home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let gc = as_uid(&t, 1000, &["gc", "--json"]).ok().json();
+    assert_eq!(gc["kept_unseen"], serde_json::json!([]), "{gc}");
+    assert!(!old.exists());
 }
