@@ -166,15 +166,7 @@ fn run(
     // Shared like every command that downloads, so that gc never deletes a lock file in use;
     // taken once the catalogue is read (a slow catalogue server must not hold off gc).
     let _gc = super::gc_shared_lock(s, out)?;
-    let mut entries: Vec<&Entry> = Vec::new();
-    for r in &requests {
-        for p in &platforms {
-            let e = catalogue.resolve(r, p, wanted.pre)?;
-            if !entries.iter().any(|x| x.key == e.key) {
-                entries.push(e);
-            }
-        }
-    }
+    let entries = entries_for(&catalogue, &requests, &platforms, wanted.pre)?;
     let mirror_dir = mirror::MirrorDir::open(dir)?;
     let mut published = mirror_dir.load()?;
     let base = match urls {
@@ -230,25 +222,92 @@ fn run(
     ));
     report.catalogue = path.display().to_string();
     if let Some(how) = signing {
-        let before = mirror_dir.signature()?;
-        let (text, comment) = crate::catalogue::trust::sign_bytes(
-            &path.display().to_string(),
-            &bytes,
-            before.as_deref(),
-            how,
-        )?;
-        let sig = mirror_dir.write(
-            &format!("{}.minisig", mirror::CATALOGUE_FILE),
-            text.as_bytes(),
-        )?;
-        out.say(&format!(
-            "signed it: {} ({})",
-            sig.display(),
-            comment.text()
-        ));
-        report.signature = Some(sig.display().to_string());
+        report.signature = Some(sign(out, &mirror_dir, &path, &bytes, how)?);
     }
     Outcome::of(&report)
+}
+
+/// The catalogue entries the requests resolve to on each platform, each once.
+fn entries_for<'c>(
+    catalogue: &'c catalogue::Catalogue,
+    requests: &[Request],
+    platforms: &[Platform],
+    pre: bool,
+) -> anyhow::Result<Vec<&'c Entry>> {
+    let mut entries: Vec<&Entry> = Vec::new();
+    for r in requests {
+        for p in platforms {
+            let e = catalogue.resolve(r, p, pre)?;
+            if !entries.iter().any(|x| x.key == e.key) {
+                entries.push(e);
+            }
+        }
+    }
+    Ok(entries)
+}
+
+/// Signs the mirror's catalogue (`path`, whose text is `bytes`) with `how`, its version above
+/// the signature there before; returns the signature's path.
+fn sign(
+    out: Output,
+    mirror_dir: &mirror::MirrorDir,
+    path: &Path,
+    bytes: &[u8],
+    how: &crate::catalogue::trust::Signing<'_>,
+) -> anyhow::Result<String> {
+    let before = mirror_dir.signature()?;
+    let (text, comment) = crate::catalogue::trust::sign_bytes(
+        &path.display().to_string(),
+        bytes,
+        before.as_deref(),
+        how,
+    )?;
+    let sig = mirror_dir.write(
+        &format!("{}.minisig", mirror::CATALOGUE_FILE),
+        text.as_bytes(),
+    )?;
+    out.say(&format!(
+        "signed it: {} ({})",
+        sig.display(),
+        comment.text()
+    ));
+    Ok(sig.display().to_string())
+}
+
+/// Downloads `spec` into a temporary file of `release` (the directory `parent`, opened), and
+/// returns its name. The temporary files of tries that failed (a wrong sha256, a retry) are
+/// removed, so nothing is left behind in the mirror.
+fn download_into(
+    fetcher: &Fetcher,
+    spec: &DownloadSpec,
+    progress: &std::sync::Arc<dyn crate::network::fetch::Progress>,
+    release: &std::os::fd::OwnedFd,
+    file_name: &str,
+    parent: &Path,
+) -> anyhow::Result<(String, crate::network::fetch::Downloaded)> {
+    let made: std::cell::RefCell<Vec<String>> = std::cell::RefCell::new(Vec::new());
+    let outcome = fetcher.download(spec, progress, |r| {
+        let (mut f, tmp) = crate::ground::nofollow::temp_file(release, file_name)?;
+        made.borrow_mut().push(tmp.clone());
+        io::copy(r, &mut f).and_then(|_| f.sync_all())?;
+        Ok::<_, io::Error>(tmp)
+    });
+    let kept = match &outcome {
+        Ok((Ok(tmp), _)) => Some(tmp.clone()),
+        _ => None,
+    };
+    for tmp in made.into_inner() {
+        if Some(&tmp) != kept.as_ref() {
+            crate::ground::nofollow::discard(release, &tmp);
+        }
+    }
+    let (copied, done) = outcome?;
+    let tmp = copied.map_err(|error| FetchError::Write {
+        url: spec.url.clone(),
+        path: parent.to_owned(),
+        error,
+    })?;
+    Ok((tmp, done))
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> mirror::MirrorError {
@@ -334,30 +393,7 @@ fn mirror_one(
         },
         local: cache.lookup(&sha256),
     };
-    // The temporary files' names (one per try), so that a download refused after it was
-    // written (a wrong sha256) or retried leaves nothing behind in the mirror.
-    let made: std::cell::RefCell<Vec<String>> = std::cell::RefCell::new(Vec::new());
-    let outcome = fetcher.download(&spec, &progress, |r| {
-        let (mut f, tmp) = crate::ground::nofollow::temp_file(&release, &file_name)?;
-        made.borrow_mut().push(tmp.clone());
-        io::copy(r, &mut f).and_then(|_| f.sync_all())?;
-        Ok::<_, io::Error>(tmp)
-    });
-    let kept = match &outcome {
-        Ok((Ok(tmp), _)) => Some(tmp.clone()),
-        _ => None,
-    };
-    for tmp in made.into_inner() {
-        if Some(&tmp) != kept.as_ref() {
-            crate::ground::nofollow::discard(&release, &tmp);
-        }
-    }
-    let (copied, done) = outcome?;
-    let tmp = copied.map_err(|error| FetchError::Write {
-        url: spec.url.clone(),
-        path: parent.clone(),
-        error,
-    })?;
+    let (tmp, done) = download_into(fetcher, &spec, &progress, &release, &file_name, &parent)?;
     crate::ground::nofollow::publish(&release, &tmp, &file_name).map_err(|e| {
         crate::ground::nofollow::discard(&release, &tmp);
         io_err(&target)(e)

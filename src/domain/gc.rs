@@ -305,18 +305,22 @@ pub(crate) fn run(
     } else {
         crate::domain::venv::recover(venvs, db)?
     };
-    let profiles = Profiles::new(home.profiles());
-    let store = Store::new(home.store());
+    let pass = Pass {
+        home,
+        profiles: Profiles::new(home.profiles()),
+        store: Store::new(home.store()),
+        dry_run,
+    };
     let names = db.profiles()?;
     if !dry_run {
         for p in &names {
-            profiles.migrate(p)?;
+            pass.profiles.migrate(p)?;
         }
     }
     let all = db.all_generations()?;
-    let minors = profiles.minors()?;
-    let current = pinned(&profiles, &all, &names, &[]);
-    let pinned = pinned(&profiles, &all, &names, &minors);
+    let minors = pass.profiles.minors()?;
+    let current = pinned(&pass.profiles, &all, &names, &[]);
+    let pinned = pinned(&pass.profiles, &all, &names, &minors);
     let mut report = doomed(&all, &current, &pinned, &minors, scope);
     report.dry_run = dry_run;
     report.venvs_finished = venvs_finished;
@@ -326,77 +330,129 @@ pub(crate) fn run(
         .map(|g| (g.profile.clone(), g.number))
         .collect();
     if !dry_run {
-        delete_generations(&profiles, db, &doomed_keys)?;
+        delete_generations(&pass.profiles, db, &doomed_keys)?;
     }
     // Registered venvs that are gone are forgotten first, so what only they used can go now.
     report.venvs_forgotten = crate::domain::venv::sweep(home, db, dry_run)?;
-    let venv_roots = venv_roots(db, &report.venvs_forgotten, dry_run)?;
-    // Entries still used: by remaining generation rows, by anything a link under `profiles/`
-    // leads to, by staged installs, by registered venvs (and moves under way), by running
-    // processes.
-    let mut used: HashSet<String> = all
-        .iter()
-        .filter(|g| !doomed_keys.contains(&(g.profile.clone(), g.number)))
-        .map(|g| g.entry_name.clone())
-        .collect();
-    used.extend(profiles.reachable_entries(&doomed_keys)?);
-    used.extend(scope_roots(db, scope, venv_roots)?);
-    let scan =
-        crate::ground::inuse::scan(&home.store(), crate::ground::inuse::Uses::Anything, None);
-    let in_use: Vec<InUse> = crate::ground::inuse::in_use(&scan)
-        .into_iter()
-        .filter(|(name, _)| !used.contains(name) && db_has(db, name))
-        .map(|(entry, pid)| InUse { entry, pid })
-        .collect();
-    used.extend(in_use.iter().map(|u| u.entry.clone()));
-    report.in_use = in_use;
-    keep_unseen(home, db, &scan, &mut used, &mut report)?;
-    if dry_run {
-        report.entries = db
-            .entries()?
-            .into_iter()
-            .filter(|e| !used.contains(&e.name))
-            .collect();
-    } else {
-        let keep: Vec<String> = used.iter().cloned().collect();
-        report.entries = db.delete_unreferenced_entries(&keep)?;
-        crate::ground::crash::point("gc:entries-deleted");
-        for e in &report.entries {
-            tracing::info!(entry = %e.name, "deleting store entry");
-        }
-        let names: Vec<&str> = report
-            .entries
-            .iter()
-            .map(|e| e.name.as_str())
-            .filter(|n| crate::storage::store::is_entry_name(n))
-            .collect();
-        store.remove_all(&names)?;
+    let used = pass.used_entries(db, &all, &doomed_keys, scope, &mut report)?;
+    pass.remove_entries(db, &used, &mut report)?;
+    if let Scope::Policy(retention) = scope {
+        pass.sweep_leftovers(db, &minors, &doomed_keys, retention, &mut report)?;
     }
-    report.bytes_freed = report.entries.iter().map(|e| e.bytes).sum();
-    let Scope::Policy(retention) = scope else {
-        return Ok(report);
-    };
-    // Leftovers from crashes (work areas); entries without rows are reported, not deleted.
-    let registered: HashSet<String> = db.entries()?.into_iter().map(|e| e.name).collect();
-    let swept = store.sweep(&registered, dry_run)?;
-    crate::ground::crash::point("gc:swept");
-    report.leftover_dirs = swept.dirs;
-    report.bytes_freed += swept.bytes;
-    report.unregistered = swept.unregistered;
-    report.foreign = swept.foreign;
-    report.unregistered_generations = unregistered_generations(&profiles, db, &doomed_keys)?;
-    report.leftover_links += sweep_minor_links(&profiles, &minors, dry_run)?;
-    report.leftover_links += profiles.sweep_temporaries(dry_run);
-    if !dry_run {
-        sweep_tmp(home);
-        sweep_entry_locks(home);
-    }
-    let cache = DownloadCache::new(home.cache(), retention.cache_max);
-    let pruned = cache.prune(retention.cache_max, None, dry_run)?;
-    let partials = cache.sweep_partials(PARTIAL_MAX_AGE, dry_run);
-    report.cache_files_removed = pruned.files + partials.files;
-    report.cache_bytes_freed = pruned.bytes + partials.bytes;
     Ok(report)
+}
+
+/// One gc run's places, and whether it only reports (`dry_run`).
+struct Pass<'a> {
+    home: &'a Home,
+    profiles: Profiles,
+    store: Store,
+    dry_run: bool,
+}
+
+impl Pass<'_> {
+    /// The entries still used: by the generation rows that stay, by anything a link under
+    /// `profiles/` leads to, by staged installs, by registered venvs (and moves under way), by
+    /// running processes (noted in the report), and those processes gc may not inspect could use.
+    fn used_entries(
+        &self,
+        db: &Db,
+        all: &[GenerationRow],
+        doomed: &HashSet<(String, u64)>,
+        scope: Scope<'_>,
+        report: &mut Report,
+    ) -> anyhow::Result<HashSet<String>> {
+        let venv_roots = venv_roots(db, &report.venvs_forgotten, self.dry_run)?;
+        let mut used: HashSet<String> = all
+            .iter()
+            .filter(|g| !doomed.contains(&(g.profile.clone(), g.number)))
+            .map(|g| g.entry_name.clone())
+            .collect();
+        used.extend(self.profiles.reachable_entries(doomed)?);
+        used.extend(scope_roots(db, scope, venv_roots)?);
+        let scan = crate::ground::inuse::scan(
+            &self.home.store(),
+            crate::ground::inuse::Uses::Anything,
+            None,
+        );
+        let in_use: Vec<InUse> = crate::ground::inuse::in_use(&scan)
+            .into_iter()
+            .filter(|(name, _)| !used.contains(name) && db_has(db, name))
+            .map(|(entry, pid)| InUse { entry, pid })
+            .collect();
+        used.extend(in_use.iter().map(|u| u.entry.clone()));
+        report.in_use = in_use;
+        keep_unseen(self.home, db, &scan, &mut used, report)?;
+        Ok(used)
+    }
+
+    /// Deletes (or, in a dry run, lists) the entries nothing uses: rows first, then
+    /// directories, so a crash in between leaves directories without rows, which the next gc
+    /// sweeps.
+    fn remove_entries(
+        &self,
+        db: &mut Db,
+        used: &HashSet<String>,
+        report: &mut Report,
+    ) -> anyhow::Result<()> {
+        if self.dry_run {
+            report.entries = db
+                .entries()?
+                .into_iter()
+                .filter(|e| !used.contains(&e.name))
+                .collect();
+        } else {
+            let keep: Vec<String> = used.iter().cloned().collect();
+            report.entries = db.delete_unreferenced_entries(&keep)?;
+            crate::ground::crash::point("gc:entries-deleted");
+            for e in &report.entries {
+                tracing::info!(entry = %e.name, "deleting store entry");
+            }
+            let names: Vec<&str> = report
+                .entries
+                .iter()
+                .map(|e| e.name.as_str())
+                .filter(|n| crate::storage::store::is_entry_name(n))
+                .collect();
+            self.store.remove_all(&names)?;
+        }
+        report.bytes_freed = report.entries.iter().map(|e| e.bytes).sum();
+        Ok(())
+    }
+
+    /// A policy run's sweep of what crashes left (work areas, temporary links, stale minor
+    /// links, entry locks) and of the download cache; entries and generation directories
+    /// without rows are reported, not deleted.
+    fn sweep_leftovers(
+        &self,
+        db: &Db,
+        minors: &[(String, String, Option<u64>)],
+        doomed: &HashSet<(String, u64)>,
+        retention: Retention,
+        report: &mut Report,
+    ) -> anyhow::Result<()> {
+        let dry_run = self.dry_run;
+        let registered: HashSet<String> = db.entries()?.into_iter().map(|e| e.name).collect();
+        let swept = self.store.sweep(&registered, dry_run)?;
+        crate::ground::crash::point("gc:swept");
+        report.leftover_dirs = swept.dirs;
+        report.bytes_freed += swept.bytes;
+        report.unregistered = swept.unregistered;
+        report.foreign = swept.foreign;
+        report.unregistered_generations = unregistered_generations(&self.profiles, db, doomed)?;
+        report.leftover_links += sweep_minor_links(&self.profiles, minors, dry_run)?;
+        report.leftover_links += self.profiles.sweep_temporaries(dry_run);
+        if !dry_run {
+            sweep_tmp(self.home);
+            sweep_entry_locks(self.home);
+        }
+        let cache = DownloadCache::new(self.home.cache(), retention.cache_max);
+        let pruned = cache.prune(retention.cache_max, None, dry_run)?;
+        let partials = cache.sweep_partials(PARTIAL_MAX_AGE, dry_run);
+        report.cache_files_removed = pruned.files + partials.files;
+        report.cache_bytes_freed = pruned.bytes + partials.bytes;
+        Ok(())
+    }
 }
 
 /// The report's start: the generations `scope` deletes, those a minor path alone kept, and

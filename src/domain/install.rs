@@ -5,7 +5,7 @@
 //! and `mirror`'s verification. Idempotent and crash-safe: if the archive is already registered
 //! and its directory present, nothing is downloaded.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -169,21 +169,7 @@ pub(crate) fn ensure(
     crash::timing("install:digested");
     let totals = tree::totals(&unpacked.nodes);
     let expected = validate::Expected::of(entry).with_digest(&digest);
-    let report = if opts.validation.enabled {
-        progress.phase("validating the interpreter");
-        let r = validate::validate(staging.path(), &expected, opts.validation, Phase::Install)
-            .into_result()?;
-        crash::timing("install:validated");
-        Some(r)
-    } else {
-        None
-    };
-    // Without validation the row says so (not a report: a later switch under a policy that
-    // validates runs it first).
-    let report_json = match &report {
-        Some(r) => serde_json::to_string(r)?,
-        None => NOT_VALIDATED.to_owned(),
-    };
+    let (report, report_json) = validate_staged(staging.path(), &expected, opts, &progress)?;
     let name = store::entry_name(&digest, &entry.key);
     let path = store.publish(staging, &name)?;
     crash::point("install:published");
@@ -206,7 +192,7 @@ pub(crate) fn ensure(
             profile: None,
             generation: None,
             phase: Phase::Install.as_str().into(),
-            policy: report.policy.clone(),
+            policy: report.policy,
             ok: true,
             report: report_json,
             created: row.created,
@@ -219,6 +205,25 @@ pub(crate) fn ensure(
         fresh: true,
         origin,
     })
+}
+
+/// Validates the unpacked runtime at `staging` under the policy, when it is on: the report, and
+/// the text the entry's row keeps of it (without validation the row says so, not a report: a
+/// later switch under a policy that validates runs it first).
+fn validate_staged(
+    staging: &Path,
+    expected: &validate::Expected,
+    opts: &Options,
+    progress: &Arc<dyn Progress>,
+) -> anyhow::Result<(Option<validate::Report>, String)> {
+    if !opts.validation.enabled {
+        return Ok((None, NOT_VALIDATED.to_owned()));
+    }
+    progress.phase("validating the interpreter");
+    let r = validate::validate(staging, expected, opts.validation, Phase::Install).into_result()?;
+    crash::timing("install:validated");
+    let json = serde_json::to_string(&r)?;
+    Ok((Some(r), json))
 }
 
 /// The row of an entry installed from catalogue `entry` (archive `sha256`), before its tree is

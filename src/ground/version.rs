@@ -280,53 +280,9 @@ impl Request {
                 "it is longer than 200 characters",
             ));
         }
-        // uv's spellings of a CPython request: `cpython@3.12`, `cpython-3.12`, `cpython3.12`,
-        // `python3.12`.
-        let lower = s.to_ascii_lowercase();
-        let s = if let Some(i) = lower.find('@') {
-            if &lower[..i] != "cpython" {
-                return Err(RequestError::invalid(
-                    raw,
-                    format!("pyswap installs CPython only, not `{}`", &s[..i]),
-                ));
-            }
-            &s[i + 1..]
-        } else if let Some(rest) = lower
-            .strip_prefix("cpython-")
-            .filter(|r| !r.contains('-'))
-            .or_else(|| {
-                // `python3.12` too, the name of the interpreter it asks for.
-                lower
-                    .strip_prefix("cpython")
-                    .or_else(|| lower.strip_prefix("python"))
-                    .filter(|r| r.starts_with(|c: char| c.is_ascii_digit()))
-            })
-        {
-            &s[s.len() - rest.len()..]
-        } else {
-            s
-        };
+        let s = without_implementation(raw, s)?;
         if s.starts_with(|c: char| c.is_ascii_alphabetic()) && s.contains('-') {
-            if !s
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"+-._".contains(&b))
-            {
-                return Err(RequestError::invalid(
-                    raw,
-                    "a catalogue key has only letters, digits and `+-._`",
-                ));
-            }
-            // A key printed with its build (`cpython-3.12.4-linux-x86_64-gnu+20260101`).
-            let (key, build) = match s.rsplit_once('+') {
-                Some((key, b)) if is_build(b) => (key, Some(b.to_owned())),
-                _ => (s, None),
-            };
-            return Ok(Self {
-                raw: raw.trim().to_owned(),
-                spec: Spec::Key(key.to_owned()),
-                variant: Variant::Default,
-                build,
-            });
+            return Self::from_key(raw, s);
         }
         let mut parts = s.split('+');
         let mut head = parts.next().unwrap_or_default().trim();
@@ -344,34 +300,33 @@ impl Request {
             (false, true) => Variant::Debug,
             (true, true) => Variant::FreethreadedDebug,
         };
-        let spec = if head.contains(['<', '>', '=', '!', '~', ',']) {
-            if !head.contains(['<', '>', '=', '!', '~']) {
-                return Err(RequestError::invalid(
-                    raw,
-                    "`,` separates the clauses of a range such as >=3.10,<3.12; a version is written with dots: 3.12",
-                ));
-            }
-            // pep440_rs's own words name its parser's states: say what a range is instead.
-            let specifiers = head.parse::<VersionSpecifiers>().map_err(|_| {
-                RequestError::invalid(
-                    raw,
-                    "not a range of versions: clauses such as >=3.10,<3.12, each an operator (>=, <=, >, <, ==, !=, ~=) and a version, separated by `,`",
-                )
-            })?;
-            if specifiers.is_empty() {
-                return Err(RequestError::invalid(raw, "the range is empty"));
-            }
-            Spec::Range(specifiers)
-        } else {
-            let partial = Partial::parse(head).ok_or_else(|| {
-                RequestError::invalid(raw, "expected a version like 3, 3.12, 3.12.4 or 3.15.0rc1, a range like >=3.10,<3.12, or a catalogue key")
-            })?;
-            Spec::Prefix(partial)
+        Ok(Self {
+            raw: raw.trim().to_owned(),
+            spec: spec(raw, head)?,
+            variant,
+            build,
+        })
+    }
+
+    /// A catalogue key, perhaps printed with its build (`cpython-3.12.4-linux-x86_64-gnu+20260101`).
+    fn from_key(raw: &str, s: &str) -> Result<Self, RequestError> {
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-._".contains(&b))
+        {
+            return Err(RequestError::invalid(
+                raw,
+                "a catalogue key has only letters, digits and `+-._`",
+            ));
+        }
+        let (key, build) = match s.rsplit_once('+') {
+            Some((key, b)) if is_build(b) => (key, Some(b.to_owned())),
+            _ => (s, None),
         };
         Ok(Self {
             raw: raw.trim().to_owned(),
-            spec,
-            variant,
+            spec: Spec::Key(key.to_owned()),
+            variant: Variant::Default,
             build,
         })
     }
@@ -491,6 +446,58 @@ pub(crate) fn label(version: &str, variant: &str, build: Option<&str>) -> String
         }
     }
     s
+}
+
+/// `s` without uv's spellings of a `CPython` request: `cpython@3.12`, `cpython-3.12`,
+/// `cpython3.12`, `python3.12` (the name of the interpreter it asks for).
+fn without_implementation<'a>(raw: &str, s: &'a str) -> Result<&'a str, RequestError> {
+    let lower = s.to_ascii_lowercase();
+    if let Some(i) = lower.find('@') {
+        if &lower[..i] != "cpython" {
+            return Err(RequestError::invalid(
+                raw,
+                format!("pyswap installs CPython only, not `{}`", &s[..i]),
+            ));
+        }
+        return Ok(&s[i + 1..]);
+    }
+    let rest = lower
+        .strip_prefix("cpython-")
+        .filter(|r| !r.contains('-'))
+        .or_else(|| {
+            lower
+                .strip_prefix("cpython")
+                .or_else(|| lower.strip_prefix("python"))
+                .filter(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+        });
+    Ok(rest.map_or(s, |rest| &s[s.len() - rest.len()..]))
+}
+
+/// The version part of a request: a range (`>=3.10,<3.12`) or a version prefix (`3.12`).
+fn spec(raw: &str, head: &str) -> Result<Spec, RequestError> {
+    if head.contains(['<', '>', '=', '!', '~', ',']) {
+        if !head.contains(['<', '>', '=', '!', '~']) {
+            return Err(RequestError::invalid(
+                raw,
+                "`,` separates the clauses of a range such as >=3.10,<3.12; a version is written with dots: 3.12",
+            ));
+        }
+        // pep440_rs's own words name its parser's states: say what a range is instead.
+        let specifiers = head.parse::<VersionSpecifiers>().map_err(|_| {
+            RequestError::invalid(
+                raw,
+                "not a range of versions: clauses such as >=3.10,<3.12, each an operator (>=, <=, >, <, ==, !=, ~=) and a version, separated by `,`",
+            )
+        })?;
+        if specifiers.is_empty() {
+            return Err(RequestError::invalid(raw, "the range is empty"));
+        }
+        return Ok(Spec::Range(specifiers));
+    }
+    let partial = Partial::parse(head).ok_or_else(|| {
+        RequestError::invalid(raw, "expected a version like 3, 3.12, 3.12.4 or 3.15.0rc1, a range like >=3.10,<3.12, or a catalogue key")
+    })?;
+    Ok(Spec::Prefix(partial))
 }
 
 /// The `+` words after a version: free-threaded, debug, and the build, each at most once.
