@@ -74,13 +74,13 @@ pub(crate) fn load_catalogue(
     let cache = CatalogueCache::new(s.home.catalogues());
     let cache = if writes { cache } else { cache.read_only() };
     let (cat, accepted) = with_trust(s, |trust| {
-        Ok::<_, anyhow::Error>(match &s.catalogue {
+        Ok::<_, anyhow::Error>(match &s.catalogue.location {
             // The cache lives in the home: a home that is not pyswap's yet (a dry run on a
             // fresh host, a read-only command) is not written into; the catalogue is fetched
             // directly.
             Location::Url(url) if s.home.is_marked() => {
                 let (cat, freshness, accepted) =
-                    cache.load(url, fetcher, s.catalogue_ttl, false, trust)?;
+                    cache.load(url, fetcher, s.catalogue.ttl, false, trust)?;
                 if let Freshness::Stale { age, why } = freshness {
                     // Offline with a copy the TTL still covers is the normal case: a note, not
                     // a warning.
@@ -88,7 +88,7 @@ pub(crate) fn load_catalogue(
                         url,
                         age,
                         why: &why,
-                        expected: s.net.offline && age < s.catalogue_ttl,
+                        expected: s.net.offline && age < s.catalogue.ttl,
                     });
                 }
                 (cat, accepted)
@@ -109,7 +109,7 @@ pub(crate) fn load_catalogue(
 /// versions already accepted come from the home's database, and the clock is the real one
 /// (`PYSWAP_NOW` moves maintenance windows, never trust).
 pub(crate) fn with_trust<R>(s: &Settings, f: impl FnOnce(Option<&Trust<'_>>) -> R) -> R {
-    if s.trust_keys.is_empty() {
+    if s.trust.keys.is_empty() {
         return f(None);
     }
     let db = Db::open_home_read(&s.home).ok().flatten();
@@ -119,8 +119,8 @@ pub(crate) fn with_trust<R>(s: &Settings, f: impl FnOnce(Option<&Trust<'_>>) -> 
             .unwrap_or(0)
     };
     f(Some(&Trust {
-        keys: &s.trust_keys,
-        names: &s.trust_names,
+        keys: &s.trust.keys,
+        names: &s.trust.names,
         seen: &seen,
         now: crate::ground::clock::now_unix(),
     }))
@@ -136,7 +136,7 @@ pub(crate) fn record_accepted(cx: Ctx<'_>, a: &Accepted) {
             name: a.comment.name.clone(),
             version: a.comment.version,
             expires: a.comment.expires,
-            catalogue: crate::ground::secret::strip(&s.catalogue.to_string()),
+            catalogue: crate::ground::secret::strip(&s.catalogue.location.to_string()),
             accepted: s.now,
         })
     });

@@ -74,20 +74,20 @@ impl Verb for CatalogueCommand {
 fn update(s: &Settings, out: Output) -> anyhow::Result<Outcome> {
     let tell = Teller::new(out, &s.home);
     let cx = Ctx { s, tell: &tell };
-    let Location::Url(url) = &s.catalogue else {
+    let Location::Url(url) = &s.catalogue.location else {
         out.say(&format!(
             "catalogue {} is not fetched from a URL; nothing to update",
-            s.catalogue
+            s.catalogue.location
         ));
         return Outcome::of(&Updated {
-            catalogue: s.catalogue.to_string(),
+            catalogue: s.catalogue.location.to_string(),
             status: "not-remote",
             entries: 0,
         });
     };
     let cache = CatalogueCache::new(s.home.catalogues());
     let (cat, freshness, accepted) = crate::activation::with_trust(s, |trust| {
-        cache.load(url, &super::fetcher(s, out), s.catalogue_ttl, true, trust)
+        cache.load(url, &super::fetcher(s, out), s.catalogue.ttl, true, trust)
     })?;
     if let Some(a) = &accepted {
         crate::activation::record_accepted(cx, a);

@@ -90,7 +90,7 @@ fn show(s: &Settings, out: Output) -> anyhow::Result<Outcome> {
                 origin: v.source.origin(),
             })
             .collect(),
-        catalogues_verified: !s.trust_keys.is_empty(),
+        catalogues_verified: !s.trust.keys.is_empty(),
     };
     if out.json {
         return Outcome::of(&doc);
@@ -107,23 +107,24 @@ fn show(s: &Settings, out: Output) -> anyhow::Result<Outcome> {
         .filter(|&w| w <= MAX_WIDTH)
         .max()
         .unwrap_or(0);
-    if s.trust_keys.is_empty() {
+    if s.trust.keys.is_empty() {
         t.push_str("# catalogues: not verified (no [trust] keys; the embedded catalogue is trusted as part of the binary)\n");
     } else {
         let ids: Vec<String> = s
-            .trust_keys
+            .trust
+            .keys
             .iter()
             .map(crate::catalogue::trust::Key::id)
             .collect();
-        let lines = if s.trust_names.is_empty() {
+        let lines = if s.trust.names.is_empty() {
             String::new()
         } else {
-            format!(", for catalogue line {}", s.trust_names.join(" or "))
+            format!(", for catalogue line {}", s.trust.names.join(" or "))
         };
         let _ = writeln!(
             t,
             "# catalogues: verified, signed by one of {} ({}){lines}",
-            crate::ground::text::count(s.trust_keys.len() as u64, "trusted key", "trusted keys"),
+            crate::ground::text::count(s.trust.keys.len() as u64, "trusted key", "trusted keys"),
             ids.join(", ")
         );
     }

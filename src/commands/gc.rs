@@ -52,8 +52,8 @@ impl Verb for Gc {
         run(
             s,
             out,
-            s.gc_keep,
-            s.gc_older_than,
+            s.gc.keep,
+            s.gc.older_than,
             self.dry_run,
             Duration::from_secs(self.wait),
             self.staged,
@@ -113,7 +113,7 @@ fn run(
             older_than,
             now: s.now,
             staged,
-            cache_max: s.cache_max,
+            cache_max: s.downloads.cache_max,
         }),
         dry_run,
     )?;
@@ -159,11 +159,11 @@ fn say(
             Kept::Current => "it is current".to_owned(),
             Kept::Newest => format!(
                 "it is among the newest {} (gc.keep / --keep)",
-                s.gc_keep.unwrap_or_default()
+                s.gc.keep.unwrap_or_default()
             ),
             Kept::Younger => format!(
                 "it is younger than {} (gc.older_than / --older-than)",
-                s.gc_older_than
+                s.gc.older_than
                     .map(|d| humantime::format_duration(d).to_string())
                     .unwrap_or_default()
             ),

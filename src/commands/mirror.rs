@@ -343,7 +343,7 @@ fn mirror_one(
     // Every directory on the way reached through the one above, no symlink followed.
     let release = dir.subdir(rel_path.parent().unwrap_or(Path::new("")))?;
     let progress = out.progress(&entry.key);
-    let source_url = catalogue::mirrored(&entry.url, s.mirror.as_deref())?;
+    let source_url = catalogue::mirrored(&entry.url, s.downloads.mirror.as_deref())?;
     // The same lock as `install` holds for this archive: one writer of its partial download.
     let _entry_lock = lock::acquire(
         &s.home.locks().join(format!("entry-{sha256}.lock")),

@@ -216,7 +216,7 @@ fn create(
     let ran = Start::python(&python, &["-B", "-m", "venv"])
         .args(args)
         .arg(&path)
-        .run(s.venv_timeout.max(Duration::from_secs(300)), 64 << 10);
+        .run(s.venv.timeout.max(Duration::from_secs(300)), 64 << 10);
     if ran.exit_code != Some(0) {
         let why = if ran.timed_out {
             "timed out".to_owned()

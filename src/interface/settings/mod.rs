@@ -38,53 +38,97 @@ impl crate::ground::exit::Reason for SettingsError {
     }
 }
 
+/// Every setting, resolved, in groups that follow the manifest's sections. The printer is not
+/// here: a command gets it beside the settings.
 #[derive(Debug)]
 pub(crate) struct Settings {
     pub(crate) home: Home,
     pub(crate) profile: String,
-    pub(crate) catalogue: Location,
     /// `None`: detect the host.
     pub(crate) platform: Option<Platform>,
     /// How long a command waits for a lock held by another pyswap.
     pub(crate) lock_wait: Duration,
-    /// What validation checks, before activation and after (health check).
-    pub(crate) validation: validate::Plan,
-    /// What new store entries get besides the archive (`install.compile_bytecode`).
-    pub(crate) recipe: Recipe,
-    /// How many processes compile bytecode at once (`install.compile_workers`; `None`: the
-    /// CPUs available).
-    pub(crate) compile_workers: Option<usize>,
-    /// Which builds requests may resolve to.
-    pub(crate) policy: VersionPolicy,
-    /// When `switch`, `rollback` and `upgrade` may run without `--force`.
-    pub(crate) schedule: Schedule,
-    /// gc: keep the newest N generations (`--keep`, else the manifest).
-    pub(crate) gc_keep: Option<u64>,
-    /// gc: only generations older than this (`--older-than`, else the manifest).
-    pub(crate) gc_older_than: Option<Duration>,
     /// Unix seconds: the clock for windows and gc ages (`PYSWAP_NOW` in tests).
     pub(crate) now: i64,
     /// The manifest read, if any.
     pub(crate) config_path: Option<PathBuf>,
     /// Every effective setting and its source, for `pyswap config show`.
     pub(crate) shown: Vec<Shown>,
+    /// Where versions resolve from (`catalogue`, `network.catalogue_ttl`).
+    pub(crate) catalogue: CatalogueSettings,
+    /// Which keys a catalogue must be signed by (`[trust]`).
+    pub(crate) trust: TrustSettings,
+    /// How requests reach the network (`[network]`).
     pub(crate) net: NetConfig,
+    /// Where archives come from and how many are kept (`mirror`, `network.cache_max`).
+    pub(crate) downloads: Downloads,
+    /// What new store entries get besides the archive (`[install]`).
+    pub(crate) install: InstallSettings,
+    /// What validation checks, before activation and after (health check) (`[validation]`).
+    pub(crate) validation: validate::Plan,
+    /// Which builds requests may resolve to (`[policy]`).
+    pub(crate) policy: VersionPolicy,
+    /// When `switch`, `rollback` and `upgrade` may run without `--force` (`[maintenance]`).
+    pub(crate) schedule: Schedule,
+    /// How a venv is checked before it moves (`[venv]`).
+    pub(crate) venv: VenvSettings,
+    /// gc's retention (`[gc]`, `--keep`, `--older-than`).
+    pub(crate) gc: GcSettings,
+    /// Where state-changing commands write the metrics (`metrics.textfile`).
+    pub(crate) metrics_textfile: Option<PathBuf>,
+}
+
+/// `catalogue` and `network.catalogue_ttl`.
+#[derive(Debug)]
+pub(crate) struct CatalogueSettings {
+    pub(crate) location: Location,
+    /// How long a cached remote catalogue is used without asking the server.
+    pub(crate) ttl: Duration,
+}
+
+/// `[trust]`.
+#[derive(Debug)]
+pub(crate) struct TrustSettings {
+    /// The keys a catalogue must be signed by; empty: no verification.
+    pub(crate) keys: Vec<crate::catalogue::trust::Key>,
+    /// The catalogue lines a signature must name; empty: any.
+    pub(crate) names: Vec<String>,
+}
+
+/// `mirror` and `network.cache_max`.
+#[derive(Debug)]
+pub(crate) struct Downloads {
     /// Replaces the upstream release prefix of archive URLs.
     pub(crate) mirror: Option<String>,
     /// Bound on the download cache, in bytes.
     pub(crate) cache_max: u64,
-    /// How long a cached remote catalogue is used without asking the server.
-    pub(crate) catalogue_ttl: Duration,
-    /// Where state-changing commands write the metrics (`metrics.textfile`).
-    pub(crate) metrics_textfile: Option<PathBuf>,
-    /// What a venv's check imports (`venv.check_modules`; empty: from its metadata).
-    pub(crate) venv_modules: Vec<String>,
-    /// The keys a catalogue must be signed by (`trust.keys`); empty: no verification.
-    pub(crate) trust_keys: Vec<crate::catalogue::trust::Key>,
-    /// The catalogue lines a signature must name (`[trust] names`); empty: any.
-    pub(crate) trust_names: Vec<String>,
+}
+
+/// `[install]`.
+#[derive(Debug)]
+pub(crate) struct InstallSettings {
+    /// `install.compile_bytecode`.
+    pub(crate) recipe: Recipe,
+    /// How many processes compile bytecode at once (`None`: the CPUs available).
+    pub(crate) compile_workers: Option<usize>,
+}
+
+/// `[venv]`.
+#[derive(Debug)]
+pub(crate) struct VenvSettings {
+    /// What a venv's check imports (empty: from its metadata).
+    pub(crate) modules: Vec<String>,
     /// How long a venv's check may take.
-    pub(crate) venv_timeout: Duration,
+    pub(crate) timeout: Duration,
+}
+
+/// `[gc]`, or `--keep` and `--older-than`.
+#[derive(Debug)]
+pub(crate) struct GcSettings {
+    /// Keep the newest N generations.
+    pub(crate) keep: Option<u64>,
+    /// Only generations older than this.
+    pub(crate) older_than: Option<Duration>,
 }
 
 /// The flags given on the command line, by setting key: the flag as written and its values.
@@ -337,28 +381,37 @@ impl Settings {
         Ok(Self {
             home: Home::checked(boot.home)?,
             profile: boot.profile,
-            catalogue,
             platform,
             lock_wait,
-            validation,
-            recipe,
-            compile_workers,
-            policy,
-            schedule,
-            gc_keep,
-            gc_older_than,
             now: clock(env)?,
             config_path: file.path.clone(),
             shown: l.shown,
+            catalogue: CatalogueSettings {
+                location: catalogue,
+                ttl: catalogue_ttl,
+            },
+            trust: TrustSettings {
+                keys: trust_keys,
+                names: trust_names,
+            },
             net,
-            mirror,
-            cache_max,
-            catalogue_ttl,
+            downloads: Downloads { mirror, cache_max },
+            install: InstallSettings {
+                recipe,
+                compile_workers,
+            },
+            validation,
+            policy,
+            schedule,
+            venv: VenvSettings {
+                modules: venv_modules,
+                timeout: venv_timeout,
+            },
+            gc: GcSettings {
+                keep: gc_keep,
+                older_than: gc_older_than,
+            },
             metrics_textfile,
-            venv_modules,
-            venv_timeout,
-            trust_keys,
-            trust_names,
         })
     }
 
@@ -366,8 +419,8 @@ impl Settings {
     pub(crate) fn venvs(&self) -> crate::domain::venv::Context<'_> {
         crate::domain::venv::Context {
             home: &self.home,
-            modules: &self.venv_modules,
-            timeout: self.venv_timeout,
+            modules: &self.venv.modules,
+            timeout: self.venv.timeout,
             now: self.now,
         }
     }
@@ -377,7 +430,7 @@ impl Settings {
     }
 
     pub(crate) fn download_cache(&self) -> DownloadCache {
-        DownloadCache::new(self.home.cache(), self.cache_max)
+        DownloadCache::new(self.home.cache(), self.downloads.cache_max)
     }
 
     /// How `install::ensure` runs under these settings, with `cache` as the download cache.
@@ -385,9 +438,9 @@ impl Settings {
         install::Options {
             lock_wait: self.lock_wait,
             validation: &self.validation,
-            recipe: self.recipe,
-            compile_workers: self.compile_workers,
-            mirror: self.mirror.as_deref(),
+            recipe: self.install.recipe,
+            compile_workers: self.install.compile_workers,
+            mirror: self.downloads.mirror.as_deref(),
             cache,
         }
     }
