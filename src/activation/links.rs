@@ -128,7 +128,7 @@ impl Counting {
         let (mut keeping, following) = self.thread.join().unwrap_or_default();
         let minor_of = |entry: &str| {
             let row = db.entry_by_name(entry).ok().flatten()?;
-            crate::ground::version::minor_tag(&row.version, &row.variant)
+            row.minor()
         };
         let mut moved = Vec::new();
         for mut f in following {

@@ -148,13 +148,13 @@ pub(crate) fn activate(
         key: new.key().to_owned(),
         older_than_build: plan::older_build(
             current.as_ref(),
-            &new.version,
-            &new.variant,
+            &new.version.to_string(),
+            new.variant.name(),
             new.build.as_deref(),
         ),
-        variant: new.variant.clone(),
+        variant: new.variant.name().to_owned(),
         build: new.build.clone(),
-        version: new.version,
+        version: new.version.to_string(),
         store_path: installed.path.display().to_string(),
         installed: installed.fresh,
         changed: true,
@@ -261,7 +261,7 @@ fn new_generation(
         request: request.to_owned(),
         command: command.into(),
         created: now_unix(),
-        variant: installed.row.variant.clone(),
+        variant: installed.row.variant,
         build: installed.row.build.clone(),
     };
     let number = db.add_generation(&row, |n| {
@@ -540,7 +540,7 @@ pub(crate) fn recheck(
     is_current: bool,
 ) -> anyhow::Result<Vec<Report>> {
     let path = crate::storage::store::Store::new(s.home.store()).path(&row.name);
-    let expected = Expected::from_row(&row.version, &row.variant, &row.platform)
+    let expected = Expected::from_row(&row.version.to_string(), row.variant.name(), &row.platform)
         .ok_or_else(|| ActivationError::EntryMissing(row.name.clone()))?
         .with_digest(&row.tree_digest);
     // Health first (is the profile alive?), then the whole policy, whose row is then the

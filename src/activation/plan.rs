@@ -201,7 +201,9 @@ pub(crate) fn older_build(
 ) -> Option<String> {
     let g = current?;
     let date = |b: Option<&str>| b.and_then(|b| b.parse::<u64>().ok());
-    (g.version == version && g.variant == variant && date(build) < date(g.build.as_deref()))
-        .then(|| g.build.clone())
-        .flatten()
+    (g.version.to_string() == version
+        && g.variant.name() == variant
+        && date(build) < date(g.build.as_deref()))
+    .then(|| g.build.clone())
+    .flatten()
 }

@@ -116,7 +116,7 @@ fn run(s: &Settings, out: Output, generation: Option<u64>) -> anyhow::Result<Out
     let outcome = Outcome::of(&Checked {
         profile: s.profile.clone(),
         generation: n,
-        version: g.version.clone(),
+        version: g.version.to_string(),
         current: is_current,
         ok,
         reports: reports.clone(),

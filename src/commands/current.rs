@@ -71,7 +71,7 @@ fn run(s: &Settings, out: Output) -> anyhow::Result<Outcome> {
     Outcome::of(&Shown {
         profile: s.profile.clone(),
         generation: Some(n),
-        version: Some(g.version.clone()),
+        version: Some(g.version.to_string()),
         build: g.build.clone(),
         key: Some(g.key().to_owned()),
         store_path: Some(store_path),

@@ -12,7 +12,7 @@
 use serde::Serialize;
 
 use super::{Changes, CommandError, Verb};
-use crate::ground::version::{PythonVersion, Request};
+use crate::ground::version::Request;
 use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
 use crate::interface::settings::defs::Group;
@@ -97,7 +97,7 @@ fn find(s: &Settings, request: Option<&str>) -> anyhow::Result<Found> {
     let mut fitting: Vec<&EntryRow> = entries.iter().filter(|e| e.fits(&request)).collect();
     fitting.sort_by_cached_key(|e| {
         std::cmp::Reverse((
-            PythonVersion::parse(&e.version),
+            Some(e.version.clone()),
             crate::ground::version::build_rank(e.build.as_deref()),
         ))
     });
@@ -136,7 +136,7 @@ impl Found {
         Self {
             path,
             kind,
-            version: e.version.clone(),
+            version: e.version.to_string(),
             build: e.build.clone(),
             entry: e.name.clone(),
         }

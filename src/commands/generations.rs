@@ -88,7 +88,7 @@ fn run(s: &Settings, out: Output) -> anyhow::Result<Outcome> {
                 created: rfc3339(g.created),
                 key: g.key().to_owned(),
                 build: g.build.clone(),
-                version: g.version,
+                version: g.version.to_string(),
                 request: g.request,
                 command: g.command,
                 validation: checks.get(&g.number).map(|v| Validation {

@@ -60,7 +60,7 @@ impl Done {
         Self {
             request: request.to_owned(),
             key: entry.key.clone(),
-            version: done.row.version.clone(),
+            version: done.row.version.to_string(),
             store_path: done.path.display().to_string(),
             source,
             downloaded_bytes: bytes,

@@ -73,7 +73,7 @@ fn run(s: &Settings, out: Output, remove: Option<&str>) -> anyhow::Result<Outcom
             continue;
         }
         let version = match (&db, n) {
-            (Some(db), Some(n)) => db.generation(&p, n)?.map(|g| g.version),
+            (Some(db), Some(n)) => db.generation(&p, n)?.map(|g| g.version.to_string()),
             _ => None,
         };
         list.push(Minor {

@@ -148,7 +148,7 @@ fn run(
         profile: &s.profile,
         from: current,
         generation: target.number,
-        version: &target.version,
+        version: &target.version.to_string(),
         build: target.build.as_deref(),
         key: target.key(),
         changed,
@@ -270,7 +270,7 @@ fn dry_run_report(
                 entry: Some(&target.entry_name),
                 key: target.key(),
                 minor: &minor,
-                version: &target.version,
+                version: &target.version.to_string(),
             },
             false,
         )

@@ -169,7 +169,7 @@ impl Verb for Uninstall {
             .iter()
             .map(|e| Removed {
                 entry: e.name.clone(),
-                version: e.version.clone(),
+                version: e.version.to_string(),
                 build: e.build.clone(),
                 bytes: e.bytes,
             })

@@ -9,7 +9,7 @@ use crate::activation;
 use crate::activation::ActivationError;
 use crate::activation::Ctx;
 use crate::catalogue::Entry;
-use crate::ground::version::{PythonVersion, Request, label};
+use crate::ground::version::{Request, label};
 use crate::interface::output::{Outcome, Output};
 use crate::interface::settings::Settings;
 use crate::interface::settings::defs::Group;
@@ -54,7 +54,7 @@ fn run(s: &Settings, out: Output, force: Force, dry_run: bool) -> anyhow::Result
     let mut gate = force.gate(s, out);
     let fetcher = super::fetcher(s, out);
     let (g, row, request, newest) = gate.found(newest(s, out, &fetcher, dry_run))?;
-    let version = PythonVersion::parse(&row.version)
+    let version = Some(row.version.clone())
         .ok_or_else(|| ActivationError::EntryMissing(g.entry_name.clone()))?;
     let same = newest.key == row.catalogue_key && newest.build == row.build;
     if same || (&newest.version, &newest.build) < (&version, &row.build) {
@@ -63,7 +63,7 @@ fn run(s: &Settings, out: Output, force: Force, dry_run: bool) -> anyhow::Result
             s.profile,
             version.major(),
             version.minor(),
-            label(&row.version, &row.variant, row.build.as_deref()),
+            row.label(),
             g.number
         ));
         let path = crate::storage::store::Store::new(s.home.store()).path(&g.entry_name);
@@ -80,7 +80,7 @@ fn run(s: &Settings, out: Output, force: Force, dry_run: bool) -> anyhow::Result
     out.say(&format!(
         "upgrading profile `{}`: CPython {} -> {}",
         s.profile,
-        label(&row.version, &row.variant, row.build.as_deref()),
+        row.label(),
         label(
             &newest.version.to_string(),
             newest.variant_name(),
@@ -118,12 +118,11 @@ fn newest(
     let row = db
         .entry_by_name(&g.entry_name)?
         .ok_or_else(|| ActivationError::EntryMissing(g.entry_name.clone()))?;
-    let version = PythonVersion::parse(&row.version)
-        .ok_or_else(|| ActivationError::EntryMissing(g.entry_name.clone()))?;
-    let suffix = if row.variant.is_empty() {
+    let version = &row.version;
+    let suffix = if row.variant.name().is_empty() {
         String::new()
     } else {
-        format!("+{}", row.variant)
+        format!("+{}", row.variant.name())
     };
     let request = Request::parse(&format!("{}.{}{suffix}", version.major(), version.minor()))?;
     let platform = s.platform()?;

@@ -249,7 +249,7 @@ fn create(
         &g.minor().unwrap_or_default(),
     );
     db.put_venv(&row)?;
-    registered(s, out, &row, &g.version, "created")
+    registered(s, out, &row, &g.version.to_string(), "created")
 }
 
 /// `create` on a venv that is already registered (the same directory): nothing changes, and it
@@ -274,7 +274,7 @@ fn already_registered(
     }
     let version = db
         .entry_by_name(&row.entry)?
-        .map_or_else(|| "?".to_owned(), |e| e.version);
+        .map_or_else(|| "?".to_owned(), |e| e.version.to_string());
     out.say(&format!(
         "venv {} is already registered, on CPython {version} ({}): left as it is",
         row.path, row.entry
@@ -329,9 +329,7 @@ fn adopt(s: &Settings, out: Output, path: &Path) -> anyhow::Result<Outcome> {
         Points::Foreign => return Err(foreign().into()),
     };
     let now = entry.map(|e| db.entry_by_name(&e)).transpose()?.flatten();
-    let minor_of = |r: &crate::storage::db::EntryRow| {
-        crate::ground::version::minor_tag(&r.version, &r.variant).unwrap_or_default()
-    };
+    let minor_of = |r: &crate::storage::db::EntryRow| r.minor().unwrap_or_default();
     // A venv's packages are built for its minor version: it is adopted onto a runtime of that
     // minor (the path it follows may lead to another one now), never moved across.
     let row = match (opened.minor(), now) {
@@ -346,10 +344,10 @@ fn adopt(s: &Settings, out: Output, path: &Path) -> anyhow::Result<Outcome> {
     };
     let minor = minor_of(&row);
     let bin = s.home.store().join(&row.name).join("bin");
-    opened.point_at(&bin, &row.version, &s.venvs().leads_into())?;
+    opened.point_at(&bin, &row.version.to_string(), &s.venvs().leads_into())?;
     let venv_row = row_of(s, &opened, &real, &profile, &row.name, &minor);
     db.put_venv(&venv_row)?;
-    registered(s, out, &venv_row, &row.version, "adopted")
+    registered(s, out, &venv_row, &row.version.to_string(), "adopted")
 }
 
 /// The runtime of the store a venv of `minor` is adopted onto: the one `profile`'s minor path
@@ -374,13 +372,14 @@ fn runtime_of_minor(
     {
         return Ok(Some(row));
     }
-    let of_minor = db.entries()?.into_iter().filter(|r| {
-        crate::ground::version::minor_tag(&r.version, &r.variant).as_deref() == Some(minor)
-    });
+    let of_minor = db
+        .entries()?
+        .into_iter()
+        .filter(|r| r.minor().as_deref() == Some(minor));
     Ok(of_minor.max_by_key(|r| {
         (
-            Some(r.version.as_str()) == version,
-            crate::ground::version::PythonVersion::parse(&r.version),
+            Some(r.version.to_string().as_str()) == version,
+            Some(r.version.clone()),
             r.build.clone(),
             r.created,
         )
@@ -433,8 +432,11 @@ fn list(s: &Settings, out: Output) -> anyhow::Result<Outcome> {
                 )
             });
         rows.push(Listed {
-            version: e.as_ref().map(|e| e.version.clone()),
-            variant: e.as_ref().map(|e| e.variant.clone()).unwrap_or_default(),
+            version: e.as_ref().map(|e| e.version.to_string()),
+            variant: e
+                .as_ref()
+                .map(|e| e.variant.name().to_owned())
+                .unwrap_or_default(),
             build: e.and_then(|e| e.build),
             path: v.path,
             profile: v.profile,

@@ -160,12 +160,12 @@ fn removed_generations<S: serde::Serializer>(
     struct Removed<'a> {
         profile: &'a str,
         number: u64,
-        version: &'a str,
+        version: String,
     }
     s.collect_seq(gens.iter().map(|g| Removed {
         profile: &g.profile,
         number: g.number,
-        version: &g.version,
+        version: g.version.to_string(),
     }))
 }
 
@@ -770,11 +770,11 @@ mod tests {
             number,
             entry_id: 1,
             entry_name: "e".into(),
-            version: "3.12.4".into(),
+            version: crate::ground::version::PythonVersion::parse("3.12.4").unwrap(),
             request: "3.12".into(),
             command: "switch".into(),
             created,
-            variant: String::new(),
+            variant: crate::ground::version::Variant::Default,
             build: None,
         }
     }

@@ -234,9 +234,9 @@ fn entry_row(entry: &Entry, sha256: &str) -> EntryRow {
         name: String::new(),
         tree_digest: String::new(),
         catalogue_key: entry.key.clone(),
-        version: entry.version.to_string(),
+        version: entry.version.clone(),
         platform: entry.platform(),
-        variant: entry.variant_name().to_owned(),
+        variant: entry.variant,
         build: entry.build.clone(),
         // Never the credentials: a repair re-fetches through the mirror or catalogue in force.
         archive_url: crate::ground::secret::strip(&entry.url),
@@ -277,8 +277,8 @@ pub(crate) fn entry_of(row: &EntryRow) -> Option<Entry> {
     let (os, arch, libc) = (platform.next()?, platform.next()?, platform.next()?);
     Some(Entry {
         implementation: row.catalogue_key.split('-').next()?.to_owned(),
-        version: PythonVersion::parse(&row.version)?,
-        variant: Variant::from_row(&row.variant)?,
+        version: Some(row.version.clone())?,
+        variant: Some(row.variant)?,
         os: os.to_owned(),
         arch: arch.to_owned(),
         libc: libc.to_owned(),
@@ -321,12 +321,13 @@ pub(crate) fn recover(home: &Home, db: &mut Db, name: &str) -> Result<EntryRow, 
         return Err(fail(format!("`{key}` is not a catalogue key")).into());
     };
     let (version, variant) = release.split_once('+').unwrap_or((release, ""));
-    if implementation != "cpython"
-        || PythonVersion::parse(version).is_none()
-        || Variant::from_row(variant).is_none()
-    {
+    let (Some(version), Some(variant), "cpython") = (
+        PythonVersion::parse(version),
+        Variant::from_row(variant),
+        implementation,
+    ) else {
         return Err(fail(format!("`{key}` is not a catalogue key")).into());
-    }
+    };
     let path = Store::new(home.store()).path(name);
     let mut nodes = tree::scan(&path).map_err(|e| fail(format!("cannot read its tree: {e}")))?;
     let totals = tree::totals(&nodes);
@@ -345,9 +346,9 @@ pub(crate) fn recover(home: &Home, db: &mut Db, name: &str) -> Result<EntryRow, 
             name: name.to_owned(),
             tree_digest: found,
             catalogue_key: key.to_owned(),
-            version: version.to_owned(),
+            version,
             platform: format!("{os}-{arch}-{libc}"),
-            variant: variant.to_owned(),
+            variant,
             build: None,
             archive_url: String::new(),
             archive_sha256: String::new(),

@@ -77,7 +77,7 @@ fn per_profile(s: &Settings, db: &Db) -> anyhow::Result<ProfileSamples> {
         out.info.push((
             vec![
                 ("profile", name.clone()),
-                ("version", g.version.clone()),
+                ("version", g.version.to_string()),
                 ("build", g.build.clone().unwrap_or_default()),
                 ("generation", n.to_string()),
                 ("key", g.key().to_owned()),

@@ -127,7 +127,7 @@ pub(crate) fn follow(
     // The checks run side by side (each is interpreters starting and importing); the moves,
     // which write the journal, one after another.
     let wanted: Vec<&VenvRow> = moving.iter().filter(|m| m.2).map(|m| &m.0).collect();
-    let verdicts = checks(ctx, &wanted, &g.entry_name, &g.version);
+    let verdicts = checks(ctx, &wanted, &g.entry_name, &g.version.to_string());
     let mut verdicts = verdicts.into_iter();
     for (v, returning, checked) in &moving {
         let verdict = if *checked {
@@ -140,7 +140,7 @@ pub(crate) fn follow(
             db,
             v,
             &g.entry_name,
-            &g.version,
+            &g.version.to_string(),
             *returning,
             verdict,
         )?);
@@ -371,7 +371,7 @@ fn move_one(
         // finishes the move.
         let back = db
             .entry_by_name(&v.entry)?
-            .map_or_else(|| version.to_owned(), |e| e.version);
+            .map_or_else(|| version.to_owned(), |e| e.version.to_string());
         if opened
             .point_at(&ctx.bin(&v.entry), &back, &ctx.leads_into())
             .is_ok()
@@ -412,7 +412,7 @@ pub(crate) fn recover(ctx: &Context<'_>, db: &mut Db) -> anyhow::Result<Vec<Upda
         } else {
             let version = db
                 .entry_by_name(&m.from)?
-                .map_or_else(|| m.version.clone(), |e| e.version);
+                .map_or_else(|| m.version.clone(), |e| e.version.to_string());
             (m.from.clone(), version)
         };
         let mut outcome = Update {

@@ -3,6 +3,8 @@
 use super::{Db, DbError, sql_err};
 use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 
+use crate::ground::version::{PythonVersion, Variant};
+
 /// A store entry's row.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntryRow {
@@ -10,9 +12,9 @@ pub struct EntryRow {
     pub name: String,
     pub tree_digest: String,
     pub(crate) catalogue_key: String,
-    pub(crate) version: String,
+    pub(crate) version: PythonVersion,
     pub(crate) platform: String,
-    pub(crate) variant: String,
+    pub(crate) variant: Variant,
     pub(crate) build: Option<String>,
     pub(crate) archive_url: String,
     pub(crate) archive_sha256: String,
@@ -27,19 +29,23 @@ pub struct EntryRow {
 impl EntryRow {
     /// `3.11.7+20240107`: the version, variant and build, as human output shows a runtime.
     pub(crate) fn label(&self) -> String {
-        crate::ground::version::label(&self.version, &self.variant, self.build.as_deref())
+        crate::ground::version::label(
+            &self.version.to_string(),
+            self.variant.name(),
+            self.build.as_deref(),
+        )
+    }
+
+    /// `3.11`, `3.13t`: the minor version and variant (see [`crate::ground::version::minor_tag`]).
+    pub(crate) fn minor(&self) -> Option<String> {
+        crate::ground::version::minor_tag(&self.version.to_string(), self.variant.name())
     }
 
     /// Whether this installed runtime is one `request` asks for (its key, or its version,
     /// variant and build).
     pub(crate) fn fits(&self, request: &crate::ground::version::Request) -> bool {
         let fits = request.key().map_or_else(
-            || {
-                let variant = crate::ground::version::Variant::from_row(&self.variant);
-                crate::ground::version::PythonVersion::parse(&self.version)
-                    .is_some_and(|v| request.matches(&v))
-                    && variant == Some(request.variant())
-            },
+            || request.matches(&self.version) && self.variant == request.variant(),
             |key| self.catalogue_key == key,
         );
         fits && request.admits_build(self.build.as_deref())
@@ -55,9 +61,9 @@ pub(super) fn entry_from(r: &Row<'_>) -> rusqlite::Result<EntryRow> {
         name: r.get(1)?,
         tree_digest: r.get(2)?,
         catalogue_key: r.get(3)?,
-        version: r.get(4)?,
+        version: super::version_at(r, 4)?,
         platform: r.get(5)?,
-        variant: r.get(6)?,
+        variant: super::variant_at(r, 6)?,
         build: r.get(7)?,
         archive_url: r.get(8)?,
         archive_sha256: r.get(9)?,
@@ -143,7 +149,7 @@ impl Db {
         tx.execute(
             "INSERT INTO entries (name, tree_digest, catalogue_key, version, platform, variant, build, archive_url, archive_sha256, files, bytes, validation, created, recipe, tree)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) ON CONFLICT (name) DO UPDATE SET tree = excluded.tree WHERE entries.tree IS NULL AND entries.tree_digest = excluded.tree_digest",
-            params![e.name, e.tree_digest, e.catalogue_key, e.version, e.platform, e.variant, e.build, e.archive_url, e.archive_sha256, e.files, e.bytes, e.validation, e.created, e.recipe, tree],
+            params![e.name, e.tree_digest, e.catalogue_key, e.version.to_string(), e.platform, e.variant.name(), e.build, e.archive_url, e.archive_sha256, e.files, e.bytes, e.validation, e.created, e.recipe, tree],
         )
         .map_err(err)?;
         let row = tx

@@ -4,6 +4,8 @@ use super::entries::EntryRow;
 use super::{Db, DbError, sql_err};
 use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 
+use crate::ground::version::{PythonVersion, Variant};
+
 /// A generation's row, with its entry's directory name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GenerationRow {
@@ -11,12 +13,12 @@ pub struct GenerationRow {
     pub(crate) number: u64,
     pub(crate) entry_id: i64,
     pub entry_name: String,
-    pub(crate) version: String,
+    pub(crate) version: PythonVersion,
     pub(crate) request: String,
     pub(crate) command: String,
     pub(crate) created: i64,
     /// The entry's variant (`''`, `freethreaded`, ...) and build tag.
-    pub(crate) variant: String,
+    pub(crate) variant: Variant,
     pub(crate) build: Option<String>,
 }
 
@@ -28,12 +30,16 @@ impl GenerationRow {
 
     /// `3.11.7+20240107`: the version, variant and build, as human output shows a runtime.
     pub(crate) fn label(&self) -> String {
-        crate::ground::version::label(&self.version, &self.variant, self.build.as_deref())
+        crate::ground::version::label(
+            &self.version.to_string(),
+            self.variant.name(),
+            self.build.as_deref(),
+        )
     }
 
     /// `3.11`, `3.13t`: the minor version and variant (see [`crate::ground::version::minor_tag`]).
     pub(crate) fn minor(&self) -> Option<String> {
-        crate::ground::version::minor_tag(&self.version, &self.variant)
+        crate::ground::version::minor_tag(&self.version.to_string(), self.variant.name())
     }
 }
 
@@ -43,11 +49,11 @@ pub(super) fn generation_from(r: &Row<'_>) -> rusqlite::Result<GenerationRow> {
         number: r.get(1)?,
         entry_id: r.get(2)?,
         entry_name: r.get(3)?,
-        version: r.get(4)?,
+        version: super::version_at(r, 4)?,
         request: r.get(5)?,
         command: r.get(6)?,
         created: r.get(7)?,
-        variant: r.get(8)?,
+        variant: super::variant_at(r, 8)?,
         build: r.get(9)?,
     })
 }
@@ -147,7 +153,7 @@ impl Db {
             .map_err(err)?;
         tx.execute(
             "INSERT INTO generations (profile, number, entry_id, version, request, command, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![g.profile, n, g.entry_id, g.version, g.request, g.command, g.created],
+            params![g.profile, n, g.entry_id, g.version.to_string(), g.request, g.command, g.created],
         )
         .map_err(err)?;
         tx.execute(
@@ -182,7 +188,7 @@ impl Db {
         .map_err(err)?;
         tx.execute(
             "INSERT INTO generations (profile, number, entry_id, version, request, command, created) VALUES (?1, ?2, ?3, ?4, '(recovered)', 'recover', ?5) ON CONFLICT DO NOTHING",
-            params![profile, n, entry.id, entry.version, created],
+            params![profile, n, entry.id, entry.version.to_string(), created],
         )
         .map_err(err)?;
         tx.commit().map_err(err)?;

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::ground::version::{PythonVersion, Variant};
 use crate::storage::home::Home;
 use rusqlite::{Connection, OptionalExtension};
 
@@ -35,6 +36,28 @@ fn sql_err(path: &Path) -> impl Fn(rusqlite::Error) -> DbError + Copy + '_ {
         path: path.to_owned(),
         error,
     }
+}
+
+/// Column `i` of `r`, a version as pyswap wrote it (`3.12.4`, `3.15.0rc1`): a row whose text
+/// is not one is an error naming the column, never a guess.
+fn version_at(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<PythonVersion> {
+    let text: String = r.get(i)?;
+    PythonVersion::parse(&text).ok_or_else(|| not_a(i, &text, "a CPython version"))
+}
+
+/// Column `i` of `r`, a variant as rows spell it (`''`, `freethreaded`, `debug`,
+/// `freethreaded+debug`).
+fn variant_at(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Variant> {
+    let text: String = r.get(i)?;
+    Variant::from_row(&text).ok_or_else(|| not_a(i, &text, "a build variant"))
+}
+
+fn not_a(i: usize, text: &str, what: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        i,
+        rusqlite::types::Type::Text,
+        format!("`{}` is not {what}", crate::ground::text::printable(text)).into(),
+    )
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {
