@@ -51,13 +51,7 @@ pub(crate) enum ConfigCommand {
 
 impl Verb for ConfigCommand {
     fn reads() -> &'static [Group] {
-        &[
-            Group::Catalogue,
-            Group::Network,
-            Group::Cache,
-            Group::Install,
-            Group::Validation,
-        ]
+        Group::INSTALLING
     }
 
     fn changes(&self) -> Changes {

@@ -90,13 +90,7 @@ pub(crate) struct Install {
 
 impl Verb for Install {
     fn reads() -> &'static [Group] {
-        &[
-            Group::Catalogue,
-            Group::Network,
-            Group::Cache,
-            Group::Install,
-            Group::Validation,
-        ]
+        Group::INSTALLING
     }
 
     fn changes(&self) -> Changes {

@@ -36,13 +36,7 @@ pub(crate) struct Switch {
 
 impl Verb for Switch {
     fn reads() -> &'static [Group] {
-        &[
-            Group::Catalogue,
-            Group::Network,
-            Group::Cache,
-            Group::Install,
-            Group::Validation,
-        ]
+        Group::INSTALLING
     }
 
     fn changes(&self) -> Changes {

@@ -30,13 +30,7 @@ pub(crate) struct Upgrade {
 
 impl Verb for Upgrade {
     fn reads() -> &'static [Group] {
-        &[
-            Group::Catalogue,
-            Group::Network,
-            Group::Cache,
-            Group::Install,
-            Group::Validation,
-        ]
+        Group::INSTALLING
     }
 
     fn changes(&self) -> Changes {

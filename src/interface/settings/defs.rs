@@ -70,6 +70,15 @@ pub(crate) enum Group {
 }
 
 impl Group {
+    /// What a command that resolves, downloads, installs and validates a runtime reads.
+    pub(crate) const INSTALLING: &'static [Self] = &[
+        Self::Catalogue,
+        Self::Network,
+        Self::Cache,
+        Self::Install,
+        Self::Validation,
+    ];
+
     /// A flag of these groups is taken by every command (and ignored by those that do not read
     /// it, so a wrapper may pass it to any command); the others only by the commands that
     /// accept them (`commands::Verb::accepts`).
