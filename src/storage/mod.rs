@@ -5,6 +5,7 @@
 
 pub mod db;
 pub(crate) mod home;
+pub(crate) mod objects;
 pub mod lock;
 pub(crate) mod pin;
 pub(crate) mod profile;

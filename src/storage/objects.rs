@@ -1,0 +1,248 @@
+//! The objects directory (issue 40, work in progress on this branch): every regular file of the
+//! store kept once per content and mode, entries hard-linking it.
+//!
+//! `objects/<first two hex digits>/<blake3 of the content, 64 hex>.<r|x>`: `r` a file sealed 0444,
+//! `x` one sealed 0555. An entry's regular file and its object are the same inode, so an object's
+//! link count is 1 (the objects directory's own name) plus the entries (and staging trees) that
+//! hold it. An object with a link count of 1 is used by nothing: gc removes it, under the
+//! exclusive gc lock, when no install can be linking it.
+//!
+//! A fresh install writes its files as it does without sharing, then *adopts* each as its object
+//! (`link(2)`, no second write); a later build's file whose object exists is replaced by a link
+//! to it. An entry's name and tree digest come from its tree, never from what it shares. Where a
+//! link cannot be made (`EMLINK`: the object has the filesystem's maximum of links; `EXDEV`;
+//! `EPERM` on a filesystem without hard links) the file stays the entry's own copy.
+
+use std::fs;
+use std::io::{self, Read};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// What became of one file of a staging tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Shared {
+    /// Its object existed: the file is now a link to it.
+    Linked,
+    /// It became the object (a second name for the same inode).
+    Adopted,
+    /// It stays the entry's own copy: the link could not be made (the reason, an `errno`).
+    Private(i32),
+}
+
+/// Objects removed by [`Objects::prune`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Pruned {
+    pub(crate) files: u64,
+    pub(crate) bytes: u64,
+}
+
+pub(crate) struct Objects {
+    dir: PathBuf,
+}
+
+impl Objects {
+    pub(crate) fn new(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+
+    /// Where the object of content `hash` and mode (`exec`: 0555, else 0444) lives.
+    pub(crate) fn path(&self, hash: &[u8; 32], exec: bool) -> PathBuf {
+        let hex = blake3::Hash::from(*hash).to_hex();
+        let name = format!("{hex}.{}", if exec { 'x' } else { 'r' });
+        self.dir.join(&hex[..2]).join(name)
+    }
+
+    /// Shares `file`, a sealed and synced file of a staging tree whose content hashes to `hash`:
+    /// replaced by a link to its object when there is one whose content is what its name says,
+    /// else linked into the objects as that object. An object whose content is not its name
+    /// (damaged) is never linked: the file stays private, for `verify` to find the damage.
+    pub(crate) fn share(&self, file: &Path, hash: &[u8; 32], exec: bool) -> io::Result<Shared> {
+        let object = self.path(hash, exec);
+        if let Some(shard) = object.parent() {
+            fs::create_dir_all(shard)?;
+        }
+        match fs::hard_link(file, &object) {
+            Ok(()) => return Ok(Shared::Adopted),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return private(e),
+        }
+        if !holds(&object, hash, exec)? {
+            return Ok(Shared::Private(libc_eio()));
+        }
+        if same_inode(file, &object)? {
+            return Ok(Shared::Linked);
+        }
+        // A new name beside the file, renamed over it: the file is whole at every moment.
+        let tmp = file.with_file_name(format!(
+            ".{}.obj-{}",
+            file.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            std::process::id()
+        ));
+        if let Err(e) = fs::hard_link(&object, &tmp) {
+            return private(e);
+        }
+        if let Err(e) = fs::rename(&tmp, file) {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+        Ok(Shared::Linked)
+    }
+
+    /// Removes the objects nothing links any more (a link count of 1), and shards left empty.
+    /// The caller holds the exclusive gc lock: no install is linking one meanwhile.
+    pub(crate) fn prune(&self, dry_run: bool) -> io::Result<Pruned> {
+        let mut pruned = Pruned::default();
+        let shards = match fs::read_dir(&self.dir) {
+            Ok(s) => s,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(pruned),
+            Err(e) => return Err(e),
+        };
+        for shard in shards {
+            let shard = shard?.path();
+            if !shard.is_dir() {
+                continue;
+            }
+            let mut left = 0u64;
+            for object in fs::read_dir(&shard)? {
+                let object = object?.path();
+                let meta = fs::symlink_metadata(&object)?;
+                if !meta.is_file() || meta.nlink() > 1 {
+                    left += 1;
+                    continue;
+                }
+                pruned.files += 1;
+                pruned.bytes += meta.len();
+                if !dry_run {
+                    fs::remove_file(&object)?;
+                }
+            }
+            if left == 0 && !dry_run {
+                let _ = fs::remove_dir(&shard);
+            }
+        }
+        Ok(pruned)
+    }
+}
+
+/// Whether `object` is a regular file of mode `exec` whose content hashes to `hash`.
+fn holds(object: &Path, hash: &[u8; 32], exec: bool) -> io::Result<bool> {
+    let meta = fs::symlink_metadata(object)?;
+    let mode = meta.permissions().mode() & 0o777;
+    if !meta.is_file() || mode != if exec { 0o555 } else { 0o444 } {
+        return Ok(false);
+    }
+    let mut h = blake3::Hasher::new();
+    let mut f = fs::File::open(object)?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().as_bytes() == hash)
+}
+
+fn same_inode(a: &Path, b: &Path) -> io::Result<bool> {
+    let (a, b) = (fs::symlink_metadata(a)?, fs::symlink_metadata(b)?);
+    Ok(a.dev() == b.dev() && a.ino() == b.ino())
+}
+
+/// A link refused for a reason that leaves the file private; any other error is returned.
+fn private(e: io::Error) -> io::Result<Shared> {
+    use rustix::io::Errno;
+    let refused = [Errno::MLINK, Errno::XDEV, Errno::PERM].map(Errno::raw_os_error);
+    match e.raw_os_error() {
+        Some(code) if refused.contains(&code) => Ok(Shared::Private(code)),
+        _ => Err(e),
+    }
+}
+
+fn libc_eio() -> i32 {
+    rustix::io::Errno::IO.raw_os_error()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sealed(path: &Path, content: &[u8], exec: bool) -> [u8; 32] {
+        fs::write(path, content).unwrap();
+        let mode = if exec { 0o555 } else { 0o444 };
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+        *blake3::hash(content).as_bytes()
+    }
+
+    #[test]
+    fn a_file_is_adopted_once_and_linked_after() {
+        let d = tempfile::tempdir().unwrap();
+        let objects = Objects::new(d.path().join("objects"));
+        let (a, b) = (d.path().join("a"), d.path().join("b"));
+        let h = sealed(&a, b"import os\n", false);
+        sealed(&b, b"import os\n", false);
+        assert_eq!(objects.share(&a, &h, false).unwrap(), Shared::Adopted);
+        assert_eq!(objects.share(&b, &h, false).unwrap(), Shared::Linked);
+        assert!(same_inode(&a, &b).unwrap());
+        assert_eq!(fs::metadata(&a).unwrap().nlink(), 3);
+        assert_eq!(fs::read(&b).unwrap(), b"import os\n");
+        // Sharing again changes nothing.
+        assert_eq!(objects.share(&b, &h, false).unwrap(), Shared::Linked);
+        assert_eq!(fs::metadata(&a).unwrap().nlink(), 3);
+    }
+
+    #[test]
+    fn the_mode_is_part_of_an_object() {
+        let d = tempfile::tempdir().unwrap();
+        let objects = Objects::new(d.path().join("objects"));
+        let (r, x) = (d.path().join("r"), d.path().join("x"));
+        let h = sealed(&r, b"#!/bin/sh\n", false);
+        sealed(&x, b"#!/bin/sh\n", true);
+        assert_eq!(objects.share(&r, &h, false).unwrap(), Shared::Adopted);
+        assert_eq!(objects.share(&x, &h, true).unwrap(), Shared::Adopted);
+        assert!(!same_inode(&r, &x).unwrap());
+        assert_eq!(fs::metadata(&x).unwrap().permissions().mode() & 0o777, 0o555);
+    }
+
+    #[test]
+    fn a_damaged_object_is_never_linked() {
+        let d = tempfile::tempdir().unwrap();
+        let objects = Objects::new(d.path().join("objects"));
+        let (a, b) = (d.path().join("a"), d.path().join("b"));
+        let h = sealed(&a, b"good", false);
+        sealed(&b, b"good", false);
+        objects.share(&a, &h, false).unwrap();
+        // Bit rot in the shared inode (written as root would, past its 0444).
+        let object = objects.path(&h, false);
+        fs::set_permissions(&object, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(&object, b"evil").unwrap();
+        fs::set_permissions(&object, fs::Permissions::from_mode(0o444)).unwrap();
+        assert!(matches!(objects.share(&b, &h, false).unwrap(), Shared::Private(_)));
+        assert_eq!(fs::read(&b).unwrap(), b"good");
+        assert!(!same_inode(&b, &object).unwrap());
+    }
+
+    #[test]
+    fn prune_removes_only_what_nothing_links() {
+        let d = tempfile::tempdir().unwrap();
+        let objects = Objects::new(d.path().join("objects"));
+        let (kept, gone) = (d.path().join("kept"), d.path().join("gone"));
+        let hk = sealed(&kept, b"kept", false);
+        let hg = sealed(&gone, b"gone!", false);
+        objects.share(&kept, &hk, false).unwrap();
+        objects.share(&gone, &hg, false).unwrap();
+        fs::remove_file(&gone).unwrap();
+        assert_eq!(
+            objects.prune(true).unwrap(),
+            Pruned { files: 1, bytes: 5 }
+        );
+        assert!(objects.path(&hg, false).exists(), "a dry run removes nothing");
+        assert_eq!(
+            objects.prune(false).unwrap(),
+            Pruned { files: 1, bytes: 5 }
+        );
+        assert!(!objects.path(&hg, false).exists());
+        assert!(objects.path(&hk, false).exists());
+        assert_eq!(objects.prune(false).unwrap(), Pruned::default());
+    }
+}
