@@ -415,6 +415,9 @@ impl Pass<'_> {
                 .filter(|n| crate::storage::store::is_entry_name(n))
                 .collect();
             self.store.remove_all(&names)?;
+            crate::ground::crash::point("gc:entries-removed");
+            // What only the removed entries held: their objects now have no other link.
+            crate::storage::objects::Objects::new(self.home.objects()).prune(false)?;
         }
         report.bytes_freed = report.entries.iter().map(|e| e.bytes).sum();
         Ok(())

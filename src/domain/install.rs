@@ -5,6 +5,7 @@
 //! and `mirror`'s verification. Idempotent and crash-safe: if the archive is already registered
 //! and its directory present, nothing is downloaded.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -163,7 +164,10 @@ pub(crate) fn ensure(
     };
     crash::point("install:unpacked");
     seal(&staging, &mut unpacked, opts, opts.recipe, &progress, say)?;
-    // The flush to disk runs while the interpreter is validated; publishing waits for it.
+    share_files(home, staging.path(), &unpacked.nodes, say)?;
+    crash::point("install:shared");
+    // The flush to disk runs while the interpreter is validated; publishing waits for it. It
+    // covers the links sharing made too (one filesystem).
     staging.start_flush();
     let (digest, index) = tree::digest_and_index(&mut unpacked.nodes);
     crash::timing("install:digested");
@@ -205,6 +209,52 @@ pub(crate) fn ensure(
         fresh: true,
         origin,
     })
+}
+
+/// Makes each regular file of the sealed tree at `root` share its object (`storage::objects`):
+/// a link to an object a runtime installed before holds, or itself adopted as one. A file that
+/// cannot be linked stays the entry's own; said once.
+fn share_files(
+    home: &Home,
+    root: &Path,
+    nodes: &[tree::Node],
+    say: &dyn Fn(&str),
+) -> anyhow::Result<()> {
+    let objects = crate::storage::objects::Objects::new(home.objects());
+    let mut private = None;
+    // By directory: each sealed one is opened to its owner while its files become links.
+    let mut by_dir: std::collections::BTreeMap<&str, Vec<&tree::Node>> = Default::default();
+    for n in nodes {
+        if matches!(n.kind, tree::Kind::File { .. }) {
+            let dir = n.path.rsplit_once('/').map_or("", |(d, _)| d);
+            by_dir.entry(dir).or_default().push(n);
+        }
+    }
+    for (dir, files) in by_dir {
+        let dir = root.join(dir);
+        let mode = std::fs::metadata(&dir)?.permissions().mode();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode | 0o200))?;
+        let shared = files.iter().try_for_each(|n| {
+            let tree::Kind::File { exec, hash, .. } = &n.kind else {
+                return Ok(());
+            };
+            if let crate::storage::objects::Shared::Private(code) =
+                objects.share(&root.join(&n.path), hash, *exec)?
+            {
+                private.get_or_insert((n.path.clone(), code));
+            }
+            Ok::<_, std::io::Error>(())
+        });
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode))?;
+        shared?;
+    }
+    if let Some((path, code)) = private {
+        say(&format!(
+            "note: some files of this runtime (first: {path}) are kept as its own copies, not shared with other runtimes ({})",
+            std::io::Error::from_raw_os_error(code)
+        ));
+    }
+    Ok(())
 }
 
 /// Validates the unpacked runtime at `staging` under the policy, when it is on: the report, and

@@ -345,6 +345,10 @@ impl Home {
     pub(crate) fn cache(&self) -> PathBuf {
         self.root.join("cache")
     }
+    /// Every regular file of the store, once per content and mode (`storage::objects`).
+    pub(crate) fn objects(&self) -> PathBuf {
+        self.root.join("objects")
+    }
     /// Copies of remote catalogues with their validators.
     pub(crate) fn catalogues(&self) -> PathBuf {
         self.root.join("catalogues")

@@ -5,8 +5,8 @@
 
 pub mod db;
 pub(crate) mod home;
-pub(crate) mod objects;
 pub mod lock;
+pub(crate) mod objects;
 pub(crate) mod pin;
 pub(crate) mod profile;
 pub mod store;

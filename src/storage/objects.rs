@@ -75,7 +75,8 @@ impl Objects {
         // A new name beside the file, renamed over it: the file is whole at every moment.
         let tmp = file.with_file_name(format!(
             ".{}.obj-{}",
-            file.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            file.file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
             std::process::id()
         ));
         if let Err(e) = fs::hard_link(&object, &tmp) {
@@ -201,7 +202,10 @@ mod tests {
         assert_eq!(objects.share(&r, &h, false).unwrap(), Shared::Adopted);
         assert_eq!(objects.share(&x, &h, true).unwrap(), Shared::Adopted);
         assert!(!same_inode(&r, &x).unwrap());
-        assert_eq!(fs::metadata(&x).unwrap().permissions().mode() & 0o777, 0o555);
+        assert_eq!(
+            fs::metadata(&x).unwrap().permissions().mode() & 0o777,
+            0o555
+        );
     }
 
     #[test]
@@ -217,7 +221,10 @@ mod tests {
         fs::set_permissions(&object, fs::Permissions::from_mode(0o644)).unwrap();
         fs::write(&object, b"evil").unwrap();
         fs::set_permissions(&object, fs::Permissions::from_mode(0o444)).unwrap();
-        assert!(matches!(objects.share(&b, &h, false).unwrap(), Shared::Private(_)));
+        assert!(matches!(
+            objects.share(&b, &h, false).unwrap(),
+            Shared::Private(_)
+        ));
         assert_eq!(fs::read(&b).unwrap(), b"good");
         assert!(!same_inode(&b, &object).unwrap());
     }
@@ -232,15 +239,12 @@ mod tests {
         objects.share(&kept, &hk, false).unwrap();
         objects.share(&gone, &hg, false).unwrap();
         fs::remove_file(&gone).unwrap();
-        assert_eq!(
-            objects.prune(true).unwrap(),
-            Pruned { files: 1, bytes: 5 }
+        assert_eq!(objects.prune(true).unwrap(), Pruned { files: 1, bytes: 5 });
+        assert!(
+            objects.path(&hg, false).exists(),
+            "a dry run removes nothing"
         );
-        assert!(objects.path(&hg, false).exists(), "a dry run removes nothing");
-        assert_eq!(
-            objects.prune(false).unwrap(),
-            Pruned { files: 1, bytes: 5 }
-        );
+        assert_eq!(objects.prune(false).unwrap(), Pruned { files: 1, bytes: 5 });
         assert!(!objects.path(&hg, false).exists());
         assert!(objects.path(&hk, false).exists());
         assert_eq!(objects.prune(false).unwrap(), Pruned::default());

@@ -23,6 +23,7 @@ mod manifest;
 mod metrics;
 mod minors;
 mod network;
+mod objects;
 mod output;
 mod pin;
 mod requests;
