@@ -136,6 +136,7 @@ fn kill_switch_at_every_point() {
         Some("3.12.3"),
         &[
             "install:unpacked",
+            "install:shared",
             "store:synced",
             "store:renamed",
             "store:dir-synced",
@@ -277,6 +278,7 @@ fn kill_gc_at_every_point() {
             "gc:entries-deleted",
             "store:trashed",
             "store:trash-deleted",
+            "gc:entries-removed",
             "gc:swept",
         ],
     );
