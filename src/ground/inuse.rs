@@ -96,10 +96,12 @@ fn credentials(proc_dir: &Path) -> Option<(u32, Vec<u32>)> {
     Some((uid, gids))
 }
 
-/// The store's files and directories by `(device, inode)`, and the set of their inode numbers.
+/// The store's files and directories by `(device, inode)`, each with every entry that holds it
+/// (entries share the files they have in common: one inode, several names), and the set of
+/// their inode numbers.
 #[derive(Default)]
 struct Index {
-    by_id: HashMap<(u64, u64), String>,
+    by_id: HashMap<(u64, u64), Vec<String>>,
     inodes: HashSet<u64>,
 }
 
@@ -154,12 +156,26 @@ impl Index {
     }
 
     fn add(&mut self, m: &fs::Metadata, entry: &str) {
-        self.by_id.insert((m.dev(), m.ino()), entry.to_owned());
+        let holders = self.by_id.entry((m.dev(), m.ino())).or_default();
+        if !holders.iter().any(|h| h == entry) {
+            holders.push(entry.to_owned());
+        }
         self.inodes.insert(m.ino());
     }
 
-    fn entry(&self, dev: u64, ino: u64) -> Option<&String> {
-        self.by_id.get(&(dev, ino))
+    /// The entries that hold the object `(dev, ino)`.
+    fn holders(&self, dev: u64, ino: u64) -> &[String] {
+        self.by_id.get(&(dev, ino)).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// The entries a reference to one object uses: the one its path names, when the path is in the
+/// store (a shared file is used through the entry it was opened in), else every entry that
+/// holds the object (reached through another path, such as a bind mount: all are kept).
+fn used_by(holders: &[String], named: Option<String>) -> Vec<String> {
+    match named {
+        Some(entry) => vec![entry],
+        None => holders.to_vec(),
     }
 }
 
@@ -324,17 +340,16 @@ fn uses(proc_dir: &Path, store: &Path, index: &Index, how: Uses) -> (Vec<String>
     // The object itself, through the kernel's reference; then the path text. Says whether this
     // user was denied the link.
     let note = |p: &Path, names: &mut Vec<String>| -> bool {
-        if let Ok(m) = fs::metadata(p)
-            && let Some(e) = index.entry(m.dev(), m.ino())
-        {
-            names.push(e.clone());
-        }
+        let holders = fs::metadata(p).map_or(&[][..], |m| index.holders(m.dev(), m.ino()));
         match fs::read_link(p) {
             Ok(text) => {
-                names.extend(entry_of(&text, store));
+                names.extend(used_by(holders, entry_of(&text, store)));
                 false
             }
-            Err(e) => denied(&e),
+            Err(e) => {
+                names.extend(holders.iter().cloned());
+                denied(&e)
+            }
         }
     };
     let links: &[&str] = match how {
@@ -368,23 +383,20 @@ fn uses(proc_dir: &Path, store: &Path, index: &Index, how: Uses) -> (Vec<String>
                 if m.ino == 0 {
                     continue;
                 }
-                if let Some(e) = index.entry(m.dev, m.ino) {
-                    names.push(e.clone());
-                    continue;
-                }
-                if m.path.starts_with('/')
-                    && let Some(e) = entry_of(Path::new(m.path), store)
-                {
-                    names.push(e);
+                let named = Some(m.path)
+                    .filter(|p| p.starts_with('/'))
+                    .and_then(|p| entry_of(Path::new(p), store));
+                let holders = index.holders(m.dev, m.ino);
+                if !holders.is_empty() || named.is_some() {
+                    names.extend(used_by(holders, named));
                     continue;
                 }
                 // Another device number for a file that may be ours (overlayfs, btrfs): ask
                 // the kernel what the mapping is.
                 if index.inodes.contains(&m.ino)
                     && let Ok(st) = fs::metadata(proc_dir.join("map_files").join(m.address))
-                    && let Some(e) = index.entry(st.dev(), st.ino())
                 {
-                    names.push(e.clone());
+                    names.extend(index.holders(st.dev(), st.ino()).iter().cloned());
                 }
             }
         }

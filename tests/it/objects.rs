@@ -42,6 +42,19 @@ fn a_rebuild_links_the_files_it_shares_and_gc_frees_only_what_nothing_links() {
         std::fs::read(new.join("NEWS")).unwrap()
     );
     t.run(&["verify"]).ok();
+    // A process that maps the new build's copy of a shared file runs the new build, not the
+    // old one, though the two names are one inode.
+    {
+        let _holder = crate::common::mapper(&new.join(os));
+        let ps: Vec<crate::output::Running> =
+            crate::output::strict(&t.run(&["--json", "ps"]).ok().stdout);
+        let mine: Vec<&str> = ps
+            .iter()
+            .filter(|p| p.command.contains("mmap"))
+            .map(|p| p.entry.as_str())
+            .collect();
+        assert_eq!(mine, [new.file_name().unwrap().to_str().unwrap()], "{ps:?}");
+    }
     // gc deletes generation 1 and its entry: the shared file stays (generation 2 links it),
     // the object of NEWS of build 1 goes.
     let objects = t.home.join("objects");
