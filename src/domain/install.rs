@@ -223,7 +223,8 @@ fn share_files(
     let objects = crate::storage::objects::Objects::new(home.objects());
     let mut private = None;
     // By directory: each sealed one is opened to its owner while its files become links.
-    let mut by_dir: std::collections::BTreeMap<&str, Vec<&tree::Node>> = Default::default();
+    let mut by_dir: std::collections::BTreeMap<&str, Vec<&tree::Node>> =
+        std::collections::BTreeMap::default();
     for n in nodes {
         if matches!(n.kind, tree::Kind::File { .. }) {
             let dir = n.path.rsplit_once('/').map_or("", |(d, _)| d);

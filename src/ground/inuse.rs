@@ -383,12 +383,12 @@ fn uses(proc_dir: &Path, store: &Path, index: &Index, how: Uses) -> (Vec<String>
                 if m.ino == 0 {
                     continue;
                 }
-                let named = Some(m.path)
+                let path_entry = Some(m.path)
                     .filter(|p| p.starts_with('/'))
                     .and_then(|p| entry_of(Path::new(p), store));
                 let holders = index.holders(m.dev, m.ino);
-                if !holders.is_empty() || named.is_some() {
-                    names.extend(used_by(holders, named));
+                if !holders.is_empty() || path_entry.is_some() {
+                    names.extend(used_by(holders, path_entry));
                     continue;
                 }
                 // Another device number for a file that may be ours (overlayfs, btrfs): ask
