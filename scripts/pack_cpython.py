@@ -27,6 +27,7 @@ don't require bytecode files"; `pythonbuild/utils.py` gives every member the mti
 - every member: mtime 1704067200 (2024-01-01 UTC), owner 0:0, no user or group names, in sorted
   order, so that two packs of the same tree are the same archive.
 
+`--rebuild TAG` and `--touch one|1/N` make a later build of the same tree (see `_Packer`).
 `--module NAME=FILE` adds FILE as the stdlib module NAME (a test's probe of who runs the archive's code).
 `--marker TEXT` adds `python/BUILD` and the stdlib module `pyswap_build` (`MARK = TEXT`) (two packs of one interpreter become two builds); `--bytecode`
 adds timestamp `.pyc` files at optimisation level 0 as an archive that ships bytecode would (for
@@ -61,13 +62,31 @@ def _info(name, kind=tarfile.REGTYPE, mode=0o644, size=0):
 
 
 class _Packer:
-    def __init__(self, tar):
+    def __init__(self, tar, rebuild=None, touch=None, stdlib=None):
         self.tar, self.py_files = tar, 0
+        # A later build of the same tree (benches/incremental.py): every ELF file gets `rebuild`
+        # as trailing bytes (loaders ignore them: a new compile of every binary), and the stdlib
+        # sources `touch` picks ("one": the first; "1/N": every Nth) a comment line.
+        self.rebuild, self.touch, self.stdlib, self.stdlib_py = rebuild, touch, stdlib, 0
+
+    def _rebuilt(self, name, data):
+        if self.rebuild is None:
+            return data
+        if data[:4] == b"\x7fELF":
+            return data + b"\0pyswap-rebuild " + self.rebuild.encode()
+        if self.touch and name.endswith(".py") and name.startswith(self.stdlib + "/") \
+                and "/site-packages/" not in name:
+            i, self.stdlib_py = self.stdlib_py, self.stdlib_py + 1
+            every = 0 if self.touch == "one" else int(self.touch.split("/")[1])
+            if (i == 0) if every == 0 else (i % every == 0):
+                return data + b"\n# rebuild " + self.rebuild.encode() + b"\n"
+        return data
 
     def dir(self, name):
         self.tar.addfile(_info(name, tarfile.DIRTYPE, 0o755))
 
     def file(self, name, data, mode=0o644):
+        data = self._rebuilt(name, data)
         self.tar.addfile(_info(name, mode=mode, size=len(data)), io.BytesIO(data))
         if name.endswith(".py"):
             self.py_files += 1
@@ -177,7 +196,7 @@ def _with_bytecode(p, stdlib_src, name):
 
 
 def pack(path, marker=None, python=None, compression="gz", bytecode=False, regrtest=(),
-         broken=None, modules=()):
+         broken=None, modules=(), rebuild=None, touch=None):
     """Packs the CPython that `python` runs (default: this one); see the module's docstring.
     `marker` may be text or bytes."""
     if isinstance(marker, bytes):
@@ -190,6 +209,8 @@ def pack(path, marker=None, python=None, compression="gz", bytecode=False, regrt
         argv += ["--broken", broken] if broken else []
         for m in modules:
             argv += ["--module", m]
+        argv += ["--rebuild", rebuild] if rebuild else []
+        argv += ["--touch", touch] if touch else []
         out = subprocess.run(argv, check=True, capture_output=True, text=True,
                              env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1")).stdout
         return json.loads(out)
@@ -216,7 +237,7 @@ def pack(path, marker=None, python=None, compression="gz", bytecode=False, regrt
                 or parts[1].startswith(("bad_coding", "badsyntax")))
 
     with tempfile.TemporaryDirectory() as work, tarfile.open(target, mode, format=tarfile.GNU_FORMAT, **level) as tar:
-        p = _Packer(tar)
+        p = _Packer(tar, rebuild, touch, lib)
         for d in ("python", "python/bin", "python/lib", "python/include"):
             p.dir(d)
         p.file(f"python/bin/python{short}", _relocatable(os.path.realpath(os.path.join(prefix, "bin", f"python{short}")), work), 0o755)
@@ -289,10 +310,12 @@ def main():
     ap.add_argument("--broken", help="a .py with a syntax error, relative to lib/python3.X")
     ap.add_argument("--module", action="append", default=[],
                     help="NAME=FILE: add FILE as the stdlib module NAME (a test's probe)")
+    ap.add_argument("--rebuild", help="TAG: a later build: every ELF file gets TAG as trailing bytes")
+    ap.add_argument("--touch", help="with --rebuild: 'one' or '1/N' stdlib sources get a comment line")
     a = ap.parse_args()
     regrtest = [t for t in a.regrtest.split(",") if t]
     print(json.dumps(pack(a.out, a.marker, a.python, a.compression, a.bytecode, regrtest, a.broken,
-                          a.module)))
+                          a.module, a.rebuild, a.touch)))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ use crate::storage::db::{Db, EntryRow, ValidationRow};
 use crate::storage::home::Home;
 use crate::storage::lock::{self, Mode};
 use crate::storage::store::{self, Staging, Store, StoreError};
+use crate::storage::objects::{Objects, Shared};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum InstallError {
@@ -163,7 +164,15 @@ pub(crate) fn ensure(
         }
     };
     crash::point("install:unpacked");
-    seal(&staging, &mut unpacked, opts, opts.recipe, &progress, say)?;
+    let objects = Objects::new(home.objects());
+    let compiler = {
+        let indexes = |compiler: &str| earlier_trees(db, compiler, &recipe);
+        let prior = bytecode::Prior {
+            objects: &objects,
+            indexes: &indexes,
+        };
+        seal(&staging, &mut unpacked, opts, opts.recipe, &prior, &progress, say)?
+    };
     share_files(home, staging.path(), &unpacked.nodes, say)?;
     crash::point("install:shared");
     // The flush to disk runs while the interpreter is validated; publishing waits for it. It
@@ -185,6 +194,7 @@ pub(crate) fn ensure(
             bytes: totals.bytes,
             validation: report_json.clone(),
             recipe,
+            compiler,
             ..entry_row(entry, sha256)
         },
         &index,
@@ -220,7 +230,7 @@ fn share_files(
     nodes: &[tree::Node],
     say: &dyn Fn(&str),
 ) -> anyhow::Result<()> {
-    let objects = crate::storage::objects::Objects::new(home.objects());
+    let objects = Objects::new(home.objects());
     let mut private = None;
     // By directory: each sealed one is opened to its owner while its files become links.
     let mut by_dir: std::collections::BTreeMap<&str, Vec<&tree::Node>> =
@@ -239,7 +249,7 @@ fn share_files(
             let tree::Kind::File { exec, hash, .. } = &n.kind else {
                 return Ok(());
             };
-            if let crate::storage::objects::Shared::Private(code) =
+            if let Shared::Private(code) =
                 objects.share(&root.join(&n.path), hash, *exec)?
             {
                 private.get_or_insert((n.path.clone(), code));
@@ -297,6 +307,7 @@ fn entry_row(entry: &Entry, sha256: &str) -> EntryRow {
         validation: String::new(),
         created: crate::ground::clock::now_unix(),
         recipe: String::new(),
+        compiler: None,
     }
 }
 
@@ -409,6 +420,7 @@ pub(crate) fn recover(home: &Home, db: &mut Db, name: &str) -> Result<EntryRow, 
             created: crate::ground::clock::now_unix(),
             // What was added to the archive is not known (nor the archive): never reused.
             recipe: String::new(),
+            compiler: None,
         },
         &index,
     )?)
@@ -448,7 +460,13 @@ pub(crate) fn restore(
         progress,
         say,
     )?;
-    seal(&staging, &mut unpacked, opts, recipe, progress, say)?;
+    let objects = Objects::new(home.objects());
+    let none = |_: &str| Ok(Vec::new());
+    let prior = bytecode::Prior {
+        objects: &objects,
+        indexes: &none,
+    };
+    seal(&staging, &mut unpacked, opts, recipe, &prior, progress, say)?;
     let (digest, index) = tree::digest_and_index(&mut unpacked.nodes);
     if digest != row.tree_digest {
         return Err(InstallError::Unrestorable {
@@ -565,9 +583,10 @@ fn seal(
     unpacked: &mut Unpacked,
     opts: &Options,
     recipe: Recipe,
+    prior: &bytecode::Prior,
     progress: &Arc<dyn Progress>,
     say: &dyn Fn(&str),
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<String>> {
     let sandbox = &opts.validation.sandbox;
     let files = unpacked.nodes.len();
     progress.phase(&format!("unpacked {files} files"));
@@ -593,11 +612,13 @@ fn seal(
         recipe,
         jobs,
         sandbox,
+        prior,
         &compiling,
     )?;
     if added.sources > 0 {
         tracing::info!(
             compiled = added.compiled,
+            reused = added.reused,
             sources = added.sources,
             workers = added.workers,
             ms = added.elapsed.as_millis() as u64,
@@ -605,7 +626,22 @@ fn seal(
         );
     }
     crash::point("install:compiled");
-    Ok(())
+    Ok(added.compiler)
+}
+
+/// How many earlier entries an install looks through for bytecode to reuse: the newest builds
+/// of the same version hold what a rebuild shares.
+const PRIOR_ENTRIES: usize = 4;
+
+/// The file indexes of the newest entries made by `recipe` whose bytecode `compiler` compiled
+/// (an index that does not hash to its entry's digest is left out): the `.pyc` files an install
+/// may link rather than compile.
+fn earlier_trees(db: &Db, compiler: &str, recipe: &str) -> anyhow::Result<Vec<Vec<tree::Node>>> {
+    Ok(db
+        .trees_compiled_by(compiler, recipe, PRIOR_ENTRIES)?
+        .into_iter()
+        .filter_map(|(digest, blob)| tree::read_index(&blob, &digest))
+        .collect())
 }
 
 /// The newest registered entry of the archive made by any recipe, whose directory is present.

@@ -66,11 +66,12 @@ impl Objects {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return private(e),
         }
-        if !holds(&object, hash, exec)? {
-            return Ok(Shared::Private(libc_eio()));
-        }
+        // Already its object (a `.pyc` linked from it by `link_to`, which checked its content).
         if same_inode(file, &object)? {
             return Ok(Shared::Linked);
+        }
+        if !holds(&object, hash, exec)? {
+            return Ok(Shared::Private(libc_eio()));
         }
         // A new name beside the file, renamed over it: the file is whole at every moment.
         let tmp = file.with_file_name(format!(
@@ -87,6 +88,26 @@ impl Objects {
             return Err(e);
         }
         Ok(Shared::Linked)
+    }
+
+    /// Links the object of content `hash` (mode `exec`) as the new file `dest`, when there is
+    /// one whose content is what its name says: its size. `None` when there is none, or it is
+    /// damaged, or the link cannot be made (the caller makes the file itself). The caller holds
+    /// the shared gc lock: the object is not pruned meanwhile.
+    pub(crate) fn link_to(&self, hash: &[u8; 32], exec: bool, dest: &Path) -> io::Result<Option<u64>> {
+        let object = self.path(hash, exec);
+        match holds(&object, hash, exec) {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        match fs::hard_link(&object, dest) {
+            Ok(()) => Ok(Some(fs::symlink_metadata(dest)?.len())),
+            // Refused, or pruned after all by a gc that did not wait for the caller's lock.
+            Err(e) if refused(&e).is_some() || e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Removes the objects nothing links any more (a link count of 1), and shards left empty.
@@ -152,12 +173,15 @@ fn same_inode(a: &Path, b: &Path) -> io::Result<bool> {
 
 /// A link refused for a reason that leaves the file private; any other error is returned.
 fn private(e: io::Error) -> io::Result<Shared> {
+    refused(&e).map(Shared::Private).ok_or(e)
+}
+
+/// The `errno` of a link refused because the filesystem cannot make it (`EMLINK`: the file has
+/// its maximum of links; `EXDEV`; `EPERM`: no hard links there), not because of a fault.
+fn refused(e: &io::Error) -> Option<i32> {
     use rustix::io::Errno;
-    let refused = [Errno::MLINK, Errno::XDEV, Errno::PERM].map(Errno::raw_os_error);
-    match e.raw_os_error() {
-        Some(code) if refused.contains(&code) => Ok(Shared::Private(code)),
-        _ => Err(e),
-    }
+    let codes = [Errno::MLINK, Errno::XDEV, Errno::PERM].map(Errno::raw_os_error);
+    e.raw_os_error().filter(|code| codes.contains(code))
 }
 
 fn libc_eio() -> i32 {

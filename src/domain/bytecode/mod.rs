@@ -26,8 +26,9 @@
 
 mod workers;
 
+pub(crate) use workers::Compiler;
 pub use workers::WORKER_MARK;
-use workers::compile;
+use workers::{compile, probe};
 #[cfg(test)]
 use workers::{is_cache_tag, shares};
 
@@ -40,6 +41,7 @@ use std::time::{Duration, Instant};
 
 use crate::ground::spawn::{Sandbox, SandboxError};
 use crate::ground::tree::{Kind, Node};
+use crate::storage::objects::Objects;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum BytecodeError {
@@ -51,6 +53,8 @@ pub(crate) enum BytecodeError {
     Write { path: PathBuf, error: io::Error },
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    #[error("cannot read which bytecode the store holds: {0}")]
+    Prior(String),
 }
 
 crate::ground::exit::register!(BytecodeError);
@@ -156,12 +160,25 @@ impl Recipe {
     }
 }
 
+/// Bytecode the store already holds, which [`apply`] links from its objects instead of
+/// compiling a source again (issue 40).
+pub(crate) struct Prior<'a> {
+    pub(crate) objects: &'a Objects,
+    /// The file indexes of the entries, made by the recipe being applied, whose bytecode the
+    /// compiler with this [`Compiler::id`] compiled (newest first).
+    pub(crate) indexes: &'a dyn Fn(&str) -> anyhow::Result<Vec<Vec<Node>>>,
+}
+
 /// What [`apply`] added.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Added {
-    /// `.py` files of the standard library found, and the `.pyc` files written for them.
+    /// `.py` files of the standard library found, the `.pyc` files compiled for them, and those
+    /// linked from an earlier entry's (the same source, path and compiler).
     pub(crate) sources: usize,
     pub(crate) compiled: usize,
+    pub(crate) reused: usize,
+    /// Which interpreter compiles this tree's bytecode ([`Compiler::id`]), when it has any.
+    pub(crate) compiler: Option<String>,
     /// Worker processes that ran.
     pub(crate) workers: usize,
     pub(crate) elapsed: Duration,
@@ -192,14 +209,16 @@ fn stdlib_dirs(nodes: &[Node]) -> Vec<String> {
 
 /// Adds `recipe`'s files to the staged tree at `root` (sealed by the unpacker; `nodes` are its
 /// nodes, extended here with what is written). The archive's sha256 must have been verified:
-/// this runs the runtime's interpreter. On success the tree is sealed again. `compiling` is told
-/// how many sources are compiled, before they are (the terminal says so).
+/// this runs the runtime's interpreter. On success the tree is sealed again. A `.pyc` that
+/// `prior` holds for the same source, path and compiler is linked, the rest compiled;
+/// `compiling` is told how many sources are compiled, before they are (the terminal says so).
 pub(crate) fn apply(
     root: &Path,
     nodes: &mut Vec<Node>,
     recipe: Recipe,
     jobs: usize,
     sandbox: &Sandbox,
+    prior: &Prior,
     compiling: &dyn Fn(usize),
 ) -> Result<Added, BytecodeError> {
     let started = Instant::now();
@@ -220,15 +239,23 @@ pub(crate) fn apply(
     if bytecode {
         let sources = sources(nodes, &index, &stdlibs);
         report.sources = sources.len();
-        compiling(sources.len());
         if !sources.is_empty() {
             let caches = make_caches(root, &sources, &index, &mut added)?;
             let python = root.join("bin/python3");
             sandbox.check_reach(&python)?;
-            let (files, workers) = compile(root, &python, sandbox, &sources, &index, jobs)?;
-            report.compiled = files.len();
-            report.workers = workers;
-            added.extend(files);
+            let compiler = probe(root, &python, sandbox)?;
+            let (linked, rest) = reuse(root, nodes, sources, &index, &compiler, prior)?;
+            crate::ground::crash::point("bytecode:reused");
+            report.reused = linked.len();
+            report.compiler = Some(compiler.id);
+            added.extend(linked);
+            compiling(rest.len());
+            if !rest.is_empty() {
+                let (files, workers) = compile(root, &python, sandbox, &rest, &index, jobs)?;
+                report.compiled = files.len();
+                report.workers = workers;
+                added.extend(files);
+            }
             for cache in caches {
                 let path = root.join(cache);
                 fs::set_permissions(&path, fs::Permissions::from_mode(0o555))
@@ -240,6 +267,63 @@ pub(crate) fn apply(
     nodes.extend(added);
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// Links, for each source, the `.pyc` that an earlier entry compiled by the same compiler holds
+/// for the same bytes at the same path, from its object (content checked); returns the linked
+/// files and the sources left to compile. A `.pyc` the archive ships is never replaced.
+fn reuse(
+    root: &Path,
+    nodes: &[Node],
+    sources: Vec<Source>,
+    index: &HashMap<&str, usize>,
+    compiler: &Compiler,
+    prior: &Prior,
+) -> Result<(Vec<Node>, Vec<Source>), BytecodeError> {
+    let earlier =
+        (prior.indexes)(&compiler.id).map_err(|e| BytecodeError::Prior(format!("{e:#}")))?;
+    if earlier.is_empty() {
+        return Ok((Vec::new(), sources));
+    }
+    let earlier: Vec<HashMap<&str, &Kind>> = earlier
+        .iter()
+        .map(|tree| tree.iter().map(|n| (n.path.as_str(), &n.kind)).collect())
+        .collect();
+    let (mut linked, mut rest) = (Vec::new(), Vec::new());
+    for s in sources {
+        let pyc = format!("{}/{}.{}.pyc", s.cache, s.stem, compiler.cache_tag);
+        let source = match index.get(s.path.as_str()).map(|&i| &nodes[i].kind) {
+            Some(Kind::File { hash, .. }) if !index.contains_key(pyc.as_str()) => *hash,
+            _ => {
+                rest.push(s);
+                continue;
+            }
+        };
+        let code = earlier.iter().find_map(|tree| {
+            match (tree.get(s.path.as_str()), tree.get(pyc.as_str())) {
+                (Some(Kind::File { hash, .. }), Some(Kind::File { hash: code, exec: false, .. }))
+                    if *hash == source =>
+                {
+                    Some(*code)
+                }
+                _ => None,
+            }
+        });
+        let dest = root.join(&pyc);
+        match code.map(|c| (c, prior.objects.link_to(&c, false, &dest))) {
+            Some((hash, Ok(Some(size)))) => linked.push(Node {
+                path: pyc,
+                kind: Kind::File {
+                    exec: false,
+                    size,
+                    hash,
+                },
+            }),
+            Some((_, Err(e))) => return Err(write_err(&dest)(e)),
+            _ => rest.push(s),
+        }
+    }
+    Ok((linked, rest))
 }
 
 /// One source to compile: its path in the tree, its size, and where its `.pyc` goes (the

@@ -90,6 +90,64 @@ const BOOT: &str = "import sys;exec(compile(sys.stdin.buffer.read(int(sys.stdin.
 /// (and skips the script on its stdin: a line with its length, then as many bytes).
 pub const WORKER_MARK: &str = "pyswap-compile-1";
 
+/// What the compiler probe prints: the interpreter's magic number, `sys.hexversion` (version
+/// and release level) and cache tag, the inputs of its bytecode besides source and path.
+const PROBE: &str = "import sys;m=sys.modules['_frozen_importlib_external'].MAGIC_NUMBER;sys.stdout.write('%s-%08x-%s'%(m.hex(),sys.hexversion,sys.implementation.cache_tag))";
+
+/// The interpreter a staged tree's bytecode is compiled by, as it names itself: `<magic number,
+/// hex>-<sys.hexversion, 8 hex>-<cache tag>` (`cb0d0d0a-030c01f0-cpython-312`). Two runtimes
+/// whose probes agree compile a source to the same bytes (with the same recipe): a rebuild of
+/// one version reuses every `.pyc` of its unchanged sources.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Compiler {
+    pub(crate) id: String,
+    pub(crate) cache_tag: String,
+}
+
+impl Compiler {
+    fn parse(out: &str) -> Option<Self> {
+        let (magic, rest) = out.split_once('-')?;
+        let (version, tag) = rest.split_once('-')?;
+        let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+        (hex(magic, 8) && hex(version, 8) && is_cache_tag(tag)).then(|| Self {
+            id: out.to_owned(),
+            cache_tag: tag.to_owned(),
+        })
+    }
+}
+
+/// Asks the staged interpreter (as `sandbox`'s user, unable to write, isolated) which compiler
+/// it is.
+pub(super) fn probe(
+    root: &Path,
+    python: &Path,
+    sandbox: &Sandbox,
+) -> Result<Compiler, BytecodeError> {
+    let ran = Start::python_own_env(python, &["-I", "-S", "-B"])
+        .args(["-c", PROBE])
+        .cwd(root)
+        .user(sandbox.user())
+        .no_writes()
+        .die_with_parent()
+        .run(Duration::from_secs(60), 4096);
+    let broke = |why: String| BytecodeError::Worker {
+        python: python.display().to_string(),
+        why,
+    };
+    if ran.exit_code != Some(0) {
+        return Err(broke(format!(
+            "could not tell its version and magic number: {}",
+            tail(if ran.stderr.is_empty() { &ran.stdout } else { &ran.stderr })
+        )));
+    }
+    Compiler::parse(ran.stdout.trim()).ok_or_else(|| {
+        broke(format!(
+            "told its version and magic number as `{}`, not as `<magic>-<hexversion>-<cache tag>`",
+            tail(&ran.stdout)
+        ))
+    })
+}
+
 /// Splits the sources over at most `jobs` workers, largest first onto the least loaded (compile
 /// time follows size), so the workers finish together.
 pub(super) fn shares(sources: &[Source], jobs: usize) -> Vec<Vec<usize>> {

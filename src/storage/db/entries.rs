@@ -24,6 +24,9 @@ pub struct EntryRow {
     pub(crate) created: i64,
     /// What pyswap added to the archive's tree (`bytecode::Recipe::id`); `''` before schema 6.
     pub(crate) recipe: String,
+    /// Which interpreter compiled its bytecode (`bytecode::Compiler::id`); `None` for an entry
+    /// without any or made before schema 11.
+    pub(crate) compiler: Option<String>,
 }
 
 impl EntryRow {
@@ -72,10 +75,11 @@ pub(super) fn entry_from(r: &Row<'_>) -> rusqlite::Result<EntryRow> {
         validation: r.get(12)?,
         created: r.get(13)?,
         recipe: r.get(14)?,
+        compiler: r.get(15)?,
     })
 }
 
-pub(super) const ENTRY_COLS: &str = "id, name, tree_digest, catalogue_key, version, platform, variant, build, archive_url, archive_sha256, files, bytes, validation, created, recipe";
+pub(super) const ENTRY_COLS: &str = "id, name, tree_digest, catalogue_key, version, platform, variant, build, archive_url, archive_sha256, files, bytes, validation, created, recipe, compiler";
 
 impl Db {
     /// The entry made from the archive with this sha256 for this catalogue key by `recipe`, if any.
@@ -118,6 +122,22 @@ impl Db {
             .map_err(sql_err(&self.path))
     }
 
+    /// The file indexes (`tree::index`, with the digest each must hash to) of the newest `limit`
+    /// entries made by `recipe` whose bytecode `compiler` compiled: what an install compiled by
+    /// the same interpreter may link instead of compiling.
+    pub(crate) fn trees_compiled_by(
+        &self,
+        compiler: &str,
+        recipe: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, DbError> {
+        self.rows(
+            "SELECT tree_digest, tree FROM entries WHERE compiler = ?1 AND recipe = ?2 AND tree IS NOT NULL ORDER BY id DESC LIMIT ?3",
+            params![compiler, recipe, limit as i64],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+    }
+
     /// Gives entry `name` the file index of its tree as found or restored intact (digest
     /// checked by the caller), in place of none or of one that did not hash to its digest.
     pub(crate) fn record_tree(&mut self, name: &str, tree: &[u8]) -> Result<(), DbError> {
@@ -147,9 +167,9 @@ impl Db {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
         tx.execute(
-            "INSERT INTO entries (name, tree_digest, catalogue_key, version, platform, variant, build, archive_url, archive_sha256, files, bytes, validation, created, recipe, tree)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) ON CONFLICT (name) DO UPDATE SET tree = excluded.tree WHERE entries.tree IS NULL AND entries.tree_digest = excluded.tree_digest",
-            params![e.name, e.tree_digest, e.catalogue_key, e.version.to_string(), e.platform, e.variant.name(), e.build, e.archive_url, e.archive_sha256, e.files, e.bytes, e.validation, e.created, e.recipe, tree],
+            "INSERT INTO entries (name, tree_digest, catalogue_key, version, platform, variant, build, archive_url, archive_sha256, files, bytes, validation, created, recipe, tree, compiler)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) ON CONFLICT (name) DO UPDATE SET tree = excluded.tree WHERE entries.tree IS NULL AND entries.tree_digest = excluded.tree_digest",
+            params![e.name, e.tree_digest, e.catalogue_key, e.version.to_string(), e.platform, e.variant.name(), e.build, e.archive_url, e.archive_sha256, e.files, e.bytes, e.validation, e.created, e.recipe, tree, e.compiler],
         )
         .map_err(err)?;
         let row = tx

@@ -26,7 +26,7 @@ pub(crate) use validations::ValidationRow;
 pub(crate) use venvs::VenvMove;
 pub use venvs::VenvRow;
 
-pub(crate) const SCHEMA_VERSION: i64 = 10;
+pub(crate) const SCHEMA_VERSION: i64 = 11;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 

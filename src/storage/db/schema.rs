@@ -128,6 +128,15 @@ pub(super) const SCHEMA_V10: &str = "
 ALTER TABLE entries ADD COLUMN tree BLOB;
 ";
 
+/// Version 11: which interpreter compiled an entry's bytecode (`bytecode::Compiler::id`: magic
+/// number, `sys.hexversion`, cache tag), `NULL` for an entry without bytecode or made before.
+/// A later install compiled by the same one links the `.pyc` of each source it shares with the
+/// entry instead of compiling it (issue 40).
+pub(super) const SCHEMA_V11: &str = "
+ALTER TABLE entries ADD COLUMN compiler TEXT;
+CREATE INDEX entries_by_compiler ON entries (compiler, recipe);
+";
+
 /// Version 7: venvs registered with `pyswap venv` (see `venv`): each runs one store entry, named
 /// by its directory name (entry names are content addresses, never reused for other content),
 /// and follows its profile's minor version. `venv_runs` holds every entry a venv has run on (a
@@ -211,6 +220,9 @@ impl Db {
         }
         if now < 10 {
             tx.execute_batch(SCHEMA_V10).map_err(err)?;
+        }
+        if now < 11 {
+            tx.execute_batch(SCHEMA_V11).map_err(err)?;
         }
         if now < SCHEMA_VERSION {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
