@@ -403,21 +403,28 @@ impl Pass<'_> {
                 .collect();
         } else {
             let keep: Vec<String> = used.iter().cloned().collect();
+            // What a gc killed after deleting rows left (see `doomed` in store-layout.md).
+            let unfinished = db.doomed()?;
             report.entries = db.delete_unreferenced_entries(&keep)?;
             crate::ground::crash::point("gc:entries-deleted");
             for e in &report.entries {
                 tracing::info!(entry = %e.name, "deleting store entry");
             }
+            for name in &unfinished {
+                tracing::info!(entry = %name, "deleting store entry an interrupted gc left");
+            }
             let names: Vec<&str> = report
                 .entries
                 .iter()
                 .map(|e| e.name.as_str())
+                .chain(unfinished.iter().map(String::as_str))
                 .filter(|n| crate::storage::store::is_entry_name(n))
                 .collect();
             self.store.remove_all(&names)?;
             crate::ground::crash::point("gc:entries-removed");
             // What only the removed entries held: their objects now have no other link.
             crate::storage::objects::Objects::new(self.home.objects()).prune(false)?;
+            db.forget_doomed()?;
         }
         report.bytes_freed = report.entries.iter().map(|e| e.bytes).sum();
         Ok(())

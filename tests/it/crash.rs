@@ -4,8 +4,9 @@
 //! passes (so a point added to the code is covered without touching this file), then, for each
 //! pass of each point, starts from the same state, kills the command there and checks: the
 //! profile resolves to a complete entry (the old or the new), every row has its complete tree
-//! with a matching digest, the same command then succeeds with no manual cleanup, and the next
-//! `gc` leaves no staging, trash, temporary link or per-archive lock behind.
+//! with a matching digest, the same command then succeeds with no manual cleanup, the next
+//! `gc` leaves no staging, trash, temporary link or per-archive lock behind, and `verify` finds
+//! the store clean.
 
 use crate::common::{Compression, Fake, Server, TestContext, big_archive};
 
@@ -115,6 +116,8 @@ fn kill_everywhere_exiting(
         t.run(&["gc"]).ok();
         no_leftovers(&t, point);
         t.assert_consistent();
+        let r = t.run(&["verify"]);
+        assert_eq!(r.code, Some(0), "{point}: verify: {}{}", r.stdout, r.stderr);
     }
     all.len()
 }
@@ -153,6 +156,38 @@ fn kill_switch_at_every_point() {
         ],
     );
     assert!(n >= 15, "{n} points");
+}
+
+/// At 3.11.9's first build; the catalogue now has its second, which shares every file but
+/// `NEWS` and `os.py` with it (issue 40: its bytecode reused, its files linked).
+fn at_a_rebuild() -> TestContext {
+    let mut t = TestContext::new();
+    let build = |t: &mut TestContext, n: &str, os: &str| {
+        let tar = crate::common::synthetic_tar("3.11.9", Fake::Good, |b| {
+            crate::common::append_file(b, "python/NEWS", n.as_bytes(), 0o644);
+            crate::common::append_file(b, "python/lib/python3.11/json.py", os.as_bytes(), 0o644);
+        });
+        let data = crate::common::compress(&tar, Compression::Gz);
+        t.add_archive("3.11.9", &data, Compression::Gz);
+        t.set_field("3.11.9", "build", n.into());
+    };
+    build(&mut t, "20260101", "# json\n");
+    t.run(&["switch", "3.11.9"]).ok();
+    build(&mut t, "20260202", "# json, rebuilt\n");
+    t
+}
+
+// Issue 40: a rebuild's switch links bytecode and files from the objects of the build before.
+#[test]
+fn kill_a_rebuilds_switch_at_every_point() {
+    let n = kill_everywhere(
+        &at_a_rebuild,
+        &["switch", "3.11.9"],
+        &[Some("3.11.9")],
+        Some("3.11.9"),
+        &["bytecode:reused", "install:shared", "install:committed"],
+    );
+    assert!(n >= 12, "{n} points");
 }
 
 #[test]

@@ -495,7 +495,7 @@ fn a_compile_worker_that_lingers_or_floods_ends_the_install_within_seconds() {
         return;
     }
     // Answers the protocol for every source, then lingers with a child holding its output.
-    let lingering = "#!/bin/sh\nif [ \"${10}\" = pyswap-compile-1 ]; then\n  IFS= read -r n; dd bs=1 count=\"$n\" of=/dev/null 2>/dev/null\n  printf 'T fake-312\\n'; i=0\n  while IFS= read -r p; do d=x; printf 'P %d %d\\n%s' \"$i\" 1 \"$d\"; i=$((i+1)); done\n  printf 'D\\n'\n  sleep 3171 &\n  exec sleep 3172\nfi\nexit 1\n";
+    let lingering = "#!/bin/sh\nif [ \"$6\" = pyswap-probe-1 ]; then printf 0000fa4e-030c04f0-fake-312; exit 0; fi\nif [ \"${10}\" = pyswap-compile-1 ]; then\n  IFS= read -r n; dd bs=1 count=\"$n\" of=/dev/null 2>/dev/null\n  printf 'T fake-312\\n'; i=0\n  while IFS= read -r p; do d=x; printf 'P %d %d\\n%s' \"$i\" 1 \"$d\"; i=$((i+1)); done\n  printf 'D\\n'\n  sleep 3171 &\n  exec sleep 3172\nfi\nexit 1\n";
     let mut t = TestContext::new();
     hostile_compiler(&mut t, "3.12.4", lingering);
     let (code, err) = run_bounded(&t, &["switch", "3.12.4"], Duration::from_secs(120));
@@ -508,7 +508,7 @@ fn a_compile_worker_that_lingers_or_floods_ends_the_install_within_seconds() {
     assert!(t.profile_version().is_none());
 
     // An endless header line: refused at the bound, not read into memory.
-    let flood = "#!/bin/sh\nif [ \"${10}\" = pyswap-compile-1 ]; then\n  printf 'T '; exec yes aaaaaaaa | tr -d '\\n'\nfi\nexit 1\n";
+    let flood = "#!/bin/sh\nif [ \"$6\" = pyswap-probe-1 ]; then printf 0000fa4e-030c04f0-fake-312; exit 0; fi\nif [ \"${10}\" = pyswap-compile-1 ]; then\n  printf 'T '; exec yes aaaaaaaa | tr -d '\\n'\nfi\nexit 1\n";
     let mut t = TestContext::new();
     hostile_compiler(&mut t, "3.12.4", flood);
     let (code, err) = run_bounded(&t, &["switch", "3.12.4"], Duration::from_secs(120));

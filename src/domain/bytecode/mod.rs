@@ -27,7 +27,7 @@
 mod workers;
 
 pub(crate) use workers::Compiler;
-pub use workers::WORKER_MARK;
+pub use workers::{PROBE_MARK, WORKER_MARK};
 use workers::{compile, probe};
 #[cfg(test)]
 use workers::{is_cache_tag, shares};

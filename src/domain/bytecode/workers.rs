@@ -94,6 +94,9 @@ pub const WORKER_MARK: &str = "pyswap-compile-1";
 /// and release level) and cache tag, the inputs of its bytecode besides source and path.
 const PROBE: &str = "import sys;m=sys.modules['_frozen_importlib_external'].MAGIC_NUMBER;sys.stdout.write('%s-%08x-%s'%(m.hex(),sys.hexversion,sys.implementation.cache_tag))";
 
+/// The probe's first argument: a test runtime's stand-in interpreter looks for it.
+pub const PROBE_MARK: &str = "pyswap-probe-1";
+
 /// The interpreter a staged tree's bytecode is compiled by, as it names itself: `<magic number,
 /// hex>-<sys.hexversion, 8 hex>-<cache tag>` (`cb0d0d0a-030c01f0-cpython-312`). Two runtimes
 /// whose probes agree compile a source to the same bytes (with the same recipe): a rebuild of
@@ -123,8 +126,8 @@ pub(super) fn probe(
     python: &Path,
     sandbox: &Sandbox,
 ) -> Result<Compiler, BytecodeError> {
-    let ran = Start::python_own_env(python, &["-I", "-S", "-B"])
-        .args(["-c", PROBE])
+    let ran = Start::python(python, &["-S", "-B"])
+        .args(["-c", PROBE, PROBE_MARK])
         .cwd(root)
         .user(sandbox.user())
         .no_writes()

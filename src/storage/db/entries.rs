@@ -239,8 +239,31 @@ impl Db {
                 .map_err(err)?;
             tx.execute("DELETE FROM entries WHERE id = ?1", params![e.id])
                 .map_err(err)?;
+            tx.execute(
+                "INSERT INTO doomed (name) VALUES (?1) ON CONFLICT (name) DO NOTHING",
+                params![e.name],
+            )
+            .map_err(err)?;
         }
         tx.commit().map_err(err)?;
         Ok(doomed)
+    }
+
+    /// The entries whose rows gc deleted and whose directories it may not have removed yet
+    /// (it was killed in between), that have no row again since.
+    pub(crate) fn doomed(&self) -> Result<Vec<String>, DbError> {
+        self.rows(
+            "SELECT name FROM doomed WHERE name NOT IN (SELECT name FROM entries) ORDER BY name",
+            [],
+            |r| r.get(0),
+        )
+    }
+
+    /// Empties the list of [`Db::doomed`] entries: their directories are gone.
+    pub(crate) fn forget_doomed(&mut self) -> Result<(), DbError> {
+        self.conn
+            .execute("DELETE FROM doomed", [])
+            .map(drop)
+            .map_err(sql_err(&self.path))
     }
 }

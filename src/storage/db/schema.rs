@@ -131,10 +131,16 @@ ALTER TABLE entries ADD COLUMN tree BLOB;
 /// Version 11: which interpreter compiled an entry's bytecode (`bytecode::Compiler::id`: magic
 /// number, `sys.hexversion`, cache tag), `NULL` for an entry without bytecode or made before.
 /// A later install compiled by the same one links the `.pyc` of each source it shares with the
-/// entry instead of compiling it (issue 40).
+/// entry instead of compiling it (issue 40). And `doomed`: the entries whose rows gc deleted
+/// and whose directories it has not removed yet (written in the transaction that deletes the
+/// rows, emptied once the directories are gone), so a gc killed in between finishes the removal
+/// on its next run instead of leaving directories without rows.
 pub(super) const SCHEMA_V11: &str = "
 ALTER TABLE entries ADD COLUMN compiler TEXT;
 CREATE INDEX entries_by_compiler ON entries (compiler, recipe);
+CREATE TABLE doomed (
+    name TEXT PRIMARY KEY
+);
 ";
 
 /// Version 7: venvs registered with `pyswap venv` (see `venv`): each runs one store entry, named
