@@ -631,7 +631,7 @@ fn seal(
 
 /// How many earlier entries an install looks through for bytecode to reuse: the newest builds
 /// of the same version hold what a rebuild shares.
-const PRIOR_ENTRIES: usize = 4;
+const PRIOR_ENTRIES: u32 = 4;
 
 /// The file indexes of the newest entries made by `recipe` whose bytecode `compiler` compiled
 /// (an index that does not hash to its entry's digest is left out): the `.pyc` files an install

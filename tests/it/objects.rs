@@ -86,3 +86,94 @@ fn walk(dir: &std::path::Path) -> usize {
         })
         .sum()
 }
+
+/// The numbers an install logs at `-v`: (compiled, reused).
+fn compiled_and_reused(stderr: &str) -> (usize, usize) {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("compiled the standard library's bytecode"))
+        .unwrap_or_else(|| panic!("no compile line: {stderr}"));
+    let field = |name: &str| -> usize {
+        let at = line.find(&format!(" {name}=")).unwrap() + name.len() + 2;
+        line[at..].split(' ').next().unwrap().parse().unwrap()
+    };
+    (field("compiled"), field("reused"))
+}
+
+// Issue 40 with real CPython on every minor 3.9 to 3.13: a rebuild of the same version (every
+// binary changed, one stdlib source) links the bytecode of every other source from the build
+// before and compiles that one; its entry is the one a fresh home makes of the same archive,
+// byte for byte, and it runs, as root without PYTHONDONTWRITEBYTECODE, writing nothing.
+#[test]
+fn on_every_minor_a_rebuild_compiles_only_what_changed_and_is_the_entry_a_fresh_home_makes() {
+    let mut pythons: Vec<String> = crate::shared_host::cpython_minors()
+        .into_iter()
+        .map(|(_, p)| p.display().to_string())
+        .collect();
+    if pythons.is_empty() {
+        pythons.push("python3".into());
+    }
+    for python in pythons {
+        let (version, first) = crate::common::packed(&python, &[]);
+        let (_, second) = crate::common::packed(&python, &["--rebuild", "r1", "--touch", "one"]);
+        let mut t = TestContext::new();
+        t.add_archive(version, first, Compression::Gz);
+        t.set_field(version, "build", "20260101".into());
+        t.run(&["switch", version]).ok();
+        t.add_archive(version, second, Compression::Gz);
+        t.set_field(version, "build", "20260202".into());
+        let r = t.run(&["-v", "switch", version]).ok();
+        let (compiled, reused) = compiled_and_reused(&r.stderr);
+        let (old, new) = (entry_dir(&t, 1), entry_dir(&t, 2));
+        let short: String = version.split('.').take(2).collect::<Vec<_>>().join(".");
+        let stdlib = format!("lib/python{short}");
+        // The one source the rebuild changed, found by content.
+        let changed: Vec<String> = crate::common::files_under(&new.join(&stdlib))
+            .into_iter()
+            .filter(|f| f.ends_with(".py") && !f.contains("site-packages"))
+            .filter(|f| {
+                std::fs::read(new.join(&stdlib).join(f)).ok()
+                    != std::fs::read(old.join(&stdlib).join(f)).ok()
+            })
+            .collect();
+        assert_eq!(changed.len(), 1, "{version}: {changed:?}");
+        assert_eq!(compiled, 1, "{version}: only the changed source is compiled");
+        assert!(reused > 500, "{version}: {reused} reused");
+        let tag = format!("cpython-{}", short.replace('.', ""));
+        let pyc = |entry: &std::path::Path, source: &str| {
+            let (dir, name) = source.rsplit_once('/').unwrap_or(("", source));
+            let stem = name.strip_suffix(".py").unwrap();
+            entry
+                .join(&stdlib)
+                .join(dir)
+                .join(format!("__pycache__/{stem}.{tag}.pyc"))
+        };
+        let inode = |p: std::path::PathBuf| {
+            let m = std::fs::metadata(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            (m.dev(), m.ino(), m.mode() & 0o777)
+        };
+        assert_eq!(inode(pyc(&old, "os.py")), inode(pyc(&new, "os.py")));
+        assert_eq!(inode(pyc(&new, "os.py")).2, 0o444);
+        assert_ne!(inode(pyc(&old, &changed[0])), inode(pyc(&new, &changed[0])));
+        // The same archive in a home that never held the first build: the same entry.
+        let mut fresh = TestContext::new();
+        fresh.add_archive(version, second, Compression::Gz);
+        fresh.set_field(version, "build", "20260202".into());
+        fresh.run(&["install", version]).ok();
+        assert_eq!(
+            fresh.store_names(),
+            [new.file_name().unwrap().to_string_lossy().into_owned()],
+            "{version}"
+        );
+        // It runs the changed module from its own bytecode and writes nothing into the store.
+        let module = changed[0].trim_end_matches(".py").replace('/', ".");
+        let module = module.trim_end_matches(".__init__");
+        let out = std::process::Command::new(t.profile_python())
+            .args(["-c", &format!("import os, {module}")])
+            .env_remove("PYTHONDONTWRITEBYTECODE")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        t.run(&["verify"]).ok();
+    }
+}

@@ -129,11 +129,11 @@ impl Db {
         &self,
         compiler: &str,
         recipe: &str,
-        limit: usize,
+        limit: u32,
     ) -> Result<Vec<(String, Vec<u8>)>, DbError> {
         self.rows(
             "SELECT tree_digest, tree FROM entries WHERE compiler = ?1 AND recipe = ?2 AND tree IS NOT NULL ORDER BY id DESC LIMIT ?3",
-            params![compiler, recipe, limit as i64],
+            params![compiler, recipe, i64::from(limit)],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
     }
