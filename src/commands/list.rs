@@ -46,7 +46,11 @@ struct Installed {
     build: Option<String>,
     platform: String,
     store_path: String,
+    /// Its files' bytes, as its tree holds them.
     bytes: u64,
+    /// The bytes of the files only it holds (files it shares with other entries are stored
+    /// once): what removing it frees.
+    alone_bytes: u64,
     files: u64,
     generations: Vec<String>,
     staged: bool,
@@ -223,10 +227,14 @@ fn installed_rows(s: &Settings) -> anyhow::Result<Vec<Installed>> {
     let current = current_entry(s, &db);
     let store = Store::new(s.home.store());
     let running = crate::ground::inuse::process_counts(&s.home.store());
-    Ok(db
-        .entries()?
+    let entries = db.entries()?;
+    let paths: Vec<std::path::PathBuf> = entries.iter().map(|e| store.path(&e.name)).collect();
+    let usage = crate::storage::objects::Usage::of(&paths, &s.home.objects())?;
+    Ok(entries
         .into_iter()
-        .map(|e| Installed {
+        .enumerate()
+        .map(|(i, e)| Installed {
+            alone_bytes: usage.alone(&[i]),
             store_path: store.path(&e.name).display().to_string(),
             generations: users.remove(&e.id).unwrap_or_default(),
             staged: staged.contains(&e.name),
@@ -336,6 +344,7 @@ fn show_installed(out: Output, rows: &[Installed]) -> anyhow::Result<Outcome> {
     let mut t = Table::new([
         Column::left("VERSION").min(20),
         Column::right("SIZE").min(10).gap(" "),
+        Column::right("ALONE").min(10).gap(" "),
         Column::left("STATUS").min(10).gap(" "),
         Column::left("GENERATIONS").min(12).gap(" ").elide(),
         Column::left("ENTRY").gap(" ").elide().droppable(),
@@ -354,6 +363,7 @@ fn show_installed(out: Output, rows: &[Installed]) -> anyhow::Result<Outcome> {
         t.row([
             label(&r.version, r.variant.name(), r.build.as_deref()),
             human_bytes(r.bytes),
+            human_bytes(r.alone_bytes),
             state.to_owned(),
             gens,
             r.name.clone(),

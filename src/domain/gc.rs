@@ -395,11 +395,16 @@ impl Pass<'_> {
         used: &HashSet<String>,
         report: &mut Report,
     ) -> anyhow::Result<()> {
+        // What the store takes now, each file once: what the removal frees is what only the
+        // removed entries hold, and the objects nothing links already.
+        let all = db.entries()?;
+        let paths: Vec<std::path::PathBuf> = all.iter().map(|e| self.store.path(&e.name)).collect();
+        let usage = crate::storage::objects::Usage::of(&paths, &self.home.objects())?;
         if self.dry_run {
-            report.entries = db
-                .entries()?
-                .into_iter()
+            report.entries = all
+                .iter()
                 .filter(|e| !used.contains(&e.name))
+                .cloned()
                 .collect();
         } else {
             let keep: Vec<String> = used.iter().cloned().collect();
@@ -426,7 +431,12 @@ impl Pass<'_> {
             crate::storage::objects::Objects::new(self.home.objects()).prune(false)?;
             db.forget_doomed()?;
         }
-        report.bytes_freed = report.entries.iter().map(|e| e.bytes).sum();
+        let removed: Vec<usize> = report
+            .entries
+            .iter()
+            .filter_map(|r| all.iter().position(|e| e.name == r.name))
+            .collect();
+        report.bytes_freed = usage.alone(&removed) + usage.unlinked();
         Ok(())
     }
 

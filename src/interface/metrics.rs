@@ -97,7 +97,7 @@ fn per_profile(s: &Settings, db: &Db) -> anyhow::Result<ProfileSamples> {
 /// The metrics of the home `s` names; `db` is `None` when nothing was ever installed.
 pub(crate) fn render(s: &Settings, db: Option<&Db>) -> anyhow::Result<String> {
     let mut t = Text::default();
-    let store_help = "Bytes of the runtimes in the store.";
+    let store_help = "Bytes the runtimes of the store take on disk, each file counted once (a file entries share, once).";
     let Some(db) = db else {
         t.family("pyswap_store_bytes", store_help, &[(vec![], 0.0)]);
         return Ok(t.0);
@@ -186,7 +186,11 @@ pub(crate) fn render(s: &Settings, db: Option<&Db>) -> anyhow::Result<String> {
         &signed_catalogues(db)?,
     );
     let entries = db.entries()?;
-    let bytes = entries.iter().map(|e| e.bytes).sum::<u64>() as f64;
+    let paths: Vec<std::path::PathBuf> = entries
+        .iter()
+        .map(|e| s.home.store().join(&e.name))
+        .collect();
+    let bytes = crate::storage::objects::Usage::of(&paths, &s.home.objects())?.bytes() as f64;
     t.family("pyswap_store_bytes", store_help, &[(vec![], bytes)]);
     t.family(
         "pyswap_store_entries",

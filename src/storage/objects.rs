@@ -40,6 +40,9 @@ pub(crate) struct Objects {
     dir: PathBuf,
 }
 
+/// The directory of `objects/` where a file's new name is made before it is renamed into place.
+const TMP: &str = "tmp";
+
 impl Objects {
     pub(crate) fn new(dir: PathBuf) -> Self {
         Self { dir }
@@ -73,13 +76,10 @@ impl Objects {
         if !holds(&object, hash, exec)? {
             return Ok(Shared::Private(libc_eio()));
         }
-        // A new name beside the file, renamed over it: the file is whole at every moment.
-        let tmp = file.with_file_name(format!(
-            ".{}.obj-{}",
-            file.file_name()
-                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-            std::process::id()
-        ));
+        // A new name for the object in `tmp/`, renamed over the file: the file is whole at every
+        // moment, and a name a killed command leaves is in `tmp/` (cleared by `prune`), never
+        // in an entry.
+        let tmp = self.scratch()?;
         if let Err(e) = fs::hard_link(&object, &tmp) {
             return private(e);
         }
@@ -88,6 +88,19 @@ impl Objects {
             return Err(e);
         }
         Ok(Shared::Linked)
+    }
+
+    /// A new, unused name in `tmp/`.
+    fn scratch(&self) -> io::Result<PathBuf> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let dir = self.dir.join(TMP);
+        fs::create_dir_all(&dir)?;
+        Ok(dir.join(format!(
+            "{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        )))
     }
 
     /// Links the object of content `hash` (mode `exec`) as the new file `dest`, when there is
@@ -119,8 +132,19 @@ impl Objects {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(pruned),
             Err(e) => return Err(e),
         };
+        // Names a killed `share` left: under the exclusive gc lock no command is using one.
+        if !dry_run {
+            match fs::remove_dir_all(self.dir.join(TMP)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
         for shard in shards {
-            let shard = shard?.path();
+            let shard = shard?;
+            if shard.file_name() == TMP {
+                continue;
+            }
+            let shard = shard.path();
             if !shard.is_dir() {
                 continue;
             }
@@ -143,6 +167,77 @@ impl Objects {
             }
         }
         Ok(pruned)
+    }
+}
+
+/// The disk store entries take, each file counted once: their regular files by inode (a file an
+/// entry shares with others, or with itself, is one inode), and those of `objects/`.
+#[derive(Debug, Default)]
+pub(crate) struct Usage {
+    /// Per inode: its size and the entries (their positions in the list given) that hold it.
+    inodes: std::collections::HashMap<(u64, u64), (u64, Vec<u32>)>,
+}
+
+impl Usage {
+    /// Reads the trees at `entries` (one missing is left out) and the objects at `objects`.
+    pub(crate) fn of(entries: &[PathBuf], objects: &Path) -> io::Result<Self> {
+        let mut u = Self::default();
+        for (i, root) in entries.iter().enumerate() {
+            let i = u32::try_from(i).unwrap_or(u32::MAX);
+            u.walk(root, Some(i))?;
+        }
+        u.walk(objects, None)?;
+        Ok(u)
+    }
+
+    fn walk(&mut self, dir: &Path, holder: Option<u32>) -> io::Result<()> {
+        let list = match fs::read_dir(dir) {
+            Ok(l) => l,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for item in list {
+            let item = item?;
+            let meta = item.metadata()?;
+            if meta.is_dir() {
+                self.walk(&item.path(), holder)?;
+            } else if meta.is_file() {
+                let (_, holders) = self
+                    .inodes
+                    .entry((meta.dev(), meta.ino()))
+                    .or_insert((meta.len(), Vec::new()));
+                if let Some(h) = holder
+                    && holders.last() != Some(&h)
+                {
+                    holders.push(h);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every file's bytes, once.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.inodes.values().map(|(size, _)| size).sum()
+    }
+
+    /// The bytes of the files that the entries at positions `which` hold and no other entry
+    /// does: what removing them all frees once gc prunes the objects.
+    pub(crate) fn alone(&self, which: &[usize]) -> u64 {
+        self.inodes
+            .values()
+            .filter(|(_, h)| !h.is_empty() && h.iter().all(|&i| which.contains(&(i as usize))))
+            .map(|(size, _)| size)
+            .sum()
+    }
+
+    /// The bytes of objects no entry links any more (gc prunes them).
+    pub(crate) fn unlinked(&self) -> u64 {
+        self.inodes
+            .values()
+            .filter(|(_, h)| h.is_empty())
+            .map(|(size, _)| size)
+            .sum()
     }
 }
 
