@@ -127,6 +127,8 @@ verbs! {
     Find(commands::find::Find),
     /// Download and verify builds into DIR and write a catalogue beside them, for a fleet
     Mirror(commands::mirror::Mirror),
+    /// Show what the store takes on disk, a file entries share counted once (alone), or share the identical files of older entries (optimise)
+    Store(commands::store::StoreArgs),
     /// Fetch the configured catalogue now (update), or sign a catalogue file with a minisign key (sign)
     #[command(subcommand)]
     Catalogue(commands::catalogue::CatalogueCommand),

@@ -18,6 +18,7 @@ pub(crate) mod mirror;
 pub(crate) mod pin;
 pub(crate) mod ps;
 pub(crate) mod rollback;
+pub(crate) mod store;
 pub(crate) mod switch;
 pub(crate) mod uninstall;
 pub(crate) mod upgrade;

@@ -5,7 +5,6 @@
 //! and `mirror`'s verification. Idempotent and crash-safe: if the archive is already registered
 //! and its directory present, nothing is downloaded.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,8 +25,8 @@ use crate::network::fetch::{
 use crate::storage::db::{Db, EntryRow, ValidationRow};
 use crate::storage::home::Home;
 use crate::storage::lock::{self, Mode};
+use crate::storage::objects::Objects;
 use crate::storage::store::{self, Staging, Store, StoreError};
-use crate::storage::objects::{Objects, Shared};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum InstallError {
@@ -171,7 +170,15 @@ pub(crate) fn ensure(
             objects: &objects,
             indexes: &indexes,
         };
-        seal(&staging, &mut unpacked, opts, opts.recipe, &prior, &progress, say)?
+        seal(
+            &staging,
+            &mut unpacked,
+            opts,
+            opts.recipe,
+            &prior,
+            &progress,
+            say,
+        )?
     };
     share_files(home, staging.path(), &unpacked.nodes, say)?;
     crash::point("install:shared");
@@ -230,36 +237,15 @@ fn share_files(
     nodes: &[tree::Node],
     say: &dyn Fn(&str),
 ) -> anyhow::Result<()> {
-    let objects = Objects::new(home.objects());
-    let mut private = None;
-    // By directory: each sealed one is opened to its owner while its files become links.
-    let mut by_dir: std::collections::BTreeMap<&str, Vec<&tree::Node>> =
-        std::collections::BTreeMap::default();
-    for n in nodes {
-        if matches!(n.kind, tree::Kind::File { .. }) {
-            let dir = n.path.rsplit_once('/').map_or("", |(d, _)| d);
-            by_dir.entry(dir).or_default().push(n);
-        }
-    }
-    for (dir, files) in by_dir {
-        let dir = root.join(dir);
-        let mode = std::fs::metadata(&dir)?.permissions().mode();
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode | 0o200))?;
-        let shared = files.iter().try_for_each(|n| {
-            let tree::Kind::File { exec, hash, .. } = &n.kind else {
-                return Ok(());
-            };
-            if let Shared::Private(code) =
-                objects.share(&root.join(&n.path), hash, *exec)?
-            {
-                private.get_or_insert((n.path.clone(), code));
-            }
-            Ok::<_, std::io::Error>(())
-        });
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode))?;
-        shared?;
-    }
-    if let Some((path, code)) = private {
+    let files: Vec<(&str, [u8; 32], bool)> = nodes
+        .iter()
+        .filter_map(|n| match n.kind {
+            tree::Kind::File { exec, hash, .. } => Some((n.path.as_str(), hash, exec)),
+            _ => None,
+        })
+        .collect();
+    let done = Objects::new(home.objects()).share_tree(root, &files, false)?;
+    if let Some((path, code)) = done.first_private {
         say(&format!(
             "note: some files of this runtime (first: {path}) are kept as its own copies, not shared with other runtimes ({})",
             std::io::Error::from_raw_os_error(code)

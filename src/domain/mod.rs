@@ -8,6 +8,7 @@ pub mod bytecode;
 pub(crate) mod gc;
 pub(crate) mod install;
 pub(crate) mod mirror;
+pub(crate) mod optimise;
 pub(crate) mod policy;
 pub mod validate;
 pub(crate) mod venv;

@@ -14,7 +14,7 @@
 //! `EPERM` on a filesystem without hard links) the file stays the entry's own copy.
 
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -34,6 +34,27 @@ pub(crate) enum Shared {
 pub(crate) struct Pruned {
     pub(crate) files: u64,
     pub(crate) bytes: u64,
+}
+
+/// A regular file of a tree: its path under the root, content hash and exec bit.
+pub(crate) type TreeFile<'a> = (&'a str, [u8; 32], bool);
+
+/// What [`Objects::share_tree`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct Sharing {
+    /// Files that became their object, were replaced by a link to theirs, were already theirs.
+    pub(crate) adopted: u64,
+    pub(crate) linked: u64,
+    pub(crate) already: u64,
+    /// Files kept as the tree's own copies (the link could not be made), and the first of them
+    /// with the reason (an `errno`).
+    pub(crate) private: u64,
+    #[serde(skip)]
+    pub(crate) first_private: Option<(String, i32)>,
+    /// Bytes that linking freed (a replaced file nothing else linked).
+    pub(crate) freed: u64,
+    /// Files whose content was not their recorded hash: left as they are.
+    pub(crate) damaged: Vec<String>,
 }
 
 pub(crate) struct Objects {
@@ -83,6 +104,7 @@ impl Objects {
         if let Err(e) = fs::hard_link(&object, &tmp) {
             return private(e);
         }
+        crate::ground::crash::point("objects:new-name");
         if let Err(e) = fs::rename(&tmp, file) {
             let _ = fs::remove_file(&tmp);
             return Err(e);
@@ -103,11 +125,97 @@ impl Objects {
         )))
     }
 
+    /// Shares the regular `files` (path under `root`, content hash, exec bit) of a sealed tree,
+    /// a directory at a time, each opened to its owner meanwhile. With `check`, a file is first
+    /// hashed and one whose content is not its hash is left alone (named in the result as
+    /// damaged): the files of a published entry, which may have changed since their index.
+    pub(crate) fn share_tree(
+        &self,
+        root: &Path,
+        files: &[TreeFile<'_>],
+        check: bool,
+    ) -> io::Result<Sharing> {
+        let mut by_dir: std::collections::BTreeMap<&str, Vec<&TreeFile<'_>>> =
+            std::collections::BTreeMap::new();
+        for f in files {
+            by_dir
+                .entry(f.0.rsplit_once('/').map_or("", |(d, _)| d))
+                .or_default()
+                .push(f);
+        }
+        let mut done = Sharing::default();
+        // Root writes into a sealed directory as it is; its owner opens it (`u+w`) meanwhile,
+        // and seals it again (0555, also one a killed command left open).
+        let open = !rustix::process::geteuid().is_root();
+        for (dir, files) in by_dir {
+            let dir = root.join(dir);
+            if open {
+                fs::set_permissions(&dir, fs::Permissions::from_mode(0o755))?;
+            }
+            let shared = files.iter().try_for_each(|&&(path, hash, exec)| {
+                self.share_one(root, path, &hash, exec, check, &mut done)
+            });
+            if open {
+                fs::set_permissions(&dir, fs::Permissions::from_mode(0o555))?;
+            }
+            shared?;
+        }
+        Ok(done)
+    }
+
+    fn share_one(
+        &self,
+        root: &Path,
+        path: &str,
+        hash: &[u8; 32],
+        exec: bool,
+        check: bool,
+        done: &mut Sharing,
+    ) -> io::Result<()> {
+        let file = root.join(path);
+        let meta = fs::symlink_metadata(&file)?;
+        if fs::symlink_metadata(self.path(hash, exec))
+            .is_ok_and(|o| o.dev() == meta.dev() && o.ino() == meta.ino())
+        {
+            done.already += 1;
+            return Ok(());
+        }
+        if check {
+            let mode = meta.permissions().mode() & 0o777;
+            if !meta.is_file()
+                || mode != if exec { 0o555 } else { 0o444 }
+                || &crate::ground::tree::hash_file(&file, meta.len())? != hash
+            {
+                done.damaged.push(path.to_owned());
+                return Ok(());
+            }
+        }
+        match self.share(&file, hash, exec)? {
+            Shared::Adopted => done.adopted += 1,
+            Shared::Linked => {
+                done.linked += 1;
+                if meta.nlink() == 1 {
+                    done.freed += meta.len();
+                }
+            }
+            Shared::Private(code) => {
+                done.private += 1;
+                done.first_private.get_or_insert((path.to_owned(), code));
+            }
+        }
+        Ok(())
+    }
+
     /// Links the object of content `hash` (mode `exec`) as the new file `dest`, when there is
     /// one whose content is what its name says: its size. `None` when there is none, or it is
     /// damaged, or the link cannot be made (the caller makes the file itself). The caller holds
     /// the shared gc lock: the object is not pruned meanwhile.
-    pub(crate) fn link_to(&self, hash: &[u8; 32], exec: bool, dest: &Path) -> io::Result<Option<u64>> {
+    pub(crate) fn link_to(
+        &self,
+        hash: &[u8; 32],
+        exec: bool,
+        dest: &Path,
+    ) -> io::Result<Option<u64>> {
         let object = self.path(hash, exec);
         match holds(&object, hash, exec) {
             Ok(true) => {}
@@ -248,17 +356,7 @@ fn holds(object: &Path, hash: &[u8; 32], exec: bool) -> io::Result<bool> {
     if !meta.is_file() || mode != if exec { 0o555 } else { 0o444 } {
         return Ok(false);
     }
-    let mut h = blake3::Hasher::new();
-    let mut f = fs::File::open(object)?;
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finalize().as_bytes() == hash)
+    Ok(&crate::ground::tree::hash_file(object, meta.len())? == hash)
 }
 
 fn same_inode(a: &Path, b: &Path) -> io::Result<bool> {

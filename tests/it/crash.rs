@@ -190,6 +190,28 @@ fn kill_a_rebuilds_switch_at_every_point() {
     assert!(n >= 12, "{n} points");
 }
 
+// Issue 40: `store optimise` on entries an older pyswap installed (every file its own inode,
+// no objects), killed at every point: the runtime, the store and verify stay clean.
+#[test]
+fn kill_store_optimise_at_every_point() {
+    let setup = || {
+        let t = at_a_rebuild();
+        t.run(&["switch", "3.11.9"]).ok();
+        for n in [1, 2] {
+            crate::objects::unshare(&t, &crate::common::entry_dir(&t, n));
+        }
+        t
+    };
+    let n = kill_everywhere(
+        &setup,
+        &["store", "optimise"],
+        &[Some("3.11.9")],
+        Some("3.11.9"),
+        &["objects:new-name", "optimise:entry-shared"],
+    );
+    assert!(n >= 4, "{n} points");
+}
+
 #[test]
 fn kill_switch_during_its_automatic_rollback() {
     let setup = || {

@@ -1,7 +1,7 @@
 //! Issue 40 (an incremental store, work in progress): each regular file of the store is kept once
 //! per content and mode, and entries hard-link it.
 
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use crate::common::{
     Compression, Fake, TestContext, append_file, compress, entry_dir, synthetic_tar,
@@ -130,14 +130,22 @@ fn on_every_minor_a_rebuild_compiles_only_what_changed_and_is_the_entry_a_fresh_
         // The one source the rebuild changed, found by content.
         let changed: Vec<String> = crate::common::files_under(&new.join(&stdlib))
             .into_iter()
-            .filter(|f| f.ends_with(".py") && !f.contains("site-packages"))
+            .filter(|f| {
+                std::path::Path::new(f)
+                    .extension()
+                    .is_some_and(|e| e == "py")
+                    && !f.contains("site-packages")
+            })
             .filter(|f| {
                 std::fs::read(new.join(&stdlib).join(f)).ok()
                     != std::fs::read(old.join(&stdlib).join(f)).ok()
             })
             .collect();
         assert_eq!(changed.len(), 1, "{version}: {changed:?}");
-        assert_eq!(compiled, 1, "{version}: only the changed source is compiled");
+        assert_eq!(
+            compiled, 1,
+            "{version}: only the changed source is compiled"
+        );
         assert!(reused > 500, "{version}: {reused} reused");
         let tag = format!("cpython-{}", short.replace('.', ""));
         let pyc = |entry: &std::path::Path, source: &str| {
@@ -173,7 +181,118 @@ fn on_every_minor_a_rebuild_compiles_only_what_changed_and_is_the_entry_a_fresh_
             .env_remove("PYTHONDONTWRITEBYTECODE")
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         t.run(&["verify"]).ok();
     }
+}
+
+/// Makes every file of `entry` its own inode again and forgets the objects, as an entry that a
+/// pyswap before issue 40 installed is (modes and contents unchanged).
+pub fn unshare(t: &TestContext, entry: &std::path::Path) {
+    fn walk(dir: &std::path::Path) {
+        let mode = std::fs::metadata(dir).unwrap().permissions().mode();
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            if m.is_dir() {
+                walk(&p);
+            } else if m.is_file() {
+                let copy = p.with_extension("unshared");
+                std::fs::write(&copy, std::fs::read(&p).unwrap()).unwrap();
+                std::fs::set_permissions(&copy, m.permissions()).unwrap();
+                std::fs::rename(&copy, &p).unwrap();
+            }
+        }
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    walk(entry);
+    let objects = t.home.join("objects");
+    if objects.exists() {
+        std::fs::remove_dir_all(objects).unwrap();
+    }
+}
+
+// Issue 40, item 5: entries installed before files were stored once are shared in place by
+// `pyswap store optimise`, while a process maps one of their files; a file changed since its
+// install is left for `verify` to name.
+#[test]
+fn store_optimise_shares_older_entries_in_place_and_a_running_process_keeps_its_file() {
+    let mut t = TestContext::new();
+    rebuild(&mut t, "3.11.9", "20260101");
+    t.run(&["switch", "3.11.9"]).ok();
+    rebuild(&mut t, "3.11.9", "20260202");
+    t.run(&["switch", "3.11.9"]).ok();
+    let (old, new) = (entry_dir(&t, 1), entry_dir(&t, 2));
+    unshare(&t, &old);
+    unshare(&t, &new);
+    let figures = |t: &TestContext| t.run(&["--json", "store"]).ok().json();
+    let before = figures(&t);
+    assert_eq!(before["disk_bytes"], before["tree_bytes"], "{before}");
+    let os = "lib/python3.11/os.py";
+    let ino = |p: &std::path::Path| std::fs::metadata(p).unwrap().ino();
+    let mapped = ino(&old.join(os));
+    let holder = crate::common::mapper(&old.join(os));
+    assert_ne!(mapped, ino(&new.join(os)));
+
+    let r = t.run(&["--json", "store", "optimise"]).ok();
+    assert_eq!(
+        r.json()["entries"].as_array().unwrap().len(),
+        2,
+        "{}",
+        r.stdout
+    );
+    assert_eq!(ino(&old.join(os)), ino(&new.join(os)), "shared now");
+    assert_eq!(
+        std::fs::metadata(new.join(os)).unwrap().mode() & 0o777,
+        0o444
+    );
+    let after = figures(&t);
+    assert!(
+        after["disk_bytes"].as_u64() < before["disk_bytes"].as_u64(),
+        "{before} {after}"
+    );
+    assert_eq!(after["tree_bytes"], before["tree_bytes"]);
+    t.run(&["verify"]).ok();
+    // The process still maps the inode it mapped, and still counts as running the old build.
+    let maps = std::fs::read_to_string(format!("/proc/{}/maps", holder.0.id())).unwrap();
+    assert!(
+        maps.lines()
+            .any(|l| l.split_whitespace().nth(4) == Some(&mapped.to_string())),
+        "{maps}"
+    );
+    let ps: Vec<crate::output::Running> =
+        crate::output::strict(&t.run(&["--json", "ps"]).ok().stdout);
+    assert!(
+        ps.iter()
+            .any(|p| p.command.contains("mmap")
+                && p.entry == old.file_name().unwrap().to_str().unwrap()),
+        "{ps:?}"
+    );
+    // Again: nothing left to share.
+    let again = t.run(&["store", "optimise"]).ok();
+    assert!(
+        again.stderr.contains("0 files shared now"),
+        "{}",
+        again.stderr
+    );
+
+    // A file written into an entry since its install is not shared, and verify names it.
+    unshare(&t, &new);
+    let news = new.join("NEWS");
+    std::fs::set_permissions(&news, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(&news, "changed").unwrap();
+    std::fs::set_permissions(&news, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let r = t.run(&["store", "optimise"]).ok();
+    assert!(
+        r.stderr.contains("not as installed (first: NEWS)"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&news).unwrap(), "changed");
+    t.run(&["verify"]).fails(1, "NEWS");
 }

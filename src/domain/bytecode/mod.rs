@@ -301,11 +301,14 @@ fn reuse(
         };
         let code = earlier.iter().find_map(|tree| {
             match (tree.get(s.path.as_str()), tree.get(pyc.as_str())) {
-                (Some(Kind::File { hash, .. }), Some(Kind::File { hash: code, exec: false, .. }))
-                    if *hash == source =>
-                {
-                    Some(*code)
-                }
+                (
+                    Some(Kind::File { hash, .. }),
+                    Some(Kind::File {
+                        hash: code,
+                        exec: false,
+                        ..
+                    }),
+                ) if *hash == source => Some(*code),
                 _ => None,
             }
         });

@@ -140,7 +140,11 @@ pub(super) fn probe(
     if ran.exit_code != Some(0) {
         return Err(broke(format!(
             "could not tell its version and magic number: {}",
-            tail(if ran.stderr.is_empty() { &ran.stdout } else { &ran.stderr })
+            tail(if ran.stderr.is_empty() {
+                &ran.stdout
+            } else {
+                &ran.stderr
+            })
         )));
     }
     Compiler::parse(ran.stdout.trim()).ok_or_else(|| {
