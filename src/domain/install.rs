@@ -244,7 +244,11 @@ fn share_files(
             _ => None,
         })
         .collect();
-    let done = Objects::new(home.objects()).share_tree(root, &files, false)?;
+    let done = Objects::new(home.objects()).share_tree(
+        root,
+        &files,
+        crate::storage::objects::Check::Trusted,
+    )?;
     if let Some((path, code)) = done.first_private {
         say(&format!(
             "note: some files of this runtime (first: {path}) are kept as its own copies, not shared with other runtimes ({})",
@@ -461,6 +465,9 @@ pub(crate) fn restore(
         }
         .into());
     }
+    // Its files become the objects of their content again (a damaged object takes the
+    // restored file's), so other entries that shared a damaged file heal from them.
+    share_files(home, staging.path(), &unpacked.nodes, say)?;
     store.replace(staging, &row.name)?;
     Ok(index)
 }

@@ -96,7 +96,7 @@ pub(crate) fn optimise(
                 _ => None,
             })
             .collect();
-        let sharing = objects.share_tree(&root, &files, true)?;
+        let sharing = objects.share_tree(&root, &files, crate::storage::objects::Check::Hashed)?;
         crate::ground::crash::point("optimise:entry-shared");
         report.bytes_freed += sharing.freed;
         report.entries.push(Optimised {
@@ -105,4 +105,43 @@ pub(crate) fn optimise(
         });
     }
     Ok(report)
+}
+
+/// `verify --repair` of a damaged entry, before any download: each file whose content is no
+/// longer its recorded hash is replaced by a link to the object of that hash when the object
+/// holds it (an archive restored for another entry put it there, or it was never damaged).
+/// Returns how many files were healed when the entry is whole again, `None` when it is not (its
+/// archive is needed) or it has no file index.
+pub(crate) fn heal(
+    home: &Home,
+    db: &Db,
+    row: &crate::storage::db::EntryRow,
+) -> anyhow::Result<Option<usize>> {
+    let root = Store::new(home.store()).path(&row.name);
+    let Some(nodes) = db
+        .entry_tree(&row.name)?
+        .and_then(|blob| tree::read_index(&blob, &row.tree_digest))
+    else {
+        return Ok(None);
+    };
+    if !root.is_dir() {
+        return Ok(None);
+    }
+    let files: Vec<(&str, [u8; 32], bool)> = nodes
+        .iter()
+        .filter_map(|n| match n.kind {
+            tree::Kind::File { exec, hash, .. } => Some((n.path.as_str(), hash, exec)),
+            _ => None,
+        })
+        .collect();
+    let done = Objects::new(home.objects()).share_tree(
+        &root,
+        &files,
+        crate::storage::objects::Check::Heal,
+    )?;
+    if done.healed.is_empty() {
+        return Ok(None);
+    }
+    let whole = tree::scan(&root).map(|mut found| tree::digest(&mut found) == row.tree_digest)?;
+    Ok(whole.then_some(done.healed.len()))
 }

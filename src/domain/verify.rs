@@ -169,6 +169,9 @@ pub(crate) struct Findings {
     pub(crate) files: u64,
     pub(crate) bytes: u64,
     pub(crate) problems: Vec<Finding>,
+    /// The files read and their bytes, each once however many entries share it.
+    pub(crate) read_files: u64,
+    pub(crate) read_bytes: u64,
     /// Intact entries without a file index they can be checked by (installed before pyswap kept
     /// one, or altered): (name, the index of the tree found, for `--repair` to record).
     pub(crate) unindexed: Vec<(String, Vec<u8>)>,
@@ -187,27 +190,11 @@ pub(crate) fn audit(home: &Home, db: &Db) -> anyhow::Result<Findings> {
         ));
     }
     let rows = db.entries()?;
-    for row in &rows {
-        if !crate::storage::store::is_entry_name(&row.name) {
-            f.problems.push(Finding::new(
-                Problem::Database,
-                home.db(),
-                format!(
-                    "an entries row names `{}`, which is not a store entry name; it is never used as a path",
-                    crate::ground::text::printable(&row.name)
-                ),
-            ));
-            continue;
-        }
-        f.entries += 1;
-        let index = db.entry_tree(&row.name)?;
-        if let Some(p) = check_entry(&store, row, index.as_deref(), &mut f) {
-            f.problems.push(p);
-        }
-    }
+    let all_generations = db.all_generations()?;
+    check_entries(home, &store, db, &rows, &all_generations, &mut f)?;
     let registered: HashSet<&str> = rows.iter().map(|r| r.name.as_str()).collect();
     f.problems.extend(strangers(&store, &registered)?);
-    let gens = db.all_generations()?;
+    let gens = all_generations;
     let known: HashSet<(&str, u64)> = gens
         .iter()
         .map(|g| (g.profile.as_str(), g.number))
@@ -265,6 +252,51 @@ pub(crate) fn audit(home: &Home, db: &Db) -> anyhow::Result<Findings> {
     Ok(f)
 }
 
+/// Re-hashes every entry of `rows` (a file entries share once), naming for a damaged one the
+/// generations that run it.
+fn check_entries(
+    home: &Home,
+    store: &Store,
+    db: &Db,
+    rows: &[EntryRow],
+    generations: &[crate::storage::db::GenerationRow],
+    f: &mut Findings,
+) -> anyhow::Result<()> {
+    let hashed = tree::Hashed::default();
+    let mut users: std::collections::HashMap<&str, Vec<String>> = std::collections::HashMap::new();
+    for g in generations {
+        users
+            .entry(g.entry_name.as_str())
+            .or_default()
+            .push(format!("{}:{}", g.profile, g.number));
+    }
+    for row in rows {
+        if !crate::storage::store::is_entry_name(&row.name) {
+            f.problems.push(Finding::new(
+                Problem::Database,
+                home.db(),
+                format!(
+                    "an entries row names `{}`, which is not a store entry name; it is never used as a path",
+                    crate::ground::text::printable(&row.name)
+                ),
+            ));
+            continue;
+        }
+        f.entries += 1;
+        let index = db.entry_tree(&row.name)?;
+        if let Some(mut p) = check_entry(store, row, index.as_deref(), &hashed, f) {
+            if let (Problem::Corrupt { .. }, Some(gens)) =
+                (&p.problem, users.get(row.name.as_str()))
+            {
+                p.detail = format!("{}; generations running it: {}", p.detail, gens.join(" "));
+            }
+            f.problems.push(p);
+        }
+    }
+    (f.read_files, f.read_bytes) = hashed.totals();
+    Ok(())
+}
+
 /// Directories in `store/` without a row, and names pyswap never makes.
 fn strangers(store: &Store, registered: &HashSet<&str>) -> anyhow::Result<Vec<Finding>> {
     let mut out = Vec::new();
@@ -293,6 +325,7 @@ fn check_entry(
     store: &Store,
     row: &EntryRow,
     index: Option<&[u8]>,
+    hashed: &tree::Hashed,
     f: &mut Findings,
 ) -> Option<Finding> {
     let path = store.path(&row.name);
@@ -301,7 +334,7 @@ fn check_entry(
     if std::fs::symlink_metadata(&path).is_err() {
         return found(Problem::Missing { entry }, "the directory is gone".into());
     }
-    let mut nodes = match tree::scan(&path) {
+    let mut nodes = match tree::scan_once(&path, hashed) {
         Ok(n) => n,
         Err(e) => {
             return found(

@@ -13,7 +13,7 @@
 
 use std::fs;
 use std::io::{self, Read};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -191,20 +191,52 @@ pub(crate) fn totals(nodes: &[Node]) -> Totals {
 
 /// Reads the tree under `root` back into nodes, hashing files in parallel.
 pub fn scan(root: &Path) -> io::Result<Vec<Node>> {
+    scan_once(root, &Hashed::default())
+}
+
+/// The hashes of the files a run read, by inode: a file that store entries share (one inode,
+/// `storage::objects`) is read once however many trees hold it.
+#[derive(Debug, Default)]
+pub(crate) struct Hashed(std::sync::Mutex<ByInode>);
+
+/// (device, inode) → (blake3, size).
+type ByInode = std::collections::HashMap<(u64, u64), ([u8; 32], u64)>;
+
+impl Hashed {
+    /// The files read and their bytes, each inode once.
+    pub(crate) fn totals(&self) -> (u64, u64) {
+        self.0.lock().map_or((0, 0), |m| {
+            (m.len() as u64, m.values().map(|(_, size)| size).sum())
+        })
+    }
+}
+
+/// [`scan`], reading a file only if `hashed` does not hold its inode's hash yet.
+pub(crate) fn scan_once(root: &Path, hashed: &Hashed) -> io::Result<Vec<Node>> {
     let mut nodes = Vec::new();
     let mut files = Vec::new();
     walk(root, "", &mut nodes, &mut files)?;
-    let hashed: Vec<Node> = files
+    let read: Vec<Node> = files
         .into_par_iter()
-        .map(|(path, exec, size)| {
-            let hash = hash_file(&root.join(&path), size)?;
+        .map(|(path, exec, size, inode)| {
+            let known = hashed.0.lock().ok().and_then(|m| m.get(&inode).copied());
+            let hash = match known {
+                Some((hash, known_size)) if known_size == size => hash,
+                _ => {
+                    let hash = hash_file(&root.join(&path), size)?;
+                    if let Ok(mut m) = hashed.0.lock() {
+                        m.insert(inode, (hash, size));
+                    }
+                    hash
+                }
+            };
             Ok(Node {
                 path,
                 kind: Kind::File { exec, size, hash },
             })
         })
         .collect::<io::Result<_>>()?;
-    nodes.extend(hashed);
+    nodes.extend(read);
     Ok(nodes)
 }
 
@@ -212,7 +244,7 @@ fn walk(
     dir: &Path,
     prefix: &str,
     nodes: &mut Vec<Node>,
-    files: &mut Vec<(String, bool, u64)>,
+    files: &mut Vec<(String, bool, u64, (u64, u64))>,
 ) -> io::Result<()> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
@@ -252,7 +284,12 @@ fn walk(
                 kind: Kind::Dir,
             });
         } else if ft.is_file() {
-            files.push((path, meta.permissions().mode() & 0o111 != 0, meta.len()));
+            files.push((
+                path,
+                meta.permissions().mode() & 0o111 != 0,
+                meta.len(),
+                (meta.dev(), meta.ino()),
+            ));
         } else {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,

@@ -36,6 +36,19 @@ pub(crate) struct Pruned {
     pub(crate) bytes: u64,
 }
 
+/// How far [`Objects::share_tree`] believes a file's recorded hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Check {
+    /// The hash was taken as the file was written (an install's staging tree).
+    Trusted,
+    /// Hashed again first; a file whose content is not its hash is left as it is (a published
+    /// entry's files, which may have changed since their index).
+    Hashed,
+    /// Hashed again first; a file whose content is not its hash is replaced by a link to its
+    /// object when that holds the right content (`verify --repair`).
+    Heal,
+}
+
 /// A regular file of a tree: its path under the root, content hash and exec bit.
 pub(crate) type TreeFile<'a> = (&'a str, [u8; 32], bool);
 
@@ -53,8 +66,10 @@ pub(crate) struct Sharing {
     pub(crate) first_private: Option<(String, i32)>,
     /// Bytes that linking freed (a replaced file nothing else linked).
     pub(crate) freed: u64,
-    /// Files whose content was not their recorded hash: left as they are.
+    /// Files whose content was not their recorded hash: left as they are, or replaced by a
+    /// link to their object (healed, [`Check::Heal`]).
     pub(crate) damaged: Vec<String>,
+    pub(crate) healed: Vec<String>,
 }
 
 pub(crate) struct Objects {
@@ -95,7 +110,15 @@ impl Objects {
             return Ok(Shared::Linked);
         }
         if !holds(&object, hash, exec)? {
-            return Ok(Shared::Private(libc_eio()));
+            // A damaged object (bit rot, or written past its seal): the caller's file, whose
+            // content is known, takes its name. Entries that link the damaged inode stay
+            // damaged until `verify --repair` heals them from it.
+            let tmp = self.scratch()?;
+            if let Err(e) = fs::hard_link(file, &tmp) {
+                return private(e);
+            }
+            fs::rename(&tmp, &object)?;
+            return Ok(Shared::Adopted);
         }
         // A new name for the object in `tmp/`, renamed over the file: the file is whole at every
         // moment, and a name a killed command leaves is in `tmp/` (cleared by `prune`), never
@@ -126,14 +149,13 @@ impl Objects {
     }
 
     /// Shares the regular `files` (path under `root`, content hash, exec bit) of a sealed tree,
-    /// a directory at a time, each opened to its owner meanwhile. With `check`, a file is first
-    /// hashed and one whose content is not its hash is left alone (named in the result as
-    /// damaged): the files of a published entry, which may have changed since their index.
+    /// a directory at a time, each opened to its owner meanwhile (see [`Check`] for how far a
+    /// file's content is believed).
     pub(crate) fn share_tree(
         &self,
         root: &Path,
         files: &[TreeFile<'_>],
-        check: bool,
+        check: Check,
     ) -> io::Result<Sharing> {
         let mut by_dir: std::collections::BTreeMap<&str, Vec<&TreeFile<'_>>> =
             std::collections::BTreeMap::new();
@@ -149,6 +171,10 @@ impl Objects {
         let open = !rustix::process::geteuid().is_root();
         for (dir, files) in by_dir {
             let dir = root.join(dir);
+            if check != Check::Trusted && !dir.is_dir() {
+                done.damaged.extend(files.iter().map(|f| f.0.to_owned()));
+                continue;
+            }
             if open {
                 fs::set_permissions(&dir, fs::Permissions::from_mode(0o755))?;
             }
@@ -169,27 +195,47 @@ impl Objects {
         path: &str,
         hash: &[u8; 32],
         exec: bool,
-        check: bool,
+        check: Check,
         done: &mut Sharing,
     ) -> io::Result<()> {
         let file = root.join(path);
-        let meta = fs::symlink_metadata(&file)?;
-        if fs::symlink_metadata(self.path(hash, exec))
-            .is_ok_and(|o| o.dev() == meta.dev() && o.ino() == meta.ino())
+        let meta = match fs::symlink_metadata(&file) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && check != Check::Trusted => None,
+            other => Some(other?),
+        };
+        // Already its object: nothing to do, unless healing (the object may be what is damaged).
+        if let Some(meta) = &meta
+            && check != Check::Heal
+            && fs::symlink_metadata(self.path(hash, exec))
+                .is_ok_and(|o| o.dev() == meta.dev() && o.ino() == meta.ino())
         {
             done.already += 1;
             return Ok(());
         }
-        if check {
-            let mode = meta.permissions().mode() & 0o777;
-            if !meta.is_file()
-                || mode != if exec { 0o555 } else { 0o444 }
-                || &crate::ground::tree::hash_file(&file, meta.len())? != hash
-            {
-                done.damaged.push(path.to_owned());
-                return Ok(());
+        let intact = match &meta {
+            None => false,
+            Some(_) if check == Check::Trusted => true,
+            Some(meta) => {
+                meta.is_file()
+                    && meta.permissions().mode() & 0o777 == if exec { 0o555 } else { 0o444 }
+                    && &crate::ground::tree::hash_file(&file, meta.len())? == hash
             }
+        };
+        if !intact {
+            let object = self.path(hash, exec);
+            let replaceable = meta.as_ref().is_none_or(fs::Metadata::is_file);
+            if check == Check::Heal && replaceable && holds(&object, hash, exec)? {
+                let tmp = self.scratch()?;
+                fs::hard_link(&object, &tmp)?;
+                crate::ground::crash::point("objects:new-name");
+                fs::rename(&tmp, &file)?;
+                done.healed.push(path.to_owned());
+            } else {
+                done.damaged.push(path.to_owned());
+            }
+            return Ok(());
         }
+        let Some(meta) = meta else { return Ok(()) };
         match self.share(&file, hash, exec)? {
             Shared::Adopted => done.adopted += 1,
             Shared::Linked => {
@@ -217,11 +263,8 @@ impl Objects {
         dest: &Path,
     ) -> io::Result<Option<u64>> {
         let object = self.path(hash, exec);
-        match holds(&object, hash, exec) {
-            Ok(true) => {}
-            Ok(false) => return Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
+        if !holds(&object, hash, exec)? {
+            return Ok(None);
         }
         match fs::hard_link(&object, dest) {
             Ok(()) => Ok(Some(fs::symlink_metadata(dest)?.len())),
@@ -351,7 +394,10 @@ impl Usage {
 
 /// Whether `object` is a regular file of mode `exec` whose content hashes to `hash`.
 fn holds(object: &Path, hash: &[u8; 32], exec: bool) -> io::Result<bool> {
-    let meta = fs::symlink_metadata(object)?;
+    let meta = match fs::symlink_metadata(object) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        other => other?,
+    };
     let mode = meta.permissions().mode() & 0o777;
     if !meta.is_file() || mode != if exec { 0o555 } else { 0o444 } {
         return Ok(false);
@@ -375,10 +421,6 @@ fn refused(e: &io::Error) -> Option<i32> {
     use rustix::io::Errno;
     let codes = [Errno::MLINK, Errno::XDEV, Errno::PERM].map(Errno::raw_os_error);
     e.raw_os_error().filter(|code| codes.contains(code))
-}
-
-fn libc_eio() -> i32 {
-    rustix::io::Errno::IO.raw_os_error()
 }
 
 #[cfg(test)]
@@ -426,7 +468,7 @@ mod tests {
     }
 
     #[test]
-    fn a_damaged_object_is_never_linked() {
+    fn a_damaged_object_is_never_linked_and_a_good_file_takes_its_name() {
         let d = tempfile::tempdir().unwrap();
         let objects = Objects::new(d.path().join("objects"));
         let (a, b) = (d.path().join("a"), d.path().join("b"));
@@ -438,12 +480,21 @@ mod tests {
         fs::set_permissions(&object, fs::Permissions::from_mode(0o644)).unwrap();
         fs::write(&object, b"evil").unwrap();
         fs::set_permissions(&object, fs::Permissions::from_mode(0o444)).unwrap();
-        assert!(matches!(
-            objects.share(&b, &h, false).unwrap(),
-            Shared::Private(_)
-        ));
+        assert_eq!(objects.share(&b, &h, false).unwrap(), Shared::Adopted);
         assert_eq!(fs::read(&b).unwrap(), b"good");
-        assert!(!same_inode(&b, &object).unwrap());
+        assert!(same_inode(&b, &object).unwrap());
+        assert_eq!(
+            fs::read(&a).unwrap(),
+            b"evil",
+            "a stays damaged, for verify"
+        );
+        // Healing `a` links the good object over it.
+        let done = objects
+            .share_tree(d.path(), &[("a", h, false)], Check::Heal)
+            .unwrap();
+        assert_eq!(done.healed, ["a"]);
+        assert!(same_inode(&a, &object).unwrap());
+        assert_eq!(fs::read(&a).unwrap(), b"good");
     }
 
     #[test]

@@ -296,3 +296,59 @@ fn store_optimise_shares_older_entries_in_place_and_a_running_process_keeps_its_
     assert_eq!(std::fs::read_to_string(&news).unwrap(), "changed");
     t.run(&["verify"]).fails(1, "NEWS");
 }
+
+// Issue 40, item 3: a damaged file two entries share is read once, both entries (and the
+// generations running them) are named, and `--repair` fetches one archive: the other entry is
+// healed from the object the restored file became.
+#[test]
+fn a_damaged_shared_file_names_every_entry_and_is_restored_once() {
+    let mut t = TestContext::new();
+    rebuild(&mut t, "3.11.9", "20260101");
+    t.run(&["switch", "3.11.9"]).ok();
+    rebuild(&mut t, "3.11.9", "20260202");
+    t.run(&["switch", "3.11.9"]).ok();
+    let (old, new) = (entry_dir(&t, 1), entry_dir(&t, 2));
+    let os = "lib/python3.11/os.py";
+    let clean = t.run(&["--json", "verify"]).ok().json();
+    assert!(
+        clean["files_read"].as_u64() < clean["files_hashed"].as_u64(),
+        "a shared file is read once: {clean}"
+    );
+    // Bit rot in the shared inode, as root writing past the seal would cause.
+    let shared = old.join(os);
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(&shared, "# rotten\n").unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o444)).unwrap();
+    assert_eq!(std::fs::read_to_string(new.join(os)).unwrap(), "# rotten\n");
+    let r = t.run(&["verify"]).fails(1, "2 problem(s)");
+    for (entry, generation) in [(&old, "default:1"), (&new, "default:2")] {
+        let line = r
+            .stderr
+            .lines()
+            .find(|l| l.contains(entry.file_name().unwrap().to_str().unwrap()))
+            .unwrap_or_else(|| panic!("{}", r.stderr));
+        assert!(line.starts_with("warning: corrupt:"), "{line}");
+        assert!(line.contains("os.py"), "{line}");
+        assert!(
+            line.contains(&format!("generations running it: {generation}")),
+            "{line}"
+        );
+    }
+    let r = t.run(&["verify", "--repair"]).ok();
+    assert!(
+        r.stderr
+            .contains("restored 1 file from the store's objects (no download)"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.matches("(no download)").count(), 1, "{}", r.stderr);
+    for entry in [&old, &new] {
+        assert_eq!(
+            std::fs::read_to_string(entry.join(os)).unwrap(),
+            "# os for 3.11.9\n"
+        );
+    }
+    let inode = |p: std::path::PathBuf| std::fs::metadata(p).unwrap().ino();
+    assert_eq!(inode(old.join(os)), inode(new.join(os)), "shared again");
+    t.run(&["verify"]).ok();
+}

@@ -192,6 +192,8 @@ pub struct Verified {
     pub entries_checked: u64,
     pub files_hashed: u64,
     pub bytes_hashed: u64,
+    pub files_read: u64,
+    pub bytes_read: u64,
     pub problems: Vec<VerifyProblem>,
     #[serde(default)]
     pub error: Option<ErrorBody>,
@@ -686,6 +688,7 @@ struct ListedEntry {
     platform: String,
     store_path: String,
     bytes: u64,
+    alone_bytes: u64,
     files: u64,
     generations: Vec<String>,
     staged: bool,

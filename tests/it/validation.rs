@@ -406,6 +406,8 @@ fn verify_repair_says_when_the_archive_is_gone() {
     )
     .unwrap();
     std::fs::remove_file(entry.join("include/Python.h")).unwrap();
+    // Issue 40: the file's object would restore it without the archive; gone too here.
+    std::fs::remove_dir_all(t.home.join("objects")).unwrap();
     for f in std::fs::read_dir(&t.served).unwrap().flatten() {
         if f.file_name().to_string_lossy().ends_with(".tar.gz") {
             std::fs::remove_file(f.path()).unwrap();
