@@ -352,3 +352,69 @@ fn a_damaged_shared_file_names_every_entry_and_is_restored_once() {
     assert_eq!(inode(old.join(os)), inode(new.join(os)), "shared again");
     t.run(&["verify"]).ok();
 }
+
+// Issue 40, item 4: a file whose object has the filesystem's maximum of links stays the new
+// entry's own copy, said once; the entry is whole and `verify` clean.
+#[test]
+fn an_object_at_the_link_maximum_leaves_the_file_private_and_says_so_once() {
+    let mut t = TestContext::new();
+    rebuild(&mut t, "3.11.9", "20260101");
+    t.run(&["switch", "3.11.9"]).ok();
+    let old = entry_dir(&t, 1);
+    let os = old.join("lib/python3.11/os.py");
+    let getconf = std::process::Command::new("getconf")
+        .arg("LINK_MAX")
+        .arg(&os)
+        .output()
+        .unwrap();
+    let max: i64 = String::from_utf8_lossy(&getconf.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(-1);
+    if !(1..=70_000).contains(&max) {
+        eprintln!("skipped: this filesystem allows {max} links per file (ext4: 65,000)");
+        return;
+    }
+    let ino = std::fs::metadata(&os).unwrap().ino();
+    let object = find_inode(&t.home.join("objects"), ino).expect("os.py has an object");
+    let extra = t.dir.path().join("links");
+    std::fs::create_dir(&extra).unwrap();
+    let have = std::fs::metadata(&object).unwrap().nlink();
+    for i in have..u64::try_from(max).unwrap() {
+        std::fs::hard_link(&object, extra.join(i.to_string())).unwrap();
+    }
+    rebuild(&mut t, "3.11.9", "20260202");
+    let r = t.run(&["switch", "3.11.9"]).ok();
+    assert_eq!(
+        r.stderr.matches("are kept as its own copies").count(),
+        1,
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("Too many links"), "{}", r.stderr);
+    let new = entry_dir(&t, 2);
+    let private = new.join("lib/python3.11/os.py");
+    assert_ne!(std::fs::metadata(&private).unwrap().ino(), ino);
+    assert_eq!(std::fs::metadata(&private).unwrap().mode() & 0o777, 0o444);
+    assert_eq!(
+        std::fs::read(&private).unwrap(),
+        std::fs::read(&os).unwrap()
+    );
+    t.run(&["verify"]).ok();
+    std::fs::remove_dir_all(&extra).unwrap();
+}
+
+fn find_inode(dir: &std::path::Path, ino: u64) -> Option<std::path::PathBuf> {
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = e.path();
+        let m = std::fs::symlink_metadata(&p).ok()?;
+        if m.is_dir() {
+            if let Some(found) = find_inode(&p, ino) {
+                return Some(found);
+            }
+        } else if m.ino() == ino {
+            return Some(p);
+        }
+    }
+    None
+}
