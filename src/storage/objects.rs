@@ -74,6 +74,8 @@ pub(crate) struct Sharing {
 
 pub(crate) struct Objects {
     dir: PathBuf,
+    /// The shards this value made or found (a first install links ~3,000 files into them).
+    shards: std::sync::Mutex<[bool; 256]>,
 }
 
 /// The directory of `objects/` where a file's new name is made before it is renamed into place.
@@ -81,7 +83,10 @@ const TMP: &str = "tmp";
 
 impl Objects {
     pub(crate) fn new(dir: PathBuf) -> Self {
-        Self { dir }
+        Self {
+            dir,
+            shards: std::sync::Mutex::new([false; 256]),
+        }
     }
 
     /// Where the object of content `hash` and mode (`exec`: 0555, else 0444) lives.
@@ -97,9 +102,14 @@ impl Objects {
     /// (damaged) is never linked: the file stays private, for `verify` to find the damage.
     pub(crate) fn share(&self, file: &Path, hash: &[u8; 32], exec: bool) -> io::Result<Shared> {
         let object = self.path(hash, exec);
-        if let Some(shard) = object.parent() {
-            fs::create_dir_all(shard)?;
+        let mut made = self.shards.lock().map_err(|_| io::Error::other("a poisoned lock"))?;
+        if !made[usize::from(hash[0])] {
+            if let Some(shard) = object.parent() {
+                fs::create_dir_all(shard)?;
+            }
+            made[usize::from(hash[0])] = true;
         }
+        drop(made);
         match fs::hard_link(file, &object) {
             Ok(()) => return Ok(Shared::Adopted),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
@@ -199,6 +209,18 @@ impl Objects {
         done: &mut Sharing,
     ) -> io::Result<()> {
         let file = root.join(path);
+        if check == Check::Trusted {
+            // A staging tree's file, just written: one `link(2)` when its object is new.
+            match self.share(&file, hash, exec)? {
+                Shared::Adopted => done.adopted += 1,
+                Shared::Linked => done.linked += 1,
+                Shared::Private(code) => {
+                    done.private += 1;
+                    done.first_private.get_or_insert((path.to_owned(), code));
+                }
+            }
+            return Ok(());
+        }
         let meta = match fs::symlink_metadata(&file) {
             Err(e) if e.kind() == io::ErrorKind::NotFound && check != Check::Trusted => None,
             other => Some(other?),
@@ -344,7 +366,16 @@ impl Usage {
     fn walk(&mut self, dir: &Path, holder: Option<u32>) -> io::Result<()> {
         let list = match fs::read_dir(dir) {
             Ok(l) => l,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            // Gone meanwhile, or `objects/` made private by its owner's umask while another
+            // user reads the home: what cannot be read is not counted.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                return Ok(());
+            }
             Err(e) => return Err(e),
         };
         for item in list {
