@@ -237,13 +237,7 @@ fn share_files(
     nodes: &[tree::Node],
     say: &dyn Fn(&str),
 ) -> anyhow::Result<()> {
-    let files: Vec<(&str, [u8; 32], bool)> = nodes
-        .iter()
-        .filter_map(|n| match n.kind {
-            tree::Kind::File { exec, hash, .. } => Some((n.path.as_str(), hash, exec)),
-            _ => None,
-        })
-        .collect();
+    let files = crate::storage::objects::tree_files(nodes);
     let done = Objects::new(home.objects()).share_tree(
         root,
         &files,

@@ -68,10 +68,7 @@ pub(crate) fn optimise(
                 .push(skip("its directory is missing (`pyswap verify` says more)"));
             continue;
         }
-        let Some(nodes) = db
-            .entry_tree(&row.name)?
-            .and_then(|blob| tree::read_index(&blob, &row.tree_digest))
-        else {
+        let Some(nodes) = file_index(db, &row)? else {
             report.skipped.push(skip(
                 "it has no file index (installed before schema 10): `pyswap verify --repair` records one",
             ));
@@ -89,13 +86,7 @@ pub(crate) fn optimise(
                 )
             })
             .transpose()?;
-        let files: Vec<(&str, [u8; 32], bool)> = nodes
-            .iter()
-            .filter_map(|n| match n.kind {
-                tree::Kind::File { exec, hash, .. } => Some((n.path.as_str(), hash, exec)),
-                _ => None,
-            })
-            .collect();
+        let files = crate::storage::objects::tree_files(&nodes);
         let sharing = objects.share_tree(&root, &files, crate::storage::objects::Check::Hashed)?;
         crate::ground::crash::point("optimise:entry-shared");
         report.bytes_freed += sharing.freed;
@@ -118,22 +109,13 @@ pub(crate) fn heal(
     row: &crate::storage::db::EntryRow,
 ) -> anyhow::Result<Option<usize>> {
     let root = Store::new(home.store()).path(&row.name);
-    let Some(nodes) = db
-        .entry_tree(&row.name)?
-        .and_then(|blob| tree::read_index(&blob, &row.tree_digest))
-    else {
+    let Some(nodes) = file_index(db, row)? else {
         return Ok(None);
     };
     if !root.is_dir() {
         return Ok(None);
     }
-    let files: Vec<(&str, [u8; 32], bool)> = nodes
-        .iter()
-        .filter_map(|n| match n.kind {
-            tree::Kind::File { exec, hash, .. } => Some((n.path.as_str(), hash, exec)),
-            _ => None,
-        })
-        .collect();
+    let files = crate::storage::objects::tree_files(&nodes);
     let done = Objects::new(home.objects()).share_tree(
         &root,
         &files,
@@ -144,4 +126,14 @@ pub(crate) fn heal(
     }
     let whole = tree::scan(&root).map(|mut found| tree::digest(&mut found) == row.tree_digest)?;
     Ok(whole.then_some(done.healed.len()))
+}
+
+/// Entry `row`'s file index, if it has one that hashes to its digest.
+fn file_index(
+    db: &Db,
+    row: &crate::storage::db::EntryRow,
+) -> anyhow::Result<Option<Vec<tree::Node>>> {
+    Ok(db
+        .entry_tree(&row.name)?
+        .and_then(|blob| tree::read_index(&blob, &row.tree_digest)))
 }

@@ -52,6 +52,19 @@ pub(crate) enum Check {
 /// A regular file of a tree: its path under the root, content hash and exec bit.
 pub(crate) type TreeFile<'a> = (&'a str, [u8; 32], bool);
 
+/// The regular files among `nodes`, as [`Objects::share_tree`] takes them.
+pub(crate) fn tree_files(nodes: &[crate::ground::tree::Node]) -> Vec<TreeFile<'_>> {
+    nodes
+        .iter()
+        .filter_map(|n| match n.kind {
+            crate::ground::tree::Kind::File { exec, hash, .. } => {
+                Some((n.path.as_str(), hash, exec))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// What [`Objects::share_tree`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub(crate) struct Sharing {
@@ -102,7 +115,10 @@ impl Objects {
     /// (damaged) is never linked: the file stays private, for `verify` to find the damage.
     pub(crate) fn share(&self, file: &Path, hash: &[u8; 32], exec: bool) -> io::Result<Shared> {
         let object = self.path(hash, exec);
-        let mut made = self.shards.lock().map_err(|_| io::Error::other("a poisoned lock"))?;
+        let mut made = self
+            .shards
+            .lock()
+            .map_err(|_| io::Error::other("a poisoned lock"))?;
         if !made[usize::from(hash[0])] {
             if let Some(shard) = object.parent() {
                 fs::create_dir_all(shard)?;

@@ -16,14 +16,20 @@ fn rebuild(t: &mut TestContext, version: &str, build: &str) {
     t.set_field(version, "build", build.into());
 }
 
-#[test]
-fn a_rebuild_links_the_files_it_shares_and_gc_frees_only_what_nothing_links() {
+/// A home that switched to two builds of 3.11.9 (generations 1 and 2), and their entries.
+fn two_builds() -> (TestContext, std::path::PathBuf, std::path::PathBuf) {
     let mut t = TestContext::new();
     rebuild(&mut t, "3.11.9", "20260101");
     t.run(&["switch", "3.11.9"]).ok();
     rebuild(&mut t, "3.11.9", "20260202");
     t.run(&["switch", "3.11.9"]).ok();
     let (old, new) = (entry_dir(&t, 1), entry_dir(&t, 2));
+    (t, old, new)
+}
+
+#[test]
+fn a_rebuild_links_the_files_it_shares_and_gc_frees_only_what_nothing_links() {
+    let (t, old, new) = two_builds();
     assert_ne!(old, new, "two builds, two entries");
     // The same name for the same tree whether or not it shares: the entry name is its digest.
     let inode = |p: std::path::PathBuf| {
@@ -222,12 +228,7 @@ pub fn unshare(t: &TestContext, entry: &std::path::Path) {
 // install is left for `verify` to name.
 #[test]
 fn store_optimise_shares_older_entries_in_place_and_a_running_process_keeps_its_file() {
-    let mut t = TestContext::new();
-    rebuild(&mut t, "3.11.9", "20260101");
-    t.run(&["switch", "3.11.9"]).ok();
-    rebuild(&mut t, "3.11.9", "20260202");
-    t.run(&["switch", "3.11.9"]).ok();
-    let (old, new) = (entry_dir(&t, 1), entry_dir(&t, 2));
+    let (t, old, new) = two_builds();
     unshare(&t, &old);
     unshare(&t, &new);
     let figures = |t: &TestContext| t.run(&["--json", "store"]).ok().json();
@@ -302,12 +303,7 @@ fn store_optimise_shares_older_entries_in_place_and_a_running_process_keeps_its_
 // healed from the object the restored file became.
 #[test]
 fn a_damaged_shared_file_names_every_entry_and_is_restored_once() {
-    let mut t = TestContext::new();
-    rebuild(&mut t, "3.11.9", "20260101");
-    t.run(&["switch", "3.11.9"]).ok();
-    rebuild(&mut t, "3.11.9", "20260202");
-    t.run(&["switch", "3.11.9"]).ok();
-    let (old, new) = (entry_dir(&t, 1), entry_dir(&t, 2));
+    let (t, old, new) = two_builds();
     let os = "lib/python3.11/os.py";
     let clean = t.run(&["--json", "verify"]).ok().json();
     assert!(
