@@ -182,16 +182,7 @@ fn on_every_minor_a_rebuild_compiles_only_what_changed_and_is_the_entry_a_fresh_
         // It runs the changed module from its own bytecode and writes nothing into the store.
         let module = changed[0].trim_end_matches(".py").replace('/', ".");
         let module = module.trim_end_matches(".__init__");
-        let out = std::process::Command::new(t.profile_python())
-            .args(["-c", &format!("import os, {module}")])
-            .env_remove("PYTHONDONTWRITEBYTECODE")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::running::run_ok(&t.profile_python(), &["-c", &format!("import os, {module}")]);
         t.run(&["verify"]).ok();
     }
 }
