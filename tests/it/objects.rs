@@ -182,7 +182,10 @@ fn on_every_minor_a_rebuild_compiles_only_what_changed_and_is_the_entry_a_fresh_
         // It runs the changed module from its own bytecode and writes nothing into the store.
         let module = changed[0].trim_end_matches(".py").replace('/', ".");
         let module = module.trim_end_matches(".__init__");
-        crate::running::run_ok(&t.profile_python(), &["-c", &format!("import os, {module}")]);
+        crate::running::run_ok(
+            &t.profile_python(),
+            &["-c", &format!("import os, {module}")],
+        );
         t.run(&["verify"]).ok();
     }
 }
