@@ -62,6 +62,15 @@ UV_VERSION = "0.13.9"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def clean_env(**extra):
+    """This environment without what would change a tool's behaviour (`UV_*`, `PYSWAP_*`,
+    `PIP_*`, `PYTHONDONTWRITEBYTECODE`: users run without it), plus `extra`."""
+    e = {k: v for k, v in os.environ.items()
+         if not k.startswith(("UV_", "PYSWAP_", "PIP_")) and k != "PYTHONDONTWRITEBYTECODE"}
+    e.update(extra)
+    return e
+
+
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
@@ -247,11 +256,7 @@ def main():
         os.makedirs(path)
         return path
 
-    def env(**extra):
-        e = {k: v for k, v in os.environ.items()
-             if not k.startswith(("UV_", "PYSWAP_", "PIP_")) and k != "PYTHONDONTWRITEBYTECODE"}
-        e.update(extra)
-        return e
+    env = clean_env
 
     # Each returns (wall, peak RSS, the interpreter it installed).
     def pyswap_cmd(command):

@@ -162,11 +162,7 @@ def main():
         os.makedirs(path)
         return path
 
-    def env(**extra):
-        e = {k: v for k, v in os.environ.items()
-             if not k.startswith(("UV_", "PYSWAP_", "PIP_")) and k != "PYTHONDONTWRITEBYTECODE"}
-        e.update(extra)
-        return e
+    env = compare_uv.clean_env
 
     def switch(binary, home, build, timed=True):
         argv = [binary, "--quiet", "--catalogue", f"{base}/{build}.json", "switch", short]

@@ -228,8 +228,7 @@ fn installed_rows(s: &Settings) -> anyhow::Result<Vec<Installed>> {
     let store = Store::new(s.home.store());
     let running = crate::ground::inuse::process_counts(&s.home.store());
     let entries = db.entries()?;
-    let paths: Vec<std::path::PathBuf> = entries.iter().map(|e| store.path(&e.name)).collect();
-    let usage = crate::storage::objects::Usage::of(&paths, &s.home.objects())?;
+    let usage = crate::storage::objects::Usage::of_home(&s.home, &entries)?;
     Ok(entries
         .into_iter()
         .enumerate()

@@ -71,9 +71,7 @@ fn figures(s: &Settings, out: Output) -> anyhow::Result<Outcome> {
         });
     };
     let entries = db.entries()?;
-    let store = crate::storage::store::Store::new(s.home.store());
-    let paths: Vec<_> = entries.iter().map(|e| store.path(&e.name)).collect();
-    let usage = Usage::of(&paths, &s.home.objects())?;
+    let usage = Usage::of_home(&s.home, &entries)?;
     let tree_bytes: u64 = entries.iter().map(|e| e.bytes).sum();
     let unlinked = usage.unlinked();
     let f = Figures {

@@ -117,13 +117,8 @@ fn run(s: &Settings, out: Output, repair: bool) -> anyhow::Result<Outcome> {
         for p in findings.problems.iter_mut().filter(|p| !p.repaired) {
             if let Problem::Corrupt { entry } = &p.problem
                 && let Some(row) = db.entry_by_name(entry)?
-                && let Some(healed) = crate::domain::optimise::heal(&s.home, &db, &row)?
+                && healed(s, out, &db, &row)?
             {
-                out.say(&format!(
-                    "{}: restored {} from the store's objects (no download)",
-                    row.name,
-                    crate::ground::text::count(healed as u64, "file", "files")
-                ));
                 p.detail = format!(
                     "{}), restored from the store's objects",
                     p.detail.replacen(
@@ -150,6 +145,24 @@ fn run(s: &Settings, out: Output, repair: bool) -> anyhow::Result<Outcome> {
     report(out, repair, &findings)
 }
 
+/// Whether damaged entry `row` is whole again from the store's objects alone (said when it is).
+fn healed(
+    s: &Settings,
+    out: Output,
+    db: &crate::storage::db::Db,
+    row: &crate::storage::db::EntryRow,
+) -> anyhow::Result<bool> {
+    let Some(n) = crate::domain::optimise::heal(&s.home, db, row)? else {
+        return Ok(false);
+    };
+    out.say(&format!(
+        "{}: restored {} from the store's objects (no download)",
+        row.name,
+        crate::ground::text::count(n as u64, "file", "files")
+    ));
+    Ok(true)
+}
+
 /// Repairs one problem: re-fetches a damaged entry, registers an intact directory without a row
 /// (deletes one that cannot be registered, unless a profile or process uses it), rebuilds a
 /// generation directory from its row, registers a generation directory without a row.
@@ -165,12 +178,7 @@ fn fix(
     match problem {
         Problem::Corrupt { entry } | Problem::Missing { entry } => match db.entry_by_name(entry)? {
             Some(row) => {
-                if let Some(healed) = crate::domain::optimise::heal(&s.home, db, &row)? {
-                    out.say(&format!(
-                        "{}: restored {} from the store's objects (no download)",
-                        row.name,
-                        crate::ground::text::count(healed as u64, "file", "files")
-                    ));
+                if healed(s, out, db, &row)? {
                     return Ok(());
                 }
                 let fetcher = super::fetcher(s, out);

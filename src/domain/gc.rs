@@ -398,8 +398,7 @@ impl Pass<'_> {
         // What the store takes now, each file once: what the removal frees is what only the
         // removed entries hold, and the objects nothing links already.
         let all = db.entries()?;
-        let paths: Vec<std::path::PathBuf> = all.iter().map(|e| self.store.path(&e.name)).collect();
-        let usage = crate::storage::objects::Usage::of(&paths, &self.home.objects())?;
+        let usage = crate::storage::objects::Usage::of_home(self.home, &all)?;
         if self.dry_run {
             report.entries = all
                 .iter()

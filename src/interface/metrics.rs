@@ -186,11 +186,7 @@ pub(crate) fn render(s: &Settings, db: Option<&Db>) -> anyhow::Result<String> {
         &signed_catalogues(db)?,
     );
     let entries = db.entries()?;
-    let paths: Vec<std::path::PathBuf> = entries
-        .iter()
-        .map(|e| s.home.store().join(&e.name))
-        .collect();
-    let bytes = crate::storage::objects::Usage::of(&paths, &s.home.objects())?.bytes() as f64;
+    let bytes = crate::storage::objects::Usage::of_home(&s.home, &entries)?.bytes() as f64;
     t.family("pyswap_store_bytes", store_help, &[(vec![], bytes)]);
     t.family(
         "pyswap_store_entries",

@@ -109,10 +109,10 @@ impl Objects {
         self.dir.join(&hex[..2]).join(name)
     }
 
-    /// Shares `file`, a sealed and synced file of a staging tree whose content hashes to `hash`:
+    /// Shares `file`, a sealed file whose content hashes to `hash` (the caller knows it):
     /// replaced by a link to its object when there is one whose content is what its name says,
     /// else linked into the objects as that object. An object whose content is not its name
-    /// (damaged) is never linked: the file stays private, for `verify` to find the damage.
+    /// (damaged) is never linked: the file takes its name instead.
     pub(crate) fn share(&self, file: &Path, hash: &[u8; 32], exec: bool) -> io::Result<Shared> {
         let object = self.path(hash, exec);
         let mut made = self
@@ -139,26 +139,27 @@ impl Objects {
             // A damaged object (bit rot, or written past its seal): the caller's file, whose
             // content is known, takes its name. Entries that link the damaged inode stay
             // damaged until `verify --repair` heals them from it.
-            let tmp = self.scratch()?;
-            if let Err(e) = fs::hard_link(file, &tmp) {
-                return private(e);
-            }
-            fs::rename(&tmp, &object)?;
-            return Ok(Shared::Adopted);
+            return match self.link_over(file, &object) {
+                Ok(()) => Ok(Shared::Adopted),
+                Err(e) => private(e),
+            };
         }
-        // A new name for the object in `tmp/`, renamed over the file: the file is whole at every
-        // moment, and a name a killed command leaves is in `tmp/` (cleared by `prune`), never
-        // in an entry.
+        match self.link_over(&object, file) {
+            Ok(()) => Ok(Shared::Linked),
+            Err(e) => private(e),
+        }
+    }
+
+    /// Makes `dest` a name of `source`'s inode: a new name in `tmp/`, renamed over `dest`, so
+    /// `dest` is whole at every moment and a name a killed command leaves is in `tmp/` (cleared
+    /// by `prune`), never in an entry.
+    fn link_over(&self, source: &Path, dest: &Path) -> io::Result<()> {
         let tmp = self.scratch()?;
-        if let Err(e) = fs::hard_link(&object, &tmp) {
-            return private(e);
-        }
+        fs::hard_link(source, &tmp)?;
         crate::ground::crash::point("objects:new-name");
-        if let Err(e) = fs::rename(&tmp, file) {
+        fs::rename(&tmp, dest).inspect_err(|_| {
             let _ = fs::remove_file(&tmp);
-            return Err(e);
-        }
-        Ok(Shared::Linked)
+        })
     }
 
     /// A new, unused name in `tmp/`.
@@ -225,62 +226,48 @@ impl Objects {
         done: &mut Sharing,
     ) -> io::Result<()> {
         let file = root.join(path);
-        if check == Check::Trusted {
-            // A staging tree's file, just written: one `link(2)` when its object is new.
-            match self.share(&file, hash, exec)? {
-                Shared::Adopted => done.adopted += 1,
-                Shared::Linked => done.linked += 1,
-                Shared::Private(code) => {
-                    done.private += 1;
-                    done.first_private.get_or_insert((path.to_owned(), code));
+        // What linking frees: the file's own copy, when nothing else links it.
+        let mut own = 0;
+        if check != Check::Trusted {
+            let meta = match fs::symlink_metadata(&file) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                other => Some(other?),
+            };
+            // Already its object: nothing to do, unless healing (the object may be damaged).
+            if let Some(meta) = &meta
+                && check != Check::Heal
+                && fs::symlink_metadata(self.path(hash, exec))
+                    .is_ok_and(|o| o.dev() == meta.dev() && o.ino() == meta.ino())
+            {
+                done.already += 1;
+                return Ok(());
+            }
+            let intact = match &meta {
+                None => false,
+                Some(meta) => {
+                    meta.is_file()
+                        && meta.permissions().mode() & 0o777 == if exec { 0o555 } else { 0o444 }
+                        && &crate::ground::tree::hash_file(&file, meta.len())? == hash
                 }
+            };
+            if !intact {
+                let object = self.path(hash, exec);
+                let replaceable = meta.as_ref().is_none_or(fs::Metadata::is_file);
+                if check == Check::Heal && replaceable && holds(&object, hash, exec)? {
+                    self.link_over(&object, &file)?;
+                    done.healed.push(path.to_owned());
+                } else {
+                    done.damaged.push(path.to_owned());
+                }
+                return Ok(());
             }
-            return Ok(());
+            own = meta.filter(|m| m.nlink() == 1).map_or(0, |m| m.len());
         }
-        let meta = match fs::symlink_metadata(&file) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound && check != Check::Trusted => None,
-            other => Some(other?),
-        };
-        // Already its object: nothing to do, unless healing (the object may be what is damaged).
-        if let Some(meta) = &meta
-            && check != Check::Heal
-            && fs::symlink_metadata(self.path(hash, exec))
-                .is_ok_and(|o| o.dev() == meta.dev() && o.ino() == meta.ino())
-        {
-            done.already += 1;
-            return Ok(());
-        }
-        let intact = match &meta {
-            None => false,
-            Some(_) if check == Check::Trusted => true,
-            Some(meta) => {
-                meta.is_file()
-                    && meta.permissions().mode() & 0o777 == if exec { 0o555 } else { 0o444 }
-                    && &crate::ground::tree::hash_file(&file, meta.len())? == hash
-            }
-        };
-        if !intact {
-            let object = self.path(hash, exec);
-            let replaceable = meta.as_ref().is_none_or(fs::Metadata::is_file);
-            if check == Check::Heal && replaceable && holds(&object, hash, exec)? {
-                let tmp = self.scratch()?;
-                fs::hard_link(&object, &tmp)?;
-                crate::ground::crash::point("objects:new-name");
-                fs::rename(&tmp, &file)?;
-                done.healed.push(path.to_owned());
-            } else {
-                done.damaged.push(path.to_owned());
-            }
-            return Ok(());
-        }
-        let Some(meta) = meta else { return Ok(()) };
         match self.share(&file, hash, exec)? {
             Shared::Adopted => done.adopted += 1,
             Shared::Linked => {
                 done.linked += 1;
-                if meta.nlink() == 1 {
-                    done.freed += meta.len();
-                }
+                done.freed += own;
             }
             Shared::Private(code) => {
                 done.private += 1;
@@ -368,8 +355,18 @@ pub(crate) struct Usage {
 }
 
 impl Usage {
+    /// The store entries of `home` that `rows` name, and its objects.
+    pub(crate) fn of_home(
+        home: &crate::storage::home::Home,
+        rows: &[crate::storage::db::EntryRow],
+    ) -> io::Result<Self> {
+        let store = crate::storage::store::Store::new(home.store());
+        let paths: Vec<PathBuf> = rows.iter().map(|e| store.path(&e.name)).collect();
+        Self::of(&paths, &home.objects())
+    }
+
     /// Reads the trees at `entries` (one missing is left out) and the objects at `objects`.
-    pub(crate) fn of(entries: &[PathBuf], objects: &Path) -> io::Result<Self> {
+    fn of(entries: &[PathBuf], objects: &Path) -> io::Result<Self> {
         let mut u = Self::default();
         for (i, root) in entries.iter().enumerate() {
             let i = u32::try_from(i).unwrap_or(u32::MAX);

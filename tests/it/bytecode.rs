@@ -37,18 +37,13 @@ fn real_from(version: &str, archive: &[u8]) -> (TestContext, String) {
 /// as upstream packs them), each installed with bytecode, and the version.
 /// Without any such tree (outside CI), this machine's `python3` alone.
 fn every_minor() -> impl Iterator<Item = (String, TestContext)> {
-    let mut pythons: Vec<String> = crate::shared_host::cpython_minors()
+    crate::shared_host::minor_pythons()
         .into_iter()
-        .map(|(_, python)| python.display().to_string())
-        .collect();
-    if pythons.is_empty() {
-        pythons.push("python3".into());
-    }
-    pythons.into_iter().map(|python| {
-        let (version, archive) = packed(&python, &[]);
-        eprintln!("CPython {version}");
-        (version.clone(), real_from(version, archive).0)
-    })
+        .map(|python| {
+            let (version, archive) = packed(&python, &[]);
+            eprintln!("CPython {version}");
+            (version.clone(), real_from(version, archive).0)
+        })
 }
 
 #[track_caller]

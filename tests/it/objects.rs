@@ -112,14 +112,7 @@ fn compiled_and_reused(stderr: &str) -> (usize, usize) {
 // byte for byte, and it runs, as root without PYTHONDONTWRITEBYTECODE, writing nothing.
 #[test]
 fn on_every_minor_a_rebuild_compiles_only_what_changed_and_is_the_entry_a_fresh_home_makes() {
-    let mut pythons: Vec<String> = crate::shared_host::cpython_minors()
-        .into_iter()
-        .map(|(_, p)| p.display().to_string())
-        .collect();
-    if pythons.is_empty() {
-        pythons.push("python3".into());
-    }
-    for python in pythons {
+    for python in crate::shared_host::minor_pythons() {
         let (version, first) = crate::common::packed(&python, &[]);
         let (_, second) = crate::common::packed(&python, &["--rebuild", "r1", "--touch", "one"]);
         let mut t = TestContext::new();

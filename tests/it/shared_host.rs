@@ -67,6 +67,19 @@ fn evidence(d: &Path) -> Vec<String> {
     v
 }
 
+/// The interpreters of every `CPython` minor 3.9 to 3.13 this machine has (its pyenv trees),
+/// oldest first; without any (outside CI), this machine's `python3` alone.
+pub fn minor_pythons() -> Vec<String> {
+    let mut pythons: Vec<String> = cpython_minors()
+        .into_iter()
+        .map(|(_, python)| python.display().to_string())
+        .collect();
+    if pythons.is_empty() {
+        pythons.push("python3".into());
+    }
+    pythons
+}
+
 /// The pyenv trees of 3.9 to 3.13 on this machine (`$PYENV_ROOT` or `~/.pyenv`), newest patch
 /// of each minor: (minor, interpreter). Under CI each of them must be there.
 pub fn cpython_minors() -> Vec<(String, PathBuf)> {
